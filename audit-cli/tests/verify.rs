@@ -1,0 +1,108 @@
+//! `audit-trail verify --jsonl` end to end: output and exit codes exactly as SPEC §6 says.
+
+use audit_core::store::JsonlStore;
+use audit_core::{Actor, Auditor, EventDraft};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+fn trail(dir: &Path, n: usize) -> PathBuf {
+    let path = dir.join("trail.jsonl");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let auditor = Auditor::builder(Arc::new(JsonlStore::open(&path).expect("open"))).build();
+        for i in 0..n {
+            auditor
+                .record(EventDraft::new("update").actor(Actor::user("alice")).resource("doc", i.to_string()))
+                .await
+                .expect("record");
+        }
+        auditor.shutdown().await;
+    });
+    path
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_audit-trail")).args(args).output().expect("run audit-trail")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn a_valid_trail_exits_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = trail(dir.path(), 12);
+    let output = run(&["verify", "--jsonl", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stdout(&output), "valid: 12 events\n");
+
+    let output = run(&["verify", "--jsonl", path.to_str().expect("utf-8 path"), "--json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("one JSON object");
+    assert_eq!(value, serde_json::json!({"status": "valid", "verified": 12, "broken_at": null, "reason": null}));
+}
+
+#[test]
+fn tampering_exits_1_and_names_the_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = trail(dir.path(), 12);
+    let text = std::fs::read_to_string(&path).expect("read");
+    let mut lines: Vec<&str> = text.lines().collect();
+    let edited = lines[6].replace("\"alice\"", "\"mallory\"");
+    lines[6] = &edited;
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+
+    let output = run(&["verify", "--jsonl", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), "BROKEN at seq 7: hash mismatch\n");
+
+    let output = run(&["verify", "--json", "--jsonl", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(1));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("one JSON object");
+    assert_eq!(
+        value,
+        serde_json::json!({"status": "broken", "verified": 6, "broken_at": 7, "reason": "hash mismatch"})
+    );
+}
+
+#[test]
+fn a_corrupt_file_is_bad_format_not_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("garbage.jsonl");
+    std::fs::write(&path, b"\x00\xff garbage\n{\"half\":").expect("write");
+    let output = run(&["verify", "--jsonl", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), "BROKEN at seq 1: bad format\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not UTF-8"));
+}
+
+#[test]
+fn errors_exit_2_with_a_message() {
+    let output = run(&["verify", "--jsonl", "/nonexistent/trail.jsonl"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot open /nonexistent/trail.jsonl"), "{stderr}");
+    assert!(output.stdout.is_empty());
+
+    let output = run(&["verify"]);
+    assert_eq!(output.status.code(), Some(2), "usage error");
+    let output = run(&["frobnicate"]);
+    assert_eq!(output.status.code(), Some(2), "unknown command");
+    let output = run(&["--help"]);
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn a_part_of_a_chain_is_valid_and_says_its_first_prev_is_on_trust() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = trail(dir.path(), 10);
+    let text = std::fs::read_to_string(&path).expect("read");
+    let part: String = text.lines().skip(4).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, part).expect("write");
+    let output = run(&["verify", "--jsonl", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stdout(&output), "valid: 6 events\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("taken on trust"));
+}

@@ -1,0 +1,618 @@
+//! Checking one stored line without building a JSON tree: is it canonical (RFC 8785), is it
+//! a SPEC §1 event, and what is the hash of it without its `hash` member (SPEC §2).
+//!
+//! ```
+//! use audit_core::line::inspect;
+//! let line = br#"{"action":"login","actor":{"id":"alice","kind":"user"},"chain":"default","hash":"5e8f4e0d4e5b4a6ac1b1d0a2c38b7d8e0e9a3a5a4e9c0d1f0b2e3c4d5e6f7a8b","id":"0192f0c1-7b6e-7cc0-8000-000000000001","outcome":"success","prev":"0000000000000000000000000000000000000000000000000000000000000000","resource":{"id":"","type":"session"},"seq":1,"ts":"2026-11-23T10:15:30.123456Z","v":1}"#;
+//! let info = inspect(line).unwrap();
+//! assert_eq!(info.seq, 1);
+//! assert_ne!(info.computed, info.declared, "the declared hash above is made up");
+//! ```
+//!
+//! The verifier calls [`inspect`] on every line, in parallel; it must cost little more than
+//! the SHA-256 itself. Because the form is canonical, equal values have equal bytes, so field
+//! values are compared as raw bytes.
+
+use crate::canonical::{MAX_SAFE_INTEGER, cmp_utf16};
+use crate::event::{ActorKind, Outcome};
+use crate::hash::EventHash;
+use crate::timestamp::Timestamp;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::ops::Range;
+
+/// Deepest nesting accepted inside an event.
+pub const MAX_DEPTH: usize = 64;
+
+/// A line is not a canonical SPEC §1 event ("bad format").
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct FormatError {
+    message: String,
+}
+
+impl FormatError {
+    pub(crate) fn new(message: impl Into<String>) -> FormatError {
+        FormatError { message: message.into() }
+    }
+    /// What is wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// What the verifier needs from one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineInfo {
+    /// `seq`.
+    pub seq: u64,
+    /// `id` as a number (for duplicate checks).
+    pub id: u128,
+    /// `prev`.
+    pub prev: EventHash,
+    /// The `hash` written in the line.
+    pub declared: EventHash,
+    /// SHA-256 of the line without its `hash` member.
+    pub computed: EventHash,
+    /// Byte range of the `chain` value (with quotes) in the line.
+    pub chain: Range<usize>,
+}
+
+/// Checks that `line` (without its `\n`) is one canonical SPEC event and hashes it.
+pub fn inspect(line: &[u8]) -> Result<LineInfo, FormatError> {
+    if std::str::from_utf8(line).is_err() {
+        return Err(FormatError::new("not UTF-8"));
+    }
+    let mut scanner = Scanner { b: line, i: 0 };
+    let mut top = TopLevel::default();
+    if line.first() != Some(&b'{') {
+        return Err(FormatError::new("not a JSON object"));
+    }
+    scanner.object(0, &mut |key, member, value| top.take(&line[key], member, value))?;
+    if scanner.i != line.len() {
+        return Err(scanner.error("text after the event object"));
+    }
+    top.check(line)
+}
+
+/// Checks that `json` is one JSON value in RFC 8785 canonical form, whatever its shape.
+pub fn check_canonical(json: &[u8]) -> Result<(), FormatError> {
+    if std::str::from_utf8(json).is_err() {
+        return Err(FormatError::new("not UTF-8"));
+    }
+    let mut scanner = Scanner { b: json, i: 0 };
+    scanner.value(0)?;
+    if scanner.i != json.len() {
+        return Err(scanner.error("text after the JSON value"));
+    }
+    Ok(())
+}
+
+/// Spans of the top-level members SPEC defines.
+#[derive(Default)]
+struct TopLevel {
+    v: Option<Range<usize>>,
+    chain: Option<Range<usize>>,
+    seq: Option<Range<usize>>,
+    id: Option<Range<usize>>,
+    ts: Option<Range<usize>>,
+    actor: Option<Range<usize>>,
+    action: Option<Range<usize>>,
+    resource: Option<Range<usize>>,
+    outcome: Option<Range<usize>>,
+    reason: Option<Range<usize>>,
+    context: Option<Range<usize>>,
+    changes: Option<Range<usize>>,
+    details: Option<Range<usize>>,
+    justification: Option<Range<usize>>,
+    tags: Option<Range<usize>>,
+    prev: Option<Range<usize>>,
+    hash: Option<Range<usize>>,
+    /// The whole `"hash":"…"` member.
+    hash_member: Option<Range<usize>>,
+}
+
+impl TopLevel {
+    fn take(&mut self, key: &[u8], member: Range<usize>, value: Range<usize>) {
+        let slot = match key {
+            b"\"v\"" => &mut self.v,
+            b"\"chain\"" => &mut self.chain,
+            b"\"seq\"" => &mut self.seq,
+            b"\"id\"" => &mut self.id,
+            b"\"ts\"" => &mut self.ts,
+            b"\"actor\"" => &mut self.actor,
+            b"\"action\"" => &mut self.action,
+            b"\"resource\"" => &mut self.resource,
+            b"\"outcome\"" => &mut self.outcome,
+            b"\"reason\"" => &mut self.reason,
+            b"\"context\"" => &mut self.context,
+            b"\"changes\"" => &mut self.changes,
+            b"\"details\"" => &mut self.details,
+            b"\"justification\"" => &mut self.justification,
+            b"\"tags\"" => &mut self.tags,
+            b"\"prev\"" => &mut self.prev,
+            b"\"hash\"" => {
+                self.hash_member = Some(member);
+                &mut self.hash
+            }
+            _ => return,
+        };
+        *slot = Some(value);
+    }
+
+    fn check(self, line: &[u8]) -> Result<LineInfo, FormatError> {
+        let get = |slot: Option<Range<usize>>, name: &str| {
+            slot.ok_or_else(|| FormatError::new(format!("missing field {name:?}")))
+        };
+        let v = get(self.v, "v")?;
+        if &line[v] != b"1" {
+            return Err(FormatError::new("\"v\" must be 1"));
+        }
+        let chain = get(self.chain, "chain")?;
+        string_field(line, &chain, "chain")?;
+        let seq = integer_field(line, get(self.seq, "seq")?, "seq")?;
+        if seq == 0 {
+            return Err(FormatError::new("\"seq\" starts at 1"));
+        }
+        let id = uuid_field(string_field(line, &get(self.id, "id")?, "id")?)?;
+        let ts = string_field(line, &get(self.ts, "ts")?, "ts")?;
+        if Timestamp::parse_bytes(ts).is_none() {
+            return Err(FormatError::new(
+                "\"ts\" is not UTC with 6 fractional digits, like 2026-11-23T10:15:30.123456Z",
+            ));
+        }
+        check_actor(line, get(self.actor, "actor")?)?;
+        string_field(line, &get(self.action, "action")?, "action")?;
+        check_resource(line, get(self.resource, "resource")?)?;
+        let outcome = string_field(line, &get(self.outcome, "outcome")?, "outcome")?;
+        if !Outcome::ALL.iter().any(|o| o.as_str().as_bytes() == outcome) {
+            return Err(FormatError::new("\"outcome\" must be success, failure or denied"));
+        }
+        for (slot, name) in [(&self.reason, "reason"), (&self.justification, "justification")] {
+            if let Some(span) = slot {
+                string_field(line, span, name)?;
+            }
+        }
+        if let Some(span) = self.context {
+            check_context(line, span)?;
+        }
+        if let Some(span) = self.changes {
+            check_changes(line, span)?;
+        }
+        if let Some(span) = self.details {
+            if line.get(span.start) != Some(&b'{') {
+                return Err(FormatError::new("\"details\" must be an object"));
+            }
+            if span.len() == 2 {
+                return Err(FormatError::new("\"details\" is {}: leave it out instead"));
+            }
+        }
+        if let Some(span) = self.tags {
+            check_tags(line, span)?;
+        }
+        let prev = hash_field(line, get(self.prev, "prev")?, "prev")?;
+        let declared = hash_field(line, get(self.hash, "hash")?, "hash")?;
+        let member = get(self.hash_member, "hash")?;
+        // Remove `"hash":"…"` and one comma next to it.
+        let cut = if line[member.start - 1] == b',' {
+            member.start - 1..member.end
+        } else {
+            member.start..member.end + usize::from(line[member.end] == b',')
+        };
+        let mut sha = Sha256::new();
+        sha.update(&line[..cut.start]);
+        sha.update(&line[cut.end..]);
+        let computed = EventHash(sha.finalize().into());
+        Ok(LineInfo { seq, id, prev, declared, computed, chain })
+    }
+}
+
+/// The raw content of a string member (between the quotes), or an error naming the field.
+fn string_field<'a>(line: &'a [u8], span: &Range<usize>, name: &str) -> Result<&'a [u8], FormatError> {
+    let raw = &line[span.clone()];
+    if raw.first() != Some(&b'"') {
+        return Err(FormatError::new(format!("{name:?} must be a string")));
+    }
+    Ok(&raw[1..raw.len() - 1])
+}
+
+fn integer_field(line: &[u8], span: Range<usize>, name: &str) -> Result<u64, FormatError> {
+    let raw = &line[span];
+    let parsed = raw.iter().try_fold(0u64, |acc, &c| {
+        if c.is_ascii_digit() { acc.checked_mul(10)?.checked_add(u64::from(c - b'0')) } else { None }
+    });
+    match parsed {
+        Some(n) if n <= MAX_SAFE_INTEGER => Ok(n),
+        _ => Err(FormatError::new(format!("{name:?} must be a non-negative integer up to 2^53"))),
+    }
+}
+
+fn hash_field(line: &[u8], span: Range<usize>, name: &str) -> Result<EventHash, FormatError> {
+    let raw = string_field(line, &span, name)?;
+    EventHash::from_hex(raw).ok_or_else(|| FormatError::new(format!("{name:?} must be 64 lowercase hex digits")))
+}
+
+fn uuid_field(raw: &[u8]) -> Result<u128, FormatError> {
+    let bad = || FormatError::new("\"id\" must be a lowercase hyphenated UUID");
+    if raw.len() != 36 {
+        return Err(bad());
+    }
+    let mut id = 0u128;
+    for (i, &c) in raw.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return Err(bad());
+            }
+            continue;
+        }
+        id = (id << 4) | u128::from(crate::hash::lower_hex_digit(c).ok_or_else(bad)?);
+    }
+    Ok(id)
+}
+
+/// A check run on each `(raw key, value span)` of an object.
+type MemberCheck<'a> = dyn FnMut(&[u8], Range<usize>) -> Result<(), FormatError> + 'a;
+
+/// Visits the members of the object at `span` (already checked canonical) in order.
+fn members(line: &[u8], span: Range<usize>, visit: &mut MemberCheck<'_>) -> Result<(), FormatError> {
+    let mut found = Vec::with_capacity(8);
+    Scanner { b: &line[..span.end], i: span.start }.object(1, &mut |key, _member, value| found.push((key, value)))?;
+    found.into_iter().try_for_each(|(key, value)| visit(&line[key], value))
+}
+
+fn check_actor(line: &[u8], span: Range<usize>) -> Result<(), FormatError> {
+    if line[span.start] != b'{' {
+        return Err(FormatError::new("\"actor\" must be an object"));
+    }
+    let (mut id, mut kind) = (false, false);
+    members(line, span, &mut |key, value| {
+        match key {
+            b"\"id\"" => {
+                string_field(line, &value, "actor.id")?;
+                id = true;
+            }
+            b"\"kind\"" => {
+                let raw = string_field(line, &value, "actor.kind")?;
+                if !ActorKind::ALL.iter().any(|k| k.as_str().as_bytes() == raw) {
+                    return Err(FormatError::new("\"actor.kind\" must be user, admin, service, system or anonymous"));
+                }
+                kind = true;
+            }
+            b"\"auth\"" => drop(string_field(line, &value, "actor.auth")?),
+            b"\"session\"" => drop(string_field(line, &value, "actor.session")?),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    if !(id && kind) {
+        return Err(FormatError::new("\"actor\" needs \"id\" and \"kind\""));
+    }
+    Ok(())
+}
+
+fn check_resource(line: &[u8], span: Range<usize>) -> Result<(), FormatError> {
+    if line[span.start] != b'{' {
+        return Err(FormatError::new("\"resource\" must be an object"));
+    }
+    let (mut id, mut kind) = (false, false);
+    members(line, span, &mut |key, value| {
+        match key {
+            b"\"id\"" => {
+                string_field(line, &value, "resource.id")?;
+                id = true;
+            }
+            b"\"type\"" => {
+                string_field(line, &value, "resource.type")?;
+                kind = true;
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    if !(id && kind) {
+        return Err(FormatError::new("\"resource\" needs \"type\" and \"id\""));
+    }
+    Ok(())
+}
+
+fn check_context(line: &[u8], span: Range<usize>) -> Result<(), FormatError> {
+    if line[span.start] != b'{' {
+        return Err(FormatError::new("\"context\" must be an object"));
+    }
+    if span.len() == 2 {
+        return Err(FormatError::new("\"context\" is {}: leave it out instead"));
+    }
+    members(line, span, &mut |key, value| match key {
+        b"\"ip\"" | b"\"user_agent\"" | b"\"request_id\"" | b"\"method\"" | b"\"route\"" | b"\"path\"" => {
+            string_field(line, &value, "context field").map(drop)
+        }
+        b"\"status\"" => integer_field(line, value, "context.status").map(drop),
+        b"\"duration_us\"" => integer_field(line, value, "context.duration_us").map(drop),
+        _ => Ok(()),
+    })
+}
+
+/// Splits the canonical array at `span` into its element spans.
+fn elements(line: &[u8], span: Range<usize>) -> Result<Vec<Range<usize>>, FormatError> {
+    let mut scanner = Scanner { b: &line[..span.end], i: span.start };
+    let mut out = Vec::new();
+    scanner.array(1, &mut |element| out.push(element))?;
+    Ok(out)
+}
+
+fn check_changes(line: &[u8], span: Range<usize>) -> Result<(), FormatError> {
+    if line[span.start] != b'[' {
+        return Err(FormatError::new("\"changes\" must be an array"));
+    }
+    let items = elements(line, span)?;
+    if items.is_empty() {
+        return Err(FormatError::new("\"changes\" is []: leave it out instead"));
+    }
+    let mut previous: Option<String> = None;
+    for item in items {
+        if line[item.start] != b'{' {
+            return Err(FormatError::new("each change must be an object"));
+        }
+        let mut field = None;
+        members(line, item, &mut |key, value| {
+            if key == b"\"field\"" {
+                field = Some(decode_string(string_field(line, &value, "changes[].field")?));
+            }
+            Ok(())
+        })?;
+        let field = field.ok_or_else(|| FormatError::new("a change has no \"field\""))?;
+        if let Some(before) = &previous
+            && cmp_utf16(before, &field) != std::cmp::Ordering::Less
+        {
+            return Err(FormatError::new("\"changes\" must be sorted by field, each field once"));
+        }
+        previous = Some(field);
+    }
+    Ok(())
+}
+
+fn check_tags(line: &[u8], span: Range<usize>) -> Result<(), FormatError> {
+    if line[span.start] != b'[' {
+        return Err(FormatError::new("\"tags\" must be an array"));
+    }
+    let items = elements(line, span)?;
+    if items.is_empty() {
+        return Err(FormatError::new("\"tags\" is []: leave it out instead"));
+    }
+    let mut previous: Option<String> = None;
+    for item in items {
+        let tag = decode_string(string_field(line, &item, "tags[]")?);
+        if let Some(before) = &previous
+            && cmp_utf16(before, &tag) != std::cmp::Ordering::Less
+        {
+            return Err(FormatError::new("\"tags\" must be sorted, each tag once"));
+        }
+        previous = Some(tag);
+    }
+    Ok(())
+}
+
+/// Decodes the raw content of a canonical JSON string (escapes already checked).
+fn decode_string(raw: &[u8]) -> String {
+    if !raw.contains(&b'\\') {
+        return String::from_utf8_lossy(raw).into_owned();
+    }
+    let mut quoted = Vec::with_capacity(raw.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(raw);
+    quoted.push(b'"');
+    serde_json::from_slice(&quoted).unwrap_or_default()
+}
+
+/// A validating cursor over canonical JSON.
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Scanner<'_> {
+    fn error(&self, what: &str) -> FormatError {
+        FormatError::new(format!("{what} at byte {}", self.i))
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn expect(&mut self, c: u8) -> Result<(), FormatError> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.error(&format!("expected {:?} (no white space allowed)", c as char)))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<(), FormatError> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("nested too deep"));
+        }
+        match self.peek() {
+            Some(b'"') => self.string(),
+            Some(b'{') => self.object(depth + 1, &mut |_, _, _| {}),
+            Some(b'[') => self.array(depth + 1, &mut |_| {}),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            _ => Err(self.error("expected a JSON value")),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), FormatError> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(self.error("expected a JSON value"))
+        }
+    }
+
+    /// An object; `visit(key span with quotes, whole member span, value span)` per member.
+    fn object(
+        &mut self,
+        depth: usize,
+        visit: &mut dyn FnMut(Range<usize>, Range<usize>, Range<usize>),
+    ) -> Result<(), FormatError> {
+        self.expect(b'{')?;
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(());
+        }
+        let mut previous_key: Option<Range<usize>> = None;
+        loop {
+            let key_start = self.i;
+            self.string()?;
+            let key = key_start..self.i;
+            if let Some(previous) = &previous_key
+                && key_order(&self.b[previous.clone()], &self.b[key.clone()]) != std::cmp::Ordering::Less
+            {
+                return Err(FormatError::new(format!("keys not in canonical order (or repeated) at byte {key_start}")));
+            }
+            self.expect(b':')?;
+            let value_start = self.i;
+            self.value(depth)?;
+            visit(key.clone(), key_start..self.i, value_start..self.i);
+            previous_key = Some(key);
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.error("expected ',' or '}'")),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize, visit: &mut dyn FnMut(Range<usize>)) -> Result<(), FormatError> {
+        self.expect(b'[')?;
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            let start = self.i;
+            self.value(depth)?;
+            visit(start..self.i);
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.error("expected ',' or ']'")),
+            }
+        }
+    }
+
+    /// A string with RFC 8785's minimal escaping (the line is known to be UTF-8).
+    fn string(&mut self) -> Result<(), FormatError> {
+        self.expect(b'"')?;
+        loop {
+            let Some(c) = self.peek() else {
+                return Err(self.error("unterminated string"));
+            };
+            self.i += 1;
+            match c {
+                b'"' => return Ok(()),
+                b'\\' => self.escape()?,
+                0..0x20 => return Err(self.error("raw control character in a string")),
+                _ => {}
+            }
+        }
+    }
+
+    fn escape(&mut self) -> Result<(), FormatError> {
+        let Some(c) = self.peek() else {
+            return Err(self.error("unterminated escape"));
+        };
+        self.i += 1;
+        match c {
+            b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => Ok(()),
+            b'u' => {
+                let hex = self.b.get(self.i..self.i + 4).ok_or_else(|| self.error("short \\u escape"))?;
+                let canonical = hex.starts_with(b"00")
+                    && matches!(hex[2], b'0' | b'1')
+                    && crate::hash::lower_hex_digit(hex[3]).is_some()
+                    && !matches!(&hex[2..], b"08" | b"09" | b"0a" | b"0c" | b"0d");
+                if !canonical {
+                    return Err(self.error("escape not in canonical form (only control characters use \\u00xx)"));
+                }
+                self.i += 4;
+                Ok(())
+            }
+            _ => Err(self.error("escape not in canonical form")),
+        }
+    }
+
+    fn number(&mut self) -> Result<(), FormatError> {
+        let start = self.i;
+        while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        let token = &self.b[start..self.i];
+        if number_is_canonical(token) {
+            Ok(())
+        } else {
+            Err(FormatError::new(format!("number not in RFC 8785 form at byte {start}")))
+        }
+    }
+}
+
+/// True when `token` is exactly what ES6 prints for the double it denotes.
+fn number_is_canonical(token: &[u8]) -> bool {
+    let digits = token.strip_prefix(b"-").unwrap_or(token);
+    if !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+        // An integer below 10^15 is exact and printed as is, unless it has a leading zero
+        // or is "-0".
+        return (digits[0] != b'0' || digits.len() == 1) && token != b"-0";
+    }
+    let valid_grammar = {
+        let s = digits;
+        let int_len = s.iter().take_while(|c| c.is_ascii_digit()).count();
+        int_len > 0 && (s[0] != b'0' || int_len == 1)
+    };
+    if !valid_grammar {
+        return false;
+    }
+    let Ok(text) = std::str::from_utf8(token) else { return false };
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() => ryu_js::Buffer::new().format_finite(f).as_bytes() == token,
+        _ => false,
+    }
+}
+
+/// Orders two raw keys (with quotes) as RFC 8785 does.
+fn key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let plain = |k: &[u8]| k.is_ascii() && !k.contains(&b'\\');
+    if plain(a) && plain(b) {
+        return a[1..a.len() - 1].cmp(&b[1..b.len() - 1]);
+    }
+    cmp_utf16(&decode_string(&a[1..a.len() - 1]), &decode_string(&b[1..b.len() - 1]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_numbers() {
+        for good in ["0", "-1", "123", "1e+21", "1.5", "-0.001", "1e-7", "999999999999999"] {
+            assert!(number_is_canonical(good.as_bytes()), "{good}");
+        }
+        for bad in ["-0", "01", "1.0", "1E+21", "1e21", "+1", "1.", ".5", "0.10", "1e+1", "", "-", "9007199254740993"] {
+            assert!(!number_is_canonical(bad.as_bytes()), "{bad}");
+        }
+    }
+}

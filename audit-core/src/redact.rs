@@ -1,0 +1,198 @@
+//! Redaction of secrets before an event is hashed, so that a secret never reaches a store.
+//!
+//! ```
+//! use audit_core::{EventDraft, RedactionPolicy};
+//! use serde_json::json;
+//!
+//! let policy = RedactionPolicy::default();
+//! let mut draft = EventDraft::new("update")
+//!     .detail("login", json!({"user": "alice", "Password": "hunter2"}))
+//!     .change("api_key", Some(json!("old-key")), Some(json!("new-key")));
+//! policy.apply(&mut draft);
+//! assert_eq!(draft.details_mut()["login"], json!({"user": "alice", "Password": "[REDACTED]"}));
+//! assert_eq!(draft.changes_ref()[0].new, Some(json!("[REDACTED]")));
+//! ```
+//!
+//! Keys match case-insensitively at any depth of `details` and of `changes[].old/new`, and a
+//! change whose `field` matches has both values replaced. With [`RedactionPolicy::tokenize`]
+//! values become `hmac-sha256:<64 hex>` under a secret key instead: equal inputs give equal
+//! tokens (so an auditor can still see "the same card was used twice") without revealing
+//! them. Strings are MACed as their UTF-8 bytes, other values as their canonical JSON.
+
+use crate::canonical;
+use crate::event::EventDraft;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use std::collections::HashSet;
+use std::fmt;
+
+/// The keys redacted by default.
+pub const DEFAULT_KEYS: [&str; 13] = [
+    "password",
+    "password_hash",
+    "passwd",
+    "secret",
+    "token",
+    "access_token",
+    "refresh_token",
+    "api_key",
+    "authorization",
+    "cookie",
+    "ssn",
+    "card_number",
+    "cvv",
+];
+
+/// The marker SPEC §1 gives redacted values.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Which keys to hide and how.
+#[derive(Clone)]
+pub struct RedactionPolicy {
+    keys: HashSet<String>,
+    hmac_key: Option<Vec<u8>>,
+}
+
+impl Default for RedactionPolicy {
+    /// [`DEFAULT_KEYS`], redacted.
+    fn default() -> Self {
+        RedactionPolicy { keys: DEFAULT_KEYS.iter().map(|k| k.to_string()).collect(), hmac_key: None }
+    }
+}
+
+impl fmt::Debug for RedactionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut keys: Vec<&String> = self.keys.iter().collect();
+        keys.sort();
+        f.debug_struct("RedactionPolicy").field("keys", &keys).field("tokenize", &self.hmac_key.is_some()).finish()
+    }
+}
+
+impl RedactionPolicy {
+    /// A policy that hides nothing.
+    pub fn none() -> RedactionPolicy {
+        RedactionPolicy { keys: HashSet::new(), hmac_key: None }
+    }
+
+    /// Also hides `key` (case-insensitive).
+    pub fn with_key(mut self, key: impl AsRef<str>) -> RedactionPolicy {
+        self.keys.insert(key.as_ref().to_lowercase());
+        self
+    }
+
+    /// Replaces values with keyed HMAC tokens instead of `[REDACTED]`. Keep `secret` out of
+    /// the audit store; rotating it changes every later token.
+    pub fn tokenize(mut self, secret: impl Into<Vec<u8>>) -> RedactionPolicy {
+        self.hmac_key = Some(secret.into());
+        self
+    }
+
+    /// True when `key` is to be hidden.
+    pub fn matches(&self, key: &str) -> bool {
+        if self.keys.is_empty() {
+            return false;
+        }
+        if key.bytes().any(|b| b.is_ascii_uppercase()) || !key.is_ascii() {
+            self.keys.contains(&key.to_lowercase())
+        } else {
+            self.keys.contains(key)
+        }
+    }
+
+    /// What a hidden value becomes.
+    pub fn hide(&self, value: &Value) -> Value {
+        let Some(secret) = &self.hmac_key else {
+            return Value::String(REDACTED.to_string());
+        };
+        // HMAC accepts keys of any length.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+            return Value::String(REDACTED.to_string());
+        };
+        match value {
+            Value::String(s) => mac.update(s.as_bytes()),
+            other => mac.update(canonical::to_string(other).as_bytes()),
+        }
+        let digest = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(12 + 64);
+        out.push_str("hmac-sha256:");
+        for byte in digest {
+            out.push_str(&format!("{byte:02x}"));
+        }
+        Value::String(out)
+    }
+
+    /// Hides matching keys at any depth of `value`.
+    pub fn apply_to_value(&self, value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map.iter_mut() {
+                    if self.matches(key) {
+                        *inner = self.hide(inner);
+                    } else {
+                        self.apply_to_value(inner);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.apply_to_value(item)),
+            _ => {}
+        }
+    }
+
+    /// Hides secrets in a draft's `details` and `changes`.
+    pub fn apply(&self, draft: &mut EventDraft) {
+        if self.keys.is_empty() {
+            return;
+        }
+        for (key, value) in draft.details.iter_mut() {
+            if self.matches(key) {
+                *value = self.hide(value);
+            } else {
+                self.apply_to_value(value);
+            }
+        }
+        for change in &mut draft.changes {
+            let whole = self.matches(&change.field);
+            for value in change.old.iter_mut().chain(change.new.iter_mut()) {
+                if whole {
+                    *value = self.hide(value);
+                } else {
+                    self.apply_to_value(value);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn redacts_at_any_depth_case_insensitively() {
+        let policy = RedactionPolicy::default();
+        let mut value = json!({"a": [{"TOKEN": 1, "keep": 2}], "Card_Number": "4111"});
+        policy.apply_to_value(&mut value);
+        assert_eq!(value, json!({"a": [{"TOKEN": "[REDACTED]", "keep": 2}], "Card_Number": "[REDACTED]"}));
+    }
+
+    #[test]
+    fn tokens_are_keyed_and_stable() {
+        let a = RedactionPolicy::default().tokenize(b"k1".to_vec());
+        let b = RedactionPolicy::default().tokenize(b"k2".to_vec());
+        let ssn = json!("123-45-6789");
+        let token = a.hide(&ssn);
+        assert_eq!(token, a.hide(&ssn));
+        assert_ne!(token, b.hide(&ssn));
+        let text = token.as_str().unwrap_or_default();
+        assert!(text.starts_with("hmac-sha256:") && text.len() == 12 + 64, "{text}");
+    }
+
+    #[test]
+    fn none_hides_nothing() {
+        let mut value = json!({"password": "x"});
+        RedactionPolicy::none().apply_to_value(&mut value);
+        assert_eq!(value, json!({"password": "x"}));
+    }
+}

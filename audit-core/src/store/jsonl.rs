@@ -1,0 +1,299 @@
+//! [`JsonlStore`]: one chain in a JSON Lines file whose bytes are exactly a SPEC §3 export.
+//!
+//! - Each batch is written with one `write` and made durable with `fsync` before
+//!   [`AuditStore::append`] returns; a failed write or `fsync` is undone (the file is cut back
+//!   to its previous length), so a batch is either all there or not at all.
+//! - The file is locked exclusively while the store is open: a second process (or a second
+//!   store in this one) gets [`StoreError::Locked`].
+//! - On open, a torn last line (a crash mid-write leaves bytes after the last `\n`) is
+//!   detected, cut off and reported by [`JsonlStore::torn_tail`]; nothing else is touched.
+//!   The last complete line must be a valid event whose hash recomputes, or opening fails.
+
+use super::{AppendError, AuditStore, Head, LineStream, Query, QueryPage, StoreError, check_batch};
+use crate::event::SealedEvent;
+use crate::line;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A chain in a JSON Lines file.
+#[derive(Debug)]
+pub struct JsonlStore {
+    path: PathBuf,
+    state: Arc<Mutex<State>>,
+    torn_tail: Option<TornTail>,
+}
+
+#[derive(Debug)]
+struct State {
+    file: File,
+    len: u64,
+    head: Head,
+    chain: Option<String>,
+}
+
+/// Bytes after the last complete line, found and removed when the file was opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// Where they started.
+    pub offset: u64,
+    /// What they were (a partial event; never acknowledged to anyone).
+    pub bytes: Vec<u8>,
+}
+
+impl JsonlStore {
+    /// Opens (creating if needed) and locks the trail at `path`, recovering a torn tail.
+    pub fn open(path: impl AsRef<Path>) -> Result<JsonlStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let shown = path.display().to_string();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|e| StoreError::io(format!("cannot open {shown}"), e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(StoreError::Locked { path }),
+            Err(TryLockError::Error(e)) => return Err(StoreError::io(format!("cannot lock {shown}"), e)),
+        }
+        let mut len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
+        let complete =
+            end_of_last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
+        let mut torn_tail = None;
+        if complete < len {
+            let mut bytes = vec![0; usize::try_from(len - complete).unwrap_or(0)];
+            file.seek(SeekFrom::Start(complete))
+                .and_then(|_| file.read_exact(&mut bytes))
+                .and_then(|_| file.set_len(complete))
+                .and_then(|_| file.sync_all())
+                .map_err(|e| StoreError::io(format!("cannot cut the torn last line of {shown}"), e))?;
+            torn_tail = Some(TornTail { offset: complete, bytes });
+            len = complete;
+        }
+        let (head, chain) = if len == 0 {
+            (Head::EMPTY, None)
+        } else {
+            let last = last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
+            let info = line::inspect(&last).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "the last line of {shown} is not a valid event ({e}); run `audit-trail verify --jsonl {shown}`"
+                ))
+            })?;
+            if info.computed != info.declared {
+                return Err(StoreError::Corrupt(format!(
+                    "the last event of {shown} (seq {}) does not match its hash; run `audit-trail verify --jsonl {shown}`",
+                    info.seq
+                )));
+            }
+            let chain: String =
+                serde_json::from_slice(&last[info.chain.clone()]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            (Head { seq: info.seq, hash: info.declared }, Some(chain))
+        };
+        let state = State { file, len, head, chain };
+        Ok(JsonlStore { path, state: Arc::new(Mutex::new(state)), torn_tail })
+    }
+
+    /// The torn last line removed on open, if there was one.
+    pub fn torn_tail(&self) -> Option<&TornTail> {
+        self.torn_tail.as_ref()
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The chain this file holds (`None` while empty).
+    pub fn chain(&self) -> Option<String> {
+        lock(&self.state).chain.clone()
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // Every mutation restores `len`/`head` consistency before returning, even on error.
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Offset just after the last `\n` (0 if none), reading backwards.
+fn end_of_last_line(file: &mut File, len: u64) -> std::io::Result<u64> {
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(part)?;
+        if let Some(i) = part.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+/// The last line (without `\n`) of a file of `len` bytes that ends with `\n`.
+fn last_line(file: &mut File, len: u64) -> std::io::Result<Vec<u8>> {
+    let start = end_of_last_line(file, len - 1)?;
+    let mut bytes = vec![0u8; (len - 1 - start) as usize];
+    file.seek(SeekFrom::Start(start))?;
+    file.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn append_blocking(
+    state: &Mutex<State>,
+    chain: &str,
+    expected: Head,
+    batch: &[SealedEvent],
+    shown: &str,
+) -> Result<Head, AppendError> {
+    let mut state = lock(state);
+    if let Some(stored) = &state.chain
+        && stored != chain
+    {
+        return Err(StoreError::WrongChain { stored: stored.clone(), asked: chain.to_string() }.into());
+    }
+    if state.head != expected {
+        return Err(AppendError::Conflict { expected, actual: state.head });
+    }
+    let head = check_batch(chain, expected, batch)?;
+    let mut bytes = Vec::with_capacity(batch.iter().map(|e| e.line.len() + 1).sum());
+    for event in batch {
+        bytes.extend_from_slice(event.line.as_bytes());
+        bytes.push(b'\n');
+    }
+    let old_len = state.len;
+    let written = state.file.write_all(&bytes).and_then(|_| state.file.sync_data());
+    if let Err(e) = written {
+        // Undo a partial write so the file never holds half a batch.
+        let undone = state.file.set_len(old_len).and_then(|_| state.file.sync_data());
+        let context = match undone {
+            Ok(()) => format!("cannot append to {shown} (nothing was kept)"),
+            Err(undo) => format!(
+                "cannot append to {shown}, and cutting back the partial write failed too ({undo}); reopen the store to recover"
+            ),
+        };
+        return Err(StoreError::io(context, e).into());
+    }
+    state.len = old_len + bytes.len() as u64;
+    state.head = head;
+    state.chain.get_or_insert_with(|| chain.to_string());
+    Ok(head)
+}
+
+/// Reads the lines of `path` up to byte `len` and sends those with `from <= seq <= to`.
+fn read_blocking(
+    path: &Path,
+    len: u64,
+    from: u64,
+    to: Option<u64>,
+    tx: &tokio::sync::mpsc::Sender<Result<String, StoreError>>,
+) {
+    let shown = path.display().to_string();
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) => {
+            let _ = tx.blocking_send(Err(StoreError::io(format!("cannot open {shown}"), e)));
+            return;
+        }
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, file.take(len));
+    let mut seq = None;
+    loop {
+        let mut text = String::new();
+        match reader.read_line(&mut text) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = tx.blocking_send(Err(StoreError::io(format!("cannot read {shown}"), e)));
+                return;
+            }
+        }
+        if text.ends_with('\n') {
+            text.pop();
+        }
+        // One chain per file, consecutive seq: the first line fixes the numbering.
+        let current = match seq {
+            Some(previous) => previous + 1,
+            None => match line::inspect(text.as_bytes()) {
+                Ok(info) => info.seq,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e.into()));
+                    return;
+                }
+            },
+        };
+        seq = Some(current);
+        if to.is_some_and(|to| current > to) {
+            return;
+        }
+        if current >= from && tx.blocking_send(Ok(text)).is_err() {
+            return;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditStore for JsonlStore {
+    async fn head(&self, chain: &str) -> Result<Head, StoreError> {
+        let state = lock(&self.state);
+        match &state.chain {
+            Some(stored) if stored != chain => Ok(Head::EMPTY),
+            _ => Ok(state.head),
+        }
+    }
+
+    async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
+        let state = Arc::clone(&self.state);
+        let chain = chain.to_string();
+        let batch = batch.to_vec();
+        let shown = self.path.display().to_string();
+        tokio::task::spawn_blocking(move || append_blocking(&state, &chain, expected, &batch, &shown))
+            .await
+            .map_err(|e| StoreError::Backend { context: "the JSONL append task failed".into(), source: Box::new(e) })?
+    }
+
+    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
+        let (len, same_chain) = {
+            let state = lock(&self.state);
+            (state.len, state.chain.as_deref().is_none_or(|c| c == chain))
+        };
+        let len = if same_chain { len } else { 0 };
+        let path = self.path.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(4096);
+        // The reader thread starts on the first poll and stops when the stream is dropped.
+        let stream = futures_util::stream::unfold((rx, Some((path, tx))), move |(mut rx, start)| async move {
+            if let Some((path, tx)) = start {
+                tokio::task::spawn_blocking(move || read_blocking(&path, len, from, to, &tx));
+            }
+            rx.recv().await.map(|item| (item, (rx, None)))
+        });
+        Box::pin(stream)
+    }
+
+    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
+        use futures_util::StreamExt;
+        let chain = lock(&self.state).chain.clone();
+        let Some(chain) = chain else {
+            return Ok(QueryPage::default());
+        };
+        if query.chain.as_deref().is_some_and(|c| c != chain) {
+            return Ok(QueryPage::default());
+        }
+        let from = query.after.as_ref().map_or(1, |cursor| cursor.seq + 1);
+        let mut lines = self.read(&chain, from, None);
+        let mut matching = Vec::new();
+        while let Some(line) = lines.next().await {
+            let event = SealedEvent::from_line(line?)?;
+            if query.matches(&event.event) {
+                matching.push(event);
+                if matching.len() > query.limit.max(1) {
+                    break;
+                }
+            }
+        }
+        Ok(query.page(matching.into_iter()))
+    }
+}

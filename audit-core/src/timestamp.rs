@@ -1,0 +1,170 @@
+//! [`Timestamp`]: UTC time with microsecond precision, written exactly as SPEC §1 says.
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc};
+use std::fmt;
+use std::str::FromStr;
+
+/// An event time: UTC, microseconds, formatted `2026-11-23T10:15:30.123456Z`.
+///
+/// ```
+/// use audit_core::Timestamp;
+/// let ts: Timestamp = "2026-11-23T10:15:30.123456Z".parse().unwrap();
+/// assert_eq!(ts.to_string(), "2026-11-23T10:15:30.123456Z");
+/// assert!("2026-11-23T10:15:30Z".parse::<Timestamp>().is_err(), "6 fractional digits are required");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(DateTime<Utc>);
+
+impl Timestamp {
+    /// The current time, truncated to microseconds.
+    pub fn now() -> Timestamp {
+        Timestamp::from_datetime(Utc::now())
+    }
+
+    /// `time` truncated to microseconds.
+    pub fn from_datetime(time: DateTime<Utc>) -> Timestamp {
+        let micros = time.timestamp_micros();
+        Timestamp(DateTime::from_timestamp_micros(micros).unwrap_or(time))
+    }
+
+    /// Microseconds since the Unix epoch.
+    pub fn unix_micros(&self) -> i64 {
+        self.0.timestamp_micros()
+    }
+
+    /// The time from microseconds since the Unix epoch, if in chrono's range.
+    pub fn from_unix_micros(micros: i64) -> Option<Timestamp> {
+        DateTime::from_timestamp_micros(micros).map(Timestamp)
+    }
+
+    /// The time as a chrono value.
+    pub fn as_datetime(&self) -> DateTime<Utc> {
+        self.0
+    }
+
+    /// Appends the SPEC form (27 ASCII bytes) to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let t = self.0;
+        let year = t.year();
+        if !(0..=9999).contains(&year) {
+            // Outside the four-digit years SPEC allows; chrono's own form keeps it readable.
+            out.extend_from_slice(t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string().as_bytes());
+            return;
+        }
+        let put = |out: &mut Vec<u8>, value: u32, width: usize| {
+            let mut digits = [b'0'; 6];
+            let mut v = value;
+            for slot in digits[..width].iter_mut().rev() {
+                *slot = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+            out.extend_from_slice(&digits[..width]);
+        };
+        put(out, year as u32, 4);
+        out.push(b'-');
+        put(out, t.month(), 2);
+        out.push(b'-');
+        put(out, t.day(), 2);
+        out.push(b'T');
+        put(out, t.hour(), 2);
+        out.push(b':');
+        put(out, t.minute(), 2);
+        out.push(b':');
+        put(out, t.second(), 2);
+        out.push(b'.');
+        put(out, t.nanosecond() / 1000 % 1_000_000, 6);
+        out.push(b'Z');
+    }
+
+    /// Parses exactly `YYYY-MM-DDTHH:MM:SS.ffffffZ` with a valid calendar date.
+    pub fn parse_bytes(s: &[u8]) -> Option<Timestamp> {
+        if s.len() != 27 {
+            return None;
+        }
+        let punct = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (26, b'Z')];
+        if punct.iter().any(|&(i, c)| s[i] != c) {
+            return None;
+        }
+        let num = |range: std::ops::Range<usize>| -> Option<u32> {
+            s[range].iter().try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+        };
+        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (hour, minute, second, micros) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?);
+        let date = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?;
+        let time = date.and_hms_micro_opt(hour, minute, second, micros)?;
+        Some(Timestamp(Utc.from_utc_datetime(&time)))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = Vec::with_capacity(27);
+        self.write(&mut out);
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({self})")
+    }
+}
+
+/// The error of parsing a [`Timestamp`].
+#[derive(Debug, thiserror::Error)]
+#[error("not a SPEC timestamp: expected UTC like 2026-11-23T10:15:30.123456Z (6 fractional digits, Z), got {0:?}")]
+pub struct ParseTimestampError(String);
+
+impl FromStr for Timestamp {
+    type Err = ParseTimestampError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Timestamp::parse_bytes(s.as_bytes()).ok_or_else(|| ParseTimestampError(s.chars().take(40).collect()))
+    }
+}
+
+impl From<DateTime<Utc>> for Timestamp {
+    fn from(time: DateTime<Utc>) -> Self {
+        Timestamp::from_datetime(time)
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_bad_dates() {
+        for good in ["2026-02-28T23:59:59.999999Z", "2024-02-29T00:00:00.000000Z", "0001-01-01T00:00:00.000001Z"] {
+            assert_eq!(good.parse::<Timestamp>().map(|t| t.to_string()).ok().as_deref(), Some(good));
+        }
+        for bad in [
+            "2026-02-29T00:00:00.000000Z",
+            "2026-13-01T00:00:00.000000Z",
+            "2026-01-01T24:00:00.000000Z",
+            "2026-01-01 00:00:00.000000Z",
+            "2026-01-01T00:00:00.000000+00:00",
+            "2026-01-01T00:00:00.0000000Z",
+        ] {
+            assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn now_has_microsecond_precision() {
+        let now = Timestamp::now();
+        assert_eq!(now.as_datetime().timestamp_subsec_nanos() % 1000, 0);
+    }
+}

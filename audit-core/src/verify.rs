@@ -1,0 +1,394 @@
+//! Verification of a chain (SPEC §2): names the first event where it breaks, and why.
+//!
+//! ```
+//! use audit_core::verify::{ChainVerifier, verify_reader};
+//! use audit_core::{Auditor, EventDraft, store::MemoryStore};
+//! use std::sync::Arc;
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let store = Arc::new(MemoryStore::new());
+//! let auditor = Auditor::builder(store.clone()).build();
+//! for _ in 0..3 {
+//!     auditor.record(EventDraft::new("login")).await.unwrap();
+//! }
+//! let mut export = String::new();
+//! for event in store.events("default") {
+//!     export.push_str(&event.line);
+//!     export.push('\n');
+//! }
+//! let report = verify_reader(export.as_bytes(), ChainVerifier::new()).unwrap();
+//! assert!(report.is_valid());
+//! assert_eq!(report.verified, 3);
+//!
+//! let tampered = export.replacen("login", "logout", 1);
+//! let report = verify_reader(tampered.as_bytes(), ChainVerifier::new()).unwrap();
+//! assert_eq!(report.broken.unwrap().to_string(), "BROKEN at seq 1: hash mismatch");
+//! # });
+//! ```
+//!
+//! The verifier streams: memory stays constant whatever the length. Lines are checked
+//! (canonical form, SPEC fields, SHA-256) in parallel on all cores, then linked in order
+//! (`seq`, `prev`, ids). Duplicate ids are looked for among the last
+//! [`ChainVerifier::id_window`] events (SPEC §2 lets a streaming verifier bound that memory;
+//! a duplicate can only come from a faulty writer, never from tampering that keeps the links).
+
+use crate::hash::EventHash;
+use crate::line::{self, FormatError, LineInfo};
+use crate::store::{Head, LineStream, StoreError};
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::Read;
+
+/// Why a chain breaks, spelled as SPEC §2 says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BreakReason {
+    /// The event's content does not match its `hash`.
+    HashMismatch,
+    /// `prev` is not the previous event's `hash`.
+    PrevMismatch,
+    /// `seq` skips ahead (an event is missing).
+    SeqGap,
+    /// `seq` goes back or repeats.
+    SeqOutOfOrder,
+    /// The id was used by an earlier event.
+    DuplicateId,
+    /// The line is not a canonical SPEC event.
+    BadFormat,
+}
+
+impl BreakReason {
+    /// The SPEC wording.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BreakReason::HashMismatch => "hash mismatch",
+            BreakReason::PrevMismatch => "prev mismatch",
+            BreakReason::SeqGap => "seq gap",
+            BreakReason::SeqOutOfOrder => "seq out of order",
+            BreakReason::DuplicateId => "duplicate id",
+            BreakReason::BadFormat => "bad format",
+        }
+    }
+}
+
+impl fmt::Display for BreakReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The first place a chain breaks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainBreak {
+    /// The `seq` at which the chain breaks (the position where an event was expected).
+    pub seq: u64,
+    /// Why.
+    pub reason: BreakReason,
+    /// More detail for people (which field, what was expected).
+    pub detail: String,
+}
+
+impl fmt::Display for ChainBreak {
+    /// `BROKEN at seq N: <reason>`, as the CLI prints it (SPEC §6).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BROKEN at seq {}: {}", self.seq, self.reason)
+    }
+}
+
+/// The result of a verification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Events that passed every check before the break (or all of them).
+    pub verified: u64,
+    /// `seq` of the first event seen.
+    pub first_seq: Option<u64>,
+    /// The last verified event.
+    pub head: Head,
+    /// For a part of a chain (first `seq` > 1, no known head before it): the first event's
+    /// `prev`, taken on trust.
+    pub trusted_prev: Option<EventHash>,
+    /// The first break, if any.
+    pub broken: Option<ChainBreak>,
+}
+
+impl VerifyReport {
+    /// True when nothing broke.
+    pub fn is_valid(&self) -> bool {
+        self.broken.is_none()
+    }
+}
+
+/// Hashes a u128 id by folding it (ids are UUIDs: already well mixed).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = (n as u64) ^ ((n >> 64) as u64).rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15;
+    }
+}
+
+/// Checks lines one after another; feed it with [`ChainVerifier::push_lines`].
+#[derive(Debug)]
+pub struct ChainVerifier {
+    /// The head the next event must follow (`None` before the first line, when accepting a
+    /// part of a chain).
+    after: Option<Head>,
+    first_seq: Option<u64>,
+    trusted_prev: Option<EventHash>,
+    chain: Option<Vec<u8>>,
+    ids: HashSet<u128, BuildHasherDefault<IdHasher>>,
+    recent: VecDeque<u128>,
+    id_window: usize,
+    verified: u64,
+    broken: Option<ChainBreak>,
+    threads: usize,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        ChainVerifier::new()
+    }
+}
+
+impl ChainVerifier {
+    /// Accepts a whole chain or a part of one (whose first `prev` is taken on trust).
+    pub fn new() -> ChainVerifier {
+        ChainVerifier {
+            after: None,
+            first_seq: None,
+            trusted_prev: None,
+            chain: None,
+            ids: HashSet::default(),
+            recent: VecDeque::new(),
+            id_window: 1 << 20,
+            verified: 0,
+            broken: None,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
+    /// Requires the chain to start at `seq` 1 with `prev` = 64 zeros.
+    pub fn from_genesis() -> ChainVerifier {
+        ChainVerifier::after(Head::EMPTY)
+    }
+
+    /// Requires the first event to follow `head` (e.g. a trusted checkpoint or an earlier
+    /// verified export).
+    pub fn after(head: Head) -> ChainVerifier {
+        ChainVerifier { after: Some(head), ..ChainVerifier::new() }
+    }
+
+    /// How many worker threads check lines (default: all cores).
+    pub fn threads(mut self, threads: usize) -> ChainVerifier {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// How many recent ids are remembered for the duplicate check (default 2^20).
+    pub fn id_window(mut self, window: usize) -> ChainVerifier {
+        self.id_window = window;
+        self
+    }
+
+    /// True once a break was found (further lines are ignored).
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    /// Checks the next lines (each without its `\n`). Returns false once the chain broke.
+    pub fn push_lines(&mut self, lines: &[&[u8]]) -> bool {
+        if self.broken.is_some() {
+            return false;
+        }
+        let infos = inspect_all(lines, self.threads);
+        for (line, info) in lines.iter().zip(infos) {
+            if let Err(chain_break) = self.link(line, info) {
+                self.broken = Some(chain_break);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Reports a line that is cut short (no final `\n`) at the next position.
+    pub fn push_torn(&mut self, bytes: &[u8]) {
+        if self.broken.is_none() {
+            let detail = format!("the last line ({} bytes) has no newline: a torn write?", bytes.len());
+            self.broken = Some(ChainBreak { seq: self.expected_seq(), reason: BreakReason::BadFormat, detail });
+        }
+    }
+
+    fn expected_seq(&self) -> u64 {
+        self.after.map_or(1, |head| head.seq + 1)
+    }
+
+    /// Links one checked line to the previous one.
+    fn link(&mut self, line: &[u8], info: Result<LineInfo, FormatError>) -> Result<(), ChainBreak> {
+        let at = |seq: u64, reason: BreakReason, detail: String| ChainBreak { seq, reason, detail };
+        let info = info.map_err(|e| at(self.expected_seq(), BreakReason::BadFormat, e.message().to_string()))?;
+        let chain = &line[info.chain.clone()];
+        match &self.chain {
+            None => self.chain = Some(chain.to_vec()),
+            Some(first) if first.as_slice() != chain => {
+                let detail = format!(
+                    "event of chain {} in a trail of chain {}",
+                    String::from_utf8_lossy(chain),
+                    String::from_utf8_lossy(first)
+                );
+                return Err(at(self.expected_seq(), BreakReason::BadFormat, detail));
+            }
+            Some(_) => {}
+        }
+        let seq = match self.after {
+            None if info.seq == 1 => {
+                if info.prev != EventHash::ZERO {
+                    return Err(at(1, BreakReason::PrevMismatch, "the first event's prev must be 64 zeros".into()));
+                }
+                1
+            }
+            None => {
+                self.trusted_prev = Some(info.prev);
+                info.seq
+            }
+            Some(head) => {
+                let expected = head.seq + 1;
+                if info.seq > expected {
+                    return Err(at(
+                        expected,
+                        BreakReason::SeqGap,
+                        format!("found seq {} where {expected} belongs", info.seq),
+                    ));
+                }
+                if info.seq < expected {
+                    return Err(at(
+                        expected,
+                        BreakReason::SeqOutOfOrder,
+                        format!("found seq {} where {expected} belongs", info.seq),
+                    ));
+                }
+                if info.prev != head.hash {
+                    return Err(at(
+                        expected,
+                        BreakReason::PrevMismatch,
+                        format!("prev is not the hash of seq {}", head.seq),
+                    ));
+                }
+                expected
+            }
+        };
+        if info.computed != info.declared {
+            return Err(at(seq, BreakReason::HashMismatch, format!("content hashes to {}", info.computed)));
+        }
+        if self.id_window > 0 {
+            if !self.ids.insert(info.id) {
+                return Err(at(
+                    seq,
+                    BreakReason::DuplicateId,
+                    format!("id {:032x} was used by an earlier event", info.id),
+                ));
+            }
+            self.recent.push_back(info.id);
+            if self.recent.len() > self.id_window
+                && let Some(old) = self.recent.pop_front()
+            {
+                self.ids.remove(&old);
+            }
+        }
+        self.after = Some(Head { seq, hash: info.declared });
+        self.first_seq.get_or_insert(seq);
+        self.verified += 1;
+        Ok(())
+    }
+
+    /// The report so far.
+    pub fn finish(self) -> VerifyReport {
+        VerifyReport {
+            verified: self.verified,
+            first_seq: self.first_seq,
+            head: self.after.unwrap_or(Head::EMPTY),
+            trusted_prev: self.trusted_prev,
+            broken: self.broken,
+        }
+    }
+}
+
+/// Runs [`line::inspect`] on every line, spread over `threads` threads.
+fn inspect_all(lines: &[&[u8]], threads: usize) -> Vec<Result<LineInfo, FormatError>> {
+    const MIN_PER_THREAD: usize = 512;
+    let threads = threads.min(lines.len() / MIN_PER_THREAD).max(1);
+    if threads == 1 {
+        return lines.iter().map(|l| line::inspect(l)).collect();
+    }
+    let per_thread = lines.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = lines
+            .chunks(per_thread)
+            .map(|chunk| scope.spawn(move || chunk.iter().map(|l| line::inspect(l)).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| {
+                worker.join().unwrap_or_else(|_| vec![Err(FormatError::new("verifier thread panicked"))])
+            })
+            .collect()
+    })
+}
+
+/// Verifies a JSON Lines export (SPEC §3) read from `reader`.
+pub fn verify_reader(mut reader: impl Read, mut verifier: ChainVerifier) -> std::io::Result<VerifyReport> {
+    const BLOCK: usize = 4 << 20;
+    let mut buffer: Vec<u8> = Vec::with_capacity(BLOCK * 2);
+    loop {
+        let start = buffer.len();
+        buffer.resize(start + BLOCK, 0);
+        let read = reader.read(&mut buffer[start..])?;
+        buffer.truncate(start + read);
+        if read == 0 {
+            if !buffer.is_empty() {
+                verifier.push_torn(&buffer);
+            }
+            return Ok(verifier.finish());
+        }
+        let Some(last_newline) = buffer.iter().rposition(|&b| b == b'\n') else {
+            continue;
+        };
+        let lines: Vec<&[u8]> = buffer[..last_newline].split(|&b| b == b'\n').collect();
+        if !verifier.push_lines(&lines) {
+            return Ok(verifier.finish());
+        }
+        buffer.drain(..=last_newline);
+    }
+}
+
+/// Verifies the lines a store streams (see [`crate::store::AuditStore::read`]).
+pub async fn verify_stream(mut lines: LineStream<'_>, mut verifier: ChainVerifier) -> Result<VerifyReport, StoreError> {
+    use futures_util::StreamExt;
+    const CHUNK: usize = 8192;
+    let mut chunk: Vec<String> = Vec::with_capacity(CHUNK);
+    loop {
+        let next = lines.next().await;
+        let done = next.is_none();
+        if let Some(line) = next {
+            chunk.push(line?);
+        }
+        if chunk.len() == CHUNK || (done && !chunk.is_empty()) {
+            let refs: Vec<&[u8]> = chunk.iter().map(|l| l.as_bytes()).collect();
+            let more = verifier.push_lines(&refs);
+            chunk.clear();
+            if !more {
+                return Ok(verifier.finish());
+            }
+        }
+        if done {
+            return Ok(verifier.finish());
+        }
+    }
+}

@@ -1,0 +1,534 @@
+//! [`Auditor`]: the writer that chains events and appends them to a store without losing
+//! or repeating any.
+//!
+//! ```
+//! use audit_core::{Actor, Auditor, EventDraft, store::MemoryStore};
+//! use std::sync::Arc;
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let auditor = Auditor::builder(Arc::new(MemoryStore::new())).chain("default").build();
+//! let receipt = auditor
+//!     .record(EventDraft::new("login").actor(Actor::user("alice")))
+//!     .await
+//!     .unwrap();
+//! assert_eq!(receipt.seq, 1);
+//! auditor.shutdown().await;
+//! # });
+//! ```
+//!
+//! # How it works
+//! The caller's task validates, redacts and serializes the draft ([`PreparedEvent`]) and puts
+//! it on a bounded queue. One background task takes whatever is queued (up to
+//! [`AuditorBuilder::max_batch`]), gives each event its `seq`, `prev` and `hash`, and appends
+//! them as one batch (group commit). Receipts are sent once the store says the batch is
+//! durable.
+//!
+//! # Promises
+//! - **Nothing dropped**: a full queue makes [`Auditor::record`] wait (backpressure);
+//!   [`Auditor::try_record`] says [`TryRecordError::Full`] and hands the draft back.
+//! - **Store errors**: the batch is retried, in order, with exponential backoff, for as long
+//!   as it takes. Before a retry the writer reads the store's head: if the failed append was
+//!   in fact written, it is recognised there and not written again.
+//! - **Other writers**: if another process moved the chain's head, the batch is re-chained on
+//!   top of it ([`WriterStats::conflicts`]).
+//! - **Shutdown**: [`Auditor::shutdown`] stops new records and returns once everything queued
+//!   is durable.
+//!
+//! # Delivery modes
+//! [`Auditor::record`] is *acknowledged*: it returns once the event is durable.
+//! [`Auditor::record_buffered`] is *buffered*: it returns once the event is queued, with a
+//! [`Ticket`] that may be awaited later or dropped. In buffered mode the events still in the
+//! queue (at most the queue capacity plus one batch) are lost if the process crashes or is
+//! killed before they are written; a clean shutdown loses nothing.
+
+use crate::event::{Actor, DraftError, Event, EventDraft, FORMAT_VERSION, PreparedEvent, SealedEvent};
+use crate::hash::EventHash;
+use crate::redact::RedactionPolicy;
+use crate::scope::AuditScope;
+use crate::store::{AppendError, AuditStore, Head};
+use crate::timestamp::Timestamp;
+use futures_util::StreamExt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, oneshot};
+use uuid::Uuid;
+
+/// Proof that an event is durable in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The chain.
+    pub chain: String,
+    /// The event's position.
+    pub seq: u64,
+    /// The event's hash.
+    pub hash: EventHash,
+    /// The event's id.
+    pub id: Uuid,
+}
+
+/// Why an event was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RecordError {
+    /// The draft is not a valid event.
+    #[error(transparent)]
+    Invalid(#[from] DraftError),
+    /// The auditor was shut down.
+    #[error("the auditor is shut down: no more events are accepted")]
+    Closed,
+}
+
+/// Why [`Auditor::try_record`] did not queue the draft.
+#[derive(Debug, thiserror::Error)]
+pub enum TryRecordError {
+    /// The queue is full; the draft is handed back.
+    #[error("the audit queue is full ({capacity} events): wait with Auditor::record, or retry later")]
+    Full {
+        /// The draft, untouched.
+        draft: Box<EventDraft>,
+        /// The queue's capacity.
+        capacity: usize,
+    },
+    /// Not accepted for another reason.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+/// An event in the queue; await it for its [`Receipt`] or drop it.
+#[derive(Debug)]
+pub struct Ticket {
+    id: Uuid,
+    receiver: oneshot::Receiver<Receipt>,
+}
+
+impl Ticket {
+    /// The event's id.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+impl Future for Ticket {
+    type Output = Result<Receipt, RecordError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        // The writer only drops a sender without answering if its task was aborted
+        // (runtime shut down) before the event was written.
+        Pin::new(&mut self.receiver).poll(cx).map(|result| result.map_err(|_| RecordError::Closed))
+    }
+}
+
+/// Counters of the writer (all monotonic except `queue_depth` and `healthy`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Events accepted into the queue.
+    pub queued: u64,
+    /// Events durable in the store.
+    pub written: u64,
+    /// Events waiting now.
+    pub queue_depth: u64,
+    /// Batches appended.
+    pub batches: u64,
+    /// Appends retried after a store error.
+    pub retries: u64,
+    /// Failed appends found to have been written after all.
+    pub recovered_writes: u64,
+    /// Batches re-chained because another writer moved the head.
+    pub conflicts: u64,
+    /// Batch sizes: bucket `i` counts batches of `2^i ..= 2^(i+1)-1` events.
+    pub batch_size_buckets: [u64; 12],
+    /// False while the store is failing.
+    pub healthy: bool,
+}
+
+#[derive(Default)]
+struct Counters {
+    queued: AtomicU64,
+    written: AtomicU64,
+    batches: AtomicU64,
+    retries: AtomicU64,
+    recovered_writes: AtomicU64,
+    conflicts: AtomicU64,
+    buckets: [AtomicU64; 12],
+    unhealthy: AtomicBool,
+}
+
+/// Retry timing after store errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The first wait.
+    pub initial: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { initial: Duration::from_millis(10), max: Duration::from_secs(5) }
+    }
+}
+
+/// Builds an [`Auditor`].
+pub struct AuditorBuilder {
+    store: Arc<dyn AuditStore>,
+    chain: String,
+    queue_capacity: usize,
+    max_batch: usize,
+    max_event_bytes: usize,
+    redaction: RedactionPolicy,
+    retry: RetryPolicy,
+}
+
+impl AuditorBuilder {
+    /// The chain to append to (default `"default"`).
+    pub fn chain(mut self, chain: impl Into<String>) -> Self {
+        self.chain = chain.into();
+        self
+    }
+    /// How many events may wait (default 16 384). Callers wait when it is full.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity.max(1);
+        self
+    }
+    /// The largest batch (default 1 000).
+    pub fn max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch.max(1);
+        self
+    }
+    /// The largest canonical event accepted (default 1 MiB).
+    pub fn max_event_bytes(mut self, bytes: usize) -> Self {
+        self.max_event_bytes = bytes;
+        self
+    }
+    /// What to hide (default [`RedactionPolicy::default`]).
+    pub fn redaction(mut self, policy: RedactionPolicy) -> Self {
+        self.redaction = policy;
+        self
+    }
+    /// Backoff after store errors.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Starts the writer task on the current tokio runtime.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (as `tokio::spawn` does).
+    pub fn build(self) -> Auditor {
+        let (sender, receiver) = mpsc::channel(self.queue_capacity);
+        let shared = Arc::new(Shared {
+            chain: self.chain.clone(),
+            max_event_bytes: self.max_event_bytes,
+            queue_capacity: self.queue_capacity,
+            redaction: self.redaction,
+            counters: Counters::default(),
+            stop: Notify::new(),
+            task: Mutex::new(None),
+        });
+        let writer = Writer {
+            store: self.store,
+            chain: self.chain,
+            max_batch: self.max_batch,
+            retry: self.retry,
+            shared: Arc::clone(&shared),
+            head: None,
+        };
+        let task = tokio::spawn(writer.run(receiver));
+        *lock(&shared.task) = Some(task);
+        Auditor { sender, shared }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+struct Shared {
+    chain: String,
+    max_event_bytes: usize,
+    queue_capacity: usize,
+    redaction: RedactionPolicy,
+    counters: Counters,
+    stop: Notify,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+struct Queued {
+    event: PreparedEvent,
+    ack: oneshot::Sender<Receipt>,
+}
+
+/// A handle to the writer: cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct Auditor {
+    sender: mpsc::Sender<Queued>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auditor").field("chain", &self.shared.chain).finish_non_exhaustive()
+    }
+}
+
+impl Auditor {
+    /// Starts building an auditor that writes to `store`.
+    pub fn builder(store: Arc<dyn AuditStore>) -> AuditorBuilder {
+        AuditorBuilder {
+            store,
+            chain: "default".to_string(),
+            queue_capacity: 16_384,
+            max_batch: 1_000,
+            max_event_bytes: 1 << 20,
+            redaction: RedactionPolicy::default(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The chain this auditor appends to.
+    pub fn chain(&self) -> &str {
+        &self.shared.chain
+    }
+
+    /// Records `draft` and returns once it is durable (acknowledged delivery).
+    pub async fn record(&self, draft: EventDraft) -> Result<Receipt, RecordError> {
+        self.record_buffered(draft).await?.await
+    }
+
+    /// Queues `draft`, waiting for room, and returns once it is queued (buffered delivery).
+    pub async fn record_buffered(&self, draft: EventDraft) -> Result<Ticket, RecordError> {
+        let (queued, ticket) = self.prepare(draft)?;
+        self.sender.send(queued).await.map_err(|_| RecordError::Closed)?;
+        self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
+        Ok(ticket)
+    }
+
+    /// Queues `draft` if there is room now; never waits.
+    pub fn try_record(&self, draft: EventDraft) -> Result<Ticket, TryRecordError> {
+        let permit = match self.sender.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Full(())) => {
+                return Err(TryRecordError::Full { draft: Box::new(draft), capacity: self.shared.queue_capacity });
+            }
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(RecordError::Closed.into()),
+        };
+        let (queued, ticket) = self.prepare(draft)?;
+        permit.send(queued);
+        self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
+        Ok(ticket)
+    }
+
+    /// Turns a draft into a queued event: actor and context from the current scope,
+    /// id and time assigned, secrets redacted, canonical form written.
+    fn prepare(&self, mut draft: EventDraft) -> Result<(Queued, Ticket), RecordError> {
+        let scope = AuditScope::current().map(|scope| scope.snapshot());
+        let actor = match (draft.actor.take(), &scope) {
+            (Some(actor), _) => actor,
+            (None, Some(scope)) => scope.actor.clone().unwrap_or_else(Actor::anonymous),
+            (None, None) => Actor::anonymous(),
+        };
+        if let Some(scope) = &scope {
+            draft.context.fill_from(&scope.context);
+        }
+        self.shared.redaction.apply(&mut draft);
+        let id = Uuid::now_v7();
+        let event = Event {
+            v: FORMAT_VERSION,
+            chain: self.shared.chain.clone(),
+            seq: 0,
+            id,
+            ts: Timestamp::now(),
+            actor,
+            action: draft.action,
+            resource: draft.resource,
+            outcome: draft.outcome,
+            reason: draft.reason,
+            context: draft.context,
+            changes: draft.changes,
+            details: draft.details,
+            justification: draft.justification,
+            tags: draft.tags,
+            prev: EventHash::ZERO,
+            hash: EventHash::ZERO,
+        };
+        let event = PreparedEvent::new(event, self.shared.max_event_bytes)?;
+        let (ack, receiver) = oneshot::channel();
+        Ok((Queued { event, ack }, Ticket { id, receiver }))
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> WriterStats {
+        let c = &self.shared.counters;
+        let mut buckets = [0; 12];
+        for (out, bucket) in buckets.iter_mut().zip(&c.buckets) {
+            *out = bucket.load(Ordering::Relaxed);
+        }
+        WriterStats {
+            queued: c.queued.load(Ordering::Relaxed),
+            written: c.written.load(Ordering::Relaxed),
+            queue_depth: (self.sender.max_capacity() - self.sender.capacity()) as u64,
+            batches: c.batches.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            recovered_writes: c.recovered_writes.load(Ordering::Relaxed),
+            conflicts: c.conflicts.load(Ordering::Relaxed),
+            batch_size_buckets: buckets,
+            healthy: !c.unhealthy.load(Ordering::Relaxed),
+        }
+    }
+
+    /// False while appends to the store are failing (events wait in the queue meanwhile).
+    pub fn is_healthy(&self) -> bool {
+        !self.shared.counters.unhealthy.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting events and waits until every queued event is durable. Later calls
+    /// (from any clone) return at once.
+    pub async fn shutdown(&self) {
+        self.shared.stop.notify_one();
+        let task = lock(&self.shared.task).take();
+        if let Some(task) = task {
+            // A JoinError means the task panicked or the runtime is going away; there is
+            // nothing left to flush either way.
+            let _ = task.await;
+        }
+    }
+}
+
+/// The background task.
+struct Writer {
+    store: Arc<dyn AuditStore>,
+    chain: String,
+    max_batch: usize,
+    retry: RetryPolicy,
+    shared: Arc<Shared>,
+    head: Option<Head>,
+}
+
+/// What a failed append turned out to be.
+enum Resolution {
+    /// It was written after all; the head is now this.
+    Written(Head),
+    /// It was not; chain again on this head.
+    NotWritten(Head),
+}
+
+impl Writer {
+    async fn run(mut self, mut receiver: mpsc::Receiver<Queued>) {
+        let mut batch = Vec::with_capacity(self.max_batch);
+        loop {
+            tokio::select! {
+                biased;
+                () = self.shared.stop.notified() => {
+                    // No new events; the loop drains what is queued, then recv_many returns 0.
+                    receiver.close();
+                    continue;
+                }
+                received = receiver.recv_many(&mut batch, self.max_batch) => {
+                    if received == 0 {
+                        return; // closed and drained
+                    }
+                }
+            }
+            self.write(&mut batch).await;
+            batch.clear();
+        }
+    }
+
+    /// Appends `batch` durably, however many tries it takes, then acknowledges it.
+    async fn write(&mut self, batch: &mut Vec<Queued>) {
+        let counters = &self.shared.counters;
+        let mut delay = self.retry.initial;
+        loop {
+            let head = match self.head {
+                Some(head) => head,
+                None => match self.store.head(&self.chain).await {
+                    Ok(head) => head,
+                    Err(_) => {
+                        self.back_off(&mut delay).await;
+                        continue;
+                    }
+                },
+            };
+            let sealed = seal(batch, head);
+            match self.store.append(&self.chain, head, &sealed).await {
+                Ok(new_head) => {
+                    self.head = Some(new_head);
+                    self.acknowledge(batch, sealed);
+                    counters.unhealthy.store(false, Ordering::Relaxed);
+                    return;
+                }
+                Err(AppendError::Conflict { actual, .. }) => {
+                    counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                    self.head = Some(actual);
+                }
+                Err(AppendError::Store(_)) => {
+                    counters.retries.fetch_add(1, Ordering::Relaxed);
+                    self.back_off(&mut delay).await;
+                    match self.resolve(&sealed).await {
+                        Some(Resolution::Written(new_head)) => {
+                            counters.recovered_writes.fetch_add(1, Ordering::Relaxed);
+                            self.head = Some(new_head);
+                            self.acknowledge(batch, sealed);
+                            counters.unhealthy.store(false, Ordering::Relaxed);
+                            return;
+                        }
+                        Some(Resolution::NotWritten(actual)) => self.head = Some(actual),
+                        None => self.head = None,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn back_off(&self, delay: &mut Duration) {
+        self.shared.counters.unhealthy.store(true, Ordering::Relaxed);
+        tokio::time::sleep(*delay).await;
+        *delay = (*delay * 2).min(self.retry.max);
+    }
+
+    /// After a failed append: did the batch reach the store? `None` if that cannot be told
+    /// yet (the store is still failing).
+    async fn resolve(&self, sealed: &[SealedEvent]) -> Option<Resolution> {
+        let last = sealed.last()?;
+        let head = self.store.head(&self.chain).await.ok()?;
+        if head.seq < last.seq() {
+            return Some(Resolution::NotWritten(head));
+        }
+        if head == Head::of(last) {
+            return Some(Resolution::Written(head));
+        }
+        // Others appended after: look at what stands at our last seq.
+        let mut lines = self.store.read(&self.chain, last.seq(), Some(last.seq()));
+        let stored = lines.next().await?.ok()?;
+        if stored == last.line { Some(Resolution::Written(head)) } else { Some(Resolution::NotWritten(head)) }
+    }
+
+    fn acknowledge(&self, batch: &mut Vec<Queued>, sealed: Vec<SealedEvent>) {
+        let counters = &self.shared.counters;
+        let n = sealed.len() as u64;
+        counters.written.fetch_add(n, Ordering::Relaxed);
+        counters.batches.fetch_add(1, Ordering::Relaxed);
+        let bucket = (63 - n.max(1).leading_zeros()) as usize;
+        counters.buckets[bucket.min(11)].fetch_add(1, Ordering::Relaxed);
+        for (queued, event) in batch.drain(..).zip(sealed) {
+            let receipt =
+                Receipt { chain: event.event.chain, seq: event.event.seq, hash: event.event.hash, id: event.event.id };
+            // The caller may have stopped waiting (buffered mode); that is fine.
+            let _ = queued.ack.send(receipt);
+        }
+    }
+}
+
+/// Chains the batch on `head`.
+fn seal(batch: &[Queued], head: Head) -> Vec<SealedEvent> {
+    let mut prev = head.hash;
+    let mut sealed = Vec::with_capacity(batch.len());
+    for (i, queued) in batch.iter().enumerate() {
+        let event = queued.event.seal(head.seq + 1 + i as u64, prev);
+        prev = event.hash();
+        sealed.push(event);
+    }
+    sealed
+}

@@ -1,0 +1,141 @@
+//! The JSON Lines store: exact SPEC §3 bytes, torn-write recovery, one writer at a time.
+
+use audit_core::store::{AppendError, AuditStore, Head, JsonlStore, Query, StoreError};
+use audit_core::verify::{ChainVerifier, verify_reader};
+use audit_core::{Actor, Auditor, EventDraft, Outcome};
+use futures_util::StreamExt;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+async fn write_events(path: &Path, actions: &[&str]) {
+    let store = JsonlStore::open(path).expect("open");
+    let auditor = Auditor::builder(Arc::new(store)).build();
+    for action in actions {
+        auditor.record(EventDraft::new(*action).actor(Actor::user("alice"))).await.expect("recorded");
+    }
+    auditor.shutdown().await;
+}
+
+fn verify_file(path: &Path) -> audit_core::verify::VerifyReport {
+    verify_reader(std::fs::File::open(path).expect("open"), ChainVerifier::from_genesis()).expect("read")
+}
+
+#[tokio::test]
+async fn the_file_is_exactly_a_spec_export_and_survives_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trail.jsonl");
+    write_events(&path, &["a", "b", "c"]).await;
+    write_events(&path, &["d", "e"]).await; // reopened: continues the chain
+
+    let store = JsonlStore::open(&path).expect("reopen");
+    assert_eq!(store.head("default").await.expect("head").seq, 5);
+    assert_eq!(store.chain().as_deref(), Some("default"));
+    let lines: Vec<String> = store.read("default", 1, None).map(|l| l.expect("line")).collect().await;
+    let mut expected = String::new();
+    for line in &lines {
+        expected.push_str(line);
+        expected.push('\n');
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read"),
+        expected,
+        "one canonical event per line, each ending in \\n"
+    );
+    let report = verify_file(&path);
+    assert!(report.is_valid() && report.verified == 5, "{report:?}");
+
+    let middle: Vec<String> = store.read("default", 2, Some(3)).map(|l| l.expect("line")).collect().await;
+    assert_eq!(middle, lines[1..3]);
+    let page = store.query(&Query::new().action("d")).await.expect("query");
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.events[0].seq(), 4);
+    let page = store.query(&Query::new().actor("alice").limit(2)).await.expect("query");
+    assert_eq!(page.events.iter().map(|e| e.seq()).collect::<Vec<_>>(), [1, 2]);
+    let next = store.query(&Query::new().actor("alice").limit(2).after(page.next)).await.expect("query");
+    assert_eq!(next.events.iter().map(|e| e.seq()).collect::<Vec<_>>(), [3, 4]);
+    assert!(store.query(&Query::new().outcome(Outcome::Denied)).await.expect("query").events.is_empty());
+}
+
+#[tokio::test]
+async fn a_torn_last_line_is_cut_off_on_open_and_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trail.jsonl");
+    write_events(&path, &["a", "b"]).await;
+    let good = std::fs::read(&path).expect("read");
+    // A crash in the middle of writing a third line.
+    let torn = br#"{"action":"c","actor":{"id":"alice","ki"#;
+    std::fs::OpenOptions::new().append(true).open(&path).expect("open").write_all(torn).expect("write");
+
+    let store = JsonlStore::open(&path).expect("recovers");
+    let tail = store.torn_tail().expect("reported");
+    assert_eq!((tail.offset, tail.bytes.as_slice()), (good.len() as u64, &torn[..]));
+    assert_eq!(std::fs::read(&path).expect("read"), good, "only the torn bytes were removed");
+    assert_eq!(store.head("default").await.expect("head").seq, 2);
+    drop(store);
+
+    write_events(&path, &["c"]).await;
+    let report = verify_file(&path);
+    assert!(report.is_valid() && report.verified == 3, "{report:?}");
+    assert!(JsonlStore::open(&path).expect("clean").torn_tail().is_none());
+}
+
+#[tokio::test]
+async fn a_corrupt_last_line_refuses_to_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trail.jsonl");
+    write_events(&path, &["a", "b"]).await;
+    let text = std::fs::read_to_string(&path).expect("read").replace("\"b\"", "\"B\"");
+    std::fs::write(&path, text).expect("write");
+    let error = JsonlStore::open(&path).expect_err("tampered last event");
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+    assert!(error.to_string().contains("audit-trail verify"), "says what to do: {error}");
+
+    std::fs::write(&path, "not json\n").expect("write");
+    assert!(matches!(JsonlStore::open(&path), Err(StoreError::Corrupt(_))));
+}
+
+#[tokio::test]
+async fn one_file_holds_one_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trail.jsonl");
+    write_events(&path, &["a"]).await;
+    let store = JsonlStore::open(&path).expect("open");
+    assert_eq!(store.head("other").await.expect("head"), Head::EMPTY);
+    let result = store.append("other", Head::EMPTY, &[]).await;
+    assert!(matches!(result, Err(AppendError::Store(StoreError::WrongChain { .. }))), "{result:?}");
+}
+
+const CHILD_ENV: &str = "AUDIT_CORE_LOCK_TEST_PATH";
+
+#[test]
+fn lock_probe_child() {
+    // Runs only as the child process of `a_second_process_is_refused`.
+    let Ok(path) = std::env::var(CHILD_ENV) else { return };
+    match JsonlStore::open(&path) {
+        Err(StoreError::Locked { .. }) => println!("child: locked out as expected"),
+        other => panic!("the second process was not refused: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_second_writer_is_refused_in_this_process_and_in_another() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trail.jsonl");
+    let store = JsonlStore::open(&path).expect("first opener");
+    let error = JsonlStore::open(&path).expect_err("second opener in this process");
+    assert!(matches!(error, StoreError::Locked { .. }), "{error}");
+    assert!(error.to_string().contains("locked by another process"));
+
+    let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["lock_probe_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, &path)
+        .output()
+        .expect("spawn child");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "child failed: {stdout} {}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("child: locked out as expected"), "the child really tried: {stdout}");
+
+    drop(store);
+    JsonlStore::open(&path).expect("free again once the first store is dropped");
+}

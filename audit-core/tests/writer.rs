@@ -1,0 +1,372 @@
+//! The writer's promises: every event exactly once, in order, under load, on store errors,
+//! across writers, and through shutdown.
+
+use audit_core::store::{AppendError, AuditStore, Head, LineStream, MemoryStore, Query, QueryPage, StoreError};
+use audit_core::verify::{ChainVerifier, verify_reader};
+use audit_core::writer::TryRecordError;
+use audit_core::{Actor, Auditor, DraftError, EventDraft, RecordError, RetryPolicy, SealedEvent, scope};
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy { initial: Duration::from_millis(1), max: Duration::from_millis(20) }
+}
+
+/// Checks the store's chain: valid from genesis, exactly `n` events, ids unique.
+fn assert_exact_chain(store: &MemoryStore, n: usize) -> Vec<SealedEvent> {
+    let events = store.events("default");
+    assert_eq!(events.len(), n, "exactly {n} events");
+    let seqs: Vec<u64> = events.iter().map(SealedEvent::seq).collect();
+    assert_eq!(seqs, (1..=n as u64).collect::<Vec<_>>(), "seq 1..={n} with no gaps");
+    let ids: HashSet<_> = events.iter().map(|e| e.event.id).collect();
+    assert_eq!(ids.len(), n, "no event written twice");
+    let mut text = String::new();
+    for event in &events {
+        text.push_str(&event.line);
+        text.push('\n');
+    }
+    let report = verify_reader(text.as_bytes(), ChainVerifier::from_genesis()).expect("in memory");
+    assert!(report.is_valid(), "{report:?}");
+    assert_eq!(report.verified, n as u64);
+    events
+}
+
+/// Records `per_task` events from each of `tasks` tasks, each waiting for its receipt, and
+/// checks every task's events were chained in the order it recorded them.
+async fn record_concurrently(auditor: &Auditor, tasks: usize, per_task: usize) -> Vec<u64> {
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let auditor = auditor.clone();
+            tokio::spawn(async move {
+                let mut seqs = Vec::with_capacity(per_task);
+                for i in 0..per_task {
+                    let draft =
+                        EventDraft::new("write").actor(Actor::service(format!("task{t}"))).detail("i", json!(i));
+                    seqs.push(auditor.record(draft).await.expect("recorded").seq);
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for handle in handles {
+        let seqs = handle.await.expect("task");
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "a task's events are chained in the order it recorded them");
+        all.extend(seqs);
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_tasks_times_a_thousand_events_land_exactly_once() {
+    let store = Arc::new(MemoryStore::new());
+    let auditor = Auditor::builder(store.clone()).build();
+    let mut receipts = record_concurrently(&auditor, 64, 1000).await;
+    auditor.shutdown().await;
+    receipts.sort_unstable();
+    assert_eq!(receipts, (1..=64_000).collect::<Vec<_>>(), "one receipt per event, each seq once");
+    assert_exact_chain(&store, 64_000);
+    let stats = auditor.stats();
+    assert_eq!((stats.queued, stats.written), (64_000, 64_000));
+    assert!(stats.batches < 64_000, "group commit batched events: {stats:?}");
+    assert_eq!(stats.batch_size_buckets.iter().sum::<u64>(), stats.batches);
+}
+
+/// A store that fails some appends, before or after writing.
+struct FlakyStore {
+    inner: MemoryStore,
+    appends: AtomicU64,
+    fail_every: u64,
+    fail_after_write: bool,
+    failures: AtomicU64,
+}
+
+impl FlakyStore {
+    fn new(fail_every: u64, fail_after_write: bool) -> FlakyStore {
+        FlakyStore {
+            inner: MemoryStore::new(),
+            appends: AtomicU64::new(0),
+            fail_every,
+            fail_after_write,
+            failures: AtomicU64::new(0),
+        }
+    }
+    fn injected() -> StoreError {
+        StoreError::Backend { context: "injected failure".into(), source: "connection reset".into() }
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditStore for FlakyStore {
+    async fn head(&self, chain: &str) -> Result<Head, StoreError> {
+        self.inner.head(chain).await
+    }
+    async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
+        let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
+        if !n.is_multiple_of(self.fail_every) {
+            return self.inner.append(chain, expected, batch).await;
+        }
+        self.failures.fetch_add(1, Ordering::SeqCst);
+        if self.fail_after_write {
+            self.inner.append(chain, expected, batch).await?;
+        }
+        Err(FlakyStore::injected().into())
+    }
+    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
+        self.inner.read(chain, from, to)
+    }
+    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
+        self.inner.query(query).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failing_every_seventh_append_loses_and_repeats_nothing() {
+    let store = Arc::new(FlakyStore::new(7, false));
+    let auditor = Auditor::builder(store.clone()).max_batch(16).retry(fast_retry()).build();
+    record_concurrently(&auditor, 8, 250).await;
+    auditor.shutdown().await;
+    assert_exact_chain(&store.inner, 2000);
+    let failures = store.failures.load(Ordering::SeqCst);
+    assert!(failures > 0, "the store did fail");
+    assert_eq!(auditor.stats().retries, failures);
+    assert_eq!(auditor.stats().recovered_writes, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_that_failed_after_writing_is_recognised_not_repeated() {
+    let store = Arc::new(FlakyStore::new(5, true));
+    let auditor = Auditor::builder(store.clone()).max_batch(16).retry(fast_retry()).build();
+    record_concurrently(&auditor, 8, 250).await;
+    auditor.shutdown().await;
+    assert_exact_chain(&store.inner, 2000);
+    let failures = store.failures.load(Ordering::SeqCst);
+    assert!(failures > 0);
+    assert_eq!(auditor.stats().recovered_writes, failures, "every written-then-failed batch was recognised");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_is_recognised_after_another_writer_appended_on_top() {
+    // Writer A's append is written but reported failed; writer B appends before A looks.
+    let store = Arc::new(FlakyStore::new(2, true));
+    let a = Auditor::builder(store.clone())
+        .retry(RetryPolicy { initial: Duration::from_millis(200), max: Duration::from_millis(200) })
+        .build();
+    a.record(EventDraft::new("first")).await.expect("first"); // append #1 succeeds
+    let ticket = a.record_buffered(EventDraft::new("second")).await.expect("queued"); // append #2: written, then fails
+    while store.failures.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let b = Auditor::builder(store.clone()).build();
+    b.record(EventDraft::new("third")).await.expect("third"); // append #3 succeeds while A backs off
+    let receipt = ticket.await.expect("second recorded");
+    assert_eq!(receipt.seq, 2);
+    a.shutdown().await;
+    b.shutdown().await;
+    let events = assert_exact_chain(&store.inner, 3);
+    let actions: Vec<&str> = events.iter().map(|e| e.event.action.as_str()).collect();
+    assert_eq!(actions, ["first", "second", "third"]);
+    assert_eq!(a.stats().recovered_writes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_on_one_chain_never_fork_it() {
+    let store = Arc::new(MemoryStore::new());
+    let a = Auditor::builder(store.clone()).max_batch(8).build();
+    let b = Auditor::builder(store.clone()).max_batch(8).build();
+    let (ra, rb) = tokio::join!(record_concurrently(&a, 4, 250), record_concurrently(&b, 4, 250));
+    a.shutdown().await;
+    b.shutdown().await;
+    let mut all: Vec<u64> = ra.into_iter().chain(rb).collect();
+    all.sort_unstable();
+    assert_eq!(all, (1..=2000).collect::<Vec<_>>());
+    assert_exact_chain(&store, 2000);
+}
+
+#[tokio::test]
+async fn a_stale_head_is_rechained_on_top_of_the_other_writer() {
+    let store = Arc::new(MemoryStore::new());
+    let a = Auditor::builder(store.clone()).build();
+    a.record(EventDraft::new("a1")).await.expect("a1");
+    let b = Auditor::builder(store.clone()).build();
+    for _ in 0..5 {
+        b.record(EventDraft::new("b")).await.expect("b");
+    }
+    let receipt = a.record(EventDraft::new("a2")).await.expect("a2");
+    assert_eq!(receipt.seq, 7);
+    assert_eq!(a.stats().conflicts, 1);
+    assert_exact_chain(&store, 7);
+}
+
+/// A store whose appends wait for permits, to hold the writer still.
+struct GatedStore {
+    inner: MemoryStore,
+    gate: Semaphore,
+    failing: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl AuditStore for GatedStore {
+    async fn head(&self, chain: &str) -> Result<Head, StoreError> {
+        self.inner.head(chain).await
+    }
+    async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
+        self.gate.acquire().await.expect("gate open").forget();
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(FlakyStore::injected().into());
+        }
+        self.inner.append(chain, expected, batch).await
+    }
+    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
+        self.inner.read(chain, from, to)
+    }
+    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
+        self.inner.query(query).await
+    }
+}
+
+fn gated(failing: bool) -> Arc<GatedStore> {
+    Arc::new(GatedStore { inner: MemoryStore::new(), gate: Semaphore::new(0), failing: AtomicBool::new(failing) })
+}
+
+#[tokio::test]
+async fn a_full_queue_waits_or_says_full_and_drops_nothing() {
+    let store = gated(false);
+    let auditor = Auditor::builder(store.clone()).queue_capacity(4).max_batch(1).build();
+    let mut tickets = Vec::new();
+    let mut full = None;
+    // One event is taken by the writer (held at the gate), four wait in the queue.
+    for i in 0..20 {
+        match auditor.try_record(EventDraft::new("e").detail("i", json!(i))) {
+            Ok(ticket) => tickets.push(ticket),
+            Err(TryRecordError::Full { draft, capacity }) => {
+                assert_eq!(capacity, 4);
+                full = Some(*draft);
+                break;
+            }
+            Err(other) => panic!("unexpected {other}"),
+        }
+        tokio::task::yield_now().await;
+    }
+    let draft = full.expect("the queue filled up");
+    let queued = tickets.len();
+    assert!((4..=5).contains(&queued), "queue of 4 (+1 in the writer's hands): {queued}");
+
+    // record() waits for room instead of failing.
+    let waiting = tokio::spawn({
+        let auditor = auditor.clone();
+        async move { auditor.record(draft).await }
+    });
+    store.gate.add_permits(1000);
+    let last = waiting.await.expect("task").expect("recorded after waiting");
+    for ticket in tickets {
+        ticket.await.expect("durable");
+    }
+    assert_eq!(last.seq, queued as u64 + 1);
+    auditor.shutdown().await;
+    assert_exact_chain(&store.inner, queued + 1);
+}
+
+#[tokio::test]
+async fn buffered_tickets_resolve_once_durable_and_health_follows_the_store() {
+    let store = gated(true);
+    let auditor = Auditor::builder(store.clone()).retry(fast_retry()).build();
+    let ticket = auditor.record_buffered(EventDraft::new("e")).await.expect("queued at once");
+    assert!(auditor.is_healthy());
+    store.gate.add_permits(1); // first append fails
+    while auditor.is_healthy() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(!auditor.stats().healthy);
+    assert!(store.inner.events("default").is_empty());
+    store.failing.store(false, Ordering::SeqCst);
+    store.gate.add_permits(1000);
+    let receipt = ticket.await.expect("durable after the store recovered");
+    assert_eq!(receipt.seq, 1);
+    assert!(auditor.is_healthy());
+    auditor.shutdown().await;
+    assert_exact_chain(&store.inner, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_under_load_loses_nothing_that_was_accepted() {
+    let store = Arc::new(FlakyStore::new(11, false));
+    let auditor = Auditor::builder(store.clone()).queue_capacity(256).max_batch(64).retry(fast_retry()).build();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let producers: Vec<_> = (0..16)
+        .map(|t| {
+            let (auditor, accepted) = (auditor.clone(), accepted.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    match auditor
+                        .record_buffered(EventDraft::new("load").detail("t", json!(t)).detail("i", json!(i)))
+                        .await
+                    {
+                        Ok(_ticket) => accepted.fetch_add(1, Ordering::SeqCst),
+                        Err(RecordError::Closed) => return,
+                        Err(other) => panic!("unexpected {other}"),
+                    };
+                }
+            })
+        })
+        .collect();
+    while accepted.load(Ordering::SeqCst) < 5_000 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    auditor.shutdown().await;
+    for producer in producers {
+        producer.await.expect("producer stopped cleanly");
+    }
+    let accepted = accepted.load(Ordering::SeqCst) as usize;
+    assert_exact_chain(&store.inner, accepted);
+    assert_eq!(auditor.record(EventDraft::new("late")).await, Err(RecordError::Closed));
+}
+
+#[tokio::test]
+async fn actor_and_context_come_from_the_scope_and_secrets_never_reach_the_store() {
+    let store = Arc::new(MemoryStore::new());
+    let auditor = Auditor::builder(store.clone()).build();
+    scope::with_actor(Actor::system("nightly"), async {
+        let scope = audit_core::AuditScope::current().expect("in scope");
+        scope.update_context(|c| c.request_id = Some("req-1".into()));
+        auditor.record(EventDraft::new("purge").detail("password", json!("hunter2"))).await.expect("recorded");
+        auditor.record(EventDraft::new("explicit").actor(Actor::admin("alice"))).await.expect("recorded");
+    })
+    .await;
+    auditor.record(EventDraft::new("outside")).await.expect("recorded");
+    auditor.shutdown().await;
+    let events = assert_exact_chain(&store, 3);
+    assert_eq!(events[0].event.actor, Actor::system("nightly"));
+    assert_eq!(events[0].event.context.request_id.as_deref(), Some("req-1"));
+    assert!(!events[0].line.contains("hunter2") && events[0].line.contains("[REDACTED]"));
+    assert_eq!(events[1].event.actor, Actor::admin("alice"));
+    assert_eq!(events[2].event.actor, Actor::anonymous());
+    assert!(events[2].event.context.is_empty());
+}
+
+#[tokio::test]
+async fn invalid_drafts_are_refused_and_never_half_written() {
+    let store = Arc::new(MemoryStore::new());
+    let auditor = Auditor::builder(store.clone()).max_event_bytes(4096).build();
+    let cases = [
+        (EventDraft::new(""), "no action"),
+        (EventDraft::new("x").actor(Actor::user("")), "empty actor"),
+        (EventDraft::new("x").change("a", None, Some(json!(1))).change("a", None, Some(json!(2))), "duplicate field"),
+        (EventDraft::new("x").detail("blob", json!("x".repeat(10_000))), "too large"),
+    ];
+    for (draft, what) in cases {
+        let error = auditor.record(draft).await.expect_err(what);
+        assert!(matches!(error, RecordError::Invalid(_)), "{what}: {error}");
+    }
+    assert!(matches!(
+        auditor.record(EventDraft::new("x").detail("blob", json!("x".repeat(10_000)))).await,
+        Err(RecordError::Invalid(DraftError::TooLarge { limit: 4096, .. }))
+    ));
+    auditor.record(EventDraft::new("fine")).await.expect("a valid draft still works");
+    auditor.shutdown().await;
+    assert_exact_chain(&store, 1);
+}

@@ -29,6 +29,9 @@ tokio::task_local! {
     static CURRENT: AuditScope;
 }
 
+/// The future returned by [`AuditScope::wrap`].
+pub type ScopedFuture<F> = tokio::task::futures::TaskLocalFuture<AuditScope, F>;
+
 /// A shared, late-bound audit scope (cheap to clone: one `Arc`).
 #[derive(Clone, Debug, Default)]
 pub struct AuditScope {
@@ -64,7 +67,13 @@ impl AuditScope {
 
     /// Runs `future` with this scope as the current one.
     pub async fn run<F: Future>(self, future: F) -> F::Output {
-        CURRENT.scope(self, future).await
+        self.wrap(future).await
+    }
+
+    /// `future` with this scope current while it is polled: a nameable future for
+    /// middleware (e.g. a `pin_project!` response future).
+    pub fn wrap<F: Future>(self, future: F) -> ScopedFuture<F> {
+        CURRENT.scope(self, future)
     }
 
     /// Runs `f` with this scope as the current one (synchronous code).

@@ -392,8 +392,16 @@ pub struct Event {
 
 impl Event {
     /// Parses and validates one event from any JSON text (not necessarily canonical).
+    ///
+    /// Integers beyond ±2^53 are refused: RFC 8785 would hash them as rounded doubles, so
+    /// the event could not keep the value it claims.
     pub fn from_json(json: &str) -> Result<Event, FormatError> {
         let value: Value = serde_json::from_str(json).map_err(|e| FormatError::new(format!("not JSON: {e}")))?;
+        if canonical::normalize_value(&mut value.clone()) > 0 {
+            return Err(FormatError::new(
+                "an integer beyond 2^53 cannot be hashed exactly (RFC 8785 uses doubles): write it as a string",
+            ));
+        }
         let canonical = canonical::to_string(&value);
         Event::from_canonical_line(&canonical)
     }

@@ -68,16 +68,16 @@ pub fn inspect(line: &[u8]) -> Result<LineInfo, FormatError> {
     if std::str::from_utf8(line).is_err() {
         return Err(FormatError::new("not UTF-8"));
     }
-    let mut scanner = Scanner { b: line, i: 0 };
-    let mut top = TopLevel::default();
     if line.first() != Some(&b'{') {
         return Err(FormatError::new("not a JSON object"));
     }
-    scanner.object(0, &mut |key, member, value| top.take(&line[key], member, value))?;
+    let mut scanner = Scanner { b: line, i: 0 };
+    let mut top = TopLevel::default();
+    scanner.object(|s, key| top.member(s, key))?;
     if scanner.i != line.len() {
         return Err(scanner.error("text after the event object"));
     }
-    top.check(line)
+    top.finish(line)
 }
 
 /// Checks that `json` is one JSON value in RFC 8785 canonical form, whatever its shape.
@@ -93,7 +93,9 @@ pub fn check_canonical(json: &[u8]) -> Result<(), FormatError> {
     Ok(())
 }
 
-/// Spans of the top-level members SPEC defines.
+/// What one pass over the top-level members found. Nested SPEC objects (actor, resource,
+/// context, changes, tags, details) are checked while they are scanned; scalar members are
+/// kept as spans and checked by [`TopLevel::finish`].
 #[derive(Default)]
 struct TopLevel {
     v: Option<Range<usize>>,
@@ -101,56 +103,62 @@ struct TopLevel {
     seq: Option<Range<usize>>,
     id: Option<Range<usize>>,
     ts: Option<Range<usize>>,
-    actor: Option<Range<usize>>,
     action: Option<Range<usize>>,
-    resource: Option<Range<usize>>,
     outcome: Option<Range<usize>>,
     reason: Option<Range<usize>>,
-    context: Option<Range<usize>>,
-    changes: Option<Range<usize>>,
-    details: Option<Range<usize>>,
     justification: Option<Range<usize>>,
-    tags: Option<Range<usize>>,
     prev: Option<Range<usize>>,
     hash: Option<Range<usize>>,
     /// The whole `"hash":"…"` member.
     hash_member: Option<Range<usize>>,
+    actor: bool,
+    resource: bool,
 }
 
 impl TopLevel {
-    fn take(&mut self, key: &[u8], member: Range<usize>, value: Range<usize>) {
-        let slot = match key {
+    /// Scans the value of top-level member `key`.
+    fn member(&mut self, s: &mut Scanner<'_>, key: Range<usize>) -> Result<(), FormatError> {
+        let b = s.b;
+        let start = s.i;
+        let slot = match &b[key.clone()] {
+            b"\"actor\"" => {
+                self.actor = true;
+                return check_actor(s);
+            }
+            b"\"resource\"" => {
+                self.resource = true;
+                return check_resource(s);
+            }
+            b"\"context\"" => return check_context(s),
+            b"\"changes\"" => return check_changes(s),
+            b"\"tags\"" => return check_tags(s),
+            b"\"details\"" => return check_details(s),
             b"\"v\"" => &mut self.v,
             b"\"chain\"" => &mut self.chain,
             b"\"seq\"" => &mut self.seq,
             b"\"id\"" => &mut self.id,
             b"\"ts\"" => &mut self.ts,
-            b"\"actor\"" => &mut self.actor,
             b"\"action\"" => &mut self.action,
-            b"\"resource\"" => &mut self.resource,
             b"\"outcome\"" => &mut self.outcome,
             b"\"reason\"" => &mut self.reason,
-            b"\"context\"" => &mut self.context,
-            b"\"changes\"" => &mut self.changes,
-            b"\"details\"" => &mut self.details,
             b"\"justification\"" => &mut self.justification,
-            b"\"tags\"" => &mut self.tags,
             b"\"prev\"" => &mut self.prev,
-            b"\"hash\"" => {
-                self.hash_member = Some(member);
-                &mut self.hash
-            }
-            _ => return,
+            b"\"hash\"" => &mut self.hash,
+            _ => return s.value(1), // a field another implementation added: hashed, not checked
         };
-        *slot = Some(value);
+        s.value(1)?;
+        *slot = Some(start..s.i);
+        if &b[key.clone()] == b"\"hash\"" {
+            self.hash_member = Some(key.start..s.i);
+        }
+        Ok(())
     }
 
-    fn check(self, line: &[u8]) -> Result<LineInfo, FormatError> {
+    fn finish(self, line: &[u8]) -> Result<LineInfo, FormatError> {
         let get = |slot: Option<Range<usize>>, name: &str| {
             slot.ok_or_else(|| FormatError::new(format!("missing field {name:?}")))
         };
-        let v = get(self.v, "v")?;
-        if &line[v] != b"1" {
+        if line[get(self.v, "v")?] != *b"1" {
             return Err(FormatError::new("\"v\" must be 1"));
         }
         let chain = get(self.chain, "chain")?;
@@ -166,9 +174,13 @@ impl TopLevel {
                 "\"ts\" is not UTC with 6 fractional digits, like 2026-11-23T10:15:30.123456Z",
             ));
         }
-        check_actor(line, get(self.actor, "actor")?)?;
+        if !self.actor {
+            return Err(FormatError::new("missing field \"actor\""));
+        }
         string_field(line, &get(self.action, "action")?, "action")?;
-        check_resource(line, get(self.resource, "resource")?)?;
+        if !self.resource {
+            return Err(FormatError::new("missing field \"resource\""));
+        }
         let outcome = string_field(line, &get(self.outcome, "outcome")?, "outcome")?;
         if !Outcome::ALL.iter().any(|o| o.as_str().as_bytes() == outcome) {
             return Err(FormatError::new("\"outcome\" must be success, failure or denied"));
@@ -177,23 +189,6 @@ impl TopLevel {
             if let Some(span) = slot {
                 string_field(line, span, name)?;
             }
-        }
-        if let Some(span) = self.context {
-            check_context(line, span)?;
-        }
-        if let Some(span) = self.changes {
-            check_changes(line, span)?;
-        }
-        if let Some(span) = self.details {
-            if line.get(span.start) != Some(&b'{') {
-                return Err(FormatError::new("\"details\" must be an object"));
-            }
-            if span.len() == 2 {
-                return Err(FormatError::new("\"details\" is {}: leave it out instead"));
-            }
-        }
-        if let Some(span) = self.tags {
-            check_tags(line, span)?;
         }
         let prev = hash_field(line, get(self.prev, "prev")?, "prev")?;
         let declared = hash_field(line, get(self.hash, "hash")?, "hash")?;
@@ -255,148 +250,113 @@ fn uuid_field(raw: &[u8]) -> Result<u128, FormatError> {
     Ok(id)
 }
 
-/// A check run on each `(raw key, value span)` of an object.
-type MemberCheck<'a> = dyn FnMut(&[u8], Range<usize>) -> Result<(), FormatError> + 'a;
-
-/// Visits the members of the object at `span` (already checked canonical) in order.
-fn members(line: &[u8], span: Range<usize>, visit: &mut MemberCheck<'_>) -> Result<(), FormatError> {
-    let mut found = Vec::with_capacity(8);
-    Scanner { b: &line[..span.end], i: span.start }.object(1, &mut |key, _member, value| found.push((key, value)))?;
-    found.into_iter().try_for_each(|(key, value)| visit(&line[key], value))
-}
-
-fn check_actor(line: &[u8], span: Range<usize>) -> Result<(), FormatError> {
-    if line[span.start] != b'{' {
-        return Err(FormatError::new("\"actor\" must be an object"));
-    }
+fn check_actor(s: &mut Scanner<'_>) -> Result<(), FormatError> {
+    s.require(b'{', "\"actor\" must be an object")?;
     let (mut id, mut kind) = (false, false);
-    members(line, span, &mut |key, value| {
-        match key {
-            b"\"id\"" => {
-                string_field(line, &value, "actor.id")?;
-                id = true;
-            }
-            b"\"kind\"" => {
-                let raw = string_field(line, &value, "actor.kind")?;
-                if !ActorKind::ALL.iter().any(|k| k.as_str().as_bytes() == raw) {
-                    return Err(FormatError::new("\"actor.kind\" must be user, admin, service, system or anonymous"));
-                }
-                kind = true;
-            }
-            b"\"auth\"" => drop(string_field(line, &value, "actor.auth")?),
-            b"\"session\"" => drop(string_field(line, &value, "actor.session")?),
-            _ => {}
+    s.object(|s, key| match &s.b[key] {
+        b"\"id\"" => {
+            id = true;
+            s.string_value("actor.id").map(drop)
         }
-        Ok(())
+        b"\"kind\"" => {
+            kind = true;
+            let raw = s.string_value("actor.kind")?;
+            if ActorKind::ALL.iter().any(|k| k.as_str().as_bytes() == raw) {
+                Ok(())
+            } else {
+                Err(FormatError::new("\"actor.kind\" must be user, admin, service, system or anonymous"))
+            }
+        }
+        b"\"auth\"" => s.string_value("actor.auth").map(drop),
+        b"\"session\"" => s.string_value("actor.session").map(drop),
+        _ => s.value(2),
     })?;
-    if !(id && kind) {
-        return Err(FormatError::new("\"actor\" needs \"id\" and \"kind\""));
-    }
-    Ok(())
+    if id && kind { Ok(()) } else { Err(FormatError::new("\"actor\" needs \"id\" and \"kind\"")) }
 }
 
-fn check_resource(line: &[u8], span: Range<usize>) -> Result<(), FormatError> {
-    if line[span.start] != b'{' {
-        return Err(FormatError::new("\"resource\" must be an object"));
-    }
+fn check_resource(s: &mut Scanner<'_>) -> Result<(), FormatError> {
+    s.require(b'{', "\"resource\" must be an object")?;
     let (mut id, mut kind) = (false, false);
-    members(line, span, &mut |key, value| {
-        match key {
-            b"\"id\"" => {
-                string_field(line, &value, "resource.id")?;
-                id = true;
-            }
-            b"\"type\"" => {
-                string_field(line, &value, "resource.type")?;
-                kind = true;
-            }
-            _ => {}
+    s.object(|s, key| match &s.b[key] {
+        b"\"id\"" => {
+            id = true;
+            s.string_value("resource.id").map(drop)
         }
-        Ok(())
+        b"\"type\"" => {
+            kind = true;
+            s.string_value("resource.type").map(drop)
+        }
+        _ => s.value(2),
     })?;
-    if !(id && kind) {
-        return Err(FormatError::new("\"resource\" needs \"type\" and \"id\""));
-    }
-    Ok(())
+    if id && kind { Ok(()) } else { Err(FormatError::new("\"resource\" needs \"type\" and \"id\"")) }
 }
 
-fn check_context(line: &[u8], span: Range<usize>) -> Result<(), FormatError> {
-    if line[span.start] != b'{' {
-        return Err(FormatError::new("\"context\" must be an object"));
-    }
-    if span.len() == 2 {
-        return Err(FormatError::new("\"context\" is {}: leave it out instead"));
-    }
-    members(line, span, &mut |key, value| match key {
-        b"\"ip\"" | b"\"user_agent\"" | b"\"request_id\"" | b"\"method\"" | b"\"route\"" | b"\"path\"" => {
-            string_field(line, &value, "context field").map(drop)
+fn check_context(s: &mut Scanner<'_>) -> Result<(), FormatError> {
+    s.require(b'{', "\"context\" must be an object")?;
+    let mut members = 0;
+    s.object(|s, key| {
+        members += 1;
+        match &s.b[key] {
+            b"\"ip\"" | b"\"user_agent\"" | b"\"request_id\"" | b"\"method\"" | b"\"route\"" | b"\"path\"" => {
+                s.string_value("a context field").map(drop)
+            }
+            b"\"status\"" => s.integer_value("context.status").map(drop),
+            b"\"duration_us\"" => s.integer_value("context.duration_us").map(drop),
+            _ => s.value(2),
         }
-        b"\"status\"" => integer_field(line, value, "context.status").map(drop),
-        b"\"duration_us\"" => integer_field(line, value, "context.duration_us").map(drop),
-        _ => Ok(()),
-    })
+    })?;
+    if members == 0 { Err(FormatError::new("\"context\" is {}: leave it out instead")) } else { Ok(()) }
 }
 
-/// Splits the canonical array at `span` into its element spans.
-fn elements(line: &[u8], span: Range<usize>) -> Result<Vec<Range<usize>>, FormatError> {
-    let mut scanner = Scanner { b: &line[..span.end], i: span.start };
-    let mut out = Vec::new();
-    scanner.array(1, &mut |element| out.push(element))?;
-    Ok(out)
+fn check_details(s: &mut Scanner<'_>) -> Result<(), FormatError> {
+    s.require(b'{', "\"details\" must be an object")?;
+    let start = s.i;
+    s.value(1)?;
+    if s.i - start == 2 { Err(FormatError::new("\"details\" is {}: leave it out instead")) } else { Ok(()) }
 }
 
-fn check_changes(line: &[u8], span: Range<usize>) -> Result<(), FormatError> {
-    if line[span.start] != b'[' {
-        return Err(FormatError::new("\"changes\" must be an array"));
-    }
-    let items = elements(line, span)?;
-    if items.is_empty() {
-        return Err(FormatError::new("\"changes\" is []: leave it out instead"));
-    }
+fn check_changes(s: &mut Scanner<'_>) -> Result<(), FormatError> {
+    s.require(b'[', "\"changes\" must be an array")?;
     let mut previous: Option<Range<usize>> = None;
-    for item in items {
-        if line[item.start] != b'{' {
-            return Err(FormatError::new("each change must be an object"));
-        }
+    s.array(|s| {
+        s.require(b'{', "each change must be an object")?;
         let mut field = None;
-        members(line, item, &mut |key, value| {
-            if key == b"\"field\"" {
-                string_field(line, &value, "changes[].field")?;
-                field = Some(value);
+        s.object(|s, key| {
+            if s.b[key] == *b"\"field\"" {
+                let start = s.i;
+                s.string_value("changes[].field")?;
+                field = Some(start..s.i);
+                Ok(())
+            } else {
+                s.value(3)
             }
-            Ok(())
         })?;
         let field = field.ok_or_else(|| FormatError::new("a change has no \"field\""))?;
-        if let Some(before) = &previous
-            && key_order(&line[before.clone()], &line[field.clone()]) != std::cmp::Ordering::Less
+        if let Some(before) = previous.replace(field.clone())
+            && key_order(&s.b[before], &s.b[field]) != std::cmp::Ordering::Less
         {
             return Err(FormatError::new("\"changes\" must be sorted by field, each field once"));
         }
-        previous = Some(field);
-    }
-    Ok(())
+        Ok(())
+    })?;
+    if previous.is_none() { Err(FormatError::new("\"changes\" is []: leave it out instead")) } else { Ok(()) }
 }
 
-fn check_tags(line: &[u8], span: Range<usize>) -> Result<(), FormatError> {
-    if line[span.start] != b'[' {
-        return Err(FormatError::new("\"tags\" must be an array"));
-    }
-    let items = elements(line, span)?;
-    if items.is_empty() {
-        return Err(FormatError::new("\"tags\" is []: leave it out instead"));
-    }
+fn check_tags(s: &mut Scanner<'_>) -> Result<(), FormatError> {
+    s.require(b'[', "\"tags\" must be an array")?;
     let mut previous: Option<Range<usize>> = None;
-    for item in items {
-        string_field(line, &item, "tags[]")?;
-        let tag = item;
-        if let Some(before) = &previous
-            && key_order(&line[before.clone()], &line[tag.clone()]) != std::cmp::Ordering::Less
+    s.array(|s| {
+        let start = s.i;
+        s.string_value("tags[]")?;
+        let tag = start..s.i;
+        if let Some(before) = previous.replace(tag.clone())
+            && key_order(&s.b[before], &s.b[tag]) != std::cmp::Ordering::Less
         {
             return Err(FormatError::new("\"tags\" must be sorted, each tag once"));
         }
-        previous = Some(tag);
-    }
-    Ok(())
+        Ok(())
+    })?;
+    if previous.is_none() { Err(FormatError::new("\"tags\" is []: leave it out instead")) } else { Ok(()) }
 }
 
 /// Decodes the raw content of a canonical JSON string (escapes already checked).
@@ -441,7 +401,7 @@ struct Scanner<'a> {
     i: usize,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
     fn error(&self, what: &str) -> FormatError {
         FormatError::new(format!("{what} at byte {}", self.i))
     }
@@ -461,20 +421,45 @@ impl Scanner<'_> {
         }
     }
 
+    /// Errors with `what` unless the next byte is `c` (not consumed).
+    fn require(&self, c: u8, what: &str) -> Result<(), FormatError> {
+        if self.peek() == Some(c) { Ok(()) } else { Err(FormatError::new(what)) }
+    }
+
     fn value(&mut self, depth: usize) -> Result<(), FormatError> {
         if depth > MAX_DEPTH {
             return Err(self.error("nested too deep"));
         }
         match self.peek() {
             Some(b'"') => self.string(),
-            Some(b'{') => self.object(depth + 1, &mut |_, _, _| {}),
-            Some(b'[') => self.array(depth + 1, &mut |_| {}),
+            Some(b'{') => self.object(|s, _key| s.value(depth + 1)),
+            Some(b'[') => self.array(|s| s.value(depth + 1)),
             Some(b'-' | b'0'..=b'9') => self.number(),
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
             _ => Err(self.error("expected a JSON value")),
         }
+    }
+
+    /// A string value; returns its raw content (between the quotes).
+    fn string_value(&mut self, name: &str) -> Result<&'a [u8], FormatError> {
+        if self.peek() != Some(b'"') {
+            return Err(FormatError::new(format!("{name:?} must be a string")));
+        }
+        let start = self.i;
+        self.string()?;
+        Ok(&self.b[start + 1..self.i - 1])
+    }
+
+    /// A non-negative integer value up to 2^53.
+    fn integer_value(&mut self, name: &str) -> Result<u64, FormatError> {
+        let start = self.i;
+        if !matches!(self.peek(), Some(b'0'..=b'9')) {
+            return Err(FormatError::new(format!("{name:?} must be a non-negative integer")));
+        }
+        self.number()?;
+        integer_field(self.b, start..self.i, name)
     }
 
     fn literal(&mut self, word: &[u8]) -> Result<(), FormatError> {
@@ -486,11 +471,10 @@ impl Scanner<'_> {
         }
     }
 
-    /// An object; `visit(key span with quotes, whole member span, value span)` per member.
+    /// An object; `member(scanner, key span with quotes)` must scan each member's value.
     fn object(
         &mut self,
-        depth: usize,
-        visit: &mut dyn FnMut(Range<usize>, Range<usize>, Range<usize>),
+        mut member: impl FnMut(&mut Self, Range<usize>) -> Result<(), FormatError>,
     ) -> Result<(), FormatError> {
         self.expect(b'{')?;
         if self.peek() == Some(b'}') {
@@ -502,16 +486,13 @@ impl Scanner<'_> {
             let key_start = self.i;
             self.string()?;
             let key = key_start..self.i;
-            if let Some(previous) = &previous_key
-                && key_order(&self.b[previous.clone()], &self.b[key.clone()]) != std::cmp::Ordering::Less
+            if let Some(previous) = previous_key.replace(key.clone())
+                && key_order(&self.b[previous], &self.b[key.clone()]) != std::cmp::Ordering::Less
             {
                 return Err(FormatError::new(format!("keys not in canonical order (or repeated) at byte {key_start}")));
             }
             self.expect(b':')?;
-            let value_start = self.i;
-            self.value(depth)?;
-            visit(key.clone(), key_start..self.i, value_start..self.i);
-            previous_key = Some(key);
+            member(self, key)?;
             match self.peek() {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
@@ -523,16 +504,15 @@ impl Scanner<'_> {
         }
     }
 
-    fn array(&mut self, depth: usize, visit: &mut dyn FnMut(Range<usize>)) -> Result<(), FormatError> {
+    /// An array; `element(scanner)` must scan each element.
+    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Result<(), FormatError>) -> Result<(), FormatError> {
         self.expect(b'[')?;
         if self.peek() == Some(b']') {
             self.i += 1;
             return Ok(());
         }
         loop {
-            let start = self.i;
-            self.value(depth)?;
-            visit(start..self.i);
+            element(self)?;
             match self.peek() {
                 Some(b',') => self.i += 1,
                 Some(b']') => {

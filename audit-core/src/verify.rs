@@ -343,52 +343,108 @@ fn inspect_all(lines: &[&[u8]], threads: usize) -> Vec<Result<LineInfo, FormatEr
 }
 
 /// Verifies a JSON Lines export (SPEC §3) read from `reader`.
-pub fn verify_reader(mut reader: impl Read, mut verifier: ChainVerifier) -> std::io::Result<VerifyReport> {
+///
+/// A reader thread reads and splits blocks of lines while the verifier checks the previous
+/// block on all cores, so reading overlaps checking.
+pub fn verify_reader(reader: impl Read + Send, mut verifier: ChainVerifier) -> std::io::Result<VerifyReport> {
+    std::thread::scope(|scope| {
+        let (blocks, received) = std::sync::mpsc::sync_channel(2);
+        scope.spawn(move || read_blocks(reader, &blocks));
+        // Returning early drops `received`; the reader thread then stops at its next send.
+        for block in received {
+            match block? {
+                Block::Lines(bytes, ranges) => {
+                    let lines: Vec<&[u8]> = ranges.into_iter().map(|range| &bytes[range]).collect();
+                    if !verifier.push_lines(&lines) {
+                        return Ok(verifier.finish());
+                    }
+                }
+                Block::Torn(bytes) => verifier.push_torn(&bytes),
+            }
+        }
+        Ok(verifier.finish())
+    })
+}
+
+/// What the reader thread hands over.
+enum Block {
+    /// Complete lines: the bytes and each line's range (without `\n`).
+    Lines(Vec<u8>, Vec<std::ops::Range<usize>>),
+    /// Bytes after the last `\n` at the end of the input.
+    Torn(Vec<u8>),
+}
+
+fn read_blocks(mut reader: impl Read, blocks: &std::sync::mpsc::SyncSender<std::io::Result<Block>>) {
     const BLOCK: usize = 4 << 20;
     let mut buffer: Vec<u8> = Vec::with_capacity(BLOCK * 2);
     loop {
         let start = buffer.len();
         buffer.resize(start + BLOCK, 0);
-        let read = reader.read(&mut buffer[start..])?;
+        let read = match reader.read(&mut buffer[start..]) {
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                buffer.truncate(start);
+                continue;
+            }
+            Err(e) => {
+                let _ = blocks.send(Err(e));
+                return;
+            }
+        };
         buffer.truncate(start + read);
         if read == 0 {
             if !buffer.is_empty() {
-                verifier.push_torn(&buffer);
+                let _ = blocks.send(Ok(Block::Torn(buffer)));
             }
-            return Ok(verifier.finish());
+            return;
         }
-        let Some(last_newline) = buffer.iter().rposition(|&b| b == b'\n') else {
+        let Some(last_newline) = memchr::memrchr(b'\n', &buffer[start..]).map(|i| start + i) else {
             continue;
         };
-        let lines: Vec<&[u8]> = buffer[..last_newline].split(|&b| b == b'\n').collect();
-        if !verifier.push_lines(&lines) {
-            return Ok(verifier.finish());
+        let mut rest = Vec::with_capacity(BLOCK * 2);
+        rest.extend_from_slice(&buffer[last_newline + 1..]);
+        buffer.truncate(last_newline + 1);
+        let mut ranges = Vec::with_capacity(buffer.len() / 512);
+        let mut line_start = 0;
+        for newline in memchr::memchr_iter(b'\n', &buffer) {
+            ranges.push(line_start..newline);
+            line_start = newline + 1;
         }
-        buffer.drain(..=last_newline);
+        if blocks.send(Ok(Block::Lines(std::mem::replace(&mut buffer, rest), ranges))).is_err() {
+            return;
+        }
     }
 }
 
 /// Verifies the lines a store streams (see [`crate::store::AuditStore::read`]).
-pub async fn verify_stream(mut lines: LineStream<'_>, mut verifier: ChainVerifier) -> Result<VerifyReport, StoreError> {
+///
+/// Checking runs on tokio's blocking pool (never on the async worker threads), one chunk
+/// while the next is fetched.
+pub async fn verify_stream(lines: LineStream<'_>, verifier: ChainVerifier) -> Result<VerifyReport, StoreError> {
     use futures_util::StreamExt;
     const CHUNK: usize = 8192;
-    let mut chunk: Vec<String> = Vec::with_capacity(CHUNK);
+    let lost = |e: tokio::task::JoinError| StoreError::Backend {
+        context: "the verifier task failed".into(),
+        source: Box::new(e),
+    };
+    let mut lines = lines.fuse();
+    let mut checking = tokio::task::spawn_blocking(move || verifier);
     loop {
-        let next = lines.next().await;
-        let done = next.is_none();
-        if let Some(line) = next {
-            chunk.push(line?);
-        }
-        if chunk.len() == CHUNK || (done && !chunk.is_empty()) {
-            let refs: Vec<&[u8]> = chunk.iter().map(|l| l.as_bytes()).collect();
-            let more = verifier.push_lines(&refs);
-            chunk.clear();
-            if !more {
-                return Ok(verifier.finish());
+        let mut chunk: Vec<String> = Vec::with_capacity(CHUNK);
+        while chunk.len() < CHUNK {
+            match lines.next().await {
+                Some(line) => chunk.push(line?),
+                None => break,
             }
         }
-        if done {
+        let mut verifier = checking.await.map_err(lost)?;
+        if verifier.is_broken() || chunk.is_empty() {
             return Ok(verifier.finish());
         }
+        checking = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&[u8]> = chunk.iter().map(|line| line.as_bytes()).collect();
+            verifier.push_lines(&refs);
+            verifier
+        });
     }
 }

@@ -11,8 +11,13 @@ use std::sync::Arc;
 async fn write_events(path: &Path, actions: &[&str]) {
     let store = JsonlStore::open(path).expect("open");
     let auditor = Auditor::builder(Arc::new(store)).build();
+    let mut tickets = Vec::with_capacity(actions.len());
     for action in actions {
-        auditor.record(EventDraft::new(*action).actor(Actor::user("alice"))).await.expect("recorded");
+        tickets
+            .push(auditor.record_buffered(EventDraft::new(*action).actor(Actor::user("alice"))).await.expect("queued"));
+    }
+    for ticket in tickets {
+        ticket.await.expect("durable");
     }
     auditor.shutdown().await;
 }
@@ -138,4 +143,26 @@ async fn a_second_writer_is_refused_in_this_process_and_in_another() {
 
     drop(store);
     JsonlStore::open(&path).expect("free again once the first store is dropped");
+}
+
+#[tokio::test]
+async fn a_store_stream_verifies_and_tampering_in_it_is_found() {
+    use audit_core::verify::{BreakReason, verify_stream};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trail.jsonl");
+    let actions: Vec<String> = (0..20_000).map(|i| format!("a{i}")).collect();
+    let refs: Vec<&str> = actions.iter().map(String::as_str).collect();
+    write_events(&path, &refs).await;
+    let store = JsonlStore::open(&path).expect("open");
+    let report = verify_stream(store.read("default", 1, None), ChainVerifier::from_genesis()).await.expect("verify");
+    assert!(report.is_valid() && report.verified == 20_000, "{report:?}");
+    drop(store);
+
+    let text = std::fs::read_to_string(&path).expect("read").replacen("\"a12345\"", "\"b12345\"", 1);
+    std::fs::write(&path, text).expect("write");
+    let store = JsonlStore::open(&path).expect("open");
+    let report = verify_stream(store.read("default", 1, None), ChainVerifier::from_genesis()).await.expect("verify");
+    let broken = report.broken.expect("tampering found");
+    assert_eq!((broken.seq, broken.reason), (12_346, BreakReason::HashMismatch));
+    assert_eq!(report.verified, 12_345);
 }

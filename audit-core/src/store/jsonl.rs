@@ -270,7 +270,7 @@ impl AuditStore for JsonlStore {
             }
             rx.recv().await.map(|item| (item, (rx, None)))
         });
-        Box::pin(stream)
+        Box::pin(futures_util::StreamExt::fuse(stream))
     }
 
     async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {

@@ -40,20 +40,37 @@ impl EventHash {
             return None;
         }
         let mut bytes = [0u8; 32];
+        let mut invalid = 0u8;
         for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
-            *byte = (lower_hex_digit(pair[0])? << 4) | lower_hex_digit(pair[1])?;
+            let (high, low) = (HEX_VALUE[usize::from(pair[0])], HEX_VALUE[usize::from(pair[1])]);
+            invalid |= (high | low) & 0x80;
+            *byte = (high << 4) | (low & 0x0f);
         }
-        Some(EventHash(bytes))
+        (invalid == 0).then_some(EventHash(bytes))
     }
 }
 
-/// The value of one lowercase hex digit.
-pub(crate) fn lower_hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// The value of each lowercase hex digit; 0x80 marks every other byte.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// The value of one lowercase hex digit.
+#[inline]
+pub(crate) fn lower_hex_digit(c: u8) -> Option<u8> {
+    let value = HEX_VALUE[usize::from(c)];
+    (value < 0x80).then_some(value)
 }
 
 impl fmt::Display for EventHash {

@@ -379,19 +379,14 @@ fn read_blocks(mut reader: impl Read, blocks: &std::sync::mpsc::SyncSender<std::
     let mut buffer: Vec<u8> = Vec::with_capacity(BLOCK * 2);
     loop {
         let start = buffer.len();
-        buffer.resize(start + BLOCK, 0);
-        let read = match reader.read(&mut buffer[start..]) {
+        // `read_to_end` on a `take` fills spare capacity without zeroing it first.
+        let read = match (&mut reader).take(BLOCK as u64).read_to_end(&mut buffer) {
             Ok(read) => read,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                buffer.truncate(start);
-                continue;
-            }
             Err(e) => {
                 let _ = blocks.send(Err(e));
                 return;
             }
         };
-        buffer.truncate(start + read);
         if read == 0 {
             if !buffer.is_empty() {
                 let _ = blocks.send(Ok(Block::Torn(buffer)));

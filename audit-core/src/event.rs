@@ -738,10 +738,10 @@ impl PreparedEvent {
     }
 
     /// Chains the event at `seq` after `prev`.
-    pub fn seal(&self, seq: u64, prev: EventHash) -> SealedEvent {
+    pub fn seal(self, seq: u64, prev: EventHash) -> SealedEvent {
         let hash = self.layout.hash(seq, &prev);
         let line = self.layout.line(seq, &prev, &hash);
-        let mut event = self.event.clone();
+        let mut event = self.event;
         event.seq = seq;
         event.prev = prev;
         event.hash = hash;
@@ -767,6 +767,16 @@ impl SealedEvent {
     pub fn hash(&self) -> EventHash {
         self.event.hash
     }
+    /// Moves the event to another place in the chain (when another writer got there first).
+    pub fn reseal(&mut self, seq: u64, prev: EventHash) {
+        let layout = EventLayout::write(&self.event);
+        let hash = layout.hash(seq, &prev);
+        self.line = layout.line(seq, &prev, &hash);
+        self.event.seq = seq;
+        self.event.prev = prev;
+        self.event.hash = hash;
+    }
+
     /// Parses a canonical line (checking form, not the hash).
     pub fn from_line(line: String) -> Result<SealedEvent, FormatError> {
         let event = Event::from_canonical_line(&line)?;

@@ -438,30 +438,25 @@ impl Writer {
 
     /// Appends `batch` durably, however many tries it takes, then acknowledges it.
     async fn write(&mut self, batch: &mut Vec<Queued>) {
-        let counters = &self.shared.counters;
+        let shared = Arc::clone(&self.shared);
+        let counters = &shared.counters;
         let mut delay = self.retry.initial;
+        let (events, acks): (Vec<PreparedEvent>, Vec<oneshot::Sender<Receipt>>) =
+            batch.drain(..).map(|queued| (queued.event, queued.ack)).unzip();
+        let mut sealed_on = self.current_head(&mut delay).await;
+        let mut sealed = seal(events, sealed_on);
         loop {
-            let head = match self.head {
-                Some(head) => head,
-                None => match self.store.head(&self.chain).await {
-                    Ok(head) => head,
-                    Err(_) => {
-                        self.back_off(&mut delay).await;
-                        continue;
-                    }
-                },
-            };
-            let sealed = seal(batch, head);
-            match self.store.append(&self.chain, head, &sealed).await {
-                Ok(new_head) => {
-                    self.head = Some(new_head);
-                    self.acknowledge(batch, sealed);
-                    counters.unhealthy.store(false, Ordering::Relaxed);
-                    return;
-                }
+            let head = self.current_head(&mut delay).await;
+            if head != sealed_on {
+                reseal(&mut sealed, head);
+                sealed_on = head;
+            }
+            let written = match self.store.append(&self.chain, head, &sealed).await {
+                Ok(new_head) => Some(new_head),
                 Err(AppendError::Conflict { actual, .. }) => {
                     counters.conflicts.fetch_add(1, Ordering::Relaxed);
                     self.head = Some(actual);
+                    None
                 }
                 Err(AppendError::Store(_)) => {
                     counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -469,15 +464,37 @@ impl Writer {
                     match self.resolve(&sealed).await {
                         Some(Resolution::Written(new_head)) => {
                             counters.recovered_writes.fetch_add(1, Ordering::Relaxed);
-                            self.head = Some(new_head);
-                            self.acknowledge(batch, sealed);
-                            counters.unhealthy.store(false, Ordering::Relaxed);
-                            return;
+                            Some(new_head)
                         }
-                        Some(Resolution::NotWritten(actual)) => self.head = Some(actual),
-                        None => self.head = None,
+                        Some(Resolution::NotWritten(actual)) => {
+                            self.head = Some(actual);
+                            None
+                        }
+                        None => {
+                            self.head = None;
+                            None
+                        }
                     }
                 }
+            };
+            if let Some(new_head) = written {
+                self.head = Some(new_head);
+                counters.unhealthy.store(false, Ordering::Relaxed);
+                self.acknowledge(acks, sealed);
+                return;
+            }
+        }
+    }
+
+    /// The chain's head as last seen, or read from the store (retrying until it answers).
+    async fn current_head(&mut self, delay: &mut Duration) -> Head {
+        loop {
+            if let Some(head) = self.head {
+                return head;
+            }
+            match self.store.head(&self.chain).await {
+                Ok(head) => self.head = Some(head),
+                Err(_) => self.back_off(delay).await,
             }
         }
     }
@@ -505,30 +522,39 @@ impl Writer {
         if stored == last.line { Some(Resolution::Written(head)) } else { Some(Resolution::NotWritten(head)) }
     }
 
-    fn acknowledge(&self, batch: &mut Vec<Queued>, sealed: Vec<SealedEvent>) {
+    fn acknowledge(&self, acks: Vec<oneshot::Sender<Receipt>>, sealed: Vec<SealedEvent>) {
         let counters = &self.shared.counters;
         let n = sealed.len() as u64;
         counters.written.fetch_add(n, Ordering::Relaxed);
         counters.batches.fetch_add(1, Ordering::Relaxed);
         let bucket = (63 - n.max(1).leading_zeros()) as usize;
         counters.buckets[bucket.min(11)].fetch_add(1, Ordering::Relaxed);
-        for (queued, event) in batch.drain(..).zip(sealed) {
+        for (ack, event) in acks.into_iter().zip(sealed) {
             let receipt =
                 Receipt { chain: event.event.chain, seq: event.event.seq, hash: event.event.hash, id: event.event.id };
             // The caller may have stopped waiting (buffered mode); that is fine.
-            let _ = queued.ack.send(receipt);
+            let _ = ack.send(receipt);
         }
     }
 }
 
-/// Chains the batch on `head`.
-fn seal(batch: &[Queued], head: Head) -> Vec<SealedEvent> {
+/// Chains `events` on `head`.
+fn seal(events: Vec<PreparedEvent>, head: Head) -> Vec<SealedEvent> {
     let mut prev = head.hash;
-    let mut sealed = Vec::with_capacity(batch.len());
-    for (i, queued) in batch.iter().enumerate() {
-        let event = queued.event.seal(head.seq + 1 + i as u64, prev);
+    let mut sealed = Vec::with_capacity(events.len());
+    for (i, event) in events.into_iter().enumerate() {
+        let event = event.seal(head.seq + 1 + i as u64, prev);
         prev = event.hash();
         sealed.push(event);
     }
     sealed
+}
+
+/// Chains already sealed events again, on a new `head`.
+fn reseal(events: &mut [SealedEvent], head: Head) {
+    let mut prev = head.hash;
+    for (i, event) in events.iter_mut().enumerate() {
+        event.reseal(head.seq + 1 + i as u64, prev);
+        prev = event.hash();
+    }
 }

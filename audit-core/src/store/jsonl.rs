@@ -142,11 +142,13 @@ fn last_line(file: &mut File, len: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Writes `bytes` (the batch's lines) if the head is still `expected`, then moves it.
 fn append_blocking(
     state: &Mutex<State>,
     chain: &str,
     expected: Head,
-    batch: &[SealedEvent],
+    after: Head,
+    bytes: &[u8],
     shown: &str,
 ) -> Result<Head, AppendError> {
     let mut state = lock(state);
@@ -158,14 +160,8 @@ fn append_blocking(
     if state.head != expected {
         return Err(AppendError::Conflict { expected, actual: state.head });
     }
-    let head = check_batch(chain, expected, batch)?;
-    let mut bytes = Vec::with_capacity(batch.iter().map(|e| e.line.len() + 1).sum());
-    for event in batch {
-        bytes.extend_from_slice(event.line.as_bytes());
-        bytes.push(b'\n');
-    }
     let old_len = state.len;
-    let written = state.file.write_all(&bytes).and_then(|_| state.file.sync_data());
+    let written = state.file.write_all(bytes).and_then(|_| state.file.sync_data());
     if let Err(e) = written {
         // Undo a partial write so the file never holds half a batch.
         let undone = state.file.set_len(old_len).and_then(|_| state.file.sync_data());
@@ -178,9 +174,9 @@ fn append_blocking(
         return Err(StoreError::io(context, e).into());
     }
     state.len = old_len + bytes.len() as u64;
-    state.head = head;
+    state.head = after;
     state.chain.get_or_insert_with(|| chain.to_string());
-    Ok(head)
+    Ok(after)
 }
 
 /// Reads the lines of `path` up to byte `len` and sends those with `from <= seq <= to`.
@@ -246,11 +242,16 @@ impl AuditStore for JsonlStore {
     }
 
     async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
+        let after = check_batch(chain, expected, batch)?;
+        let mut bytes = Vec::with_capacity(batch.iter().map(|e| e.line.len() + 1).sum());
+        for event in batch {
+            bytes.extend_from_slice(event.line.as_bytes());
+            bytes.push(b'\n');
+        }
         let state = Arc::clone(&self.state);
         let chain = chain.to_string();
-        let batch = batch.to_vec();
         let shown = self.path.display().to_string();
-        tokio::task::spawn_blocking(move || append_blocking(&state, &chain, expected, &batch, &shown))
+        tokio::task::spawn_blocking(move || append_blocking(&state, &chain, expected, after, &bytes, &shown))
             .await
             .map_err(|e| StoreError::Backend { context: "the JSONL append task failed".into(), source: Box::new(e) })?
     }

@@ -1,3 +1,203 @@
 //! # audit-tower
 //!
-//! `AuditLayer`: records audited HTTP requests as `audit-core` events. (In progress.)
+//! [`AuditLayer`] records audited HTTP requests as tamper-evident [`audit_core`] events: who
+//! did it (the actor, named late by your authentication), what (`"PUT /users/{id}"` on
+//! `users`/`42`), from where (client IP, user agent, request id), and how it ended (status,
+//! outcome, duration). It is a tower layer: use it with `axum::Router::layer` or around any
+//! `Service<http::Request<B>>`.
+//!
+//! ```
+//! use audit_core::store::MemoryStore;
+//! use audit_core::{Actor, Auditor, Outcome};
+//! use audit_tower::{AuditHandle, AuditLayer};
+//! use axum::body::Body;
+//! use axum::extract::{Path, Request};
+//! use axum::http::StatusCode;
+//! use axum::middleware::{self, Next};
+//! use axum::response::Response;
+//! use axum::routing::{get, put};
+//! use axum::Router;
+//! use std::sync::Arc;
+//! use tower::ServiceExt;
+//!
+//! // Authentication runs inside the audit layer and names the actor once it knows it.
+//! async fn authenticate(audit: Option<AuditHandle>, request: Request, next: Next) -> Result<Response, StatusCode> {
+//!     let user = request.headers().get("x-user").and_then(|v| v.to_str().ok()).map(str::to_owned);
+//!     let Some(user) = user else { return Err(StatusCode::UNAUTHORIZED) };
+//!     if let Some(audit) = audit {
+//!         audit.set_actor(Actor::user(user));
+//!     }
+//!     Ok(next.run(request).await)
+//! }
+//!
+//! async fn update_user(Path(_id): Path<String>, audit: AuditHandle) -> StatusCode {
+//!     audit.set_justification("ticket CHG-1234");
+//!     StatusCode::NO_CONTENT
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let store = Arc::new(MemoryStore::new());
+//! let auditor = Auditor::builder(store.clone()).build();
+//! let app = Router::new()
+//!     .route("/users/{id}", put(update_user))
+//!     .route("/patients/{id}", get(|| async { "record" }))
+//!     .route("/health", get(|| async { "ok" }))
+//!     .route_layer(middleware::from_fn(authenticate))
+//!     .layer(
+//!         AuditLayer::new(auditor.clone())
+//!             .with_sensitive_routes(["/patients/{id}"]) // "who viewed this record"
+//!             .with_skipped_routes(["/health"]),
+//!     );
+//!
+//! let request = axum::http::Request::put("/users/42").header("x-user", "alice").body(Body::empty()).unwrap();
+//! let response = app.clone().oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::NO_CONTENT);
+//! let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+//!
+//! // Acknowledged delivery: the event was durable before the response was released.
+//! let events = store.events("default");
+//! let event = &events[0].event;
+//! assert_eq!(event.action, "PUT /users/{id}");
+//! assert_eq!(event.actor, Actor::user("alice"));
+//! assert_eq!((event.resource.kind.as_str(), event.resource.id.as_str()), ("users", "42"));
+//! assert_eq!(event.outcome, Outcome::Success);
+//! assert_eq!(event.context.status, Some(204));
+//! assert_eq!(event.context.request_id.as_deref(), Some(request_id.as_str()));
+//! assert_eq!(event.justification.as_deref(), Some("ticket CHG-1234"));
+//!
+//! // Reads are audited on sensitive routes only; a refused request is recorded as denied.
+//! let request = axum::http::Request::get("/patients/7").header("x-user", "bob").body(Body::empty()).unwrap();
+//! app.clone().oneshot(request).await.unwrap();
+//! let request = axum::http::Request::delete("/users/42").body(Body::empty()).unwrap();
+//! assert_eq!(app.clone().oneshot(request).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+//! let request = axum::http::Request::get("/health").body(Body::empty()).unwrap();
+//! app.oneshot(request).await.unwrap();
+//!
+//! let events = store.events("default");
+//! assert_eq!(events.len(), 3);
+//! assert_eq!(events[1].event.action, "GET /patients/{id}");
+//! assert_eq!(events[2].event.actor, Actor::anonymous());
+//! assert_eq!(events[2].event.outcome, Outcome::Denied);
+//! auditor.shutdown().await;
+//! # });
+//! ```
+//!
+//! ## Placement
+//!
+//! Apply the layer with `Router::layer`, so that it sees axum's `MatchedPath` and path
+//! parameters (a layer wrapped around the whole router from outside sees neither, so every
+//! action would read `<unmatched>`), and put authentication *inside* it (`route_layer`, or a
+//! `layer` call before this one) so that refusals are recorded and the actor can be named
+//! through the [`AuditHandle`]. Serve with `into_make_service_with_connect_info::<SocketAddr>()`
+//! for the client IP. Put tower-http's `CatchPanicLayer` inside it so that a panicking handler
+//! is recorded as a `500` failure.
+//!
+//! ## Which requests
+//!
+//! - `POST`, `PUT`, `PATCH` and `DELETE`, on every route ([`AuditLayer::with_methods`] changes
+//!   the list);
+//! - `GET` and `HEAD` on the routes marked sensitive ([`AuditLayer::with_sensitive_routes`]);
+//! - never the skipped routes ([`AuditLayer::with_skipped_routes`]).
+//!
+//! Routes are named by their template (`/patients/{id}`); a request without a matched route
+//! is compared by its raw path.
+//!
+//! ## The event (SPEC §1)
+//!
+//! | field | value |
+//! |---|---|
+//! | `action` | `"<METHOD> <route template>"`, e.g. `"PUT /users/{id}"`; `"<METHOD> <unmatched>"` without a matched route (never the raw path, which the client chooses) |
+//! | `actor` | set through [`AuditHandle::set_actor`], else derived by [`AuditLayer::on_actor`], else `anonymous` |
+//! | `resource` | from the route: the last `{param}` segment that follows a literal segment gives type = the literal, id = the parameter's value (`/users/{id}` → `users`/`42`; `/orgs/{org}/members/{user}` → `members`/`<user>`; `/users/{id}/activate` → `users`/`<id>`); else type = the last literal segment and id `""` (`POST /users` → `users`/`""`). [`AuditHandle::set_resource`] overrides it |
+//! | `outcome` | `2xx`/`3xx` success; `401`/`403` denied; anything else (and no response at all) failure |
+//! | `reason` | [`AuditHandle::set_reason`], else the status's reason phrase when not a success; `aborted`, `panic`, `service error` or `audit store unavailable` when the layer knows better |
+//! | `context` | `ip`, `user_agent` (control characters stripped, at most [`MAX_USER_AGENT_LEN`] bytes), `request_id`, `method`, `route`, `path` (the raw path without the query, cleaned, at most [`MAX_PATH_LEN`] bytes), `status`, `duration_us` (from the layer's `call` to the response head) |
+//! | `details` | [`AuditHandle::add_detail`]; `client_request_id` when the client sent an untrusted `x-request-id` |
+//! | `justification`, `tags` | [`AuditHandle::set_justification`], [`AuditHandle::add_tag`] |
+//!
+//! Events added with [`AuditHandle::add_event`] (`login_failed`, `export`, …) are recorded
+//! just before the request's own event, with its actor and context unless they name theirs.
+//!
+//! ## The actor, bound late
+//!
+//! Authentication usually runs inside the audit layer, and extensions it inserts are not
+//! visible to the layer afterwards. So the layer inserts a shared [`AuditHandle`] before
+//! calling the inner service, and reads it when the response comes back. The handle's actor
+//! is the request's [`audit_core::AuditScope`]'s actor: the scope is current while the inner
+//! service runs, so anything recorded meanwhile (SeaORM hooks, a handler's own
+//! [`audit_core::Auditor::record`]) gets the same actor, request id and context. A tokio
+//! task-local is not inherited by `tokio::spawn`; run spawned work in
+//! `handle.scope().clone().run(..)` if it records events.
+//!
+//! ## Client IP
+//!
+//! The socket peer (axum's `ConnectInfo<SocketAddr>`, or `MockConnectInfo<SocketAddr>` in
+//! tests); absent when there is none. `X-Forwarded-For` (or RFC 7239 `Forwarded`, see
+//! [`AuditLayer::with_forwarded_header`]) is read only when the peer is one of
+//! [`AuditLayer::with_trusted_proxies`], walked from the right to the first hop that is not a
+//! trusted proxy; a malformed entry makes the IP unknown, never the leftmost entry. See
+//! [`client_ip::client_ip`].
+//!
+//! ## Request id
+//!
+//! Every audited request gets a UUIDv7 request id: in the event, in the `x-request-id`
+//! response header, and in [`AuditHandle::request_id`]. A client-sent `x-request-id` is
+//! untrusted: it is kept, cleaned and bounded, as `details.client_request_id`, and not used
+//! as the id unless [`AuditLayer::with_trusted_request_id`] says that header comes from a
+//! trusted edge.
+//!
+//! ## Delivery, and an unhealthy store
+//!
+//! [`Delivery::Acknowledged`] (the default) releases the response only once the request's
+//! events are durable; [`Delivery::Buffered`] once they are queued. If an event cannot be
+//! recorded at all (the auditor is shut down, or the draft is invalid), the response is
+//! replaced by an empty `500` rather than released as if it had been. While the store is
+//! failing, [`UnhealthyPolicy::FailOpen`] (the default) serves requests and releases
+//! responses once their events are queued; [`UnhealthyPolicy::FailClosed`] refuses audited
+//! requests with `503` before the handler runs, and queues that refusal as a failure event.
+//!
+//! ## Aborted requests and panics
+//!
+//! If the response future is dropped before the inner service answers (the client went away,
+//! a timeout layer outside gave up, a panic unwinds through it), the request is still
+//! recorded: outcome `failure`, reason `aborted` (`panic` while unwinding), no status. `Drop`
+//! cannot wait, so these events are queued with [`audit_core::Auditor::try_record`]; if the
+//! queue is full, a task is spawned that waits for room. A loss that cannot be avoided (the
+//! auditor is shut down, or no tokio runtime is left) is counted in
+//! [`LayerStats::unrecorded`] ([`AuditLayer::stats`]). A panic that tower-http's
+//! `CatchPanicLayer` (inside this layer) turns into a `500` is a `failure` like any `500`.
+//!
+//! The event is recorded when the response *head* is ready: a body that fails while
+//! streaming is not seen.
+//!
+//! ## Overhead
+//!
+//! A request that is not audited costs a method comparison and, for `GET`/`HEAD` or with a
+//! skip list, a look-up of `MatchedPath` and a few string comparisons: no allocation, no lock.
+//! Audited requests allocate their handle, scope and event; the normal path spawns no task.
+
+pub mod client_ip;
+mod future;
+mod handle;
+mod layer;
+mod request;
+mod service;
+
+pub use client_ip::{Cidr, CidrError, ForwardedHeader};
+pub use future::ResponseFuture;
+pub use handle::{AuditHandle, MissingAuditHandle};
+pub use layer::{AuditLayer, Delivery, LayerStats, UnhealthyPolicy};
+pub use service::Audit;
+
+/// The longest `context.user_agent` recorded, in bytes (longer values are cut).
+pub const MAX_USER_AGENT_LEN: usize = 512;
+
+/// The longest `context.path` recorded, in bytes (longer values are cut).
+pub const MAX_PATH_LEN: usize = 1024;
+
+/// The longest request id taken from a trusted edge, and the longest client-sent one kept in
+/// `details.client_request_id`, in bytes.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The longest resource id taken from a path parameter, in bytes.
+pub const MAX_PATH_PARAM_LEN: usize = 256;

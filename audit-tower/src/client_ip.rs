@@ -1,0 +1,557 @@
+//! The client's IP address: the socket peer, or the forwarded chain when the peer is a
+//! trusted proxy.
+//!
+//! Forwarded headers are written by whoever sent the request, so they are worth only what the
+//! hop that wrote them is worth. [`client_ip`] trusts them only when the socket peer is one of
+//! the configured proxies, and then walks the chain **from the right** (the entry the nearest
+//! proxy appended) towards the left, skipping hops that are themselves trusted proxies; the first
+//! hop that is not a trusted proxy is the client. The leftmost entry, which any client can
+//! write, is never taken on its own say-so.
+//!
+//! ```
+//! use audit_tower::client_ip::{Cidr, ForwardedHeader, client_ip};
+//! use http::HeaderMap;
+//! use std::net::IpAddr;
+//!
+//! let proxies: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
+//! let mut headers = HeaderMap::new();
+//! // The client claimed to be 1.1.1.1; our proxies added what they saw.
+//! headers.insert("x-forwarded-for", "1.1.1.1, 203.0.113.7, 10.0.0.5".parse().unwrap());
+//! let peer: IpAddr = "10.0.0.9".parse().unwrap();
+//!
+//! let ip = client_ip(Some(peer), &headers, &proxies, ForwardedHeader::XForwardedFor);
+//! assert_eq!(ip, Some("203.0.113.7".parse().unwrap()));
+//!
+//! // The same headers from a peer that is not a trusted proxy are ignored.
+//! let stranger: IpAddr = "198.51.100.4".parse().unwrap();
+//! let ip = client_ip(Some(stranger), &headers, &proxies, ForwardedHeader::XForwardedFor);
+//! assert_eq!(ip, Some(stranger));
+//! ```
+
+use http::HeaderMap;
+use http::header::{FORWARDED, HeaderName};
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::str::FromStr;
+
+/// The most forwarded hops walked before giving up (the client is then unknown).
+pub const MAX_FORWARDED_HOPS: usize = 32;
+
+/// An IP network in CIDR notation (`10.0.0.0/8`, `fd00::/8`), or a single address.
+///
+/// IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`, as dual-stack sockets report IPv4 peers)
+/// are compared as the IPv4 address they map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// The network of `addr` with a `prefix`-bit mask; bits of `addr` past the prefix are
+    /// cleared. Fails if `prefix` is longer than the address (32 for IPv4, 128 for IPv6).
+    pub fn new(addr: IpAddr, prefix: u8) -> Result<Cidr, CidrError> {
+        // An IPv4-mapped network (`::ffff:10.0.0.0/104`) is the IPv4 network it maps.
+        let (addr, prefix) = match addr {
+            IpAddr::V6(v6) if (96..=128).contains(&prefix) && v6.to_ipv4_mapped().is_some() => {
+                (addr.to_canonical(), prefix - 96)
+            }
+            other => (other, prefix),
+        };
+        let (addr, prefix) = match addr {
+            IpAddr::V4(v4) => {
+                if prefix > 32 {
+                    return Err(CidrError::PrefixTooLong { prefix, max: 32 });
+                }
+                let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+                (IpAddr::V4((u32::from(v4) & mask).into()), prefix)
+            }
+            IpAddr::V6(v6) => {
+                if prefix > 128 {
+                    return Err(CidrError::PrefixTooLong { prefix, max: 128 });
+                }
+                let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
+                (IpAddr::V6((u128::from(v6) & mask).into()), prefix)
+            }
+        };
+        Ok(Cidr { addr, prefix })
+    }
+
+    /// The network address.
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The prefix length in bits.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// True when `ip` is in this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
+                u32::from(ip) & mask == u32::from(net)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
+                u128::from(ip) & mask == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl From<IpAddr> for Cidr {
+    /// The network of exactly one address.
+    fn from(addr: IpAddr) -> Cidr {
+        let addr = addr.to_canonical();
+        let prefix = if addr.is_ipv4() { 32 } else { 128 };
+        Cidr { addr, prefix }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = CidrError;
+
+    /// Parses `addr/prefix` or a bare address (a network of one).
+    fn from_str(s: &str) -> Result<Cidr, CidrError> {
+        match s.split_once('/') {
+            Some((addr, prefix)) => {
+                let addr: IpAddr = addr.parse().map_err(|_| CidrError::Syntax(s.to_owned()))?;
+                let prefix: u8 = prefix.parse().map_err(|_| CidrError::Syntax(s.to_owned()))?;
+                Cidr::new(addr, prefix)
+            }
+            None => s.parse::<IpAddr>().map(Cidr::from).map_err(|_| CidrError::Syntax(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// Why a [`Cidr`] could not be made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CidrError {
+    /// Not `address/prefix` nor an address.
+    Syntax(String),
+    /// The prefix is longer than the address.
+    PrefixTooLong {
+        /// The prefix given.
+        prefix: u8,
+        /// The longest allowed (32 or 128).
+        max: u8,
+    },
+}
+
+impl fmt::Display for CidrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CidrError::Syntax(s) => {
+                write!(f, "{s:?} is not a CIDR network: write e.g. 10.0.0.0/8, fd00::/8 or 192.0.2.1")
+            }
+            CidrError::PrefixTooLong { prefix, max } => write!(f, "prefix /{prefix} is longer than /{max}"),
+        }
+    }
+}
+
+impl std::error::Error for CidrError {}
+
+/// Which header the trusted proxies write. Only that header is read: a client could send the
+/// other one, and no proxy of ours would have corrected it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (the default).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for="[2001:db8::1]:4711"`; the `for` parameter of each
+    /// element is read.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    /// The header's name.
+    pub fn name(self) -> HeaderName {
+        match self {
+            ForwardedHeader::XForwardedFor => HeaderName::from_static("x-forwarded-for"),
+            ForwardedHeader::Forwarded => FORWARDED,
+        }
+    }
+}
+
+/// The client's IP address, or `None` when it cannot be known.
+///
+/// - No `peer` (a Unix socket, or no connect info): `None`.
+/// - A peer outside `trusted`: the peer, whatever the headers say.
+/// - A trusted peer: the entries of `header` (all its lines, in order) are walked from the
+///   right; trusted hops are skipped and the first untrusted one is the client. If every
+///   hop is trusted, the leftmost is the client; with no header, the peer itself.
+/// - A malformed entry met on the walk (not an IP address, `unknown`, an obfuscated
+///   identifier, an empty entry, a header that is not ASCII, more than
+///   [`MAX_FORWARDED_HOPS`] trusted hops): `None`, never a guess further left.
+///
+/// Addresses are returned as their canonical form (IPv4-mapped IPv6 becomes IPv4); a port
+/// written with an entry (`192.0.2.1:4711`, `[2001:db8::1]:80`) is dropped.
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[Cidr],
+    header: ForwardedHeader,
+) -> Option<IpAddr> {
+    let peer = peer?.to_canonical();
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    let mut hops = 0;
+    for value in headers.get_all(header.name()).iter().rev() {
+        let value = value.to_str().ok()?;
+        let entries = match header {
+            ForwardedHeader::XForwardedFor => value.split(',').map(parse_xff_entry).collect::<Vec<_>>(),
+            ForwardedHeader::Forwarded => parse_forwarded(value)?,
+        };
+        for entry in entries.into_iter().rev() {
+            hops += 1;
+            if hops > MAX_FORWARDED_HOPS {
+                return None;
+            }
+            let ip = entry?.to_canonical();
+            if !is_trusted(ip) {
+                return Some(ip);
+            }
+            client = ip;
+        }
+    }
+    Some(client)
+}
+
+/// One `X-Forwarded-For` entry: an address, optionally with a port.
+fn parse_xff_entry(entry: &str) -> Option<IpAddr> {
+    parse_node(entry.trim_matches([' ', '\t']))
+}
+
+/// A node: `192.0.2.1`, `192.0.2.1:80`, `2001:db8::1`, `[2001:db8::1]`, `[2001:db8::1]:80`.
+/// The port part may be anything (RFC 7239 allows obfuscated ports); it is dropped.
+fn parse_node(node: &str) -> Option<IpAddr> {
+    if let Some(rest) = node.strip_prefix('[') {
+        let (addr, after) = rest.split_once(']')?;
+        if !(after.is_empty() || (after.starts_with(':') && after.len() > 1)) {
+            return None;
+        }
+        return addr.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
+    }
+    if let Ok(ip) = node.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(socket) = node.parse::<SocketAddr>() {
+        return Some(socket.ip());
+    }
+    // IPv4 with a non-numeric (obfuscated) port.
+    let (addr, port) = node.split_once(':')?;
+    if port.is_empty() || port.contains(':') {
+        return None;
+    }
+    addr.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
+}
+
+/// The `for` node of each element of one `Forwarded` header line (RFC 7239 §4), in order.
+/// `Err`-like `None` for the whole line when its syntax is broken (an unterminated quote); an
+/// element without a usable `for` gives a `None` entry.
+fn parse_forwarded(value: &str) -> Option<Vec<Option<IpAddr>>> {
+    let mut elements = Vec::new();
+    for element in split_unquoted(value, ',')? {
+        let mut node = None;
+        let mut seen_for = false;
+        let mut broken = false;
+        for pair in split_unquoted(element, ';')? {
+            let pair = pair.trim_matches([' ', '\t']);
+            if pair.is_empty() {
+                continue;
+            }
+            let Some((name, raw)) = pair.split_once('=') else {
+                broken = true;
+                continue;
+            };
+            if !name.eq_ignore_ascii_case("for") {
+                continue;
+            }
+            if seen_for {
+                broken = true; // two `for` in one element: ambiguous
+            }
+            seen_for = true;
+            node = unquote(raw).and_then(|v| parse_node(&v));
+        }
+        elements.push(if broken { None } else { node });
+    }
+    Some(elements)
+}
+
+/// Splits on `sep` outside double-quoted strings; `None` if a quote is left open.
+fn split_unquoted(s: &str, sep: char) -> Option<Vec<&str>> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut in_quotes = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if in_quotes {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_quotes = false;
+            }
+        } else if c == '"' {
+            in_quotes = true;
+        } else if c == sep {
+            parts.push(&s[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    if in_quotes {
+        return None;
+    }
+    parts.push(&s[start..]);
+    Some(parts)
+}
+
+/// A token or a quoted-string value, unescaped.
+fn unquote(raw: &str) -> Option<String> {
+    let Some(inner) = raw.strip_prefix('"') else {
+        return Some(raw.to_owned());
+    };
+    let inner = inner.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            out.push(chars.next()?);
+        } else if c == '"' {
+            return None;
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("test address")
+    }
+
+    fn nets(list: &[&str]) -> Vec<Cidr> {
+        list.iter().map(|s| s.parse().expect("test network")).collect()
+    }
+
+    fn headers(name: &str, values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("test header name");
+        for v in values {
+            map.append(name.clone(), HeaderValue::from_str(v).expect("test header value"));
+        }
+        map
+    }
+
+    fn xff(peer: &str, trusted: &[&str], values: &[&str]) -> Option<IpAddr> {
+        client_ip(Some(ip(peer)), &headers("x-forwarded-for", values), &nets(trusted), ForwardedHeader::XForwardedFor)
+    }
+
+    fn fwd(peer: &str, trusted: &[&str], values: &[&str]) -> Option<IpAddr> {
+        client_ip(Some(ip(peer)), &headers("forwarded", values), &nets(trusted), ForwardedHeader::Forwarded)
+    }
+
+    #[test]
+    fn cidr_parses_and_contains() {
+        let net: Cidr = "10.0.0.0/8".parse().expect("valid");
+        assert!(net.contains(ip("10.255.1.2")));
+        assert!(!net.contains(ip("11.0.0.1")));
+        assert!(!net.contains(ip("::1")));
+        let host: Cidr = "192.0.2.7".parse().expect("valid");
+        assert_eq!(host.prefix(), 32);
+        assert!(host.contains(ip("192.0.2.7")));
+        assert!(!host.contains(ip("192.0.2.8")));
+        let v6: Cidr = "fd00::/8".parse().expect("valid");
+        assert!(v6.contains(ip("fd12:3456::1")));
+        assert!(!v6.contains(ip("fe80::1")));
+        let all: Cidr = "0.0.0.0/0".parse().expect("valid");
+        assert!(all.contains(ip("203.0.113.1")));
+        let all6: Cidr = "::/0".parse().expect("valid");
+        assert!(all6.contains(ip("2001:db8::1")));
+    }
+
+    #[test]
+    fn cidr_clears_host_bits_and_displays() {
+        let net: Cidr = "10.1.2.3/16".parse().expect("valid");
+        assert_eq!(net.to_string(), "10.1.0.0/16");
+        assert!(net.contains(ip("10.1.200.200")));
+    }
+
+    #[test]
+    fn cidr_rejects_bad_input() {
+        assert!(matches!("10.0.0.0/33".parse::<Cidr>(), Err(CidrError::PrefixTooLong { prefix: 33, max: 32 })));
+        assert!(matches!("::/129".parse::<Cidr>(), Err(CidrError::PrefixTooLong { .. })));
+        assert!(matches!("10.0.0/8".parse::<Cidr>(), Err(CidrError::Syntax(_))));
+        assert!(matches!("10.0.0.0/x".parse::<Cidr>(), Err(CidrError::Syntax(_))));
+        assert!(matches!("localhost".parse::<Cidr>(), Err(CidrError::Syntax(_))));
+        assert!(matches!("".parse::<Cidr>(), Err(CidrError::Syntax(_))));
+    }
+
+    #[test]
+    fn ipv4_mapped_peers_match_ipv4_networks() {
+        let net: Cidr = "127.0.0.0/8".parse().expect("valid");
+        assert!(net.contains(ip("::ffff:127.0.0.1")));
+        let mapped: Cidr = "::ffff:10.0.0.0/104".parse().expect("valid");
+        assert!(mapped.contains(ip("10.9.9.9")));
+        // The peer is returned in canonical form.
+        let got = client_ip(Some(ip("::ffff:198.51.100.1")), &HeaderMap::new(), &[], ForwardedHeader::XForwardedFor);
+        assert_eq!(got, Some(ip("198.51.100.1")));
+    }
+
+    #[test]
+    fn no_peer_is_unknown() {
+        let h = headers("x-forwarded-for", &["203.0.113.1"]);
+        assert_eq!(client_ip(None, &h, &nets(&["0.0.0.0/0"]), ForwardedHeader::XForwardedFor), None);
+    }
+
+    #[test]
+    fn untrusted_peer_ignores_spoofed_headers() {
+        assert_eq!(xff("198.51.100.4", &[], &["1.1.1.1"]), Some(ip("198.51.100.4")));
+        assert_eq!(xff("198.51.100.4", &["10.0.0.0/8"], &["1.1.1.1, 10.0.0.1"]), Some(ip("198.51.100.4")));
+        assert_eq!(fwd("198.51.100.4", &["10.0.0.0/8"], &["for=1.1.1.1"]), Some(ip("198.51.100.4")));
+    }
+
+    #[test]
+    fn trusted_peer_without_header_is_the_client() {
+        assert_eq!(xff("10.0.0.1", &["10.0.0.0/8"], &[]), Some(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn walks_from_the_right_to_the_first_untrusted_hop() {
+        let trusted = ["10.0.0.0/8"];
+        assert_eq!(xff("10.0.0.9", &trusted, &["203.0.113.7"]), Some(ip("203.0.113.7")));
+        // The client's own claim (leftmost) is not believed.
+        assert_eq!(xff("10.0.0.9", &trusted, &["1.1.1.1, 203.0.113.7"]), Some(ip("203.0.113.7")));
+        // Trusted hops are skipped.
+        assert_eq!(xff("10.0.0.9", &trusted, &["1.1.1.1, 203.0.113.7, 10.0.0.5, 10.0.0.6"]), Some(ip("203.0.113.7")));
+        // Even a trusted-looking address left of an untrusted hop is not reached.
+        assert_eq!(xff("10.0.0.9", &trusted, &["10.0.0.1, 203.0.113.7"]), Some(ip("203.0.113.7")));
+    }
+
+    #[test]
+    fn every_hop_trusted_gives_the_leftmost() {
+        assert_eq!(xff("10.0.0.9", &["10.0.0.0/8"], &["10.1.1.1, 10.2.2.2"]), Some(ip("10.1.1.1")));
+    }
+
+    #[test]
+    fn several_header_lines_are_one_list() {
+        let trusted = ["10.0.0.0/8"];
+        assert_eq!(xff("10.0.0.9", &trusted, &["1.1.1.1, 203.0.113.7", "10.0.0.5"]), Some(ip("203.0.113.7")));
+        assert_eq!(xff("10.0.0.9", &trusted, &["1.1.1.1", "203.0.113.7, 10.0.0.5"]), Some(ip("203.0.113.7")));
+        assert_eq!(xff("10.0.0.9", &trusted, &["203.0.113.7", "10.0.0.5", "10.0.0.6"]), Some(ip("203.0.113.7")));
+    }
+
+    #[test]
+    fn malformed_entries_make_the_client_unknown() {
+        let trusted = ["10.0.0.0/8"];
+        // Malformed where the walk stops: unknown, never the entry further left.
+        assert_eq!(xff("10.0.0.9", &trusted, &["203.0.113.7, garbage"]), None);
+        assert_eq!(xff("10.0.0.9", &trusted, &["203.0.113.7, unknown"]), None);
+        assert_eq!(xff("10.0.0.9", &trusted, &["203.0.113.7, , 10.0.0.5"]), None);
+        assert_eq!(xff("10.0.0.9", &trusted, &[""]), None);
+        assert_eq!(xff("10.0.0.9", &trusted, &["203.0.113.7,"]), None);
+        assert_eq!(xff("10.0.0.9", &trusted, &["300.1.1.1"]), None);
+        assert_eq!(xff("10.0.0.9", &trusted, &["fe80::1%eth0"]), None);
+        // Garbage to the left of the first untrusted hop is never read.
+        assert_eq!(xff("10.0.0.9", &trusted, &["garbage, 203.0.113.7"]), Some(ip("203.0.113.7")));
+    }
+
+    #[test]
+    fn non_ascii_header_is_unknown() {
+        let mut map = HeaderMap::new();
+        map.insert("x-forwarded-for", HeaderValue::from_bytes(b"203.0.113.7\xff").expect("obs-text is allowed"));
+        let got = client_ip(Some(ip("10.0.0.9")), &map, &nets(&["10.0.0.0/8"]), ForwardedHeader::XForwardedFor);
+        assert_eq!(got, None);
+    }
+
+    #[test]
+    fn xff_entries_with_ports_and_brackets() {
+        let trusted = ["10.0.0.0/8"];
+        assert_eq!(xff("10.0.0.9", &trusted, &["203.0.113.7:4711"]), Some(ip("203.0.113.7")));
+        assert_eq!(xff("10.0.0.9", &trusted, &["[2001:db8::1]:80"]), Some(ip("2001:db8::1")));
+        assert_eq!(xff("10.0.0.9", &trusted, &["[2001:db8::1]"]), Some(ip("2001:db8::1")));
+        assert_eq!(xff("10.0.0.9", &trusted, &["2001:db8::1"]), Some(ip("2001:db8::1")));
+        assert_eq!(xff("10.0.0.9", &trusted, &["\t203.0.113.7 "]), Some(ip("203.0.113.7")));
+        assert_eq!(xff("10.0.0.9", &trusted, &["[2001:db8::1]x"]), None);
+        assert_eq!(xff("10.0.0.9", &trusted, &["203.0.113.7:"]), None);
+    }
+
+    #[test]
+    fn too_many_trusted_hops_is_unknown() {
+        let hops = vec!["10.0.0.1"; MAX_FORWARDED_HOPS + 1].join(", ");
+        assert_eq!(xff("10.0.0.9", &["10.0.0.0/8"], &[&hops]), None);
+        let hops = vec!["10.0.0.1"; MAX_FORWARDED_HOPS].join(", ");
+        assert_eq!(xff("10.0.0.9", &["10.0.0.0/8"], &[&hops]), Some(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn ipv6_proxies() {
+        let trusted = ["fd00::/8"];
+        assert_eq!(xff("fd00::9", &trusted, &["2001:db8::7, fd00::1"]), Some(ip("2001:db8::7")));
+    }
+
+    #[test]
+    fn only_the_configured_header_is_read() {
+        let mut map = headers("forwarded", &["for=1.1.1.1"]);
+        map.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
+        let trusted = nets(&["10.0.0.0/8"]);
+        let peer = Some(ip("10.0.0.9"));
+        assert_eq!(client_ip(peer, &map, &trusted, ForwardedHeader::XForwardedFor), Some(ip("203.0.113.7")));
+        assert_eq!(client_ip(peer, &map, &trusted, ForwardedHeader::Forwarded), Some(ip("1.1.1.1")));
+    }
+
+    #[test]
+    fn forwarded_basic_walk() {
+        let trusted = ["10.0.0.0/8"];
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=203.0.113.7"]), Some(ip("203.0.113.7")));
+        assert_eq!(
+            fwd("10.0.0.9", &trusted, &["for=1.1.1.1, for=203.0.113.7;proto=https, for=10.0.0.5;by=10.0.0.9"]),
+            Some(ip("203.0.113.7"))
+        );
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=1.1.1.1", "for=203.0.113.7"]), Some(ip("203.0.113.7")));
+    }
+
+    #[test]
+    fn forwarded_quoted_values() {
+        let trusted = ["10.0.0.0/8"];
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=\"[2001:db8:cafe::17]:4711\""]), Some(ip("2001:db8:cafe::17")));
+        assert_eq!(fwd("10.0.0.9", &trusted, &["For=\"203.0.113.7:47011\""]), Some(ip("203.0.113.7")));
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=\"203.0.113.7:_port\""]), Some(ip("203.0.113.7")));
+        // A comma inside a quoted string does not split elements.
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=203.0.113.7;ext=\"a,b\""]), Some(ip("203.0.113.7")));
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=\"\\[2001:db8::1\\]\""]), Some(ip("2001:db8::1")));
+    }
+
+    #[test]
+    fn forwarded_malformed_is_unknown() {
+        let trusted = ["10.0.0.0/8"];
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=unknown"]), None);
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=_hidden"]), None);
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=203.0.113.7, proto=https"]), None);
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=\"203.0.113.7"]), None);
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=203.0.113.7;for=198.51.100.1"]), None);
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for"]), None);
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=\"a\"b\""]), None);
+        // Malformed left of the client is never read.
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=unknown, for=203.0.113.7"]), Some(ip("203.0.113.7")));
+    }
+}

@@ -1,0 +1,234 @@
+//! [`ResponseFuture`]: the inner service's future, then the recording of the request's events.
+
+use crate::layer::{Config, Counters};
+use crate::request::{Started, X_REQUEST_ID, record_detached_with};
+use audit_core::scope::ScopedFuture;
+use audit_core::{Auditor, EventDraft, RecordError, Ticket, TryRecordError};
+use http::{Response, StatusCode};
+use pin_project_lite::pin_project;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+pin_project! {
+    /// The response future of [`Audit`](crate::Audit).
+    ///
+    /// For an audited request it runs the inner future inside the request's
+    /// [`audit_core::AuditScope`], then hands the request's events to the writer and, under
+    /// acknowledged delivery, waits until they are durable before yielding the response
+    /// (with its `x-request-id` header).
+    ///
+    /// Dropped before the inner future answered (the client went away, a timeout, a panic),
+    /// it records the request as a `failure` with reason `aborted` (or `panic` while
+    /// unwinding). `Drop` cannot wait, so the events are queued with
+    /// [`Auditor::try_record`]; if the queue is full, one task is spawned that waits for room
+    /// (only on this path: the normal path spawns nothing). Dropped while its events were
+    /// being recorded, the ones not yet queued are queued the same way.
+    pub struct ResponseFuture<F>
+    where
+        F: Future,
+    {
+        #[pin]
+        state: State<F>,
+        started: Option<Box<Started>>,
+        recording: Option<Box<Recording>>,
+        output: Option<F::Output>,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F>
+    where
+        F: Future,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(started) = this.started.take() {
+                let reason = if std::thread::panicking() { "panic" } else { "aborted" };
+                started.abort(reason);
+            }
+            if let Some(recording) = this.recording.take() {
+                recording.abandon();
+            }
+        }
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        // Not audited: the inner future, untouched.
+        Passthrough { #[pin] future: F },
+        // Audited: the inner future inside the request's scope.
+        Audited { #[pin] future: ScopedFuture<F> },
+        // The inner future has answered (or never ran).
+        Done,
+    }
+}
+
+impl<F: Future> ResponseFuture<F> {
+    pub(crate) fn passthrough(future: F) -> Self {
+        ResponseFuture { state: State::Passthrough { future }, started: None, recording: None, output: None }
+    }
+
+    pub(crate) fn audited(future: ScopedFuture<F>, started: Box<Started>) -> Self {
+        ResponseFuture { state: State::Audited { future }, started: Some(started), recording: None, output: None }
+    }
+
+    pub(crate) fn ready<B, E>(response: Response<B>) -> Self
+    where
+        F: Future<Output = Result<Response<B>, E>>,
+    {
+        ResponseFuture { state: State::Done, started: None, recording: None, output: Some(Ok(response)) }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Default,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Passthrough { future } => return future.poll(cx),
+                StateProj::Audited { future } => {
+                    let output = ready!(future.poll(cx));
+                    this.state.set(State::Done);
+                    let Some(started) = this.started.take() else {
+                        return Poll::Ready(output);
+                    };
+                    let (output, drafts) = match output {
+                        Ok(mut response) => {
+                            if let Some(id) = started.header() {
+                                response.headers_mut().insert(X_REQUEST_ID, id.clone());
+                            }
+                            let drafts = started.drafts(Some(response.status()), None);
+                            (Ok(response), drafts)
+                        }
+                        Err(error) => (Err(error), started.drafts(None, Some("service error"))),
+                    };
+                    *this.output = Some(output);
+                    *this.recording = Some(Box::new(Recording::new(&started.config, drafts)));
+                }
+                StateProj::Done => {
+                    if let Some(recording) = this.recording.as_mut() {
+                        let recorded = ready!(recording.poll(cx));
+                        *this.recording = None;
+                        if !recorded && let Some(Ok(response)) = this.output.as_mut() {
+                            // The events could not be recorded: do not release the response
+                            // as if they had been.
+                            let mut failed = Response::new(B::default());
+                            *failed.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                            if let Some(id) = response.headers().get(X_REQUEST_ID) {
+                                failed.headers_mut().insert(X_REQUEST_ID, id.clone());
+                            }
+                            *response = failed;
+                        }
+                    }
+                    return Poll::Ready(this.output.take().expect("ResponseFuture polled after it completed"));
+                }
+            }
+        }
+    }
+}
+
+type Queuing = Pin<Box<dyn Future<Output = Result<Ticket, RecordError>> + Send>>;
+
+/// Hands a request's events to the writer, in order, and (acknowledged) waits for them.
+///
+/// Each draft is offered with [`Auditor::try_record`], which costs no allocation or task; only
+/// when the queue is full is a boxed [`Auditor::record_buffered`] awaited (backpressure), with
+/// a copy of the draft kept in case this is dropped meanwhile.
+pub(crate) struct Recording {
+    auditor: Auditor,
+    counters: Arc<Counters>,
+    queue: VecDeque<EventDraft>,
+    /// Waiting for room in the queue, and the draft being queued.
+    waiting: Option<(Queuing, EventDraft)>,
+    tickets: Vec<Ticket>,
+    acknowledged: bool,
+    failed: bool,
+}
+
+impl Recording {
+    fn new(config: &Config, drafts: VecDeque<EventDraft>) -> Recording {
+        Recording {
+            auditor: config.auditor.clone(),
+            counters: Arc::clone(&config.counters),
+            queue: drafts,
+            waiting: None,
+            tickets: Vec::new(),
+            acknowledged: config.acknowledged_now(),
+            failed: false,
+        }
+    }
+
+    fn accepted(&mut self, ticket: Ticket) {
+        if self.acknowledged {
+            self.tickets.push(ticket);
+        }
+    }
+
+    fn lost(&mut self, events: u64) {
+        self.failed = true;
+        Counters::add(&self.counters.unrecorded, events);
+    }
+
+    /// `Ready(true)` once every event is queued (buffered) or durable (acknowledged);
+    /// `Ready(false)` if any could not be recorded.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        loop {
+            if let Some((queuing, _)) = self.waiting.as_mut() {
+                let result = ready!(queuing.as_mut().poll(cx));
+                self.waiting = None;
+                match result {
+                    Ok(ticket) => self.accepted(ticket),
+                    Err(_) => self.lost(1),
+                }
+            }
+            let Some(draft) = self.queue.pop_front() else { break };
+            match self.auditor.try_record(draft) {
+                Ok(ticket) => self.accepted(ticket),
+                Err(TryRecordError::Full { draft, .. }) => {
+                    let copy = (*draft).clone();
+                    let auditor = self.auditor.clone();
+                    let queuing: Queuing = Box::pin(async move { auditor.record_buffered(*draft).await });
+                    self.waiting = Some((queuing, copy));
+                }
+                Err(TryRecordError::Record(_)) => self.lost(1),
+            }
+        }
+        let mut lost = 0;
+        self.tickets.retain_mut(|ticket| match Pin::new(ticket).poll(cx) {
+            Poll::Pending => true,
+            Poll::Ready(Ok(_receipt)) => false,
+            // The writer went away before writing it (runtime shut down).
+            Poll::Ready(Err(_)) => {
+                lost += 1;
+                false
+            }
+        });
+        if lost > 0 {
+            self.lost(lost);
+        }
+        if self.tickets.is_empty() { Poll::Ready(!self.failed) } else { Poll::Pending }
+    }
+
+    /// Dropped before done: queue what was not queued yet (the draft waiting for room was
+    /// not sent: `record_buffered` sends within the poll that finds room, and that poll would
+    /// have returned `Ready`). Queued events need no one to wait for them.
+    fn abandon(mut self: Box<Self>) {
+        let mut rest: Vec<EventDraft> = Vec::with_capacity(self.queue.len() + 1);
+        if let Some((_, draft)) = self.waiting.take() {
+            rest.push(draft);
+        }
+        rest.extend(self.queue.drain(..));
+        if !rest.is_empty() {
+            record_detached_with(&self.auditor, &self.counters, rest);
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! [`AuditLayer`]: what to audit and how, applied to a service as [`Audit`].
+
+use crate::client_ip::{Cidr, ForwardedHeader};
+use crate::service::Audit;
+use audit_core::{Actor, Auditor};
+use http::Method;
+use http::request::Parts;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tower_layer::Layer;
+
+/// When the response is released, relative to the event's durability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// The response is released once every event of the request is durable in the store
+    /// ([`Auditor::record`]). The default.
+    #[default]
+    Acknowledged,
+    /// The response is released once every event of the request is queued in the writer
+    /// ([`Auditor::record_buffered`]). Faster; events still queued are lost if the process
+    /// crashes (a clean [`Auditor::shutdown`] loses nothing).
+    Buffered,
+}
+
+/// What to do with audited requests while the audit store is failing
+/// ([`Auditor::is_healthy`] is false).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum UnhealthyPolicy {
+    /// Serve the request. Its events wait in the writer's queue (the writer retries until the
+    /// store takes them; nothing is dropped), and the response is released once they are
+    /// *queued*, even under [`Delivery::Acknowledged`]: waiting for durability would hold
+    /// every response for as long as the outage lasts. When the queue is full, responses
+    /// wait for room. The default.
+    #[default]
+    FailOpen,
+    /// Refuse audited requests (mutations and sensitive reads) with `503 Service Unavailable`
+    /// before the inner service runs. The refusal itself is queued as a `failure` event with
+    /// reason `audit store unavailable` (without waiting: if the queue is full, it is counted
+    /// in [`LayerStats::unrecorded`]).
+    FailClosed,
+}
+
+/// Counters of an [`AuditLayer`] (shared by every clone of it and every service it made).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerStats {
+    /// Requests the layer audited (refusals included).
+    pub audited: u64,
+    /// Audited requests whose response future was dropped before the inner service answered
+    /// (client gone, timeout, panic); each was recorded with reason `aborted` or `panic`.
+    pub aborted: u64,
+    /// Requests refused with 503 under [`UnhealthyPolicy::FailClosed`].
+    pub refused: u64,
+    /// Events that could not be handed to the writer at all: the auditor was shut down, the
+    /// draft was invalid (e.g. an empty actor id, or larger than the auditor's limit), or a
+    /// dropped request's event met a full queue with no tokio runtime left to wait on. When a
+    /// response was still pending, it was replaced by a `500` instead.
+    pub unrecorded: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) audited: AtomicU64,
+    pub(crate) aborted: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) unrecorded: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Derives the actor from the request before the inner service runs.
+pub(crate) type ActorFn = dyn Fn(&Parts) -> Option<Actor> + Send + Sync;
+
+/// Everything the service needs, shared by all requests.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) auditor: Auditor,
+    pub(crate) methods: Vec<Method>,
+    pub(crate) sensitive_routes: Vec<Box<str>>,
+    pub(crate) skipped_routes: Vec<Box<str>>,
+    pub(crate) trusted_proxies: Vec<Cidr>,
+    pub(crate) forwarded_header: ForwardedHeader,
+    pub(crate) trust_request_id: bool,
+    pub(crate) delivery: Delivery,
+    pub(crate) unhealthy: UnhealthyPolicy,
+    pub(crate) actor_fn: Option<Arc<ActorFn>>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl Config {
+    /// Whether a request is audited: never if its route is skipped; yes if its method is
+    /// audited; for `GET`/`HEAD`, yes if its route is sensitive. `route` is the matched
+    /// template; without one, the raw path is compared (exactly) instead.
+    pub(crate) fn audits(&self, method: &Method, route: Option<&str>, path: &str) -> bool {
+        let key = route.unwrap_or(path);
+        if self.skipped_routes.iter().any(|r| **r == *key) {
+            return false;
+        }
+        if self.methods.iter().any(|m| m == method) {
+            return true;
+        }
+        (method == Method::GET || method == Method::HEAD) && self.sensitive_routes.iter().any(|r| **r == *key)
+    }
+
+    /// Whether the response must wait for durability right now.
+    pub(crate) fn acknowledged_now(&self) -> bool {
+        match self.delivery {
+            Delivery::Buffered => false,
+            Delivery::Acknowledged => self.unhealthy == UnhealthyPolicy::FailClosed || self.auditor.is_healthy(),
+        }
+    }
+}
+
+/// Records audited HTTP requests as audit events: a [`tower_layer::Layer`] for
+/// `axum::Router::layer` or any tower `Service<http::Request<B>>`.
+///
+/// See the [crate documentation](crate) for what is recorded and when. Built with
+/// [`AuditLayer::new`] and the `with_*` / `on_*` setters; cheap to clone.
+#[derive(Clone)]
+pub struct AuditLayer {
+    pub(crate) config: Arc<Config>,
+}
+
+impl fmt::Debug for AuditLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        f.debug_struct("AuditLayer")
+            .field("auditor", &c.auditor)
+            .field("methods", &c.methods)
+            .field("sensitive_routes", &c.sensitive_routes)
+            .field("skipped_routes", &c.skipped_routes)
+            .field("trusted_proxies", &c.trusted_proxies)
+            .field("forwarded_header", &c.forwarded_header)
+            .field("trust_request_id", &c.trust_request_id)
+            .field("delivery", &c.delivery)
+            .field("unhealthy", &c.unhealthy)
+            .field("actor_fn", &c.actor_fn.is_some())
+            .finish()
+    }
+}
+
+impl AuditLayer {
+    /// A layer that records, through `auditor`, every `POST`, `PUT`, `PATCH` and `DELETE`,
+    /// with acknowledged delivery, failing open, trusting no proxy and no client request id.
+    pub fn new(auditor: Auditor) -> AuditLayer {
+        AuditLayer {
+            config: Arc::new(Config {
+                auditor,
+                methods: vec![Method::POST, Method::PUT, Method::PATCH, Method::DELETE],
+                sensitive_routes: Vec::new(),
+                skipped_routes: Vec::new(),
+                trusted_proxies: Vec::new(),
+                forwarded_header: ForwardedHeader::default(),
+                trust_request_id: false,
+                delivery: Delivery::default(),
+                unhealthy: UnhealthyPolicy::default(),
+                actor_fn: None,
+                counters: Arc::default(),
+            }),
+        }
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// The methods audited on every route (replacing the default `POST`, `PUT`, `PATCH`,
+    /// `DELETE`). Add `GET` to audit every read.
+    pub fn with_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.config_mut().methods = methods.into_iter().collect();
+        self
+    }
+
+    /// Route templates whose reads (`GET`, `HEAD`) are audited too: records whose viewing
+    /// must be accounted for (HIPAA, GDPR), e.g. `"/patients/{id}"`. Templates are compared
+    /// exactly with axum's `MatchedPath`; for a request without one (a service outside a
+    /// `Router`), with the raw path.
+    pub fn with_sensitive_routes<I>(mut self, routes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.config_mut().sensitive_routes.extend(routes.into_iter().map(|r| r.into().into_boxed_str()));
+        self
+    }
+
+    /// Route templates never audited, whatever the method (health checks, metrics), e.g.
+    /// `"/health"`. Compared like [`with_sensitive_routes`](Self::with_sensitive_routes).
+    pub fn with_skipped_routes<I>(mut self, routes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.config_mut().skipped_routes.extend(routes.into_iter().map(|r| r.into().into_boxed_str()));
+        self
+    }
+
+    /// Networks of the reverse proxies in front of the application. Forwarded headers are read
+    /// only when the socket peer is in one of them (see [`crate::client_ip::client_ip`]).
+    pub fn with_trusted_proxies(mut self, proxies: impl IntoIterator<Item = Cidr>) -> Self {
+        self.config_mut().trusted_proxies.extend(proxies);
+        self
+    }
+
+    /// Which forwarded header the trusted proxies write (default `X-Forwarded-For`).
+    pub fn with_forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.config_mut().forwarded_header = header;
+        self
+    }
+
+    /// Whether an incoming `x-request-id` comes from a trusted edge (a gateway that always
+    /// sets or overwrites it). Default `false`: the layer generates a UUIDv7 for every
+    /// audited request and keeps a client-sent value apart, as
+    /// `details.client_request_id`. With `true`, a well-formed incoming value (1 to
+    /// [`MAX_REQUEST_ID_LEN`](crate::MAX_REQUEST_ID_LEN) visible ASCII characters) is used as
+    /// the request id.
+    pub fn with_trusted_request_id(mut self, trusted: bool) -> Self {
+        self.config_mut().trust_request_id = trusted;
+        self
+    }
+
+    /// When responses are released (default [`Delivery::Acknowledged`]).
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.config_mut().delivery = delivery;
+        self
+    }
+
+    /// What to do while the audit store is failing (default [`UnhealthyPolicy::FailOpen`]).
+    pub fn with_unhealthy_policy(mut self, policy: UnhealthyPolicy) -> Self {
+        self.config_mut().unhealthy = policy;
+        self
+    }
+
+    /// Derives the actor from the request before the inner service runs, for applications
+    /// whose authentication runs outside this layer (its result is then in the request's
+    /// extensions or headers). An actor set later through [`crate::AuditHandle::set_actor`]
+    /// takes precedence; with neither, the actor is `anonymous`.
+    pub fn on_actor<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Parts) -> Option<Actor> + Send + Sync + 'static,
+    {
+        self.config_mut().actor_fn = Some(Arc::new(f));
+        self
+    }
+
+    /// The auditor events go to.
+    pub fn auditor(&self) -> &Auditor {
+        &self.config.auditor
+    }
+
+    /// A snapshot of the counters (shared by all clones of this layer and its services).
+    pub fn stats(&self) -> LayerStats {
+        let c = &self.config.counters;
+        LayerStats {
+            audited: c.audited.load(Ordering::Relaxed),
+            aborted: c.aborted.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            unrecorded: c.unrecorded.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuditLayer {
+    type Service = Audit<S>;
+
+    fn layer(&self, inner: S) -> Audit<S> {
+        Audit::from_config(inner, Arc::clone(&self.config))
+    }
+}

@@ -1,0 +1,65 @@
+//! A request whose client goes away while the handler waits is still recorded.
+
+mod common;
+
+use audit_core::{Actor, Outcome};
+use audit_tower::{AuditHandle, AuditLayer};
+use axum::Router;
+use axum::routing::post;
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+/// Sends on its channel when dropped: tells the test the handler's future is gone.
+struct DropSignal(#[allow(dead_code)] oneshot::Sender<()>);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_client_disconnects_is_recorded_as_aborted() {
+    let (auditor, store) = common::auditor();
+    let layer = AuditLayer::new(auditor.clone());
+    let (entered_tx, entered_rx) = oneshot::channel::<String>();
+    let (dropped_tx, dropped_rx) = oneshot::channel::<()>();
+    let channels = Arc::new(Mutex::new(Some((entered_tx, dropped_tx))));
+    let app = Router::new()
+        .route(
+            "/reports/{id}",
+            post(move |audit: AuditHandle| async move {
+                audit.set_actor(Actor::user("dana"));
+                let Some((entered, dropped)) = channels.lock().expect("lock").take() else { return };
+                let _signal = DropSignal(dropped);
+                let _ = entered.send(audit.request_id().to_owned());
+                // Waits for ever: only the client going away ends this request.
+                std::future::pending::<()>().await;
+            }),
+        )
+        .layer(layer.clone());
+    let addr = common::serve(app).await;
+
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"POST /reports/r-1 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n")
+        .await
+        .expect("write request");
+    let request_id = entered_rx.await.expect("the handler started");
+    drop(stream);
+
+    // The layer records the abort before the handler's future is dropped (its fields drop
+    // after its own `Drop`), so once the handler is gone the event is queued.
+    let _ = dropped_rx.await;
+    auditor.shutdown().await;
+
+    let events = common::events(&store);
+    assert_eq!(events.len(), 1, "exactly one event: {events:?}");
+    let e = &events[0];
+    assert_eq!(e.action, "POST /reports/{id}");
+    assert_eq!(e.outcome, Outcome::Failure);
+    assert_eq!(e.reason.as_deref(), Some("aborted"));
+    assert_eq!(e.actor, Actor::user("dana"), "the actor named before the abort is kept");
+    assert_eq!((e.resource.kind.as_str(), e.resource.id.as_str()), ("reports", "r-1"));
+    assert_eq!(e.context.request_id.as_deref(), Some(request_id.as_str()));
+    assert_eq!(e.context.status, None, "no response was sent");
+    assert_eq!(e.context.ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(layer.stats().aborted, 1);
+    common::verify_chain(&store);
+}

@@ -1,0 +1,75 @@
+//! How a request ended: 2xx/3xx success, 401/403 denied, anything else failure, a caught
+//! panic included.
+
+mod common;
+
+use audit_core::Outcome;
+use audit_tower::AuditLayer;
+use axum::Router;
+use axum::routing::post;
+use http::StatusCode;
+use tower_http::catch_panic::CatchPanicLayer;
+
+#[tokio::test]
+async fn statuses_map_to_outcomes() {
+    let (auditor, store) = common::auditor();
+    let app = Router::new()
+        .route(
+            "/status/{code}",
+            post(|axum::extract::Path(code): axum::extract::Path<u16>| async move {
+                StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
+            }),
+        )
+        .layer(AuditLayer::new(auditor));
+    let addr = common::serve(app).await;
+    let client = common::client();
+    let cases = [
+        (200, Outcome::Success, None),
+        (201, Outcome::Success, None),
+        (302, Outcome::Success, None),
+        (400, Outcome::Failure, Some("Bad Request")),
+        (401, Outcome::Denied, Some("Unauthorized")),
+        (403, Outcome::Denied, Some("Forbidden")),
+        (404, Outcome::Failure, Some("Not Found")),
+        (409, Outcome::Failure, Some("Conflict")),
+        (500, Outcome::Failure, Some("Internal Server Error")),
+        (503, Outcome::Failure, Some("Service Unavailable")),
+    ];
+    for (code, _, _) in cases {
+        let reply = common::send(&client, addr, "POST", &format!("/status/{code}"), &[]).await;
+        assert_eq!(reply.status.as_u16(), code);
+    }
+    let events = common::events(&store);
+    assert_eq!(events.len(), cases.len());
+    for (event, (code, outcome, reason)) in events.iter().zip(cases) {
+        assert_eq!(event.context.status, Some(code));
+        assert_eq!(event.outcome, outcome, "status {code}");
+        assert_eq!(event.reason.as_deref(), reason, "status {code}");
+    }
+}
+
+#[tokio::test]
+async fn a_panic_caught_inside_the_layer_is_a_failure() {
+    let (auditor, store) = common::auditor();
+    let app = Router::new()
+        .route(
+            "/explode",
+            post(|| async {
+                if true {
+                    panic!("handler bug");
+                }
+                StatusCode::OK
+            }),
+        )
+        .layer(CatchPanicLayer::new())
+        .layer(AuditLayer::new(auditor));
+    let addr = common::serve(app).await;
+    let reply = common::send(&common::client(), addr, "POST", "/explode", &[]).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let events = common::events(&store);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].action, "POST /explode");
+    assert_eq!(events[0].outcome, Outcome::Failure);
+    assert_eq!(events[0].context.status, Some(500));
+    assert_eq!(events[0].context.request_id.as_deref(), Some(reply.request_id()));
+}

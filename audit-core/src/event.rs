@@ -585,6 +585,8 @@ pub struct EventDraft {
     pub(crate) details: Map<String, Value>,
     pub(crate) justification: Option<String>,
     pub(crate) tags: Vec<String>,
+    pub(crate) id: Option<Uuid>,
+    pub(crate) ts: Option<Timestamp>,
 }
 
 impl EventDraft {
@@ -641,6 +643,19 @@ impl EventDraft {
     /// Adds a tag (tags are sorted and deduplicated when sealed).
     pub fn tag(mut self, tag: impl Into<String>) -> Self {
         self.tags.push(tag.into());
+        self
+    }
+
+    /// Fixes the event's id instead of letting the writer pick a UUIDv7. For outboxes and
+    /// replays that must recognise an event already written (ids are unique in a chain).
+    pub fn with_id(mut self, id: Uuid) -> Self {
+        self.id = Some(id);
+        self
+    }
+    /// Fixes the event's time instead of "now" (e.g. when it happened, for an event sealed
+    /// later from an outbox).
+    pub fn with_ts(mut self, ts: Timestamp) -> Self {
+        self.ts = Some(ts);
         self
     }
 

@@ -333,13 +333,13 @@ impl Auditor {
             draft.context.fill_from(&scope.context);
         }
         self.shared.redaction.apply(&mut draft);
-        let id = Uuid::now_v7();
+        let id = draft.id.unwrap_or_else(Uuid::now_v7);
         let event = Event {
             v: FORMAT_VERSION,
             chain: self.shared.chain.clone(),
             seq: 0,
             id,
-            ts: Timestamp::now(),
+            ts: draft.ts.unwrap_or_else(Timestamp::now),
             actor,
             action: draft.action,
             resource: draft.resource,

@@ -370,3 +370,18 @@ async fn invalid_drafts_are_refused_and_never_half_written() {
     auditor.shutdown().await;
     assert_exact_chain(&store, 1);
 }
+
+#[tokio::test]
+async fn a_fixed_id_and_time_are_kept_and_findable() {
+    let store = Arc::new(MemoryStore::new());
+    let auditor = Auditor::builder(store.clone()).build();
+    let id = uuid::Uuid::now_v7();
+    let ts: audit_core::Timestamp = "2026-01-02T03:04:05.000006Z".parse().expect("timestamp");
+    auditor.record(EventDraft::new("replayed").with_id(id).with_ts(ts)).await.expect("recorded");
+    auditor.record(EventDraft::new("other")).await.expect("recorded");
+    auditor.shutdown().await;
+    let page = store.query(&audit_core::store::Query::new().id(id)).await.expect("query");
+    assert_eq!(page.events.len(), 1);
+    assert_eq!((page.events[0].event.id, page.events[0].event.ts), (id, ts));
+    assert_exact_chain(&store, 2);
+}

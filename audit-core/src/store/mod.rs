@@ -162,6 +162,8 @@ pub fn check_batch(chain: &str, expected: Head, batch: &[SealedEvent]) -> Result
 pub struct Query {
     /// Only this chain.
     pub chain: Option<String>,
+    /// Only the event with this id.
+    pub id: Option<uuid::Uuid>,
     /// Only this actor id.
     pub actor: Option<String>,
     /// Only this action.
@@ -211,6 +213,7 @@ impl Query {
     pub fn new() -> Query {
         Query {
             chain: None,
+            id: None,
             actor: None,
             action: None,
             resource_type: None,
@@ -225,6 +228,11 @@ impl Query {
     /// Only `chain`.
     pub fn chain(mut self, chain: impl Into<String>) -> Query {
         self.chain = Some(chain.into());
+        self
+    }
+    /// Only the event with this id.
+    pub fn id(mut self, id: uuid::Uuid) -> Query {
+        self.id = Some(id);
         self
     }
     /// Only actor `id`.
@@ -269,6 +277,7 @@ impl Query {
     pub fn matches(&self, event: &Event) -> bool {
         let eq = |filter: &Option<String>, value: &str| filter.as_deref().is_none_or(|f| f == value);
         eq(&self.chain, &event.chain)
+            && self.id.is_none_or(|id| id == event.id)
             && eq(&self.actor, &event.actor.id)
             && eq(&self.action, &event.action)
             && eq(&self.resource_type, &event.resource.kind)

@@ -431,6 +431,17 @@ impl Writer {
                     }
                 }
             }
+            if batch.len() < self.max_batch {
+                // Under load, let the tasks that are about to record run first: one larger
+                // batch costs far less than many wake-ups. Idle, this returns at once.
+                tokio::task::yield_now().await;
+                while batch.len() < self.max_batch {
+                    match receiver.try_recv() {
+                        Ok(queued) => batch.push(queued),
+                        Err(_) => break,
+                    }
+                }
+            }
             self.write(&mut batch).await;
             batch.clear();
         }

@@ -122,3 +122,16 @@ fn huge_or_garbage_input_is_an_error_not_a_panic() {
     let event = Event::from_json(&huge).expect("well-formed");
     assert!(inspect(event.to_canonical_line().as_bytes()).is_ok());
 }
+
+#[test]
+fn raw_control_characters_are_refused_anywhere() {
+    let line = Event::from_json(&valid().to_string()).expect("valid").to_canonical_line();
+    for (what, variant) in [
+        ("in a string", line.replacen("CHG-1", "CHG\u{1}1", 1)),
+        ("a raw tab in a string", line.replacen("CHG-1", "CHG\t1", 1)),
+        ("a newline between tokens", line.replacen(",\"actor\"", ",\n\"actor\"", 1)),
+    ] {
+        let error = inspect(variant.as_bytes()).expect_err(what);
+        assert!(error.message().contains("raw control character"), "{what}: {error}");
+    }
+}

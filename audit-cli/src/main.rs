@@ -5,16 +5,20 @@
 //! valid: 1200 events
 //! $ audit-trail verify --jsonl tampered.jsonl --json
 //! {"broken_at":7,"reason":"hash mismatch","status":"broken","verified":6}
+//! $ audit-trail keygen --name audit.example.com/default --out log.key
+//! audit.example.com/default+1a2b3c4d+AWx…
+//! $ audit-trail checkpoint --jsonl audit.jsonl --origin audit.example.com/default --key log.key > cp-1200
+//! $ audit-trail verify --jsonl audit.jsonl --checkpoint cp-1200 --key audit.example.com/default+1a2b3c4d+AWx…
+//! valid: 1250 events
+//! $ audit-trail prove --jsonl audit.jsonl --seq 7 --size 1200
+//! {"chain":"default","seq":7,"size":1200,"leaf":"…","root":"…","path":["…",…]}
 //! ```
 //!
 //! Exit codes: 0 = done / valid, 1 = tampering found, 2 = usage, I/O or database error.
 
-use audit_core::verify::{ChainVerifier, VerifyReport, verify_reader};
-use clap::{Args, Parser, Subcommand};
-use serde_json::json;
-use std::fs::File;
-use std::io::Write;
-use std::path::PathBuf;
+mod commands;
+
+use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Verify, query and prove tamper-evident audit trails.
@@ -27,24 +31,33 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check a trail's hash chain (SPEC §2); names the first broken event.
-    Verify(VerifyArgs),
-}
-
-#[derive(Args)]
-struct VerifyArgs {
-    /// A JSON Lines export (SPEC §3).
-    #[arg(long, value_name = "FILE")]
-    jsonl: PathBuf,
-    /// Print one JSON object instead of a sentence.
-    #[arg(long)]
-    json: bool,
+    /// Check a trail's hash chain (SPEC §2), and against a signed checkpoint (SPEC §5) if one is
+    /// given; names the first broken event.
+    Verify(commands::verify::VerifyArgs),
+    /// Make an Ed25519 key for signing checkpoints; prints the verifier key to publish.
+    Keygen(commands::keygen::KeygenArgs),
+    /// Verify a trail and print a signed checkpoint (SPEC §5) of it as it is now.
+    Checkpoint(commands::checkpoint::CheckpointArgs),
+    /// Print a Merkle inclusion or consistency proof (SPEC §4) as JSON.
+    Prove(commands::prove::ProveArgs),
+    /// Check a proof printed by `prove`, optionally against a signed checkpoint.
+    VerifyProof(commands::verify_proof::VerifyProofArgs),
 }
 
 /// Exit codes of SPEC §6.
-const EXIT_VALID: u8 = 0;
-const EXIT_BROKEN: u8 = 1;
-const EXIT_ERROR: u8 = 2;
+pub(crate) const EXIT_VALID: u8 = 0;
+pub(crate) const EXIT_BROKEN: u8 = 1;
+pub(crate) const EXIT_ERROR: u8 = 2;
+
+/// A usage, I/O or input error: printed on stderr, exit code 2.
+#[derive(Debug)]
+pub(crate) struct Failure(pub(crate) String);
+
+impl Failure {
+    pub(crate) fn new(message: impl Into<String>) -> Failure {
+        Failure(message.into())
+    }
+}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -54,55 +67,18 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_ERROR } else { EXIT_VALID });
         }
     };
-    match cli.command {
-        Command::Verify(args) => verify(&args),
-    }
-}
-
-fn verify(args: &VerifyArgs) -> ExitCode {
-    let shown = args.jsonl.display();
-    let file = match File::open(&args.jsonl) {
-        Ok(file) => file,
-        Err(e) => return fail(&format!("cannot open {shown}: {e}")),
+    let result = match cli.command {
+        Command::Verify(args) => commands::verify::run(&args),
+        Command::Keygen(args) => commands::keygen::run(&args),
+        Command::Checkpoint(args) => commands::checkpoint::run(&args),
+        Command::Prove(args) => commands::prove::run(&args),
+        Command::VerifyProof(args) => commands::verify_proof::run(&args),
     };
-    let report = match verify_reader(file, ChainVerifier::new()) {
-        Ok(report) => report,
-        Err(e) => return fail(&format!("cannot read {shown}: {e}")),
-    };
-    print_report(&report, args.json);
-    ExitCode::from(if report.is_valid() { EXIT_VALID } else { EXIT_BROKEN })
-}
-
-fn print_report(report: &VerifyReport, as_json: bool) {
-    let mut out = std::io::stdout().lock();
-    let written = if as_json {
-        let value = json!({
-            "status": if report.is_valid() { "valid" } else { "broken" },
-            "verified": report.verified,
-            "broken_at": report.broken.as_ref().map(|b| b.seq),
-            "reason": report.broken.as_ref().map(|b| b.reason.as_str()),
-        });
-        writeln!(out, "{value}")
-    } else {
-        match &report.broken {
-            None => writeln!(out, "valid: {} events", report.verified),
-            Some(broken) => writeln!(out, "{broken}"),
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_ERROR)
         }
-    };
-    let notes = match (&report.broken, report.trusted_prev) {
-        (Some(broken), _) => format!("  {} (after {} valid events)", broken.detail, report.verified),
-        (None, Some(prev)) => format!(
-            "note: this is a part of a chain starting at seq {}; its first prev ({prev}) is taken on trust",
-            report.first_seq.unwrap_or(0)
-        ),
-        (None, None) => String::new(),
-    };
-    if written.is_ok() && !notes.is_empty() {
-        eprintln!("{notes}");
     }
-}
-
-fn fail(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(EXIT_ERROR)
 }

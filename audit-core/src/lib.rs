@@ -41,6 +41,10 @@
 //! # });
 //! ```
 //!
+//! Signed checkpoints (SPEC §5) catch what the chain alone cannot: the writer publishes them
+//! ([`AuditorBuilder::checkpoints`], [`publish`]), [`verify::ChainVerifier::against_checkpoint`]
+//! checks a chain against one, and [`proof`] builds Merkle proofs (SPEC §4) over any store.
+//!
 //! The format is fixed by SPEC.md (the project's format contract); this crate owns it, and
 //! the other crates call it.
 
@@ -50,6 +54,8 @@ pub mod event;
 pub mod hash;
 pub mod line;
 pub mod merkle;
+pub mod proof;
+pub mod publish;
 pub mod redact;
 pub mod scope;
 pub mod store;

@@ -31,9 +31,11 @@
 //! [`ChainVerifier::id_window`] events (SPEC §2 lets a streaming verifier bound that memory;
 //! a duplicate can only come from a faulty writer, never from tampering that keeps the links).
 
+use crate::checkpoint::Checkpoint;
 use crate::hash::EventHash;
 use crate::line::{self, FormatError, LineInfo};
-use crate::store::{Head, LineStream, StoreError};
+use crate::merkle::{CompactRange, empty_root, leaf_hash, to_hex};
+use crate::store::{AuditStore, Head, LineStream, StoreError};
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -54,6 +56,13 @@ pub enum BreakReason {
     DuplicateId,
     /// The line is not a canonical SPEC event.
     BadFormat,
+    /// The chain ends before the size a trusted checkpoint vouches for: its newest events
+    /// were removed (reported at the checkpoint's size).
+    Truncated,
+    /// The Merkle root of the chain's first events differs from the one a trusted checkpoint
+    /// signed: an event at or before the checkpoint's size was changed, removed or inserted,
+    /// and the later hashes were recomputed (reported at the checkpoint's size).
+    CheckpointMismatch,
 }
 
 impl BreakReason {
@@ -66,6 +75,8 @@ impl BreakReason {
             BreakReason::SeqOutOfOrder => "seq out of order",
             BreakReason::DuplicateId => "duplicate id",
             BreakReason::BadFormat => "bad format",
+            BreakReason::Truncated => "truncated",
+            BreakReason::CheckpointMismatch => "checkpoint mismatch",
         }
     }
 }
@@ -150,6 +161,58 @@ pub struct ChainVerifier {
     verified: u64,
     broken: Option<ChainBreak>,
     threads: usize,
+    /// The Merkle tree of the verified events, when asked for (a checkpoint or `with_tree`).
+    tree: Option<Box<TreeTrack>>,
+}
+
+/// The Merkle frontier of the events linked so far (SPEC §4), and the trusted checkpoint to
+/// compare it with.
+#[derive(Debug)]
+struct TreeTrack {
+    range: CompactRange,
+    checkpoint: Option<Checkpoint>,
+    /// Keep every event (`with_tree`), not only those up to the checkpoint's size.
+    keep_all: bool,
+    /// False once an event could not be placed (a part of a chain that starts after seq 1).
+    placed: bool,
+}
+
+impl TreeTrack {
+    /// Adds the event at `seq` and, at the checkpoint's size, compares the roots.
+    fn push(&mut self, seq: u64, hash: &EventHash) -> Result<(), ChainBreak> {
+        let wanted = self.keep_all || self.checkpoint.as_ref().is_some_and(|c| seq <= c.size);
+        if !self.placed || !wanted {
+            return Ok(());
+        }
+        if seq != self.range.size() + 1 || self.range.push(leaf_hash(hash.as_bytes())).is_err() {
+            self.placed = false;
+            return Ok(());
+        }
+        match &self.checkpoint {
+            Some(checkpoint) if checkpoint.size == seq => check_root(checkpoint, &self.range.root()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The break if `root` (of the first `checkpoint.size` events) is not the checkpoint's.
+fn check_root(checkpoint: &Checkpoint, root: &[u8; 32]) -> Result<(), ChainBreak> {
+    if *root == checkpoint.root {
+        return Ok(());
+    }
+    Err(ChainBreak {
+        seq: checkpoint.size,
+        reason: BreakReason::CheckpointMismatch,
+        detail: format!(
+            "the Merkle root of events 1..={size} is {}, but checkpoint {origin} (size {size}) signed {}: \
+             an event at or before seq {size} was changed, removed or inserted and the later hashes \
+             recomputed; none of events 1..={size} can be trusted",
+            to_hex(root),
+            to_hex(&checkpoint.root),
+            size = checkpoint.size,
+            origin = checkpoint.origin,
+        ),
+    })
 }
 
 impl Default for ChainVerifier {
@@ -172,6 +235,7 @@ impl ChainVerifier {
             verified: 0,
             broken: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            tree: None,
         }
     }
 
@@ -184,6 +248,46 @@ impl ChainVerifier {
     /// verified export).
     pub fn after(head: Head) -> ChainVerifier {
         ChainVerifier { after: Some(head), ..ChainVerifier::new() }
+    }
+
+    /// Requires the chain to start at `seq` 1 and to match a trusted `checkpoint` (SPEC §5),
+    /// whose signature the caller has checked (see [`Checkpoint::verify`]).
+    ///
+    /// The Merkle root of the first `checkpoint.size` events is computed from the events
+    /// themselves as they are verified, never taken from a store, and compared with the
+    /// checkpoint's: a difference is [`BreakReason::CheckpointMismatch`] at the checkpoint's
+    /// size (a rewrite that recomputed every later hash, which the chain alone cannot show). A
+    /// chain that ends before that size is [`BreakReason::Truncated`], reported at the
+    /// checkpoint's size. Events after it are verified by their links as usual. The cost is
+    /// two SHA-256 compressions per event up to the checkpoint's size.
+    pub fn against_checkpoint(checkpoint: &Checkpoint) -> ChainVerifier {
+        let track = TreeTrack {
+            range: CompactRange::new(),
+            checkpoint: Some(checkpoint.clone()),
+            keep_all: false,
+            placed: true,
+        };
+        ChainVerifier { tree: Some(Box::new(track)), ..ChainVerifier::from_genesis() }
+    }
+
+    /// Also keeps the Merkle frontier of every verified event (SPEC §4), so that the root of
+    /// the verified chain is known at the end ([`ChainVerifier::tree`]): for signing a
+    /// checkpoint of a chain just verified. Only a chain from `seq` 1 has a tree.
+    pub fn with_tree(mut self) -> ChainVerifier {
+        match &mut self.tree {
+            Some(track) => track.keep_all = true,
+            None => {
+                let track = TreeTrack { range: CompactRange::new(), checkpoint: None, keep_all: true, placed: true };
+                self.tree = Some(Box::new(track));
+            }
+        }
+        self
+    }
+
+    /// The Merkle frontier of the events verified so far (its root and size), if
+    /// [`ChainVerifier::with_tree`] asked for it and the events started at `seq` 1.
+    pub fn tree(&self) -> Option<&CompactRange> {
+        self.tree.as_deref().filter(|track| track.keep_all && track.placed).map(|track| &track.range)
     }
 
     /// How many worker threads check lines (default: all cores).
@@ -305,11 +409,48 @@ impl ChainVerifier {
         self.after = Some(Head { seq, hash: info.declared });
         self.first_seq.get_or_insert(seq);
         self.verified += 1;
+        if let Some(track) = self.tree.as_deref_mut()
+            && let Err(chain_break) = track.push(seq, &info.declared)
+        {
+            // The checkpoint vouches for none of the events up to its size.
+            self.verified = 0;
+            self.after = Some(Head::EMPTY);
+            return Err(chain_break);
+        }
         Ok(())
     }
 
+    /// After the last line: a chain shorter than the checkpoint's size is truncated; a
+    /// checkpoint of size 0 must hold the empty tree's root.
+    fn check_end(&mut self) {
+        let Some(checkpoint) = self.tree.as_deref().and_then(|track| track.checkpoint.as_ref()) else {
+            return;
+        };
+        if self.broken.is_some() {
+            return;
+        }
+        let last = self.after.map_or(0, |head| head.seq);
+        if checkpoint.size == 0 {
+            self.broken = check_root(checkpoint, &empty_root()).err();
+        } else if last < checkpoint.size {
+            self.broken = Some(ChainBreak {
+                seq: checkpoint.size,
+                reason: BreakReason::Truncated,
+                detail: format!(
+                    "the chain ends at seq {last}, but checkpoint {} vouches for {} events: events {}..={} \
+                     were removed (or this is an older or partial copy of the chain)",
+                    checkpoint.origin,
+                    checkpoint.size,
+                    last + 1,
+                    checkpoint.size
+                ),
+            });
+        }
+    }
+
     /// The report so far.
-    pub fn finish(self) -> VerifyReport {
+    pub fn finish(mut self) -> VerifyReport {
+        self.check_end();
         VerifyReport {
             verified: self.verified,
             first_seq: self.first_seq,
@@ -346,7 +487,13 @@ fn inspect_all(lines: &[&[u8]], threads: usize) -> Vec<Result<LineInfo, FormatEr
 ///
 /// A reader thread reads and splits blocks of lines while the verifier checks the previous
 /// block on all cores, so reading overlaps checking.
-pub fn verify_reader(reader: impl Read + Send, mut verifier: ChainVerifier) -> std::io::Result<VerifyReport> {
+pub fn verify_reader(reader: impl Read + Send, verifier: ChainVerifier) -> std::io::Result<VerifyReport> {
+    feed_reader(reader, verifier).map(ChainVerifier::finish)
+}
+
+/// [`verify_reader`], returning the verifier instead of its report, so that what it tracked
+/// (such as [`ChainVerifier::tree`]) can be read before [`ChainVerifier::finish`].
+pub fn feed_reader(reader: impl Read + Send, mut verifier: ChainVerifier) -> std::io::Result<ChainVerifier> {
     std::thread::scope(|scope| {
         let (blocks, received) = std::sync::mpsc::sync_channel(2);
         scope.spawn(move || read_blocks(reader, &blocks));
@@ -356,13 +503,13 @@ pub fn verify_reader(reader: impl Read + Send, mut verifier: ChainVerifier) -> s
                 Block::Lines(bytes, ranges) => {
                     let lines: Vec<&[u8]> = ranges.into_iter().map(|range| &bytes[range]).collect();
                     if !verifier.push_lines(&lines) {
-                        return Ok(verifier.finish());
+                        return Ok(verifier);
                     }
                 }
                 Block::Torn(bytes) => verifier.push_torn(&bytes),
             }
         }
-        Ok(verifier.finish())
+        Ok(verifier)
     })
 }
 
@@ -416,6 +563,58 @@ fn read_blocks(mut reader: impl Read, blocks: &std::sync::mpsc::SyncSender<std::
 /// Checking runs on tokio's blocking pool (never on the async worker threads), one chunk
 /// while the next is fetched.
 pub async fn verify_stream(lines: LineStream<'_>, verifier: ChainVerifier) -> Result<VerifyReport, StoreError> {
+    feed_stream(lines, verifier).await.map(ChainVerifier::finish)
+}
+
+/// Verifies `chain` as `store` keeps it, from seq 1, and against `checkpoint` if one is given
+/// (see [`ChainVerifier::against_checkpoint`]; check its signature first with
+/// [`Checkpoint::verify`]).
+///
+/// ```
+/// use audit_core::checkpoint::{Checkpoint, NoteSigner};
+/// use audit_core::verify::{BreakReason, verify_store};
+/// use audit_core::{Auditor, EventDraft, proof, store::MemoryStore};
+/// use std::sync::Arc;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let store = Arc::new(MemoryStore::new());
+/// let auditor = Auditor::builder(store.clone()).build();
+/// for _ in 0..3 {
+///     auditor.record(EventDraft::new("login")).await.unwrap();
+/// }
+/// // The log signs a checkpoint; the auditor keeps the note and the verifier key.
+/// let signer = NoteSigner::generate("audit.example.com/default").unwrap();
+/// let head = proof::tree_head(&*store, "default").await.unwrap();
+/// let note = head.checkpoint("audit.example.com/default").sign(&signer).unwrap();
+///
+/// // Later: check the signature, then the chain against it.
+/// let trusted = Checkpoint::verify(&note, &signer.verifier()).unwrap();
+/// let report = verify_store(&*store, "default", Some(&trusted)).await.unwrap();
+/// assert!(report.is_valid());
+///
+/// // A store that lost its newest events no longer reaches the checkpoint.
+/// let shorter = MemoryStore::new();
+/// let events = store.events("default");
+/// use audit_core::store::{AuditStore, Head};
+/// shorter.append("default", Head::EMPTY, &events[..2]).await.unwrap();
+/// let report = verify_store(&shorter, "default", Some(&trusted)).await.unwrap();
+/// let broken = report.broken.unwrap();
+/// assert_eq!((broken.seq, broken.reason), (3, BreakReason::Truncated));
+/// # });
+/// ```
+pub async fn verify_store<S>(
+    store: &S,
+    chain: &str,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<VerifyReport, StoreError>
+where
+    S: AuditStore + ?Sized,
+{
+    let verifier = checkpoint.map_or_else(ChainVerifier::from_genesis, ChainVerifier::against_checkpoint);
+    verify_stream(store.read(chain, 1, None), verifier).await
+}
+
+/// [`verify_stream`], returning the verifier instead of its report (see [`feed_reader`]).
+pub async fn feed_stream(lines: LineStream<'_>, verifier: ChainVerifier) -> Result<ChainVerifier, StoreError> {
     use futures_util::StreamExt;
     const CHUNK: usize = 8192;
     let lost = |e: tokio::task::JoinError| StoreError::Backend {
@@ -434,7 +633,7 @@ pub async fn verify_stream(lines: LineStream<'_>, verifier: ChainVerifier) -> Re
         }
         let mut verifier = checking.await.map_err(lost)?;
         if verifier.is_broken() || chunk.is_empty() {
-            return Ok(verifier.finish());
+            return Ok(verifier);
         }
         checking = tokio::task::spawn_blocking(move || {
             let refs: Vec<&[u8]> = chunk.iter().map(|line| line.as_bytes()).collect();

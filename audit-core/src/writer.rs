@@ -32,6 +32,8 @@
 //!   top of it ([`WriterStats::conflicts`]).
 //! - **Shutdown**: [`Auditor::shutdown`] stops new records and returns once everything queued
 //!   is durable.
+//! - **Checkpoints** ([`AuditorBuilder::checkpoints`]): signed only for durable states, from a
+//!   task of their own; a failing sink is retried and never holds up or loses an event.
 //!
 //! # Delivery modes
 //! [`Auditor::record`] is *acknowledged*: it returns once the event is durable.
@@ -42,6 +44,7 @@
 
 use crate::event::{Actor, DraftError, Event, EventDraft, FORMAT_VERSION, PreparedEvent, SealedEvent};
 use crate::hash::EventHash;
+use crate::publish::{Appended, CheckpointPolicy, PublishState, Publisher};
 use crate::redact::RedactionPolicy;
 use crate::scope::AuditScope;
 use crate::store::{AppendError, AuditStore, Head};
@@ -140,6 +143,11 @@ pub struct WriterStats {
     pub batch_size_buckets: [u64; 12],
     /// False while the store is failing.
     pub healthy: bool,
+    /// Signed checkpoints published ([`AuditorBuilder::checkpoints`]).
+    pub checkpoints_published: u64,
+    /// Checkpoint publications (or tree computations) that failed and will be tried again;
+    /// see [`Auditor::last_checkpoint_error`].
+    pub checkpoint_failures: u64,
 }
 
 #[derive(Default)]
@@ -178,6 +186,7 @@ pub struct AuditorBuilder {
     max_event_bytes: usize,
     redaction: RedactionPolicy,
     retry: RetryPolicy,
+    checkpoints: Option<CheckpointPolicy>,
 }
 
 impl AuditorBuilder {
@@ -206,9 +215,15 @@ impl AuditorBuilder {
         self.redaction = policy;
         self
     }
-    /// Backoff after store errors.
+    /// Backoff after store errors (and after failed checkpoint publications).
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+    /// Signs and publishes checkpoints of the chain (SPEC §5) as `policy` says, from a task
+    /// of their own: see [`crate::publish`].
+    pub fn checkpoints(mut self, policy: CheckpointPolicy) -> Self {
+        self.checkpoints = Some(policy);
         self
     }
 
@@ -226,6 +241,20 @@ impl AuditorBuilder {
             counters: Counters::default(),
             stop: Notify::new(),
             task: Mutex::new(None),
+            publish: Arc::default(),
+            publisher: Mutex::new(None),
+        });
+        let appended = self.checkpoints.map(|policy| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            let publisher = Publisher::new(
+                Arc::clone(&self.store),
+                self.chain.clone(),
+                policy,
+                self.retry,
+                Arc::clone(&shared.publish),
+            );
+            *lock(&shared.publisher) = Some(tokio::spawn(publisher.run(receiver)));
+            sender
         });
         let writer = Writer {
             store: self.store,
@@ -234,6 +263,7 @@ impl AuditorBuilder {
             retry: self.retry,
             shared: Arc::clone(&shared),
             head: None,
+            appended,
         };
         let task = tokio::spawn(writer.run(receiver));
         *lock(&shared.task) = Some(task);
@@ -253,6 +283,8 @@ struct Shared {
     counters: Counters,
     stop: Notify,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    publish: Arc<PublishState>,
+    publisher: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 struct Queued {
@@ -284,6 +316,7 @@ impl Auditor {
             max_event_bytes: 1 << 20,
             redaction: RedactionPolicy::default(),
             retry: RetryPolicy::default(),
+            checkpoints: None,
         }
     }
 
@@ -375,7 +408,14 @@ impl Auditor {
             conflicts: c.conflicts.load(Ordering::Relaxed),
             batch_size_buckets: buckets,
             healthy: !c.unhealthy.load(Ordering::Relaxed),
+            checkpoints_published: self.shared.publish.published.load(Ordering::Relaxed),
+            checkpoint_failures: self.shared.publish.failures.load(Ordering::Relaxed),
         }
+    }
+
+    /// The message of the last failed checkpoint publication, if any failed.
+    pub fn last_checkpoint_error(&self) -> Option<String> {
+        lock(&self.shared.publish.last_error).clone()
     }
 
     /// False while appends to the store are failing (events wait in the queue meanwhile).
@@ -383,8 +423,9 @@ impl Auditor {
         !self.shared.counters.unhealthy.load(Ordering::Relaxed)
     }
 
-    /// Stops accepting events and waits until every queued event is durable. Later calls
-    /// (from any clone) return at once.
+    /// Stops accepting events and waits until every queued event is durable (and, with
+    /// [`AuditorBuilder::checkpoints`], until a checkpoint of the final state was tried once).
+    /// Later calls (from any clone) return at once.
     pub async fn shutdown(&self) {
         self.shared.stop.notify_one();
         let task = lock(&self.shared.task).take();
@@ -392,6 +433,11 @@ impl Auditor {
             // A JoinError means the task panicked or the runtime is going away; there is
             // nothing left to flush either way.
             let _ = task.await;
+        }
+        // The writer task has ended and dropped its sender: the publisher finishes.
+        let publisher = lock(&self.shared.publisher).take();
+        if let Some(publisher) = publisher {
+            let _ = publisher.await;
         }
     }
 }
@@ -404,6 +450,8 @@ struct Writer {
     retry: RetryPolicy,
     shared: Arc<Shared>,
     head: Option<Head>,
+    /// Acknowledged events, for the checkpoint publisher.
+    appended: Option<mpsc::UnboundedSender<Appended>>,
 }
 
 /// What a failed append turned out to be.
@@ -491,6 +539,11 @@ impl Writer {
             if let Some(new_head) = written {
                 self.head = Some(new_head);
                 counters.unhealthy.store(false, Ordering::Relaxed);
+                if let (Some(appended), Some(first)) = (&self.appended, sealed.first()) {
+                    let hashes = sealed.iter().map(SealedEvent::hash).collect();
+                    // Durable now; the publisher may have stopped only if its task died.
+                    let _ = appended.send(Appended { first_seq: first.seq(), hashes });
+                }
                 self.acknowledge(acks, sealed);
                 return;
             }

@@ -23,6 +23,7 @@ pub struct JsonlStore {
     path: PathBuf,
     state: Arc<Mutex<State>>,
     torn_tail: Option<TornTail>,
+    read_only: bool,
 }
 
 #[derive(Debug)]
@@ -72,27 +73,24 @@ impl JsonlStore {
             torn_tail = Some(TornTail { offset: complete, bytes });
             len = complete;
         }
-        let (head, chain) = if len == 0 {
-            (Head::EMPTY, None)
-        } else {
-            let last = last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
-            let info = line::inspect(&last).map_err(|e| {
-                StoreError::Corrupt(format!(
-                    "the last line of {shown} is not a valid event ({e}); run `audit-trail verify --jsonl {shown}`"
-                ))
-            })?;
-            if info.computed != info.declared {
-                return Err(StoreError::Corrupt(format!(
-                    "the last event of {shown} (seq {}) does not match its hash; run `audit-trail verify --jsonl {shown}`",
-                    info.seq
-                )));
-            }
-            let chain: String =
-                serde_json::from_slice(&last[info.chain.clone()]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            (Head { seq: info.seq, hash: info.declared }, Some(chain))
-        };
+        let (head, chain) = head_of(&mut file, len, &shown)?;
         let state = State { file, len, head, chain };
-        Ok(JsonlStore { path, state: Arc::new(Mutex::new(state)), torn_tail })
+        Ok(JsonlStore { path, state: Arc::new(Mutex::new(state)), torn_tail, read_only: false })
+    }
+
+    /// Opens an existing trail for reading only: nothing is created, locked, cut or written
+    /// ([`AuditStore::append`] fails). For auditors' tools (proofs) and for files another
+    /// process is appending to: it reads the complete lines present when it was opened and
+    /// ignores bytes after the last `\n` (a torn or ongoing write).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<JsonlStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let shown = path.display().to_string();
+        let mut file = File::open(&path).map_err(|e| StoreError::io(format!("cannot open {shown}"), e))?;
+        let len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
+        let len = end_of_last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
+        let (head, chain) = head_of(&mut file, len, &shown)?;
+        let state = State { file, len, head, chain };
+        Ok(JsonlStore { path, state: Arc::new(Mutex::new(state)), torn_tail: None, read_only: true })
     }
 
     /// The torn last line removed on open, if there was one.
@@ -114,6 +112,28 @@ impl JsonlStore {
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // Every mutation restores `len`/`head` consistency before returning, even on error.
     state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The head and chain of a file whose complete lines end at `len`, from its last line.
+fn head_of(file: &mut File, len: u64, shown: &str) -> Result<(Head, Option<String>), StoreError> {
+    if len == 0 {
+        return Ok((Head::EMPTY, None));
+    }
+    let last = last_line(file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
+    let info = line::inspect(&last).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "the last line of {shown} is not a valid event ({e}); run `audit-trail verify --jsonl {shown}`"
+        ))
+    })?;
+    if info.computed != info.declared {
+        return Err(StoreError::Corrupt(format!(
+            "the last event of {shown} (seq {}) does not match its hash; run `audit-trail verify --jsonl {shown}`",
+            info.seq
+        )));
+    }
+    let chain: String =
+        serde_json::from_slice(&last[info.chain.clone()]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok((Head { seq: info.seq, hash: info.declared }, Some(chain)))
 }
 
 /// Offset just after the last `\n` (0 if none), reading backwards.
@@ -242,6 +262,11 @@ impl AuditStore for JsonlStore {
     }
 
     async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
+        if self.read_only {
+            let refused = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "opened read-only");
+            let context = format!("cannot append to {}: open it with JsonlStore::open to write", self.path.display());
+            return Err(StoreError::io(context, refused).into());
+        }
         let after = check_batch(chain, expected, batch)?;
         let mut bytes = Vec::with_capacity(batch.iter().map(|e| e.line.len() + 1).sum());
         for event in batch {

@@ -27,6 +27,7 @@ pub use memory::MemoryStore;
 use crate::event::{Event, Outcome, SealedEvent};
 use crate::hash::EventHash;
 use crate::line::FormatError;
+use crate::merkle::Digest;
 use crate::timestamp::Timestamp;
 use futures_core::Stream;
 use std::path::PathBuf;
@@ -71,6 +72,22 @@ pub trait AuditStore: Send + Sync + 'static {
 
     /// Events matching `query`, in `(chain, seq)` order, one page at a time.
     async fn query(&self, query: &Query) -> Result<QueryPage, StoreError>;
+
+    /// The hashes of these complete Merkle subtrees of `chain` (SPEC §4), if the store keeps
+    /// them: `nodes[i] = (level, index)` is the perfect subtree of 2^level leaves that starts
+    /// at leaf `index · 2^level` (leaf = `seq − 1`); level 0 is the leaf hash
+    /// SHA-256(0x00 ‖ event hash). Returns one hash per node, in the order asked, or `None` if
+    /// the store does not keep them (or lacks any of them).
+    ///
+    /// [`crate::proof`] asks only for subtrees that lie inside the chain's current size, and
+    /// falls back to reading the chain's events (O(n)) on `None`. A store that keeps the
+    /// [`crate::merkle::Subtree`]s that [`crate::merkle::CompactRange::push`] reports for each
+    /// appended event (about two per event, written in the same transaction as the events)
+    /// answers in O(log n). The default keeps none.
+    async fn merkle_nodes(&self, chain: &str, nodes: &[(u32, u64)]) -> Result<Option<Vec<Digest>>, StoreError> {
+        let _ = (chain, nodes);
+        Ok(None)
+    }
 }
 
 /// Why a store failed.

@@ -1,0 +1,112 @@
+//! `audit-trail verify-proof --proof FILE [--checkpoint FILE --key VERIFIER_KEY]`.
+
+use super::{trusted_checkpoint, verifier_key};
+use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
+use audit_core::checkpoint::Checkpoint;
+use audit_core::merkle::{ConsistencyProof, Digest, InclusionProof, to_hex};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub(crate) struct VerifyProofArgs {
+    /// A proof as `audit-trail prove` prints it (SPEC §4 JSON), or `-` for standard input.
+    #[arg(long, value_name = "FILE")]
+    proof: PathBuf,
+    /// A signed checkpoint whose root the proof must lead to (at the checkpoint's size).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    checkpoint: Option<PathBuf>,
+    /// The verifier key of the checkpoint's log, or a file holding it.
+    #[arg(long, value_name = "VERIFIER_KEY", requires = "checkpoint")]
+    key: Option<String>,
+}
+
+enum Proof {
+    Inclusion(InclusionProof),
+    Consistency(ConsistencyProof),
+}
+
+/// Checks the proof's hashes (RFC 9162) and, with a checkpoint, that its root is the signed one.
+pub(crate) fn run(args: &VerifyProofArgs) -> Result<u8, Failure> {
+    let checkpoint = match (&args.checkpoint, &args.key) {
+        (Some(path), Some(key)) => Some(trusted_checkpoint(path, &verifier_key(key)?)?),
+        _ => None,
+    };
+    let proof = read_proof(&args.proof)?;
+    let (checked, roots, what) = match &proof {
+        Proof::Inclusion(p) => (
+            p.verify(),
+            vec![(p.size, p.root)],
+            format!("event seq {} (hash {}) is in the tree of {} events", p.seq, to_hex(&p.leaf), p.size),
+        ),
+        Proof::Consistency(p) => (
+            p.verify(),
+            vec![(p.size1, p.root1), (p.size2, p.root2)],
+            format!("the tree of {} events is a prefix of the tree of {}", p.size1, p.size2),
+        ),
+    };
+    if let Err(e) = checked {
+        println!("INVALID proof: {e}");
+        return Ok(EXIT_BROKEN);
+    }
+    match &checkpoint {
+        None => {
+            println!("valid: {what}");
+            eprintln!(
+                "note: the proof is only as good as its root; compare it with a checkpoint you trust (--checkpoint)"
+            );
+        }
+        Some(checkpoint) => match anchored(checkpoint, &roots) {
+            Ok(()) => println!("valid: {what}, whose root checkpoint {} signed", checkpoint.origin),
+            Err(Anchor::Mismatch) => {
+                println!(
+                    "INVALID proof: its root for size {} is not the one checkpoint {} signed",
+                    checkpoint.size, checkpoint.origin
+                );
+                return Ok(EXIT_BROKEN);
+            }
+            Err(Anchor::OtherSize) => {
+                let sizes: Vec<String> = roots.iter().map(|(size, _)| size.to_string()).collect();
+                return Err(Failure::new(format!(
+                    "the proof is about tree size {} but the checkpoint is for size {}: ask `audit-trail prove` for a \
+                     proof at the checkpoint's size",
+                    sizes.join(" and "),
+                    checkpoint.size
+                )));
+            }
+        },
+    }
+    Ok(EXIT_VALID)
+}
+
+enum Anchor {
+    Mismatch,
+    OtherSize,
+}
+
+/// The proof's root at the checkpoint's size must be the checkpoint's root.
+fn anchored(checkpoint: &Checkpoint, roots: &[(u64, Digest)]) -> Result<(), Anchor> {
+    let (_, root) = roots.iter().find(|(size, _)| *size == checkpoint.size).ok_or(Anchor::OtherSize)?;
+    if *root == checkpoint.root { Ok(()) } else { Err(Anchor::Mismatch) }
+}
+
+fn read_proof(path: &PathBuf) -> Result<Proof, Failure> {
+    let shown = path.display();
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| Failure::new(format!("cannot read standard input: {e}")))?
+    } else {
+        std::fs::read_to_string(path).map_err(|e| Failure::new(format!("cannot read {shown}: {e}")))?
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Failure::new(format!("{shown} is not JSON: {e}")))?;
+    let parsed = if value.get("seq").is_some() {
+        serde_json::from_value(value).map(Proof::Inclusion)
+    } else if value.get("size1").is_some() {
+        serde_json::from_value(value).map(Proof::Consistency)
+    } else {
+        return Err(Failure::new(format!(
+            "{shown} is neither an inclusion proof (with \"seq\") nor a consistency proof (with \"size1\") of SPEC §4"
+        )));
+    };
+    parsed.map_err(|e| Failure::new(format!("{shown} is not a SPEC §4 proof: {e}")))
+}

@@ -1,0 +1,534 @@
+//! Signed checkpoints published by the writer (SPEC §5): [`CheckpointPolicy`] says how often
+//! and where, a [`CheckpointSink`] keeps them somewhere the application cannot rewrite.
+//!
+//! ```
+//! use audit_core::checkpoint::{Checkpoint, NoteSigner};
+//! use audit_core::publish::{CheckpointPolicy, DirectorySink};
+//! use audit_core::{Auditor, EventDraft, store::MemoryStore};
+//! use std::sync::Arc;
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let signer = NoteSigner::generate("audit.example.com/default").unwrap();
+//! let verifier = signer.verifier(); // publish this one
+//! let sink = Arc::new(DirectorySink::new(dir.path()).unwrap());
+//! let policy = CheckpointPolicy::new("audit.example.com/default", signer, sink).unwrap().every_events(2);
+//! let auditor = Auditor::builder(Arc::new(MemoryStore::new())).checkpoints(policy).build();
+//! for _ in 0..3 {
+//!     auditor.record(EventDraft::new("login")).await.unwrap();
+//! }
+//! auditor.shutdown().await; // publishes the final state too
+//!
+//! let note = std::fs::read_to_string(dir.path().join(DirectorySink::file_name(2))).unwrap();
+//! assert_eq!(Checkpoint::verify(&note, &verifier).unwrap().size, 2);
+//! assert!(dir.path().join(DirectorySink::file_name(3)).exists());
+//! assert_eq!(auditor.stats().checkpoints_published, 2);
+//! # });
+//! ```
+//!
+//! # When
+//! - [`CheckpointPolicy::every_events`]`(n)`: at every multiple of `n` events (when one
+//!   append passes several, the highest one only: it vouches for the others).
+//! - [`CheckpointPolicy::every`]`(t)`: the current size, when `t` has passed since the last
+//!   checkpoint and events were appended since.
+//! - At [`crate::Auditor::shutdown`]: the final size, if no checkpoint has it yet.
+//!
+//! Only durable states are signed: the publisher learns of events once the store has
+//! acknowledged them. Events appended by other writers to the same chain are read back from
+//! the store and included.
+//!
+//! # Failures
+//! Publishing runs in its own task: a slow or failing sink never delays or loses events. A
+//! failure (or a sink call that takes longer than [`CheckpointPolicy::publish_timeout`]) is
+//! counted in [`crate::WriterStats::checkpoint_failures`], its message kept
+//! ([`crate::Auditor::last_checkpoint_error`]), and the newest due checkpoint is tried again
+//! after the writer's [`crate::RetryPolicy`] backoff.
+//!
+//! # Cost
+//! The publisher keeps the chain's Merkle frontier (O(log n) memory, two SHA-256
+//! compressions per event). It builds it once at start from the store with
+//! [`crate::proof::frontier`]: O(log n) with a store that keeps subtree hashes, one read of
+//! the whole chain otherwise (the JSONL store), concurrently with the first appends.
+
+use crate::checkpoint::{Checkpoint, CheckpointError, NoteSigner};
+use crate::hash::EventHash;
+use crate::merkle::{CompactRange, leaf_hash};
+use crate::proof::{self, StoreProofError};
+use crate::store::{AuditStore, StoreError};
+use crate::writer::RetryPolicy;
+use futures_util::StreamExt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Where signed checkpoints go: somewhere the application cannot rewrite (another system,
+/// WORM storage, a witness).
+#[async_trait::async_trait]
+pub trait CheckpointSink: Send + Sync + 'static {
+    /// Keeps `note`, the signed note of `checkpoint`, durably. Called again with the same
+    /// checkpoint after a failure, and possibly after a restart: publishing the same note
+    /// twice must succeed.
+    async fn publish(&self, checkpoint: &Checkpoint, note: &str) -> Result<(), PublishError>;
+}
+
+/// Why a checkpoint was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// A file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, on which file.
+        context: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A different checkpoint of the same size is already published there.
+    #[error(
+        "{} already holds a different checkpoint of size {size}: the chain was rewritten or forked, \
+         or two logs publish to one directory (give each origin its own directory); nothing was overwritten",
+        path.display()
+    )]
+    Conflict {
+        /// The existing file.
+        path: PathBuf,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// The checkpoint could not be signed.
+    #[error("cannot sign the checkpoint: {0}")]
+    Sign(String),
+    /// The sink did not answer in time.
+    #[error("the checkpoint sink did not answer within {0:?}; it is tried again later")]
+    Timeout(Duration),
+    /// The writer could not compute the chain's tree.
+    #[error("cannot compute the chain's Merkle tree: {0}")]
+    Tree(String),
+    /// Another sink's error.
+    #[error("{0}")]
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// How often, under which origin and key, and where the writer publishes checkpoints.
+#[derive(Clone)]
+pub struct CheckpointPolicy {
+    origin: String,
+    signer: NoteSigner,
+    sink: Arc<dyn CheckpointSink>,
+    every_events: Option<u64>,
+    every: Option<Duration>,
+    publish_timeout: Duration,
+}
+
+impl std::fmt::Debug for CheckpointPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointPolicy")
+            .field("origin", &self.origin)
+            .field("signer", &self.signer)
+            .field("every_events", &self.every_events)
+            .field("every", &self.every)
+            .field("publish_timeout", &self.publish_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckpointPolicy {
+    /// Checkpoints of log `origin` (unique to the deployment and chain, e.g.
+    /// `audit.example.com/default`), signed by `signer`, published to `sink`.
+    ///
+    /// Set [`CheckpointPolicy::every_events`] and/or [`CheckpointPolicy::every`]; with
+    /// neither, a checkpoint is published only at shutdown.
+    pub fn new(
+        origin: impl Into<String>,
+        signer: NoteSigner,
+        sink: Arc<dyn CheckpointSink>,
+    ) -> Result<CheckpointPolicy, CheckpointError> {
+        let origin = origin.into();
+        Checkpoint::new(origin.clone(), 0, [0; 32]).to_body()?;
+        Ok(CheckpointPolicy {
+            origin,
+            signer,
+            sink,
+            every_events: None,
+            every: None,
+            publish_timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// A checkpoint at every multiple of `n` events (`n` ≥ 1).
+    pub fn every_events(mut self, n: u64) -> Self {
+        self.every_events = Some(n.max(1));
+        self
+    }
+
+    /// A checkpoint of the current size when `interval` has passed since the last one and
+    /// events were appended since.
+    pub fn every(mut self, interval: Duration) -> Self {
+        self.every = Some(interval);
+        self
+    }
+
+    /// How long one call to the sink may take before it counts as failed (default 30 s).
+    pub fn publish_timeout(mut self, timeout: Duration) -> Self {
+        self.publish_timeout = timeout;
+        self
+    }
+
+    /// The origin line of the checkpoints.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+/// Publishes each checkpoint as a file of its own in a directory, named by size
+/// ([`DirectorySink::file_name`]), created with `create_new` so that nothing is ever
+/// overwritten: suitable for WORM storage or a directory another system collects.
+///
+/// Publishing a checkpoint whose file already holds the same note succeeds (notes are
+/// deterministic); a different note of the same size is [`PublishError::Conflict`]. Use one
+/// directory per origin.
+#[derive(Debug, Clone)]
+pub struct DirectorySink {
+    dir: PathBuf,
+}
+
+impl DirectorySink {
+    /// Publishes into `dir`, creating it if needed.
+    pub fn new(dir: impl AsRef<Path>) -> Result<DirectorySink, PublishError> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| PublishError::Io { context: format!("cannot create {}", dir.display()), source })?;
+        Ok(DirectorySink { dir })
+    }
+
+    /// The file name of the checkpoint of `size` events: the size in 20 digits (so that
+    /// names sort by size) and `.checkpoint`, e.g. `00000000000000001000.checkpoint`.
+    pub fn file_name(size: u64) -> String {
+        format!("{size:020}.checkpoint")
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn write(&self, size: u64, note: &str) -> Result<(), PublishError> {
+        let path = self.dir.join(Self::file_name(size));
+        let io = |what: &str, path: &Path| {
+            let context = format!("cannot {what} {}", path.display());
+            move |source| PublishError::Io { context, source }
+        };
+        let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let existing = std::fs::read(&path).map_err(io("read", &path))?;
+                return if existing == note.as_bytes() { Ok(()) } else { Err(PublishError::Conflict { path, size }) };
+            }
+            Err(e) => return Err(io("create", &path)(e)),
+        };
+        if let Err(e) = file.write_all(note.as_bytes()).and_then(|()| file.sync_all()) {
+            // Leave no partial note behind to block the retry (if the storage allows removal).
+            let _ = std::fs::remove_file(&path);
+            return Err(io("write", &path)(e));
+        }
+        // Make the new directory entry durable too.
+        #[cfg(unix)]
+        std::fs::File::open(&self.dir).and_then(|dir| dir.sync_all()).map_err(io("sync", &self.dir))?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl CheckpointSink for DirectorySink {
+    async fn publish(&self, checkpoint: &Checkpoint, note: &str) -> Result<(), PublishError> {
+        let sink = self.clone();
+        let (size, note) = (checkpoint.size, note.to_string());
+        tokio::task::spawn_blocking(move || sink.write(size, &note))
+            .await
+            .map_err(|e| PublishError::Other(Box::new(e)))?
+    }
+}
+
+/// The signature of a [`CallbackSink`]'s function.
+type Callback = dyn Fn(&Checkpoint, &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> + Send + Sync;
+
+/// Hands each checkpoint and its signed note to a function. It runs on the async runtime:
+/// keep it quick (queue the note, send it on a channel); for slow I/O implement
+/// [`CheckpointSink`] instead.
+pub struct CallbackSink {
+    callback: Box<Callback>,
+}
+
+impl CallbackSink {
+    /// A sink calling `callback(checkpoint, note)`; an `Err` counts as a failed publication.
+    pub fn new(
+        callback: impl Fn(&Checkpoint, &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> + Send + Sync + 'static,
+    ) -> CallbackSink {
+        CallbackSink { callback: Box::new(callback) }
+    }
+}
+
+impl std::fmt::Debug for CallbackSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackSink").finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl CheckpointSink for CallbackSink {
+    async fn publish(&self, checkpoint: &Checkpoint, note: &str) -> Result<(), PublishError> {
+        (self.callback)(checkpoint, note).map_err(PublishError::Other)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The publisher task (driven by the writer)
+// ---------------------------------------------------------------------------
+
+/// Events the store acknowledged: seqs `first_seq..` with these hashes.
+pub(crate) struct Appended {
+    pub(crate) first_seq: u64,
+    pub(crate) hashes: Vec<EventHash>,
+}
+
+/// What the publisher shares with [`crate::Auditor`].
+#[derive(Default)]
+pub(crate) struct PublishState {
+    pub(crate) published: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    pub(crate) last_error: Mutex<Option<String>>,
+}
+
+impl PublishState {
+    fn fail(&self, error: &PublishError) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(error.to_string());
+    }
+}
+
+/// A tree head due for publication.
+#[derive(Clone, Copy)]
+struct Due {
+    size: u64,
+    root: [u8; 32],
+}
+
+pub(crate) struct Publisher {
+    store: Arc<dyn AuditStore>,
+    chain: String,
+    policy: CheckpointPolicy,
+    retry: RetryPolicy,
+    state: Arc<PublishState>,
+    /// The chain's Merkle frontier; `None` until built (or after a failed catch-up).
+    frontier: Option<CompactRange>,
+    /// Size of the newest published checkpoint (or of the chain when the publisher started).
+    published: u64,
+    pending: Option<Due>,
+    last_published_at: Instant,
+    retry_at: Option<Instant>,
+    delay: Duration,
+}
+
+impl Publisher {
+    pub(crate) fn new(
+        store: Arc<dyn AuditStore>,
+        chain: String,
+        policy: CheckpointPolicy,
+        retry: RetryPolicy,
+        state: Arc<PublishState>,
+    ) -> Publisher {
+        Publisher {
+            store,
+            chain,
+            policy,
+            retry,
+            state,
+            frontier: None,
+            published: 0,
+            pending: None,
+            last_published_at: Instant::now(),
+            retry_at: None,
+            delay: retry.initial,
+        }
+    }
+
+    pub(crate) async fn run(mut self, mut appended: mpsc::UnboundedReceiver<Appended>) {
+        if self.ensure_frontier().await {
+            self.published = self.frontier.as_ref().map_or(0, CompactRange::size);
+        }
+        loop {
+            let wake = self.next_wake();
+            tokio::select! {
+                message = appended.recv() => match message {
+                    Some(first) => {
+                        self.apply(first).await;
+                        while let Ok(more) = appended.try_recv() {
+                            self.apply(more).await;
+                        }
+                    }
+                    None => {
+                        self.finish().await;
+                        return;
+                    }
+                },
+                () = sleep_until(wake), if wake.is_some() => {
+                    if self.frontier.is_none() {
+                        self.ensure_frontier().await;
+                    }
+                    self.time_due();
+                }
+            }
+            if self.pending.is_some() && self.retry_at.is_none_or(|at| Instant::now() >= at) {
+                self.publish().await;
+            }
+        }
+    }
+
+    /// When the timer should fire: a retry, or the next time-based checkpoint.
+    fn next_wake(&self) -> Option<Instant> {
+        let retry = if self.pending.is_some() || self.frontier.is_none() { self.retry_at } else { None };
+        let unpublished = self.frontier.as_ref().is_some_and(|f| f.size() > self.published);
+        let timed = self.policy.every.filter(|_| unpublished).map(|every| self.last_published_at + every);
+        match (retry, timed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Builds the frontier from the store if there is none; false if that failed.
+    async fn ensure_frontier(&mut self) -> bool {
+        if self.frontier.is_some() {
+            return true;
+        }
+        match proof::frontier(&*self.store, &self.chain).await {
+            Ok(frontier) => {
+                self.frontier = Some(frontier);
+                true
+            }
+            Err(e) => {
+                self.failed(&PublishError::Tree(e.to_string()));
+                false
+            }
+        }
+    }
+
+    /// Adds acknowledged events (and any other writer's events before them) to the tree.
+    async fn apply(&mut self, appended: Appended) {
+        if !self.ensure_frontier().await {
+            return; // the frontier built later from the store includes these events
+        }
+        let size = self.frontier.as_ref().map_or(0, CompactRange::size);
+        if appended.first_seq > size + 1
+            && let Err(e) = self.catch_up(appended.first_seq - 1).await
+        {
+            self.frontier = None;
+            self.failed(&PublishError::Tree(e.to_string()));
+            return;
+        }
+        for (seq, hash) in (appended.first_seq..).zip(&appended.hashes) {
+            self.push(seq, hash);
+        }
+    }
+
+    /// Reads the events after the frontier up to `to` from the store (another writer's).
+    async fn catch_up(&mut self, to: u64) -> Result<(), StoreProofError> {
+        let from = self.frontier.as_ref().map_or(0, CompactRange::size) + 1;
+        let store = Arc::clone(&self.store);
+        let mut lines = store.read(&self.chain, from, Some(to));
+        let mut seq = from;
+        while let Some(line) = lines.next().await {
+            let info = crate::line::inspect(line?.as_bytes())
+                .map_err(|e| StoreError::Corrupt(format!("event at seq {seq} of chain {:?}: {e}", self.chain)))?;
+            if info.seq != seq || info.computed != info.declared {
+                let detail = format!("the event read at seq {seq} is not a valid event of that seq");
+                return Err(StoreError::Corrupt(detail).into());
+            }
+            self.push(seq, &info.declared);
+            seq += 1;
+        }
+        if seq <= to {
+            let detail = format!("events up to seq {to} were expected, the store returned up to {}", seq - 1);
+            return Err(StoreError::Corrupt(detail).into());
+        }
+        Ok(())
+    }
+
+    /// Pushes the event at `seq` if it is the next one; marks multiples of `every_events`.
+    fn push(&mut self, seq: u64, hash: &EventHash) {
+        let Some(frontier) = self.frontier.as_mut() else { return };
+        if seq != frontier.size() + 1 || frontier.push(leaf_hash(hash.as_bytes())).is_err() {
+            return;
+        }
+        if self.policy.every_events.is_some_and(|n| seq.is_multiple_of(n)) && seq > self.published {
+            self.pending = Some(Due { size: seq, root: frontier.root() });
+        }
+    }
+
+    /// Marks the current size due if the interval has passed.
+    fn time_due(&mut self) {
+        let Some(every) = self.policy.every else { return };
+        if Instant::now() >= self.last_published_at + every {
+            self.mark_current();
+        }
+    }
+
+    /// Marks the current size due, if it is newer than what is published or pending.
+    fn mark_current(&mut self) {
+        let Some(frontier) = &self.frontier else { return };
+        let newest = self.pending.map_or(self.published, |due| due.size.max(self.published));
+        if frontier.size() > newest {
+            self.pending = Some(Due { size: frontier.size(), root: frontier.root() });
+        }
+    }
+
+    /// The writer stopped: publish the final state once.
+    async fn finish(&mut self) {
+        if self.ensure_frontier().await {
+            self.mark_current();
+        }
+        if self.pending.is_some() {
+            self.publish().await;
+        }
+    }
+
+    async fn publish(&mut self) {
+        let Some(due) = self.pending else { return };
+        let checkpoint = Checkpoint::new(self.policy.origin.clone(), due.size, due.root);
+        let result = match checkpoint.sign(&self.policy.signer) {
+            Err(e) => Err(PublishError::Sign(e.to_string())),
+            Ok(note) => {
+                let timeout = self.policy.publish_timeout;
+                tokio::time::timeout(timeout, self.policy.sink.publish(&checkpoint, &note))
+                    .await
+                    .unwrap_or(Err(PublishError::Timeout(timeout)))
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.state.published.fetch_add(1, Ordering::Relaxed);
+                self.published = self.published.max(due.size);
+                self.pending = None;
+                self.last_published_at = Instant::now();
+                self.retry_at = None;
+                self.delay = self.retry.initial;
+            }
+            Err(e) => self.failed(&e),
+        }
+    }
+
+    fn failed(&mut self, error: &PublishError) {
+        self.state.fail(error);
+        self.retry_at = Some(Instant::now() + self.delay);
+        self.delay = (self.delay * 2).min(self.retry.max);
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,312 @@
+//! The writer's signed checkpoints (`AuditorBuilder::checkpoints`): published at the right
+//! sizes, each one verifies against the chain, and a failing or hanging sink never loses or
+//! blocks an event.
+
+use async_trait::async_trait;
+use audit_core::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
+use audit_core::publish::{CallbackSink, CheckpointPolicy, CheckpointSink, DirectorySink, PublishError};
+use audit_core::store::{AuditStore, JsonlStore, MemoryStore};
+use audit_core::verify::{ChainVerifier, verify_reader, verify_store};
+use audit_core::{Actor, Auditor, EventDraft, RetryPolicy, SealedEvent};
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const ORIGIN: &str = "audit.example.com/default";
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy { initial: Duration::from_millis(5), max: Duration::from_millis(40) }
+}
+
+fn draft(i: usize) -> EventDraft {
+    EventDraft::new("update").actor(Actor::user("alice")).resource("doc", i.to_string()).detail("i", json!(i))
+}
+
+/// Collects published notes.
+#[derive(Default)]
+struct Collected {
+    notes: Mutex<Vec<String>>,
+}
+
+impl Collected {
+    fn sink(self: &Arc<Self>) -> Arc<CallbackSink> {
+        let collected = Arc::clone(self);
+        Arc::new(CallbackSink::new(move |_checkpoint, note| {
+            collected.notes.lock().expect("lock").push(note.to_string());
+            Ok(())
+        }))
+    }
+
+    /// The published checkpoints, each opened with `key`.
+    fn checkpoints(&self, key: &NoteVerifier) -> Vec<Checkpoint> {
+        let notes = self.notes.lock().expect("lock").clone();
+        notes.iter().map(|note| Checkpoint::verify(note, key).expect("signed by the log's key")).collect()
+    }
+}
+
+fn sizes(checkpoints: &[Checkpoint]) -> Vec<u64> {
+    checkpoints.iter().map(|c| c.size).collect()
+}
+
+/// Every checkpoint verifies against the chain as `store` keeps it.
+async fn assert_all_verify(store: &dyn AuditStore, checkpoints: &[Checkpoint], events: u64) {
+    assert!(!checkpoints.is_empty());
+    for checkpoint in checkpoints {
+        assert_eq!(checkpoint.origin, ORIGIN);
+        let report = verify_store(store, "default", Some(checkpoint)).await.expect("store");
+        assert!(report.is_valid(), "checkpoint at {}: {report:?}", checkpoint.size);
+        assert_eq!(report.verified, events);
+    }
+}
+
+#[tokio::test]
+async fn checkpoints_are_published_at_every_multiple_and_at_shutdown() {
+    let store = Arc::new(MemoryStore::new());
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    let collected = Arc::new(Collected::default());
+    let policy = CheckpointPolicy::new(ORIGIN, signer.clone(), collected.sink()).expect("origin").every_events(10);
+    let auditor = Auditor::builder(store.clone()).checkpoints(policy).build();
+    for i in 0..25 {
+        auditor.record(draft(i)).await.expect("recorded");
+    }
+    auditor.shutdown().await;
+    let checkpoints = collected.checkpoints(&signer.verifier());
+    assert_eq!(sizes(&checkpoints), [10, 20, 25], "every 10 events, and the final state at shutdown");
+    assert_all_verify(&*store, &checkpoints, 25).await;
+    let stats = auditor.stats();
+    assert_eq!((stats.checkpoints_published, stats.checkpoint_failures), (3, 0));
+    assert_eq!(auditor.last_checkpoint_error(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_commits_publish_the_highest_multiple_they_reach() {
+    let store = Arc::new(MemoryStore::new());
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    let collected = Arc::new(Collected::default());
+    let policy = CheckpointPolicy::new(ORIGIN, signer.clone(), collected.sink()).expect("origin").every_events(100);
+    let auditor = Auditor::builder(store.clone()).max_batch(64).checkpoints(policy).build();
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let auditor = auditor.clone();
+            tokio::spawn(async move {
+                for i in 0..250 {
+                    auditor.record(draft(t * 1000 + i)).await.expect("recorded");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    auditor.shutdown().await;
+    let checkpoints = collected.checkpoints(&signer.verifier());
+    let sizes = sizes(&checkpoints);
+    assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
+    assert!(sizes.iter().all(|s| s % 100 == 0), "only multiples of 100: {sizes:?}");
+    assert_eq!(sizes.last(), Some(&2000));
+    // A lagging publisher skips multiples a newer one vouches for; on a quiet machine it
+    // publishes nearly all 20.
+    assert_all_verify(&*store, &checkpoints, 2000).await;
+}
+
+#[tokio::test]
+async fn a_time_based_checkpoint_covers_events_without_more_traffic() {
+    let store = Arc::new(MemoryStore::new());
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    let collected = Arc::new(Collected::default());
+    let policy = CheckpointPolicy::new(ORIGIN, signer.clone(), collected.sink())
+        .expect("origin")
+        .every(Duration::from_millis(50));
+    let auditor = Auditor::builder(store.clone()).checkpoints(policy).build();
+    for i in 0..3 {
+        auditor.record(draft(i)).await.expect("recorded");
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // (On a loaded machine the timer may fire between two of the three records.)
+    let first = sizes(&collected.checkpoints(&signer.verifier()));
+    assert_eq!(first.last(), Some(&3), "published while idle: {first:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sizes(&collected.checkpoints(&signer.verifier())), first, "nothing new, nothing published");
+    auditor.record(draft(3)).await.expect("recorded");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(sizes(&collected.checkpoints(&signer.verifier())).last(), Some(&4));
+    let published = auditor.stats().checkpoints_published;
+    auditor.shutdown().await;
+    assert_eq!(auditor.stats().checkpoints_published, published, "nothing new to publish at shutdown");
+    assert_all_verify(&*store, &collected.checkpoints(&signer.verifier()), 4).await;
+}
+
+/// Fails its first `failures` calls, then collects.
+struct Flaky {
+    failures: usize,
+    calls: AtomicUsize,
+    collected: Arc<Collected>,
+}
+
+#[async_trait]
+impl CheckpointSink for Flaky {
+    async fn publish(&self, _checkpoint: &Checkpoint, note: &str) -> Result<(), PublishError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
+            return Err(PublishError::Other("the witness is down".into()));
+        }
+        self.collected.notes.lock().expect("lock").push(note.to_string());
+        Ok(())
+    }
+}
+
+fn assert_every_event_once(store: &MemoryStore, n: usize) {
+    let events: Vec<SealedEvent> = store.events("default");
+    assert_eq!(events.len(), n);
+    let ids: HashSet<_> = events.iter().map(|e| e.event.id).collect();
+    assert_eq!(ids.len(), n);
+    let text: String = events.iter().map(|e| format!("{}\n", e.line)).collect();
+    assert!(verify_reader(text.as_bytes(), ChainVerifier::from_genesis()).expect("memory").is_valid());
+}
+
+#[tokio::test]
+async fn a_failing_sink_loses_no_events_and_is_tried_again() {
+    let store = Arc::new(MemoryStore::new());
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    let collected = Arc::new(Collected::default());
+    let sink = Arc::new(Flaky { failures: 4, calls: AtomicUsize::new(0), collected: Arc::clone(&collected) });
+    let policy = CheckpointPolicy::new(ORIGIN, signer.clone(), sink.clone()).expect("origin").every_events(5);
+    let auditor = Auditor::builder(store.clone()).retry(fast_retry()).checkpoints(policy).build();
+    for i in 0..12 {
+        auditor.record(draft(i)).await.expect("recorded");
+    }
+    // The failed checkpoint is retried after the backoff, without new events.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stats = auditor.stats();
+    assert_eq!(stats.written, 12);
+    assert_eq!(stats.checkpoint_failures, 4);
+    assert!(auditor.last_checkpoint_error().expect("kept").contains("the witness is down"));
+    let early = sizes(&collected.checkpoints(&signer.verifier()));
+    assert_eq!(early.last(), Some(&10), "the newest due checkpoint: {early:?}");
+    for i in 12..23 {
+        auditor.record(draft(i)).await.expect("recorded");
+    }
+    auditor.shutdown().await;
+    assert_every_event_once(&store, 23);
+    let checkpoints = collected.checkpoints(&signer.verifier());
+    assert!(sizes(&checkpoints).ends_with(&[10, 15, 20, 23]), "{:?}", sizes(&checkpoints));
+    assert_all_verify(&*store, &checkpoints, 23).await;
+}
+
+/// Never answers.
+struct Hanging;
+
+#[async_trait]
+impl CheckpointSink for Hanging {
+    async fn publish(&self, _checkpoint: &Checkpoint, _note: &str) -> Result<(), PublishError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_sink_neither_blocks_events_nor_shutdown() {
+    let store = Arc::new(MemoryStore::new());
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    let policy = CheckpointPolicy::new(ORIGIN, signer, Arc::new(Hanging))
+        .expect("origin")
+        .every_events(2)
+        .publish_timeout(Duration::from_millis(30));
+    let auditor = Auditor::builder(store.clone()).retry(fast_retry()).checkpoints(policy).build();
+    let started = std::time::Instant::now();
+    for i in 0..50 {
+        auditor.record(draft(i)).await.expect("recorded");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "events waited for the sink: {:?}", started.elapsed());
+    tokio::time::timeout(Duration::from_secs(5), auditor.shutdown()).await.expect("shutdown returns");
+    assert_every_event_once(&store, 50);
+    let stats = auditor.stats();
+    assert_eq!(stats.checkpoints_published, 0);
+    assert!(stats.checkpoint_failures >= 1);
+    assert!(auditor.last_checkpoint_error().expect("kept").contains("did not answer"));
+}
+
+#[tokio::test]
+async fn the_directory_sink_keeps_one_file_per_checkpoint_and_never_overwrites() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = DirectorySink::new(dir.path().join("checkpoints")).expect("dir");
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    let checkpoint = Checkpoint::new(ORIGIN, 1000, [3; 32]);
+    let note = checkpoint.sign(&signer).expect("signs");
+    sink.publish(&checkpoint, &note).await.expect("published");
+    let path = sink.dir().join("00000000000000001000.checkpoint");
+    assert_eq!(std::fs::read_to_string(&path).expect("file"), note);
+    sink.publish(&checkpoint, &note).await.expect("the same note again is fine");
+
+    let other = Checkpoint::new(ORIGIN, 1000, [4; 32]);
+    let err = sink.publish(&other, &other.sign(&signer).expect("signs")).await.expect_err("conflict");
+    assert!(matches!(err, PublishError::Conflict { size: 1000, .. }), "{err}");
+    assert!(err.to_string().contains("nothing was overwritten"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).expect("file"), note, "untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_writer_continues_the_tree_from_a_jsonl_trail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trail = dir.path().join("trail.jsonl");
+    let published = dir.path().join("checkpoints");
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    for (run, count) in [(0, 15), (1, 10)] {
+        let sink = Arc::new(DirectorySink::new(&published).expect("dir"));
+        let policy = CheckpointPolicy::new(ORIGIN, signer.clone(), sink).expect("origin").every_events(10);
+        let auditor = Auditor::builder(Arc::new(JsonlStore::open(&trail).expect("open"))).checkpoints(policy).build();
+        for i in 0..count {
+            auditor.record(draft(run * 100 + i)).await.expect("recorded");
+        }
+        auditor.shutdown().await;
+        assert_eq!(auditor.stats().checkpoint_failures, 0, "{:?}", auditor.last_checkpoint_error());
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&published)
+        .expect("dir")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let expected: Vec<String> = [10, 15, 20, 25].iter().map(|&size| DirectorySink::file_name(size)).collect();
+    assert_eq!(names, expected);
+    for name in names {
+        let note = std::fs::read_to_string(published.join(&name)).expect("note");
+        let checkpoint = Checkpoint::verify(&note, &signer.verifier()).expect("signed");
+        let file = std::fs::File::open(&trail).expect("trail");
+        let report = verify_reader(file, ChainVerifier::against_checkpoint(&checkpoint)).expect("read");
+        assert!(report.is_valid(), "{name}: {report:?}");
+        assert_eq!(report.verified, 25);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_include_the_events_of_another_writer() {
+    let store = Arc::new(MemoryStore::new());
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    let collected = Arc::new(Collected::default());
+    let policy = CheckpointPolicy::new(ORIGIN, signer.clone(), collected.sink()).expect("origin").every_events(7);
+    let publishing = Auditor::builder(store.clone()).checkpoints(policy).build();
+    let other = Auditor::builder(store.clone()).build();
+    for i in 0..30 {
+        publishing.record(draft(i)).await.expect("recorded");
+        other.record(draft(1000 + i)).await.expect("recorded");
+        if i % 4 == 0 {
+            other.record(draft(2000 + i)).await.expect("recorded");
+        }
+    }
+    publishing.shutdown().await;
+    other.shutdown().await;
+    assert_every_event_once(&store, 68);
+    let checkpoints = collected.checkpoints(&signer.verifier());
+    let sizes = sizes(&checkpoints);
+    assert_eq!(sizes.last(), Some(&67), "the final state the publishing writer saw: {sizes:?}");
+    assert!(sizes[..sizes.len() - 1].iter().all(|s| s % 7 == 0), "{sizes:?}");
+    assert_all_verify(&*store, &checkpoints, 68).await;
+}
+
+#[test]
+fn a_policy_refuses_an_origin_that_cannot_be_signed() {
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    let sink = Arc::new(CallbackSink::new(|_, _| Ok(())));
+    assert!(CheckpointPolicy::new("two\nlines", signer.clone(), sink.clone()).is_err());
+    assert!(CheckpointPolicy::new("", signer, sink).is_err());
+}

@@ -1,4 +1,61 @@
 //! # audit-seaorm
 //!
-//! The SQL audit store (PostgreSQL, SQLite, MySQL/MariaDB) for `audit-core`, and SeaORM
-//! hooks that record per-column old/new diffs after commit. (In progress.)
+//! The SQL audit store for `audit-core`: [`SqlStore`] keeps tamper-evident audit trails in
+//! PostgreSQL (the production store), SQLite (embedded, the default for small deployments) or
+//! MySQL/MariaDB, through a SeaORM connection. It appends without ever forking a chain (even
+//! from several processes), refuses changes and deletions in the database itself, answers the
+//! auditors' queries and compliance reports from indexed columns, and verifies a stored chain
+//! (hashes, links, and every indexed column against its event).
+//!
+//! ```
+//! use audit_core::store::{AuditStore, Query};
+//! use audit_core::{Actor, Auditor, EventDraft, Outcome};
+//! use audit_seaorm::{ReportFilter, SqlStore};
+//! use serde_json::json;
+//! use std::sync::Arc;
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+//! let store = Arc::new(SqlStore::connect(&url).await.unwrap());
+//! store.migrate().await.unwrap(); // creates what is missing; run it at every start
+//!
+//! let auditor = Auditor::builder(store.clone()).build();
+//! auditor
+//!     .record(
+//!         EventDraft::new("update")
+//!             .actor(Actor::admin("alice"))
+//!             .resource("users", "42")
+//!             .change("role", Some(json!("user")), Some(json!("admin"))),
+//!     )
+//!     .await
+//!     .unwrap();
+//! auditor
+//!     .record(EventDraft::new("login").actor(Actor::user("bob")).outcome(Outcome::Denied))
+//!     .await
+//!     .unwrap();
+//! auditor.shutdown().await;
+//!
+//! // Who touched users/42, and what was the role before?
+//! let page = store.query(&Query::new().resource("users", Some("42".into()))).await.unwrap();
+//! assert_eq!(page.events[0].event.actor.id, "alice");
+//! let last = store.last_change("users", "42", None).await.unwrap().unwrap();
+//! assert_eq!(last.fields[0].old, Some(json!("user")));
+//!
+//! // Privileged actions (SOC 2), and the whole trail verified as stored:
+//! let privileged = store.privileged_actions(&ReportFilter::new()).await.unwrap();
+//! assert_eq!(privileged.events.len(), 1);
+//! let report = store.verify_chain("default").await.unwrap();
+//! assert!(report.is_valid(), "{report}");
+//! assert_eq!(report.to_string(), "valid: 2 events");
+//! # });
+//! ```
+//!
+//! The schema, the triggers, PostgreSQL's least-privilege role and monthly partitions are
+//! described in [`store`].
+
+pub mod store;
+
+pub use store::{
+    ColumnMismatch, DataSubject, FailureSummary, LastChange, ReportFilter, SqlStore, SqlStoreError, StoreVerifyReport,
+    postgres_least_privilege_sql,
+};

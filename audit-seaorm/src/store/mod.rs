@@ -1,0 +1,671 @@
+//! [`SqlStore`]: the audit trail in PostgreSQL (the production store), SQLite (embedded) or
+//! MySQL/MariaDB, through a SeaORM [`DatabaseConnection`].
+//!
+//! ```
+//! use audit_core::store::AuditStore;
+//! use audit_core::{Actor, Auditor, EventDraft};
+//! use audit_seaorm::SqlStore;
+//! use std::sync::Arc;
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+//! let store = Arc::new(SqlStore::connect(&url).await.unwrap());
+//! store.migrate().await.unwrap(); // idempotent: run it at every start
+//!
+//! let auditor = Auditor::builder(store.clone()).build();
+//! auditor.record(EventDraft::new("login").actor(Actor::user("alice"))).await.unwrap();
+//! auditor.shutdown().await;
+//!
+//! assert_eq!(store.head("default").await.unwrap().seq, 1);
+//! let report = store.verify_chain("default").await.unwrap();
+//! assert!(report.is_valid(), "{report}");
+//! # });
+//! ```
+//!
+//! # Schema
+//!
+//! [`SqlStore::migrate`] creates two tables with their indexes and triggers (on PostgreSQL also
+//! two trigger functions, and the partitions if asked for) in the schema or database the
+//! connection points at (on PostgreSQL, the first schema of `search_path`), and nothing else.
+//!
+//! `audit_events`, one row per event, primary key `(chain, seq)`:
+//!
+//! | column | PostgreSQL | SQLite | MySQL/MariaDB | value |
+//! |---|---|---|---|---|
+//! | `chain` | `TEXT COLLATE "C"` | `TEXT` | `VARCHAR(512)` | `chain` |
+//! | `seq` | `BIGINT` | `INTEGER` | `BIGINT` | `seq` |
+//! | `id` | `UUID`, unique | `TEXT`, unique | `CHAR(36)`, unique | `id` |
+//! | `ts` | `TIMESTAMPTZ` | `TEXT` (SPEC form, sorts by time) | `DATETIME(6)` (UTC) | `ts` |
+//! | `actor_id`, `actor_kind` | `TEXT` | `TEXT` | `MEDIUMTEXT`, `VARCHAR(16)` | `actor.id`, `actor.kind` |
+//! | `action` | `TEXT` | `TEXT` | `MEDIUMTEXT` | `action` |
+//! | `resource_type`, `resource_id` | `TEXT` | `TEXT` | `MEDIUMTEXT` | `resource.type`, `resource.id` |
+//! | `outcome` | `TEXT` | `TEXT` | `VARCHAR(16)` | `outcome` |
+//! | `request_id` | `TEXT` NULL | `TEXT` NULL | `MEDIUMTEXT` NULL | `context.request_id` |
+//! | `tags` | `TEXT` NULL | `TEXT` NULL | `MEDIUMTEXT` NULL | the canonical JSON array of `tags`, e.g. `["break_glass","privileged"]` |
+//! | `line` | `TEXT` | `TEXT` | `LONGTEXT` | the event's canonical line (SPEC §3), byte for byte |
+//!
+//! `line` is the event; every other column is a copy of a value inside it, kept for queries.
+//! It is text, never JSON/JSONB, so the stored bytes are exactly the hashed ones.
+//! [`SqlStore::verify_chain`] checks the hashes and links of the lines and that every column
+//! equals the value inside its line. Queries and reports read the events from `line`, and
+//! check their filters against it again.
+//!
+//! Indexes, chosen to answer the auditors' questions with few and narrow indexes:
+//!
+//! | index | columns | serves |
+//! |---|---|---|
+//! | primary key | `(chain, seq)` | reading and verifying a chain; keyset paging |
+//! | `audit_events_id` | `(id)` unique | ids are unique (SPEC §2) |
+//! | `audit_events_actor` | `(actor_id, ts)` | all actions by actor X in a period; GDPR subject access (as actor) |
+//! | `audit_events_resource` | `(resource_id, resource_type, ts)` | who touched record Y in the last 90 days; the last change of a record; subject access (as resource), e.g. all exports for subject Z |
+//! | `audit_events_notable` | `(ts)` where `outcome <> 'success' OR actor_kind IN ('admin','system') OR tags IS NOT NULL` | failed logins of privileged accounts, privileged actions, repeated failures in a period |
+//!
+//! The last index is partial on PostgreSQL and SQLite: it holds only the few notable events, so
+//! it costs little on insert. MySQL has no partial indexes; there `audit_events` has one more
+//! column, `notable TINYINT AS (<that predicate>) VIRTUAL` (computed by the database from the
+//! other columns, never written), and the index is `(notable, ts)`. On MySQL the text columns
+//! are indexed by prefix (191 characters of `actor_id` and `resource_id`), and the tables use a
+//! binary NO PAD collation when the server has one (`utf8mb4_nopad_bin` on MariaDB,
+//! `utf8mb4_0900_bin` on MySQL 8) so that comparisons and ordering are exact, byte for byte.
+//! `request_id` is a column without an index.
+//!
+//! `audit_chain_heads`, one row per chain: `chain` (primary key), `seq` and `hash` of its last
+//! event (`0` and 64 zeros when created). An append locks this row, so two writers, even in two
+//! processes, can never fork a chain.
+//!
+//! # Queries and reports
+//!
+//! | the auditor asks | call |
+//! |---|---|
+//! | all actions by actor X in a period | [`AuditStore::query`] with `Query::new().actor("x").between(since, until)` |
+//! | who accessed or touched record Y in the last 90 days (HIPAA, GDPR) | [`SqlStore::access_report`] |
+//! | privileged actions (SOC 2, PCI DSS) | [`SqlStore::privileged_actions`] |
+//! | failed logins of privileged accounts | [`SqlStore::privileged_actions`] with `.action("login").outcomes([Failure, Denied])` |
+//! | actors with repeated failures (PCI DSS) | [`SqlStore::repeated_failures`] |
+//! | when was this record last modified, and what was the previous value | [`SqlStore::last_change`] |
+//! | every event about a data subject, e.g. all exports of their data (GDPR Art. 15) | [`SqlStore::subject_events`] |
+//! | is the stored trail intact | [`SqlStore::verify_chain`], [`SqlStore::verify_all`] |
+//!
+//! Results come in `(chain, seq)` order, a page at a time ([`QueryPage::next`] continues).
+//! Each event is read from its line and checked against the filter again, so an edited column
+//! can hide an event from a query (which verification then reports) but never make a query
+//! return a wrong one.
+//!
+//! # Append-only, enforced by the database
+//!
+//! Triggers refuse `UPDATE` and `DELETE` on `audit_events` on all three backends, and `TRUNCATE`
+//! on PostgreSQL (on each partition too). On SQLite an `INSERT` that would replace an event (by
+//! `INSERT OR REPLACE`, which fires no delete trigger) is refused as well. A chain head may only
+//! move forward: a trigger refuses lowering its `seq`, changing its hash in place, and deleting
+//! it. A database superuser can still disable triggers and rewrite rows: such edits are found by
+//! [`SqlStore::verify_chain`] (edited lines break the hash chain, edited columns are named with
+//! their `seq`), and signed checkpoints kept elsewhere catch a rewrite of the whole chain.
+//! On PostgreSQL run the application as a role that may only insert and select (see
+//! [`postgres_least_privilege_sql`]); on MySQL grant it `SELECT, INSERT` on `audit_events` and
+//! `SELECT, INSERT, UPDATE` on `audit_chain_heads`, and no `DROP` (which `TRUNCATE` needs).
+//! SQLite has no users: anyone who can write the file can change it; verification finds it.
+//!
+//! # PostgreSQL least privilege
+//!
+//! ```sql
+//! -- as the owner of the tables, after SqlStore::migrate:
+//! CREATE ROLE audit_app LOGIN PASSWORD '…';
+//! GRANT USAGE ON SCHEMA "audit" TO "audit_app";
+//! GRANT SELECT, INSERT ON "audit".audit_events TO "audit_app";
+//! GRANT SELECT, INSERT, UPDATE (seq, hash) ON "audit".audit_chain_heads TO "audit_app";
+//! ```
+//!
+//! [`postgres_least_privilege_sql`] writes the grants for any schema and role. The application
+//! then connects as `audit_app` and uses [`SqlStore::new`] without calling `migrate`.
+//!
+//! # Monthly partitions (PostgreSQL)
+//!
+//! [`SqlStore::with_monthly_partitions`] makes `migrate` create `audit_events` partitioned by
+//! range of `ts`, one partition per month (`audit_events_y2026m11`, …) from the current month to
+//! `months_ahead` months later, plus `audit_events_default` for anything outside them. Call
+//! [`SqlStore::ensure_partitions`] (as the owner) at least once a month to keep creating them
+//! ahead of time: a month's partition cannot be created once the default partition holds rows of
+//! that month. Old months can then be detached and archived as whole tables.
+//!
+//! PostgreSQL requires every unique constraint of a partitioned table to include the partition
+//! key, so a partitioned `audit_events` has primary key `(chain, seq, ts)` and unique `(id, ts)`.
+//! The store still never writes two events at one `(chain, seq)`: every append takes the chain's
+//! head row under lock and writes exactly the seqs after it, and verification reports any
+//! repeated or missing seq. Partitioning is chosen when the table is first created.
+//!
+//! # Concurrency
+//!
+//! An append is one transaction: lock the chain's head row (`SELECT … FOR UPDATE` on PostgreSQL
+//! and MySQL; `BEGIN IMMEDIATE` on SQLite, which takes the database's write lock), compare it
+//! with the expected head ([`AppendError::Conflict`] if another writer moved it), check the
+//! batch ([`check_batch`]), insert the events in multi-row `INSERT`s, move the head, commit.
+//! The head row of a new chain is created first with `INSERT … ON CONFLICT DO NOTHING`
+//! (PostgreSQL) or `INSERT IGNORE` (MySQL) outside the transaction, so that two processes
+//! creating it at once both succeed and then take turns on the lock.
+//!
+//! SQLite's pool has one connection by default; [`SqlStore::connect`] keeps it so and turns on
+//! WAL. Reads ([`AuditStore::read`], queries, verification) fetch pages by primary key and never
+//! hold a connection between pages, so they do not block writers for long.
+
+mod error;
+mod query;
+mod schema;
+mod sql;
+mod verify;
+
+pub use error::SqlStoreError;
+pub use query::{DataSubject, FailureSummary, LastChange, ReportFilter};
+pub use schema::postgres_least_privilege_sql;
+pub use verify::{ColumnMismatch, StoreVerifyReport};
+
+use audit_core::SealedEvent;
+use audit_core::store::{AppendError, AuditStore, Head, LineStream, Query, QueryPage, StoreError, check_batch};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseConnectionType, DatabaseTransaction,
+    DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use sql::{Dialect, EVENTS, HEADS, MAX_INSERT_ROWS, Sql};
+use std::ops::Range;
+use std::time::Duration;
+
+/// Rows fetched per query when reading a chain (the default of
+/// [`SqlStore::with_read_page_size`]).
+pub const DEFAULT_READ_PAGE: usize = 5000;
+
+/// Largest total of canonical line bytes in one multi-row `INSERT` (keeps a statement well
+/// under MySQL's default `max_allowed_packet` of 16 MiB even with large events).
+const MAX_INSERT_BYTES: usize = 4 << 20;
+
+/// The longest chain name MySQL can keep (`VARCHAR(512)`).
+const MYSQL_MAX_CHAIN_CHARS: usize = 512;
+
+/// An [`AuditStore`] in PostgreSQL, SQLite or MySQL/MariaDB. Cheap to clone (the connection
+/// pool is shared).
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    db: DatabaseConnection,
+    dialect: Dialect,
+    months_ahead: Option<u32>,
+    page_size: usize,
+}
+
+impl SqlStore {
+    /// A store over an open connection (pool). Does not touch the database: call
+    /// [`SqlStore::migrate`] once (as the schema owner) before the first append.
+    pub fn new(db: DatabaseConnection) -> Result<SqlStore, SqlStoreError> {
+        if matches!(db.inner, DatabaseConnectionType::Disconnected) {
+            return Err(SqlStoreError::UnsupportedBackend("a disconnected DatabaseConnection".to_string()));
+        }
+        let dialect = match db.get_database_backend() {
+            DbBackend::Postgres => Dialect::Postgres,
+            DbBackend::MySql => Dialect::MySql,
+            DbBackend::Sqlite => Dialect::Sqlite,
+            other => return Err(SqlStoreError::UnsupportedBackend(format!("{other:?}"))),
+        };
+        Ok(SqlStore { db, dialect, months_ahead: None, page_size: DEFAULT_READ_PAGE })
+    }
+
+    /// Connects to `url` (`postgres://…`, `mysql://…`, `sqlite://PATH`) and makes a store.
+    ///
+    /// For SQLite the file is created if missing, the journal is switched to WAL (readers do
+    /// not block the writer), and a writer waits up to 30 s for another process's write lock.
+    /// Statement logging is off (event lines would flood the log).
+    pub async fn connect(url: &str) -> Result<SqlStore, SqlStoreError> {
+        let mut options = ConnectOptions::new(url);
+        options.sqlx_logging(false);
+        if url.starts_with("sqlite:") {
+            options.map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(30))
+            });
+        }
+        let db =
+            Database::connect(options).await.map_err(SqlStoreError::db(format!("connect to {}", redact_url(url))))?;
+        SqlStore::new(db)
+    }
+
+    /// Makes [`SqlStore::migrate`] create the events table partitioned by month on PostgreSQL,
+    /// with partitions from the current month to `months_ahead` months later (see the module
+    /// docs). Ignored on SQLite and MySQL.
+    pub fn with_monthly_partitions(mut self, months_ahead: u32) -> SqlStore {
+        self.months_ahead = Some(months_ahead);
+        self
+    }
+
+    /// Rows per query when reading or verifying a chain (default [`DEFAULT_READ_PAGE`]; at
+    /// least 1). Memory use is about this many events.
+    pub fn with_read_page_size(mut self, rows: usize) -> SqlStore {
+        self.page_size = rows.max(1);
+        self
+    }
+
+    /// The connection pool.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The kind of database.
+    pub fn backend(&self) -> DbBackend {
+        self.dialect.backend()
+    }
+
+    /// Creates the tables, indexes and triggers that are missing (and, with monthly
+    /// partitions, the partitions due); safe to run at every start and from several processes
+    /// at once. Needs the rights to create tables and triggers (the schema owner, not the
+    /// least-privilege application role).
+    pub async fn migrate(&self) -> Result<(), SqlStoreError> {
+        let txn = match self.dialect {
+            Dialect::Sqlite => self.begin_immediate("migrate").await?,
+            Dialect::Postgres | Dialect::MySql => {
+                self.db.begin().await.map_err(SqlStoreError::db("migrate: begin a transaction"))?
+            }
+        };
+        match schema::migrate(&txn, self.dialect, self.months_ahead, chrono::Utc::now()).await {
+            Ok(()) => txn.commit().await.map_err(SqlStoreError::db("migrate: commit"))?,
+            Err(e) => {
+                rollback(txn).await;
+                return Err(e);
+            }
+        }
+        schema::check_columns(&self.db, self.dialect).await
+    }
+
+    /// On PostgreSQL with a partitioned events table: creates the monthly partitions from the
+    /// current month to `months_ahead` months later that are missing (see the module docs).
+    /// Does nothing on an unpartitioned table or another database. Run it as the owner.
+    pub async fn ensure_partitions(&self, months_ahead: u32) -> Result<(), SqlStoreError> {
+        if self.dialect != Dialect::Postgres || !schema::postgres_is_partitioned(&self.db).await? {
+            return Ok(());
+        }
+        let txn = self.db.begin().await.map_err(SqlStoreError::db("create partitions: begin a transaction"))?;
+        match schema::ensure_partitions(&txn, months_ahead, chrono::Utc::now()).await {
+            Ok(()) => txn.commit().await.map_err(SqlStoreError::db("create partitions: commit")),
+            Err(e) => {
+                rollback(txn).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Every chain with its head, by name.
+    pub async fn chains(&self) -> Result<Vec<(String, Head)>, SqlStoreError> {
+        let sql = format!("SELECT chain, seq, hash FROM {HEADS} ORDER BY chain");
+        let rows = self
+            .db
+            .query_all_raw(sea_orm::Statement::from_string(self.backend(), sql))
+            .await
+            .map_err(SqlStoreError::db(format!("list chains ({HEADS})")))?;
+        rows.iter()
+            .map(|row| {
+                let chain: String = row.try_get_by_index(0).map_err(SqlStoreError::db("list chains"))?;
+                let head = head_at(row, &chain, 1)?;
+                Ok((chain, head))
+            })
+            .collect()
+    }
+
+    async fn begin_immediate(&self, what: &str) -> Result<DatabaseTransaction, SqlStoreError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        self.db.begin_with_options(options).await.map_err(SqlStoreError::db(format!(
+            "{what}: begin an immediate transaction (BEGIN IMMEDIATE); if the database is busy, another process \
+             holds its write lock"
+        )))
+    }
+
+    /// The chain's head, read in `conn` (locked with `FOR UPDATE` when `lock`).
+    async fn select_head(
+        &self,
+        conn: &impl ConnectionTrait,
+        chain: &str,
+        lock: bool,
+    ) -> Result<Option<Head>, SqlStoreError> {
+        let mut sql = Sql::new(self.dialect);
+        sql.push(&format!("SELECT seq, hash FROM {HEADS} WHERE chain = ")).bind(chain);
+        if lock {
+            sql.push(" FOR UPDATE");
+        }
+        let what = if lock { "lock the chain head (SELECT … FOR UPDATE)" } else { "read the chain head" };
+        let row = conn
+            .query_one_raw(sql.build())
+            .await
+            .map_err(SqlStoreError::db(format!("chain {chain:?}: {what} in {HEADS}")))?;
+        row.map(|row| head_at(&row, chain, 0)).transpose()
+    }
+
+    fn check_chain_name(&self, chain: &str) -> Result<(), SqlStoreError> {
+        if self.dialect != Dialect::MySql {
+            return Ok(());
+        }
+        if chain.chars().count() > MYSQL_MAX_CHAIN_CHARS {
+            return Err(SqlStoreError::InvalidInput(format!(
+                "chain names are at most {MYSQL_MAX_CHAIN_CHARS} characters on MySQL; {chain:?} is longer: choose a \
+                 shorter chain name"
+            )));
+        }
+        if chain.ends_with(' ') {
+            // Without a NO PAD collation (MySQL 5.7) "a" and "a " would be one chain.
+            return Err(SqlStoreError::InvalidInput(format!(
+                "chain {chain:?} ends with a space, which MySQL may ignore when comparing: choose a chain name \
+                 without trailing spaces"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Begins the append transaction with the chain's head row locked; creates the row first
+    /// for a new chain.
+    async fn lock_head(&self, chain: &str) -> Result<(DatabaseTransaction, Head), SqlStoreError> {
+        if self.dialect == Dialect::Sqlite {
+            let txn = self.begin_immediate(&format!("append to chain {chain:?}")).await?;
+            let head = match self.select_head(&txn, chain, false).await {
+                Ok(Some(head)) => head,
+                Ok(None) => match self.insert_head_row(&txn, chain).await {
+                    Ok(()) => Head::EMPTY,
+                    Err(e) => {
+                        rollback(txn).await;
+                        return Err(e);
+                    }
+                },
+                Err(e) => {
+                    rollback(txn).await;
+                    return Err(e);
+                }
+            };
+            return Ok((txn, head));
+        }
+        for _ in 0..3 {
+            let txn = self
+                .db
+                .begin()
+                .await
+                .map_err(SqlStoreError::db(format!("append to chain {chain:?}: begin a transaction")))?;
+            match self.select_head(&txn, chain, true).await {
+                Ok(Some(head)) => return Ok((txn, head)),
+                Ok(None) => {
+                    rollback(txn).await;
+                    // Outside the transaction: two processes creating it at once both succeed.
+                    self.insert_head_row(&self.db, chain).await?;
+                }
+                Err(e) => {
+                    rollback(txn).await;
+                    return Err(e);
+                }
+            }
+        }
+        Err(SqlStoreError::Corrupt(format!(
+            "the head row of chain {chain:?} in {HEADS} was created but cannot be found"
+        )))
+    }
+
+    /// Inserts the head row of an empty chain unless it exists.
+    async fn insert_head_row(&self, conn: &impl ConnectionTrait, chain: &str) -> Result<(), SqlStoreError> {
+        let zeros = audit_core::EventHash::ZERO.to_string();
+        let mut sql = Sql::new(self.dialect);
+        match self.dialect {
+            Dialect::Postgres => sql.push(&format!("INSERT INTO {HEADS} (chain, seq, hash) VALUES (")),
+            Dialect::MySql => sql.push(&format!("INSERT IGNORE INTO {HEADS} (chain, seq, hash) VALUES (")),
+            // Inside the immediate transaction: nobody else can insert it meanwhile.
+            Dialect::Sqlite => sql.push(&format!("INSERT INTO {HEADS} (chain, seq, hash) VALUES (")),
+        };
+        sql.bind(chain).push(", 0, ").bind(zeros).push(")");
+        if self.dialect == Dialect::Postgres {
+            sql.push(" ON CONFLICT (chain) DO NOTHING");
+        }
+        conn.execute_raw(sql.build())
+            .await
+            .map(|_| ())
+            .map_err(SqlStoreError::db(format!("create the head row of chain {chain:?} in {HEADS}")))
+    }
+
+    async fn append_batch(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
+        let store_error = |e: SqlStoreError| AppendError::Store(e.into());
+        self.check_chain_name(chain).map_err(store_error)?;
+        let (txn, actual) = self.lock_head(chain).await.map_err(store_error)?;
+        if actual != expected {
+            rollback(txn).await;
+            return Err(AppendError::Conflict { expected, actual });
+        }
+        let head = match check_batch(chain, expected, batch) {
+            Ok(head) => head,
+            Err(e) => {
+                rollback(txn).await;
+                return Err(e.into());
+            }
+        };
+        if batch.is_empty() {
+            rollback(txn).await;
+            return Ok(head);
+        }
+        if let Err(e) = self.write_batch(&txn, chain, batch, head).await {
+            rollback(txn).await;
+            return Err(store_error(e));
+        }
+        txn.commit().await.map_err(|e| {
+            store_error(SqlStoreError::Database {
+                context: format!(
+                    "append to chain {chain:?}: commit seq {}..={} (the batch may or may not be written)",
+                    expected.seq + 1,
+                    head.seq
+                ),
+                source: e,
+            })
+        })?;
+        Ok(head)
+    }
+
+    /// Inserts `batch` and moves the head, inside the append transaction.
+    async fn write_batch(
+        &self,
+        txn: &DatabaseTransaction,
+        chain: &str,
+        batch: &[SealedEvent],
+        head: Head,
+    ) -> Result<(), SqlStoreError> {
+        for range in insert_chunks(batch) {
+            let rows = &batch[range];
+            let mut sql = Sql::new(self.dialect);
+            sql.push(&format!("INSERT INTO {EVENTS} ({}) VALUES ", sql::COLUMNS.join(", ")));
+            for (i, event) in rows.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql::push_event_values(self.dialect, event, &mut sql)?;
+            }
+            let (first, last) = (rows.first().map_or(0, SealedEvent::seq), rows.last().map_or(0, SealedEvent::seq));
+            txn.execute_raw(sql.build()).await.map_err(SqlStoreError::db(format!(
+                "append to chain {chain:?}: insert seq {first}..={last} into {EVENTS}"
+            )))?;
+        }
+        let mut sql = Sql::new(self.dialect);
+        sql.push(&format!("UPDATE {HEADS} SET seq = "))
+            .bind(sql::seq_value(head.seq)?)
+            .push(", hash = ")
+            .bind(head.hash.to_string())
+            .push(" WHERE chain = ")
+            .bind(chain);
+        let result = txn
+            .execute_raw(sql.build())
+            .await
+            .map_err(SqlStoreError::db(format!("append to chain {chain:?}: move the head to seq {}", head.seq)))?;
+        if result.rows_affected() != 1 {
+            return Err(SqlStoreError::Corrupt(format!(
+                "moving the head of chain {chain:?} changed {} rows of {HEADS}, not 1",
+                result.rows_affected()
+            )));
+        }
+        Ok(())
+    }
+
+    /// One page of `(seq, line)` of `chain` with `from <= seq <= to`.
+    async fn line_page(&self, chain: &str, from: u64, to: u64) -> Result<Vec<(u64, String)>, SqlStoreError> {
+        let mut sql = Sql::new(self.dialect);
+        sql.push(&format!("SELECT chain, seq, line FROM {EVENTS} WHERE chain = "))
+            .bind(chain)
+            .push(" AND seq >= ")
+            .bind(sql::seq_bound(from))
+            .push(" AND seq <= ")
+            .bind(sql::seq_bound(to))
+            .push(" ORDER BY seq LIMIT ")
+            .bind(page_limit(self.page_size));
+        let rows = self
+            .db
+            .query_all_raw(sql.build())
+            .await
+            .map_err(SqlStoreError::db(format!("read chain {chain:?} from seq {from}")))?;
+        rows.iter().map(|row| sql::line_from_row(row).map(|(_, seq, line)| (seq, line))).collect()
+    }
+
+    /// Streams the lines of `chain` with `from <= seq <= to`, one page per query.
+    fn lines(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
+        struct State {
+            chain: String,
+            next: u64,
+            last: u64,
+            page: std::vec::IntoIter<(u64, String)>,
+            done: bool,
+        }
+        let state = State {
+            chain: chain.to_string(),
+            next: from.max(1),
+            last: to.unwrap_or(u64::MAX),
+            page: Vec::new().into_iter(),
+            done: false,
+        };
+        Box::pin(futures_util::stream::unfold(state, move |mut state| async move {
+            loop {
+                if let Some((_, line)) = state.page.next() {
+                    return Some((Ok(line), state));
+                }
+                if state.done || state.next > state.last {
+                    return None;
+                }
+                match self.line_page(&state.chain, state.next, state.last).await {
+                    Ok(rows) => {
+                        state.done = rows.len() < self.page_size;
+                        match rows.last() {
+                            Some((seq, _)) => state.next = seq.saturating_add(1),
+                            None => state.done = true,
+                        }
+                        state.page = rows.into_iter();
+                    }
+                    Err(e) => {
+                        state.done = true;
+                        return Some((Err(e.into()), state));
+                    }
+                }
+            }
+        }))
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditStore for SqlStore {
+    async fn head(&self, chain: &str) -> Result<Head, StoreError> {
+        Ok(self.select_head(&self.db, chain, false).await?.unwrap_or(Head::EMPTY))
+    }
+
+    async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
+        self.append_batch(chain, expected, batch).await
+    }
+
+    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
+        self.lines(chain, from, to)
+    }
+
+    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
+        Ok(self.run_query(query).await?)
+    }
+}
+
+/// Reads `(seq, hash)` of a head row starting at column `at`.
+fn head_at(row: &sea_orm::QueryResult, chain: &str, at: usize) -> Result<Head, SqlStoreError> {
+    let what = || format!("read the head of chain {chain:?}");
+    let seq: i64 = row.try_get_by_index(at).map_err(SqlStoreError::db(what()))?;
+    let hash: String = row.try_get_by_index(at + 1).map_err(SqlStoreError::db(what()))?;
+    let seq = u64::try_from(seq)
+        .map_err(|_| SqlStoreError::Corrupt(format!("the head of chain {chain:?} has a negative seq {seq}")))?;
+    let hash = audit_core::EventHash::from_hex(hash.as_bytes()).ok_or_else(|| {
+        SqlStoreError::Corrupt(format!("the head of chain {chain:?} has hash {hash:?}, not 64 lowercase hex digits"))
+    })?;
+    Ok(Head { seq, hash })
+}
+
+/// Rolls back, ignoring errors (the connection discards the transaction anyway).
+async fn rollback(txn: DatabaseTransaction) {
+    let _ = txn.rollback().await;
+}
+
+/// A LIMIT value.
+fn page_limit(rows: usize) -> i64 {
+    i64::try_from(rows).unwrap_or(i64::MAX)
+}
+
+/// Splits a batch into multi-row INSERTs of 1, 2, 4, … [`MAX_INSERT_ROWS`] rows (few statement
+/// shapes, so prepared statements are reused) of at most [`MAX_INSERT_BYTES`] of lines.
+fn insert_chunks(batch: &[SealedEvent]) -> Vec<Range<usize>> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < batch.len() {
+        let remaining = (batch.len() - start).min(MAX_INSERT_ROWS);
+        let mut size = 1usize << (usize::BITS - 1 - remaining.leading_zeros());
+        while size > 1 && batch[start..start + size].iter().map(|e| e.line.len()).sum::<usize>() > MAX_INSERT_BYTES {
+            size /= 2;
+        }
+        chunks.push(start..start + size);
+        start += size;
+    }
+    chunks
+}
+
+/// `url` without its password, for messages.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => userinfo.to_string(),
+            };
+            format!("{scheme}://{user}@{host}{}", &rest[authority_end..])
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_chunks_are_powers_of_two() {
+        let auditor_events = |n: usize| -> Vec<SealedEvent> {
+            let line = String::from("{}");
+            (0..n).map(|_| SealedEvent { event: sample_event(), line: line.clone() }).collect()
+        };
+        let sizes = |n: usize| insert_chunks(&auditor_events(n)).iter().map(|r| r.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(1000), [512, 256, 128, 64, 32, 8]);
+        assert_eq!(sizes(2049), [1024, 1024, 1]);
+    }
+
+    fn sample_event() -> audit_core::Event {
+        let line = r#"{"action":"login","actor":{"id":"alice","kind":"user"},"chain":"default","hash":"0000000000000000000000000000000000000000000000000000000000000000","id":"0192f0c1-7b6e-7cc0-8000-000000000001","outcome":"success","prev":"0000000000000000000000000000000000000000000000000000000000000000","resource":{"id":"","type":"session"},"seq":1,"ts":"2026-11-23T10:15:30.123456Z","v":1}"#;
+        match serde_json::from_str(line) {
+            Ok(event) => event,
+            Err(e) => panic!("sample event: {e}"),
+        }
+    }
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(redact_url("postgres://app:secret@db:5432/audit"), "postgres://app:***@db:5432/audit");
+        assert_eq!(redact_url("postgres://app@db/audit"), "postgres://app@db/audit");
+        assert_eq!(redact_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+    }
+}

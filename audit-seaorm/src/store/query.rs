@@ -1,0 +1,469 @@
+//! Queries (SPEC §6 `query`) and the compliance reports, with keyset paging by `(chain, seq)`.
+//!
+//! Every event returned is parsed from its canonical line and checked against the filter again,
+//! so a result is never wrong because of an edited column or a database's collation rules.
+//! Events hidden by an edited column are found by [`SqlStore::verify_chain`].
+
+use super::error::SqlStoreError;
+use super::schema::NOTABLE;
+use super::sql::{self, Dialect, EVENTS, Sql};
+use super::{SqlStore, page_limit};
+use audit_core::store::{Cursor, Query, QueryPage};
+use audit_core::{ActorKind, Change, Event, Outcome, SealedEvent, Timestamp};
+use sea_orm::ConnectionTrait;
+
+/// Rows fetched per query while filling a page.
+const MAX_FETCH: usize = 10_000;
+
+/// The tag that marks an event as privileged (besides admin and system actors).
+const PRIVILEGED_TAG: &str = "privileged";
+
+/// What the reports have in common: which chain, which period, which actions and outcomes,
+/// and paging.
+///
+/// ```
+/// use audit_seaorm::ReportFilter;
+/// use audit_core::{Outcome, Timestamp};
+/// let since: Timestamp = "2026-08-25T00:00:00.000000Z".parse().unwrap();
+/// let filter = ReportFilter::new().between(Some(since), None).outcomes([Outcome::Failure, Outcome::Denied]).limit(500);
+/// assert_eq!(filter.limit, 500);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportFilter {
+    /// Only this chain.
+    pub chain: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only events before this time.
+    pub until: Option<Timestamp>,
+    /// Only this action (e.g. `"export"`, `"login"`).
+    pub action: Option<String>,
+    /// Only these outcomes (empty: any).
+    pub outcomes: Vec<Outcome>,
+    /// Only events after this position (from [`QueryPage::next`]).
+    pub after: Option<Cursor>,
+    /// Page size (at least 1).
+    pub limit: usize,
+}
+
+impl Default for ReportFilter {
+    fn default() -> Self {
+        ReportFilter::new()
+    }
+}
+
+impl ReportFilter {
+    /// Everything, 100 events a page.
+    pub fn new() -> ReportFilter {
+        ReportFilter {
+            chain: None,
+            since: None,
+            until: None,
+            action: None,
+            outcomes: Vec::new(),
+            after: None,
+            limit: 100,
+        }
+    }
+    /// Only `chain`.
+    pub fn chain(mut self, chain: impl Into<String>) -> ReportFilter {
+        self.chain = Some(chain.into());
+        self
+    }
+    /// Only `since <= ts < until`.
+    pub fn between(mut self, since: Option<Timestamp>, until: Option<Timestamp>) -> ReportFilter {
+        self.since = since;
+        self.until = until;
+        self
+    }
+    /// Only `action`.
+    pub fn action(mut self, action: impl Into<String>) -> ReportFilter {
+        self.action = Some(action.into());
+        self
+    }
+    /// Only these outcomes.
+    pub fn outcomes(mut self, outcomes: impl IntoIterator<Item = Outcome>) -> ReportFilter {
+        self.outcomes = outcomes.into_iter().collect();
+        self
+    }
+    /// Continue after `cursor`.
+    pub fn after(mut self, cursor: Option<Cursor>) -> ReportFilter {
+        self.after = cursor;
+        self
+    }
+    /// Page size.
+    pub fn limit(mut self, limit: usize) -> ReportFilter {
+        self.limit = limit;
+        self
+    }
+}
+
+/// A data subject for GDPR subject access ([`SqlStore::subject_events`]).
+///
+/// An event is about the subject when the subject is its actor (`actor.id == id`: what the
+/// person did) or its resource (`resource.id == id`, and `resource.type` is one of
+/// `resource_types` if any are given: what was done to the person's record). Events that
+/// mention the person only inside `details` or `changes` are not found this way; name the
+/// person in `resource` when recording them (e.g. an export of user 42's data:
+/// `.resource("users", "42")`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataSubject {
+    /// The subject's identifier, as used in `actor.id` and `resource.id`.
+    pub id: String,
+    /// The resource types that hold people (e.g. `["users", "customers"]`); empty: any type.
+    pub resource_types: Vec<String>,
+}
+
+impl DataSubject {
+    /// The subject `id`, as actor or as a resource of any type.
+    pub fn new(id: impl Into<String>) -> DataSubject {
+        DataSubject { id: id.into(), resource_types: Vec::new() }
+    }
+    /// Counts `id` as a resource only in resources of these types.
+    pub fn resource_types(mut self, types: impl IntoIterator<Item = impl Into<String>>) -> DataSubject {
+        self.resource_types = types.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// One actor's failures in a period ([`SqlStore::repeated_failures`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailureSummary {
+    /// The actor.
+    pub actor_id: String,
+    /// Its kind.
+    pub actor_kind: ActorKind,
+    /// How many `failure` or `denied` events.
+    pub failures: u64,
+    /// The first one.
+    pub first: Timestamp,
+    /// The last one.
+    pub last: Timestamp,
+}
+
+/// The last change of a record ([`SqlStore::last_change`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastChange {
+    /// The most recent event on the record that has `changes`.
+    pub event: SealedEvent,
+    /// For each changed field, sorted by name: `old` is the previous value (absent when the
+    /// change created the record), `new` the value it was given (absent on delete).
+    pub fields: Vec<Change>,
+}
+
+/// The conditions of one query or report, in SQL and again in Rust.
+#[derive(Clone, Debug, Default)]
+struct EventFilter {
+    chain: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    resource_type: Option<String>,
+    resource_id: Option<String>,
+    outcomes: Vec<Outcome>,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+    privileged: bool,
+    subject: Option<DataSubject>,
+}
+
+impl EventFilter {
+    fn from_report(filter: &ReportFilter) -> EventFilter {
+        EventFilter {
+            chain: filter.chain.clone(),
+            action: filter.action.clone(),
+            outcomes: filter.outcomes.clone(),
+            since: filter.since,
+            until: filter.until,
+            ..EventFilter::default()
+        }
+    }
+
+    /// True when only notable events (see the partial index) can match.
+    fn only_notable(&self) -> bool {
+        self.privileged || (!self.outcomes.is_empty() && !self.outcomes.contains(&Outcome::Success))
+    }
+
+    /// Appends ` AND …` for every condition.
+    fn push_sql(&self, dialect: Dialect, sql: &mut Sql) {
+        let text = [
+            ("chain", &self.chain),
+            ("actor_id", &self.actor),
+            ("action", &self.action),
+            ("resource_type", &self.resource_type),
+            ("resource_id", &self.resource_id),
+        ];
+        for (column, value) in text {
+            if let Some(value) = value {
+                sql.push(&format!(" AND {column} = ")).bind(value.as_str());
+            }
+        }
+        match self.outcomes.as_slice() {
+            [] => {}
+            [one] => {
+                sql.push(" AND outcome = ").bind(one.as_str());
+            }
+            many => {
+                sql.push(" AND outcome IN ");
+                sql.bind_list(many.iter().map(|o| o.as_str().into()));
+            }
+        }
+        if let Some(since) = self.since {
+            sql.push(" AND ts >= ").bind(dialect.ts_value(since));
+        }
+        if let Some(until) = self.until {
+            sql.push(" AND ts < ").bind(dialect.ts_value(until));
+        }
+        if self.privileged {
+            sql.push(" AND (actor_kind IN ('admin', 'system') OR tags LIKE ")
+                .bind(format!("%\"{PRIVILEGED_TAG}\"%"))
+                .push(")");
+        }
+        if let Some(subject) = &self.subject {
+            sql.push(" AND (actor_id = ")
+                .bind(subject.id.as_str())
+                .push(" OR (resource_id = ")
+                .bind(subject.id.as_str());
+            if !subject.resource_types.is_empty() {
+                sql.push(" AND resource_type IN ");
+                sql.bind_list(subject.resource_types.iter().map(|t| t.as_str().into()));
+            }
+            sql.push("))");
+        }
+        if self.only_notable() {
+            // Implied by the conditions above; spelled like the partial index's predicate so
+            // that PostgreSQL and SQLite may use it (MySQL: the generated column it indexes).
+            match dialect {
+                Dialect::Postgres | Dialect::Sqlite => sql.push(" AND ").push(NOTABLE),
+                Dialect::MySql => sql.push(" AND notable = 1"),
+            };
+        }
+    }
+
+    /// The same conditions, on the event itself.
+    fn matches(&self, e: &Event) -> bool {
+        let eq = |filter: &Option<String>, value: &str| filter.as_deref().is_none_or(|f| f == value);
+        eq(&self.chain, &e.chain)
+            && eq(&self.actor, &e.actor.id)
+            && eq(&self.action, &e.action)
+            && eq(&self.resource_type, &e.resource.kind)
+            && eq(&self.resource_id, &e.resource.id)
+            && (self.outcomes.is_empty() || self.outcomes.contains(&e.outcome))
+            && self.since.is_none_or(|t| e.ts >= t)
+            && self.until.is_none_or(|t| e.ts < t)
+            && (!self.privileged || e.actor.is_privileged() || e.tags.iter().any(|t| t == PRIVILEGED_TAG))
+            && self.subject.as_ref().is_none_or(|s| {
+                e.actor.id == s.id
+                    || (e.resource.id == s.id
+                        && (s.resource_types.is_empty() || s.resource_types.contains(&e.resource.kind)))
+            })
+    }
+}
+
+impl SqlStore {
+    pub(crate) async fn run_query(&self, query: &Query) -> Result<QueryPage, SqlStoreError> {
+        let filter = EventFilter {
+            chain: query.chain.clone(),
+            actor: query.actor.clone(),
+            action: query.action.clone(),
+            resource_type: query.resource_type.clone(),
+            resource_id: query.resource_id.clone(),
+            outcomes: query.outcome.into_iter().collect(),
+            since: query.since,
+            until: query.until,
+            ..EventFilter::default()
+        };
+        self.page(&filter, query.after.clone(), query.limit).await
+    }
+
+    /// Fills one page of events matching `filter` after `after`, in `(chain, seq)` order.
+    async fn page(
+        &self,
+        filter: &EventFilter,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<QueryPage, SqlStoreError> {
+        let limit = limit.max(1);
+        let fetch = limit.saturating_add(1).min(MAX_FETCH);
+        let mut cursor = after;
+        // Each event with its row's position (which the next page continues from).
+        let mut events: Vec<(Cursor, SealedEvent)> = Vec::new();
+        loop {
+            let mut sql = Sql::new(self.dialect);
+            sql.push(&format!("SELECT chain, seq, line FROM {EVENTS} WHERE 1 = 1"));
+            filter.push_sql(self.dialect, &mut sql);
+            if let Some(c) = &cursor {
+                if filter.chain.as_deref() == Some(c.chain.as_str()) {
+                    sql.push(" AND seq > ").bind(sql::seq_bound(c.seq));
+                } else {
+                    sql.push(" AND (chain > ")
+                        .bind(c.chain.as_str())
+                        .push(" OR (chain = ")
+                        .bind(c.chain.as_str())
+                        .push(" AND seq > ")
+                        .bind(sql::seq_bound(c.seq))
+                        .push("))");
+                }
+            }
+            sql.push(" ORDER BY chain, seq LIMIT ").bind(page_limit(fetch));
+            let rows =
+                self.db.query_all_raw(sql.build()).await.map_err(SqlStoreError::db(format!("query {EVENTS}")))?;
+            let fetched = rows.len();
+            for row in &rows {
+                let (chain, seq, line) = sql::line_from_row(row)?;
+                let sealed = sql::sealed_from_line(&chain, seq, line)?;
+                let position = Cursor { chain, seq };
+                cursor = Some(position.clone());
+                if filter.matches(&sealed.event) {
+                    events.push((position, sealed));
+                    if events.len() > limit {
+                        break;
+                    }
+                }
+            }
+            if events.len() > limit || fetched < fetch {
+                break;
+            }
+        }
+        let more = events.len() > limit;
+        events.truncate(limit);
+        let next = if more { events.last().map(|(position, _)| position.clone()) } else { None };
+        Ok(QueryPage { events: events.into_iter().map(|(_, event)| event).collect(), next })
+    }
+
+    /// Access report (HIPAA access logs, GDPR): every event on resource `(resource_type,
+    /// resource_id)`, reads included when the application records them, in `(chain, seq)`
+    /// order. Each event names who (`actor`), when, from where (`context`) and how it ended.
+    pub async fn access_report(
+        &self,
+        resource_type: &str,
+        resource_id: &str,
+        filter: &ReportFilter,
+    ) -> Result<QueryPage, SqlStoreError> {
+        let events = EventFilter {
+            resource_type: Some(resource_type.to_string()),
+            resource_id: Some(resource_id.to_string()),
+            ..EventFilter::from_report(filter)
+        };
+        self.page(&events, filter.after.clone(), filter.limit).await
+    }
+
+    /// Privileged actions (SOC 2, PCI DSS 10.2.1.2): events by `admin` or `system` actors, or
+    /// tagged `privileged`. With `outcomes` failure and denied and action `login`, these are
+    /// the failed logins of privileged accounts.
+    pub async fn privileged_actions(&self, filter: &ReportFilter) -> Result<QueryPage, SqlStoreError> {
+        let events = EventFilter { privileged: true, ..EventFilter::from_report(filter) };
+        self.page(&events, filter.after.clone(), filter.limit).await
+    }
+
+    /// Repeated failures (PCI DSS 8.3.4): actors with at least `min_failures` events whose
+    /// outcome is `failure` or `denied` (or those of `filter.outcomes`, if given) in the
+    /// filter's period, most failures first. Counted from the indexed columns (which
+    /// [`SqlStore::verify_chain`] checks against the lines); `after` and `limit` are ignored.
+    pub async fn repeated_failures(
+        &self,
+        min_failures: u64,
+        filter: &ReportFilter,
+    ) -> Result<Vec<FailureSummary>, SqlStoreError> {
+        let mut events = EventFilter::from_report(filter);
+        if events.outcomes.is_empty() {
+            events.outcomes = vec![Outcome::Failure, Outcome::Denied];
+        }
+        let mut sql = Sql::new(self.dialect);
+        sql.push(&format!("SELECT actor_id, actor_kind, COUNT(*), MIN(ts), MAX(ts) FROM {EVENTS} WHERE 1 = 1"));
+        events.push_sql(self.dialect, &mut sql);
+        sql.push(" GROUP BY actor_id, actor_kind HAVING COUNT(*) >= ")
+            .bind(i64::try_from(min_failures.max(1)).unwrap_or(i64::MAX))
+            .push(" ORDER BY COUNT(*) DESC, actor_id, actor_kind");
+        let what = "repeated failures report";
+        let rows = self.db.query_all_raw(sql.build()).await.map_err(SqlStoreError::db(what))?;
+        rows.iter()
+            .map(|row| {
+                let actor_id: String = row.try_get_by_index(0).map_err(SqlStoreError::db(what))?;
+                let kind: String = row.try_get_by_index(1).map_err(SqlStoreError::db(what))?;
+                let failures: i64 = row.try_get_by_index(2).map_err(SqlStoreError::db(what))?;
+                let actor_kind = ActorKind::parse(&kind).ok_or_else(|| {
+                    SqlStoreError::Corrupt(format!("actor {actor_id:?} has actor_kind {kind:?}, not a SPEC actor kind"))
+                })?;
+                Ok(FailureSummary {
+                    actor_id,
+                    actor_kind,
+                    failures: u64::try_from(failures).unwrap_or(0),
+                    first: self.dialect.ts_at(row, 3)?,
+                    last: self.dialect.ts_at(row, 4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The last change of record `(resource_type, resource_id)`: the most recent event on it
+    /// (latest `ts`, then highest `seq`) that has `changes`, with each changed field's previous
+    /// value. `None` if no event on the record has changes.
+    pub async fn last_change(
+        &self,
+        resource_type: &str,
+        resource_id: &str,
+        chain: Option<&str>,
+    ) -> Result<Option<LastChange>, SqlStoreError> {
+        const PAGE: usize = 200;
+        let mut cursor: Option<(Timestamp, String, u64)> = None;
+        loop {
+            let mut sql = Sql::new(self.dialect);
+            sql.push(&format!("SELECT chain, seq, line, ts FROM {EVENTS} WHERE resource_id = "))
+                .bind(resource_id)
+                .push(" AND resource_type = ")
+                .bind(resource_type);
+            if let Some(chain) = chain {
+                sql.push(" AND chain = ").bind(chain);
+            }
+            if let Some((ts, c, seq)) = &cursor {
+                let ts = self.dialect.ts_value(*ts);
+                sql.push(" AND (ts < ")
+                    .bind(ts.clone())
+                    .push(" OR (ts = ")
+                    .bind(ts)
+                    .push(" AND (chain < ")
+                    .bind(c.as_str())
+                    .push(" OR (chain = ")
+                    .bind(c.as_str())
+                    .push(" AND seq < ")
+                    .bind(sql::seq_bound(*seq))
+                    .push("))))");
+            }
+            sql.push(" ORDER BY ts DESC, chain DESC, seq DESC LIMIT ").bind(page_limit(PAGE));
+            let rows = self
+                .db
+                .query_all_raw(sql.build())
+                .await
+                .map_err(SqlStoreError::db(format!("last change of {resource_type}/{resource_id}")))?;
+            for row in &rows {
+                let (row_chain, seq, line) = sql::line_from_row(row)?;
+                let ts = self.dialect.ts_at(row, 3)?;
+                let sealed = sql::sealed_from_line(&row_chain, seq, line)?;
+                cursor = Some((ts, row_chain, seq));
+                let e = &sealed.event;
+                let on_record = e.resource.kind == resource_type
+                    && e.resource.id == resource_id
+                    && chain.is_none_or(|c| c == e.chain);
+                if on_record && !e.changes.is_empty() {
+                    let fields = e.changes.clone();
+                    return Ok(Some(LastChange { event: sealed, fields }));
+                }
+            }
+            if rows.len() < PAGE {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// GDPR subject access (Art. 15): every event about `subject` (as actor or as resource,
+    /// see [`DataSubject`]), in `(chain, seq)` order. With `action("export")`: all exports of
+    /// the subject's data.
+    pub async fn subject_events(
+        &self,
+        subject: &DataSubject,
+        filter: &ReportFilter,
+    ) -> Result<QueryPage, SqlStoreError> {
+        let events = EventFilter { subject: Some(subject.clone()), ..EventFilter::from_report(filter) };
+        self.page(&events, filter.after.clone(), filter.limit).await
+    }
+}

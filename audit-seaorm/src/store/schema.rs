@@ -1,0 +1,484 @@
+//! The tables, indexes and triggers of the SQL store, per backend; monthly partitions on
+//! PostgreSQL; the least-privilege grants.
+
+use super::error::SqlStoreError;
+use super::sql::{COLUMNS, Dialect, EVENTS, HEADS};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
+
+/// The predicate of the "notable events" partial index (PostgreSQL and SQLite): failures,
+/// denials, admin or system actors, and tagged events. Queries that only look for such events
+/// repeat it word for word so that the planner may use the index.
+pub(crate) const NOTABLE: &str = "(outcome <> 'success' OR actor_kind IN ('admin', 'system') OR tags IS NOT NULL)";
+
+/// Message of the triggers that refuse changes to events.
+const APPEND_ONLY: &str =
+    "audit_events is append-only: events can never be changed or removed; record a new event instead";
+/// Message of the triggers that refuse moving a chain head back.
+const FORWARD_ONLY: &str =
+    "audit_chain_heads may only move forward: a chain head can never go back, change its hash or be removed";
+
+async fn exec(conn: &impl ConnectionTrait, sql: &str, what: &str) -> Result<(), SqlStoreError> {
+    conn.execute_unprepared(sql).await.map(|_| ()).map_err(SqlStoreError::db(format!("migrate: {what}")))
+}
+
+/// Creates whatever is missing; see the crate docs for the schema.
+pub(crate) async fn migrate(
+    conn: &DatabaseTransaction,
+    dialect: Dialect,
+    partitions: Option<u32>,
+    now: DateTime<Utc>,
+) -> Result<(), SqlStoreError> {
+    match dialect {
+        Dialect::Postgres => migrate_postgres(conn, partitions, now).await,
+        Dialect::Sqlite => migrate_sqlite(conn).await,
+        Dialect::MySql => migrate_mysql(conn).await,
+    }
+}
+
+/// How the events table is laid out on PostgreSQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PgLayout {
+    Missing,
+    Plain,
+    Partitioned,
+}
+
+async fn postgres_layout(conn: &impl ConnectionTrait) -> Result<PgLayout, SqlStoreError> {
+    let sql = format!("SELECT c.relkind::text FROM pg_class c WHERE c.oid = to_regclass('{EVENTS}')");
+    let row = conn
+        .query_one_raw(Statement::from_string(Dialect::Postgres.backend(), sql))
+        .await
+        .map_err(SqlStoreError::db(format!("migrate: look for table {EVENTS}")))?;
+    let Some(row) = row else { return Ok(PgLayout::Missing) };
+    let kind: String =
+        row.try_get_by_index(0).map_err(SqlStoreError::db(format!("migrate: look for table {EVENTS}")))?;
+    match kind.as_str() {
+        "r" => Ok(PgLayout::Plain),
+        "p" => Ok(PgLayout::Partitioned),
+        other => Err(SqlStoreError::Schema(format!(
+            "{EVENTS} exists but is not a table (pg_class.relkind {other:?}): rename it or use another schema (search_path)"
+        ))),
+    }
+}
+
+/// True when the events table on this PostgreSQL connection is partitioned.
+pub(crate) async fn postgres_is_partitioned(conn: &impl ConnectionTrait) -> Result<bool, SqlStoreError> {
+    Ok(postgres_layout(conn).await? == PgLayout::Partitioned)
+}
+
+async fn migrate_postgres(
+    conn: &DatabaseTransaction,
+    partitions: Option<u32>,
+    now: DateTime<Utc>,
+) -> Result<(), SqlStoreError> {
+    // Two processes migrating at once would race on CREATE … IF NOT EXISTS.
+    exec(
+        conn,
+        "SELECT pg_advisory_xact_lock(hashtext('audit-trail migrate ' || current_schema()))",
+        "take the migration lock",
+    )
+    .await?;
+    let layout = postgres_layout(conn).await?;
+    let partitioned = match (layout, partitions) {
+        (PgLayout::Missing, ahead) => ahead.is_some(),
+        (PgLayout::Partitioned, _) => true,
+        (PgLayout::Plain, None) => false,
+        (PgLayout::Plain, Some(_)) => {
+            return Err(SqlStoreError::Schema(format!(
+                "monthly partitions were asked for, but {EVENTS} already exists unpartitioned; partitioning is chosen \
+                 when the table is first created: drop with_monthly_partitions, or create the store in a new schema"
+            )));
+        }
+    };
+    let (keys, tail) = if partitioned {
+        (
+            "CONSTRAINT audit_events_pkey PRIMARY KEY (chain, seq, ts),\n    CONSTRAINT audit_events_id_key UNIQUE (id, ts)",
+            " PARTITION BY RANGE (ts)",
+        )
+    } else {
+        ("CONSTRAINT audit_events_pkey PRIMARY KEY (chain, seq),\n    CONSTRAINT audit_events_id_key UNIQUE (id)", "")
+    };
+    let events = format!(
+        "CREATE TABLE IF NOT EXISTS {EVENTS} (
+    chain         TEXT COLLATE \"C\" NOT NULL,
+    seq           BIGINT NOT NULL CHECK (seq > 0),
+    id            UUID NOT NULL,
+    ts            TIMESTAMPTZ NOT NULL,
+    actor_id      TEXT NOT NULL,
+    actor_kind    TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    outcome       TEXT NOT NULL,
+    request_id    TEXT,
+    tags          TEXT,
+    line          TEXT NOT NULL,
+    {keys}
+){tail}"
+    );
+    exec(conn, &events, &format!("create table {EVENTS}")).await?;
+    check_table(conn, Dialect::Postgres, EVENTS).await?;
+    for (name, sql) in index_statements(Dialect::Postgres) {
+        exec(conn, &sql, &format!("create index {name}")).await?;
+    }
+    let heads = format!(
+        "CREATE TABLE IF NOT EXISTS {HEADS} (
+    chain TEXT COLLATE \"C\" NOT NULL PRIMARY KEY,
+    seq   BIGINT NOT NULL CHECK (seq >= 0),
+    hash  TEXT NOT NULL
+)"
+    );
+    exec(conn, &heads, &format!("create table {HEADS}")).await?;
+    check_table(conn, Dialect::Postgres, HEADS).await?;
+    let events_fn = format!(
+        "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    RAISE EXCEPTION '{APPEND_ONLY} (% refused)', TG_OP USING ERRCODE = 'P0001';
+END
+$fn$"
+    );
+    exec(conn, &events_fn, "create function audit_events_append_only").await?;
+    let heads_fn = format!(
+        "CREATE OR REPLACE FUNCTION audit_chain_heads_forward_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF TG_OP IN ('DELETE', 'TRUNCATE') THEN
+        RAISE EXCEPTION '{FORWARD_ONLY} (% refused)', TG_OP USING ERRCODE = 'P0001';
+    END IF;
+    IF NEW.chain <> OLD.chain OR NEW.seq < OLD.seq OR (NEW.seq = OLD.seq AND NEW.hash <> OLD.hash) THEN
+        RAISE EXCEPTION '{FORWARD_ONLY} (chain %: seq % to % refused)', OLD.chain, OLD.seq, NEW.seq
+            USING ERRCODE = 'P0001';
+    END IF;
+    RETURN NEW;
+END
+$fn$"
+    );
+    exec(conn, &heads_fn, "create function audit_chain_heads_forward_only").await?;
+    let triggers = [
+        (EVENTS, "audit_events_no_change", "BEFORE UPDATE OR DELETE", "ROW", "audit_events_append_only"),
+        (EVENTS, "audit_events_no_truncate", "BEFORE TRUNCATE", "STATEMENT", "audit_events_append_only"),
+        (HEADS, "audit_chain_heads_forward", "BEFORE UPDATE OR DELETE", "ROW", "audit_chain_heads_forward_only"),
+        (HEADS, "audit_chain_heads_no_truncate", "BEFORE TRUNCATE", "STATEMENT", "audit_chain_heads_forward_only"),
+    ];
+    for (table, name, when, each, function) in triggers {
+        exec(conn, &postgres_trigger(table, name, when, each, function), &format!("create trigger {name}")).await?;
+    }
+    if partitioned {
+        ensure_partitions(conn, partitions.unwrap_or(DEFAULT_MONTHS_AHEAD), now).await?;
+    }
+    Ok(())
+}
+
+/// A `DO` block creating a trigger unless it exists (works on PostgreSQL 13 and later).
+fn postgres_trigger(table: &str, name: &str, when: &str, each: &str, function: &str) -> String {
+    format!(
+        "DO $do$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('{table}') AND tgname = '{name}') THEN
+        CREATE TRIGGER {name} {when} ON {table} FOR EACH {each} EXECUTE FUNCTION {function}();
+    END IF;
+END $do$"
+    )
+}
+
+/// Months created ahead when partitioning is on and no number was given.
+pub(crate) const DEFAULT_MONTHS_AHEAD: u32 = 3;
+
+/// The monthly partitions from the month of `now` to `months_ahead` months later:
+/// `(name, first instant, first instant of the next month)`.
+pub(crate) fn month_ranges(now: DateTime<Utc>, months_ahead: u32) -> Vec<(String, NaiveDate, NaiveDate)> {
+    let first = |year: i32, month: u32| NaiveDate::from_ymd_opt(year, month, 1);
+    let next = |year: i32, month: u32| if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let (mut year, mut month) = (now.year(), now.month());
+    let mut out = Vec::new();
+    for _ in 0..=months_ahead {
+        let (next_year, next_month) = next(year, month);
+        if let (Some(from), Some(to)) = (first(year, month), first(next_year, next_month)) {
+            out.push((format!("{EVENTS}_y{year:04}m{month:02}"), from, to));
+        }
+        (year, month) = (next_year, next_month);
+    }
+    out
+}
+
+/// Creates the monthly partitions of the current month and the next `months_ahead`, and the
+/// default partition, each with the TRUNCATE-refusing trigger (statement triggers are not
+/// inherited by partitions; row triggers are).
+pub(crate) async fn ensure_partitions(
+    conn: &impl ConnectionTrait,
+    months_ahead: u32,
+    now: DateTime<Utc>,
+) -> Result<(), SqlStoreError> {
+    for (name, from, to) in month_ranges(now, months_ahead) {
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {name} PARTITION OF {EVENTS} FOR VALUES FROM ('{from} 00:00:00+00') TO ('{to} 00:00:00+00')"
+        );
+        conn.execute_unprepared(&sql).await.map_err(SqlStoreError::db(format!(
+            "create partition {name}; if the default partition already holds events of that month, partitions \
+             were not created ahead of time: call SqlStore::ensure_partitions at least monthly"
+        )))?;
+        let trigger = postgres_trigger(
+            &name,
+            &format!("{name}_no_truncate"),
+            "BEFORE TRUNCATE",
+            "STATEMENT",
+            "audit_events_append_only",
+        );
+        exec(conn, &trigger, &format!("create the TRUNCATE trigger of {name}")).await?;
+    }
+    let default = format!("{EVENTS}_default");
+    exec(
+        conn,
+        &format!("CREATE TABLE IF NOT EXISTS {default} PARTITION OF {EVENTS} DEFAULT"),
+        "create the default partition",
+    )
+    .await?;
+    let trigger = postgres_trigger(
+        &default,
+        &format!("{default}_no_truncate"),
+        "BEFORE TRUNCATE",
+        "STATEMENT",
+        "audit_events_append_only",
+    );
+    exec(conn, &trigger, &format!("create the TRUNCATE trigger of {default}")).await
+}
+
+/// The secondary indexes: `(name, CREATE INDEX …)` (MySQL declares them in CREATE TABLE).
+fn index_statements(dialect: Dialect) -> Vec<(&'static str, String)> {
+    let unique_id = match dialect {
+        // PostgreSQL declares it as a table constraint (it must include ts when partitioned).
+        Dialect::Postgres | Dialect::MySql => None,
+        Dialect::Sqlite => {
+            Some(("audit_events_id", format!("CREATE UNIQUE INDEX IF NOT EXISTS audit_events_id ON {EVENTS} (id)")))
+        }
+    };
+    unique_id
+        .into_iter()
+        .chain([
+            ("audit_events_actor", format!("CREATE INDEX IF NOT EXISTS audit_events_actor ON {EVENTS} (actor_id, ts)")),
+            (
+                "audit_events_resource",
+                format!(
+                    "CREATE INDEX IF NOT EXISTS audit_events_resource ON {EVENTS} (resource_id, resource_type, ts)"
+                ),
+            ),
+            (
+                "audit_events_notable",
+                format!("CREATE INDEX IF NOT EXISTS audit_events_notable ON {EVENTS} (ts) WHERE {NOTABLE}"),
+            ),
+        ])
+        .collect()
+}
+
+async fn migrate_sqlite(conn: &DatabaseTransaction) -> Result<(), SqlStoreError> {
+    let events = format!(
+        "CREATE TABLE IF NOT EXISTS {EVENTS} (
+    chain         TEXT NOT NULL,
+    seq           INTEGER NOT NULL CHECK (seq > 0),
+    id            TEXT NOT NULL,
+    ts            TEXT NOT NULL,
+    actor_id      TEXT NOT NULL,
+    actor_kind    TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    outcome       TEXT NOT NULL,
+    request_id    TEXT,
+    tags          TEXT,
+    line          TEXT NOT NULL,
+    PRIMARY KEY (chain, seq)
+)"
+    );
+    exec(conn, &events, &format!("create table {EVENTS}")).await?;
+    check_table(conn, Dialect::Sqlite, EVENTS).await?;
+    for (name, sql) in index_statements(Dialect::Sqlite) {
+        exec(conn, &sql, &format!("create index {name}")).await?;
+    }
+    let heads = format!(
+        "CREATE TABLE IF NOT EXISTS {HEADS} (
+    chain TEXT NOT NULL PRIMARY KEY,
+    seq   INTEGER NOT NULL CHECK (seq >= 0),
+    hash  TEXT NOT NULL
+)"
+    );
+    exec(conn, &heads, &format!("create table {HEADS}")).await?;
+    check_table(conn, Dialect::Sqlite, HEADS).await?;
+    let raise = |message: &str| format!("BEGIN SELECT RAISE(ABORT, '{message}'); END");
+    let triggers = [
+        ("audit_events_no_update", format!("BEFORE UPDATE ON {EVENTS}"), raise(APPEND_ONLY)),
+        ("audit_events_no_delete", format!("BEFORE DELETE ON {EVENTS}"), raise(APPEND_ONLY)),
+        // INSERT OR REPLACE deletes the old row without firing DELETE triggers (unless
+        // recursive_triggers is on): refuse any insert that would replace an event.
+        (
+            "audit_events_no_replace",
+            format!(
+                "BEFORE INSERT ON {EVENTS} WHEN EXISTS (SELECT 1 FROM {EVENTS} WHERE chain = NEW.chain AND seq = NEW.seq) \
+                 OR EXISTS (SELECT 1 FROM {EVENTS} WHERE id = NEW.id)"
+            ),
+            raise(APPEND_ONLY),
+        ),
+        (
+            "audit_chain_heads_forward",
+            format!(
+                "BEFORE UPDATE ON {HEADS} WHEN NEW.chain <> OLD.chain OR NEW.seq < OLD.seq \
+                 OR (NEW.seq = OLD.seq AND NEW.hash <> OLD.hash)"
+            ),
+            raise(FORWARD_ONLY),
+        ),
+        ("audit_chain_heads_no_delete", format!("BEFORE DELETE ON {HEADS}"), raise(FORWARD_ONLY)),
+        (
+            "audit_chain_heads_no_replace",
+            format!("BEFORE INSERT ON {HEADS} WHEN EXISTS (SELECT 1 FROM {HEADS} WHERE chain = NEW.chain)"),
+            raise(FORWARD_ONLY),
+        ),
+    ];
+    for (name, when, body) in triggers {
+        exec(conn, &format!("CREATE TRIGGER IF NOT EXISTS {name} {when} {body}"), &format!("create trigger {name}"))
+            .await?;
+    }
+    Ok(())
+}
+
+async fn migrate_mysql(conn: &DatabaseTransaction) -> Result<(), SqlStoreError> {
+    // A binary, NO PAD collation when the server has one: comparisons and ordering are then
+    // exact, byte for byte, and 'a' and 'a ' are two chains (utf8mb4_bin pads with spaces).
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            Dialect::MySql.backend(),
+            "SELECT COLLATION_NAME FROM information_schema.COLLATIONS \
+             WHERE COLLATION_NAME IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin') ORDER BY COLLATION_NAME LIMIT 1",
+        ))
+        .await
+        .map_err(SqlStoreError::db("migrate: look up collations"))?;
+    let collation = match row {
+        Some(row) => row.try_get_by_index::<String>(0).map_err(SqlStoreError::db("migrate: look up collations"))?,
+        None => "utf8mb4_bin".to_string(),
+    };
+    let events = format!(
+        "CREATE TABLE IF NOT EXISTS {EVENTS} (
+    chain         VARCHAR(512) NOT NULL,
+    seq           BIGINT NOT NULL CHECK (seq > 0),
+    id            CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    ts            DATETIME(6) NOT NULL,
+    actor_id      MEDIUMTEXT NOT NULL,
+    actor_kind    VARCHAR(16) NOT NULL,
+    action        MEDIUMTEXT NOT NULL,
+    resource_type MEDIUMTEXT NOT NULL,
+    resource_id   MEDIUMTEXT NOT NULL,
+    outcome       VARCHAR(16) NOT NULL,
+    request_id    MEDIUMTEXT NULL,
+    tags          MEDIUMTEXT NULL,
+    line          LONGTEXT NOT NULL,
+    notable       TINYINT AS {NOTABLE} VIRTUAL,
+    PRIMARY KEY (chain, seq),
+    UNIQUE KEY audit_events_id (id),
+    KEY audit_events_actor (actor_id(191), ts),
+    KEY audit_events_resource (resource_id(191), resource_type(64), ts),
+    KEY audit_events_notable (notable, ts)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collation}"
+    );
+    exec(conn, &events, &format!("create table {EVENTS}")).await?;
+    check_table(conn, Dialect::MySql, EVENTS).await?;
+    let heads = format!(
+        "CREATE TABLE IF NOT EXISTS {HEADS} (
+    chain VARCHAR(512) NOT NULL PRIMARY KEY,
+    seq   BIGINT NOT NULL CHECK (seq >= 0),
+    hash  CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collation}"
+    );
+    exec(conn, &heads, &format!("create table {HEADS}")).await?;
+    check_table(conn, Dialect::MySql, HEADS).await?;
+    let signal = |message: &str| format!("SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'");
+    let triggers = [
+        ("audit_events_no_update", format!("BEFORE UPDATE ON {EVENTS} FOR EACH ROW {}", signal(APPEND_ONLY))),
+        ("audit_events_no_delete", format!("BEFORE DELETE ON {EVENTS} FOR EACH ROW {}", signal(APPEND_ONLY))),
+        (
+            "audit_chain_heads_forward",
+            format!(
+                "BEFORE UPDATE ON {HEADS} FOR EACH ROW BEGIN \
+                 IF NEW.chain <> OLD.chain OR NEW.seq < OLD.seq OR (NEW.seq = OLD.seq AND NEW.hash <> OLD.hash) THEN {}; \
+                 END IF; END",
+                signal(FORWARD_ONLY)
+            ),
+        ),
+        ("audit_chain_heads_no_delete", format!("BEFORE DELETE ON {HEADS} FOR EACH ROW {}", signal(FORWARD_ONLY))),
+    ];
+    for (name, body) in triggers {
+        exec(conn, &format!("CREATE TRIGGER IF NOT EXISTS {name} {body}"), &format!("create trigger {name}")).await?;
+    }
+    Ok(())
+}
+
+/// Checks that both tables have every column the store uses.
+pub(crate) async fn check_columns(conn: &impl ConnectionTrait, dialect: Dialect) -> Result<(), SqlStoreError> {
+    check_table(conn, dialect, EVENTS).await?;
+    check_table(conn, dialect, HEADS).await
+}
+
+/// Checks that `table` has every column the store uses (a table of that name that is not the
+/// store's is reported before anything is added to it).
+async fn check_table(conn: &impl ConnectionTrait, dialect: Dialect, table: &str) -> Result<(), SqlStoreError> {
+    let columns = if table == EVENTS { COLUMNS.join(", ") } else { "chain, seq, hash".to_string() };
+    let sql = format!("SELECT {columns} FROM {table} WHERE 1 = 0");
+    conn.query_all_raw(Statement::from_string(dialect.backend(), sql)).await.map_err(|e| {
+        SqlStoreError::Schema(format!(
+            "table {table} is missing or lacks some of the columns {columns} ({e}): if it is another application's \
+             table, give the audit store its own schema (search_path) or database; otherwise run SqlStore::migrate \
+             as the schema owner"
+        ))
+    })?;
+    Ok(())
+}
+
+/// Quotes a PostgreSQL identifier.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The grants that let PostgreSQL role `role` write and read the audit trail in `schema` and
+/// nothing more: `SELECT` and `INSERT` on the events table (no `UPDATE`, `DELETE` or
+/// `TRUNCATE`), and on the heads table `SELECT`, `INSERT` (a new chain) and `UPDATE` of `seq`
+/// and `hash` only (moving a head, which the trigger allows forward only; `SELECT … FOR
+/// UPDATE` needs it too).
+///
+/// Create the role yourself (with a password or certificate), and run these as the owner of the
+/// tables, after [`crate::SqlStore::migrate`]. The role must not own the tables: an owner can
+/// disable triggers and drop tables.
+///
+/// ```
+/// let sql = audit_seaorm::store::postgres_least_privilege_sql("audit", "audit_app");
+/// assert_eq!(
+///     sql,
+///     "GRANT USAGE ON SCHEMA \"audit\" TO \"audit_app\";\n\
+///      GRANT SELECT, INSERT ON \"audit\".audit_events TO \"audit_app\";\n\
+///      GRANT SELECT, INSERT, UPDATE (seq, hash) ON \"audit\".audit_chain_heads TO \"audit_app\";\n"
+/// );
+/// ```
+pub fn postgres_least_privilege_sql(schema: &str, role: &str) -> String {
+    let (schema, role) = (quote_ident(schema), quote_ident(role));
+    format!(
+        "GRANT USAGE ON SCHEMA {schema} TO {role};\n\
+         GRANT SELECT, INSERT ON {schema}.{EVENTS} TO {role};\n\
+         GRANT SELECT, INSERT, UPDATE (seq, hash) ON {schema}.{HEADS} TO {role};\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn month_ranges_cross_the_year() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).single().unwrap_or_default();
+        let names: Vec<String> =
+            month_ranges(now, 2).into_iter().map(|(n, from, to)| format!("{n} {from} {to}")).collect();
+        assert_eq!(
+            names,
+            [
+                "audit_events_y2026m11 2026-11-01 2026-12-01",
+                "audit_events_y2026m12 2026-12-01 2027-01-01",
+                "audit_events_y2027m01 2027-01-01 2027-02-01"
+            ]
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! Statement building shared by the store: placeholders per backend, the events table's
+//! columns and how an event fills them, and row decoding.
+
+use super::error::SqlStoreError;
+use audit_core::canonical::write_str;
+use audit_core::{SealedEvent, Timestamp};
+use sea_orm::sea_query::Value;
+use sea_orm::{DbBackend, QueryResult, Statement};
+
+/// The events table.
+pub(crate) const EVENTS: &str = "audit_events";
+/// The chain-heads table.
+pub(crate) const HEADS: &str = "audit_chain_heads";
+
+/// The events table's columns, in insert order.
+pub(crate) const COLUMNS: [&str; 13] = [
+    "chain",
+    "seq",
+    "id",
+    "ts",
+    "actor_id",
+    "actor_kind",
+    "action",
+    "resource_type",
+    "resource_id",
+    "outcome",
+    "request_id",
+    "tags",
+    "line",
+];
+
+/// Largest number of rows in one multi-row INSERT (13 parameters each: 13,312 in all, under
+/// SQLite's 32,766 and PostgreSQL's and MySQL's 65,535).
+pub(crate) const MAX_INSERT_ROWS: usize = 1024;
+
+/// The SQL dialect of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+impl Dialect {
+    pub(crate) fn backend(self) -> DbBackend {
+        match self {
+            Dialect::Postgres => DbBackend::Postgres,
+            Dialect::MySql => DbBackend::MySql,
+            Dialect::Sqlite => DbBackend::Sqlite,
+        }
+    }
+
+    /// The value of `ts` as this backend stores it.
+    pub(crate) fn ts_value(self, ts: Timestamp) -> Value {
+        match self {
+            Dialect::Sqlite => Value::String(Some(ts.to_string())),
+            Dialect::Postgres | Dialect::MySql => Value::ChronoDateTimeUtc(Some(ts.as_datetime())),
+        }
+    }
+
+    /// Reads a `ts` column (or an aggregate of it) at `index`.
+    pub(crate) fn ts_at(self, row: &QueryResult, index: usize) -> Result<Timestamp, SqlStoreError> {
+        match self {
+            Dialect::Sqlite => {
+                let text: String = row.try_get_by_index(index).map_err(SqlStoreError::db("read a ts column"))?;
+                text.parse::<Timestamp>().map_err(|e| {
+                    SqlStoreError::Corrupt(format!("a ts column holds {text:?}, not a SPEC timestamp ({e})"))
+                })
+            }
+            Dialect::Postgres | Dialect::MySql => {
+                let time: sea_orm::prelude::ChronoDateTimeUtc =
+                    row.try_get_by_index(index).map_err(SqlStoreError::db("read a ts column"))?;
+                Ok(Timestamp::from_datetime(time))
+            }
+        }
+    }
+
+    /// Reads an `id` column at `index` as lowercase hyphenated text.
+    pub(crate) fn id_at(self, row: &QueryResult, index: usize) -> Result<String, SqlStoreError> {
+        match self {
+            Dialect::Postgres => {
+                let id: sea_orm::prelude::Uuid =
+                    row.try_get_by_index(index).map_err(SqlStoreError::db("read the id column"))?;
+                Ok(id.hyphenated().to_string())
+            }
+            Dialect::MySql | Dialect::Sqlite => {
+                row.try_get_by_index(index).map_err(SqlStoreError::db("read the id column"))
+            }
+        }
+    }
+}
+
+/// A statement being written: SQL text plus its bound values, with the backend's placeholders.
+#[derive(Debug)]
+pub(crate) struct Sql {
+    dialect: Dialect,
+    text: String,
+    values: Vec<Value>,
+}
+
+impl Sql {
+    pub(crate) fn new(dialect: Dialect) -> Sql {
+        Sql { dialect, text: String::with_capacity(256), values: Vec::new() }
+    }
+
+    /// Appends SQL text.
+    pub(crate) fn push(&mut self, sql: &str) -> &mut Sql {
+        self.text.push_str(sql);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub(crate) fn bind(&mut self, value: impl Into<Value>) -> &mut Sql {
+        self.values.push(value.into());
+        match self.dialect {
+            Dialect::Postgres => {
+                self.text.push('$');
+                self.text.push_str(&self.values.len().to_string());
+            }
+            Dialect::MySql | Dialect::Sqlite => self.text.push('?'),
+        }
+        self
+    }
+
+    /// Appends `(?, ?, …)` bound to `values`.
+    pub(crate) fn bind_list(&mut self, values: impl IntoIterator<Item = Value>) -> &mut Sql {
+        self.text.push('(');
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.bind(value);
+        }
+        self.text.push(')');
+        self
+    }
+
+    pub(crate) fn build(self) -> Statement {
+        Statement::from_sql_and_values(self.dialect.backend(), self.text, self.values)
+    }
+}
+
+/// `seq` as the BIGINT it is stored as.
+pub(crate) fn seq_value(seq: u64) -> Result<i64, SqlStoreError> {
+    i64::try_from(seq)
+        .map_err(|_| SqlStoreError::InvalidInput(format!("seq {seq} is beyond the BIGINT range of the store")))
+}
+
+/// A `u64` bound for seq comparisons, clamped to the BIGINT range.
+pub(crate) fn seq_bound(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// The `tags` column: the canonical JSON array of the event's tags (exactly as the line
+/// spells it), or NULL when it has none.
+pub(crate) fn tags_column(tags: &[String]) -> Option<String> {
+    if tags.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(tags.iter().map(|t| t.len() + 3).sum::<usize>() + 2);
+    out.push(b'[');
+    for (i, tag) in tags.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(tag, &mut out);
+    }
+    out.push(b']');
+    // Written from `&str`s and ASCII punctuation only.
+    Some(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// Appends the 13 column values of `sealed`, in [`COLUMNS`] order.
+pub(crate) fn push_event_values(dialect: Dialect, sealed: &SealedEvent, sql: &mut Sql) -> Result<(), SqlStoreError> {
+    let e = &sealed.event;
+    let id = match dialect {
+        Dialect::Postgres => Value::Uuid(Some(e.id)),
+        Dialect::MySql | Dialect::Sqlite => Value::String(Some(e.id.hyphenated().to_string())),
+    };
+    let values = [
+        Value::String(Some(e.chain.clone())),
+        Value::BigInt(Some(seq_value(e.seq)?)),
+        id,
+        dialect.ts_value(e.ts),
+        Value::String(Some(e.actor.id.clone())),
+        Value::String(Some(e.actor.kind.as_str().to_string())),
+        Value::String(Some(e.action.clone())),
+        Value::String(Some(e.resource.kind.clone())),
+        Value::String(Some(e.resource.id.clone())),
+        Value::String(Some(e.outcome.as_str().to_string())),
+        Value::String(e.context.request_id.clone()),
+        Value::String(tags_column(&e.tags)),
+        Value::String(Some(sealed.line.clone())),
+    ];
+    sql.bind_list(values);
+    Ok(())
+}
+
+/// Reads a `(chain, seq, line)` row.
+pub(crate) fn line_from_row(row: &QueryResult) -> Result<(String, u64, String), SqlStoreError> {
+    let chain: String = row.try_get_by_index(0).map_err(SqlStoreError::db("read an event row"))?;
+    let seq: i64 = row.try_get_by_index(1).map_err(SqlStoreError::db("read an event row"))?;
+    let line: String = row.try_get_by_index(2).map_err(SqlStoreError::db("read an event row"))?;
+    let seq = u64::try_from(seq)
+        .map_err(|_| SqlStoreError::Corrupt(format!("an event of chain {chain:?} has a negative seq {seq}")))?;
+    Ok((chain, seq, line))
+}
+
+/// Parses a stored line into a [`SealedEvent`], naming the row if it is not a SPEC event.
+pub(crate) fn sealed_from_line(chain: &str, seq: u64, line: String) -> Result<SealedEvent, SqlStoreError> {
+    SealedEvent::from_line(line)
+        .map_err(|e| SqlStoreError::Corrupt(format!("the event at chain {chain:?} seq {seq} is not a SPEC event: {e}")))
+}

@@ -1,0 +1,183 @@
+//! `SqlStore::migrate` is idempotent (run twice, and by two processes at once) and puts back a
+//! missing trigger; PostgreSQL monthly partitions are created ahead, protected like the table,
+//! and hold the events.
+
+mod common;
+
+use audit_core::{Auditor, EventDraft};
+use audit_seaorm::{SqlStore, SqlStoreError};
+use chrono::Datelike;
+use common::{Backend, TestDb, read_all, verify_lines};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use std::sync::Arc;
+
+async fn count(conn: &DatabaseConnection, backend: DbBackend, sql: &str) -> i64 {
+    let row = conn.query_one_raw(Statement::from_string(backend, sql)).await.expect(sql).expect("a row");
+    row.try_get_by_index(0).expect("a count")
+}
+
+/// (triggers, indexes) on the audit tables.
+async fn schema_objects(db: &TestDb, conn: &DatabaseConnection) -> (i64, i64) {
+    match db.backend {
+        Backend::Postgres => (
+            count(
+                conn,
+                DbBackend::Postgres,
+                "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+                 WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace",
+            )
+            .await,
+            count(
+                conn,
+                DbBackend::Postgres,
+                "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema()",
+            )
+            .await,
+        ),
+        Backend::Sqlite => (
+            count(conn, DbBackend::Sqlite, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").await,
+            count(conn, DbBackend::Sqlite, "SELECT count(*) FROM sqlite_master WHERE type = 'index'").await,
+        ),
+        Backend::MySql => (
+            count(conn, DbBackend::MySql, "SELECT count(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()")
+                .await,
+            count(
+                conn,
+                DbBackend::MySql,
+                "SELECT count(DISTINCT TABLE_NAME, INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()",
+            )
+            .await,
+        ),
+    }
+}
+
+async fn migrate_is_idempotent(db: &TestDb) {
+    let store = Arc::new(db.store().await);
+    store.migrate().await.expect("first migrate");
+    let conn = db.connect().await;
+    let objects = schema_objects(db, &conn).await;
+    let expected = match db.backend {
+        // triggers: events update/delete + truncate, heads update/delete + truncate;
+        // indexes: 2 primary keys + unique id + actor + resource + notable
+        Backend::Postgres => (4, 6),
+        // triggers: events update, delete, replace; heads forward, delete, replace;
+        // indexes: 2 primary-key autoindexes + id + actor + resource + notable
+        Backend::Sqlite => (6, 6),
+        // triggers: events update, delete; heads forward, delete;
+        // indexes: 2 primary keys + id + actor + resource + ts
+        Backend::MySql => (4, 6),
+    };
+    assert_eq!(objects, expected, "(triggers, indexes) after the first migrate");
+
+    let auditor = Auditor::builder(store.clone()).build();
+    auditor.record(EventDraft::new("login")).await.expect("record");
+    auditor.shutdown().await;
+
+    store.migrate().await.expect("second migrate");
+    assert_eq!(schema_objects(db, &conn).await, expected, "nothing duplicated");
+    // Two processes starting at once.
+    let (a, b) = (db.store().await, db.store().await);
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    ra.expect("concurrent migrate a");
+    rb.expect("concurrent migrate b");
+    assert_eq!(schema_objects(db, &conn).await, expected);
+
+    // A trigger dropped by someone is put back.
+    let drop = match db.backend {
+        Backend::Postgres => "DROP TRIGGER audit_events_no_change ON audit_events",
+        Backend::MySql | Backend::Sqlite => "DROP TRIGGER audit_events_no_delete",
+    };
+    conn.execute_unprepared(drop).await.expect("drop a trigger");
+    assert!(schema_objects(db, &conn).await.0 < expected.0);
+    store.migrate().await.expect("third migrate");
+    assert_eq!(schema_objects(db, &conn).await, expected, "missing triggers are created again");
+
+    // The event is still there and the chain continues.
+    let auditor = Auditor::builder(store.clone()).build();
+    assert_eq!(auditor.record(EventDraft::new("logout")).await.expect("record").seq, 2);
+    auditor.shutdown().await;
+    assert!(store.verify_chain("default").await.expect("verify").is_valid());
+}
+on_all_backends!(migrate_is_idempotent);
+
+/// A table of the same name that is not ours is reported, not silently used.
+async fn foreign_table_is_reported(db: &TestDb) {
+    let conn = db.connect().await;
+    conn.execute_unprepared("CREATE TABLE audit_events (x INTEGER)").await.expect("create");
+    let store = SqlStore::new(conn.clone()).expect("store");
+    match store.migrate().await {
+        Err(SqlStoreError::Schema(message)) => assert!(message.contains("table audit_events"), "{message}"),
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+    assert_eq!(schema_objects(db, &conn).await.0, 0, "no trigger was added to the foreign table");
+}
+on_all_backends!(foreign_table_is_reported);
+
+fn month_name(offset: u32) -> String {
+    let now = chrono::Utc::now();
+    let months = now.year() * 12 + now.month0() as i32 + offset as i32;
+    format!("audit_events_y{:04}m{:02}", months / 12, months % 12 + 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_monthly_partitions() {
+    let Some(db) = TestDb::open(Backend::Postgres, "partitions").await else { return };
+    let store = Arc::new(db.store().await.with_monthly_partitions(2));
+    store.migrate().await.expect("migrate");
+    store.migrate().await.expect("migrate again");
+    let conn = db.connect().await;
+    let partitions = |conn: DatabaseConnection| async move {
+        let rows = conn
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+                 WHERE i.inhparent = to_regclass('audit_events') ORDER BY 1",
+            ))
+            .await
+            .expect("partitions");
+        rows.iter().map(|r| r.try_get_by_index::<String>(0).expect("name")).collect::<Vec<_>>()
+    };
+    let expected = vec![month_name(0), month_name(1), month_name(2), "audit_events_default".to_string()];
+    let mut sorted = expected.clone();
+    sorted.sort();
+    assert_eq!(partitions(conn.clone()).await, sorted);
+    store.ensure_partitions(4).await.expect("more partitions");
+    assert_eq!(partitions(conn.clone()).await.len(), 6);
+
+    // Events go to this month's partition; the chain verifies.
+    let auditor = Auditor::builder(store.clone()).build();
+    for i in 0..20 {
+        auditor.record(EventDraft::new("update").resource("users", i.to_string())).await.expect("record");
+    }
+    auditor.shutdown().await;
+    let this_month = count(&conn, DbBackend::Postgres, &format!("SELECT count(*) FROM {}", month_name(0))).await;
+    assert_eq!(this_month, 20);
+    let lines = read_all(store.as_ref(), "default").await;
+    assert_eq!(lines.len(), 20);
+    assert!(verify_lines(&lines).is_valid());
+    assert!(store.verify_chain("default").await.expect("verify").is_valid());
+
+    // The partitions are append-only too.
+    for sql in [
+        format!("UPDATE {} SET actor_id = 'mallory'", month_name(0)),
+        format!("DELETE FROM {}", month_name(0)),
+        format!("TRUNCATE {}", month_name(0)),
+        "TRUNCATE audit_events_default".to_string(),
+        "TRUNCATE audit_events".to_string(),
+        "UPDATE audit_events SET actor_id = 'mallory'".to_string(),
+    ] {
+        let error = conn.execute_unprepared(&sql).await.expect_err(&sql);
+        assert!(error.to_string().contains("append-only"), "{sql}: {error}");
+    }
+
+    // Partitioning cannot be switched on for an existing plain table.
+    let Some(plain) = TestDb::open(Backend::Postgres, "partitions_plain").await else { return };
+    plain.migrated_store().await;
+    let late = plain.store().await.with_monthly_partitions(2);
+    match late.migrate().await {
+        Err(SqlStoreError::Schema(message)) => assert!(message.contains("already exists unpartitioned"), "{message}"),
+        other => panic!("expected a schema error, got {other:?}"),
+    }
+    plain.cleanup().await;
+    db.cleanup().await;
+}

@@ -1,0 +1,151 @@
+//! Audited bulk writes: one event per row, with old and new values, like the hooks record.
+//!
+//! SeaORM's `insert_many`, `update_many` and `delete_many` run no hooks. These helpers do the
+//! same work and record per-row diffs; each runs in a transaction (a savepoint when given an
+//! [`AuditedTransaction`]) and reads the rows it will change with a locking `SELECT` first
+//! (SQLite: see [`crate::orm::hooks`] on locks).
+//!
+//! ```ignore
+//! use audit_seaorm::orm::bulk;
+//! // UPDATE users SET score = score + 1 WHERE team = 'red', one `update` event per row:
+//! bulk::update_many::<users::Entity, _>(&db, users::Column::Team.eq("red").into_condition(), |u| {
+//!     u.col_expr(users::Column::Score, Expr::col(users::Column::Score).add(1))
+//! })
+//! .await?;
+//! ```
+
+use super::conn::AuditedTransaction;
+use super::event::{self, OrmEvent, resource_id};
+use super::hooks::{AuditedModel, key_condition, key_json, key_values_of, row_of, table_of};
+use sea_orm::{
+    Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, TransactionTrait,
+    UpdateMany, Value,
+};
+use std::collections::HashMap;
+
+/// Rows per statement when the helpers name rows by key.
+const CHUNK: usize = 200;
+
+fn keys_condition<E: EntityTrait>(keys: &[Vec<Value>]) -> Condition {
+    keys.iter().fold(Condition::any(), |any, key| any.add(key_condition::<E>(key)))
+}
+
+/// Inserts `models` and records a `create` event per row (every column as `new`). Returns
+/// the inserted rows. Uses one multi-row `INSERT … RETURNING` where the backend supports
+/// it, else one `INSERT` per row.
+pub async fn insert_many<A, D>(
+    db: &D,
+    models: impl IntoIterator<Item = A>,
+) -> Result<Vec<<A::Entity as EntityTrait>::Model>, DbErr>
+where
+    A: AuditedModel + Send,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+    D: TransactionTrait<Transaction = AuditedTransaction>,
+{
+    let models: Vec<A> = models.into_iter().collect();
+    let txn = db.begin().await?;
+    let raw = txn.raw();
+    let inserted = if raw.support_returning() {
+        <A::Entity as EntityTrait>::insert_many(models).exec_with_returning(raw).await?
+    } else {
+        let mut inserted = Vec::with_capacity(models.len());
+        for model in models {
+            inserted.push(<A::Entity as EntityTrait>::insert(model).exec_with_returning(raw).await?);
+        }
+        inserted
+    };
+    let table = table_of::<A::Entity>();
+    let events = inserted
+        .iter()
+        .map(|model| {
+            let mut event = OrmEvent::new("create", &table, resource_id(&key_json(&key_values_of(model))));
+            event.changes = event::created(row_of(model, A::IGNORE));
+            event.redact(txn.redaction(), A::REDACT);
+            event
+        })
+        .collect();
+    txn.push_events(events);
+    txn.commit().await?;
+    Ok(inserted)
+}
+
+/// `UPDATE … WHERE filter` with what `set` adds to the `UpdateMany` (`col_expr`, `set`),
+/// recording an `update` event per changed row (changed columns, old and new). Returns the
+/// rows after the update. `set` must not change primary keys.
+pub async fn update_many<E, D>(
+    db: &D,
+    filter: Condition,
+    set: impl Fn(UpdateMany<E>) -> UpdateMany<E> + Send + Sync,
+) -> Result<Vec<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::ActiveModel: AuditedModel,
+    D: TransactionTrait<Transaction = AuditedTransaction>,
+{
+    let txn = db.begin().await?;
+    let raw = txn.raw();
+    let old = E::find().filter(filter.clone()).lock_exclusive().all(raw).await?;
+    let keys: Vec<Vec<Value>> = old.iter().map(key_values_of).collect();
+    for chunk in keys.chunks(CHUNK) {
+        set(E::update_many()).filter(filter.clone()).filter(keys_condition::<E>(chunk)).exec(raw).await?;
+    }
+    let mut after: HashMap<String, E::Model> = HashMap::with_capacity(old.len());
+    for chunk in keys.chunks(CHUNK) {
+        for model in E::find().filter(keys_condition::<E>(chunk)).all(raw).await? {
+            after.insert(resource_id(&key_json(&key_values_of(&model))), model);
+        }
+    }
+    let table = table_of::<E>();
+    let ignore = <E::ActiveModel as AuditedModel>::IGNORE;
+    let mut events = Vec::new();
+    let mut rows = Vec::with_capacity(old.len());
+    for (before, key) in old.iter().zip(&keys) {
+        let id = resource_id(&key_json(key));
+        let Some(model) = after.remove(&id) else { continue };
+        let changes = event::updated(row_of(before, ignore), row_of(&model, ignore));
+        if !changes.is_empty() {
+            let mut event = OrmEvent::new("update", &table, id);
+            event.changes = changes;
+            event.redact(txn.redaction(), <E::ActiveModel as AuditedModel>::REDACT);
+            events.push(event);
+        }
+        rows.push(model);
+    }
+    txn.push_events(events);
+    txn.commit().await?;
+    Ok(rows)
+}
+
+/// `DELETE … WHERE filter`, recording a `delete` event per row (every column as `old`).
+/// Returns the number of rows deleted.
+pub async fn delete_many<E, D>(db: &D, filter: Condition) -> Result<u64, DbErr>
+where
+    E: EntityTrait,
+    E::ActiveModel: AuditedModel,
+    D: TransactionTrait<Transaction = AuditedTransaction>,
+{
+    let txn = db.begin().await?;
+    let raw = txn.raw();
+    let old = E::find().filter(filter.clone()).lock_exclusive().all(raw).await?;
+    let keys: Vec<Vec<Value>> = old.iter().map(key_values_of).collect();
+    let mut deleted = 0;
+    for chunk in keys.chunks(CHUNK) {
+        deleted +=
+            E::delete_many().filter(filter.clone()).filter(keys_condition::<E>(chunk)).exec(raw).await?.rows_affected;
+    }
+    let table = table_of::<E>();
+    let ignore = <E::ActiveModel as AuditedModel>::IGNORE;
+    let events = old
+        .iter()
+        .zip(&keys)
+        .map(|(before, key)| {
+            let mut event = OrmEvent::new("delete", &table, resource_id(&key_json(key)));
+            event.changes = event::deleted(row_of(before, ignore));
+            event.redact(txn.redaction(), <E::ActiveModel as AuditedModel>::REDACT);
+            event
+        })
+        .collect();
+    txn.push_events(events);
+    txn.commit().await?;
+    Ok(deleted)
+}

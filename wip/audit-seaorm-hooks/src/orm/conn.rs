@@ -1,0 +1,872 @@
+//! [`AuditedDb`] and [`AuditedTransaction`]: connection wrappers that see every statement,
+//! take the hooks' markers, buffer events per transaction and hand them to the
+//! [`Auditor`] once the transaction has committed.
+
+use super::event::{self, OrmEvent, resource_id};
+use super::marker::{self, Message, WriteVerb};
+use super::outbox;
+use super::sql;
+use super::tracker::{Plan, Token, Tracker};
+use audit_core::store::AuditStore;
+use audit_core::{Auditor, RecordError, RedactionPolicy};
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult, IsolationLevel,
+    QueryResult, Statement, TransactionError, TransactionOptions, TransactionSession, TransactionTrait,
+};
+use serde_json::{Value as Json, json};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Where buffered events go at commit.
+#[derive(Clone)]
+pub enum Delivery {
+    /// The default. Inside the transaction, just before `COMMIT`, the events are inserted into
+    /// an outbox table; after the commit they are sealed into the chain and the outbox rows
+    /// deleted. A crash between the two leaves the rows, and
+    /// [`AuditedDb::recover_outbox`] seals them (exactly once: each row carries its event id,
+    /// and a row whose id the store already has is not sealed again).
+    Outbox {
+        /// The audit store the auditor writes to (to recognise events already sealed).
+        store: Arc<dyn AuditStore>,
+        /// The outbox table (default [`outbox::DEFAULT_TABLE`]).
+        table: String,
+    },
+    /// Events wait in memory and are sealed after the commit. Cheaper (no outbox writes), but
+    /// a crash between `COMMIT` and the audit append loses the events of that transaction.
+    Direct,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Delivery::Outbox { table, .. } => f.debug_struct("Outbox").field("table", table).finish_non_exhaustive(),
+            Delivery::Direct => f.write_str("Direct"),
+        }
+    }
+}
+
+/// What to do with a row write that no hook announced (bulk `insert_many`/`update_many`/
+/// `delete_many`, `Entity::insert(..).exec`, raw SQL) through the audited connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BulkPolicy {
+    /// Run it and record a `bulk` event: table, statement shape (values stripped), rows
+    /// affected. The default.
+    #[default]
+    Record,
+    /// Refuse it with an error before it runs (strict mode). Use the audited helpers of
+    /// [`crate::orm::bulk`], or [`AuditedDb::unaudited`] for deliberate exceptions
+    /// (migrations).
+    Reject,
+}
+
+/// For tests of crash recovery: where [`AuditedTransaction::commit`] stops as if the process
+/// had died.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// After `COMMIT`, before any event is handed to the auditor.
+    AfterCommit,
+    /// After the events are durable in the audit store, before the outbox rows are deleted.
+    AfterSeal,
+}
+
+pub(crate) struct DbShared {
+    /// The pool (for outbox deletes after a commit).
+    conn: DatabaseConnection,
+    pub(crate) auditor: Auditor,
+    pub(crate) delivery: Delivery,
+    pub(crate) bulk: BulkPolicy,
+    pub(crate) redaction: RedactionPolicy,
+    auto: Mutex<Tracker>,
+    crash: Mutex<Option<CrashPoint>>,
+    /// Outbox rows whose events are durable, waiting to be deleted inside the next writing
+    /// transaction (saves a commit, and its fsync, per transaction).
+    sealed: Mutex<Vec<String>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section is a few plain map/vec operations; a panic inside cannot leave
+    // them half-done in a way that matters more than the panic itself.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Sealed outbox rows kept for deletion by a later transaction, at most.
+const SEALED_BACKLOG: usize = 1000;
+
+fn record_error(e: RecordError) -> DbErr {
+    DbErr::Custom(format!("audit_seaorm: the audit event was not accepted: {e}"))
+}
+
+/// Builds an [`AuditedDb`].
+pub struct AuditedDbBuilder {
+    conn: DatabaseConnection,
+    auditor: Auditor,
+    delivery: Delivery,
+    bulk: BulkPolicy,
+    redaction: RedactionPolicy,
+}
+
+impl AuditedDbBuilder {
+    /// Seals events after commit without an outbox ([`Delivery::Direct`]).
+    pub fn direct(mut self) -> Self {
+        self.delivery = Delivery::Direct;
+        self
+    }
+    /// Names the outbox table (default `audit_seaorm_outbox`).
+    pub fn outbox_table(mut self, table: impl Into<String>) -> Self {
+        if let Delivery::Outbox { table: t, .. } = &mut self.delivery {
+            *t = table.into();
+        }
+        self
+    }
+    /// What to do with writes that bypass the hooks (default [`BulkPolicy::Record`]).
+    pub fn bulk_policy(mut self, policy: BulkPolicy) -> Self {
+        self.bulk = policy;
+        self
+    }
+    /// Strict mode: shorthand for `bulk_policy(BulkPolicy::Reject)`.
+    pub fn strict(self) -> Self {
+        self.bulk_policy(BulkPolicy::Reject)
+    }
+    /// Secrets to hide when a change is intercepted, before it is buffered or written to the
+    /// outbox (default [`RedactionPolicy::default`]). Give it the same policy as the
+    /// auditor's.
+    pub fn redaction(mut self, policy: RedactionPolicy) -> Self {
+        self.redaction = policy;
+        self
+    }
+    /// The audited connection.
+    pub fn build(self) -> AuditedDb {
+        AuditedDb {
+            conn: self.conn.clone(),
+            shared: Arc::new(DbShared {
+                conn: self.conn,
+                auditor: self.auditor,
+                delivery: self.delivery,
+                bulk: self.bulk,
+                redaction: self.redaction,
+                auto: Mutex::new(Tracker::default()),
+                crash: Mutex::new(None),
+                sealed: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+}
+
+/// A `DatabaseConnection` whose row writes are audited. Cheap to clone.
+///
+/// Use it wherever the application used its `DatabaseConnection`: `am.insert(&db)`,
+/// `db.begin()`, `db.transaction(..)`. Writes of audited entities (see
+/// [`crate::audited!`]) record one event per row change: after the outermost commit inside
+/// a transaction, right after the statement without one.
+#[derive(Clone)]
+pub struct AuditedDb {
+    conn: DatabaseConnection,
+    shared: Arc<DbShared>,
+}
+
+impl std::fmt::Debug for AuditedDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditedDb")
+            .field("backend", &self.conn.get_database_backend())
+            .field("delivery", &self.shared.delivery)
+            .field("bulk", &self.shared.bulk)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditedDb {
+    /// Starts building an audited connection with an outbox ([`Delivery::Outbox`], the
+    /// default): `store` must be the store `auditor` writes to.
+    pub fn builder(conn: DatabaseConnection, auditor: Auditor, store: Arc<dyn AuditStore>) -> AuditedDbBuilder {
+        AuditedDbBuilder {
+            conn,
+            auditor,
+            delivery: Delivery::Outbox { store, table: outbox::DEFAULT_TABLE.to_string() },
+            bulk: BulkPolicy::default(),
+            redaction: RedactionPolicy::default(),
+        }
+    }
+
+    /// An audited connection without an outbox ([`Delivery::Direct`]).
+    pub fn direct(conn: DatabaseConnection, auditor: Auditor) -> AuditedDb {
+        AuditedDbBuilder {
+            conn,
+            auditor,
+            delivery: Delivery::Direct,
+            bulk: BulkPolicy::default(),
+            redaction: RedactionPolicy::default(),
+        }
+        .build()
+    }
+
+    /// The plain connection underneath. Writes through it are **not audited** and not seen
+    /// at all (for migrations and other deliberate exceptions); writes of audited entities
+    /// through it fail in their hooks.
+    pub fn unaudited(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// The auditor events go to.
+    pub fn auditor(&self) -> &Auditor {
+        &self.shared.auditor
+    }
+
+    /// How events are delivered.
+    pub fn delivery(&self) -> &Delivery {
+        &self.shared.delivery
+    }
+
+    /// Creates the outbox table if it is missing (idempotent; run it at every start). Does
+    /// nothing in [`Delivery::Direct`] mode.
+    pub async fn migrate_outbox(&self) -> Result<(), DbErr> {
+        match &self.shared.delivery {
+            Delivery::Outbox { table, .. } => outbox::migrate(&self.conn, table).await,
+            Delivery::Direct => Ok(()),
+        }
+    }
+
+    /// Seals the events a crash left in the outbox (committed, not yet sealed), each exactly
+    /// once, and empties the outbox. Run it at start, after [`AuditedDb::migrate_outbox`] and
+    /// before serving. With several instances sharing a database, use
+    /// [`AuditedDb::recover_outbox_older_than`] so as not to race a live instance's commit.
+    pub async fn recover_outbox(&self) -> Result<outbox::Recovery, DbErr> {
+        self.recover_outbox_older_than(std::time::Duration::ZERO).await
+    }
+
+    /// [`AuditedDb::recover_outbox`] limited to rows older than `age`.
+    pub async fn recover_outbox_older_than(&self, age: std::time::Duration) -> Result<outbox::Recovery, DbErr> {
+        match &self.shared.delivery {
+            Delivery::Outbox { store, table } => {
+                outbox::recover(&self.conn, table, &self.shared.auditor, store.as_ref(), age).await
+            }
+            Delivery::Direct => Ok(outbox::Recovery::default()),
+        }
+    }
+
+    /// Deletes the outbox rows of events already sealed. They are normally deleted inside the
+    /// next writing transaction (no extra commit); call this at shutdown to leave the outbox
+    /// empty. Rows left behind are harmless: recovery finds their events in the store and
+    /// does not seal them again.
+    pub async fn flush_outbox(&self) -> Result<(), DbErr> {
+        let Delivery::Outbox { table, .. } = &self.shared.delivery else { return Ok(()) };
+        let sealed = std::mem::take(&mut *lock(&self.shared.sealed));
+        if let Err(e) = outbox::delete(&self.conn, table, &sealed).await {
+            lock(&self.shared.sealed).extend(sealed);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    #[doc(hidden)]
+    /// Test hook: the next commits stop at `point` as if the process had crashed there.
+    pub fn simulate_crash(&self, point: Option<CrashPoint>) {
+        *lock(&self.shared.crash) = point;
+    }
+}
+
+/// A transaction on an [`AuditedDb`]: its events are sealed after the outermost commit, in
+/// the order the writes happened; a rollback, an error or a drop discards them. A nested
+/// `begin` is a savepoint: rolling it back (or dropping it) drops only its own events.
+pub struct AuditedTransaction {
+    inner: DatabaseTransaction,
+    shared: Arc<DbShared>,
+    guard: TxGuard,
+    outermost: bool,
+}
+
+impl std::fmt::Debug for AuditedTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditedTransaction").field("outermost", &self.outermost).finish_non_exhaustive()
+    }
+}
+
+/// The state shared by a transaction and its savepoints.
+#[derive(Debug, Default)]
+pub(crate) struct TxState {
+    pub(crate) tracker: Tracker,
+    pub(crate) events: Vec<OrmEvent>,
+    /// PostgreSQL: the nesting level at which a statement failed. The transaction is then
+    /// aborted until a savepoint at or above that level is rolled back, and a `COMMIT` of it
+    /// silently rolls back, so its events must not be sealed.
+    pub(crate) aborted_at: Option<u32>,
+}
+
+/// Drops the events of a transaction (or savepoint) that ends without commit.
+struct TxGuard {
+    state: Arc<Mutex<TxState>>,
+    /// How many events were buffered when this (sub)transaction began.
+    mark: usize,
+    /// 0 for the outermost transaction, 1 for its savepoints, …
+    level: u32,
+    finished: bool,
+}
+
+impl Drop for TxGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut state = lock(&self.state);
+            state.events.truncate(self.mark);
+            if state.aborted_at.is_some_and(|at| at >= self.level) {
+                state.aborted_at = None; // rolled back to before the failure
+            }
+        }
+    }
+}
+
+/// Where a statement's events go.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// Directly on the connection (autocommit): recorded right after the statement.
+    Auto,
+    /// Inside a transaction (at this nesting level): buffered until the outermost commit.
+    Tx(&'a Mutex<TxState>, u32),
+}
+
+impl DbShared {
+    fn with_tracker<R>(&self, target: Target<'_>, f: impl FnOnce(&mut Tracker) -> R) -> R {
+        match target {
+            Target::Auto => f(&mut lock(&self.auto)),
+            Target::Tx(state, _) => f(&mut lock(state).tracker),
+        }
+    }
+
+    async fn emit(&self, target: Target<'_>, events: Vec<OrmEvent>) -> Result<(), DbErr> {
+        match target {
+            Target::Tx(state, _) => {
+                lock(state).events.extend(events);
+                Ok(())
+            }
+            Target::Auto => {
+                let mut tickets = Vec::with_capacity(events.len());
+                for event in &events {
+                    tickets.push(self.auditor.record_buffered(event.to_draft()).await.map_err(record_error)?);
+                }
+                for ticket in tickets {
+                    ticket.await.map_err(record_error)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Before a statement runs: which of its writes are hooked, which are not (and whether
+    /// strict mode refuses it).
+    fn plan(&self, target: Target<'_>, sql: &str) -> Result<Plan, DbErr> {
+        let writes = sql::writes(sql);
+        if writes.is_empty() {
+            return Ok(Plan::default());
+        }
+        let task = tokio::task::try_id();
+        let plan = self.with_tracker(target, |tracker| tracker.plan(task, writes));
+        if self.bulk == BulkPolicy::Reject
+            && let Some(write) = plan.bulk.first()
+        {
+            self.with_tracker(target, |tracker| tracker.settle(&plan, None));
+            return Err(DbErr::Custom(format!(
+                "audit_seaorm strict mode: refused a {} on table `{}` that bypasses the audit hooks ({}). \
+                 Write through ActiveModel insert/update/delete or the audited helpers of audit_seaorm::orm::bulk, \
+                 or use AuditedDb::unaudited() for a deliberate exception",
+                write.verb.as_str(),
+                write.table,
+                write.shape
+            )));
+        }
+        Ok(plan)
+    }
+
+    /// After a statement: settle hooked writes, record bulk ones.
+    async fn finish(&self, target: Target<'_>, plan: Plan, outcome: Option<Option<u64>>) -> Result<(), DbErr> {
+        self.with_tracker(target, |tracker| tracker.settle(&plan, outcome));
+        let Some(affected) = outcome else { return Ok(()) };
+        if plan.bulk.is_empty() {
+            return Ok(());
+        }
+        let several = plan.bulk.len() + plan.hooked.len() > 1;
+        let events = plan
+            .bulk
+            .into_iter()
+            .map(|write| {
+                let mut event = OrmEvent::new("bulk", &write.table, String::new());
+                event.details.insert("verb".into(), json!(write.verb.as_str()));
+                event.details.insert("statement".into(), json!(write.shape));
+                if let Some(rows) = affected {
+                    let key = if several { "rows_affected_by_batch" } else { "rows_affected" };
+                    event.details.insert(key.into(), json!(rows));
+                }
+                event.redact(&self.redaction, &[]);
+                event
+            })
+            .collect();
+        self.emit(target, events).await
+    }
+
+    async fn on_marker(&self, target: Target<'_>, stmt: Statement) -> Result<(), DbErr> {
+        let task = tokio::task::try_id();
+        match marker::decode(stmt)? {
+            Message::Probe => Ok(()),
+            Message::Begin { table, verb, key, old } => {
+                let key = key.map(|k| resource_id(&k));
+                self.with_tracker(target, |tracker| {
+                    tracker.begin(Token { task, verb: verb.sql(), table, key }, old);
+                });
+                Ok(())
+            }
+            Message::End { table, verb, key, row, redact } => {
+                let key = resource_id(&key);
+                let pending = self.with_tracker(target, |tracker| tracker.end(task, verb.sql(), &table, &key));
+                let mut details = serde_json::Map::new();
+                let changes = match (verb, row, pending) {
+                    (WriteVerb::Insert, Some(row), _) => event::created(row),
+                    (WriteVerb::Update, Some(row), Some(pending)) => event::updated(pending.old, row),
+                    (WriteVerb::Update, Some(row), None) => {
+                        // before_save found no row, yet the update went through.
+                        details.insert("old_unknown".into(), Json::Bool(true));
+                        event::created(row)
+                    }
+                    (WriteVerb::Delete, _, Some(pending)) if pending.affected != Some(0) => event::deleted(pending.old),
+                    _ => Vec::new(),
+                };
+                if changes.is_empty() {
+                    return Ok(()); // nothing changed, or nothing was deleted
+                }
+                let mut event = OrmEvent::new(verb.action(), &table, key);
+                event.changes = changes;
+                event.details = details;
+                let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
+                event.redact(&self.redaction, &redact);
+                self.emit(target, vec![event]).await
+            }
+        }
+    }
+
+    /// Runs one statement through `run`, with marker handling and write tracking around it.
+    async fn intercept<T, F, Fut>(
+        &self,
+        target: Target<'_>,
+        backend: DbBackend,
+        stmt: Statement,
+        marker_value: impl FnOnce(ExecResult) -> T,
+        affected: impl Fn(&T) -> Option<u64>,
+        run: F,
+    ) -> Result<T, DbErr>
+    where
+        F: FnOnce(Statement) -> Fut,
+        Fut: Future<Output = Result<T, DbErr>>,
+    {
+        if marker::is_marker(&stmt.sql) {
+            self.on_marker(target, stmt).await?;
+            return Ok(marker_value(marker::fake_result(backend)));
+        }
+        let plan = self.plan(target, &stmt.sql)?;
+        let result = run(stmt).await;
+        self.note_failure(target, backend, result.is_err());
+        if plan.is_empty() {
+            return result;
+        }
+        let outcome = result.as_ref().ok().map(&affected);
+        self.finish(target, plan, outcome).await?;
+        result
+    }
+
+    async fn intercept_unprepared<F, Fut>(
+        &self,
+        target: Target<'_>,
+        backend: DbBackend,
+        sql: &str,
+        run: F,
+    ) -> Result<ExecResult, DbErr>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<ExecResult, DbErr>>,
+    {
+        let plan = self.plan(target, sql)?;
+        let result = run().await;
+        self.note_failure(target, backend, result.is_err());
+        if plan.is_empty() {
+            return result;
+        }
+        let outcome = result.as_ref().ok().map(|r| Some(r.rows_affected()));
+        self.finish(target, plan, outcome).await?;
+        result
+    }
+
+    /// PostgreSQL aborts a transaction at its first failed statement.
+    fn note_failure(&self, target: Target<'_>, backend: DbBackend, failed: bool) {
+        if failed
+            && backend == DbBackend::Postgres
+            && let Target::Tx(state, level) = target
+        {
+            let mut state = lock(state);
+            state.aborted_at = Some(state.aborted_at.map_or(level, |at| at.min(level)));
+        }
+    }
+
+    /// Hands a committed transaction's events to the auditor, in order, and returns once they
+    /// are durable; then deletes their outbox rows.
+    async fn seal(&self, events: Vec<OrmEvent>) -> Result<(), DbErr> {
+        let crash = *lock(&self.crash);
+        if crash == Some(CrashPoint::AfterCommit) {
+            return Err(DbErr::Custom("audit_seaorm: simulated crash after COMMIT".into()));
+        }
+        let mut tickets = Vec::with_capacity(events.len());
+        for event in &events {
+            tickets.push(self.auditor.record_buffered(event.to_draft()).await.map_err(record_error)?);
+        }
+        for ticket in tickets {
+            ticket.await.map_err(record_error)?;
+        }
+        if let Delivery::Outbox { table, .. } = &self.delivery {
+            if crash == Some(CrashPoint::AfterSeal) {
+                return Err(DbErr::Custom("audit_seaorm: simulated crash after sealing".into()));
+            }
+            let overflow = {
+                let mut sealed = lock(&self.sealed);
+                sealed.extend(events.iter().map(|e| e.id.to_string()));
+                if sealed.len() >= SEALED_BACKLOG { std::mem::take(&mut *sealed) } else { Vec::new() }
+            };
+            if !overflow.is_empty() {
+                // No writing transaction came along to take them: delete them now.
+                outbox::delete(&self.conn, table, &overflow).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ConnectionTrait
+
+fn rows_of_one(result: &Option<QueryResult>) -> Option<u64> {
+    Some(u64::from(result.is_some()))
+}
+
+fn rows_of_all(result: &[QueryResult]) -> Option<u64> {
+    Some(result.len() as u64)
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for AuditedDb {
+    fn get_database_backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        let backend = self.get_database_backend();
+        self.shared
+            .intercept(Target::Auto, backend, stmt, |r| r, |r| Some(r.rows_affected()), |s| self.conn.execute_raw(s))
+            .await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        let backend = self.get_database_backend();
+        self.shared.intercept_unprepared(Target::Auto, backend, sql, || self.conn.execute_unprepared(sql)).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let backend = self.get_database_backend();
+        self.shared.intercept(Target::Auto, backend, stmt, |_| None, rows_of_one, |s| self.conn.query_one_raw(s)).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let backend = self.get_database_backend();
+        self.shared
+            .intercept(
+                Target::Auto,
+                backend,
+                stmt,
+                |_| Vec::new(),
+                |r: &Vec<QueryResult>| rows_of_all(r),
+                |s| self.conn.query_all_raw(s),
+            )
+            .await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.conn.support_returning()
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for AuditedTransaction {
+    fn get_database_backend(&self) -> DbBackend {
+        self.inner.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        let backend = self.get_database_backend();
+        let target = self.target();
+        self.shared
+            .intercept(target, backend, stmt, |r| r, |r| Some(r.rows_affected()), |s| self.inner.execute_raw(s))
+            .await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        let backend = self.get_database_backend();
+        let target = self.target();
+        self.shared.intercept_unprepared(target, backend, sql, || self.inner.execute_unprepared(sql)).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let backend = self.get_database_backend();
+        let target = self.target();
+        self.shared.intercept(target, backend, stmt, |_| None, rows_of_one, |s| self.inner.query_one_raw(s)).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let backend = self.get_database_backend();
+        let target = self.target();
+        self.shared
+            .intercept(
+                target,
+                backend,
+                stmt,
+                |_| Vec::new(),
+                |r: &Vec<QueryResult>| rows_of_all(r),
+                |s| self.inner.query_all_raw(s),
+            )
+            .await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.inner.support_returning()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Transactions
+
+impl AuditedDb {
+    fn wrap(&self, inner: DatabaseTransaction) -> AuditedTransaction {
+        AuditedTransaction {
+            inner,
+            shared: Arc::clone(&self.shared),
+            guard: TxGuard { state: Arc::new(Mutex::new(TxState::default())), mark: 0, level: 0, finished: false },
+            outermost: true,
+        }
+    }
+}
+
+impl AuditedTransaction {
+    fn nest(&self, inner: DatabaseTransaction) -> AuditedTransaction {
+        let mark = lock(&self.guard.state).events.len();
+        AuditedTransaction {
+            inner,
+            shared: Arc::clone(&self.shared),
+            guard: TxGuard { state: Arc::clone(&self.guard.state), mark, level: self.guard.level + 1, finished: false },
+            outermost: false,
+        }
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target::Tx(&self.guard.state, self.guard.level)
+    }
+
+    /// The plain transaction underneath (writes through it are neither seen nor audited).
+    pub(crate) fn raw(&self) -> &DatabaseTransaction {
+        &self.inner
+    }
+
+    /// Buffers events produced by the audited helpers.
+    pub(crate) fn push_events(&self, events: Vec<OrmEvent>) {
+        lock(&self.guard.state).events.extend(events);
+    }
+
+    /// The redaction policy of the connection.
+    pub(crate) fn redaction(&self) -> &RedactionPolicy {
+        &self.shared.redaction
+    }
+
+    /// Commits. For the outermost transaction: writes the outbox rows, commits, then hands the
+    /// events to the auditor and returns once they are durable. For a savepoint: releases it
+    /// (its events stay with the enclosing transaction).
+    pub async fn commit(self) -> Result<(), DbErr> {
+        let AuditedTransaction { inner, shared, mut guard, outermost } = self;
+        if !outermost {
+            inner.commit().await?;
+            guard.finished = true;
+            return Ok(());
+        }
+        let (events, orphans, aborted) = {
+            let mut state = lock(&guard.state);
+            let orphans = state.tracker.take_orphans();
+            (std::mem::take(&mut state.events), orphans, state.aborted_at.is_some())
+        };
+        if aborted {
+            // PostgreSQL answers this COMMIT with a rollback: nothing is committed, so nothing
+            // may be recorded.
+            inner.commit().await?;
+            return Err(DbErr::Custom(
+                "audit_seaorm: the transaction was aborted by an earlier failed statement; PostgreSQL rolled it \
+                 back at COMMIT, so nothing was committed and nothing was recorded"
+                    .into(),
+            ));
+        }
+        let mut events = events;
+        for (table, key, pending) in orphans {
+            // A hooked write ran but its after_* hook never did (update_without_returning):
+            // the new values are unknown, but the write is not let pass silently.
+            let mut event = OrmEvent::new("bulk", &table, key);
+            event.details.insert("reason".into(), json!("after_save did not run (update_without_returning?)"));
+            event.details.insert("rows_affected".into(), json!(pending.affected));
+            event.changes = event::deleted(pending.old);
+            event.redact(&shared.redaction, &[]);
+            events.push(event);
+        }
+        if events.is_empty() {
+            inner.commit().await?;
+            guard.finished = true;
+            return Ok(());
+        }
+        if let Delivery::Outbox { table, .. } = &shared.delivery {
+            let sealed = std::mem::take(&mut *lock(&shared.sealed));
+            let written = async {
+                outbox::delete(&inner, table, &sealed).await?;
+                outbox::insert(&inner, table, &events).await
+            }
+            .await;
+            if let Err(e) = written {
+                lock(&shared.sealed).extend(sealed);
+                return Err(e);
+            }
+            if let Err(e) = inner.commit().await {
+                lock(&shared.sealed).extend(sealed);
+                return Err(e);
+            }
+            guard.finished = true;
+            return shared.seal(events).await;
+        }
+        inner.commit().await?;
+        guard.finished = true;
+        shared.seal(events).await
+    }
+
+    /// Rolls back (the savepoint, if nested) and drops the events it buffered.
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        let AuditedTransaction { inner, guard, .. } = self;
+        let result = inner.rollback().await;
+        drop(guard); // not finished: truncates to its mark
+        result
+    }
+
+    async fn run<F, T, E>(self, callback: F) -> Result<T, TransactionError<E>>
+    where
+        F: for<'c> FnOnce(&'c AuditedTransaction) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>> + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        let result = callback(&self).await.map_err(TransactionError::Transaction);
+        if result.is_ok() {
+            self.commit().await.map_err(TransactionError::Connection)?;
+        } else {
+            self.rollback().await.map_err(TransactionError::Connection)?;
+        }
+        result
+    }
+}
+
+#[async_trait::async_trait]
+impl TransactionSession for AuditedTransaction {
+    async fn commit(self) -> Result<(), DbErr> {
+        AuditedTransaction::commit(self).await
+    }
+
+    async fn rollback(self) -> Result<(), DbErr> {
+        AuditedTransaction::rollback(self).await
+    }
+}
+
+#[async_trait::async_trait]
+impl TransactionTrait for AuditedDb {
+    type Transaction = AuditedTransaction;
+
+    async fn begin(&self) -> Result<AuditedTransaction, DbErr> {
+        Ok(self.wrap(self.conn.begin().await?))
+    }
+
+    async fn begin_with_config(
+        &self,
+        isolation_level: Option<IsolationLevel>,
+        access_mode: Option<AccessMode>,
+    ) -> Result<AuditedTransaction, DbErr> {
+        Ok(self.wrap(self.conn.begin_with_config(isolation_level, access_mode).await?))
+    }
+
+    async fn begin_with_options(&self, options: TransactionOptions) -> Result<AuditedTransaction, DbErr> {
+        Ok(self.wrap(self.conn.begin_with_options(options).await?))
+    }
+
+    async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>
+    where
+        F: for<'c> FnOnce(&'c AuditedTransaction) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>> + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        let transaction = self.begin().await.map_err(TransactionError::Connection)?;
+        transaction.run(callback).await
+    }
+
+    async fn transaction_with_config<F, T, E>(
+        &self,
+        callback: F,
+        isolation_level: Option<IsolationLevel>,
+        access_mode: Option<AccessMode>,
+    ) -> Result<T, TransactionError<E>>
+    where
+        F: for<'c> FnOnce(&'c AuditedTransaction) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>> + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        let transaction =
+            self.begin_with_config(isolation_level, access_mode).await.map_err(TransactionError::Connection)?;
+        transaction.run(callback).await
+    }
+}
+
+#[async_trait::async_trait]
+impl TransactionTrait for AuditedTransaction {
+    type Transaction = AuditedTransaction;
+
+    async fn begin(&self) -> Result<AuditedTransaction, DbErr> {
+        Ok(self.nest(self.inner.begin().await?))
+    }
+
+    async fn begin_with_config(
+        &self,
+        isolation_level: Option<IsolationLevel>,
+        access_mode: Option<AccessMode>,
+    ) -> Result<AuditedTransaction, DbErr> {
+        Ok(self.nest(self.inner.begin_with_config(isolation_level, access_mode).await?))
+    }
+
+    async fn begin_with_options(&self, options: TransactionOptions) -> Result<AuditedTransaction, DbErr> {
+        Ok(self.nest(self.inner.begin_with_options(options).await?))
+    }
+
+    async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>
+    where
+        F: for<'c> FnOnce(&'c AuditedTransaction) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>> + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        let transaction = self.begin().await.map_err(TransactionError::Connection)?;
+        transaction.run(callback).await
+    }
+
+    async fn transaction_with_config<F, T, E>(
+        &self,
+        callback: F,
+        isolation_level: Option<IsolationLevel>,
+        access_mode: Option<AccessMode>,
+    ) -> Result<T, TransactionError<E>>
+    where
+        F: for<'c> FnOnce(&'c AuditedTransaction) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>> + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        let transaction =
+            self.begin_with_config(isolation_level, access_mode).await.map_err(TransactionError::Connection)?;
+        transaction.run(callback).await
+    }
+}

@@ -1,0 +1,169 @@
+//! The hook helpers [`crate::audited!`] calls from `ActiveModelBehavior`. Entities with hook
+//! logic of their own call them from their own `ActiveModelBehavior` impl (and implement
+//! [`AuditedModel`]).
+
+use super::event::Row;
+use super::marker::{self, Message, WriteVerb};
+use super::value::value_to_json;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Iterable, ModelTrait,
+    PrimaryKeyToColumn, QueryFilter, QuerySelect, Value,
+};
+use serde_json::Value as Json;
+
+/// An entity whose row changes are audited: the per-entity options. [`crate::audited!`]
+/// implements it; implement it by hand when writing `ActiveModelBehavior` yourself.
+pub trait AuditedModel: ActiveModelTrait {
+    /// Columns left out of every diff (e.g. `updated_at`); an update that changes only these
+    /// records nothing.
+    const IGNORE: &'static [&'static str] = &[];
+    /// Columns whose values are hidden (`[REDACTED]`, or a keyed token when the redaction
+    /// policy tokenizes), on top of the connection's [`audit_core::RedactionPolicy`]. A change
+    /// is still recorded, without its values.
+    const REDACT: &'static [&'static str] = &[];
+}
+
+type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
+
+/// The table name: the events' resource type.
+pub(crate) fn table_of<E: EntityTrait>() -> String {
+    E::default().table_name().to_string()
+}
+
+/// Every column of `model` except `ignore`, as JSON.
+pub(crate) fn row_of<M: ModelTrait>(model: &M, ignore: &[&str]) -> Row {
+    let mut row = Row::new();
+    for column in <<M::Entity as EntityTrait>::Column as Iterable>::iter() {
+        let name = sea_orm::IdenStatic::as_str(&column);
+        if !ignore.iter().any(|i| i.eq_ignore_ascii_case(name)) {
+            row.insert(name.to_string(), value_to_json(&model.get(column)));
+        }
+    }
+    row
+}
+
+/// The primary key values of `model`.
+pub(crate) fn key_values_of<M: ModelTrait>(model: &M) -> Vec<Value> {
+    <<M::Entity as EntityTrait>::PrimaryKey as Iterable>::iter().map(|pk| model.get(pk.into_column())).collect()
+}
+
+/// The primary key values of `am`, if all are set.
+fn key_values_of_active<A: ActiveModelTrait>(am: &A) -> Option<Vec<Value>> {
+    <<A::Entity as EntityTrait>::PrimaryKey as Iterable>::iter()
+        .map(|pk| am.get(pk.into_column()).into_value())
+        .collect()
+}
+
+pub(crate) fn key_json(values: &[Value]) -> Vec<Json> {
+    values.iter().map(value_to_json).collect()
+}
+
+/// `pk = key` for one row.
+pub(crate) fn key_condition<E: EntityTrait>(key: &[Value]) -> Condition {
+    let mut condition = Condition::all();
+    for (pk, value) in <E::PrimaryKey as Iterable>::iter().zip(key) {
+        condition = condition.add(pk.into_column().eq(value.clone()));
+    }
+    condition
+}
+
+async fn send<C: ConnectionTrait>(db: &C, message: &Message) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    db.execute_raw(marker::statement(backend, message)?).await.map(|_| ())
+}
+
+/// Fails unless `db` is an audited connection, with a message that says what to do.
+async fn probe<C: ConnectionTrait>(db: &C, table: &str) -> Result<(), DbErr> {
+    send(db, &Message::Probe).await.map_err(|e| {
+        DbErr::Custom(format!(
+            "audit_seaorm: `{table}` is an audited entity, so it must be written through AuditedDb or an \
+             AuditedTransaction, not a plain connection; nothing was written. (The audit probe failed: {e})"
+        ))
+    })
+}
+
+/// The row as it is now inside the transaction, locked (`SELECT … FOR UPDATE` on
+/// PostgreSQL/MySQL; SQLite has no row locks: its writer lock serializes writers, and a
+/// transaction whose snapshot is stale fails with `SQLITE_BUSY` instead of writing).
+async fn read_locked<A: AuditedModel, C: ConnectionTrait>(db: &C, key: &[Value]) -> Result<Option<Row>, DbErr> {
+    let model =
+        <A::Entity as EntityTrait>::find().filter(key_condition::<A::Entity>(key)).lock_exclusive().one(db).await?;
+    Ok(model.map(|m| row_of(&m, A::IGNORE)))
+}
+
+/// `ActiveModelBehavior::before_save`: refuses a non-audited connection before anything is
+/// written, reads the old row (updates) and announces the write.
+pub async fn before_save<A, C>(am: A, db: &C, insert: bool) -> Result<A, DbErr>
+where
+    A: AuditedModel,
+    C: ConnectionTrait,
+{
+    let table = table_of::<A::Entity>();
+    probe(db, &table).await?;
+    if insert {
+        send(db, &Message::Begin { table, verb: WriteVerb::Insert, key: None, old: None }).await?;
+        return Ok(am);
+    }
+    let Some(key) = key_values_of_active(&am) else {
+        return Ok(am); // SeaORM refuses an update without its key
+    };
+    let old = read_locked::<A, C>(db, &key).await?;
+    send(db, &Message::Begin { table, verb: WriteVerb::Update, key: Some(key_json(&key)), old }).await?;
+    Ok(am)
+}
+
+/// `ActiveModelBehavior::after_save`: hands the row as written to the connection, which
+/// records it (create: every column; update: the changed columns with old and new).
+pub async fn after_save<A, C>(model: ModelOf<A>, db: &C, insert: bool) -> Result<ModelOf<A>, DbErr>
+where
+    A: AuditedModel,
+    C: ConnectionTrait,
+{
+    let message = Message::End {
+        table: table_of::<A::Entity>(),
+        verb: if insert { WriteVerb::Insert } else { WriteVerb::Update },
+        key: key_json(&key_values_of(&model)),
+        row: Some(row_of(&model, A::IGNORE)),
+        redact: A::REDACT.iter().map(|c| (*c).to_string()).collect(),
+    };
+    send(db, &message).await?;
+    Ok(model)
+}
+
+/// `ActiveModelBehavior::before_delete`: refuses a non-audited connection, reads the row
+/// about to be deleted and announces the delete.
+pub async fn before_delete<A, C>(am: A, db: &C) -> Result<A, DbErr>
+where
+    A: AuditedModel,
+    C: ConnectionTrait,
+{
+    let table = table_of::<A::Entity>();
+    probe(db, &table).await?;
+    let Some(key) = key_values_of_active(&am) else {
+        return Ok(am);
+    };
+    let old = read_locked::<A, C>(db, &key).await?;
+    send(db, &Message::Begin { table, verb: WriteVerb::Delete, key: Some(key_json(&key)), old }).await?;
+    Ok(am)
+}
+
+/// `ActiveModelBehavior::after_delete`: records the deleted row (every column as `old`), if
+/// a row was deleted.
+pub async fn after_delete<A, C>(am: A, db: &C) -> Result<A, DbErr>
+where
+    A: AuditedModel,
+    C: ConnectionTrait,
+{
+    let Some(key) = key_values_of_active(&am) else {
+        return Ok(am);
+    };
+    let message = Message::End {
+        table: table_of::<A::Entity>(),
+        verb: WriteVerb::Delete,
+        key: key_json(&key),
+        row: None,
+        redact: A::REDACT.iter().map(|c| (*c).to_string()).collect(),
+    };
+    send(db, &message).await?;
+    Ok(am)
+}

@@ -1,0 +1,95 @@
+//! The marker statements hooks use to talk to the connection wrapper through
+//! `ConnectionTrait` (hooks are generic over the connection and cannot downcast it).
+//!
+//! A marker is `SELECT audit_seaorm_requires_AuditedDb, <param>` with one JSON parameter.
+//! [`crate::orm::AuditedDb`] and [`crate::orm::AuditedTransaction`] recognise it and never
+//! send it to the database. On any other connection it reaches the database and fails on
+//! all three backends with an error that names the problem ("no such column:
+//! audit_seaorm_requires_AuditedDb"), before the hook lets the write happen.
+
+use super::event::Row;
+use super::sql::Verb;
+use sea_orm::{DbBackend, DbErr, ExecResult, Statement, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+/// The start of every marker statement.
+pub const MARKER_PREFIX: &str = "SELECT audit_seaorm_requires_AuditedDb, ";
+
+/// The marker statement's SQL for `backend`: it selects a column that does not exist, so that
+/// a plain connection fails with an error naming `audit_seaorm_requires_AuditedDb`.
+pub fn marker_sql(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "SELECT audit_seaorm_requires_AuditedDb, $1",
+        _ => "SELECT audit_seaorm_requires_AuditedDb, ?",
+    }
+}
+
+/// True when `sql` is a marker statement.
+pub(crate) fn is_marker(sql: &str) -> bool {
+    sql.starts_with(MARKER_PREFIX)
+}
+
+/// What a hook tells the wrapper.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(crate) enum Message {
+    /// "Am I on an audited connection?" Fails on any other connection.
+    Probe,
+    /// "The next `verb` on `table` (row `key`) comes from a hook; here is the row before."
+    Begin { table: String, verb: WriteVerb, key: Option<Vec<Json>>, old: Option<Row> },
+    /// "The write of `key` is done; here is the row after (none for a delete)."
+    End { table: String, verb: WriteVerb, key: Vec<Json>, row: Option<Row>, redact: Vec<String> },
+}
+
+/// The three writes hooks perform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum WriteVerb {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl WriteVerb {
+    pub(crate) fn sql(self) -> Verb {
+        match self {
+            WriteVerb::Insert => Verb::Insert,
+            WriteVerb::Update => Verb::Update,
+            WriteVerb::Delete => Verb::Delete,
+        }
+    }
+
+    pub(crate) fn action(self) -> &'static str {
+        match self {
+            WriteVerb::Insert => "create",
+            WriteVerb::Update => "update",
+            WriteVerb::Delete => "delete",
+        }
+    }
+}
+
+/// The marker statement carrying `message`.
+pub(crate) fn statement(backend: DbBackend, message: &Message) -> Result<Statement, DbErr> {
+    let json = serde_json::to_value(message).map_err(|e| DbErr::Custom(format!("audit_seaorm: marker: {e}")))?;
+    Ok(Statement::from_sql_and_values(backend, marker_sql(backend), [Value::Json(Some(Box::new(json)))]))
+}
+
+/// The message a marker statement carries.
+pub(crate) fn decode(stmt: Statement) -> Result<Message, DbErr> {
+    let json = stmt.values.and_then(|values| values.0.into_iter().next());
+    match json {
+        Some(Value::Json(Some(json))) => serde_json::from_value(*json)
+            .map_err(|e| DbErr::Custom(format!("audit_seaorm: malformed marker statement: {e}"))),
+        _ => Err(DbErr::Custom("audit_seaorm: marker statement without its JSON parameter".into())),
+    }
+}
+
+/// The result a marker returns instead of touching the database.
+pub(crate) fn fake_result(backend: DbBackend) -> ExecResult {
+    match backend {
+        DbBackend::Postgres => ExecResult::from(sea_orm::sqlx::postgres::PgQueryResult::default()),
+        DbBackend::MySql => ExecResult::from(sea_orm::sqlx::mysql::MySqlQueryResult::default()),
+        _ => ExecResult::from(sea_orm::sqlx::sqlite::SqliteQueryResult::default()),
+    }
+}

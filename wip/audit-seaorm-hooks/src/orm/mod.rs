@@ -1,0 +1,168 @@
+//! # ORM hooks: per-column diffs of SeaORM writes, recorded after commit
+//!
+//! ```ignore
+//! // In the entity's module, instead of `impl ActiveModelBehavior for ActiveModel {}`:
+//! audit_seaorm::audited!(ActiveModel, ignore = ["updated_at"], redact = ["ssn"]);
+//!
+//! // At start:
+//! let auditor = Auditor::builder(store.clone()).build();
+//! let db = AuditedDb::builder(Database::connect(url).await?, auditor, store).build();
+//! db.migrate_outbox().await?; // idempotent
+//! db.recover_outbox().await?; // seals what a crash left behind
+//!
+//! // Then use `db` like a DatabaseConnection:
+//! let txn = db.begin().await?;
+//! let user = users::ActiveModel { email: Set("a@example.com".into()), ..Default::default() }.insert(&txn).await?;
+//! txn.commit().await?; // returns once the `create` event is durable in the audit trail
+//! ```
+//!
+//! ## What is recorded
+//! One event per row change: `action` `create`/`update`/`delete`, `resource` = table name and
+//! primary key (a single key as its string form, a composite key as the JSON array text of
+//! its values), `outcome` `success`, and `changes`: every column as `new` on create, only the
+//! changed columns with `old` and `new` on update (an update that changes nothing records
+//! nothing), every column as `old` on delete. Values are converted without loss by
+//! [`value_to_json`]. Columns an entity ignores are left out; columns it redacts and keys of
+//! the [`audit_core::RedactionPolicy`] are hidden before the event is buffered.
+//!
+//! Actor and context (IP, request id, route…) are taken from [`audit_core::AuditScope`] when
+//! the change is intercepted (in the `after_*` hook), so every diff of one HTTP request
+//! carries that request's id even if the commit runs elsewhere; background jobs name their
+//! actor with [`audit_core::scope::with_actor`]. Without a scope the actor is `anonymous`.
+//!
+//! ## How it works
+//! SeaORM's hooks are generic over the connection and cannot downcast it, so they talk to
+//! [`AuditedDb`] / [`AuditedTransaction`] through `ConnectionTrait` itself, with *marker
+//! statements* ([`marker`]) that the wrappers intercept and never send to the database:
+//! 1. `before_save`/`before_delete` send a probe (on a plain connection it reaches the
+//!    database and fails, naming `audit_seaorm_requires_AuditedDb`, before anything is
+//!    written), read the old row inside the transaction with `SELECT … FOR UPDATE`
+//!    (PostgreSQL/MySQL; SQLite has no row locks but one writer at a time), and announce the
+//!    write: the wrapper keeps the old row keyed by (task, table, key) and a token for the
+//!    coming statement.
+//! 2. The wrapper sees the INSERT/UPDATE/DELETE, consumes the token, and notes whether it
+//!    succeeded (a failed write drops the old row; nothing is recorded).
+//! 3. `after_save`/`after_delete` send the row as written; the wrapper builds the event.
+//!    Recording in `after_*` matters: on SQLite and MySQL a failed statement leaves the
+//!    transaction usable, so a diff taken in `before_*` could describe a write that never
+//!    happened.
+//!
+//! ## Transactions
+//! Inside a transaction events are buffered and handed to the auditor only after the
+//! outermost commit, in the order the writes happened; `commit()` returns once they are
+//! durable. Rollback, an error, or dropping the transaction records nothing. Nested
+//! transactions are savepoints: rolling one back (or dropping it) drops only its events.
+//! Writes directly on [`AuditedDb`] (autocommit) are recorded right after the statement.
+//!
+//! ## Delivery: outbox (default) or direct
+//! [`Delivery::Outbox`] is the default because an audit trail must not miss a committed
+//! change: the events are inserted into an outbox table inside the transaction, so they
+//! commit or vanish with the data; after the commit they are sealed into the chain and the
+//! rows deleted, and [`AuditedDb::recover_outbox`] seals, exactly once, what a crash left.
+//! It costs one multi-row INSERT inside each writing transaction and one DELETE after it.
+//! [`Delivery::Direct`] skips the outbox: a crash between `COMMIT` and the audit append loses
+//! that transaction's events. Autocommit writes have no transaction to share, so they are
+//! recorded directly in both modes: use a transaction where a crash must not lose an event.
+//!
+//! ## Writes that bypass the hooks
+//! `insert_many`, `update_many`, `delete_many`, `Entity::insert(..).exec`, `delete_by_id`
+//! and raw SQL run no hooks. The audited helpers of [`bulk`] do the same work and record a
+//! diff per row. Anything else that writes through the audited connection is seen by the
+//! wrapper (it reads every statement for INSERT/UPDATE/DELETE/REPLACE/TRUNCATE/MERGE) and,
+//! by [`BulkPolicy`], recorded as a `bulk` event (table, statement with values stripped, rows
+//! affected) or refused before it runs (strict mode). Writes through
+//! [`AuditedDb::unaudited`] or another pool are not seen, but writes of audited entities
+//! through them fail in their hooks.
+//!
+//! ## Limits
+//! - Old values read in autocommit mode are not locked across the write (there is no
+//!   transaction to hold the lock): a concurrent writer in between can make `old` stale.
+//!   Use a transaction when exact old values matter.
+//! - `update_without_returning` runs `before_save` only: inside a transaction the write is
+//!   recorded at commit as a `bulk` event with the old values (the new ones are unknown);
+//!   directly on `AuditedDb` it is not recorded.
+//! - Hooked writes are matched to their statement by task, verb and table; two hooked writes
+//!   of the same table interleaved *within one task* (e.g. `join!`) are told apart by key only
+//!   for updates and deletes.
+
+pub mod bulk;
+mod conn;
+mod event;
+pub mod hooks;
+pub mod marker;
+pub mod outbox;
+pub mod sql;
+mod tracker;
+mod value;
+
+pub use conn::{AuditedDb, AuditedDbBuilder, AuditedTransaction, BulkPolicy, CrashPoint, Delivery};
+pub use hooks::{AuditedModel, after_delete, after_save, before_delete, before_save};
+pub use outbox::Recovery;
+pub use value::value_to_json;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use async_trait::async_trait;
+    pub use sea_orm::{ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait};
+}
+
+/// Makes an entity audited: writes its `ActiveModelBehavior` (calling the hook helpers of
+/// [`crate::orm::hooks`]) and its [`AuditedModel`] options. Use it in the entity's module in
+/// place of `impl ActiveModelBehavior for ActiveModel {}`:
+///
+/// ```ignore
+/// audit_seaorm::audited!(ActiveModel);
+/// audit_seaorm::audited!(ActiveModel, ignore = ["updated_at"]);
+/// audit_seaorm::audited!(ActiveModel, ignore = ["updated_at"], redact = ["ssn", "dob"]);
+/// audit_seaorm::audited!(ActiveModel, redact = ["ssn"]);
+/// ```
+///
+/// An entity with hook logic of its own implements [`AuditedModel`] and calls
+/// [`before_save`], [`after_save`], [`before_delete`] and [`after_delete`] from its own impl.
+#[macro_export]
+macro_rules! audited {
+    ($am:ty $(, ignore = [$($ignore:expr),* $(,)?])? $(, redact = [$($redact:expr),* $(,)?])? $(,)?) => {
+        impl $crate::orm::AuditedModel for $am {
+            const IGNORE: &'static [&'static str] = &[$($($ignore),*)?];
+            const REDACT: &'static [&'static str] = &[$($($redact),*)?];
+        }
+
+        #[$crate::orm::__private::async_trait]
+        impl $crate::orm::__private::ActiveModelBehavior for $am {
+            async fn before_save<C>(self, db: &C, insert: bool) -> ::core::result::Result<Self, $crate::orm::__private::DbErr>
+            where
+                C: $crate::orm::__private::ConnectionTrait,
+            {
+                $crate::orm::before_save(self, db, insert).await
+            }
+
+            async fn after_save<C>(
+                model: <<Self as $crate::orm::__private::ActiveModelTrait>::Entity as $crate::orm::__private::EntityTrait>::Model,
+                db: &C,
+                insert: bool,
+            ) -> ::core::result::Result<
+                <<Self as $crate::orm::__private::ActiveModelTrait>::Entity as $crate::orm::__private::EntityTrait>::Model,
+                $crate::orm::__private::DbErr,
+            >
+            where
+                C: $crate::orm::__private::ConnectionTrait,
+            {
+                $crate::orm::after_save::<Self, C>(model, db, insert).await
+            }
+
+            async fn before_delete<C>(self, db: &C) -> ::core::result::Result<Self, $crate::orm::__private::DbErr>
+            where
+                C: $crate::orm::__private::ConnectionTrait,
+            {
+                $crate::orm::before_delete(self, db).await
+            }
+
+            async fn after_delete<C>(self, db: &C) -> ::core::result::Result<Self, $crate::orm::__private::DbErr>
+            where
+                C: $crate::orm::__private::ConnectionTrait,
+            {
+                $crate::orm::after_delete(self, db).await
+            }
+        }
+    };
+}

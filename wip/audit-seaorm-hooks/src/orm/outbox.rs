@@ -1,0 +1,155 @@
+//! The outbox: events of a transaction, written inside it just before `COMMIT`, sealed into
+//! the chain after it, then deleted.
+//!
+//! Table (created by [`crate::orm::AuditedDb::migrate_outbox`]):
+//!
+//! | column | type | what |
+//! |---|---|---|
+//! | `id` | `VARCHAR(36)` primary key | the event id (UUIDv7, fixed before the commit) |
+//! | `ts_us` | `BIGINT` | the event time, microseconds since the Unix epoch |
+//! | `payload` | `TEXT` (`MEDIUMTEXT` on MySQL) | the event as JSON: actor, context, resource, redacted changes |
+//!
+//! Exactly once: the event's id and time are fixed when the change is intercepted and kept
+//! in the row. Sealing gives the auditor that id ([`audit_core::EventDraft::with_id`]);
+//! recovery looks each id up in the store first and seals only those it does not find, so a
+//! crash between `COMMIT` and sealing, or between sealing and deleting the row, never gives an
+//! event twice or loses it. Secrets are redacted before the row is written.
+
+use super::event::OrmEvent;
+use audit_core::Auditor;
+use audit_core::store::{AuditStore, Query};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use std::time::Duration;
+
+/// The outbox table's default name.
+pub const DEFAULT_TABLE: &str = "audit_seaorm_outbox";
+
+/// Rows per INSERT/DELETE statement.
+const CHUNK: usize = 200;
+
+/// What [`crate::orm::AuditedDb::recover_outbox`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Outbox rows sealed into the chain now.
+    pub sealed: u64,
+    /// Outbox rows whose event the store already had (sealed before a crash), not sealed again.
+    pub already_sealed: u64,
+}
+
+fn quote(backend: DbBackend, name: &str) -> String {
+    match backend {
+        DbBackend::MySql => format!("`{}`", name.replace('`', "``")),
+        _ => format!("\"{}\"", name.replace('"', "\"\"")),
+    }
+}
+
+fn placeholder(backend: DbBackend, n: usize) -> String {
+    match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_string(),
+    }
+}
+
+fn outbox_error(what: &str, e: impl std::fmt::Display) -> DbErr {
+    DbErr::Custom(format!("audit_seaorm outbox: {what}: {e}"))
+}
+
+/// Creates the table if missing.
+pub(crate) async fn migrate(conn: &impl ConnectionTrait, table: &str) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    let payload = if backend == DbBackend::MySql { "MEDIUMTEXT" } else { "TEXT" };
+    let sql = format!(
+        "CREATE TABLE IF NOT EXISTS {} (id VARCHAR(36) NOT NULL PRIMARY KEY, ts_us BIGINT NOT NULL, payload {payload} NOT NULL)",
+        quote(backend, table)
+    );
+    conn.execute_unprepared(&sql).await.map(|_| ())
+}
+
+/// Inserts `events` (inside the caller's transaction).
+pub(crate) async fn insert(conn: &impl ConnectionTrait, table: &str, events: &[OrmEvent]) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    for chunk in events.chunks(CHUNK) {
+        let mut sql = format!("INSERT INTO {} (id, ts_us, payload) VALUES ", quote(backend, table));
+        let mut values = Vec::with_capacity(chunk.len() * 3);
+        for (i, event) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let n = i * 3;
+            sql.push_str(&format!(
+                "({}, {}, {})",
+                placeholder(backend, n + 1),
+                placeholder(backend, n + 2),
+                placeholder(backend, n + 3)
+            ));
+            let payload = serde_json::to_string(event).map_err(|e| outbox_error("cannot serialize an event", e))?;
+            values.push(Value::String(Some(event.id.to_string())));
+            values.push(Value::BigInt(Some(event.ts.unix_micros())));
+            values.push(Value::String(Some(payload)));
+        }
+        conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    }
+    Ok(())
+}
+
+/// Deletes the rows of `ids` (after their events are durable).
+pub(crate) async fn delete(conn: &impl ConnectionTrait, table: &str, ids: &[String]) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    for chunk in ids.chunks(CHUNK) {
+        let list: Vec<String> = (1..=chunk.len()).map(|n| placeholder(backend, n)).collect();
+        let sql = format!("DELETE FROM {} WHERE id IN ({})", quote(backend, table), list.join(", "));
+        let values: Vec<Value> = chunk.iter().map(|id| Value::String(Some(id.clone()))).collect();
+        conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    }
+    Ok(())
+}
+
+/// Seals every row older than `age`, in id (time) order, skipping events the store already
+/// has, and deletes the rows.
+pub(crate) async fn recover(
+    conn: &impl ConnectionTrait,
+    table: &str,
+    auditor: &Auditor,
+    store: &dyn AuditStore,
+    age: Duration,
+) -> Result<Recovery, DbErr> {
+    let backend = conn.get_database_backend();
+    let cutoff = audit_core::Timestamp::now().unix_micros() - i64::try_from(age.as_micros()).unwrap_or(i64::MAX);
+    let mut report = Recovery::default();
+    loop {
+        let sql = format!(
+            "SELECT id, payload FROM {} WHERE ts_us <= {} ORDER BY id LIMIT {CHUNK}",
+            quote(backend, table),
+            placeholder(backend, 1)
+        );
+        let rows =
+            conn.query_all_raw(Statement::from_sql_and_values(backend, sql, [Value::BigInt(Some(cutoff))])).await?;
+        if rows.is_empty() {
+            return Ok(report);
+        }
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut tickets = Vec::new();
+        for row in rows {
+            let id: String = row.try_get("", "id")?;
+            let payload: String = row.try_get("", "payload")?;
+            let event: OrmEvent = serde_json::from_str(&payload)
+                .map_err(|e| outbox_error(&format!("row {id} is not an event (left in place)"), e))?;
+            let found = store
+                .query(&Query::new().chain(auditor.chain()).id(event.id).limit(1))
+                .await
+                .map_err(|e| outbox_error("cannot look the event up in the audit store", e))?;
+            if found.events.is_empty() {
+                tickets
+                    .push(auditor.record_buffered(event.to_draft()).await.map_err(|e| outbox_error("cannot seal", e))?);
+                report.sealed += 1;
+            } else {
+                report.already_sealed += 1;
+            }
+            ids.push(id);
+        }
+        for ticket in tickets {
+            ticket.await.map_err(|e| outbox_error("cannot seal", e))?;
+        }
+        delete(conn, table, &ids).await?;
+    }
+}

@@ -1,0 +1,131 @@
+//! What the connection wrapper remembers between a hook's `before_*` and `after_*` markers
+//! and the write in between.
+//!
+//! Old row images travel from `before_save`/`before_delete` to `after_*` in a map keyed by
+//! (tokio task, table, primary key), held by the transaction (or, for writes directly on
+//! [`crate::orm::AuditedDb`], by the connection). Keying by task keeps concurrent requests
+//! sharing one `AuditedDb` apart; keying by table and key keeps several rows written in one
+//! transaction apart. A `before_*` marker also leaves a *token* ("the next INSERT/UPDATE/
+//! DELETE on table T from this task is a hooked write"); the wrapper consumes it when it sees
+//! that statement, so it can tell hooked writes from bulk or raw ones.
+
+use super::event::Row;
+use super::sql::{Verb, Write};
+use std::collections::HashMap;
+use tokio::task::Id;
+
+/// A hooked write announced by `before_*`.
+#[derive(Clone, Debug)]
+pub(crate) struct Token {
+    pub(crate) task: Option<Id>,
+    pub(crate) verb: Verb,
+    pub(crate) table: String,
+    /// The primary key's resource id; `None` for inserts (the key may not be known yet).
+    pub(crate) key: Option<String>,
+}
+
+/// The row as it was before a hooked update or delete.
+#[derive(Clone, Debug)]
+pub(crate) struct Pending {
+    pub(crate) old: Row,
+    /// Rows the write affected, once it ran.
+    pub(crate) affected: Option<u64>,
+    /// Set when the write ran: a pending entry that is written but never ended means the
+    /// `after_*` hook did not run (e.g. `update_without_returning`).
+    pub(crate) written: bool,
+}
+
+pub(crate) type PendingKey = (Option<Id>, String, String);
+
+/// Tokens and old rows of one transaction (or of the autocommit connection).
+#[derive(Debug, Default)]
+pub(crate) struct Tracker {
+    pub(crate) tokens: Vec<Token>,
+    pub(crate) pending: HashMap<PendingKey, Pending>,
+}
+
+/// How the statement's writes split.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    /// Writes announced by a hook (their tokens, consumed).
+    pub(crate) hooked: Vec<Token>,
+    /// Writes no hook announced.
+    pub(crate) bulk: Vec<Write>,
+}
+
+impl Plan {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.hooked.is_empty() && self.bulk.is_empty()
+    }
+}
+
+pub(crate) fn same_table(a: &str, b: &str) -> bool {
+    a == b || a.eq_ignore_ascii_case(b)
+}
+
+impl Tracker {
+    /// Splits `writes` into hooked ones (consuming their tokens) and the others.
+    pub(crate) fn plan(&mut self, task: Option<Id>, writes: Vec<Write>) -> Plan {
+        let mut plan = Plan::default();
+        for write in writes {
+            let found = self
+                .tokens
+                .iter()
+                .position(|t| t.task == task && t.verb == write.verb && same_table(&t.table, &write.table));
+            match found {
+                Some(index) => plan.hooked.push(self.tokens.remove(index)),
+                None => plan.bulk.push(write),
+            }
+        }
+        plan
+    }
+
+    /// After the statement of `plan` ran (`Some(affected)`) or failed (`None`).
+    pub(crate) fn settle(&mut self, plan: &Plan, outcome: Option<Option<u64>>) {
+        for token in &plan.hooked {
+            let Some(key) = &token.key else { continue };
+            let pending_key = (token.task, token.table.clone(), key.clone());
+            match outcome {
+                None => {
+                    self.pending.remove(&pending_key);
+                }
+                Some(affected) => {
+                    if let Some(pending) = self.pending.get_mut(&pending_key) {
+                        pending.affected = affected;
+                        pending.written = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Registers a `before_*` announcement.
+    pub(crate) fn begin(&mut self, token: Token, old: Option<Row>) {
+        self.tokens.retain(|t| {
+            !(t.task == token.task && t.verb == token.verb && t.table == token.table && t.key == token.key)
+        });
+        if let (Some(key), Some(old)) = (&token.key, old) {
+            self.pending.insert(
+                (token.task, token.table.clone(), key.clone()),
+                Pending { old, affected: None, written: false },
+            );
+        }
+        self.tokens.push(token);
+    }
+
+    /// Takes what `before_*` left for this row, dropping a token no statement consumed (an
+    /// update with nothing to write sends no SQL).
+    pub(crate) fn end(&mut self, task: Option<Id>, verb: Verb, table: &str, key: &str) -> Option<Pending> {
+        if verb != Verb::Insert {
+            self.tokens
+                .retain(|t| !(t.task == task && t.verb == verb && t.table == table && t.key.as_deref() == Some(key)));
+        }
+        self.pending.remove(&(task, table.to_string(), key.to_string()))
+    }
+
+    /// Hooked writes that ran but whose `after_*` hook never came.
+    pub(crate) fn take_orphans(&mut self) -> Vec<(String, String, Pending)> {
+        let keys: Vec<PendingKey> = self.pending.iter().filter(|(_, p)| p.written).map(|(k, _)| k.clone()).collect();
+        keys.into_iter().filter_map(|k| self.pending.remove(&k).map(|p| (k.1, k.2, p))).collect()
+    }
+}

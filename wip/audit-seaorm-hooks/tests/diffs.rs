@@ -1,0 +1,97 @@
+//! Create, update and delete record the right diffs: every column on create, only the changed
+//! columns (old and new) on update, every column as old on delete; ignored columns left out,
+//! redacted columns hidden; composite keys as JSON array text. In a transaction and directly
+//! on the connection (autocommit).
+
+mod orm_common;
+
+use orm_common::entities::{memberships, users};
+use orm_common::{Harness, TestDb, change, fields};
+use sea_orm::{ActiveModelTrait, IntoActiveModel, ModelTrait, Set, TransactionTrait};
+use serde_json::json;
+
+async fn create_update_delete(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+
+    let txn = h.db.begin().await.expect("begin");
+    let alice = users::ActiveModel {
+        email: Set("a@old.example".into()),
+        name: Set("Alice".into()),
+        score: Set(1),
+        ssn: Set(Some("123-45-6789".into())),
+        updated_at: Set(1),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .expect("insert");
+    let mut am = alice.clone().into_active_model();
+    am.email = Set("a@new.example".into());
+    am.score = Set(2);
+    am.updated_at = Set(2);
+    let alice = am.update(&txn).await.expect("update");
+    assert!(h.events().is_empty(), "nothing is recorded before the commit");
+    txn.commit().await.expect("commit");
+
+    let events = h.events();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let create = &events[0];
+    assert_eq!(create.action, "create");
+    assert_eq!((create.resource.kind.as_str(), create.resource.id.clone()), ("users", alice.id.to_string()));
+    assert_eq!(fields(create), ["email", "id", "name", "score", "ssn"], "every column but the ignored updated_at");
+    assert_eq!(change(create, "email"), Some((None, Some(json!("a@old.example")))));
+    assert_eq!(change(create, "id"), Some((None, Some(json!(alice.id)))));
+    assert_eq!(change(create, "ssn"), Some((None, Some(json!("[REDACTED]")))), "the entity redacts ssn");
+    assert_eq!(create.outcome.as_str(), "success");
+
+    let update = &events[1];
+    assert_eq!(update.action, "update");
+    assert_eq!(update.resource.id, alice.id.to_string());
+    assert_eq!(fields(update), ["email", "score"], "only the changed columns (updated_at is ignored)");
+    assert_eq!(change(update, "email"), Some((Some(json!("a@old.example")), Some(json!("a@new.example")))));
+    assert_eq!(change(update, "score"), Some((Some(json!(1)), Some(json!(2)))));
+
+    // A redacted column that changes is recorded as changed, without its values.
+    let mut am = alice.clone().into_active_model();
+    am.ssn = Set(Some("987-65-4321".into()));
+    let alice = am.update(&h.db).await.expect("update ssn (autocommit)");
+    let events = h.events();
+    assert_eq!(events.len(), 3, "autocommit writes are recorded right after the statement");
+    assert_eq!(change(&events[2], "ssn"), Some((Some(json!("[REDACTED]")), Some(json!("[REDACTED]")))));
+    assert_eq!(fields(&events[2]), ["ssn"]);
+
+    // Delete, autocommit: every column as old.
+    alice.clone().delete(&h.db).await.expect("delete");
+    let events = h.events();
+    assert_eq!(events.len(), 4);
+    let delete = &events[3];
+    assert_eq!(delete.action, "delete");
+    assert_eq!(delete.resource.id, alice.id.to_string());
+    assert_eq!(fields(delete), ["email", "id", "name", "score", "ssn"]);
+    assert_eq!(change(delete, "email"), Some((Some(json!("a@new.example")), None)));
+    assert_eq!(change(delete, "name"), Some((Some(json!("Alice")), None)));
+
+    // Deleting a row that is not there records nothing.
+    alice.delete(&h.db).await.expect("delete again");
+    assert_eq!(h.events().len(), 4);
+
+    // Composite key: the resource id is the JSON array text of the key values.
+    let txn = h.db.begin().await.expect("begin");
+    let member = memberships::ActiveModel { user_id: Set(7), org: Set("acme".into()), role: Set("member".into()) }
+        .insert(&txn)
+        .await
+        .expect("insert membership");
+    let mut am = member.into_active_model();
+    am.role = Set("owner".into());
+    am.update(&txn).await.expect("update membership");
+    txn.commit().await.expect("commit");
+    let events = h.events();
+    assert_eq!(events.len(), 6);
+    assert_eq!((events[4].resource.kind.as_str(), events[4].resource.id.as_str()), ("memberships", r#"[7,"acme"]"#));
+    assert_eq!(events[5].resource.id, r#"[7,"acme"]"#);
+    assert_eq!(change(&events[5], "role"), Some((Some(json!("member")), Some(json!("owner")))));
+    assert_eq!(fields(&events[5]), ["role"]);
+
+    h.finish().await;
+}
+on_all_backends!(create_update_delete);

@@ -1,0 +1,116 @@
+//! Outbox delivery is exactly once: a crash between COMMIT and sealing leaves the events in
+//! the outbox and recovery seals them; a crash between sealing and deleting the outbox rows
+//! makes recovery find them in the store and not seal them again. Secrets never reach the
+//! outbox.
+
+mod orm_common;
+
+use audit_core::Auditor;
+use audit_seaorm::orm::{AuditedDb, CrashPoint, Recovery};
+use orm_common::entities::users;
+use orm_common::{Harness, TestDb, verified_events};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Set, Statement,
+    TransactionTrait,
+};
+use std::collections::HashSet;
+use std::time::Duration;
+
+fn user(email: &str) -> users::ActiveModel {
+    users::ActiveModel {
+        email: Set(email.into()),
+        name: Set("n".into()),
+        score: Set(0),
+        ssn: Set(Some("123-45-6789".into())),
+        updated_at: Set(0),
+        ..Default::default()
+    }
+}
+
+async fn outbox_payloads(conn: &DatabaseConnection) -> Vec<String> {
+    let backend = conn.get_database_backend();
+    let rows = conn
+        .query_all_raw(Statement::from_string(backend, "SELECT payload FROM audit_seaorm_outbox ORDER BY id"))
+        .await
+        .expect("read the outbox");
+    rows.iter().map(|r| r.try_get::<String>("", "payload").expect("payload")).collect()
+}
+
+async fn write_three(db: &AuditedDb, tag: &str) {
+    let txn = db.begin().await.expect("begin");
+    for n in 0..3 {
+        user(&format!("{tag}{n}@example.com")).insert(&txn).await.expect("insert");
+    }
+    let committed = txn.commit().await;
+    assert!(committed.is_err(), "the simulated crash is reported");
+}
+
+async fn crash_recovery_seals_exactly_once(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+
+    // A normal commit: the sealed row is deleted inside the next writing transaction (no
+    // extra commit), or by flush_outbox.
+    let txn = h.db.begin().await.expect("begin");
+    user("normal1@example.com").insert(&txn).await.expect("insert");
+    txn.commit().await.expect("commit");
+    assert_eq!(h.events().len(), 1);
+    let first = outbox_payloads(&h.conn).await;
+    assert_eq!(first.len(), 1, "sealed, deletion deferred");
+    let txn = h.db.begin().await.expect("begin");
+    user("normal2@example.com").insert(&txn).await.expect("insert");
+    txn.commit().await.expect("commit");
+    let second = outbox_payloads(&h.conn).await;
+    assert_eq!(second.len(), 1, "the first row went with the second transaction");
+    assert_ne!(first, second);
+    h.db.flush_outbox().await.expect("flush");
+    assert!(outbox_payloads(&h.conn).await.is_empty());
+
+    // Crash after COMMIT, before sealing.
+    h.db.simulate_crash(Some(CrashPoint::AfterCommit));
+    write_three(&h.db, "a").await;
+    assert_eq!(users::Entity::find().count(&h.conn).await.expect("count"), 5, "the data is committed");
+    assert_eq!(h.events().len(), 2, "but not yet sealed");
+    let payloads = outbox_payloads(&h.conn).await;
+    assert_eq!(payloads.len(), 3, "the events wait in the outbox");
+    assert!(payloads.iter().all(|p| !p.contains("123-45-6789") && p.contains("[REDACTED]")), "{payloads:?}");
+
+    // "Restart": a new auditor and connection wrapper on the same database and store.
+    h.auditor.shutdown().await;
+    let auditor = Auditor::builder(h.store.clone()).build();
+    let db = AuditedDb::builder(h.conn.clone(), auditor.clone(), h.store.clone()).build();
+    db.migrate_outbox().await.expect("migrate");
+    assert_eq!(
+        db.recover_outbox_older_than(Duration::from_secs(3600)).await.expect("recover old rows"),
+        Recovery::default(),
+        "rows younger than the age are left to the live instance"
+    );
+    assert_eq!(db.recover_outbox().await.expect("recover"), Recovery { sealed: 3, already_sealed: 0 });
+    assert_eq!(db.recover_outbox().await.expect("recover again"), Recovery::default(), "nothing left");
+    assert!(outbox_payloads(&h.conn).await.is_empty());
+    assert_eq!(verified_events(&h.store).len(), 5);
+
+    // Crash after sealing, before deleting the outbox rows.
+    db.simulate_crash(Some(CrashPoint::AfterSeal));
+    write_three(&db, "b").await;
+    assert_eq!(verified_events(&h.store).len(), 8, "sealed");
+    assert_eq!(outbox_payloads(&h.conn).await.len(), 3, "rows left behind");
+    auditor.shutdown().await;
+    let auditor = Auditor::builder(h.store.clone()).build();
+    let db = AuditedDb::builder(h.conn.clone(), auditor.clone(), h.store.clone()).build();
+    assert_eq!(db.recover_outbox().await.expect("recover"), Recovery { sealed: 0, already_sealed: 3 });
+    assert!(outbox_payloads(&h.conn).await.is_empty());
+
+    let events = verified_events(&h.store);
+    assert_eq!(events.len(), 8, "no event sealed twice, none lost");
+    let ids: HashSet<_> = events.iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 8);
+    let resources: HashSet<_> = events.iter().map(|e| e.resource.id.clone()).collect();
+    assert_eq!(resources.len(), 8, "one create per row");
+    // Recovered events keep the time and the redaction fixed when they were intercepted.
+    assert!(events.iter().all(|e| e.changes.iter().any(|c| c.field == "ssn" && c.new == Some("[REDACTED]".into()))));
+    assert!(events.windows(2).all(|w| w[0].ts <= w[1].ts));
+
+    auditor.shutdown().await;
+    h.finish().await;
+}
+on_all_backends!(crash_recovery_seals_exactly_once);

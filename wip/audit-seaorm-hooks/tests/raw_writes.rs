@@ -1,0 +1,98 @@
+//! Writes that bypass the hooks through the audited connection do not pass silently: raw SQL
+//! and SeaORM's bulk statements record a `bulk` event (table, statement without values, rows
+//! affected), buffered with their transaction; in strict mode they are refused before they
+//! run.
+
+mod orm_common;
+
+use orm_common::entities::users;
+use orm_common::{Harness, TestDb};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set, Statement, TransactionTrait};
+use serde_json::json;
+
+fn user(email: &str) -> users::ActiveModel {
+    users::ActiveModel {
+        email: Set(email.into()),
+        name: Set("n".into()),
+        score: Set(0),
+        ssn: Set(None),
+        updated_at: Set(0),
+        ..Default::default()
+    }
+}
+
+async fn raw_writes_record_bulk_events(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    let backend = h.conn.get_database_backend();
+    user("a@x").insert(&h.db).await.expect("insert");
+    user("b@x").insert(&h.db).await.expect("insert");
+    assert_eq!(h.events().len(), 2);
+
+    // Raw UPDATE, autocommit.
+    h.db.execute_unprepared("UPDATE users SET score = 5 WHERE email LIKE '%@x'").await.expect("raw update");
+    let events = h.events();
+    assert_eq!(events.len(), 3);
+    let bulk = &events[2];
+    assert_eq!((bulk.action.as_str(), bulk.resource.kind.as_str(), bulk.resource.id.as_str()), ("bulk", "users", ""));
+    assert_eq!(bulk.details.get("verb"), Some(&json!("UPDATE")));
+    assert_eq!(bulk.details.get("statement"), Some(&json!("UPDATE users SET score = ? WHERE email LIKE ?")));
+    assert_eq!(bulk.details.get("rows_affected"), Some(&json!(2)));
+
+    // Raw DELETE with parameters in a transaction: buffered, dropped on rollback.
+    let placeholder = if backend == sea_orm::DbBackend::Postgres { "$1" } else { "?" };
+    let delete = Statement::from_sql_and_values(
+        backend,
+        format!("DELETE FROM users WHERE email = {placeholder}"),
+        ["a@x".into()],
+    );
+    let txn = h.db.begin().await.expect("begin");
+    txn.execute_raw(delete.clone()).await.expect("raw delete");
+    txn.rollback().await.expect("rollback");
+    assert_eq!(h.events().len(), 3);
+    let txn = h.db.begin().await.expect("begin");
+    txn.execute_raw(delete).await.expect("raw delete");
+    txn.commit().await.expect("commit");
+    let events = h.events();
+    assert_eq!(events.len(), 4);
+    assert_eq!(events[3].details.get("verb"), Some(&json!("DELETE")));
+    assert_eq!(events[3].details.get("rows_affected"), Some(&json!(1)));
+
+    // SeaORM bulk statements run no hooks: recorded as bulk too.
+    users::Entity::insert_many([user("c@x"), user("d@x")]).exec(&h.db).await.expect("insert_many");
+    users::Entity::delete_many().exec(&h.db).await.expect("delete_many");
+    let events = h.events();
+    assert_eq!(events.len(), 6);
+    assert_eq!(events[4].details.get("verb"), Some(&json!("INSERT")));
+    assert_eq!(events[5].details.get("verb"), Some(&json!("DELETE")));
+    assert_eq!(events[5].details.get("rows_affected"), Some(&json!(3)));
+    h.finish().await;
+}
+on_all_backends!(raw_writes_record_bulk_events);
+
+async fn strict_mode_refuses_unaudited_writes(testdb: TestDb) {
+    let h = Harness::with(testdb, |b| b.strict()).await;
+    let row = user("a@x").insert(&h.db).await.expect("hooked insert is fine in strict mode");
+
+    let error = h.db.execute_unprepared("UPDATE users SET score = 5").await.expect_err("refused");
+    assert!(error.to_string().contains("strict mode"), "{error}");
+    let error = users::Entity::update_many()
+        .col_expr(users::Column::Score, sea_orm::sea_query::Expr::value(6))
+        .exec(&h.db)
+        .await
+        .expect_err("update_many refused");
+    assert!(error.to_string().contains("table `users`"), "{error}");
+    let txn = h.db.begin().await.expect("begin");
+    txn.execute_unprepared("DELETE FROM users").await.expect_err("refused in a transaction too");
+    txn.rollback().await.expect("rollback");
+
+    let stored = users::Entity::find_by_id(row.id).one(&h.conn).await.expect("read").expect("row");
+    assert_eq!(stored.score, 0, "nothing was written");
+
+    let mut am = stored.into_active_model();
+    am.score = Set(1);
+    am.update(&h.db).await.expect("hooked update is fine in strict mode");
+    let events = h.events();
+    assert_eq!(events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["create", "update"]);
+    h.finish().await;
+}
+on_all_backends!(strict_mode_refuses_unaudited_writes);

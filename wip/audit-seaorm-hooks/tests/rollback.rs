@@ -1,0 +1,86 @@
+//! Nothing is recorded for writes that did not commit: explicit rollback, an error in a
+//! `transaction(..)` callback, a transaction dropped without commit, and a failed write
+//! inside a transaction that goes on and commits (only the successful writes are recorded).
+
+mod orm_common;
+
+use orm_common::entities::{memberships, users};
+use orm_common::{Backend, Harness, TestDb, change};
+use sea_orm::{ActiveModelTrait, DbErr, EntityTrait, PaginatorTrait, Set, TransactionTrait};
+use serde_json::json;
+
+fn user(email: &str) -> users::ActiveModel {
+    users::ActiveModel {
+        email: Set(email.into()),
+        name: Set("n".into()),
+        score: Set(0),
+        ssn: Set(None),
+        updated_at: Set(0),
+        ..Default::default()
+    }
+}
+
+async fn uncommitted_writes_record_nothing(testdb: TestDb) {
+    let backend = testdb.backend;
+    let h = Harness::new(testdb).await;
+
+    // Explicit rollback.
+    let txn = h.db.begin().await.expect("begin");
+    user("rolled@back").insert(&txn).await.expect("insert");
+    txn.rollback().await.expect("rollback");
+
+    // An error from the callback of transaction(..).
+    let result =
+        h.db.transaction::<_, (), DbErr>(|txn| {
+            Box::pin(async move {
+                user("callback@error").insert(txn).await?;
+                Err(DbErr::Custom("the handler failed".into()))
+            })
+        })
+        .await;
+    assert!(result.is_err());
+
+    // Dropped without commit.
+    {
+        let txn = h.db.begin().await.expect("begin");
+        user("dropped@txn").insert(&txn).await.expect("insert");
+        drop(txn);
+    }
+
+    assert!(h.events().is_empty(), "{:#?}", h.events());
+    assert_eq!(users::Entity::find().count(&h.conn).await.expect("count"), 0);
+
+    // A transaction that commits afterwards records only its own writes.
+    let txn = h.db.begin().await.expect("begin");
+    let kept = user("kept@txn").insert(&txn).await.expect("insert");
+    txn.commit().await.expect("commit");
+    let events = h.events();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(change(&events[0], "email"), Some((None, Some(json!("kept@txn")))));
+    assert_eq!(events[0].resource.id, kept.id.to_string());
+
+    // A failed write inside a transaction: the hooks record in after_*, which does not run.
+    let txn = h.db.begin().await.expect("begin");
+    memberships::ActiveModel { user_id: Set(1), org: Set("acme".into()), role: Set("a".into()) }
+        .insert(&txn)
+        .await
+        .expect("first insert");
+    let duplicate =
+        memberships::ActiveModel { user_id: Set(1), org: Set("acme".into()), role: Set("b".into()) }.insert(&txn).await;
+    assert!(duplicate.is_err(), "duplicate key");
+    let committed = txn.commit().await;
+    let events = h.events();
+    if backend == Backend::Postgres {
+        // PostgreSQL aborted the transaction at the failed statement; COMMIT rolls it back.
+        assert!(committed.is_err(), "commit of an aborted transaction reports it");
+        assert_eq!(events.len(), 1, "{events:#?}");
+        assert_eq!(memberships::Entity::find().count(&h.conn).await.expect("count"), 0);
+    } else {
+        committed.expect("SQLite and MySQL keep the transaction usable");
+        assert_eq!(events.len(), 2, "{events:#?}");
+        assert_eq!(events[1].resource.id, r#"[1,"acme"]"#);
+        assert_eq!(change(&events[1], "role"), Some((None, Some(json!("a")))), "the failed write is not recorded");
+    }
+    h.finish().await;
+}
+on_all_backends!(uncommitted_writes_record_nothing);

@@ -6,38 +6,12 @@ use audit_core::merkle::{ConsistencyProof, InclusionProof, to_hex};
 use audit_core::store::JsonlStore;
 use audit_core::{Actor, Auditor, Event, EventDraft, EventHash};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 const ORIGIN: &str = "audit.example.com/default";
 
-fn trail(dir: &Path, n: usize) -> PathBuf {
-    let path = dir.join("trail.jsonl");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        let auditor = Auditor::builder(Arc::new(JsonlStore::open(&path).expect("open"))).build();
-        for i in 0..n {
-            auditor
-                .record(EventDraft::new("update").actor(Actor::user("alice")).resource("doc", i.to_string()))
-                .await
-                .expect("record");
-        }
-        auditor.shutdown().await;
-    });
-    path
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_audit-trail")).args(args).output().expect("run audit-trail")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+mod common;
+use common::*;
 
 fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")

@@ -52,8 +52,15 @@
 //!
 //! The schema, the triggers, PostgreSQL's least-privilege role and monthly partitions are
 //! described in [`store`].
+//!
+//! SeaORM hooks that record per-column old/new diffs of your own entities, buffered per
+//! transaction and written only after a successful commit (with an outbox so a crash right
+//! after `COMMIT` loses nothing): see [`orm`].
 
+pub mod orm;
 pub mod store;
+
+pub use orm::{AuditedDb, AuditedDbBuilder, AuditedModel, AuditedTransaction, BulkPolicy, Delivery, value_to_json};
 
 pub use store::{
     ColumnMismatch, DataSubject, FailureSummary, LastChange, ReportFilter, SqlStore, SqlStoreError, StoreVerifyReport,

@@ -11,7 +11,8 @@ use audit_core::store::AuditStore;
 use audit_core::{Auditor, RecordError, RedactionPolicy};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult, IsolationLevel,
-    QueryResult, Statement, TransactionError, TransactionOptions, TransactionSession, TransactionTrait,
+    QueryResult, SqliteTransactionMode, Statement, TransactionError, TransactionOptions, TransactionSession,
+    TransactionTrait,
 };
 use serde_json::{Value as Json, json};
 use std::future::Future;
@@ -781,8 +782,9 @@ impl TransactionSession for AuditedTransaction {
 impl TransactionTrait for AuditedDb {
     type Transaction = AuditedTransaction;
 
+    /// Begins a transaction; on SQLite it is `BEGIN IMMEDIATE` (see [`AuditedDb::begin_with_options`]).
     async fn begin(&self) -> Result<AuditedTransaction, DbErr> {
-        Ok(self.wrap(self.conn.begin().await?))
+        self.begin_with_options(TransactionOptions::default()).await
     }
 
     async fn begin_with_config(
@@ -790,10 +792,18 @@ impl TransactionTrait for AuditedDb {
         isolation_level: Option<IsolationLevel>,
         access_mode: Option<AccessMode>,
     ) -> Result<AuditedTransaction, DbErr> {
-        Ok(self.wrap(self.conn.begin_with_config(isolation_level, access_mode).await?))
+        self.begin_with_options(TransactionOptions { isolation_level, access_mode, ..Default::default() }).await
     }
 
-    async fn begin_with_options(&self, options: TransactionOptions) -> Result<AuditedTransaction, DbErr> {
+    /// Begins a transaction with `options`. On SQLite a transaction whose mode is not given is
+    /// `BEGIN IMMEDIATE`: it takes the write lock at once, so the old values the hooks read
+    /// cannot change before the write, and a transaction that reads and then writes is never
+    /// refused with `SQLITE_BUSY_SNAPSHOT` because another connection (the audit store's, say)
+    /// wrote in between: it waits for the lock (the pool's busy timeout) instead.
+    async fn begin_with_options(&self, mut options: TransactionOptions) -> Result<AuditedTransaction, DbErr> {
+        if self.conn.get_database_backend() == DbBackend::Sqlite && options.sqlite_transaction_mode.is_none() {
+            options.sqlite_transaction_mode = Some(SqliteTransactionMode::Immediate);
+        }
         Ok(self.wrap(self.conn.begin_with_options(options).await?))
     }
 

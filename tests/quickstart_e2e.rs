@@ -1,7 +1,7 @@
 //! The quickstart app end to end: a real server on 127.0.0.1, a real HTTP client, the audit
 //! trail in a real SQLite file (the quickstart's default kind of database).
 
-#[allow(dead_code)]
+#[allow(dead_code, unreachable_pub)]
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
 
@@ -108,7 +108,8 @@ async fn a_write_records_the_http_event_and_the_row_diff_with_one_request_id() {
     assert!(events[0].changes.iter().all(|c| c.old.is_none() && c.new.is_some()));
 
     // The user updates their own email: only that column, old and new.
-    let reply = app.send("PUT", "/users/carol", &[("authorization", "Bearer carol")], r#"{"email":"c@example.org"}"#).await;
+    let reply =
+        app.send("PUT", "/users/carol", &[("authorization", "Bearer carol")], r#"{"email":"c@example.org"}"#).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let events = app.events_of_request(&reply.request_id.expect("id")).await;
     assert_eq!(events[0].action, "update");
@@ -143,7 +144,14 @@ async fn refusals_are_recorded_as_denied_and_change_nothing() {
     let events = app.events_of_request(&reply.request_id.expect("id")).await;
     assert_eq!((events[0].actor.kind, events[0].outcome), (ActorKind::Anonymous, Outcome::Denied));
 
-    let reply = app.send("POST", "/users", &[("authorization", "Bearer alice")], r#"{"id":"x","name":"x","email":"x","role":"admin"}"#).await;
+    let reply = app
+        .send(
+            "POST",
+            "/users",
+            &[("authorization", "Bearer alice")],
+            r#"{"id":"x","name":"x","email":"x","role":"admin"}"#,
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     app.auditor.shutdown().await;
 }
@@ -182,7 +190,8 @@ async fn forwarded_headers_count_only_from_a_trusted_proxy() {
     app.auditor.shutdown().await;
 
     let app = run(&["127.0.0.1/32"]).await;
-    let reply = app.send("PUT", "/users/alice", &[ADMIN, ("x-forwarded-for", "6.6.6.6, 203.0.113.9")], r#"{"name":"B"}"#).await;
+    let reply =
+        app.send("PUT", "/users/alice", &[ADMIN, ("x-forwarded-for", "6.6.6.6, 203.0.113.9")], r#"{"name":"B"}"#).await;
     let events = app.events_of_request(&reply.request_id.expect("id")).await;
     assert!(events.iter().all(|e| e.context.ip.as_deref() == Some("203.0.113.9")), "rightmost untrusted hop");
     app.auditor.shutdown().await;
@@ -210,7 +219,8 @@ async fn many_concurrent_requests_are_each_recorded_exactly_once() {
     let events = app.events().await;
     assert_eq!(events.len() - before, 80, "one HTTP event and one diff per request");
     for id in ids {
-        let mine: Vec<&Event> = events.iter().filter(|e| e.context.request_id.as_deref() == Some(id.as_str())).collect();
+        let mine: Vec<&Event> =
+            events.iter().filter(|e| e.context.request_id.as_deref() == Some(id.as_str())).collect();
         assert_eq!(mine.len(), 2, "request {id}");
     }
     let unique: std::collections::HashSet<_> = events.iter().map(|e| e.id).collect();

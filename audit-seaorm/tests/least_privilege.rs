@@ -52,15 +52,18 @@ async fn exercise(db: &TestDb, role: &str) -> Result<(), String> {
     assert_eq!(user, role, "connected as the application role");
     let app = Arc::new(SqlStore::new(app_conn.clone()).map_err(|e| e.to_string())?);
 
-    // Appends (new chains too) and reads work.
+    // Appends (new chains too) and reads work; 70 events complete a Merkle subtree of 64, which
+    // the append stores in audit_merkle_nodes.
     for chain in ["default", "tenant-new"] {
         let auditor = Auditor::builder(app.clone()).chain(chain).build();
-        for i in 0..5 {
+        for i in 0..70 {
             let draft = EventDraft::new("update").actor(Actor::user("alice")).resource("users", i.to_string());
             auditor.record(draft).await.map_err(|e| e.to_string())?;
         }
         auditor.shutdown().await;
-        assert_eq!(app.head(chain).await.map_err(|e| e.to_string())?.seq, 5);
+        assert_eq!(app.head(chain).await.map_err(|e| e.to_string())?.seq, 70);
+        let stored = app.merkle_nodes(chain, &[(6, 0)]).await.map_err(|e| e.to_string())?;
+        assert!(stored.is_some(), "the subtree of the first 64 events was stored by the application role");
         let lines = read_all(app.as_ref(), chain).await;
         assert!(verify_lines(&lines).is_valid());
         assert!(app.verify_chain(chain).await.map_err(|e| e.to_string())?.is_valid());
@@ -74,6 +77,8 @@ async fn exercise(db: &TestDb, role: &str) -> Result<(), String> {
     refused(&app_conn, "DELETE FROM audit_chain_heads", denied).await;
     refused(&app_conn, "TRUNCATE audit_chain_heads", denied).await;
     refused(&app_conn, "UPDATE audit_chain_heads SET chain = 'other'", denied).await;
+    refused(&app_conn, "UPDATE audit_merkle_nodes SET hash = 'x'", denied).await;
+    refused(&app_conn, "DELETE FROM audit_merkle_nodes", denied).await;
     refused(&app_conn, "ALTER TABLE audit_events DISABLE TRIGGER USER", "must be owner").await;
     refused(&app_conn, "DROP TABLE audit_events", "must be owner").await;
     refused(&app_conn, "CREATE TABLE audit_events_copy (x int)", denied).await;
@@ -82,6 +87,6 @@ async fn exercise(db: &TestDb, role: &str) -> Result<(), String> {
     assert!(app.migrate().await.is_err(), "the application role cannot migrate");
 
     let lines = read_all(app.as_ref(), "default").await;
-    assert_eq!(lines.len(), 5, "nothing was changed");
+    assert_eq!(lines.len(), 70, "nothing was changed");
     Ok(())
 }

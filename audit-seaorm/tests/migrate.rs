@@ -58,14 +58,14 @@ async fn migrate_is_idempotent(db: &TestDb) {
     let objects = schema_objects(db, &conn).await;
     let expected = match db.backend {
         // triggers: events update/delete + truncate, heads update/delete + truncate;
-        // indexes: 2 primary keys + unique id + actor + resource + notable
-        Backend::Postgres => (4, 6),
+        // indexes: 3 primary keys (events, heads, Merkle nodes) + unique id + actor + resource + notable
+        Backend::Postgres => (4, 7),
         // triggers: events update, delete, replace; heads forward, delete, replace;
-        // indexes: 2 primary-key autoindexes + id + actor + resource + notable
-        Backend::Sqlite => (6, 6),
+        // indexes: 3 primary-key autoindexes + id + actor + resource + notable
+        Backend::Sqlite => (6, 7),
         // triggers: events update, delete; heads forward, delete;
-        // indexes: 2 primary keys + id + actor + resource + ts
-        Backend::MySql => (4, 6),
+        // indexes: 3 primary keys + id + actor + resource + ts
+        Backend::MySql => (4, 7),
     };
     assert_eq!(objects, expected, "(triggers, indexes) after the first migrate");
 

@@ -44,7 +44,7 @@ fn hint(error: &DbErr) -> &'static str {
          schema (search_path) or database that holds them"
     } else if text.contains("permission denied") || text.contains("command denied") || text.contains("access denied") {
         "; the database user lacks a privilege: the application role needs SELECT and INSERT on audit_events and \
-         SELECT, INSERT, UPDATE (seq, hash) on audit_chain_heads (see postgres_least_privilege_sql); migrations need \
+         SELECT, INSERT, UPDATE (seq, hash) on audit_chain_heads and SELECT, INSERT on audit_merkle_nodes (see postgres_least_privilege_sql); migrations need \
          the schema owner"
     } else if text.contains("database is locked") || text.contains("database is busy") {
         "; another connection or process holds the SQLite write lock: the Auditor retries; if it persists, look for \

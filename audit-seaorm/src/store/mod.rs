@@ -24,7 +24,7 @@
 //!
 //! # Schema
 //!
-//! [`SqlStore::migrate`] creates two tables with their indexes and triggers (on PostgreSQL also
+//! [`SqlStore::migrate`] creates three tables with their indexes and triggers (on PostgreSQL also
 //! two trigger functions, and the partitions if asked for) in the schema or database the
 //! connection points at (on PostgreSQL, the first schema of `search_path`), and nothing else.
 //!
@@ -73,6 +73,13 @@
 //! event (`0` and 64 zeros when created). An append locks this row, so two writers, even in two
 //! processes, can never fork a chain.
 //!
+//! `audit_merkle_nodes`, primary key `(chain, level, idx)`, `hash` (64 hex digits): the Merkle
+//! hash (SPEC §4) of every complete subtree of 64 leaves or more, written by the append that
+//! completes it (about one row per 32 events). Tree heads, checkpoints and inclusion and
+//! consistency proofs ([`audit_core::proof`]) then cost a few small reads at any chain length;
+//! subtrees under 64 leaves are computed from their events. These hashes only build proofs;
+//! nothing is verified with them (see [`AuditStore::merkle_nodes`]).
+//!
 //! # Queries and reports
 //!
 //! | the auditor asks | call |
@@ -102,7 +109,8 @@
 //! their `seq`), and signed checkpoints kept elsewhere catch a rewrite of the whole chain.
 //! On PostgreSQL run the application as a role that may only insert and select (see
 //! [`postgres_least_privilege_sql`]); on MySQL grant it `SELECT, INSERT` on `audit_events` and
-//! `SELECT, INSERT, UPDATE` on `audit_chain_heads`, and no `DROP` (which `TRUNCATE` needs).
+//! `SELECT, INSERT, UPDATE` on `audit_chain_heads`, `SELECT, INSERT` on `audit_merkle_nodes`,
+//! and no `DROP` (which `TRUNCATE` needs).
 //! SQLite has no users: anyone who can write the file can change it; verification finds it.
 //!
 //! # PostgreSQL least privilege
@@ -113,6 +121,7 @@
 //! GRANT USAGE ON SCHEMA "audit" TO "audit_app";
 //! GRANT SELECT, INSERT ON "audit".audit_events TO "audit_app";
 //! GRANT SELECT, INSERT, UPDATE (seq, hash) ON "audit".audit_chain_heads TO "audit_app";
+//! GRANT SELECT, INSERT ON "audit".audit_merkle_nodes TO "audit_app";
 //! ```
 //!
 //! [`postgres_least_privilege_sql`] writes the grants for any schema and role. The application
@@ -148,6 +157,7 @@
 //! hold a connection between pages, so they do not block writers for long.
 
 mod error;
+mod merkle;
 mod query;
 mod schema;
 mod sql;
@@ -159,6 +169,7 @@ pub use schema::postgres_least_privilege_sql;
 pub use verify::{ColumnMismatch, StoreVerifyReport};
 
 use audit_core::SealedEvent;
+use audit_core::merkle::Digest;
 use audit_core::store::{AppendError, AuditStore, Head, LineStream, Query, QueryPage, StoreError, check_batch};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseConnectionType, DatabaseTransaction,
@@ -251,8 +262,9 @@ impl SqlStore {
     }
 
     /// Creates the tables, indexes and triggers that are missing (and, with monthly
-    /// partitions, the partitions due); safe to run at every start and from several processes
-    /// at once. Needs the rights to create tables and triggers (the schema owner, not the
+    /// partitions, the partitions due), and stores the Merkle subtree hashes of events that
+    /// lack them (a store made by an earlier version: this reads each such chain once, under
+    /// its head lock); safe to run at every start and from several processes at once. Needs the rights to create tables and triggers (the schema owner, not the
     /// least-privilege application role).
     pub async fn migrate(&self) -> Result<(), SqlStoreError> {
         let txn = match self.dialect {
@@ -268,7 +280,8 @@ impl SqlStore {
                 return Err(e);
             }
         }
-        schema::check_columns(&self.db, self.dialect).await
+        schema::check_columns(&self.db, self.dialect).await?;
+        self.backfill_merkle_nodes().await
     }
 
     /// On PostgreSQL with a partitioned events table: creates the monthly partitions from the
@@ -480,6 +493,7 @@ impl SqlStore {
                 "append to chain {chain:?}: insert seq {first}..={last} into {EVENTS}"
             )))?;
         }
+        self.write_merkle_nodes(txn, chain, batch).await?;
         let mut sql = Sql::new(self.dialect);
         sql.push(&format!("UPDATE {HEADS} SET seq = "))
             .bind(sql::seq_value(head.seq)?)
@@ -502,6 +516,17 @@ impl SqlStore {
 
     /// One page of `(seq, line)` of `chain` with `from <= seq <= to`.
     async fn line_page(&self, chain: &str, from: u64, to: u64) -> Result<Vec<(u64, String)>, SqlStoreError> {
+        self.line_page_on(&self.db, chain, from, to).await
+    }
+
+    /// [`SqlStore::line_page`] through `conn` (a transaction, say).
+    async fn line_page_on(
+        &self,
+        conn: &impl ConnectionTrait,
+        chain: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, String)>, SqlStoreError> {
         let mut sql = Sql::new(self.dialect);
         sql.push(&format!("SELECT chain, seq, line FROM {EVENTS} WHERE chain = "))
             .bind(chain)
@@ -511,8 +536,7 @@ impl SqlStore {
             .bind(sql::seq_bound(to))
             .push(" ORDER BY seq LIMIT ")
             .bind(page_limit(self.page_size));
-        let rows = self
-            .db
+        let rows = conn
             .query_all_raw(sql.build())
             .await
             .map_err(SqlStoreError::db(format!("read chain {chain:?} from seq {from}")))?;
@@ -578,6 +602,12 @@ impl AuditStore for SqlStore {
 
     async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
         Ok(self.run_query(query).await?)
+    }
+
+    /// From `audit_merkle_nodes` (subtrees of 64 leaves and more) and the events (smaller
+    /// ones): a few small reads, whatever the chain's length. See the module docs.
+    async fn merkle_nodes(&self, chain: &str, nodes: &[(u32, u64)]) -> Result<Option<Vec<Digest>>, StoreError> {
+        Ok(self.merkle_node_hashes(chain, nodes).await?)
     }
 }
 

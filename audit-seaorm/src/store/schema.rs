@@ -2,7 +2,7 @@
 //! PostgreSQL; the least-privilege grants.
 
 use super::error::SqlStoreError;
-use super::sql::{COLUMNS, Dialect, EVENTS, HEADS};
+use super::sql::{COLUMNS, Dialect, EVENTS, HEADS, NODES};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
 
@@ -131,6 +131,17 @@ async fn migrate_postgres(
     );
     exec(conn, &heads, &format!("create table {HEADS}")).await?;
     check_table(conn, Dialect::Postgres, HEADS).await?;
+    let nodes = format!(
+        "CREATE TABLE IF NOT EXISTS {NODES} (
+    chain TEXT COLLATE \"C\" NOT NULL,
+    level INTEGER NOT NULL,
+    idx   BIGINT NOT NULL,
+    hash  TEXT NOT NULL,
+    PRIMARY KEY (chain, level, idx)
+)"
+    );
+    exec(conn, &nodes, &format!("create table {NODES}")).await?;
+    check_table(conn, Dialect::Postgres, NODES).await?;
     let events_fn = format!(
         "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
@@ -302,6 +313,17 @@ async fn migrate_sqlite(conn: &DatabaseTransaction) -> Result<(), SqlStoreError>
     );
     exec(conn, &heads, &format!("create table {HEADS}")).await?;
     check_table(conn, Dialect::Sqlite, HEADS).await?;
+    let nodes = format!(
+        "CREATE TABLE IF NOT EXISTS {NODES} (
+    chain TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    idx   INTEGER NOT NULL,
+    hash  TEXT NOT NULL,
+    PRIMARY KEY (chain, level, idx)
+)"
+    );
+    exec(conn, &nodes, &format!("create table {NODES}")).await?;
+    check_table(conn, Dialect::Sqlite, NODES).await?;
     let raise = |message: &str| format!("BEGIN SELECT RAISE(ABORT, '{message}'); END");
     let triggers = [
         ("audit_events_no_update", format!("BEFORE UPDATE ON {EVENTS}"), raise(APPEND_ONLY)),
@@ -387,6 +409,17 @@ async fn migrate_mysql(conn: &DatabaseTransaction) -> Result<(), SqlStoreError> 
     );
     exec(conn, &heads, &format!("create table {HEADS}")).await?;
     check_table(conn, Dialect::MySql, HEADS).await?;
+    let nodes = format!(
+        "CREATE TABLE IF NOT EXISTS {NODES} (
+    chain VARCHAR(512) NOT NULL,
+    level INT NOT NULL,
+    idx   BIGINT NOT NULL,
+    hash  CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    PRIMARY KEY (chain, level, idx)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collation}"
+    );
+    exec(conn, &nodes, &format!("create table {NODES}")).await?;
+    check_table(conn, Dialect::MySql, NODES).await?;
     let signal = |message: &str| format!("SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'");
     let triggers = [
         ("audit_events_no_update", format!("BEFORE UPDATE ON {EVENTS} FOR EACH ROW {}", signal(APPEND_ONLY))),
@@ -411,13 +444,18 @@ async fn migrate_mysql(conn: &DatabaseTransaction) -> Result<(), SqlStoreError> 
 /// Checks that both tables have every column the store uses.
 pub(crate) async fn check_columns(conn: &impl ConnectionTrait, dialect: Dialect) -> Result<(), SqlStoreError> {
     check_table(conn, dialect, EVENTS).await?;
-    check_table(conn, dialect, HEADS).await
+    check_table(conn, dialect, HEADS).await?;
+    check_table(conn, dialect, NODES).await
 }
 
 /// Checks that `table` has every column the store uses (a table of that name that is not the
 /// store's is reported before anything is added to it).
 async fn check_table(conn: &impl ConnectionTrait, dialect: Dialect, table: &str) -> Result<(), SqlStoreError> {
-    let columns = if table == EVENTS { COLUMNS.join(", ") } else { "chain, seq, hash".to_string() };
+    let columns = match table {
+        EVENTS => COLUMNS.join(", "),
+        NODES => "chain, level, idx, hash".to_string(),
+        _ => "chain, seq, hash".to_string(),
+    };
     let sql = format!("SELECT {columns} FROM {table} WHERE 1 = 0");
     conn.query_all_raw(Statement::from_string(dialect.backend(), sql)).await.map_err(|e| {
         SqlStoreError::Schema(format!(
@@ -435,10 +473,10 @@ fn quote_ident(name: &str) -> String {
 }
 
 /// The grants that let PostgreSQL role `role` write and read the audit trail in `schema` and
-/// nothing more: `SELECT` and `INSERT` on the events table (no `UPDATE`, `DELETE` or
-/// `TRUNCATE`), and on the heads table `SELECT`, `INSERT` (a new chain) and `UPDATE` of `seq`
-/// and `hash` only (moving a head, which the trigger allows forward only; `SELECT … FOR
-/// UPDATE` needs it too).
+/// nothing more: `SELECT` and `INSERT` on the events table and the Merkle subtree hashes (no
+/// `UPDATE`, `DELETE` or `TRUNCATE`), and on the heads table `SELECT`, `INSERT` (a new chain)
+/// and `UPDATE` of `seq` and `hash` only (moving a head, which the trigger allows forward
+/// only; `SELECT … FOR UPDATE` needs it too).
 ///
 /// Create the role yourself (with a password or certificate), and run these as the owner of the
 /// tables, after [`crate::SqlStore::migrate`]. The role must not own the tables: an owner can
@@ -450,7 +488,8 @@ fn quote_ident(name: &str) -> String {
 ///     sql,
 ///     "GRANT USAGE ON SCHEMA \"audit\" TO \"audit_app\";\n\
 ///      GRANT SELECT, INSERT ON \"audit\".audit_events TO \"audit_app\";\n\
-///      GRANT SELECT, INSERT, UPDATE (seq, hash) ON \"audit\".audit_chain_heads TO \"audit_app\";\n"
+///      GRANT SELECT, INSERT, UPDATE (seq, hash) ON \"audit\".audit_chain_heads TO \"audit_app\";\n\
+///      GRANT SELECT, INSERT ON \"audit\".audit_merkle_nodes TO \"audit_app\";\n"
 /// );
 /// ```
 pub fn postgres_least_privilege_sql(schema: &str, role: &str) -> String {
@@ -458,7 +497,8 @@ pub fn postgres_least_privilege_sql(schema: &str, role: &str) -> String {
     format!(
         "GRANT USAGE ON SCHEMA {schema} TO {role};\n\
          GRANT SELECT, INSERT ON {schema}.{EVENTS} TO {role};\n\
-         GRANT SELECT, INSERT, UPDATE (seq, hash) ON {schema}.{HEADS} TO {role};\n"
+         GRANT SELECT, INSERT, UPDATE (seq, hash) ON {schema}.{HEADS} TO {role};\n\
+         GRANT SELECT, INSERT ON {schema}.{NODES} TO {role};\n"
     )
 }
 

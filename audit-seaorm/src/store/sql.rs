@@ -11,6 +11,8 @@ use sea_orm::{DbBackend, QueryResult, Statement};
 pub(crate) const EVENTS: &str = "audit_events";
 /// The chain-heads table.
 pub(crate) const HEADS: &str = "audit_chain_heads";
+/// The Merkle subtree hashes table.
+pub(crate) const NODES: &str = "audit_merkle_nodes";
 
 /// The events table's columns, in insert order.
 pub(crate) const COLUMNS: [&str; 13] = [

@@ -1,146 +1,19 @@
-//! Shared helpers of the ORM hook tests: one isolated database namespace per test on real
-//! servers, the test entities, and an audited connection writing to a `MemoryStore`.
-//! - PostgreSQL: a schema of its own (`search_path`) in the database of
-//!   `AUDIT_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
-//! - MariaDB/MySQL: a database of its own on the server of `AUDIT_TEST_MYSQL_URL` (default
-//!   `mysql://root@127.0.0.1:3306/test`);
-//! - SQLite: a file in a temporary directory.
-//!
-//! Policy: with `CI=true` a test fails when its server is unreachable; otherwise it is skipped
-//! with a loud message on stderr.
+//! Shared helpers of the ORM hook tests: the test entities, and an audited connection on a
+//! fresh test database (`../common/db.rs`, shared with the store's tests) writing to a
+//! `MemoryStore`.
 #![allow(dead_code, unreachable_pub)] // each test file uses a part of this module
+
+#[path = "../common/db.rs"]
+mod db;
+
+pub use db::{Backend, TestDb};
 
 use audit_core::store::MemoryStore;
 use audit_core::verify::{ChainVerifier, verify_reader};
 use audit_core::{Auditor, Event};
 use audit_seaorm::orm::{AuditedDb, AuditedDbBuilder};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Schema};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Schema};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
-/// The database servers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    MySql,
-    Sqlite,
-}
-
-pub fn postgres_url() -> String {
-    std::env::var("AUDIT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-pub fn mysql_url() -> String {
-    std::env::var("AUDIT_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_string())
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn unreachable_server(backend: Backend, url: &str, error: &DbErr) {
-    if in_ci() {
-        panic!("CI=true: {backend:?} at {url} is unreachable, so this test cannot run: {error}");
-    }
-    eprintln!(
-        "\n################################################################################\n\
-         # SKIPPED: {backend:?} at {url} is unreachable ({error}).\n\
-         # This test did NOT run. Start the server or set AUDIT_TEST_*_URL; CI=true makes this a failure.\n\
-         ################################################################################\n"
-    );
-}
-
-fn unique_name(test: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let test: String = test.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(24).collect();
-    format!("orm_t_{test}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-/// One test's isolated namespace.
-pub struct TestDb {
-    pub backend: Backend,
-    /// Schema (PostgreSQL), database (MySQL) or file path (SQLite).
-    pub namespace: String,
-    admin: Option<DatabaseConnection>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestDb {
-    pub async fn open(backend: Backend, test: &str) -> Option<TestDb> {
-        let name = unique_name(test);
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temporary directory");
-                let path = dir.path().join(format!("{name}.db")).display().to_string();
-                Some(TestDb { backend, namespace: path, admin: None, _dir: Some(dir) })
-            }
-            Backend::Postgres | Backend::MySql => {
-                let url = if backend == Backend::Postgres { postgres_url() } else { mysql_url() };
-                let mut options = ConnectOptions::new(url.clone());
-                options.max_connections(2).connect_timeout(Duration::from_secs(5)).sqlx_logging(false);
-                let admin = match Database::connect(options).await {
-                    Ok(admin) => admin,
-                    Err(e) => {
-                        unreachable_server(backend, &url, &e);
-                        return None;
-                    }
-                };
-                let create = if backend == Backend::Postgres {
-                    format!("CREATE SCHEMA \"{name}\"")
-                } else {
-                    format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-                };
-                admin.execute_unprepared(&create).await.expect("create the test namespace");
-                Some(TestDb { backend, namespace: name, admin: Some(admin), _dir: None })
-            }
-        }
-    }
-
-    /// A new pool into this namespace. SQLite gets one connection (its writer lock admits one
-    /// writer anyway).
-    pub async fn connect(&self) -> DatabaseConnection {
-        let mut options = match self.backend {
-            Backend::Sqlite => {
-                let mut options = ConnectOptions::new(format!("sqlite://{}", self.namespace));
-                options.map_sqlx_sqlite_opts(|o| {
-                    o.create_if_missing(true)
-                        .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                        .busy_timeout(Duration::from_secs(60))
-                });
-                options.max_connections(1).min_connections(1);
-                options
-            }
-            Backend::Postgres => {
-                let mut options = ConnectOptions::new(postgres_url());
-                options.set_schema_search_path(self.namespace.clone()).max_connections(8);
-                options
-            }
-            Backend::MySql => {
-                let mut options = ConnectOptions::new(mysql_url());
-                let database = self.namespace.clone();
-                options.map_sqlx_mysql_opts(move |o| o.database(&database)).max_connections(8);
-                options
-            }
-        };
-        options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(120));
-        Database::connect(options).await.expect("connect to the test namespace")
-    }
-
-    pub async fn cleanup(self) {
-        if let Some(admin) = &self.admin {
-            let drop = match self.backend {
-                Backend::Postgres => format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.namespace),
-                Backend::MySql => format!("DROP DATABASE IF EXISTS `{}`", self.namespace),
-                Backend::Sqlite => return,
-            };
-            if let Err(e) = admin.execute_unprepared(&drop).await {
-                eprintln!("warning: could not drop test namespace {}: {e}", self.namespace);
-            }
-        }
-    }
-}
 
 /// Creates the test tables (and PostgreSQL's enum type).
 pub async fn create_tables(conn: &DatabaseConnection) {

@@ -547,93 +547,70 @@ fn rows_of_all(result: &[QueryResult]) -> Option<u64> {
     Some(result.len() as u64)
 }
 
-#[async_trait::async_trait]
-impl ConnectionTrait for AuditedDb {
-    fn get_database_backend(&self) -> DbBackend {
-        self.conn.get_database_backend()
-    }
+/// `ConnectionTrait` for a wrapper: every statement goes to the connection or transaction in
+/// field `$inner` through [`DbShared::intercept`], on behalf of the transaction (or autocommit)
+/// that `$target` names.
+macro_rules! intercepting_connection {
+    ($wrapper:ty, $inner:ident, |$this:ident| $target:expr) => {
+        #[async_trait::async_trait]
+        impl ConnectionTrait for $wrapper {
+            fn get_database_backend(&self) -> DbBackend {
+                self.$inner.get_database_backend()
+            }
 
-    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        let backend = self.get_database_backend();
-        self.shared
-            .intercept(Target::Auto, backend, stmt, |r| r, |r| Some(r.rows_affected()), |s| self.conn.execute_raw(s))
-            .await
-    }
+            async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+                let $this = self;
+                let (backend, target) = (self.get_database_backend(), $target);
+                self.shared
+                    .intercept(
+                        target,
+                        backend,
+                        stmt,
+                        |r| r,
+                        |r| Some(r.rows_affected()),
+                        |s| self.$inner.execute_raw(s),
+                    )
+                    .await
+            }
 
-    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let backend = self.get_database_backend();
-        self.shared.intercept_unprepared(Target::Auto, backend, sql, || self.conn.execute_unprepared(sql)).await
-    }
+            async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+                let $this = self;
+                let (backend, target) = (self.get_database_backend(), $target);
+                self.shared.intercept_unprepared(target, backend, sql, || self.$inner.execute_unprepared(sql)).await
+            }
 
-    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let backend = self.get_database_backend();
-        self.shared.intercept(Target::Auto, backend, stmt, |_| None, rows_of_one, |s| self.conn.query_one_raw(s)).await
-    }
+            async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+                let $this = self;
+                let (backend, target) = (self.get_database_backend(), $target);
+                self.shared
+                    .intercept(target, backend, stmt, |_| None, rows_of_one, |s| self.$inner.query_one_raw(s))
+                    .await
+            }
 
-    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let backend = self.get_database_backend();
-        self.shared
-            .intercept(
-                Target::Auto,
-                backend,
-                stmt,
-                |_| Vec::new(),
-                |r: &Vec<QueryResult>| rows_of_all(r),
-                |s| self.conn.query_all_raw(s),
-            )
-            .await
-    }
+            async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+                let $this = self;
+                let (backend, target) = (self.get_database_backend(), $target);
+                self.shared
+                    .intercept(
+                        target,
+                        backend,
+                        stmt,
+                        |_| Vec::new(),
+                        |r: &Vec<QueryResult>| rows_of_all(r),
+                        |s| self.$inner.query_all_raw(s),
+                    )
+                    .await
+            }
 
-    fn support_returning(&self) -> bool {
-        self.conn.support_returning()
-    }
+            fn support_returning(&self) -> bool {
+                self.$inner.support_returning()
+            }
+        }
+    };
 }
 
-#[async_trait::async_trait]
-impl ConnectionTrait for AuditedTransaction {
-    fn get_database_backend(&self) -> DbBackend {
-        self.inner.get_database_backend()
-    }
-
-    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        let backend = self.get_database_backend();
-        let target = self.target();
-        self.shared
-            .intercept(target, backend, stmt, |r| r, |r| Some(r.rows_affected()), |s| self.inner.execute_raw(s))
-            .await
-    }
-
-    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let backend = self.get_database_backend();
-        let target = self.target();
-        self.shared.intercept_unprepared(target, backend, sql, || self.inner.execute_unprepared(sql)).await
-    }
-
-    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let backend = self.get_database_backend();
-        let target = self.target();
-        self.shared.intercept(target, backend, stmt, |_| None, rows_of_one, |s| self.inner.query_one_raw(s)).await
-    }
-
-    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let backend = self.get_database_backend();
-        let target = self.target();
-        self.shared
-            .intercept(
-                target,
-                backend,
-                stmt,
-                |_| Vec::new(),
-                |r: &Vec<QueryResult>| rows_of_all(r),
-                |s| self.inner.query_all_raw(s),
-            )
-            .await
-    }
-
-    fn support_returning(&self) -> bool {
-        self.inner.support_returning()
-    }
-}
+intercepting_connection!(AuditedDb, conn, |_db| Target::Auto);
+intercepting_connection!(AuditedTransaction, inner, |txn| txn.target());
 
 // ---------------------------------------------------------------------------------------
 // Transactions

@@ -168,4 +168,3 @@ impl TestDb {
         self.admin.as_ref()
     }
 }
-

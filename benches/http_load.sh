@@ -28,6 +28,8 @@ configs=(
   "audit-acknowledged memory"
   "audit-buffered jsonl"
   "audit-acknowledged jsonl"
+  "audit-acknowledged sqlite"
+  "audit-acknowledged postgres"
 )
 [ -n "${HTTP_LOAD_CONFIGS:-}" ] && IFS=';' read -r -a configs <<<"$HTTP_LOAD_CONFIGS"
 

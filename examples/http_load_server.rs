@@ -9,11 +9,13 @@
 
 use audit_core::Auditor;
 use audit_core::store::{AuditStore, JsonlStore, MemoryStore};
+use audit_seaorm::SqlStore;
 use audit_tower::{AuditLayer, Delivery};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use clap::{Parser, ValueEnum};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,9 +31,13 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// File for the JSONL store.
+    /// File for the JSONL store, or the SQLite database file.
     #[arg(long, default_value = "http-load-audit.jsonl")]
     jsonl_path: String,
+    /// The PostgreSQL server for `--store postgres` (the trail goes to a fresh schema
+    /// `http_load`, dropped first).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres_url: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -54,6 +60,10 @@ enum Store {
     Memory,
     /// A JSON Lines file, fsync per batch.
     Jsonl,
+    /// The SQL store on an SQLite file (WAL).
+    Sqlite,
+    /// The SQL store on PostgreSQL.
+    Postgres,
 }
 
 async fn create_item(Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
@@ -70,6 +80,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Store::Jsonl => {
             let _ = std::fs::remove_file(&args.jsonl_path);
             Arc::new(JsonlStore::open(&args.jsonl_path)?)
+        }
+        Store::Sqlite => {
+            let _ = std::fs::remove_file(&args.jsonl_path);
+            let store = SqlStore::connect(&format!("sqlite://{}?mode=rwc", args.jsonl_path)).await?;
+            store.migrate().await?;
+            Arc::new(store)
+        }
+        Store::Postgres => {
+            let admin = Database::connect(&args.postgres_url).await?;
+            admin.execute_unprepared("DROP SCHEMA IF EXISTS http_load CASCADE; CREATE SCHEMA http_load").await?;
+            let mut options = ConnectOptions::new(&args.postgres_url);
+            options.set_schema_search_path("http_load").sqlx_logging(false);
+            let store = SqlStore::new(Database::connect(options).await?)?;
+            store.migrate().await?;
+            Arc::new(store)
         }
     };
     let auditor = Auditor::builder(store).build();

@@ -1,6 +1,8 @@
 //! `audit-trail`: the auditors' command line (SPEC §6).
 //!
 //! ```text
+//! $ audit-trail verify --db postgres://auditor@db.example.com/app
+//! valid: 1200 events
 //! $ audit-trail verify --jsonl audit.jsonl
 //! valid: 1200 events
 //! $ audit-trail verify --jsonl tampered.jsonl --json
@@ -15,6 +17,9 @@
 //! ```
 //!
 //! Exit codes: 0 = done / valid, 1 = tampering found, 2 = usage, I/O or database error.
+//!
+//! A database is only read: SQLite files are opened read-only, PostgreSQL and MySQL sessions
+//! are read-only, and nothing is ever created (no file, table or row).
 
 mod commands;
 
@@ -32,7 +37,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check a trail's hash chain (SPEC §2), and against a signed checkpoint (SPEC §5) if one is
-    /// given; names the first broken event.
+    /// given; names the first broken event. In a database, also every indexed column and the
+    /// chain head.
     Verify(commands::verify::VerifyArgs),
     /// Make an Ed25519 key for signing checkpoints; prints the verifier key to publish.
     Keygen(commands::keygen::KeygenArgs),

@@ -3,6 +3,8 @@
 //! ```text
 //! $ audit-trail verify --db postgres://auditor@db.example.com/app
 //! valid: 1200 events
+//! $ audit-trail export --db sqlite:///var/lib/app/audit.db --out audit.jsonl
+//! exported 1200 events of chain "default" (seq 1..=1200) to audit.jsonl
 //! $ audit-trail verify --jsonl audit.jsonl
 //! valid: 1200 events
 //! $ audit-trail verify --jsonl tampered.jsonl --json
@@ -40,6 +42,8 @@ enum Command {
     /// given; names the first broken event. In a database, also every indexed column and the
     /// chain head.
     Verify(commands::verify::VerifyArgs),
+    /// Write a chain (or its events since a time) as a SPEC §3 JSON Lines file.
+    Export(commands::export::ExportArgs),
     /// Make an Ed25519 key for signing checkpoints; prints the verifier key to publish.
     Keygen(commands::keygen::KeygenArgs),
     /// Verify a trail and print a signed checkpoint (SPEC §5) of it as it is now.
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Verify(args) => commands::verify::run(&args),
+        Command::Export(args) => commands::export::run(&args),
         Command::Keygen(args) => commands::keygen::run(&args),
         Command::Checkpoint(args) => commands::checkpoint::run(&args),
         Command::Prove(args) => commands::prove::run(&args),

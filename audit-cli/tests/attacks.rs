@@ -59,6 +59,13 @@ fn a_rewritten_history_passes_alone_but_not_against_an_earlier_checkpoint(db: &T
     assert_exit(&output, 1);
     let value: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
     assert_eq!(value, json!({"status": "broken", "verified": 0, "broken_at": 10, "reason": "checkpoint mismatch"}));
+
+    // The export carries the rewrite too, and the file is caught the same way.
+    let export = db.dir().join("rewritten.jsonl");
+    assert_exit(&run(&["export", "--db", db.url(), "--out", s(&export)]), 0);
+    let output = run(&["verify", "--jsonl", s(&export), "--checkpoint", s(&cp), "--key", &verifier]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 10: checkpoint mismatch\n");
 }
 on_all_backends!(a_rewritten_history_passes_alone_but_not_against_an_earlier_checkpoint);
 
@@ -115,5 +122,10 @@ fn an_edited_indexed_column_is_broken(db: &TestDb) {
     let output = run(&["verify", "--db", db.url(), "--json"]);
     let value: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
     assert_eq!(value, json!({"status": "broken", "verified": 2, "broken_at": 3, "reason": "column mismatch"}));
+
+    // A JSON Lines export has no columns: its lines are intact and verify.
+    let export = db.dir().join("export.jsonl");
+    assert_exit(&run(&["export", "--db", db.url(), "--out", s(&export)]), 0);
+    assert_exit(&run(&["verify", "--jsonl", s(&export)]), 0);
 }
 on_all_backends!(an_edited_indexed_column_is_broken);

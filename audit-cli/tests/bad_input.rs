@@ -1,6 +1,6 @@
 //! Bad input never panics: an unknown URL scheme, an unreachable server, a missing database or
-//! missing audit tables (which the CLI never creates), a garbage checkpoint, a wrong key file:
-//! each exits 2 with an `error:` that says what to do.
+//! missing audit tables (which the CLI never creates), a garbage checkpoint, a wrong key file,
+//! a bad time: each exits 2 with an `error:` that says what to do.
 
 mod common;
 use common::*;
@@ -26,8 +26,10 @@ fn every_db_command(url: &str, dir: &std::path::Path) -> Vec<Vec<String>> {
     if !key.exists() {
         assert_exit(&run(&["keygen", "--name", "example.com/log", "--out", s(&key)]), 0);
     }
+    let out = dir.join("out.jsonl");
     let commands: Vec<Vec<&str>> = vec![
         vec!["verify", "--db", url],
+        vec!["export", "--db", url, "--out", s(&out)],
         vec!["checkpoint", "--db", url, "--origin", "example.com/log", "--key", s(&key)],
         vec!["prove", "--db", url, "--seq", "1"],
     ];
@@ -49,7 +51,7 @@ fn an_unknown_url_scheme_names_the_accepted_ones() {
     }
     let output = run(&["verify", "--db", "/var/lib/app/audit.db"]);
     assert_error(&output, &["not a database URL", "sqlite://PATH", "--jsonl FILE"]);
-    let output = run(&["verify", "--db", "sqlite::memory:"]);
+    let output = run(&["export", "--db", "sqlite::memory:", "--out", "x"]);
     assert_error(&output, &["names no SQLite file"]);
 }
 
@@ -110,6 +112,7 @@ fn missing_audit_tables_are_reported_and_never_created(db: &TestDb) {
         );
     }
     assert!(!has_table(db, "audit_events") && !has_table(db, "audit_chain_heads"), "nothing was created");
+    assert!(!db.dir().join("out.jsonl").exists(), "no export was written");
 }
 on_all_backends!(missing_audit_tables_are_reported_and_never_created);
 
@@ -131,7 +134,7 @@ fn the_cli_never_writes_to_the_database(db: &TestDb) {
 on_all_backends!(the_cli_never_writes_to_the_database);
 
 #[test]
-fn bad_checkpoints_and_keys_are_refused() {
+fn bad_checkpoints_keys_and_times_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let trail = trail(dir.path(), 3);
     let key = dir.path().join("log.key");
@@ -167,6 +170,15 @@ fn bad_checkpoints_and_keys_are_refused() {
     assert_error(&output, &["neither a verifier key", "nor a file holding one"]);
     let output = run(&["checkpoint", "--jsonl", s(&trail), "--origin", "example.com/log", "--key", "/nonexistent/key"]);
     assert_error(&output, &["cannot read the key file /nonexistent/key"]);
+
+    // Times.
+    for (command, bad) in [
+        (vec!["export", "--db", "sqlite:///x.db", "--out", "x", "--since", "yesterday"], "yesterday"),
+        (vec!["export", "--db", "sqlite:///x.db", "--out", "x", "--since", "2026-02-30T00:00:00Z"], "2026-02-30"),
+    ] {
+        let output = run(&command);
+        assert_error(&output, &[bad, "not an RFC 3339 time", "2026-11-23T10:15:30Z"]);
+    }
 
     // Usage.
     assert_error(&run(&["verify", "--db", "sqlite:///x.db", "--jsonl", s(&trail)]), &["cannot be used with"]);

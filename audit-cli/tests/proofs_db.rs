@@ -29,6 +29,13 @@ fn checkpoints_and_proofs_of_a_stored_chain(db: &TestDb) {
     let cp = db.dir().join("cp-21");
     std::fs::write(&cp, &note).expect("keep the checkpoint");
 
+    // The same chain exported and checkpointed from the file: the same note, byte for byte.
+    let export = db.dir().join("default.jsonl");
+    assert_exit(&run(&["export", "--db", db.url(), "--out", s(&export)]), 0);
+    let output = run(&["checkpoint", "--jsonl", s(&export), "--origin", ORIGIN, "--key", s(&key)]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), note, "Ed25519 is deterministic: same size, same root, same signature");
+
     let output = run(&["verify", "--db", db.url(), "--checkpoint", s(&cp), "--key", &verifier]);
     assert_exit(&output, 0);
     assert_eq!(stdout(&output), "valid: 21 events\n");

@@ -1,13 +1,15 @@
 //! One module per subcommand, and what they share: where a trail is read from (a database URL
-//! or a JSON Lines file), keys and checkpoints, verdicts and progress bars.
+//! or a JSON Lines file), keys and checkpoints, verdicts, times and progress bars.
 
 pub(crate) mod checkpoint;
+pub(crate) mod export;
 pub(crate) mod keygen;
 pub(crate) mod prove;
 pub(crate) mod verify;
 pub(crate) mod verify_proof;
 
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
+use audit_core::Timestamp;
 use audit_core::checkpoint::{Checkpoint, KeyError, NoteSigner, NoteVerifier};
 use audit_core::verify::VerifyReport;
 use audit_seaorm::{SqlStore, SqlStoreError, StoreVerifyReport};
@@ -319,6 +321,27 @@ pub(crate) fn require_jsonl_chain(path: &Path, chain: Option<&str>) -> Result<()
         ))),
         _ => Ok(()),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Times
+// ---------------------------------------------------------------------------------------------
+
+/// Parses `--since` / `--until`: an RFC 3339 time with any offset (kept to the microsecond),
+/// or a date, meaning midnight UTC.
+pub(crate) fn parse_time(text: &str) -> Result<Timestamp, String> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(Timestamp::from_datetime(time.to_utc()));
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        && let Some(midnight) = date.and_hms_opt(0, 0, 0)
+    {
+        return Ok(Timestamp::from_datetime(midnight.and_utc()));
+    }
+    Err(format!(
+        "{text:?} is not an RFC 3339 time: write e.g. 2026-11-23T10:15:30Z, 2026-11-23T11:15:30.5+01:00, or a \
+         date (2026-11-23, midnight UTC)"
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------

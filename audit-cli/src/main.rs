@@ -5,6 +5,8 @@
 //! valid: 1200 events
 //! $ audit-trail export --db sqlite:///var/lib/app/audit.db --out audit.jsonl
 //! exported 1200 events of chain "default" (seq 1..=1200) to audit.jsonl
+//! $ audit-trail query --db sqlite:///var/lib/app/audit.db --actor alice --since 2026-11-01 --format csv
+//! $ audit-trail report failures --db mysql://auditor@db/app --min 5
 //! $ audit-trail verify --jsonl audit.jsonl
 //! valid: 1200 events
 //! $ audit-trail verify --jsonl tampered.jsonl --json
@@ -44,6 +46,10 @@ enum Command {
     Verify(commands::verify::VerifyArgs),
     /// Write a chain (or its events since a time) as a SPEC §3 JSON Lines file.
     Export(commands::export::ExportArgs),
+    /// The auditors' questions: events by actor, action, resource, outcome and period.
+    Query(commands::query::QueryArgs),
+    /// Compliance reports: access to a record, privileged actions, repeated failures.
+    Report(commands::report::ReportArgs),
     /// Make an Ed25519 key for signing checkpoints; prints the verifier key to publish.
     Keygen(commands::keygen::KeygenArgs),
     /// Verify a trail and print a signed checkpoint (SPEC §5) of it as it is now.
@@ -80,6 +86,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(args) => commands::verify::run(&args),
         Command::Export(args) => commands::export::run(&args),
+        Command::Query(args) => commands::query::run(&args),
+        Command::Report(args) => commands::report::run(&args),
         Command::Keygen(args) => commands::keygen::run(&args),
         Command::Checkpoint(args) => commands::checkpoint::run(&args),
         Command::Prove(args) => commands::prove::run(&args),

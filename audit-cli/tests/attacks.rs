@@ -48,6 +48,8 @@ fn a_rewritten_history_passes_alone_but_not_against_an_earlier_checkpoint(db: &T
     let output = run(&["verify", "--db", db.url()]);
     assert_exit(&output, 0);
     assert_eq!(stdout(&output), "valid: 15 events\n", "a consistent rewrite passes verification alone");
+    let output = run(&["query", "--db", db.url(), "--actor", "mallory", "--format", "json"]);
+    assert_eq!(seqs(&stdout(&output)), [4], "and queries see the forged actor");
 
     let output = run(&["verify", "--db", db.url(), "--checkpoint", s(&cp), "--key", &verifier]);
     assert_exit(&output, 1);
@@ -114,6 +116,9 @@ fn an_edited_indexed_column_is_broken(db: &TestDb) {
         "UPDATE audit_events SET actor_id = ? WHERE chain = ? AND seq = ?",
         vec!["mallory".into(), "default".into(), 3i64.into()],
     )]);
+    let output = run(&["query", "--db", db.url(), "--actor", "alice", "--format", "json"]);
+    assert_eq!(seqs(&stdout(&output)), [1, 2, 4, 5, 6], "the edit does hide the event from queries");
+
     let output = run(&["verify", "--db", db.url()]);
     assert_exit(&output, 1);
     assert_eq!(stdout(&output), "BROKEN at seq 3: column mismatch\n");

@@ -30,6 +30,10 @@ fn every_db_command(url: &str, dir: &std::path::Path) -> Vec<Vec<String>> {
     let commands: Vec<Vec<&str>> = vec![
         vec!["verify", "--db", url],
         vec!["export", "--db", url, "--out", s(&out)],
+        vec!["query", "--db", url],
+        vec!["report", "access", "--db", url, "--resource-type", "users", "--resource-id", "1"],
+        vec!["report", "privileged", "--db", url],
+        vec!["report", "failures", "--db", url],
         vec!["checkpoint", "--db", url, "--origin", "example.com/log", "--key", s(&key)],
         vec!["prove", "--db", url, "--seq", "1"],
     ];
@@ -51,7 +55,7 @@ fn an_unknown_url_scheme_names_the_accepted_ones() {
     }
     let output = run(&["verify", "--db", "/var/lib/app/audit.db"]);
     assert_error(&output, &["not a database URL", "sqlite://PATH", "--jsonl FILE"]);
-    let output = run(&["export", "--db", "sqlite::memory:", "--out", "x"]);
+    let output = run(&["query", "--db", "sqlite::memory:"]);
     assert_error(&output, &["names no SQLite file"]);
 }
 
@@ -173,8 +177,10 @@ fn bad_checkpoints_keys_and_times_are_refused() {
 
     // Times.
     for (command, bad) in [
-        (vec!["export", "--db", "sqlite:///x.db", "--out", "x", "--since", "yesterday"], "yesterday"),
+        (vec!["query", "--db", "sqlite:///x.db", "--since", "yesterday"], "yesterday"),
+        (vec!["query", "--db", "sqlite:///x.db", "--until", "2026-13-01"], "2026-13-01"),
         (vec!["export", "--db", "sqlite:///x.db", "--out", "x", "--since", "2026-02-30T00:00:00Z"], "2026-02-30"),
+        (vec!["report", "privileged", "--db", "sqlite:///x.db", "--since", "12:00"], "12:00"),
     ] {
         let output = run(&command);
         assert_error(&output, &[bad, "not an RFC 3339 time", "2026-11-23T10:15:30Z"]);
@@ -182,6 +188,9 @@ fn bad_checkpoints_keys_and_times_are_refused() {
 
     // Usage.
     assert_error(&run(&["verify", "--db", "sqlite:///x.db", "--jsonl", s(&trail)]), &["cannot be used with"]);
+    assert_error(&run(&["query", "--db", "sqlite:///x.db", "--format", "xml"]), &["xml"]);
+    assert_error(&run(&["query", "--db", "sqlite:///x.db", "--limit", "many"]), &["many", "--limit"]);
+    assert_error(&run(&["query", "--db", "sqlite:///x.db", "--outcome", "maybe"]), &["maybe"]);
 }
 
 #[test]

@@ -1,19 +1,23 @@
 //! One module per subcommand, and what they share: where a trail is read from (a database URL
-//! or a JSON Lines file), keys and checkpoints, verdicts, times and progress bars.
+//! or a JSON Lines file), keys and checkpoints, verdicts, times, progress bars, and output
+//! formats (in [`output`]).
 
 pub(crate) mod checkpoint;
 pub(crate) mod export;
 pub(crate) mod keygen;
+pub(crate) mod output;
 pub(crate) mod prove;
+pub(crate) mod query;
+pub(crate) mod report;
 pub(crate) mod verify;
 pub(crate) mod verify_proof;
 
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
-use audit_core::Timestamp;
 use audit_core::checkpoint::{Checkpoint, KeyError, NoteSigner, NoteVerifier};
 use audit_core::verify::VerifyReport;
+use audit_core::{Outcome, Timestamp};
 use audit_seaorm::{SqlStore, SqlStoreError, StoreVerifyReport};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
@@ -342,6 +346,38 @@ pub(crate) fn parse_time(text: &str) -> Result<Timestamp, String> {
         "{text:?} is not an RFC 3339 time: write e.g. 2026-11-23T10:15:30Z, 2026-11-23T11:15:30.5+01:00, or a \
          date (2026-11-23, midnight UTC)"
     ))
+}
+
+/// `--since` / `--until` of queries and reports.
+#[derive(Args)]
+pub(crate) struct Period {
+    /// Only events at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z, or a date).
+    #[arg(long, value_name = "TS", value_parser = parse_time)]
+    pub(crate) since: Option<Timestamp>,
+    /// Only events before this time (exclusive).
+    #[arg(long, value_name = "TS", value_parser = parse_time)]
+    pub(crate) until: Option<Timestamp>,
+}
+
+/// `--outcome`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutcomeArg {
+    /// It worked.
+    Success,
+    /// It failed.
+    Failure,
+    /// It was refused.
+    Denied,
+}
+
+impl From<OutcomeArg> for Outcome {
+    fn from(outcome: OutcomeArg) -> Outcome {
+        match outcome {
+            OutcomeArg::Success => Outcome::Success,
+            OutcomeArg::Failure => Outcome::Failure,
+            OutcomeArg::Denied => Outcome::Denied,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

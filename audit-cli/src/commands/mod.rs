@@ -184,8 +184,9 @@ fn redact(url: &str) -> String {
 }
 
 /// Opens the audit store at `url` for reading only (see `SqlStore::connect_read_only`): never
-/// creates a file, a table or a row, and says what to do when the URL, the server or the audit
-/// tables are not right.
+/// creates a database, a table or a row (SQLite, like any reader of a database in WAL mode, may
+/// create its `-wal` and `-shm` side files), and says what to do when the URL, the server or
+/// the audit tables are not right.
 pub(crate) async fn open_db(url: &str) -> Result<SqlStore, Failure> {
     let target = DbUrl::parse(url)?;
     target.probe()?;

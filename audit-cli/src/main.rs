@@ -1,6 +1,12 @@
 //! `audit-trail`: the auditors' command line (SPEC §6).
 //!
 //! ```text
+//! $ audit-trail verify --db postgres://auditor@db.example.com/app
+//! valid: 1200 events
+//! $ audit-trail export --db sqlite:///var/lib/app/audit.db --out audit.jsonl
+//! exported 1200 events of chain "default" (seq 1..=1200) to audit.jsonl
+//! $ audit-trail query --db sqlite:///var/lib/app/audit.db --actor alice --since 2026-11-01 --format csv
+//! $ audit-trail report failures --db mysql://auditor@db/app --min 5
 //! $ audit-trail verify --jsonl audit.jsonl
 //! valid: 1200 events
 //! $ audit-trail verify --jsonl tampered.jsonl --json
@@ -15,6 +21,9 @@
 //! ```
 //!
 //! Exit codes: 0 = done / valid, 1 = tampering found, 2 = usage, I/O or database error.
+//!
+//! A database is only read: SQLite files are opened read-only, PostgreSQL and MySQL sessions
+//! are read-only, and nothing is ever created (no file, table or row).
 
 mod commands;
 
@@ -32,8 +41,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check a trail's hash chain (SPEC §2), and against a signed checkpoint (SPEC §5) if one is
-    /// given; names the first broken event.
+    /// given; names the first broken event. In a database, also every indexed column and the
+    /// chain head.
     Verify(commands::verify::VerifyArgs),
+    /// Write a chain (or its events since a time) as a SPEC §3 JSON Lines file.
+    Export(commands::export::ExportArgs),
+    /// The auditors' questions: events by actor, action, resource, outcome and period.
+    Query(commands::query::QueryArgs),
+    /// Compliance reports: access to a record, privileged actions, repeated failures.
+    Report(commands::report::ReportArgs),
     /// Make an Ed25519 key for signing checkpoints; prints the verifier key to publish.
     Keygen(commands::keygen::KeygenArgs),
     /// Verify a trail and print a signed checkpoint (SPEC §5) of it as it is now.
@@ -69,6 +85,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Verify(args) => commands::verify::run(&args),
+        Command::Export(args) => commands::export::run(&args),
+        Command::Query(args) => commands::query::run(&args),
+        Command::Report(args) => commands::report::run(&args),
         Command::Keygen(args) => commands::keygen::run(&args),
         Command::Checkpoint(args) => commands::checkpoint::run(&args),
         Command::Prove(args) => commands::prove::run(&args),

@@ -1,18 +1,26 @@
-//! `audit-trail checkpoint --jsonl FILE --origin ORIGIN --key KEYFILE`.
+//! `audit-trail checkpoint (--db URL | --jsonl FILE) [--chain NAME] --origin ORIGIN --key KEYFILE`.
 
-use super::{require_whole_chain, signer_key};
+use super::{
+    DEFAULT_CHAIN, Source, Trail, Verdict, block_on, db_failure, open_db, progress_bar, require_chain,
+    require_jsonl_chain, require_whole_chain, signer_key,
+};
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::checkpoint::Checkpoint;
+use audit_core::proof::TreeHead;
+use audit_core::store::AuditStore;
 use audit_core::verify::{ChainVerifier, feed_reader};
 use clap::Args;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub(crate) struct CheckpointArgs {
-    /// A JSON Lines export (SPEC §3) of a whole chain, from seq 1.
-    #[arg(long, value_name = "FILE")]
-    jsonl: PathBuf,
+    #[command(flatten)]
+    source: Source,
+    /// The chain to sign (default: default). A JSON Lines file holds one chain; if given, it
+    /// must be that one.
+    #[arg(long, value_name = "NAME")]
+    chain: Option<String>,
     /// The log's origin line, unique to the deployment and chain, e.g. audit.example.com/default.
     #[arg(long)]
     origin: String,
@@ -21,29 +29,57 @@ pub(crate) struct CheckpointArgs {
     key: PathBuf,
 }
 
-/// Verifies the chain (a broken chain is not signed) and prints its signed checkpoint.
+/// Verifies the whole chain (a broken chain is not signed: exit 1) and prints the signed
+/// checkpoint of exactly the events verified.
 pub(crate) fn run(args: &CheckpointArgs) -> Result<u8, Failure> {
     let signer = signer_key(&args.key)?;
     // Refuse a bad origin before reading the whole trail.
     Checkpoint::new(args.origin.as_str(), 0, [0; 32]).to_body().map_err(|e| Failure::new(format!("--origin: {e}")))?;
-    require_whole_chain(&args.jsonl, "a checkpoint")?;
-    let shown = args.jsonl.display();
-    let file = File::open(&args.jsonl).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
-    let verifier = feed_reader(file, ChainVerifier::from_genesis().with_tree())
-        .map_err(|e| Failure::new(format!("cannot read {shown}: {e}")))?;
-    let tree = verifier.tree().cloned();
-    let report = verifier.finish();
-    if let Some(broken) = &report.broken {
-        println!("{broken}");
-        eprintln!("  {} (after {} valid events)", broken.detail, report.verified);
+    let (verdict, tree) = match args.source.trail()? {
+        Trail::Jsonl(path) => verify_jsonl(path, args.chain.as_deref())?,
+        Trail::Db(url) => block_on(verify_db(url, args.chain.as_deref().unwrap_or(DEFAULT_CHAIN)))??,
+    };
+    if !verdict.is_valid() {
+        verdict.print(false)?;
         eprintln!("refusing to sign a checkpoint of a broken chain: investigate with `audit-trail verify` first");
         return Ok(EXIT_BROKEN);
     }
-    let tree = tree
-        .ok_or_else(|| Failure::new(format!("{shown} does not start at seq 1: a checkpoint covers a whole chain")))?;
-    let note = Checkpoint::new(args.origin.as_str(), tree.size(), tree.root())
+    let tree =
+        tree.ok_or_else(|| Failure::new("the trail does not start at seq 1: a checkpoint covers a whole chain"))?;
+    let note = tree
+        .checkpoint(args.origin.as_str())
         .sign(&signer)
         .map_err(|e| Failure::new(format!("cannot sign the checkpoint: {e}")))?;
     print!("{note}");
     Ok(EXIT_VALID)
+}
+
+/// Verifies a JSON Lines export of a whole chain, keeping its Merkle tree.
+fn verify_jsonl(path: &Path, chain: Option<&str>) -> Result<(Verdict, Option<TreeHead>), Failure> {
+    require_whole_chain(path, "a checkpoint")?;
+    require_jsonl_chain(path, chain)?;
+    let shown = path.display();
+    let file = File::open(path).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
+    let verifier = feed_reader(file, ChainVerifier::from_genesis().with_tree())
+        .map_err(|e| Failure::new(format!("cannot read {shown}: {e}")))?;
+    let tree = verifier.tree().map(|range| TreeHead { size: range.size(), root: range.root() });
+    Ok((Verdict::of_lines(&verifier.finish(), None), tree))
+}
+
+/// Verifies `chain` as the database stores it (lines, columns, head row), keeping its Merkle
+/// tree.
+async fn verify_db(url: &str, chain: &str) -> Result<(Verdict, Option<TreeHead>), Failure> {
+    let store = open_db(url).await?;
+    let head = store.head(chain).await.map_err(db_failure)?;
+    let bar = progress_bar(head.seq, "events");
+    bar.set_message(format!("verifying chain {chain}"));
+    let verifier = ChainVerifier::from_genesis().with_tree();
+    let report = store.verify_chain_with_progress(chain, verifier, |read| bar.set_position(read)).await;
+    bar.finish_and_clear();
+    let report = report.map_err(db_failure)?;
+    let verdict = Verdict::of_store(&report, None);
+    if verdict.is_valid() && verdict.verified == 0 {
+        require_chain(&store, chain).await?;
+    }
+    Ok((verdict, report.tree))
 }

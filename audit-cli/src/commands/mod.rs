@@ -1,15 +1,233 @@
-//! One module per subcommand, and what they share: reading keys and checkpoints.
+//! One module per subcommand, and what they share: where a trail is read from (a database URL
+//! or a JSON Lines file), keys and checkpoints, verdicts, times, progress bars, and output
+//! formats (in [`output`]).
 
 pub(crate) mod checkpoint;
+pub(crate) mod export;
 pub(crate) mod keygen;
+pub(crate) mod output;
 pub(crate) mod prove;
+pub(crate) mod query;
+pub(crate) mod report;
 pub(crate) mod verify;
 pub(crate) mod verify_proof;
 
-use crate::Failure;
+use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::checkpoint::{Checkpoint, KeyError, NoteSigner, NoteVerifier};
-use std::io::BufRead;
-use std::path::Path;
+use audit_core::verify::VerifyReport;
+use audit_core::{Outcome, Timestamp};
+use audit_seaorm::{SqlStore, SqlStoreError, StoreVerifyReport};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// The chain a command works on when `--chain` is not given.
+pub(crate) const DEFAULT_CHAIN: &str = "default";
+
+/// How long reaching a database server may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------------
+// Where the trail is: --db URL or --jsonl FILE
+// ---------------------------------------------------------------------------------------------
+
+/// `--db URL | --jsonl FILE`: exactly one of them.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct Source {
+    /// The application's audit database, opened read only: sqlite://PATH,
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (a schema other than public:
+    /// ?options=-c%20search_path%3DSCHEMA) or mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE.
+    #[arg(long, value_name = "URL")]
+    db: Option<String>,
+    /// A JSON Lines export (SPEC §3), e.g. written by `audit-trail export`.
+    #[arg(long, value_name = "FILE")]
+    jsonl: Option<PathBuf>,
+}
+
+/// Where a trail is read from.
+pub(crate) enum Trail<'a> {
+    /// A database URL.
+    Db(&'a str),
+    /// A JSON Lines file.
+    Jsonl(&'a Path),
+}
+
+impl Source {
+    /// The one source given (clap makes sure there is exactly one).
+    pub(crate) fn trail(&self) -> Result<Trail<'_>, Failure> {
+        match (&self.db, &self.jsonl) {
+            (Some(url), None) => Ok(Trail::Db(url)),
+            (None, Some(path)) => Ok(Trail::Jsonl(path)),
+            _ => Err(Failure::new("give either --db URL or --jsonl FILE")),
+        }
+    }
+}
+
+/// A database URL, checked before anything connects: its scheme, and for the server
+/// databases the host and port to name when they cannot be reached.
+struct DbUrl {
+    /// The URL without its password, for messages.
+    shown: String,
+    /// Host and port of a server database; `None` for SQLite (or a Unix socket).
+    server: Option<(String, u16)>,
+}
+
+impl DbUrl {
+    const SCHEMES: &'static str =
+        "sqlite://PATH, postgres://USER@HOST:PORT/DATABASE or mysql://USER@HOST:PORT/DATABASE (MySQL and MariaDB)";
+
+    fn parse(url: &str) -> Result<DbUrl, Failure> {
+        let Some((scheme, rest)) = url.split_once(':') else {
+            return Err(Failure::new(format!(
+                "--db {url:?} is not a database URL: give {}; for a JSON Lines export use --jsonl FILE",
+                DbUrl::SCHEMES
+            )));
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => {
+                let path = rest.strip_prefix("//").unwrap_or(rest);
+                let path = path.split_once('?').map_or(path, |(path, _)| path);
+                if path.is_empty() || path == ":memory:" {
+                    return Err(Failure::new(format!(
+                        "--db {url:?} names no SQLite file (an in-memory database holds no audit trail): give \
+                         sqlite://PATH"
+                    )));
+                }
+                if !Path::new(path).is_file() {
+                    return Err(Failure::new(format!(
+                        "no SQLite database at {path}: check the path (audit-trail only reads, it never creates a \
+                         database)"
+                    )));
+                }
+                Ok(DbUrl { shown: url.to_string(), server: None })
+            }
+            "postgres" | "postgresql" | "mysql" => {
+                let parsed = url::Url::parse(url)
+                    .map_err(|e| Failure::new(format!("--db: {:?} is not a valid URL: {e}", redact(url))))?;
+                let host = match parsed.host() {
+                    Some(url::Host::Domain(name)) if !name.is_empty() => name.to_string(),
+                    Some(url::Host::Ipv4(ip)) => ip.to_string(),
+                    Some(url::Host::Ipv6(ip)) => ip.to_string(),
+                    _ => "localhost".to_string(),
+                };
+                let default_port = if scheme.eq_ignore_ascii_case("mysql") { 3306 } else { 5432 };
+                let port = parsed.port().unwrap_or(default_port);
+                // A Unix socket (?host=/path or ?socket=/path) has no host and port to name.
+                let socket = parsed.query_pairs().any(|(key, _)| key == "host" || key == "socket");
+                Ok(DbUrl { shown: redact(url), server: (!socket).then_some((host, port)) })
+            }
+            other => Err(Failure::new(format!(
+                "--db {:?}: unknown database URL scheme {other:?}: audit-trail reads {}",
+                redact(url),
+                DbUrl::SCHEMES
+            ))),
+        }
+    }
+
+    /// Fails at once, naming the host and port, when nothing accepts TCP connections there
+    /// (the database pool would retry until its timeout and then only say that it timed out).
+    fn probe(&self) -> Result<(), Failure> {
+        use std::net::{TcpStream, ToSocketAddrs};
+        let Some((host, port)) = &self.server else { return Ok(()) };
+        let unreachable = |cause: String| {
+            Failure::new(format!(
+                "cannot connect to {}: {cause}; check that the database server is running and listening on \
+                 {host}:{port}, and the host and port in the URL",
+                self.shown
+            ))
+        };
+        let addresses = (host.as_str(), *port)
+            .to_socket_addrs()
+            .map_err(|e| unreachable(format!("cannot resolve host {host:?} ({e})")))?;
+        let mut last = None;
+        for address in addresses {
+            match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
+                Ok(_) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(unreachable(match last {
+            Some(e) => format!("nothing accepts connections on {host}:{port} ({e})"),
+            None => format!("host {host:?} has no address"),
+        }))
+    }
+
+    /// The message for a failed connection.
+    fn connect_failure(&self, error: &SqlStoreError) -> Failure {
+        let cause = match error {
+            SqlStoreError::Database { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
+        match &self.server {
+            Some((host, port)) => Failure::new(format!(
+                "cannot connect to {} ({host}:{port}): {cause}; check that the database server is running and \
+                 accepts connections there, and the user, password and database name in the URL",
+                self.shown
+            )),
+            None => Failure::new(format!("cannot open {} read only: {cause}", self.shown)),
+        }
+    }
+}
+
+/// `url` with its password replaced by `***`, for messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Opens the audit store at `url` for reading only (see `SqlStore::connect_read_only`): never
+/// creates a database, a table or a row (SQLite, like any reader of a database in WAL mode, may
+/// create its `-wal` and `-shm` side files), and says what to do when the URL, the server or
+/// the audit tables are not right.
+pub(crate) async fn open_db(url: &str) -> Result<SqlStore, Failure> {
+    let target = DbUrl::parse(url)?;
+    target.probe()?;
+    let store = SqlStore::connect_read_only(url).await.map_err(|e| target.connect_failure(&e))?;
+    store.check_schema().await.map_err(|e| {
+        Failure::new(format!(
+            "no audit trail in {}: {e}. audit-trail only reads and never creates tables: point --db at the \
+             database the application writes its audit trail to (on PostgreSQL also its schema, with \
+             ?options=-c%20search_path%3DSCHEMA)",
+            target.shown
+        ))
+    })?;
+    Ok(store)
+}
+
+/// A database error met while reading, as a message.
+pub(crate) fn db_failure(error: impl std::fmt::Display) -> Failure {
+    Failure::new(format!("database error: {error}"))
+}
+
+/// Fails unless `chain` has a head row or events in `store` (a mistyped `--chain` must not
+/// read as an empty, valid trail); the message lists the chains there are.
+pub(crate) async fn require_chain(store: &SqlStore, chain: &str) -> Result<(), Failure> {
+    let chains = store.chains().await.map_err(db_failure)?;
+    if chains.iter().any(|(name, _)| name == chain) {
+        return Ok(());
+    }
+    let names: Vec<String> = chains.iter().map(|(name, head)| format!("{name:?} ({} events)", head.seq)).collect();
+    Err(Failure::new(if names.is_empty() {
+        format!("chain {chain:?} has no events in this database: it holds no chains yet")
+    } else {
+        format!(
+            "chain {chain:?} has no events in this database; its chains are {}: pick one with --chain",
+            names.join(", ")
+        )
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys and checkpoints
+// ---------------------------------------------------------------------------------------------
 
 /// A verifier key given as the key itself (`<name>+<8 hex>+<base64>`) or as a file holding it.
 pub(crate) fn verifier_key(arg: &str) -> Result<NoteVerifier, Failure> {
@@ -56,6 +274,10 @@ pub(crate) fn trusted_checkpoint(path: &Path, key: &NoteVerifier) -> Result<Chec
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Running async store code
+// ---------------------------------------------------------------------------------------------
+
 /// Runs `future` to completion on a small runtime (the store APIs are async).
 pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -65,10 +287,9 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, F
     Ok(runtime.block_on(future))
 }
 
-/// Refuses a trail that is a part of a chain (its first event is not seq 1): checkpoints and
-/// proofs cover whole chains. A first line that is not an event is left for the verifier to
-/// report.
-pub(crate) fn require_whole_chain(path: &Path, what: &str) -> Result<(), Failure> {
+/// The first event of a JSON Lines file: its seq and chain (`None` when the first line is not
+/// an event, which is left for the verifier to report).
+pub(crate) fn first_event(path: &Path) -> Result<Option<(u64, String)>, Failure> {
     let shown = path.display();
     let file = std::fs::File::open(path).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
     let mut first = Vec::new();
@@ -78,11 +299,247 @@ pub(crate) fn require_whole_chain(path: &Path, what: &str) -> Result<(), Failure
     if first.last() == Some(&b'\n') {
         first.pop();
     }
-    match audit_core::line::inspect(&first) {
-        Ok(info) if info.seq != 1 => Err(Failure::new(format!(
-            "{shown} starts at seq {}: {what} needs the whole chain from seq 1 (export it from the start)",
-            info.seq
+    // The chain's range holds a JSON string, quotes and escapes included.
+    Ok(audit_core::line::inspect(&first)
+        .ok()
+        .and_then(|info| serde_json::from_slice::<String>(&first[info.chain]).ok().map(|chain| (info.seq, chain))))
+}
+
+/// Refuses a trail that is a part of a chain (its first event is not seq 1): checkpoints and
+/// proofs cover whole chains.
+pub(crate) fn require_whole_chain(path: &Path, what: &str) -> Result<(), Failure> {
+    match first_event(path)? {
+        Some((seq, _)) if seq != 1 => Err(Failure::new(format!(
+            "{} starts at seq {seq}: {what} needs the whole chain from seq 1 (export it from the start)",
+            path.display()
         ))),
         _ => Ok(()),
     }
+}
+
+/// Refuses a JSON Lines file whose events belong to another chain than `--chain` asked for.
+pub(crate) fn require_jsonl_chain(path: &Path, chain: Option<&str>) -> Result<(), Failure> {
+    match (first_event(path)?, chain) {
+        (Some((_, found)), Some(asked)) if found != asked => Err(Failure::new(format!(
+            "{} holds chain {found:?}, not {asked:?} (a JSON Lines export holds one chain)",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Times
+// ---------------------------------------------------------------------------------------------
+
+/// Parses `--since` / `--until`: an RFC 3339 time with any offset (kept to the microsecond),
+/// or a date, meaning midnight UTC.
+pub(crate) fn parse_time(text: &str) -> Result<Timestamp, String> {
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(Timestamp::from_datetime(time.to_utc()));
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        && let Some(midnight) = date.and_hms_opt(0, 0, 0)
+    {
+        return Ok(Timestamp::from_datetime(midnight.and_utc()));
+    }
+    Err(format!(
+        "{text:?} is not an RFC 3339 time: write e.g. 2026-11-23T10:15:30Z, 2026-11-23T11:15:30.5+01:00, or a \
+         date (2026-11-23, midnight UTC)"
+    ))
+}
+
+/// `--since` / `--until` of queries and reports.
+#[derive(Args)]
+pub(crate) struct Period {
+    /// Only events at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z, or a date).
+    #[arg(long, value_name = "TS", value_parser = parse_time)]
+    pub(crate) since: Option<Timestamp>,
+    /// Only events before this time (exclusive).
+    #[arg(long, value_name = "TS", value_parser = parse_time)]
+    pub(crate) until: Option<Timestamp>,
+}
+
+/// `--outcome`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutcomeArg {
+    /// It worked.
+    Success,
+    /// It failed.
+    Failure,
+    /// It was refused.
+    Denied,
+}
+
+impl From<OutcomeArg> for Outcome {
+    fn from(outcome: OutcomeArg) -> Outcome {
+        match outcome {
+            OutcomeArg::Success => Outcome::Success,
+            OutcomeArg::Failure => Outcome::Failure,
+            OutcomeArg::Denied => Outcome::Denied,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress
+// ---------------------------------------------------------------------------------------------
+
+/// A progress bar on stderr counting to `len` `unit`s, hidden when stderr is not a terminal
+/// (so pipes, files and tests see nothing of it).
+pub(crate) fn progress_bar(len: u64, unit: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    let template = format!("{{msg}} [{{bar:40}}] {{human_pos}}/{{human_len}} {unit} ({{eta}} left)");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verdicts (SPEC §6 `verify` output)
+// ---------------------------------------------------------------------------------------------
+
+/// The first break a verification found, as SPEC §6 prints it.
+pub(crate) struct Break {
+    /// Where.
+    pub(crate) seq: u64,
+    /// Why: a SPEC §2 reason (`hash mismatch`, …, `truncated`, `checkpoint mismatch`), or for a
+    /// database also `column mismatch` (an indexed column differs from its event) and
+    /// `head mismatch` (the chain-head row disagrees with the events).
+    pub(crate) reason: String,
+}
+
+/// The outcome of verifying a trail: what `verify` prints, and its exit code.
+pub(crate) struct Verdict {
+    /// Events that passed every check before the first break (or all of them).
+    pub(crate) verified: u64,
+    /// The first break.
+    pub(crate) broken: Option<Break>,
+    /// Lines for stderr: what broke in detail, or notes on a valid trail.
+    pub(crate) notes: Vec<String>,
+}
+
+/// How many column mismatches are listed on stderr (all are counted).
+const LISTED_MISMATCHES: usize = 20;
+
+impl Verdict {
+    /// The verdict on a chain of lines (a JSON Lines file), checked against `checkpoint` if given.
+    pub(crate) fn of_lines(report: &VerifyReport, checkpoint: Option<&Checkpoint>) -> Verdict {
+        let broken = report.broken.as_ref().map(|b| Break { seq: b.seq, reason: b.reason.as_str().to_string() });
+        let mut notes = Vec::new();
+        match (&report.broken, report.trusted_prev) {
+            (Some(broken), _) => notes.push(format!("  {} (after {} valid events)", broken.detail, report.verified)),
+            (None, Some(prev)) => notes.push(format!(
+                "note: this is a part of a chain starting at seq {}; its first prev ({prev}) is taken on trust",
+                report.first_seq.unwrap_or(0)
+            )),
+            (None, None) => {
+                if let Some(checkpoint) = checkpoint {
+                    notes.push(checkpoint_note(checkpoint));
+                }
+            }
+        }
+        Verdict { verified: report.verified, broken, notes }
+    }
+
+    /// The verdict on a chain as a database stores it: its lines, and every indexed column and
+    /// the chain-head row against them. The break reported is the one at the lowest seq (a
+    /// break of the lines wins a tie); the others are listed on stderr.
+    pub(crate) fn of_store(report: &StoreVerifyReport, checkpoint: Option<&Checkpoint>) -> Verdict {
+        let lines = &report.lines;
+        // (seq, reason, detail) of each kind of problem.
+        let mut problems: Vec<(u64, &str, String)> = Vec::new();
+        if let Some(broken) = &lines.broken {
+            problems.push((broken.seq, broken.reason.as_str(), broken.detail.clone()));
+        }
+        if let Some(first) = report.column_mismatches.first() {
+            let mut detail = report
+                .column_mismatches
+                .iter()
+                .take(LISTED_MISMATCHES)
+                .map(|m| format!("{m} (edited behind the store's back: queries on it miss or misplace the event)"))
+                .collect::<Vec<_>>()
+                .join("\n  ");
+            let unlisted = report.column_mismatch_count.saturating_sub(LISTED_MISMATCHES as u64);
+            if unlisted > 0 {
+                detail.push_str(&format!("\n  … and {unlisted} more column mismatches"));
+            }
+            problems.push((first.seq, "column mismatch", detail));
+        }
+        if let Some(problem) = &report.head_problem {
+            let (events, head) = (lines.head, report.stored_head);
+            let (seq, reason) = if events.seq < head.seq {
+                (events.seq + 1, "truncated")
+            } else if events.seq == head.seq && events.hash != head.hash {
+                (head.seq, "head mismatch")
+            } else {
+                (head.seq + 1, "head mismatch")
+            };
+            problems.push((seq, reason, problem.clone()));
+        }
+        let first = problems.iter().enumerate().min_by_key(|(i, (seq, ..))| (*seq, *i)).map(|(i, _)| i);
+        let Some(first) = first else {
+            let notes = checkpoint.map(checkpoint_note).into_iter().collect();
+            return Verdict { verified: lines.verified, broken: None, notes };
+        };
+        let (seq, reason, detail) = problems.remove(first);
+        let from_lines = lines.broken.as_ref().is_some_and(|b| b.seq == seq && b.reason.as_str() == reason);
+        let verified = if from_lines { lines.verified } else { lines.verified.min(seq.saturating_sub(1)) };
+        let mut notes = vec![format!("  {detail} (after {verified} valid events)")];
+        for (seq, reason, detail) in problems {
+            notes.push(format!("also BROKEN at seq {seq}: {reason}\n  {detail}"));
+        }
+        Verdict { verified, broken: Some(Break { seq, reason: reason.to_string() }), notes }
+    }
+
+    /// True when nothing broke.
+    pub(crate) fn is_valid(&self) -> bool {
+        self.broken.is_none()
+    }
+
+    /// The exit code of SPEC §6: 0 valid, 1 tampering found.
+    pub(crate) fn exit_code(&self) -> u8 {
+        if self.is_valid() { EXIT_VALID } else { EXIT_BROKEN }
+    }
+
+    /// The SPEC §6 line: `valid: N events` or `BROKEN at seq N: <reason>`.
+    pub(crate) fn line(&self) -> String {
+        match &self.broken {
+            None => format!("valid: {} events", self.verified),
+            Some(broken) => format!("BROKEN at seq {}: {}", broken.seq, broken.reason),
+        }
+    }
+
+    /// Prints the verdict on stdout (the SPEC §6 line, or its JSON object) and the notes on stderr.
+    pub(crate) fn print(&self, as_json: bool) -> Result<(), Failure> {
+        let mut out = std::io::stdout().lock();
+        let written = if as_json {
+            let value = json!({
+                "status": if self.is_valid() { "valid" } else { "broken" },
+                "verified": self.verified,
+                "broken_at": self.broken.as_ref().map(|b| b.seq),
+                "reason": self.broken.as_ref().map(|b| b.reason.as_str()),
+            });
+            writeln!(out, "{value}")
+        } else {
+            writeln!(out, "{}", self.line())
+        };
+        written.and_then(|()| out.flush()).map_err(|e| Failure::new(format!("cannot write the verdict: {e}")))?;
+        for note in &self.notes {
+            eprintln!("{note}");
+        }
+        Ok(())
+    }
+}
+
+/// The note on a trail that matched a checkpoint.
+fn checkpoint_note(checkpoint: &Checkpoint) -> String {
+    format!(
+        "note: events 1..={} match checkpoint {} (size {}); later events are checked by their links only",
+        checkpoint.size, checkpoint.origin, checkpoint.size
+    )
 }

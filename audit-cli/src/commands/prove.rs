@@ -1,17 +1,20 @@
-//! `audit-trail prove --jsonl FILE --seq N [--size M]` and `… --from M [--to N]`.
+//! `audit-trail prove (--db URL | --jsonl FILE) [--chain NAME] --seq N [--size M]` and
+//! `… --from M [--to N]`.
 
-use super::{block_on, require_whole_chain};
+use super::{DEFAULT_CHAIN, Source, Trail, block_on, open_db, require_chain, require_jsonl_chain, require_whole_chain};
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::proof::{self, StoreProofError};
 use audit_core::store::{AuditStore, JsonlStore};
 use clap::Args;
-use std::path::PathBuf;
 
 #[derive(Args)]
 pub(crate) struct ProveArgs {
-    /// A JSON Lines export (SPEC §3) of a whole chain, from seq 1 (read only).
-    #[arg(long, value_name = "FILE")]
-    jsonl: PathBuf,
+    #[command(flatten)]
+    source: Source,
+    /// The chain (default: default). A JSON Lines file holds one chain; if given, it must be
+    /// that one.
+    #[arg(long, value_name = "NAME")]
+    chain: Option<String>,
     /// Inclusion proof: the event at this seq …
     #[arg(long, value_name = "N", conflicts_with_all = ["from", "to"], required_unless_present = "from")]
     seq: Option<u64>,
@@ -28,28 +31,25 @@ pub(crate) struct ProveArgs {
 
 /// Prints the proof as one line of SPEC §4 JSON.
 pub(crate) fn run(args: &ProveArgs) -> Result<u8, Failure> {
-    require_whole_chain(&args.jsonl, "a proof")?;
-    let shown = args.jsonl.display();
-    let store = JsonlStore::open_read_only(&args.jsonl).map_err(|e| Failure::new(e.to_string()))?;
-    let chain =
-        store.chain().ok_or_else(|| Failure::new(format!("{shown} holds no events: there is nothing to prove")))?;
-    let proved = block_on(async {
-        let size = store.head(&chain).await?.seq;
-        match (args.seq, args.from) {
-            (Some(seq), _) => {
-                let proof = proof::inclusion_proof(&store, &chain, seq, args.size.unwrap_or(size)).await?;
-                Ok(serde_json::to_string(&proof))
-            }
-            (None, Some(from)) => {
-                let proof = proof::consistency_proof(&store, &chain, from, args.to.unwrap_or(size)).await?;
-                Ok(serde_json::to_string(&proof))
-            }
-            (None, None) => Err(Failure::new("give --seq N (inclusion) or --from M (consistency)").into()),
+    let (proved, shown) = match args.source.trail()? {
+        Trail::Jsonl(path) => {
+            require_whole_chain(path, "a proof")?;
+            require_jsonl_chain(path, args.chain.as_deref())?;
+            let shown = path.display().to_string();
+            let store = JsonlStore::open_read_only(path).map_err(|e| Failure::new(e.to_string()))?;
+            let chain = store
+                .chain()
+                .ok_or_else(|| Failure::new(format!("{shown} holds no events: there is nothing to prove")))?;
+            (block_on(prove(&store, &chain, args))?, shown)
         }
-    })?;
+        Trail::Db(url) => {
+            let chain = args.chain.as_deref().unwrap_or(DEFAULT_CHAIN);
+            (block_on(prove_db(url, chain, args))?, format!("chain {chain:?}"))
+        }
+    };
     match proved {
         Ok(json) => {
-            println!("{}", json.map_err(|e| Failure::new(format!("cannot write the proof as JSON: {e}")))?);
+            println!("{json}");
             Ok(EXIT_VALID)
         }
         Err(Problem::Proof(StoreProofError::Broken { chain_break, .. })) => {
@@ -63,7 +63,32 @@ pub(crate) fn run(args: &ProveArgs) -> Result<u8, Failure> {
     }
 }
 
-/// What can go wrong inside the async part.
+/// The proof `args` ask for, over `chain` in the database at `url`, as JSON.
+async fn prove_db(url: &str, chain: &str, args: &ProveArgs) -> Result<String, Problem> {
+    let store = open_db(url).await?;
+    if store.head(chain).await?.seq == 0 {
+        require_chain(&store, chain).await?;
+        return Err(Failure::new(format!("chain {chain:?} has no events: there is nothing to prove")).into());
+    }
+    prove(&store, chain, args).await
+}
+
+/// The proof `args` ask for, over `chain` in `store`, as JSON.
+async fn prove<S: AuditStore + ?Sized>(store: &S, chain: &str, args: &ProveArgs) -> Result<String, Problem> {
+    let size = store.head(chain).await?.seq;
+    let json = match (args.seq, args.from) {
+        (Some(seq), _) => {
+            serde_json::to_string(&proof::inclusion_proof(store, chain, seq, args.size.unwrap_or(size)).await?)
+        }
+        (None, Some(from)) => {
+            serde_json::to_string(&proof::consistency_proof(store, chain, from, args.to.unwrap_or(size)).await?)
+        }
+        (None, None) => return Err(Failure::new("give --seq N (inclusion) or --from M (consistency)").into()),
+    };
+    json.map_err(|e| Failure::new(format!("cannot write the proof as JSON: {e}")).into())
+}
+
+/// What can go wrong while proving.
 enum Problem {
     Proof(StoreProofError),
     Usage(Failure),

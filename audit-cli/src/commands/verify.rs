@@ -1,24 +1,30 @@
-//! `audit-trail verify --jsonl FILE [--checkpoint FILE --key VERIFIER_KEY] [--json]`.
+//! `audit-trail verify (--db URL | --jsonl FILE) [--chain NAME] [--checkpoint FILE --key
+//! VERIFIER_KEY] [--json]`.
 
-use super::{require_whole_chain, trusted_checkpoint, verifier_key};
-use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
+use super::{
+    DEFAULT_CHAIN, Source, Trail, Verdict, block_on, db_failure, open_db, progress_bar, require_chain,
+    require_jsonl_chain, require_whole_chain, trusted_checkpoint, verifier_key,
+};
+use crate::Failure;
 use audit_core::checkpoint::Checkpoint;
-use audit_core::verify::{ChainVerifier, VerifyReport, verify_reader};
+use audit_core::store::AuditStore;
+use audit_core::verify::{ChainVerifier, verify_reader};
 use clap::Args;
-use serde_json::json;
 use std::fs::File;
-use std::io::Write;
-use std::path::PathBuf;
+use std::path::Path;
 
 #[derive(Args)]
 pub(crate) struct VerifyArgs {
-    /// A JSON Lines export (SPEC §3).
-    #[arg(long, value_name = "FILE")]
-    jsonl: PathBuf,
+    #[command(flatten)]
+    source: Source,
+    /// The chain to verify in the database (default: default). A JSON Lines file holds one
+    /// chain; if given, it must be that one.
+    #[arg(long, value_name = "NAME")]
+    chain: Option<String>,
     /// A signed checkpoint (SPEC §5) kept outside the application: the trail must reach its
     /// size and have its Merkle root there. Needs the whole chain, from seq 1.
     #[arg(long, value_name = "FILE", requires = "key")]
-    checkpoint: Option<PathBuf>,
+    checkpoint: Option<std::path::PathBuf>,
     /// The verifier key of the checkpoint's log (`<name>+<8 hex>+<base64>`), or a file holding it.
     #[arg(long, value_name = "VERIFIER_KEY", requires = "checkpoint")]
     key: Option<String>,
@@ -27,52 +33,57 @@ pub(crate) struct VerifyArgs {
     json: bool,
 }
 
+/// Verifies, prints the verdict, and returns its exit code (0 valid, 1 broken).
 pub(crate) fn run(args: &VerifyArgs) -> Result<u8, Failure> {
     // Check the checkpoint before reading the trail: a refused one verifies nothing.
     let checkpoint = match (&args.checkpoint, &args.key) {
         (Some(path), Some(key)) => Some(trusted_checkpoint(path, &verifier_key(key)?)?),
         _ => None,
     };
-    if checkpoint.is_some() {
-        require_whole_chain(&args.jsonl, "checking it against a checkpoint")?;
-    }
-    let shown = args.jsonl.display();
-    let file = File::open(&args.jsonl).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
-    let verifier = checkpoint.as_ref().map_or_else(ChainVerifier::new, ChainVerifier::against_checkpoint);
-    let report = verify_reader(file, verifier).map_err(|e| Failure::new(format!("cannot read {shown}: {e}")))?;
-    print_report(&report, args.json, checkpoint.as_ref());
-    Ok(if report.is_valid() { EXIT_VALID } else { EXIT_BROKEN })
-}
-
-fn print_report(report: &VerifyReport, as_json: bool, checkpoint: Option<&Checkpoint>) {
-    let mut out = std::io::stdout().lock();
-    let written = if as_json {
-        let value = json!({
-            "status": if report.is_valid() { "valid" } else { "broken" },
-            "verified": report.verified,
-            "broken_at": report.broken.as_ref().map(|b| b.seq),
-            "reason": report.broken.as_ref().map(|b| b.reason.as_str()),
-        });
-        writeln!(out, "{value}")
-    } else {
-        match &report.broken {
-            None => writeln!(out, "valid: {} events", report.verified),
-            Some(broken) => writeln!(out, "{broken}"),
+    let verdict = match args.source.trail()? {
+        Trail::Jsonl(path) => verify_jsonl(path, args.chain.as_deref(), checkpoint.as_ref())?,
+        Trail::Db(url) => {
+            let chain = args.chain.as_deref().unwrap_or(DEFAULT_CHAIN);
+            block_on(verify_db(url, chain, checkpoint.as_ref()))??
         }
     };
-    let notes = match (&report.broken, report.trusted_prev, checkpoint) {
-        (Some(broken), _, _) => format!("  {} (after {} valid events)", broken.detail, report.verified),
-        (None, Some(prev), _) => format!(
-            "note: this is a part of a chain starting at seq {}; its first prev ({prev}) is taken on trust",
-            report.first_seq.unwrap_or(0)
-        ),
-        (None, None, Some(checkpoint)) => format!(
-            "note: events 1..={} match checkpoint {} (size {}); later events are checked by their links only",
-            checkpoint.size, checkpoint.origin, checkpoint.size
-        ),
-        (None, None, None) => String::new(),
-    };
-    if written.is_ok() && !notes.is_empty() {
-        eprintln!("{notes}");
+    verdict.print(args.json)?;
+    Ok(verdict.exit_code())
+}
+
+/// Verifies a JSON Lines file (a whole chain, or a part of one without a checkpoint).
+fn verify_jsonl(path: &Path, chain: Option<&str>, checkpoint: Option<&Checkpoint>) -> Result<Verdict, Failure> {
+    if checkpoint.is_some() {
+        require_whole_chain(path, "checking it against a checkpoint")?;
     }
+    require_jsonl_chain(path, chain)?;
+    let shown = path.display();
+    let file = File::open(path).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = progress_bar(size, "bytes");
+    bar.set_message("verifying");
+    let verifier = checkpoint.map_or_else(ChainVerifier::new, ChainVerifier::against_checkpoint);
+    let report = verify_reader(bar.wrap_read(file), verifier);
+    bar.finish_and_clear();
+    let report = report.map_err(|e| Failure::new(format!("cannot read {shown}: {e}")))?;
+    Ok(Verdict::of_lines(&report, checkpoint))
+}
+
+/// Verifies `chain` as the database stores it: its lines from seq 1 (against `checkpoint` if
+/// given), every indexed column against its line, and the chain-head row.
+async fn verify_db(url: &str, chain: &str, checkpoint: Option<&Checkpoint>) -> Result<Verdict, Failure> {
+    let store = open_db(url).await?;
+    let head = store.head(chain).await.map_err(db_failure)?;
+    let bar = progress_bar(head.seq, "events");
+    bar.set_message(format!("verifying chain {chain}"));
+    let verifier = checkpoint.map_or_else(ChainVerifier::from_genesis, ChainVerifier::against_checkpoint);
+    let report = store.verify_chain_with_progress(chain, verifier, |read| bar.set_position(read)).await;
+    bar.finish_and_clear();
+    let report = report.map_err(db_failure)?;
+    let verdict = Verdict::of_store(&report, checkpoint);
+    if verdict.is_valid() && verdict.verified == 0 {
+        // Nothing there: a mistyped --chain must not read as an empty, valid trail.
+        require_chain(&store, chain).await?;
+    }
+    Ok(verdict)
 }

@@ -1,12 +1,28 @@
-//! Shared by the CLI's end-to-end tests: a trail written through the real writer, and the
-//! binary run as a user runs it.
+//! Shared by the CLI's end-to-end tests: a trail written through the real writer (to a JSON
+//! Lines file or to the SQL store on SQLite, PostgreSQL or MariaDB), the binary run as a user
+//! runs it, and a database superuser's tampering.
+//!
+//! Databases: each test gets a namespace of its own, as the SQL store's tests do: a schema in
+//! the PostgreSQL database of `AUDIT_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`, reached by the CLI through
+//! `?options=-c search_path=…`), a database on the server of `AUDIT_TEST_MYSQL_URL` (default
+//! `mysql://root@127.0.0.1:3306/test`), or a SQLite file. With `CI=true` a test fails when its
+//! server is unreachable; otherwise it is skipped with a loud message on stderr.
 #![allow(dead_code, unreachable_pub)]
 
 use audit_core::store::JsonlStore;
-use audit_core::{Actor, Auditor, EventDraft};
+use audit_core::{Actor, Auditor, Context, Event, EventDraft, EventHash, Outcome, Timestamp};
+use audit_seaorm::SqlStore;
+use sea_orm::sea_query::Value;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
+};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Writes `n` events to `dir/trail.jsonl` and returns its path.
 pub fn trail(dir: &Path, n: usize) -> PathBuf {
@@ -38,4 +54,469 @@ pub fn stdout(output: &Output) -> String {
 /// Its standard error.
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts the exit code, showing stdout and stderr when it differs.
+#[track_caller]
+pub fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "exit code\n--- stdout:\n{}\n--- stderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// A path as `&str`.
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Databases
+// ---------------------------------------------------------------------------------------------
+
+/// The database servers the store supports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+pub fn postgres_url() -> String {
+    std::env::var("AUDIT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+pub fn mysql_url() -> String {
+    std::env::var("AUDIT_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_string())
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Applies the policy to an unreachable server: panic in CI, else a loud skip.
+fn unreachable_server(backend: Backend, url: &str, error: &DbErr) {
+    if in_ci() {
+        panic!("CI=true: {backend:?} at {url} is unreachable, so this test cannot run: {error}");
+    }
+    eprintln!(
+        "\n################################################################################\n\
+         # SKIPPED: {backend:?} at {url} is unreachable ({error}).\n\
+         # This test did NOT run. Start the server or set AUDIT_TEST_*_URL; CI=true makes this a failure.\n\
+         ################################################################################\n"
+    );
+}
+
+/// A unique, SQL-safe name for this test's schema or database.
+fn unique_name(test: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let test: String = test.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(24).collect();
+    format!("audit_cli_{test}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// One test's isolated database namespace, with a runtime for the test's own database work
+/// (the CLI runs as a separate process, as a user runs it).
+pub struct TestDb {
+    pub backend: Backend,
+    runtime: tokio::runtime::Runtime,
+    /// The schema (PostgreSQL) or database (MySQL) name; the file path for SQLite.
+    namespace: String,
+    /// The URL the CLI is given.
+    url: String,
+    admin: Option<DatabaseConnection>,
+    dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    /// A fresh, empty namespace, or `None` (after the loud message) when the server is
+    /// unreachable outside CI.
+    pub fn open(backend: Backend, test: &str) -> Option<TestDb> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let name = unique_name(test);
+        let (namespace, url, admin) = match backend {
+            Backend::Sqlite => {
+                let path = dir.path().join(format!("{name}.db")).display().to_string();
+                (path.clone(), format!("sqlite://{path}"), None)
+            }
+            Backend::Postgres | Backend::MySql => {
+                let base = if backend == Backend::Postgres { postgres_url() } else { mysql_url() };
+                let mut options = ConnectOptions::new(base.clone());
+                options.max_connections(2).connect_timeout(Duration::from_secs(5)).sqlx_logging(false);
+                let admin = match runtime.block_on(Database::connect(options)) {
+                    Ok(admin) => admin,
+                    Err(e) => {
+                        unreachable_server(backend, &base, &e);
+                        return None;
+                    }
+                };
+                let (create, url) = if backend == Backend::Postgres {
+                    (format!("CREATE SCHEMA \"{name}\""), format!("{base}?options=-c%20search_path%3D{name}"))
+                } else {
+                    let (server, _) = base.rsplit_once('/').expect("a database in the MySQL URL");
+                    (format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"), format!("{server}/{name}"))
+                };
+                runtime.block_on(admin.execute_unprepared(&create)).expect("create the test namespace");
+                (name, url, Some(admin))
+            }
+        };
+        Some(TestDb { backend, runtime, namespace, url, admin, dir })
+    }
+
+    /// The URL to give the CLI's `--db`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A temporary directory for exports, keys and checkpoints.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `future` on this test's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// A new connection pool into this namespace, as the server's superuser.
+    pub fn connect(&self) -> DatabaseConnection {
+        self.block_on(self.connect_async())
+    }
+
+    /// [`TestDb::connect`], inside this test's async code.
+    pub async fn connect_async(&self) -> DatabaseConnection {
+        let mut options = match self.backend {
+            Backend::Sqlite => {
+                let mut options = ConnectOptions::new(self.url.clone());
+                options.map_sqlx_sqlite_opts(|o| {
+                    o.create_if_missing(true)
+                        .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                        .busy_timeout(Duration::from_secs(30))
+                });
+                options
+            }
+            Backend::Postgres => {
+                let mut options = ConnectOptions::new(postgres_url());
+                options.set_schema_search_path(self.namespace.clone());
+                options
+            }
+            Backend::MySql => ConnectOptions::new(self.url.clone()),
+        };
+        options.max_connections(2).sqlx_logging(false).connect_timeout(Duration::from_secs(10));
+        Database::connect(options).await.expect("connect to the test namespace")
+    }
+
+    /// Migrates, writes `drafts` to `chain` through the real writer, and closes the connections
+    /// (a SQLite file is then left as an application leaves it when it stops).
+    pub fn record(&self, chain: &str, drafts: Vec<EventDraft>) {
+        self.block_on(async {
+            let store = Arc::new(SqlStore::new(self.connect_async().await).expect("supported backend"));
+            store.migrate().await.expect("migrate");
+            let auditor = Auditor::builder(store.clone()).chain(chain).build();
+            for draft in drafts {
+                auditor.record(draft).await.expect("record");
+            }
+            auditor.shutdown().await;
+            store.connection().clone().close().await.expect("close");
+        });
+    }
+
+    /// Migrates and writes `n` plain events to `chain` (actor alice, resource doc/i).
+    pub fn record_plain(&self, chain: &str, n: usize) {
+        let drafts = (1..=n)
+            .map(|i| EventDraft::new("update").actor(Actor::user("alice")).resource("doc", i.to_string()))
+            .collect();
+        self.record(chain, drafts);
+    }
+
+    /// Creates the audit tables and nothing else.
+    pub fn migrate(&self) {
+        self.block_on(async {
+            let store = SqlStore::new(self.connect_async().await).expect("supported backend");
+            store.migrate().await.expect("migrate");
+            store.connection().clone().close().await.expect("close");
+        });
+    }
+
+    /// `sql` with `?` placeholders turned into the backend's, bound to `values`.
+    pub fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
+        let (backend, sql) = match self.backend {
+            Backend::Sqlite => (DbBackend::Sqlite, sql.to_string()),
+            Backend::MySql => (DbBackend::MySql, sql.to_string()),
+            Backend::Postgres => {
+                let mut out = String::new();
+                let mut n = 0;
+                for c in sql.chars() {
+                    if c == '?' {
+                        n += 1;
+                        out.push_str(&format!("${n}"));
+                    } else {
+                        out.push(c);
+                    }
+                }
+                (DbBackend::Postgres, out)
+            }
+        };
+        Statement::from_sql_and_values(backend, sql, values)
+    }
+
+    /// The stored `(seq, line)` rows of `chain`, in seq order.
+    pub fn stored_lines(&self, chain: &str) -> Vec<(u64, String)> {
+        self.block_on(async {
+            let conn = self.connect_async().await;
+            let rows = conn
+                .query_all_raw(
+                    self.statement(
+                        "SELECT seq, line FROM audit_events WHERE chain = ? ORDER BY seq",
+                        vec![chain.into()],
+                    ),
+                )
+                .await
+                .expect("read the stored lines");
+            let lines = rows
+                .iter()
+                .map(|row| {
+                    let seq: i64 = row.try_get_by_index(0).expect("seq");
+                    let line: String = row.try_get_by_index(1).expect("line");
+                    (u64::try_from(seq).expect("positive seq"), line)
+                })
+                .collect();
+            conn.close().await.expect("close");
+            lines
+        })
+    }
+
+    /// Runs `statements` as a database superuser who got the append-only triggers out of the
+    /// way: on PostgreSQL with `SET LOCAL session_replication_role = replica` (which only a
+    /// superuser may set), elsewhere by dropping the triggers; then puts them back and checks
+    /// that they refuse changes again. Each statement must change at least one row.
+    pub fn as_superuser(&self, statements: Vec<Statement>) {
+        self.block_on(async {
+            let conn = self.connect_async().await;
+            match self.backend {
+                Backend::Postgres => {
+                    let txn = conn.begin().await.expect("begin");
+                    txn.execute_unprepared("SET LOCAL session_replication_role = replica").await.expect("replica");
+                    for statement in statements {
+                        let what = statement.sql.clone();
+                        let changed = txn.execute_raw(statement).await.expect("tamper");
+                        assert!(changed.rows_affected() > 0, "{what} changed nothing");
+                    }
+                    txn.commit().await.expect("commit");
+                }
+                Backend::MySql | Backend::Sqlite => {
+                    for trigger in [
+                        "audit_events_no_update",
+                        "audit_events_no_delete",
+                        "audit_chain_heads_forward",
+                        "audit_chain_heads_no_delete",
+                    ] {
+                        conn.execute_unprepared(&format!("DROP TRIGGER {trigger}")).await.expect("drop a trigger");
+                    }
+                    for statement in statements {
+                        let what = statement.sql.clone();
+                        let changed = conn.execute_raw(statement).await.expect("tamper");
+                        assert!(changed.rows_affected() > 0, "{what} changed nothing");
+                    }
+                    let store = SqlStore::new(conn.clone()).expect("supported backend");
+                    store.migrate().await.expect("migrate puts the triggers back");
+                }
+            }
+            let refused = conn.execute_unprepared("UPDATE audit_events SET actor_id = actor_id").await;
+            assert!(refused.is_err(), "the append-only triggers are back");
+            conn.close().await.expect("close");
+        });
+    }
+
+    /// A superuser rewrites history: changes the actor of the event at `seq` of `chain` to
+    /// `actor`, recomputes every later hash and prev, and updates the indexed `actor_id` column
+    /// and the chain-head row to match, so that the chain alone (lines, columns, head) stays
+    /// valid.
+    pub fn rewrite_history(&self, chain: &str, seq: u64, actor: &str) {
+        let rows = self.stored_lines(chain);
+        let mut prev = EventHash::ZERO;
+        let mut statements = Vec::new();
+        for (at, line) in rows {
+            let mut event = Event::from_canonical_line(&line).expect("a valid event");
+            if at < seq {
+                prev = event.hash;
+                continue;
+            }
+            if at == seq {
+                event.actor.id = actor.to_string();
+            }
+            event.prev = prev;
+            event.hash = event.compute_hash();
+            prev = event.hash;
+            statements.push(self.statement(
+                "UPDATE audit_events SET line = ?, actor_id = ? WHERE chain = ? AND seq = ?",
+                vec![
+                    event.to_canonical_line().into(),
+                    event.actor.id.clone().into(),
+                    chain.into(),
+                    i64::try_from(at).expect("seq").into(),
+                ],
+            ));
+        }
+        statements.push(self.statement(
+            "UPDATE audit_chain_heads SET hash = ? WHERE chain = ?",
+            vec![prev.to_string().into(), chain.into()],
+        ));
+        self.as_superuser(statements);
+    }
+
+    /// A superuser deletes the events of `chain` after `keep` and moves its head row back to
+    /// the last one kept, so that the chain alone stays valid.
+    pub fn truncate(&self, chain: &str, keep: u64) {
+        let rows = self.stored_lines(chain);
+        let (_, last) = rows.iter().find(|(seq, _)| *seq == keep).expect("the last event kept");
+        let hash = Event::from_canonical_line(last).expect("a valid event").hash;
+        let keep = i64::try_from(keep).expect("seq");
+        self.as_superuser(vec![
+            self.statement("DELETE FROM audit_events WHERE chain = ? AND seq > ?", vec![chain.into(), keep.into()]),
+            self.statement(
+                "UPDATE audit_chain_heads SET seq = ?, hash = ? WHERE chain = ?",
+                vec![keep.into(), hash.to_string().into(), chain.into()],
+            ),
+        ]);
+    }
+}
+
+impl Drop for TestDb {
+    /// Drops the namespace, unless the test failed (it is then left for inspection).
+    fn drop(&mut self) {
+        let Some(admin) = &self.admin else { return };
+        if std::thread::panicking() {
+            eprintln!("test failed: left {} for inspection", self.namespace);
+            return;
+        }
+        let drop = match self.backend {
+            Backend::Postgres => format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.namespace),
+            Backend::MySql => format!("DROP DATABASE IF EXISTS `{}`", self.namespace),
+            Backend::Sqlite => return,
+        };
+        if let Err(e) = self.runtime.block_on(admin.execute_unprepared(&drop)) {
+            eprintln!("warning: could not drop test namespace {}: {e}", self.namespace);
+        }
+    }
+}
+
+/// Runs the test body `$name(&TestDb)` on each backend, as `$name::sqlite`,
+/// `$name::postgres` and `$name::mysql`.
+#[macro_export]
+macro_rules! on_all_backends {
+    ($name:ident) => {
+        mod $name {
+            use super::common::{Backend, TestDb};
+
+            fn run(backend: Backend) {
+                if let Some(db) = TestDb::open(backend, stringify!($name)) {
+                    super::$name(&db);
+                }
+            }
+
+            #[test]
+            fn sqlite() {
+                run(Backend::Sqlite);
+            }
+
+            #[test]
+            fn postgres() {
+                run(Backend::Postgres);
+            }
+
+            #[test]
+            fn mysql() {
+                run(Backend::MySql);
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A known trail for queries and reports
+// ---------------------------------------------------------------------------------------------
+
+/// `2026-MM-DDT10:00:00.0000SSZ`: the events of the known trail happen in January, February
+/// and March 2026.
+pub fn ts(month: u32, day: u32, seq: u32) -> Timestamp {
+    format!("2026-{month:02}-{day:02}T10:00:00.{seq:06}Z").parse().expect("a SPEC timestamp")
+}
+
+/// An actor id with a comma, quotes and an ANSI escape: CSV must quote it, tables must not
+/// let it reach the terminal.
+pub const TRICKY_ACTOR: &str = "carol, \"the auditor\"\u{1b}[31m";
+
+/// Writes the known trail: chain `default` seq 1..=13 and chain `tenant-b` seq 1..=2.
+///
+/// | seq | month | actor | action | resource | outcome |
+/// |---|---|---|---|---|---|
+/// | 1 | Jan | alice (user) | update | users/42 | success (ip 10.0.0.1, req-1) |
+/// | 2 | Jan | bob | login | session | failure |
+/// | 3 | Jan | root (admin) | update | users/42 | success |
+/// | 4 | Jan | bob | login | session | failure |
+/// | 5 | Feb | bob | login | session | denied |
+/// | 6 | Feb | carol | read | users/42 | success |
+/// | 7 | Feb | exporter (system) | export | users/42 | success |
+/// | 8 | Feb | mallory (admin) | login | session | failure |
+/// | 9 | Feb | dave, tagged privileged | update | orders/7 | success |
+/// | 10 | Feb | 42 | export | users/99 | success |
+/// | 11 | Mar | alice | update | users/42 | success |
+/// | 12 | Mar | [`TRICKY_ACTOR`] | read | users/42 | success |
+/// | 13 | Mar | bob | login | session | failure |
+///
+/// tenant-b: 1 alice update users/42 (Feb), 2 eve login denied (Feb).
+pub fn known_trail(db: &TestDb) {
+    let login = |who: Actor, outcome: Outcome, seq: u32, month: u32| {
+        EventDraft::new("login")
+            .actor(who)
+            .resource("session", "")
+            .outcome(outcome)
+            .reason("bad password")
+            .with_ts(ts(month, 1, seq))
+    };
+    let on_users_42 = |action: &str, who: Actor, seq: u32, month: u32| {
+        EventDraft::new(action).actor(who).resource("users", "42").with_ts(ts(month, 1, seq))
+    };
+    let context = Context { ip: Some("10.0.0.1".into()), request_id: Some("req-1".into()), ..Context::default() };
+    db.record(
+        "default",
+        vec![
+            on_users_42("update", Actor::user("alice"), 1, 1)
+                .change("email", Some(json!("a@x")), Some(json!("b@x")))
+                .context(context),
+            login(Actor::user("bob"), Outcome::Failure, 2, 1),
+            on_users_42("update", Actor::admin("root"), 3, 1)
+                .change("role", Some(json!("user")), Some(json!("admin")))
+                .justification("CHG-1"),
+            login(Actor::user("bob"), Outcome::Failure, 4, 1),
+            login(Actor::user("bob"), Outcome::Denied, 5, 2),
+            on_users_42("read", Actor::user("carol"), 6, 2),
+            on_users_42("export", Actor::system("exporter"), 7, 2),
+            login(Actor::admin("mallory"), Outcome::Failure, 8, 2),
+            EventDraft::new("update")
+                .actor(Actor::user("dave"))
+                .resource("orders", "7")
+                .tag("privileged")
+                .change("total", Some(json!(10)), Some(json!(12)))
+                .with_ts(ts(2, 1, 9)),
+            EventDraft::new("export").actor(Actor::user("42")).resource("users", "99").with_ts(ts(2, 1, 10)),
+            on_users_42("update", Actor::user("alice"), 11, 3).change("email", Some(json!("b@x")), Some(json!("c@x"))),
+            on_users_42("read", Actor::user(TRICKY_ACTOR), 12, 3),
+            login(Actor::user("bob"), Outcome::Failure, 13, 3),
+        ],
+    );
+    db.record(
+        "tenant-b",
+        vec![on_users_42("update", Actor::user("alice"), 1, 2), login(Actor::user("eve"), Outcome::Denied, 2, 2)],
+    );
+}
+
+/// The seqs of a JSON lines output (one canonical event a line).
+pub fn seqs(json_lines: &str) -> Vec<u64> {
+    json_lines.lines().map(|line| Event::from_canonical_line(line).expect("a canonical event line").seq).collect()
 }

@@ -92,6 +92,7 @@
 //! | when was this record last modified, and what was the previous value | [`SqlStore::last_change`] |
 //! | every event about a data subject, e.g. all exports of their data (GDPR Art. 15) | [`SqlStore::subject_events`] |
 //! | is the stored trail intact | [`SqlStore::verify_chain`], [`SqlStore::verify_all`] |
+//! | the same, for an auditor's tool that must write nothing | [`SqlStore::connect_read_only`], [`SqlStore::check_schema`], [`SqlStore::verify_chain_with_progress`] |
 //!
 //! Results come in `(chain, seq)` order, a page at a time ([`QueryPage::next`] continues).
 //! Each event is read from its line and checked against the filter again, so an edited column
@@ -159,6 +160,7 @@
 mod error;
 mod merkle;
 mod query;
+mod read_only;
 mod schema;
 mod sql;
 mod verify;

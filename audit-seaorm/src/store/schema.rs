@@ -451,19 +451,34 @@ pub(crate) async fn check_columns(conn: &impl ConnectionTrait, dialect: Dialect)
 /// Checks that `table` has every column the store uses (a table of that name that is not the
 /// store's is reported before anything is added to it).
 async fn check_table(conn: &impl ConnectionTrait, dialect: Dialect, table: &str) -> Result<(), SqlStoreError> {
+    probe_table(conn, dialect, table).await.map_err(|problem| {
+        SqlStoreError::Schema(format!(
+            "{problem}: if it is another application's table, give the audit store its own schema (search_path) or \
+             database; otherwise run SqlStore::migrate as the schema owner"
+        ))
+    })
+}
+
+/// Checks that both tables have every column the store uses, creating nothing; the error says
+/// what is missing (for readers, who cannot migrate).
+pub(crate) async fn probe_tables(conn: &impl ConnectionTrait, dialect: Dialect) -> Result<(), SqlStoreError> {
+    for table in [EVENTS, HEADS] {
+        probe_table(conn, dialect, table).await.map_err(SqlStoreError::Schema)?;
+    }
+    Ok(())
+}
+
+/// `Err(what is wrong)` unless `table` exists with every column the store uses.
+async fn probe_table(conn: &impl ConnectionTrait, dialect: Dialect, table: &str) -> Result<(), String> {
     let columns = match table {
         EVENTS => COLUMNS.join(", "),
         NODES => "chain, level, idx, hash".to_string(),
         _ => "chain, seq, hash".to_string(),
     };
     let sql = format!("SELECT {columns} FROM {table} WHERE 1 = 0");
-    conn.query_all_raw(Statement::from_string(dialect.backend(), sql)).await.map_err(|e| {
-        SqlStoreError::Schema(format!(
-            "table {table} is missing or lacks some of the columns {columns} ({e}): if it is another application's \
-             table, give the audit store its own schema (search_path) or database; otherwise run SqlStore::migrate \
-             as the schema owner"
-        ))
-    })?;
+    conn.query_all_raw(Statement::from_string(dialect.backend(), sql))
+        .await
+        .map_err(|e| format!("table {table} is missing or lacks some of the columns {columns} ({e})"))?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use super::error::SqlStoreError;
 use super::sql::{self, COLUMNS, EVENTS, Sql};
 use super::{SqlStore, page_limit};
 use audit_core::Event;
+use audit_core::proof::TreeHead;
 use audit_core::store::Head;
 use audit_core::verify::{ChainVerifier, VerifyReport};
 use sea_orm::{ConnectionTrait, QueryResult};
@@ -61,6 +62,10 @@ pub struct StoreVerifyReport {
     pub column_mismatch_count: u64,
     /// Disagreement between the head row and the events (missing or extra events at the end).
     pub head_problem: Option<String>,
+    /// The Merkle tree head (SPEC §4) of the events that passed the chain checks, when the
+    /// verifier kept one ([`ChainVerifier::with_tree`]): with a valid report, the size and root
+    /// to sign in a checkpoint of the chain exactly as verified.
+    pub tree: Option<TreeHead>,
 }
 
 impl StoreVerifyReport {
@@ -123,11 +128,26 @@ impl SqlStore {
     pub async fn verify_chain_with(
         &self,
         chain: &str,
+        verifier: ChainVerifier,
+    ) -> Result<StoreVerifyReport, SqlStoreError> {
+        self.verify_chain_with_progress(chain, verifier, |_| {}).await
+    }
+
+    /// [`SqlStore::verify_chain_with`], calling `progress` after each page of events with the
+    /// number of events read so far (out of the head's `seq`, which [`AuditStore::head`]
+    /// tells beforehand): for a progress bar.
+    ///
+    /// [`AuditStore::head`]: audit_core::store::AuditStore::head
+    pub async fn verify_chain_with_progress(
+        &self,
+        chain: &str,
         mut verifier: ChainVerifier,
+        mut progress: impl FnMut(u64) + Send,
     ) -> Result<StoreVerifyReport, SqlStoreError> {
         let stored_head = self.select_head(&self.db, chain, false).await?.unwrap_or(Head::EMPTY);
         let mut columns = Columns::default();
         let mut next = 1u64;
+        let mut read = 0u64;
         while next <= stored_head.seq {
             let rows = self.full_rows(chain, next, stored_head.seq).await?;
             for row in &rows {
@@ -135,13 +155,17 @@ impl SqlStore {
             }
             let lines: Vec<&[u8]> = rows.iter().map(|row| row.line.as_bytes()).collect();
             verifier.push_lines(&lines);
+            read += rows.len() as u64;
+            progress(read);
             match rows.last() {
                 Some(row) if rows.len() >= self.page_size => next = row.seq.saturating_add(1),
                 _ => break,
             }
         }
+        let tree = verifier.tree().map(|range| TreeHead { size: range.size(), root: range.root() });
         let mut report = StoreVerifyReport {
             chain: chain.to_string(),
+            tree,
             lines: verifier.finish(),
             stored_head,
             column_mismatches: columns.listed,

@@ -137,6 +137,20 @@ impl TestDb {
         Database::connect(options).await.expect("connect to the test namespace")
     }
 
+    /// A URL that reaches this test's namespace by itself (PostgreSQL: `search_path` in its
+    /// `options` parameter), for `SqlStore::connect_read_only` and the command line.
+    pub fn url(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("sqlite://{}", self.namespace),
+            Backend::Postgres => format!("{}?options=-c%20search_path%3D{}", postgres_url(), self.namespace),
+            Backend::MySql => {
+                let url = mysql_url();
+                let server = url.rsplit_once('/').map_or(url.as_str(), |(server, _)| server);
+                format!("{server}/{}", self.namespace)
+            }
+        }
+    }
+
     /// A store on a new pool (not migrated).
     pub async fn store(&self) -> SqlStore {
         SqlStore::new(self.connect().await).expect("a supported backend")

@@ -1,0 +1,149 @@
+//! `audit-trail export --db URL [--chain NAME] [--since TS] --out FILE`: a SPEC §3 JSON Lines
+//! export, the stored canonical lines byte for byte, in seq order.
+
+use super::{DEFAULT_CHAIN, Verdict, block_on, db_failure, open_db, parse_time, progress_bar, require_chain};
+use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
+use audit_core::Timestamp;
+use audit_core::store::{AuditStore, Query};
+use audit_core::verify::{ChainVerifier, VerifyReport};
+use audit_seaorm::SqlStore;
+use clap::Args;
+use futures_util::StreamExt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Lines written (and checked) per batch.
+const BATCH: usize = 4096;
+
+#[derive(Args)]
+pub(crate) struct ExportArgs {
+    /// The application's audit database (see `verify --help`), opened read only.
+    #[arg(long, value_name = "URL")]
+    db: String,
+    /// The chain to export.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_CHAIN)]
+    chain: String,
+    /// Start at the first event (lowest seq) whose ts is at or after this RFC 3339 time: a part
+    /// of the chain, whose first prev is then taken on trust.
+    #[arg(long, value_name = "TS", value_parser = parse_time)]
+    since: Option<Timestamp>,
+    /// The file to write. Written to a temporary file beside it and renamed when complete, so a
+    /// failed export never leaves a partial file under this name (an existing file is replaced).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+/// Writes the export, checking the chain as it goes: exit 0 when written and intact, 1 when
+/// written but the chain is broken (the file is what the database holds: evidence).
+pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
+    let (count, report) = block_on(export(args))??;
+    let shown = args.out.display();
+    let chain = &args.chain;
+    match (report.first_seq, report.is_valid()) {
+        (Some(first), true) => {
+            eprintln!("exported {count} events of chain {chain:?} (seq {first}..={}) to {shown}", report.head.seq);
+        }
+        _ => eprintln!("exported {count} events of chain {chain:?} to {shown}"),
+    }
+    if let (Some(since), Some(first)) = (args.since, report.first_seq) {
+        eprintln!("note: seq {first} is the chain's first event at or after {since}");
+    }
+    let verdict = Verdict::of_lines(&report, None);
+    if verdict.is_valid() {
+        for note in &verdict.notes {
+            eprintln!("{note}");
+        }
+        return Ok(EXIT_VALID);
+    }
+    verdict.print(false)?;
+    eprintln!(
+        "the export is kept: it is exactly what the database holds. Investigate with `audit-trail verify --db`, which \
+         also checks the indexed columns and the chain head"
+    );
+    Ok(EXIT_BROKEN)
+}
+
+/// Writes the export; returns how many lines it has and the verification of its chain.
+async fn export(args: &ExportArgs) -> Result<(u64, VerifyReport), Failure> {
+    let store = open_db(&args.db).await?;
+    let chain = args.chain.as_str();
+    let head = store.head(chain).await.map_err(db_failure)?;
+    if head.seq == 0 {
+        require_chain(&store, chain).await?;
+    }
+    let from = match args.since {
+        None => Some(1),
+        Some(since) => first_seq_since(&store, chain, since, head.seq).await?,
+    };
+    let mut file = TempOut::new(&args.out)?;
+    let mut verifier = if from == Some(1) { ChainVerifier::from_genesis() } else { ChainVerifier::new() };
+    let mut count = 0u64;
+    if let Some(from) = from.filter(|from| *from <= head.seq) {
+        let bar = progress_bar(head.seq - from + 1, "events");
+        bar.set_message(format!("exporting chain {chain}"));
+        // Up to the head read above: a consistent end even while the application appends.
+        let mut lines = store.read(chain, from, Some(head.seq)).ready_chunks(BATCH);
+        while let Some(chunk) = lines.next().await {
+            let chunk: Vec<String> = chunk.into_iter().collect::<Result<_, _>>().map_err(db_failure)?;
+            for line in &chunk {
+                file.write_line(line)?;
+            }
+            let refs: Vec<&[u8]> = chunk.iter().map(|line| line.as_bytes()).collect();
+            verifier.push_lines(&refs);
+            count += chunk.len() as u64;
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+    } else if let Some(since) = args.since {
+        eprintln!("note: chain {chain:?} has no events at or after {since}");
+    }
+    file.commit()?;
+    Ok((count, verifier.finish()))
+}
+
+/// The seq of the first event of `chain` (lowest seq) with `ts >= since`, through the store's
+/// query (its filter is checked against each event's line); `None` if there is none.
+async fn first_seq_since(store: &SqlStore, chain: &str, since: Timestamp, last: u64) -> Result<Option<u64>, Failure> {
+    let query = Query::new().chain(chain).between(Some(since), None).limit(1);
+    let page = store.query(&query).await.map_err(db_failure)?;
+    Ok(page.events.first().map(|event| event.seq()).filter(|seq| *seq <= last))
+}
+
+/// A temporary file beside the output, renamed over it on [`TempOut::commit`] and removed if
+/// dropped before.
+struct TempOut<'a> {
+    path: &'a Path,
+    file: std::io::BufWriter<tempfile::NamedTempFile>,
+}
+
+impl<'a> TempOut<'a> {
+    fn new(path: &'a Path) -> Result<TempOut<'a>, Failure> {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let name = path.file_name().map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
+        let file = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".partial")
+            .tempfile_in(dir)
+            .map_err(|e| Failure::new(format!("cannot create a file in {}: {e}", dir.display())))?;
+        Ok(TempOut { path, file: std::io::BufWriter::with_capacity(1 << 20, file) })
+    }
+
+    fn write_line(&mut self, line: &str) -> Result<(), Failure> {
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.write_all(b"\n"))
+            .map_err(|e| Failure::new(format!("cannot write the export: {e}")))
+    }
+
+    /// Flushes, syncs and renames the file to its final name.
+    fn commit(self) -> Result<(), Failure> {
+        let shown = self.path.display();
+        let file = self.file.into_inner().map_err(|e| Failure::new(format!("cannot write {shown}: {}", e.error())))?;
+        file.as_file().sync_all().map_err(|e| Failure::new(format!("cannot write {shown}: {e}")))?;
+        file.persist(self.path).map_err(|e| Failure::new(format!("cannot write {shown}: {}", e.error)))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,391 @@
+//! Output formats of `query` and `report`: a table for people, canonical JSON lines, CSV.
+//!
+//! - `table` (comfy-table): the columns an auditor reads first. Control and bidirectional
+//!   characters inside values are shown escaped (`\u{1b}`), so a recorded value can never
+//!   move the cursor, recolour or reorder what the terminal shows.
+//! - `json`: for events, each event's stored canonical line (SPEC §3), byte for byte, one a
+//!   line; the output is itself a (possibly partial) trail that `audit-trail verify --jsonl`
+//!   checks. For summaries (the failures report), one JSON object a line.
+//! - `csv` (the `csv` crate): a header row, then every field as text, values exact (nested
+//!   values as canonical JSON).
+//!
+//! Without `--format`, a terminal gets a table and a pipe or file gets JSON lines (the exact
+//! evidence, ready for `verify --jsonl` or `jq`).
+
+use crate::{EXIT_VALID, Failure};
+use audit_core::store::{Cursor, QueryPage};
+use audit_core::{SealedEvent, canonical};
+use audit_seaorm::FailureSummary;
+use clap::{Args, ValueEnum};
+use comfy_table::{ContentArrangement, Table, presets};
+use std::future::Future;
+use std::io::{IsTerminal, Write};
+
+/// `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// A table for people (the default on a terminal).
+    Table,
+    /// One JSON value a line; for events, the stored canonical line (the default in a pipe).
+    Json,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+impl Format {
+    /// The format asked for, or the default: a table on a terminal, JSON lines otherwise.
+    pub(crate) fn or_default(asked: Option<Format>) -> Format {
+        asked.unwrap_or_else(|| if std::io::stdout().is_terminal() { Format::Table } else { Format::Json })
+    }
+}
+
+/// Events asked of the store per page.
+const PAGE: usize = 500;
+
+/// Something `query` or `report` prints, one row per item.
+pub(crate) trait Record {
+    /// Column names of the table.
+    const TABLE_HEADER: &'static [&'static str];
+    /// Column names of the CSV (all fields).
+    const CSV_HEADER: &'static [&'static str];
+    /// The table's cells (for people: may abbreviate).
+    fn table_row(&self) -> Vec<String>;
+    /// The CSV fields, exact.
+    fn csv_row(&self) -> Vec<String>;
+    /// One line of JSON, without its newline.
+    fn json_line(&self) -> String;
+}
+
+impl Record for SealedEvent {
+    const TABLE_HEADER: &'static [&'static str] =
+        &["seq", "ts", "actor", "action", "resource", "outcome", "ip", "request id"];
+    const CSV_HEADER: &'static [&'static str] = &[
+        "chain",
+        "seq",
+        "ts",
+        "id",
+        "actor_id",
+        "actor_kind",
+        "action",
+        "resource_type",
+        "resource_id",
+        "outcome",
+        "reason",
+        "ip",
+        "user_agent",
+        "request_id",
+        "justification",
+        "tags",
+        "changes",
+        "details",
+        "hash",
+    ];
+
+    fn table_row(&self) -> Vec<String> {
+        let e = &self.event;
+        let resource = if e.resource.id.is_empty() {
+            e.resource.kind.clone()
+        } else {
+            format!("{}/{}", e.resource.kind, e.resource.id)
+        };
+        let outcome = match &e.reason {
+            Some(reason) => format!("{} ({reason})", e.outcome),
+            None => e.outcome.to_string(),
+        };
+        vec![
+            e.seq.to_string(),
+            e.ts.to_string(),
+            format!("{} ({})", e.actor.id, e.actor.kind),
+            e.action.clone(),
+            resource,
+            outcome,
+            e.context.ip.clone().unwrap_or_default(),
+            e.context.request_id.clone().unwrap_or_default(),
+        ]
+    }
+
+    fn csv_row(&self) -> Vec<String> {
+        let e = &self.event;
+        let json_or_empty =
+            |value: Option<serde_json::Value>| value.map(|v| canonical::to_string(&v)).unwrap_or_default();
+        let tags = (!e.tags.is_empty()).then(|| serde_json::json!(e.tags));
+        let changes = (!e.changes.is_empty()).then(|| serde_json::to_value(&e.changes).ok()).flatten();
+        let details = (!e.details.is_empty()).then(|| serde_json::Value::Object(e.details.clone()));
+        vec![
+            e.chain.clone(),
+            e.seq.to_string(),
+            e.ts.to_string(),
+            e.id.hyphenated().to_string(),
+            e.actor.id.clone(),
+            e.actor.kind.to_string(),
+            e.action.clone(),
+            e.resource.kind.clone(),
+            e.resource.id.clone(),
+            e.outcome.to_string(),
+            e.reason.clone().unwrap_or_default(),
+            e.context.ip.clone().unwrap_or_default(),
+            e.context.user_agent.clone().unwrap_or_default(),
+            e.context.request_id.clone().unwrap_or_default(),
+            e.justification.clone().unwrap_or_default(),
+            json_or_empty(tags),
+            json_or_empty(changes),
+            json_or_empty(details),
+            e.hash.to_string(),
+        ]
+    }
+
+    fn json_line(&self) -> String {
+        self.line.clone()
+    }
+}
+
+impl Record for FailureSummary {
+    const TABLE_HEADER: &'static [&'static str] = &["actor", "failures", "first", "last"];
+    const CSV_HEADER: &'static [&'static str] = &["actor_id", "actor_kind", "failures", "first", "last"];
+
+    fn table_row(&self) -> Vec<String> {
+        vec![
+            format!("{} ({})", self.actor_id, self.actor_kind),
+            self.failures.to_string(),
+            self.first.to_string(),
+            self.last.to_string(),
+        ]
+    }
+
+    fn csv_row(&self) -> Vec<String> {
+        vec![
+            self.actor_id.clone(),
+            self.actor_kind.to_string(),
+            self.failures.to_string(),
+            self.first.to_string(),
+            self.last.to_string(),
+        ]
+    }
+
+    fn json_line(&self) -> String {
+        let value = serde_json::json!({
+            "actor_id": self.actor_id,
+            "actor_kind": self.actor_kind.as_str(),
+            "failures": self.failures,
+            "first": self.first.to_string(),
+            "last": self.last.to_string(),
+        });
+        canonical::to_string(&value)
+    }
+}
+
+/// Writes records to stdout in a format: JSON lines and CSV as they come (page by page), a
+/// table at the end (its column widths depend on every row).
+pub(crate) struct Output<R: Record> {
+    sink: Sink,
+    rows: u64,
+    /// Whether the CSV header is written.
+    header: bool,
+    _record: std::marker::PhantomData<fn(&R)>,
+}
+
+/// Where the rows go, per format.
+enum Sink {
+    Json(std::io::BufWriter<std::io::Stdout>),
+    Csv(Box<csv::Writer<std::io::Stdout>>),
+    Table(Box<Table>),
+}
+
+/// Why writing stopped.
+pub(crate) enum WriteError {
+    /// The reader went away (`| head`): not an error, stop quietly.
+    Closed,
+    /// Anything else.
+    Failed(Failure),
+}
+
+impl From<std::io::Error> for WriteError {
+    fn from(e: std::io::Error) -> WriteError {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            WriteError::Closed
+        } else {
+            WriteError::Failed(Failure::new(format!("cannot write to standard output: {e}")))
+        }
+    }
+}
+
+impl<R: Record> Output<R> {
+    /// An output in `format`.
+    pub(crate) fn new(format: Format) -> Output<R> {
+        let sink = match format {
+            Format::Json => Sink::Json(std::io::BufWriter::new(std::io::stdout())),
+            Format::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(std::io::stdout()))),
+            Format::Table => {
+                let mut table = Table::new();
+                table.load_style(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
+                table.set_header(R::TABLE_HEADER.iter().copied());
+                Sink::Table(Box::new(table))
+            }
+        };
+        Output { sink, rows: 0, header: false, _record: std::marker::PhantomData }
+    }
+
+    /// How many records were written.
+    pub(crate) fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Writes `records` (JSON and CSV at once; a table holds them until [`Output::finish`]).
+    pub(crate) fn write(&mut self, records: &[R]) -> Result<(), WriteError> {
+        match &mut self.sink {
+            Sink::Json(out) => {
+                for record in records {
+                    out.write_all(record.json_line().as_bytes())?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            Sink::Csv(csv) => {
+                if !self.header {
+                    csv.write_record(R::CSV_HEADER).map_err(csv_error)?;
+                    self.header = true;
+                }
+                for record in records {
+                    csv.write_record(record.csv_row()).map_err(csv_error)?;
+                }
+            }
+            Sink::Table(table) => {
+                for record in records {
+                    table.add_row(record.table_row().iter().map(|cell| for_terminal(cell)));
+                }
+            }
+        }
+        self.rows += records.len() as u64;
+        Ok(())
+    }
+
+    /// Writes what is held back (the table, or the CSV header of an empty result) and flushes.
+    pub(crate) fn finish(mut self) -> Result<(), WriteError> {
+        self.write(&[])?;
+        match &mut self.sink {
+            Sink::Json(out) => out.flush()?,
+            Sink::Csv(csv) => csv.flush()?,
+            Sink::Table(table) => {
+                if self.rows > 0 {
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "{table}")?;
+                    out.flush()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn csv_error(e: csv::Error) -> WriteError {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e.into(),
+        other => WriteError::Failed(Failure::new(format!("cannot write CSV: {other:?}"))),
+    }
+}
+
+/// `text` with control characters (C0, DEL, C1) and bidirectional formatting characters
+/// escaped, so that it shows as it is and cannot drive the terminal.
+pub(crate) fn for_terminal(text: &str) -> String {
+    let risky = |c: char| {
+        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(risky) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if risky(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `--limit` / `--format`.
+#[derive(Args)]
+pub(crate) struct OutputArgs {
+    /// At most this many rows (0: all of them); stderr says when more match.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub(crate) limit: u64,
+    /// table (for people; the default on a terminal), json (the stored canonical lines, one a
+    /// line; the default in a pipe) or csv (with a header row).
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<Format>,
+}
+
+/// Prints the events of successive pages (`page(after, limit)` fetches one, in `(chain, seq)`
+/// order) in the format asked for, up to `--limit`, and says on stderr when more match.
+pub(crate) async fn print_pages<F, Fut>(output: &OutputArgs, mut page: F) -> Result<u8, Failure>
+where
+    F: FnMut(Option<Cursor>, usize) -> Fut,
+    Fut: Future<Output = Result<QueryPage, Failure>>,
+{
+    let mut out: Output<SealedEvent> = Output::new(Format::or_default(output.format));
+    let mut after = None;
+    let mut more = false;
+    loop {
+        let remaining = if output.limit == 0 { u64::MAX } else { output.limit - out.rows() };
+        if remaining == 0 {
+            more = after.is_some();
+            break;
+        }
+        let fetched = page(after.clone(), usize::try_from(remaining).unwrap_or(PAGE).min(PAGE)).await?;
+        if let Some(code) = written(out.write(&fetched.events))? {
+            return Ok(code);
+        }
+        match fetched.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let rows = out.rows();
+    if let Some(code) = written(out.finish())? {
+        return Ok(code);
+    }
+    if more {
+        eprintln!("note: showing the first {rows} matching events; more match (raise --limit, or --limit 0 for all)");
+    } else if rows == 0 {
+        eprintln!("no matching events");
+    }
+    Ok(EXIT_VALID)
+}
+
+/// `Ok(None)` to go on; `Ok(Some(0))` when the reader went away (stop quietly); the error
+/// otherwise.
+pub(crate) fn written(result: Result<(), WriteError>) -> Result<Option<u8>, Failure> {
+    match result {
+        Ok(()) => Ok(None),
+        Err(WriteError::Closed) => Ok(Some(EXIT_VALID)),
+        Err(WriteError::Failed(failure)) => Err(failure),
+    }
+}
+
+/// Prints `records` (all of them: a summary, not pages).
+pub(crate) fn print_all<R: Record>(format: Option<Format>, records: &[R]) -> Result<u8, Failure> {
+    let mut out: Output<R> = Output::new(Format::or_default(format));
+    if let Some(code) = written(out.write(records))? {
+        return Ok(code);
+    }
+    if let Some(code) = written(out.finish())? {
+        return Ok(code);
+    }
+    if records.is_empty() {
+        eprintln!("no matching rows");
+    }
+    Ok(EXIT_VALID)
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_escapes_cannot_reach_the_terminal() {
+        assert_eq!(for_terminal("alice"), "alice");
+        assert_eq!(for_terminal("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(for_terminal("x\u{202e}gpj.exe"), "x\\u{202e}gpj.exe");
+        assert_eq!(for_terminal("tab\there\u{85}"), "tab\\u{9}here\\u{85}");
+        assert_eq!(for_terminal("naïve ✓"), "naïve ✓");
+    }
+}

@@ -1,0 +1,63 @@
+//! `audit-trail query --db URL [--chain] [--actor] [--action] [--resource-type] [--resource-id]
+//! [--outcome] [--since TS] [--until TS] [--limit N] [--format table|json|csv]`.
+
+use super::output::{OutputArgs, print_pages};
+use super::{DEFAULT_CHAIN, OutcomeArg, Period, block_on, db_failure, open_db, require_chain};
+use crate::Failure;
+use audit_core::Outcome;
+use audit_core::store::{AuditStore, Query};
+use clap::Args;
+
+#[derive(Args)]
+pub(crate) struct QueryArgs {
+    /// The application's audit database (see `verify --help`), opened read only.
+    #[arg(long, value_name = "URL")]
+    db: String,
+    /// Only this chain.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_CHAIN)]
+    chain: String,
+    /// Only events by this actor id.
+    #[arg(long, value_name = "ID")]
+    actor: Option<String>,
+    /// Only this action, e.g. update, login, "PUT /users/{id}".
+    #[arg(long)]
+    action: Option<String>,
+    /// Only resources of this type, e.g. users.
+    #[arg(long, value_name = "TYPE")]
+    resource_type: Option<String>,
+    /// Only the resource with this id.
+    #[arg(long, value_name = "ID")]
+    resource_id: Option<String>,
+    /// Only this outcome.
+    #[arg(long, value_enum)]
+    outcome: Option<OutcomeArg>,
+    #[command(flatten)]
+    period: Period,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// Prints the events matching the filters, page by page.
+pub(crate) fn run(args: &QueryArgs) -> Result<u8, Failure> {
+    block_on(async {
+        let store = open_db(&args.db).await?;
+        require_chain(&store, &args.chain).await?;
+        let query = Query {
+            chain: Some(args.chain.clone()),
+            actor: args.actor.clone(),
+            action: args.action.clone(),
+            resource_type: args.resource_type.clone(),
+            resource_id: args.resource_id.clone(),
+            outcome: args.outcome.map(Outcome::from),
+            since: args.period.since,
+            until: args.period.until,
+            ..Query::new()
+        };
+        print_pages(&args.output, |after, limit| {
+            let query = Query { after, limit, ..query.clone() };
+            let store = &store;
+            async move { store.query(&query).await.map_err(db_failure) }
+        })
+        .await
+    })?
+}

@@ -1,0 +1,215 @@
+//! Bad input never panics: an unknown URL scheme, an unreachable server, a missing database or
+//! missing audit tables (which the CLI never creates), a garbage checkpoint, a wrong key file,
+//! a bad time: each exits 2 with an `error:` that says what to do.
+
+mod common;
+use common::*;
+use sea_orm::ConnectionTrait;
+
+/// Asserts exit 2, an `error:` on stderr containing every one of `needles`, nothing on stdout,
+/// and no panic.
+#[track_caller]
+fn assert_error(output: &std::process::Output, needles: &[&str]) {
+    assert_exit(output, 2);
+    let message = stderr(output);
+    assert!(message.starts_with("error: ") || message.contains("\nerror: "), "{message}");
+    for needle in needles {
+        assert!(message.contains(needle), "{needle:?} in {message}");
+    }
+    assert!(!message.contains("panicked"), "{message}");
+    assert!(output.stdout.is_empty(), "{}", stdout(output));
+}
+
+/// Every command that reads a database, with `url`.
+fn every_db_command(url: &str, dir: &std::path::Path) -> Vec<Vec<String>> {
+    let key = dir.join("log.key");
+    if !key.exists() {
+        assert_exit(&run(&["keygen", "--name", "example.com/log", "--out", s(&key)]), 0);
+    }
+    let out = dir.join("out.jsonl");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["verify", "--db", url],
+        vec!["export", "--db", url, "--out", s(&out)],
+        vec!["query", "--db", url],
+        vec!["report", "access", "--db", url, "--resource-type", "users", "--resource-id", "1"],
+        vec!["report", "privileged", "--db", url],
+        vec!["report", "failures", "--db", url],
+        vec!["checkpoint", "--db", url, "--origin", "example.com/log", "--key", s(&key)],
+        vec!["prove", "--db", url, "--seq", "1"],
+    ];
+    commands.into_iter().map(|c| c.into_iter().map(str::to_string).collect()).collect()
+}
+
+fn run_owned(args: &[String]) -> std::process::Output {
+    run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn an_unknown_url_scheme_names_the_accepted_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for command in every_db_command("http://example.com/audit", dir.path()) {
+        assert_error(
+            &run_owned(&command),
+            &["unknown database URL scheme \"http\"", "sqlite://", "postgres://", "mysql://"],
+        );
+    }
+    let output = run(&["verify", "--db", "/var/lib/app/audit.db"]);
+    assert_error(&output, &["not a database URL", "sqlite://PATH", "--jsonl FILE"]);
+    let output = run(&["query", "--db", "sqlite::memory:"]);
+    assert_error(&output, &["names no SQLite file"]);
+}
+
+#[test]
+fn an_unreachable_server_is_named_with_its_host_and_port() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for url in ["postgres://postgres@127.0.0.1:1/test", "mysql://root:s3cret@127.0.0.1:1/test"] {
+        for command in every_db_command(url, dir.path()) {
+            let started = std::time::Instant::now();
+            let output = run_owned(&command);
+            assert_error(&output, &["cannot connect to", "127.0.0.1:1", "check that the database server is running"]);
+            assert!(!stderr(&output).contains("s3cret"), "the password is not shown: {}", stderr(&output));
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "fails at once, not after a timeout");
+        }
+    }
+}
+
+#[test]
+fn a_missing_sqlite_file_is_not_created() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("missing.db");
+    let url = format!("sqlite://{}", path.display());
+    for command in every_db_command(&url, dir.path()) {
+        assert_error(&run_owned(&command), &["no SQLite database at", "check the path"]);
+        assert!(!path.exists(), "never created");
+    }
+}
+
+/// Whether `table` exists in the test's namespace.
+fn has_table(db: &TestDb, table: &str) -> bool {
+    let sql = match db.backend {
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+        Backend::Postgres => "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?",
+        Backend::MySql => {
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?"
+        }
+    };
+    db.block_on(async {
+        let conn = db.connect_async().await;
+        let row = conn.query_one_raw(db.statement(sql, vec![table.into()])).await.expect("query").expect("a row");
+        let count: i64 = row.try_get_by_index(0).expect("count");
+        conn.close().await.expect("close");
+        count > 0
+    })
+}
+
+fn missing_audit_tables_are_reported_and_never_created(db: &TestDb) {
+    // A database with another application's table, and no audit trail.
+    db.block_on(async {
+        let conn = db.connect_async().await;
+        conn.execute_unprepared("CREATE TABLE orders (id INTEGER PRIMARY KEY)").await.expect("create");
+        conn.close().await.expect("close");
+    });
+    for command in every_db_command(db.url(), db.dir()) {
+        assert_error(
+            &run_owned(&command),
+            &["no audit trail in", "audit_events is missing", "never creates tables", "point --db at the database"],
+        );
+    }
+    assert!(!has_table(db, "audit_events") && !has_table(db, "audit_chain_heads"), "nothing was created");
+    assert!(!db.dir().join("out.jsonl").exists(), "no export was written");
+}
+on_all_backends!(missing_audit_tables_are_reported_and_never_created);
+
+fn the_cli_never_writes_to_the_database(db: &TestDb) {
+    db.record_plain("default", 4);
+    let before = db.stored_lines("default");
+    let sqlite_bytes = || match db.backend {
+        Backend::Sqlite => std::fs::read(db.url().trim_start_matches("sqlite://")).ok(),
+        Backend::Postgres | Backend::MySql => None,
+    };
+    let bytes = sqlite_bytes();
+    for command in every_db_command(db.url(), db.dir()) {
+        let output = run_owned(&command);
+        assert!(output.status.code() == Some(0), "{command:?}: {}", stderr(&output));
+    }
+    assert_eq!(db.stored_lines("default"), before);
+    assert_eq!(sqlite_bytes(), bytes, "the SQLite file is byte for byte the same");
+}
+on_all_backends!(the_cli_never_writes_to_the_database);
+
+#[test]
+fn bad_checkpoints_keys_and_times_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trail = trail(dir.path(), 3);
+    let key = dir.path().join("log.key");
+    let output = run(&["keygen", "--name", "example.com/log", "--out", s(&key)]);
+    let verifier = stdout(&output).trim().to_string();
+    let garbage = dir.path().join("garbage");
+    std::fs::write(&garbage, "\u{0}\u{ff}not a checkpoint\n").expect("write");
+
+    // A garbage checkpoint, with a database or a file.
+    let output = run(&["verify", "--jsonl", s(&trail), "--checkpoint", s(&garbage), "--key", &verifier]);
+    assert_error(&output, &["checkpoint", "refused, nothing was verified"]);
+    let output = run(&[
+        "verify",
+        "--db",
+        "postgres://postgres@127.0.0.1:1/test",
+        "--checkpoint",
+        s(&garbage),
+        "--key",
+        &verifier,
+    ]);
+    assert_error(&output, &["refused, nothing was verified"]);
+
+    // Wrong keys: garbage where a private key belongs, garbage or a private key where a verifier
+    // key belongs.
+    let output = run(&["checkpoint", "--jsonl", s(&trail), "--origin", "example.com/log", "--key", s(&garbage)]);
+    assert_error(&output, &["does not hold a private key", "audit-trail keygen"]);
+    let output =
+        run(&["checkpoint", "--db", "sqlite:///nonexistent.db", "--origin", "example.com/log", "--key", s(&garbage)]);
+    assert_error(&output, &["does not hold a private key"]);
+    let output = run(&["verify", "--jsonl", s(&trail), "--checkpoint", s(&garbage), "--key", s(&garbage)]);
+    assert_error(&output, &["does not hold a verifier key"]);
+    let output = run(&["verify", "--jsonl", s(&trail), "--checkpoint", s(&garbage), "--key", "not-a-key"]);
+    assert_error(&output, &["neither a verifier key", "nor a file holding one"]);
+    let output = run(&["checkpoint", "--jsonl", s(&trail), "--origin", "example.com/log", "--key", "/nonexistent/key"]);
+    assert_error(&output, &["cannot read the key file /nonexistent/key"]);
+
+    // Times.
+    for (command, bad) in [
+        (vec!["query", "--db", "sqlite:///x.db", "--since", "yesterday"], "yesterday"),
+        (vec!["query", "--db", "sqlite:///x.db", "--until", "2026-13-01"], "2026-13-01"),
+        (vec!["export", "--db", "sqlite:///x.db", "--out", "x", "--since", "2026-02-30T00:00:00Z"], "2026-02-30"),
+        (vec!["report", "privileged", "--db", "sqlite:///x.db", "--since", "12:00"], "12:00"),
+    ] {
+        let output = run(&command);
+        assert_error(&output, &[bad, "not an RFC 3339 time", "2026-11-23T10:15:30Z"]);
+    }
+
+    // Usage.
+    assert_error(&run(&["verify", "--db", "sqlite:///x.db", "--jsonl", s(&trail)]), &["cannot be used with"]);
+    assert_error(&run(&["query", "--db", "sqlite:///x.db", "--format", "xml"]), &["xml"]);
+    assert_error(&run(&["query", "--db", "sqlite:///x.db", "--limit", "many"]), &["many", "--limit"]);
+    assert_error(&run(&["query", "--db", "sqlite:///x.db", "--outcome", "maybe"]), &["maybe"]);
+}
+
+#[test]
+fn a_corrupt_jsonl_file_is_reported_not_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("garbage.jsonl");
+    std::fs::write(&path, b"\x00\xff garbage\n{\"half\":").expect("write");
+    // SPEC §2: a line that is not an event breaks the chain ("bad format", exit 1).
+    let output = run(&["verify", "--jsonl", s(&path)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 1: bad format\n");
+    let key = dir.path().join("log.key");
+    assert_exit(&run(&["keygen", "--name", "example.com/log", "--out", s(&key)]), 0);
+    let output = run(&["checkpoint", "--jsonl", s(&path), "--origin", "example.com/log", "--key", s(&key)]);
+    assert_exit(&output, 1);
+    assert!(stderr(&output).contains("refusing to sign"), "{}", stderr(&output));
+    let output = run(&["prove", "--jsonl", s(&path), "--seq", "1"]);
+    assert!(matches!(output.status.code(), Some(1 | 2)), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    let output = run(&["verify", "--jsonl", s(&dir.path().join("missing.jsonl"))]);
+    assert_error(&output, &["cannot open"]);
+}

@@ -1,0 +1,118 @@
+//! `audit-trail export --db`: SPEC §3 exactly (the stored lines, byte for byte, in seq order),
+//! verifiable with `verify --jsonl`; `--since` gives a part whose first prev is on trust; a
+//! failed export leaves no file under the final name.
+
+mod common;
+use common::*;
+
+/// The stored lines of `chain` from `seq` on, as an export holds them.
+fn expected_export(db: &TestDb, chain: &str, from: u64) -> String {
+    db.stored_lines(chain).into_iter().filter(|(seq, _)| *seq >= from).map(|(_, line)| line + "\n").collect()
+}
+
+fn an_export_is_the_stored_lines_and_verifies(db: &TestDb) {
+    known_trail(db);
+    let out = db.dir().join("default.jsonl");
+    let output = run(&["export", "--db", db.url(), "--out", s(&out)]);
+    assert_exit(&output, 0);
+    assert!(output.stdout.is_empty(), "{}", stdout(&output));
+    assert!(stderr(&output).contains("exported 13 events of chain \"default\" (seq 1..=13)"), "{}", stderr(&output));
+    let exported = std::fs::read_to_string(&out).expect("the export");
+    assert_eq!(exported, expected_export(db, "default", 1), "byte for byte, seq order, \\n-terminated");
+    assert!(exported.contains("\\u001b[31m"), "the tricky actor stays escaped in canonical JSON");
+
+    let output = run(&["verify", "--jsonl", s(&out)]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "valid: 13 events\n");
+
+    let other = db.dir().join("tenant-b.jsonl");
+    let output = run(&["export", "--db", db.url(), "--chain", "tenant-b", "--out", s(&other)]);
+    assert_exit(&output, 0);
+    assert_eq!(std::fs::read_to_string(&other).expect("export"), expected_export(db, "tenant-b", 1));
+    let output = run(&["verify", "--jsonl", s(&other), "--chain", "tenant-b"]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "valid: 2 events\n");
+    let output = run(&["verify", "--jsonl", s(&other), "--chain", "default"]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("holds chain \"tenant-b\", not \"default\""), "{}", stderr(&output));
+
+    // An existing file is replaced by the complete export.
+    std::fs::write(&out, "old\n").expect("write");
+    let output = run(&["export", "--db", db.url(), "--out", s(&out)]);
+    assert_exit(&output, 0);
+    assert_eq!(std::fs::read_to_string(&out).expect("export"), expected_export(db, "default", 1));
+}
+on_all_backends!(an_export_is_the_stored_lines_and_verifies);
+
+fn since_exports_a_part_whose_first_prev_is_on_trust(db: &TestDb) {
+    known_trail(db);
+    let part = db.dir().join("since-feb.jsonl");
+    // February 1st, midnight UTC, written with an offset: seq 5 is the first event of February.
+    let output = run(&["export", "--db", db.url(), "--since", "2026-02-01T01:00:00+01:00", "--out", s(&part)]);
+    assert_exit(&output, 0);
+    let message = stderr(&output);
+    assert!(message.contains("exported 9 events of chain \"default\" (seq 5..=13)"), "{message}");
+    assert!(message.contains("taken on trust"), "{message}");
+    assert_eq!(std::fs::read_to_string(&part).expect("export"), expected_export(db, "default", 5));
+
+    let output = run(&["verify", "--jsonl", s(&part)]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "valid: 9 events\n");
+    assert!(stderr(&output).contains("starting at seq 5; its first prev"), "{}", stderr(&output));
+
+    // A date means midnight UTC; after the last event, the export is empty (and valid).
+    let output = run(&["export", "--db", db.url(), "--since", "2026-03-01", "--out", s(&part)]);
+    assert_exit(&output, 0);
+    assert_eq!(seqs(&std::fs::read_to_string(&part).expect("export")), [11, 12, 13]);
+    let output = run(&["export", "--db", db.url(), "--since", "2027-01-01T00:00:00Z", "--out", s(&part)]);
+    assert_exit(&output, 0);
+    assert!(stderr(&output).contains("no events at or after 2027-01-01T00:00:00.000000Z"), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&part).expect("export"), "");
+}
+on_all_backends!(since_exports_a_part_whose_first_prev_is_on_trust);
+
+fn a_failed_export_leaves_no_file(db: &TestDb) {
+    db.record_plain("default", 3);
+    let out = db.dir().join("export.jsonl");
+    std::fs::write(&out, "an earlier export\n").expect("write");
+    let leftovers = || {
+        std::fs::read_dir(db.dir())
+            .expect("list")
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".partial"))
+            .count()
+    };
+
+    // An unknown chain: nothing is written.
+    let output = run(&["export", "--db", db.url(), "--chain", "nope", "--out", s(&out)]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("chain \"nope\" has no events"), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&out).expect("read"), "an earlier export\n", "untouched");
+    assert_eq!(leftovers(), 0);
+
+    // A directory that does not exist.
+    let missing = db.dir().join("no/such/dir/export.jsonl");
+    let output = run(&["export", "--db", db.url(), "--out", s(&missing)]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("cannot create a file in"), "{}", stderr(&output));
+    assert!(!missing.exists());
+    assert_eq!(leftovers(), 0);
+}
+on_all_backends!(a_failed_export_leaves_no_file);
+
+fn a_broken_chain_is_exported_as_it_is_and_exits_1(db: &TestDb) {
+    db.record_plain("default", 4);
+    db.as_superuser(vec![db.statement(
+        "UPDATE audit_events SET line = replace(line, '\"id\":\"alice\"', '\"id\":\"mallory\"') WHERE chain = ? AND seq = ?",
+        vec!["default".into(), 3i64.into()],
+    )]);
+    let out = db.dir().join("broken.jsonl");
+    let output = run(&["export", "--db", db.url(), "--out", s(&out)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 3: hash mismatch\n");
+    assert!(stderr(&output).contains("the export is kept"), "{}", stderr(&output));
+    let exported = std::fs::read_to_string(&out).expect("kept");
+    assert_eq!(exported, expected_export(db, "default", 1), "exactly what the database holds");
+    assert!(exported.contains("mallory"));
+}
+on_all_backends!(a_broken_chain_is_exported_as_it_is_and_exits_1);

@@ -1,0 +1,112 @@
+//! `audit-trail report (access|privileged|failures) --db`: each compliance report returns the
+//! expected events or actors of the known trail (see `common::known_trail`), in each format.
+
+mod common;
+use common::*;
+
+fn report(db: &TestDb, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["report"];
+    all.extend_from_slice(&args[..1]);
+    all.extend(["--db", db.url()]);
+    all.extend_from_slice(&args[1..]);
+    run(&all)
+}
+
+fn found(db: &TestDb, args: &[&str]) -> Vec<u64> {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let output = report(db, &all);
+    assert_exit(&output, 0);
+    seqs(&stdout(&output))
+}
+
+fn access_report_names_who_touched_a_record(db: &TestDb) {
+    known_trail(db);
+    let users_42 = ["access", "--resource-type", "users", "--resource-id", "42"];
+    assert_eq!(found(db, &users_42), [1, 3, 6, 7, 11, 12]);
+    let feb = [&users_42[..], &["--since", "2026-02-01", "--until", "2026-03-01"]].concat();
+    assert_eq!(found(db, &feb), [6, 7]);
+    assert_eq!(found(db, &[&users_42[..], &["--action", "export"]].concat()), [7]);
+    assert_eq!(found(db, &[&users_42[..], &["--chain", "tenant-b"]].concat()), [1]);
+    let output = report(db, &[&users_42[..], &["--limit", "4", "--format", "json"]].concat());
+    assert_eq!(seqs(&stdout(&output)), [1, 3, 6, 7]);
+    assert!(stderr(&output).contains("more match"), "{}", stderr(&output));
+
+    let output = report(db, &[&users_42[..], &["--format", "table"]].concat());
+    assert_exit(&output, 0);
+    let table = stdout(&output);
+    for who in ["alice (user)", "root (admin)", "carol (user)", "exporter (system)"] {
+        assert!(table.contains(who), "{who} in\n{table}");
+    }
+    let output = report(db, &[&users_42[..], &["--format", "csv"]].concat());
+    let rows = csv::Reader::from_reader(output.stdout.as_slice()).records().count();
+    assert_eq!(rows, 6);
+
+    let output = report(db, &["access", "--resource-type", "users"]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("--resource-id"), "a record needs its id: {}", stderr(&output));
+}
+on_all_backends!(access_report_names_who_touched_a_record);
+
+fn privileged_report_lists_admin_system_and_tagged_actions(db: &TestDb) {
+    known_trail(db);
+    assert_eq!(found(db, &["privileged"]), [3, 7, 8, 9]);
+    // Failed logins of privileged accounts.
+    assert_eq!(found(db, &["privileged", "--action", "login", "--outcome", "failure", "--outcome", "denied"]), [8]);
+    assert_eq!(found(db, &["privileged", "--since", "2026-03-01"]), Vec::<u64>::new());
+    assert_eq!(found(db, &["privileged", "--chain", "tenant-b"]), Vec::<u64>::new());
+    let output = report(db, &["privileged", "--format", "table"]);
+    let table = stdout(&output);
+    for cell in ["root (admin)", "exporter (system)", "mallory (admin)", "dave (user)", "orders/7"] {
+        assert!(table.contains(cell), "{cell} in\n{table}");
+    }
+}
+on_all_backends!(privileged_report_lists_admin_system_and_tagged_actions);
+
+fn failures_report_counts_failed_and_denied_events_per_actor(db: &TestDb) {
+    known_trail(db);
+    let output = report(db, &["failures", "--min", "3", "--format", "json"]);
+    assert_exit(&output, 0);
+    let rows: Vec<serde_json::Value> =
+        stdout(&output).lines().map(|l| serde_json::from_str(l).expect("one JSON object a line")).collect();
+    assert_eq!(
+        rows,
+        [serde_json::json!({
+            "actor_id": "bob", "actor_kind": "user", "failures": 4,
+            "first": "2026-01-01T10:00:00.000002Z", "last": "2026-03-01T10:00:00.000013Z"
+        })]
+    );
+    let actors = |args: &[&str]| -> Vec<(String, u64)> {
+        let mut all = vec!["failures"];
+        all.extend_from_slice(args);
+        all.extend(["--format", "csv"]);
+        let output = report(db, &all);
+        assert_exit(&output, 0);
+        csv::Reader::from_reader(output.stdout.as_slice())
+            .records()
+            .map(|r| {
+                let r = r.expect("row");
+                (r[0].to_string(), r[2].parse().expect("a count"))
+            })
+            .collect()
+    };
+    let pair = |actor: &str, n: u64| (actor.to_string(), n);
+    assert_eq!(actors(&["--min", "1"]), [pair("bob", 4), pair("mallory", 1)], "most first; chain default only");
+    assert_eq!(actors(&["--min", "1", "--chain", "tenant-b"]), [pair("eve", 1)]);
+    assert_eq!(actors(&["--min", "2", "--since", "2026-02-01"]), [pair("bob", 2)]);
+    assert_eq!(actors(&["--min", "1", "--action", "export"]), Vec::<(String, u64)>::new());
+
+    // The default threshold (5) is not reached.
+    let output = report(db, &["failures", "--format", "table"]);
+    assert_exit(&output, 0);
+    assert!(output.stdout.is_empty());
+    assert!(stderr(&output).contains("no matching rows"), "{}", stderr(&output));
+    let output = report(db, &["failures", "--min", "4", "--format", "table"]);
+    assert!(stdout(&output).contains("bob (user)"), "{}", stdout(&output));
+    let output = report(db, &["failures", "--min", "0"]);
+    assert_exit(&output, 2);
+    let output = report(db, &["failures", "--chain", "tenant-c"]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("chain \"tenant-c\" has no events"), "{}", stderr(&output));
+}
+on_all_backends!(failures_report_counts_failed_and_denied_events_per_actor);

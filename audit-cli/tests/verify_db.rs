@@ -1,0 +1,90 @@
+//! `audit-trail verify --db` on SQLite, PostgreSQL and MariaDB: output and exit codes as SPEC §6
+//! says, and every way a stored chain can break (lines, indexed columns, the head row).
+
+mod common;
+use common::*;
+use serde_json::json;
+
+fn verify(db: &TestDb, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["verify", "--db", db.url()];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+fn json_of(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(output)).expect("one JSON object")
+}
+
+fn a_stored_trail_is_valid(db: &TestDb) {
+    db.record_plain("default", 12);
+    db.record_plain("tenant-b", 3);
+    let output = verify(db, &[]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "valid: 12 events\n");
+    assert!(output.stderr.is_empty(), "nothing else to say: {}", stderr(&output));
+
+    let output = verify(db, &["--chain", "tenant-b", "--json"]);
+    assert_exit(&output, 0);
+    assert_eq!(json_of(&output), json!({"status": "valid", "verified": 3, "broken_at": null, "reason": null}));
+
+    // The application still has the database open (on SQLite: WAL files present).
+    let live = db.connect();
+    let output = verify(db, &[]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "valid: 12 events\n");
+    db.block_on(live.close()).expect("close");
+
+    // A mistyped chain is not an empty, valid trail.
+    let output = verify(db, &["--chain", "defualt"]);
+    assert_exit(&output, 2);
+    assert!(output.stdout.is_empty());
+    let message = stderr(&output);
+    assert!(message.contains("chain \"defualt\" has no events"), "{message}");
+    assert!(message.contains("\"default\" (12 events)") && message.contains("\"tenant-b\" (3 events)"), "{message}");
+}
+on_all_backends!(a_stored_trail_is_valid);
+
+fn an_edited_line_is_a_hash_mismatch(db: &TestDb) {
+    db.record_plain("default", 5);
+    db.as_superuser(vec![db.statement(
+        "UPDATE audit_events SET line = replace(line, '\"action\":\"update\"', '\"action\":\"delete\"') WHERE chain = ? AND seq = ?",
+        vec!["default".into(), 2i64.into()],
+    )]);
+    let output = verify(db, &[]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 2: hash mismatch\n");
+    let message = stderr(&output);
+    assert!(message.contains("after 1 valid events"), "{message}");
+    assert!(message.contains("also BROKEN at seq 2: column mismatch"), "the action column too: {message}");
+    let output = verify(db, &["--json"]);
+    assert_exit(&output, 1);
+    assert_eq!(json_of(&output), json!({"status": "broken", "verified": 1, "broken_at": 2, "reason": "hash mismatch"}));
+}
+on_all_backends!(an_edited_line_is_a_hash_mismatch);
+
+fn a_removed_newest_event_disagrees_with_the_head_row(db: &TestDb) {
+    db.record_plain("default", 6);
+    db.as_superuser(vec![
+        db.statement("DELETE FROM audit_events WHERE chain = ? AND seq = ?", vec!["default".into(), 6i64.into()]),
+    ]);
+    let output = verify(db, &[]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 6: truncated\n");
+    assert!(stderr(&output).contains("events 6..=6 are missing"), "{}", stderr(&output));
+    let output = verify(db, &["--json"]);
+    assert_eq!(json_of(&output), json!({"status": "broken", "verified": 5, "broken_at": 6, "reason": "truncated"}));
+}
+on_all_backends!(a_removed_newest_event_disagrees_with_the_head_row);
+
+fn a_head_row_moved_off_its_event_is_a_head_mismatch(db: &TestDb) {
+    db.record_plain("default", 4);
+    let forged = "ab".repeat(32);
+    db.as_superuser(vec![
+        db.statement("UPDATE audit_chain_heads SET hash = ? WHERE chain = ?", vec![forged.into(), "default".into()]),
+    ]);
+    let output = verify(db, &[]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 4: head mismatch\n");
+    assert!(stderr(&output).contains("head's hash does not match"), "{}", stderr(&output));
+}
+on_all_backends!(a_head_row_moved_off_its_event_is_a_head_mismatch);

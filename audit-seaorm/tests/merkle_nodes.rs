@@ -96,6 +96,23 @@ async fn appends_store_the_subtrees_they_complete(db: &TestDb) {
 }
 on_all_backends!(appends_store_the_subtrees_they_complete);
 
+/// Two stores (two application instances) taking turns: neither has the other's leaves in
+/// memory, so each reads the older leaves of a block back from the events.
+async fn instances_taking_turns_store_the_same_subtrees(db: &TestDb) {
+    let stores = [db.migrated_store().await, db.store().await];
+    let (reference, events) = reference().await;
+    let mut head = audit_core::store::Head::EMPTY;
+    let mut at = 0;
+    for (turn, size) in BATCHES.into_iter().enumerate() {
+        head = stores[turn % 2].append("default", head, &events[at..at + size]).await.expect("append");
+        at += size;
+        assert_eq!(count_nodes(&stores[0]).await, stored_count(at as u64), "after {at} events");
+    }
+    assert_nodes_match(&stores[1], &reference, EVENTS as u64).await;
+    assert_proofs_match(&stores[0], &reference, EVENTS as u64).await;
+}
+on_all_backends!(instances_taking_turns_store_the_same_subtrees);
+
 async fn migrate_rebuilds_missing_subtrees(db: &TestDb) {
     let store = db.migrated_store().await;
     let (reference, events) = reference().await;

@@ -17,8 +17,9 @@
 
 use super::sql::{self, Dialect, NODES, Sql};
 use super::{SqlStore, SqlStoreError};
-use audit_core::SealedEvent;
 use audit_core::merkle::{CompactRange, Digest, digest_from_hex, leaf_hash, node_hash, to_hex};
+use audit_core::store::Head;
+use audit_core::{EventHash, SealedEvent};
 use sea_orm::ConnectionTrait;
 use std::collections::HashMap;
 
@@ -30,6 +31,18 @@ const BLOCK: u64 = 1 << STORED_LEVEL;
 const INSERT_ROWS: usize = 512;
 
 type NodeId = (u32, u64);
+
+/// The leaf hashes of a chain's last, incomplete block as this store appended them, so that
+/// the next append completing the block need not read them back.
+#[derive(Debug)]
+pub(crate) struct PartialBlock {
+    /// The block's first leaf (a multiple of [`BLOCK`]).
+    start: u64,
+    /// Leaf hashes from `start` on (fewer than [`BLOCK`]).
+    leaves: Vec<Digest>,
+    /// Event hash of the last of them (the chain's head when they were kept).
+    last_hash: EventHash,
+}
 
 /// The stored-level subtrees that appending leaves `first..=last` (0-based) completes: per
 /// level, lowest first, the first and last index. A subtree is complete when its last leaf is
@@ -73,36 +86,50 @@ fn leaves_of(first_seq: u64, rows: &[(u64, String)]) -> Option<Vec<Digest>> {
 }
 
 impl SqlStore {
-    /// Inside the append transaction, after the events of `batch` are inserted: stores the
-    /// subtrees the batch completes.
+    /// Inside the append transaction, after the events of `batch` (which extends `expected`)
+    /// are inserted: stores the subtrees the batch completes.
+    ///
+    /// The first completed block may begin before the batch; its older leaves come from the
+    /// [`PartialBlock`] this store kept after its previous append, or, when another writer
+    /// appended in between, from the events themselves.
     pub(crate) async fn write_merkle_nodes(
         &self,
         txn: &impl ConnectionTrait,
         chain: &str,
+        expected: Head,
         batch: &[SealedEvent],
     ) -> Result<(), SqlStoreError> {
         let (Some(first), Some(last)) = (batch.first(), batch.last()) else { return Ok(()) };
-        let (first, last) = (first.seq() - 1, last.seq() - 1);
-        let plan = completed_by(first, last);
+        let (first_leaf, last_leaf) = (first.seq() - 1, last.seq() - 1);
+        let block_start = first_leaf / BLOCK * BLOCK;
+        let plan = completed_by(first_leaf, last_leaf);
+
+        // The leaves from the start of the block that holds the batch's first leaf.
+        let cached = self.partial_block(chain, block_start, expected);
+        let older = match cached {
+            Some(older) => Some(older),
+            None if plan.is_empty() || block_start == first_leaf => (block_start == first_leaf).then(Vec::new),
+            None => {
+                let rows = self.line_range(txn, chain, block_start + 1, first_leaf).await?;
+                leaves_of(block_start + 1, &rows).filter(|old| old.len() as u64 == first_leaf - block_start)
+            }
+        };
+        let Some(mut leaves) = older else {
+            // See the module docs: proofs fall back to reading the chain.
+            self.forget_partial_block(chain);
+            return Ok(());
+        };
+        leaves.extend(batch.iter().map(|e| leaf_hash(e.hash().as_bytes())));
+        let tail = ((last_leaf + 1) / BLOCK * BLOCK - block_start) as usize;
+        self.keep_partial_block(chain, block_start + tail as u64, &leaves[tail..], last.hash());
         let Some(&(_, lowest, highest)) = plan.first() else { return Ok(()) };
 
-        // The leaves of the completed blocks; the first block may begin before the batch.
-        let start = lowest * BLOCK;
-        let mut leaves = Vec::with_capacity(((highest + 1) * BLOCK - start) as usize);
-        if start < first {
-            let rows = self.line_range(txn, chain, start + 1, first).await?;
-            match leaves_of(start + 1, &rows) {
-                Some(old) if old.len() as u64 == first - start => leaves.extend(old),
-                _ => return Ok(()), // see the module docs: proofs fall back to reading the chain
-            }
-        }
-        let in_batch = ((highest + 1) * BLOCK - first) as usize;
-        leaves.extend(batch.iter().take(in_batch).map(|e| leaf_hash(e.hash().as_bytes())));
-
         let mut new: HashMap<NodeId, Digest> = HashMap::new();
+        let mut order = Vec::new();
         for idx in lowest..=highest {
-            let at = ((idx * BLOCK - start) as usize)..(((idx + 1) * BLOCK - start) as usize);
+            let at = ((idx * BLOCK - block_start) as usize)..(((idx + 1) * BLOCK - block_start) as usize);
             new.insert((STORED_LEVEL, idx), perfect_root(&leaves[at]));
+            order.push((STORED_LEVEL, idx));
         }
         // Above: the right child of a completed node was completed too; the left child of the
         // first one at each level may be older (completed by an earlier append).
@@ -111,7 +138,6 @@ impl SqlStore {
         let older: Vec<NodeId> =
             plan.iter().skip(1).map(|&(level, lo, _)| (level - 1, 2 * lo)).filter(|&id| !completed_now(id)).collect();
         let known = self.select_nodes(txn, chain, &older).await?;
-        let mut order: Vec<NodeId> = new.keys().copied().collect();
         for &(level, lo, hi) in plan.iter().skip(1) {
             for idx in lo..=hi {
                 let (left, right) = ((level - 1, 2 * idx), (level - 1, 2 * idx + 1));
@@ -123,8 +149,32 @@ impl SqlStore {
                 order.push((level, idx));
             }
         }
-        order.sort_unstable();
         self.insert_nodes(txn, chain, order.iter().map(|id| (*id, new[id]))).await
+    }
+
+    /// The leaf hashes `block_start..` kept after this store's last append to `chain`, if they
+    /// end where `expected` (the head the append extends) is: its hash is the last one's
+    /// event hash, which commits to all before it through the `prev` links.
+    fn partial_block(&self, chain: &str, block_start: u64, expected: Head) -> Option<Vec<Digest>> {
+        let blocks = self.partial_blocks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let kept = blocks.get(chain)?;
+        let ends_at_head = kept.start + kept.leaves.len() as u64 == expected.seq && kept.last_hash == expected.hash;
+        (kept.start == block_start && ends_at_head).then(|| kept.leaves.clone())
+    }
+
+    fn keep_partial_block(&self, chain: &str, start: u64, leaves: &[Digest], last_hash: EventHash) {
+        let mut blocks = self.partial_blocks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let kept = PartialBlock { start, leaves: leaves.to_vec(), last_hash };
+        match blocks.get_mut(chain) {
+            Some(slot) => *slot = kept,
+            None => {
+                blocks.insert(chain.to_string(), kept);
+            }
+        }
+    }
+
+    fn forget_partial_block(&self, chain: &str) {
+        self.partial_blocks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(chain);
     }
 
     /// The hashes of `nodes` (level ≥ [`STORED_LEVEL`]) that the table has.

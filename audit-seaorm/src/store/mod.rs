@@ -178,7 +178,9 @@ use sea_orm::{
     DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sql::{Dialect, EVENTS, HEADS, MAX_INSERT_ROWS, Sql};
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Rows fetched per query when reading a chain (the default of
@@ -200,6 +202,8 @@ pub struct SqlStore {
     dialect: Dialect,
     months_ahead: Option<u32>,
     page_size: usize,
+    /// Per chain, the leaf hashes of its last incomplete Merkle block (see [`merkle`]).
+    partial_blocks: Arc<Mutex<HashMap<String, merkle::PartialBlock>>>,
 }
 
 impl SqlStore {
@@ -215,17 +219,20 @@ impl SqlStore {
             DbBackend::Sqlite => Dialect::Sqlite,
             other => return Err(SqlStoreError::UnsupportedBackend(format!("{other:?}"))),
         };
-        Ok(SqlStore { db, dialect, months_ahead: None, page_size: DEFAULT_READ_PAGE })
+        Ok(SqlStore { db, dialect, months_ahead: None, page_size: DEFAULT_READ_PAGE, partial_blocks: Arc::default() })
     }
 
     /// Connects to `url` (`postgres://…`, `mysql://…`, `sqlite://PATH`) and makes a store.
     ///
     /// For SQLite the file is created if missing, the journal is switched to WAL (readers do
     /// not block the writer), and a writer waits up to 30 s for another process's write lock.
-    /// Statement logging is off (event lines would flood the log).
+    /// Statement logging is off (event lines would flood the log). A pooled connection is
+    /// pinged before use only after 30 s idle, not before every append (a ping is a round trip
+    /// on the append's critical path; a connection that died is still found, by the append's
+    /// error, and the writer retries).
     pub async fn connect(url: &str) -> Result<SqlStore, SqlStoreError> {
         let mut options = ConnectOptions::new(url);
-        options.sqlx_logging(false);
+        options.sqlx_logging(false).test_before_acquire_if_idle_for(Duration::from_secs(30));
         if url.starts_with("sqlite:") {
             options.map_sqlx_sqlite_opts(|o| {
                 o.create_if_missing(true)
@@ -439,23 +446,16 @@ impl SqlStore {
     async fn append_batch(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
         let store_error = |e: SqlStoreError| AppendError::Store(e.into());
         self.check_chain_name(chain).map_err(store_error)?;
-        let (txn, actual) = self.lock_head(chain).await.map_err(store_error)?;
-        if actual != expected {
-            rollback(txn).await;
-            return Err(AppendError::Conflict { expected, actual });
-        }
-        let head = match check_batch(chain, expected, batch) {
-            Ok(head) => head,
-            Err(e) => {
-                rollback(txn).await;
-                return Err(e.into());
-            }
-        };
+        let head = check_batch(chain, expected, batch)?;
         if batch.is_empty() {
-            rollback(txn).await;
-            return Ok(head);
+            let actual = self.select_head(&self.db, chain, false).await.map_err(store_error)?.unwrap_or(Head::EMPTY);
+            return if actual == expected { Ok(head) } else { Err(AppendError::Conflict { expected, actual }) };
         }
-        if let Err(e) = self.write_batch(&txn, chain, batch, head).await {
+        let txn = match self.move_head(chain, expected, head).await.map_err(store_error)? {
+            Ok(txn) => txn,
+            Err(actual) => return Err(AppendError::Conflict { expected, actual }),
+        };
+        if let Err(e) = self.insert_batch(&txn, chain, expected, batch).await {
             rollback(txn).await;
             return Err(store_error(e));
         }
@@ -472,13 +472,100 @@ impl SqlStore {
         Ok(head)
     }
 
-    /// Inserts `batch` and moves the head, inside the append transaction.
-    async fn write_batch(
+    /// Begins the append transaction and, in it, moves the chain's head from `expected` to
+    /// `new` with a compare-and-set `UPDATE` (which holds the head row's lock until the
+    /// transaction ends, so no other writer can append meanwhile); creates the head row of a
+    /// new chain at `new`. `Ok(Err(actual))` when the head is not at `expected`.
+    ///
+    /// One statement instead of a locking read and a later update: an append is `BEGIN`, this,
+    /// the inserts and `COMMIT`.
+    async fn move_head(
+        &self,
+        chain: &str,
+        expected: Head,
+        new: Head,
+    ) -> Result<Result<DatabaseTransaction, Head>, SqlStoreError> {
+        let txn = match self.dialect {
+            Dialect::Sqlite => self.begin_immediate(&format!("append to chain {chain:?}")).await?,
+            Dialect::Postgres | Dialect::MySql => self
+                .db
+                .begin()
+                .await
+                .map_err(SqlStoreError::db(format!("append to chain {chain:?}: begin a transaction")))?,
+        };
+        match self.try_move_head(&txn, chain, expected, new).await {
+            Ok(true) => Ok(Ok(txn)),
+            Ok(false) => {
+                let actual = self.select_head(&txn, chain, false).await;
+                rollback(txn).await;
+                Ok(Err(actual?.unwrap_or(Head::EMPTY)))
+            }
+            Err(e) => {
+                rollback(txn).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The compare-and-set of [`SqlStore::move_head`]: true if the head moved (or a new
+    /// chain's head row was created at `new`).
+    async fn try_move_head(
         &self,
         txn: &DatabaseTransaction,
         chain: &str,
+        expected: Head,
+        new: Head,
+    ) -> Result<bool, SqlStoreError> {
+        let mut sql = Sql::new(self.dialect);
+        sql.push(&format!("UPDATE {HEADS} SET seq = "))
+            .bind(sql::seq_value(new.seq)?)
+            .push(", hash = ")
+            .bind(new.hash.to_string())
+            .push(" WHERE chain = ")
+            .bind(chain)
+            .push(" AND seq = ")
+            .bind(sql::seq_value(expected.seq)?)
+            .push(" AND hash = ")
+            .bind(expected.hash.to_string());
+        let what = format!("append to chain {chain:?}: move its head from seq {} to seq {}", expected.seq, new.seq);
+        let moved = txn.execute_raw(sql.build()).await.map_err(SqlStoreError::db(what))?.rows_affected();
+        match moved {
+            1 => return Ok(true),
+            0 => {}
+            n => return Err(SqlStoreError::Corrupt(format!("chain {chain:?} has {n} head rows in {HEADS}, not 1"))),
+        }
+        if expected != Head::EMPTY || self.select_head(txn, chain, false).await?.is_some() {
+            return Ok(false);
+        }
+        // A new chain: create its head row at `new`. Two processes creating it at once: the
+        // second one's insert waits for the first to commit, then inserts nothing.
+        let mut sql = Sql::new(self.dialect);
+        sql.push(match self.dialect {
+            Dialect::Postgres | Dialect::Sqlite => "INSERT INTO ",
+            Dialect::MySql => "INSERT IGNORE INTO ",
+        })
+        .push(&format!("{HEADS} (chain, seq, hash) VALUES ("))
+        .bind(chain)
+        .push(", ")
+        .bind(sql::seq_value(new.seq)?)
+        .push(", ")
+        .bind(new.hash.to_string())
+        .push(")");
+        if self.dialect == Dialect::Postgres {
+            sql.push(" ON CONFLICT (chain) DO NOTHING");
+        }
+        let what = format!("append to chain {chain:?}: create its head row in {HEADS}");
+        Ok(txn.execute_raw(sql.build()).await.map_err(SqlStoreError::db(what))?.rows_affected() == 1)
+    }
+
+    /// Inserts `batch` (which extends `expected`) and its Merkle subtree hashes, inside the
+    /// append transaction that already moved the head.
+    async fn insert_batch(
+        &self,
+        txn: &DatabaseTransaction,
+        chain: &str,
+        expected: Head,
         batch: &[SealedEvent],
-        head: Head,
     ) -> Result<(), SqlStoreError> {
         for range in insert_chunks(batch) {
             let rows = &batch[range];
@@ -495,25 +582,7 @@ impl SqlStore {
                 "append to chain {chain:?}: insert seq {first}..={last} into {EVENTS}"
             )))?;
         }
-        self.write_merkle_nodes(txn, chain, batch).await?;
-        let mut sql = Sql::new(self.dialect);
-        sql.push(&format!("UPDATE {HEADS} SET seq = "))
-            .bind(sql::seq_value(head.seq)?)
-            .push(", hash = ")
-            .bind(head.hash.to_string())
-            .push(" WHERE chain = ")
-            .bind(chain);
-        let result = txn
-            .execute_raw(sql.build())
-            .await
-            .map_err(SqlStoreError::db(format!("append to chain {chain:?}: move the head to seq {}", head.seq)))?;
-        if result.rows_affected() != 1 {
-            return Err(SqlStoreError::Corrupt(format!(
-                "moving the head of chain {chain:?} changed {} rows of {HEADS}, not 1",
-                result.rows_affected()
-            )));
-        }
-        Ok(())
+        self.write_merkle_nodes(txn, chain, expected, batch).await
     }
 
     /// One page of `(seq, line)` of `chain` with `from <= seq <= to`.

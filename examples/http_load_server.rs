@@ -114,5 +114,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     auditor.shutdown().await;
+    let stats = auditor.stats();
+    eprintln!(
+        "audit writer: {} events in {} batches ({:.1} per batch), {} retries, {} conflicts",
+        stats.written,
+        stats.batches,
+        stats.written as f64 / stats.batches.max(1) as f64,
+        stats.retries,
+        stats.conflicts
+    );
     Ok(())
 }

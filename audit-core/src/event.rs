@@ -697,6 +697,20 @@ pub enum DraftError {
     /// Two changes name the same field.
     #[error("field {0:?} appears twice in changes: record one diff per field")]
     DuplicateChange(String),
+    /// A field that stores index (actor id, action, resource type or id) is longer than
+    /// [`MAX_INDEXED_FIELD_BYTES`].
+    #[error(
+        "{field} is {len} bytes, over the limit of {limit} for fields that audit stores index: keep it short (an \
+         identifier) and put longer text in details"
+    )]
+    FieldTooLong {
+        /// Which field (`actor.id`, `action`, `resource.type`, `resource.id`).
+        field: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The canonical event would exceed the configured limit.
     #[error(
         "the event is {size} bytes canonical, over the limit of {limit}: move large payloads out of details/changes"
@@ -708,6 +722,15 @@ pub enum DraftError {
         limit: usize,
     },
 }
+
+/// The longest actor id, action, resource type or resource id an event may have, in bytes.
+///
+/// SQL stores index these fields, and an index entry has a size limit (PostgreSQL's B-tree
+/// refuses entries over about 2.7 KB): an event over it could never be stored, and the writer
+/// would retry it forever, holding up every event behind it. Such a draft is refused when it is
+/// recorded instead, with [`DraftError::FieldTooLong`]. Identifiers are far shorter; longer
+/// text belongs in `details`.
+pub const MAX_INDEXED_FIELD_BYTES: usize = 1024;
 
 /// A draft made ready to chain: validated, normalized, redacted and serialized except for
 /// its chain position. The writer calls [`PreparedEvent::seal`] with the next `seq`/`prev`.
@@ -725,6 +748,15 @@ impl PreparedEvent {
         }
         if event.actor.id.is_empty() {
             return Err(DraftError::EmptyActorId);
+        }
+        let indexed = [
+            ("actor.id", &event.actor.id),
+            ("action", &event.action),
+            ("resource.type", &event.resource.kind),
+            ("resource.id", &event.resource.id),
+        ];
+        if let Some((field, value)) = indexed.into_iter().find(|(_, value)| value.len() > MAX_INDEXED_FIELD_BYTES) {
+            return Err(DraftError::FieldTooLong { field, len: value.len(), limit: MAX_INDEXED_FIELD_BYTES });
         }
         event.changes.sort_by(|a, b| cmp_utf16(&a.field, &b.field));
         if let Some(pair) = event.changes.windows(2).find(|w| w[0].field == w[1].field) {

@@ -64,7 +64,8 @@ pub mod verify;
 pub mod writer;
 
 pub use event::{
-    Actor, ActorKind, Change, Context, DraftError, Event, EventDraft, Outcome, PreparedEvent, Resource, SealedEvent,
+    Actor, ActorKind, Change, Context, DraftError, Event, EventDraft, MAX_INDEXED_FIELD_BYTES, Outcome, PreparedEvent,
+    Resource, SealedEvent,
 };
 pub use hash::EventHash;
 pub use redact::RedactionPolicy;

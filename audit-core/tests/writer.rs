@@ -366,9 +366,27 @@ async fn invalid_drafts_are_refused_and_never_half_written() {
         auditor.record(EventDraft::new("x").detail("blob", json!("x".repeat(10_000)))).await,
         Err(RecordError::Invalid(DraftError::TooLarge { limit: 4096, .. }))
     ));
+    // Fields that stores index are bounded (an SQL index entry has a size limit).
+    let long = "x".repeat(audit_core::MAX_INDEXED_FIELD_BYTES + 1);
+    let too_long = [
+        (EventDraft::new("x").actor(Actor::user(long.clone())), "actor.id"),
+        (EventDraft::new(long.clone()), "action"),
+        (EventDraft::new("x").resource(long.clone(), "1"), "resource.type"),
+        (EventDraft::new("x").resource("users", long.clone()), "resource.id"),
+    ];
+    for (draft, field) in too_long {
+        match auditor.record(draft).await {
+            Err(RecordError::Invalid(DraftError::FieldTooLong { field: named, len, .. })) => {
+                assert_eq!((named, len), (field, long.len()));
+            }
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    let longest = "y".repeat(audit_core::MAX_INDEXED_FIELD_BYTES);
+    auditor.record(EventDraft::new("x").actor(Actor::user(longest))).await.expect("at the limit is fine");
     auditor.record(EventDraft::new("fine")).await.expect("a valid draft still works");
     auditor.shutdown().await;
-    assert_exact_chain(&store, 1);
+    assert_exact_chain(&store, 2);
 }
 
 #[tokio::test]

@@ -53,7 +53,8 @@ impl Rng {
 
 /// Event `i` of `n`, at its time in the last 180 days.
 fn draft(rng: &mut Rng, i: u64, n: u64, start_us: i64) -> EventDraft {
-    let ts = Timestamp::from_unix_micros(start_us + (180 * DAY_US) / n as i64 * i as i64).unwrap_or_else(Timestamp::now);
+    let ts =
+        Timestamp::from_unix_micros(start_us + (180 * DAY_US) / n as i64 * i as i64).unwrap_or_else(Timestamp::now);
     let admin = rng.below(100) < 2;
     let actor = if admin {
         Actor::admin(format!("admin-{}", rng.below(ADMINS)))
@@ -81,9 +82,11 @@ fn draft(rng: &mut Rng, i: u64, n: u64, start_us: i64) -> EventDraft {
         80..90 => EventDraft::new("GET /patients/{id}").resource("patients", record),
         90..96 => {
             let failed = rng.below(10) < 3;
-            EventDraft::new("login")
-                .resource("sessions", "")
-                .outcome(if failed { Outcome::Failure } else { Outcome::Success })
+            EventDraft::new("login").resource("sessions", "").outcome(if failed {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            })
         }
         96..99 => EventDraft::new("login").resource("sessions", "").outcome(Outcome::Denied).reason("bad password"),
         _ => EventDraft::new("export").resource("users", rng.below(USERS).to_string()),
@@ -250,9 +253,10 @@ async fn main() {
         );
         row(
             "checkpoint: tree head of the whole chain",
-            measure(rounds, |_| async move {
-                usize::from(tree_head(store, "default").await.expect("tree head").size == n)
-            })
+            measure(
+                rounds,
+                |_| async move { usize::from(tree_head(store, "default").await.expect("tree head").size == n) },
+            )
             .await,
         );
         row(

@@ -97,3 +97,32 @@ async fn restart_continues_the_chain(db: &TestDb) {
     assert_eq!(store.head("default").await.expect("head"), Head::EMPTY, "chains are separate");
 }
 on_all_backends!(restart_continues_the_chain);
+
+/// The longest actor id, action and resource the core accepts (`MAX_INDEXED_FIELD_BYTES`),
+/// as text that does not compress, fit the indexes of every backend: such an event is stored
+/// like any other, instead of failing its append forever.
+async fn longest_indexed_fields_are_stored(db: &TestDb) {
+    let store = Arc::new(db.migrated_store().await);
+    let auditor = Auditor::builder(store.clone()).build();
+    let noise = |seed: u8| -> String {
+        let mut text = String::new();
+        let mut n = u64::from(seed) + 1;
+        while text.len() < audit_core::MAX_INDEXED_FIELD_BYTES {
+            n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            text.push_str(&format!("{:016x}", n));
+        }
+        text.truncate(audit_core::MAX_INDEXED_FIELD_BYTES);
+        text
+    };
+    let draft = EventDraft::new(noise(1))
+        .actor(Actor::admin(noise(2)))
+        .resource(noise(3), noise(4))
+        .outcome(Outcome::Failure)
+        .tag("privileged");
+    auditor.record(draft).await.expect("stored");
+    auditor.shutdown().await;
+    let lines = read_all(store.as_ref(), "default").await;
+    assert_eq!(lines.len(), 1);
+    assert!(store.verify_chain("default").await.expect("verify").is_valid());
+}
+on_all_backends!(longest_indexed_fields_are_stored);

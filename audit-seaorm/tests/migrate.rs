@@ -58,14 +58,15 @@ async fn migrate_is_idempotent(db: &TestDb) {
     let objects = schema_objects(db, &conn).await;
     let expected = match db.backend {
         // triggers: events update/delete + truncate, heads update/delete + truncate;
-        // indexes: 3 primary keys (events, heads, Merkle nodes) + unique id + actor + resource + notable
-        Backend::Postgres => (4, 7),
+        // indexes: 3 primary keys (events, heads, Merkle nodes) + unique id + actor + resource
+        // + privileged + failed
+        Backend::Postgres => (4, 8),
         // triggers: events update, delete, replace; heads forward, delete, replace;
-        // indexes: 3 primary-key autoindexes + id + actor + resource + notable
-        Backend::Sqlite => (6, 7),
+        // indexes: 3 primary-key autoindexes + id + actor + resource + privileged + failed
+        Backend::Sqlite => (6, 8),
         // triggers: events update, delete; heads forward, delete;
-        // indexes: 3 primary keys + id + actor + resource + ts
-        Backend::MySql => (4, 7),
+        // indexes: 3 primary keys + id + actor + resource + privileged + failed
+        Backend::MySql => (4, 8),
     };
     assert_eq!(objects, expected, "(triggers, indexes) after the first migrate");
 
@@ -181,3 +182,44 @@ async fn postgres_monthly_partitions() {
     plain.cleanup().await;
     db.cleanup().await;
 }
+
+/// A store made by an earlier version had one `audit_events_notable` index (on MySQL, with a
+/// generated column `notable`): `migrate` replaces it with the two report indexes.
+async fn migrate_replaces_the_earlier_notable_index(db: &TestDb) {
+    let store = db.migrated_store().await;
+    let conn = db.connect().await;
+    let earlier = match db.backend {
+        Backend::Postgres | Backend::Sqlite => vec![
+            "DROP INDEX audit_events_privileged".to_string(),
+            "DROP INDEX audit_events_failed".to_string(),
+            "CREATE INDEX audit_events_notable ON audit_events (ts) WHERE (outcome <> 'success' OR actor_kind IN \
+             ('admin', 'system') OR tags IS NOT NULL)"
+                .to_string(),
+        ],
+        Backend::MySql => vec![
+            "ALTER TABLE audit_events DROP KEY audit_events_privileged, DROP KEY audit_events_failed, DROP COLUMN \
+             privileged, DROP COLUMN failed, ADD COLUMN notable TINYINT AS (outcome <> 'success' OR actor_kind IN \
+             ('admin', 'system') OR tags IS NOT NULL) VIRTUAL, ADD KEY audit_events_notable (notable, ts)"
+                .to_string(),
+        ],
+    };
+    for sql in earlier {
+        conn.execute_unprepared(&sql).await.expect("make the earlier schema");
+    }
+    let before = schema_objects(db, &conn).await;
+    store.migrate().await.expect("migrate an earlier store");
+    let after = schema_objects(db, &conn).await;
+    assert_eq!(after.1, before.1 + 1, "two report indexes in place of one");
+    let index_names = match db.backend {
+        Backend::Postgres => "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname IN \
+                              ('audit_events_privileged', 'audit_events_failed')",
+        Backend::Sqlite => "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN \
+                            ('audit_events_privileged', 'audit_events_failed')",
+        Backend::MySql => "SELECT count(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = \
+                           DATABASE() AND INDEX_NAME IN ('audit_events_privileged', 'audit_events_failed')",
+    };
+    assert_eq!(count(&conn, conn.get_database_backend(), index_names).await, 2);
+    store.migrate().await.expect("and again");
+    assert_eq!(schema_objects(db, &conn).await, after, "nothing more the second time");
+}
+on_all_backends!(migrate_replaces_the_earlier_notable_index);

@@ -58,15 +58,23 @@
 //! | `audit_events_id` | `(id)` unique | ids are unique (SPEC §2) |
 //! | `audit_events_actor` | `(actor_id, ts)` | all actions by actor X in a period; GDPR subject access (as actor) |
 //! | `audit_events_resource` | `(resource_id, resource_type, ts)` | who touched record Y in the last 90 days; the last change of a record; subject access (as resource), e.g. all exports for subject Z |
-//! | `audit_events_notable` | `(ts)` where `outcome <> 'success' OR actor_kind IN ('admin','system') OR tags IS NOT NULL` | failed logins of privileged accounts, privileged actions, repeated failures in a period |
+//! | `audit_events_privileged` | `(chain, seq, ts, outcome)` where `actor_kind IN ('admin','system') OR tags LIKE '%"privileged"%'` | privileged actions in a period; failed logins of privileged accounts |
+//! | `audit_events_failed` | `(chain, seq, ts)` + `actor_kind`, `actor_id` where `outcome <> 'success'` | failures and denials in a period; repeated failures per actor |
 //!
-//! The last index is partial on PostgreSQL and SQLite: it holds only the few notable events, so
-//! it costs little on insert. MySQL has no partial indexes; there `audit_events` has one more
-//! column, `notable TINYINT AS (<that predicate>) VIRTUAL` (computed by the database from the
-//! other columns, never written), and the index is `(notable, ts)`. On MySQL the text columns
-//! are indexed by prefix (191 characters of `actor_id` and `resource_id`), and the tables use a
-//! binary NO PAD collation when the server has one (`utf8mb4_nopad_bin` on MariaDB,
-//! `utf8mb4_0900_bin` on MySQL 8) so that comparisons and ordering are exact, byte for byte.
+//! The last two are partial on PostgreSQL and SQLite: they hold only the few privileged or
+//! failed events, so they cost little on insert. They are ordered as reports page,
+//! `(chain, seq)`, with `ts` beside it: a report over the last quarter walks the index, skips
+//! older entries without reading their rows, and reads only the rows it returns; the columns
+//! the reports filter or count on are in the index too (on PostgreSQL `actor_kind` and
+//! `actor_id` as `INCLUDE` columns), so a count of failures per actor reads no row at all.
+//! MySQL has no partial indexes; there `audit_events` has two more columns, `privileged` and
+//! `failed` (`TINYINT AS (<the predicate>) VIRTUAL`: computed by the database, never written),
+//! and the indexes lead with them (`actor_id`, a text column, is left out). On MySQL the text
+//! columns are indexed by prefix (191 characters of `actor_id` and `resource_id`), and the
+//! tables use a binary NO PAD collation when the server has one (`utf8mb4_nopad_bin` on
+//! MariaDB, `utf8mb4_0900_bin` on MySQL 8) so that comparisons and ordering are exact, byte
+//! for byte. An actor id, action and resource type and id are at most
+//! [`audit_core::MAX_INDEXED_FIELD_BYTES`] long, so that every index can hold them.
 //! `request_id` is a column without an index.
 //!
 //! `audit_chain_heads`, one row per chain: `chain` (primary key), `seq` and `hash` of its last

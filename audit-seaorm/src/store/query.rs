@@ -5,7 +5,7 @@
 //! Events hidden by an edited column are found by [`SqlStore::verify_chain`].
 
 use super::error::SqlStoreError;
-use super::schema::NOTABLE;
+use super::schema::{FAILED, PRIVILEGED};
 use super::sql::{self, Dialect, EVENTS, Sql};
 use super::{SqlStore, page_limit};
 use audit_core::store::{Cursor, Query, QueryPage};
@@ -178,9 +178,9 @@ impl EventFilter {
         }
     }
 
-    /// True when only notable events (see the partial index) can match.
-    fn only_notable(&self) -> bool {
-        self.privileged || (!self.outcomes.is_empty() && !self.outcomes.contains(&Outcome::Success))
+    /// True when only failed or denied events can match (see the `audit_events_failed` index).
+    fn only_failed(&self) -> bool {
+        !self.outcomes.is_empty() && !self.outcomes.contains(&Outcome::Success)
     }
 
     /// Appends ` AND …` for every condition.
@@ -213,10 +213,20 @@ impl EventFilter {
         if let Some(until) = self.until {
             sql.push(" AND ts < ").bind(dialect.ts_value(until));
         }
+        // The predicates of the report indexes, spelled as the indexes spell them so that
+        // PostgreSQL and SQLite may use those partial indexes (MySQL: the generated columns
+        // they lead with).
         if self.privileged {
-            sql.push(" AND (actor_kind IN ('admin', 'system') OR tags LIKE ")
-                .bind(format!("%\"{PRIVILEGED_TAG}\"%"))
-                .push(")");
+            match dialect {
+                Dialect::Postgres | Dialect::Sqlite => sql.push(" AND ").push(PRIVILEGED),
+                Dialect::MySql => sql.push(" AND privileged = 1"),
+            };
+        }
+        if self.only_failed() {
+            match dialect {
+                Dialect::Postgres | Dialect::Sqlite => sql.push(" AND ").push(FAILED),
+                Dialect::MySql => sql.push(" AND failed = 1"),
+            };
         }
         if let Some(subject) = &self.subject {
             sql.push(" AND (actor_id = ")
@@ -228,14 +238,6 @@ impl EventFilter {
                 sql.bind_list(subject.resource_types.iter().map(|t| t.as_str().into()));
             }
             sql.push("))");
-        }
-        if self.only_notable() {
-            // Implied by the conditions above; spelled like the partial index's predicate so
-            // that PostgreSQL and SQLite may use it (MySQL: the generated column it indexes).
-            match dialect {
-                Dialect::Postgres | Dialect::Sqlite => sql.push(" AND ").push(NOTABLE),
-                Dialect::MySql => sql.push(" AND notable = 1"),
-            };
         }
     }
 

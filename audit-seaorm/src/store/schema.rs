@@ -6,10 +6,19 @@ use super::sql::{COLUMNS, Dialect, EVENTS, HEADS, NODES};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
 
-/// The predicate of the "notable events" partial index (PostgreSQL and SQLite): failures,
-/// denials, admin or system actors, and tagged events. Queries that only look for such events
-/// repeat it word for word so that the planner may use the index.
-pub(crate) const NOTABLE: &str = "(outcome <> 'success' OR actor_kind IN ('admin', 'system') OR tags IS NOT NULL)";
+/// Privileged events: by an admin or system actor, or tagged `privileged` (SOC 2, PCI DSS).
+/// The predicate of the `audit_events_privileged` partial index (PostgreSQL, SQLite) and the
+/// expression of MySQL's generated column `privileged`; queries for such events repeat it word
+/// for word so that the planner may use the index.
+pub(crate) const PRIVILEGED: &str = "(actor_kind IN ('admin', 'system') OR tags LIKE '%\"privileged\"%')";
+
+/// Failed or denied events: the predicate of the `audit_events_failed` partial index (and
+/// MySQL's generated column `failed`).
+pub(crate) const FAILED: &str = "(outcome <> 'success')";
+
+/// The index of an earlier version, replaced by `audit_events_privileged` and
+/// `audit_events_failed` (dropped by `migrate`).
+const OLD_NOTABLE_INDEX: &str = "audit_events_notable";
 
 /// Message of the triggers that refuse changes to events.
 const APPEND_ONLY: &str =
@@ -254,6 +263,12 @@ pub(crate) async fn ensure_partitions(
 }
 
 /// The secondary indexes: `(name, CREATE INDEX …)` (MySQL declares them in CREATE TABLE).
+///
+/// The two partial indexes hold only the few privileged or failed events, in `(chain, seq)`
+/// order (the order reports page in) with `ts` beside it: a report over a period walks the
+/// index, skips earlier entries without reading their rows, and reads only rows it returns.
+/// They also hold what the reports filter or count on (`outcome`; `actor_kind`, `actor_id`),
+/// so that those are answered from the index alone.
 fn index_statements(dialect: Dialect) -> Vec<(&'static str, String)> {
     let unique_id = match dialect {
         // PostgreSQL declares it as a table constraint (it must include ts when partitioned).
@@ -261,6 +276,10 @@ fn index_statements(dialect: Dialect) -> Vec<(&'static str, String)> {
         Dialect::Sqlite => {
             Some(("audit_events_id", format!("CREATE UNIQUE INDEX IF NOT EXISTS audit_events_id ON {EVENTS} (id)")))
         }
+    };
+    let failed_columns = match dialect {
+        Dialect::Postgres => "(chain, seq, ts) INCLUDE (actor_kind, actor_id)",
+        Dialect::Sqlite | Dialect::MySql => "(chain, seq, ts, actor_kind, actor_id)",
     };
     unique_id
         .into_iter()
@@ -273,9 +292,17 @@ fn index_statements(dialect: Dialect) -> Vec<(&'static str, String)> {
                 ),
             ),
             (
-                "audit_events_notable",
-                format!("CREATE INDEX IF NOT EXISTS audit_events_notable ON {EVENTS} (ts) WHERE {NOTABLE}"),
+                "audit_events_privileged",
+                format!(
+                    "CREATE INDEX IF NOT EXISTS audit_events_privileged ON {EVENTS} (chain, seq, ts, outcome) \
+                     WHERE {PRIVILEGED}"
+                ),
             ),
+            (
+                "audit_events_failed",
+                format!("CREATE INDEX IF NOT EXISTS audit_events_failed ON {EVENTS} {failed_columns} WHERE {FAILED}"),
+            ),
+            ("drop the index of an earlier version", format!("DROP INDEX IF EXISTS {OLD_NOTABLE_INDEX}")),
         ])
         .collect()
 }
@@ -360,6 +387,48 @@ async fn migrate_sqlite(conn: &DatabaseTransaction) -> Result<(), SqlStoreError>
     Ok(())
 }
 
+/// MySQL has no partial indexes: generated columns (computed from the others, never written)
+/// say whether an event is privileged or failed, and the report indexes lead with them.
+fn mysql_report_columns() -> [String; 2] {
+    [format!("privileged TINYINT AS {PRIVILEGED} VIRTUAL"), format!("failed TINYINT AS {FAILED} VIRTUAL")]
+}
+
+/// The report indexes on MySQL (see [`mysql_report_columns`]); `actor_id` is text, which
+/// MySQL indexes only by prefix, so it is left out.
+const MYSQL_REPORT_KEYS: [&str; 2] = [
+    "KEY audit_events_privileged (privileged, chain, seq, ts, outcome)",
+    "KEY audit_events_failed (failed, chain, seq, ts, actor_kind)",
+];
+
+/// A table made by an earlier version has one generated column `notable` and its index:
+/// replace them with the report columns and keys.
+async fn upgrade_mysql_report_keys(conn: &DatabaseTransaction) -> Result<(), SqlStoreError> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{EVENTS}' \
+         AND COLUMN_NAME = 'privileged'"
+    );
+    let what = "migrate: look for the report columns";
+    let row = conn
+        .query_one_raw(Statement::from_string(Dialect::MySql.backend(), sql))
+        .await
+        .map_err(SqlStoreError::db(what))?;
+    let present: i64 = match row {
+        Some(row) => row.try_get_by_index(0).map_err(SqlStoreError::db(what))?,
+        None => 0,
+    };
+    if present > 0 {
+        return Ok(());
+    }
+    let changes: Vec<String> = mysql_report_columns()
+        .iter()
+        .map(|column| format!("ADD COLUMN {column}"))
+        .chain(MYSQL_REPORT_KEYS.iter().map(|key| format!("ADD {key}")))
+        .chain([format!("DROP KEY {OLD_NOTABLE_INDEX}"), "DROP COLUMN notable".to_string()])
+        .collect();
+    let alter = format!("ALTER TABLE {EVENTS} {}", changes.join(", "));
+    exec(conn, &alter, "replace the notable column with the report columns").await
+}
+
 async fn migrate_mysql(conn: &DatabaseTransaction) -> Result<(), SqlStoreError> {
     // A binary, NO PAD collation when the server has one: comparisons and ordering are then
     // exact, byte for byte, and 'a' and 'a ' are two chains (utf8mb4_bin pads with spaces).
@@ -375,6 +444,8 @@ async fn migrate_mysql(conn: &DatabaseTransaction) -> Result<(), SqlStoreError> 
         Some(row) => row.try_get_by_index::<String>(0).map_err(SqlStoreError::db("migrate: look up collations"))?,
         None => "utf8mb4_bin".to_string(),
     };
+    let generated = mysql_report_columns().join(",\n    ");
+    let report_keys = MYSQL_REPORT_KEYS.join(",\n    ");
     let events = format!(
         "CREATE TABLE IF NOT EXISTS {EVENTS} (
     chain         VARCHAR(512) NOT NULL,
@@ -390,16 +461,17 @@ async fn migrate_mysql(conn: &DatabaseTransaction) -> Result<(), SqlStoreError> 
     request_id    MEDIUMTEXT NULL,
     tags          MEDIUMTEXT NULL,
     line          LONGTEXT NOT NULL,
-    notable       TINYINT AS {NOTABLE} VIRTUAL,
+    {generated},
     PRIMARY KEY (chain, seq),
     UNIQUE KEY audit_events_id (id),
     KEY audit_events_actor (actor_id(191), ts),
     KEY audit_events_resource (resource_id(191), resource_type(64), ts),
-    KEY audit_events_notable (notable, ts)
+    {report_keys}
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={collation}"
     );
     exec(conn, &events, &format!("create table {EVENTS}")).await?;
     check_table(conn, Dialect::MySql, EVENTS).await?;
+    upgrade_mysql_report_keys(conn).await?;
     let heads = format!(
         "CREATE TABLE IF NOT EXISTS {HEADS} (
     chain VARCHAR(512) NOT NULL PRIMARY KEY,

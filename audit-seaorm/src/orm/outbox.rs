@@ -94,22 +94,24 @@ pub(crate) async fn insert(conn: &impl ConnectionTrait, table: &str, events: &[O
 
 /// Deletes the rows of `ids` (after their events are durable).
 ///
-/// On MySQL the statement names the primary key as its only way in: InnoDB locks every row a
-/// `DELETE` scans, and on a small outbox the optimizer would rather scan the whole table,
-/// locking rows that concurrent transactions just inserted. Their own outbox inserts would
-/// then wait on this transaction's locks while it waits on theirs: a deadlock. Looked up by
-/// primary key, only the rows deleted are locked.
+/// On MySQL one row per statement, by primary-key equality: InnoDB locks every row a `DELETE`
+/// scans, and for `id IN (…)` on a small outbox it scans the whole primary key (even told to
+/// use it), locking rows that concurrent transactions just inserted; their own outbox inserts
+/// then wait on this transaction's locks while it waits on theirs, a deadlock. An equality
+/// lookup of an existing row locks that row alone.
 pub(crate) async fn delete(conn: &impl ConnectionTrait, table: &str, ids: &[String]) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
+    let table = quote(backend, table);
+    if backend == DbBackend::MySql {
+        for id in ids {
+            let sql = format!("DELETE FROM {table} WHERE id = ?");
+            conn.execute_raw(Statement::from_sql_and_values(backend, sql, [Value::String(Some(id.clone()))])).await?;
+        }
+        return Ok(());
+    }
     for chunk in ids.chunks(CHUNK) {
         let list: Vec<String> = (1..=chunk.len()).map(|n| placeholder(backend, n)).collect();
-        let table = quote(backend, table);
-        let sql = match backend {
-            DbBackend::MySql => {
-                format!("DELETE o FROM {table} AS o FORCE INDEX (PRIMARY) WHERE o.id IN ({})", list.join(", "))
-            }
-            _ => format!("DELETE FROM {table} WHERE id IN ({})", list.join(", ")),
-        };
+        let sql = format!("DELETE FROM {table} WHERE id IN ({})", list.join(", "));
         let values: Vec<Value> = chunk.iter().map(|id| Value::String(Some(id.clone()))).collect();
         conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     }

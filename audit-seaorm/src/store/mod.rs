@@ -36,15 +36,17 @@
 //! | `seq` | `BIGINT` | `INTEGER` | `BIGINT` | `seq` |
 //! | `id` | `UUID`, unique | `TEXT`, unique | `CHAR(36)`, unique | `id` |
 //! | `ts` | `TIMESTAMPTZ` | `TEXT` (SPEC form, sorts by time) | `DATETIME(6)` (UTC) | `ts` |
-//! | `actor_id`, `actor_kind` | `TEXT` | `TEXT` | `MEDIUMTEXT`, `VARCHAR(16)` | `actor.id`, `actor.kind` |
-//! | `action` | `TEXT` | `TEXT` | `MEDIUMTEXT` | `action` |
-//! | `resource_type`, `resource_id` | `TEXT` | `TEXT` | `MEDIUMTEXT` | `resource.type`, `resource.id` |
-//! | `outcome` | `TEXT` | `TEXT` | `VARCHAR(16)` | `outcome` |
-//! | `request_id` | `TEXT` NULL | `TEXT` NULL | `MEDIUMTEXT` NULL | `context.request_id` |
-//! | `tags` | `TEXT` NULL | `TEXT` NULL | `MEDIUMTEXT` NULL | the canonical JSON array of `tags`, e.g. `["break_glass","privileged"]` |
+//! | `actor_id`, `actor_kind` | `TEXT COLLATE "C"` | `TEXT` | `MEDIUMTEXT`, `VARCHAR(16)` | `actor.id`, `actor.kind` |
+//! | `action` | `TEXT COLLATE "C"` | `TEXT` | `MEDIUMTEXT` | `action` |
+//! | `resource_type`, `resource_id` | `TEXT COLLATE "C"` | `TEXT` | `MEDIUMTEXT` | `resource.type`, `resource.id` |
+//! | `outcome` | `TEXT COLLATE "C"` | `TEXT` | `VARCHAR(16)` | `outcome` |
+//! | `request_id` | `TEXT COLLATE "C"` NULL | `TEXT` NULL | `MEDIUMTEXT` NULL | `context.request_id` |
+//! | `tags` | `TEXT COLLATE "C"` NULL | `TEXT` NULL | `MEDIUMTEXT` NULL | the canonical JSON array of `tags`, e.g. `["break_glass","privileged"]` |
 //! | `line` | `TEXT` | `TEXT` | `LONGTEXT` | the event's canonical line (SPEC §3), byte for byte |
 //!
 //! `line` is the event; every other column is a copy of a value inside it, kept for queries.
+//! The text columns compare byte for byte on every backend (`COLLATE "C"` on PostgreSQL,
+//! SQLite's default `BINARY`, a binary collation on MySQL): exact, and fast to sort and index.
 //! It is text, never JSON/JSONB, so the stored bytes are exactly the hashed ones.
 //! [`SqlStore::verify_chain`] checks the hashes and links of the lines and that every column
 //! equals the value inside its line. Queries and reports read the events from `line`, and
@@ -59,14 +61,14 @@
 //! | `audit_events_actor` | `(actor_id, ts)` | all actions by actor X in a period; GDPR subject access (as actor) |
 //! | `audit_events_resource` | `(resource_id, resource_type, ts)` | who touched record Y in the last 90 days; the last change of a record; subject access (as resource), e.g. all exports for subject Z |
 //! | `audit_events_privileged` | `(chain, seq, ts, outcome)` where `actor_kind IN ('admin','system') OR tags LIKE '%"privileged"%'` | privileged actions in a period; failed logins of privileged accounts |
-//! | `audit_events_failed` | `(chain, seq, ts)` + `actor_kind`, `actor_id` where `outcome <> 'success'` | failures and denials in a period; repeated failures per actor |
+//! | `audit_events_failed` | `(chain, seq, ts)` + `outcome`, `actor_kind`, `actor_id` where `outcome <> 'success'` | failures and denials in a period; repeated failures per actor |
 //!
 //! The last two are partial on PostgreSQL and SQLite: they hold only the few privileged or
 //! failed events, so they cost little on insert. They are ordered as reports page,
 //! `(chain, seq)`, with `ts` beside it: a report over the last quarter walks the index, skips
 //! older entries without reading their rows, and reads only the rows it returns; the columns
-//! the reports filter or count on are in the index too (on PostgreSQL `actor_kind` and
-//! `actor_id` as `INCLUDE` columns), so a count of failures per actor reads no row at all.
+//! the reports filter or count on are in the index too (on PostgreSQL `outcome`, `actor_kind`
+//! and `actor_id` as `INCLUDE` columns), so a count of failures per actor reads no row at all.
 //! MySQL has no partial indexes; there `audit_events` has two more columns, `privileged` and
 //! `failed` (`TINYINT AS (<the predicate>) VIRTUAL`: computed by the database, never written),
 //! and the indexes lead with them (`actor_id`, a text column, is left out). On MySQL the text

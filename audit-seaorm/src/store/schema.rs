@@ -114,14 +114,14 @@ async fn migrate_postgres(
     seq           BIGINT NOT NULL CHECK (seq > 0),
     id            UUID NOT NULL,
     ts            TIMESTAMPTZ NOT NULL,
-    actor_id      TEXT NOT NULL,
-    actor_kind    TEXT NOT NULL,
-    action        TEXT NOT NULL,
-    resource_type TEXT NOT NULL,
-    resource_id   TEXT NOT NULL,
-    outcome       TEXT NOT NULL,
-    request_id    TEXT,
-    tags          TEXT,
+    actor_id      TEXT COLLATE \"C\" NOT NULL,
+    actor_kind    TEXT COLLATE \"C\" NOT NULL,
+    action        TEXT COLLATE \"C\" NOT NULL,
+    resource_type TEXT COLLATE \"C\" NOT NULL,
+    resource_id   TEXT COLLATE \"C\" NOT NULL,
+    outcome       TEXT COLLATE \"C\" NOT NULL,
+    request_id    TEXT COLLATE \"C\",
+    tags          TEXT COLLATE \"C\",
     line          TEXT NOT NULL,
     {keys}
 ){tail}"
@@ -278,8 +278,8 @@ fn index_statements(dialect: Dialect) -> Vec<(&'static str, String)> {
         }
     };
     let failed_columns = match dialect {
-        Dialect::Postgres => "(chain, seq, ts) INCLUDE (actor_kind, actor_id)",
-        Dialect::Sqlite | Dialect::MySql => "(chain, seq, ts, actor_kind, actor_id)",
+        Dialect::Postgres => "(chain, seq, ts) INCLUDE (outcome, actor_kind, actor_id)",
+        Dialect::Sqlite | Dialect::MySql => "(chain, seq, ts, outcome, actor_kind, actor_id)",
     };
     unique_id
         .into_iter()
@@ -397,7 +397,7 @@ fn mysql_report_columns() -> [String; 2] {
 /// MySQL indexes only by prefix, so it is left out.
 const MYSQL_REPORT_KEYS: [&str; 2] = [
     "KEY audit_events_privileged (privileged, chain, seq, ts, outcome)",
-    "KEY audit_events_failed (failed, chain, seq, ts, actor_kind)",
+    "KEY audit_events_failed (failed, chain, seq, ts, outcome, actor_kind)",
 ];
 
 /// A table made by an earlier version has one generated column `notable` and its index:

@@ -27,8 +27,8 @@ use std::collections::HashMap;
 pub(crate) const STORED_LEVEL: u32 = 6;
 /// Leaves per block (a subtree at [`STORED_LEVEL`]).
 const BLOCK: u64 = 1 << STORED_LEVEL;
-/// Rows per multi-row INSERT of nodes.
-const INSERT_ROWS: usize = 512;
+/// Rows per multi-row INSERT of nodes, and lookups per query.
+const INSERT_ROWS: usize = 256;
 
 type NodeId = (u32, u64);
 
@@ -186,16 +186,20 @@ impl SqlStore {
     ) -> Result<HashMap<NodeId, Digest>, SqlStoreError> {
         let mut found = HashMap::with_capacity(nodes.len());
         for part in nodes.chunks(INSERT_ROWS) {
+            // One primary-key lookup per node (SQLite would answer an OR of them by scanning
+            // every node of the chain).
             let mut sql = Sql::new(self.dialect);
-            sql.push(&format!("SELECT level, idx, hash FROM {NODES} WHERE chain = ")).bind(chain).push(" AND (");
             for (i, &(level, idx)) in part.iter().enumerate() {
-                sql.push(if i == 0 { "(level = " } else { " OR (level = " })
+                if i > 0 {
+                    sql.push(" UNION ALL ");
+                }
+                sql.push(&format!("SELECT level, idx, hash FROM {NODES} WHERE chain = "))
+                    .bind(chain)
+                    .push(" AND level = ")
                     .bind(i32::try_from(level).unwrap_or(i32::MAX))
                     .push(" AND idx = ")
-                    .bind(sql::seq_bound(idx))
-                    .push(")");
+                    .bind(sql::seq_bound(idx));
             }
-            sql.push(")");
             let what = || format!("chain {chain:?}: read Merkle subtree hashes from {NODES}");
             let rows = conn.query_all_raw(sql.build()).await.map_err(SqlStoreError::db(what()))?;
             for row in &rows {

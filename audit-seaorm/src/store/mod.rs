@@ -300,6 +300,16 @@ impl SqlStore {
             }
         }
         schema::check_columns(&self.db, self.dialect).await?;
+        if self.dialect == Dialect::Sqlite {
+            // SQLite plans without statistics until someone runs ANALYZE, and then picks poor
+            // indexes for the reports (a failures count over 1M events: 550 ms instead of
+            // 30 ms). This gathers them for tables and indexes that have none or stale ones;
+            // it does nothing when they are current.
+            self.db
+                .execute_unprepared("PRAGMA optimize=0x10002")
+                .await
+                .map_err(SqlStoreError::db("migrate: gather SQLite's planner statistics (PRAGMA optimize)"))?;
+        }
         self.backfill_merkle_nodes().await
     }
 

@@ -211,12 +211,18 @@ async fn migrate_replaces_the_earlier_notable_index(db: &TestDb) {
     let after = schema_objects(db, &conn).await;
     assert_eq!(after.1, before.1 + 1, "two report indexes in place of one");
     let index_names = match db.backend {
-        Backend::Postgres => "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname IN \
-                              ('audit_events_privileged', 'audit_events_failed')",
-        Backend::Sqlite => "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN \
-                            ('audit_events_privileged', 'audit_events_failed')",
-        Backend::MySql => "SELECT count(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = \
-                           DATABASE() AND INDEX_NAME IN ('audit_events_privileged', 'audit_events_failed')",
+        Backend::Postgres => {
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname IN \
+                              ('audit_events_privileged', 'audit_events_failed')"
+        }
+        Backend::Sqlite => {
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN \
+                            ('audit_events_privileged', 'audit_events_failed')"
+        }
+        Backend::MySql => {
+            "SELECT count(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = \
+                           DATABASE() AND INDEX_NAME IN ('audit_events_privileged', 'audit_events_failed')"
+        }
     };
     assert_eq!(count(&conn, conn.get_database_backend(), index_names).await, 2);
     store.migrate().await.expect("and again");

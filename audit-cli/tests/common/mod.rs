@@ -2,7 +2,8 @@
 //! Lines file or to the SQL store on SQLite, PostgreSQL or MariaDB), the binary run as a user
 //! runs it, and a database superuser's tampering.
 //!
-//! Databases: each test gets a namespace of its own, as the SQL store's tests do: a schema in
+//! Databases: each test gets a namespace of its own through the SQL store's test helper
+//! (`audit-seaorm/tests/common/db.rs`): a schema in
 //! the PostgreSQL database of `AUDIT_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`, reached by the CLI through
 //! `?options=-c search_path=…`), a database on the server of `AUDIT_TEST_MYSQL_URL` (default
@@ -14,15 +15,11 @@ use audit_core::store::JsonlStore;
 use audit_core::{Actor, Auditor, Context, Event, EventDraft, EventHash, Outcome, Timestamp};
 use audit_seaorm::SqlStore;
 use sea_orm::sea_query::Value;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 /// Writes `n` events to `dir/trail.jsonl` and returns its path.
 pub fn trail(dir: &Path, n: usize) -> PathBuf {
@@ -77,57 +74,22 @@ pub fn s(path: &Path) -> &str {
 // Databases
 // ---------------------------------------------------------------------------------------------
 
-/// The database servers the store supports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-    MySql,
-}
+/// The test databases of the SQL store's own tests, shared: one namespace per test, and the
+/// CI policy for unreachable servers.
+#[path = "../../../audit-seaorm/tests/common/db.rs"]
+mod db;
 
-pub fn postgres_url() -> String {
-    std::env::var("AUDIT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-pub fn mysql_url() -> String {
-    std::env::var("AUDIT_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_string())
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Applies the policy to an unreachable server: panic in CI, else a loud skip.
-fn unreachable_server(backend: Backend, url: &str, error: &DbErr) {
-    if in_ci() {
-        panic!("CI=true: {backend:?} at {url} is unreachable, so this test cannot run: {error}");
-    }
-    eprintln!(
-        "\n################################################################################\n\
-         # SKIPPED: {backend:?} at {url} is unreachable ({error}).\n\
-         # This test did NOT run. Start the server or set AUDIT_TEST_*_URL; CI=true makes this a failure.\n\
-         ################################################################################\n"
-    );
-}
-
-/// A unique, SQL-safe name for this test's schema or database.
-fn unique_name(test: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let test: String = test.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(24).collect();
-    format!("audit_cli_{test}_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
+pub use db::Backend;
 
 /// One test's isolated database namespace, with a runtime for the test's own database work
-/// (the CLI runs as a separate process, as a user runs it).
+/// (the CLI runs as a separate process, as a user runs it) and a directory for its files.
 pub struct TestDb {
     pub backend: Backend,
     runtime: tokio::runtime::Runtime,
-    /// The schema (PostgreSQL) or database (MySQL) name; the file path for SQLite.
-    namespace: String,
+    /// `None` only while it is dropped.
+    db: Option<db::TestDb>,
     /// The URL the CLI is given.
     url: String,
-    admin: Option<DatabaseConnection>,
     dir: tempfile::TempDir,
 }
 
@@ -136,35 +98,10 @@ impl TestDb {
     /// unreachable outside CI.
     pub fn open(backend: Backend, test: &str) -> Option<TestDb> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let db = runtime.block_on(db::TestDb::open(backend, test))?;
+        let url = db.url();
         let dir = tempfile::tempdir().expect("temporary directory");
-        let name = unique_name(test);
-        let (namespace, url, admin) = match backend {
-            Backend::Sqlite => {
-                let path = dir.path().join(format!("{name}.db")).display().to_string();
-                (path.clone(), format!("sqlite://{path}"), None)
-            }
-            Backend::Postgres | Backend::MySql => {
-                let base = if backend == Backend::Postgres { postgres_url() } else { mysql_url() };
-                let mut options = ConnectOptions::new(base.clone());
-                options.max_connections(2).connect_timeout(Duration::from_secs(5)).sqlx_logging(false);
-                let admin = match runtime.block_on(Database::connect(options)) {
-                    Ok(admin) => admin,
-                    Err(e) => {
-                        unreachable_server(backend, &base, &e);
-                        return None;
-                    }
-                };
-                let (create, url) = if backend == Backend::Postgres {
-                    (format!("CREATE SCHEMA \"{name}\""), format!("{base}?options=-c%20search_path%3D{name}"))
-                } else {
-                    let (server, _) = base.rsplit_once('/').expect("a database in the MySQL URL");
-                    (format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"), format!("{server}/{name}"))
-                };
-                runtime.block_on(admin.execute_unprepared(&create)).expect("create the test namespace");
-                (name, url, Some(admin))
-            }
-        };
-        Some(TestDb { backend, runtime, namespace, url, admin, dir })
+        Some(TestDb { backend, runtime, db: Some(db), url, dir })
     }
 
     /// The URL to give the CLI's `--db`.
@@ -189,25 +126,7 @@ impl TestDb {
 
     /// [`TestDb::connect`], inside this test's async code.
     pub async fn connect_async(&self) -> DatabaseConnection {
-        let mut options = match self.backend {
-            Backend::Sqlite => {
-                let mut options = ConnectOptions::new(self.url.clone());
-                options.map_sqlx_sqlite_opts(|o| {
-                    o.create_if_missing(true)
-                        .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                        .busy_timeout(Duration::from_secs(30))
-                });
-                options
-            }
-            Backend::Postgres => {
-                let mut options = ConnectOptions::new(postgres_url());
-                options.set_schema_search_path(self.namespace.clone());
-                options
-            }
-            Backend::MySql => ConnectOptions::new(self.url.clone()),
-        };
-        options.max_connections(2).sqlx_logging(false).connect_timeout(Duration::from_secs(10));
-        Database::connect(options).await.expect("connect to the test namespace")
+        self.db.as_ref().expect("open until dropped").connect().await
     }
 
     /// Migrates, writes `drafts` to `chain` through the real writer, and closes the connections
@@ -389,19 +308,12 @@ impl TestDb {
 impl Drop for TestDb {
     /// Drops the namespace, unless the test failed (it is then left for inspection).
     fn drop(&mut self) {
-        let Some(admin) = &self.admin else { return };
+        let Some(db) = self.db.take() else { return };
         if std::thread::panicking() {
-            eprintln!("test failed: left {} for inspection", self.namespace);
+            eprintln!("test failed: left {} for inspection", db.namespace);
             return;
         }
-        let drop = match self.backend {
-            Backend::Postgres => format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.namespace),
-            Backend::MySql => format!("DROP DATABASE IF EXISTS `{}`", self.namespace),
-            Backend::Sqlite => return,
-        };
-        if let Err(e) = self.runtime.block_on(admin.execute_unprepared(&drop)) {
-            eprintln!("warning: could not drop test namespace {}: {e}", self.namespace);
-        }
+        self.runtime.block_on(db.cleanup());
     }
 }
 

@@ -725,14 +725,23 @@ fn page_limit(rows: usize) -> i64 {
     i64::try_from(rows).unwrap_or(i64::MAX)
 }
 
-/// Splits a batch into multi-row INSERTs of 1, 2, 4, … [`MAX_INSERT_ROWS`] rows (few statement
-/// shapes, so prepared statements are reused) of at most [`MAX_INSERT_BYTES`] of lines.
+/// Batches of up to this many rows are inserted by one statement of their own size.
+const EXACT_INSERT_ROWS: usize = 64;
+
+/// Splits a batch into multi-row INSERTs of at most [`MAX_INSERT_BYTES`] of lines: a batch of
+/// up to [`EXACT_INSERT_ROWS`] events in one statement (each round trip is on the append's
+/// critical path, and the 64 shapes are prepared once per connection), a larger one in
+/// statements of 1024, 512, … 1 rows (few shapes, so prepared statements are reused).
 fn insert_chunks(batch: &[SealedEvent]) -> Vec<Range<usize>> {
     let mut chunks = Vec::new();
     let mut start = 0;
     while start < batch.len() {
         let remaining = (batch.len() - start).min(MAX_INSERT_ROWS);
-        let mut size = 1usize << (usize::BITS - 1 - remaining.leading_zeros());
+        let mut size = if remaining <= EXACT_INSERT_ROWS {
+            remaining
+        } else {
+            1usize << (usize::BITS - 1 - remaining.leading_zeros())
+        };
         while size > 1 && batch[start..start + size].iter().map(|e| e.line.len()).sum::<usize>() > MAX_INSERT_BYTES {
             size /= 2;
         }
@@ -763,7 +772,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn insert_chunks_are_powers_of_two() {
+    fn small_batches_are_one_insert_and_large_ones_powers_of_two() {
         let auditor_events = |n: usize| -> Vec<SealedEvent> {
             let line = String::from("{}");
             (0..n).map(|_| SealedEvent { event: sample_event(), line: line.clone() }).collect()
@@ -771,7 +780,10 @@ mod tests {
         let sizes = |n: usize| insert_chunks(&auditor_events(n)).iter().map(|r| r.len()).collect::<Vec<_>>();
         assert_eq!(sizes(0), Vec::<usize>::new());
         assert_eq!(sizes(1), [1]);
-        assert_eq!(sizes(1000), [512, 256, 128, 64, 32, 8]);
+        assert_eq!(sizes(27), [27]);
+        assert_eq!(sizes(64), [64]);
+        assert_eq!(sizes(100), [64, 36]);
+        assert_eq!(sizes(1000), [512, 256, 128, 64, 40]);
         assert_eq!(sizes(2049), [1024, 1024, 1]);
     }
 

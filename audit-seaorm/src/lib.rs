@@ -53,6 +53,9 @@
 //! The schema, the triggers, PostgreSQL's least-privilege role and monthly partitions are
 //! described in [`store`].
 //!
+//! [`SqlCheckpointSink`] publishes the writer's signed checkpoints into a second database, where
+//! whoever can rewrite the trail cannot rewrite them too.
+//!
 //! SeaORM hooks that record per-column old/new diffs of your own entities, buffered per
 //! transaction and written only after a successful commit (with an outbox so a crash right
 //! after `COMMIT` loses nothing): see [`orm`].
@@ -63,6 +66,6 @@ pub mod store;
 pub use orm::{AuditedDb, AuditedDbBuilder, AuditedModel, AuditedTransaction, BulkPolicy, Delivery, value_to_json};
 
 pub use store::{
-    ColumnMismatch, DataSubject, FailureSummary, LastChange, ReportFilter, SqlStore, SqlStoreError, StoreVerifyReport,
-    postgres_least_privilege_sql,
+    ColumnMismatch, DataSubject, FailureSummary, LastChange, ReportFilter, SqlCheckpointSink, SqlStore, SqlStoreError,
+    StoreVerifyReport, postgres_least_privilege_sql,
 };

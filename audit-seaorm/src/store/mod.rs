@@ -167,6 +167,7 @@
 //! WAL. Reads ([`AuditStore::read`], queries, verification) fetch pages by primary key and never
 //! hold a connection between pages, so they do not block writers for long.
 
+mod checkpoints;
 mod error;
 mod merkle;
 mod query;
@@ -175,6 +176,7 @@ mod schema;
 mod sql;
 mod verify;
 
+pub use checkpoints::SqlCheckpointSink;
 pub use error::SqlStoreError;
 pub use query::{DataSubject, FailureSummary, LastChange, ReportFilter};
 pub use schema::postgres_least_privilege_sql;

@@ -27,7 +27,7 @@ const APPEND_ONLY: &str =
 const FORWARD_ONLY: &str =
     "audit_chain_heads may only move forward: a chain head can never go back, change its hash or be removed";
 
-async fn exec(conn: &impl ConnectionTrait, sql: &str, what: &str) -> Result<(), SqlStoreError> {
+pub(crate) async fn exec(conn: &impl ConnectionTrait, sql: &str, what: &str) -> Result<(), SqlStoreError> {
     conn.execute_unprepared(sql).await.map(|_| ()).map_err(SqlStoreError::db(format!("migrate: {what}")))
 }
 
@@ -190,7 +190,7 @@ $fn$"
 }
 
 /// A `DO` block creating a trigger unless it exists (works on PostgreSQL 13 and later).
-fn postgres_trigger(table: &str, name: &str, when: &str, each: &str, function: &str) -> String {
+pub(crate) fn postgres_trigger(table: &str, name: &str, when: &str, each: &str, function: &str) -> String {
     format!(
         "DO $do$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('{table}') AND tgname = '{name}') THEN

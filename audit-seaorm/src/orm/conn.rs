@@ -699,11 +699,7 @@ impl AuditedTransaction {
         }
         if let Delivery::Outbox { table, .. } = &shared.delivery {
             let sealed = std::mem::take(&mut *lock(&shared.sealed));
-            let written = async {
-                outbox::delete(&inner, table, &sealed).await?;
-                outbox::insert(&inner, table, &events).await
-            }
-            .await;
+            let written = outbox::replace(&inner, table, &sealed, &events).await;
             if let Err(e) = written {
                 lock(&shared.sealed).extend(sealed);
                 return Err(e);

@@ -69,27 +69,57 @@ pub(crate) async fn migrate(conn: &impl ConnectionTrait, table: &str) -> Result<
 pub(crate) async fn insert(conn: &impl ConnectionTrait, table: &str, events: &[OrmEvent]) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
     for chunk in events.chunks(CHUNK) {
-        let mut sql = format!("INSERT INTO {} (id, ts_us, payload) VALUES ", quote(backend, table));
         let mut values = Vec::with_capacity(chunk.len() * 3);
-        for (i, event) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let n = i * 3;
-            sql.push_str(&format!(
-                "({}, {}, {})",
-                placeholder(backend, n + 1),
-                placeholder(backend, n + 2),
-                placeholder(backend, n + 3)
-            ));
-            let payload = serde_json::to_string(event).map_err(|e| outbox_error("cannot serialize an event", e))?;
-            values.push(Value::String(Some(event.id.to_string())));
-            values.push(Value::BigInt(Some(event.ts.unix_micros())));
-            values.push(Value::String(Some(payload)));
-        }
+        let sql = insert_sql(backend, table, chunk, &mut values)?;
         conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     }
     Ok(())
+}
+
+/// In the caller's transaction: deletes the rows of `sealed` (events sealed since) and
+/// inserts `events`. On PostgreSQL one statement (`WITH … DELETE … INSERT`) when both fit in
+/// one: a round trip less in every writing transaction.
+pub(crate) async fn replace(
+    conn: &impl ConnectionTrait,
+    table: &str,
+    sealed: &[String],
+    events: &[OrmEvent],
+) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    if backend != DbBackend::Postgres || sealed.is_empty() || sealed.len() > CHUNK || events.len() > CHUNK {
+        delete(conn, table, sealed).await?;
+        return insert(conn, table, events).await;
+    }
+    let mut values: Vec<Value> = sealed.iter().map(|id| Value::String(Some(id.clone()))).collect();
+    let list: Vec<String> = (1..=sealed.len()).map(|n| placeholder(backend, n)).collect();
+    let insert = insert_sql(backend, table, events, &mut values)?;
+    let sql =
+        format!("WITH sealed AS (DELETE FROM {} WHERE id IN ({})) {insert}", quote(backend, table), list.join(", "));
+    conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    Ok(())
+}
+
+/// `INSERT INTO table … VALUES …` for `events`, their values appended to `values` (numbered
+/// after those already there).
+fn insert_sql(backend: DbBackend, table: &str, events: &[OrmEvent], values: &mut Vec<Value>) -> Result<String, DbErr> {
+    let mut sql = format!("INSERT INTO {} (id, ts_us, payload) VALUES ", quote(backend, table));
+    for (i, event) in events.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let n = values.len();
+        sql.push_str(&format!(
+            "({}, {}, {})",
+            placeholder(backend, n + 1),
+            placeholder(backend, n + 2),
+            placeholder(backend, n + 3)
+        ));
+        let payload = serde_json::to_string(event).map_err(|e| outbox_error("cannot serialize an event", e))?;
+        values.push(Value::String(Some(event.id.to_string())));
+        values.push(Value::BigInt(Some(event.ts.unix_micros())));
+        values.push(Value::String(Some(payload)));
+    }
+    Ok(sql)
 }
 
 /// Deletes the rows of `ids` (after their events are durable).

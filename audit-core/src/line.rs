@@ -180,15 +180,18 @@ pub fn json_string(raw: &[u8]) -> String {
 }
 
 /// True when `raw`, a canonical JSON string with its quotes (such as a range of [`FieldSpans`]
-/// in an inspected line), holds exactly `value`.
+/// in an inspected line), holds exactly the string `value` (its UTF-8 bytes; bytes that are not
+/// UTF-8 are never equal to it).
 ///
 /// Canonical escaping is one-to-one, so this compares bytes: directly when `raw` has no
 /// escape (it then spells `value` as is), else with `value` written in canonical form.
-pub fn json_string_is(raw: &[u8], value: &str) -> bool {
+pub fn json_string_is(raw: &[u8], value: impl AsRef<[u8]>) -> bool {
+    let value = value.as_ref();
     let Some(inner) = raw.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\"")) else { return false };
     if !inner.contains(&b'\\') {
-        return inner == value.as_bytes();
+        return inner == value;
     }
+    let Ok(value) = std::str::from_utf8(value) else { return false };
     let mut written = Vec::with_capacity(raw.len());
     crate::canonical::write_str(value, &mut written);
     written == raw

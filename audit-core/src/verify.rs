@@ -33,7 +33,7 @@
 
 use crate::checkpoint::Checkpoint;
 use crate::hash::EventHash;
-use crate::line::{self, FormatError, LineInfo};
+use crate::line::{self, FieldSpans, FormatError, LineInfo};
 use crate::merkle::{CompactRange, empty_root, leaf_hash, to_hex};
 use crate::store::{AuditStore, Head, LineStream, StoreError};
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -364,8 +364,28 @@ impl ChainVerifier {
         if self.broken.is_some() {
             return false;
         }
-        let infos = inspect_all(lines, self.threads, line::inspect);
+        let infos = inspect_all(lines.len(), self.threads, |i| line::inspect(lines[i]));
         self.link_all(lines.iter().copied().zip(&infos))
+    }
+
+    /// [`ChainVerifier::push_lines`] for a store that also checks what it keeps beside each
+    /// line: `visit(index, line, inspected)` runs on the thread that checked the line, with what
+    /// [`line::inspect_with_fields`] found in it, and what it returns comes back in line order.
+    /// Lines are inspected and visited even once the chain is broken (they are then no longer
+    /// linked), so that a store checks every row.
+    pub fn push_lines_with<R: Send + Sync>(
+        &mut self,
+        lines: &[&[u8]],
+        visit: impl Fn(usize, &[u8], &Result<(LineInfo, FieldSpans), FormatError>) -> R + Sync,
+    ) -> Vec<R> {
+        let checked = inspect_all(lines.len(), self.threads, |i| {
+            let inspected = line::inspect_with_fields(lines[i]);
+            let visited = visit(i, lines[i], &inspected);
+            (inspected.map(|(info, _)| info), visited)
+        });
+        let (infos, visited): (Vec<_>, Vec<_>) = checked.into_iter().unzip();
+        self.link_all(lines.iter().copied().zip(&infos));
+        visited
     }
 
     /// Links checked lines in order; false once the chain broke.
@@ -513,24 +533,24 @@ impl ChainVerifier {
     }
 }
 
-/// Runs `inspect` on every line, spread over `threads` threads, results in line order.
+/// `check(i)` for every `i` in `0..count`, spread over `threads` threads, results in order.
 ///
-/// The lines are cut into small chunks that the threads take one after another, so that a
+/// The indices are cut into small chunks that the threads take one after another, so that a
 /// thread the machine runs later than the others (on a busy machine) delays nothing.
-fn inspect_all<R: Send + Sync>(lines: &[&[u8]], threads: usize, inspect: impl Fn(&[u8]) -> R + Sync) -> Vec<R> {
+fn inspect_all<R: Send + Sync>(count: usize, threads: usize, check: impl Fn(usize) -> R + Sync) -> Vec<R> {
     const CHUNK: usize = 256;
-    let threads = threads.min(lines.len().div_ceil(CHUNK));
+    let threads = threads.min(count.div_ceil(CHUNK));
     if threads <= 1 {
-        return lines.iter().map(|l| inspect(l)).collect();
+        return (0..count).map(check).collect();
     }
-    let chunks: Vec<&[&[u8]]> = lines.chunks(CHUNK).collect();
+    let chunks: Vec<Range<usize>> = (0..count).step_by(CHUNK).map(|start| start..(start + CHUNK).min(count)).collect();
     let results: Vec<OnceLock<Vec<R>>> = chunks.iter().map(|_| OnceLock::new()).collect();
     let next = AtomicUsize::new(0);
     let work = || {
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
             let (Some(chunk), Some(slot)) = (chunks.get(k), results.get(k)) else { return };
-            let _ = slot.set(chunk.iter().map(|l| inspect(l)).collect());
+            let _ = slot.set(chunk.clone().map(&check).collect());
         }
     };
     std::thread::scope(|scope| {

@@ -159,3 +159,53 @@ impl<'de> serde::Deserialize<'de> for EventHash {
         s.parse().map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One digit at a time, as a reference for the SWAR decoding.
+    fn plain_hex(hex: &[u8]) -> Option<Vec<u8>> {
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        hex.chunks(2).map(|pair| Some((digit(pair[0])? << 4) | digit(*pair.get(1)?)?)).collect()
+    }
+
+    #[test]
+    fn hex_decoding_agrees_with_a_digit_by_digit_reference_for_every_byte_anywhere() {
+        let good: Vec<u8> = (0..64usize).map(|i| b"0123456789abcdef"[i * 7 % 16]).collect();
+        assert_eq!(EventHash::from_hex(&good).map(|h| h.0.to_vec()), plain_hex(&good));
+        for at in 0..64 {
+            for byte in 0..=255u8 {
+                let mut hex = good.clone();
+                hex[at] = byte;
+                assert_eq!(EventHash::from_hex(&hex).map(|h| h.0.to_vec()), plain_hex(&hex), "{byte:#x} at {at}");
+            }
+        }
+        assert!(EventHash::from_hex(&good[..63]).is_none());
+    }
+
+    #[test]
+    fn uuids_agree_with_a_digit_by_digit_reference_for_every_byte_anywhere() {
+        let good = *b"0192f0c1-7b6e-7cc0-8a5e-3f1d2b4c6e8f";
+        let reference = |text: &[u8]| -> Option<u128> {
+            let hyphens = [8, 13, 18, 23].iter().all(|&i| text[i] == b'-');
+            let digits: Vec<u8> =
+                text.iter().enumerate().filter(|(i, _)| ![8, 13, 18, 23].contains(i)).map(|(_, &c)| c).collect();
+            let bytes = plain_hex(&digits)?;
+            hyphens.then(|| bytes.iter().fold(0u128, |id, &b| (id << 8) | u128::from(b)))
+        };
+        assert_eq!(parse_uuid(&good), Some(0x0192f0c1_7b6e_7cc0_8a5e_3f1d2b4c6e8f));
+        for at in 0..36 {
+            for byte in 0..=255u8 {
+                let mut text = good;
+                text[at] = byte;
+                assert_eq!(parse_uuid(&text), reference(&text), "{byte:#x} at {at}");
+            }
+        }
+        assert!(parse_uuid(&good[..35]).is_none());
+    }
+}

@@ -11,7 +11,17 @@
 //!
 //! The verifier calls [`inspect`] on every line, in parallel; it must cost little more than
 //! the SHA-256 itself. Because the form is canonical, equal values have equal bytes, so field
-//! values are compared as raw bytes.
+//! values are compared as raw bytes. What keeps it cheap, in one pass and without allocating:
+//! - one vectorized pass over the bytes refuses control characters and tells whether the line
+//!   has bytes beyond ASCII (only then is UTF-8 checked in full) and backslashes (if none, every
+//!   string ends at its next `"`, found 8 bytes at a time);
+//! - the keys SPEC defines are recognized whole, in the order canonical JSON puts them, with two
+//!   word compares each (`Scanner::next_member`); only other keys are compared byte by byte;
+//! - `prev`, `hash`, `id` and `ts` have fixed lengths: they are parsed in place (SWAR hex), not
+//!   scanned as strings first; plain integers are parsed in the pass that checks their form;
+//! - the scanner is generic over how it fails (`Failure`): every line is scanned with an error
+//!   that carries no message, so its results fit in registers, and only a line that fails is
+//!   scanned again to say why. One piece of code decides, so both scans agree.
 
 use crate::canonical::{MAX_SAFE_INTEGER, cmp_utf16};
 use crate::event::{ActorKind, Outcome};
@@ -19,6 +29,7 @@ use crate::hash::EventHash;
 use crate::timestamp::Timestamp;
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Range;
 
 /// Deepest nesting accepted inside an event.
@@ -31,6 +42,7 @@ pub struct FormatError {
 }
 
 impl FormatError {
+    #[cold]
     pub(crate) fn new(message: impl Into<String>) -> FormatError {
         FormatError { message: message.into() }
     }
@@ -43,6 +55,32 @@ impl FormatError {
 impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+/// How the scanner fails. A line is scanned with [`Quiet`] first; only a line that fails is
+/// scanned again with [`FormatError`] to say why. The scanner is one piece of code, compiled
+/// twice.
+trait Failure: Sized {
+    /// A failure; `message` says what is wrong.
+    fn fail(message: impl FnOnce() -> String) -> Self;
+}
+
+/// A failure without a message: zero-sized, so that the scanner's results fit in registers and
+/// its hot code builds no message and keeps no formatting code around.
+struct Quiet;
+
+impl Failure for Quiet {
+    #[inline(always)]
+    fn fail(_: impl FnOnce() -> String) -> Quiet {
+        Quiet
+    }
+}
+
+impl Failure for FormatError {
+    #[cold]
+    fn fail(message: impl FnOnce() -> String) -> FormatError {
+        FormatError::new(message())
     }
 }
 
@@ -63,15 +101,61 @@ pub struct LineInfo {
     pub chain: Range<usize>,
 }
 
+/// Where the values that a store keeps beside the line as query columns (SPEC §2: actor,
+/// action, resource, ts, outcome, …) sit in the line: byte ranges of the JSON values as written
+/// (strings with their quotes, `seq` as its digits, `tags` as the whole array). The `chain`
+/// value is [`LineInfo::chain`].
+///
+/// A store compares each column with the bytes of its range (see [`json_string_is`]) instead of
+/// parsing the line a second time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FieldSpans {
+    /// `seq`.
+    pub seq: Range<usize>,
+    /// `id`.
+    pub id: Range<usize>,
+    /// `ts`.
+    pub ts: Range<usize>,
+    /// `actor.id`.
+    pub actor_id: Range<usize>,
+    /// `actor.kind`.
+    pub actor_kind: Range<usize>,
+    /// `action`.
+    pub action: Range<usize>,
+    /// `resource.type`.
+    pub resource_type: Range<usize>,
+    /// `resource.id`.
+    pub resource_id: Range<usize>,
+    /// `outcome`.
+    pub outcome: Range<usize>,
+    /// `context.request_id`, when present.
+    pub request_id: Option<Range<usize>>,
+    /// `tags` (the array), when present.
+    pub tags: Option<Range<usize>>,
+}
+
 /// Checks that `line` (without its `\n`) is one canonical SPEC event and hashes it.
 pub fn inspect(line: &[u8]) -> Result<LineInfo, FormatError> {
-    check_text(line)?;
-    if line.first() != Some(&b'{') {
-        return Err(FormatError::new("not a JSON object"));
+    inspect_with_fields(line).map(|(info, _)| info)
+}
+
+/// [`inspect`], also telling where the fields a store indexes are (for comparing its columns
+/// with the line in the same single pass).
+pub fn inspect_with_fields(line: &[u8]) -> Result<(LineInfo, FieldSpans), FormatError> {
+    match inspect_as::<Quiet>(line) {
+        Ok(found) => Ok(found),
+        Err(Quiet) => inspect_as::<FormatError>(line),
     }
-    let mut scanner = Scanner { b: line, i: 0 };
+}
+
+fn inspect_as<E: Failure>(line: &[u8]) -> Result<(LineInfo, FieldSpans), E> {
+    let escapes = check_text(line)?;
+    if line.first() != Some(&b'{') {
+        return Err(E::fail(|| "not a JSON object".into()));
+    }
+    let mut scanner = Scanner { b: line, i: 0, escapes, failure: PhantomData };
     let mut top = TopLevel::default();
-    scanner.object(|s, key| top.member(s, key))?;
+    top.scan(&mut scanner)?;
     if scanner.i != line.len() {
         return Err(scanner.error("text after the event object"));
     }
@@ -80,8 +164,8 @@ pub fn inspect(line: &[u8]) -> Result<LineInfo, FormatError> {
 
 /// Checks that `json` is one JSON value in RFC 8785 canonical form, whatever its shape.
 pub fn check_canonical(json: &[u8]) -> Result<(), FormatError> {
-    check_text(json)?;
-    let mut scanner = Scanner { b: json, i: 0 };
+    let escapes = check_text(json)?;
+    let mut scanner: Scanner<'_, FormatError> = Scanner { b: json, i: 0, escapes, failure: PhantomData };
     scanner.value(0)?;
     if scanner.i != json.len() {
         return Err(scanner.error("text after the JSON value"));
@@ -89,23 +173,214 @@ pub fn check_canonical(json: &[u8]) -> Result<(), FormatError> {
     Ok(())
 }
 
+/// The value of `raw`, a canonical JSON string with its quotes (such as a range of
+/// [`FieldSpans`] in an inspected line).
+pub fn json_string(raw: &[u8]) -> String {
+    decode_string(raw.get(1..raw.len().saturating_sub(1)).unwrap_or_default())
+}
+
+/// True when `raw`, a canonical JSON string with its quotes (such as a range of [`FieldSpans`]
+/// in an inspected line), holds exactly the string `value` (its UTF-8 bytes; bytes that are not
+/// UTF-8 are never equal to it).
+///
+/// Canonical escaping is one-to-one, so this compares bytes: directly when `raw` has no
+/// escape (it then spells `value` as is), else with `value` written in canonical form.
+pub fn json_string_is(raw: &[u8], value: impl AsRef<[u8]>) -> bool {
+    let value = value.as_ref();
+    let Some(inner) = raw.strip_prefix(b"\"").and_then(|r| r.strip_suffix(b"\"")) else { return false };
+    if !inner.contains(&b'\\') {
+        return inner == value;
+    }
+    let Ok(value) = std::str::from_utf8(value) else { return false };
+    let mut written = Vec::with_capacity(raw.len());
+    crate::canonical::write_str(value, &mut written);
+    written == raw
+}
+
 /// Canonical JSON is UTF-8 and holds no raw control character anywhere: none between tokens
-/// (no white space) and none in strings (they are escaped). Checking that once, in passes the
-/// compiler vectorizes, lets the string scanner look for `"` and `\\` only.
-fn check_text(json: &[u8]) -> Result<(), FormatError> {
-    if std::str::from_utf8(json).is_err() {
-        return Err(FormatError::new("not UTF-8"));
+/// (no white space) and none in strings (they are escaped). Checking that once lets the
+/// string scanner look for `"` and `\\` only. Returns whether the text holds a backslash (if
+/// not, every string ends at its next `"`).
+///
+/// One pass, which the compiler vectorizes: per lane, the OR of all bytes (its high bit says
+/// "not ASCII"), their minimum (below 0x20: a control character) and "is a backslash". Only
+/// text that is not ASCII needs the full UTF-8 check.
+fn check_text<E: Failure>(json: &[u8]) -> Result<bool, E> {
+    const LANES: usize = 32;
+    let (mut any, mut min, mut backslash) = ([0u8; LANES], [0xffu8; LANES], [0u8; LANES]);
+    let mut fold = |chunk: &[u8; LANES]| {
+        for lane in 0..LANES {
+            let c = chunk[lane];
+            any[lane] |= c;
+            min[lane] = min[lane].min(c);
+            backslash[lane] |= u8::from(c == b'\\');
+        }
+    };
+    let (chunks, rest) = json.as_chunks::<LANES>();
+    chunks.iter().for_each(&mut fold);
+    if !rest.is_empty() {
+        match json.last_chunk::<LANES>() {
+            // The last 32 bytes overlap chunks already folded: harmless for OR and minimum.
+            Some(last) => fold(last),
+            None => rest.iter().for_each(|&c| {
+                any[0] |= c;
+                min[0] = min[0].min(c);
+                backslash[0] |= u8::from(c == b'\\');
+            }),
+        }
     }
-    if json.iter().fold(false, |control, &c| control | (c < 0x20)) {
-        let at = json.iter().position(|&c| c < 0x20).unwrap_or(0);
-        return Err(FormatError::new(format!("raw control character or white space at byte {at}")));
+    // Reduce the lanes eight at a time, as words.
+    let lanes = |lanes: [u8; LANES]| lanes.as_chunks::<8>().0.iter().fold(0, |acc, w| acc | u64::from_le_bytes(*w));
+    if lanes(any) & HIGHS != 0 && std::str::from_utf8(json).is_err() {
+        return Err(E::fail(|| "not UTF-8".into()));
     }
-    Ok(())
+    if lanes(min.map(|m| u8::from(m < 0x20))) != 0 {
+        return Err(E::fail(|| {
+            let at = json.iter().position(|&c| c < 0x20).unwrap_or(0);
+            format!("raw control character or white space at byte {at}")
+        }));
+    }
+    Ok(lanes(backslash) != 0)
+}
+
+/// A key of an object SPEC defines, as it appears in canonical JSON: `"name":`, kept as two
+/// little-endian words and masks, so that [`Key::at`] recognizes it with two compares.
+#[derive(Clone, Copy)]
+struct Key {
+    text: [u8; 16],
+    len: usize,
+    words: [u64; 2],
+    masks: [u64; 2],
+}
+
+impl Key {
+    const fn new(name: &str) -> Key {
+        let name = name.as_bytes();
+        assert!(name.len() + 3 <= 16, "keys of up to 13 bytes");
+        let mut text = [0u8; 16];
+        text[0] = b'"';
+        let mut j = 0;
+        while j < name.len() {
+            text[j + 1] = name[j];
+            j += 1;
+        }
+        text[name.len() + 1] = b'"';
+        text[name.len() + 2] = b':';
+        let len = name.len() + 3;
+        let (mut words, mut masks) = ([0u64; 2], [0u64; 2]);
+        let mut j = 0;
+        while j < len {
+            words[j / 8] |= (text[j] as u64) << (8 * (j % 8));
+            masks[j / 8] |= 0xff << (8 * (j % 8));
+            j += 1;
+        }
+        Key { text, len, words, masks }
+    }
+
+    /// The key with its quotes (without the colon).
+    fn quoted(&self) -> &[u8] {
+        &self.text[..self.len - 1]
+    }
+
+    /// True when `b[i..]` starts with this key, its quotes and its colon.
+    #[inline]
+    fn at(&self, b: &[u8], i: usize) -> bool {
+        match b.get(i..i + 16) {
+            Some(window) => {
+                let (low, high) = (crate::hash::word(window, 0), crate::hash::word(window, 8));
+                ((low & self.masks[0]) == self.words[0]) & ((high & self.masks[1]) == self.words[1])
+            }
+            None => b.get(i..).is_some_and(|rest| rest.starts_with(&self.text[..self.len])),
+        }
+    }
+}
+
+/// The top-level members SPEC §1 defines, in canonical order.
+mod top {
+    use super::Key;
+    pub(super) const ACTION: usize = 0;
+    pub(super) const ACTOR: usize = 1;
+    pub(super) const CHAIN: usize = 2;
+    pub(super) const CHANGES: usize = 3;
+    pub(super) const CONTEXT: usize = 4;
+    pub(super) const DETAILS: usize = 5;
+    pub(super) const HASH: usize = 6;
+    pub(super) const ID: usize = 7;
+    pub(super) const JUSTIFICATION: usize = 8;
+    pub(super) const OUTCOME: usize = 9;
+    pub(super) const PREV: usize = 10;
+    pub(super) const REASON: usize = 11;
+    pub(super) const RESOURCE: usize = 12;
+    pub(super) const SEQ: usize = 13;
+    pub(super) const TAGS: usize = 14;
+    pub(super) const TS: usize = 15;
+    pub(super) const V: usize = 16;
+    pub(super) static KEYS: [Key; 17] = [
+        Key::new("action"),
+        Key::new("actor"),
+        Key::new("chain"),
+        Key::new("changes"),
+        Key::new("context"),
+        Key::new("details"),
+        Key::new("hash"),
+        Key::new("id"),
+        Key::new("justification"),
+        Key::new("outcome"),
+        Key::new("prev"),
+        Key::new("reason"),
+        Key::new("resource"),
+        Key::new("seq"),
+        Key::new("tags"),
+        Key::new("ts"),
+        Key::new("v"),
+    ];
+}
+
+/// `actor`'s members, in canonical order.
+static ACTOR_KEYS: [Key; 4] = [Key::new("auth"), Key::new("id"), Key::new("kind"), Key::new("session")];
+/// `resource`'s members, in canonical order.
+static RESOURCE_KEYS: [Key; 2] = [Key::new("id"), Key::new("type")];
+/// `context`'s members, in canonical order.
+static CONTEXT_KEYS: [Key; 8] = [
+    Key::new("duration_us"),
+    Key::new("ip"),
+    Key::new("method"),
+    Key::new("path"),
+    Key::new("request_id"),
+    Key::new("route"),
+    Key::new("status"),
+    Key::new("user_agent"),
+];
+/// The members of each of `changes`, in canonical order.
+static CHANGE_KEYS: [Key; 3] = [Key::new("field"), Key::new("new"), Key::new("old")];
+
+/// Which member [`Scanner::next_member`] reached.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Member {
+    /// The key at this index of the object's SPEC keys.
+    Spec(usize),
+    /// Any other key (added by another implementation, or any key of a free-form object).
+    Other,
+}
+
+/// A walk over the members of one object (see [`Scanner::next_member`]).
+struct Members {
+    /// The object's SPEC keys, in canonical order (none for a free-form object).
+    keys: &'static [Key],
+    /// SPEC keys before this index can no longer come; the previous key, if it was a SPEC key,
+    /// is the one before it.
+    next: usize,
+    /// The previous key (with its quotes), if it was not a SPEC key.
+    previous_other: Option<Range<usize>>,
+    /// A member was read (a comma comes before the next one).
+    started: bool,
 }
 
 /// What one pass over the top-level members found. Nested SPEC objects (actor, resource,
 /// context, changes, tags, details) are checked while they are scanned; scalar members are
-/// kept as spans and checked by [`TopLevel::finish`].
+/// kept as spans and checked by [`TopLevel::finish`]. `prev`, `hash`, `id` and `ts` are parsed
+/// during the scan when they are well formed (their fixed length then says where they end,
+/// with no string scan); a malformed one is scanned as any value and reported by `finish`.
 #[derive(Default)]
 struct TopLevel {
     v: Option<Range<usize>>,
@@ -121,87 +396,157 @@ struct TopLevel {
     hash: Option<Range<usize>>,
     /// The whole `"hash":"…"` member.
     hash_member: Option<Range<usize>>,
+    prev_value: Option<EventHash>,
+    hash_value: Option<EventHash>,
+    id_value: Option<u128>,
+    seq_value: Option<u64>,
+    ts_valid: bool,
     actor: bool,
     resource: bool,
+    fields: FieldSpans,
 }
 
 impl TopLevel {
-    /// Scans the value of top-level member `key`.
-    fn member(&mut self, s: &mut Scanner<'_>, key: Range<usize>) -> Result<(), FormatError> {
-        let b = s.b;
-        let start = s.i;
-        let slot = match &b[key.clone()] {
-            b"\"actor\"" => {
-                self.actor = true;
-                return check_actor(s);
+    /// Scans the event object.
+    fn scan<E: Failure>(&mut self, s: &mut Scanner<'_, E>) -> Result<(), E> {
+        let mut members = s.members(&top::KEYS)?;
+        while let Some(member) = s.next_member(&mut members)? {
+            let Member::Spec(key) = member else {
+                s.value(1)?; // a field another implementation added: hashed, not checked
+                continue;
+            };
+            let start = s.i;
+            let slot = match key {
+                top::ACTOR => {
+                    self.actor = true;
+                    check_actor(s, &mut self.fields)?;
+                    continue;
+                }
+                top::RESOURCE => {
+                    self.resource = true;
+                    check_resource(s, &mut self.fields)?;
+                    continue;
+                }
+                top::CONTEXT => {
+                    check_context(s, &mut self.fields)?;
+                    continue;
+                }
+                top::CHANGES => {
+                    check_changes(s)?;
+                    continue;
+                }
+                top::TAGS => {
+                    check_tags(s)?;
+                    self.fields.tags = Some(start..s.i);
+                    continue;
+                }
+                top::DETAILS => {
+                    check_details(s)?;
+                    continue;
+                }
+                top::PREV => {
+                    self.prev_value = s.fixed_string(64, EventHash::from_hex);
+                    &mut self.prev
+                }
+                top::HASH => {
+                    self.hash_value = s.fixed_string(64, EventHash::from_hex);
+                    &mut self.hash
+                }
+                top::ID => {
+                    self.id_value = s.fixed_string(36, crate::hash::parse_uuid);
+                    &mut self.id
+                }
+                top::TS => {
+                    self.ts_valid = s.fixed_string(27, |ts| Timestamp::is_spec_form(ts).then_some(())).is_some();
+                    &mut self.ts
+                }
+                top::V => &mut self.v,
+                top::CHAIN => &mut self.chain,
+                top::SEQ => {
+                    if let Some((seq, len)) = plain_integer(s.b, s.i) {
+                        self.seq_value = Some(seq);
+                        s.i += len;
+                    }
+                    &mut self.seq
+                }
+                top::ACTION => &mut self.action,
+                top::OUTCOME => &mut self.outcome,
+                top::REASON => &mut self.reason,
+                top::JUSTIFICATION => &mut self.justification,
+                _ => {
+                    s.value(1)?;
+                    continue;
+                }
+            };
+            if s.i == start {
+                if s.peek() == Some(b'"') {
+                    s.string()?;
+                } else {
+                    s.value(1)?;
+                }
             }
-            b"\"resource\"" => {
-                self.resource = true;
-                return check_resource(s);
+            *slot = Some(start..s.i);
+            if key == top::HASH {
+                self.hash_member = Some(start - top::KEYS[top::HASH].len..s.i);
             }
-            b"\"context\"" => return check_context(s),
-            b"\"changes\"" => return check_changes(s),
-            b"\"tags\"" => return check_tags(s),
-            b"\"details\"" => return check_details(s),
-            b"\"v\"" => &mut self.v,
-            b"\"chain\"" => &mut self.chain,
-            b"\"seq\"" => &mut self.seq,
-            b"\"id\"" => &mut self.id,
-            b"\"ts\"" => &mut self.ts,
-            b"\"action\"" => &mut self.action,
-            b"\"outcome\"" => &mut self.outcome,
-            b"\"reason\"" => &mut self.reason,
-            b"\"justification\"" => &mut self.justification,
-            b"\"prev\"" => &mut self.prev,
-            b"\"hash\"" => &mut self.hash,
-            _ => return s.value(1), // a field another implementation added: hashed, not checked
-        };
-        s.value(1)?;
-        *slot = Some(start..s.i);
-        if &b[key.clone()] == b"\"hash\"" {
-            self.hash_member = Some(key.start..s.i);
         }
         Ok(())
     }
 
-    fn finish(self, line: &[u8]) -> Result<LineInfo, FormatError> {
-        let get = |slot: Option<Range<usize>>, name: &str| {
-            slot.ok_or_else(|| FormatError::new(format!("missing field {name:?}")))
-        };
+    fn finish<E: Failure>(self, line: &[u8]) -> Result<(LineInfo, FieldSpans), E> {
+        let get =
+            |slot: Option<Range<usize>>, name: &str| slot.ok_or_else(|| E::fail(|| format!("missing field {name:?}")));
         if line[get(self.v, "v")?] != *b"1" {
-            return Err(FormatError::new("\"v\" must be 1"));
+            return Err(E::fail(|| "\"v\" must be 1".into()));
         }
         let chain = get(self.chain, "chain")?;
         string_field(line, &chain, "chain")?;
-        let seq = integer_field(line, get(self.seq, "seq")?, "seq")?;
+        let seq_span = get(self.seq, "seq")?;
+        let seq = match self.seq_value {
+            Some(seq) => seq,
+            None => integer_field(line, seq_span.clone(), "seq")?,
+        };
         if seq == 0 {
-            return Err(FormatError::new("\"seq\" starts at 1"));
+            return Err(E::fail(|| "\"seq\" starts at 1".into()));
         }
-        let id = uuid_field(string_field(line, &get(self.id, "id")?, "id")?)?;
-        let ts = string_field(line, &get(self.ts, "ts")?, "ts")?;
-        if Timestamp::parse_bytes(ts).is_none() {
-            return Err(FormatError::new(
-                "\"ts\" is not UTC with 6 fractional digits, like 2026-11-23T10:15:30.123456Z",
-            ));
+        let id_span = get(self.id, "id")?;
+        let id = match self.id_value {
+            Some(id) => id,
+            None => uuid_field(string_field(line, &id_span, "id")?)?,
+        };
+        let ts_span = get(self.ts, "ts")?;
+        let ts = string_field(line, &ts_span, "ts")?;
+        if !self.ts_valid && Timestamp::parse_bytes(ts).is_none() {
+            return Err(E::fail(|| {
+                "\"ts\" is not UTC with 6 fractional digits, like 2026-11-23T10:15:30.123456Z".into()
+            }));
         }
         if !self.actor {
-            return Err(FormatError::new("missing field \"actor\""));
+            return Err(E::fail(|| "missing field \"actor\"".into()));
         }
-        string_field(line, &get(self.action, "action")?, "action")?;
+        let action = get(self.action, "action")?;
+        string_field(line, &action, "action")?;
         if !self.resource {
-            return Err(FormatError::new("missing field \"resource\""));
+            return Err(E::fail(|| "missing field \"resource\"".into()));
         }
-        let outcome = string_field(line, &get(self.outcome, "outcome")?, "outcome")?;
+        let outcome_span = get(self.outcome, "outcome")?;
+        let outcome = string_field(line, &outcome_span, "outcome")?;
         if !Outcome::ALL.iter().any(|o| o.as_str().as_bytes() == outcome) {
-            return Err(FormatError::new("\"outcome\" must be success, failure or denied"));
+            return Err(E::fail(|| "\"outcome\" must be success, failure or denied".into()));
         }
         for (slot, name) in [(&self.reason, "reason"), (&self.justification, "justification")] {
             if let Some(span) = slot {
                 string_field(line, span, name)?;
             }
         }
-        let prev = hash_field(line, get(self.prev, "prev")?, "prev")?;
-        let declared = hash_field(line, get(self.hash, "hash")?, "hash")?;
+        let prev = match self.prev_value {
+            Some(prev) => prev,
+            None => hash_field(line, get(self.prev, "prev")?, "prev")?,
+        };
+        let declared = match self.hash_value {
+            Some(hash) => hash,
+            None => hash_field(line, get(self.hash, "hash")?, "hash")?,
+        };
         let member = get(self.hash_member, "hash")?;
         // Remove `"hash":"…"` and one comma next to it.
         let cut = if line[member.start - 1] == b',' {
@@ -213,160 +558,160 @@ impl TopLevel {
         sha.update(&line[..cut.start]);
         sha.update(&line[cut.end..]);
         let computed = EventHash(sha.finalize().into());
-        Ok(LineInfo { seq, id, prev, declared, computed, chain })
+        let fields =
+            FieldSpans { seq: seq_span, id: id_span, ts: ts_span, action, outcome: outcome_span, ..self.fields };
+        Ok((LineInfo { seq, id, prev, declared, computed, chain }, fields))
     }
 }
 
 /// The raw content of a string member (between the quotes), or an error naming the field.
-fn string_field<'a>(line: &'a [u8], span: &Range<usize>, name: &str) -> Result<&'a [u8], FormatError> {
+fn string_field<'a, E: Failure>(line: &'a [u8], span: &Range<usize>, name: &str) -> Result<&'a [u8], E> {
     let raw = &line[span.clone()];
     if raw.first() != Some(&b'"') {
-        return Err(FormatError::new(format!("{name:?} must be a string")));
+        return Err(E::fail(|| format!("{name:?} must be a string")));
     }
     Ok(&raw[1..raw.len() - 1])
 }
 
-fn integer_field(line: &[u8], span: Range<usize>, name: &str) -> Result<u64, FormatError> {
+fn integer_field<E: Failure>(line: &[u8], span: Range<usize>, name: &str) -> Result<u64, E> {
     let raw = &line[span];
     let parsed = raw.iter().try_fold(0u64, |acc, &c| {
         if c.is_ascii_digit() { acc.checked_mul(10)?.checked_add(u64::from(c - b'0')) } else { None }
     });
     match parsed {
         Some(n) if n <= MAX_SAFE_INTEGER => Ok(n),
-        _ => Err(FormatError::new(format!("{name:?} must be a non-negative integer up to 2^53"))),
+        _ => Err(E::fail(|| format!("{name:?} must be a non-negative integer up to 2^53"))),
     }
 }
 
-fn hash_field(line: &[u8], span: Range<usize>, name: &str) -> Result<EventHash, FormatError> {
+fn hash_field<E: Failure>(line: &[u8], span: Range<usize>, name: &str) -> Result<EventHash, E> {
     let raw = string_field(line, &span, name)?;
-    EventHash::from_hex(raw).ok_or_else(|| FormatError::new(format!("{name:?} must be 64 lowercase hex digits")))
+    EventHash::from_hex(raw).ok_or_else(|| E::fail(|| format!("{name:?} must be 64 lowercase hex digits")))
 }
 
-fn uuid_field(raw: &[u8]) -> Result<u128, FormatError> {
-    let bad = || FormatError::new("\"id\" must be a lowercase hyphenated UUID");
-    if raw.len() != 36 {
-        return Err(bad());
-    }
-    let mut id = 0u128;
-    for (i, &c) in raw.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if c != b'-' {
-                return Err(bad());
-            }
-            continue;
-        }
-        id = (id << 4) | u128::from(crate::hash::lower_hex_digit(c).ok_or_else(bad)?);
-    }
-    Ok(id)
+fn uuid_field<E: Failure>(raw: &[u8]) -> Result<u128, E> {
+    crate::hash::parse_uuid(raw).ok_or_else(|| E::fail(|| "\"id\" must be a lowercase hyphenated UUID".into()))
 }
 
-fn check_actor(s: &mut Scanner<'_>) -> Result<(), FormatError> {
+#[inline(never)]
+fn check_actor<E: Failure>(s: &mut Scanner<'_, E>, fields: &mut FieldSpans) -> Result<(), E> {
     s.require(b'{', "\"actor\" must be an object")?;
     let (mut id, mut kind) = (false, false);
-    s.object(|s, key| match &s.b[key] {
-        b"\"id\"" => {
-            id = true;
-            s.string_value("actor.id").map(drop)
-        }
-        b"\"kind\"" => {
-            kind = true;
-            let raw = s.string_value("actor.kind")?;
-            if ActorKind::ALL.iter().any(|k| k.as_str().as_bytes() == raw) {
-                Ok(())
-            } else {
-                Err(FormatError::new("\"actor.kind\" must be user, admin, service, system or anonymous"))
+    let mut members = s.members(&ACTOR_KEYS)?;
+    while let Some(member) = s.next_member(&mut members)? {
+        match member {
+            Member::Spec(0) => {
+                s.string_span("actor.auth")?;
             }
+            Member::Spec(1) => {
+                id = true;
+                fields.actor_id = s.string_span("actor.id")?;
+            }
+            Member::Spec(2) => {
+                kind = true;
+                let span = s.string_span("actor.kind")?;
+                let raw = &s.b[span.start + 1..span.end - 1];
+                if !ActorKind::ALL.iter().any(|k| k.as_str().as_bytes() == raw) {
+                    return Err(E::fail(|| "\"actor.kind\" must be user, admin, service, system or anonymous".into()));
+                }
+                fields.actor_kind = span;
+            }
+            Member::Spec(_) => {
+                s.string_span("actor.session")?;
+            }
+            Member::Other => s.value(2)?,
         }
-        b"\"auth\"" => s.string_value("actor.auth").map(drop),
-        b"\"session\"" => s.string_value("actor.session").map(drop),
-        _ => s.value(2),
-    })?;
-    if id && kind { Ok(()) } else { Err(FormatError::new("\"actor\" needs \"id\" and \"kind\"")) }
+    }
+    if id && kind { Ok(()) } else { Err(E::fail(|| "\"actor\" needs \"id\" and \"kind\"".into())) }
 }
 
-fn check_resource(s: &mut Scanner<'_>) -> Result<(), FormatError> {
+#[inline(never)]
+fn check_resource<E: Failure>(s: &mut Scanner<'_, E>, fields: &mut FieldSpans) -> Result<(), E> {
     s.require(b'{', "\"resource\" must be an object")?;
     let (mut id, mut kind) = (false, false);
-    s.object(|s, key| match &s.b[key] {
-        b"\"id\"" => {
-            id = true;
-            s.string_value("resource.id").map(drop)
-        }
-        b"\"type\"" => {
-            kind = true;
-            s.string_value("resource.type").map(drop)
-        }
-        _ => s.value(2),
-    })?;
-    if id && kind { Ok(()) } else { Err(FormatError::new("\"resource\" needs \"type\" and \"id\"")) }
-}
-
-fn check_context(s: &mut Scanner<'_>) -> Result<(), FormatError> {
-    s.require(b'{', "\"context\" must be an object")?;
-    let mut members = 0;
-    s.object(|s, key| {
-        members += 1;
-        match &s.b[key] {
-            b"\"ip\"" | b"\"user_agent\"" | b"\"request_id\"" | b"\"method\"" | b"\"route\"" | b"\"path\"" => {
-                s.string_value("a context field").map(drop)
+    let mut members = s.members(&RESOURCE_KEYS)?;
+    while let Some(member) = s.next_member(&mut members)? {
+        match member {
+            Member::Spec(0) => {
+                id = true;
+                fields.resource_id = s.string_span("resource.id")?;
             }
-            b"\"status\"" => s.integer_value("context.status").map(drop),
-            b"\"duration_us\"" => s.integer_value("context.duration_us").map(drop),
-            _ => s.value(2),
+            Member::Spec(_) => {
+                kind = true;
+                fields.resource_type = s.string_span("resource.type")?;
+            }
+            Member::Other => s.value(2)?,
         }
-    })?;
-    if members == 0 { Err(FormatError::new("\"context\" is {}: leave it out instead")) } else { Ok(()) }
+    }
+    if id && kind { Ok(()) } else { Err(E::fail(|| "\"resource\" needs \"type\" and \"id\"".into())) }
 }
 
-fn check_details(s: &mut Scanner<'_>) -> Result<(), FormatError> {
+#[inline(never)]
+fn check_context<E: Failure>(s: &mut Scanner<'_, E>, fields: &mut FieldSpans) -> Result<(), E> {
+    s.require(b'{', "\"context\" must be an object")?;
+    let start = s.i;
+    let mut members = s.members(&CONTEXT_KEYS)?;
+    while let Some(member) = s.next_member(&mut members)? {
+        match member {
+            Member::Spec(0) => drop(s.integer_value("context.duration_us")?),
+            Member::Spec(4) => fields.request_id = Some(s.string_span("a context field")?),
+            Member::Spec(6) => drop(s.integer_value("context.status")?),
+            Member::Spec(_) => {
+                s.string_span("a context field")?;
+            }
+            Member::Other => s.value(2)?,
+        }
+    }
+    if s.i - start == 2 { Err(E::fail(|| "\"context\" is {}: leave it out instead".into())) } else { Ok(()) }
+}
+
+#[inline(never)]
+fn check_details<E: Failure>(s: &mut Scanner<'_, E>) -> Result<(), E> {
     s.require(b'{', "\"details\" must be an object")?;
     let start = s.i;
     s.value(1)?;
-    if s.i - start == 2 { Err(FormatError::new("\"details\" is {}: leave it out instead")) } else { Ok(()) }
+    if s.i - start == 2 { Err(E::fail(|| "\"details\" is {}: leave it out instead".into())) } else { Ok(()) }
 }
 
-fn check_changes(s: &mut Scanner<'_>) -> Result<(), FormatError> {
+#[inline(never)]
+fn check_changes<E: Failure>(s: &mut Scanner<'_, E>) -> Result<(), E> {
     s.require(b'[', "\"changes\" must be an array")?;
     let mut previous: Option<Range<usize>> = None;
     s.array(|s| {
         s.require(b'{', "each change must be an object")?;
         let mut field = None;
-        s.object(|s, key| {
-            if s.b[key] == *b"\"field\"" {
-                let start = s.i;
-                s.string_value("changes[].field")?;
-                field = Some(start..s.i);
-                Ok(())
-            } else {
-                s.value(3)
+        let mut members = s.members(&CHANGE_KEYS)?;
+        while let Some(member) = s.next_member(&mut members)? {
+            match member {
+                Member::Spec(0) => field = Some(s.string_span("changes[].field")?),
+                Member::Spec(_) | Member::Other => s.value(3)?,
             }
-        })?;
-        let field = field.ok_or_else(|| FormatError::new("a change has no \"field\""))?;
+        }
+        let field = field.ok_or_else(|| E::fail(|| "a change has no \"field\"".into()))?;
         if let Some(before) = previous.replace(field.clone())
             && key_order(&s.b[before], &s.b[field]) != std::cmp::Ordering::Less
         {
-            return Err(FormatError::new("\"changes\" must be sorted by field, each field once"));
+            return Err(E::fail(|| "\"changes\" must be sorted by field, each field once".into()));
         }
         Ok(())
     })?;
-    if previous.is_none() { Err(FormatError::new("\"changes\" is []: leave it out instead")) } else { Ok(()) }
+    if previous.is_none() { Err(E::fail(|| "\"changes\" is []: leave it out instead".into())) } else { Ok(()) }
 }
 
-fn check_tags(s: &mut Scanner<'_>) -> Result<(), FormatError> {
+#[inline(never)]
+fn check_tags<E: Failure>(s: &mut Scanner<'_, E>) -> Result<(), E> {
     s.require(b'[', "\"tags\" must be an array")?;
     let mut previous: Option<Range<usize>> = None;
     s.array(|s| {
-        let start = s.i;
-        s.string_value("tags[]")?;
-        let tag = start..s.i;
+        let tag = s.string_span("tags[]")?;
         if let Some(before) = previous.replace(tag.clone())
             && key_order(&s.b[before], &s.b[tag]) != std::cmp::Ordering::Less
         {
-            return Err(FormatError::new("\"tags\" must be sorted, each tag once"));
+            return Err(E::fail(|| "\"tags\" must be sorted, each tag once".into()));
         }
         Ok(())
     })?;
-    if previous.is_none() { Err(FormatError::new("\"tags\" is []: leave it out instead")) } else { Ok(()) }
+    if previous.is_none() { Err(E::fail(|| "\"tags\" is []: leave it out instead".into())) } else { Ok(()) }
 }
 
 /// Decodes the raw content of a canonical JSON string (escapes already checked).
@@ -381,26 +726,41 @@ fn decode_string(raw: &[u8]) -> String {
     serde_json::from_slice(&quoted).unwrap_or_default()
 }
 
-/// The bytes of `word` (little endian) that are `"` or `\\`, as a mask with the high bit of
-/// each such byte set (SWAR). Bytes above the first match may be flagged falsely; the lowest
-/// flagged byte is always a real match, and a zero mask means there is none.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The bytes of `word` (little endian) that are zero, as a mask with the high bit of each such
+/// byte set (SWAR). Bytes above the first zero may be flagged falsely; the lowest flagged byte
+/// is always a real zero, and a zero mask means there is none.
+#[inline]
+fn zero_bytes(word: u64) -> u64 {
+    word.wrapping_sub(ONES) & !word & HIGHS
+}
+
+/// The bytes of `word` that are `"` or `\\` (see [`zero_bytes`] for what the mask promises).
 #[inline]
 fn stop_mask(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    has_zero(word ^ (ONES * u64::from(b'"'))) | has_zero(word ^ (ONES * u64::from(b'\\')))
+    zero_bytes(word ^ (ONES * u64::from(b'"'))) | zero_bytes(word ^ (ONES * u64::from(b'\\')))
 }
 
-/// A validating cursor over canonical JSON.
-struct Scanner<'a> {
+/// A validating cursor over canonical JSON, failing with `E` (see [`Failure`]).
+struct Scanner<'a, E> {
     b: &'a [u8],
     i: usize,
+    /// The text holds a backslash somewhere (if not, every string ends at its next `"`).
+    escapes: bool,
+    failure: PhantomData<E>,
 }
 
-impl<'a> Scanner<'a> {
-    fn error(&self, what: &str) -> FormatError {
-        FormatError::new(format!("{what} at byte {}", self.i))
+impl<'a, E: Failure> Scanner<'a, E> {
+    #[inline]
+    fn error(&self, what: &str) -> E {
+        E::fail(|| format!("{what} at byte {}", self.i))
+    }
+
+    #[inline]
+    fn expected(&self, c: u8) -> E {
+        E::fail(|| format!("expected {:?} (no white space allowed) at byte {}", c as char, self.i))
     }
 
     #[inline]
@@ -409,27 +769,34 @@ impl<'a> Scanner<'a> {
     }
 
     #[inline]
-    fn expect(&mut self, c: u8) -> Result<(), FormatError> {
+    fn expect(&mut self, c: u8) -> Result<(), E> {
         if self.peek() == Some(c) {
             self.i += 1;
             Ok(())
         } else {
-            Err(self.error(&format!("expected {:?} (no white space allowed)", c as char)))
+            Err(self.expected(c))
         }
     }
 
     /// Errors with `what` unless the next byte is `c` (not consumed).
-    fn require(&self, c: u8, what: &str) -> Result<(), FormatError> {
-        if self.peek() == Some(c) { Ok(()) } else { Err(FormatError::new(what)) }
+    #[inline]
+    fn require(&self, c: u8, what: &str) -> Result<(), E> {
+        if self.peek() == Some(c) { Ok(()) } else { Err(E::fail(|| what.into())) }
     }
 
-    fn value(&mut self, depth: usize) -> Result<(), FormatError> {
+    fn value(&mut self, depth: usize) -> Result<(), E> {
         if depth > MAX_DEPTH {
             return Err(self.error("nested too deep"));
         }
         match self.peek() {
             Some(b'"') => self.string(),
-            Some(b'{') => self.object(|s, _key| s.value(depth + 1)),
+            Some(b'{') => {
+                let mut members = self.members(&[])?;
+                while self.next_member(&mut members)?.is_some() {
+                    self.value(depth + 1)?;
+                }
+                Ok(())
+            }
             Some(b'[') => self.array(|s| s.value(depth + 1)),
             Some(b'-' | b'0'..=b'9') => self.number(),
             Some(b't') => self.literal(b"true"),
@@ -439,27 +806,46 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A string value; returns its raw content (between the quotes).
-    fn string_value(&mut self, name: &str) -> Result<&'a [u8], FormatError> {
+    /// A string value; returns its span (with the quotes).
+    #[inline]
+    fn string_span(&mut self, name: &str) -> Result<Range<usize>, E> {
         if self.peek() != Some(b'"') {
-            return Err(FormatError::new(format!("{name:?} must be a string")));
+            return Err(E::fail(|| format!("{name:?} must be a string")));
         }
         let start = self.i;
         self.string()?;
-        Ok(&self.b[start + 1..self.i - 1])
+        Ok(start..self.i)
+    }
+
+    /// A string of exactly `len` bytes that `parse` accepts, skipped without a string scan;
+    /// anything else is left unscanned (`None`). Whatever `parse` accepts must hold no `"` and
+    /// no `\\` (hex digits, a UUID, a timestamp), so the string surely ends after `len` bytes.
+    #[inline]
+    fn fixed_string<T>(&mut self, len: usize, parse: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
+        let raw = self.b.get(self.i..self.i + len + 2)?;
+        if raw[0] != b'"' || raw[len + 1] != b'"' {
+            return None;
+        }
+        let parsed = parse(&raw[1..=len])?;
+        self.i += len + 2;
+        Some(parsed)
     }
 
     /// A non-negative integer value up to 2^53.
-    fn integer_value(&mut self, name: &str) -> Result<u64, FormatError> {
+    fn integer_value(&mut self, name: &str) -> Result<u64, E> {
+        if let Some((value, len)) = plain_integer(self.b, self.i) {
+            self.i += len;
+            return Ok(value);
+        }
         let start = self.i;
         if !matches!(self.peek(), Some(b'0'..=b'9')) {
-            return Err(FormatError::new(format!("{name:?} must be a non-negative integer")));
+            return Err(E::fail(|| format!("{name:?} must be a non-negative integer")));
         }
         self.number()?;
         integer_field(self.b, start..self.i, name)
     }
 
-    fn literal(&mut self, word: &[u8]) -> Result<(), FormatError> {
+    fn literal(&mut self, word: &[u8]) -> Result<(), E> {
         if self.b[self.i..].starts_with(word) {
             self.i += word.len();
             Ok(())
@@ -468,41 +854,70 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// An object; `member(scanner, key span with quotes)` must scan each member's value.
-    fn object(
-        &mut self,
-        mut member: impl FnMut(&mut Self, Range<usize>) -> Result<(), FormatError>,
-    ) -> Result<(), FormatError> {
-        self.expect(b'{')?;
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Ok(());
-        }
-        let mut previous_key: Option<Range<usize>> = None;
-        loop {
-            let key_start = self.i;
-            self.string()?;
-            let key = key_start..self.i;
-            if let Some(previous) = previous_key.replace(key.clone())
-                && key_order(&self.b[previous], &self.b[key.clone()]) != std::cmp::Ordering::Less
-            {
-                return Err(FormatError::new(format!("keys not in canonical order (or repeated) at byte {key_start}")));
-            }
-            self.expect(b':')?;
-            member(self, key)?;
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.error("expected ',' or '}'")),
-            }
+    /// Errors unless `key` (at `key_start`) comes after `previous` in canonical order (both
+    /// with their quotes).
+    fn check_key_order(&self, previous: &[u8], key_start: usize, key: &[u8]) -> Result<(), E> {
+        if key_order(previous, key) == std::cmp::Ordering::Less {
+            Ok(())
+        } else {
+            Err(E::fail(|| format!("keys not in canonical order (or repeated) at byte {key_start}")))
         }
     }
 
+    /// Starts a walk over the members of the object here, whose SPEC keys are `keys` (in
+    /// canonical order; none for a free-form object).
+    #[inline(always)]
+    fn members(&mut self, keys: &'static [Key]) -> Result<Members, E> {
+        self.expect(b'{')?;
+        Ok(Members { keys, next: 0, previous_other: None, started: false })
+    }
+
+    /// Moves past the next key and its colon (`None` after the closing `}`); the caller then
+    /// scans the member's value.
+    ///
+    /// The trick: canonical order is fixed, so the next key is almost always the next SPEC key,
+    /// or one a little further on when optional ones are absent. [`Key::at`] recognizes a whole
+    /// `"name":` with two word compares, and keys recognized that way are in order by
+    /// construction (their index only grows). Only other keys are scanned as strings and
+    /// compared with their neighbours byte by byte. A SPEC key out of order or repeated is not
+    /// looked for, so it is scanned as another key and fails that comparison.
+    #[inline(always)]
+    fn next_member(&mut self, members: &mut Members) -> Result<Option<Member>, E> {
+        let first = !members.started;
+        match self.peek() {
+            Some(b'}') => {
+                self.i += 1;
+                return Ok(None);
+            }
+            Some(b',') if !first => self.i += 1,
+            _ if first => {}
+            _ => return Err(self.error("expected ',' or '}'")),
+        }
+        members.started = true;
+        let key_start = self.i;
+        if let Some(k) = (members.next..members.keys.len()).find(|&k| members.keys[k].at(self.b, key_start)) {
+            let key = &members.keys[k];
+            if let Some(before) = members.previous_other.take() {
+                self.check_key_order(&self.b[before], key_start, key.quoted())?;
+            }
+            members.next = k + 1;
+            self.i = key_start + key.len;
+            return Ok(Some(Member::Spec(k)));
+        }
+        self.string()?;
+        let key = &self.b[key_start..self.i];
+        let previous_spec = members.next.checked_sub(1).and_then(|k| members.keys.get(k));
+        match (members.previous_other.replace(key_start..self.i), previous_spec) {
+            (Some(before), _) => self.check_key_order(&self.b[before], key_start, key)?,
+            (None, Some(before)) if !first => self.check_key_order(before.quoted(), key_start, key)?,
+            (None, _) => {}
+        }
+        self.expect(b':')?;
+        Ok(Some(Member::Other))
+    }
+
     /// An array; `element(scanner)` must scan each element.
-    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Result<(), FormatError>) -> Result<(), FormatError> {
+    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Result<(), E>) -> Result<(), E> {
         self.expect(b'[')?;
         if self.peek() == Some(b']') {
             self.i += 1;
@@ -521,27 +936,46 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A string with RFC 8785's minimal escaping (the line is known to be UTF-8).
-    fn string(&mut self) -> Result<(), FormatError> {
-        self.expect(b'"')?;
-        loop {
-            // Strings are most of an event's bytes: find the next `"` or `\\` 8 bytes at a
-            // time (control characters were refused up front).
-            loop {
-                let Some(Ok(chunk)) = self.b.get(self.i..self.i + 8).map(<[u8; 8]>::try_from) else {
-                    // Fewer than 8 bytes left.
-                    while self.peek().is_some_and(|c| c != b'"' && c != b'\\') {
-                        self.i += 1;
-                    }
-                    break;
-                };
-                let mask = stop_mask(u64::from_le_bytes(chunk));
-                if mask != 0 {
-                    self.i += (mask.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                self.i += 8;
+    /// The position of the next `"` or `\\` at or after `i` (the end of the text if none).
+    ///
+    /// Strings are most of an event's bytes: look 8 bytes at a time (control characters were
+    /// refused up front), and for `"` alone when the text has no backslash at all.
+    #[inline]
+    fn next_stop(&self, mut i: usize) -> usize {
+        while let Some(chunk) = self.b.get(i..i + 8) {
+            let word = crate::hash::word(chunk, 0);
+            let mask = if self.escapes { stop_mask(word) } else { zero_bytes(word ^ (ONES * u64::from(b'"'))) };
+            if mask != 0 {
+                return i + (mask.trailing_zeros() / 8) as usize;
             }
+            i += 8;
+        }
+        while self.b.get(i).is_some_and(|&c| c != b'"' && c != b'\\') {
+            i += 1;
+        }
+        i
+    }
+
+    /// A string with RFC 8785's minimal escaping (the text is known to be UTF-8).
+    #[inline]
+    fn string(&mut self) -> Result<(), E> {
+        if self.peek() != Some(b'"') {
+            return Err(self.expected(b'"'));
+        }
+        let end = self.next_stop(self.i + 1);
+        if self.b.get(end) == Some(&b'"') {
+            self.i = end + 1;
+            Ok(())
+        } else {
+            self.string_rest(end)
+        }
+    }
+
+    /// The rest of a string from `at`: a backslash, or the end of the text.
+    #[inline(never)]
+    fn string_rest(&mut self, at: usize) -> Result<(), E> {
+        self.i = at;
+        loop {
             match self.peek() {
                 Some(b'"') => {
                     self.i += 1;
@@ -553,10 +987,11 @@ impl<'a> Scanner<'a> {
                 }
                 None => return Err(self.error("unterminated string")),
             }
+            self.i = self.next_stop(self.i);
         }
     }
 
-    fn escape(&mut self) -> Result<(), FormatError> {
+    fn escape(&mut self) -> Result<(), E> {
         let Some(c) = self.peek() else {
             return Err(self.error("unterminated escape"));
         };
@@ -579,18 +1014,42 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn number(&mut self) -> Result<(), FormatError> {
-        let start = self.i;
-        while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.peek() {
-            self.i += 1;
+    fn number(&mut self) -> Result<(), E> {
+        if let Some((_, len)) = plain_integer(self.b, self.i) {
+            self.i += len;
+            return Ok(());
         }
-        let token = &self.b[start..self.i];
-        if number_is_canonical(token) {
+        let start = self.i;
+        let rest = &self.b[start..];
+        let len = rest
+            .iter()
+            .position(|c| !matches!(c, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+            .unwrap_or(rest.len());
+        self.i += len;
+        if number_is_canonical(&rest[..len]) {
             Ok(())
         } else {
-            Err(FormatError::new(format!("number not in RFC 8785 form at byte {start}")))
+            Err(E::fail(|| format!("number not in RFC 8785 form at byte {start}")))
         }
     }
+}
+
+/// The value and length of the number at `b[i..]` when it is a non-negative integer below
+/// 10^15 written as RFC 8785 writes it (no sign, no leading zero, not followed by anything that
+/// continues a number): the common case, in one pass over its digits. `None` for any other
+/// number (checked the long way) or anything else.
+#[inline]
+fn plain_integer(b: &[u8], i: usize) -> Option<(u64, usize)> {
+    let rest = b.get(i..)?;
+    let (mut value, mut len) = (0u64, 0);
+    while let Some(digit) = rest.get(len).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+        value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+        len += 1;
+    }
+    let plain = (1..=15).contains(&len)
+        && (rest[0] != b'0' || len == 1)
+        && !matches!(rest.get(len), Some(b'.' | b'e' | b'E' | b'+' | b'-'));
+    plain.then_some((value, len))
 }
 
 /// True when `token` is exactly what ES6 prints for the double it denotes.

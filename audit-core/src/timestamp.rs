@@ -76,6 +76,31 @@ impl Timestamp {
         out.push(b'Z');
     }
 
+    /// True when `s` is exactly `YYYY-MM-DDTHH:MM:SS.ffffffZ` with a valid calendar date and
+    /// time: what [`Timestamp::parse_bytes`] accepts, checked without building the time (the
+    /// verifier checks every line's `ts`).
+    pub(crate) fn is_spec_form(s: &[u8]) -> bool {
+        let Ok(s) = <&[u8; 27]>::try_from(s) else { return false };
+        const PATTERN: &[u8; 27] = b"0000-00-00T00:00:00.000000Z";
+        let mut form = true;
+        for (&c, &p) in s.iter().zip(PATTERN) {
+            form &= if p == b'0' { c.is_ascii_digit() } else { c == p };
+        }
+        if !form {
+            return false;
+        }
+        let num = |at: usize, len: usize| s[at..at + len].iter().fold(0u32, |n, &c| n * 10 + u32::from(c - b'0'));
+        let (year, month, day) = (num(0, 4), num(5, 2), num(8, 2));
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let days = match month {
+            2 if leap => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        (1..=12).contains(&month) && (1..=days).contains(&day) && num(11, 2) < 24 && num(14, 2) < 60 && num(17, 2) < 60
+    }
+
     /// Parses exactly `YYYY-MM-DDTHH:MM:SS.ffffffZ` with a valid calendar date.
     pub fn parse_bytes(s: &[u8]) -> Option<Timestamp> {
         if s.len() != 27 {
@@ -159,6 +184,34 @@ mod tests {
             "2026-01-01T00:00:00.0000000Z",
         ] {
             assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_quick_form_check_agrees_with_parsing() {
+        let mut cases: Vec<String> = Vec::new();
+        for year in [0, 1, 1900, 2000, 2023, 2024, 2100, 2400, 9999] {
+            for month in 0..=13 {
+                for day in [0, 1, 28, 29, 30, 31, 32] {
+                    cases.push(format!("{year:04}-{month:02}-{day:02}T12:30:45.123456Z"));
+                }
+            }
+        }
+        for (hour, minute, second) in [(0, 0, 0), (23, 59, 59), (24, 0, 0), (0, 60, 0), (0, 0, 60), (99, 99, 99)] {
+            cases.push(format!("2026-01-01T{hour:02}:{minute:02}:{second:02}.000000Z"));
+        }
+        let good = "2026-11-23T10:15:30.123456Z";
+        for at in 0..good.len() {
+            for c in [b'0', b'9', b'a', b'-', b':', b'T', b'Z', b'.', b' ', b'/', 0xff] {
+                let mut bytes = good.as_bytes().to_vec();
+                bytes[at] = c;
+                cases.push(String::from_utf8_lossy(&bytes).into_owned());
+            }
+        }
+        cases.extend(["".into(), good[..26].to_string(), format!("{good}Z")]);
+        for case in cases {
+            let bytes = case.as_bytes();
+            assert_eq!(Timestamp::is_spec_form(bytes), Timestamp::parse_bytes(bytes).is_some(), "{case}");
         }
     }
 

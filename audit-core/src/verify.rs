@@ -33,13 +33,17 @@
 
 use crate::checkpoint::Checkpoint;
 use crate::hash::EventHash;
-use crate::line::{self, FormatError, LineInfo};
+use crate::line::{self, FieldSpans, FormatError, LineInfo};
 use crate::merkle::{CompactRange, empty_root, leaf_hash, to_hex};
 use crate::store::{AuditStore, Head, LineStream, StoreError};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Read;
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Why a chain breaks, spelled as SPEC §2 says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,6 +150,58 @@ impl Hasher for IdHasher {
     }
 }
 
+/// The ids of the last `window` events, for the duplicate-id check (SPEC §2).
+///
+/// The trick: ids are time-ordered UUIDv7 in practice (SPEC §1 recommends them), and while
+/// every id is larger than the one before, the remembered ids are sorted and a new id larger
+/// than the last cannot repeat any of them: appending it is the whole check, with no hashing
+/// and no random memory access. The first id that is not larger is looked up by binary search;
+/// from then on a hash set is kept as well (the classic way, as for any order of ids).
+#[derive(Debug)]
+struct RecentIds {
+    window: usize,
+    /// The remembered ids, oldest first (sorted while `set` is `None`).
+    order: VecDeque<u128>,
+    set: Option<HashSet<u128, BuildHasherDefault<IdHasher>>>,
+}
+
+impl RecentIds {
+    fn new(window: usize) -> RecentIds {
+        RecentIds { window, order: VecDeque::new(), set: None }
+    }
+
+    /// Remembers `id`; false if it is among the remembered ones.
+    fn insert(&mut self, id: u128) -> bool {
+        if self.window == 0 {
+            return true;
+        }
+        match &mut self.set {
+            Some(set) => {
+                if !set.insert(id) {
+                    return false;
+                }
+            }
+            None if self.order.back().is_none_or(|&last| id > last) => {}
+            None => {
+                if self.order.binary_search(&id).is_ok() {
+                    return false;
+                }
+                let mut set: HashSet<u128, BuildHasherDefault<IdHasher>> = self.order.iter().copied().collect();
+                set.insert(id);
+                self.set = Some(set);
+            }
+        }
+        self.order.push_back(id);
+        if self.order.len() > self.window
+            && let Some(old) = self.order.pop_front()
+            && let Some(set) = &mut self.set
+        {
+            set.remove(&old);
+        }
+        true
+    }
+}
+
 /// Checks lines one after another; feed it with [`ChainVerifier::push_lines`].
 #[derive(Debug)]
 pub struct ChainVerifier {
@@ -155,9 +211,7 @@ pub struct ChainVerifier {
     first_seq: Option<u64>,
     trusted_prev: Option<EventHash>,
     chain: Option<Vec<u8>>,
-    ids: HashSet<u128, BuildHasherDefault<IdHasher>>,
-    recent: VecDeque<u128>,
-    id_window: usize,
+    ids: RecentIds,
     verified: u64,
     broken: Option<ChainBreak>,
     threads: usize,
@@ -229,9 +283,7 @@ impl ChainVerifier {
             first_seq: None,
             trusted_prev: None,
             chain: None,
-            ids: HashSet::default(),
-            recent: VecDeque::new(),
-            id_window: 1 << 20,
+            ids: RecentIds::new(1 << 20),
             verified: 0,
             broken: None,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -298,7 +350,7 @@ impl ChainVerifier {
 
     /// How many recent ids are remembered for the duplicate check (default 2^20).
     pub fn id_window(mut self, window: usize) -> ChainVerifier {
-        self.id_window = window;
+        self.ids = RecentIds::new(window);
         self
     }
 
@@ -312,8 +364,39 @@ impl ChainVerifier {
         if self.broken.is_some() {
             return false;
         }
-        let infos = inspect_all(lines, self.threads);
-        for (line, info) in lines.iter().zip(infos) {
+        let infos = inspect_all(lines.len(), self.threads, |i| line::inspect(lines[i]));
+        self.link_all(lines.iter().copied().zip(&infos))
+    }
+
+    /// [`ChainVerifier::push_lines`] for a store that also checks what it keeps beside each
+    /// line: `visit(index, line, inspected)` runs on the thread that checked the line, with what
+    /// [`line::inspect_with_fields`] found in it, and what it returns comes back in line order.
+    /// Lines are inspected and visited even once the chain is broken (they are then no longer
+    /// linked), so that a store checks every row.
+    pub fn push_lines_with<R: Send + Sync>(
+        &mut self,
+        lines: &[&[u8]],
+        visit: impl Fn(usize, &[u8], &Result<(LineInfo, FieldSpans), FormatError>) -> R + Sync,
+    ) -> Vec<R> {
+        let checked = inspect_all(lines.len(), self.threads, |i| {
+            let inspected = line::inspect_with_fields(lines[i]);
+            let visited = visit(i, lines[i], &inspected);
+            (inspected.map(|(info, _)| info), visited)
+        });
+        let (infos, visited): (Vec<_>, Vec<_>) = checked.into_iter().unzip();
+        self.link_all(lines.iter().copied().zip(&infos));
+        visited
+    }
+
+    /// Links checked lines in order; false once the chain broke.
+    fn link_all<'l>(
+        &mut self,
+        checked: impl IntoIterator<Item = (&'l [u8], &'l Result<LineInfo, FormatError>)>,
+    ) -> bool {
+        if self.broken.is_some() {
+            return false;
+        }
+        for (line, info) in checked {
             if let Err(chain_break) = self.link(line, info) {
                 self.broken = Some(chain_break);
                 return false;
@@ -335,9 +418,10 @@ impl ChainVerifier {
     }
 
     /// Links one checked line to the previous one.
-    fn link(&mut self, line: &[u8], info: Result<LineInfo, FormatError>) -> Result<(), ChainBreak> {
+    fn link(&mut self, line: &[u8], info: &Result<LineInfo, FormatError>) -> Result<(), ChainBreak> {
         let at = |seq: u64, reason: BreakReason, detail: String| ChainBreak { seq, reason, detail };
-        let info = info.map_err(|e| at(self.expected_seq(), BreakReason::BadFormat, e.message().to_string()))?;
+        let info =
+            info.as_ref().map_err(|e| at(self.expected_seq(), BreakReason::BadFormat, e.message().to_string()))?;
         let chain = &line[info.chain.clone()];
         match &self.chain {
             None => self.chain = Some(chain.to_vec()),
@@ -391,20 +475,8 @@ impl ChainVerifier {
         if info.computed != info.declared {
             return Err(at(seq, BreakReason::HashMismatch, format!("content hashes to {}", info.computed)));
         }
-        if self.id_window > 0 {
-            if !self.ids.insert(info.id) {
-                return Err(at(
-                    seq,
-                    BreakReason::DuplicateId,
-                    format!("id {:032x} was used by an earlier event", info.id),
-                ));
-            }
-            self.recent.push_back(info.id);
-            if self.recent.len() > self.id_window
-                && let Some(old) = self.recent.pop_front()
-            {
-                self.ids.remove(&old);
-            }
+        if !self.ids.insert(info.id) {
+            return Err(at(seq, BreakReason::DuplicateId, format!("id {:032x} was used by an earlier event", info.id)));
         }
         self.after = Some(Head { seq, hash: info.declared });
         self.first_seq.get_or_insert(seq);
@@ -461,32 +533,42 @@ impl ChainVerifier {
     }
 }
 
-/// Runs [`line::inspect`] on every line, spread over `threads` threads.
-fn inspect_all(lines: &[&[u8]], threads: usize) -> Vec<Result<LineInfo, FormatError>> {
-    const MIN_PER_THREAD: usize = 512;
-    let threads = threads.min(lines.len() / MIN_PER_THREAD).max(1);
-    if threads == 1 {
-        return lines.iter().map(|l| line::inspect(l)).collect();
+/// `check(i)` for every `i` in `0..count`, spread over `threads` threads, results in order.
+///
+/// The indices are cut into small chunks that the threads take one after another, so that a
+/// thread the machine runs later than the others (on a busy machine) delays nothing.
+fn inspect_all<R: Send + Sync>(count: usize, threads: usize, check: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    const CHUNK: usize = 256;
+    let threads = threads.min(count.div_ceil(CHUNK));
+    if threads <= 1 {
+        return (0..count).map(check).collect();
     }
-    let per_thread = lines.len().div_ceil(threads);
+    let chunks: Vec<Range<usize>> = (0..count).step_by(CHUNK).map(|start| start..(start + CHUNK).min(count)).collect();
+    let results: Vec<OnceLock<Vec<R>>> = chunks.iter().map(|_| OnceLock::new()).collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let (Some(chunk), Some(slot)) = (chunks.get(k), results.get(k)) else { return };
+            let _ = slot.set(chunk.clone().map(&check).collect());
+        }
+    };
     std::thread::scope(|scope| {
-        let workers: Vec<_> = lines
-            .chunks(per_thread)
-            .map(|chunk| scope.spawn(move || chunk.iter().map(|l| line::inspect(l)).collect::<Vec<_>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| {
-                worker.join().unwrap_or_else(|_| vec![Err(FormatError::new("verifier thread panicked"))])
-            })
-            .collect()
-    })
+        for _ in 1..threads {
+            scope.spawn(work);
+        }
+        work();
+    });
+    // Every chunk was taken and set before the scope ended (a thread that panics makes the
+    // scope panic too).
+    results.into_iter().flat_map(|slot| slot.into_inner().unwrap_or_default()).collect()
 }
 
 /// Verifies a JSON Lines export (SPEC §3) read from `reader`.
 ///
-/// A reader thread reads and splits blocks of lines while the verifier checks the previous
-/// block on all cores, so reading overlaps checking.
+/// A reader thread reads the input in blocks of whole lines, [`ChainVerifier::threads`]
+/// threads check blocks (canonical form, fields, SHA-256), and the calling thread links them
+/// in order (seq, prev, ids): reading, checking and linking overlap.
 pub fn verify_reader(reader: impl Read + Send, verifier: ChainVerifier) -> std::io::Result<VerifyReport> {
     feed_reader(reader, verifier).map(ChainVerifier::finish)
 }
@@ -494,67 +576,137 @@ pub fn verify_reader(reader: impl Read + Send, verifier: ChainVerifier) -> std::
 /// [`verify_reader`], returning the verifier instead of its report, so that what it tracked
 /// (such as [`ChainVerifier::tree`]) can be read before [`ChainVerifier::finish`].
 pub fn feed_reader(reader: impl Read + Send, mut verifier: ChainVerifier) -> std::io::Result<ChainVerifier> {
+    let checkers = verifier.threads;
+    let (filled, to_check) = sync_channel::<Numbered>(checkers + 1);
+    let (checked, to_link) = sync_channel::<Numbered>(checkers + 1);
+    let (recycle, empties) = channel::<Batch>();
+    // Shared by the checking threads only: when the last of them stops, the reader's next
+    // send fails and it stops too.
+    let to_check = Arc::new(Mutex::new(to_check));
     std::thread::scope(|scope| {
-        let (blocks, received) = std::sync::mpsc::sync_channel(2);
-        scope.spawn(move || read_blocks(reader, &blocks));
-        // Returning early drops `received`; the reader thread then stops at its next send.
-        for block in received {
-            match block? {
-                Block::Lines(bytes, ranges) => {
-                    let lines: Vec<&[u8]> = ranges.into_iter().map(|range| &bytes[range]).collect();
-                    if !verifier.push_lines(&lines) {
-                        return Ok(verifier);
-                    }
-                }
-                Block::Torn(bytes) => verifier.push_torn(&bytes),
-            }
+        scope.spawn(move || read_batches(reader, &filled, &empties));
+        for _ in 0..checkers {
+            let (to_check, checked) = (Arc::clone(&to_check), checked.clone());
+            scope.spawn(move || check_batches(&to_check, &checked));
         }
+        drop((to_check, checked));
+        // Returning early drops `to_link`: the checking threads then stop at their next send.
+        link_batches(&mut verifier, to_link, &recycle)?;
         Ok(verifier)
     })
 }
 
-/// What the reader thread hands over.
-enum Block {
-    /// Complete lines: the bytes and each line's range (without `\n`).
-    Lines(Vec<u8>, Vec<std::ops::Range<usize>>),
-    /// Bytes after the last `\n` at the end of the input.
-    Torn(Vec<u8>),
+/// Bytes read at a time: a batch holds the whole lines among them (more when a line is longer).
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Lines of a JSON Lines input on their way from the reader thread, through a checking thread,
+/// to the linking one, and back to the reader to be filled again (their memory is allocated
+/// once, not per block).
+#[derive(Default)]
+struct Batch {
+    /// Whole lines, each with its `\n`; or, when `torn`, the bytes after the last `\n`.
+    bytes: Vec<u8>,
+    /// Each line's range in `bytes` (without its `\n`).
+    lines: Vec<Range<usize>>,
+    /// [`line::inspect`] of each line.
+    infos: Vec<Result<LineInfo, FormatError>>,
+    /// The input ended with these bytes and no `\n`.
+    torn: bool,
 }
 
-fn read_blocks(mut reader: impl Read, blocks: &std::sync::mpsc::SyncSender<std::io::Result<Block>>) {
-    const BLOCK: usize = 4 << 20;
-    let mut buffer: Vec<u8> = Vec::with_capacity(BLOCK * 2);
-    loop {
-        let start = buffer.len();
-        // `read_to_end` on a `take` fills spare capacity without zeroing it first.
-        let read = match (&mut reader).take(BLOCK as u64).read_to_end(&mut buffer) {
-            Ok(read) => read,
-            Err(e) => {
-                let _ = blocks.send(Err(e));
-                return;
+/// A batch, or the read error that ended the input, numbered in reading order.
+type Numbered = (u64, std::io::Result<Batch>);
+
+fn read_batches(mut reader: impl Read, filled: &SyncSender<Numbered>, empties: &Receiver<Batch>) {
+    let mut carry: Vec<u8> = Vec::new();
+    for number in 0.. {
+        let mut batch = empties.try_recv().unwrap_or_default();
+        batch.bytes.clear();
+        batch.bytes.append(&mut carry);
+        batch.lines.clear();
+        batch.torn = false;
+        let last_newline = loop {
+            let start = batch.bytes.len();
+            batch.bytes.reserve(BATCH_BYTES);
+            // `read_to_end` on a `take` fills spare capacity without zeroing it first.
+            match (&mut reader).take(BATCH_BYTES as u64).read_to_end(&mut batch.bytes) {
+                Ok(0) => break None,
+                Ok(_) => {
+                    if let Some(at) = memchr::memrchr(b'\n', &batch.bytes[start..]) {
+                        break Some(start + at);
+                    }
+                }
+                Err(e) => {
+                    let _ = filled.send((number, Err(e)));
+                    return;
+                }
             }
         };
-        if read == 0 {
-            if !buffer.is_empty() {
-                let _ = blocks.send(Ok(Block::Torn(buffer)));
+        let Some(last_newline) = last_newline else {
+            // The end of the input: what is left has no newline.
+            if !batch.bytes.is_empty() {
+                batch.torn = true;
+                let _ = filled.send((number, Ok(batch)));
             }
             return;
-        }
-        let Some(last_newline) = memchr::memrchr(b'\n', &buffer[start..]).map(|i| start + i) else {
-            continue;
         };
-        let mut rest = Vec::with_capacity(BLOCK * 2);
-        rest.extend_from_slice(&buffer[last_newline + 1..]);
-        buffer.truncate(last_newline + 1);
-        let mut ranges = Vec::with_capacity(buffer.len() / 512);
+        carry.extend_from_slice(&batch.bytes[last_newline + 1..]);
+        batch.bytes.truncate(last_newline + 1);
         let mut line_start = 0;
-        for newline in memchr::memchr_iter(b'\n', &buffer) {
-            ranges.push(line_start..newline);
+        for newline in memchr::memchr_iter(b'\n', &batch.bytes) {
+            batch.lines.push(line_start..newline);
             line_start = newline + 1;
         }
-        if blocks.send(Ok(Block::Lines(std::mem::replace(&mut buffer, rest), ranges))).is_err() {
+        if filled.send((number, Ok(batch))).is_err() {
             return;
         }
+    }
+}
+
+fn check_batches(to_check: &Mutex<Receiver<Numbered>>, checked: &SyncSender<Numbered>) {
+    loop {
+        let next = match to_check.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        let Ok((number, mut batch)) = next else { return };
+        if let Ok(batch) = &mut batch {
+            batch.infos.clear();
+            let Batch { bytes, lines, infos, .. } = batch;
+            infos.extend(lines.iter().map(|range| line::inspect(&bytes[range.clone()])));
+        }
+        if checked.send((number, batch)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Links the checked batches in reading order.
+fn link_batches(
+    verifier: &mut ChainVerifier,
+    to_link: Receiver<Numbered>,
+    recycle: &Sender<Batch>,
+) -> std::io::Result<()> {
+    let mut early: BTreeMap<u64, std::io::Result<Batch>> = BTreeMap::new();
+    let mut next = 0;
+    for (number, batch) in to_link {
+        early.insert(number, batch);
+        while let Some(batch) = early.remove(&next) {
+            next += 1;
+            let batch = batch?;
+            if batch.torn {
+                verifier.push_torn(&batch.bytes);
+            } else if !verifier.link_all(batch.lines.iter().map(|range| &batch.bytes[range.clone()]).zip(&batch.infos))
+            {
+                return Ok(());
+            }
+            let _ = recycle.send(batch);
+        }
+    }
+    if early.is_empty() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("a verifier thread stopped before checking its lines"))
     }
 }
 
@@ -640,5 +792,164 @@ pub async fn feed_stream(lines: LineStream<'_>, verifier: ChainVerifier) -> Resu
             verifier.push_lines(&refs);
             verifier
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Actor, Context, Event, Outcome, Resource, Timestamp};
+
+    /// `n` chained events as JSON Lines, each with a `details` value of `pad` bytes.
+    fn chain_text(n: u64, pad: usize) -> Vec<u8> {
+        let mut text = Vec::new();
+        let mut prev = EventHash::ZERO;
+        for seq in 1..=n {
+            let mut event = Event {
+                v: 1,
+                chain: "default".into(),
+                seq,
+                id: uuid::Uuid::from_u128(u128::from(seq) << 64),
+                ts: Timestamp::from_unix_micros(1_795_000_000_000_000 + seq as i64).unwrap_or_else(Timestamp::now),
+                actor: Actor::user("u"),
+                action: "read".into(),
+                resource: Resource::new("doc", seq.to_string()),
+                outcome: Outcome::Success,
+                reason: None,
+                context: Context::default(),
+                changes: Vec::new(),
+                details: [("pad".to_string(), serde_json::json!("x".repeat(pad)))].into_iter().collect(),
+                justification: None,
+                tags: Vec::new(),
+                prev,
+                hash: EventHash::ZERO,
+            };
+            event.hash = event.compute_hash();
+            prev = event.hash;
+            text.extend_from_slice(event.to_canonical_line().as_bytes());
+            text.push(b'\n');
+        }
+        text
+    }
+
+    /// Hands out at most `step` bytes per read, and fails once `fail_at` bytes were read.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+        fail_at: Option<usize>,
+        at: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.fail_at.is_some_and(|fail_at| self.at >= fail_at) {
+                return Err(std::io::Error::other("the disk went away"));
+            }
+            let n = buf.len().min(self.step).min(self.bytes.len() - self.at);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    fn trickle(bytes: &[u8], step: usize) -> Trickle<'_> {
+        Trickle { bytes, step, fail_at: None, at: 0 }
+    }
+
+    #[test]
+    fn batches_of_any_size_are_linked_in_order() {
+        // About 3.5 MiB: several batches; events of 2 MiB: lines longer than a batch.
+        for (n, pad, step) in [(5000, 600, 1 << 16), (3, 2 << 20, 1 << 20), (40, 100, 7)] {
+            let text = chain_text(n, pad);
+            for threads in [1, 2, 3] {
+                let report = verify_reader(trickle(&text, step), ChainVerifier::from_genesis().threads(threads))
+                    .expect("in memory");
+                assert!(report.is_valid(), "{n} events, {threads} threads: {report:?}");
+                assert_eq!(report.verified, n);
+            }
+        }
+    }
+
+    #[test]
+    fn a_break_in_a_late_batch_is_found_at_its_seq() {
+        let mut text = chain_text(5000, 600);
+        let pattern = b"{\"id\":\"4321\",\"type\":\"doc\"}";
+        let at = memchr::memmem::find(&text, pattern).map(|i| i + pattern.len() - 4).expect("event 4321");
+        text[at] = b'i'; // "doc" -> "dic" in event 4321
+        for threads in [1, 2] {
+            let report =
+                verify_reader(text.as_slice(), ChainVerifier::from_genesis().threads(threads)).expect("memory");
+            let broken = report.broken.expect("broken");
+            assert_eq!((broken.seq, broken.reason, report.verified), (4321, BreakReason::HashMismatch, 4320));
+        }
+    }
+
+    #[test]
+    fn a_torn_end_after_many_batches_is_bad_format() {
+        let mut text = chain_text(3000, 600);
+        text.truncate(text.len() - 10);
+        let report = verify_reader(trickle(&text, 1 << 16), ChainVerifier::from_genesis()).expect("memory");
+        let broken = report.broken.expect("broken");
+        assert_eq!((broken.seq, broken.reason, report.verified), (3000, BreakReason::BadFormat, 2999));
+    }
+
+    #[test]
+    fn a_read_error_is_returned_not_reported_as_valid() {
+        let text = chain_text(3000, 600);
+        let reader = Trickle { bytes: &text, step: 1 << 16, fail_at: Some(text.len() / 2), at: 0 };
+        let error = verify_reader(reader, ChainVerifier::from_genesis()).expect_err("the read fails");
+        assert_eq!(error.to_string(), "the disk went away");
+    }
+
+    /// The ids remembered the plain way: a list of the last `window`.
+    fn naive_duplicates(ids: &[u128], window: usize) -> Vec<bool> {
+        let mut recent: VecDeque<u128> = VecDeque::new();
+        ids.iter()
+            .map(|id| {
+                if window == 0 {
+                    return false;
+                }
+                if recent.contains(id) {
+                    return true;
+                }
+                recent.push_back(*id);
+                if recent.len() > window {
+                    recent.pop_front();
+                }
+                false
+            })
+            .collect()
+    }
+
+    #[test]
+    fn recent_ids_find_the_same_duplicates_as_a_plain_list() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut random = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for case in 0..200 {
+            // Mostly increasing ids (UUIDv7), with repeats and steps back of various sizes.
+            let mut ids = Vec::new();
+            let mut id = 1000u128;
+            for _ in 0..300 {
+                id += u128::from(random() % 5) + 1;
+                let pick = match random() % 10 {
+                    0 => id - u128::from(random() % 40),
+                    1 if case % 2 == 0 => u128::from(random() % 2000),
+                    _ => id,
+                };
+                ids.push(pick);
+            }
+            let window = [0, 1, 7, 50, 1000][case % 5];
+            let mut recent = RecentIds::new(window);
+            let found: Vec<bool> = ids.iter().map(|&id| !recent.insert(id)).collect();
+            // A duplicate ends a verification: compare up to the first one.
+            let expected = naive_duplicates(&ids, window);
+            let first = expected.iter().position(|&d| d).unwrap_or(ids.len());
+            assert_eq!(found[..=first.min(ids.len() - 1)], expected[..=first.min(ids.len() - 1)], "case {case}");
+        }
     }
 }

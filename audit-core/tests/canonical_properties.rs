@@ -131,10 +131,71 @@ proptest! {
         prop_assert_eq!(info.declared, event.hash);
         prop_assert_eq!(info.seq, event.seq);
 
+        // Where the indexed fields are: each span holds the event's value.
+        let (_, fields) = line::inspect_with_fields(line.as_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let bytes = line.as_bytes();
+        let strings = [
+            (&fields.actor_id, &event.actor.id),
+            (&fields.action, &event.action),
+            (&fields.resource_type, &event.resource.kind),
+            (&fields.resource_id, &event.resource.id),
+        ];
+        for (span, value) in strings {
+            prop_assert_eq!(&line::json_string(&bytes[span.clone()]), value);
+            prop_assert!(line::json_string_is(&bytes[span.clone()], value));
+            let changed = format!("{value}\n");
+            prop_assert!(!line::json_string_is(&bytes[span.clone()], &changed));
+        }
+        prop_assert_eq!(line::json_string(&bytes[fields.actor_kind.clone()]), event.actor.kind.as_str());
+        prop_assert_eq!(line::json_string(&bytes[fields.outcome.clone()]), event.outcome.as_str());
+        prop_assert_eq!(line::json_string(&bytes[fields.ts.clone()]), event.ts.to_string());
+        prop_assert_eq!(line::json_string(&bytes[fields.id.clone()]), event.id.hyphenated().to_string());
+        prop_assert_eq!(&line[fields.seq.clone()], event.seq.to_string());
+        let request_id = fields.request_id.map(|span| line::json_string(&bytes[span]));
+        prop_assert_eq!(request_id, event.context.request_id.clone());
+        let tags = fields.tags.map(|span| line[span].to_string());
+        prop_assert_eq!(tags, (!event.tags.is_empty()).then(|| canonical::to_string(&serde_json::json!(event.tags))));
+
         // Parsing the line and writing it again gives the same bytes.
         let parsed = Event::from_canonical_line(&line).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(parsed.to_canonical_line(), line);
         prop_assert!(parsed.hash_is_valid());
+    }
+
+    #[test]
+    fn a_damaged_line_is_accepted_only_if_it_is_still_canonical(event in event(), edits in vec((any::<prop::sample::Index>(), 0usize..4, any::<u8>(), 0usize..12), 1..4)) {
+        // Damage the line with edits aimed at what the scanner checks: punctuation, quotes,
+        // escapes, digits, bytes that are not ASCII, keys.
+        const PIECES: [&str; 12] = ["\"", "\\", ",", ":", "}", "\\u0001", "0", "-", "é", "\u{1}", "\"id\":", " "];
+        let mut bytes = event.to_canonical_line().into_bytes();
+        for (at, kind, byte, piece) in edits {
+            let at = at.index(bytes.len() + 1);
+            match kind {
+                0 if at < bytes.len() => bytes[at] = byte,
+                1 if at < bytes.len() => drop(bytes.remove(at)),
+                2 => drop(bytes.splice(at..at, PIECES[piece].bytes()).count()),
+                _ => drop(bytes.splice(at..(at + 1).min(bytes.len()), PIECES[piece].bytes()).count()),
+            }
+        }
+        let accepted = line::inspect(&bytes).is_ok();
+        let canonical = check_canonical(&bytes).is_ok();
+        if accepted {
+            // Accepted: RFC 8785 canonical JSON (a fixed point of canonicalization).
+            prop_assert!(canonical);
+            let value: Value = serde_json::from_slice(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let again = canonical::to_string(&value);
+            prop_assert_eq!(again.as_bytes(), &bytes[..]);
+        }
+        if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
+            // Judged canonical exactly when canonicalizing changes nothing (numbers beyond
+            // 2^53 aside: the canonical writer keeps them as doubles).
+            if canonical::normalize_value(&mut value.clone()) == 0 {
+                let again = canonical::to_string(&value);
+                prop_assert_eq!(canonical, again.as_bytes() == &bytes[..], "{}", String::from_utf8_lossy(&bytes));
+            }
+        } else {
+            prop_assert!(!canonical && !accepted);
+        }
     }
 
     #[test]

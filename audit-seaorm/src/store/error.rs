@@ -57,10 +57,10 @@ fn hint(error: &DbErr) -> &'static str {
 }
 
 impl SqlStoreError {
-    /// A closure that wraps a [`DbErr`] with `context`, for `map_err`.
+    /// A closure that wraps a [`DbErr`] with `context`, for `map_err`. The context becomes a
+    /// `String` only if there is an error (rows are read in loops).
     pub(crate) fn db(context: impl Into<String>) -> impl FnOnce(DbErr) -> SqlStoreError {
-        let context = context.into();
-        move |source| SqlStoreError::Database { context, source }
+        move |source| SqlStoreError::Database { context: context.into(), source }
     }
 }
 

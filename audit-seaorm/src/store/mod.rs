@@ -185,14 +185,18 @@ pub use verify::{ColumnMismatch, StoreVerifyReport};
 use audit_core::SealedEvent;
 use audit_core::merkle::Digest;
 use audit_core::store::{AppendError, AuditStore, Head, LineStream, Query, QueryPage, StoreError, check_batch};
+use futures_util::Stream;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseConnectionType, DatabaseTransaction,
     DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sql::{Dialect, EVENTS, HEADS, MAX_INSERT_ROWS, Sql};
 use std::collections::HashMap;
+use std::future::Future;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Rows fetched per query when reading a chain (the default of
@@ -636,46 +640,86 @@ impl SqlStore {
         rows.iter().map(|row| sql::line_from_row(row).map(|(_, seq, line)| (seq, line))).collect()
     }
 
-    /// Streams the lines of `chain` with `from <= seq <= to`, one page per query.
+    /// Streams the lines of `chain` with `from <= seq <= to`, one page per query (see [`Lines`]).
     fn lines(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
-        struct State {
-            chain: String,
-            next: u64,
-            last: u64,
-            page: std::vec::IntoIter<(u64, String)>,
-            done: bool,
-        }
-        let state = State {
+        let (from, last) = (from.max(1), to.unwrap_or(u64::MAX));
+        let mut lines = Lines {
+            store: self,
             chain: chain.to_string(),
-            next: from.max(1),
-            last: to.unwrap_or(u64::MAX),
+            last,
             page: Vec::new().into_iter(),
-            done: false,
+            next: None,
+            fetched: None,
         };
-        Box::pin(futures_util::stream::unfold(state, move |mut state| async move {
-            loop {
-                if let Some((_, line)) = state.page.next() {
-                    return Some((Ok(line), state));
-                }
-                if state.done || state.next > state.last {
-                    return None;
-                }
-                match self.line_page(&state.chain, state.next, state.last).await {
-                    Ok(rows) => {
-                        state.done = rows.len() < self.page_size;
-                        match rows.last() {
-                            Some((seq, _)) => state.next = seq.saturating_add(1),
-                            None => state.done = true,
-                        }
-                        state.page = rows.into_iter();
-                    }
-                    Err(e) => {
-                        state.done = true;
-                        return Some((Err(e.into()), state));
-                    }
-                }
+        if from <= last {
+            lines.next = Some(lines.fetch(from));
+        }
+        Box::pin(lines)
+    }
+}
+
+/// A page of `(seq, line)` rows being fetched.
+type PageQuery<'a> = Pin<Box<dyn Future<Output = Result<Vec<(u64, String)>, SqlStoreError>> + Send + 'a>>;
+
+/// The lines of a chain, one page per query. The query for the next page is sent as soon as a
+/// page arrives and is polled whenever a line is asked for, so the database works on it while
+/// the caller consumes this page (on any runtime, with no task spawned).
+struct Lines<'a> {
+    store: &'a SqlStore,
+    chain: String,
+    /// The last seq wanted.
+    last: u64,
+    page: std::vec::IntoIter<(u64, String)>,
+    next: Option<PageQuery<'a>>,
+    /// The next page, arrived before this one was consumed.
+    fetched: Option<Result<Vec<(u64, String)>, SqlStoreError>>,
+}
+
+impl<'a> Lines<'a> {
+    fn fetch(&self, from: u64) -> PageQuery<'a> {
+        let (store, chain, last) = (self.store, self.chain.clone(), self.last);
+        Box::pin(async move { store.line_page(&chain, from, last).await })
+    }
+
+    /// Polls the query for the next page, keeping the page if it arrived.
+    fn poll_next_page(&mut self, cx: &mut Context<'_>) {
+        if let Some(query) = &mut self.next
+            && let Poll::Ready(page) = query.as_mut().poll(cx)
+        {
+            self.next = None;
+            self.fetched = Some(page);
+        }
+    }
+}
+
+impl Stream for Lines<'_> {
+    type Item = Result<String, StoreError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        this.poll_next_page(cx);
+        loop {
+            if let Some((_, line)) = this.page.next() {
+                return Poll::Ready(Some(Ok(line)));
             }
-        }))
+            match this.fetched.take() {
+                Some(Ok(rows)) => {
+                    // A full page may have more after it: ask for the next one right away.
+                    if rows.len() >= this.store.page_size
+                        && let Some(&(seq, _)) = rows.last()
+                        && seq < this.last
+                    {
+                        this.next = Some(this.fetch(seq + 1));
+                        this.poll_next_page(cx);
+                    }
+                    this.page = rows.into_iter();
+                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                // Woken when the query makes progress (it was just polled).
+                None if this.next.is_some() => return Poll::Pending,
+                None => return Poll::Ready(None),
+            }
+        }
     }
 }
 

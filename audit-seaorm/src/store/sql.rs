@@ -5,7 +5,9 @@ use super::error::SqlStoreError;
 use audit_core::canonical::write_str;
 use audit_core::{SealedEvent, Timestamp};
 use sea_orm::sea_query::Value;
-use sea_orm::{DbBackend, QueryResult, Statement};
+use sea_orm::{DbBackend, DbErr, QueryResult, RuntimeErr, Statement};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// The events table.
 pub(crate) const EVENTS: &str = "audit_events";
@@ -70,8 +72,11 @@ impl Dialect {
                 })
             }
             Dialect::Postgres | Dialect::MySql => {
-                let time: sea_orm::prelude::ChronoDateTimeUtc =
-                    row.try_get_by_index(index).map_err(SqlStoreError::db("read a ts column"))?;
+                let time: sea_orm::prelude::ChronoDateTimeUtc = match pg_value(row, index) {
+                    Some(time) => time,
+                    None => row.try_get_by_index(index),
+                }
+                .map_err(SqlStoreError::db("read a ts column"))?;
                 Ok(Timestamp::from_datetime(time))
             }
         }
@@ -90,6 +95,41 @@ impl Dialect {
             }
         }
     }
+}
+
+/// A text column of `row` at `index`, borrowed from the driver's row where it allows that
+/// (PostgreSQL, MySQL, SQLite), copied otherwise: reading a page of events allocates nothing
+/// per column.
+///
+/// On PostgreSQL every column has the one type the schema gave it, so the driver's check of
+/// each value's type (most of the cost of reading a row) is skipped ([`pg_value`]); SQLite
+/// keeps values of any type in any column, MySQL converts: there the check stays.
+pub(crate) fn text_at(row: &QueryResult, index: usize) -> Result<Option<Cow<'_, str>>, DbErr> {
+    use sea_orm::sqlx::Row;
+    let borrowed = if let Some(row) = row.try_as_pg_row() {
+        row.try_get_unchecked::<Option<&str>, _>(index)
+    } else if let Some(row) = row.try_as_mysql_row() {
+        row.try_get::<Option<&str>, _>(index)
+    } else if let Some(row) = row.try_as_sqlite_row() {
+        row.try_get::<Option<&str>, _>(index)
+    } else {
+        return row.try_get_by_index::<Option<String>>(index).map(|text| text.map(Cow::Owned));
+    };
+    borrowed.map(|text| text.map(Cow::Borrowed)).map_err(sqlx_error)
+}
+
+/// Column `index` of a PostgreSQL row as `T`, without the driver's check of the value's type
+/// (the schema fixes it); `None` for a row of another backend.
+pub(crate) fn pg_value<'r, T>(row: &'r QueryResult, index: usize) -> Option<Result<T, DbErr>>
+where
+    T: sea_orm::sqlx::Decode<'r, sea_orm::sqlx::Postgres>,
+{
+    use sea_orm::sqlx::Row;
+    row.try_as_pg_row().map(|row| row.try_get_unchecked::<T, _>(index).map_err(sqlx_error))
+}
+
+fn sqlx_error(error: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(Arc::new(error)))
 }
 
 /// A statement being written: SQL text plus its bound values, with the backend's placeholders.

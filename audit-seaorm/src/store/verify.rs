@@ -3,15 +3,20 @@
 //! line, and the chain's head row against the last event.
 
 use super::error::SqlStoreError;
+use super::sql::Dialect;
 use super::sql::{self, COLUMNS, EVENTS, Sql};
 use super::{SqlStore, page_limit};
 use audit_core::Event;
+use audit_core::line::{FieldSpans, LineInfo, json_string, json_string_is};
 use audit_core::proof::TreeHead;
 use audit_core::store::Head;
 use audit_core::verify::{ChainVerifier, VerifyReport};
+use sea_orm::prelude::Uuid;
 use sea_orm::{ConnectionTrait, QueryResult};
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
+use std::ops::Range;
 
 /// How many column mismatches a report lists (all are counted).
 const MAX_LISTED_MISMATCHES: usize = 1000;
@@ -105,13 +110,6 @@ impl fmt::Display for StoreVerifyReport {
     }
 }
 
-/// One stored row, every column as text (`ts` in SPEC form, `id` lowercase hyphenated).
-struct Row {
-    values: [Option<String>; 12],
-    seq: u64,
-    line: String,
-}
-
 impl SqlStore {
     /// Verifies `chain` as stored: streams it by `seq` (one page per query) through
     /// [`ChainVerifier`] for hashes and links, checks that every indexed column equals the
@@ -119,6 +117,10 @@ impl SqlStore {
     /// that the head row matches the last event (events removed from the end, or inserted after
     /// it, are reported). Appends may continue meanwhile; events after the head read at the
     /// start are left for the next run.
+    ///
+    /// Each page is checked on all cores (off the async runtime's threads) while the next one
+    /// is fetched; the columns are compared with the values [`ChainVerifier`] finds in the line
+    /// in its single pass over it, byte for byte, without copying them out of the page.
     pub async fn verify_chain(&self, chain: &str) -> Result<StoreVerifyReport, SqlStoreError> {
         self.verify_chain_with(chain, ChainVerifier::from_genesis()).await
     }
@@ -146,21 +148,38 @@ impl SqlStore {
     ) -> Result<StoreVerifyReport, SqlStoreError> {
         let stored_head = self.select_head(&self.db, chain, false).await?.unwrap_or(Head::EMPTY);
         let mut columns = Columns::default();
-        let mut next = 1u64;
         let mut read = 0u64;
-        while next <= stored_head.seq {
-            let rows = self.full_rows(chain, next, stored_head.seq).await?;
-            for row in &rows {
-                columns.compare(row);
+        let mut from = 1u64;
+        let mut page =
+            if from <= stored_head.seq { Some(self.full_rows(chain, from, stored_head.seq).await?) } else { None };
+        while let Some(rows) = page.take() {
+            let what = || format!("verify chain {chain:?}: read events from seq {from}");
+            let count = rows.len();
+            let last_seq = match rows.last() {
+                Some(row) => Some(seq_at(row).map_err(|e| with_context(e, &what()))?),
+                None => None,
+            };
+            // Check this page on the blocking pool while the next one is fetched.
+            let dialect = self.dialect;
+            let checking = tokio::task::spawn_blocking(move || {
+                let found = check_page(dialect, &mut verifier, &rows);
+                (verifier, found)
+            });
+            if let Some(last) = last_seq
+                && count >= self.page_size
+                && last < stored_head.seq
+            {
+                page = Some(self.full_rows(chain, last + 1, stored_head.seq).await?);
             }
-            let lines: Vec<&[u8]> = rows.iter().map(|row| row.line.as_bytes()).collect();
-            verifier.push_lines(&lines);
-            read += rows.len() as u64;
+            let (checked, found) = checking.await.map_err(|e| SqlStoreError::Database {
+                context: what(),
+                source: sea_orm::DbErr::Custom(format!("the verifier task failed: {e}")),
+            })?;
+            verifier = checked;
+            columns.add(found.map_err(|e| with_context(e, &what()))?);
+            read += count as u64;
             progress(read);
-            match rows.last() {
-                Some(row) if rows.len() >= self.page_size => next = row.seq.saturating_add(1),
-                _ => break,
-            }
+            from = last_seq.map_or(from, |last| last + 1);
         }
         let tree = verifier.tree().map(|range| TreeHead { size: range.size(), root: range.root() });
         let mut report = StoreVerifyReport {
@@ -230,7 +249,9 @@ impl SqlStore {
         Ok(max.and_then(|m| u64::try_from(m).ok()).unwrap_or(0))
     }
 
-    async fn full_rows(&self, chain: &str, from: u64, to: u64) -> Result<Vec<Row>, SqlStoreError> {
+    /// Up to a page of rows of `chain` with `from <= seq <= to`, every column, as the database
+    /// returned them (read where they are checked, by [`check_page`]).
+    async fn full_rows(&self, chain: &str, from: u64, to: u64) -> Result<Vec<QueryResult>, SqlStoreError> {
         let mut sql = Sql::new(self.dialect);
         sql.push(&format!("SELECT {} FROM {EVENTS} WHERE chain = ", COLUMNS.join(", ")))
             .bind(chain)
@@ -240,42 +261,241 @@ impl SqlStore {
             .bind(sql::seq_bound(to))
             .push(" ORDER BY seq LIMIT ")
             .bind(page_limit(self.page_size));
-        let what = || format!("verify chain {chain:?}: read events from seq {from}");
-        let rows = self.db.query_all_raw(sql.build()).await.map_err(SqlStoreError::db(what()))?;
-        rows.iter().map(|row| self.decode_row(row).map_err(|e| with_context(e, &what()))).collect()
+        let what = format!("verify chain {chain:?}: read events from seq {from}");
+        self.db.query_all_raw(sql.build()).await.map_err(SqlStoreError::db(what))
     }
+}
 
-    fn decode_row(&self, row: &QueryResult) -> Result<Row, SqlStoreError> {
-        let text = |i: usize| -> Result<Option<String>, SqlStoreError> {
-            row.try_get_by_index::<Option<String>>(i).map_err(SqlStoreError::db(format!("read column {}", COLUMNS[i])))
-        };
-        let seq: i64 = row.try_get_by_index(1).map_err(SqlStoreError::db("read column seq"))?;
-        let seq =
-            u64::try_from(seq).map_err(|_| SqlStoreError::Corrupt(format!("an event has a negative seq {seq}")))?;
-        let ts = match self.dialect {
-            sql::Dialect::Sqlite => text(3)?,
-            sql::Dialect::Postgres | sql::Dialect::MySql => Some(self.dialect.ts_at(row, 3)?.to_string()),
-        };
-        let line = text(12)?.unwrap_or_default();
-        Ok(Row {
-            values: [
-                text(0)?,
-                Some(seq.to_string()),
-                Some(self.dialect.id_at(row, 2)?),
-                ts,
-                text(4)?,
-                text(5)?,
-                text(6)?,
-                text(7)?,
-                text(8)?,
-                text(9)?,
-                text(10)?,
-                text(11)?,
-            ],
-            seq,
-            line,
-        })
+/// The `seq` column of a row.
+fn seq_at(row: &QueryResult) -> Result<u64, SqlStoreError> {
+    let seq: i64 = match sql::pg_value(row, 1) {
+        Some(seq) => seq,
+        None => row.try_get_by_index(1),
     }
+    .map_err(SqlStoreError::db("read column seq"))?;
+    u64::try_from(seq).map_err(|_| SqlStoreError::Corrupt(format!("an event has a negative seq {seq}")))
+}
+
+/// The `line` column of a row, borrowed from it: on PostgreSQL its bytes as they are (that they
+/// are UTF-8 is checked by the verifier, in full only for a line that is not ASCII), elsewhere
+/// as text.
+fn line_at(row: &QueryResult) -> Result<Cow<'_, [u8]>, SqlStoreError> {
+    if let Some(Ok(line)) = sql::pg_value::<Option<&[u8]>>(row, 12) {
+        return Ok(Cow::Borrowed(line.unwrap_or_default()));
+    }
+    Ok(match text(row, 12)?.unwrap_or_default() {
+        Cow::Borrowed(line) => Cow::Borrowed(line.as_bytes()),
+        Cow::Owned(line) => Cow::Owned(line.into_bytes()),
+    })
+}
+
+/// The bytes of a text column of a row, borrowed from it (on PostgreSQL not checked to be UTF-8:
+/// they are compared with bytes that are).
+fn text_bytes(row: &QueryResult, column: usize) -> Result<Option<Cow<'_, [u8]>>, SqlStoreError> {
+    if let Some(Ok(bytes)) = sql::pg_value::<Option<&[u8]>>(row, column) {
+        return Ok(bytes.map(Cow::Borrowed));
+    }
+    Ok(text(row, column)?.map(|text| match text {
+        Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+        Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+    }))
+}
+
+/// A text column of a row, borrowed from it.
+fn text(row: &QueryResult, column: usize) -> Result<Option<Cow<'_, str>>, SqlStoreError> {
+    sql::text_at(row, column).map_err(|e| SqlStoreError::db(format!("read column {}", COLUMNS[column]))(e))
+}
+
+/// Feeds the lines of a page to `verifier` and compares every row's columns with its line;
+/// returns the mismatches in row and column order.
+fn check_page(
+    dialect: Dialect,
+    verifier: &mut ChainVerifier,
+    rows: &[QueryResult],
+) -> Result<Vec<ColumnMismatch>, SqlStoreError> {
+    let mut seqs = Vec::with_capacity(rows.len());
+    let mut bytes = Vec::with_capacity(rows.len());
+    for row in rows {
+        seqs.push(seq_at(row)?);
+        bytes.push(line_at(row)?);
+    }
+    let lines: Vec<&[u8]> = bytes.iter().map(|line| &line[..]).collect();
+    let found = verifier.push_lines_with(&lines, |i, line, inspected| match inspected {
+        Ok((info, fields)) => compare(dialect, &rows[i], seqs[i], line, info, fields),
+        // Not a canonical event (the verifier reports it): compared as any JSON, as far as it
+        // parses. Read as text, a line that is not UTF-8 is an error, as for any other column.
+        Err(_) => compare_parsed(dialect, &rows[i], seqs[i], &text(&rows[i], 12)?.unwrap_or_default()),
+    });
+    let mut mismatches = Vec::new();
+    for row in found {
+        mismatches.extend(row?);
+    }
+    Ok(mismatches)
+}
+
+/// The columns of `row` that differ from its line, compared with the values where the line
+/// holds them (`fields`): a text column equals its value when it is the string that the JSON
+/// string in the line spells (see [`json_string_is`]), `tags` when it holds the same canonical
+/// array. Values are decoded and copied only to report a mismatch.
+fn compare(
+    dialect: Dialect,
+    row: &QueryResult,
+    seq: u64,
+    line: &[u8],
+    info: &LineInfo,
+    fields: &FieldSpans,
+) -> Result<Vec<ColumnMismatch>, SqlStoreError> {
+    let raw = |span: &Range<usize>| &line[span.clone()];
+    let mut found = Vec::new();
+    let mut differs = |column: usize, stored: Option<String>, expected: Option<String>| {
+        found.push(ColumnMismatch { seq, column: COLUMNS[column], stored, expected });
+    };
+    if let Some((stored, expected)) = string_differs(row, 0, Some(raw(&info.chain)))? {
+        differs(0, stored, expected);
+    }
+    if seq != info.seq {
+        differs(1, Some(seq.to_string()), Some(info.seq.to_string()));
+    }
+    if let Some(stored) = id_differs(dialect, row, info.id, raw(&fields.id))? {
+        differs(2, Some(stored), Some(json_string(raw(&fields.id))));
+    }
+    if let Some(stored) = ts_differs(dialect, row, raw(&fields.ts))? {
+        differs(3, stored, Some(json_string(raw(&fields.ts))));
+    }
+    let strings = [
+        (4, Some(&fields.actor_id)),
+        (5, Some(&fields.actor_kind)),
+        (6, Some(&fields.action)),
+        (7, Some(&fields.resource_type)),
+        (8, Some(&fields.resource_id)),
+        (9, Some(&fields.outcome)),
+        (10, fields.request_id.as_ref()),
+    ];
+    for (column, expected) in strings {
+        if let Some((stored, expected)) = string_differs(row, column, expected.map(raw))? {
+            differs(column, stored, expected);
+        }
+    }
+    let tags = fields.tags.as_ref().map(raw);
+    if text_bytes(row, 11)?.as_deref() != tags {
+        let stored = text(row, 11)?.map(Cow::into_owned);
+        differs(11, stored, tags.map(|tags| String::from_utf8_lossy(tags).into_owned()));
+    }
+    Ok(found)
+}
+
+/// What a column holds and what its line says, for a [`ColumnMismatch`].
+type StoredExpected = (Option<String>, Option<String>);
+
+/// `(stored, expected)` when text column `column` of `row` does not hold the string that
+/// `expected` spells (a JSON string of the line with its quotes; `None`: the field is absent).
+fn string_differs(
+    row: &QueryResult,
+    column: usize,
+    expected: Option<&[u8]>,
+) -> Result<Option<StoredExpected>, SqlStoreError> {
+    let equal = match (text_bytes(row, column)?, expected) {
+        (Some(stored), Some(expected)) => json_string_is(expected, stored),
+        (None, None) => true,
+        _ => false,
+    };
+    if equal {
+        return Ok(None);
+    }
+    // Read as text to report it (a column that is not UTF-8 is an error, as when reading rows).
+    let stored = text(row, column)?.map(Cow::into_owned);
+    Ok(Some((stored, expected.map(json_string))))
+}
+
+/// The `id` column as text, when it is not the UUID of the line (`expected`: its JSON string).
+fn id_differs(dialect: Dialect, row: &QueryResult, id: u128, expected: &[u8]) -> Result<Option<String>, SqlStoreError> {
+    match dialect {
+        Dialect::Postgres => {
+            let stored: Uuid = match sql::pg_value(row, 2) {
+                Some(id) => id,
+                None => row.try_get_by_index(2),
+            }
+            .map_err(SqlStoreError::db("read the id column"))?;
+            Ok((stored.as_u128() != id).then(|| stored.hyphenated().to_string()))
+        }
+        Dialect::MySql | Dialect::Sqlite => match text(row, 2)? {
+            Some(stored) => Ok((!json_string_is(expected, stored.as_bytes())).then(|| stored.into_owned())),
+            // NULL: reading it as the id says what is wrong.
+            None => dialect.id_at(row, 2).map(Some),
+        },
+    }
+}
+
+/// The `ts` column as text (`Some(None)`: NULL), when it is not the time of the line
+/// (`expected`: its JSON string).
+fn ts_differs(dialect: Dialect, row: &QueryResult, expected: &[u8]) -> Result<Option<Option<String>>, SqlStoreError> {
+    match dialect {
+        Dialect::Sqlite => {
+            let stored = text(row, 3)?;
+            Ok(match stored {
+                Some(stored) if json_string_is(expected, stored.as_bytes()) => None,
+                stored => Some(stored.map(Cow::into_owned)),
+            })
+        }
+        Dialect::Postgres | Dialect::MySql => {
+            let stored = dialect.ts_at(row, 3)?;
+            let mut written = Vec::with_capacity(27);
+            stored.write(&mut written);
+            Ok((expected.get(1..expected.len() - 1) != Some(&written[..])).then(|| Some(stored.to_string())))
+        }
+    }
+}
+
+/// The columns of `row` that differ from its line when the line is not a canonical event but
+/// may still be JSON: parsed as an [`Event`] (a line that is not even that is only reported by
+/// the chain verifier, as bad format).
+fn compare_parsed(
+    dialect: Dialect,
+    row: &QueryResult,
+    seq: u64,
+    line: &str,
+) -> Result<Vec<ColumnMismatch>, SqlStoreError> {
+    let Ok(e) = serde_json::from_str::<Event>(line) else { return Ok(Vec::new()) };
+    let ts = match dialect {
+        Dialect::Sqlite => text(row, 3)?.map(Cow::into_owned),
+        Dialect::Postgres | Dialect::MySql => Some(dialect.ts_at(row, 3)?.to_string()),
+    };
+    let owned = |column: usize| text(row, column).map(|value| value.map(Cow::into_owned));
+    let stored: [Option<String>; 12] = [
+        owned(0)?,
+        Some(seq.to_string()),
+        Some(dialect.id_at(row, 2)?),
+        ts,
+        owned(4)?,
+        owned(5)?,
+        owned(6)?,
+        owned(7)?,
+        owned(8)?,
+        owned(9)?,
+        owned(10)?,
+        owned(11)?,
+    ];
+    let expected: [Option<String>; 12] = [
+        Some(e.chain.clone()),
+        Some(e.seq.to_string()),
+        Some(e.id.hyphenated().to_string()),
+        Some(e.ts.to_string()),
+        Some(e.actor.id.clone()),
+        Some(e.actor.kind.as_str().to_string()),
+        Some(e.action.clone()),
+        Some(e.resource.kind.clone()),
+        Some(e.resource.id.clone()),
+        Some(e.outcome.as_str().to_string()),
+        e.context.request_id.clone(),
+        sql::tags_column(&e.tags),
+    ];
+    Ok(stored
+        .into_iter()
+        .zip(expected)
+        .enumerate()
+        .filter(|(_, (stored, expected))| stored != expected)
+        .map(|(i, (stored, expected))| ColumnMismatch { seq, column: COLUMNS[i], stored, expected })
+        .collect())
 }
 
 /// Column mismatches found so far.
@@ -286,37 +506,11 @@ struct Columns {
 }
 
 impl Columns {
-    /// Compares each column of `row` with its line (a line that is not an event is left to the
-    /// chain verifier, which reports it as bad format).
-    fn compare(&mut self, row: &Row) {
-        let Ok(e) = serde_json::from_str::<Event>(&row.line) else { return };
-        let expected: [Option<String>; 12] = [
-            Some(e.chain.clone()),
-            Some(e.seq.to_string()),
-            Some(e.id.hyphenated().to_string()),
-            Some(e.ts.to_string()),
-            Some(e.actor.id.clone()),
-            Some(e.actor.kind.as_str().to_string()),
-            Some(e.action.clone()),
-            Some(e.resource.kind.clone()),
-            Some(e.resource.id.clone()),
-            Some(e.outcome.as_str().to_string()),
-            e.context.request_id.clone(),
-            sql::tags_column(&e.tags),
-        ];
-        for (i, (stored, expected)) in row.values.iter().zip(expected).enumerate() {
-            if *stored != expected {
-                self.count += 1;
-                if self.listed.len() < MAX_LISTED_MISMATCHES {
-                    self.listed.push(ColumnMismatch {
-                        seq: row.seq,
-                        column: COLUMNS[i],
-                        stored: stored.clone(),
-                        expected,
-                    });
-                }
-            }
-        }
+    /// Counts `found` and lists it, up to [`MAX_LISTED_MISMATCHES`] in all.
+    fn add(&mut self, found: Vec<ColumnMismatch>) {
+        self.count += found.len() as u64;
+        let room = MAX_LISTED_MISMATCHES.saturating_sub(self.listed.len());
+        self.listed.extend(found.into_iter().take(room));
     }
 }
 

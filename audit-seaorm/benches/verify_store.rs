@@ -4,7 +4,7 @@
 //! audit-core's `benches/common.rs`).
 //!
 //! ```sh
-//! CARGO_TARGET_DIR=/work/target-perf cargo bench -p audit-seaorm --bench verify_store
+//! cargo bench -p audit-seaorm --bench verify_store
 //! VERIFY_STORE_EVENTS=100000 VERIFY_STORE_BACKENDS=sqlite VERIFY_STORE_RUNS=5 cargo bench …
 //! ```
 //!

@@ -5,6 +5,10 @@
 # shares the machine's cores with the server).
 #
 #   benches/http_load.sh [SECONDS]        (default 10 s per configuration)
+#
+# HTTP_LOAD_CONFIGS="mode store;mode store" picks configurations (stores: head-only, memory,
+# jsonl, sqlite, postgres); HTTP_LOAD_PRELOAD=/path/to/libjemalloc.so.2 runs the server with
+# that allocator preloaded (the bare baseline too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -24,6 +28,7 @@ configs=(
   "bare memory"
   "trace memory"
   "audit-skipped memory"
+  "audit-buffered head-only"
   "audit-buffered memory"
   "audit-acknowledged memory"
   "audit-buffered jsonl"
@@ -33,12 +38,12 @@ configs=(
 )
 [ -n "${HTTP_LOAD_CONFIGS:-}" ] && IFS=';' read -r -a configs <<<"$HTTP_LOAD_CONFIGS"
 
-printf '| %-20s | %-7s | %10s | %8s | %8s | %14s |\n' mode store "req/s" p50 p99 "CPU µs/req"
-printf '|%s|%s|%s|%s|%s|%s|\n' ---------------------- --------- ------------ ---------- ---------- ----------------
+printf '| %-20s | %-9s | %10s | %8s | %8s | %14s |\n' mode store "req/s" p50 p99 "CPU µs/req"
+printf '|%s|%s|%s|%s|%s|%s|\n' ---------------------- ----------- ------------ ---------- ---------- ----------------
 for config in "${configs[@]}"; do
   read -r mode store <<<"$config"
   out=$(mktemp)
-  "$server" --mode "$mode" --store "$store" --jsonl-path "$(mktemp -u)" >"$out" &
+  env ${HTTP_LOAD_PRELOAD:+LD_PRELOAD="$HTTP_LOAD_PRELOAD"} "$server" --mode "$mode" --store "$store" --jsonl-path "$(mktemp -u)" >"$out" &
   pid=$!
   for _ in $(seq 1 100); do grep -q listening "$out" && break; sleep 0.1; done
   url="http://$(awk '/listening on/ {print $3}' "$out")/items"
@@ -55,5 +60,5 @@ for config in "${configs[@]}"; do
   non2xx=$(echo "$result" | awk '/Non-2xx/ {print $NF}')
   [ -n "$non2xx" ] && echo "warning: $mode/$store had $non2xx non-2xx responses" >&2
   cpu_us=$(awk -v a="$cpu_before" -v b="$cpu_after" -v t="$clk_tck" -v n="$requests" 'BEGIN {printf "%.1f", (b - a) * 1e6 / t / n}')
-  printf '| %-20s | %-7s | %10s | %8s | %8s | %14s |\n' "$mode" "$store" "$rps" "$p50" "$p99" "$cpu_us"
+  printf '| %-20s | %-9s | %10s | %8s | %8s | %14s |\n' "$mode" "$store" "$rps" "$p50" "$p99" "$cpu_us"
 done

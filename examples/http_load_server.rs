@@ -7,6 +7,9 @@
 //!
 //! It prints `listening on ADDR` once ready and serves until killed.
 
+#[path = "../audit-tower/benches/support/head_only_store.rs"]
+mod head_only_store;
+
 use audit_core::Auditor;
 use audit_core::store::{AuditStore, JsonlStore, MemoryStore};
 use audit_seaorm::SqlStore;
@@ -56,7 +59,9 @@ enum Mode {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Store {
-    /// In memory.
+    /// Keeps only the chain's head: the layer's and the writer's cost without a store's.
+    HeadOnly,
+    /// In memory (grows by about 1 KB per event).
     Memory,
     /// A JSON Lines file, fsync per batch.
     Jsonl,
@@ -76,6 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let routes = Router::new().route("/items", post(create_item));
     let store: Arc<dyn AuditStore> = match args.store {
+        Store::HeadOnly => Arc::new(head_only_store::HeadOnlyStore::default()),
         Store::Memory => Arc::new(MemoryStore::new()),
         Store::Jsonl => {
             let _ = std::fs::remove_file(&args.jsonl_path);

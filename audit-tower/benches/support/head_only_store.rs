@@ -29,12 +29,16 @@ impl AuditStore for HeadOnlyStore {
 
     async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
         let mut heads = self.heads();
-        let head = heads.entry(chain.to_owned()).or_default();
-        if *head != expected {
-            return Err(AppendError::Conflict { expected, actual: *head });
+        let actual = heads.get(chain).copied().unwrap_or_default();
+        if actual != expected {
+            return Err(AppendError::Conflict { expected, actual });
         }
-        *head = check_batch(chain, expected, batch)?;
-        Ok(*head)
+        let head = check_batch(chain, expected, batch)?;
+        match heads.get_mut(chain) {
+            Some(stored) => *stored = head,
+            None => drop(heads.insert(chain.to_owned(), head)),
+        }
+        Ok(head)
     }
 
     fn read(&self, _chain: &str, _from: u64, _to: Option<u64>) -> LineStream<'_> {

@@ -527,6 +527,34 @@ impl EventLayout {
         EventHash(sha.finalize().into())
     }
 
+    /// The hash and the full canonical line at (`seq`, `prev`), built in one buffer: the
+    /// line with the `hash` member's digits zeroed is written first, the bytes around that
+    /// member (exactly the canonical form without it) are hashed, then the digits filled in.
+    /// Agrees with [`EventLayout::hash`] and [`EventLayout::line`] (tested).
+    pub(crate) fn sealed(&self, seq: u64, prev: &EventHash) -> (EventHash, String) {
+        let [a, b, c] = self.cuts;
+        let mut out = Vec::with_capacity(self.body.len() + 180);
+        out.extend_from_slice(&self.body[..a]);
+        out.extend_from_slice(b",\"hash\":\"");
+        let digits = out.len();
+        out.extend_from_slice(&[b'0'; 64]);
+        out.push(b'"');
+        let after_member = out.len();
+        out.extend_from_slice(&self.body[a..b]);
+        write_prev(prev, &mut out);
+        out.extend_from_slice(&self.body[b..c]);
+        write_seq(seq, &mut out);
+        out.extend_from_slice(&self.body[c..]);
+        let mut sha = Sha256::new();
+        sha.update(&out[..a]);
+        sha.update(&out[after_member..]);
+        let hash = EventHash(sha.finalize().into());
+        out[digits..digits + 64].copy_from_slice(&hash.hex_digits());
+        // Built from `&str` pieces and ASCII punctuation only.
+        let line = String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        (hash, line)
+    }
+
     /// The full canonical line with `hash`.
     pub(crate) fn line(&self, seq: u64, prev: &EventHash, hash: &EventHash) -> String {
         let [a, b, c] = self.cuts;
@@ -786,8 +814,7 @@ impl PreparedEvent {
 
     /// Chains the event at `seq` after `prev`.
     pub fn seal(self, seq: u64, prev: EventHash) -> SealedEvent {
-        let hash = self.layout.hash(seq, &prev);
-        let line = self.layout.line(seq, &prev, &hash);
+        let (hash, line) = self.layout.sealed(seq, &prev);
         let mut event = self.event;
         event.seq = seq;
         event.prev = prev;
@@ -816,9 +843,8 @@ impl SealedEvent {
     }
     /// Moves the event to another place in the chain (when another writer got there first).
     pub fn reseal(&mut self, seq: u64, prev: EventHash) {
-        let layout = EventLayout::write(&self.event);
-        let hash = layout.hash(seq, &prev);
-        self.line = layout.line(seq, &prev, &hash);
+        let (hash, line) = EventLayout::write(&self.event).sealed(seq, &prev);
+        self.line = line;
         self.event.seq = seq;
         self.event.prev = prev;
         self.event.hash = hash;

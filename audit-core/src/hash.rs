@@ -27,11 +27,18 @@ impl EventHash {
 
     /// Writes the 64 lowercase hex digits into `out`.
     pub fn write_hex(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.hex_digits());
+    }
+
+    /// The 64 lowercase hex digits.
+    pub(crate) fn hex_digits(&self) -> [u8; 64] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        for byte in self.0 {
-            out.push(HEX[usize::from(byte >> 4)]);
-            out.push(HEX[usize::from(byte & 0xf)]);
+        let mut digits = [0u8; 64];
+        for (pair, byte) in digits.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0xf)];
         }
+        digits
     }
 
     /// Parses exactly 64 lowercase hex digits.

@@ -111,9 +111,35 @@ impl AuditScope {
     pub fn snapshot(&self) -> ScopeState {
         self.state().clone()
     }
+
+    /// Everything the scope holds: moved out when this is its last handle (no one could see
+    /// the scope any more), copied otherwise.
+    pub fn into_state(self) -> ScopeState {
+        match Arc::try_unwrap(self.inner) {
+            Ok(state) => state.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            Err(shared) => AuditScope { inner: shared }.snapshot(),
+        }
+    }
 }
 
 /// Runs `future` in a new scope whose actor is `actor` (background jobs, scripts).
 pub async fn with_actor<F: Future>(actor: Actor, future: F) -> F::Output {
     AuditScope::with_actor(actor).run(future).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn into_state_leaves_a_shared_scope_whole() {
+        let scope = AuditScope::with_actor(Actor::user("alice"));
+        scope.update_context(|c| c.request_id = Some("r-1".into()));
+        let other = scope.clone();
+        let state = scope.into_state();
+        assert_eq!(state.actor, Some(Actor::user("alice")));
+        assert_eq!(other.snapshot(), state, "the other holder still sees everything");
+        let last = other.into_state();
+        assert_eq!(last, state);
+    }
 }

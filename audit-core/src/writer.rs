@@ -107,6 +107,12 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// A ticket for the event `id`, and the sender that answers it.
+    fn new(id: Uuid) -> (oneshot::Sender<Receipt>, Ticket) {
+        let (ack, receiver) = oneshot::channel();
+        (ack, Ticket { id, receiver })
+    }
+
     /// The event's id.
     pub fn id(&self) -> Uuid {
         self.id
@@ -289,7 +295,8 @@ struct Shared {
 
 struct Queued {
     event: PreparedEvent,
-    ack: oneshot::Sender<Receipt>,
+    /// `None` when no one will wait for the receipt ([`Auditor::try_record_detached`]).
+    ack: Option<oneshot::Sender<Receipt>>,
 }
 
 /// A handle to the writer: cheap to clone, `Send + Sync`.
@@ -332,30 +339,49 @@ impl Auditor {
 
     /// Queues `draft`, waiting for room, and returns once it is queued (buffered delivery).
     pub async fn record_buffered(&self, draft: EventDraft) -> Result<Ticket, RecordError> {
-        let (queued, ticket) = self.prepare(draft)?;
-        self.sender.send(queued).await.map_err(|_| RecordError::Closed)?;
+        let event = self.prepare(draft)?;
+        let (ack, ticket) = Ticket::new(event.id());
+        self.sender.send(Queued { event, ack: Some(ack) }).await.map_err(|_| RecordError::Closed)?;
         self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
         Ok(ticket)
     }
 
     /// Queues `draft` if there is room now; never waits.
     pub fn try_record(&self, draft: EventDraft) -> Result<Ticket, TryRecordError> {
-        let permit = match self.sender.try_reserve() {
-            Ok(permit) => permit,
-            Err(mpsc::error::TrySendError::Full(())) => {
-                return Err(TryRecordError::Full { draft: Box::new(draft), capacity: self.shared.queue_capacity });
-            }
-            Err(mpsc::error::TrySendError::Closed(())) => return Err(RecordError::Closed.into()),
-        };
-        let (queued, ticket) = self.prepare(draft)?;
-        permit.send(queued);
+        let (draft, permit) = self.try_reserve(draft)?;
+        let event = self.prepare(draft)?;
+        let (ack, ticket) = Ticket::new(event.id());
+        permit.send(Queued { event, ack: Some(ack) });
         self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
         Ok(ticket)
     }
 
-    /// Turns a draft into a queued event: actor and context from the current scope,
+    /// Queues `draft` if there is room now, like [`Auditor::try_record`], without a
+    /// [`Ticket`]: for callers that will not wait for the event to be durable (buffered
+    /// delivery), at a little less cost. Returns the event's id.
+    pub fn try_record_detached(&self, draft: EventDraft) -> Result<Uuid, TryRecordError> {
+        let (draft, permit) = self.try_reserve(draft)?;
+        let event = self.prepare(draft)?;
+        let id = event.id();
+        permit.send(Queued { event, ack: None });
+        self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
+        Ok(id)
+    }
+
+    /// A place in the queue for `draft`, or the draft back if there is none now.
+    fn try_reserve(&self, draft: EventDraft) -> Result<(EventDraft, mpsc::Permit<'_, Queued>), TryRecordError> {
+        match self.sender.try_reserve() {
+            Ok(permit) => Ok((draft, permit)),
+            Err(mpsc::error::TrySendError::Full(())) => {
+                Err(TryRecordError::Full { draft: Box::new(draft), capacity: self.shared.queue_capacity })
+            }
+            Err(mpsc::error::TrySendError::Closed(())) => Err(RecordError::Closed.into()),
+        }
+    }
+
+    /// Turns a draft into an event ready to queue: actor and context from the current scope,
     /// id and time assigned, secrets redacted, canonical form written.
-    fn prepare(&self, mut draft: EventDraft) -> Result<(Queued, Ticket), RecordError> {
+    fn prepare(&self, mut draft: EventDraft) -> Result<PreparedEvent, RecordError> {
         let scope = AuditScope::current().map(|scope| scope.snapshot());
         let actor = match (draft.actor.take(), &scope) {
             (Some(actor), _) => actor,
@@ -386,9 +412,7 @@ impl Auditor {
             prev: EventHash::ZERO,
             hash: EventHash::ZERO,
         };
-        let event = PreparedEvent::new(event, self.shared.max_event_bytes)?;
-        let (ack, receiver) = oneshot::channel();
-        Ok((Queued { event, ack }, Ticket { id, receiver }))
+        Ok(PreparedEvent::new(event, self.shared.max_event_bytes)?)
     }
 
     /// A snapshot of the counters.
@@ -500,7 +524,7 @@ impl Writer {
         let shared = Arc::clone(&self.shared);
         let counters = &shared.counters;
         let mut delay = self.retry.initial;
-        let (events, acks): (Vec<PreparedEvent>, Vec<oneshot::Sender<Receipt>>) =
+        let (events, acks): (Vec<PreparedEvent>, Vec<Option<oneshot::Sender<Receipt>>>) =
             batch.drain(..).map(|queued| (queued.event, queued.ack)).unzip();
         let mut sealed_on = self.current_head(&mut delay).await;
         let mut sealed = seal(events, sealed_on);
@@ -586,7 +610,7 @@ impl Writer {
         if stored == last.line { Some(Resolution::Written(head)) } else { Some(Resolution::NotWritten(head)) }
     }
 
-    fn acknowledge(&self, acks: Vec<oneshot::Sender<Receipt>>, sealed: Vec<SealedEvent>) {
+    fn acknowledge(&self, acks: Vec<Option<oneshot::Sender<Receipt>>>, sealed: Vec<SealedEvent>) {
         let counters = &self.shared.counters;
         let n = sealed.len() as u64;
         counters.written.fetch_add(n, Ordering::Relaxed);
@@ -594,6 +618,7 @@ impl Writer {
         let bucket = (63 - n.max(1).leading_zeros()) as usize;
         counters.buckets[bucket.min(11)].fetch_add(1, Ordering::Relaxed);
         for (ack, event) in acks.into_iter().zip(sealed) {
+            let Some(ack) = ack else { continue };
             let receipt =
                 Receipt { chain: event.event.chain, seq: event.event.seq, hash: event.event.hash, id: event.event.id };
             // The caller may have stopped waiting (buffered mode); that is fine.

@@ -272,6 +272,49 @@ async fn a_full_queue_waits_or_says_full_and_drops_nothing() {
 }
 
 #[tokio::test]
+async fn detached_events_are_written_once_and_tickets_beside_them_get_their_own_receipts() {
+    let store = gated(false);
+    let auditor = Auditor::builder(store.clone()).queue_capacity(4).build();
+    // Alternate: ticketed, detached, ticketed, … in one batch (the writer is held at the gate).
+    let mut tickets = Vec::new();
+    let mut detached = Vec::new();
+    for i in 0..4 {
+        let draft = EventDraft::new("e").detail("i", json!(i));
+        if i % 2 == 0 {
+            tickets.push(auditor.try_record(draft).expect("room"));
+        } else {
+            detached.push(auditor.try_record_detached(draft).expect("room"));
+        }
+        tokio::task::yield_now().await;
+    }
+    // A full queue hands the draft back, ticket or not.
+    let mut refused = None;
+    for i in 4..10 {
+        match auditor.try_record_detached(EventDraft::new("e").detail("i", json!(i))) {
+            Ok(id) => detached.push(id),
+            Err(TryRecordError::Full { draft, .. }) => {
+                refused = Some(*draft);
+                break;
+            }
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert!(refused.is_some(), "the queue of 4 filled up");
+    store.gate.add_permits(1000);
+    let ticketed = tickets.len();
+    for ticket in tickets {
+        let id = ticket.id();
+        let receipt = ticket.await.expect("durable");
+        assert_eq!(receipt.id, id, "each ticket answered with its own event");
+    }
+    auditor.shutdown().await;
+    let events = assert_exact_chain(&store.inner, ticketed + detached.len());
+    let written: HashSet<_> = events.iter().map(|e| e.event.id).collect();
+    assert!(detached.iter().all(|id| written.contains(id)), "every detached event written");
+    assert_eq!(auditor.stats().written, events.len() as u64);
+}
+
+#[tokio::test]
 async fn buffered_tickets_resolve_once_durable_and_health_follows_the_store() {
     let store = gated(true);
     let auditor = Auditor::builder(store.clone()).retry(fast_retry()).build();

@@ -98,13 +98,14 @@ where
                 StateProj::Audited { future } => {
                     let output = ready!(future.poll(cx));
                     this.state.set(State::Done);
-                    let Some(started) = this.started.take() else {
+                    let Some(mut started) = this.started.take() else {
                         return Poll::Ready(output);
                     };
+                    let config = Arc::clone(&started.config);
                     let (output, drafts) = match output {
                         Ok(mut response) => {
-                            if let Some(id) = started.header() {
-                                response.headers_mut().insert(X_REQUEST_ID, id.clone());
+                            if let Some(id) = started.take_header() {
+                                response.headers_mut().insert(X_REQUEST_ID, id);
                             }
                             let drafts = started.drafts(Some(response.status()), None);
                             (Ok(response), drafts)
@@ -112,7 +113,7 @@ where
                         Err(error) => (Err(error), started.drafts(None, Some("service error"))),
                     };
                     *this.output = Some(output);
-                    *this.recording = Some(Box::new(Recording::new(&started.config, drafts)));
+                    *this.recording = Some(Box::new(Recording::new(&config, drafts)));
                 }
                 StateProj::Done => {
                     if let Some(recording) = this.recording.as_mut() {
@@ -191,8 +192,13 @@ impl Recording {
                 }
             }
             let Some(draft) = self.queue.pop_front() else { break };
-            match self.auditor.try_record(draft) {
-                Ok(ticket) => self.accepted(ticket),
+            let queued = match self.acknowledged {
+                true => self.auditor.try_record(draft).map(|ticket| self.tickets.push(ticket)),
+                // No one waits for a buffered event: no ticket.
+                false => self.auditor.try_record_detached(draft).map(drop),
+            };
+            match queued {
+                Ok(()) => {}
                 Err(TryRecordError::Full { draft, .. }) => {
                     let copy = (*draft).clone();
                     let auditor = self.auditor.clone();

@@ -2,6 +2,7 @@
 
 use crate::layer::Config;
 use crate::request::record_detached;
+use audit_core::scope::ScopeState;
 use audit_core::{Actor, AuditScope, EventDraft, Resource};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
@@ -178,6 +179,18 @@ impl AuditHandle {
         let taken = std::mem::take(&mut *state);
         state.closed = true;
         taken
+    }
+
+    /// [`AuditHandle::close`], plus the scope's actor and context: moved out if this was the
+    /// last handle and the scope's last holder, copied if the application still holds either
+    /// (its later events need them).
+    pub(crate) fn finish(self) -> (ScopeState, HandleState) {
+        let added = self.close();
+        let scope = match Arc::try_unwrap(self.inner) {
+            Ok(shared) => shared.scope.into_state(),
+            Err(shared) => shared.scope.snapshot(),
+        };
+        (scope, added)
     }
 }
 

@@ -42,7 +42,11 @@ impl Started {
     pub(crate) fn read(config: Arc<Config>, parts: &mut Parts, started: Instant) -> Started {
         let route = parts.extensions.get::<MatchedPath>().map(|m| m.as_str().to_owned());
         let method = parts.method.as_str().to_owned();
-        let action = format!("{method} {}", route.as_deref().unwrap_or(UNMATCHED));
+        let template = route.as_deref().unwrap_or(UNMATCHED);
+        let mut action = String::with_capacity(method.len() + 1 + template.len());
+        action.push_str(&method);
+        action.push(' ');
+        action.push_str(template);
         let resource = match &route {
             Some(template) => {
                 let params = raw_path_params(parts);
@@ -63,7 +67,7 @@ impl Started {
         let (request_id, client_request_id) = match trusted_id {
             Some(id) => (id, None),
             None => (
-                uuid::Uuid::now_v7().to_string(),
+                uuid::Uuid::now_v7().hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).to_owned(),
                 incoming
                     .map(|v| clean(&String::from_utf8_lossy(v.as_bytes()), MAX_REQUEST_ID_LEN))
                     .filter(|id| !id.is_empty()),
@@ -90,24 +94,23 @@ impl Started {
         Started { config, handle, action, resource, client_request_id, header, started }
     }
 
-    /// The request id header value for the response.
-    pub(crate) fn header(&self) -> Option<&HeaderValue> {
-        self.header.as_ref()
+    /// The request id header value for the response (once: it is moved out).
+    pub(crate) fn take_header(&mut self) -> Option<HeaderValue> {
+        self.header.take()
     }
 
     /// The events of the request, in order: those the application added through the handle,
     /// then the request's own. `status` is `None` when there was no response; `forced` is a
     /// reason that makes the outcome `failure` whatever the status (`aborted`, `panic`, …).
     ///
-    /// Takes what the handle holds, so a second call adds nothing the first one had.
-    pub(crate) fn drafts(&self, status: Option<StatusCode>, forced: Option<&'static str>) -> VecDeque<EventDraft> {
+    /// Closes the handle: events the application adds later are recorded on their own.
+    pub(crate) fn drafts(self, status: Option<StatusCode>, forced: Option<&'static str>) -> VecDeque<EventDraft> {
         let elapsed = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let snapshot = self.handle.scope().snapshot();
-        let actor = snapshot.actor.unwrap_or_else(Actor::anonymous);
-        let mut context = snapshot.context;
+        let (scope, extra) = self.handle.finish();
+        let actor = scope.actor.unwrap_or_else(Actor::anonymous);
+        let mut context = scope.context;
         context.status = status.map(|s| s.as_u16());
         context.duration_us = Some(elapsed);
-        let extra = self.handle.close();
 
         let mut drafts = VecDeque::with_capacity(extra.events.len() + 1);
         for mut event in extra.events {
@@ -127,8 +130,8 @@ impl Started {
             None if outcome == Outcome::Success => extra.reason,
             None => extra.reason.or_else(|| status.and_then(|s| s.canonical_reason()).map(str::to_owned)),
         };
-        let resource = extra.resource.unwrap_or_else(|| self.resource.clone());
-        let mut draft = EventDraft::new(self.action.clone())
+        let resource = extra.resource.unwrap_or(self.resource);
+        let mut draft = EventDraft::new(self.action)
             .actor(actor)
             .resource(resource.kind, resource.id)
             .outcome(outcome)
@@ -144,18 +147,19 @@ impl Started {
         }
         let details = draft.details_mut();
         details.extend(extra.details);
-        if let Some(id) = &self.client_request_id {
-            details.insert("client_request_id".to_owned(), Value::String(id.clone()));
+        if let Some(id) = self.client_request_id {
+            details.insert("client_request_id".to_owned(), Value::String(id));
         }
         drafts.push_back(draft);
         drafts
     }
 
     /// The request's future was dropped before the inner service answered: record it now.
-    pub(crate) fn abort(&self, reason: &'static str) {
-        Counters::add(&self.config.counters.aborted, 1);
+    pub(crate) fn abort(self, reason: &'static str) {
+        let config = Arc::clone(&self.config);
+        Counters::add(&config.counters.aborted, 1);
         let drafts = self.drafts(None, Some(reason));
-        record_detached(&self.config, drafts);
+        record_detached(&config, drafts);
     }
 }
 
@@ -189,9 +193,9 @@ pub(crate) fn record_detached_with(
             waiting.push(draft);
             continue;
         }
-        match auditor.try_record(draft) {
-            // The ticket may be dropped: the event is queued and the writer will write it.
-            Ok(_ticket) => {}
+        match auditor.try_record_detached(draft) {
+            // Queued: the writer will write it; no one waits for it here.
+            Ok(_id) => {}
             Err(TryRecordError::Full { draft, .. }) => waiting.push(*draft),
             Err(TryRecordError::Record(_)) => Counters::add(&counters.unrecorded, 1),
         }

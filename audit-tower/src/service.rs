@@ -82,17 +82,17 @@ where
         let now = Instant::now();
         Counters::add(&self.config.counters.audited, 1);
         let (mut parts, body) = request.into_parts();
-        let started = Started::read(Arc::clone(&self.config), &mut parts, now);
+        let mut started = Started::read(Arc::clone(&self.config), &mut parts, now);
 
         if self.config.unhealthy == UnhealthyPolicy::FailClosed && !self.config.auditor.is_healthy() {
             Counters::add(&self.config.counters.refused, 1);
-            let drafts = started.drafts(Some(StatusCode::SERVICE_UNAVAILABLE), Some(REFUSED_REASON));
-            record_detached(&self.config, drafts);
             let mut response = Response::new(ResBody::default());
             *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            if let Some(id) = started.header() {
-                response.headers_mut().insert(X_REQUEST_ID, id.clone());
+            if let Some(id) = started.take_header() {
+                response.headers_mut().insert(X_REQUEST_ID, id);
             }
+            let drafts = started.drafts(Some(StatusCode::SERVICE_UNAVAILABLE), Some(REFUSED_REASON));
+            record_detached(&self.config, drafts);
             return ResponseFuture::ready(response);
         }
 

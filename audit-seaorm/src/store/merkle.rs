@@ -30,7 +30,7 @@ const BLOCK: u64 = 1 << STORED_LEVEL;
 /// Rows per multi-row INSERT of nodes, and lookups per query.
 const INSERT_ROWS: usize = 256;
 
-type NodeId = (u32, u64);
+pub(crate) type NodeId = (u32, u64);
 
 /// The leaf hashes of a chain's last, incomplete block as this store appended them, so that
 /// the next append completing the block need not read them back.
@@ -71,6 +71,29 @@ fn perfect_root(leaves: &[Digest]) -> Digest {
     level.first().copied().unwrap_or_else(audit_core::merkle::empty_root)
 }
 
+/// `(?, ?, ?, ?), …`: the `(chain, level, idx, hash)` rows of `nodes`.
+pub(crate) fn push_node_rows(sql: &mut Sql, chain: &str, nodes: &[(NodeId, Digest)]) -> Result<(), SqlStoreError> {
+    for (i, &((level, idx), hash)) in nodes.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        let level = sea_orm::Value::Int(Some(i32::try_from(level).unwrap_or(i32::MAX)));
+        sql.bind_list([chain.into(), level, sql::seq_value(idx)?.into(), to_hex(&hash).into()]);
+    }
+    Ok(())
+}
+
+/// A `(chain, level, idx, hash)` row of NULLs typed as [`push_node_rows`] types them: padding
+/// that a `WHERE chain IS NOT NULL` leaves out.
+pub(crate) fn push_null_node_row(sql: &mut Sql) {
+    sql.bind_list([
+        sea_orm::Value::String(None),
+        sea_orm::Value::Int(None),
+        sea_orm::Value::BigInt(None),
+        sea_orm::Value::String(None),
+    ]);
+}
+
 /// Leaf hashes of the stored lines `(seq, line)`, which must be `first_seq, first_seq + 1, …`;
 /// `None` if one is missing, malformed or does not match its hash.
 fn leaves_of(first_seq: u64, rows: &[(u64, String)]) -> Option<Vec<Digest>> {
@@ -99,7 +122,21 @@ impl SqlStore {
         expected: Head,
         batch: &[SealedEvent],
     ) -> Result<(), SqlStoreError> {
-        let (Some(first), Some(last)) = (batch.first(), batch.last()) else { return Ok(()) };
+        let nodes = self.merkle_nodes_completed_by(txn, chain, expected, batch).await?;
+        self.insert_nodes(txn, chain, nodes.into_iter()).await
+    }
+
+    /// The subtree hashes that appending `batch` (which extends `expected`) completes, in the
+    /// order to store them (see [`SqlStore::write_merkle_nodes`]); reads through `conn` what
+    /// it needs (older leaves or nodes, which never change once written).
+    pub(crate) async fn merkle_nodes_completed_by(
+        &self,
+        conn: &impl ConnectionTrait,
+        chain: &str,
+        expected: Head,
+        batch: &[SealedEvent],
+    ) -> Result<Vec<(NodeId, Digest)>, SqlStoreError> {
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else { return Ok(Vec::new()) };
         let (first_leaf, last_leaf) = (first.seq() - 1, last.seq() - 1);
         let block_start = first_leaf / BLOCK * BLOCK;
         let plan = completed_by(first_leaf, last_leaf);
@@ -110,19 +147,19 @@ impl SqlStore {
             Some(older) => Some(older),
             None if plan.is_empty() || block_start == first_leaf => (block_start == first_leaf).then(Vec::new),
             None => {
-                let rows = self.line_range(txn, chain, block_start + 1, first_leaf).await?;
+                let rows = self.line_range(conn, chain, block_start + 1, first_leaf).await?;
                 leaves_of(block_start + 1, &rows).filter(|old| old.len() as u64 == first_leaf - block_start)
             }
         };
         let Some(mut leaves) = older else {
             // See the module docs: proofs fall back to reading the chain.
             self.forget_partial_block(chain);
-            return Ok(());
+            return Ok(Vec::new());
         };
         leaves.extend(batch.iter().map(|e| leaf_hash(e.hash().as_bytes())));
         let tail = ((last_leaf + 1) / BLOCK * BLOCK - block_start) as usize;
         self.keep_partial_block(chain, block_start + tail as u64, &leaves[tail..], last.hash());
-        let Some(&(_, lowest, highest)) = plan.first() else { return Ok(()) };
+        let Some(&(_, lowest, highest)) = plan.first() else { return Ok(Vec::new()) };
 
         let mut new: HashMap<NodeId, Digest> = HashMap::new();
         let mut order = Vec::new();
@@ -137,7 +174,7 @@ impl SqlStore {
             |(level, idx): NodeId| plan.iter().any(|&(l, lo, hi)| l == level && (lo..=hi).contains(&idx));
         let older: Vec<NodeId> =
             plan.iter().skip(1).map(|&(level, lo, _)| (level - 1, 2 * lo)).filter(|&id| !completed_now(id)).collect();
-        let known = self.select_nodes(txn, chain, &older).await?;
+        let known = self.select_nodes(conn, chain, &older).await?;
         for &(level, lo, hi) in plan.iter().skip(1) {
             for idx in lo..=hi {
                 let (left, right) = ((level - 1, 2 * idx), (level - 1, 2 * idx + 1));
@@ -149,7 +186,7 @@ impl SqlStore {
                 order.push((level, idx));
             }
         }
-        self.insert_nodes(txn, chain, order.iter().map(|id| (*id, new[id]))).await
+        Ok(order.iter().map(|id| (*id, new[id])).collect())
     }
 
     /// The leaf hashes `block_start..` kept after this store's last append to `chain`, if they
@@ -234,17 +271,7 @@ impl SqlStore {
                 Dialect::Postgres => "INSERT INTO ",
             })
             .push(&format!("{NODES} (chain, level, idx, hash) VALUES "));
-            for (i, &((level, idx), hash)) in part.iter().enumerate() {
-                sql.push(if i == 0 { "(" } else { ", (" })
-                    .bind(chain)
-                    .push(", ")
-                    .bind(i32::try_from(level).unwrap_or(i32::MAX))
-                    .push(", ")
-                    .bind(sql::seq_value(idx)?)
-                    .push(", ")
-                    .bind(to_hex(&hash))
-                    .push(")");
-            }
+            push_node_rows(&mut sql, chain, part)?;
             if self.dialect == Dialect::Postgres {
                 sql.push(" ON CONFLICT DO NOTHING");
             }

@@ -190,7 +190,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseConnectionType, DatabaseTransaction,
     DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use sql::{Dialect, EVENTS, HEADS, MAX_INSERT_ROWS, Sql};
+use sql::{Dialect, EVENTS, HEADS, MAX_INSERT_ROWS, NODES, Sql};
 use std::collections::HashMap;
 use std::future::Future;
 use std::ops::Range;
@@ -477,6 +477,12 @@ impl SqlStore {
             let actual = self.select_head(&self.db, chain, false).await.map_err(store_error)?.unwrap_or(Head::EMPTY);
             return if actual == expected { Ok(head) } else { Err(AppendError::Conflict { expected, actual }) };
         }
+        if self.dialect == Dialect::Postgres && expected != Head::EMPTY && batch.len() <= EXACT_INSERT_ROWS {
+            return match self.append_in_one_statement(chain, expected, head, batch).await.map_err(store_error)? {
+                Ok(head) => Ok(head),
+                Err(actual) => Err(AppendError::Conflict { expected, actual }),
+            };
+        }
         let txn = match self.move_head(chain, expected, head).await.map_err(store_error)? {
             Ok(txn) => txn,
             Err(actual) => return Err(AppendError::Conflict { expected, actual }),
@@ -496,6 +502,83 @@ impl SqlStore {
             })
         })?;
         Ok(head)
+    }
+
+    /// The append of a batch of up to [`EXACT_INSERT_ROWS`] events to an existing chain on
+    /// PostgreSQL, as one statement (one round trip, its own transaction): the compare-and-set
+    /// of the head, then, only if it moved, the events' and the completed subtrees' inserts,
+    /// as data-modifying `WITH` parts of one statement.
+    ///
+    /// A concurrent append that moved the head first makes the `UPDATE` match no row (under
+    /// READ COMMITTED it waits for the other's commit, then re-checks the row), so nothing is
+    /// inserted: `Ok(Err(actual))`. The Merkle subtrees the batch completes are worked out
+    /// before, with reads of older leaves or nodes if needed (these never change once written).
+    ///
+    /// Events and nodes are padded to a power of two of rows with NULL rows that are filtered
+    /// out, so that the statement takes few shapes and stays prepared on each connection.
+    async fn append_in_one_statement(
+        &self,
+        chain: &str,
+        expected: Head,
+        new: Head,
+        batch: &[SealedEvent],
+    ) -> Result<Result<Head, Head>, SqlStoreError> {
+        let nodes = self.merkle_nodes_completed_by(&self.db, chain, expected, batch).await?;
+        let mut sql = Sql::new(self.dialect);
+        sql.push(&format!("WITH head AS (UPDATE {HEADS} SET seq = "))
+            .bind(sql::seq_value(new.seq)?)
+            .push(", hash = ")
+            .bind(new.hash.to_string())
+            .push(" WHERE chain = ")
+            .bind(chain)
+            .push(" AND seq = ")
+            .bind(sql::seq_value(expected.seq)?)
+            .push(" AND hash = ")
+            .bind(expected.hash.to_string())
+            .push(" RETURNING 1), ");
+        let columns = sql::COLUMNS.join(", ");
+        sql.push(&format!("events AS (INSERT INTO {EVENTS} ({columns}) SELECT * FROM (VALUES "));
+        for (i, event) in batch.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql::push_event_values(self.dialect, event, &mut sql)?;
+        }
+        for _ in batch.len()..batch.len().next_power_of_two() {
+            sql.push(", ");
+            sql::push_null_event_values(&mut sql);
+        }
+        sql.push(&format!(") AS v ({columns}) WHERE v.chain IS NOT NULL AND EXISTS (SELECT 1 FROM head))"));
+        if !nodes.is_empty() {
+            sql.push(&format!(", nodes AS (INSERT INTO {NODES} (chain, level, idx, hash) SELECT * FROM (VALUES "));
+            merkle::push_node_rows(&mut sql, chain, &nodes)?;
+            for _ in nodes.len()..nodes.len().next_power_of_two() {
+                sql.push(", ");
+                merkle::push_null_node_row(&mut sql);
+            }
+            sql.push(
+                ") AS n (chain, level, idx, hash) WHERE n.chain IS NOT NULL AND EXISTS (SELECT 1 FROM head) \
+                 ON CONFLICT DO NOTHING)",
+            );
+        }
+        sql.push(" SELECT count(*) FROM head");
+        let what = || {
+            format!(
+                "append to chain {chain:?}: seq {}..={} in one statement (the batch may or may not be written)",
+                expected.seq + 1,
+                new.seq
+            )
+        };
+        let row = self.db.query_one_raw(sql.build()).await.map_err(SqlStoreError::db(what()))?;
+        let moved: i64 = match row {
+            Some(row) => row.try_get_by_index(0).map_err(SqlStoreError::db(what()))?,
+            None => 0,
+        };
+        match moved {
+            1 => Ok(Ok(new)),
+            0 => Ok(Err(self.select_head(&self.db, chain, false).await?.unwrap_or(Head::EMPTY))),
+            n => Err(SqlStoreError::Corrupt(format!("chain {chain:?} has {n} head rows in {HEADS}, not 1"))),
+        }
     }
 
     /// Begins the append transaction and, in it, moves the chain's head from `expected` to

@@ -238,6 +238,26 @@ pub(crate) fn push_event_values(dialect: Dialect, sealed: &SealedEvent, sql: &mu
     Ok(())
 }
 
+/// Appends a row of 13 NULLs typed as [`push_event_values`] types them (PostgreSQL): padding
+/// that a `WHERE chain IS NOT NULL` leaves out.
+pub(crate) fn push_null_event_values(sql: &mut Sql) {
+    sql.bind_list([
+        Value::String(None),
+        Value::BigInt(None),
+        Value::Uuid(None),
+        Value::ChronoDateTimeUtc(None),
+        Value::String(None),
+        Value::String(None),
+        Value::String(None),
+        Value::String(None),
+        Value::String(None),
+        Value::String(None),
+        Value::String(None),
+        Value::String(None),
+        Value::String(None),
+    ]);
+}
+
 /// Reads a `(chain, seq, line)` row.
 pub(crate) fn line_from_row(row: &QueryResult) -> Result<(String, u64, String), SqlStoreError> {
     let chain: String = row.try_get_by_index(0).map_err(SqlStoreError::db("read an event row"))?;

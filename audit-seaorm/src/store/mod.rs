@@ -155,13 +155,18 @@
 //!
 //! # Concurrency
 //!
-//! An append is one transaction: lock the chain's head row (`SELECT … FOR UPDATE` on PostgreSQL
-//! and MySQL; `BEGIN IMMEDIATE` on SQLite, which takes the database's write lock), compare it
-//! with the expected head ([`AppendError::Conflict`] if another writer moved it), check the
-//! batch ([`check_batch`]), insert the events in multi-row `INSERT`s, move the head, commit.
-//! The head row of a new chain is created first with `INSERT … ON CONFLICT DO NOTHING`
-//! (PostgreSQL) or `INSERT IGNORE` (MySQL) outside the transaction, so that two processes
-//! creating it at once both succeed and then take turns on the lock.
+//! An append is one transaction (`BEGIN IMMEDIATE` on SQLite, which takes the database's write
+//! lock): the batch is checked ([`check_batch`]); a compare-and-set `UPDATE` moves the chain's
+//! head row from the expected head to the batch's last event, holding the row's lock until the
+//! transaction ends ([`AppendError::Conflict`] with the actual head if another writer moved it
+//! first); the events go in multi-row `INSERT`s, the Merkle subtrees they complete after them;
+//! commit. On PostgreSQL a batch of up to 64 events to an existing chain is all of this in one
+//! statement, its own transaction: the `UPDATE … RETURNING` and the inserts as `WITH` parts,
+//! the inserts gated on the update having moved the head (one round trip instead of four). The
+//! head row of a new chain is created inside the transaction with `INSERT … ON CONFLICT DO
+//! NOTHING` (PostgreSQL) or `INSERT IGNORE` (MySQL; on SQLite the write lock already
+//! serializes it), so that of two processes creating it at once only one succeeds and the
+//! other gets a conflict.
 //!
 //! SQLite's pool has one connection by default; [`SqlStore::connect`] keeps it so and turns on
 //! WAL. Reads ([`AuditStore::read`], queries, verification) fetch pages by primary key and never

@@ -192,10 +192,11 @@ impl Recording {
                 }
             }
             let Some(draft) = self.queue.pop_front() else { break };
-            let queued = match self.acknowledged {
-                true => self.auditor.try_record(draft).map(|ticket| self.tickets.push(ticket)),
+            let queued = if self.acknowledged {
+                self.auditor.try_record(draft).map(|ticket| self.tickets.push(ticket))
+            } else {
                 // No one waits for a buffered event: no ticket.
-                false => self.auditor.try_record_detached(draft).map(drop),
+                self.auditor.try_record_detached(draft).map(drop)
             };
             match queued {
                 Ok(()) => {}

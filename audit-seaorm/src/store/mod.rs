@@ -530,17 +530,9 @@ impl SqlStore {
     ) -> Result<Result<Head, Head>, SqlStoreError> {
         let nodes = self.merkle_nodes_completed_by(&self.db, chain, expected, batch).await?;
         let mut sql = Sql::new(self.dialect);
-        sql.push(&format!("WITH head AS (UPDATE {HEADS} SET seq = "))
-            .bind(sql::seq_value(new.seq)?)
-            .push(", hash = ")
-            .bind(new.hash.to_string())
-            .push(" WHERE chain = ")
-            .bind(chain)
-            .push(" AND seq = ")
-            .bind(sql::seq_value(expected.seq)?)
-            .push(" AND hash = ")
-            .bind(expected.hash.to_string())
-            .push(" RETURNING 1), ");
+        sql.push("WITH head AS (");
+        push_move_head(&mut sql, chain, expected, new)?;
+        sql.push(" RETURNING 1), ");
         let columns = sql::COLUMNS.join(", ");
         sql.push(&format!("events AS (INSERT INTO {EVENTS} ({columns}) SELECT * FROM (VALUES "));
         for (i, event) in batch.iter().enumerate() {
@@ -631,16 +623,7 @@ impl SqlStore {
         new: Head,
     ) -> Result<bool, SqlStoreError> {
         let mut sql = Sql::new(self.dialect);
-        sql.push(&format!("UPDATE {HEADS} SET seq = "))
-            .bind(sql::seq_value(new.seq)?)
-            .push(", hash = ")
-            .bind(new.hash.to_string())
-            .push(" WHERE chain = ")
-            .bind(chain)
-            .push(" AND seq = ")
-            .bind(sql::seq_value(expected.seq)?)
-            .push(" AND hash = ")
-            .bind(expected.hash.to_string());
+        push_move_head(&mut sql, chain, expected, new)?;
         let what = format!("append to chain {chain:?}: move its head from seq {} to seq {}", expected.seq, new.seq);
         let moved = txn.execute_raw(sql.build()).await.map_err(SqlStoreError::db(what))?.rows_affected();
         match moved {
@@ -847,6 +830,21 @@ fn head_at(row: &sea_orm::QueryResult, chain: &str, at: usize) -> Result<Head, S
         SqlStoreError::Corrupt(format!("the head of chain {chain:?} has hash {hash:?}, not 64 lowercase hex digits"))
     })?;
     Ok(Head { seq, hash })
+}
+
+/// The compare-and-set of a chain's head: `UPDATE` its row to `new` where it is at `expected`.
+fn push_move_head(sql: &mut Sql, chain: &str, expected: Head, new: Head) -> Result<(), SqlStoreError> {
+    sql.push(&format!("UPDATE {HEADS} SET seq = "))
+        .bind(sql::seq_value(new.seq)?)
+        .push(", hash = ")
+        .bind(new.hash.to_string())
+        .push(" WHERE chain = ")
+        .bind(chain)
+        .push(" AND seq = ")
+        .bind(sql::seq_value(expected.seq)?)
+        .push(" AND hash = ")
+        .bind(expected.hash.to_string());
+    Ok(())
 }
 
 /// Rolls back, ignoring errors (the connection discards the transaction anyway).

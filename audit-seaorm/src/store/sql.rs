@@ -241,21 +241,9 @@ pub(crate) fn push_event_values(dialect: Dialect, sealed: &SealedEvent, sql: &mu
 /// Appends a row of 13 NULLs typed as [`push_event_values`] types them (PostgreSQL): padding
 /// that a `WHERE chain IS NOT NULL` leaves out.
 pub(crate) fn push_null_event_values(sql: &mut Sql) {
-    sql.bind_list([
-        Value::String(None),
-        Value::BigInt(None),
-        Value::Uuid(None),
-        Value::ChronoDateTimeUtc(None),
-        Value::String(None),
-        Value::String(None),
-        Value::String(None),
-        Value::String(None),
-        Value::String(None),
-        Value::String(None),
-        Value::String(None),
-        Value::String(None),
-        Value::String(None),
-    ]);
+    // chain, seq, id, ts; then the nine text columns.
+    let typed = [Value::String(None), Value::BigInt(None), Value::Uuid(None), Value::ChronoDateTimeUtc(None)];
+    sql.bind_list(typed.into_iter().chain(std::iter::repeat_n(Value::String(None), COLUMNS.len() - 4)));
 }
 
 /// Reads a `(chain, seq, line)` row.

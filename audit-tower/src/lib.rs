@@ -161,7 +161,7 @@
 //! If the response future is dropped before the inner service answers (the client went away,
 //! a timeout layer outside gave up, a panic unwinds through it), the request is still
 //! recorded: outcome `failure`, reason `aborted` (`panic` while unwinding), no status. `Drop`
-//! cannot wait, so these events are queued with [`audit_core::Auditor::try_record`]; if the
+//! cannot wait, so these events are queued with [`audit_core::Auditor::try_record_detached`]; if the
 //! queue is full, a task is spawned that waits for room. A loss that cannot be avoided (the
 //! auditor is shut down, or no tokio runtime is left) is counted in
 //! [`LayerStats::unrecorded`] ([`AuditLayer::stats`]). A panic that tower-http's
@@ -175,6 +175,15 @@
 //! A request that is not audited costs a method comparison and, for `GET`/`HEAD` or with a
 //! skip list, a look-up of `MatchedPath` and a few string comparisons: no allocation, no lock.
 //! Audited requests allocate their handle, scope and event; the normal path spawns no task.
+//!
+//! Measured on a 2-core machine (BENCHMARKS.md in the repository): a skipped route costs
+//! about 0.1 µs more than a layer that does nothing; a buffered audited request about 3.3 µs of
+//! CPU on one thread (layer and writer, SHA-256 included, without a store's own work), 5–6 µs
+//! in a multi-threaded server with jemalloc and 6–10 µs with glibc's allocator, whose `free`
+//! contends when the writer's thread drops memory the request's thread allocated. An
+//! application that cares about those microseconds can set jemalloc or mimalloc as its global
+//! allocator. Acknowledged delivery costs what the store's append costs, shared by the events
+//! of one group commit.
 
 pub mod client_ip;
 mod future;

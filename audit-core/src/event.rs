@@ -530,7 +530,9 @@ impl EventLayout {
     /// The hash and the full canonical line at (`seq`, `prev`), built in one buffer: the
     /// line with the `hash` member's digits zeroed is written first, the bytes around that
     /// member (exactly the canonical form without it) are hashed, then the digits filled in.
-    /// Agrees with [`EventLayout::hash`] and [`EventLayout::line`] (tested).
+    /// The same bytes as [`EventLayout::hash`] and [`EventLayout::line`] produce (the writer's
+    /// property test checks its lines against a reference RFC 8785 serializer and its hashes
+    /// against the line checker).
     pub(crate) fn sealed(&self, seq: u64, prev: &EventHash) -> (EventHash, String) {
         let [a, b, c] = self.cuts;
         let mut out = Vec::with_capacity(self.body.len() + 180);

@@ -16,7 +16,7 @@
 //! A draft carries what the application knows; the writer ([`crate::Auditor`]) assigns
 //! `chain`, `seq`, `id`, `ts`, `prev` and `hash`. [`Event`] is the full, sealed event.
 //!
-//! The canonical form of an event is written by one function, [`EventLayout::write`], used by
+//! The canonical form of an event is written by one function, `EventLayout::write`, used by
 //! the writer's hot path ([`PreparedEvent::seal`]) and by [`Event::compute_hash`] alike. A
 //! property test checks it byte for byte against a general RFC 8785 implementation.
 

@@ -40,6 +40,8 @@ pub(crate) struct Source {
     /// The application's audit database, opened read only: sqlite://PATH,
     /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (a schema other than public:
     /// ?options=-c%20search_path%3DSCHEMA) or mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE.
+    // The brackets are for `--help`, not links.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_name = "URL")]
     db: Option<String>,
     /// A JSON Lines export (SPEC §3), e.g. written by `audit-trail export`.

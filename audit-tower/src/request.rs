@@ -230,10 +230,10 @@ fn peer_ip(parts: &Parts) -> Option<IpAddr> {
 
 /// The route's path parameters, as axum's router left them. `RawPathParams`'s extractor does
 /// not wait on anything, so one poll with a no-op waker gets its answer.
-fn raw_path_params(parts: &mut Parts) -> Option<Vec<(String, String)>> {
+fn raw_path_params(parts: &mut Parts) -> Option<RawPathParams> {
     let future = pin!(RawPathParams::from_request_parts(parts, &()));
     match future.poll(&mut std::task::Context::from_waker(Waker::noop())) {
-        Poll::Ready(Ok(params)) => Some(params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()),
+        Poll::Ready(Ok(params)) => Some(params),
         _ => None,
     }
 }
@@ -248,24 +248,26 @@ fn raw_path_params(parts: &mut Parts) -> Option<Vec<(String, String)>> {
 /// all, both are empty. Parameters are `{name}` or `{*name}` whole segments. Values are
 /// percent-decoded, stripped of control characters and cut to
 /// [`MAX_PATH_PARAM_LEN`](crate::MAX_PATH_PARAM_LEN) bytes.
-pub(crate) fn resource_from_route<'a>(template: &str, param: impl Fn(&str) -> Option<&'a String>) -> Resource {
-    let segments: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
-    let param_name = |segment: &str| -> Option<String> {
+pub(crate) fn resource_from_route<'a>(template: &str, param: impl Fn(&str) -> Option<&'a str>) -> Resource {
+    fn param_name(segment: &str) -> Option<&str> {
         let inner = segment.strip_prefix('{')?.strip_suffix('}')?;
         let name = inner.strip_prefix('*').unwrap_or(inner);
-        (!name.is_empty() && !name.contains(['{', '}'])).then(|| name.to_owned())
-    };
-    let is_literal = |segment: &str| !segment.contains(['{', '}']);
-    for i in (1..segments.len()).rev() {
-        if let Some(name) = param_name(segments[i])
-            && is_literal(segments[i - 1])
-        {
-            let id = param(&name).map(|v| clean(v, MAX_PATH_PARAM_LEN)).unwrap_or_default();
-            return Resource::new(segments[i - 1], id);
-        }
+        (!name.is_empty() && !name.contains(['{', '}'])).then_some(name)
     }
-    let kind = segments.iter().rev().find(|s| is_literal(s)).copied().unwrap_or_default();
-    Resource::new(kind, "")
+    let is_literal = |segment: &str| !segment.contains(['{', '}']);
+    // From the last segment back: `later` is the segment after the current one.
+    let (mut later, mut last_literal) = (None, None);
+    for segment in template.rsplit('/').filter(|s| !s.is_empty()) {
+        if is_literal(segment) {
+            if let Some(name) = later.and_then(param_name) {
+                let id = param(name).map(|v| clean(v, MAX_PATH_PARAM_LEN)).unwrap_or_default();
+                return Resource::new(segment, id);
+            }
+            last_literal = last_literal.or(Some(segment));
+        }
+        later = Some(segment);
+    }
+    Resource::new(last_literal.unwrap_or_default(), "")
 }
 
 /// A trusted request id: 1 to `MAX_REQUEST_ID_LEN` visible ASCII characters.
@@ -298,7 +300,7 @@ mod tests {
 
     fn resource(template: &str, params: &[(&str, &str)]) -> (String, String) {
         let params: HashMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let r = resource_from_route(template, |name| params.get(name));
+        let r = resource_from_route(template, |name| params.get(name).map(String::as_str));
         (r.kind, r.id)
     }
 

@@ -84,6 +84,8 @@ async fn fresh_store(backend: Backend, name: &str, dir: &std::path::Path, keep: 
                 o.create_if_missing(true)
                     .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .busy_timeout(Duration::from_secs(60))
+                    // As `SqlStore::connect` and `connect_read_only` set it.
+                    .row_buffer_size(audit_seaorm::store::SQLITE_ROW_BUFFER)
             });
         }
         Backend::Postgres => {

@@ -7,7 +7,7 @@
 //! [`SqlStore::check_schema`] give that.
 
 use super::error::SqlStoreError;
-use super::{SqlStore, redact_url, schema};
+use super::{SQLITE_ROW_BUFFER, SqlStore, redact_url, schema};
 use sea_orm::{ConnectOptions, Database};
 use std::time::Duration;
 
@@ -44,7 +44,7 @@ impl SqlStore {
             .min_connections(0)
             .connect_timeout(CONNECT_TIMEOUT)
             .acquire_timeout(CONNECT_TIMEOUT);
-        options.map_sqlx_sqlite_opts(|o| o.read_only(true).create_if_missing(false));
+        options.map_sqlx_sqlite_opts(|o| o.read_only(true).create_if_missing(false).row_buffer_size(SQLITE_ROW_BUFFER));
         options.map_sqlx_postgres_opts(|o| o.options([("default_transaction_read_only", "on")]));
         options.map_sqlx_mysql_pool_opts(|pool| {
             pool.after_connect(|conn, _| {

@@ -211,7 +211,7 @@ pub const DEFAULT_READ_PAGE: usize = 5000;
 /// Rows the SQLite driver's worker thread may queue for the reading task
 /// (`SqliteConnectOptions::row_buffer_size`; the driver's default is 50). A page of
 /// [`DEFAULT_READ_PAGE`] rows then crosses between the threads with few wake-ups: store
-/// verification of 200k events went from 73–77k to 87–91k events/s (BENCHMARKS.md). Set it on
+/// verification of 200k events went from 73–77k to 78–100k events/s (BENCHMARKS.md). Set it on
 /// connection options of your own with `ConnectOptions::map_sqlx_sqlite_opts`.
 pub const SQLITE_ROW_BUFFER: usize = DEFAULT_READ_PAGE;
 

@@ -216,6 +216,8 @@ async fn edited_columns_are_reported_as_a_plain_comparison_would(db: &TestDb) {
             vec![text("dokumente/a"), text("42 ")],
         ),
         edit("UPDATE audit_events SET outcome = ?, actor_kind = ? WHERE seq = 5", vec![text("failure"), text("admin")]),
+        // A value that looks like SQLite's packed reading of columns (`LENGTH:BYTES`, `-` for NULL).
+        edit("UPDATE audit_events SET resource_id = ? WHERE seq = 5", vec![text("-3:ab:1:")]),
         edit("UPDATE audit_events SET id = ? WHERE seq = 6", vec![id]),
         edit(ts_sql, vec![ts_value]),
         // Tags where the event has none.
@@ -244,6 +246,7 @@ async fn edited_columns_are_reported_as_a_plain_comparison_would(db: &TestDb) {
             (4, "resource_type"),
             (4, "resource_id"),
             (5, "actor_kind"),
+            (5, "resource_id"),
             (5, "outcome"),
             (6, "id"),
             (6, "ts"),

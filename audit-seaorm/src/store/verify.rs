@@ -326,7 +326,8 @@ const SQLITE_LINE_INDEX: usize = 2;
 
 /// On SQLite, [`SqlStore::full_rows`] reads the 11 text columns besides `line` as one blob, each
 /// as `LENGTH:BYTES` (its length in bytes) or `-` for NULL: the driver copies every value of a
-/// row out of SQLite, and one value instead of eleven makes verification much cheaper.
+/// row out of SQLite, and one value instead of eleven makes verification much cheaper. The
+/// bytes are the text's UTF-8 in a UTF-8 database (SQLite's default, the store's own).
 fn sqlite_packed_columns() -> String {
     let parts: Vec<String> = SQLITE_PACKED
         .iter()

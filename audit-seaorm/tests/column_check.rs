@@ -284,3 +284,19 @@ async fn many_pages_are_compared_in_order(db: &TestDb) {
     assert_eq!(store.head("default").await.expect("head").seq, 7);
 }
 on_all_backends!(many_pages_are_compared_in_order);
+
+/// SQLite stores whatever bytes it is given as TEXT: a column edited to bytes that are not
+/// UTF-8 stops verification with an error naming the column, never a silent pass or a panic.
+#[tokio::test]
+async fn a_column_that_is_not_utf8_is_an_error_naming_it_on_sqlite() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "not_utf8").await else { return };
+    let store = Arc::new(db.migrated_store().await);
+    record(&store).await;
+    let conn = db.connect().await;
+    let edits = vec![edit("UPDATE audit_events SET actor_id = CAST(X'616cff' AS TEXT) WHERE seq = 2", vec![])];
+    tamper(&db, &store, &conn, edits).await;
+    let error = store.verify_chain("default").await.expect_err("a column that is not text cannot verify");
+    let message = error.to_string();
+    assert!(message.contains("actor_id") && message.contains("UTF-8"), "{message}");
+    db.cleanup().await;
+}

@@ -9,7 +9,7 @@ mod common;
 use audit_core::store::AuditStore;
 use audit_core::{Actor, Auditor, Context, Event, EventDraft, Outcome, Timestamp};
 use audit_seaorm::{ColumnMismatch, SqlStore};
-use common::{Backend, TestDb};
+use common::{Backend, TestDb, append_only_off, append_only_on};
 use sea_orm::prelude::{ChronoDateTimeUtc, Uuid};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, Value};
 use std::sync::Arc;
@@ -86,26 +86,13 @@ fn db_backend(backend: Backend) -> DbBackend {
 
 /// Runs the statements with the append-only triggers switched off, then puts them back.
 async fn tamper(db: &TestDb, store: &SqlStore, conn: &DatabaseConnection, edits: Vec<(String, Vec<Value>)>) {
-    let off: &[&str] = match db.backend {
-        Backend::Postgres => &["ALTER TABLE audit_events DISABLE TRIGGER USER"],
-        Backend::MySql | Backend::Sqlite => {
-            &["DROP TRIGGER audit_events_no_update", "DROP TRIGGER audit_events_no_delete"]
-        }
-    };
-    for statement in off {
-        conn.execute_unprepared(statement).await.expect("switch the triggers off");
-    }
+    append_only_off(db, conn).await;
     for (sql, values) in edits {
         let statement = Statement::from_sql_and_values(db_backend(db.backend), placeholders(db.backend, &sql), values);
         let changed = conn.execute_raw(statement).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
         assert_eq!(changed.rows_affected(), 1, "{sql} must change one row");
     }
-    match db.backend {
-        Backend::Postgres => {
-            conn.execute_unprepared("ALTER TABLE audit_events ENABLE TRIGGER USER").await.expect("triggers on");
-        }
-        Backend::MySql | Backend::Sqlite => store.migrate().await.expect("migrate restores the triggers"),
-    }
+    append_only_on(db, store, conn).await;
 }
 
 /// Every column of a row as text, read the plain way (`ts` in SPEC form, `id` hyphenated).

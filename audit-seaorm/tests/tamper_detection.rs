@@ -8,30 +8,16 @@ use audit_core::store::{AuditStore, Query};
 use audit_core::verify::BreakReason;
 use audit_core::{Actor, Auditor, Context, EventDraft};
 use audit_seaorm::{ColumnMismatch, SqlStore};
-use common::{Backend, TestDb};
+use common::{Backend, TestDb, append_only_off, append_only_on};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use std::sync::Arc;
 
 /// Runs `sql` with the append-only triggers of `audit_events` switched off, then puts them back.
 async fn as_superuser(db: &TestDb, store: &SqlStore, conn: &DatabaseConnection, sql: &str) {
-    let off: &[&str] = match db.backend {
-        Backend::Postgres => &["ALTER TABLE audit_events DISABLE TRIGGER USER"],
-        Backend::MySql | Backend::Sqlite => {
-            &["DROP TRIGGER audit_events_no_update", "DROP TRIGGER audit_events_no_delete"]
-        }
-    };
-    for statement in off {
-        conn.execute_unprepared(statement).await.expect("switch the triggers off");
-    }
+    append_only_off(db, conn).await;
     let changed = conn.execute_unprepared(sql).await.expect("tamper");
     assert_eq!(changed.rows_affected(), 1, "{sql} must change one row");
-    match db.backend {
-        Backend::Postgres => {
-            conn.execute_unprepared("ALTER TABLE audit_events ENABLE TRIGGER USER").await.expect("triggers on");
-        }
-        // migrate puts back whatever is missing.
-        Backend::MySql | Backend::Sqlite => store.migrate().await.expect("migrate restores the triggers"),
-    }
+    append_only_on(db, store, conn).await;
     let still_refused = conn.execute_unprepared("UPDATE audit_events SET actor_id = actor_id").await;
     assert!(still_refused.is_err(), "the triggers are back");
 }

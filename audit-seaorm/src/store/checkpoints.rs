@@ -1,6 +1,6 @@
 //! [`SqlCheckpointSink`]: signed checkpoints (SPEC §5) kept in a table of a second database.
 
-use super::schema::{exec, postgres_trigger};
+use super::schema::{exec, postgres_refusing_function, postgres_trigger};
 use super::sql::{self, Dialect, Sql};
 use super::{SqlStoreError, redact_url};
 use audit_core::checkpoint::Checkpoint;
@@ -117,13 +117,7 @@ impl SqlCheckpointSink {
         exec(conn, &table, &format!("create table {CHECKPOINTS}")).await?;
         match self.dialect {
             Dialect::Postgres => {
-                let function = format!(
-                    "CREATE OR REPLACE FUNCTION audit_checkpoints_kept() RETURNS trigger LANGUAGE plpgsql AS $fn$
-BEGIN
-    RAISE EXCEPTION '{KEPT} (% refused)', TG_OP USING ERRCODE = 'P0001';
-END
-$fn$"
-                );
+                let function = postgres_refusing_function("audit_checkpoints_kept", KEPT);
                 exec(conn, &function, "create function audit_checkpoints_kept").await?;
                 for (name, when, each) in [
                     ("audit_checkpoints_no_change", "BEFORE UPDATE OR DELETE", "ROW"),

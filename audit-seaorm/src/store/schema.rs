@@ -151,13 +151,7 @@ async fn migrate_postgres(
     );
     exec(conn, &nodes, &format!("create table {NODES}")).await?;
     check_table(conn, Dialect::Postgres, NODES).await?;
-    let events_fn = format!(
-        "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
-BEGIN
-    RAISE EXCEPTION '{APPEND_ONLY} (% refused)', TG_OP USING ERRCODE = 'P0001';
-END
-$fn$"
-    );
+    let events_fn = postgres_refusing_function("audit_events_append_only", APPEND_ONLY);
     exec(conn, &events_fn, "create function audit_events_append_only").await?;
     let heads_fn = format!(
         "CREATE OR REPLACE FUNCTION audit_chain_heads_forward_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
@@ -187,6 +181,17 @@ $fn$"
         ensure_partitions(conn, partitions.unwrap_or(DEFAULT_MONTHS_AHEAD), now).await?;
     }
     Ok(())
+}
+
+/// A trigger function that refuses its statement with `message` (and the operation's name).
+pub(crate) fn postgres_refusing_function(name: &str, message: &str) -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    RAISE EXCEPTION '{message} (% refused)', TG_OP USING ERRCODE = 'P0001';
+END
+$fn$"
+    )
 }
 
 /// A `DO` block creating a trigger unless it exists (works on PostgreSQL 13 and later).

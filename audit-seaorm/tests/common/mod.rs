@@ -100,3 +100,30 @@ pub(crate) fn verify_lines(lines: &[String]) -> audit_core::verify::VerifyReport
     verifier.push_lines(&refs);
     verifier.finish()
 }
+
+/// Switches off the append-only triggers of `audit_events`, as a database superuser would
+/// before rewriting history; [`append_only_on`] puts them back.
+pub(crate) async fn append_only_off(db: &TestDb, conn: &sea_orm::DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let off: &[&str] = match db.backend {
+        Backend::Postgres => &["ALTER TABLE audit_events DISABLE TRIGGER USER"],
+        Backend::MySql | Backend::Sqlite => {
+            &["DROP TRIGGER audit_events_no_update", "DROP TRIGGER audit_events_no_delete"]
+        }
+    };
+    for statement in off {
+        conn.execute_unprepared(statement).await.expect("switch the triggers off");
+    }
+}
+
+/// Puts back what [`append_only_off`] switched off (on MySQL and SQLite `migrate` recreates
+/// whatever is missing).
+pub(crate) async fn append_only_on(db: &TestDb, store: &SqlStore, conn: &sea_orm::DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    match db.backend {
+        Backend::Postgres => {
+            conn.execute_unprepared("ALTER TABLE audit_events ENABLE TRIGGER USER").await.expect("triggers on");
+        }
+        Backend::MySql | Backend::Sqlite => store.migrate().await.expect("migrate restores the triggers"),
+    }
+}

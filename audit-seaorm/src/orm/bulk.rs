@@ -5,13 +5,33 @@
 //! [`AuditedTransaction`]) and reads the rows it will change with a locking `SELECT` first
 //! (SQLite: see [`crate::orm::hooks`] on locks).
 //!
-//! ```ignore
+//! ```
+//! # mod users {
+//! #     use sea_orm::entity::prelude::*;
+//! #     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+//! #     #[sea_orm(table_name = "users")]
+//! #     pub struct Model {
+//! #         #[sea_orm(primary_key)]
+//! #         pub id: i32,
+//! #         pub team: String,
+//! #         pub score: i32,
+//! #     }
+//! #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+//! #     pub enum Relation {}
+//! #     audit_seaorm::audited!(ActiveModel);
+//! # }
 //! use audit_seaorm::orm::bulk;
+//! use audit_seaorm::AuditedDb;
+//! use sea_orm::{ColumnTrait, Condition, DbErr, ExprTrait, sea_query::Expr};
+//!
 //! // UPDATE users SET score = score + 1 WHERE team = 'red', one `update` event per row:
-//! bulk::update_many::<users::Entity, _>(&db, users::Column::Team.eq("red").into_condition(), |u| {
-//!     u.col_expr(users::Column::Score, Expr::col(users::Column::Score).add(1))
-//! })
-//! .await?;
+//! async fn reward_red_team(db: &AuditedDb) -> Result<Vec<users::Model>, DbErr> {
+//!     let red = Condition::all().add(users::Column::Team.eq("red"));
+//!     bulk::update_many::<users::Entity, _>(db, red, |u| {
+//!         u.col_expr(users::Column::Score, Expr::col(users::Column::Score).add(1))
+//!     })
+//!     .await
+//! }
 //! ```
 
 use super::conn::AuditedTransaction;

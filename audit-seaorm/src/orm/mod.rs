@@ -1,19 +1,69 @@
 //! # ORM hooks: per-column diffs of SeaORM writes, recorded after commit
 //!
-//! ```ignore
+//! ```
+//! # mod users {
+//! #     use sea_orm::entity::prelude::*;
+//! #     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+//! #     #[sea_orm(table_name = "users")]
+//! #     pub struct Model {
+//! #         #[sea_orm(primary_key)]
+//! #         pub id: i32,
+//! #         pub email: String,
+//! #         pub ssn: Option<String>,
+//! #         pub updated_at: i64,
+//! #     }
+//! #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+//! #     pub enum Relation {}
 //! // In the entity's module, instead of `impl ActiveModelBehavior for ActiveModel {}`:
 //! audit_seaorm::audited!(ActiveModel, ignore = ["updated_at"], redact = ["ssn"]);
-//!
+//! # }
+//! use audit_core::store::{AuditStore, Query};
+//! use audit_core::Auditor;
+//! use audit_seaorm::{AuditedDb, SqlStore};
+//! use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, Schema, Set, TransactionTrait};
+//! use std::sync::Arc;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let url = format!("sqlite://{}?mode=rwc", dir.path().join("app.db").display());
+//! # let audit_url = format!("sqlite://{}", dir.path().join("audit.db").display());
+//! # let app = Database::connect(&url).await?;
+//! # let schema = Schema::new(app.get_database_backend());
+//! # app.execute(&schema.create_table_from_entity(users::Entity)).await?;
 //! // At start:
+//! let store = Arc::new(SqlStore::connect(&audit_url).await?);
+//! store.migrate().await?; // idempotent
 //! let auditor = Auditor::builder(store.clone()).build();
-//! let db = AuditedDb::builder(Database::connect(url).await?, auditor, store).build();
+//! let db = AuditedDb::builder(app, auditor.clone(), store.clone()).build();
 //! db.migrate_outbox().await?; // idempotent
 //! db.recover_outbox().await?; // seals what a crash left behind
 //!
 //! // Then use `db` like a DatabaseConnection:
 //! let txn = db.begin().await?;
-//! let user = users::ActiveModel { email: Set("a@example.com".into()), ..Default::default() }.insert(&txn).await?;
+//! let user = users::ActiveModel {
+//!     id: Set(1),
+//!     email: Set("a@example.com".into()),
+//!     ssn: Set(Some("078-05-1120".into())),
+//!     updated_at: Set(0),
+//! }
+//! .insert(&txn)
+//! .await?;
 //! txn.commit().await?; // returns once the `create` event is durable in the audit trail
+//!
+//! let mut change = users::ActiveModel::from(user);
+//! change.email = Set("b@example.com".into());
+//! change.updated_at = Set(1);
+//! change.update(&db).await?; // autocommit: recorded right after the statement
+//!
+//! let page = store.query(&Query::new().resource("users", Some("1".into()))).await?;
+//! let [created, updated] = &page.events[..] else { panic!("two events, got {}", page.events.len()) };
+//! assert_eq!(created.event.action, "create");
+//! assert!(created.line.contains("\"[REDACTED]\"") && !created.line.contains("078-05-1120"));
+//! assert_eq!(updated.event.action, "update");
+//! assert_eq!(updated.event.changes.len(), 1); // email only: updated_at is ignored
+//! # auditor.shutdown().await;
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! ## What is recorded
@@ -110,11 +160,38 @@ pub mod __private {
 /// [`crate::orm::hooks`]) and its [`AuditedModel`] options. Use it in the entity's module in
 /// place of `impl ActiveModelBehavior for ActiveModel {}`:
 ///
-/// ```ignore
+/// ```
+/// # macro_rules! entity {
+/// #     ($table:literal) => {
+/// #         use sea_orm::entity::prelude::*;
+/// #         #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// #         #[sea_orm(table_name = $table)]
+/// #         pub struct Model {
+/// #             #[sea_orm(primary_key)]
+/// #             pub id: i32,
+/// #             pub ssn: String,
+/// #             pub dob: String,
+/// #             pub updated_at: i64,
+/// #         }
+/// #         #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #         pub enum Relation {}
+/// #     };
+/// # }
+/// # mod a { entity!("a");
 /// audit_seaorm::audited!(ActiveModel);
+/// # }
+/// # mod b { entity!("b");
 /// audit_seaorm::audited!(ActiveModel, ignore = ["updated_at"]);
+/// # }
+/// # mod c { entity!("c");
 /// audit_seaorm::audited!(ActiveModel, ignore = ["updated_at"], redact = ["ssn", "dob"]);
+/// # }
+/// # mod d { entity!("d");
 /// audit_seaorm::audited!(ActiveModel, redact = ["ssn"]);
+/// # }
+/// # use audit_seaorm::AuditedModel;
+/// # assert_eq!(<c::ActiveModel as AuditedModel>::REDACT, ["ssn", "dob"]);
+/// # assert_eq!(<b::ActiveModel as AuditedModel>::IGNORE, ["updated_at"]);
 /// ```
 ///
 /// An entity with hook logic of its own implements [`AuditedModel`] and calls

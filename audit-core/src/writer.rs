@@ -47,7 +47,7 @@ use crate::hash::EventHash;
 use crate::publish::{Appended, CheckpointPolicy, PublishState, Publisher};
 use crate::redact::RedactionPolicy;
 use crate::scope::AuditScope;
-use crate::store::{AppendError, AuditStore, Head};
+use crate::store::{AppendError, AuditStore, Head, StoreError};
 use crate::timestamp::Timestamp;
 use futures_util::StreamExt;
 use std::future::Future;
@@ -478,11 +478,11 @@ struct Writer {
     appended: Option<mpsc::UnboundedSender<Appended>>,
 }
 
-/// What a failed append turned out to be.
+/// Whether any earlier attempt of a batch reached the store after all.
 enum Resolution {
-    /// It was written after all; the head is now this.
-    Written(Head),
-    /// It was not; chain again on this head.
+    /// This attempt was written; the head is now the first field.
+    Written(Head, Vec<SealedEvent>),
+    /// None was (so far); chain again on this head.
     NotWritten(Head),
 }
 
@@ -520,6 +520,13 @@ impl Writer {
     }
 
     /// Appends `batch` durably, however many tries it takes, then acknowledges it.
+    ///
+    /// An append that fails with a store error may have been written anyway (the commit
+    /// succeeded but its answer was lost), or may still be written later (a commit the
+    /// server finishes after the client gave up). Each such attempt is kept *in doubt*
+    /// until the batch is done: the writer appends again only once the store has said that
+    /// none of them is written, and when a later append finds the head moved it first looks
+    /// whether the mover was one of them. So a batch is never written twice.
     async fn write(&mut self, batch: &mut Vec<Queued>) {
         let shared = Arc::clone(&self.shared);
         let counters = &shared.counters;
@@ -528,48 +535,45 @@ impl Writer {
             batch.drain(..).map(|queued| (queued.event, queued.ack)).unzip();
         let mut sealed_on = self.current_head(&mut delay).await;
         let mut sealed = seal(events, sealed_on);
+        let mut in_doubt: Vec<Vec<SealedEvent>> = Vec::new();
         loop {
             let head = self.current_head(&mut delay).await;
             if head != sealed_on {
                 reseal(&mut sealed, head);
                 sealed_on = head;
             }
-            let written = match self.store.append(&self.chain, head, &sealed).await {
-                Ok(new_head) => Some(new_head),
+            let resolution = match self.store.append(&self.chain, head, &sealed).await {
+                Ok(new_head) => Resolution::Written(new_head, std::mem::take(&mut sealed)),
                 Err(AppendError::Conflict { actual, .. }) => {
                     counters.conflicts.fetch_add(1, Ordering::Relaxed);
-                    self.head = Some(actual);
-                    None
+                    if in_doubt.is_empty() {
+                        Resolution::NotWritten(actual)
+                    } else {
+                        self.resolve(&mut in_doubt, &mut delay).await
+                    }
                 }
                 Err(AppendError::Store(_)) => {
                     counters.retries.fetch_add(1, Ordering::Relaxed);
-                    self.back_off(&mut delay).await;
-                    match self.resolve(&sealed).await {
-                        Some(Resolution::Written(new_head)) => {
-                            counters.recovered_writes.fetch_add(1, Ordering::Relaxed);
-                            Some(new_head)
-                        }
-                        Some(Resolution::NotWritten(actual)) => {
-                            self.head = Some(actual);
-                            None
-                        }
-                        None => {
-                            self.head = None;
-                            None
-                        }
+                    if in_doubt.last() != Some(&sealed) {
+                        in_doubt.push(sealed.clone());
                     }
+                    self.back_off(&mut delay).await;
+                    self.resolve(&mut in_doubt, &mut delay).await
                 }
             };
-            if let Some(new_head) = written {
-                self.head = Some(new_head);
-                counters.unhealthy.store(false, Ordering::Relaxed);
-                if let (Some(appended), Some(first)) = (&self.appended, sealed.first()) {
-                    let hashes = sealed.iter().map(SealedEvent::hash).collect();
-                    // Durable now; the publisher may have stopped only if its task died.
-                    let _ = appended.send(Appended { first_seq: first.seq(), hashes });
+            match resolution {
+                Resolution::NotWritten(actual) => self.head = Some(actual),
+                Resolution::Written(new_head, sealed) => {
+                    self.head = Some(new_head);
+                    counters.unhealthy.store(false, Ordering::Relaxed);
+                    if let (Some(appended), Some(first)) = (&self.appended, sealed.first()) {
+                        let hashes = sealed.iter().map(SealedEvent::hash).collect();
+                        // Durable now; the publisher may have stopped only if its task died.
+                        let _ = appended.send(Appended { first_seq: first.seq(), hashes });
+                    }
+                    self.acknowledge(acks, sealed);
+                    return;
                 }
-                self.acknowledge(acks, sealed);
-                return;
             }
         }
     }
@@ -593,21 +597,47 @@ impl Writer {
         *delay = (*delay * 2).min(self.retry.max);
     }
 
-    /// After a failed append: did the batch reach the store? `None` if that cannot be told
-    /// yet (the store is still failing).
-    async fn resolve(&self, sealed: &[SealedEvent]) -> Option<Resolution> {
-        let last = sealed.last()?;
-        let head = self.store.head(&self.chain).await.ok()?;
-        if head.seq < last.seq() {
-            return Some(Resolution::NotWritten(head));
+    /// Asks the store, until it answers, whether one of the attempts `in_doubt` was written.
+    async fn resolve(&self, in_doubt: &mut Vec<Vec<SealedEvent>>, delay: &mut Duration) -> Resolution {
+        loop {
+            match self.find_written(in_doubt).await {
+                Ok((head, Some(attempt))) => {
+                    self.shared.counters.recovered_writes.fetch_add(1, Ordering::Relaxed);
+                    return Resolution::Written(head, in_doubt.swap_remove(attempt));
+                }
+                Ok((head, None)) => return Resolution::NotWritten(head),
+                Err(_) => self.back_off(delay).await,
+            }
         }
-        if head == Head::of(last) {
-            return Some(Resolution::Written(head));
+    }
+
+    /// One look at the store: its head, and which attempt in `in_doubt`, if any, stands in
+    /// the chain. An append is all or nothing, so an attempt's last event tells.
+    async fn find_written(&self, in_doubt: &[Vec<SealedEvent>]) -> Result<(Head, Option<usize>), StoreError> {
+        let head = self.store.head(&self.chain).await?;
+        for (i, attempt) in in_doubt.iter().enumerate() {
+            let Some(last) = attempt.last() else { continue };
+            if head.seq < last.seq() {
+                continue;
+            }
+            if head == Head::of(last) {
+                return Ok((head, Some(i)));
+            }
+            // Others appended after: look at what stands at the attempt's last seq.
+            let mut lines = self.store.read(&self.chain, last.seq(), Some(last.seq()));
+            match lines.next().await {
+                Some(Ok(stored)) if stored == last.line => return Ok((head, Some(i))),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => {
+                    return Err(StoreError::Backend {
+                        context: format!("chain {:?}: read seq {} below the head", self.chain, last.seq()),
+                        source: "the store returned no line".into(),
+                    });
+                }
+            }
         }
-        // Others appended after: look at what stands at our last seq.
-        let mut lines = self.store.read(&self.chain, last.seq(), Some(last.seq()));
-        let stored = lines.next().await?.ok()?;
-        if stored == last.line { Some(Resolution::Written(head)) } else { Some(Resolution::NotWritten(head)) }
+        Ok((head, None))
     }
 
     fn acknowledge(&self, acks: Vec<Option<oneshot::Sender<Receipt>>>, sealed: Vec<SealedEvent>) {

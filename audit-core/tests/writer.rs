@@ -149,6 +149,117 @@ async fn an_append_that_failed_after_writing_is_recognised_not_repeated() {
     assert_eq!(auditor.stats().recovered_writes, failures, "every written-then-failed batch was recognised");
 }
 
+/// A store whose every `every`-th append is written but reported failed, after which its
+/// head is unreadable for the next `blind_heads` calls (the connection is still down).
+struct BlindAfterWriteStore {
+    inner: MemoryStore,
+    appends: AtomicU64,
+    every: u64,
+    blind_heads: u64,
+    blind_left: AtomicU64,
+    failures: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl AuditStore for BlindAfterWriteStore {
+    async fn head(&self, chain: &str) -> Result<Head, StoreError> {
+        if self.blind_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(FlakyStore::injected());
+        }
+        self.inner.head(chain).await
+    }
+    async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
+        let head = self.inner.append(chain, expected, batch).await?;
+        if (self.appends.fetch_add(1, Ordering::SeqCst) + 1).is_multiple_of(self.every) {
+            self.failures.fetch_add(1, Ordering::SeqCst);
+            self.blind_left.store(self.blind_heads, Ordering::SeqCst);
+            return Err(FlakyStore::injected().into());
+        }
+        Ok(head)
+    }
+    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
+        self.inner.read(chain, from, to)
+    }
+    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
+        self.inner.query(query).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_written_append_is_not_repeated_while_the_store_cannot_say_so() {
+    // Before the fix the writer forgot the failed append when it could not read the head,
+    // then chained the batch again on top of itself.
+    let store = Arc::new(BlindAfterWriteStore {
+        inner: MemoryStore::new(),
+        appends: AtomicU64::new(0),
+        every: 4,
+        blind_heads: 3,
+        blind_left: AtomicU64::new(0),
+        failures: AtomicU64::new(0),
+    });
+    let auditor = Auditor::builder(store.clone()).max_batch(16).retry(fast_retry()).build();
+    record_concurrently(&auditor, 8, 200).await;
+    auditor.shutdown().await;
+    assert_exact_chain(&store.inner, 1600);
+    let failures = store.failures.load(Ordering::SeqCst);
+    assert!(failures > 0);
+    assert_eq!(auditor.stats().recovered_writes, failures);
+}
+
+/// A store whose every `every`-th append fails without writing, and is written after all
+/// just before the next append arrives (a commit the server finished after the client gave
+/// up on it).
+struct LateLandingStore {
+    inner: MemoryStore,
+    appends: AtomicU64,
+    every: u64,
+    pending: std::sync::Mutex<Option<(Head, Vec<SealedEvent>)>>,
+    landed: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl AuditStore for LateLandingStore {
+    async fn head(&self, chain: &str) -> Result<Head, StoreError> {
+        self.inner.head(chain).await
+    }
+    async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
+        let late = self.pending.lock().expect("lock").take();
+        if let Some((late_expected, late_batch)) = late {
+            self.inner.append(chain, late_expected, &late_batch).await?;
+            self.landed.fetch_add(1, Ordering::SeqCst);
+        }
+        if (self.appends.fetch_add(1, Ordering::SeqCst) + 1).is_multiple_of(self.every) {
+            *self.pending.lock().expect("lock") = Some((expected, batch.to_vec()));
+            return Err(FlakyStore::injected().into());
+        }
+        self.inner.append(chain, expected, batch).await
+    }
+    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
+        self.inner.read(chain, from, to)
+    }
+    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
+        self.inner.query(query).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_written_after_its_failure_was_reported_is_recognised_not_repeated() {
+    let store = Arc::new(LateLandingStore {
+        inner: MemoryStore::new(),
+        appends: AtomicU64::new(0),
+        every: 3,
+        pending: std::sync::Mutex::new(None),
+        landed: AtomicU64::new(0),
+    });
+    let auditor = Auditor::builder(store.clone()).max_batch(16).retry(fast_retry()).build();
+    record_concurrently(&auditor, 8, 200).await;
+    auditor.shutdown().await;
+    assert_exact_chain(&store.inner, 1600);
+    let landed = store.landed.load(Ordering::SeqCst);
+    assert!(landed > 0, "some failed appends landed late");
+    assert_eq!(auditor.stats().recovered_writes, landed, "each late landing was recognised as the batch's own");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_is_recognised_after_another_writer_appended_on_top() {
     // Writer A's append is written but reported failed; writer B appends before A looks.

@@ -157,11 +157,11 @@ fn deleting_the_newest_events_is_reported_as_truncation() {
     assert_eq!(run(&["verify", "--jsonl", s(&trail)]).status.code(), Some(0), "the chain alone cannot tell");
     let output = run(&["verify", "--jsonl", s(&trail), "--checkpoint", s(&cp), "--key", &verifier]);
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(stdout(&output), "BROKEN at seq 12: truncated\n");
+    assert_eq!(stdout(&output), "BROKEN at seq 10: truncated\n");
     assert!(stderr(&output).contains("events 10..=12 were removed"), "{}", stderr(&output));
     let output = run(&["verify", "--json", "--jsonl", s(&trail), "--checkpoint", s(&cp), "--key", &verifier]);
     let value: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("one JSON object");
-    assert_eq!(value, serde_json::json!({"status": "broken", "verified": 9, "broken_at": 12, "reason": "truncated"}));
+    assert_eq!(value, serde_json::json!({"status": "broken", "verified": 9, "broken_at": 10, "reason": "truncated"}));
 }
 
 #[test]

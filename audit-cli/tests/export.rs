@@ -116,3 +116,23 @@ fn a_broken_chain_is_exported_as_it_is_and_exits_1(db: &TestDb) {
     assert!(exported.contains("mallory"));
 }
 on_all_backends!(a_broken_chain_is_exported_as_it_is_and_exits_1);
+
+fn an_export_missing_the_newest_events_exits_1(db: &TestDb) {
+    // The newest events deleted behind the store's back, the chain-head row left at seq 12:
+    // the exported lines are a valid chain, but not the whole trail.
+    db.record_plain("default", 12);
+    db.as_superuser(vec![
+        db.statement("DELETE FROM audit_events WHERE chain = ? AND seq > ?", vec!["default".into(), 9i64.into()]),
+    ]);
+    let out = db.dir().join("short.jsonl");
+    let output = run(&["export", "--db", db.url(), "--out", s(&out)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 10: truncated\n");
+    assert!(stderr(&output).contains("the chain-head row is at seq 12"), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&out).expect("kept"), expected_export(db, "default", 1));
+
+    let output = run(&["verify", "--db", db.url()]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 10: truncated\n", "export and verify agree");
+}
+on_all_backends!(an_export_missing_the_newest_events_exits_1);

@@ -61,7 +61,7 @@ pub enum BreakReason {
     /// The line is not a canonical SPEC event.
     BadFormat,
     /// The chain ends before the size a trusted checkpoint vouches for: its newest events
-    /// were removed (reported at the checkpoint's size).
+    /// were removed (reported at the first missing seq).
     Truncated,
     /// The Merkle root of the chain's first events differs from the one a trusted checkpoint
     /// signed: an event at or before the checkpoint's size was changed, removed or inserted,
@@ -309,8 +309,8 @@ impl ChainVerifier {
     /// themselves as they are verified, never taken from a store, and compared with the
     /// checkpoint's: a difference is [`BreakReason::CheckpointMismatch`] at the checkpoint's
     /// size (a rewrite that recomputed every later hash, which the chain alone cannot show). A
-    /// chain that ends before that size is [`BreakReason::Truncated`], reported at the
-    /// checkpoint's size. Events after it are verified by their links as usual. The cost is
+    /// chain that ends before that size is [`BreakReason::Truncated`], reported at the first
+    /// missing seq. Events after it are verified by their links as usual. The cost is
     /// two SHA-256 compressions per event up to the checkpoint's size.
     pub fn against_checkpoint(checkpoint: &Checkpoint) -> ChainVerifier {
         let track = TreeTrack {
@@ -506,7 +506,7 @@ impl ChainVerifier {
             self.broken = check_root(checkpoint, &empty_root()).err();
         } else if last < checkpoint.size {
             self.broken = Some(ChainBreak {
-                seq: checkpoint.size,
+                seq: last + 1,
                 reason: BreakReason::Truncated,
                 detail: format!(
                     "the chain ends at seq {last}, but checkpoint {} vouches for {} events: events {}..={} \

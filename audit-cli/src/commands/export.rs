@@ -1,10 +1,12 @@
 //! `audit-trail export --db URL [--chain NAME] [--since TS] --out FILE`: a SPEC §3 JSON Lines
 //! export, the stored canonical lines byte for byte, in seq order.
 
-use super::{DEFAULT_CHAIN, Verdict, block_on, db_failure, open_db, parse_time, progress_bar, require_chain};
+use super::{
+    Break, DEFAULT_CHAIN, Verdict, block_on, db_failure, head_break, open_db, parse_time, progress_bar, require_chain,
+};
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::Timestamp;
-use audit_core::store::{AuditStore, Query};
+use audit_core::store::{AuditStore, Head, Query};
 use audit_core::verify::{ChainVerifier, VerifyReport};
 use audit_seaorm::SqlStore;
 use clap::Args;
@@ -36,7 +38,7 @@ pub(crate) struct ExportArgs {
 /// Writes the export, checking the chain as it goes: exit 0 when written and intact, 1 when
 /// written but the chain is broken (the file is what the database holds: evidence).
 pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
-    let (count, report) = block_on(export(args))??;
+    let (count, report, stored_head) = block_on(export(args))??;
     let shown = args.out.display();
     let chain = &args.chain;
     match (report.first_seq, report.is_valid()) {
@@ -48,7 +50,17 @@ pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
     if let (Some(since), Some(first)) = (args.since, report.first_seq) {
         eprintln!("note: seq {first} is the chain's first event at or after {since}");
     }
-    let verdict = Verdict::of_lines(&report, None);
+    let mut verdict = Verdict::of_lines(&report, None);
+    if verdict.is_valid() && count > 0 && report.head != stored_head {
+        // The lines are a valid chain but not the one the head row counts (newest events
+        // deleted, or the row moved): the export is not the whole trail.
+        let (seq, reason) = head_break(report.head, stored_head);
+        verdict.broken = Some(Break { seq, reason: reason.to_string() });
+        verdict.notes = vec![format!(
+            "  the exported events end at seq {} but the chain-head row is at seq {} (after {} valid events)",
+            report.head.seq, stored_head.seq, report.verified
+        )];
+    }
     if verdict.is_valid() {
         for note in &verdict.notes {
             eprintln!("{note}");
@@ -63,8 +75,9 @@ pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
     Ok(EXIT_BROKEN)
 }
 
-/// Writes the export; returns how many lines it has and the verification of its chain.
-async fn export(args: &ExportArgs) -> Result<(u64, VerifyReport), Failure> {
+/// Writes the export; returns how many lines it has, the verification of its chain, and the
+/// chain-head row it was read up to.
+async fn export(args: &ExportArgs) -> Result<(u64, VerifyReport, Head), Failure> {
     let store = open_db(&args.db).await?;
     let chain = args.chain.as_str();
     let head = store.head(chain).await.map_err(db_failure)?;
@@ -98,7 +111,7 @@ async fn export(args: &ExportArgs) -> Result<(u64, VerifyReport), Failure> {
         eprintln!("note: chain {chain:?} has no events at or after {since}");
     }
     file.commit()?;
-    Ok((count, verifier.finish()))
+    Ok((count, verifier.finish(), head))
 }
 
 /// The seq of the first event of `chain` (lowest seq) with `ts >= since`, through the store's

@@ -14,6 +14,7 @@ pub(crate) mod verify_proof;
 
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::checkpoint::{Checkpoint, KeyError, NoteSigner, NoteVerifier};
+use audit_core::store::Head;
 use audit_core::verify::VerifyReport;
 use audit_core::{Outcome, Timestamp};
 use audit_seaorm::{SqlStore, SqlStoreError, StoreVerifyReport};
@@ -425,6 +426,20 @@ pub(crate) struct Verdict {
     pub(crate) notes: Vec<String>,
 }
 
+/// Where and why a chain whose events end at `events` breaks against the chain-head row
+/// `stored`: fewer events than the row counts is `truncated` at the first missing seq;
+/// otherwise `head mismatch` (at the row's seq when the hashes differ, after it when events
+/// go beyond it).
+pub(crate) fn head_break(events: Head, stored: Head) -> (u64, &'static str) {
+    if events.seq < stored.seq {
+        (events.seq + 1, "truncated")
+    } else if events.seq == stored.seq {
+        (stored.seq, "head mismatch")
+    } else {
+        (stored.seq + 1, "head mismatch")
+    }
+}
+
 /// How many column mismatches are listed on stderr (all are counted).
 const LISTED_MISMATCHES: usize = 20;
 
@@ -473,14 +488,7 @@ impl Verdict {
             problems.push((first.seq, "column mismatch", detail));
         }
         if let Some(problem) = &report.head_problem {
-            let (events, head) = (lines.head, report.stored_head);
-            let (seq, reason) = if events.seq < head.seq {
-                (events.seq + 1, "truncated")
-            } else if events.seq == head.seq && events.hash != head.hash {
-                (head.seq, "head mismatch")
-            } else {
-                (head.seq + 1, "head mismatch")
-            };
+            let (seq, reason) = head_break(lines.head, report.stored_head);
             problems.push((seq, reason, problem.clone()));
         }
         let first = problems.iter().enumerate().min_by_key(|(i, (seq, ..))| (*seq, *i)).map(|(i, _)| i);

@@ -101,6 +101,42 @@ async fn a_corrupt_last_line_refuses_to_open() {
 }
 
 #[tokio::test]
+async fn opening_cuts_nothing_unless_the_tail_is_a_torn_event_after_a_valid_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trail.jsonl");
+    write_events(&path, &["a", "b"]).await;
+    let good = std::fs::read(&path).expect("read");
+
+    // A corrupt last line followed by a torn one: refused, and not a byte removed.
+    let tampered = String::from_utf8(good.clone()).expect("utf-8").replace("\"b\"", "\"B\"");
+    let damaged = [tampered.as_bytes(), br#"{"action":"c","ac"#].concat();
+    std::fs::write(&path, &damaged).expect("write");
+    assert!(matches!(JsonlStore::open(&path), Err(StoreError::Corrupt(_))));
+    assert_eq!(std::fs::read(&path).expect("read"), damaged, "nothing was cut");
+
+    // Bytes after the last line that no write of this store begins with: refused, untouched.
+    let foreign = [good.as_slice(), b"garbage without a newline"].concat();
+    std::fs::write(&path, &foreign).expect("write");
+    let error = JsonlStore::open(&path).expect_err("not a torn event");
+    assert!(matches!(error, StoreError::Corrupt(_)) && error.to_string().contains("left as it is"), "{error}");
+    assert_eq!(std::fs::read(&path).expect("read"), foreign);
+
+    // Some other file given by mistake (a one-line JSON document): refused, not emptied.
+    let document = br#"{"name":"settings","debug":true}"#;
+    std::fs::write(&path, document).expect("write");
+    assert!(matches!(JsonlStore::open(&path), Err(StoreError::Corrupt(_))));
+    assert_eq!(std::fs::read(&path).expect("read"), document);
+
+    // A crash can leave NUL bytes after the last line, or the first bytes of a line: cut.
+    for tail in [&[0u8; 300][..], b"{\"act"] {
+        std::fs::write(&path, [good.as_slice(), tail].concat()).expect("write");
+        let store = JsonlStore::open(&path).expect("a torn tail is recovered");
+        assert_eq!(store.torn_tail().map(|t| t.bytes.as_slice()), Some(tail));
+        assert_eq!(std::fs::read(&path).expect("read"), good);
+    }
+}
+
+#[tokio::test]
 async fn one_file_holds_one_chain() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("trail.jsonl");

@@ -2,12 +2,15 @@
 //!
 //! - Each batch is written with one `write` and made durable with `fsync` before
 //!   [`AuditStore::append`] returns; a failed write or `fsync` is undone (the file is cut back
-//!   to its previous length), so a batch is either all there or not at all.
+//!   to its previous length, before the next append if cutting failed at once), so a running
+//!   store never keeps part of a batch. A crash in the middle of a write can leave the
+//!   batch's first lines complete: they are valid events of the chain, never acknowledged.
 //! - The file is locked exclusively while the store is open: a second process (or a second
 //!   store in this one) gets [`StoreError::Locked`].
 //! - On open, a torn last line (a crash mid-write leaves bytes after the last `\n`) is
 //!   detected, cut off and reported by [`JsonlStore::torn_tail`]; nothing else is touched.
-//!   The last complete line must be a valid event whose hash recomputes, or opening fails.
+//!   The last complete line must be a valid event whose hash recomputes, and the bytes after
+//!   it must be the start of an event line (or NUL bytes), or opening fails and nothing is cut.
 
 use super::{AppendError, AuditStore, Head, LineStream, Query, QueryPage, StoreError, check_batch};
 use crate::event::SealedEvent;
@@ -32,6 +35,9 @@ struct State {
     len: u64,
     head: Head,
     chain: Option<String>,
+    /// A failed write could not be cut back: the file holds bytes after `len`, cut before
+    /// the next append.
+    dirty: bool,
 }
 
 /// Bytes after the last complete line, found and removed when the file was opened.
@@ -45,36 +51,49 @@ pub struct TornTail {
 
 impl JsonlStore {
     /// Opens (creating if needed) and locks the trail at `path`, recovering a torn tail.
+    ///
+    /// A new file's directory entry is made durable too. Bytes after the last `\n` are cut
+    /// only if they can be the start of an event line (or are all NUL, as a crash can leave
+    /// them) and the last complete line is a valid event; otherwise opening fails and the
+    /// file is left as it is.
     pub fn open(path: impl AsRef<Path>) -> Result<JsonlStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let shown = path.display().to_string();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(|e| StoreError::io(format!("cannot open {shown}"), e))?;
+        let (mut file, created) =
+            open_or_create(&path).map_err(|e| StoreError::io(format!("cannot open {shown}"), e))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Err(StoreError::Locked { path }),
             Err(TryLockError::Error(e)) => return Err(StoreError::io(format!("cannot lock {shown}"), e)),
         }
-        let mut len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
+        if created {
+            sync_parent_dir(&path).map_err(|e| StoreError::io(format!("cannot sync the directory of {shown}"), e))?;
+        }
+        let len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
         let complete =
             end_of_last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
+        // Check what stays before cutting anything.
+        let (head, chain) = head_of(&mut file, complete, &shown)?;
         let mut torn_tail = None;
         if complete < len {
             let mut bytes = vec![0; usize::try_from(len - complete).unwrap_or(0)];
             file.seek(SeekFrom::Start(complete))
                 .and_then(|_| file.read_exact(&mut bytes))
-                .and_then(|_| file.set_len(complete))
+                .map_err(|e| StoreError::io(format!("cannot read the end of {shown}"), e))?;
+            if !is_torn_line(&bytes) {
+                return Err(StoreError::Corrupt(format!(
+                    "{shown} ends with {} bytes after its last line that are not the start of an event; \
+                     the file is left as it is: check that it is an audit trail, then run \
+                     `audit-trail verify --jsonl {shown}`",
+                    bytes.len()
+                )));
+            }
+            file.set_len(complete)
                 .and_then(|_| file.sync_all())
                 .map_err(|e| StoreError::io(format!("cannot cut the torn last line of {shown}"), e))?;
             torn_tail = Some(TornTail { offset: complete, bytes });
-            len = complete;
         }
-        let (head, chain) = head_of(&mut file, len, &shown)?;
-        let state = State { file, len, head, chain };
+        let state = State { file, len: complete, head, chain, dirty: false };
         Ok(JsonlStore { path, state: Arc::new(Mutex::new(state)), torn_tail, read_only: false })
     }
 
@@ -89,7 +108,7 @@ impl JsonlStore {
         let len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
         let len = end_of_last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
         let (head, chain) = head_of(&mut file, len, &shown)?;
-        let state = State { file, len, head, chain };
+        let state = State { file, len, head, chain, dirty: false };
         Ok(JsonlStore { path, state: Arc::new(Mutex::new(state)), torn_tail: None, read_only: true })
     }
 
@@ -112,6 +131,36 @@ impl JsonlStore {
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // Every mutation restores `len`/`head` consistency before returning, even on error.
     state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Opens `path` for reading and appending, creating it if missing; says whether it did.
+fn open_or_create(path: &Path) -> std::io::Result<(File, bool)> {
+    let mut options = OpenOptions::new();
+    options.read(true).append(true);
+    match options.clone().create_new(true).open(path) {
+        Ok(file) => Ok((file, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((options.open(path)?, false)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes a new file's directory entry durable (else a power loss can lose the file with the
+/// events acknowledged in it).
+fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+/// How every event line starts (canonical JSON sorts the keys; `action` is first).
+const LINE_START: &[u8] = b"{\"action\":\"";
+
+/// Whether bytes after the last `\n` can be a line this store began to write: the start of
+/// an event, or NUL bytes (a crash can leave the file's new length with no data).
+fn is_torn_line(bytes: &[u8]) -> bool {
+    bytes.starts_with(LINE_START) || LINE_START.starts_with(bytes) || bytes.iter().all(|&b| b == 0)
 }
 
 /// The head and chain of a file whose complete lines end at `len`, from its last line.
@@ -181,15 +230,22 @@ fn append_blocking(
         return Err(AppendError::Conflict { expected, actual: state.head });
     }
     let old_len = state.len;
+    if state.dirty {
+        state.file.set_len(old_len).and_then(|_| state.file.sync_data()).map_err(|e| {
+            StoreError::io(format!("cannot cut back the partial write left in {shown}; reopen the store to recover"), e)
+        })?;
+        state.dirty = false;
+    }
     let written = state.file.write_all(bytes).and_then(|_| state.file.sync_data());
     if let Err(e) = written {
         // Undo a partial write so the file never holds half a batch.
         let undone = state.file.set_len(old_len).and_then(|_| state.file.sync_data());
         let context = match undone {
             Ok(()) => format!("cannot append to {shown} (nothing was kept)"),
-            Err(undo) => format!(
-                "cannot append to {shown}, and cutting back the partial write failed too ({undo}); reopen the store to recover"
-            ),
+            Err(undo) => {
+                state.dirty = true; // the next append cuts it back first
+                format!("cannot append to {shown}, and cutting back the partial write failed too ({undo})")
+            }
         };
         return Err(StoreError::io(context, e).into());
     }
@@ -321,5 +377,38 @@ impl AuditStore for JsonlStore {
             }
         }
         Ok(query.page(matching.into_iter()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventDraft;
+    use crate::writer::Auditor;
+
+    #[tokio::test]
+    async fn a_partial_write_left_behind_is_cut_before_the_next_append() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("trail.jsonl");
+        let store = Arc::new(JsonlStore::open(&path).expect("open"));
+        let auditor = Auditor::builder(store.clone()).build();
+        auditor.record(EventDraft::new("a")).await.expect("recorded");
+        // As after a write that failed halfway and whose undo failed too.
+        let good_len = std::fs::metadata(&path).expect("stat").len();
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"{\"action\":\"half"))
+            .expect("write");
+        lock(&store.state).dirty = true;
+
+        auditor.record(EventDraft::new("b")).await.expect("recorded");
+        auditor.shutdown().await;
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(!text.contains("half"), "the partial bytes were cut first");
+        assert!(text.len() as u64 > good_len);
+        let report = crate::verify::verify_reader(text.as_bytes(), crate::verify::ChainVerifier::from_genesis())
+            .expect("in memory");
+        assert!(report.is_valid() && report.verified == 2, "{report:?}");
     }
 }

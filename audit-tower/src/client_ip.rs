@@ -6,7 +6,9 @@
 //! the configured proxies, and then walks the chain **from the right** (the entry the nearest
 //! proxy appended) towards the left, skipping hops that are themselves trusted proxies; the first
 //! hop that is not a trusted proxy is the client. The leftmost entry, which any client can
-//! write, is never taken on its own say-so.
+//! write, is never taken on its own say-so, and the bytes left of the entry the walk stops at
+//! are never read. The trusted networks must hold only proxies: a host in them is believed
+//! about the hop before it.
 //!
 //! ```
 //! use audit_tower::client_ip::{Cidr, ForwardedHeader, client_ip};
@@ -189,10 +191,24 @@ impl ForwardedHeader {
 /// - A peer outside `trusted`: the peer, whatever the headers say.
 /// - A trusted peer: the entries of `header` (all its lines, in order) are walked from the
 ///   right; trusted hops are skipped and the first untrusted one is the client. If every
-///   hop is trusted, the leftmost is the client; with no header, the peer itself.
+///   hop is trusted, the leftmost is the client (see below); with no header, the peer itself.
 /// - A malformed entry met on the walk (not an IP address, `unknown`, an obfuscated
-///   identifier, an empty entry, a header that is not ASCII, more than
-///   [`MAX_FORWARDED_HOPS`] trusted hops): `None`, never a guess further left.
+///   identifier, an empty entry, bytes that are not ASCII, a `Forwarded` element whose
+///   quoted string is left open, more than [`MAX_FORWARDED_HOPS`] trusted hops): `None`,
+///   never a guess further left.
+///
+/// Only the entries the walk reaches are decoded. Each line is split from its right end
+/// (for `Forwarded`, on commas outside quoted strings, scanning from the right), so when a
+/// proxy appends its entry to the line the client sent (nginx's
+/// `$proxy_add_x_forwarded_for`), broken bytes on the client's side of the line
+/// (`\xff, 203.0.113.7`, or `for=", for=203.0.113.7` with its open quote) do not make the
+/// proxy's entry unreadable.
+///
+/// `trusted` must hold **only your proxies**. An address in it is believed about the entry
+/// to its left, and when every hop is trusted the leftmost entry is taken as the client (as
+/// RFC 7239 practice does): that entry was written by a host in `trusted`, so a client inside
+/// a trusted network (a broad `10.0.0.0/8` that also holds workstations) can claim any
+/// address. Name the proxies' own addresses or subnets.
 ///
 /// Addresses are returned as their canonical form (IPv4-mapped IPv6 becomes IPv4); a port
 /// written with an entry (`192.0.2.1:4711`, `[2001:db8::1]:80`) is dropped.
@@ -209,18 +225,28 @@ pub fn client_ip(
     }
     let mut client = peer;
     let mut hops = 0;
+    // Each line is split from its right end, and only the entries the walk reaches are
+    // decoded: a proxy that appends to the client's line (nginx's `$proxy_add_x_forwarded_for`)
+    // merges the client's bytes with its own entry, and broken bytes on the client's side
+    // must not make the proxy's entry unreadable.
     for value in headers.get_all(header.name()).iter().rev() {
-        let value = value.to_str().ok()?;
-        let entries = match header {
-            ForwardedHeader::XForwardedFor => value.split(',').map(parse_xff_entry).collect::<Vec<_>>(),
-            ForwardedHeader::Forwarded => parse_forwarded(value)?,
-        };
-        for entry in entries.into_iter().rev() {
+        let mut rest = Some(value.as_bytes());
+        while let Some(line) = rest {
+            let (left, entry) = match header {
+                ForwardedHeader::XForwardedFor => split_last_xff(line),
+                // An open quote reached by the walk: the element's bounds are unknown.
+                ForwardedHeader::Forwarded => split_last_forwarded(line)?,
+            };
+            rest = left;
             hops += 1;
             if hops > MAX_FORWARDED_HOPS {
                 return None;
             }
-            let ip = entry?.to_canonical();
+            let ip = match header {
+                ForwardedHeader::XForwardedFor => parse_xff_entry(entry),
+                ForwardedHeader::Forwarded => parse_forwarded_element(entry),
+            }?
+            .to_canonical();
             if !is_trusted(ip) {
                 return Some(ip);
             }
@@ -230,9 +256,40 @@ pub fn client_ip(
     Some(client)
 }
 
+/// The last `X-Forwarded-For` entry of `line`, and what is left of it (`None` when that was
+/// the first entry).
+fn split_last_xff(line: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    match line.iter().rposition(|&b| b == b',') {
+        Some(comma) => (Some(&line[..comma]), &line[comma + 1..]),
+        None => (None, line),
+    }
+}
+
+/// The last element of a `Forwarded` line (RFC 7239 §4), found by scanning from the right:
+/// a comma inside a quoted string does not end it, a quote preceded by an odd number of
+/// backslashes is escaped. `None` when the scan reaches the start of the line inside a
+/// quoted string (the element's quote is left open). The bytes left of the element are not
+/// looked at, except for the backslashes right before a quote.
+fn split_last_forwarded(line: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
+    let mut in_quotes = false;
+    for i in (0..line.len()).rev() {
+        match line[i] {
+            b'"' => {
+                let backslashes = line[..i].iter().rev().take_while(|&&b| b == b'\\').count();
+                if backslashes % 2 == 0 {
+                    in_quotes = !in_quotes;
+                }
+            }
+            b',' if !in_quotes => return Some((Some(&line[..i]), &line[i + 1..])),
+            _ => {}
+        }
+    }
+    (!in_quotes).then_some((None, line))
+}
+
 /// One `X-Forwarded-For` entry: an address, optionally with a port.
-fn parse_xff_entry(entry: &str) -> Option<IpAddr> {
-    parse_node(entry.trim_matches([' ', '\t']))
+fn parse_xff_entry(entry: &[u8]) -> Option<IpAddr> {
+    parse_node(std::str::from_utf8(entry).ok()?.trim_matches([' ', '\t']))
 }
 
 /// A node: `192.0.2.1`, `192.0.2.1:80`, `2001:db8::1`, `[2001:db8::1]`, `[2001:db8::1]:80`.
@@ -259,42 +316,36 @@ fn parse_node(node: &str) -> Option<IpAddr> {
     addr.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
 }
 
-/// The `for` node of each element of one `Forwarded` header line (RFC 7239 §4), in order.
-/// `Err`-like `None` for the whole line when its syntax is broken (an unterminated quote); an
-/// element without a usable `for` gives a `None` entry.
-fn parse_forwarded(value: &str) -> Option<Vec<Option<IpAddr>>> {
-    let mut elements = Vec::new();
-    for element in split_unquoted(value, ',')? {
-        let mut node = None;
-        let mut seen_for = false;
-        let mut broken = false;
-        for pair in split_unquoted(element, ';')? {
-            let pair = pair.trim_matches([' ', '\t']);
-            if pair.is_empty() {
-                continue;
-            }
-            let Some((name, raw)) = pair.split_once('=') else {
-                broken = true;
-                continue;
-            };
-            if !name.eq_ignore_ascii_case("for") {
-                continue;
-            }
-            if seen_for {
-                broken = true; // two `for` in one element: ambiguous
-            }
-            seen_for = true;
-            node = unquote(raw).and_then(|v| parse_node(&v));
+/// The `for` node of one `Forwarded` element (`for=192.0.2.1;proto=https`). `None` when the
+/// element has no usable `for`, has two, or is broken (a pair without `=`, a quote left open,
+/// bytes that are not UTF-8).
+fn parse_forwarded_element(element: &[u8]) -> Option<IpAddr> {
+    let mut rest = Some(std::str::from_utf8(element).ok()?);
+    let mut node = None;
+    let mut seen_for = false;
+    while let Some(pairs) = rest {
+        let (pair, next) = split_first_unquoted(pairs, ';')?;
+        rest = next;
+        let pair = pair.trim_matches([' ', '\t']);
+        if pair.is_empty() {
+            continue;
         }
-        elements.push(if broken { None } else { node });
+        let (name, raw) = pair.split_once('=')?;
+        if !name.eq_ignore_ascii_case("for") {
+            continue;
+        }
+        if seen_for {
+            return None; // two `for` in one element: ambiguous
+        }
+        seen_for = true;
+        node = unquote(raw).and_then(|v| parse_node(&v));
     }
-    Some(elements)
+    node
 }
 
-/// Splits on `sep` outside double-quoted strings; `None` if a quote is left open.
-fn split_unquoted(s: &str, sep: char) -> Option<Vec<&str>> {
-    let mut parts = Vec::new();
-    let mut start = 0;
+/// `s` up to the first `sep` outside double-quoted strings, and what follows it (`None`
+/// when there is no such `sep`); `None` if a quote is left open.
+fn split_first_unquoted(s: &str, sep: char) -> Option<(&str, Option<&str>)> {
     let mut in_quotes = false;
     let mut escaped = false;
     for (i, c) in s.char_indices() {
@@ -309,15 +360,10 @@ fn split_unquoted(s: &str, sep: char) -> Option<Vec<&str>> {
         } else if c == '"' {
             in_quotes = true;
         } else if c == sep {
-            parts.push(&s[start..i]);
-            start = i + c.len_utf8();
+            return Some((&s[..i], Some(&s[i + c.len_utf8()..])));
         }
     }
-    if in_quotes {
-        return None;
-    }
-    parts.push(&s[start..]);
-    Some(parts)
+    (!in_quotes).then_some((s, None))
 }
 
 /// A token or a quoted-string value, unescaped.
@@ -475,12 +521,30 @@ mod tests {
         assert_eq!(xff("10.0.0.9", &trusted, &["garbage, 203.0.113.7"]), Some(ip("203.0.113.7")));
     }
 
-    #[test]
-    fn non_ascii_header_is_unknown() {
+    fn raw(header: ForwardedHeader, peer: &str, trusted: &[&str], lines: &[&[u8]]) -> Option<IpAddr> {
         let mut map = HeaderMap::new();
-        map.insert("x-forwarded-for", HeaderValue::from_bytes(b"203.0.113.7\xff").expect("obs-text is allowed"));
-        let got = client_ip(Some(ip("10.0.0.9")), &map, &nets(&["10.0.0.0/8"]), ForwardedHeader::XForwardedFor);
-        assert_eq!(got, None);
+        for line in lines {
+            map.append(header.name(), HeaderValue::from_bytes(line).expect("obs-text is allowed"));
+        }
+        client_ip(Some(ip(peer)), &map, &nets(trusted), header)
+    }
+
+    #[test]
+    fn bytes_that_are_not_ascii_are_unknown_where_the_walk_reaches_them() {
+        let xff = |lines: &[&[u8]]| raw(ForwardedHeader::XForwardedFor, "10.0.0.9", &["10.0.0.0/8"], lines);
+        assert_eq!(xff(&[b"203.0.113.7\xff"]), None);
+        assert_eq!(xff(&[b"1.1.1.1\xff, 10.0.0.5"]), None, "reached past a trusted hop");
+        assert_eq!(xff(&[b"203.0.113.7", b"10.0.0.5\xff"]), None);
+        // The client's bytes, left of the entry the proxy appended to the same line, are
+        // never decoded: broken ones cannot blank the proxy's good entry.
+        assert_eq!(xff(&[b"\xff, 203.0.113.7"]), Some(ip("203.0.113.7")));
+        assert_eq!(xff(&[b"\xff\xfe, 203.0.113.7, 10.0.0.5"]), Some(ip("203.0.113.7")));
+        assert_eq!(xff(&[b"\xff", b"203.0.113.7"]), Some(ip("203.0.113.7")));
+        let fwd = |lines: &[&[u8]]| raw(ForwardedHeader::Forwarded, "10.0.0.9", &["10.0.0.0/8"], lines);
+        assert_eq!(fwd(&[b"for=\xff, for=203.0.113.7"]), Some(ip("203.0.113.7")));
+        assert_eq!(fwd(&[b"for=\"\xff\", for=203.0.113.7"]), Some(ip("203.0.113.7")));
+        assert_eq!(fwd(&[b"for=203.0.113.7\xff"]), None);
+        assert_eq!(fwd(&[b"for=\"203.0.113.7\xff\""]), None);
     }
 
     #[test]
@@ -551,7 +615,29 @@ mod tests {
         assert_eq!(fwd("10.0.0.9", &trusted, &["for=203.0.113.7;for=198.51.100.1"]), None);
         assert_eq!(fwd("10.0.0.9", &trusted, &["for"]), None);
         assert_eq!(fwd("10.0.0.9", &trusted, &["for=\"a\"b\""]), None);
+        // An element the walk reaches whose quote is left open.
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=\"203.0.113.7, for=10.0.0.5"]), None);
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=\", for=10.0.0.5"]), None);
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=\"a, b\", for=10.0.0.5"]), None);
         // Malformed left of the client is never read.
         assert_eq!(fwd("10.0.0.9", &trusted, &["for=unknown, for=203.0.113.7"]), Some(ip("203.0.113.7")));
+    }
+
+    #[test]
+    fn an_open_quote_left_of_the_client_does_not_swallow_the_proxys_element() {
+        let trusted = ["10.0.0.0/8"];
+        // A proxy appending to the client's line: the client's open quote would, read from
+        // the left, run over the proxy's element. Read from the right, it is never reached.
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=\", for=203.0.113.7"]), Some(ip("203.0.113.7")));
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=\"a, for=\"[2001:db8::7]:80\""]), Some(ip("2001:db8::7")));
+        assert_eq!(fwd("10.0.0.9", &trusted, &["\"\"\", for=203.0.113.7;proto=https"]), Some(ip("203.0.113.7")));
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=\"\\\", for=203.0.113.7"]), Some(ip("203.0.113.7")));
+        // Quoted strings the walk reaches are still read whole: a comma or an escaped quote
+        // inside one does not split it.
+        assert_eq!(fwd("10.0.0.9", &trusted, &["for=203.0.113.7;ext=\"a, b\\\", c\""]), Some(ip("203.0.113.7")));
+        assert_eq!(
+            fwd("10.0.0.9", &trusted, &["for=1.1.1.1, for=203.0.113.7;ext=\"x,\\\\\", for=10.0.0.5"]),
+            Some(ip("203.0.113.7"))
+        );
     }
 }

@@ -201,6 +201,10 @@ impl AuditLayer {
 
     /// Networks of the reverse proxies in front of the application. Forwarded headers are read
     /// only when the socket peer is in one of them (see [`crate::client_ip::client_ip`]).
+    ///
+    /// Name only proxies: a host in these networks is believed about the hop before it, and
+    /// when every hop is trusted the leftmost entry is taken as the client, so a client inside
+    /// a trusted network could claim any address.
     pub fn with_trusted_proxies(mut self, proxies: impl IntoIterator<Item = Cidr>) -> Self {
         self.config_mut().trusted_proxies.extend(proxies);
         self

@@ -135,8 +135,11 @@
 //! tests); absent when there is none. `X-Forwarded-For` (or RFC 7239 `Forwarded`, see
 //! [`AuditLayer::with_forwarded_header`]) is read only when the peer is one of
 //! [`AuditLayer::with_trusted_proxies`], walked from the right to the first hop that is not a
-//! trusted proxy; a malformed entry makes the IP unknown, never the leftmost entry. See
-//! [`client_ip::client_ip`].
+//! trusted proxy; a malformed entry the walk reaches makes the IP unknown, never the leftmost
+//! entry. Only the entries the walk reaches are read, so broken bytes a client sent, to which
+//! a proxy appended its own entry, do not blank the IP. When every hop is trusted, the
+//! leftmost entry is the client: **the trusted networks must hold only your proxies**, since a
+//! client inside one could otherwise claim any address. See [`client_ip::client_ip`].
 //!
 //! ## Request id
 //!

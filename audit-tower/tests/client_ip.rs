@@ -71,3 +71,33 @@ async fn rfc_7239_forwarded_is_read_when_configured() {
     let ip = recorded_ip(layer, &store, &headers).await;
     assert_eq!(ip.as_deref(), Some("2001:db8::5"));
 }
+
+#[tokio::test]
+async fn broken_client_bytes_left_of_the_proxys_entry_do_not_blank_the_ip() {
+    use http::{HeaderValue, Request};
+    use http_body_util::Full;
+
+    // A proxy that appends to the client's line (nginx's `$proxy_add_x_forwarded_for`) merges
+    // the client's bytes with its own entry; only the part the walk reaches is read.
+    let (auditor, store) = common::auditor();
+    let layer = AuditLayer::new(auditor).with_trusted_proxies(cidrs(&["127.0.0.1"]));
+    let app = Router::new().route("/orders", post(|| async {})).layer(layer);
+    let addr = common::serve(app).await;
+    let request = Request::post(format!("http://{addr}/orders"))
+        .header("x-forwarded-for", HeaderValue::from_bytes(b"\xff, 203.0.113.7").expect("obs-text"))
+        .body(Full::default())
+        .expect("request");
+    let response = common::client().request(request).await.expect("response");
+    assert!(response.status().is_success());
+    let events = common::events(&store);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].context.ip.as_deref(), Some("203.0.113.7"));
+
+    let (auditor, store) = common::auditor();
+    let layer = AuditLayer::new(auditor)
+        .with_trusted_proxies(cidrs(&["127.0.0.1"]))
+        .with_forwarded_header(ForwardedHeader::Forwarded);
+    // The client's open quote would, read from the left, swallow the proxy's element.
+    let ip = recorded_ip(layer, &store, &[("forwarded", "for=\", for=203.0.113.7")]).await;
+    assert_eq!(ip.as_deref(), Some("203.0.113.7"));
+}

@@ -52,6 +52,18 @@ fn a_corrupt_file_is_bad_format_not_a_crash() {
 }
 
 #[test]
+fn a_file_without_newlines_is_bad_format_not_out_of_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("one-long-line.jsonl");
+    let file = std::fs::File::create(&path).expect("create");
+    file.set_len(65 << 20).expect("a sparse file of NUL bytes, longer than the longest line");
+    let output = run(&["verify", "--jsonl", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout(&output), "BROKEN at seq 1: bad format\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("longer than 64 MiB"));
+}
+
+#[test]
 fn errors_exit_2_with_a_message() {
     let output = run(&["verify", "--jsonl", "/nonexistent/trail.jsonl"]);
     assert_eq!(output.status.code(), Some(2));

@@ -413,6 +413,18 @@ impl ChainVerifier {
         }
     }
 
+    /// Reports a line longer than [`MAX_LINE_BYTES`] (of which `read` bytes were read before
+    /// giving up) at the next position.
+    pub fn push_overlong(&mut self, read: usize) {
+        if self.broken.is_none() {
+            let detail = format!(
+                "a line longer than {} MiB (no newline in its first {read} bytes): not an event",
+                MAX_LINE_BYTES >> 20
+            );
+            self.broken = Some(ChainBreak { seq: self.expected_seq(), reason: BreakReason::BadFormat, detail });
+        }
+    }
+
     fn expected_seq(&self) -> u64 {
         self.after.map_or(1, |head| head.seq + 1)
     }
@@ -599,6 +611,11 @@ pub fn feed_reader(reader: impl Read + Send, mut verifier: ChainVerifier) -> std
 /// Bytes read at a time: a batch holds the whole lines among them (more when a line is longer).
 const BATCH_BYTES: usize = 1 << 20;
 
+/// The longest line a verifier reads (64 MiB): a longer one is [`BreakReason::BadFormat`] and
+/// ends the verification, so that a file without newlines cannot exhaust memory. The writer
+/// never seals a longer event ([`crate::AuditorBuilder::max_event_bytes`] is capped at it).
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
 /// Lines of a JSON Lines input on their way from the reader thread, through a checking thread,
 /// to the linking one, and back to the reader to be filled again (their memory is allocated
 /// once, not per block).
@@ -612,6 +629,8 @@ struct Batch {
     infos: Vec<Result<LineInfo, FormatError>>,
     /// The input ended with these bytes and no `\n`.
     torn: bool,
+    /// These bytes, the start of one line, are already longer than [`MAX_LINE_BYTES`].
+    overlong: bool,
 }
 
 /// A batch, or the read error that ended the input, numbered in reading order.
@@ -625,6 +644,7 @@ fn read_batches(mut reader: impl Read, filled: &SyncSender<Numbered>, empties: &
         batch.bytes.append(&mut carry);
         batch.lines.clear();
         batch.torn = false;
+        batch.overlong = false;
         let last_newline = loop {
             let start = batch.bytes.len();
             batch.bytes.reserve(BATCH_BYTES);
@@ -634,6 +654,12 @@ fn read_batches(mut reader: impl Read, filled: &SyncSender<Numbered>, empties: &
                 Ok(_) => {
                     if let Some(at) = memchr::memrchr(b'\n', &batch.bytes[start..]) {
                         break Some(start + at);
+                    }
+                    if batch.bytes.len() > MAX_LINE_BYTES {
+                        // One line, too long to be an event: reported, and reading stops.
+                        batch.overlong = true;
+                        let _ = filled.send((number, Ok(batch)));
+                        return;
                     }
                 }
                 Err(e) => {
@@ -694,7 +720,9 @@ fn link_batches(
         while let Some(batch) = early.remove(&next) {
             next += 1;
             let batch = batch?;
-            if batch.torn {
+            if batch.overlong {
+                verifier.push_overlong(batch.bytes.len());
+            } else if batch.torn {
                 verifier.push_torn(&batch.bytes);
             } else if !verifier.link_all(batch.lines.iter().map(|range| &batch.bytes[range.clone()]).zip(&batch.infos))
             {

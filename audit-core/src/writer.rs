@@ -211,9 +211,10 @@ impl AuditorBuilder {
         self.max_batch = max_batch.max(1);
         self
     }
-    /// The largest canonical event accepted (default 1 MiB).
+    /// The largest canonical event accepted (default 1 MiB; at most
+    /// [`crate::verify::MAX_LINE_BYTES`], the longest line a verifier reads).
     pub fn max_event_bytes(mut self, bytes: usize) -> Self {
-        self.max_event_bytes = bytes;
+        self.max_event_bytes = bytes.min(crate::verify::MAX_LINE_BYTES);
         self
     }
     /// What to hide (default [`RedactionPolicy::default`]).

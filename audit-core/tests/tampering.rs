@@ -200,6 +200,21 @@ fn a_torn_last_line_is_bad_format_at_its_seq() {
 }
 
 #[test]
+fn a_line_longer_than_the_limit_is_bad_format_and_reading_stops() {
+    use audit_core::verify::MAX_LINE_BYTES;
+    use std::io::Read;
+    // Two good events, then bytes without a newline forever (as `--jsonl /dev/zero` would be).
+    let lines = chain(2);
+    let start = format!("{}\n{}\n", lines[0], lines[1]);
+    let endless = start.as_bytes().chain(std::io::repeat(b'a'));
+    let report = verify_reader(endless, ChainVerifier::from_genesis()).expect("in memory");
+    assert_broken(&report, 3, BreakReason::BadFormat);
+    let detail = &report.broken.as_ref().expect("broken").detail;
+    assert!(detail.contains(&format!("longer than {} MiB", MAX_LINE_BYTES >> 20)), "{detail}");
+    assert_eq!(report.verified, 2);
+}
+
+#[test]
 fn garbage_and_non_canonical_lines_are_bad_format() {
     let mut lines = chain(10);
     lines[5] = "garbage".to_string();

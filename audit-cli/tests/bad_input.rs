@@ -213,3 +213,42 @@ fn a_corrupt_jsonl_file_is_reported_not_a_crash() {
     let output = run(&["verify", "--jsonl", s(&dir.path().join("missing.jsonl"))]);
     assert_error(&output, &["cannot open"]);
 }
+
+/// Runs audit-trail with its standard output on `/dev/full`, where every write fails.
+fn run_to_full_disk(args: &[&str]) -> std::process::Output {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    std::process::Command::new(env!("CARGO_BIN_EXE_audit-trail"))
+        .args(args)
+        .stdout(full)
+        .output()
+        .expect("run audit-trail")
+}
+
+#[test]
+fn a_failing_standard_output_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trail = trail(dir.path(), 4);
+    let key = dir.path().join("log.key");
+    assert_exit(&run(&["keygen", "--name", "example.com/log", "--out", s(&key)]), 0);
+    let proof = dir.path().join("proof.json");
+    let output = run(&["prove", "--jsonl", s(&trail), "--seq", "2"]);
+    assert_exit(&output, 0);
+    std::fs::write(&proof, output.stdout).expect("write the proof");
+
+    let commands: [&[&str]; 4] = [
+        &["checkpoint", "--jsonl", s(&trail), "--origin", "example.com/log", "--key", s(&key)],
+        &["prove", "--jsonl", s(&trail), "--seq", "2"],
+        &["verify-proof", "--proof", s(&proof)],
+        &["verify", "--jsonl", s(&trail)],
+    ];
+    for args in commands {
+        let output = run_to_full_disk(args);
+        assert_error(&output, &["cannot write"]);
+    }
+
+    // keygen: a key whose verifier key was never shown is taken back.
+    let lost = dir.path().join("lost.key");
+    let output = run_to_full_disk(&["keygen", "--name", "example.com/log", "--out", s(&lost)]);
+    assert_error(&output, &["cannot write to standard output", "was removed"]);
+    assert!(!lost.exists());
+}

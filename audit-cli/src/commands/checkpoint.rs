@@ -1,7 +1,7 @@
 //! `audit-trail checkpoint (--db URL | --jsonl FILE) [--chain NAME] --origin ORIGIN --key KEYFILE`.
 
 use super::{
-    DEFAULT_CHAIN, Source, Trail, Verdict, block_on, db_failure, open_db, progress_bar, require_chain,
+    DEFAULT_CHAIN, Source, Trail, Verdict, block_on, db_failure, open_db, print_out, progress_bar, require_chain,
     require_jsonl_chain, require_whole_chain, signer_key,
 };
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
@@ -50,7 +50,7 @@ pub(crate) fn run(args: &CheckpointArgs) -> Result<u8, Failure> {
         .checkpoint(args.origin.as_str())
         .sign(&signer)
         .map_err(|e| Failure::new(format!("cannot sign the checkpoint: {e}")))?;
-    print!("{note}");
+    print_out(note)?;
     Ok(EXIT_VALID)
 }
 

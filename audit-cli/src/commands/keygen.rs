@@ -38,7 +38,11 @@ pub(crate) fn run(args: &KeygenArgs) -> Result<u8, Failure> {
     file.write_all(format!("{private}\n").as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| Failure::new(format!("cannot write {shown}: {e}")))?;
-    println!("{}", signer.verifier());
+    if let Err(failure) = super::println_out(signer.verifier()) {
+        // Without its verifier key nobody could check what this key signs: take the key back.
+        let _ = std::fs::remove_file(&args.out);
+        return Err(Failure::new(format!("{}; {shown} was removed, run keygen again", failure.0)));
+    }
     eprintln!("private key written to {shown}: keep it secret; publish the verifier key above");
     Ok(EXIT_VALID)
 }

@@ -21,7 +21,7 @@ use audit_seaorm::{SqlStore, SqlStoreError, StoreVerifyReport};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The chain a command works on when `--chain` is not given.
@@ -296,7 +296,8 @@ pub(crate) fn first_event(path: &Path) -> Result<Option<(u64, String)>, Failure>
     let shown = path.display();
     let file = std::fs::File::open(path).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
     let mut first = Vec::new();
-    std::io::BufReader::new(file)
+    // Bounded: an over-long first line is not an event, and the verifier reports it.
+    std::io::BufReader::new(file.take(audit_core::verify::MAX_LINE_BYTES as u64 + 1))
         .read_until(b'\n', &mut first)
         .map_err(|e| Failure::new(format!("cannot read {shown}: {e}")))?;
     if first.last() == Some(&b'\n') {
@@ -544,6 +545,20 @@ impl Verdict {
         }
         Ok(())
     }
+}
+
+/// Writes `text` to standard output (a closed pipe or a full disk is an error to report,
+/// not a panic as with `print!`).
+pub(crate) fn print_out(text: impl std::fmt::Display) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    write!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::new(format!("cannot write to standard output: {e}")))
+}
+
+/// [`print_out`] with a newline.
+pub(crate) fn println_out(text: impl std::fmt::Display) -> Result<(), Failure> {
+    print_out(format_args!("{text}\n"))
 }
 
 /// The note on a trail that matched a checkpoint.

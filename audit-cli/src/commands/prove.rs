@@ -1,7 +1,10 @@
 //! `audit-trail prove (--db URL | --jsonl FILE) [--chain NAME] --seq N [--size M]` and
 //! `… --from M [--to N]`.
 
-use super::{DEFAULT_CHAIN, Source, Trail, block_on, open_db, require_chain, require_jsonl_chain, require_whole_chain};
+use super::{
+    DEFAULT_CHAIN, Source, Trail, block_on, open_db, println_out, require_chain, require_jsonl_chain,
+    require_whole_chain,
+};
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::proof::{self, StoreProofError};
 use audit_core::store::{AuditStore, JsonlStore};
@@ -49,11 +52,11 @@ pub(crate) fn run(args: &ProveArgs) -> Result<u8, Failure> {
     };
     match proved {
         Ok(json) => {
-            println!("{json}");
+            println_out(json)?;
             Ok(EXIT_VALID)
         }
         Err(Problem::Proof(StoreProofError::Broken { chain_break, .. })) => {
-            println!("{chain_break}");
+            println_out(&chain_break)?;
             eprintln!("  {}", chain_break.detail);
             eprintln!("refusing to prove from a broken chain: investigate with `audit-trail verify` first");
             Ok(EXIT_BROKEN)

@@ -1,6 +1,6 @@
 //! `audit-trail verify-proof --proof FILE [--checkpoint FILE --key VERIFIER_KEY]`.
 
-use super::{trusted_checkpoint, verifier_key};
+use super::{println_out, trusted_checkpoint, verifier_key};
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::checkpoint::Checkpoint;
 use audit_core::merkle::{ConsistencyProof, Digest, InclusionProof, to_hex};
@@ -45,23 +45,23 @@ pub(crate) fn run(args: &VerifyProofArgs) -> Result<u8, Failure> {
         ),
     };
     if let Err(e) = checked {
-        println!("INVALID proof: {e}");
+        println_out(format_args!("INVALID proof: {e}"))?;
         return Ok(EXIT_BROKEN);
     }
     match &checkpoint {
         None => {
-            println!("valid: {what}");
+            println_out(format_args!("valid: {what}"))?;
             eprintln!(
                 "note: the proof is only as good as its root; compare it with a checkpoint you trust (--checkpoint)"
             );
         }
         Some(checkpoint) => match anchored(checkpoint, &roots) {
-            Ok(()) => println!("valid: {what}, whose root checkpoint {} signed", checkpoint.origin),
+            Ok(()) => println_out(format_args!("valid: {what}, whose root checkpoint {} signed", checkpoint.origin))?,
             Err(Anchor::Mismatch) => {
-                println!(
+                println_out(format_args!(
                     "INVALID proof: its root for size {} is not the one checkpoint {} signed",
                     checkpoint.size, checkpoint.origin
-                );
+                ))?;
                 return Ok(EXIT_BROKEN);
             }
             Err(Anchor::OtherSize) => {

@@ -23,9 +23,12 @@ pin_project! {
     /// Dropped before the inner future answered (the client went away, a timeout, a panic),
     /// it records the request as a `failure` with reason `aborted` (or `panic` while
     /// unwinding). `Drop` cannot wait, so the events are queued with
-    /// [`Auditor::try_record`]; if the queue is full, one task is spawned that waits for room
-    /// (only on this path: the normal path spawns nothing). Dropped while its events were
-    /// being recorded, the ones not yet queued are queued the same way.
+    /// [`Auditor::try_record_detached`]; if the queue is full, one task is spawned that waits
+    /// for room (only on this path: the normal path spawns nothing), unless
+    /// [`MAX_DETACHED_WAITERS`](crate::MAX_DETACHED_WAITERS) such tasks already wait: then the
+    /// events are counted in [`LayerStats::unrecorded`](crate::LayerStats::unrecorded).
+    /// Dropped while its events were being recorded, the ones not yet queued are queued the
+    /// same way.
     pub struct ResponseFuture<F>
     where
         F: Future,

@@ -145,7 +145,9 @@ impl AuditHandle {
     /// included).
     ///
     /// If the request has already been recorded (the handle outlived it, e.g. in a spawned
-    /// task), the event is queued on its own at once, with the request's actor and context.
+    /// task), the event is queued on its own at once, with the request's actor and context
+    /// (like a dropped request's event: if the queue is full, a task waits for room, within
+    /// [`MAX_DETACHED_WAITERS`](crate::MAX_DETACHED_WAITERS)).
     pub fn add_event(&self, event: EventDraft) {
         let mut state = self.state();
         if !state.closed {

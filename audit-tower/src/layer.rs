@@ -7,7 +7,7 @@ use http::Method;
 use http::request::Parts;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tower_layer::Layer;
 
 /// When the response is released, relative to the event's durability.
@@ -52,9 +52,13 @@ pub struct LayerStats {
     /// Requests refused with 503 under [`UnhealthyPolicy::FailClosed`].
     pub refused: u64,
     /// Events that could not be handed to the writer at all: the auditor was shut down, the
-    /// draft was invalid (e.g. an empty actor id, or larger than the auditor's limit), or a
-    /// dropped request's event met a full queue with no tokio runtime left to wait on. When a
-    /// response was still pending, it was replaced by a `500` instead.
+    /// draft was invalid (e.g. an empty actor id, or larger than the auditor's limit), a
+    /// refusal's event met a full queue ([`UnhealthyPolicy::FailClosed`] never waits), or a
+    /// dropped request's event met a full queue while [`MAX_DETACHED_WAITERS`] tasks were
+    /// already waiting for room (or with no tokio runtime left to wait on). When a response
+    /// was still pending, it was replaced by a `500` instead.
+    ///
+    /// [`MAX_DETACHED_WAITERS`]: crate::MAX_DETACHED_WAITERS
     pub unrecorded: u64,
 }
 
@@ -64,6 +68,9 @@ pub(crate) struct Counters {
     pub(crate) aborted: AtomicU64,
     pub(crate) refused: AtomicU64,
     pub(crate) unrecorded: AtomicU64,
+    /// Tasks waiting for room in the queue for events whose request could not wait
+    /// (at most [`crate::MAX_DETACHED_WAITERS`]).
+    pub(crate) detached_waiters: AtomicUsize,
 }
 
 impl Counters {

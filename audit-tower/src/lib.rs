@@ -157,7 +157,9 @@
 //! replaced by an empty `500` rather than released as if it had been. While the store is
 //! failing, [`UnhealthyPolicy::FailOpen`] (the default) serves requests and releases
 //! responses once their events are queued; [`UnhealthyPolicy::FailClosed`] refuses audited
-//! requests with `503` before the handler runs, and queues that refusal as a failure event.
+//! requests with `503` before the handler runs, and queues that refusal as a failure event
+//! without waiting and without spawning: if the queue is full, the refusal's event is counted
+//! in [`LayerStats::unrecorded`] instead, so an outage holds nothing per refused request.
 //!
 //! ## Aborted requests and panics
 //!
@@ -165,9 +167,11 @@
 //! a timeout layer outside gave up, a panic unwinds through it), the request is still
 //! recorded: outcome `failure`, reason `aborted` (`panic` while unwinding), no status. `Drop`
 //! cannot wait, so these events are queued with [`audit_core::Auditor::try_record_detached`]; if the
-//! queue is full, a task is spawned that waits for room. A loss that cannot be avoided (the
-//! auditor is shut down, or no tokio runtime is left) is counted in
-//! [`LayerStats::unrecorded`] ([`AuditLayer::stats`]). A panic that tower-http's
+//! queue is full, a task is spawned that waits for room, as long as fewer than
+//! [`MAX_DETACHED_WAITERS`] of the layer's tasks are already waiting (a store outage while
+//! clients give up must not grow tasks without bound). A loss that cannot be avoided (the
+//! auditor is shut down, that many tasks already wait, or no tokio runtime is left) is
+//! counted in [`LayerStats::unrecorded`] ([`AuditLayer::stats`]). A panic that tower-http's
 //! `CatchPanicLayer` (inside this layer) turns into a `500` is a `failure` like any `500`.
 //!
 //! The event is recorded when the response *head* is ready: a body that fails while
@@ -213,3 +217,10 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// The longest resource id taken from a path parameter, in bytes.
 pub const MAX_PATH_PARAM_LEN: usize = 256;
+
+/// The most tasks a layer keeps waiting for room in a full audit queue on behalf of requests
+/// that could not wait themselves (their response future was dropped, or an event was added
+/// through a handle that outlived its request). Past it, such events are counted in
+/// [`LayerStats::unrecorded`] instead: an outage of the store cannot make the layer hold an
+/// unbounded number of tasks and events.
+pub const MAX_DETACHED_WAITERS: usize = 1024;

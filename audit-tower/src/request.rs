@@ -3,7 +3,7 @@
 use crate::client_ip::client_ip;
 use crate::handle::AuditHandle;
 use crate::layer::{Config, Counters};
-use crate::{MAX_PATH_LEN, MAX_PATH_PARAM_LEN, MAX_REQUEST_ID_LEN, MAX_USER_AGENT_LEN};
+use crate::{MAX_DETACHED_WAITERS, MAX_PATH_LEN, MAX_PATH_PARAM_LEN, MAX_REQUEST_ID_LEN, MAX_USER_AGENT_LEN};
 use audit_core::{Actor, AuditScope, Auditor, Context, EventDraft, Outcome, Resource, TryRecordError};
 use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
@@ -16,6 +16,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
@@ -172,12 +173,33 @@ pub(crate) fn outcome_for_status(status: StatusCode) -> Outcome {
     }
 }
 
-/// Queues `drafts` without waiting, for paths that cannot await (a dropped future, a refusal).
+/// Queues `drafts` without waiting and without spawning anything, for a refusal (the
+/// response does not wait for its event). Each draft is offered with
+/// [`Auditor::try_record_detached`]; from the first that meets a full queue on, the rest are
+/// counted in [`crate::LayerStats::unrecorded`] (not offered, so the order is kept), as are
+/// drafts the auditor refuses.
+pub(crate) fn try_record_only(config: &Config, drafts: impl IntoIterator<Item = EventDraft>) {
+    let mut drafts = drafts.into_iter();
+    while let Some(draft) = drafts.next() {
+        match config.auditor.try_record_detached(draft) {
+            Ok(_id) => {}
+            Err(TryRecordError::Full { .. }) => {
+                Counters::add(&config.counters.unrecorded, 1 + drafts.count() as u64);
+                return;
+            }
+            Err(TryRecordError::Record(_)) => Counters::add(&config.counters.unrecorded, 1),
+        }
+    }
+}
+
+/// Queues `drafts` without waiting, for paths that cannot await (a dropped future, an event
+/// added through a handle that outlived its request).
 ///
-/// Each draft is offered with [`Auditor::try_record`]; from the first that meets a full queue
-/// on, the rest (in order) go to one spawned task that waits for room with
-/// [`Auditor::record_buffered`]. Without a tokio runtime to spawn on, or when the auditor
-/// refuses a draft, the loss is counted in [`crate::LayerStats::unrecorded`].
+/// Each draft is offered with [`Auditor::try_record_detached`]; from the first that meets a
+/// full queue on, the rest (in order) go to one spawned task that waits for room with
+/// [`Auditor::record_buffered`], if fewer than [`MAX_DETACHED_WAITERS`] such tasks of this
+/// layer are waiting. Past that bound, without a tokio runtime to spawn on, or when the
+/// auditor refuses a draft, the loss is counted in [`crate::LayerStats::unrecorded`].
 pub(crate) fn record_detached(config: &Config, drafts: impl IntoIterator<Item = EventDraft>) {
     record_detached_with(&config.auditor, &config.counters, drafts);
 }
@@ -203,19 +225,40 @@ pub(crate) fn record_detached_with(
     if waiting.is_empty() {
         return;
     }
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            let auditor = auditor.clone();
-            let counters = Arc::clone(counters);
-            runtime.spawn(async move {
-                for draft in waiting {
-                    if auditor.record_buffered(draft).await.is_err() {
-                        Counters::add(&counters.unrecorded, 1);
-                    }
-                }
-            });
+    let (Ok(runtime), Some(waiter)) = (tokio::runtime::Handle::try_current(), Waiter::enter(counters)) else {
+        Counters::add(&counters.unrecorded, waiting.len() as u64);
+        return;
+    };
+    let auditor = auditor.clone();
+    runtime.spawn(async move {
+        for draft in waiting {
+            if auditor.record_buffered(draft).await.is_err() {
+                Counters::add(&waiter.counters.unrecorded, 1);
+            }
         }
-        Err(_) => Counters::add(&counters.unrecorded, waiting.len() as u64),
+        drop(waiter);
+    });
+}
+
+/// One of the at most [`MAX_DETACHED_WAITERS`] tasks of a layer waiting for room in the
+/// queue; leaves its place when dropped (done, or its task dropped unrun).
+struct Waiter {
+    counters: Arc<Counters>,
+}
+
+impl Waiter {
+    fn enter(counters: &Arc<Counters>) -> Option<Waiter> {
+        counters
+            .detached_waiters
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_DETACHED_WAITERS).then_some(n + 1))
+            .ok()?;
+        Some(Waiter { counters: Arc::clone(counters) })
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.counters.detached_waiters.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::future::ResponseFuture;
 use crate::layer::{AuditLayer, Config, Counters, UnhealthyPolicy};
-use crate::request::{Started, X_REQUEST_ID, record_detached};
+use crate::request::{Started, X_REQUEST_ID, try_record_only};
 use audit_core::Auditor;
 use axum::extract::MatchedPath;
 use http::{Request, Response, StatusCode};
@@ -92,7 +92,7 @@ where
                 response.headers_mut().insert(X_REQUEST_ID, id);
             }
             let drafts = started.drafts(Some(StatusCode::SERVICE_UNAVAILABLE), Some(REFUSED_REASON));
-            record_detached(&self.config, drafts);
+            try_record_only(&self.config, drafts);
             return ResponseFuture::ready(response);
         }
 

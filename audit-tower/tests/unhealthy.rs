@@ -4,13 +4,15 @@
 mod common;
 
 use audit_core::{Auditor, EventDraft, Outcome, Ticket};
-use audit_tower::{AuditLayer, UnhealthyPolicy};
+use audit_tower::{AuditLayer, MAX_DETACHED_WAITERS, UnhealthyPolicy};
 use axum::Router;
 use axum::routing::post;
 use common::TestStore;
+use futures_util::FutureExt;
 use http::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tower::ServiceExt;
 
 /// Makes the store fail and waits until the auditor has noticed (one append failed).
 async fn break_store(store: &TestStore, auditor: &Auditor) -> Ticket {
@@ -96,5 +98,75 @@ async fn fail_open_serves_requests_and_records_them_once_the_store_recovers() {
     assert_eq!(events[1].context.request_id.as_deref(), Some(reply.request_id()));
     assert_eq!(events[1].outcome, Outcome::Success);
     assert_eq!(layer.stats().refused, 0);
+    common::verify_chain(&store.inner);
+}
+
+fn post_request(path: &str) -> http::Request<axum::body::Body> {
+    http::Request::post(path).body(axum::body::Body::empty()).expect("request")
+}
+
+fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current().metrics().num_alive_tasks()
+}
+
+#[tokio::test]
+async fn fail_closed_refusals_that_meet_a_full_queue_are_counted_and_spawn_nothing() {
+    let store = TestStore::new();
+    // The writer holds the probe (retrying it); the queue has room for one more event.
+    let auditor = store.auditor_with_queue(1);
+    let layer = AuditLayer::new(auditor.clone()).with_unhealthy_policy(UnhealthyPolicy::FailClosed);
+    let handled = Arc::new(AtomicUsize::new(0));
+    let app = app(layer.clone(), handled.clone());
+    let probe = break_store(&store, &auditor).await;
+
+    let tasks = alive_tasks();
+    for i in 0..10 {
+        let response = app.clone().oneshot(post_request(&format!("/items/{i}"))).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(handled.load(Ordering::SeqCst), 0);
+    let stats = layer.stats();
+    assert_eq!((stats.audited, stats.refused), (10, 10));
+    assert_eq!(stats.unrecorded, 9, "the first refusal is queued, the other nine meet a full queue");
+    assert_eq!(alive_tasks(), tasks, "no task waits for room on behalf of a refusal");
+
+    store.set_failing(false);
+    probe.await.expect("written after recovery");
+    auditor.shutdown().await;
+    let actions: Vec<String> = common::events(&store.inner).into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["probe", "POST /items/{id}"]);
+    assert_eq!(layer.stats().unrecorded, 9);
+}
+
+#[tokio::test]
+async fn fail_open_aborted_requests_wait_for_room_in_at_most_max_detached_waiters_tasks() {
+    let store = TestStore::new();
+    let auditor = store.auditor_with_queue(1);
+    let layer = AuditLayer::new(auditor.clone()); // fail open
+    // The handler never answers: each request below is dropped after its first poll, as when
+    // the client goes away.
+    let app = Router::new().route("/items/{id}", post(std::future::pending::<()>)).layer(layer.clone());
+    let probe = break_store(&store, &auditor).await;
+
+    let tasks = alive_tasks();
+    let requests = 1 + MAX_DETACHED_WAITERS + 10;
+    for i in 0..requests {
+        let pending = app.clone().oneshot(post_request(&format!("/items/{i}"))).now_or_never();
+        assert!(pending.is_none(), "the handler does not answer");
+    }
+    let stats = layer.stats();
+    assert_eq!(stats.aborted, requests as u64);
+    // One event fits in the queue, MAX_DETACHED_WAITERS tasks wait for room, the rest are lost.
+    assert_eq!(alive_tasks() - tasks, MAX_DETACHED_WAITERS);
+    assert_eq!(stats.unrecorded, 10);
+
+    store.set_failing(false);
+    probe.await.expect("written after recovery");
+    common::wait_until("the waiting tasks queued their events", || alive_tasks() == tasks).await;
+    auditor.shutdown().await;
+    let events = common::events(&store.inner);
+    assert_eq!(events.len(), 1 + 1 + MAX_DETACHED_WAITERS);
+    assert!(events[1..].iter().all(|e| e.reason.as_deref() == Some("aborted")));
+    assert_eq!(layer.stats().unrecorded, 10);
     common::verify_chain(&store.inner);
 }

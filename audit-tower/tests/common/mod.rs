@@ -132,6 +132,13 @@ impl TestStore {
             .retry(RetryPolicy { initial: Duration::from_millis(1), max: Duration::from_millis(20) })
             .build()
     }
+    /// The same, with room for only `capacity` queued events.
+    pub fn auditor_with_queue(self: &Arc<Self>, capacity: usize) -> Auditor {
+        Auditor::builder(self.clone())
+            .retry(RetryPolicy { initial: Duration::from_millis(1), max: Duration::from_millis(20) })
+            .queue_capacity(capacity)
+            .build()
+    }
     fn fail(&self) -> Option<StoreError> {
         self.failing.load(Ordering::SeqCst).then(|| StoreError::Corrupt("test store is failing".into()))
     }

@@ -138,3 +138,16 @@ fn the_table_shows_the_rows_and_no_terminal_escape(db: &TestDb) {
     assert!(stderr(&output).contains("more match"));
 }
 on_all_backends!(the_table_shows_the_rows_and_no_terminal_escape);
+
+fn machines_get_every_match_by_default_people_the_first_hundred(db: &TestDb) {
+    db.record_plain("default", 130);
+    assert_eq!(found(db, &[]), (1..=130).collect::<Vec<_>>(), "json: all of them");
+    let output = query(db, &["--format", "csv"]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output).lines().count(), 1 + 130, "csv: a header and every event");
+    assert!(!stderr(&output).contains("more match"), "{}", stderr(&output));
+    let output = query(db, &["--format", "table"]);
+    assert_exit(&output, 0);
+    assert!(stderr(&output).contains("showing the first 100 matching events; more match"), "{}", stderr(&output));
+}
+on_all_backends!(machines_get_every_match_by_default_people_the_first_hundred);

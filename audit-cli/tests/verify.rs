@@ -91,3 +91,30 @@ fn a_part_of_a_chain_is_valid_and_says_its_first_prev_is_on_trust() {
     assert_eq!(stdout(&output), "valid: 6 events\n");
     assert!(String::from_utf8_lossy(&output.stderr).contains("taken on trust"));
 }
+
+#[test]
+fn an_empty_file_is_valid_alone_but_holds_no_chain_that_was_asked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("empty.jsonl");
+    std::fs::write(&path, b"").expect("write");
+    let shown = path.to_str().expect("utf-8 path");
+    let output = run(&["verify", "--jsonl", shown]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stdout(&output), "valid: 0 events\n");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("holds no events"));
+
+    let output = run(&["verify", "--jsonl", shown, "--chain", "prod"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stdout(&output).is_empty());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is empty: it holds no events of chain \"prod\""));
+
+    let key = dir.path().join("log.key");
+    assert_eq!(
+        run(&["keygen", "--name", "example.com/log", "--out", key.to_str().expect("utf-8")]).status.code(),
+        Some(0)
+    );
+    let output =
+        run(&["checkpoint", "--jsonl", shown, "--origin", "example.com/log", "--key", key.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("a checkpoint needs at least one event"));
+}

@@ -2,7 +2,7 @@
 
 use super::{
     DEFAULT_CHAIN, Source, Trail, Verdict, block_on, db_failure, open_db, print_out, progress_bar, require_chain,
-    require_jsonl_chain, require_whole_chain, signer_key,
+    require_events, require_jsonl_chain, require_whole_chain, signer_key,
 };
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::checkpoint::Checkpoint;
@@ -56,6 +56,7 @@ pub(crate) fn run(args: &CheckpointArgs) -> Result<u8, Failure> {
 
 /// Verifies a JSON Lines export of a whole chain, keeping its Merkle tree.
 fn verify_jsonl(path: &Path, chain: Option<&str>) -> Result<(Verdict, Option<TreeHead>), Failure> {
+    require_events(path, "a checkpoint")?;
     require_whole_chain(path, "a checkpoint")?;
     require_jsonl_chain(path, chain)?;
     let shown = path.display();

@@ -321,15 +321,33 @@ pub(crate) fn require_whole_chain(path: &Path, what: &str) -> Result<(), Failure
     }
 }
 
-/// Refuses a JSON Lines file whose events belong to another chain than `--chain` asked for.
+/// Refuses a JSON Lines file whose events belong to another chain than `--chain` asked for,
+/// or that is empty when a chain was asked for (a mistyped path or a failed export must not
+/// read as an empty, valid trail of that chain).
 pub(crate) fn require_jsonl_chain(path: &Path, chain: Option<&str>) -> Result<(), Failure> {
     match (first_event(path)?, chain) {
         (Some((_, found)), Some(asked)) if found != asked => Err(Failure::new(format!(
             "{} holds chain {found:?}, not {asked:?} (a JSON Lines export holds one chain)",
             path.display()
         ))),
+        (None, Some(asked)) if is_empty(path) => Err(Failure::new(format!(
+            "{} is empty: it holds no events of chain {asked:?} (check the path, or export the chain again)",
+            path.display()
+        ))),
         _ => Ok(()),
     }
+}
+
+/// Refuses an empty JSON Lines file where events are needed.
+pub(crate) fn require_events(path: &Path, what: &str) -> Result<(), Failure> {
+    if is_empty(path) {
+        return Err(Failure::new(format!("{} is empty: {what} needs at least one event", path.display())));
+    }
+    Ok(())
+}
+
+fn is_empty(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() == 0)
 }
 
 // ---------------------------------------------------------------------------------------------

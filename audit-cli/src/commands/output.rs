@@ -303,12 +303,17 @@ pub(crate) fn for_terminal(text: &str) -> String {
     out
 }
 
+/// Rows a table shows unless `--limit` says otherwise.
+const TABLE_ROWS: u64 = 100;
+
 /// `--limit` / `--format`.
 #[derive(Args)]
 pub(crate) struct OutputArgs {
-    /// At most this many rows (0: all of them); stderr says when more match.
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    pub(crate) limit: u64,
+    /// At most this many rows (0: all of them); stderr says when more match. Default: 100 in a
+    /// table (for people), all of them in json and csv (for machines, which must not get a
+    /// silently shortened answer).
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<u64>,
     /// table (for people; the default on a terminal), json (the stored canonical lines, one a
     /// line; the default in a pipe) or csv (with a header row).
     #[arg(long, value_enum)]
@@ -322,11 +327,13 @@ where
     F: FnMut(Option<Cursor>, usize) -> Fut,
     Fut: Future<Output = Result<QueryPage, Failure>>,
 {
-    let mut out: Output<SealedEvent> = Output::new(Format::or_default(output.format));
+    let format = Format::or_default(output.format);
+    let limit = output.limit.unwrap_or(if format == Format::Table { TABLE_ROWS } else { 0 });
+    let mut out: Output<SealedEvent> = Output::new(format);
     let mut after = None;
     let mut more = false;
     loop {
-        let remaining = if output.limit == 0 { u64::MAX } else { output.limit - out.rows() };
+        let remaining = if limit == 0 { u64::MAX } else { limit - out.rows() };
         if remaining == 0 {
             more = after.is_some();
             break;

@@ -66,7 +66,11 @@ fn verify_jsonl(path: &Path, chain: Option<&str>, checkpoint: Option<&Checkpoint
     let report = verify_reader(bar.wrap_read(file), verifier);
     bar.finish_and_clear();
     let report = report.map_err(|e| Failure::new(format!("cannot read {shown}: {e}")))?;
-    Ok(Verdict::of_lines(&report, checkpoint))
+    let mut verdict = Verdict::of_lines(&report, checkpoint);
+    if report.first_seq.is_none() && report.is_valid() {
+        verdict.notes.push(format!("note: {shown} holds no events"));
+    }
+    Ok(verdict)
 }
 
 /// Verifies `chain` as the database stores it: its lines from seq 1 (against `checkpoint` if

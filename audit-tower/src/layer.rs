@@ -226,9 +226,19 @@ impl AuditLayer {
     /// Whether an incoming `x-request-id` comes from a trusted edge (a gateway that always
     /// sets or overwrites it). Default `false`: the layer generates a UUIDv7 for every
     /// audited request and keeps a client-sent value apart, as
-    /// `details.client_request_id`. With `true`, a well-formed incoming value (1 to
-    /// [`MAX_REQUEST_ID_LEN`](crate::MAX_REQUEST_ID_LEN) visible ASCII characters) is used as
-    /// the request id.
+    /// `details.client_request_id`.
+    ///
+    /// With `true`, the incoming value is used as the request id only when
+    ///
+    /// - the socket peer is one of [`with_trusted_proxies`](Self::with_trusted_proxies) (the
+    ///   edge is the proxy that connects to the application; without trusted proxies, no peer
+    ///   is, and every request id is generated as with `false`),
+    /// - the request has exactly one `x-request-id` line (with two, one may be the client's),
+    /// - and the value is well formed: 1 to [`MAX_REQUEST_ID_LEN`](crate::MAX_REQUEST_ID_LEN)
+    ///   visible ASCII characters.
+    ///
+    /// Otherwise the layer generates the id and keeps the (first) incoming value apart, as
+    /// with `false`.
     pub fn with_trusted_request_id(mut self, trusted: bool) -> Self {
         self.config_mut().trust_request_id = trusted;
         self

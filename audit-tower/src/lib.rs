@@ -147,7 +147,8 @@
 //! response header, and in [`AuditHandle::request_id`]. A client-sent `x-request-id` is
 //! untrusted: it is kept, cleaned and bounded, as `details.client_request_id`, and not used
 //! as the id unless [`AuditLayer::with_trusted_request_id`] says that header comes from a
-//! trusted edge.
+//! trusted edge; even then, only a single `x-request-id` line sent by a peer in
+//! [`AuditLayer::with_trusted_proxies`] is used (without trusted proxies, none is).
 //!
 //! ## Delivery, and an unhealthy store
 //!

@@ -63,8 +63,14 @@ impl Started {
         let user_agent =
             parts.headers.get(USER_AGENT).map(|v| clean(&String::from_utf8_lossy(v.as_bytes()), MAX_USER_AGENT_LEN));
 
-        let incoming = parts.headers.get(X_REQUEST_ID);
-        let trusted_id = if config.trust_request_id { incoming.and_then(valid_request_id) } else { None };
+        // A trusted edge's id: only from a peer that is a trusted proxy, and only when there is
+        // exactly one line (a second one may be the client's, which the edge did not replace).
+        let mut lines = parts.headers.get_all(X_REQUEST_ID).iter();
+        let incoming = lines.next();
+        let from_edge = config.trust_request_id
+            && lines.next().is_none()
+            && peer.is_some_and(|peer| config.trusted_proxies.iter().any(|net| net.contains(peer)));
+        let trusted_id = if from_edge { incoming.and_then(valid_request_id) } else { None };
         let (request_id, client_request_id) = match trusted_id {
             Some(id) => (id, None),
             None => (

@@ -309,8 +309,11 @@ mod tests {
     #[tokio::test]
     async fn a_trusted_edge_request_id_is_used_and_a_bad_one_is_replaced() {
         let (auditor, store) = auditor();
-        let app =
-            Router::new().route("/x", post(|| async {})).layer(AuditLayer::new(auditor).with_trusted_request_id(true));
+        let layer = AuditLayer::new(auditor)
+            .with_trusted_proxies(["192.0.2.0/24".parse().expect("network")])
+            .with_trusted_request_id(true);
+        // The peer (192.0.2.10) is a trusted proxy: the edge.
+        let app = Router::new().route("/x", post(|| async {})).layer(layer).layer(peer());
         let req = request("POST", "/x").header("x-request-id", "edge-7f3a").body(Body::empty()).expect("request");
         let response = app.clone().oneshot(req).await.expect("infallible");
         assert_eq!(response.headers()["x-request-id"], "edge-7f3a");

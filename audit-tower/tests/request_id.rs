@@ -3,7 +3,7 @@
 
 mod common;
 
-use audit_tower::{AuditHandle, AuditLayer, MAX_REQUEST_ID_LEN};
+use audit_tower::{AuditHandle, AuditLayer, Cidr, MAX_REQUEST_ID_LEN};
 use axum::Router;
 use axum::routing::post;
 use serde_json::json;
@@ -48,10 +48,16 @@ async fn a_client_request_id_is_kept_apart_and_bounded() {
     assert_eq!(events[1].details.get("client_request_id"), Some(&json!("r".repeat(MAX_REQUEST_ID_LEN))));
 }
 
+fn cidrs(list: &[&str]) -> Vec<Cidr> {
+    list.iter().map(|s| s.parse().expect("network")).collect()
+}
+
 #[tokio::test]
 async fn a_request_id_from_a_trusted_edge_is_used() {
     let (auditor, store) = common::auditor();
-    let addr = common::serve(app(AuditLayer::new(auditor).with_trusted_request_id(true))).await;
+    // The edge is the peer (127.0.0.1), a trusted proxy.
+    let layer = AuditLayer::new(auditor).with_trusted_proxies(cidrs(&["127.0.0.1"])).with_trusted_request_id(true);
+    let addr = common::serve(app(layer)).await;
     let client = common::client();
     let reply = common::send(&client, addr, "POST", "/x", &[("x-request-id", "edge-01HX")]).await;
     assert_eq!(reply.request_id(), "edge-01HX");
@@ -59,4 +65,48 @@ async fn a_request_id_from_a_trusted_edge_is_used() {
     let events = common::events(&store);
     assert_eq!(events[0].context.request_id.as_deref(), Some("edge-01HX"));
     assert!(!events[0].details.contains_key("client_request_id"));
+}
+
+/// Sends `headers` and returns the request id used and the client value kept apart.
+async fn id_and_kept(
+    layer: AuditLayer,
+    store: &audit_core::store::MemoryStore,
+    headers: &[(&str, &str)],
+) -> (String, Option<serde_json::Value>) {
+    let addr = common::serve(app(layer)).await;
+    let reply = common::send(&common::client(), addr, "POST", "/x", headers).await;
+    let events = common::events(store);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].context.request_id.as_deref(), Some(reply.request_id()));
+    (reply.request_id().to_owned(), events[0].details.get("client_request_id").cloned())
+}
+
+#[tokio::test]
+async fn a_request_id_from_a_peer_that_is_not_a_trusted_proxy_is_not_used() {
+    let (auditor, store) = common::auditor();
+    // The peer, 127.0.0.1, is not in the trusted networks: it is not the edge.
+    let layer = AuditLayer::new(auditor).with_trusted_proxies(cidrs(&["10.0.0.0/8"])).with_trusted_request_id(true);
+    let (id, kept) = id_and_kept(layer, &store, &[("x-request-id", "spoofed-01")]).await;
+    assert_eq!(uuid::Uuid::parse_str(&id).expect("a generated UUID").get_version_num(), 7);
+    assert_eq!(kept, Some(json!("spoofed-01")), "kept apart, as untrusted");
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_no_peer_is_a_trusted_edge() {
+    let (auditor, store) = common::auditor();
+    let layer = AuditLayer::new(auditor).with_trusted_request_id(true);
+    let (id, kept) = id_and_kept(layer, &store, &[("x-request-id", "spoofed-02")]).await;
+    assert!(uuid::Uuid::parse_str(&id).is_ok());
+    assert_eq!(kept, Some(json!("spoofed-02")));
+}
+
+#[tokio::test]
+async fn two_request_id_lines_from_a_trusted_edge_are_not_used() {
+    let (auditor, store) = common::auditor();
+    let layer = AuditLayer::new(auditor).with_trusted_proxies(cidrs(&["127.0.0.1"])).with_trusted_request_id(true);
+    // The client's own line and the edge's: which is which cannot be told.
+    let headers = [("x-request-id", "client-line"), ("x-request-id", "edge-line")];
+    let (id, kept) = id_and_kept(layer, &store, &headers).await;
+    assert!(uuid::Uuid::parse_str(&id).is_ok());
+    assert_eq!(kept, Some(json!("client-line")), "the first line is kept apart, as untrusted");
 }

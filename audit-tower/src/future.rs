@@ -74,8 +74,8 @@ impl<F: Future> ResponseFuture<F> {
         ResponseFuture { state: State::Passthrough { future }, started: None, recording: None, output: None }
     }
 
-    pub(crate) fn audited(future: ScopedFuture<F>, started: Box<Started>) -> Self {
-        ResponseFuture { state: State::Audited { future }, started: Some(started), recording: None, output: None }
+    pub(crate) fn audited(future: ScopedFuture<F>, started: Option<Box<Started>>) -> Self {
+        ResponseFuture { state: State::Audited { future }, started, recording: None, output: None }
     }
 
     pub(crate) fn ready<B, E>(response: Response<B>) -> Self

@@ -47,7 +47,9 @@ pub struct LayerStats {
     /// Requests the layer audited (refusals included).
     pub audited: u64,
     /// Audited requests whose response future was dropped before the inner service answered
-    /// (client gone, timeout, panic); each was recorded with reason `aborted` or `panic`.
+    /// (client gone, timeout, panic), or whose `call` panicked before there was a response
+    /// future (in the inner service's `call` or the [`AuditLayer::on_actor`] function); each
+    /// was recorded with reason `aborted` or `panic`.
     pub aborted: u64,
     /// Requests refused with 503 under [`UnhealthyPolicy::FailClosed`].
     pub refused: u64,

@@ -166,7 +166,9 @@
 //!
 //! If the response future is dropped before the inner service answers (the client went away,
 //! a timeout layer outside gave up, a panic unwinds through it), the request is still
-//! recorded: outcome `failure`, reason `aborted` (`panic` while unwinding), no status. `Drop`
+//! recorded: outcome `failure`, reason `aborted` (`panic` while unwinding), no status. So is
+//! a request whose inner service panics in its synchronous `call`, before returning a future
+//! (or whose [`AuditLayer::on_actor`] function panics): reason `panic`. `Drop`
 //! cannot wait, so these events are queued with [`audit_core::Auditor::try_record_detached`]; if the
 //! queue is full, a task is spawned that waits for room, as long as fewer than
 //! [`MAX_DETACHED_WAITERS`] of the layer's tasks are already waiting (a store outage while

@@ -39,7 +39,9 @@ pub(crate) struct Started {
 }
 
 impl Started {
-    /// Reads the request head: route, client IP, user agent, request id, resource, actor.
+    /// Reads the request head: route, client IP, user agent, request id, resource. (The
+    /// actor from [`AuditLayer::on_actor`](crate::AuditLayer::on_actor), user code, is derived
+    /// once the request is held by a [`CallGuard`].)
     pub(crate) fn read(config: Arc<Config>, parts: &mut Parts, started: Instant) -> Started {
         let route = parts.extensions.get::<MatchedPath>().map(|m| m.as_str().to_owned());
         let method = parts.method.as_str().to_owned();
@@ -94,9 +96,6 @@ impl Started {
         };
         let scope = AuditScope::new();
         scope.update_context(|c| *c = context);
-        if let Some(actor) = config.actor_fn.as_ref().and_then(|f| f(parts)) {
-            scope.set_actor(actor);
-        }
         let handle = AuditHandle::new(scope, request_id, Arc::clone(&config));
         Started { config, handle, action, resource, client_request_id, header, started }
     }
@@ -167,6 +166,33 @@ impl Started {
         Counters::add(&config.counters.aborted, 1);
         let drafts = self.drafts(None, Some(reason));
         record_detached(&config, drafts);
+    }
+}
+
+/// Holds an audited request from [`Started::read`] until its response future takes it. If
+/// the layer's `call` unwinds before that (the inner service's `call` or the
+/// [`on_actor`](crate::AuditLayer::on_actor) function panicked), there is no future whose drop
+/// would record the request, so this guard's drop records it: outcome `failure`, reason
+/// `panic` (`aborted` if dropped some other way), counted in
+/// [`LayerStats::aborted`](crate::LayerStats::aborted).
+pub(crate) struct CallGuard(Option<Box<Started>>);
+
+impl CallGuard {
+    pub(crate) fn new(started: Started) -> CallGuard {
+        CallGuard(Some(Box::new(started)))
+    }
+
+    /// The request, for its response future (or a refusal): the guard no longer records it.
+    pub(crate) fn into_inner(mut self) -> Option<Box<Started>> {
+        self.0.take()
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if let Some(started) = self.0.take() {
+            started.abort(if std::thread::panicking() { "panic" } else { "aborted" });
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::future::ResponseFuture;
 use crate::layer::{AuditLayer, Config, Counters, UnhealthyPolicy};
-use crate::request::{Started, X_REQUEST_ID, try_record_only};
+use crate::request::{CallGuard, Started, X_REQUEST_ID, try_record_only};
 use audit_core::Auditor;
 use axum::extract::MatchedPath;
 use http::{Request, Response, StatusCode};
@@ -82,26 +82,35 @@ where
         let now = Instant::now();
         Counters::add(&self.config.counters.audited, 1);
         let (mut parts, body) = request.into_parts();
-        let mut started = Started::read(Arc::clone(&self.config), &mut parts, now);
+        let started = Started::read(Arc::clone(&self.config), &mut parts, now);
+        let handle = started.handle.clone();
+        // From here until the response future takes the request, a panic (in the actor
+        // function or the inner service's `call`) is recorded by the guard's drop.
+        let guard = CallGuard::new(started);
+        if let Some(actor) = self.config.actor_fn.as_ref().and_then(|f| f(&parts)) {
+            handle.set_actor(actor);
+        }
 
         if self.config.unhealthy == UnhealthyPolicy::FailClosed && !self.config.auditor.is_healthy() {
             Counters::add(&self.config.counters.refused, 1);
             let mut response = Response::new(ResBody::default());
             *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            if let Some(id) = started.take_header() {
-                response.headers_mut().insert(X_REQUEST_ID, id);
+            if let Some(mut started) = guard.into_inner() {
+                if let Some(id) = started.take_header() {
+                    response.headers_mut().insert(X_REQUEST_ID, id);
+                }
+                let drafts = started.drafts(Some(StatusCode::SERVICE_UNAVAILABLE), Some(REFUSED_REASON));
+                try_record_only(&self.config, drafts);
             }
-            let drafts = started.drafts(Some(StatusCode::SERVICE_UNAVAILABLE), Some(REFUSED_REASON));
-            try_record_only(&self.config, drafts);
             return ResponseFuture::ready(response);
         }
 
-        parts.extensions.insert(started.handle.clone());
-        let scope = started.handle.scope().clone();
+        let scope = handle.scope().clone();
+        parts.extensions.insert(handle);
         let request = Request::from_parts(parts, body);
         // The inner `call` runs inside the scope too (its synchronous part), then its future.
         let future = scope.clone().run_sync(|| self.inner.call(request));
-        ResponseFuture::audited(scope.wrap(future), Box::new(started))
+        ResponseFuture::audited(scope.wrap(future), guard.into_inner())
     }
 }
 

@@ -63,3 +63,66 @@ async fn a_request_whose_client_disconnects_is_recorded_as_aborted() {
     assert_eq!(layer.stats().aborted, 1);
     common::verify_chain(&store);
 }
+
+/// A service whose `call` panics before it returns a future.
+#[derive(Clone)]
+struct PanicsInCall;
+
+impl tower::Service<http::Request<axum::body::Body>> for PanicsInCall {
+    type Response = http::Response<axum::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: http::Request<axum::body::Body>) -> Self::Future {
+        panic!("bug in call, before any future exists");
+    }
+}
+
+fn put(path: &str) -> http::Request<axum::body::Body> {
+    http::Request::put(path).body(axum::body::Body::empty()).expect("request")
+}
+
+#[tokio::test]
+async fn a_panic_in_the_inner_services_call_is_recorded() {
+    use tower::{Layer, Service};
+
+    let (auditor, store) = common::auditor();
+    let layer = AuditLayer::new(auditor.clone());
+    let mut service = layer.layer(PanicsInCall);
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| service.call(put("/things/1"))));
+    assert!(unwound.is_err(), "the panic goes on unwinding");
+    auditor.shutdown().await;
+
+    let events = common::events(&store);
+    assert_eq!(events.len(), 1, "exactly one event: {events:?}");
+    assert_eq!(events[0].action, "PUT <unmatched>");
+    assert_eq!(events[0].outcome, Outcome::Failure);
+    assert_eq!(events[0].reason.as_deref(), Some("panic"));
+    assert_eq!(events[0].context.status, None);
+    assert_eq!(layer.stats().aborted, 1);
+    assert_eq!(layer.stats().unrecorded, 0);
+}
+
+#[tokio::test]
+async fn a_panic_in_on_actor_is_recorded() {
+    use tower::{Layer, Service};
+
+    let (auditor, store) = common::auditor();
+    let layer = AuditLayer::new(auditor.clone()).on_actor(|_parts| panic!("bug in the actor function"));
+    let mut service = layer.layer(tower::service_fn(|_request: http::Request<axum::body::Body>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(axum::body::Body::empty()))
+    }));
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| service.call(put("/things/2"))));
+    assert!(unwound.is_err());
+    auditor.shutdown().await;
+
+    let events = common::events(&store);
+    assert_eq!(events.len(), 1, "exactly one event: {events:?}");
+    assert_eq!(events[0].reason.as_deref(), Some("panic"));
+    assert_eq!(events[0].actor, Actor::anonymous());
+    assert_eq!(layer.stats().aborted, 1);
+}

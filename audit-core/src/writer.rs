@@ -49,14 +49,15 @@ use crate::redact::RedactionPolicy;
 use crate::scope::AuditScope;
 use crate::store::{AppendError, AuditStore, Head, StoreError};
 use crate::timestamp::Timestamp;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use uuid::Uuid;
 
 /// Proof that an event is durable in the store.
@@ -247,9 +248,9 @@ impl AuditorBuilder {
             redaction: self.redaction,
             counters: Counters::default(),
             stop: Notify::new(),
-            task: Mutex::new(None),
+            writer_done: watch::Sender::new(false),
             publish: Arc::default(),
-            publisher: Mutex::new(None),
+            publisher_done: watch::Sender::new(self.checkpoints.is_none()),
         });
         let appended = self.checkpoints.map(|policy| {
             let (sender, receiver) = mpsc::unbounded_channel();
@@ -260,7 +261,11 @@ impl AuditorBuilder {
                 self.retry,
                 Arc::clone(&shared.publish),
             );
-            *lock(&shared.publisher) = Some(tokio::spawn(publisher.run(receiver)));
+            let done = DoneOnDrop(Arc::clone(&shared), |shared| &shared.publisher_done);
+            tokio::spawn(async move {
+                let _done = done;
+                publisher.run(receiver).await;
+            });
             sender
         });
         let writer = Writer {
@@ -272,9 +277,36 @@ impl AuditorBuilder {
             head: None,
             appended,
         };
-        let task = tokio::spawn(writer.run(receiver));
-        *lock(&shared.task) = Some(task);
+        let done = DoneOnDrop(Arc::clone(&shared), |shared| &shared.writer_done);
+        tokio::spawn(async move {
+            let _done = done;
+            writer.run(receiver).await;
+        });
         Auditor { sender, shared }
+    }
+}
+
+/// Runs a store call, turning a panic in it into a store error: the writer task must outlive
+/// a faulty store, or the events it holds would be lost with it. The call is then retried
+/// like any failed one (an append that panicked is in doubt until the store says otherwise).
+async fn unpanicking<T>(call: impl Future<Output = T>) -> Result<T, StoreError> {
+    AssertUnwindSafe(call).catch_unwind().await.map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        StoreError::Backend { context: "the store panicked".to_string(), source: message.into() }
+    })
+}
+
+/// Sets a "task ended" flag of [`Shared`] when dropped: at the end of the task that owns it,
+/// however it ends.
+struct DoneOnDrop(Arc<Shared>, fn(&Shared) -> &watch::Sender<bool>);
+
+impl Drop for DoneOnDrop {
+    fn drop(&mut self) {
+        (self.1)(&self.0).send_replace(true);
     }
 }
 
@@ -289,9 +321,11 @@ struct Shared {
     redaction: RedactionPolicy,
     counters: Counters,
     stop: Notify,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Set when the writer task has ended (drained, or stopped by the runtime).
+    writer_done: watch::Sender<bool>,
     publish: Arc<PublishState>,
-    publisher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Set when the checkpoint publisher has ended (from the start if there is none).
+    publisher_done: watch::Sender<bool>,
 }
 
 struct Queued {
@@ -450,20 +484,15 @@ impl Auditor {
 
     /// Stops accepting events and waits until every queued event is durable (and, with
     /// [`AuditorBuilder::checkpoints`], until a checkpoint of the final state was tried once).
-    /// Later calls (from any clone) return at once.
+    /// Every call, from any clone and at any time, waits for that; once it is done they
+    /// return at once.
     pub async fn shutdown(&self) {
         self.shared.stop.notify_one();
-        let task = lock(&self.shared.task).take();
-        if let Some(task) = task {
-            // A JoinError means the task panicked or the runtime is going away; there is
-            // nothing left to flush either way.
-            let _ = task.await;
-        }
+        // The senders live in `shared`, so waiting ends only when the flag is set: by the
+        // task's guard when it ends (also if its runtime stops it).
+        let _ = self.shared.writer_done.subscribe().wait_for(|done| *done).await;
         // The writer task has ended and dropped its sender: the publisher finishes.
-        let publisher = lock(&self.shared.publisher).take();
-        if let Some(publisher) = publisher {
-            let _ = publisher.await;
-        }
+        let _ = self.shared.publisher_done.subscribe().wait_for(|done| *done).await;
     }
 }
 
@@ -543,7 +572,8 @@ impl Writer {
                 reseal(&mut sealed, head);
                 sealed_on = head;
             }
-            let resolution = match self.store.append(&self.chain, head, &sealed).await {
+            let appended = unpanicking(self.store.append(&self.chain, head, &sealed)).await;
+            let resolution = match appended.unwrap_or_else(|panicked| Err(AppendError::Store(panicked))) {
                 Ok(new_head) => Resolution::Written(new_head, std::mem::take(&mut sealed)),
                 Err(AppendError::Conflict { actual, .. }) => {
                     counters.conflicts.fetch_add(1, Ordering::Relaxed);
@@ -585,7 +615,7 @@ impl Writer {
             if let Some(head) = self.head {
                 return head;
             }
-            match self.store.head(&self.chain).await {
+            match unpanicking(self.store.head(&self.chain)).await.and_then(|head| head) {
                 Ok(head) => self.head = Some(head),
                 Err(_) => self.back_off(delay).await,
             }
@@ -615,7 +645,7 @@ impl Writer {
     /// One look at the store: its head, and which attempt in `in_doubt`, if any, stands in
     /// the chain. An append is all or nothing, so an attempt's last event tells.
     async fn find_written(&self, in_doubt: &[Vec<SealedEvent>]) -> Result<(Head, Option<usize>), StoreError> {
-        let head = self.store.head(&self.chain).await?;
+        let head = unpanicking(self.store.head(&self.chain)).await??;
         for (i, attempt) in in_doubt.iter().enumerate() {
             let Some(last) = attempt.last() else { continue };
             if head.seq < last.seq() {
@@ -625,8 +655,8 @@ impl Writer {
                 return Ok((head, Some(i)));
             }
             // Others appended after: look at what stands at the attempt's last seq.
-            let mut lines = self.store.read(&self.chain, last.seq(), Some(last.seq()));
-            match lines.next().await {
+            let read = unpanicking(async { self.store.read(&self.chain, last.seq(), Some(last.seq())).next().await });
+            match read.await? {
                 Some(Ok(stored)) if stored == last.line => return Ok((head, Some(i))),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),

@@ -557,3 +557,69 @@ async fn a_fixed_id_and_time_are_kept_and_findable() {
     assert_eq!((page.events[0].event.id, page.events[0].event.ts), (id, ts));
     assert_exact_chain(&store, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shutdown_call_waits_until_everything_is_durable() {
+    // Before: the second of two concurrent calls returned at once, before the flush.
+    let store = gated(false);
+    let auditor = Auditor::builder(store.clone()).max_batch(1).build();
+    for i in 0..50 {
+        auditor.record_buffered(EventDraft::new("e").detail("i", json!(i))).await.expect("queued");
+    }
+    let first = tokio::spawn({
+        let auditor = auditor.clone();
+        async move { auditor.shutdown().await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await; // the first call is waiting
+    let second = tokio::spawn({
+        let (auditor, store) = (auditor.clone(), store.clone());
+        async move {
+            auditor.shutdown().await;
+            store.inner.events("default").len()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store.gate.add_permits(1000); // let the writer go
+    assert_eq!(second.await.expect("task"), 50, "the second call returned only once all 50 were durable");
+    first.await.expect("task");
+    assert_exact_chain(&store.inner, 50);
+    auditor.shutdown().await; // and later calls return at once
+}
+
+/// A store that panics in `append`: before writing on the 3rd call, after writing on the 6th.
+struct PanickingStore {
+    inner: MemoryStore,
+    appends: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl AuditStore for PanickingStore {
+    async fn head(&self, chain: &str) -> Result<Head, StoreError> {
+        self.inner.head(chain).await
+    }
+    async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
+        let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
+        assert_ne!(n, 3, "a store bug, before writing");
+        let head = self.inner.append(chain, expected, batch).await?;
+        assert_ne!(n, 6, "a store bug, after writing");
+        Ok(head)
+    }
+    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
+        self.inner.read(chain, from, to)
+    }
+    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
+        self.inner.query(query).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_panics_loses_and_repeats_nothing() {
+    // Before: the panic ended the writer task and every queued event was lost.
+    let store = Arc::new(PanickingStore { inner: MemoryStore::new(), appends: AtomicU64::new(0) });
+    let auditor = Auditor::builder(store.clone()).max_batch(8).retry(fast_retry()).build();
+    record_concurrently(&auditor, 4, 50).await;
+    auditor.shutdown().await;
+    assert_exact_chain(&store.inner, 200);
+    assert!(store.appends.load(Ordering::SeqCst) >= 6, "both panics happened");
+    assert_eq!(auditor.stats().recovered_writes, 1, "the batch written before the panic was recognised");
+}

@@ -1,6 +1,7 @@
 //! [`ResponseFuture`]: the inner service's future, then the recording of the request's events.
 
-use crate::layer::{Config, Counters};
+use crate::FAIL_OPEN_CHECK_INTERVAL;
+use crate::layer::{Config, Counters, UnhealthyPolicy};
 use crate::request::{Started, X_REQUEST_ID, record_detached_with};
 use audit_core::scope::ScopedFuture;
 use audit_core::{Auditor, EventDraft, RecordError, Ticket, TryRecordError};
@@ -11,6 +12,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
+use tokio::time::{Instant, Sleep};
 
 pin_project! {
     /// The response future of [`Audit`](crate::Audit).
@@ -18,7 +21,10 @@ pin_project! {
     /// For an audited request it runs the inner future inside the request's
     /// [`audit_core::AuditScope`], then hands the request's events to the writer and, under
     /// acknowledged delivery, waits until they are durable before yielding the response
-    /// (with its `x-request-id` header).
+    /// (with its `x-request-id` header); under [`UnhealthyPolicy::FailOpen`], only until the
+    /// store is found failing or the ack timeout passes (checked every
+    /// [`FAIL_OPEN_CHECK_INTERVAL`](crate::FAIL_OPEN_CHECK_INTERVAL) by a timer: poll it
+    /// inside a tokio runtime with timers enabled, as the auditor's writer needs too).
     ///
     /// Dropped before the inner future answered (the client went away, a timeout, a panic),
     /// it records the request as a `failure` with reason `aborted` (or `panic` while
@@ -140,6 +146,12 @@ where
     }
 }
 
+/// The next health check: one interval from `now`, or the deadline if it comes first.
+fn next_check(now: Instant, deadline: Option<Instant>) -> Instant {
+    let tick = now + FAIL_OPEN_CHECK_INTERVAL;
+    deadline.map_or(tick, |deadline| deadline.min(tick))
+}
+
 type Queuing = Pin<Box<dyn Future<Output = Result<Ticket, RecordError>> + Send>>;
 
 /// Hands a request's events to the writer, in order, and (acknowledged) waits for them.
@@ -147,6 +159,13 @@ type Queuing = Pin<Box<dyn Future<Output = Result<Ticket, RecordError>> + Send>>
 /// Each draft is offered with [`Auditor::try_record`], which costs no allocation or task; only
 /// when the queue is full is a boxed [`Auditor::record_buffered`] awaited (backpressure), with
 /// a copy of the draft kept in case this is dropped meanwhile.
+///
+/// Under [`UnhealthyPolicy::FailOpen`], waiting for durability stops once the store is found
+/// failing (or the [`AuditLayer::with_ack_timeout`](crate::AuditLayer::with_ack_timeout) has
+/// passed): the events are queued, the writer writes them when the store recovers. The
+/// writer signals nothing when its health changes, so a timer checks
+/// [`Auditor::is_healthy`] every [`FAIL_OPEN_CHECK_INTERVAL`]; it is allocated and armed only
+/// once a ticket is still pending after the events were queued.
 pub(crate) struct Recording {
     auditor: Auditor,
     counters: Arc<Counters>,
@@ -156,6 +175,13 @@ pub(crate) struct Recording {
     tickets: Vec<Ticket>,
     acknowledged: bool,
     failed: bool,
+    /// Fail open: pending tickets are given up once the store is unhealthy.
+    fail_open: bool,
+    ack_timeout: Option<Duration>,
+    /// When the tickets are given up even if the store looks healthy (from `ack_timeout`).
+    deadline: Option<Instant>,
+    /// The next health check (fail open, tickets pending).
+    check: Option<Pin<Box<Sleep>>>,
 }
 
 impl Recording {
@@ -168,6 +194,10 @@ impl Recording {
             tickets: Vec::new(),
             acknowledged: config.acknowledged_now(),
             failed: false,
+            fail_open: config.unhealthy == UnhealthyPolicy::FailOpen,
+            ack_timeout: config.ack_timeout,
+            deadline: None,
+            check: None,
         }
     }
 
@@ -225,7 +255,43 @@ impl Recording {
         if lost > 0 {
             self.lost(lost);
         }
-        if self.tickets.is_empty() { Poll::Ready(!self.failed) } else { Poll::Pending }
+        if !self.tickets.is_empty() {
+            if !self.fail_open {
+                return Poll::Pending;
+            }
+            ready!(self.poll_give_up(cx));
+            // Every event is queued: the writer writes them once the store takes them, and
+            // the dropped tickets' receipts are not needed for that.
+            self.tickets.clear();
+        }
+        Poll::Ready(!self.failed)
+    }
+
+    /// Fail open, tickets pending: `Ready` once the auditor reports the store unhealthy or the
+    /// ack timeout has passed; meanwhile a timer wakes this every
+    /// [`FAIL_OPEN_CHECK_INTERVAL`] (or at the deadline, if sooner) to check again.
+    fn poll_give_up(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let now = Instant::now();
+            if !self.auditor.is_healthy() || self.deadline.is_some_and(|deadline| now >= deadline) {
+                return Poll::Ready(());
+            }
+            if self.check.is_none() {
+                // The first time tickets are still pending once every event is queued.
+                self.deadline = self.ack_timeout.and_then(|timeout| now.checked_add(timeout));
+            }
+            let next = next_check(now, self.deadline);
+            let check = match self.check.as_mut() {
+                Some(check) => {
+                    if check.is_elapsed() {
+                        check.as_mut().reset(next);
+                    }
+                    check
+                }
+                None => self.check.insert(Box::pin(tokio::time::sleep_until(next))),
+            };
+            ready!(check.as_mut().poll(cx));
+        }
     }
 
     /// Dropped before done: queue what was not queued yet (the draft waiting for room was

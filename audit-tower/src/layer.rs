@@ -8,6 +8,7 @@ use http::request::Parts;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 use tower_layer::Layer;
 
 /// When the response is released, relative to the event's durability.
@@ -32,6 +33,15 @@ pub enum UnhealthyPolicy {
     /// *queued*, even under [`Delivery::Acknowledged`]: waiting for durability would hold
     /// every response for as long as the outage lasts. When the queue is full, responses
     /// wait for room. The default.
+    ///
+    /// Responses already waiting for durability when the store starts failing are released
+    /// too, within [`FAIL_OPEN_CHECK_INTERVAL`](crate::FAIL_OPEN_CHECK_INTERVAL) of the
+    /// auditor reporting it unhealthy. The auditor learns of an outage only when a store call
+    /// *fails*: a call that hangs (a database that stopped answering, a TCP connection that
+    /// waits for its timeout) leaves it healthy, and acknowledged responses waiting meanwhile.
+    /// Give the store's database connection a statement timeout (PostgreSQL
+    /// `statement_timeout`) and its pool connect and acquire timeouts, so that a hang becomes
+    /// a failure, or bound the wait with [`AuditLayer::with_ack_timeout`].
     #[default]
     FailOpen,
     /// Refuse audited requests (mutations and sensitive reads) with `503 Service Unavailable`
@@ -96,6 +106,7 @@ pub(crate) struct Config {
     pub(crate) trust_request_id: bool,
     pub(crate) delivery: Delivery,
     pub(crate) unhealthy: UnhealthyPolicy,
+    pub(crate) ack_timeout: Option<Duration>,
     pub(crate) actor_fn: Option<Arc<ActorFn>>,
     pub(crate) counters: Arc<Counters>,
 }
@@ -147,6 +158,7 @@ impl fmt::Debug for AuditLayer {
             .field("trust_request_id", &c.trust_request_id)
             .field("delivery", &c.delivery)
             .field("unhealthy", &c.unhealthy)
+            .field("ack_timeout", &c.ack_timeout)
             .field("actor_fn", &c.actor_fn.is_some())
             .finish()
     }
@@ -167,6 +179,7 @@ impl AuditLayer {
                 trust_request_id: false,
                 delivery: Delivery::default(),
                 unhealthy: UnhealthyPolicy::default(),
+                ack_timeout: None,
                 actor_fn: None,
                 counters: Arc::default(),
             }),
@@ -255,6 +268,22 @@ impl AuditLayer {
     /// What to do while the audit store is failing (default [`UnhealthyPolicy::FailOpen`]).
     pub fn with_unhealthy_policy(mut self, policy: UnhealthyPolicy) -> Self {
         self.config_mut().unhealthy = policy;
+        self
+    }
+
+    /// Under [`Delivery::Acknowledged`] and [`UnhealthyPolicy::FailOpen`], the longest a
+    /// response waits for its events to become durable once they are queued (default: no
+    /// limit). Past it, the response is released and the events stay queued: the writer
+    /// writes them when the store answers, as during an outage. This bounds what a store that
+    /// hangs without failing costs each request (the auditor still reports it healthy); see
+    /// [`UnhealthyPolicy::FailOpen`].
+    ///
+    /// A response released this way was sent before its event was durable, as with
+    /// [`Delivery::Buffered`]: choose a timeout well above the store's usual commit time.
+    /// Ignored under [`UnhealthyPolicy::FailClosed`], whose responses always wait for
+    /// durability, and under [`Delivery::Buffered`], whose responses never do.
+    pub fn with_ack_timeout(mut self, timeout: Duration) -> Self {
+        self.config_mut().ack_timeout = Some(timeout);
         self
     }
 

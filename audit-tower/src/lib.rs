@@ -157,10 +157,17 @@
 //! recorded at all (the auditor is shut down, or the draft is invalid), the response is
 //! replaced by an empty `500` rather than released as if it had been. While the store is
 //! failing, [`UnhealthyPolicy::FailOpen`] (the default) serves requests and releases
-//! responses once their events are queued; [`UnhealthyPolicy::FailClosed`] refuses audited
+//! responses once their events are queued, including responses that were already waiting for
+//! durability when the store started failing (checked every [`FAIL_OPEN_CHECK_INTERVAL`]);
+//! [`UnhealthyPolicy::FailClosed`] refuses audited
 //! requests with `503` before the handler runs, and queues that refusal as a failure event
 //! without waiting and without spawning: if the queue is full, the refusal's event is counted
 //! in [`LayerStats::unrecorded`] instead, so an outage holds nothing per refused request.
+//!
+//! The store counts as failing once one of its calls *fails*. A call that hangs (a database
+//! that stopped answering, a connection waiting for its TCP timeout) is not seen, and
+//! acknowledged responses wait for it: give the store's connection a statement or socket
+//! timeout, or bound the wait with [`AuditLayer::with_ack_timeout`] (fail open only).
 //!
 //! ## Aborted requests and panics
 //!
@@ -208,6 +215,8 @@ pub use handle::{AuditHandle, MissingAuditHandle};
 pub use layer::{AuditLayer, Delivery, LayerStats, UnhealthyPolicy};
 pub use service::Audit;
 
+use std::time::Duration;
+
 /// The longest `context.user_agent` recorded, in bytes (longer values are cut).
 pub const MAX_USER_AGENT_LEN: usize = 512;
 
@@ -220,6 +229,12 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// The longest resource id taken from a path parameter, in bytes.
 pub const MAX_PATH_PARAM_LEN: usize = 256;
+
+/// How often a response waiting for its events to become durable, under
+/// [`UnhealthyPolicy::FailOpen`], checks whether the store has started failing (the auditor
+/// does not signal it) or its [`AuditLayer::with_ack_timeout`] has passed; once it has, the
+/// response is released with its events still queued.
+pub const FAIL_OPEN_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The most tasks a layer keeps waiting for room in a full audit queue on behalf of requests
 /// that could not wait themselves (their response future was dropped, or an event was added

@@ -12,6 +12,7 @@ use futures_util::FutureExt;
 use http::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 use tower::ServiceExt;
 
 /// Makes the store fail and waits until the auditor has noticed (one append failed).
@@ -98,6 +99,72 @@ async fn fail_open_serves_requests_and_records_them_once_the_store_recovers() {
     assert_eq!(events[1].context.request_id.as_deref(), Some(reply.request_id()));
     assert_eq!(events[1].outcome, Outcome::Success);
     assert_eq!(layer.stats().refused, 0);
+    common::verify_chain(&store.inner);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_open_releases_responses_already_waiting_once_the_store_fails() {
+    let store = TestStore::new();
+    let auditor = store.auditor();
+    let layer = AuditLayer::new(auditor.clone()); // FailOpen and Acknowledged are the defaults
+    let handled = Arc::new(AtomicUsize::new(0));
+    let addr = common::serve(app(layer.clone(), handled.clone())).await;
+
+    // The store stops answering: the writer's append of the request's event hangs, so the
+    // auditor still reports the store healthy and the response waits for durability.
+    store.close_gate();
+    let client = common::client();
+    let request = tokio::spawn(async move { common::send(&client, addr, "POST", "/items/1", &[]).await });
+    store.append_started.notified().await;
+    assert!(auditor.is_healthy());
+    assert!(!request.is_finished(), "acknowledged: held while the append is in flight");
+
+    // The hanging append fails (a connection or statement timeout): the store is unhealthy
+    // now, and the response already waiting is released with its event still queued.
+    store.set_failing(true);
+    store.open_gate();
+    common::wait_until("the response is released while the store is failing", || request.is_finished()).await;
+    let reply = request.await.expect("request task");
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert!(!auditor.is_healthy());
+    assert!(common::events(&store.inner).is_empty(), "released before the store recovered");
+
+    store.set_failing(false);
+    auditor.shutdown().await;
+    let events = common::events(&store.inner);
+    assert_eq!(events.len(), 1, "written exactly once after recovery");
+    assert_eq!(events[0].action, "POST /items/{id}");
+    assert_eq!(events[0].context.request_id.as_deref(), Some(reply.request_id()));
+    assert_eq!(layer.stats().unrecorded, 0);
+    common::verify_chain(&store.inner);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_open_with_an_ack_timeout_releases_responses_a_hanging_store_holds() {
+    let store = TestStore::new();
+    let auditor = store.auditor();
+    let layer = AuditLayer::new(auditor.clone()).with_ack_timeout(Duration::from_millis(50));
+    let handled = Arc::new(AtomicUsize::new(0));
+    let addr = common::serve(app(layer.clone(), handled.clone())).await;
+
+    // The append hangs and never fails: the auditor keeps reporting the store healthy, and
+    // only the ack timeout releases the response.
+    store.close_gate();
+    let client = common::client();
+    let request = tokio::spawn(async move { common::send(&client, addr, "POST", "/items/1", &[]).await });
+    store.append_started.notified().await;
+    common::wait_until("the ack timeout releases the response", || request.is_finished()).await;
+    let reply = request.await.expect("request task");
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert!(auditor.is_healthy(), "a hanging store is not seen as failing");
+    assert!(common::events(&store.inner).is_empty(), "released while the append still hangs");
+
+    store.open_gate();
+    auditor.shutdown().await;
+    let events = common::events(&store.inner);
+    assert_eq!(events.len(), 1, "written exactly once when the store answers");
+    assert_eq!(events[0].context.request_id.as_deref(), Some(reply.request_id()));
+    assert_eq!(layer.stats().unrecorded, 0);
     common::verify_chain(&store.inner);
 }
 

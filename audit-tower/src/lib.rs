@@ -108,15 +108,40 @@
 //! |---|---|
 //! | `action` | `"<METHOD> <route template>"`, e.g. `"PUT /users/{id}"`; `"<METHOD> <unmatched>"` without a matched route (never the raw path, which the client chooses) |
 //! | `actor` | set through [`AuditHandle::set_actor`], else derived by [`AuditLayer::on_actor`], else `anonymous` |
-//! | `resource` | from the route: the last `{param}` segment that follows a literal segment gives type = the literal, id = the parameter's value (`/users/{id}` → `users`/`42`; `/orgs/{org}/members/{user}` → `members`/`<user>`; `/users/{id}/activate` → `users`/`<id>`); else type = the last literal segment and id `""` (`POST /users` → `users`/`""`). [`AuditHandle::set_resource`] overrides it |
+//! | `resource` | from the route: the last `{param}` segment that follows a literal segment gives type = the literal, id = the parameter's value (`/users/{id}` → `users`/`42`; `/orgs/{org}/members/{user}` → `members`/`<user>`; `/users/{id}/activate` → `users`/`<id>`); else type = the last literal segment and id `""` (`POST /users` → `users`/`""`). The id is the percent-decoded value, escaped (see [Resource ids](#resource-ids)). [`AuditHandle::set_resource`] overrides it |
 //! | `outcome` | `2xx`/`3xx` success; `401`/`403` denied; anything else (and no response at all) failure |
 //! | `reason` | [`AuditHandle::set_reason`], else the status's reason phrase when not a success; `aborted`, `panic`, `service error` or `audit store unavailable` when the layer knows better |
-//! | `context` | `ip`, `user_agent` (control characters stripped, at most [`MAX_USER_AGENT_LEN`] bytes), `request_id`, `method`, `route`, `path` (the raw path without the query, cleaned, at most [`MAX_PATH_LEN`] bytes), `status`, `duration_us` (from the layer's `call` to the response head) |
+//! | `context` | `ip`, `user_agent` (control and bidirectional formatting characters stripped, at most [`MAX_USER_AGENT_LEN`] bytes), `request_id`, `method`, `route`, `path` (the raw path without the query, cleaned, at most [`MAX_PATH_LEN`] bytes), `status`, `duration_us` (from the layer's `call` to the response head) |
 //! | `details` | [`AuditHandle::add_detail`]; `client_request_id` when the client sent an untrusted `x-request-id` |
 //! | `justification`, `tags` | [`AuditHandle::set_justification`], [`AuditHandle::add_tag`] |
 //!
 //! Events added with [`AuditHandle::add_event`] (`login_failed`, `export`, …) are recorded
 //! just before the request's own event, with its actor and context unless they name theirs.
+//!
+//! ### Resource ids
+//!
+//! A resource id taken from the path identifies a record, so it is never altered: two
+//! different values give two different ids (a cut one, below, barring a collision of
+//! 128-bit hashes). Its percent-decoded value is written as it is, except:
+//!
+//! - a backslash is written `\\`;
+//! - control characters (C0, DEL, C1), the bidirectional formatting characters (U+200E,
+//!   U+200F, U+061C, U+202A–U+202E, U+2066–U+2069, which make text display as something
+//!   else) and `…` (U+2026, the cut mark) are written `\u{X}`, `X` the code point in
+//!   lowercase hex without leading zeros: `PUT /users/4%0A2` is `users`/`4\u{a}2`;
+//! - a byte that is not part of valid UTF-8 is written `\xHH`, two lowercase hex digits:
+//!   `PUT /users/%FF` is `users`/`\xff` (a client's literal `\xff` is `\\xff`);
+//! - an id longer than [`MAX_PATH_PARAM_LEN`] bytes so written is cut after a whole
+//!   character or escape and ends with `…` and 32 lowercase hex digits: the first 16 bytes of
+//!   SHA-256 over a `0x00` byte and the whole decoded value (RFC 6962's leaf hash,
+//!   [`audit_core::merkle::leaf_hash`]). Only a cut id contains a bare `…`.
+//!
+//! When one of a route's parameters is not UTF-8, axum keeps none of them; the layer then
+//! reads the values from the raw path, matched against the template (the id is `""` only if
+//! the path does not fit it).
+//!
+//! Context that only describes the request (the user agent, the raw path, a client's request
+//! id) is cleaned instead: hidden characters are dropped and the value is cut silently.
 //!
 //! ## The actor, bound late
 //!
@@ -227,7 +252,9 @@ pub const MAX_PATH_LEN: usize = 1024;
 /// `details.client_request_id`, in bytes.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
-/// The longest resource id taken from a path parameter, in bytes.
+/// The longest resource id taken from a path parameter, in bytes, escapes included; a longer
+/// one is cut and marked with a hash of its whole value (see
+/// [Resource ids](crate#resource-ids)).
 pub const MAX_PATH_PARAM_LEN: usize = 256;
 
 /// How often a response waiting for its events to become durable, under

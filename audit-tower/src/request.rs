@@ -4,13 +4,16 @@ use crate::client_ip::client_ip;
 use crate::handle::AuditHandle;
 use crate::layer::{Config, Counters};
 use crate::{MAX_DETACHED_WAITERS, MAX_PATH_LEN, MAX_PATH_PARAM_LEN, MAX_REQUEST_ID_LEN, MAX_USER_AGENT_LEN};
+use audit_core::merkle::{leaf_hash, to_hex};
 use audit_core::{Actor, AuditScope, Auditor, Context, EventDraft, Outcome, Resource, TryRecordError};
 use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
+use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
 use http::header::USER_AGENT;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -51,12 +54,18 @@ impl Started {
         action.push(' ');
         action.push_str(template);
         let resource = match &route {
-            Some(template) => {
-                let params = raw_path_params(parts);
-                resource_from_route(template, |name| {
-                    params.as_ref().and_then(|p| p.iter().find(|(key, _)| *key == name).map(|(_, value)| value))
-                })
-            }
+            Some(template) => match raw_path_params(parts) {
+                Some(Ok(params)) => resource_from_route(template, |name| {
+                    params.iter().find(|(key, _)| *key == name).map(|(_, value)| Cow::Borrowed(value.as_bytes()))
+                }),
+                // A parameter is not UTF-8 once percent-decoded, and axum then keeps none of
+                // them: read the values from the raw path.
+                Some(Err(RawPathParamsRejection::InvalidUtf8InPathParam(_))) => {
+                    let path = parts.uri.path();
+                    resource_from_route(template, |name| raw_path_param(template, path, name).map(Cow::Owned))
+                }
+                _ => resource_from_route(template, |_| None),
+            },
             None => Resource::default(),
         };
 
@@ -304,13 +313,94 @@ fn peer_ip(parts: &Parts) -> Option<IpAddr> {
 }
 
 /// The route's path parameters, as axum's router left them. `RawPathParams`'s extractor does
-/// not wait on anything, so one poll with a no-op waker gets its answer.
-fn raw_path_params(parts: &mut Parts) -> Option<RawPathParams> {
+/// not wait on anything, so one poll with a no-op waker gets its answer (`None` if it did not).
+fn raw_path_params(parts: &mut Parts) -> Option<Result<RawPathParams, RawPathParamsRejection>> {
     let future = pin!(RawPathParams::from_request_parts(parts, &()));
     match future.poll(&mut std::task::Context::from_waker(Waker::noop())) {
-        Poll::Ready(Ok(params)) => Some(params),
-        _ => None,
+        Poll::Ready(result) => Some(result),
+        Poll::Pending => None,
     }
+}
+
+/// The percent-decoded bytes of the parameter `name` of `template`, read from the raw `path`
+/// the template matched (as axum's router does, without requiring UTF-8). Literal segments
+/// must match; a `{*name}` catch-all takes the rest of the path. A router nested under a
+/// prefix sees the path without it while the template keeps it, so the template's suffixes
+/// are tried too, longest first. `None` if the path does not fit the template.
+fn raw_path_param(template: &str, path: &str, name: &str) -> Option<Vec<u8>> {
+    let template: Vec<&str> = template.split('/').skip(1).collect();
+    let path: Vec<&str> = path.split('/').skip(1).collect();
+    (0..template.len()).find_map(|skip| match_segments(&template[skip..], &path, name)).flatten()
+}
+
+/// Matches `template` against `path` segment by segment: `None` if they do not fit, else
+/// the value of the parameter `name` (`Some(None)` if the template has no such parameter).
+fn match_segments(template: &[&str], path: &[&str], name: &str) -> Option<Option<Vec<u8>>> {
+    let mut value = None;
+    for (i, segment) in template.iter().enumerate() {
+        match param_segment(segment) {
+            Some((param, true)) => {
+                // A catch-all is the last segment of its template and takes the rest.
+                if i + 1 != template.len() || i >= path.len() {
+                    return None;
+                }
+                if param == name {
+                    value = Some(percent_decode(&path[i..].join("/")));
+                }
+                return Some(value);
+            }
+            Some((param, false)) => {
+                let part = path.get(i)?;
+                if param == name {
+                    value = Some(percent_decode(part));
+                }
+            }
+            // A segment mixing text and a parameter is not checked.
+            None if segment.contains(['{', '}']) => {
+                path.get(i)?;
+            }
+            None => {
+                if path.get(i) != Some(segment) {
+                    return None;
+                }
+            }
+        }
+    }
+    (template.len() == path.len()).then_some(value)
+}
+
+/// A whole-segment parameter of a route template: `{name}` gives `(name, false)`, the
+/// catch-all `{*name}` gives `(name, true)`.
+fn param_segment(segment: &str) -> Option<(&str, bool)> {
+    let inner = segment.strip_prefix('{')?.strip_suffix('}')?;
+    let (name, catch_all) = match inner.strip_prefix('*') {
+        Some(name) => (name, true),
+        None => (inner, false),
+    };
+    (!name.is_empty() && !name.contains(['{', '}'])).then_some((name, catch_all))
+}
+
+/// `%XX` (two hex digits) as the byte it names; anything else as it is.
+fn percent_decode(input: &str) -> Vec<u8> {
+    fn hex(digit: u8) -> Option<u8> {
+        char::from(digit).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    }
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        if byte == b'%'
+            && let (Some(high), Some(low)) =
+                (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
+        {
+            out.push(high << 4 | low);
+            i += 3;
+        } else {
+            out.push(byte);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// The resource named by a route template and its parameters.
@@ -320,22 +410,17 @@ fn raw_path_params(parts: &mut Parts) -> Option<RawPathParams> {
 /// `users`/`<id>`; `/orgs/{org}/members/{user}` is `members`/`<user>`;
 /// `/users/{id}/activate` is `users`/`<id>`. Without such a pair, the type is the last literal
 /// segment and the id is empty (`POST /users` is `users`/`""`); with no literal segment at
-/// all, both are empty. Parameters are `{name}` or `{*name}` whole segments. Values are
-/// percent-decoded, stripped of control characters and cut to
-/// [`MAX_PATH_PARAM_LEN`](crate::MAX_PATH_PARAM_LEN) bytes.
-pub(crate) fn resource_from_route<'a>(template: &str, param: impl Fn(&str) -> Option<&'a str>) -> Resource {
-    fn param_name(segment: &str) -> Option<&str> {
-        let inner = segment.strip_prefix('{')?.strip_suffix('}')?;
-        let name = inner.strip_prefix('*').unwrap_or(inner);
-        (!name.is_empty() && !name.contains(['{', '}'])).then_some(name)
-    }
+/// all, both are empty. Parameters are `{name}` or `{*name}` whole segments. Values are the
+/// percent-decoded bytes, written with [`escape_id`] (escaped, never stripped; cut and marked
+/// past [`MAX_PATH_PARAM_LEN`](crate::MAX_PATH_PARAM_LEN) bytes).
+pub(crate) fn resource_from_route<'a>(template: &str, param: impl Fn(&str) -> Option<Cow<'a, [u8]>>) -> Resource {
     let is_literal = |segment: &str| !segment.contains(['{', '}']);
     // From the last segment back: `later` is the segment after the current one.
     let (mut later, mut last_literal) = (None, None);
     for segment in template.rsplit('/').filter(|s| !s.is_empty()) {
         if is_literal(segment) {
-            if let Some(name) = later.and_then(param_name) {
-                let id = param(name).map(|v| clean(v, MAX_PATH_PARAM_LEN)).unwrap_or_default();
+            if let Some((name, _)) = later.and_then(param_segment) {
+                let id = param(name).map(|v| escape_id(&v, MAX_PATH_PARAM_LEN)).unwrap_or_default();
                 return Resource::new(segment, id);
             }
             last_literal = last_literal.or(Some(segment));
@@ -352,18 +437,82 @@ fn valid_request_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| String::from_utf8_lossy(bytes).into_owned())
 }
 
-/// `input` without control characters (C0, DEL, C1) or bidirectional-override characters,
-/// cut at a character boundary to at most `max` bytes.
+/// Characters that are invisible or change how the text around them is displayed: control
+/// characters (C0, DEL, C1) and the bidirectional formatting characters (the marks U+200E,
+/// U+200F and U+061C, the embeddings and overrides U+202A–U+202E, the isolates
+/// U+2066–U+2069).
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `input` without [hidden](is_hidden) characters, cut at a character boundary to at most
+/// `max` bytes: for context that describes a request (user agent, raw path, a client's request
+/// id), not for values that identify a record (see [`escape_id`]).
 pub(crate) fn clean(input: &str, max: usize) -> String {
     let mut out = String::with_capacity(input.len().min(max));
     for c in input.chars() {
-        if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+        if is_hidden(c) {
             continue;
         }
         if out.len() + c.len_utf8() > max {
             break;
         }
         out.push(c);
+    }
+    out
+}
+
+/// The character that marks a resource id cut by [`escape_id`]; escaped where a value has it.
+const CUT_MARK: char = '\u{2026}';
+
+/// How many bytes of the value's hash follow the [`CUT_MARK`] (as twice as many hex digits).
+const CUT_HASH_BYTES: usize = 16;
+
+/// A resource id for `value` (a path parameter's percent-decoded bytes), one-to-one with it
+/// and at most `max` bytes:
+///
+/// - a backslash is written `\\`;
+/// - a [hidden](is_hidden) character, and the cut mark `…` (U+2026), is written `\u{X}` with
+///   `X` its code point in lowercase hex without leading zeros (a line feed is `\u{a}`);
+/// - a byte that is not part of valid UTF-8 is written `\xHH` (two lowercase hex digits);
+/// - every other character is itself.
+///
+/// If that is longer than `max` bytes, it is cut after the last whole character or escape
+/// that leaves room, and `…` is appended, then the first 16 bytes (32 lowercase hex digits)
+/// of SHA-256 over a `0x00` byte followed by the whole value (the RFC 6962 leaf hash, as
+/// `audit_core::merkle::leaf_hash` computes it), so two long values that share a prefix
+/// stay apart. Only a cut id contains a bare `…`.
+pub(crate) fn escape_id(value: &[u8], max: usize) -> String {
+    use std::fmt::Write as _;
+    let room = max.saturating_sub(CUT_MARK.len_utf8() + 2 * CUT_HASH_BYTES);
+    let mut out = String::with_capacity(value.len().min(max));
+    // The length of `out` after the last whole character or escape that fits in `room`.
+    let mut kept = 0;
+    for chunk in value.utf8_chunks() {
+        let chars = chunk.valid().chars().map(Ok);
+        let bytes = chunk.invalid().iter().map(|&byte| Err(byte));
+        for unit in chars.chain(bytes) {
+            // (Writing to a `String` cannot fail.)
+            match unit {
+                Ok('\\') => out.push_str("\\\\"),
+                Ok(c) if c == CUT_MARK || is_hidden(c) => {
+                    let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+                }
+                Ok(c) => out.push(c),
+                Err(byte) => {
+                    let _ = write!(out, "\\x{byte:02x}");
+                }
+            }
+            if out.len() <= room {
+                kept = out.len();
+            } else if out.len() > max {
+                out.truncate(kept);
+                out.push(CUT_MARK);
+                out.push_str(&to_hex(&leaf_hash(value)[..CUT_HASH_BYTES]));
+                return out;
+            }
+        }
     }
     out
 }
@@ -375,7 +524,7 @@ mod tests {
 
     fn resource(template: &str, params: &[(&str, &str)]) -> (String, String) {
         let params: HashMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let r = resource_from_route(template, |name| params.get(name).map(String::as_str));
+        let r = resource_from_route(template, |name| params.get(name).map(|v| Cow::Borrowed(v.as_bytes())));
         (r.kind, r.id)
     }
 
@@ -401,11 +550,64 @@ mod tests {
     }
 
     #[test]
-    fn resource_ids_are_cleaned_and_bounded() {
-        let long = "x".repeat(MAX_PATH_PARAM_LEN + 10);
-        let (_, id) = resource("/users/{id}", &[("id", &long)]);
-        assert_eq!(id.len(), MAX_PATH_PARAM_LEN);
-        assert_eq!(resource("/users/{id}", &[("id", "4\n2\u{202e}")]), pair("users", "42"));
+    fn resource_ids_are_escaped_one_to_one() {
+        let id = |value: &[u8]| escape_id(value, MAX_PATH_PARAM_LEN);
+        assert_eq!(id(b"42"), "42");
+        assert_eq!(id(b""), "");
+        assert_eq!(id("caf\u{e9}/\u{1f600}".as_bytes()), "caf\u{e9}/\u{1f600}");
+        assert_eq!(id(b"4\n2"), r"4\u{a}2");
+        assert_eq!(id(b"\x00\x7f\t"), r"\u{0}\u{7f}\u{9}");
+        assert_eq!(id("a\u{85}b".as_bytes()), r"a\u{85}b");
+        for bidi in ['\u{200e}', '\u{200f}', '\u{061c}', '\u{202a}', '\u{202e}', '\u{2066}', '\u{2069}'] {
+            assert_eq!(id(format!("a{bidi}b").as_bytes()), format!(r"a\u{{{:x}}}b", u32::from(bidi)));
+        }
+        // A backslash is escaped, so an escape cannot be forged by sending its text.
+        assert_eq!(id(br"\"), r"\\");
+        assert_eq!(id(br"\u{a}"), r"\\u{a}");
+        assert_eq!(id(b"\xff"), r"\xff");
+        assert_eq!(id(br"\xff"), r"\\xff");
+        assert_eq!(id(b"a\xc3"), r"a\xc3", "a cut UTF-8 sequence is bytes");
+        // The cut mark is escaped, so only a cut id has a bare one.
+        assert_eq!(id("a\u{2026}".as_bytes()), r"a\u{2026}");
+        assert_eq!(resource("/users/{id}", &[("id", "4\n2\u{202e}")]), pair("users", r"4\u{a}2\u{202e}"));
+    }
+
+    #[test]
+    fn long_resource_ids_are_cut_marked_and_hashed() {
+        let max = MAX_PATH_PARAM_LEN;
+        let fits = "x".repeat(max);
+        assert_eq!(escape_id(fits.as_bytes(), max), fits, "exactly max bytes: not cut");
+
+        let (a, b) = (format!("{fits}a"), format!("{fits}b"));
+        let (cut_a, cut_b) = (escape_id(a.as_bytes(), max), escape_id(b.as_bytes(), max));
+        assert_ne!(cut_a, cut_b, "long ids that share a prefix stay apart");
+        let hash = to_hex(&leaf_hash(a.as_bytes())[..16]);
+        assert_eq!(cut_a, format!("{}\u{2026}{hash}", "x".repeat(max - 3 - 32)));
+        assert_eq!(cut_a.len(), max);
+
+        // Cut after whole characters and escapes only.
+        let wide = escape_id("\u{e9}".repeat(max).as_bytes(), max);
+        let (kept, hash) = wide.split_once('\u{2026}').expect("marked");
+        assert_eq!((kept, hash.len()), ("\u{e9}".repeat((max - 35) / 2).as_str(), 32));
+        let newlines = escape_id("\n".repeat(max).as_bytes(), max);
+        let (kept, _) = newlines.split_once('\u{2026}').expect("marked");
+        assert_eq!(kept, r"\u{a}".repeat((max - 35) / 5));
+    }
+
+    #[test]
+    fn parameters_are_read_from_the_raw_path_when_one_is_not_utf8() {
+        let t = "/orgs/{org}/members/{user}";
+        assert_eq!(raw_path_param(t, "/orgs/%FF/members/b%6Fb", "user"), Some(b"bob".to_vec()));
+        assert_eq!(raw_path_param(t, "/orgs/%FF/members/b%6Fb", "org"), Some(vec![0xff]));
+        assert_eq!(raw_path_param(t, "/orgs/%FF/teams/bob", "user"), None, "a literal differs");
+        assert_eq!(raw_path_param(t, "/orgs/%FF/members", "user"), None, "too short");
+        assert_eq!(raw_path_param(t, "/orgs/o/members/bob/x", "user"), None, "too long");
+        // A catch-all takes the rest; malformed escapes are kept as they are.
+        assert_eq!(raw_path_param("/files/{*path}", "/files/a/%FF/%zz%4", "path"), Some(b"a/\xff/%zz%4".to_vec()));
+        // A nested router's path lacks the prefix its template has.
+        assert_eq!(raw_path_param("/api/users/{id}", "/users/%FF", "id"), Some(vec![0xff]));
+        let from_raw = |name: &str| raw_path_param("/users/{id}", "/users/%FF%0A", name).map(Cow::Owned);
+        assert_eq!(resource_from_route("/users/{id}", from_raw), Resource::new("users", r"\xff\u{a}"));
     }
 
     #[test]
@@ -426,6 +628,7 @@ mod tests {
         assert_eq!(clean("curl/8.0\r\nX-Injected: 1", 100), "curl/8.0X-Injected: 1");
         assert_eq!(clean("a\u{0}b\u{7f}c\u{85}d", 100), "abcd");
         assert_eq!(clean("abc\u{202e}def", 100), "abcdef");
+        assert_eq!(clean("a\u{200e}b\u{200f}c\u{61c}d\u{2066}e", 100), "abcde");
         assert_eq!(clean("abcdef", 3), "abc");
         // "é" is two bytes: a cut in its middle drops it whole.
         assert_eq!(clean("aé", 2), "a");

@@ -123,7 +123,7 @@ mod tests {
     use axum::body::Body;
     use axum::extract::connect_info::MockConnectInfo;
     use axum::http::{Request, Response, StatusCode};
-    use axum::routing::{get, post};
+    use axum::routing::{get, post, put};
     use serde_json::json;
     use std::convert::Infallible;
     use std::net::SocketAddr;
@@ -206,6 +206,45 @@ mod tests {
         assert_eq!(c.status, Some(201));
         assert!(c.duration_us.is_some());
         assert_eq!(e.details.get("client_request_id"), Some(&json!("client-chosen")));
+    }
+
+    #[tokio::test]
+    async fn resource_ids_are_escaped_never_altered_or_merged() {
+        let (auditor, store) = auditor();
+        let app = Router::new()
+            .route("/users/{id}", put(|| async {}))
+            .route("/orgs/{org}/members/{user}", put(|| async {}))
+            .route("/files/{*path}", put(|| async {}))
+            .layer(AuditLayer::new(auditor));
+        let long = "x".repeat(crate::MAX_PATH_PARAM_LEN);
+        let paths = [
+            "/users/4%0A2".to_owned(),
+            "/users/42".to_owned(),
+            "/users/%FF".to_owned(),
+            // A client's literal `\xff` stays apart from the byte 0xFF.
+            "/users/%5Cxff".to_owned(),
+            // Bidi controls (U+202E, U+200F) and the cut mark `…` are escaped too.
+            "/users/a%E2%80%AEb%E2%80%8F".to_owned(),
+            "/users/a%E2%80%A6".to_owned(),
+            // One parameter that is not UTF-8 does not blank the others.
+            "/orgs/%FF/members/bob".to_owned(),
+            format!("/files/{long}/a"),
+            format!("/files/{long}/b"),
+        ];
+        for path in &paths {
+            let response = app.clone().oneshot(request("PUT", path).body(Body::empty()).expect("request")).await;
+            assert_eq!(response.expect("infallible").status(), StatusCode::OK, "{path}");
+        }
+        let ids: Vec<String> = events(&store).into_iter().map(|e| e.resource.id).collect();
+        assert_eq!(ids[..7], ["4\\u{a}2", "42", "\\xff", "\\\\xff", "a\\u{202e}b\\u{200f}", "a\\u{2026}", "bob"]);
+        let (a, b) = (&ids[7], &ids[8]);
+        assert_ne!(a, b, "long ids that share a prefix stay apart");
+        for id in [a, b] {
+            assert!(id.len() <= crate::MAX_PATH_PARAM_LEN, "{id}");
+            let (kept, hash) = id.split_once('…').expect("a cut id is marked");
+            assert!(long.starts_with(kept));
+            assert_eq!(hash.len(), 32);
+        }
     }
 
     #[tokio::test]

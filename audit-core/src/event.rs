@@ -677,7 +677,9 @@ impl EventDraft {
     }
 
     /// Fixes the event's id instead of letting the writer pick a UUIDv7. For outboxes and
-    /// replays that must recognise an event already written (ids are unique in a chain).
+    /// replays that must recognise an event already written (ids are unique in a chain: a
+    /// store that already has the id refuses the event, [`crate::RecordError::Rejected`];
+    /// the JSON Lines store does not look ids up, see [`crate::store::JsonlStore`]).
     pub fn with_id(mut self, id: Uuid) -> Self {
         self.id = Some(id);
         self

@@ -82,6 +82,10 @@ pub enum RecordError {
     /// The auditor was shut down.
     #[error("the auditor is shut down: no more events are accepted")]
     Closed,
+    /// The store refused the event for good (e.g. its id, given with
+    /// [`EventDraft::with_id`], is already in the chain); it was not written.
+    #[error("the audit store refused the event: {0}")]
+    Rejected(String),
 }
 
 /// Why [`Auditor::try_record`] did not queue the draft.
@@ -104,12 +108,12 @@ pub enum TryRecordError {
 #[derive(Debug)]
 pub struct Ticket {
     id: Uuid,
-    receiver: oneshot::Receiver<Receipt>,
+    receiver: oneshot::Receiver<Result<Receipt, RecordError>>,
 }
 
 impl Ticket {
     /// A ticket for the event `id`, and the sender that answers it.
-    fn new(id: Uuid) -> (oneshot::Sender<Receipt>, Ticket) {
+    fn new(id: Uuid) -> (oneshot::Sender<Result<Receipt, RecordError>>, Ticket) {
         let (ack, receiver) = oneshot::channel();
         (ack, Ticket { id, receiver })
     }
@@ -125,7 +129,7 @@ impl Future for Ticket {
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         // The writer only drops a sender without answering if its task was aborted
         // (runtime shut down) before the event was written.
-        Pin::new(&mut self.receiver).poll(cx).map(|result| result.map_err(|_| RecordError::Closed))
+        Pin::new(&mut self.receiver).poll(cx).map(|result| result.unwrap_or(Err(RecordError::Closed)))
     }
 }
 
@@ -146,6 +150,8 @@ pub struct WriterStats {
     pub recovered_writes: u64,
     /// Batches re-chained because another writer moved the head.
     pub conflicts: u64,
+    /// Events the store refused for good ([`RecordError::Rejected`]), not written.
+    pub rejected: u64,
     /// Batch sizes: bucket `i` counts batches of `2^i ..= 2^(i+1)-1` events.
     pub batch_size_buckets: [u64; 12],
     /// False while the store is failing.
@@ -165,6 +171,7 @@ struct Counters {
     retries: AtomicU64,
     recovered_writes: AtomicU64,
     conflicts: AtomicU64,
+    rejected: AtomicU64,
     buckets: [AtomicU64; 12],
     unhealthy: AtomicBool,
 }
@@ -331,7 +338,7 @@ struct Shared {
 struct Queued {
     event: PreparedEvent,
     /// `None` when no one will wait for the receipt ([`Auditor::try_record_detached`]).
-    ack: Option<oneshot::Sender<Receipt>>,
+    ack: Option<Ack>,
 }
 
 /// A handle to the writer: cheap to clone, `Send + Sync`.
@@ -465,6 +472,7 @@ impl Auditor {
             retries: c.retries.load(Ordering::Relaxed),
             recovered_writes: c.recovered_writes.load(Ordering::Relaxed),
             conflicts: c.conflicts.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
             batch_size_buckets: buckets,
             healthy: !c.unhealthy.load(Ordering::Relaxed),
             checkpoints_published: self.shared.publish.published.load(Ordering::Relaxed),
@@ -561,10 +569,20 @@ impl Writer {
         let shared = Arc::clone(&self.shared);
         let counters = &shared.counters;
         let mut delay = self.retry.initial;
-        let (events, acks): (Vec<PreparedEvent>, Vec<Option<oneshot::Sender<Receipt>>>) =
+        let (events, mut acks): (Vec<PreparedEvent>, Vec<Option<Ack>>) =
             batch.drain(..).map(|queued| (queued.event, queued.ack)).unzip();
         let mut sealed_on = self.current_head(&mut delay).await;
         let mut sealed = seal(events, sealed_on);
+        if has_repeated_ids(&sealed) {
+            let mut seen = std::collections::HashSet::new();
+            self.refuse(
+                &mut sealed,
+                &mut acks,
+                |event| !seen.insert(event.event.id),
+                || "an earlier event of the same batch has its id".to_string(),
+            );
+            reseal(&mut sealed, sealed_on);
+        }
         let mut in_doubt: Vec<Vec<SealedEvent>> = Vec::new();
         loop {
             let head = self.current_head(&mut delay).await;
@@ -581,6 +599,32 @@ impl Writer {
                         Resolution::NotWritten(actual)
                     } else {
                         self.resolve(&mut in_doubt, &mut delay).await
+                    }
+                }
+                Err(AppendError::Rejected { events: refused, reason }) => {
+                    // One of our earlier attempts may be what the store now holds.
+                    let earlier =
+                        if in_doubt.is_empty() { None } else { Some(self.resolve(&mut in_doubt, &mut delay).await) };
+                    match earlier {
+                        Some(written @ Resolution::Written(..)) => written,
+                        _ => {
+                            // The store refused this attempt with the head in place, so no
+                            // earlier one can land any more.
+                            in_doubt.clear();
+                            // A refusal that names none of the batch's events is of them all.
+                            let all = !sealed.iter().any(|event| refused.contains(&event.event.id));
+                            self.refuse(
+                                &mut sealed,
+                                &mut acks,
+                                |event| all || refused.contains(&event.event.id),
+                                || reason.clone(),
+                            );
+                            if sealed.is_empty() {
+                                return;
+                            }
+                            reseal(&mut sealed, head);
+                            Resolution::NotWritten(head)
+                        }
                     }
                 }
                 Err(AppendError::Store(_)) => {
@@ -671,7 +715,31 @@ impl Writer {
         Ok((head, None))
     }
 
-    fn acknowledge(&self, acks: Vec<Option<oneshot::Sender<Receipt>>>, sealed: Vec<SealedEvent>) {
+    /// Takes the events `is_refused` picks (in batch order) out of the batch, and answers
+    /// their tickets with [`RecordError::Rejected`] and `reason`. Chain what is left again.
+    fn refuse(
+        &self,
+        sealed: &mut Vec<SealedEvent>,
+        acks: &mut Vec<Option<Ack>>,
+        mut is_refused: impl FnMut(&SealedEvent) -> bool,
+        reason: impl Fn() -> String,
+    ) {
+        let mut kept = (Vec::with_capacity(sealed.len()), Vec::with_capacity(acks.len()));
+        for (event, ack) in sealed.drain(..).zip(acks.drain(..)) {
+            if is_refused(&event) {
+                self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                if let Some(ack) = ack {
+                    let _ = ack.send(Err(RecordError::Rejected(format!("event {}: {}", event.event.id, reason()))));
+                }
+            } else {
+                kept.0.push(event);
+                kept.1.push(ack);
+            }
+        }
+        (*sealed, *acks) = kept;
+    }
+
+    fn acknowledge(&self, acks: Vec<Option<Ack>>, sealed: Vec<SealedEvent>) {
         let counters = &self.shared.counters;
         let n = sealed.len() as u64;
         counters.written.fetch_add(n, Ordering::Relaxed);
@@ -683,9 +751,19 @@ impl Writer {
             let receipt =
                 Receipt { chain: event.event.chain, seq: event.event.seq, hash: event.event.hash, id: event.event.id };
             // The caller may have stopped waiting (buffered mode); that is fine.
-            let _ = ack.send(receipt);
+            let _ = ack.send(Ok(receipt));
         }
     }
+}
+
+/// The answer to a ticket.
+type Ack = oneshot::Sender<Result<Receipt, RecordError>>;
+
+/// Whether two events of `batch` have one id (only [`EventDraft::with_id`] can do that).
+fn has_repeated_ids(batch: &[SealedEvent]) -> bool {
+    let mut ids: Vec<Uuid> = batch.iter().map(|event| event.event.id).collect();
+    ids.sort_unstable();
+    ids.windows(2).any(|w| w[0] == w[1])
 }
 
 /// Chains `events` on `head`.

@@ -144,7 +144,10 @@ async fn one_file_holds_one_chain() {
     let store = JsonlStore::open(&path).expect("open");
     assert_eq!(store.head("other").await.expect("head"), Head::EMPTY);
     let result = store.append("other", Head::EMPTY, &[]).await;
-    assert!(matches!(result, Err(AppendError::Store(StoreError::WrongChain { .. }))), "{result:?}");
+    assert!(
+        matches!(&result, Err(AppendError::Rejected { events, reason }) if events.is_empty() && reason.contains("holds chain")),
+        "refused for good: {result:?}"
+    );
 }
 
 const CHILD_ENV: &str = "AUDIT_CORE_LOCK_TEST_PATH";

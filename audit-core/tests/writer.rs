@@ -623,3 +623,49 @@ async fn a_store_that_panics_loses_and_repeats_nothing() {
     assert!(store.appends.load(Ordering::SeqCst) >= 6, "both panics happened");
     assert_eq!(auditor.stats().recovered_writes, 1, "the batch written before the panic was recognised");
 }
+
+#[tokio::test]
+async fn an_id_the_chain_already_has_is_refused_and_the_rest_of_its_batch_written() {
+    // Before: the store's refusal was retried forever and every later event waited behind it.
+    let store = gated(false);
+    let auditor = Auditor::builder(store.clone()).retry(fast_retry()).build();
+    let id = uuid::Uuid::now_v7();
+    store.gate.add_permits(1);
+    auditor.record(EventDraft::new("first").with_id(id)).await.expect("first");
+
+    // One batch: a replay of that id, a fresh event, the same new id twice.
+    let twice = uuid::Uuid::now_v7();
+    let replay = auditor.record_buffered(EventDraft::new("replay").with_id(id)).await.expect("queued");
+    let fresh = auditor.record_buffered(EventDraft::new("fresh")).await.expect("queued");
+    let once = auditor.record_buffered(EventDraft::new("once").with_id(twice)).await.expect("queued");
+    let again = auditor.record_buffered(EventDraft::new("again").with_id(twice)).await.expect("queued");
+    store.gate.add_permits(1000);
+
+    let refused = replay.await.expect_err("the chain has this id");
+    assert!(matches!(&refused, RecordError::Rejected(reason) if reason.contains(&id.to_string())), "{refused}");
+    let refused = again.await.expect_err("an earlier event of the batch has this id");
+    assert!(matches!(refused, RecordError::Rejected(_)), "{refused}");
+    assert_eq!(fresh.await.expect("written").seq, 2);
+    assert_eq!(once.await.expect("written").seq, 3);
+    auditor.record(EventDraft::new("later")).await.expect("the writer carries on");
+    auditor.shutdown().await;
+    let events = assert_exact_chain(&store.inner, 4);
+    let actions: Vec<&str> = events.iter().map(|e| e.event.action.as_str()).collect();
+    assert_eq!(actions, ["first", "fresh", "once", "later"]);
+    assert_eq!(auditor.stats().rejected, 2);
+}
+
+#[tokio::test]
+async fn an_auditor_on_a_jsonl_file_of_another_chain_refuses_instead_of_hanging() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trail.jsonl");
+    let first = Auditor::builder(Arc::new(audit_core::store::JsonlStore::open(&path).expect("open"))).build();
+    first.record(EventDraft::new("a")).await.expect("recorded");
+    first.shutdown().await;
+
+    let store = Arc::new(audit_core::store::JsonlStore::open(&path).expect("reopen"));
+    let other = Auditor::builder(store).chain("other").retry(fast_retry()).build();
+    let refused = other.record(EventDraft::new("b")).await.expect_err("the file holds chain default");
+    assert!(matches!(&refused, RecordError::Rejected(reason) if reason.contains("holds chain")), "{refused}");
+    other.shutdown().await; // returns: nothing is stuck
+}

@@ -5,6 +5,10 @@
 //!   to its previous length, before the next append if cutting failed at once), so a running
 //!   store never keeps part of a batch. A crash in the middle of a write can leave the
 //!   batch's first lines complete: they are valid events of the chain, never acknowledged.
+//! - Ids are not looked up (that would mean reading the whole file): an id given twice with
+//!   [`crate::EventDraft::with_id`] is written twice, and verification reports the second as
+//!   `duplicate id`. The writer refuses an id repeated within one batch; the in-memory and
+//!   SQL stores refuse any id their chain already has.
 //! - The file is locked exclusively while the store is open: a second process (or a second
 //!   store in this one) gets [`StoreError::Locked`].
 //! - On open, a torn last line (a crash mid-write leaves bytes after the last `\n`) is
@@ -224,7 +228,9 @@ fn append_blocking(
     if let Some(stored) = &state.chain
         && stored != chain
     {
-        return Err(StoreError::WrongChain { stored: stored.clone(), asked: chain.to_string() }.into());
+        // For good: the file holds one chain.
+        let reason = StoreError::WrongChain { stored: stored.clone(), asked: chain.to_string() }.to_string();
+        return Err(AppendError::Rejected { events: Vec::new(), reason });
     }
     if state.head != expected {
         return Err(AppendError::Conflict { expected, actual: state.head });

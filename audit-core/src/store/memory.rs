@@ -3,8 +3,9 @@
 use super::{AppendError, AuditStore, Head, LineStream, Query, QueryPage, StoreError, check_batch};
 use crate::event::SealedEvent;
 use crate::merkle::{Digest, MemoryTree, SubtreeSource as _, leaf_hash};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
+use uuid::Uuid;
 
 /// A store in memory. Nothing survives the process.
 ///
@@ -15,6 +16,8 @@ pub struct MemoryStore {
     chains: Mutex<BTreeMap<String, Vec<SealedEvent>>>,
     /// Locked after `chains` when both are needed.
     trees: Mutex<BTreeMap<String, MemoryTree>>,
+    /// Each chain's event ids (ids are unique in a chain). Locked after `chains`.
+    ids: Mutex<BTreeMap<String, HashSet<Uuid>>>,
 }
 
 impl MemoryStore {
@@ -48,6 +51,17 @@ impl AuditStore for MemoryStore {
             return Err(AppendError::Conflict { expected, actual });
         }
         let head = check_batch(chain, expected, batch)?;
+        let mut ids = self.ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let ids = ids.entry(chain.to_string()).or_default();
+        let mut in_batch = HashSet::new();
+        let taken: Vec<Uuid> =
+            batch.iter().map(|e| e.event.id).filter(|id| ids.contains(id) || !in_batch.insert(*id)).collect();
+        if !taken.is_empty() {
+            return Err(AppendError::Rejected {
+                events: taken,
+                reason: "the chain already has an event with this id".into(),
+            });
+        }
         let mut trees = self.trees.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let tree = trees.entry(chain.to_string()).or_default();
         if tree.size().checked_add(batch.len() as u64).is_none() {
@@ -58,6 +72,7 @@ impl AuditStore for MemoryStore {
             let _ = tree.push(leaf_hash(event.hash().as_bytes()));
         }
         events.extend_from_slice(batch);
+        ids.extend(batch.iter().map(|e| e.event.id));
         Ok(head)
     }
 

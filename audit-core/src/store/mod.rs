@@ -153,6 +153,17 @@ pub enum AppendError {
         /// The store's head now.
         actual: Head,
     },
+    /// The store refused the batch for good: nothing was written, and appending it unchanged
+    /// can never succeed. `events` names the events at fault (e.g. an id the chain already
+    /// has); none of the batch's means all of them. The writer takes them out of the batch,
+    /// answers their tickets with [`crate::RecordError::Rejected`], and appends the rest.
+    #[error("the store refused the batch: {reason}")]
+    Rejected {
+        /// Ids of the events at fault.
+        events: Vec<uuid::Uuid>,
+        /// Why, for people.
+        reason: String,
+    },
     /// The store failed; the batch may or may not have been written.
     #[error(transparent)]
     Store(#[from] StoreError),

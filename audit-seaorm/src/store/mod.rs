@@ -193,7 +193,7 @@ use audit_core::store::{AppendError, AuditStore, Head, LineStream, Query, QueryP
 use futures_util::Stream;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseConnectionType, DatabaseTransaction,
-    DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    DbBackend, DbErr, RuntimeErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sql::{Dialect, EVENTS, HEADS, MAX_INSERT_ROWS, NODES, Sql};
 use std::collections::HashMap;
@@ -492,9 +492,10 @@ impl SqlStore {
             return if actual == expected { Ok(head) } else { Err(AppendError::Conflict { expected, actual }) };
         }
         if self.dialect == Dialect::Postgres && expected != Head::EMPTY && batch.len() <= EXACT_INSERT_ROWS {
-            return match self.append_in_one_statement(chain, expected, head, batch).await.map_err(store_error)? {
-                Ok(head) => Ok(head),
-                Err(actual) => Err(AppendError::Conflict { expected, actual }),
+            return match self.append_in_one_statement(chain, expected, head, batch).await {
+                Ok(Ok(head)) => Ok(head),
+                Ok(Err(actual)) => Err(AppendError::Conflict { expected, actual }),
+                Err(e) => Err(self.refusal_or(e, batch).await),
             };
         }
         let txn = match self.move_head(chain, expected, head).await.map_err(store_error)? {
@@ -503,7 +504,7 @@ impl SqlStore {
         };
         if let Err(e) = self.insert_batch(&txn, chain, expected, batch).await {
             rollback(txn).await;
-            return Err(store_error(e));
+            return Err(self.refusal_or(e, batch).await);
         }
         txn.commit().await.map_err(|e| {
             store_error(SqlStoreError::Database {
@@ -516,6 +517,43 @@ impl SqlStore {
             })
         })?;
         Ok(head)
+    }
+
+    /// What an append that failed with `error` tells the writer. If the database itself
+    /// refused the statement (so nothing of it was written) and the table already has some of
+    /// the batch's ids, the refusal is for good ([`AppendError::Rejected`] of those events: a
+    /// unique index refused them, or on SQLite the trigger that forbids replacing an event);
+    /// otherwise the error, to be retried.
+    async fn refusal_or(&self, error: SqlStoreError, batch: &[SealedEvent]) -> AppendError {
+        let refused_by_database = matches!(&error, SqlStoreError::Database {
+            source: DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)), ..
+        } if matches!(**e, sea_orm::sqlx::Error::Database(_)));
+        if refused_by_database
+            && let Ok(taken) = self.stored_ids(batch).await
+            && !taken.is_empty()
+        {
+            return AppendError::Rejected { events: taken, reason: "an event with this id is already stored".into() };
+        }
+        AppendError::Store(error.into())
+    }
+
+    /// Which of `batch`'s event ids the events table has (in any chain: ids are unique).
+    async fn stored_ids(&self, batch: &[SealedEvent]) -> Result<Vec<uuid::Uuid>, SqlStoreError> {
+        let column = if self.dialect == Dialect::Postgres { "id::text" } else { "id" };
+        let mut taken = Vec::new();
+        for chunk in batch.chunks(500) {
+            let mut sql = Sql::new(self.dialect);
+            sql.push(&format!("SELECT {column} FROM {EVENTS} WHERE id IN "))
+                .bind_list(chunk.iter().map(|event| sql::id_value(self.dialect, event.event.id)));
+            let rows = self.db.query_all_raw(sql.build()).await.map_err(SqlStoreError::db("look up stored ids"))?;
+            for row in rows {
+                let id: String = row.try_get_by_index(0).map_err(SqlStoreError::db("look up stored ids"))?;
+                if let Ok(id) = uuid::Uuid::parse_str(&id) {
+                    taken.push(id);
+                }
+            }
+        }
+        Ok(taken)
     }
 
     /// The append of a batch of up to [`EXACT_INSERT_ROWS`] events to an existing chain on

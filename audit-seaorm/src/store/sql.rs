@@ -212,13 +212,18 @@ pub(crate) fn tags_column(tags: &[String]) -> Option<String> {
     Some(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
+/// An event id as the `id` column holds it (PostgreSQL `uuid`, text elsewhere).
+pub(crate) fn id_value(dialect: Dialect, id: uuid::Uuid) -> Value {
+    match dialect {
+        Dialect::Postgres => Value::Uuid(Some(id)),
+        Dialect::MySql | Dialect::Sqlite => Value::String(Some(id.hyphenated().to_string())),
+    }
+}
+
 /// Appends the 13 column values of `sealed`, in [`COLUMNS`] order.
 pub(crate) fn push_event_values(dialect: Dialect, sealed: &SealedEvent, sql: &mut Sql) -> Result<(), SqlStoreError> {
     let e = &sealed.event;
-    let id = match dialect {
-        Dialect::Postgres => Value::Uuid(Some(e.id)),
-        Dialect::MySql | Dialect::Sqlite => Value::String(Some(e.id.hyphenated().to_string())),
-    };
+    let id = id_value(dialect, e.id);
     let values = [
         Value::String(Some(e.chain.clone())),
         Value::BigInt(Some(seq_value(e.seq)?)),

@@ -38,7 +38,6 @@ use crate::merkle::{CompactRange, empty_root, leaf_hash, to_hex};
 use crate::store::{AuditStore, Head, LineStream, StoreError};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Read;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -132,37 +131,21 @@ impl VerifyReport {
     }
 }
 
-/// Hashes a u128 id by folding it (ids are UUIDs: already well mixed).
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u128(&mut self, n: u128) {
-        self.0 = (n as u64) ^ ((n >> 64) as u64).rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15;
-    }
-}
-
 /// The ids of the last `window` events, for the duplicate-id check (SPEC §2).
 ///
 /// The trick: ids are time-ordered UUIDv7 in practice (SPEC §1 recommends them), and while
 /// every id is larger than the one before, the remembered ids are sorted and a new id larger
 /// than the last cannot repeat any of them: appending it is the whole check, with no hashing
 /// and no random memory access. The first id that is not larger is looked up by binary search;
-/// from then on a hash set is kept as well (the classic way, as for any order of ids).
+/// from then on a hash set is kept as well (the classic way, as for any order of ids), with
+/// std's randomly keyed hasher: ids come from the file being checked, and ids chosen to
+/// collide under a fixed hash would make each lookup scan the whole window.
 #[derive(Debug)]
 struct RecentIds {
     window: usize,
     /// The remembered ids, oldest first (sorted while `set` is `None`).
     order: VecDeque<u128>,
-    set: Option<HashSet<u128, BuildHasherDefault<IdHasher>>>,
+    set: Option<HashSet<u128>>,
 }
 
 impl RecentIds {
@@ -186,7 +169,7 @@ impl RecentIds {
                 if self.order.binary_search(&id).is_ok() {
                     return false;
                 }
-                let mut set: HashSet<u128, BuildHasherDefault<IdHasher>> = self.order.iter().copied().collect();
+                let mut set: HashSet<u128> = self.order.iter().copied().collect();
                 set.insert(id);
                 self.set = Some(set);
             }

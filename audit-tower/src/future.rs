@@ -4,7 +4,7 @@ use crate::FAIL_OPEN_CHECK_INTERVAL;
 use crate::layer::{Config, Counters, UnhealthyPolicy};
 use crate::request::{Started, X_REQUEST_ID, record_detached_with};
 use audit_core::scope::ScopedFuture;
-use audit_core::{Auditor, EventDraft, RecordError, Ticket, TryRecordError};
+use audit_core::{Auditor, EventDraft, Outcome, RecordError, Ticket, TryRecordError};
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 use std::collections::VecDeque;
@@ -239,7 +239,16 @@ impl Recording {
                     let queuing: Queuing = Box::pin(async move { auditor.record_buffered(*draft).await });
                     self.waiting = Some((queuing, copy));
                 }
-                Err(TryRecordError::Record(_)) => self.lost(1),
+                Err(TryRecordError::Record(error)) => {
+                    self.lost(1);
+                    // The response becomes a 500: the request's own event, queued last and
+                    // still to come, says so, so that the trail and the client agree.
+                    if let Some(mut own) = self.queue.pop_back() {
+                        own.context_mut().status = Some(StatusCode::INTERNAL_SERVER_ERROR.as_u16());
+                        let reason = format!("audit: an event the handler added could not be recorded ({error})");
+                        self.queue.push_back(own.outcome(Outcome::Failure).reason(reason));
+                    }
+                }
             }
         }
         let mut lost = 0;

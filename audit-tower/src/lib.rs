@@ -179,8 +179,10 @@
 //!
 //! [`Delivery::Acknowledged`] (the default) releases the response only once the request's
 //! events are durable; [`Delivery::Buffered`] once they are queued. If an event cannot be
-//! recorded at all (the auditor is shut down, or the draft is invalid), the response is
-//! replaced by an empty `500` rather than released as if it had been. While the store is
+//! recorded at all (the auditor is shut down, the store refuses it, or the draft is invalid),
+//! the response is replaced by an empty `500` rather than released as if it had been; when
+//! that is an event the handler added, the request's own event (queued after it) records the
+//! `500` and why, so the trail shows what the client got. While the store is
 //! failing, [`UnhealthyPolicy::FailOpen`] (the default) serves requests and releases
 //! responses once their events are queued, including responses that were already waiting for
 //! durability when the store started failing (checked every [`FAIL_OPEN_CHECK_INTERVAL`]);

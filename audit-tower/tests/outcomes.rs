@@ -73,3 +73,35 @@ async fn a_panic_caught_inside_the_layer_is_a_failure() {
     assert_eq!(events[0].context.status, Some(500));
     assert_eq!(events[0].context.request_id.as_deref(), Some(reply.request_id()));
 }
+
+#[tokio::test]
+async fn an_added_event_that_cannot_be_recorded_makes_the_request_a_recorded_500() {
+    // The handler adds a business event whose actor id (from the request body) is longer
+    // than any indexed field may be: it cannot be recorded, so the client gets a 500, and the
+    // request's own event says 500 too instead of the handler's 401.
+    let (auditor, store) = common::auditor();
+    let app = Router::new()
+        .route(
+            "/login",
+            post(|audit: audit_tower::AuditHandle, user: String| async move {
+                audit.add_event(
+                    audit_core::EventDraft::new("login_failed")
+                        .actor(audit_core::Actor::user(user))
+                        .outcome(Outcome::Denied),
+                );
+                StatusCode::UNAUTHORIZED
+            }),
+        )
+        .layer(AuditLayer::new(auditor));
+    let long_user = "u".repeat(audit_core::MAX_INDEXED_FIELD_BYTES + 1);
+    let request = http::Request::post("/login").body(axum::body::Body::from(long_user)).expect("request");
+    let response = tower::ServiceExt::oneshot(app, request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let events = common::events(&store);
+    assert_eq!(events.len(), 1, "the request's own event only");
+    assert_eq!(events[0].action, "POST /login");
+    assert_eq!(events[0].context.status, Some(500), "the status the client got");
+    assert_eq!(events[0].outcome, Outcome::Failure);
+    let reason = events[0].reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("could not be recorded"), "{reason}");
+}

@@ -95,3 +95,48 @@ async fn create_update_delete(testdb: TestDb) {
     h.finish().await;
 }
 on_all_backends!(create_update_delete);
+
+/// `update_without_returning` runs `before_save` only: the write is recorded at commit as a
+/// `bulk` event with the old values, hidden by the entity's own `redact` list too (here the
+/// only protection: the policies redact nothing).
+async fn an_update_without_returning_is_recorded_with_its_columns_redacted(testdb: TestDb) {
+    use audit_core::RedactionPolicy;
+    let conn = testdb.connect().await;
+    orm_common::create_tables(&conn).await;
+    let store = std::sync::Arc::new(audit_core::store::MemoryStore::new());
+    let auditor = audit_core::Auditor::builder(store.clone()).redaction(RedactionPolicy::none()).build();
+    let db = audit_seaorm::AuditedDb::builder(conn, auditor.clone(), store.clone())
+        .redaction(RedactionPolicy::none())
+        .build();
+    db.migrate_outbox().await.expect("migrate the outbox");
+    let alice = users::ActiveModel {
+        email: Set("a@old.example".into()),
+        name: Set("Alice".into()),
+        score: Set(1),
+        ssn: Set(Some("123-45-6789".into())),
+        updated_at: Set(1),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .expect("insert");
+
+    let txn = db.begin().await.expect("begin");
+    let mut am = alice.clone().into_active_model();
+    am.score = Set(2);
+    am.update_without_returning(&txn).await.expect("update");
+    txn.commit().await.expect("commit");
+
+    let events = orm_common::verified_events(&store);
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert_eq!(change(&events[0], "ssn"), Some((None, Some(json!("[REDACTED]")))), "the create event");
+    let bulk = &events[1];
+    assert_eq!((bulk.action.as_str(), bulk.resource.id.clone()), ("bulk", alice.id.to_string()));
+    assert_eq!(change(bulk, "score"), Some((Some(json!(1)), None)));
+    assert_eq!(change(bulk, "ssn"), Some((Some(json!("[REDACTED]")), None)), "the entity's redacted column");
+    let line = serde_json::to_string(bulk).expect("json");
+    assert!(!line.contains("123-45-6789"), "the secret never reaches the trail: {line}");
+    auditor.shutdown().await;
+    testdb.cleanup().await;
+}
+on_all_backends!(an_update_without_returning_is_recorded_with_its_columns_redacted);

@@ -407,10 +407,10 @@ impl DbShared {
         let task = tokio::task::try_id();
         match marker::decode(stmt)? {
             Message::Probe => Ok(()),
-            Message::Begin { table, verb, key, old } => {
+            Message::Begin { table, verb, key, old, redact } => {
                 let key = key.map(|k| resource_id(&k));
                 self.with_tracker(target, |tracker| {
-                    tracker.begin(Token { task, verb: verb.sql(), table, key }, old);
+                    tracker.begin(Token { task, verb: verb.sql(), table, key }, old, redact);
                 });
                 Ok(())
             }
@@ -689,7 +689,8 @@ impl AuditedTransaction {
             event.details.insert("reason".into(), json!("after_save did not run (update_without_returning?)"));
             event.details.insert("rows_affected".into(), json!(pending.affected));
             event.changes = event::deleted(pending.old);
-            event.redact(&shared.redaction, &[]);
+            let redact: Vec<&str> = pending.redact.iter().map(String::as_str).collect();
+            event.redact(&shared.redaction, &redact);
             events.push(event);
         }
         if events.is_empty() {

@@ -91,6 +91,10 @@ async fn read_locked<A: AuditedModel, C: ConnectionTrait>(db: &C, key: &[Value])
     Ok(model.map(|m| row_of(&m, A::IGNORE)))
 }
 
+fn redact_of<A: AuditedModel>() -> Vec<String> {
+    A::REDACT.iter().map(|c| (*c).to_string()).collect()
+}
+
 /// `ActiveModelBehavior::before_save`: refuses a non-audited connection before anything is
 /// written, reads the old row (updates) and announces the write.
 pub async fn before_save<A, C>(am: A, db: &C, insert: bool) -> Result<A, DbErr>
@@ -101,14 +105,15 @@ where
     let table = table_of::<A::Entity>();
     probe(db, &table).await?;
     if insert {
-        send(db, &Message::Begin { table, verb: WriteVerb::Insert, key: None, old: None }).await?;
+        send(db, &Message::Begin { table, verb: WriteVerb::Insert, key: None, old: None, redact: Vec::new() }).await?;
         return Ok(am);
     }
     let Some(key) = key_values_of_active(&am) else {
         return Ok(am); // SeaORM refuses an update without its key
     };
     let old = read_locked::<A, C>(db, &key).await?;
-    send(db, &Message::Begin { table, verb: WriteVerb::Update, key: Some(key_json(&key)), old }).await?;
+    let redact = redact_of::<A>();
+    send(db, &Message::Begin { table, verb: WriteVerb::Update, key: Some(key_json(&key)), old, redact }).await?;
     Ok(am)
 }
 
@@ -124,7 +129,7 @@ where
         verb: if insert { WriteVerb::Insert } else { WriteVerb::Update },
         key: key_json(&key_values_of(&model)),
         row: Some(row_of(&model, A::IGNORE)),
-        redact: A::REDACT.iter().map(|c| (*c).to_string()).collect(),
+        redact: redact_of::<A>(),
     };
     send(db, &message).await?;
     Ok(model)
@@ -143,7 +148,8 @@ where
         return Ok(am);
     };
     let old = read_locked::<A, C>(db, &key).await?;
-    send(db, &Message::Begin { table, verb: WriteVerb::Delete, key: Some(key_json(&key)), old }).await?;
+    let redact = redact_of::<A>();
+    send(db, &Message::Begin { table, verb: WriteVerb::Delete, key: Some(key_json(&key)), old, redact }).await?;
     Ok(am)
 }
 
@@ -162,7 +168,7 @@ where
         verb: WriteVerb::Delete,
         key: key_json(&key),
         row: None,
-        redact: A::REDACT.iter().map(|c| (*c).to_string()).collect(),
+        redact: redact_of::<A>(),
     };
     send(db, &message).await?;
     Ok(am)

@@ -36,8 +36,9 @@ pub(crate) fn is_marker(sql: &str) -> bool {
 pub(crate) enum Message {
     /// "Am I on an audited connection?" Fails on any other connection.
     Probe,
-    /// "The next `verb` on `table` (row `key`) comes from a hook; here is the row before."
-    Begin { table: String, verb: WriteVerb, key: Option<Vec<Json>>, old: Option<Row> },
+    /// "The next `verb` on `table` (row `key`) comes from a hook; here is the row before, and
+    /// the columns to redact in it."
+    Begin { table: String, verb: WriteVerb, key: Option<Vec<Json>>, old: Option<Row>, redact: Vec<String> },
     /// "The write of `key` is done; here is the row after (none for a delete)."
     End { table: String, verb: WriteVerb, key: Vec<Json>, row: Option<Row>, redact: Vec<String> },
 }

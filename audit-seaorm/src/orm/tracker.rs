@@ -28,6 +28,8 @@ pub(crate) struct Token {
 #[derive(Clone, Debug)]
 pub(crate) struct Pending {
     pub(crate) old: Row,
+    /// The entity's redacted columns (for an event built without its `after_*` hook).
+    pub(crate) redact: Vec<String>,
     /// Rows the write affected, once it ran.
     pub(crate) affected: Option<u64>,
     /// Set when the write ran: a pending entry that is written but never ended means the
@@ -100,14 +102,14 @@ impl Tracker {
     }
 
     /// Registers a `before_*` announcement.
-    pub(crate) fn begin(&mut self, token: Token, old: Option<Row>) {
+    pub(crate) fn begin(&mut self, token: Token, old: Option<Row>, redact: Vec<String>) {
         self.tokens.retain(|t| {
             !(t.task == token.task && t.verb == token.verb && t.table == token.table && t.key == token.key)
         });
         if let (Some(key), Some(old)) = (&token.key, old) {
             self.pending.insert(
                 (token.task, token.table.clone(), key.clone()),
-                Pending { old, affected: None, written: false },
+                Pending { old, redact, affected: None, written: false },
             );
         }
         self.tokens.push(token);

@@ -84,3 +84,53 @@ async fn uncommitted_writes_record_nothing(testdb: TestDb) {
     h.finish().await;
 }
 on_all_backends!(uncommitted_writes_record_nothing);
+
+/// MySQL rolls a deadlock victim's whole transaction back. Its buffered events must not be
+/// sealed even if the application ignores the error and commits, and a later statement
+/// through it (which would run on its own, in autocommit) is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_mysql_deadlock_victim_records_nothing_and_takes_no_more_statements() {
+    let Some(testdb) = TestDb::open(Backend::MySql, "deadlock").await else { return };
+    let h = Harness::new(testdb).await;
+    let a = user("a@x").insert(&h.db).await.expect("insert a");
+    let b = user("b@x").insert(&h.db).await.expect("insert b");
+    let update = |row: &users::Model, score: i32| {
+        let mut am: users::ActiveModel = row.clone().into();
+        am.score = Set(score);
+        am
+    };
+
+    // t1 holds a, t2 holds b; then each asks for the other's row.
+    let t1 = h.db.begin().await.expect("begin t1");
+    update(&a, 1).update(&t1).await.expect("t1 updates a");
+    let t2 = h.db.begin().await.expect("begin t2");
+    update(&b, 2).update(&t2).await.expect("t2 updates b");
+    let first = tokio::spawn({
+        let b = b.clone();
+        async move {
+            let result = update(&b, 10).update(&t1).await.map(|_| ());
+            (t1, result)
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await; // t1 is waiting for b
+    let second = update(&a, 20).update(&t2).await.map(|_| ());
+    let (t1, first) = first.await.expect("task");
+
+    let deadlocked = |r: &Result<(), DbErr>| r.as_ref().is_err_and(|e| e.to_string().contains("Deadlock"));
+    let (victim, survivor) = match (deadlocked(&first), deadlocked(&second)) {
+        (true, false) => (t1, t2),
+        (false, true) => (t2, t1),
+        other => panic!("exactly one deadlock victim expected, got {other:?}: {first:?} / {second:?}"),
+    };
+    let refused = user("after@deadlock").insert(&victim).await.expect_err("the victim's transaction is over");
+    assert!(refused.to_string().contains("rolled this transaction back"), "{refused}");
+    let error = victim.commit().await.expect_err("nothing of it was committed");
+    assert!(error.to_string().contains("nothing was recorded"), "{error}");
+    survivor.commit().await.expect("the survivor commits");
+
+    let events = h.events();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["create", "create", "update", "update"], "the survivor's two updates only: {events:#?}");
+    assert_eq!(users::Entity::find().count(&h.conn).await.expect("count"), 2, "after@deadlock was not written");
+    h.finish().await;
+}

@@ -11,8 +11,8 @@ use audit_core::store::AuditStore;
 use audit_core::{Auditor, RecordError, RedactionPolicy};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult, IsolationLevel,
-    QueryResult, SqliteTransactionMode, Statement, TransactionError, TransactionOptions, TransactionSession,
-    TransactionTrait,
+    QueryResult, RuntimeErr, SqliteTransactionMode, Statement, TransactionError, TransactionOptions,
+    TransactionSession, TransactionTrait,
 };
 use serde_json::{Value as Json, json};
 use std::future::Future;
@@ -290,8 +290,36 @@ pub(crate) struct TxState {
     pub(crate) events: Vec<OrmEvent>,
     /// PostgreSQL: the nesting level at which a statement failed. The transaction is then
     /// aborted until a savepoint at or above that level is rolled back, and a `COMMIT` of it
-    /// silently rolls back, so its events must not be sealed.
+    /// silently rolls back, so its events must not be sealed. MySQL: 0 after a deadlock, which
+    /// rolled the whole transaction back.
     pub(crate) aborted_at: Option<u32>,
+}
+
+/// The SQLSTATE of an error the database returned.
+fn sqlstate(error: &DbErr) -> Option<String> {
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match &**e {
+            sea_orm::sqlx::Error::Database(e) => e.code().map(|code| code.into_owned()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// On MySQL, a transaction a deadlock rolled back is over: a statement sent through it would
+/// run and commit on its own (autocommit), outside what `commit()` or `rollback()` decides.
+fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> Result<(), DbErr> {
+    if backend == DbBackend::MySql
+        && let Target::Tx(state, _) = target
+        && lock(state).aborted_at.is_some()
+    {
+        return Err(DbErr::Custom(
+            "audit_seaorm: MySQL rolled this transaction back (deadlock); roll it back and retry the whole \
+             transaction"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Drops the events of a transaction (or savepoint) that ends without commit.
@@ -460,9 +488,10 @@ impl DbShared {
             self.on_marker(target, stmt).await?;
             return Ok(marker_value(marker::fake_result(backend)));
         }
+        refuse_after_rollback(target, backend)?;
         let plan = self.plan(target, &stmt.sql)?;
         let result = run(stmt).await;
-        self.note_failure(target, backend, result.is_err());
+        self.note_failure(target, backend, result.as_ref().err());
         if plan.is_empty() {
             return result;
         }
@@ -482,9 +511,10 @@ impl DbShared {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<ExecResult, DbErr>>,
     {
+        refuse_after_rollback(target, backend)?;
         let plan = self.plan(target, sql)?;
         let result = run().await;
-        self.note_failure(target, backend, result.is_err());
+        self.note_failure(target, backend, result.as_ref().err());
         if plan.is_empty() {
             return result;
         }
@@ -493,15 +523,17 @@ impl DbShared {
         result
     }
 
-    /// PostgreSQL aborts a transaction at its first failed statement.
-    fn note_failure(&self, target: Target<'_>, backend: DbBackend, failed: bool) {
-        if failed
-            && backend == DbBackend::Postgres
-            && let Target::Tx(state, level) = target
-        {
-            let mut state = lock(state);
-            state.aborted_at = Some(state.aborted_at.map_or(level, |at| at.min(level)));
-        }
+    /// PostgreSQL aborts a transaction at its first failed statement; MySQL rolls the whole
+    /// transaction back on a deadlock (SQLSTATE 40001), savepoints included.
+    fn note_failure(&self, target: Target<'_>, backend: DbBackend, error: Option<&DbErr>) {
+        let (Some(error), Target::Tx(state, level)) = (error, target) else { return };
+        let from = match backend {
+            DbBackend::Postgres => level,
+            DbBackend::MySql if sqlstate(error).as_deref() == Some("40001") => 0,
+            _ => return,
+        };
+        let mut state = lock(state);
+        state.aborted_at = Some(state.aborted_at.map_or(from, |at| at.min(from)));
     }
 
     /// Hands a committed transaction's events to the auditor, in order, and returns once they
@@ -672,12 +704,12 @@ impl AuditedTransaction {
             (std::mem::take(&mut state.events), orphans, state.aborted_at.is_some())
         };
         if aborted {
-            // PostgreSQL answers this COMMIT with a rollback: nothing is committed, so nothing
-            // may be recorded.
-            inner.commit().await?;
+            // PostgreSQL would answer a COMMIT with a rollback; MySQL already rolled back after
+            // a deadlock. Nothing is committed, so nothing may be recorded.
+            inner.rollback().await?;
             return Err(DbErr::Custom(
-                "audit_seaorm: the transaction was aborted by an earlier failed statement; PostgreSQL rolled it \
-                 back at COMMIT, so nothing was committed and nothing was recorded"
+                "audit_seaorm: the transaction was aborted by an earlier failed statement (PostgreSQL) or rolled \
+                 back by a deadlock (MySQL): it was rolled back, nothing was committed and nothing was recorded"
                     .into(),
             ));
         }

@@ -100,7 +100,10 @@
 //! ## Transactions
 //! Inside a transaction events are buffered and handed to the auditor only after the
 //! outermost commit, in the order the writes happened; `commit()` returns once they are
-//! durable. Rollback, an error, or dropping the transaction records nothing. Nested
+//! durable. Rollback, an error, or dropping the transaction records nothing; so does a
+//! transaction the database itself rolled back (PostgreSQL after a failed statement, MySQL
+//! after a deadlock, which then refuses further statements through it), even if `commit()`
+//! is called. Nested
 //! transactions are savepoints: rolling one back (or dropping it) drops only its events.
 //! Writes directly on [`AuditedDb`] (autocommit) are recorded right after the statement.
 //!

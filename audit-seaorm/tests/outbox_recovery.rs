@@ -114,3 +114,85 @@ async fn crash_recovery_seals_exactly_once(testdb: TestDb) {
     h.finish().await;
 }
 on_all_backends!(crash_recovery_seals_exactly_once);
+
+/// A store whose appends wait for permits (the writer is held while both sealings queue).
+struct GatedStore {
+    inner: audit_core::store::MemoryStore,
+    gate: tokio::sync::Semaphore,
+}
+
+#[async_trait::async_trait]
+impl audit_core::store::AuditStore for GatedStore {
+    async fn head(&self, chain: &str) -> Result<audit_core::store::Head, audit_core::store::StoreError> {
+        self.inner.head(chain).await
+    }
+    async fn append(
+        &self,
+        chain: &str,
+        expected: audit_core::store::Head,
+        batch: &[audit_core::SealedEvent],
+    ) -> Result<audit_core::store::Head, audit_core::store::AppendError> {
+        self.gate.acquire().await.expect("gate open").forget();
+        self.inner.append(chain, expected, batch).await
+    }
+    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> audit_core::store::LineStream<'_> {
+        self.inner.read(chain, from, to)
+    }
+    async fn query(
+        &self,
+        query: &audit_core::store::Query,
+    ) -> Result<audit_core::store::QueryPage, audit_core::store::StoreError> {
+        self.inner.query(query).await
+    }
+}
+
+/// A recovery that runs while the commit that wrote the outbox row is still sealing it
+/// (another instance's recovery, or a transaction held open longer than the recovery's age):
+/// both hand the event to the writer, the store refuses the second copy, and each side takes
+/// that as sealed. Exactly one event; neither returns an error.
+async fn a_recovery_racing_a_commit_seals_the_event_once(testdb: TestDb) {
+    let conn = testdb.connect().await;
+    orm_common::create_tables(&conn).await;
+    let store = std::sync::Arc::new(GatedStore {
+        inner: audit_core::store::MemoryStore::new(),
+        gate: tokio::sync::Semaphore::new(0),
+    });
+    let auditor = Auditor::builder(store.clone()).build();
+    let db = AuditedDb::builder(conn.clone(), auditor.clone(), store.clone()).build();
+    db.migrate_outbox().await.expect("migrate the outbox");
+
+    let committing = tokio::spawn({
+        let db = db.clone();
+        async move {
+            let txn = db.begin().await.expect("begin");
+            user("race@x").insert(&txn).await.expect("insert");
+            txn.commit().await
+        }
+    });
+    let queued = |n: u64| {
+        let auditor = auditor.clone();
+        async move {
+            while auditor.stats().queued < n {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    };
+    queued(1).await; // the commit's event waits at the gate, its outbox row is committed
+    let recovering = tokio::spawn({
+        let db = db.clone();
+        async move { db.recover_outbox().await }
+    });
+    queued(2).await; // the recovery did not find it in the store and queued it again
+    store.gate.add_permits(1000);
+
+    committing.await.expect("task").expect("the commit succeeds");
+    let report = recovering.await.expect("task").expect("the recovery succeeds");
+    assert_eq!((report.sealed, report.already_sealed), (0, 1), "{report:?}");
+    auditor.shutdown().await;
+    let events = verified_events(&store.inner);
+    assert_eq!(events.len(), 1, "sealed once: {events:#?}");
+    assert_eq!(auditor.stats().rejected, 1, "the second copy was refused");
+    assert!(outbox_payloads(&conn).await.is_empty(), "the outbox row is gone");
+    testdb.cleanup().await;
+}
+on_all_backends!(a_recovery_racing_a_commit_seals_the_event_once);

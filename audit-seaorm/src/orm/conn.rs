@@ -26,7 +26,9 @@ pub enum Delivery {
     /// an outbox table; after the commit they are sealed into the chain and the outbox rows
     /// deleted. A crash between the two leaves the rows, and
     /// [`AuditedDb::recover_outbox`] seals them (exactly once: each row carries its event id,
-    /// and a row whose id the store already has is not sealed again).
+    /// and a row whose id the store already has is not sealed again; if a recovery and the
+    /// commit that wrote the row seal it at the same moment, the store refuses the second
+    /// copy and both take the event as sealed).
     Outbox {
         /// The audit store the auditor writes to (to recognise events already sealed).
         store: Arc<dyn AuditStore>,
@@ -547,8 +549,16 @@ impl DbShared {
         for event in &events {
             tickets.push(self.auditor.record_buffered(event.to_draft()).await.map_err(record_error)?);
         }
-        for ticket in tickets {
-            ticket.await.map_err(record_error)?;
+        for (ticket, event) in tickets.into_iter().zip(&events) {
+            match &self.delivery {
+                // A recovery may have sealed the outbox row meanwhile: that is sealed too.
+                Delivery::Outbox { store, .. } => {
+                    outbox::sealed(ticket, event.id, &self.auditor, &**store).await.map_err(record_error)?;
+                }
+                Delivery::Direct => {
+                    ticket.await.map_err(record_error)?;
+                }
+            }
         }
         if let Delivery::Outbox { table, .. } = &self.delivery {
             if crash == Some(CrashPoint::AfterSeal) {

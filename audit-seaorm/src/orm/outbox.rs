@@ -16,8 +16,8 @@
 //! event twice or loses it. Secrets are redacted before the row is written.
 
 use super::event::OrmEvent;
-use audit_core::Auditor;
 use audit_core::store::{AuditStore, Query};
+use audit_core::{Auditor, RecordError, Ticket};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use std::time::Duration;
 
@@ -148,6 +148,37 @@ pub(crate) async fn delete(conn: &impl ConnectionTrait, table: &str, ids: &[Stri
     Ok(())
 }
 
+/// How an outbox event reached the chain.
+pub(crate) enum Sealed {
+    /// Through this ticket.
+    Now,
+    /// Before (the store refused it as a repeat): another sealing of the same outbox row
+    /// won, a live commit's or a recovery's.
+    Before,
+}
+
+/// Awaits the ticket of outbox event `id`. A refusal is "sealed before" if the store has the
+/// event: the outbox row was sealed twice at once (a recovery racing the commit that wrote
+/// it, or two recoveries) and the other one won.
+pub(crate) async fn sealed(
+    ticket: Ticket,
+    id: uuid::Uuid,
+    auditor: &Auditor,
+    store: &dyn AuditStore,
+) -> Result<Sealed, RecordError> {
+    match ticket.await {
+        Ok(_) => Ok(Sealed::Now),
+        Err(RecordError::Rejected(reason)) => {
+            let found = store.query(&Query::new().chain(auditor.chain()).id(id).limit(1)).await;
+            match found {
+                Ok(page) if !page.events.is_empty() => Ok(Sealed::Before),
+                _ => Err(RecordError::Rejected(reason)),
+            }
+        }
+        Err(other) => Err(other),
+    }
+}
+
 /// Seals every row older than `age`, in id (time) order, skipping events the store already
 /// has, and deletes the rows.
 pub(crate) async fn recover(
@@ -173,6 +204,7 @@ pub(crate) async fn recover(
         }
         let mut ids = Vec::with_capacity(rows.len());
         let mut tickets = Vec::new();
+        let mut sealed_here = Vec::new();
         for row in rows {
             let id: String = row.try_get("", "id")?;
             let payload: String = row.try_get("", "payload")?;
@@ -185,14 +217,17 @@ pub(crate) async fn recover(
             if found.events.is_empty() {
                 tickets
                     .push(auditor.record_buffered(event.to_draft()).await.map_err(|e| outbox_error("cannot seal", e))?);
-                report.sealed += 1;
+                sealed_here.push(event.id);
             } else {
                 report.already_sealed += 1;
             }
             ids.push(id);
         }
-        for ticket in tickets {
-            ticket.await.map_err(|e| outbox_error("cannot seal", e))?;
+        for (ticket, id) in tickets.into_iter().zip(sealed_here) {
+            match sealed(ticket, id, auditor, store).await.map_err(|e| outbox_error("cannot seal", e))? {
+                Sealed::Now => report.sealed += 1,
+                Sealed::Before => report.already_sealed += 1,
+            }
         }
         delete(conn, table, &ids).await?;
     }

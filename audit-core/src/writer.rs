@@ -573,9 +573,12 @@ impl Writer {
             batch.drain(..).map(|queued| (queued.event, queued.ack)).unzip();
         let mut sealed_on = self.current_head(&mut delay).await;
         let mut sealed = seal(events, sealed_on);
+        // Answered once the batch is durable: by then the event with the id is in the store
+        // (an outbox sealing twice at once looks it up when refused).
+        let mut repeats = Vec::new();
         if has_repeated_ids(&sealed) {
             let mut seen = std::collections::HashSet::new();
-            self.refuse(
+            repeats = self.refuse(
                 &mut sealed,
                 &mut acks,
                 |event| !seen.insert(event.event.id),
@@ -613,14 +616,15 @@ impl Writer {
                             in_doubt.clear();
                             // A refusal that names none of the batch's events is of them all.
                             let all = !sealed.iter().any(|event| refused.contains(&event.event.id));
-                            self.refuse(
+                            let refusals = self.refuse(
                                 &mut sealed,
                                 &mut acks,
                                 |event| all || refused.contains(&event.event.id),
                                 || reason.clone(),
                             );
+                            answer(refusals);
                             if sealed.is_empty() {
-                                return;
+                                break;
                             }
                             reseal(&mut sealed, head);
                             Resolution::NotWritten(head)
@@ -647,10 +651,11 @@ impl Writer {
                         let _ = appended.send(Appended { first_seq: first.seq(), hashes });
                     }
                     self.acknowledge(acks, sealed);
-                    return;
+                    break;
                 }
             }
         }
+        answer(repeats);
     }
 
     /// The chain's head as last seen, or read from the store (retrying until it answers).
@@ -715,21 +720,23 @@ impl Writer {
         Ok((head, None))
     }
 
-    /// Takes the events `is_refused` picks (in batch order) out of the batch, and answers
-    /// their tickets with [`RecordError::Rejected`] and `reason`. Chain what is left again.
+    /// Takes the events `is_refused` picks (in batch order) out of the batch; returns their
+    /// tickets' answers, [`RecordError::Rejected`] with `reason`, to send with [`answer`].
+    /// Chain what is left again.
     fn refuse(
         &self,
         sealed: &mut Vec<SealedEvent>,
         acks: &mut Vec<Option<Ack>>,
         mut is_refused: impl FnMut(&SealedEvent) -> bool,
         reason: impl Fn() -> String,
-    ) {
+    ) -> Vec<(Ack, RecordError)> {
         let mut kept = (Vec::with_capacity(sealed.len()), Vec::with_capacity(acks.len()));
+        let mut refusals = Vec::new();
         for (event, ack) in sealed.drain(..).zip(acks.drain(..)) {
             if is_refused(&event) {
                 self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
                 if let Some(ack) = ack {
-                    let _ = ack.send(Err(RecordError::Rejected(format!("event {}: {}", event.event.id, reason()))));
+                    refusals.push((ack, RecordError::Rejected(format!("event {}: {}", event.event.id, reason()))));
                 }
             } else {
                 kept.0.push(event);
@@ -737,6 +744,7 @@ impl Writer {
             }
         }
         (*sealed, *acks) = kept;
+        refusals
     }
 
     fn acknowledge(&self, acks: Vec<Option<Ack>>, sealed: Vec<SealedEvent>) {
@@ -759,8 +767,20 @@ impl Writer {
 /// The answer to a ticket.
 type Ack = oneshot::Sender<Result<Receipt, RecordError>>;
 
+/// Sends refusals to their tickets (a caller that stopped waiting is fine).
+fn answer(refusals: Vec<(Ack, RecordError)>) {
+    for (ack, error) in refusals {
+        let _ = ack.send(Err(error));
+    }
+}
+
 /// Whether two events of `batch` have one id (only [`EventDraft::with_id`] can do that).
+/// The writer's own UUIDv7 ids increase: then the answer needs no sorting (this runs on
+/// every batch).
 fn has_repeated_ids(batch: &[SealedEvent]) -> bool {
+    if batch.windows(2).all(|w| w[0].event.id < w[1].event.id) {
+        return false;
+    }
     let mut ids: Vec<Uuid> = batch.iter().map(|event| event.event.id).collect();
     ids.sort_unstable();
     ids.windows(2).any(|w| w[0] == w[1])

@@ -16,7 +16,7 @@
 //! event twice or loses it. Secrets are redacted before the row is written.
 
 use super::event::OrmEvent;
-use audit_core::store::{AuditStore, Query};
+use audit_core::store::{AuditStore, Query, StoreError};
 use audit_core::{Auditor, RecordError, Ticket};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use std::time::Duration;
@@ -168,15 +168,18 @@ pub(crate) async fn sealed(
 ) -> Result<Sealed, RecordError> {
     match ticket.await {
         Ok(_) => Ok(Sealed::Now),
-        Err(RecordError::Rejected(reason)) => {
-            let found = store.query(&Query::new().chain(auditor.chain()).id(id).limit(1)).await;
-            match found {
-                Ok(page) if !page.events.is_empty() => Ok(Sealed::Before),
-                _ => Err(RecordError::Rejected(reason)),
-            }
-        }
+        Err(RecordError::Rejected(reason)) => match is_stored(store, auditor, id).await {
+            Ok(true) => Ok(Sealed::Before),
+            _ => Err(RecordError::Rejected(reason)),
+        },
         Err(other) => Err(other),
     }
+}
+
+/// Whether the chain `auditor` writes already holds event `id`.
+async fn is_stored(store: &dyn AuditStore, auditor: &Auditor, id: uuid::Uuid) -> Result<bool, StoreError> {
+    let page = store.query(&Query::new().chain(auditor.chain()).id(id).limit(1)).await?;
+    Ok(!page.events.is_empty())
 }
 
 /// Seals every row older than `age`, in id (time) order, skipping events the store already
@@ -210,11 +213,10 @@ pub(crate) async fn recover(
             let payload: String = row.try_get("", "payload")?;
             let event: OrmEvent = serde_json::from_str(&payload)
                 .map_err(|e| outbox_error(&format!("row {id} is not an event (left in place)"), e))?;
-            let found = store
-                .query(&Query::new().chain(auditor.chain()).id(event.id).limit(1))
+            let stored = is_stored(store, auditor, event.id)
                 .await
                 .map_err(|e| outbox_error("cannot look the event up in the audit store", e))?;
-            if found.events.is_empty() {
+            if !stored {
                 tickets
                     .push(auditor.record_buffered(event.to_draft()).await.map_err(|e| outbox_error("cannot seal", e))?);
                 sealed_here.push(event.id);

@@ -8,7 +8,7 @@ use super::outbox;
 use super::sql;
 use super::tracker::{Plan, Token, Tracker};
 use audit_core::store::AuditStore;
-use audit_core::{Auditor, RecordError, RedactionPolicy};
+use audit_core::{Auditor, RecordError, RedactionPolicy, Ticket, TryRecordError};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult, IsolationLevel,
     QueryResult, RuntimeErr, SqliteTransactionMode, Statement, TransactionError, TransactionOptions,
@@ -370,16 +370,46 @@ impl DbShared {
                 Ok(())
             }
             Target::Auto => {
-                let mut tickets = Vec::with_capacity(events.len());
-                for event in &events {
-                    tickets.push(self.auditor.record_buffered(event.to_draft()).await.map_err(record_error)?);
-                }
-                for ticket in tickets {
+                for ticket in self.hand_off(&events).await? {
                     ticket.await.map_err(record_error)?;
                 }
                 Ok(())
             }
         }
+    }
+
+    /// Queues the events of a committed change in order and returns their tickets.
+    ///
+    /// The change is in the database already, so its events must reach the writer even if
+    /// the caller's future is dropped (a cancelled request, a timeout) while it waits for room
+    /// in a full queue: what cannot be queued at once is queued by a task of its own, which
+    /// finishes whatever happens to the caller. (Dropping a ticket does not withdraw its
+    /// event.) When there is room, nothing is spawned.
+    async fn hand_off(&self, events: &[OrmEvent]) -> Result<Vec<Ticket>, DbErr> {
+        let mut tickets = Vec::with_capacity(events.len());
+        for (queued, event) in events.iter().enumerate() {
+            match self.auditor.try_record(event.to_draft()) {
+                Ok(ticket) => tickets.push(ticket),
+                Err(TryRecordError::Record(e)) => return Err(record_error(e)),
+                Err(TryRecordError::Full { .. }) => {
+                    let auditor = self.auditor.clone();
+                    let rest: Vec<_> = events[queued..].iter().map(OrmEvent::to_draft).collect();
+                    let queueing = tokio::spawn(async move {
+                        let mut tickets = Vec::with_capacity(rest.len());
+                        for draft in rest {
+                            tickets.push(auditor.record_buffered(draft).await?);
+                        }
+                        Ok::<_, RecordError>(tickets)
+                    });
+                    let rest = queueing.await.map_err(|e| {
+                        DbErr::Custom(format!("audit_seaorm: the task queueing audit events failed: {e}"))
+                    })?;
+                    tickets.extend(rest.map_err(record_error)?);
+                    break;
+                }
+            }
+        }
+        Ok(tickets)
     }
 
     /// Before a statement runs: which of its writes are hooked, which are not (and whether
@@ -545,10 +575,7 @@ impl DbShared {
         if crash == Some(CrashPoint::AfterCommit) {
             return Err(DbErr::Custom("audit_seaorm: simulated crash after COMMIT".into()));
         }
-        let mut tickets = Vec::with_capacity(events.len());
-        for event in &events {
-            tickets.push(self.auditor.record_buffered(event.to_draft()).await.map_err(record_error)?);
-        }
+        let tickets = self.hand_off(&events).await?;
         for (ticket, event) in tickets.into_iter().zip(&events) {
             match &self.delivery {
                 // A recovery may have sealed the outbox row meanwhile: that is sealed too.

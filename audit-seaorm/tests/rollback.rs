@@ -134,3 +134,42 @@ async fn a_mysql_deadlock_victim_records_nothing_and_takes_no_more_statements() 
     assert_eq!(users::Entity::find().count(&h.conn).await.expect("count"), 2, "after@deadlock was not written");
     h.finish().await;
 }
+
+/// SQLite rolls the whole transaction back on some statement errors (here `RAISE(ROLLBACK)` in
+/// a trigger; `SQLITE_FULL` and I/O errors do the same) without saying so in the error. Its
+/// buffered events must not be recorded, not even through the outbox (whose insert would
+/// otherwise run, and commit, on its own), and a later statement through it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_sqlite_rolled_back_records_nothing_and_takes_no_more_statements() {
+    use sea_orm::ConnectionTrait;
+    let Some(testdb) = TestDb::open(Backend::Sqlite, "sqlite_rollback").await else { return };
+    let h = Harness::new(testdb).await;
+    h.conn
+        .execute_unprepared(
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON users WHEN NEW.email = 'bad@x' \
+             BEGIN SELECT RAISE(ROLLBACK, 'bad email'); END",
+        )
+        .await
+        .expect("create the trigger");
+
+    let txn = h.db.begin().await.expect("begin");
+    user("good@x").insert(&txn).await.expect("insert good");
+    let error = user("bad@x").insert(&txn).await.expect_err("the trigger refuses it");
+    assert!(error.to_string().contains("bad email"), "{error}");
+    let refused = user("after@x").insert(&txn).await.expect_err("the transaction is over");
+    assert!(refused.to_string().contains("rolled this transaction back"), "{refused}");
+    let error = txn.commit().await.expect_err("nothing of it was committed");
+    assert!(error.to_string().contains("nothing was recorded"), "{error}");
+
+    assert_eq!(users::Entity::find().count(&h.conn).await.expect("count"), 0, "no row was written");
+    let recovered = h.db.recover_outbox().await.expect("recover");
+    assert_eq!(recovered, audit_seaorm::orm::Recovery::default(), "nothing reached the outbox");
+    assert!(h.events().is_empty(), "{:#?}", h.events());
+
+    // The pooled connection is usable afterwards.
+    let txn = h.db.begin().await.expect("begin again");
+    user("next@x").insert(&txn).await.expect("insert");
+    txn.commit().await.expect("commit");
+    assert_eq!(h.events().len(), 1);
+    h.finish().await;
+}

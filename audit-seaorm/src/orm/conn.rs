@@ -308,18 +308,18 @@ fn sqlstate(error: &DbErr) -> Option<String> {
     }
 }
 
-/// On MySQL, a transaction a deadlock rolled back is over: a statement sent through it would
-/// run and commit on its own (autocommit), outside what `commit()` or `rollback()` decides.
+/// On MySQL and SQLite, a transaction the database rolled back (a deadlock; `SQLITE_FULL`,
+/// `RAISE(ROLLBACK)`…) is over: a statement sent through it would run and commit on its own
+/// (autocommit), outside what `commit()` or `rollback()` decides.
 fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> Result<(), DbErr> {
-    if backend == DbBackend::MySql
+    if backend != DbBackend::Postgres
         && let Target::Tx(state, _) = target
         && lock(state).aborted_at.is_some()
     {
-        return Err(DbErr::Custom(
-            "audit_seaorm: MySQL rolled this transaction back (deadlock); roll it back and retry the whole \
-             transaction"
-                .into(),
-        ));
+        let why = if backend == DbBackend::MySql { "MySQL (deadlock)" } else { "SQLite (after a failed statement)" };
+        return Err(DbErr::Custom(format!(
+            "audit_seaorm: {why} rolled this transaction back; roll it back and retry the whole transaction"
+        )));
     }
     Ok(())
 }
@@ -503,7 +503,8 @@ impl DbShared {
     }
 
     /// Runs one statement through `run`, with marker handling and write tracking around it.
-    async fn intercept<T, F, Fut>(
+    #[allow(clippy::too_many_arguments)] // the statement, how to run it, and how to read its result
+    async fn intercept<T, F, Fut, P, PFut>(
         &self,
         target: Target<'_>,
         backend: DbBackend,
@@ -511,10 +512,13 @@ impl DbShared {
         marker_value: impl FnOnce(ExecResult) -> T,
         affected: impl Fn(&T) -> Option<u64>,
         run: F,
+        reopen: P,
     ) -> Result<T, DbErr>
     where
         F: FnOnce(Statement) -> Fut,
         Fut: Future<Output = Result<T, DbErr>>,
+        P: FnOnce() -> PFut,
+        PFut: Future<Output = Result<ExecResult, DbErr>>,
     {
         if marker::is_marker(&stmt.sql) {
             self.on_marker(target, stmt).await?;
@@ -523,7 +527,7 @@ impl DbShared {
         refuse_after_rollback(target, backend)?;
         let plan = self.plan(target, &stmt.sql)?;
         let result = run(stmt).await;
-        self.note_failure(target, backend, result.as_ref().err());
+        self.note_failure(target, backend, result.as_ref().err(), reopen).await;
         if plan.is_empty() {
             return result;
         }
@@ -532,21 +536,24 @@ impl DbShared {
         result
     }
 
-    async fn intercept_unprepared<F, Fut>(
+    async fn intercept_unprepared<F, Fut, P, PFut>(
         &self,
         target: Target<'_>,
         backend: DbBackend,
         sql: &str,
         run: F,
+        reopen: P,
     ) -> Result<ExecResult, DbErr>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<ExecResult, DbErr>>,
+        P: FnOnce() -> PFut,
+        PFut: Future<Output = Result<ExecResult, DbErr>>,
     {
         refuse_after_rollback(target, backend)?;
         let plan = self.plan(target, sql)?;
         let result = run().await;
-        self.note_failure(target, backend, result.as_ref().err());
+        self.note_failure(target, backend, result.as_ref().err(), reopen).await;
         if plan.is_empty() {
             return result;
         }
@@ -556,12 +563,22 @@ impl DbShared {
     }
 
     /// PostgreSQL aborts a transaction at its first failed statement; MySQL rolls the whole
-    /// transaction back on a deadlock (SQLSTATE 40001), savepoints included.
-    fn note_failure(&self, target: Target<'_>, backend: DbBackend, error: Option<&DbErr>) {
+    /// transaction back on a deadlock (SQLSTATE 40001), savepoints included; SQLite rolls it
+    /// back on some errors (`SQLITE_FULL`, `SQLITE_IOERR`, `SQLITE_NOMEM`, `RAISE(ROLLBACK)` in a
+    /// trigger…), which the error alone does not tell: after a failed statement, `reopen`
+    /// sends `BEGIN`, which succeeds only if no transaction was open any more. (The transaction
+    /// it opens stands in for the lost one, so the driver's `ROLLBACK` at the end still has one
+    /// to end.)
+    async fn note_failure<P, PFut>(&self, target: Target<'_>, backend: DbBackend, error: Option<&DbErr>, reopen: P)
+    where
+        P: FnOnce() -> PFut,
+        PFut: Future<Output = Result<ExecResult, DbErr>>,
+    {
         let (Some(error), Target::Tx(state, level)) = (error, target) else { return };
         let from = match backend {
             DbBackend::Postgres => level,
             DbBackend::MySql if sqlstate(error).as_deref() == Some("40001") => 0,
+            DbBackend::Sqlite if reopen().await.is_ok() => 0,
             _ => return,
         };
         let mut state = lock(state);
@@ -638,6 +655,7 @@ macro_rules! intercepting_connection {
                         |r| r,
                         |r| Some(r.rows_affected()),
                         |s| self.$inner.execute_raw(s),
+                        || self.$inner.execute_unprepared("BEGIN"),
                     )
                     .await
             }
@@ -645,14 +663,30 @@ macro_rules! intercepting_connection {
             async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
                 let $this = self;
                 let (backend, target) = (self.get_database_backend(), $target);
-                self.shared.intercept_unprepared(target, backend, sql, || self.$inner.execute_unprepared(sql)).await
+                self.shared
+                    .intercept_unprepared(
+                        target,
+                        backend,
+                        sql,
+                        || self.$inner.execute_unprepared(sql),
+                        || self.$inner.execute_unprepared("BEGIN"),
+                    )
+                    .await
             }
 
             async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
                 let $this = self;
                 let (backend, target) = (self.get_database_backend(), $target);
                 self.shared
-                    .intercept(target, backend, stmt, |_| None, rows_of_one, |s| self.$inner.query_one_raw(s))
+                    .intercept(
+                        target,
+                        backend,
+                        stmt,
+                        |_| None,
+                        rows_of_one,
+                        |s| self.$inner.query_one_raw(s),
+                        || self.$inner.execute_unprepared("BEGIN"),
+                    )
                     .await
             }
 
@@ -667,6 +701,7 @@ macro_rules! intercepting_connection {
                         |_| Vec::new(),
                         |r: &Vec<QueryResult>| rows_of_all(r),
                         |s| self.$inner.query_all_raw(s),
+                        || self.$inner.execute_unprepared("BEGIN"),
                     )
                     .await
             }
@@ -742,11 +777,13 @@ impl AuditedTransaction {
         };
         if aborted {
             // PostgreSQL would answer a COMMIT with a rollback; MySQL already rolled back after
-            // a deadlock. Nothing is committed, so nothing may be recorded.
+            // a deadlock, SQLite after some failed statements. Nothing is committed, so nothing
+            // may be recorded.
             inner.rollback().await?;
             return Err(DbErr::Custom(
                 "audit_seaorm: the transaction was aborted by an earlier failed statement (PostgreSQL) or rolled \
-                 back by a deadlock (MySQL): it was rolled back, nothing was committed and nothing was recorded"
+                 back by the database (a MySQL deadlock, an SQLite error such as SQLITE_FULL or RAISE(ROLLBACK)): \
+                 it was rolled back, nothing was committed and nothing was recorded"
                     .into(),
             ));
         }

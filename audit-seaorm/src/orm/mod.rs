@@ -102,8 +102,8 @@
 //! outermost commit, in the order the writes happened; `commit()` returns once they are
 //! durable. Rollback, an error, or dropping the transaction records nothing; so does a
 //! transaction the database itself rolled back (PostgreSQL after a failed statement, MySQL
-//! after a deadlock, which then refuses further statements through it), even if `commit()`
-//! is called. Nested
+//! after a deadlock, SQLite after errors such as `SQLITE_FULL` or `RAISE(ROLLBACK)`; the
+//! last two then refuse further statements through it), even if `commit()` is called. Nested
 //! transactions are savepoints: rolling one back (or dropping it) drops only its events.
 //! Writes directly on [`AuditedDb`] (autocommit) are recorded right after the statement.
 //!

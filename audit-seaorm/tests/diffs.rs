@@ -140,3 +140,55 @@ async fn an_update_without_returning_is_recorded_with_its_columns_redacted(testd
     testdb.cleanup().await;
 }
 on_all_backends!(an_update_without_returning_is_recorded_with_its_columns_redacted);
+
+/// The `bulk` event of an `update_without_returning` is the write's own: it keeps its place
+/// among the transaction's events, carries the actor of the scope it ran in (not of the one
+/// that commits), and goes with a savepoint rolled back.
+async fn an_update_without_returning_keeps_its_place_actor_and_savepoint(testdb: TestDb) {
+    use audit_core::Actor;
+    use audit_core::scope::AuditScope;
+    let h = Harness::new(testdb).await;
+    let row = |email: &str| users::ActiveModel {
+        email: Set(email.into()),
+        name: Set("n".into()),
+        score: Set(1),
+        ssn: Set(None),
+        updated_at: Set(0),
+        ..Default::default()
+    };
+    let kept = row("kept@x").insert(&h.db).await.expect("insert");
+    let undone = row("undone@x").insert(&h.db).await.expect("insert");
+    let bump = |model: &users::Model| {
+        let mut am = model.clone().into_active_model();
+        am.score = Set(2);
+        am
+    };
+
+    let db = h.db.clone();
+    let txn = AuditScope::with_actor(Actor::user("alice"))
+        .run(async move {
+            let txn = db.begin().await.expect("begin");
+            bump(&kept).update_without_returning(&txn).await.expect("update");
+            let savepoint = txn.begin().await.expect("savepoint");
+            bump(&undone).update_without_returning(&savepoint).await.expect("update");
+            savepoint.rollback().await.expect("roll the savepoint back");
+            row("after@x").insert(&txn).await.expect("insert");
+            txn
+        })
+        .await;
+    AuditScope::with_actor(Actor::user("mallory")).run(async move { txn.commit().await.expect("commit") }).await;
+
+    let events = h.events();
+    let summary: Vec<(&str, &str, &str)> =
+        events[2..].iter().map(|e| (e.action.as_str(), e.resource.id.as_str(), e.actor.id.as_str())).collect();
+    let kept_id = events[0].resource.id.as_str();
+    let after_id = events[3].resource.id.as_str();
+    assert_eq!(
+        summary,
+        [("bulk", kept_id, "alice"), ("create", after_id, "alice")],
+        "the rolled-back update is not recorded; the other in write order, by alice: {events:#?}"
+    );
+    assert_eq!(change(&events[2], "score"), Some((Some(json!(1)), None)));
+    h.finish().await;
+}
+on_all_backends!(an_update_without_returning_keeps_its_place_actor_and_savepoint);

@@ -6,7 +6,7 @@ use super::event::{self, OrmEvent, resource_id};
 use super::marker::{self, Message, WriteVerb};
 use super::outbox;
 use super::sql;
-use super::tracker::{Plan, Token, Tracker};
+use super::tracker::{PendingKey, Plan, Token, Tracker};
 use audit_core::store::AuditStore;
 use audit_core::{Auditor, RecordError, RedactionPolicy, Ticket, TryRecordError};
 use sea_orm::{
@@ -439,7 +439,16 @@ impl DbShared {
 
     /// After a statement: settle hooked writes, record bulk ones.
     async fn finish(&self, target: Target<'_>, plan: Plan, outcome: Option<Option<u64>>) -> Result<(), DbErr> {
-        self.with_tracker(target, |tracker| tracker.settle(&plan, outcome));
+        match target {
+            Target::Tx(state, _) => {
+                let mut state = lock(state);
+                let written = state.tracker.settle(&plan, outcome);
+                self.stand_in(&mut state, written);
+            }
+            Target::Auto => {
+                lock(&self.auto).settle(&plan, outcome);
+            }
+        }
         let Some(affected) = outcome else { return Ok(()) };
         if plan.bulk.is_empty() {
             return Ok(());
@@ -463,6 +472,45 @@ impl DbShared {
         self.emit(target, events).await
     }
 
+    /// Puts a `bulk` event in the buffer, at the place of each hooked write that just ran,
+    /// to stand in for the event its `after_*` hook will send (and replace). If the hook never
+    /// comes (`update_without_returning`, a future dropped after the statement), the write is
+    /// still recorded, in its place, with the actor and context of the moment it ran, and
+    /// dropped with a savepoint rolled back: the old values, without the new ones.
+    fn stand_in(&self, state: &mut TxState, written: Vec<PendingKey>) {
+        for pending_key in written {
+            let Some(pending) = state.tracker.pending.get_mut(&pending_key) else { continue };
+            let (_, table, key) = &pending_key;
+            let mut event = OrmEvent::new("bulk", table, key.clone());
+            event.details.insert("reason".into(), json!("the write ran but its after_save/after_delete hook did not"));
+            event.details.insert("rows_affected".into(), json!(pending.affected));
+            event.changes = event::deleted(pending.old.clone());
+            let redact: Vec<&str> = pending.redact.iter().map(String::as_str).collect();
+            event.redact(&self.redaction, &redact);
+            pending.stand_in = Some(event.id);
+            state.events.push(event);
+        }
+    }
+
+    /// The `after_*` hook's event (`None`: the write changed nothing) takes its stand-in's
+    /// place. Returns the event if it has no stand-in (autocommit, or one rolled back with a
+    /// savepoint) and must be emitted.
+    fn replace_stand_in(
+        &self,
+        target: Target<'_>,
+        stand_in: Option<uuid::Uuid>,
+        event: Option<OrmEvent>,
+    ) -> Option<OrmEvent> {
+        let (Target::Tx(state, _), Some(id)) = (target, stand_in) else { return event };
+        let mut state = lock(state);
+        let Some(slot) = state.events.iter_mut().rev().find(|e| e.id == id) else { return event };
+        match event {
+            Some(event) => *slot = event,
+            None => slot.void = true,
+        }
+        None
+    }
+
     async fn on_marker(&self, target: Target<'_>, stmt: Statement) -> Result<(), DbErr> {
         let task = tokio::task::try_id();
         match marker::decode(stmt)? {
@@ -477,6 +525,7 @@ impl DbShared {
             Message::End { table, verb, key, row, redact } => {
                 let key = resource_id(&key);
                 let pending = self.with_tracker(target, |tracker| tracker.end(task, verb.sql(), &table, &key));
+                let stand_in = pending.as_ref().and_then(|p| p.stand_in);
                 let mut details = serde_json::Map::new();
                 let changes = match (verb, row, pending) {
                     (WriteVerb::Insert, Some(row), _) => event::created(row),
@@ -489,15 +538,18 @@ impl DbShared {
                     (WriteVerb::Delete, _, Some(pending)) if pending.affected != Some(0) => event::deleted(pending.old),
                     _ => Vec::new(),
                 };
-                if changes.is_empty() {
-                    return Ok(()); // nothing changed, or nothing was deleted
+                let event = (!changes.is_empty()).then(|| {
+                    let mut event = OrmEvent::new(verb.action(), &table, key);
+                    event.changes = changes;
+                    event.details = details;
+                    let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
+                    event.redact(&self.redaction, &redact);
+                    event
+                }); // None: nothing changed, or nothing was deleted
+                match self.replace_stand_in(target, stand_in, event) {
+                    Some(event) => self.emit(target, vec![event]).await,
+                    None => Ok(()),
                 }
-                let mut event = OrmEvent::new(verb.action(), &table, key);
-                event.changes = changes;
-                event.details = details;
-                let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
-                event.redact(&self.redaction, &redact);
-                self.emit(target, vec![event]).await
             }
         }
     }
@@ -770,10 +822,11 @@ impl AuditedTransaction {
             guard.finished = true;
             return Ok(());
         }
-        let (events, orphans, aborted) = {
+        let (events, aborted) = {
             let mut state = lock(&guard.state);
-            let orphans = state.tracker.take_orphans();
-            (std::mem::take(&mut state.events), orphans, state.aborted_at.is_some())
+            let mut events = std::mem::take(&mut state.events);
+            events.retain(|event| !event.void);
+            (events, state.aborted_at.is_some())
         };
         if aborted {
             // PostgreSQL would answer a COMMIT with a rollback; MySQL already rolled back after
@@ -786,18 +839,6 @@ impl AuditedTransaction {
                  it was rolled back, nothing was committed and nothing was recorded"
                     .into(),
             ));
-        }
-        let mut events = events;
-        for (table, key, pending) in orphans {
-            // A hooked write ran but its after_* hook never did (update_without_returning):
-            // the new values are unknown, but the write is not let pass silently.
-            let mut event = OrmEvent::new("bulk", &table, key);
-            event.details.insert("reason".into(), json!("after_save did not run (update_without_returning?)"));
-            event.details.insert("rows_affected".into(), json!(pending.affected));
-            event.changes = event::deleted(pending.old);
-            let redact: Vec<&str> = pending.redact.iter().map(String::as_str).collect();
-            event.redact(&shared.redaction, &redact);
-            events.push(event);
         }
         if events.is_empty() {
             inner.commit().await?;

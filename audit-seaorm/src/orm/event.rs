@@ -28,6 +28,10 @@ pub(crate) struct OrmEvent {
     pub(crate) changes: Vec<Change>,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub(crate) details: Map<String, Json>,
+    /// A stand-in (see `Pending::stand_in`) whose write turned out to change nothing: left
+    /// in place (savepoints remember buffer positions) and dropped at commit.
+    #[serde(skip)]
+    pub(crate) void: bool,
 }
 
 impl OrmEvent {
@@ -49,6 +53,7 @@ impl OrmEvent {
             context,
             changes: Vec::new(),
             details: Map::new(),
+            void: false,
         }
     }
 

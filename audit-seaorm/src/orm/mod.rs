@@ -132,8 +132,11 @@
 //!   transaction to hold the lock): a concurrent writer in between can make `old` stale.
 //!   Use a transaction when exact old values matter.
 //! - `update_without_returning` runs `before_save` only: inside a transaction the write is
-//!   recorded at commit as a `bulk` event with the old values (the new ones are unknown);
-//!   directly on `AuditedDb` it is not recorded.
+//!   recorded as a `bulk` event with the old values (the new ones are unknown), in its place
+//!   among the transaction's events, with the actor of the moment it ran; directly on
+//!   `AuditedDb` it is not recorded. The same holds for a hooked update or delete whose
+//!   future is dropped between its statement and its `after_*` hook; a hooked insert dropped
+//!   there is not recorded.
 //! - Hooked writes are matched to their statement by task, verb and table; two hooked writes
 //!   of the same table interleaved *within one task* (e.g. `join!`) are told apart by key only
 //!   for updates and deletes.

@@ -32,9 +32,11 @@ pub(crate) struct Pending {
     pub(crate) redact: Vec<String>,
     /// Rows the write affected, once it ran.
     pub(crate) affected: Option<u64>,
-    /// Set when the write ran: a pending entry that is written but never ended means the
-    /// `after_*` hook did not run (e.g. `update_without_returning`).
-    pub(crate) written: bool,
+    /// Inside a transaction, once the write ran: the id of the `bulk` event that stands in
+    /// the buffer, at the write's place, for the event the `after_*` hook will send. If the
+    /// hook never comes (`update_without_returning`, a future dropped after the statement),
+    /// the stand-in is what is recorded.
+    pub(crate) stand_in: Option<uuid::Uuid>,
 }
 
 pub(crate) type PendingKey = (Option<Id>, String, String);
@@ -82,8 +84,10 @@ impl Tracker {
         plan
     }
 
-    /// After the statement of `plan` ran (`Some(affected)`) or failed (`None`).
-    pub(crate) fn settle(&mut self, plan: &Plan, outcome: Option<Option<u64>>) {
+    /// After the statement of `plan` ran (`Some(affected)`) or failed (`None`). Returns the
+    /// rows whose write ran and changed something (those that need a stand-in).
+    pub(crate) fn settle(&mut self, plan: &Plan, outcome: Option<Option<u64>>) -> Vec<PendingKey> {
+        let mut written = Vec::new();
         for token in &plan.hooked {
             let Some(key) = &token.key else { continue };
             let pending_key = (token.task, token.table.clone(), key.clone());
@@ -94,11 +98,14 @@ impl Tracker {
                 Some(affected) => {
                     if let Some(pending) = self.pending.get_mut(&pending_key) {
                         pending.affected = affected;
-                        pending.written = true;
+                        if affected != Some(0) {
+                            written.push(pending_key);
+                        }
                     }
                 }
             }
         }
+        written
     }
 
     /// Registers a `before_*` announcement.
@@ -109,7 +116,7 @@ impl Tracker {
         if let (Some(key), Some(old)) = (&token.key, old) {
             self.pending.insert(
                 (token.task, token.table.clone(), key.clone()),
-                Pending { old, redact, affected: None, written: false },
+                Pending { old, redact, affected: None, stand_in: None },
             );
         }
         self.tokens.push(token);
@@ -123,11 +130,5 @@ impl Tracker {
                 .retain(|t| !(t.task == task && t.verb == verb && t.table == table && t.key.as_deref() == Some(key)));
         }
         self.pending.remove(&(task, table.to_string(), key.to_string()))
-    }
-
-    /// Hooked writes that ran but whose `after_*` hook never came.
-    pub(crate) fn take_orphans(&mut self) -> Vec<(String, String, Pending)> {
-        let keys: Vec<PendingKey> = self.pending.iter().filter(|(_, p)| p.written).map(|(k, _)| k.clone()).collect();
-        keys.into_iter().filter_map(|k| self.pending.remove(&k).map(|p| (k.1, k.2, p))).collect()
     }
 }

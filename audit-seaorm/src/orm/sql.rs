@@ -2,7 +2,10 @@
 //! literal values stripped (for `bulk` events).
 //!
 //! It reads only what it needs (keywords, quoted identifiers, string literals and comments)
-//! and errs on the side of calling a statement a write.
+//! and errs on the side of calling a statement a write. It does not know the server: where
+//! MySQL/MariaDB, PostgreSQL and SQLite read the same text differently (backslashes in
+//! strings, nested comments, `#`, ...), it reads the text each way and reports the writes of
+//! every reading. The content of MySQL executable comments (`/*! ... */`) is read as SQL.
 
 /// The kinds of row write the connection wrapper watches for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,10 +71,99 @@ enum Token<'a> {
     Param(&'a str),
 }
 
-/// Reads tokens; `;` at depth 0 ends a statement.
-fn tokens<'a>(sql: &'a str) -> Vec<Vec<Token<'a>>> {
+/// When `\` escapes a character in a `'...'` string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backslash {
+    /// Always (MySQL/MariaDB).
+    Always,
+    /// Only in `E'...'` strings (PostgreSQL with `standard_conforming_strings` on).
+    EStrings,
+    /// Never (SQLite).
+    Never,
+}
+
+/// How a dialect reads the characters whose meaning differs between the servers.
+#[derive(Clone, Copy, Debug)]
+struct Dialect {
+    backslash: Backslash,
+    /// `\` escapes in `"..."` too (MySQL, where `"..."` is a string by default).
+    backslash_in_double_quotes: bool,
+    /// `/* /* */ */` is one comment (PostgreSQL).
+    nested_comments: bool,
+    /// `#` starts a comment (MySQL); elsewhere it is an operator.
+    hash_comments: bool,
+    /// `--` starts a comment only when white space or a control character follows (MySQL).
+    dash_comment_needs_space: bool,
+    /// `[name]` is a quoted identifier (SQLite); elsewhere `[` is punctuation.
+    brackets: bool,
+    /// `$` may continue a word (identifiers of PostgreSQL, MySQL and SQLite).
+    dollar_in_words: bool,
+}
+
+/// The first reading: lenient, a mix of the dialects (backslash escapes, `#` comments, `--`
+/// comments and brackets all recognized). All readings know PostgreSQL's dollar quotes.
+const LENIENT: Dialect = Dialect {
+    backslash: Backslash::Always,
+    backslash_in_double_quotes: false,
+    nested_comments: false,
+    hash_comments: true,
+    dash_comment_needs_space: false,
+    brackets: true,
+    dollar_in_words: false,
+};
+
+/// The readings of each server, used when the first reading met a construct whose meaning
+/// depends on the server.
+const DIALECTS: [Dialect; 3] = [
+    // MySQL / MariaDB
+    Dialect {
+        backslash: Backslash::Always,
+        backslash_in_double_quotes: true,
+        nested_comments: false,
+        hash_comments: true,
+        dash_comment_needs_space: true,
+        brackets: false,
+        dollar_in_words: true,
+    },
+    // PostgreSQL
+    Dialect {
+        backslash: Backslash::EStrings,
+        backslash_in_double_quotes: false,
+        nested_comments: true,
+        hash_comments: false,
+        dash_comment_needs_space: false,
+        brackets: false,
+        dollar_in_words: true,
+    },
+    // SQLite
+    Dialect {
+        backslash: Backslash::Never,
+        backslash_in_double_quotes: false,
+        nested_comments: false,
+        hash_comments: false,
+        dash_comment_needs_space: false,
+        brackets: true,
+        dollar_in_words: true,
+    },
+];
+
+/// The statements of one reading of the SQL text.
+struct Lexed<'a> {
+    statements: Vec<Vec<Token<'a>>>,
+    /// The text holds a construct that another dialect reads differently (a comment opener
+    /// inside a comment, `#`, `--` glued to the next character, `[`, a dollar quote glued to
+    /// a word).
+    ambiguous: bool,
+}
+
+/// Reads tokens the way `dialect` does; `;` ends a statement. The content of MySQL/MariaDB
+/// executable comments (`/*! ... */`, `/*!50001 ... */`, `/*M! ... */`) is read as SQL.
+fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
     let bytes = sql.as_bytes();
     let mut statements = vec![Vec::new()];
+    let mut ambiguous = false;
+    // Inside an executable comment: its `*/` is no token.
+    let mut executable = false;
     let mut i = 0;
     while i < bytes.len() {
         let c = bytes[i];
@@ -81,50 +173,58 @@ fn tokens<'a>(sql: &'a str) -> Vec<Vec<Token<'a>>> {
             }
         };
         match c {
-            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => i += 1,
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
+                let glued = bytes.get(i + 2).is_some_and(|&next| next > b' ');
+                ambiguous |= glued;
+                if glued && dialect.dash_comment_needs_space {
+                    // MySQL: `1--1` is 1 - -1.
                     i += 1;
+                    push(&mut statements, Token::Punct('-'));
+                } else {
+                    i = line_end(bytes, i);
                 }
             }
-            b'#' => {
-                // MySQL comment
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
+            b'#' if dialect.hash_comments => {
+                ambiguous = true;
+                i = line_end(bytes, i);
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
-                    i += 1;
+                if let Some(len) = executable_opener(&bytes[i..]) {
+                    executable = true;
+                    i += len;
+                } else {
+                    i = comment_end(bytes, i, dialect.nested_comments, &mut ambiguous);
                 }
+            }
+            b'*' if executable && bytes.get(i + 1) == Some(&b'/') => {
+                executable = false;
                 i += 2;
             }
             b'\'' => {
-                // String literal; '' escapes, and backslash escapes (MySQL, PostgreSQL E'').
-                i += 1;
-                while i < bytes.len() {
-                    if bytes[i] == b'\\' {
-                        i += 2;
-                    } else if bytes[i] == b'\'' {
-                        if bytes.get(i + 1) == Some(&b'\'') {
-                            i += 2;
-                        } else {
-                            i += 1;
-                            break;
-                        }
-                    } else {
-                        i += 1;
+                // String literal; '' escapes, and backslash escapes where the dialect says so.
+                let backslash = match dialect.backslash {
+                    Backslash::Always => true,
+                    Backslash::EStrings => {
+                        i > 0
+                            && bytes[i - 1].eq_ignore_ascii_case(&b'e')
+                            && (i == 1 || !is_word_byte(bytes[i - 2], dialect))
                     }
-                }
+                    Backslash::Never => false,
+                };
+                i = quoted_end(bytes, i, backslash);
                 push(&mut statements, Token::Literal);
             }
-            b'"' | b'`' | b'[' => {
+            b'"' | b'`' | b'[' if c != b'[' || dialect.brackets => {
+                ambiguous |= c == b'[';
                 let close = if c == b'[' { b']' } else { c };
+                let backslash = c == b'"' && dialect.backslash_in_double_quotes;
                 i += 1;
                 let mut ident = String::new();
                 while i < bytes.len() {
-                    if bytes[i] == close {
+                    if backslash && bytes[i] == b'\\' && i + 1 < bytes.len() {
+                        i += 1;
+                    } else if bytes[i] == close {
                         if close != b']' && bytes.get(i + 1) == Some(&close) {
                             ident.push(close as char);
                             i += 2;
@@ -155,6 +255,8 @@ fn tokens<'a>(sql: &'a str) -> Vec<Vec<Token<'a>>> {
                     j += 1;
                 }
                 if bytes.get(j) == Some(&b'$') {
+                    // PostgreSQL, MySQL and SQLite identifiers may hold `$`: `a$b$` is one word.
+                    ambiguous |= i > 0 && is_word_byte(bytes[i - 1], LENIENT);
                     let tag = &sql[start..=j];
                     let body = j + 1;
                     i = sql[body..].find(tag).map_or(bytes.len(), |end| body + end + tag.len());
@@ -180,7 +282,7 @@ fn tokens<'a>(sql: &'a str) -> Vec<Vec<Token<'a>>> {
             }
             c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
                 let start = i;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80) {
+                while i < bytes.len() && is_word_byte(bytes[i], dialect) {
                     i += 1;
                 }
                 push(&mut statements, Token::Word(&sql[start..i]));
@@ -192,7 +294,75 @@ fn tokens<'a>(sql: &'a str) -> Vec<Vec<Token<'a>>> {
         }
     }
     statements.retain(|s| !s.is_empty());
-    statements
+    Lexed { statements, ambiguous }
+}
+
+fn is_word_byte(b: u8, dialect: Dialect) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80 || (b == b'$' && dialect.dollar_in_words)
+}
+
+/// The end of a `--` or `#` comment (its newline is white space).
+fn line_end(bytes: &[u8], start: usize) -> usize {
+    bytes[start..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |end| start + end)
+}
+
+/// The length of a MySQL/MariaDB executable comment's opener (`/*!`, `/*M!`, with the version
+/// digits), if `rest` starts with one.
+fn executable_opener(rest: &[u8]) -> Option<usize> {
+    let len = if rest.starts_with(b"/*!") {
+        3
+    } else if rest.starts_with(b"/*M!") {
+        4
+    } else {
+        return None;
+    };
+    Some(len + rest[len..].iter().take_while(|b| b.is_ascii_digit()).count())
+}
+
+/// The end of the comment opened at `start` (`/*`). PostgreSQL nests comments, MySQL and
+/// SQLite end them at the first `*/`; a `/*` inside one makes the text `ambiguous`.
+fn comment_end(bytes: &[u8], start: usize, nested: bool, ambiguous: &mut bool) -> usize {
+    let mut depth = 1;
+    let mut i = start + 2;
+    while i < bytes.len() {
+        if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
+            i += 2;
+            depth -= 1;
+            if depth == 0 {
+                return i;
+            }
+        } else if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+            *ambiguous = true;
+            if nested {
+                depth += 1;
+                i += 2;
+            } else {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    bytes.len()
+}
+
+/// The end of the `'...'` string opened at `start`.
+fn quoted_end(bytes: &[u8], start: usize, backslash: bool) -> usize {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        if backslash && bytes[i] == b'\\' {
+            i += 2;
+        } else if bytes[i] == b'\'' {
+            if bytes.get(i + 1) == Some(&b'\'') {
+                i += 2;
+            } else {
+                return i + 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    bytes.len()
 }
 
 fn utf8_len(first: u8) -> usize {
@@ -208,8 +378,13 @@ fn is_word(token: &Token<'_>, word: &str) -> bool {
     matches!(token, Token::Word(w) if w.eq_ignore_ascii_case(word))
 }
 
-/// Fast check: does the statement start (after white space and comments) with a plain
-/// `SELECT`/`SHOW`/… that cannot write? Saves tokenizing the hot path's reads.
+fn is_any_word(token: &Token<'_>, words: &[&str]) -> bool {
+    words.iter().any(|w| is_word(token, w))
+}
+
+/// Fast check: does the statement start (after white space) with a plain `SELECT`/`SHOW`/…
+/// that cannot write? Saves tokenizing the hot path's reads. (`EXPLAIN`/`DESCRIBE` may run
+/// the statement they explain, so they take the slow path.)
 fn plainly_read_only(sql: &str) -> bool {
     let trimmed = sql.trim_start();
     let word: String = trimmed.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
@@ -217,8 +392,6 @@ fn plainly_read_only(sql: &str) -> bool {
         word.to_ascii_uppercase().as_str(),
         "SELECT"
             | "SHOW"
-            | "EXPLAIN"
-            | "DESCRIBE"
             | "PRAGMA"
             | "BEGIN"
             | "COMMIT"
@@ -233,39 +406,150 @@ fn plainly_read_only(sql: &str) -> bool {
 }
 
 /// The row writes in `sql` (usually none or one; `execute_unprepared` may hold several).
+///
+/// The text is read once with lenient rules. When it holds a backslash or a construct the
+/// servers read differently (a comment opener inside a comment, `#`, `--` glued to the next
+/// character, `[`, a dollar quote glued to a word), it is read again as MySQL, PostgreSQL and
+/// SQLite would, and the writes (by verb and table) found only by those readings are added
+/// after the first reading's. Without such a construct there is no second reading.
 pub fn writes(sql: &str) -> Vec<Write> {
     if plainly_read_only(sql) {
         return Vec::new();
     }
-    let mut found = Vec::new();
-    for statement in tokens(sql) {
-        let write = match statement.first() {
-            Some(Token::Word(first)) if Verb::parse(first).is_some() => {
-                Verb::parse(first).map(|verb| (verb, table_after(verb, &statement[1..])))
+    let first = tokens(sql, LENIENT);
+    let mut found = writes_in(&first.statements);
+    if first.ambiguous || sql.contains('\\') {
+        for dialect in DIALECTS {
+            for write in writes_in(&tokens(sql, dialect).statements) {
+                if !found.iter().any(|w| w.verb == write.verb && w.table == write.table) {
+                    found.push(write);
+                }
             }
-            Some(Token::Word(first)) if first.eq_ignore_ascii_case("WITH") => {
-                // A data-modifying CTE or a write after the CTEs: the first write keyword that is
-                // not `FOR UPDATE`, `DO UPDATE` or `KEY UPDATE`.
-                statement.iter().enumerate().skip(1).find_map(|(i, token)| {
-                    let Token::Word(word) = token else { return None };
-                    let verb = Verb::parse(word)?;
-                    if verb == Verb::Replace {
-                        return None; // the replace() function
-                    }
-                    let before = &statement[i - 1];
-                    if ["FOR", "DO", "KEY", "OF"].iter().any(|w| is_word(before, w)) {
-                        return None;
-                    }
-                    Some((verb, table_after(verb, &statement[i + 1..])))
-                })
-            }
-            _ => None,
-        };
-        if let Some((verb, table)) = write {
-            found.push(Write { verb, table, shape: shape(&statement) });
         }
     }
     found
+}
+
+fn writes_in(statements: &[Vec<Token<'_>>]) -> Vec<Write> {
+    let mut found = Vec::new();
+    for statement in statements {
+        let writes = statement_writes(statement);
+        if writes.is_empty() {
+            continue;
+        }
+        let shape = shape(statement);
+        found.extend(writes.into_iter().map(|(verb, table)| Write { verb, table, shape: shape.clone() }));
+    }
+    found
+}
+
+/// The writes of one statement, as (verb, table). Its kind is decided by its first word:
+/// leading punctuation (the `*/` left of a nested comment read as not nested, say) is
+/// skipped, but not `-` or `#`: in the MySQL reading of a `--comment` without a space and in
+/// the PostgreSQL/SQLite reading of a `# comment`, the comment's first word is no verb.
+fn statement_writes(statement: &[Token<'_>]) -> Vec<(Verb, String)> {
+    let leading = |t: &Token<'_>| matches!(t, Token::Punct(c) if *c != '-' && *c != '#');
+    let Some(start) = statement.iter().position(|t| !leading(t)) else { return Vec::new() };
+    let Token::Word(first) = &statement[start] else { return Vec::new() };
+    let rest = &statement[start + 1..];
+    if let Some(verb) = Verb::parse(first) {
+        return vec![(verb, table_after(verb, rest))];
+    }
+    match first.to_ascii_uppercase().as_str() {
+        "WITH" => cte_writes(rest),
+        "EXPLAIN" | "DESCRIBE" | "DESC" => explained_writes(false, rest),
+        "ANALYZE" | "ANALYSE" => explained_writes(true, rest),
+        "COPY" => copy_writes(rest),
+        "LOAD" => load_write(rest).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// After `WITH`: every data-modifying CTE and a write after the CTEs, that is every write
+/// keyword except `FOR UPDATE`, `DO UPDATE`, `KEY UPDATE`, `OF`, a `MERGE`'s `THEN UPDATE`
+/// etc., and the replace() function (a `REPLACE` write is `REPLACE INTO`).
+fn cte_writes(rest: &[Token<'_>]) -> Vec<(Verb, String)> {
+    rest.iter()
+        .enumerate()
+        .filter_map(|(i, token)| {
+            let Token::Word(word) = token else { return None };
+            let verb = Verb::parse(word)?;
+            if verb == Verb::Replace && !rest.get(i + 1).is_some_and(|next| is_word(next, "INTO")) {
+                return None;
+            }
+            if i > 0 && is_any_word(&rest[i - 1], &["FOR", "DO", "KEY", "OF", "THEN"]) {
+                return None;
+            }
+            Some((verb, table_after(verb, &rest[i + 1..])))
+        })
+        .collect()
+}
+
+/// After `EXPLAIN`/`DESCRIBE` (`analyzed` false) or `ANALYZE` (true): the explained statement's
+/// writes if it is executed, that is if `ANALYZE`/`ANALYSE` is one of the options (PostgreSQL
+/// `EXPLAIN ANALYZE` and `EXPLAIN (ANALYZE, ...)`, MySQL `EXPLAIN ANALYZE`, MariaDB
+/// `ANALYZE statement`). `ANALYZE [TABLE] t` (statistics) and plain `EXPLAIN` write nothing.
+fn explained_writes(mut analyzed: bool, rest: &[Token<'_>]) -> Vec<(Verb, String)> {
+    let mut depth = 0usize;
+    for (i, token) in rest.iter().enumerate() {
+        match token {
+            Token::Punct('(') => depth += 1,
+            Token::Punct(')') => depth = depth.saturating_sub(1),
+            Token::Word(word) if word.eq_ignore_ascii_case("ANALYZE") || word.eq_ignore_ascii_case("ANALYSE") => {
+                analyzed = true;
+            }
+            Token::Word(word)
+                if depth == 0
+                    && (Verb::parse(word).is_some() || is_any_word(token, &["WITH", "SELECT", "VALUES", "TABLE"])) =>
+            {
+                // The explained statement starts here.
+                return if analyzed { statement_writes(&rest[i..]) } else { Vec::new() };
+            }
+            _ => {}
+        }
+    }
+    Vec::new()
+}
+
+/// PostgreSQL `COPY t [(columns)] FROM ...` inserts rows; `COPY t TO ...` reads, and
+/// `COPY (query) TO ...` writes what its query writes (`DELETE ... RETURNING`, say).
+fn copy_writes(rest: &[Token<'_>]) -> Vec<(Verb, String)> {
+    if matches!(rest.first(), Some(Token::Punct('('))) {
+        return statement_writes(rest);
+    }
+    let (table, mut i) = name_at(rest, 0);
+    if table.is_empty() {
+        return Vec::new();
+    }
+    if matches!(rest.get(i), Some(Token::Punct('('))) {
+        let mut depth = 0usize;
+        while let Some(token) = rest.get(i) {
+            i += 1;
+            match token {
+                Token::Punct('(') => depth += 1,
+                Token::Punct(')') if depth <= 1 => break,
+                Token::Punct(')') => depth -= 1,
+                _ => {}
+            }
+        }
+    }
+    match rest.get(i) {
+        Some(token) if is_word(token, "TO") => Vec::new(),
+        _ => vec![(Verb::Insert, table)],
+    }
+}
+
+/// MySQL/MariaDB `LOAD DATA|XML ... [REPLACE|IGNORE] INTO TABLE t`: an insert (a replace with
+/// `REPLACE`). `LOAD INDEX INTO CACHE` writes nothing.
+fn load_write(rest: &[Token<'_>]) -> Option<(Verb, String)> {
+    if !rest.first().is_some_and(|first| is_any_word(first, &["DATA", "XML"])) {
+        return None;
+    }
+    let into = rest.iter().position(|t| is_word(t, "INTO"));
+    let before = &rest[..into.unwrap_or(rest.len())];
+    let verb = if before.iter().any(|t| is_word(t, "REPLACE")) { Verb::Replace } else { Verb::Insert };
+    let table = into.map(|into| table_after(verb, &rest[into + 1..])).unwrap_or_default();
+    Some((verb, table))
 }
 
 fn table_after(verb: Verb, rest: &[Token<'_>]) -> String {
@@ -287,7 +571,12 @@ fn table_after(verb: Verb, rest: &[Token<'_>]) -> String {
             _ => break,
         }
     }
-    // name ( . name )*
+    name_at(rest, i).0
+}
+
+/// The last part of the name `name ( . name )*` at `rest[i]` (empty if there is none), and the
+/// index after the name.
+fn name_at(rest: &[Token<'_>], mut i: usize) -> (String, usize) {
     let mut name = String::new();
     while i < rest.len() {
         match &rest[i] {
@@ -298,10 +587,11 @@ fn table_after(verb: Verb, rest: &[Token<'_>]) -> String {
         if matches!(rest.get(i + 1), Some(Token::Punct('.'))) {
             i += 2;
         } else {
+            i += 1;
             break;
         }
     }
-    name
+    (name, i)
 }
 
 /// The statement with literals as `?`, one space between tokens, at most 2 000 bytes.
@@ -379,5 +669,223 @@ mod tests {
         assert_eq!(found[0].shape, "UPDATE users SET email = ?, score = ?, note = ? WHERE id IN (?, ?) AND name = $1");
         let found = writes("update \"t\" set a='it''s', b=E'x\\'y' where c = ?");
         assert_eq!(found[0].shape, "update \"t\" set a = ?, b = E ? where c = ?");
+    }
+
+    fn all(sql: &str) -> Vec<(Verb, String)> {
+        writes(sql).into_iter().map(|w| (w.verb, w.table)).collect()
+    }
+
+    fn w(verb: Verb, table: &str) -> (Verb, String) {
+        (verb, table.to_string())
+    }
+
+    #[test]
+    fn explain_analyze_runs_the_statement() {
+        assert_eq!(one("EXPLAIN ANALYZE DELETE FROM t"), Some(w(Verb::Delete, "t")));
+        assert_eq!(one("explain analyse verbose delete from s.t where id = 1"), Some(w(Verb::Delete, "t")));
+        assert_eq!(one("EXPLAIN (ANALYZE, FORMAT JSON) UPDATE t SET a = 1"), Some(w(Verb::Update, "t")));
+        assert_eq!(
+            one("EXPLAIN (FORMAT JSON, ANALYZE true, BUFFERS) INSERT INTO t VALUES (1)"),
+            Some(w(Verb::Insert, "t"))
+        );
+        assert_eq!(
+            one("EXPLAIN (ANALYZE true) WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d"),
+            Some(w(Verb::Delete, "t"))
+        );
+        assert_eq!(
+            one("/* c */ EXPLAIN ANALYZE MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE"),
+            Some(w(Verb::Merge, "t"))
+        );
+        // MySQL 8 (multi-table UPDATE/DELETE); DESCRIBE is a synonym of EXPLAIN.
+        assert_eq!(
+            one("EXPLAIN ANALYZE FORMAT=TREE DELETE t FROM t JOIN u ON t.id = u.id"),
+            Some(w(Verb::Delete, "t"))
+        );
+        assert_eq!(one("DESCRIBE ANALYZE UPDATE t, u SET t.a = u.a"), Some(w(Verb::Update, "t")));
+        // MariaDB's ANALYZE statement runs it.
+        assert_eq!(one("ANALYZE DELETE FROM t"), Some(w(Verb::Delete, "t")));
+        assert_eq!(one("ANALYZE FORMAT=JSON UPDATE t SET a = 1"), Some(w(Verb::Update, "t")));
+        assert_eq!(one("SELECT 1; ANALYZE DELETE FROM t WHERE a = 2"), Some(w(Verb::Delete, "t")));
+        let found = writes("EXPLAIN ANALYZE DELETE FROM t WHERE id = 1");
+        assert_eq!(found[0].shape, "EXPLAIN ANALYZE DELETE FROM t WHERE id = ?");
+    }
+
+    #[test]
+    fn explain_without_analyze_and_statistics_are_not_writes() {
+        for sql in [
+            "EXPLAIN DELETE FROM t",
+            "EXPLAIN VERBOSE UPDATE t SET a = 1",
+            "EXPLAIN (FORMAT JSON, VERBOSE) UPDATE t SET a = 1",
+            "EXPLAIN FORMAT=JSON DELETE FROM t",
+            "EXPLAIN WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+            "EXPLAIN SELECT * FROM t",
+            "EXPLAIN ANALYZE SELECT * FROM t",
+            "EXPLAIN (ANALYZE) SELECT * FROM t FOR UPDATE",
+            "EXPLAIN QUERY PLAN DELETE FROM t",
+            "EXPLAIN QUERY PLAN SELECT * FROM t",
+            "DESCRIBE t",
+            "DESC t a",
+            "ANALYZE",
+            "ANALYZE t",
+            "ANALYZE VERBOSE t (a, b)",
+            "ANALYZE (SKIP_LOCKED) t",
+            "ANALYZE TABLE t",
+            "ANALYZE NO_WRITE_TO_BINLOG TABLE t, u",
+            "ANALYZE TABLE t UPDATE HISTOGRAM ON c WITH 10 BUCKETS",
+            "ANALYZE TABLE t PERSISTENT FOR ALL",
+        ] {
+            assert_eq!(writes(sql), [], "{sql}");
+        }
+    }
+
+    #[test]
+    fn executable_comments_are_read_as_sql() {
+        assert_eq!(one("/*! DELETE FROM t */"), Some(w(Verb::Delete, "t")));
+        assert_eq!(one("/*!50001 DELETE FROM t */"), Some(w(Verb::Delete, "t")));
+        assert_eq!(one("/*M! UPDATE t SET a = 1 */"), Some(w(Verb::Update, "t")));
+        assert_eq!(one("/*M!100101 INSERT INTO t VALUES (1) */"), Some(w(Verb::Insert, "t")));
+        assert_eq!(one("SELECT 1; /*!DELETE FROM t*/"), Some(w(Verb::Delete, "t")));
+        assert_eq!(one("SELECT 1 /*!; DELETE FROM t */"), Some(w(Verb::Delete, "t")));
+        assert_eq!(one("/*!*/ DELETE FROM t"), Some(w(Verb::Delete, "t")));
+        assert_eq!(one("/*!40101 DELETE */ FROM t"), Some(w(Verb::Delete, "t")));
+        // The closing `*/` is no token: the shape is the statement's.
+        assert_eq!(writes("/*!50001 DELETE FROM t WHERE a = 1*/")[0].shape, "DELETE FROM t WHERE a = ?");
+        for sql in [
+            "/* DELETE FROM t */ SELECT 1",
+            "SELECT /*!40001 SQL_NO_CACHE */ * FROM t",
+            "/*!40101 SET NAMES utf8mb4 */",
+            "/*+ SET_VAR(sort_buffer_size = 16M) */ SELECT 1",
+            "SELECT '/*! DELETE FROM t */'",
+        ] {
+            assert_eq!(writes(sql), [], "{sql}");
+        }
+    }
+
+    #[test]
+    fn nested_comments_are_read_both_ways() {
+        // PostgreSQL nests comments: the DELETE runs.
+        assert_eq!(one("/* /* */ */ DELETE FROM t"), Some(w(Verb::Delete, "t")));
+        assert_eq!(one("/* a /* b */ c */ UPDATE t SET a = 1"), Some(w(Verb::Update, "t")));
+        assert_eq!(one("SELECT 1; /* /* */ x */ DELETE FROM t"), Some(w(Verb::Delete, "t")));
+        // MySQL and SQLite do not: the comment ends at the first `*/`.
+        assert_eq!(one("/* /* */ DELETE FROM t"), Some(w(Verb::Delete, "t")));
+        for sql in ["/* /* */ */ SELECT 1", "SELECT 1 /* /* DELETE FROM t */ */", "/* /* DELETE FROM t */ */ SELECT 1"]
+        {
+            assert_eq!(writes(sql), [], "{sql}");
+        }
+    }
+
+    #[test]
+    fn backslashes_are_read_both_ways() {
+        // PostgreSQL (standard strings) and SQLite: `\` is an ordinary character, the DELETE runs.
+        assert_eq!(one(r"SELECT 'a\'; DELETE FROM t; --'"), Some(w(Verb::Delete, "t")));
+        assert_eq!(
+            all(r"UPDATE u SET a = 'x\' WHERE id = 1; DELETE FROM t; --'"),
+            [w(Verb::Update, "u"), w(Verb::Delete, "t")]
+        );
+        // The first reading's writes come first, in their order.
+        assert_eq!(
+            all(r"DELETE FROM a; SELECT 'x\'; DELETE FROM b; UPDATE a SET c = 1; --'"),
+            [w(Verb::Delete, "a"), w(Verb::Delete, "b"), w(Verb::Update, "a")]
+        );
+        let found = writes(r"SELECT 'a\'; DELETE FROM t WHERE b = 'c'; --'");
+        assert_eq!(found[0].shape, "DELETE FROM t WHERE b = ?");
+        // MySQL: `\'` escapes the quote, the DELETE runs.
+        assert_eq!(one(r"SELECT 'a\''; DELETE FROM t; -- '"), Some(w(Verb::Delete, "t")));
+        // MySQL: "..." is a string, with backslash escapes too.
+        assert_eq!(one(r#"SELECT "a\""; DELETE FROM t; -- ""#), Some(w(Verb::Delete, "t")));
+        // No write in either reading.
+        for sql in [r"SELECT 'C:\dir\'", r"SELECT 'a\\', 'b'", r"SELECT 'a\'' || 'b'"] {
+            assert_eq!(writes(sql), [], "{sql}");
+        }
+        // PostgreSQL reads `\` as an escape in E'...' strings only.
+        let postgres = DIALECTS[1];
+        assert_eq!(tokens(r"SELECT E'a\'; DELETE FROM t; --'", postgres).statements.len(), 1);
+        assert_eq!(tokens(r"SELECT e'a\'; DELETE FROM t; --'", postgres).statements.len(), 1);
+        assert_eq!(tokens(r"SELECT 'a\'; DELETE FROM t; --'", postgres).statements.len(), 2);
+        assert_eq!(tokens(r"SELECT name'a\'; DELETE FROM t; --'", postgres).statements.len(), 2);
+    }
+
+    #[test]
+    fn other_dialect_differences_are_read_both_ways() {
+        // PostgreSQL: `#` is an operator, not a comment.
+        assert_eq!(one("SELECT 5 # 3; DELETE FROM t"), Some(w(Verb::Delete, "t")));
+        // MySQL: `--` starts a comment only before white space: `1--1` is 1 - -1.
+        assert_eq!(one("SELECT 1--1; DELETE FROM t"), Some(w(Verb::Delete, "t")));
+        // PostgreSQL: `[` is a subscript, not a quoted identifier.
+        assert_eq!(one("SELECT a[1] FROM x; DELETE FROM t; SELECT b[2] FROM x"), Some(w(Verb::Delete, "t")));
+        // PostgreSQL and MySQL identifiers may hold `$`: `a$b$` is no dollar quote.
+        assert_eq!(one("SELECT a$b$ FROM x; DELETE FROM t; SELECT $b$"), Some(w(Verb::Delete, "t")));
+        // A `--comment` without a space is not read as a verb by the MySQL reading.
+        for sql in [
+            "--update the totals\nSELECT 1",
+            "SELECT 1; --delete later\n",
+            "# delete later\nSELECT 1",
+            "SELECT $$; DELETE FROM t; $$",
+            "SELECT x FROM [delete; t]",
+        ] {
+            assert_eq!(writes(sql), [], "{sql}");
+        }
+    }
+
+    #[test]
+    fn copy_from_and_load_data_insert() {
+        assert_eq!(one("COPY t FROM STDIN"), Some(w(Verb::Insert, "t")));
+        assert_eq!(one("COPY t (a, b) FROM '/file' WITH (FORMAT csv)"), Some(w(Verb::Insert, "t")));
+        assert_eq!(one("copy schema.t from program 'gunzip < /x.gz'"), Some(w(Verb::Insert, "t")));
+        assert_eq!(one(r#"COPY "My T" FROM STDIN (FORMAT binary)"#), Some(w(Verb::Insert, "My T")));
+        assert_eq!(one("COPY (DELETE FROM t RETURNING *) TO STDOUT"), Some(w(Verb::Delete, "t")));
+        assert_eq!(one("LOAD DATA INFILE '/f.csv' INTO TABLE t"), Some(w(Verb::Insert, "t")));
+        assert_eq!(
+            one("LOAD DATA LOW_PRIORITY LOCAL INFILE 'f' REPLACE INTO TABLE db.t FIELDS TERMINATED BY ','"),
+            Some(w(Verb::Replace, "t"))
+        );
+        assert_eq!(one("load data concurrent infile 'f' ignore into table `t` (a, b)"), Some(w(Verb::Insert, "t")));
+        assert_eq!(
+            one("LOAD XML LOCAL INFILE 'f.xml' INTO TABLE t ROWS IDENTIFIED BY '<row>'"),
+            Some(w(Verb::Insert, "t"))
+        );
+        assert_eq!(writes("COPY t (a) FROM '/tmp/x.csv'")[0].shape, "COPY t (a) FROM ?",);
+        for sql in [
+            "COPY t TO STDOUT",
+            "COPY t (a, b) TO '/file'",
+            "COPY (SELECT * FROM t) TO STDOUT",
+            "COPY (WITH x AS (SELECT 1) SELECT * FROM x) TO STDOUT",
+            "LOAD INDEX INTO CACHE t",
+            "LOAD 'auto_explain'",
+        ] {
+            assert_eq!(writes(sql), [], "{sql}");
+        }
+    }
+
+    #[test]
+    fn every_data_modifying_cte_is_a_write() {
+        assert_eq!(
+            all("WITH a AS (DELETE FROM t1 RETURNING *), b AS (UPDATE t2 SET x = 1 RETURNING *) \
+                 INSERT INTO t3 SELECT * FROM a"),
+            [w(Verb::Delete, "t1"), w(Verb::Update, "t2"), w(Verb::Insert, "t3")]
+        );
+        let found = writes("WITH a AS (DELETE FROM t1 RETURNING *) UPDATE t2 SET x = 1");
+        assert_eq!(found.len(), 2);
+        assert!(found.iter().all(|w| w.shape == "WITH a AS (DELETE FROM t1 RETURNING *) UPDATE t2 SET x = ?"));
+        // The exclusions hold.
+        assert_eq!(
+            all("WITH a AS (INSERT INTO t1 VALUES (1) ON CONFLICT (id) DO UPDATE SET x = 2 RETURNING *) \
+                 SELECT * FROM t2 FOR UPDATE"),
+            [w(Verb::Insert, "t1")]
+        );
+        assert_eq!(
+            all("WITH x AS (SELECT id FROM t FOR NO KEY UPDATE OF t) DELETE FROM u USING x"),
+            [w(Verb::Delete, "u")]
+        );
+        assert_eq!(
+            all("WITH s AS (SELECT replace(a, 'x', 'y') AS a FROM t0) MERGE INTO t USING s ON t.a = s.a \
+                 WHEN MATCHED THEN UPDATE SET a = s.a WHEN NOT MATCHED THEN INSERT (a) VALUES (s.a) \
+                 WHEN NOT MATCHED BY SOURCE THEN DELETE"),
+            [w(Verb::Merge, "t")]
+        );
+        // SQLite `WITH ... REPLACE INTO`.
+        assert_eq!(all("WITH x AS (SELECT 1) REPLACE INTO t SELECT * FROM x"), [w(Verb::Replace, "t")]);
+        assert_eq!(all("WITH x AS (SELECT replace (a, 'b', 'c') FROM t) SELECT * FROM x"), []);
     }
 }

@@ -414,13 +414,13 @@ impl DbShared {
 
     /// Before a statement runs: which of its writes are hooked, which are not (and whether
     /// strict mode refuses it).
-    fn plan(&self, target: Target<'_>, sql: &str) -> Result<Plan, DbErr> {
+    fn plan(&self, target: Target<'_>, sql: &str, values: &[sea_orm::Value]) -> Result<Plan, DbErr> {
         let writes = sql::writes(sql);
         if writes.is_empty() {
             return Ok(Plan::default());
         }
         let task = tokio::task::try_id();
-        let plan = self.with_tracker(target, |tracker| tracker.plan(task, writes));
+        let plan = self.with_tracker(target, |tracker| tracker.plan(task, writes, values));
         if self.bulk == BulkPolicy::Reject
             && let Some(write) = plan.bulk.first()
         {
@@ -516,9 +516,11 @@ impl DbShared {
         match marker::decode(stmt)? {
             Message::Probe => Ok(()),
             Message::Begin { table, verb, key, old, redact } => {
-                let key = key.map(|k| resource_id(&k));
+                let key_values = key.unwrap_or_default();
+                let key = (!key_values.is_empty()).then(|| resource_id(&key_values));
+                let since = std::time::Instant::now();
                 self.with_tracker(target, |tracker| {
-                    tracker.begin(Token { task, verb: verb.sql(), table, key }, old, redact);
+                    tracker.begin(Token { task, verb: verb.sql(), table, key, key_values, since }, old, redact);
                 });
                 Ok(())
             }
@@ -577,7 +579,7 @@ impl DbShared {
             return Ok(marker_value(marker::fake_result(backend)));
         }
         refuse_after_rollback(target, backend)?;
-        let plan = self.plan(target, &stmt.sql)?;
+        let plan = self.plan(target, &stmt.sql, stmt.values.as_ref().map_or(&[], |v| &v.0))?;
         let result = run(stmt).await;
         self.note_failure(target, backend, result.as_ref().err(), reopen).await;
         if plan.is_empty() {
@@ -603,7 +605,7 @@ impl DbShared {
         PFut: Future<Output = Result<ExecResult, DbErr>>,
     {
         refuse_after_rollback(target, backend)?;
-        let plan = self.plan(target, sql)?;
+        let plan = self.plan(target, sql, &[])?;
         let result = run().await;
         self.note_failure(target, backend, result.as_ref().err(), reopen).await;
         if plan.is_empty() {

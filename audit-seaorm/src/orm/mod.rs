@@ -137,9 +137,11 @@
 //!   `AuditedDb` it is not recorded. The same holds for a hooked update or delete whose
 //!   future is dropped between its statement and its `after_*` hook; a hooked insert dropped
 //!   there is not recorded.
-//! - Hooked writes are matched to their statement by task, verb and table; two hooked writes
-//!   of the same table interleaved *within one task* (e.g. `join!`) are told apart by key only
-//!   for updates and deletes.
+//! - Hooked writes are matched to their statement by task, verb, table and, for updates and
+//!   deletes, the key values the statement ends with (`… WHERE pk = $n`), so an `update_many`
+//!   is not taken for a hooked update that sent no statement. Two hooked *inserts* of one
+//!   table interleaved within one task (e.g. `join!`) cannot be told apart that way and may
+//!   add a `bulk` event.
 
 pub mod bulk;
 mod conn;

@@ -11,8 +11,19 @@
 
 use super::event::Row;
 use super::sql::{Verb, Write};
+use super::value::value_to_json;
+use serde_json::Value as Json;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 use tokio::task::Id;
+
+/// Entries of a tracker above which those older than [`STALE_AFTER`] are dropped: a hooked
+/// write's `before_*`, statement and `after_*` follow each other at once, so an old entry is
+/// one whose future was dropped (a cancelled request) and would otherwise stay for good on
+/// the connection's own tracker (autocommit writes).
+const PRUNE_ABOVE: usize = 256;
+/// See [`PRUNE_ABOVE`].
+const STALE_AFTER: Duration = Duration::from_secs(60);
 
 /// A hooked write announced by `before_*`.
 #[derive(Clone, Debug)]
@@ -22,6 +33,13 @@ pub(crate) struct Token {
     pub(crate) table: String,
     /// The primary key's resource id; `None` for inserts (the key may not be known yet).
     pub(crate) key: Option<String>,
+    /// The primary key's values (empty for inserts). SeaORM's statement for a hooked update
+    /// or delete ends with them (`… WHERE pk = $n`): a statement that does not is not this
+    /// write, even if it is an UPDATE of the same table from the same task (an `update_many`
+    /// after a hooked update that sent no statement, or whose future was dropped).
+    pub(crate) key_values: Vec<Json>,
+    /// When `before_*` announced it.
+    pub(crate) since: Instant,
 }
 
 /// The row as it was before a hooked update or delete.
@@ -37,6 +55,8 @@ pub(crate) struct Pending {
     /// hook never comes (`update_without_returning`, a future dropped after the statement),
     /// the stand-in is what is recorded.
     pub(crate) stand_in: Option<uuid::Uuid>,
+    /// When `before_*` read it.
+    pub(crate) since: Instant,
 }
 
 pub(crate) type PendingKey = (Option<Id>, String, String);
@@ -63,19 +83,27 @@ impl Plan {
     }
 }
 
+/// Whether the statement's bound values end with the key's values (always, for no key).
+fn ends_with_key(values: &[sea_orm::Value], key: &[Json]) -> bool {
+    values.len() >= key.len() && values[values.len() - key.len()..].iter().zip(key).all(|(v, k)| value_to_json(v) == *k)
+}
+
 pub(crate) fn same_table(a: &str, b: &str) -> bool {
     a == b || a.eq_ignore_ascii_case(b)
 }
 
 impl Tracker {
-    /// Splits `writes` into hooked ones (consuming their tokens) and the others.
-    pub(crate) fn plan(&mut self, task: Option<Id>, writes: Vec<Write>) -> Plan {
+    /// Splits `writes` (of a statement with bound `values`) into hooked ones (consuming their
+    /// tokens) and the others.
+    pub(crate) fn plan(&mut self, task: Option<Id>, writes: Vec<Write>, values: &[sea_orm::Value]) -> Plan {
         let mut plan = Plan::default();
         for write in writes {
-            let found = self
-                .tokens
-                .iter()
-                .position(|t| t.task == task && t.verb == write.verb && same_table(&t.table, &write.table));
+            let found = self.tokens.iter().position(|t| {
+                t.task == task
+                    && t.verb == write.verb
+                    && same_table(&t.table, &write.table)
+                    && ends_with_key(values, &t.key_values)
+            });
             match found {
                 Some(index) => plan.hooked.push(self.tokens.remove(index)),
                 None => plan.bulk.push(write),
@@ -110,13 +138,17 @@ impl Tracker {
 
     /// Registers a `before_*` announcement.
     pub(crate) fn begin(&mut self, token: Token, old: Option<Row>, redact: Vec<String>) {
+        if self.tokens.len() + self.pending.len() > PRUNE_ABOVE {
+            self.tokens.retain(|t| t.since.elapsed() < STALE_AFTER);
+            self.pending.retain(|_, p| p.since.elapsed() < STALE_AFTER);
+        }
         self.tokens.retain(|t| {
             !(t.task == token.task && t.verb == token.verb && t.table == token.table && t.key == token.key)
         });
         if let (Some(key), Some(old)) = (&token.key, old) {
             self.pending.insert(
                 (token.task, token.table.clone(), key.clone()),
-                Pending { old, redact, affected: None, stand_in: None },
+                Pending { old, redact, affected: None, stand_in: None, since: token.since },
             );
         }
         self.tokens.push(token);
@@ -130,5 +162,50 @@ impl Tracker {
                 .retain(|t| !(t.task == task && t.verb == verb && t.table == table && t.key.as_deref() == Some(key)));
         }
         self.pending.remove(&(task, table.to_string(), key.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(key: i64, since: Instant) -> Token {
+        Token {
+            task: None,
+            verb: Verb::Update,
+            table: "t".into(),
+            key: Some(key.to_string()),
+            key_values: vec![Json::from(key)],
+            since,
+        }
+    }
+
+    #[test]
+    fn a_statement_is_matched_by_the_key_it_ends_with() {
+        let mut tracker = Tracker::default();
+        tracker.begin(token(7, Instant::now()), Some(Row::new()), Vec::new());
+        let write = || Write { verb: Verb::Update, table: "t".into(), shape: String::new() };
+        let other = tracker.plan(None, vec![write()], &[sea_orm::Value::Int(Some(1)), sea_orm::Value::BigInt(Some(8))]);
+        assert_eq!((other.hooked.len(), other.bulk.len()), (0, 1), "another row: not the hooked write");
+        let own = tracker.plan(None, vec![write()], &[sea_orm::Value::Int(Some(1)), sea_orm::Value::BigInt(Some(7))]);
+        assert_eq!((own.hooked.len(), own.bulk.len()), (1, 0));
+        assert!(tracker.tokens.is_empty(), "the token is consumed");
+    }
+
+    #[test]
+    fn entries_left_by_dropped_futures_are_pruned() {
+        let Some(long_ago) = Instant::now().checked_sub(STALE_AFTER + Duration::from_secs(1)) else { return };
+        let mut tracker = Tracker::default();
+        for key in 0..=PRUNE_ABOVE as i64 {
+            // As `begin` leaves them, without its pruning.
+            let pending =
+                Pending { old: Row::new(), redact: Vec::new(), affected: None, stand_in: None, since: long_ago };
+            tracker.pending.insert((None, "t".into(), key.to_string()), pending);
+            tracker.tokens.push(token(key, long_ago));
+        }
+        assert!(tracker.tokens.len() + tracker.pending.len() > PRUNE_ABOVE);
+        tracker.begin(token(-1, Instant::now()), Some(Row::new()), Vec::new());
+        assert_eq!(tracker.tokens.len(), 1, "only the fresh token is left");
+        assert_eq!(tracker.pending.len(), 1);
     }
 }

@@ -196,3 +196,34 @@ async fn a_recovery_racing_a_commit_seals_the_event_once(testdb: TestDb) {
     testdb.cleanup().await;
 }
 on_all_backends!(a_recovery_racing_a_commit_seals_the_event_once);
+
+/// An outbox row's time, which `recover_outbox_older_than` compares its age with, is when the
+/// row was written at commit, not when the change was intercepted: a transaction open for
+/// longer than the age is not taken for one a crash left behind while it is still sealing.
+async fn an_outbox_row_is_as_old_as_its_commit(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    let txn = h.db.begin().await.expect("begin");
+    user("slow@example.com").insert(&txn).await.expect("insert"); // intercepted now
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before_commit = audit_core::Timestamp::now().unix_micros();
+    h.db.simulate_crash(Some(CrashPoint::AfterCommit));
+    assert!(txn.commit().await.is_err(), "the simulated crash is reported");
+    h.db.simulate_crash(None);
+
+    let backend = h.conn.get_database_backend();
+    let row = h
+        .conn
+        .query_one_raw(Statement::from_string(backend, "SELECT ts_us FROM audit_seaorm_outbox"))
+        .await
+        .expect("read the outbox")
+        .expect("one row");
+    let written_at: i64 = row.try_get("", "ts_us").expect("ts_us");
+    assert!(
+        written_at >= before_commit,
+        "the row's time ({written_at}) is its commit's, not {before_commit} or earlier"
+    );
+    let intercepted = h.db.recover_outbox().await.expect("recover");
+    assert_eq!(intercepted, Recovery { sealed: 1, already_sealed: 0 });
+    h.finish().await;
+}
+on_all_backends!(an_outbox_row_is_as_old_as_its_commit);

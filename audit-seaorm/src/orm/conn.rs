@@ -238,7 +238,9 @@ impl AuditedDb {
         self.recover_outbox_older_than(std::time::Duration::ZERO).await
     }
 
-    /// [`AuditedDb::recover_outbox`] limited to rows older than `age`.
+    /// [`AuditedDb::recover_outbox`] limited to rows written more than `age` ago (a row is
+    /// written just before its transaction's `COMMIT`, so `age` needs to cover only the commit
+    /// and the sealing after it, not how long the transaction was open).
     pub async fn recover_outbox_older_than(&self, age: std::time::Duration) -> Result<outbox::Recovery, DbErr> {
         match &self.shared.delivery {
             Delivery::Outbox { store, table } => {

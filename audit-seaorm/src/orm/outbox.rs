@@ -6,7 +6,7 @@
 //! | column | type | what |
 //! |---|---|---|
 //! | `id` | `VARCHAR(36)` primary key | the event id (UUIDv7, fixed before the commit) |
-//! | `ts_us` | `BIGINT` | the event time, microseconds since the Unix epoch |
+//! | `ts_us` | `BIGINT` | when the row was written (just before its transaction's `COMMIT`), microseconds since the Unix epoch: what [`crate::orm::AuditedDb::recover_outbox_older_than`] compares its age with |
 //! | `payload` | `TEXT` (`MEDIUMTEXT` on MySQL) | the event as JSON: actor, context, resource, redacted changes |
 //!
 //! Exactly once: the event's id and time are fixed when the change is intercepted and kept
@@ -103,6 +103,9 @@ pub(crate) async fn replace(
 /// after those already there).
 fn insert_sql(backend: DbBackend, table: &str, events: &[OrmEvent], values: &mut Vec<Value>) -> Result<String, DbErr> {
     let mut sql = format!("INSERT INTO {} (id, ts_us, payload) VALUES ", quote(backend, table));
+    // Not the events' own time (when the changes were intercepted, maybe long before): a
+    // recovery that spares rows younger than an age must spare a transaction committing now.
+    let written_at = audit_core::Timestamp::now().unix_micros();
     for (i, event) in events.iter().enumerate() {
         if i > 0 {
             sql.push_str(", ");
@@ -116,7 +119,7 @@ fn insert_sql(backend: DbBackend, table: &str, events: &[OrmEvent], values: &mut
         ));
         let payload = serde_json::to_string(event).map_err(|e| outbox_error("cannot serialize an event", e))?;
         values.push(Value::String(Some(event.id.to_string())));
-        values.push(Value::BigInt(Some(event.ts.unix_micros())));
+        values.push(Value::BigInt(Some(written_at)));
         values.push(Value::String(Some(payload)));
     }
     Ok(sql)

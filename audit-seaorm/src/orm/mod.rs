@@ -136,7 +136,10 @@
 //!   among the transaction's events, with the actor of the moment it ran; directly on
 //!   `AuditedDb` it is not recorded. The same holds for a hooked update or delete whose
 //!   future is dropped between its statement and its `after_*` hook; a hooked insert dropped
-//!   there is not recorded.
+//!   there is not recorded. Directly on `AuditedDb` (autocommit), no hooked write dropped in
+//!   that window is recorded (on MySQL it includes the read-back of the written row, a
+//!   round trip): a request handler that a client disconnect may cancel should write inside
+//!   a transaction, which the drop then rolls back.
 //! - Hooked writes are matched to their statement by task, verb, table and, for updates and
 //!   deletes, the key values the statement ends with (`… WHERE pk = $n`), so an `update_many`
 //!   is not taken for a hooked update that sent no statement. Two hooked *inserts* of one

@@ -4,60 +4,15 @@
 
 mod orm_common;
 
-use audit_core::store::MemoryStore;
 use audit_core::{Auditor, EventDraft};
 use audit_seaorm::orm::{AuditedDb, AuditedDbBuilder, Recovery};
 use orm_common::entities::users;
-use orm_common::{TestDb, verified_events};
-use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set, TransactionTrait};
+use orm_common::{GatedStore, TestDb, user, verified_events};
+use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, TransactionTrait};
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-/// A store whose appends wait for permits; `entered` tells that the writer is held.
-struct GatedStore {
-    inner: MemoryStore,
-    gate: tokio::sync::Semaphore,
-    entered: AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl audit_core::store::AuditStore for GatedStore {
-    async fn head(&self, chain: &str) -> Result<audit_core::store::Head, audit_core::store::StoreError> {
-        self.inner.head(chain).await
-    }
-    async fn append(
-        &self,
-        chain: &str,
-        expected: audit_core::store::Head,
-        batch: &[audit_core::SealedEvent],
-    ) -> Result<audit_core::store::Head, audit_core::store::AppendError> {
-        self.entered.store(true, Ordering::SeqCst);
-        self.gate.acquire().await.expect("gate open").forget();
-        self.inner.append(chain, expected, batch).await
-    }
-    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> audit_core::store::LineStream<'_> {
-        self.inner.read(chain, from, to)
-    }
-    async fn query(
-        &self,
-        query: &audit_core::store::Query,
-    ) -> Result<audit_core::store::QueryPage, audit_core::store::StoreError> {
-        self.inner.query(query).await
-    }
-}
-
-fn user(email: &str) -> users::ActiveModel {
-    users::ActiveModel {
-        email: Set(email.into()),
-        name: Set("n".into()),
-        score: Set(0),
-        ssn: Set(None),
-        updated_at: Set(0),
-        ..Default::default()
-    }
-}
 
 async fn queued_at_least(auditor: &Auditor, n: u64) {
     while auditor.stats().queued < n {
@@ -68,11 +23,7 @@ async fn queued_at_least(auditor: &Auditor, n: u64) {
 async fn cancelled_commit(testdb: TestDb, configure: fn(AuditedDbBuilder) -> AuditedDbBuilder) {
     let conn = testdb.connect().await;
     orm_common::create_tables(&conn).await;
-    let store = Arc::new(GatedStore {
-        inner: MemoryStore::new(),
-        gate: tokio::sync::Semaphore::new(0),
-        entered: AtomicBool::new(false),
-    });
+    let store = Arc::new(GatedStore::closed());
     let auditor = Auditor::builder(store.clone()).queue_capacity(1).build();
     let db: AuditedDb = configure(AuditedDb::builder(conn.clone(), auditor.clone(), store.clone())).build();
     db.migrate_outbox().await.expect("migrate the outbox");
@@ -126,11 +77,7 @@ on_all_backends!(a_cancelled_outbox_commit_loses_no_event);
 async fn after_a_cancelled_commit_recovery_seals_nothing_again(testdb: TestDb) {
     let conn = testdb.connect().await;
     orm_common::create_tables(&conn).await;
-    let store = Arc::new(GatedStore {
-        inner: MemoryStore::new(),
-        gate: tokio::sync::Semaphore::new(0),
-        entered: AtomicBool::new(false),
-    });
+    let store = Arc::new(GatedStore::closed());
     let auditor = Auditor::builder(store.clone()).queue_capacity(1).build();
     let db = AuditedDb::builder(conn.clone(), auditor.clone(), store.clone()).build();
     db.migrate_outbox().await.expect("migrate the outbox");

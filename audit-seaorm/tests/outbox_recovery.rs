@@ -8,7 +8,7 @@ mod orm_common;
 use audit_core::Auditor;
 use audit_seaorm::orm::{AuditedDb, CrashPoint, Recovery};
 use orm_common::entities::users;
-use orm_common::{Harness, TestDb, verified_events};
+use orm_common::{GatedStore, Harness, TestDb, verified_events};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Set, Statement,
     TransactionTrait,
@@ -115,37 +115,6 @@ async fn crash_recovery_seals_exactly_once(testdb: TestDb) {
 }
 on_all_backends!(crash_recovery_seals_exactly_once);
 
-/// A store whose appends wait for permits (the writer is held while both sealings queue).
-struct GatedStore {
-    inner: audit_core::store::MemoryStore,
-    gate: tokio::sync::Semaphore,
-}
-
-#[async_trait::async_trait]
-impl audit_core::store::AuditStore for GatedStore {
-    async fn head(&self, chain: &str) -> Result<audit_core::store::Head, audit_core::store::StoreError> {
-        self.inner.head(chain).await
-    }
-    async fn append(
-        &self,
-        chain: &str,
-        expected: audit_core::store::Head,
-        batch: &[audit_core::SealedEvent],
-    ) -> Result<audit_core::store::Head, audit_core::store::AppendError> {
-        self.gate.acquire().await.expect("gate open").forget();
-        self.inner.append(chain, expected, batch).await
-    }
-    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> audit_core::store::LineStream<'_> {
-        self.inner.read(chain, from, to)
-    }
-    async fn query(
-        &self,
-        query: &audit_core::store::Query,
-    ) -> Result<audit_core::store::QueryPage, audit_core::store::StoreError> {
-        self.inner.query(query).await
-    }
-}
-
 /// A recovery that runs while the commit that wrote the outbox row is still sealing it
 /// (another instance's recovery, or a transaction held open longer than the recovery's age):
 /// both hand the event to the writer, the store refuses the second copy, and each side takes
@@ -153,10 +122,7 @@ impl audit_core::store::AuditStore for GatedStore {
 async fn a_recovery_racing_a_commit_seals_the_event_once(testdb: TestDb) {
     let conn = testdb.connect().await;
     orm_common::create_tables(&conn).await;
-    let store = std::sync::Arc::new(GatedStore {
-        inner: audit_core::store::MemoryStore::new(),
-        gate: tokio::sync::Semaphore::new(0),
-    });
+    let store = std::sync::Arc::new(GatedStore::closed()); // the writer is held while both sealings queue
     let auditor = Auditor::builder(store.clone()).build();
     let db = AuditedDb::builder(conn.clone(), auditor.clone(), store.clone()).build();
     db.migrate_outbox().await.expect("migrate the outbox");

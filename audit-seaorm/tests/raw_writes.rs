@@ -6,20 +6,9 @@
 mod orm_common;
 
 use orm_common::entities::users;
-use orm_common::{Harness, TestDb};
+use orm_common::{Harness, TestDb, user};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set, Statement, TransactionTrait};
 use serde_json::json;
-
-fn user(email: &str) -> users::ActiveModel {
-    users::ActiveModel {
-        email: Set(email.into()),
-        name: Set("n".into()),
-        score: Set(0),
-        ssn: Set(None),
-        updated_at: Set(0),
-        ..Default::default()
-    }
-}
 
 async fn raw_writes_record_bulk_events(testdb: TestDb) {
     let h = Harness::new(testdb).await;

@@ -5,20 +5,9 @@
 mod orm_common;
 
 use orm_common::entities::{memberships, users};
-use orm_common::{Backend, Harness, TestDb, change};
+use orm_common::{Backend, Harness, TestDb, change, user};
 use sea_orm::{ActiveModelTrait, DbErr, EntityTrait, PaginatorTrait, Set, TransactionTrait};
 use serde_json::json;
-
-fn user(email: &str) -> users::ActiveModel {
-    users::ActiveModel {
-        email: Set(email.into()),
-        name: Set("n".into()),
-        score: Set(0),
-        ssn: Set(None),
-        updated_at: Set(0),
-        ..Default::default()
-    }
-}
 
 async fn uncommitted_writes_record_nothing(testdb: TestDb) {
     let backend = testdb.backend;

@@ -4,20 +4,9 @@
 mod orm_common;
 
 use orm_common::entities::users;
-use orm_common::{Harness, TestDb, change};
-use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set, TransactionTrait};
+use orm_common::{Harness, TestDb, change, user};
+use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, TransactionTrait};
 use serde_json::json;
-
-fn user(email: &str) -> users::ActiveModel {
-    users::ActiveModel {
-        email: Set(email.into()),
-        name: Set("n".into()),
-        score: Set(0),
-        ssn: Set(None),
-        updated_at: Set(0),
-        ..Default::default()
-    }
-}
 
 async fn savepoint_rollback_drops_only_inner_events(testdb: TestDb) {
     let h = Harness::new(testdb).await;

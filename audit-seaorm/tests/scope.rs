@@ -6,20 +6,8 @@ mod orm_common;
 
 use audit_core::scope::{AuditScope, with_actor};
 use audit_core::{Actor, Event};
-use orm_common::entities::users;
-use orm_common::{Harness, TestDb};
+use orm_common::{Harness, TestDb, user};
 use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionTrait};
-
-fn user(email: &str) -> users::ActiveModel {
-    users::ActiveModel {
-        email: Set(email.into()),
-        name: Set("n".into()),
-        score: Set(0),
-        ssn: Set(None),
-        updated_at: Set(0),
-        ..Default::default()
-    }
-}
 
 fn request_scope(actor: &str, request_id: &str) -> AuditScope {
     let scope = AuditScope::with_actor(Actor::user(actor));

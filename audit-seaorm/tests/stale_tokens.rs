@@ -6,21 +6,10 @@
 mod orm_common;
 
 use orm_common::entities::users;
-use orm_common::{Harness, TestDb};
+use orm_common::{Harness, TestDb, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set, TransactionTrait};
 use serde_json::json;
-
-fn user(email: &str) -> users::ActiveModel {
-    users::ActiveModel {
-        email: Set(email.into()),
-        name: Set("n".into()),
-        score: Set(0),
-        ssn: Set(None),
-        updated_at: Set(0),
-        ..Default::default()
-    }
-}
 
 async fn strict_mode_refuses_an_update_many_after_a_hooked_update_that_sent_nothing(testdb: TestDb) {
     let h = Harness::with(testdb, |b| b.strict()).await;

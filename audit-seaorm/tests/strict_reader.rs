@@ -6,20 +6,9 @@
 mod orm_common;
 
 use orm_common::entities::users;
-use orm_common::{Backend, Harness, TestDb};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set, Statement};
+use orm_common::{Backend, Harness, TestDb, user};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Statement};
 use serde_json::json;
-
-fn user(email: &str) -> users::ActiveModel {
-    users::ActiveModel {
-        email: Set(email.into()),
-        name: Set("n".into()),
-        score: Set(0),
-        ssn: Set(None),
-        updated_at: Set(0),
-        ..Default::default()
-    }
-}
 
 /// Two users, inserted through the hooks.
 async fn two_users(h: &Harness) {

@@ -82,6 +82,64 @@ pub fn verified_events(store: &MemoryStore) -> Vec<Event> {
     sealed.into_iter().map(|e| e.event).collect()
 }
 
+/// A `MemoryStore` whose appends wait for permits of `gate` (closed at first): holds the
+/// writer while a test lines events up. `entered` tells that an append is waiting.
+pub struct GatedStore {
+    pub inner: MemoryStore,
+    pub gate: tokio::sync::Semaphore,
+    pub entered: std::sync::atomic::AtomicBool,
+}
+
+impl GatedStore {
+    /// A store whose gate is closed.
+    pub fn closed() -> GatedStore {
+        GatedStore {
+            inner: MemoryStore::new(),
+            gate: tokio::sync::Semaphore::new(0),
+            entered: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl audit_core::store::AuditStore for GatedStore {
+    async fn head(&self, chain: &str) -> Result<audit_core::store::Head, audit_core::store::StoreError> {
+        self.inner.head(chain).await
+    }
+    async fn append(
+        &self,
+        chain: &str,
+        expected: audit_core::store::Head,
+        batch: &[audit_core::SealedEvent],
+    ) -> Result<audit_core::store::Head, audit_core::store::AppendError> {
+        self.entered.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.gate.acquire().await.expect("gate open").forget();
+        self.inner.append(chain, expected, batch).await
+    }
+    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> audit_core::store::LineStream<'_> {
+        self.inner.read(chain, from, to)
+    }
+    async fn query(
+        &self,
+        query: &audit_core::store::Query,
+    ) -> Result<audit_core::store::QueryPage, audit_core::store::StoreError> {
+        self.inner.query(query).await
+    }
+}
+
+/// A new `users` row to insert (score 0, no ssn).
+pub fn user(email: &str) -> entities::users::ActiveModel {
+    use sea_orm::Set;
+    entities::users::ActiveModel {
+        email: Set(email.into()),
+        name: Set("n".into()),
+        score: Set(0),
+        ssn: Set(None),
+        updated_at: Set(0),
+        ..Default::default()
+    }
+}
+
 /// The change of `field` in `event`, as (old, new).
 pub fn change(event: &Event, field: &str) -> Option<(Option<serde_json::Value>, Option<serde_json::Value>)> {
     event.changes.iter().find(|c| c.field == field).map(|c| (c.old.clone(), c.new.clone()))

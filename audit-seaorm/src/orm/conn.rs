@@ -6,7 +6,7 @@ use super::event::{self, OrmEvent, resource_id};
 use super::marker::{self, Message, WriteVerb};
 use super::outbox;
 use super::sql;
-use super::tracker::{PendingKey, Plan, Token, Tracker};
+use super::tracker::{Pending, Plan, Ran, StandIn, Token, Tracker};
 use audit_core::store::AuditStore;
 use audit_core::{Auditor, RecordError, RedactionPolicy, Ticket, TryRecordError};
 use sea_orm::{
@@ -17,6 +17,7 @@ use sea_orm::{
 use serde_json::{Value as Json, json};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Where buffered events go at commit.
@@ -82,6 +83,8 @@ pub(crate) struct DbShared {
     pub(crate) bulk: BulkPolicy,
     pub(crate) redaction: RedactionPolicy,
     auto: Mutex<Tracker>,
+    /// Stand-ins held by `auto` (so that a statement need not lock it to know there are none).
+    auto_ran: AtomicUsize,
     crash: Mutex<Option<CrashPoint>>,
     /// Outbox rows whose events are durable, waiting to be deleted inside the next writing
     /// transaction (saves a commit, and its fsync, per transaction).
@@ -150,6 +153,7 @@ impl AuditedDbBuilder {
                 bulk: self.bulk,
                 redaction: self.redaction,
                 auto: Mutex::new(Tracker::default()),
+                auto_ran: AtomicUsize::new(0),
                 crash: Mutex::new(None),
                 sealed: Mutex::new(Vec::new()),
             }),
@@ -348,6 +352,23 @@ impl Drop for TxGuard {
     }
 }
 
+/// See [`DbShared::guard_stand_ins`].
+struct StandInGuard<'a> {
+    shared: &'a DbShared,
+    task: Option<tokio::task::Id>,
+    armed: bool,
+}
+
+impl Drop for StandInGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let events = lock(&self.shared.auto).take_ran(self.task);
+            self.shared.auto_ran.fetch_sub(events.len(), Ordering::Relaxed);
+            self.shared.record_stand_ins(events);
+        }
+    }
+}
+
 /// Where a statement's events go.
 #[derive(Clone, Copy)]
 enum Target<'a> {
@@ -426,7 +447,9 @@ impl DbShared {
         if self.bulk == BulkPolicy::Reject
             && let Some(write) = plan.bulk.first()
         {
-            self.with_tracker(target, |tracker| tracker.settle(&plan, None));
+            self.with_tracker(target, |tracker| {
+                tracker.settle(&plan, None);
+            });
             return Err(DbErr::Custom(format!(
                 "audit_seaorm strict mode: refused a {} on table `{}` that bypasses the audit hooks ({}). \
                  Write through ActiveModel insert/update/delete or the audited helpers of audit_seaorm::orm::bulk, \
@@ -439,16 +462,36 @@ impl DbShared {
         Ok(plan)
     }
 
-    /// After a statement: settle hooked writes, record bulk ones.
+    /// After a statement: settle hooked writes (with stand-ins for those that ran), record
+    /// bulk ones.
     async fn finish(&self, target: Target<'_>, plan: Plan, outcome: Option<Option<u64>>) -> Result<(), DbErr> {
         match target {
             Target::Tx(state, _) => {
                 let mut state = lock(state);
-                let written = state.tracker.settle(&plan, outcome);
-                self.stand_in(&mut state, written);
+                let TxState { tracker, events, .. } = &mut *state;
+                let ran: Vec<Ran> = tracker
+                    .settle(&plan, outcome)
+                    .into_iter()
+                    .map(|(token, affected, pending)| {
+                        let event = self.stand_in(token, affected, pending);
+                        let ran = Ran::new(token, StandIn::Buffered(event.id));
+                        events.push(event);
+                        ran
+                    })
+                    .collect();
+                tracker.ran.extend(ran);
             }
             Target::Auto => {
-                lock(&self.auto).settle(&plan, outcome);
+                let mut tracker = lock(&self.auto);
+                let ran: Vec<Ran> = tracker
+                    .settle(&plan, outcome)
+                    .into_iter()
+                    .map(|(token, affected, pending)| {
+                        Ran::new(token, StandIn::Held(Box::new(self.stand_in(token, affected, pending))))
+                    })
+                    .collect();
+                self.auto_ran.fetch_add(ran.len(), Ordering::Relaxed);
+                tracker.ran.extend(ran);
             }
         }
         let Some(affected) = outcome else { return Ok(()) };
@@ -474,36 +517,42 @@ impl DbShared {
         self.emit(target, events).await
     }
 
-    /// Puts a `bulk` event in the buffer, at the place of each hooked write that just ran,
-    /// to stand in for the event its `after_*` hook will send (and replace). If the hook never
-    /// comes (`update_without_returning`, a future dropped after the statement), the write is
-    /// still recorded, in its place, with the actor and context of the moment it ran, and
-    /// dropped with a savepoint rolled back: the old values, without the new ones.
-    fn stand_in(&self, state: &mut TxState, written: Vec<PendingKey>) {
-        for pending_key in written {
-            let Some(pending) = state.tracker.pending.get_mut(&pending_key) else { continue };
-            let (_, table, key) = &pending_key;
-            let mut event = OrmEvent::new("bulk", table, key.clone());
-            event.details.insert("reason".into(), json!("the write ran but its after_save/after_delete hook did not"));
-            event.details.insert("rows_affected".into(), json!(pending.affected));
+    /// The `bulk` event that stands in for a hooked write that just ran until its `after_*`
+    /// hook sends the write's own event (see [`Ran`]): built now, with the actor and context of
+    /// the moment the write ran, the old values if `before_*` read them, no new ones.
+    fn stand_in(&self, token: &Token, affected: Option<u64>, pending: Option<&Pending>) -> OrmEvent {
+        let mut event = OrmEvent::new("bulk", &token.table, token.key.clone().unwrap_or_default());
+        event.details.insert("verb".into(), json!(token.verb.as_str()));
+        event.details.insert("reason".into(), json!("the write ran but its after_save/after_delete hook did not"));
+        event.details.insert("rows_affected".into(), json!(affected));
+        if let Some(pending) = pending {
             event.changes = event::deleted(pending.old.clone());
             let redact: Vec<&str> = pending.redact.iter().map(String::as_str).collect();
             event.redact(&self.redaction, &redact);
-            pending.stand_in = Some(event.id);
-            state.events.push(event);
+        } else {
+            event.redact(&self.redaction, &[]);
         }
+        event
     }
 
     /// The `after_*` hook's event (`None`: the write changed nothing) takes its stand-in's
-    /// place. Returns the event if it has no stand-in (autocommit, or one rolled back with a
-    /// savepoint) and must be emitted.
+    /// place. Returns the event if it is to be emitted: autocommit, no stand-in, or one rolled
+    /// back with a savepoint.
     fn replace_stand_in(
         &self,
         target: Target<'_>,
-        stand_in: Option<uuid::Uuid>,
+        stand_in: Option<StandIn>,
         event: Option<OrmEvent>,
     ) -> Option<OrmEvent> {
-        let (Target::Tx(state, _), Some(id)) = (target, stand_in) else { return event };
+        let id = match (target, stand_in) {
+            (Target::Tx(_, _), Some(StandIn::Buffered(id))) => id,
+            (Target::Auto, Some(StandIn::Held(_))) => {
+                self.auto_ran.fetch_sub(1, Ordering::Relaxed);
+                return event;
+            }
+            _ => return event,
+        };
+        let Target::Tx(state, _) = target else { return event };
         let mut state = lock(state);
         let Some(slot) = state.events.iter_mut().rev().find(|e| e.id == id) else { return event };
         match event {
@@ -511,6 +560,49 @@ impl DbShared {
             None => slot.void = true,
         }
         None
+    }
+
+    /// Arms a guard while a statement runs on the autocommit connection for a task whose
+    /// hooked writes wait for their `after_*` hook (on MySQL, SeaORM reads the written row back
+    /// in between: this statement). If the task's future is dropped meanwhile (a client
+    /// disconnect cancels its request), the hook will not come, and the guard records the
+    /// stand-ins; nothing else would, the writes being committed already.
+    fn guard_stand_ins(&self, target: Target<'_>) -> StandInGuard<'_> {
+        let mut guard = StandInGuard { shared: self, task: None, armed: false };
+        if matches!(target, Target::Auto) && self.auto_ran.load(Ordering::Relaxed) > 0 {
+            guard.task = tokio::task::try_id();
+            guard.armed = lock(&self.auto).has_ran(guard.task);
+        }
+        guard
+    }
+
+    /// Records, without waiting, stand-ins whose hook will not come: `Drop` and pruning cannot
+    /// wait. What does not fit in the queue now is queued by a task of its own.
+    fn record_stand_ins(&self, events: Vec<OrmEvent>) {
+        let mut rest = Vec::new();
+        for event in events {
+            if !rest.is_empty() {
+                rest.push(event.to_draft());
+                continue;
+            }
+            match self.auditor.try_record_detached(event.to_draft()) {
+                Ok(_) | Err(TryRecordError::Record(_)) => {}
+                Err(TryRecordError::Full { draft, .. }) => rest.push(*draft),
+            }
+        }
+        if rest.is_empty() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let auditor = self.auditor.clone();
+            runtime.spawn(async move {
+                for draft in rest {
+                    if auditor.record_buffered(draft).await.is_err() {
+                        break; // shut down
+                    }
+                }
+            });
+        }
     }
 
     async fn on_marker(&self, target: Target<'_>, stmt: Statement) -> Result<(), DbErr> {
@@ -521,15 +613,19 @@ impl DbShared {
                 let key_values = key.unwrap_or_default();
                 let key = (!key_values.is_empty()).then(|| resource_id(&key_values));
                 let since = std::time::Instant::now();
-                self.with_tracker(target, |tracker| {
-                    tracker.begin(Token { task, verb: verb.sql(), table, key, key_values, since }, old, redact);
+                let expired = self.with_tracker(target, |tracker| {
+                    tracker.begin(Token { task, verb: verb.sql(), table, key, key_values, since }, old, redact)
                 });
+                if !expired.is_empty() {
+                    self.auto_ran.fetch_sub(expired.len(), Ordering::Relaxed);
+                    self.record_stand_ins(expired);
+                }
                 Ok(())
             }
             Message::End { table, verb, key, row, redact } => {
                 let key = resource_id(&key);
-                let pending = self.with_tracker(target, |tracker| tracker.end(task, verb.sql(), &table, &key));
-                let stand_in = pending.as_ref().and_then(|p| p.stand_in);
+                let (pending, stand_in) =
+                    self.with_tracker(target, |tracker| tracker.end(task, verb.sql(), &table, &key));
                 let mut details = serde_json::Map::new();
                 let changes = match (verb, row, pending) {
                     (WriteVerb::Insert, Some(row), _) => event::created(row),
@@ -582,7 +678,9 @@ impl DbShared {
         }
         refuse_after_rollback(target, backend)?;
         let plan = self.plan(target, &stmt.sql, stmt.values.as_ref().map_or(&[], |v| &v.0))?;
+        let mut guard = self.guard_stand_ins(target);
         let result = run(stmt).await;
+        guard.armed = false;
         self.note_failure(target, backend, result.as_ref().err(), reopen).await;
         if plan.is_empty() {
             return result;
@@ -608,7 +706,9 @@ impl DbShared {
     {
         refuse_after_rollback(target, backend)?;
         let plan = self.plan(target, sql, &[])?;
+        let mut guard = self.guard_stand_ins(target);
         let result = run().await;
+        guard.armed = false;
         self.note_failure(target, backend, result.as_ref().err(), reopen).await;
         if plan.is_empty() {
             return result;

@@ -131,15 +131,15 @@
 //! - Old values read in autocommit mode are not locked across the write (there is no
 //!   transaction to hold the lock): a concurrent writer in between can make `old` stale.
 //!   Use a transaction when exact old values matter.
-//! - `update_without_returning` runs `before_save` only: inside a transaction the write is
-//!   recorded as a `bulk` event with the old values (the new ones are unknown), in its place
-//!   among the transaction's events, with the actor of the moment it ran; directly on
-//!   `AuditedDb` it is not recorded. The same holds for a hooked update or delete whose
-//!   future is dropped between its statement and its `after_*` hook; a hooked insert dropped
-//!   there is not recorded. Directly on `AuditedDb` (autocommit), no hooked write dropped in
-//!   that window is recorded (on MySQL it includes the read-back of the written row, a
-//!   round trip): a request handler that a client disconnect may cancel should write inside
-//!   a transaction, which the drop then rolls back.
+//! - `update_without_returning` runs `before_save` only, and a hooked write's future may be
+//!   dropped between its statement and its `after_*` hook (on MySQL SeaORM reads the written
+//!   row back in between, a round trip that a client disconnect can cancel). Such a write is
+//!   recorded by the `bulk` event that stood in for it from the moment its statement ran:
+//!   old values (none for an insert), no new ones, the actor of that moment. Inside a
+//!   transaction it is sealed at commit in the write's place (and dropped with a savepoint
+//!   rolled back); on the autocommit connection it is recorded when the statement that was
+//!   running is dropped, and an `update_without_returning` there after its hook has not come
+//!   for 60 s, at the next hooked write.
 //! - Hooked writes are matched to their statement by task, verb, table and, for updates and
 //!   deletes, the key values the statement ends with (`… WHERE pk = $n`), so an `update_many`
 //!   is not taken for a hooked update that sent no statement. Two hooked *inserts* of one

@@ -9,7 +9,7 @@
 //! DELETE on table T from this task is a hooked write"); the wrapper consumes it when it sees
 //! that statement, so it can tell hooked writes from bulk or raw ones.
 
-use super::event::Row;
+use super::event::{OrmEvent, Row};
 use super::sql::{Verb, Write};
 use super::value::value_to_json;
 use serde_json::Value as Json;
@@ -50,22 +50,57 @@ pub(crate) struct Pending {
     pub(crate) redact: Vec<String>,
     /// Rows the write affected, once it ran.
     pub(crate) affected: Option<u64>,
-    /// Inside a transaction, once the write ran: the id of the `bulk` event that stands in
-    /// the buffer, at the write's place, for the event the `after_*` hook will send. If the
-    /// hook never comes (`update_without_returning`, a future dropped after the statement),
-    /// the stand-in is what is recorded.
-    pub(crate) stand_in: Option<uuid::Uuid>,
     /// When `before_*` read it.
     pub(crate) since: Instant,
 }
 
 pub(crate) type PendingKey = (Option<Id>, String, String);
 
-/// Tokens and old rows of one transaction (or of the autocommit connection).
+/// A hooked write that ran and waits for its `after_*` hook, with the `bulk` event that
+/// stands in for the event the hook will send (and replace). If the hook never comes
+/// (`update_without_returning`, a future dropped after the statement), the stand-in is what
+/// is recorded: the write's place, actor and old values, without the new ones.
+#[derive(Debug)]
+pub(crate) struct Ran {
+    pub(crate) task: Option<Id>,
+    pub(crate) verb: Verb,
+    pub(crate) table: String,
+    /// As in its [`Token`]: `None` for an insert.
+    pub(crate) key: Option<String>,
+    pub(crate) stand_in: StandIn,
+    pub(crate) since: Instant,
+}
+
+impl Ran {
+    pub(crate) fn new(token: &Token, stand_in: StandIn) -> Ran {
+        Ran {
+            task: token.task,
+            verb: token.verb,
+            table: token.table.clone(),
+            key: token.key.clone(),
+            stand_in,
+            since: Instant::now(),
+        }
+    }
+}
+
+/// Where a stand-in waits.
+#[derive(Debug)]
+pub(crate) enum StandIn {
+    /// Inside a transaction: in its buffer, at the write's place (this is its id), so that a
+    /// savepoint rolled back drops it too.
+    Buffered(uuid::Uuid),
+    /// On the autocommit connection: here, until the hook comes, or is known not to come.
+    Held(Box<OrmEvent>),
+}
+
+/// Tokens, old rows and writes that ran, of one transaction (or of the autocommit connection).
 #[derive(Debug, Default)]
 pub(crate) struct Tracker {
     pub(crate) tokens: Vec<Token>,
     pub(crate) pending: HashMap<PendingKey, Pending>,
+    /// In the order the writes ran.
+    pub(crate) ran: Vec<Ran>,
 }
 
 /// How the statement's writes split.
@@ -113,34 +148,76 @@ impl Tracker {
     }
 
     /// After the statement of `plan` ran (`Some(affected)`) or failed (`None`). Returns the
-    /// rows whose write ran and changed something (those that need a stand-in).
-    pub(crate) fn settle(&mut self, plan: &Plan, outcome: Option<Option<u64>>) -> Vec<PendingKey> {
-        let mut written = Vec::new();
-        for token in &plan.hooked {
-            let Some(key) = &token.key else { continue };
-            let pending_key = (token.task, token.table.clone(), key.clone());
-            match outcome {
-                None => {
-                    self.pending.remove(&pending_key);
-                }
-                Some(affected) => {
-                    if let Some(pending) = self.pending.get_mut(&pending_key) {
-                        pending.affected = affected;
-                        if affected != Some(0) {
-                            written.push(pending_key);
-                        }
-                    }
+    /// hooked writes that ran and changed something (each needs a stand-in), with their old
+    /// rows where `before_*` read one.
+    pub(crate) fn settle<'p>(
+        &mut self,
+        plan: &'p Plan,
+        outcome: Option<Option<u64>>,
+    ) -> Vec<(&'p Token, Option<u64>, Option<&Pending>)> {
+        let Some(affected) = outcome else {
+            for token in &plan.hooked {
+                if let Some(key) = &token.key {
+                    self.pending.remove(&(token.task, token.table.clone(), key.clone()));
                 }
             }
+            return Vec::new();
+        };
+        for token in &plan.hooked {
+            if let Some(key) = &token.key
+                && let Some(pending) = self.pending.get_mut(&(token.task, token.table.clone(), key.clone()))
+            {
+                pending.affected = affected;
+            }
         }
-        written
+        if affected == Some(0) {
+            return Vec::new(); // nothing was written
+        }
+        plan.hooked
+            .iter()
+            .map(|token| {
+                let pending = token
+                    .key
+                    .as_ref()
+                    .and_then(|key| self.pending.get(&(token.task, token.table.clone(), key.clone())));
+                (token, affected, pending)
+            })
+            .collect()
     }
 
-    /// Registers a `before_*` announcement.
-    pub(crate) fn begin(&mut self, token: Token, old: Option<Row>, redact: Vec<String>) {
+    /// Whether writes of `task` wait for their `after_*` hook.
+    pub(crate) fn has_ran(&self, task: Option<Id>) -> bool {
+        self.ran.iter().any(|r| r.task == task)
+    }
+
+    /// The held stand-ins of `task` (its future was dropped before their hooks came).
+    pub(crate) fn take_ran(&mut self, task: Option<Id>) -> Vec<OrmEvent> {
+        let mut taken = Vec::new();
+        self.ran.retain_mut(|r| {
+            if r.task != task {
+                return true;
+            }
+            if let StandIn::Held(event) = std::mem::replace(&mut r.stand_in, StandIn::Buffered(uuid::Uuid::nil())) {
+                taken.push(*event);
+            }
+            false
+        });
+        taken
+    }
+
+    /// Registers a `before_*` announcement. Returns the held stand-ins whose hook has not come
+    /// for [`STALE_AFTER`] (an `update_without_returning` on the autocommit connection): they
+    /// are recorded now.
+    pub(crate) fn begin(&mut self, token: Token, old: Option<Row>, redact: Vec<String>) -> Vec<OrmEvent> {
         if self.tokens.len() + self.pending.len() > PRUNE_ABOVE {
             self.tokens.retain(|t| t.since.elapsed() < STALE_AFTER);
             self.pending.retain(|_, p| p.since.elapsed() < STALE_AFTER);
+        }
+        let mut expired = Vec::new();
+        while self.ran.first().is_some_and(|r| r.since.elapsed() >= STALE_AFTER) {
+            if let StandIn::Held(event) = self.ran.remove(0).stand_in {
+                expired.push(*event);
+            }
         }
         self.tokens.retain(|t| {
             !(t.task == token.task && t.verb == token.verb && t.table == token.table && t.key == token.key)
@@ -148,20 +225,39 @@ impl Tracker {
         if let (Some(key), Some(old)) = (&token.key, old) {
             self.pending.insert(
                 (token.task, token.table.clone(), key.clone()),
-                Pending { old, redact, affected: None, stand_in: None, since: token.since },
+                Pending { old, redact, affected: None, since: token.since },
             );
         }
         self.tokens.push(token);
+        expired
     }
 
-    /// Takes what `before_*` left for this row, dropping a token no statement consumed (an
-    /// update with nothing to write sends no SQL).
-    pub(crate) fn end(&mut self, task: Option<Id>, verb: Verb, table: &str, key: &str) -> Option<Pending> {
+    /// Takes what `before_*` left for this row and the write's stand-in, dropping a token no
+    /// statement consumed (an update with nothing to write sends no SQL). An insert's
+    /// stand-in, whose key was not known, is the newest of its task and table.
+    pub(crate) fn end(
+        &mut self,
+        task: Option<Id>,
+        verb: Verb,
+        table: &str,
+        key: &str,
+    ) -> (Option<Pending>, Option<StandIn>) {
         if verb != Verb::Insert {
             self.tokens
                 .retain(|t| !(t.task == task && t.verb == verb && t.table == table && t.key.as_deref() == Some(key)));
         }
-        self.pending.remove(&(task, table.to_string(), key.to_string()))
+        // The newest: an earlier insert of the table whose hook did not come keeps its own.
+        let ran = self.ran.iter().rposition(|r| {
+            r.task == task
+                && r.verb == verb
+                && r.table == table
+                && match &r.key {
+                    Some(ran_key) => ran_key == key,
+                    None => verb == Verb::Insert,
+                }
+        });
+        let stand_in = ran.map(|index| self.ran.remove(index).stand_in);
+        (self.pending.remove(&(task, table.to_string(), key.to_string())), stand_in)
     }
 }
 
@@ -193,13 +289,29 @@ mod tests {
     }
 
     #[test]
+    fn held_stand_ins_whose_hook_did_not_come_for_a_minute_are_handed_back() {
+        let Some(long_ago) = Instant::now().checked_sub(STALE_AFTER + Duration::from_secs(1)) else { return };
+        let mut tracker = Tracker::default();
+        let held = OrmEvent::new("bulk", "t", "1".into());
+        let id = held.id;
+        let mut ran = Ran::new(&token(1, long_ago), StandIn::Held(Box::new(held)));
+        ran.since = long_ago;
+        tracker.ran.push(ran);
+        tracker
+            .ran
+            .push(Ran::new(&token(2, Instant::now()), StandIn::Held(Box::new(OrmEvent::new("bulk", "t", "2".into())))));
+        let expired = tracker.begin(token(3, Instant::now()), None, Vec::new());
+        assert_eq!(expired.iter().map(|e| e.id).collect::<Vec<_>>(), [id], "only the old one");
+        assert_eq!(tracker.ran.len(), 1);
+    }
+
+    #[test]
     fn entries_left_by_dropped_futures_are_pruned() {
         let Some(long_ago) = Instant::now().checked_sub(STALE_AFTER + Duration::from_secs(1)) else { return };
         let mut tracker = Tracker::default();
         for key in 0..=PRUNE_ABOVE as i64 {
             // As `begin` leaves them, without its pruning.
-            let pending =
-                Pending { old: Row::new(), redact: Vec::new(), affected: None, stand_in: None, since: long_ago };
+            let pending = Pending { old: Row::new(), redact: Vec::new(), affected: None, since: long_ago };
             tracker.pending.insert((None, "t".into(), key.to_string()), pending);
             tracker.tokens.push(token(key, long_ago));
         }

@@ -1,0 +1,65 @@
+//! A hooked write whose statement ran but whose `after_*` hook never comes (its future was
+//! dropped in between: on MySQL SeaORM reads the written row back first, a round trip a
+//! client disconnect can cancel) is still recorded, by the `bulk` event that stood in for it.
+//! These tests take the hook's steps by hand (`before_save`, the statement, no `after_save`).
+
+mod orm_common;
+
+use audit_seaorm::orm::before_save;
+use orm_common::entities::users;
+use orm_common::{Backend, Harness, TestDb, user};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set, TransactionTrait};
+use serde_json::json;
+use std::time::Duration;
+
+/// Autocommit: the statement after the write (here a slow one) is cancelled; the stand-in is
+/// recorded when it is dropped.
+async fn a_dropped_read_back_still_records_the_update(backend: Backend, sleep: &str) {
+    let Some(testdb) = TestDb::open(backend, "dropped_read_back").await else { return };
+    let h = Harness::new(testdb).await;
+    let row = user("a@x").insert(&h.db).await.expect("insert");
+    let mut am = row.clone().into_active_model();
+    am.score = Set(7);
+
+    let am = before_save(am, &h.db, false).await.expect("before_save");
+    users::Entity::update(am).exec_without_returning(&h.db).await.expect("the UPDATE");
+    let read_back = tokio::time::timeout(Duration::from_millis(200), h.db.execute_unprepared(sleep)).await;
+    assert!(read_back.is_err(), "the slow statement was cancelled");
+
+    h.auditor.shutdown().await; // waits for what was queued
+    let events = h.events();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let bulk = &events[1];
+    assert_eq!((bulk.action.as_str(), bulk.resource.id.clone()), ("bulk", row.id.to_string()));
+    assert_eq!(bulk.details.get("verb"), Some(&json!("UPDATE")));
+    assert_eq!(orm_common::change(bulk, "score"), Some((Some(json!(0)), None)), "the old value");
+    h.testdb.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_read_back_still_records_the_update_postgres() {
+    a_dropped_read_back_still_records_the_update(Backend::Postgres, "SELECT pg_sleep(5)").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_read_back_still_records_the_update_mysql() {
+    a_dropped_read_back_still_records_the_update(Backend::MySql, "SELECT SLEEP(5)").await;
+}
+
+/// In a transaction: an insert whose `after_save` never came is recorded at commit, in its
+/// place, by its stand-in.
+async fn an_insert_without_its_after_save_is_recorded_in_its_place(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    let txn = h.db.begin().await.expect("begin");
+    let am = before_save(user("lost@x"), &txn, true).await.expect("before_save");
+    users::Entity::insert(am).exec(&txn).await.expect("the INSERT");
+    user("next@x").insert(&txn).await.expect("insert");
+    txn.commit().await.expect("commit");
+
+    let events = h.events();
+    let summary: Vec<(&str, Option<&serde_json::Value>)> =
+        events.iter().map(|e| (e.action.as_str(), e.details.get("verb"))).collect();
+    assert_eq!(summary, [("bulk", Some(&json!("INSERT"))), ("create", None)], "{events:#?}");
+    h.finish().await;
+}
+on_all_backends!(an_insert_without_its_after_save_is_recorded_in_its_place);

@@ -59,6 +59,22 @@
 //! SeaORM hooks that record per-column old/new diffs of your own entities, buffered per
 //! transaction and written only after a successful commit (with an outbox so a crash right
 //! after `COMMIT` loses nothing): see [`orm`].
+//!
+//! ## Cargo features
+//! None is on by default. Each makes [`value_to_json`] (the per-column diffs) write the values
+//! of a sea-orm feature as plain JSON instead of Rust debug text; enable those named like the
+//! sea-orm features your application enables:
+//! - `with-time`: `time` crate dates and times, as the same text as the chrono ones
+//!   (`"2026-11-23T10:15:30.123456"`, `"2026-11-23T10:15:30Z"`). sea-orm enables its
+//!   `with-time` by default.
+//! - `with-bigdecimal`: `BigDecimal`, as a plain decimal string with its scale (`"12.50"`,
+//!   `"0.00000010"`).
+//! - `with-ipnetwork`, `with-mac_address`, `postgres-vector`: PostgreSQL `inet`/`cidr`
+//!   (`"10.0.0.0/8"`), `macaddr` (`"08:00:2b:01:02:03"`) and pgvector's `vector` (an array of
+//!   numbers).
+//!
+//! PostgreSQL arrays need none (a JSON array of the converted elements). Every conversion is
+//! listed in the table at the top of `src/orm/value.rs`.
 
 pub mod orm;
 pub mod store;

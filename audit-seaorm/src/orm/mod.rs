@@ -154,7 +154,7 @@ pub mod marker;
 pub mod outbox;
 pub mod sql;
 mod tracker;
-mod value;
+pub mod value;
 
 pub use conn::{AuditedDb, AuditedDbBuilder, AuditedTransaction, BulkPolicy, CrashPoint, Delivery};
 pub use hooks::{AuditedModel, after_delete, after_save, before_delete, before_save};

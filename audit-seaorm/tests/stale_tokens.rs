@@ -81,3 +81,49 @@ async fn interleaved_hooked_updates_in_one_task_are_each_recorded(testdb: TestDb
     h.finish().await;
 }
 on_all_backends!(interleaved_hooked_updates_in_one_task_are_each_recorded);
+
+/// Two hooked inserts of one table interleaved within one task (`join!` of inserts whose
+/// entity hooks do I/O of their own after the audit hook): both are announced before either
+/// statement runs. An insert's statement is matched by the number of values it binds, so
+/// neither is taken for a bulk write, and each is recorded once. The hooks' steps are taken
+/// by hand, in that order.
+async fn interleaved_hooked_inserts_in_one_task_are_each_recorded(testdb: TestDb) {
+    use audit_seaorm::orm::{after_save, before_save};
+    let h = Harness::with(testdb, |b| b.strict()).await;
+    let txn = h.db.begin().await.expect("begin");
+    let a = before_save(user("a@x"), &txn, true).await.expect("announce a");
+    let b = before_save(user("b@x"), &txn, true).await.expect("announce b");
+    let a = users::Entity::insert(a).exec_with_returning(&txn).await.expect("insert a");
+    let b = users::Entity::insert(b).exec_with_returning(&txn).await.expect("insert b");
+    after_save::<users::ActiveModel, _>(a, &txn, true).await.expect("after a");
+    after_save::<users::ActiveModel, _>(b, &txn, true).await.expect("after b");
+    txn.commit().await.expect("commit");
+
+    let events = h.events();
+    let mut created: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!("{} {}", e.action, orm_common::change(e, "email").and_then(|(_, new)| new).unwrap_or_default())
+        })
+        .collect();
+    created.sort();
+    assert_eq!(created, ["create \"a@x\"", "create \"b@x\""], "{events:#?}");
+    h.finish().await;
+}
+on_all_backends!(interleaved_hooked_inserts_in_one_task_are_each_recorded);
+
+/// An insert announced but never sent (its future dropped after `before_save`) does not
+/// cover a later `insert_many` of several rows: strict mode refuses it.
+async fn strict_mode_refuses_an_insert_many_after_an_insert_that_sent_nothing(testdb: TestDb) {
+    let h = Harness::with(testdb, |b| b.strict()).await;
+    let txn = h.db.begin().await.expect("begin");
+    audit_seaorm::orm::before_save(user("never@x"), &txn, true).await.expect("announced, never sent");
+    let refused = users::Entity::insert_many([user("a@x"), user("b@x")])
+        .exec(&txn)
+        .await
+        .expect_err("an insert_many bypasses the hooks");
+    assert!(refused.to_string().contains("strict mode"), "{refused}");
+    txn.rollback().await.expect("rollback");
+    h.finish().await;
+}
+on_all_backends!(strict_mode_refuses_an_insert_many_after_an_insert_that_sent_nothing);

@@ -609,13 +609,12 @@ impl DbShared {
         let task = tokio::task::try_id();
         match marker::decode(stmt)? {
             Message::Probe => Ok(()),
-            Message::Begin { table, verb, key, old, redact } => {
+            Message::Begin { table, verb, key, old, redact, values } => {
                 let key_values = key.unwrap_or_default();
                 let key = (!key_values.is_empty()).then(|| resource_id(&key_values));
                 let since = std::time::Instant::now();
-                let expired = self.with_tracker(target, |tracker| {
-                    tracker.begin(Token { task, verb: verb.sql(), table, key, key_values, since }, old, redact)
-                });
+                let token = Token { task, verb: verb.sql(), table, key, key_values, values, since };
+                let expired = self.with_tracker(target, |tracker| tracker.begin(token, old, redact));
                 if !expired.is_empty() {
                     self.auto_ran.fetch_sub(expired.len(), Ordering::Relaxed);
                     self.record_stand_ins(expired);

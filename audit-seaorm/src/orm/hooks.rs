@@ -6,7 +6,7 @@ use super::event::Row;
 use super::marker::{self, Message, WriteVerb};
 use super::value::value_to_json;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Iterable, ModelTrait,
+    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Iterable, ModelTrait,
     PrimaryKeyToColumn, QueryFilter, QuerySelect, Value,
 };
 use serde_json::Value as Json;
@@ -105,7 +105,19 @@ where
     let table = table_of::<A::Entity>();
     probe(db, &table).await?;
     if insert {
-        send(db, &Message::Begin { table, verb: WriteVerb::Insert, key: None, old: None, redact: Vec::new() }).await?;
+        // SeaORM's INSERT binds one value per column set (or unchanged) in the model.
+        let values = <<A::Entity as EntityTrait>::Column as Iterable>::iter()
+            .filter(|column| !matches!(am.get(*column), ActiveValue::NotSet))
+            .count();
+        let begin = Message::Begin {
+            table,
+            verb: WriteVerb::Insert,
+            key: None,
+            old: None,
+            redact: Vec::new(),
+            values: Some(values),
+        };
+        send(db, &begin).await?;
         return Ok(am);
     }
     let Some(key) = key_values_of_active(&am) else {
@@ -113,7 +125,8 @@ where
     };
     let old = read_locked::<A, C>(db, &key).await?;
     let redact = redact_of::<A>();
-    send(db, &Message::Begin { table, verb: WriteVerb::Update, key: Some(key_json(&key)), old, redact }).await?;
+    let begin = Message::Begin { table, verb: WriteVerb::Update, key: Some(key_json(&key)), old, redact, values: None };
+    send(db, &begin).await?;
     Ok(am)
 }
 
@@ -149,7 +162,8 @@ where
     };
     let old = read_locked::<A, C>(db, &key).await?;
     let redact = redact_of::<A>();
-    send(db, &Message::Begin { table, verb: WriteVerb::Delete, key: Some(key_json(&key)), old, redact }).await?;
+    let begin = Message::Begin { table, verb: WriteVerb::Delete, key: Some(key_json(&key)), old, redact, values: None };
+    send(db, &begin).await?;
     Ok(am)
 }
 

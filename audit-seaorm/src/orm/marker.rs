@@ -37,8 +37,17 @@ pub(crate) enum Message {
     /// "Am I on an audited connection?" Fails on any other connection.
     Probe,
     /// "The next `verb` on `table` (row `key`) comes from a hook; here is the row before, and
-    /// the columns to redact in it."
-    Begin { table: String, verb: WriteVerb, key: Option<Vec<Json>>, old: Option<Row>, redact: Vec<String> },
+    /// the columns to redact in it." For an insert, `values`: how many values its statement
+    /// binds (one per column the model sets).
+    Begin {
+        table: String,
+        verb: WriteVerb,
+        key: Option<Vec<Json>>,
+        old: Option<Row>,
+        redact: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        values: Option<usize>,
+    },
     /// "The write of `key` is done; here is the row after (none for a delete)."
     End { table: String, verb: WriteVerb, key: Vec<Json>, row: Option<Row>, redact: Vec<String> },
 }

@@ -140,11 +140,14 @@
 //!   rolled back); on the autocommit connection it is recorded when the statement that was
 //!   running is dropped, and an `update_without_returning` there after its hook has not come
 //!   for 60 s, at the next hooked write.
-//! - Hooked writes are matched to their statement by task, verb, table and, for updates and
-//!   deletes, the key values the statement ends with (`… WHERE pk = $n`), so an `update_many`
-//!   is not taken for a hooked update that sent no statement. Two hooked *inserts* of one
-//!   table interleaved within one task (e.g. `join!`) cannot be told apart that way and may
-//!   add a `bulk` event.
+//! - Hooked writes are matched to their statement by task, verb and table, and by what the
+//!   statement binds: for updates and deletes the key values it ends with (`… WHERE pk =
+//!   $n`), for inserts one value per column the model sets. So an `update_many`, or an
+//!   `insert_many` of several rows, is not taken for a hooked write that sent no statement,
+//!   and hooked writes interleaved within one task (`join!`) keep apart. An `insert_many` of
+//!   one row with the same number of columns, in the same task as an insert whose future was
+//!   dropped before its statement, is taken for that insert: it is recorded by the insert's
+//!   stand-in (`bulk`, verb `INSERT`, rows affected) rather than refused in strict mode.
 
 pub mod bulk;
 mod conn;

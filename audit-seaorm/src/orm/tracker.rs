@@ -38,6 +38,9 @@ pub(crate) struct Token {
     /// write, even if it is an UPDATE of the same table from the same task (an `update_many`
     /// after a hooked update that sent no statement, or whose future was dropped).
     pub(crate) key_values: Vec<Json>,
+    /// For an insert: how many values its statement binds (one row: an `insert_many` of
+    /// several rows is not this write).
+    pub(crate) values: Option<usize>,
     /// When `before_*` announced it.
     pub(crate) since: Instant,
 }
@@ -138,6 +141,7 @@ impl Tracker {
                     && t.verb == write.verb
                     && same_table(&t.table, &write.table)
                     && ends_with_key(values, &t.key_values)
+                    && t.values.is_none_or(|n| n == values.len())
             });
             match found {
                 Some(index) => plan.hooked.push(self.tokens.remove(index)),
@@ -219,9 +223,14 @@ impl Tracker {
                 expired.push(*event);
             }
         }
-        self.tokens.retain(|t| {
-            !(t.task == token.task && t.verb == token.verb && t.table == token.table && t.key == token.key)
-        });
+        if token.key.is_some() {
+            // A new announcement for the row replaces one that sent no statement. (Inserts,
+            // whose key is not known, are told apart by their statements' values instead: two
+            // of one table may be under way in one task, e.g. with `join!`.)
+            self.tokens.retain(|t| {
+                !(t.task == token.task && t.verb == token.verb && t.table == token.table && t.key == token.key)
+            });
+        }
         if let (Some(key), Some(old)) = (&token.key, old) {
             self.pending.insert(
                 (token.task, token.table.clone(), key.clone()),
@@ -272,6 +281,7 @@ mod tests {
             table: "t".into(),
             key: Some(key.to_string()),
             key_values: vec![Json::from(key)],
+            values: None,
             since,
         }
     }

@@ -162,3 +162,40 @@ async fn a_transaction_sqlite_rolled_back_records_nothing_and_takes_no_more_stat
     assert_eq!(h.events().len(), 1);
     h.finish().await;
 }
+
+/// The same inside a savepoint: once SQLite has rolled everything back, rolling back the
+/// savepoint and the transaction leaves their pooled connection outside any transaction, so
+/// the next writes through the pool commit (a transaction left open on it would swallow them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_savepoint_sqlite_rolled_back_leaves_its_connection_clean() {
+    use sea_orm::{ConnectionTrait, Database};
+    let Some(testdb) = TestDb::open(Backend::Sqlite, "sqlite_savepoint_rollback").await else { return };
+    let h = Harness::new(testdb).await;
+    h.conn
+        .execute_unprepared(
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON users WHEN NEW.email = 'bad@x' \
+             BEGIN SELECT RAISE(ROLLBACK, 'bad email'); END",
+        )
+        .await
+        .expect("create the trigger");
+
+    let outer = h.db.begin().await.expect("begin");
+    user("good@x").insert(&outer).await.expect("insert good");
+    let inner = outer.begin().await.expect("savepoint");
+    user("bad@x").insert(&inner).await.expect_err("the trigger refuses it");
+    inner.rollback().await.expect("roll the savepoint back");
+    outer.rollback().await.expect("roll the transaction back");
+
+    // Every connection of the pool (two) writes once; each write must be visible elsewhere.
+    for n in 0..4 {
+        user(&format!("after{n}@x")).insert(&h.db).await.expect("autocommit insert");
+        let txn = h.db.begin().await.expect("begin");
+        user(&format!("txn{n}@x")).insert(&txn).await.expect("insert");
+        txn.commit().await.expect("commit");
+    }
+    let elsewhere = Database::connect(h.testdb.url()).await.expect("a separate connection");
+    let rows = users::Entity::find().count(&elsewhere).await.expect("count");
+    assert_eq!(rows, 8, "every write after the rollback committed");
+    assert_eq!(h.events().len(), 8);
+    h.finish().await;
+}

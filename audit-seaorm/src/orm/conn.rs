@@ -330,6 +330,17 @@ fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> Result<(), D
     Ok(())
 }
 
+/// The SQLite probe after a failed statement at nesting `level`: `BEGIN`, then the savepoints
+/// sqlx would have open at that level (`SAVEPOINT _sqlx_savepoint_N` for N = 1..=level, its
+/// names for nested transactions), in case the database rolled everything back.
+fn reopen_sql(level: u32) -> String {
+    let mut sql = String::from("BEGIN");
+    for n in 1..=level {
+        sql.push_str(&format!("; SAVEPOINT _sqlx_savepoint_{n}"));
+    }
+    sql
+}
+
 /// Drops the events of a transaction (or savepoint) that ends without commit.
 struct TxGuard {
     state: Arc<Mutex<TxState>>,
@@ -668,7 +679,7 @@ impl DbShared {
     where
         F: FnOnce(Statement) -> Fut,
         Fut: Future<Output = Result<T, DbErr>>,
-        P: FnOnce() -> PFut,
+        P: FnOnce(String) -> PFut,
         PFut: Future<Output = Result<ExecResult, DbErr>>,
     {
         if marker::is_marker(&stmt.sql) {
@@ -700,7 +711,7 @@ impl DbShared {
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<ExecResult, DbErr>>,
-        P: FnOnce() -> PFut,
+        P: FnOnce(String) -> PFut,
         PFut: Future<Output = Result<ExecResult, DbErr>>,
     {
         refuse_after_rollback(target, backend)?;
@@ -722,18 +733,19 @@ impl DbShared {
     /// back on some errors (`SQLITE_FULL`, `SQLITE_IOERR`, `SQLITE_NOMEM`, `RAISE(ROLLBACK)` in a
     /// trigger…), which the error alone does not tell: after a failed statement, `reopen`
     /// sends `BEGIN`, which succeeds only if no transaction was open any more. (The transaction
-    /// it opens stands in for the lost one, so the driver's `ROLLBACK` at the end still has one
-    /// to end.)
+    /// it opens, and the savepoints [`reopen_sql`] opens in it, stand in for the lost ones, so
+    /// that the driver's `ROLLBACK TO SAVEPOINT`s and final `ROLLBACK` still have something to
+    /// end and the connection goes back to its pool outside any transaction.)
     async fn note_failure<P, PFut>(&self, target: Target<'_>, backend: DbBackend, error: Option<&DbErr>, reopen: P)
     where
-        P: FnOnce() -> PFut,
+        P: FnOnce(String) -> PFut,
         PFut: Future<Output = Result<ExecResult, DbErr>>,
     {
         let (Some(error), Target::Tx(state, level)) = (error, target) else { return };
         let from = match backend {
             DbBackend::Postgres => level,
             DbBackend::MySql if sqlstate(error).as_deref() == Some("40001") => 0,
-            DbBackend::Sqlite if reopen().await.is_ok() => 0,
+            DbBackend::Sqlite if reopen(reopen_sql(level)).await.is_ok() => 0,
             _ => return,
         };
         let mut state = lock(state);
@@ -810,7 +822,7 @@ macro_rules! intercepting_connection {
                         |r| r,
                         |r| Some(r.rows_affected()),
                         |s| self.$inner.execute_raw(s),
-                        || self.$inner.execute_unprepared("BEGIN"),
+                        |sql: String| async move { self.$inner.execute_unprepared(&sql).await },
                     )
                     .await
             }
@@ -824,7 +836,7 @@ macro_rules! intercepting_connection {
                         backend,
                         sql,
                         || self.$inner.execute_unprepared(sql),
-                        || self.$inner.execute_unprepared("BEGIN"),
+                        |sql: String| async move { self.$inner.execute_unprepared(&sql).await },
                     )
                     .await
             }
@@ -840,7 +852,7 @@ macro_rules! intercepting_connection {
                         |_| None,
                         rows_of_one,
                         |s| self.$inner.query_one_raw(s),
-                        || self.$inner.execute_unprepared("BEGIN"),
+                        |sql: String| async move { self.$inner.execute_unprepared(&sql).await },
                     )
                     .await
             }
@@ -856,7 +868,7 @@ macro_rules! intercepting_connection {
                         |_| Vec::new(),
                         |r: &Vec<QueryResult>| rows_of_all(r),
                         |s| self.$inner.query_all_raw(s),
-                        || self.$inner.execute_unprepared("BEGIN"),
+                        |sql: String| async move { self.$inner.execute_unprepared(&sql).await },
                     )
                     .await
             }

@@ -63,3 +63,45 @@ async fn an_insert_without_its_after_save_is_recorded_in_its_place(testdb: TestD
     h.finish().await;
 }
 on_all_backends!(an_insert_without_its_after_save_is_recorded_in_its_place);
+
+/// An `after_save` belongs to the newest announcement of its row: a no-op update of a row
+/// (no statement) after an `update_without_returning` of it does not take, and drop, the
+/// earlier write's stand-in.
+async fn a_no_op_update_does_not_drop_an_earlier_writes_stand_in(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    let row = user("a@x").insert(&h.db).await.expect("insert");
+    let txn = h.db.begin().await.expect("begin");
+    let mut am = row.clone().into_active_model();
+    am.score = Set(5);
+    am.update_without_returning(&txn).await.expect("update");
+    row.clone().into_active_model().update(&txn).await.expect("nothing to update");
+    txn.commit().await.expect("commit");
+
+    let events = h.events();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["create", "bulk"], "{events:#?}");
+    assert_eq!(orm_common::change(&events[1], "score"), Some((Some(json!(0)), None)));
+    h.finish().await;
+}
+on_all_backends!(a_no_op_update_does_not_drop_an_earlier_writes_stand_in);
+
+/// A delete whose old row `before_delete` did not find (the row appeared in between: no lock
+/// holds a missing row) is still recorded when its statement deleted something: its stand-in
+/// is kept, not taken for "nothing changed". The hooks' steps are taken by hand.
+async fn a_delete_of_a_row_that_appeared_is_recorded(testdb: TestDb) {
+    use audit_seaorm::orm::{after_delete, before_delete};
+    let h = Harness::new(testdb).await;
+    let row = users::ActiveModel { id: Set(99), ..user("late@x") };
+    let am = before_delete(row.clone(), &h.db).await.expect("before_delete: no row yet");
+    users::Entity::insert(row).exec(h.db.unaudited()).await.expect("the row appears");
+    let deleted = users::Entity::delete(am.clone()).exec(&h.db).await.expect("the DELETE");
+    assert_eq!(deleted.rows_affected, 1);
+    after_delete(am, &h.db).await.expect("after_delete");
+
+    let events = h.events();
+    let summary: Vec<(&str, &str)> = events.iter().map(|e| (e.action.as_str(), e.resource.id.as_str())).collect();
+    assert_eq!(summary, [("bulk", "99")], "{events:#?}");
+    assert_eq!(events[0].details.get("verb"), Some(&json!("DELETE")));
+    h.finish().await;
+}
+on_all_backends!(a_delete_of_a_row_that_appeared_is_recorded);

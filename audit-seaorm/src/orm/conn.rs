@@ -546,20 +546,22 @@ impl DbShared {
         event
     }
 
-    /// The `after_*` hook's event (`None`: the write changed nothing) takes its stand-in's
-    /// place. Returns the event if it is to be emitted: autocommit, no stand-in, or one rolled
-    /// back with a savepoint.
+    /// The `after_*` hook's event takes its stand-in's place. `None` with the old row known
+    /// means the write changed nothing: the stand-in goes too; `None` without it (a delete
+    /// whose old row was not read) keeps the stand-in, the only record of the write. Returns
+    /// the event to emit: autocommit, no stand-in, or one rolled back with a savepoint.
     fn replace_stand_in(
         &self,
         target: Target<'_>,
         stand_in: Option<StandIn>,
         event: Option<OrmEvent>,
+        old_known: bool,
     ) -> Option<OrmEvent> {
         let id = match (target, stand_in) {
             (Target::Tx(_, _), Some(StandIn::Buffered(id))) => id,
-            (Target::Auto, Some(StandIn::Held(_))) => {
+            (Target::Auto, Some(StandIn::Held(held))) => {
                 self.auto_ran.fetch_sub(1, Ordering::Relaxed);
-                return event;
+                return if event.is_none() && !old_known { Some(*held) } else { event };
             }
             _ => return event,
         };
@@ -568,7 +570,8 @@ impl DbShared {
         let Some(slot) = state.events.iter_mut().rev().find(|e| e.id == id) else { return event };
         match event {
             Some(event) => *slot = event,
-            None => slot.void = true,
+            None if old_known => slot.void = true,
+            None => {}
         }
         None
     }
@@ -636,6 +639,7 @@ impl DbShared {
                 let key = resource_id(&key);
                 let (pending, stand_in) =
                     self.with_tracker(target, |tracker| tracker.end(task, verb.sql(), &table, &key));
+                let old_known = pending.is_some() || verb == WriteVerb::Insert;
                 let mut details = serde_json::Map::new();
                 let changes = match (verb, row, pending) {
                     (WriteVerb::Insert, Some(row), _) => event::created(row),
@@ -656,7 +660,7 @@ impl DbShared {
                     event.redact(&self.redaction, &redact);
                     event
                 }); // None: nothing changed, or nothing was deleted
-                match self.replace_stand_in(target, stand_in, event) {
+                match self.replace_stand_in(target, stand_in, event, old_known) {
                     Some(event) => self.emit(target, vec![event]).await,
                     None => Ok(()),
                 }

@@ -72,6 +72,9 @@ pub(crate) struct Ran {
     pub(crate) key: Option<String>,
     pub(crate) stand_in: StandIn,
     pub(crate) since: Instant,
+    /// Cleared when a newer announcement for the same row comes: a later `after_*` hook of
+    /// that row belongs to the newer write (which may have sent no statement at all).
+    pub(crate) claimable: bool,
 }
 
 impl Ran {
@@ -83,6 +86,7 @@ impl Ran {
             key: token.key.clone(),
             stand_in,
             since: Instant::now(),
+            claimable: true,
         }
     }
 }
@@ -224,6 +228,12 @@ impl Tracker {
             }
         }
         if token.key.is_some() {
+            for ran in &mut self.ran {
+                if ran.task == token.task && ran.verb == token.verb && ran.table == token.table && ran.key == token.key
+                {
+                    ran.claimable = false;
+                }
+            }
             // A new announcement for the row replaces one that sent no statement. (Inserts,
             // whose key is not known, are told apart by their statements' values instead: two
             // of one table may be under way in one task, e.g. with `join!`.)
@@ -257,7 +267,8 @@ impl Tracker {
         }
         // The newest: an earlier insert of the table whose hook did not come keeps its own.
         let ran = self.ran.iter().rposition(|r| {
-            r.task == task
+            r.claimable
+                && r.task == task
                 && r.verb == verb
                 && r.table == table
                 && match &r.key {

@@ -8,12 +8,12 @@ mod orm_common;
 use audit_seaorm::orm::before_save;
 use orm_common::entities::users;
 use orm_common::{Backend, Harness, TestDb, user};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set, Statement, TransactionTrait};
 use serde_json::json;
 use std::time::Duration;
 
-/// Autocommit: the statement after the write (here a slow one) is cancelled; the stand-in is
-/// recorded when it is dropped.
+/// Autocommit: the read-back after the write (here a slow one: it names the table and binds
+/// the key, as SeaORM's does) is cancelled; the stand-in is recorded when it is dropped.
 async fn a_dropped_read_back_still_records_the_update(backend: Backend, sleep: &str) {
     let Some(testdb) = TestDb::open(backend, "dropped_read_back").await else { return };
     let h = Harness::new(testdb).await;
@@ -23,8 +23,9 @@ async fn a_dropped_read_back_still_records_the_update(backend: Backend, sleep: &
 
     let am = before_save(am, &h.db, false).await.expect("before_save");
     users::Entity::update(am).exec_without_returning(&h.db).await.expect("the UPDATE");
-    let read_back = tokio::time::timeout(Duration::from_millis(200), h.db.execute_unprepared(sleep)).await;
-    assert!(read_back.is_err(), "the slow statement was cancelled");
+    let read_back = Statement::from_sql_and_values(h.conn.get_database_backend(), sleep, [row.id.into()]);
+    let read_back = tokio::time::timeout(Duration::from_millis(200), h.db.query_all_raw(read_back)).await;
+    assert!(read_back.is_err(), "the slow read-back was cancelled");
 
     h.auditor.shutdown().await; // waits for what was queued
     let events = h.events();
@@ -38,12 +39,20 @@ async fn a_dropped_read_back_still_records_the_update(backend: Backend, sleep: &
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_read_back_still_records_the_update_postgres() {
-    a_dropped_read_back_still_records_the_update(Backend::Postgres, "SELECT pg_sleep(5)").await;
+    a_dropped_read_back_still_records_the_update(
+        Backend::Postgres,
+        r#"SELECT pg_sleep(5), "id" FROM "users" WHERE "users"."id" = $1"#,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_read_back_still_records_the_update_mysql() {
-    a_dropped_read_back_still_records_the_update(Backend::MySql, "SELECT SLEEP(5)").await;
+    a_dropped_read_back_still_records_the_update(
+        Backend::MySql,
+        "SELECT SLEEP(5), `id` FROM `users` WHERE `users`.`id` = ?",
+    )
+    .await;
 }
 
 /// In a transaction: an insert whose `after_save` never came is recorded at commit, in its
@@ -105,3 +114,55 @@ async fn a_delete_of_a_row_that_appeared_is_recorded(testdb: TestDb) {
     h.finish().await;
 }
 on_all_backends!(a_delete_of_a_row_that_appeared_is_recorded);
+
+/// A statement of the same task that is not the write's read-back (another table), cancelled
+/// while a hooked update waits for its `after_save`, does not record the update's stand-in:
+/// the hook still comes, and the write is recorded once, by it.
+async fn a_cancelled_sibling_statement_does_not_record_a_write_twice(backend: Backend, sleep: &str) {
+    let Some(testdb) = TestDb::open(backend, "cancelled_sibling").await else { return };
+    let h = Harness::new(testdb).await;
+    let row = user("a@x").insert(&h.db).await.expect("insert");
+    let mut am = row.clone().into_active_model();
+    am.score = Set(7);
+
+    let am = before_save(am, &h.db, false).await.expect("before_save");
+    let updated = users::Entity::update(am).exec(&h.db).await.expect("the UPDATE");
+    let sibling = tokio::time::timeout(Duration::from_millis(200), h.db.execute_unprepared(sleep)).await;
+    assert!(sibling.is_err(), "the sibling statement was cancelled");
+    audit_seaorm::orm::after_save::<users::ActiveModel, _>(updated, &h.db, false).await.expect("after_save");
+
+    h.auditor.shutdown().await;
+    let events = h.events();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["create", "update"], "{events:#?}");
+    h.testdb.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_sibling_statement_does_not_record_a_write_twice_postgres() {
+    a_cancelled_sibling_statement_does_not_record_a_write_twice(Backend::Postgres, "SELECT pg_sleep(5)").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_sibling_statement_does_not_record_a_write_twice_mysql() {
+    a_cancelled_sibling_statement_does_not_record_a_write_twice(Backend::MySql, "SELECT SLEEP(5)").await;
+}
+
+/// Directly on `AuditedDb`, an `update_without_returning` (whose `after_save` never comes) is
+/// recorded by `flush` at shutdown rather than lost with the process.
+async fn flush_records_an_autocommit_update_without_returning(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    let row = user("a@x").insert(&h.db).await.expect("insert");
+    let mut am = row.clone().into_active_model();
+    am.score = Set(3);
+    am.update_without_returning(&h.db).await.expect("update");
+    h.db.flush().await.expect("flush");
+
+    h.auditor.shutdown().await;
+    let events = h.events();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["create", "bulk"], "{events:#?}");
+    assert_eq!(orm_common::change(&events[1], "score"), Some((Some(json!(0)), None)));
+    h.testdb.cleanup().await;
+}
+on_all_backends!(flush_records_an_autocommit_update_without_returning);

@@ -74,3 +74,25 @@ async fn diffs_carry_the_scope(testdb: TestDb) {
     h.finish().await;
 }
 on_all_backends!(diffs_carry_the_scope);
+
+/// A job's diffs, committed (or handed over) inside a request's scope, keep the job's empty
+/// context: the auditor does not fill its gaps from the committing request.
+async fn a_committing_scope_does_not_fill_a_diffs_context(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    let db = h.db.clone();
+    let txn = with_actor(Actor::system("nightly"), async move {
+        let txn = db.begin().await.expect("begin");
+        user("job@example.com").insert(&txn).await.expect("insert");
+        txn
+    })
+    .await;
+    request_scope("mallory", "req-other").run(async move { txn.commit().await.expect("commit") }).await;
+
+    let events = h.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].actor, Actor::system("nightly"));
+    assert!(events[0].context.request_id.is_none(), "not the committing request's: {:?}", events[0].context);
+    assert!(events[0].context.ip.is_none(), "{:?}", events[0].context);
+    h.finish().await;
+}
+on_all_backends!(a_committing_scope_does_not_fill_a_diffs_context);

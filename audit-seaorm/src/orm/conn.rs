@@ -8,7 +8,7 @@ use super::outbox;
 use super::sql;
 use super::tracker::{Pending, Plan, Ran, StandIn, Token, Tracker};
 use audit_core::store::AuditStore;
-use audit_core::{Auditor, RecordError, RedactionPolicy, Ticket, TryRecordError};
+use audit_core::{AuditScope, Auditor, RecordError, RedactionPolicy, Ticket, TryRecordError};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult, IsolationLevel,
     QueryResult, RuntimeErr, SqliteTransactionMode, Statement, TransactionError, TransactionOptions,
@@ -99,6 +99,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Sealed outbox rows kept for deletion by a later transaction, at most.
 const SEALED_BACKLOG: usize = 1000;
+
+/// Runs `f` outside the caller's [`AuditScope`]: an ORM event's actor and context were fixed
+/// when its change was intercepted, and the auditor must not fill gaps in them from the scope
+/// of whoever hands the event over (another request committing, one whose hooked write
+/// expires a stand-in). (A spawned task has no scope either.)
+fn without_scope<R>(f: impl FnOnce() -> R) -> R {
+    if AuditScope::current().is_some() { AuditScope::new().run_sync(f) } else { f() }
+}
 
 fn record_error(e: RecordError) -> DbErr {
     DbErr::Custom(format!("audit_seaorm: the audit event was not accepted: {e}"))
@@ -268,6 +276,17 @@ impl AuditedDb {
         Ok(())
     }
 
+    /// At shutdown, once the application has stopped writing: records the writes directly on
+    /// this connection whose `after_*` hook never came (an `update_without_returning`; see the
+    /// module's limits), which would otherwise wait up to a minute, and deletes the outbox rows
+    /// of sealed events ([`AuditedDb::flush_outbox`]). Then shut the auditor down.
+    pub async fn flush(&self) -> Result<(), DbErr> {
+        let held = lock(&self.shared.auto).take_all_held();
+        self.shared.auto_ran.fetch_sub(held.len(), Ordering::Relaxed);
+        self.shared.record_stand_ins(held);
+        self.flush_outbox().await
+    }
+
     #[doc(hidden)]
     /// Test hook: the next commits stop at `point` as if the process had crashed there.
     pub fn simulate_crash(&self, point: Option<CrashPoint>) {
@@ -366,14 +385,14 @@ impl Drop for TxGuard {
 /// See [`DbShared::guard_stand_ins`].
 struct StandInGuard<'a> {
     shared: &'a DbShared,
-    task: Option<tokio::task::Id>,
-    armed: bool,
+    /// The stand-ins to record if dropped armed (disarmed: empty).
+    held: Vec<uuid::Uuid>,
 }
 
 impl Drop for StandInGuard<'_> {
     fn drop(&mut self) {
-        if self.armed {
-            let events = lock(&self.shared.auto).take_ran(self.task);
+        if !self.held.is_empty() {
+            let events = lock(&self.shared.auto).take_held(&self.held);
             self.shared.auto_ran.fetch_sub(events.len(), Ordering::Relaxed);
             self.shared.record_stand_ins(events);
         }
@@ -422,7 +441,7 @@ impl DbShared {
     async fn hand_off(&self, events: &[OrmEvent]) -> Result<Vec<Ticket>, DbErr> {
         let mut tickets = Vec::with_capacity(events.len());
         for (queued, event) in events.iter().enumerate() {
-            match self.auditor.try_record(event.to_draft()) {
+            match without_scope(|| self.auditor.try_record(event.to_draft())) {
                 Ok(ticket) => tickets.push(ticket),
                 Err(TryRecordError::Record(e)) => return Err(record_error(e)),
                 Err(TryRecordError::Full { .. }) => {
@@ -493,16 +512,24 @@ impl DbShared {
                 tracker.ran.extend(ran);
             }
             Target::Auto => {
-                let mut tracker = lock(&self.auto);
-                let ran: Vec<Ran> = tracker
-                    .settle(&plan, outcome)
-                    .into_iter()
-                    .map(|(token, affected, pending)| {
-                        Ran::new(token, StandIn::Held(Box::new(self.stand_in(token, affected, pending))))
-                    })
-                    .collect();
-                self.auto_ran.fetch_add(ran.len(), Ordering::Relaxed);
-                tracker.ran.extend(ran);
+                let expired = {
+                    let mut tracker = lock(&self.auto);
+                    let expired = tracker.expire();
+                    let ran: Vec<Ran> = tracker
+                        .settle(&plan, outcome)
+                        .into_iter()
+                        .map(|(token, affected, pending)| {
+                            Ran::new(token, StandIn::Held(Box::new(self.stand_in(token, affected, pending))))
+                        })
+                        .collect();
+                    self.auto_ran.fetch_add(ran.len(), Ordering::Relaxed);
+                    tracker.ran.extend(ran);
+                    expired
+                };
+                if !expired.is_empty() {
+                    self.auto_ran.fetch_sub(expired.len(), Ordering::Relaxed);
+                    self.record_stand_ins(expired);
+                }
             }
         }
         let Some(affected) = outcome else { return Ok(()) };
@@ -576,16 +603,17 @@ impl DbShared {
         None
     }
 
-    /// Arms a guard while a statement runs on the autocommit connection for a task whose
-    /// hooked writes wait for their `after_*` hook (on MySQL, SeaORM reads the written row back
-    /// in between: this statement). If the task's future is dropped meanwhile (a client
-    /// disconnect cancels its request), the hook will not come, and the guard records the
-    /// stand-ins; nothing else would, the writes being committed already.
-    fn guard_stand_ins(&self, target: Target<'_>) -> StandInGuard<'_> {
-        let mut guard = StandInGuard { shared: self, task: None, armed: false };
+    /// Arms a guard while a statement runs on the autocommit connection that may be the
+    /// read-back of hooked writes of its task waiting for their `after_*` hook (on MySQL,
+    /// SeaORM reads a written row back, by its key, before the hook). If the task's future is
+    /// dropped meanwhile (a client disconnect cancels its request), the hook will not come,
+    /// and the guard records those stand-ins; nothing else would, the writes being committed
+    /// already. Other statements of the task (a `select!` sibling, say) do not arm it for
+    /// them, so that a hook still to come does not find its write recorded already.
+    fn guard_stand_ins(&self, target: Target<'_>, sql: &str, values: &[sea_orm::Value]) -> StandInGuard<'_> {
+        let mut guard = StandInGuard { shared: self, held: Vec::new() };
         if matches!(target, Target::Auto) && self.auto_ran.load(Ordering::Relaxed) > 0 {
-            guard.task = tokio::task::try_id();
-            guard.armed = lock(&self.auto).has_ran(guard.task);
+            guard.held = lock(&self.auto).held_for(tokio::task::try_id(), sql, values);
         }
         guard
     }
@@ -599,7 +627,7 @@ impl DbShared {
                 rest.push(event.to_draft());
                 continue;
             }
-            match self.auditor.try_record_detached(event.to_draft()) {
+            match without_scope(|| self.auditor.try_record_detached(event.to_draft())) {
                 Ok(_) | Err(TryRecordError::Record(_)) => {}
                 Err(TryRecordError::Full { draft, .. }) => rest.push(*draft),
             }
@@ -691,10 +719,11 @@ impl DbShared {
             return Ok(marker_value(marker::fake_result(backend)));
         }
         refuse_after_rollback(target, backend)?;
-        let plan = self.plan(target, &stmt.sql, stmt.values.as_ref().map_or(&[], |v| &v.0))?;
-        let mut guard = self.guard_stand_ins(target);
+        let values = stmt.values.as_ref().map_or(&[][..], |v| &v.0[..]);
+        let plan = self.plan(target, &stmt.sql, values)?;
+        let mut guard = self.guard_stand_ins(target, &stmt.sql, values);
         let result = run(stmt).await;
-        guard.armed = false;
+        guard.held.clear();
         self.note_failure(target, backend, result.as_ref().err(), reopen).await;
         if plan.is_empty() {
             return result;
@@ -720,9 +749,9 @@ impl DbShared {
     {
         refuse_after_rollback(target, backend)?;
         let plan = self.plan(target, sql, &[])?;
-        let mut guard = self.guard_stand_ins(target);
+        let mut guard = self.guard_stand_ins(target, sql, &[]);
         let result = run().await;
-        guard.armed = false;
+        guard.held.clear();
         self.note_failure(target, backend, result.as_ref().err(), reopen).await;
         if plan.is_empty() {
             return result;

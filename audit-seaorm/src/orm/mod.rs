@@ -137,9 +137,10 @@
 //!   recorded by the `bulk` event that stood in for it from the moment its statement ran:
 //!   old values (none for an insert), no new ones, the actor of that moment. Inside a
 //!   transaction it is sealed at commit in the write's place (and dropped with a savepoint
-//!   rolled back); on the autocommit connection it is recorded when the statement that was
-//!   running is dropped, and an `update_without_returning` there after its hook has not come
-//!   for 60 s, at the next hooked write.
+//!   rolled back); on the autocommit connection it is recorded when the task's read-back of
+//!   the row (a statement that names its table and binds its key) is dropped, and an
+//!   `update_without_returning` there after its hook has not come for 60 s, at the next
+//!   hooked write or statement, or at [`AuditedDb::flush`].
 //! - Hooked writes are matched to their statement by task, verb and table, and by what the
 //!   statement binds: for updates and deletes the key values it ends with (`… WHERE pk =
 //!   $n`), for inserts one value per column the model sets. So an `update_many`, or an

@@ -70,6 +70,8 @@ pub(crate) struct Ran {
     pub(crate) table: String,
     /// As in its [`Token`]: `None` for an insert.
     pub(crate) key: Option<String>,
+    /// As in its [`Token`]: empty for an insert.
+    pub(crate) key_values: Vec<Json>,
     pub(crate) stand_in: StandIn,
     pub(crate) since: Instant,
     /// Cleared when a newer announcement for the same row comes: a later `after_*` hook of
@@ -84,6 +86,7 @@ impl Ran {
             verb: token.verb,
             table: token.table.clone(),
             key: token.key.clone(),
+            key_values: token.key_values.clone(),
             stand_in,
             since: Instant::now(),
             claimable: true,
@@ -193,22 +196,60 @@ impl Tracker {
             .collect()
     }
 
-    /// Whether writes of `task` wait for their `after_*` hook.
-    pub(crate) fn has_ran(&self, task: Option<Id>) -> bool {
-        self.ran.iter().any(|r| r.task == task)
+    /// Takes the held stand-ins whose hook has not come for [`STALE_AFTER`] (an
+    /// `update_without_returning` on the autocommit connection): they are to be recorded now.
+    pub(crate) fn expire(&mut self) -> Vec<OrmEvent> {
+        let mut expired = Vec::new();
+        while self.ran.first().is_some_and(|r| r.since.elapsed() >= STALE_AFTER) {
+            if let StandIn::Held(event) = self.ran.remove(0).stand_in {
+                expired.push(*event);
+            }
+        }
+        expired
     }
 
-    /// The held stand-ins of `task` (its future was dropped before their hooks came).
-    pub(crate) fn take_ran(&mut self, task: Option<Id>) -> Vec<OrmEvent> {
+    /// Takes every held stand-in (at shutdown).
+    pub(crate) fn take_all_held(&mut self) -> Vec<OrmEvent> {
         let mut taken = Vec::new();
-        self.ran.retain_mut(|r| {
-            if r.task != task {
-                return true;
-            }
-            if let StandIn::Held(event) = std::mem::replace(&mut r.stand_in, StandIn::Buffered(uuid::Uuid::nil())) {
+        self.ran.retain_mut(|r| match std::mem::replace(&mut r.stand_in, StandIn::Buffered(uuid::Uuid::nil())) {
+            StandIn::Held(event) => {
                 taken.push(*event);
+                false
             }
-            false
+            buffered => {
+                r.stand_in = buffered;
+                true
+            }
+        });
+        taken
+    }
+
+    /// The held stand-ins of `task` that a statement (`sql` binding `values`) may be the
+    /// read-back of: it names their table and, for an update or delete, ends with their key
+    /// values (SeaORM reads a written row back by its key).
+    pub(crate) fn held_for(&self, task: Option<Id>, sql: &str, values: &[sea_orm::Value]) -> Vec<uuid::Uuid> {
+        self.ran
+            .iter()
+            .filter(|r| r.task == task && sql.contains(r.table.as_str()) && ends_with_key(values, &r.key_values))
+            .filter_map(|r| match &r.stand_in {
+                StandIn::Held(event) => Some(event.id),
+                StandIn::Buffered(_) => None,
+            })
+            .collect()
+    }
+
+    /// Takes the held stand-ins `ids` (their task's future was dropped before their hooks
+    /// came).
+    pub(crate) fn take_held(&mut self, ids: &[uuid::Uuid]) -> Vec<OrmEvent> {
+        let mut taken = Vec::new();
+        self.ran.retain_mut(|r| match &r.stand_in {
+            StandIn::Held(event) if ids.contains(&event.id) => {
+                if let StandIn::Held(event) = std::mem::replace(&mut r.stand_in, StandIn::Buffered(uuid::Uuid::nil())) {
+                    taken.push(*event);
+                }
+                false
+            }
+            _ => true,
         });
         taken
     }
@@ -221,12 +262,7 @@ impl Tracker {
             self.tokens.retain(|t| t.since.elapsed() < STALE_AFTER);
             self.pending.retain(|_, p| p.since.elapsed() < STALE_AFTER);
         }
-        let mut expired = Vec::new();
-        while self.ran.first().is_some_and(|r| r.since.elapsed() >= STALE_AFTER) {
-            if let StandIn::Held(event) = self.ran.remove(0).stand_in {
-                expired.push(*event);
-            }
-        }
+        let expired = self.expire();
         if token.key.is_some() {
             for ran in &mut self.ran {
                 if ran.task == token.task && ran.verb == token.verb && ran.table == token.table && ran.key == token.key

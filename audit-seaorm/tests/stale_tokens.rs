@@ -127,3 +127,25 @@ async fn strict_mode_refuses_an_insert_many_after_an_insert_that_sent_nothing(te
     h.finish().await;
 }
 on_all_backends!(strict_mode_refuses_an_insert_many_after_an_insert_that_sent_nothing);
+
+/// Rows announced one by one and inserted by one `insert_many` (what SeaORM 2's saving of
+/// many-to-many links does): the statement is the hooked writes of those rows, not a bulk
+/// write, and each row is recorded by its own `after_save`.
+async fn rows_announced_one_by_one_and_inserted_together_are_hooked(testdb: TestDb) {
+    use audit_seaorm::orm::{after_save, before_save};
+    let h = Harness::with(testdb, |b| b.strict()).await;
+    let txn = h.db.begin().await.expect("begin");
+    let a = before_save(user("a@x"), &txn, true).await.expect("announce a");
+    let b = before_save(user("b@x"), &txn, true).await.expect("announce b");
+    users::Entity::insert_many([a, b]).exec(&txn).await.expect("one insert");
+    for model in users::Entity::find().all(&txn).await.expect("read the rows back") {
+        after_save::<users::ActiveModel, _>(model, &txn, true).await.expect("after_save");
+    }
+    txn.commit().await.expect("commit");
+
+    let events = h.events();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["create", "create"], "{events:#?}");
+    h.finish().await;
+}
+on_all_backends!(rows_announced_one_by_one_and_inserted_together_are_hooked);

@@ -97,6 +97,11 @@ fn redact_of<A: AuditedModel>() -> Vec<String> {
 
 /// `ActiveModelBehavior::before_save`: refuses a non-audited connection before anything is
 /// written, reads the old row (updates) and announces the write.
+///
+/// An entity with hook logic of its own calls it *last*, on the model as it will be written:
+/// an insert is matched to its statement by the number of columns the model sets, so a
+/// column set after this call makes the statement look like a bulk write (a `bulk` event, or
+/// a refusal in strict mode).
 pub async fn before_save<A, C>(am: A, db: &C, insert: bool) -> Result<A, DbErr>
 where
     A: AuditedModel,

@@ -143,7 +143,8 @@
 //!   hooked write or statement, or at [`AuditedDb::flush`].
 //! - Hooked writes are matched to their statement by task, verb and table, and by what the
 //!   statement binds: for updates and deletes the key values it ends with (`… WHERE pk =
-//!   $n`), for inserts one value per column the model sets. So an `update_many`, or an
+//!   $n`), for inserts one value per column the model sets (a multi-row INSERT takes the
+//!   oldest announced inserts whose values add up to its own). So an `update_many`, or an
 //!   `insert_many` of several rows, is not taken for a hooked write that sent no statement,
 //!   and hooked writes interleaved within one task (`join!`) keep apart. An `insert_many` of
 //!   one row with the same number of columns, in the same task as an insert whose future was

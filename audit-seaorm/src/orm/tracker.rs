@@ -152,10 +152,40 @@ impl Tracker {
             });
             match found {
                 Some(index) => plan.hooked.push(self.tokens.remove(index)),
-                None => plan.bulk.push(write),
+                None => match self.announced_rows(task, &write, values.len()) {
+                    // One INSERT of rows each announced by its own hook (SeaORM's saving of
+                    // many-to-many links runs `before_save` per row, then one `insert_many`).
+                    Some(indexes) => {
+                        let mut rows: Vec<Token> = indexes.into_iter().rev().map(|i| self.tokens.remove(i)).collect();
+                        rows.reverse();
+                        plan.hooked.extend(rows);
+                    }
+                    None => plan.bulk.push(write),
+                },
             }
         }
         plan
+    }
+
+    /// For a multi-row INSERT binding `bound` values: the oldest announced inserts of its task
+    /// and table whose values add up to exactly `bound` (their indexes, ascending), if any.
+    fn announced_rows(&self, task: Option<Id>, write: &Write, bound: usize) -> Option<Vec<usize>> {
+        if write.verb != Verb::Insert {
+            return None;
+        }
+        let mut indexes = Vec::new();
+        let mut sum = 0;
+        for (index, token) in self.tokens.iter().enumerate() {
+            if token.task != task || token.verb != Verb::Insert || !same_table(&token.table, &write.table) {
+                continue;
+            }
+            sum += token.values?;
+            indexes.push(index);
+            if sum >= bound {
+                break;
+            }
+        }
+        (sum == bound && indexes.len() > 1).then_some(indexes)
     }
 
     /// After the statement of `plan` ran (`Some(affected)`) or failed (`None`). Returns the
@@ -343,6 +373,35 @@ mod tests {
         let own = tracker.plan(None, vec![write()], &[sea_orm::Value::Int(Some(1)), sea_orm::Value::BigInt(Some(7))]);
         assert_eq!((own.hooked.len(), own.bulk.len()), (1, 0));
         assert!(tracker.tokens.is_empty(), "the token is consumed");
+    }
+
+    fn insert_token(values: usize) -> Token {
+        Token {
+            task: None,
+            verb: Verb::Insert,
+            table: "t".into(),
+            key: None,
+            key_values: Vec::new(),
+            values: Some(values),
+            since: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_multi_row_insert_takes_the_announcements_its_values_add_up_to() {
+        let insert = || Write { verb: Verb::Insert, table: "t".into(), shape: String::new() };
+        let bound = |n: usize| vec![sea_orm::Value::Int(Some(1)); n];
+        let mut tracker = Tracker::default();
+        for _ in 0..3 {
+            tracker.begin(insert_token(3), None, Vec::new());
+        }
+        let plan = tracker.plan(None, vec![insert()], &bound(5));
+        assert_eq!((plan.hooked.len(), plan.bulk.len()), (0, 1), "5 values are no whole rows");
+        let plan = tracker.plan(None, vec![insert()], &bound(6));
+        assert_eq!((plan.hooked.len(), plan.bulk.len()), (2, 0), "two announced rows");
+        assert_eq!(tracker.tokens.len(), 1);
+        let plan = tracker.plan(None, vec![insert()], &bound(6));
+        assert_eq!((plan.hooked.len(), plan.bulk.len()), (0, 1), "one announcement left: not two rows");
     }
 
     #[test]

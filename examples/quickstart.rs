@@ -95,6 +95,8 @@ pub struct Started {
     pub router: Router,
     /// The audit writer (shut it down to flush).
     pub auditor: Auditor,
+    /// The audited connection (flush it at shutdown, before the auditor).
+    pub db: AuditedDb,
     /// The audit store (for checks).
     pub store: Arc<SqlStore>,
 }
@@ -116,7 +118,7 @@ pub async fn start(db_url: &str, trusted_proxies: Vec<Cidr>) -> Result<Started, 
         .with_sensitive_routes(["/users/{id}"]) // "who viewed this record?"
         .with_skipped_routes(["/health"])
         .with_trusted_proxies(trusted_proxies);
-    Ok(Started { router: router(App { db }, audit), auditor, store })
+    Ok(Started { router: router(App { db: db.clone() }, audit), auditor, db, store })
 }
 
 async fn create_schema(db: &AuditedDb) -> Result<(), sea_orm::DbErr> {
@@ -374,7 +376,7 @@ async fn delete_user(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let Started { router, auditor, .. } = start(&args.db, args.trusted_proxies).await?;
+    let Started { router, auditor, db, .. } = start(&args.db, args.trusted_proxies).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let base = format!("http://{}", listener.local_addr()?);
     println!(
@@ -397,6 +399,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    db.flush().await?; // sealed outbox rows deleted, writes whose hook never came recorded
     auditor.shutdown().await; // everything queued is durable before we exit
     Ok(())
 }

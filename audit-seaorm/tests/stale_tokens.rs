@@ -8,7 +8,7 @@ mod orm_common;
 use orm_common::entities::users;
 use orm_common::{Harness, TestDb, user};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait};
 use serde_json::json;
 
 async fn strict_mode_refuses_an_update_many_after_a_hooked_update_that_sent_nothing(testdb: TestDb) {
@@ -149,3 +149,23 @@ async fn rows_announced_one_by_one_and_inserted_together_are_hooked(testdb: Test
     h.finish().await;
 }
 on_all_backends!(rows_announced_one_by_one_and_inserted_together_are_hooked);
+
+/// A hooked update with nothing to write announces no statement at all (nor reads the old
+/// row): a later `update_many` in the same task whose bound values end with that row's key is
+/// still a bulk write (refused in strict mode).
+async fn an_update_with_nothing_to_write_leaves_nothing_behind(testdb: TestDb) {
+    let h = Harness::with(testdb, |b| b.strict()).await;
+    let row = user("a@x").insert(&h.db).await.expect("insert");
+    let txn = h.db.begin().await.expect("begin");
+    row.clone().into_active_model().update_without_returning(&txn).await.expect("nothing to update");
+    let refused = users::Entity::update_many()
+        .col_expr(users::Column::Score, Expr::value(9))
+        .filter(users::Column::Id.eq(row.id))
+        .exec(&txn)
+        .await
+        .expect_err("an update_many bypasses the hooks");
+    assert!(refused.to_string().contains("strict mode"), "{refused}");
+    txn.rollback().await.expect("rollback");
+    h.finish().await;
+}
+on_all_backends!(an_update_with_nothing_to_write_leaves_nothing_behind);

@@ -651,12 +651,12 @@ impl DbShared {
         let task = tokio::task::try_id();
         match marker::decode(stmt)? {
             Message::Probe => Ok(()),
-            Message::Begin { table, verb, key, old, redact, values } => {
+            Message::Begin { table, verb, key, old, redact, values, no_statement } => {
                 let key_values = key.unwrap_or_default();
                 let key = (!key_values.is_empty()).then(|| resource_id(&key_values));
                 let since = std::time::Instant::now();
                 let token = Token { task, verb: verb.sql(), table, key, key_values, values, since };
-                let expired = self.with_tracker(target, |tracker| tracker.begin(token, old, redact));
+                let expired = self.with_tracker(target, |tracker| tracker.begin(token, old, redact, no_statement));
                 if !expired.is_empty() {
                     self.auto_ran.fetch_sub(expired.len(), Ordering::Relaxed);
                     self.record_stand_ins(expired);
@@ -671,6 +671,7 @@ impl DbShared {
                 let mut details = serde_json::Map::new();
                 let changes = match (verb, row, pending) {
                     (WriteVerb::Insert, Some(row), _) => event::created(row),
+                    (WriteVerb::Update, _, Some(pending)) if pending.no_statement => Vec::new(),
                     (WriteVerb::Update, Some(row), Some(pending)) => event::updated(pending.old, row),
                     (WriteVerb::Update, Some(row), None) => {
                         // before_save found no row, yet the update went through.

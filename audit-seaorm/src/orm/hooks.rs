@@ -121,6 +121,7 @@ where
             old: None,
             redact: Vec::new(),
             values: Some(values),
+            no_statement: false,
         };
         send(db, &begin).await?;
         return Ok(am);
@@ -128,9 +129,21 @@ where
     let Some(key) = key_values_of_active(&am) else {
         return Ok(am); // SeaORM refuses an update without its key
     };
-    let old = read_locked::<A, C>(db, &key).await?;
-    let redact = redact_of::<A>();
-    let begin = Message::Begin { table, verb: WriteVerb::Update, key: Some(key_json(&key)), old, redact, values: None };
+    // SeaORM sends an UPDATE only if a column besides the key is set: otherwise there is
+    // nothing to read or to announce.
+    let sends = <<A::Entity as EntityTrait>::Column as Iterable>::iter()
+        .filter(|column| <<A::Entity as EntityTrait>::PrimaryKey as PrimaryKeyToColumn>::from_column(*column).is_none())
+        .any(|column| matches!(am.get(column), ActiveValue::Set(_)));
+    let old = if sends { read_locked::<A, C>(db, &key).await? } else { None };
+    let begin = Message::Begin {
+        table,
+        verb: WriteVerb::Update,
+        key: Some(key_json(&key)),
+        old,
+        redact: redact_of::<A>(),
+        values: None,
+        no_statement: !sends,
+    };
     send(db, &begin).await?;
     Ok(am)
 }
@@ -167,7 +180,15 @@ where
     };
     let old = read_locked::<A, C>(db, &key).await?;
     let redact = redact_of::<A>();
-    let begin = Message::Begin { table, verb: WriteVerb::Delete, key: Some(key_json(&key)), old, redact, values: None };
+    let begin = Message::Begin {
+        table,
+        verb: WriteVerb::Delete,
+        key: Some(key_json(&key)),
+        old,
+        redact,
+        values: None,
+        no_statement: false,
+    };
     send(db, &begin).await?;
     Ok(am)
 }

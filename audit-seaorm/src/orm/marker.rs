@@ -47,6 +47,10 @@ pub(crate) enum Message {
         redact: Vec<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         values: Option<usize>,
+        /// An update with nothing to write: SeaORM sends no statement (the hook's `after_save`
+        /// may still come, and records nothing).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        no_statement: bool,
     },
     /// "The write of `key` is done; here is the row after (none for a delete)."
     End { table: String, verb: WriteVerb, key: Vec<Json>, row: Option<Row>, redact: Vec<String> },

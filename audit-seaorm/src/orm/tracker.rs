@@ -53,6 +53,9 @@ pub(crate) struct Pending {
     pub(crate) redact: Vec<String>,
     /// Rows the write affected, once it ran.
     pub(crate) affected: Option<u64>,
+    /// An update with nothing to write (no statement follows; its `after_save` records
+    /// nothing).
+    pub(crate) no_statement: bool,
     /// When `before_*` read it.
     pub(crate) since: Instant,
 }
@@ -287,7 +290,13 @@ impl Tracker {
     /// Registers a `before_*` announcement. Returns the held stand-ins whose hook has not come
     /// for [`STALE_AFTER`] (an `update_without_returning` on the autocommit connection): they
     /// are recorded now.
-    pub(crate) fn begin(&mut self, token: Token, old: Option<Row>, redact: Vec<String>) -> Vec<OrmEvent> {
+    pub(crate) fn begin(
+        &mut self,
+        token: Token,
+        old: Option<Row>,
+        redact: Vec<String>,
+        no_statement: bool,
+    ) -> Vec<OrmEvent> {
         if self.tokens.len() + self.pending.len() > PRUNE_ABOVE {
             self.tokens.retain(|t| t.since.elapsed() < STALE_AFTER);
             self.pending.retain(|_, p| p.since.elapsed() < STALE_AFTER);
@@ -307,10 +316,20 @@ impl Tracker {
                 !(t.task == token.task && t.verb == token.verb && t.table == token.table && t.key == token.key)
             });
         }
+        if no_statement {
+            // Nothing to match a statement to: only the coming `after_save` is told to record
+            // nothing.
+            if let Some(key) = &token.key {
+                let pending =
+                    Pending { old: Row::new(), redact, affected: None, no_statement: true, since: token.since };
+                self.pending.insert((token.task, token.table.clone(), key.clone()), pending);
+            }
+            return expired;
+        }
         if let (Some(key), Some(old)) = (&token.key, old) {
             self.pending.insert(
                 (token.task, token.table.clone(), key.clone()),
-                Pending { old, redact, affected: None, since: token.since },
+                Pending { old, redact, affected: None, no_statement: false, since: token.since },
             );
         }
         self.tokens.push(token);
@@ -366,7 +385,7 @@ mod tests {
     #[test]
     fn a_statement_is_matched_by_the_key_it_ends_with() {
         let mut tracker = Tracker::default();
-        tracker.begin(token(7, Instant::now()), Some(Row::new()), Vec::new());
+        tracker.begin(token(7, Instant::now()), Some(Row::new()), Vec::new(), false);
         let write = || Write { verb: Verb::Update, table: "t".into(), shape: String::new() };
         let other = tracker.plan(None, vec![write()], &[sea_orm::Value::Int(Some(1)), sea_orm::Value::BigInt(Some(8))]);
         assert_eq!((other.hooked.len(), other.bulk.len()), (0, 1), "another row: not the hooked write");
@@ -393,7 +412,7 @@ mod tests {
         let bound = |n: usize| vec![sea_orm::Value::Int(Some(1)); n];
         let mut tracker = Tracker::default();
         for _ in 0..3 {
-            tracker.begin(insert_token(3), None, Vec::new());
+            tracker.begin(insert_token(3), None, Vec::new(), false);
         }
         let plan = tracker.plan(None, vec![insert()], &bound(5));
         assert_eq!((plan.hooked.len(), plan.bulk.len()), (0, 1), "5 values are no whole rows");
@@ -416,7 +435,7 @@ mod tests {
         tracker
             .ran
             .push(Ran::new(&token(2, Instant::now()), StandIn::Held(Box::new(OrmEvent::new("bulk", "t", "2".into())))));
-        let expired = tracker.begin(token(3, Instant::now()), None, Vec::new());
+        let expired = tracker.begin(token(3, Instant::now()), None, Vec::new(), false);
         assert_eq!(expired.iter().map(|e| e.id).collect::<Vec<_>>(), [id], "only the old one");
         assert_eq!(tracker.ran.len(), 1);
     }
@@ -427,12 +446,13 @@ mod tests {
         let mut tracker = Tracker::default();
         for key in 0..=PRUNE_ABOVE as i64 {
             // As `begin` leaves them, without its pruning.
-            let pending = Pending { old: Row::new(), redact: Vec::new(), affected: None, since: long_ago };
+            let pending =
+                Pending { old: Row::new(), redact: Vec::new(), affected: None, no_statement: false, since: long_ago };
             tracker.pending.insert((None, "t".into(), key.to_string()), pending);
             tracker.tokens.push(token(key, long_ago));
         }
         assert!(tracker.tokens.len() + tracker.pending.len() > PRUNE_ABOVE);
-        tracker.begin(token(-1, Instant::now()), Some(Row::new()), Vec::new());
+        tracker.begin(token(-1, Instant::now()), Some(Row::new()), Vec::new(), false);
         assert_eq!(tracker.tokens.len(), 1, "only the fresh token is left");
         assert_eq!(tracker.pending.len(), 1);
     }

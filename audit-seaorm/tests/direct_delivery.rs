@@ -4,22 +4,13 @@
 mod orm_common;
 
 use audit_seaorm::orm::Delivery;
-use orm_common::entities::users;
-use orm_common::{Harness, TestDb, change};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set, Statement, TransactionTrait};
+use orm_common::{Harness, TestDb, change, user};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Statement, TransactionTrait};
 use serde_json::json;
 
 async fn direct_delivery_seals_after_commit(testdb: TestDb) {
     let h = Harness::with(testdb, |b| b.direct()).await;
     assert!(matches!(h.db.delivery(), Delivery::Direct));
-    let user = |email: &str| users::ActiveModel {
-        email: Set(email.into()),
-        name: Set("n".into()),
-        score: Set(0),
-        ssn: Set(None),
-        updated_at: Set(0),
-        ..Default::default()
-    };
     let txn = h.db.begin().await.expect("begin");
     user("gone@example.com").insert(&txn).await.expect("insert");
     txn.rollback().await.expect("rollback");

@@ -124,15 +124,10 @@ async fn a_mysql_deadlock_victim_records_nothing_and_takes_no_more_statements() 
     h.finish().await;
 }
 
-/// SQLite rolls the whole transaction back on some statement errors (here `RAISE(ROLLBACK)` in
-/// a trigger; `SQLITE_FULL` and I/O errors do the same) without saying so in the error. Its
-/// buffered events must not be recorded, not even through the outbox (whose insert would
-/// otherwise run, and commit, on its own), and a later statement through it is refused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transaction_sqlite_rolled_back_records_nothing_and_takes_no_more_statements() {
+/// A trigger that makes SQLite roll the whole transaction back (`RAISE(ROLLBACK)`) when a
+/// user with the email `bad@x` is inserted.
+async fn sqlite_rolls_back_bad_emails(h: &Harness) {
     use sea_orm::ConnectionTrait;
-    let Some(testdb) = TestDb::open(Backend::Sqlite, "sqlite_rollback").await else { return };
-    let h = Harness::new(testdb).await;
     h.conn
         .execute_unprepared(
             "CREATE TRIGGER refuse_bad BEFORE INSERT ON users WHEN NEW.email = 'bad@x' \
@@ -140,6 +135,17 @@ async fn a_transaction_sqlite_rolled_back_records_nothing_and_takes_no_more_stat
         )
         .await
         .expect("create the trigger");
+}
+
+/// SQLite rolls the whole transaction back on some statement errors (here `RAISE(ROLLBACK)` in
+/// a trigger; `SQLITE_FULL` and I/O errors do the same) without saying so in the error. Its
+/// buffered events must not be recorded, not even through the outbox (whose insert would
+/// otherwise run, and commit, on its own), and a later statement through it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_sqlite_rolled_back_records_nothing_and_takes_no_more_statements() {
+    let Some(testdb) = TestDb::open(Backend::Sqlite, "sqlite_rollback").await else { return };
+    let h = Harness::new(testdb).await;
+    sqlite_rolls_back_bad_emails(&h).await;
 
     let txn = h.db.begin().await.expect("begin");
     user("good@x").insert(&txn).await.expect("insert good");
@@ -168,16 +174,10 @@ async fn a_transaction_sqlite_rolled_back_records_nothing_and_takes_no_more_stat
 /// the next writes through the pool commit (a transaction left open on it would swallow them).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_savepoint_sqlite_rolled_back_leaves_its_connection_clean() {
-    use sea_orm::{ConnectionTrait, Database};
+    use sea_orm::Database;
     let Some(testdb) = TestDb::open(Backend::Sqlite, "sqlite_savepoint_rollback").await else { return };
     let h = Harness::new(testdb).await;
-    h.conn
-        .execute_unprepared(
-            "CREATE TRIGGER refuse_bad BEFORE INSERT ON users WHEN NEW.email = 'bad@x' \
-             BEGIN SELECT RAISE(ROLLBACK, 'bad email'); END",
-        )
-        .await
-        .expect("create the trigger");
+    sqlite_rolls_back_bad_emails(&h).await;
 
     let outer = h.db.begin().await.expect("begin");
     user("good@x").insert(&outer).await.expect("insert good");

@@ -6,7 +6,7 @@ use super::event::{self, OrmEvent, resource_id};
 use super::marker::{self, Message, WriteVerb};
 use super::outbox;
 use super::sql;
-use super::tracker::{Pending, Plan, Ran, StandIn, Token, Tracker};
+use super::tracker::{Plan, Ran, StandIn, Token, Tracker};
 use audit_core::store::AuditStore;
 use audit_core::{AuditScope, Auditor, RecordError, RedactionPolicy, Ticket, TryRecordError};
 use sea_orm::{
@@ -82,16 +82,16 @@ pub(crate) struct DbShared {
     pub(crate) delivery: Delivery,
     pub(crate) bulk: BulkPolicy,
     pub(crate) redaction: RedactionPolicy,
-    auto: Mutex<Tracker>,
+    pub(super) auto: Mutex<Tracker>,
     /// Stand-ins held by `auto` (so that a statement need not lock it to know there are none).
-    auto_ran: AtomicUsize,
+    pub(super) auto_ran: AtomicUsize,
     crash: Mutex<Option<CrashPoint>>,
     /// Outbox rows whose events are durable, waiting to be deleted inside the next writing
     /// transaction (saves a commit, and its fsync, per transaction).
     sealed: Mutex<Vec<String>>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section is a few plain map/vec operations; a panic inside cannot leave
     // them half-done in a way that matters more than the panic itself.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -104,7 +104,7 @@ const SEALED_BACKLOG: usize = 1000;
 /// when its change was intercepted, and the auditor must not fill gaps in them from the scope
 /// of whoever hands the event over (another request committing, one whose hooked write
 /// expires a stand-in). (A spawned task has no scope either.)
-fn without_scope<R>(f: impl FnOnce() -> R) -> R {
+pub(super) fn without_scope<R>(f: impl FnOnce() -> R) -> R {
     if AuditScope::current().is_some() { AuditScope::new().run_sync(f) } else { f() }
 }
 
@@ -382,26 +382,9 @@ impl Drop for TxGuard {
     }
 }
 
-/// See [`DbShared::guard_stand_ins`].
-struct StandInGuard<'a> {
-    shared: &'a DbShared,
-    /// The stand-ins to record if dropped armed (disarmed: empty).
-    held: Vec<uuid::Uuid>,
-}
-
-impl Drop for StandInGuard<'_> {
-    fn drop(&mut self) {
-        if !self.held.is_empty() {
-            let events = lock(&self.shared.auto).take_held(&self.held);
-            self.shared.auto_ran.fetch_sub(events.len(), Ordering::Relaxed);
-            self.shared.record_stand_ins(events);
-        }
-    }
-}
-
 /// Where a statement's events go.
 #[derive(Clone, Copy)]
-enum Target<'a> {
+pub(super) enum Target<'a> {
     /// Directly on the connection (autocommit): recorded right after the statement.
     Auto,
     /// Inside a transaction (at this nesting level): buffered until the outermost commit.
@@ -553,98 +536,6 @@ impl DbShared {
             })
             .collect();
         self.emit(target, events).await
-    }
-
-    /// The `bulk` event that stands in for a hooked write that just ran until its `after_*`
-    /// hook sends the write's own event (see [`Ran`]): built now, with the actor and context of
-    /// the moment the write ran, the old values if `before_*` read them, no new ones.
-    fn stand_in(&self, token: &Token, affected: Option<u64>, pending: Option<&Pending>) -> OrmEvent {
-        let mut event = OrmEvent::new("bulk", &token.table, token.key.clone().unwrap_or_default());
-        event.details.insert("verb".into(), json!(token.verb.as_str()));
-        event.details.insert("reason".into(), json!("the write ran but its after_save/after_delete hook did not"));
-        event.details.insert("rows_affected".into(), json!(affected));
-        if let Some(pending) = pending {
-            event.changes = event::deleted(pending.old.clone());
-            let redact: Vec<&str> = pending.redact.iter().map(String::as_str).collect();
-            event.redact(&self.redaction, &redact);
-        } else {
-            event.redact(&self.redaction, &[]);
-        }
-        event
-    }
-
-    /// The `after_*` hook's event takes its stand-in's place. `None` with the old row known
-    /// means the write changed nothing: the stand-in goes too; `None` without it (a delete
-    /// whose old row was not read) keeps the stand-in, the only record of the write. Returns
-    /// the event to emit: autocommit, no stand-in, or one rolled back with a savepoint.
-    fn replace_stand_in(
-        &self,
-        target: Target<'_>,
-        stand_in: Option<StandIn>,
-        event: Option<OrmEvent>,
-        old_known: bool,
-    ) -> Option<OrmEvent> {
-        let id = match (target, stand_in) {
-            (Target::Tx(_, _), Some(StandIn::Buffered(id))) => id,
-            (Target::Auto, Some(StandIn::Held(held))) => {
-                self.auto_ran.fetch_sub(1, Ordering::Relaxed);
-                return if event.is_none() && !old_known { Some(*held) } else { event };
-            }
-            _ => return event,
-        };
-        let Target::Tx(state, _) = target else { return event };
-        let mut state = lock(state);
-        let Some(slot) = state.events.iter_mut().rev().find(|e| e.id == id) else { return event };
-        match event {
-            Some(event) => *slot = event,
-            None if old_known => slot.void = true,
-            None => {}
-        }
-        None
-    }
-
-    /// Arms a guard while a statement runs on the autocommit connection that may be the
-    /// read-back of hooked writes of its task waiting for their `after_*` hook (on MySQL,
-    /// SeaORM reads a written row back, by its key, before the hook). If the task's future is
-    /// dropped meanwhile (a client disconnect cancels its request), the hook will not come,
-    /// and the guard records those stand-ins; nothing else would, the writes being committed
-    /// already. Other statements of the task (a `select!` sibling, say) do not arm it for
-    /// them, so that a hook still to come does not find its write recorded already.
-    fn guard_stand_ins(&self, target: Target<'_>, sql: &str, values: &[sea_orm::Value]) -> StandInGuard<'_> {
-        let mut guard = StandInGuard { shared: self, held: Vec::new() };
-        if matches!(target, Target::Auto) && self.auto_ran.load(Ordering::Relaxed) > 0 {
-            guard.held = lock(&self.auto).held_for(tokio::task::try_id(), sql, values);
-        }
-        guard
-    }
-
-    /// Records, without waiting, stand-ins whose hook will not come: `Drop` and pruning cannot
-    /// wait. What does not fit in the queue now is queued by a task of its own.
-    fn record_stand_ins(&self, events: Vec<OrmEvent>) {
-        let mut rest = Vec::new();
-        for event in events {
-            if !rest.is_empty() {
-                rest.push(event.to_draft());
-                continue;
-            }
-            match without_scope(|| self.auditor.try_record_detached(event.to_draft())) {
-                Ok(_) | Err(TryRecordError::Record(_)) => {}
-                Err(TryRecordError::Full { draft, .. }) => rest.push(*draft),
-            }
-        }
-        if rest.is_empty() {
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let auditor = self.auditor.clone();
-            runtime.spawn(async move {
-                for draft in rest {
-                    if auditor.record_buffered(draft).await.is_err() {
-                        break; // shut down
-                    }
-                }
-            });
-        }
     }
 
     async fn on_marker(&self, target: Target<'_>, stmt: Statement) -> Result<(), DbErr> {

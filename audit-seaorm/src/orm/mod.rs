@@ -158,6 +158,7 @@ pub mod hooks;
 pub mod marker;
 pub mod outbox;
 pub mod sql;
+mod stand_in;
 mod tracker;
 pub mod value;
 

@@ -1,0 +1,124 @@
+//! Stand-in events: the `bulk` event that stands, from the moment a hooked write's
+//! statement runs, for the event its `after_*` hook will send (see [`Ran`](super::tracker::Ran)). Inside a
+//! transaction it waits in the buffer, at the write's place; on the autocommit connection it
+//! is held by the connection's tracker, and recorded if the hook is known not to come: the
+//! task's read-back of the row was dropped ([`StandInGuard`]), a minute passed, or
+//! [`crate::orm::AuditedDb::flush`].
+
+use super::conn::{DbShared, Target, lock, without_scope};
+use super::event::{self, OrmEvent};
+use super::tracker::{Pending, StandIn, Token};
+use audit_core::TryRecordError;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+
+impl DbShared {
+    /// The `bulk` event that stands in for a hooked write that just ran until its `after_*`
+    /// hook sends the write's own event (see [`Ran`](super::tracker::Ran)): built now, with the actor and context of
+    /// the moment the write ran, the old values if `before_*` read them, no new ones.
+    pub(super) fn stand_in(&self, token: &Token, affected: Option<u64>, pending: Option<&Pending>) -> OrmEvent {
+        let mut event = OrmEvent::new("bulk", &token.table, token.key.clone().unwrap_or_default());
+        event.details.insert("verb".into(), json!(token.verb.as_str()));
+        event.details.insert("reason".into(), json!("the write ran but its after_save/after_delete hook did not"));
+        event.details.insert("rows_affected".into(), json!(affected));
+        if let Some(pending) = pending {
+            event.changes = event::deleted(pending.old.clone());
+            let redact: Vec<&str> = pending.redact.iter().map(String::as_str).collect();
+            event.redact(&self.redaction, &redact);
+        } else {
+            event.redact(&self.redaction, &[]);
+        }
+        event
+    }
+
+    /// The `after_*` hook's event takes its stand-in's place. `None` with the old row known
+    /// means the write changed nothing: the stand-in goes too; `None` without it (a delete
+    /// whose old row was not read) keeps the stand-in, the only record of the write. Returns
+    /// the event to emit: autocommit, no stand-in, or one rolled back with a savepoint.
+    pub(super) fn replace_stand_in(
+        &self,
+        target: Target<'_>,
+        stand_in: Option<StandIn>,
+        event: Option<OrmEvent>,
+        old_known: bool,
+    ) -> Option<OrmEvent> {
+        let id = match (target, stand_in) {
+            (Target::Tx(_, _), Some(StandIn::Buffered(id))) => id,
+            (Target::Auto, Some(StandIn::Held(held))) => {
+                self.auto_ran.fetch_sub(1, Ordering::Relaxed);
+                return if event.is_none() && !old_known { Some(*held) } else { event };
+            }
+            _ => return event,
+        };
+        let Target::Tx(state, _) = target else { return event };
+        let mut state = lock(state);
+        let Some(slot) = state.events.iter_mut().rev().find(|e| e.id == id) else { return event };
+        match event {
+            Some(event) => *slot = event,
+            None if old_known => slot.void = true,
+            None => {}
+        }
+        None
+    }
+
+    /// Arms a guard while a statement runs on the autocommit connection that may be the
+    /// read-back of hooked writes of its task waiting for their `after_*` hook (on MySQL,
+    /// SeaORM reads a written row back, by its key, before the hook). If the task's future is
+    /// dropped meanwhile (a client disconnect cancels its request), the hook will not come,
+    /// and the guard records those stand-ins; nothing else would, the writes being committed
+    /// already. Other statements of the task (a `select!` sibling, say) do not arm it for
+    /// them, so that a hook still to come does not find its write recorded already.
+    pub(super) fn guard_stand_ins(&self, target: Target<'_>, sql: &str, values: &[sea_orm::Value]) -> StandInGuard<'_> {
+        let mut guard = StandInGuard { shared: self, held: Vec::new() };
+        if matches!(target, Target::Auto) && self.auto_ran.load(Ordering::Relaxed) > 0 {
+            guard.held = lock(&self.auto).held_for(tokio::task::try_id(), sql, values);
+        }
+        guard
+    }
+
+    /// Records, without waiting, stand-ins whose hook will not come: `Drop` and pruning cannot
+    /// wait. What does not fit in the queue now is queued by a task of its own.
+    pub(super) fn record_stand_ins(&self, events: Vec<OrmEvent>) {
+        let mut rest = Vec::new();
+        for event in events {
+            if !rest.is_empty() {
+                rest.push(event.to_draft());
+                continue;
+            }
+            match without_scope(|| self.auditor.try_record_detached(event.to_draft())) {
+                Ok(_) | Err(TryRecordError::Record(_)) => {}
+                Err(TryRecordError::Full { draft, .. }) => rest.push(*draft),
+            }
+        }
+        if rest.is_empty() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let auditor = self.auditor.clone();
+            runtime.spawn(async move {
+                for draft in rest {
+                    if auditor.record_buffered(draft).await.is_err() {
+                        break; // shut down
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// See [`DbShared::guard_stand_ins`].
+pub(super) struct StandInGuard<'a> {
+    shared: &'a DbShared,
+    /// The stand-ins to record if dropped armed (disarmed: empty).
+    pub(super) held: Vec<uuid::Uuid>,
+}
+
+impl Drop for StandInGuard<'_> {
+    fn drop(&mut self) {
+        if !self.held.is_empty() {
+            let events = lock(&self.shared.auto).take_held(&self.held);
+            self.shared.auto_ran.fetch_sub(events.len(), Ordering::Relaxed);
+            self.shared.record_stand_ins(events);
+        }
+    }
+}

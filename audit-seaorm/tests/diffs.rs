@@ -6,7 +6,7 @@
 mod orm_common;
 
 use orm_common::entities::{memberships, users};
-use orm_common::{Harness, TestDb, change, fields};
+use orm_common::{Harness, TestDb, change, fields, user};
 use sea_orm::{ActiveModelTrait, IntoActiveModel, ModelTrait, Set, TransactionTrait};
 use serde_json::json;
 
@@ -148,14 +148,7 @@ async fn an_update_without_returning_keeps_its_place_actor_and_savepoint(testdb:
     use audit_core::Actor;
     use audit_core::scope::AuditScope;
     let h = Harness::new(testdb).await;
-    let row = |email: &str| users::ActiveModel {
-        email: Set(email.into()),
-        name: Set("n".into()),
-        score: Set(1),
-        ssn: Set(None),
-        updated_at: Set(0),
-        ..Default::default()
-    };
+    let row = |email: &str| users::ActiveModel { score: Set(1), ..user(email) };
     let kept = row("kept@x").insert(&h.db).await.expect("insert");
     let undone = row("undone@x").insert(&h.db).await.expect("insert");
     let bump = |model: &users::Model| {

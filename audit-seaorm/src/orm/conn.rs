@@ -282,7 +282,6 @@ impl AuditedDb {
     /// of sealed events ([`AuditedDb::flush_outbox`]). Then shut the auditor down.
     pub async fn flush(&self) -> Result<(), DbErr> {
         let held = lock(&self.shared.auto).take_all_held();
-        self.shared.auto_ran.fetch_sub(held.len(), Ordering::Relaxed);
         self.shared.record_stand_ins(held);
         self.flush_outbox().await
     }
@@ -423,27 +422,30 @@ impl DbShared {
     /// event.) When there is room, nothing is spawned.
     async fn hand_off(&self, events: &[OrmEvent]) -> Result<Vec<Ticket>, DbErr> {
         let mut tickets = Vec::with_capacity(events.len());
-        for (queued, event) in events.iter().enumerate() {
-            match without_scope(|| self.auditor.try_record(event.to_draft())) {
-                Ok(ticket) => tickets.push(ticket),
-                Err(TryRecordError::Record(e)) => return Err(record_error(e)),
-                Err(TryRecordError::Full { .. }) => {
-                    let auditor = self.auditor.clone();
-                    let rest: Vec<_> = events[queued..].iter().map(OrmEvent::to_draft).collect();
-                    let queueing = tokio::spawn(async move {
-                        let mut tickets = Vec::with_capacity(rest.len());
-                        for draft in rest {
-                            tickets.push(auditor.record_buffered(draft).await?);
-                        }
-                        Ok::<_, RecordError>(tickets)
-                    });
-                    let rest = queueing.await.map_err(|e| {
-                        DbErr::Custom(format!("audit_seaorm: the task queueing audit events failed: {e}"))
-                    })?;
-                    tickets.extend(rest.map_err(record_error)?);
-                    break;
+        let queued = without_scope(|| {
+            for event in events {
+                match self.auditor.try_record(event.to_draft()) {
+                    Ok(ticket) => tickets.push(ticket),
+                    Err(TryRecordError::Record(e)) => return Err(record_error(e)),
+                    Err(TryRecordError::Full { .. }) => break,
                 }
             }
+            Ok(tickets.len())
+        })?;
+        if queued < events.len() {
+            let auditor = self.auditor.clone();
+            let rest: Vec<_> = events[queued..].iter().map(OrmEvent::to_draft).collect();
+            let queueing = tokio::spawn(async move {
+                let mut tickets = Vec::with_capacity(rest.len());
+                for draft in rest {
+                    tickets.push(auditor.record_buffered(draft).await?);
+                }
+                Ok::<_, RecordError>(tickets)
+            });
+            let rest = queueing
+                .await
+                .map_err(|e| DbErr::Custom(format!("audit_seaorm: the task queueing audit events failed: {e}")))?;
+            tickets.extend(rest.map_err(record_error)?);
         }
         Ok(tickets)
     }
@@ -509,10 +511,7 @@ impl DbShared {
                     tracker.ran.extend(ran);
                     expired
                 };
-                if !expired.is_empty() {
-                    self.auto_ran.fetch_sub(expired.len(), Ordering::Relaxed);
-                    self.record_stand_ins(expired);
-                }
+                self.record_stand_ins(expired);
             }
         }
         let Some(affected) = outcome else { return Ok(()) };
@@ -548,10 +547,7 @@ impl DbShared {
                 let since = std::time::Instant::now();
                 let token = Token { task, verb: verb.sql(), table, key, key_values, values, since };
                 let expired = self.with_tracker(target, |tracker| tracker.begin(token, old, redact, no_statement));
-                if !expired.is_empty() {
-                    self.auto_ran.fetch_sub(expired.len(), Ordering::Relaxed);
-                    self.record_stand_ins(expired);
-                }
+                self.record_stand_ins(expired);
                 Ok(())
             }
             Message::End { table, verb, key, row, redact } => {

@@ -76,20 +76,24 @@ impl DbShared {
         guard
     }
 
-    /// Records, without waiting, stand-ins whose hook will not come: `Drop` and pruning cannot
-    /// wait. What does not fit in the queue now is queued by a task of its own.
+    /// Records, without waiting, held stand-ins taken out of the autocommit tracker because
+    /// their hook will not come (`Drop`, expiry and `flush` cannot wait for room in the queue;
+    /// what does not fit now is queued by a task of its own).
     pub(super) fn record_stand_ins(&self, events: Vec<OrmEvent>) {
-        let mut rest = Vec::new();
-        for event in events {
-            if !rest.is_empty() {
-                rest.push(event.to_draft());
-                continue;
-            }
-            match without_scope(|| self.auditor.try_record_detached(event.to_draft())) {
-                Ok(_) | Err(TryRecordError::Record(_)) => {}
-                Err(TryRecordError::Full { draft, .. }) => rest.push(*draft),
-            }
+        if events.is_empty() {
+            return;
         }
+        self.auto_ran.fetch_sub(events.len(), Ordering::Relaxed);
+        let mut drafts = events.iter().map(OrmEvent::to_draft);
+        let rest: Vec<_> = without_scope(|| {
+            for draft in drafts.by_ref() {
+                match self.auditor.try_record_detached(draft) {
+                    Ok(_) | Err(TryRecordError::Record(_)) => {}
+                    Err(TryRecordError::Full { draft, .. }) => return std::iter::once(*draft).chain(drafts).collect(),
+                }
+            }
+            Vec::new()
+        });
         if rest.is_empty() {
             return;
         }
@@ -117,7 +121,6 @@ impl Drop for StandInGuard<'_> {
     fn drop(&mut self) {
         if !self.held.is_empty() {
             let events = lock(&self.shared.auto).take_held(&self.held);
-            self.shared.auto_ran.fetch_sub(events.len(), Ordering::Relaxed);
             self.shared.record_stand_ins(events);
         }
     }

@@ -1,7 +1,8 @@
 //! Writes that bypass the hooks through the audited connection do not pass silently: raw SQL
 //! and SeaORM's bulk statements record a `bulk` event (table, statement without values, rows
 //! affected), buffered with their transaction; in strict mode they are refused before they
-//! run.
+//! run. Statements that run code (`CALL`, `DO`, `EXECUTE` of a prepared statement) may write
+//! any table: they are recorded (or refused) the same way, with an empty table.
 
 mod orm_common;
 
@@ -85,3 +86,76 @@ async fn strict_mode_refuses_unaudited_writes(testdb: TestDb) {
     h.finish().await;
 }
 on_all_backends!(strict_mode_refuses_unaudited_writes);
+
+/// A `CALL` (PostgreSQL, MariaDB), a `DO` block and an `EXECUTE` of a prepared statement
+/// (PostgreSQL) that write rows: each recorded as a `bulk` event naming what ran. (SQLite has
+/// none of these statements.)
+async fn code_that_writes_is_recorded(testdb: TestDb) {
+    let postgres = testdb.backend == orm_common::Backend::Postgres;
+    let h = Harness::new(testdb).await;
+    user("a@x").insert(&h.db).await.expect("insert");
+    let procedure = if postgres {
+        "CREATE PROCEDURE bump_scores(n INT) LANGUAGE SQL AS $$ UPDATE users SET score = score + n $$"
+    } else {
+        "CREATE PROCEDURE bump_scores(n INT) UPDATE users SET score = score + n"
+    };
+    h.conn.execute_unprepared(procedure).await.expect("create the procedure (unaudited connection)");
+
+    h.db.execute_unprepared("CALL bump_scores(2)").await.expect("call");
+    let mut statements = vec![("CALL", "CALL bump_scores (?)")];
+    if postgres {
+        h.db.execute_unprepared("DO $$BEGIN UPDATE users SET score = score + 1; END$$").await.expect("do");
+        // A prepared statement lives on its connection: one transaction keeps it.
+        let txn = h.db.begin().await.expect("begin");
+        txn.execute_unprepared("PREPARE bump AS UPDATE users SET score = score + 1").await.expect("prepare");
+        txn.execute_unprepared("EXECUTE bump").await.expect("execute");
+        txn.commit().await.expect("commit");
+        statements.extend([("DO", "DO ?"), ("EXECUTE", "EXECUTE bump")]);
+    }
+    let stored = users::Entity::find().one(&h.conn).await.expect("read").expect("row");
+    assert_eq!(stored.score, if postgres { 4 } else { 2 }, "the code did write");
+    let events = h.events();
+    assert_eq!(events.len(), 1 + statements.len(), "the insert, then one event per statement that ran code");
+    for (event, (verb, statement)) in events[1..].iter().zip(statements) {
+        assert_eq!((event.action.as_str(), event.resource.kind.as_str()), ("bulk", ""), "{event:?}");
+        assert_eq!(event.details.get("verb"), Some(&json!(verb)));
+        assert_eq!(event.details.get("statement"), Some(&json!(statement)));
+    }
+    h.finish().await;
+}
+mod code_that_writes_is_recorded {
+    use super::orm_common::{Backend, TestDb};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(db) = TestDb::open(Backend::Postgres, "code_that_writes_is_recorded").await {
+            super::code_that_writes_is_recorded(db).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mysql() {
+        if let Some(db) = TestDb::open(Backend::MySql, "code_that_writes_is_recorded").await {
+            super::code_that_writes_is_recorded(db).await;
+        }
+    }
+}
+
+async fn strict_mode_refuses_code_that_may_write(testdb: TestDb) {
+    let postgres = testdb.backend == orm_common::Backend::Postgres;
+    let h = Harness::with(testdb, |b| b.strict()).await;
+    let row = user("a@x").insert(&h.db).await.expect("insert");
+    let mut refused = vec!["CALL bump_scores(2)"];
+    if postgres {
+        refused.extend(["DO $$BEGIN UPDATE users SET score = 9; END$$", "EXECUTE bump"]);
+    }
+    for sql in refused {
+        let error = h.db.execute_unprepared(sql).await.expect_err("refused before it runs");
+        assert!(error.to_string().contains("runs code whose writes the audit hooks cannot see"), "{sql}: {error}");
+    }
+    let stored = users::Entity::find_by_id(row.id).one(&h.conn).await.expect("read").expect("row");
+    assert_eq!(stored.score, 0, "nothing ran");
+    assert_eq!(h.events().len(), 1);
+    h.finish().await;
+}
+on_all_backends!(strict_mode_refuses_code_that_may_write);

@@ -465,12 +465,15 @@ impl DbShared {
             self.with_tracker(target, |tracker| {
                 tracker.settle(&plan, None);
             });
+            let what = if write.verb.runs_code() {
+                format!("a {} statement, which runs code whose writes the audit hooks cannot see", write.verb.as_str())
+            } else {
+                format!("a {} on table `{}` that bypasses the audit hooks", write.verb.as_str(), write.table)
+            };
             return Err(DbErr::Custom(format!(
-                "audit_seaorm strict mode: refused a {} on table `{}` that bypasses the audit hooks ({}). \
+                "audit_seaorm strict mode: refused {what} ({}). \
                  Write through ActiveModel insert/update/delete or the audited helpers of audit_seaorm::orm::bulk, \
                  or use AuditedDb::unaudited() for a deliberate exception",
-                write.verb.as_str(),
-                write.table,
                 write.shape
             )));
         }

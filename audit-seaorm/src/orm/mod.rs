@@ -121,13 +121,19 @@
 //! `insert_many`, `update_many`, `delete_many`, `Entity::insert(..).exec`, `delete_by_id`
 //! and raw SQL run no hooks. The audited helpers of [`bulk`] do the same work and record a
 //! diff per row. Anything else that writes through the audited connection is seen by the
-//! wrapper (it reads every statement for INSERT/UPDATE/DELETE/REPLACE/TRUNCATE/MERGE) and,
-//! by [`BulkPolicy`], recorded as a `bulk` event (table, statement with values stripped, rows
-//! affected) or refused before it runs (strict mode). Writes through
+//! wrapper (it reads every statement for INSERT/UPDATE/DELETE/REPLACE/TRUNCATE/MERGE, COPY
+//! FROM and LOAD DATA, in data-modifying `WITH` parts and `EXPLAIN ANALYZE` too) and, by
+//! [`BulkPolicy`], recorded as a `bulk` event (table, statement with values stripped, rows
+//! affected) or refused before it runs (strict mode). Statements that run code which may
+//! write any table — `CALL` of a procedure, a `DO` block, `EXECUTE` of a prepared statement —
+//! are treated the same way, with an empty table (`verb` says which). Writes through
 //! [`AuditedDb::unaudited`] or another pool are not seen, but writes of audited entities
 //! through them fail in their hooks.
 //!
 //! ## Limits
+//! - Writes the statement's text does not show are not seen: a function that writes, called
+//!   from a `SELECT`; a trigger's own writes (they belong to the write that fired it, which is
+//!   recorded). Where such code matters, record what it does with an explicit event.
 //! - Old values read in autocommit mode are not locked across the write (there is no
 //!   transaction to hold the lock): a concurrent writer in between can make `old` stale.
 //!   Use a transaction when exact old values matter.

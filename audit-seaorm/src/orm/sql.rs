@@ -22,6 +22,13 @@ pub enum Verb {
     Truncate,
     /// `MERGE`.
     Merge,
+    /// `CALL` of a stored procedure (PostgreSQL, MySQL): runs code whose writes this reader
+    /// cannot see; recorded with an empty table.
+    Call,
+    /// `DO`: a PostgreSQL anonymous code block (or a MySQL `DO` expression), like [`Verb::Call`].
+    Do,
+    /// `EXECUTE` of a prepared statement (or MariaDB's `EXECUTE IMMEDIATE`), like [`Verb::Call`].
+    Execute,
 }
 
 impl Verb {
@@ -34,7 +41,16 @@ impl Verb {
             Verb::Replace => "REPLACE",
             Verb::Truncate => "TRUNCATE",
             Verb::Merge => "MERGE",
+            Verb::Call => "CALL",
+            Verb::Do => "DO",
+            Verb::Execute => "EXECUTE",
         }
+    }
+
+    /// Whether the statement runs code (a procedure, a code block, a prepared statement)
+    /// that may write any table: which, and how, this reader cannot tell.
+    pub fn runs_code(self) -> bool {
+        matches!(self, Verb::Call | Verb::Do | Verb::Execute)
     }
 
     fn parse(word: &str) -> Option<Verb> {
@@ -461,6 +477,10 @@ fn statement_writes(statement: &[Token<'_>]) -> Vec<(Verb, String)> {
         "ANALYZE" | "ANALYSE" => explained_writes(true, rest),
         "COPY" => copy_writes(rest),
         "LOAD" => load_write(rest).into_iter().collect(),
+        // Code that may write anything (PREPARE itself writes nothing: its EXECUTE does).
+        "CALL" => vec![(Verb::Call, String::new())],
+        "DO" => vec![(Verb::Do, String::new())],
+        "EXECUTE" => vec![(Verb::Execute, String::new())],
         _ => Vec::new(),
     }
 }
@@ -500,7 +520,8 @@ fn explained_writes(mut analyzed: bool, rest: &[Token<'_>]) -> Vec<(Verb, String
             }
             Token::Word(word)
                 if depth == 0
-                    && (Verb::parse(word).is_some() || is_any_word(token, &["WITH", "SELECT", "VALUES", "TABLE"])) =>
+                    && (Verb::parse(word).is_some()
+                        || is_any_word(token, &["WITH", "SELECT", "VALUES", "TABLE", "EXECUTE"])) =>
             {
                 // The explained statement starts here.
                 return if analyzed { statement_writes(&rest[i..]) } else { Vec::new() };
@@ -856,6 +877,37 @@ mod tests {
         ] {
             assert_eq!(writes(sql), [], "{sql}");
         }
+    }
+
+    #[test]
+    fn statements_that_run_code_are_writes_of_unknown_tables() {
+        let code = |verb| Some((verb, String::new()));
+        assert_eq!(one("CALL archive_orders(2024)"), code(Verb::Call));
+        assert_eq!(one("call app.purge()"), code(Verb::Call));
+        assert_eq!(one("DO $$BEGIN UPDATE t SET a = 1; END$$"), code(Verb::Do));
+        assert_eq!(one("DO LANGUAGE plpgsql 'BEGIN DELETE FROM t; END'"), code(Verb::Do));
+        assert_eq!(one("EXECUTE purge_stmt(1, 'x')"), code(Verb::Execute));
+        assert_eq!(one("EXECUTE IMMEDIATE 'DELETE FROM t'"), code(Verb::Execute));
+        assert_eq!(one("EXPLAIN ANALYZE EXECUTE purge_stmt(1)"), code(Verb::Execute));
+        assert_eq!(one("/* c */ EXPLAIN (ANALYZE, BUFFERS) EXECUTE p"), code(Verb::Execute));
+        assert!(Verb::Call.runs_code() && Verb::Do.runs_code() && Verb::Execute.runs_code());
+        assert!(!Verb::Update.runs_code());
+        assert_eq!(writes("CALL p(1, 'secret')")[0].shape, "CALL p (?, ?)");
+        for sql in [
+            // Writes nothing itself: its EXECUTE does.
+            "PREPARE purge_stmt(int) AS DELETE FROM t WHERE id = $1",
+            "EXPLAIN EXECUTE p",
+            "SELECT 'CALL p()', 'DO x', 'EXECUTE y'",
+            "DEALLOCATE p",
+        ] {
+            assert_eq!(writes(sql), [], "{sql}");
+        }
+        // DO in an upsert is no code block.
+        assert_eq!(all("INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO NOTHING"), [w(Verb::Insert, "t")]);
+        assert_eq!(
+            all("WITH s AS (SELECT 1 AS a) INSERT INTO t SELECT a FROM s ON CONFLICT (a) DO UPDATE SET a = 2"),
+            [w(Verb::Insert, "t")]
+        );
     }
 
     #[test]

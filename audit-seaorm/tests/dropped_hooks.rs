@@ -6,7 +6,7 @@
 mod orm_common;
 
 use audit_seaorm::orm::before_save;
-use orm_common::entities::users;
+use orm_common::entities::{memberships, users};
 use orm_common::{Backend, Harness, TestDb, user};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set, Statement, TransactionTrait};
 use serde_json::json;
@@ -56,19 +56,38 @@ async fn a_dropped_read_back_still_records_the_update_mysql() {
 }
 
 /// In a transaction: an insert whose `after_save` never came is recorded at commit, in its
-/// place, by its stand-in.
+/// place, by its stand-in, with the values the model set (secrets redacted, ignored columns
+/// left out) and the key, where the model sets it.
 async fn an_insert_without_its_after_save_is_recorded_in_its_place(testdb: TestDb) {
     let h = Harness::new(testdb).await;
     let txn = h.db.begin().await.expect("begin");
-    let am = before_save(user("lost@x"), &txn, true).await.expect("before_save");
+    let mut lost = user("lost@x");
+    lost.ssn = Set(Some("123-45-6789".into()));
+    let am = before_save(lost, &txn, true).await.expect("before_save");
     users::Entity::insert(am).exec(&txn).await.expect("the INSERT");
     user("next@x").insert(&txn).await.expect("insert");
+    let membership = memberships::ActiveModel { user_id: Set(7), org: Set("acme".into()), role: Set("admin".into()) };
+    let am = before_save(membership, &txn, true).await.expect("before_save");
+    memberships::Entity::insert(am).exec(&txn).await.expect("the INSERT");
     txn.commit().await.expect("commit");
 
     let events = h.events();
     let summary: Vec<(&str, Option<&serde_json::Value>)> =
         events.iter().map(|e| (e.action.as_str(), e.details.get("verb"))).collect();
-    assert_eq!(summary, [("bulk", Some(&json!("INSERT"))), ("create", None)], "{events:#?}");
+    assert_eq!(
+        summary,
+        [("bulk", Some(&json!("INSERT"))), ("create", None), ("bulk", Some(&json!("INSERT")))],
+        "{events:#?}"
+    );
+    let stand_in = &events[0];
+    assert_eq!((stand_in.resource.kind.as_str(), stand_in.resource.id.as_str()), ("users", ""), "id not set");
+    assert_eq!(orm_common::fields(stand_in), ["email", "name", "score", "ssn"], "what the model set, less updated_at");
+    assert_eq!(orm_common::change(stand_in, "email"), Some((None, Some(json!("lost@x")))));
+    let (_, ssn) = orm_common::change(stand_in, "ssn").expect("ssn");
+    assert_ne!(ssn, Some(json!("123-45-6789")), "redacted");
+    let stand_in = &events[2];
+    assert_eq!((stand_in.resource.kind.as_str(), stand_in.resource.id.as_str()), ("memberships", r#"[7,"acme"]"#));
+    assert_eq!(orm_common::change(stand_in, "role"), Some((None, Some(json!("admin")))));
     h.finish().await;
 }
 on_all_backends!(an_insert_without_its_after_save_is_recorded_in_its_place);

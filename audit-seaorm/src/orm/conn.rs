@@ -6,7 +6,7 @@ use super::event::{self, OrmEvent, resource_id};
 use super::marker::{self, Message, WriteVerb};
 use super::outbox;
 use super::sql;
-use super::tracker::{Plan, Ran, StandIn, Token, Tracker};
+use super::tracker::{Inserted, Plan, Ran, StandIn, Token, Tracker};
 use audit_core::store::AuditStore;
 use audit_core::{AuditScope, Auditor, RecordError, RedactionPolicy, Ticket, TryRecordError};
 use sea_orm::{
@@ -544,11 +544,18 @@ impl DbShared {
         let task = tokio::task::try_id();
         match marker::decode(stmt)? {
             Message::Probe => Ok(()),
-            Message::Begin { table, verb, key, old, redact, values, no_statement } => {
-                let key_values = key.unwrap_or_default();
-                let key = (!key_values.is_empty()).then(|| resource_id(&key_values));
+            Message::Begin { table, verb, key, old, redact, values, no_statement, new } => {
+                let mut key_values = key.unwrap_or_default();
+                let mut key = (!key_values.is_empty()).then(|| resource_id(&key_values));
+                let mut inserted = None;
+                if verb == WriteVerb::Insert {
+                    // Inserts are matched by their statements' values, not by key: the key
+                    // only names the row in the stand-in.
+                    key_values = Vec::new();
+                    inserted = new.map(|row| Box::new(Inserted { key: key.take(), row, redact: redact.clone() }));
+                }
                 let since = std::time::Instant::now();
-                let token = Token { task, verb: verb.sql(), table, key, key_values, values, since };
+                let token = Token { task, verb: verb.sql(), table, key, key_values, values, since, inserted };
                 let expired = self.with_tracker(target, |tracker| tracker.begin(token, old, redact, no_statement));
                 self.record_stand_ins(expired);
                 Ok(())

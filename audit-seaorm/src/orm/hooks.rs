@@ -42,6 +42,21 @@ pub(crate) fn row_of<M: ModelTrait>(model: &M, ignore: &[&str]) -> Row {
     row
 }
 
+/// The columns `am` sets (or keeps unchanged) as JSON, less `ignore`: what an insert of it
+/// writes besides the database's defaults.
+fn row_of_active<A: ActiveModelTrait>(am: &A, ignore: &[&str]) -> Row {
+    let mut row = Row::new();
+    for column in <<A::Entity as EntityTrait>::Column as Iterable>::iter() {
+        let name = sea_orm::IdenStatic::as_str(&column);
+        if let Some(value) = am.get(column).into_value()
+            && !ignore.iter().any(|i| i.eq_ignore_ascii_case(name))
+        {
+            row.insert(name.to_string(), value_to_json(&value));
+        }
+    }
+    row
+}
+
 /// The primary key values of `model`.
 pub(crate) fn key_values_of<M: ModelTrait>(model: &M) -> Vec<Value> {
     <<M::Entity as EntityTrait>::PrimaryKey as Iterable>::iter().map(|pk| model.get(pk.into_column())).collect()
@@ -117,11 +132,12 @@ where
         let begin = Message::Begin {
             table,
             verb: WriteVerb::Insert,
-            key: None,
+            key: key_values_of_active(&am).map(|key| key_json(&key)),
             old: None,
-            redact: Vec::new(),
+            redact: redact_of::<A>(),
             values: Some(values),
             no_statement: false,
+            new: Some(row_of_active(&am, A::IGNORE)),
         };
         send(db, &begin).await?;
         return Ok(am);
@@ -143,6 +159,7 @@ where
         redact: redact_of::<A>(),
         values: None,
         no_statement: !sends,
+        new: None,
     };
     send(db, &begin).await?;
     Ok(am)
@@ -188,6 +205,7 @@ where
         redact,
         values: None,
         no_statement: false,
+        new: None,
     };
     send(db, &begin).await?;
     Ok(am)

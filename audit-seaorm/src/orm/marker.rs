@@ -51,6 +51,10 @@ pub(crate) enum Message {
         /// may still come, and records nothing).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         no_statement: bool,
+        /// For an insert: the columns the model sets (for its stand-in). `key` is then the
+        /// key the model sets, if it sets all of it (inserts are not matched by key).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        new: Option<Row>,
     },
     /// "The write of `key` is done; here is the row after (none for a delete)."
     End { table: String, verb: WriteVerb, key: Vec<Json>, row: Option<Row>, redact: Vec<String> },

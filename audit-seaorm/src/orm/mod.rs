@@ -141,7 +141,9 @@
 //!   dropped between its statement and its `after_*` hook (on MySQL SeaORM reads the written
 //!   row back in between, a round trip that a client disconnect can cancel). Such a write is
 //!   recorded by the `bulk` event that stood in for it from the moment its statement ran:
-//!   old values (none for an insert), no new ones, the actor of that moment. Inside a
+//!   old values, no new ones (for an insert: the values its model set, as `new`, and its key
+//!   if the model sets it; what the database generated is not known), the actor of that
+//!   moment. Inside a
 //!   transaction it is sealed at commit in the write's place (and dropped with a savepoint
 //!   rolled back); on the autocommit connection it is recorded when the task's read-back of
 //!   the row (a statement that names its table and binds its key) is dropped, and an

@@ -17,17 +17,27 @@ impl DbShared {
     /// hook sends the write's own event (see [`Ran`](super::tracker::Ran)): built now, with the actor and context of
     /// the moment the write ran, the old values if `before_*` read them, no new ones.
     pub(super) fn stand_in(&self, token: &Token, affected: Option<u64>, pending: Option<&Pending>) -> OrmEvent {
-        let mut event = OrmEvent::new("bulk", &token.table, token.key.clone().unwrap_or_default());
+        let inserted = token.inserted.as_deref();
+        let key = token.key.clone().or_else(|| inserted.and_then(|inserted| inserted.key.clone()));
+        let mut event = OrmEvent::new("bulk", &token.table, key.unwrap_or_default());
         event.details.insert("verb".into(), json!(token.verb.as_str()));
         event.details.insert("reason".into(), json!("the write ran but its after_save/after_delete hook did not"));
         event.details.insert("rows_affected".into(), json!(affected));
-        if let Some(pending) = pending {
-            event.changes = event::deleted(pending.old.clone());
-            let redact: Vec<&str> = pending.redact.iter().map(String::as_str).collect();
-            event.redact(&self.redaction, &redact);
-        } else {
-            event.redact(&self.redaction, &[]);
-        }
+        let redact = match (pending, inserted) {
+            (Some(pending), _) => {
+                event.changes = event::deleted(pending.old.clone());
+                &pending.redact[..]
+            }
+            // The values the model set, as sent (the database's defaults and generated
+            // columns are not known).
+            (None, Some(inserted)) => {
+                event.changes = event::created(inserted.row.clone());
+                &inserted.redact[..]
+            }
+            (None, None) => &[],
+        };
+        let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
+        event.redact(&self.redaction, &redact);
         event
     }
 

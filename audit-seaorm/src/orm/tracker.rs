@@ -43,6 +43,19 @@ pub(crate) struct Token {
     pub(crate) values: Option<usize>,
     /// When `before_*` announced it.
     pub(crate) since: Instant,
+    /// For an insert: what its stand-in records if its `after_save` never comes.
+    pub(crate) inserted: Option<Box<Inserted>>,
+}
+
+/// An insert as its `before_save` announced it: the values the model sets.
+#[derive(Clone, Debug)]
+pub(crate) struct Inserted {
+    /// The primary key's resource id, if the model sets every key column.
+    pub(crate) key: Option<String>,
+    /// The columns the model sets (less the entity's ignored ones), as JSON.
+    pub(crate) row: Row,
+    /// The entity's redacted columns.
+    pub(crate) redact: Vec<String>,
 }
 
 /// The row as it was before a hooked update or delete.
@@ -75,6 +88,8 @@ pub(crate) struct Ran {
     pub(crate) key: Option<String>,
     /// As in its [`Token`]: empty for an insert.
     pub(crate) key_values: Vec<Json>,
+    /// For an insert whose model set its key: that key's resource id.
+    pub(crate) inserted_key: Option<String>,
     pub(crate) stand_in: StandIn,
     pub(crate) since: Instant,
     /// Cleared when a newer announcement for the same row comes: a later `after_*` hook of
@@ -90,6 +105,7 @@ impl Ran {
             table: token.table.clone(),
             key: token.key.clone(),
             key_values: token.key_values.clone(),
+            inserted_key: token.inserted.as_ref().and_then(|inserted| inserted.key.clone()),
             stand_in,
             since: Instant::now(),
             claimable: true,
@@ -338,7 +354,8 @@ impl Tracker {
 
     /// Takes what `before_*` left for this row and the write's stand-in, dropping a token no
     /// statement consumed (an update with nothing to write sends no SQL). An insert's
-    /// stand-in, whose key was not known, is the newest of its task and table.
+    /// stand-in is the newest of its task and table whose model set this key, or else (the
+    /// key was generated, or the database changed it) the newest of its task and table.
     pub(crate) fn end(
         &mut self,
         task: Option<Id>,
@@ -351,7 +368,7 @@ impl Tracker {
                 .retain(|t| !(t.task == task && t.verb == verb && t.table == table && t.key.as_deref() == Some(key)));
         }
         // The newest: an earlier insert of the table whose hook did not come keeps its own.
-        let ran = self.ran.iter().rposition(|r| {
+        let candidate = |r: &Ran| {
             r.claimable
                 && r.task == task
                 && r.verb == verb
@@ -360,7 +377,12 @@ impl Tracker {
                     Some(ran_key) => ran_key == key,
                     None => verb == Verb::Insert,
                 }
-        });
+        };
+        let ran = self
+            .ran
+            .iter()
+            .rposition(|r| candidate(r) && r.inserted_key.as_deref() == Some(key))
+            .or_else(|| self.ran.iter().rposition(candidate));
         let stand_in = ran.map(|index| self.ran.remove(index).stand_in);
         (self.pending.remove(&(task, table.to_string(), key.to_string())), stand_in)
     }
@@ -379,6 +401,7 @@ mod tests {
             key_values: vec![Json::from(key)],
             values: None,
             since,
+            inserted: None,
         }
     }
 
@@ -403,6 +426,7 @@ mod tests {
             key_values: Vec::new(),
             values: Some(values),
             since: Instant::now(),
+            inserted: None,
         }
     }
 
@@ -421,6 +445,29 @@ mod tests {
         assert_eq!(tracker.tokens.len(), 1);
         let plan = tracker.plan(None, vec![insert()], &bound(6));
         assert_eq!((plan.hooked.len(), plan.bulk.len()), (0, 1), "one announcement left: not two rows");
+    }
+
+    #[test]
+    fn an_insert_hook_takes_the_stand_in_of_its_own_key_or_else_the_newest() {
+        let mut tracker = Tracker::default();
+        let mut ids = Vec::new();
+        for key in [Some("a"), Some("b"), None] {
+            let mut token = insert_token(3);
+            token.inserted =
+                Some(Box::new(Inserted { key: key.map(str::to_string), row: Row::new(), redact: Vec::new() }));
+            let held = OrmEvent::new("bulk", "t", String::new());
+            ids.push(held.id);
+            tracker.ran.push(Ran::new(&token, StandIn::Held(Box::new(held))));
+        }
+        let held = |stand_in: Option<StandIn>| match stand_in {
+            Some(StandIn::Held(event)) => Some(event.id),
+            _ => None,
+        };
+        // Hooks come back in another order than the statements ran (`join!`).
+        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "a").1), Some(ids[0]), "its own key");
+        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "42").1), Some(ids[2]), "generated: the newest");
+        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "b").1), Some(ids[1]));
+        assert!(tracker.ran.is_empty());
     }
 
     #[test]

@@ -390,6 +390,18 @@ pub(super) enum Target<'a> {
     Tx(&'a Mutex<TxState>, u32),
 }
 
+/// The hooks' read of an old row without its `FOR UPDATE` on the autocommit connection,
+/// where the lock would not outlive the read (see [`marker::OLD_ROW_READ`]).
+fn unlock_old_row_read(target: Target<'_>, mut stmt: Statement) -> Statement {
+    if matches!(target, Target::Auto)
+        && stmt.sql.starts_with(marker::OLD_ROW_READ)
+        && let Some(unlocked) = stmt.sql.strip_suffix(" FOR UPDATE")
+    {
+        stmt.sql = unlocked.to_string();
+    }
+    stmt
+}
+
 impl DbShared {
     fn with_tracker<R>(&self, target: Target<'_>, f: impl FnOnce(&mut Tracker) -> R) -> R {
         match target {
@@ -616,6 +628,7 @@ impl DbShared {
             self.on_marker(target, stmt).await?;
             return Ok(marker_value(marker::fake_result(backend)));
         }
+        let stmt = unlock_old_row_read(target, stmt);
         refuse_after_rollback(target, backend)?;
         let values = stmt.values.as_ref().map_or(&[][..], |v| &v.0[..]);
         let plan = self.plan(target, &stmt.sql, values)?;

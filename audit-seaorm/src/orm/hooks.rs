@@ -7,7 +7,7 @@ use super::marker::{self, Message, WriteVerb};
 use super::value::value_to_json;
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Iterable, ModelTrait,
-    PrimaryKeyToColumn, QueryFilter, QuerySelect, Value,
+    PrimaryKeyToColumn, QueryFilter, QuerySelect, QueryTrait, Value,
 };
 use serde_json::Value as Json;
 
@@ -101,8 +101,11 @@ async fn probe<C: ConnectionTrait>(db: &C, table: &str) -> Result<(), DbErr> {
 /// PostgreSQL/MySQL; SQLite has no row locks: its writer lock serializes writers, and a
 /// transaction whose snapshot is stale fails with `SQLITE_BUSY` instead of writing).
 async fn read_locked<A: AuditedModel, C: ConnectionTrait>(db: &C, key: &[Value]) -> Result<Option<Row>, DbErr> {
-    let model =
-        <A::Entity as EntityTrait>::find().filter(key_condition::<A::Entity>(key)).lock_exclusive().one(db).await?;
+    let find = <A::Entity as EntityTrait>::find().filter(key_condition::<A::Entity>(key));
+    let mut stmt = find.limit(1).lock_exclusive().build(db.get_database_backend());
+    // Tells the connection that this is the old row's read (see marker::OLD_ROW_READ).
+    stmt.sql.insert_str(0, marker::OLD_ROW_READ);
+    let model = <A::Entity as EntityTrait>::find().from_raw_sql(stmt).one(db).await?;
     Ok(model.map(|m| row_of(&m, A::IGNORE)))
 }
 

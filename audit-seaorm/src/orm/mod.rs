@@ -135,8 +135,8 @@
 //!   from a `SELECT`; a trigger's own writes (they belong to the write that fired it, which is
 //!   recorded). Where such code matters, record what it does with an explicit event.
 //! - Old values read in autocommit mode are not locked across the write (there is no
-//!   transaction to hold the lock): a concurrent writer in between can make `old` stale.
-//!   Use a transaction when exact old values matter.
+//!   transaction to hold the lock, so they are read without `FOR UPDATE`): a concurrent
+//!   writer in between can make `old` stale. Use a transaction when exact old values matter.
 //! - `update_without_returning` runs `before_save` only, and a hooked write's future may be
 //!   dropped between its statement and its `after_*` hook (on MySQL SeaORM reads the written
 //!   row back in between, a round trip that a client disconnect can cancel). Such a write is

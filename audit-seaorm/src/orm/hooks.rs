@@ -99,7 +99,8 @@ async fn probe<C: ConnectionTrait>(db: &C, table: &str) -> Result<(), DbErr> {
 
 /// The row as it is now inside the transaction, locked (`SELECT … FOR UPDATE` on
 /// PostgreSQL/MySQL; SQLite has no row locks: its writer lock serializes writers, and a
-/// transaction whose snapshot is stale fails with `SQLITE_BUSY` instead of writing).
+/// transaction whose snapshot is stale fails with `SQLITE_BUSY` instead of writing). On the
+/// autocommit connection the connection drops the `FOR UPDATE` (see [`marker::OLD_ROW_READ`]).
 async fn read_locked<A: AuditedModel, C: ConnectionTrait>(db: &C, key: &[Value]) -> Result<Option<Row>, DbErr> {
     let find = <A::Entity as EntityTrait>::find().filter(key_condition::<A::Entity>(key));
     let mut stmt = find.limit(1).lock_exclusive().build(db.get_database_backend());

@@ -25,13 +25,13 @@ pub fn marker_sql(backend: DbBackend) -> &'static str {
     }
 }
 
-/// True when `sql` is a marker statement.
 /// Begins the hooks' read of a row's old values (`SELECT … FOR UPDATE`). The lock keeps the
 /// row as read until the write in a transaction; on the autocommit connection it would end
 /// with the read itself, and on PostgreSQL make the read a transaction that waits for a WAL
 /// flush, so the connection drops the `FOR UPDATE` there.
 pub(crate) const OLD_ROW_READ: &str = "/* audit_seaorm: old row */ ";
 
+/// True when `sql` is a marker statement.
 pub(crate) fn is_marker(sql: &str) -> bool {
     sql.starts_with(MARKER_PREFIX)
 }

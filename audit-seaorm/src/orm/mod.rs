@@ -125,8 +125,9 @@
 //! FROM and LOAD DATA, in data-modifying `WITH` parts and `EXPLAIN ANALYZE` too) and, by
 //! [`BulkPolicy`], recorded as a `bulk` event (table, statement with values stripped, rows
 //! affected) or refused before it runs (strict mode). Statements that run code which may
-//! write any table — `CALL` of a procedure, a `DO` block, `EXECUTE` of a prepared statement —
-//! are treated the same way, with an empty table (`verb` says which). Writes through
+//! write any table — `CALL` of a procedure, a `DO` block, `EXECUTE` of a prepared statement,
+//! a MariaDB compound statement (`BEGIN NOT ATOMIC`, `IF`, `WHILE`, …) — are treated the same
+//! way, with an empty table (`verb` says which). Writes through
 //! [`AuditedDb::unaudited`] or another pool are not seen, but writes of audited entities
 //! through them fail in their hooks.
 //!

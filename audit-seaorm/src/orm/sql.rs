@@ -9,6 +9,7 @@
 
 /// The kinds of row write the connection wrapper watches for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Verb {
     /// `INSERT` (and `UPSERT`).
     Insert,
@@ -25,7 +26,8 @@ pub enum Verb {
     /// `CALL` of a stored procedure (PostgreSQL, MySQL): runs code whose writes this reader
     /// cannot see; recorded with an empty table.
     Call,
-    /// `DO`: a PostgreSQL anonymous code block (or a MySQL `DO` expression), like [`Verb::Call`].
+    /// `DO`: a PostgreSQL anonymous code block, or a MariaDB compound statement run outside
+    /// a stored program (`BEGIN NOT ATOMIC … END`, `IF`, `WHILE`, …), like [`Verb::Call`].
     Do,
     /// `EXECUTE` of a prepared statement (or MariaDB's `EXECUTE IMMEDIATE`), like [`Verb::Call`].
     Execute,
@@ -402,8 +404,15 @@ fn is_any_word(token: &Token<'_>, words: &[&str]) -> bool {
 /// that cannot write? Saves tokenizing the hot path's reads. (`EXPLAIN`/`DESCRIBE` may run
 /// the statement they explain, so they take the slow path.)
 fn plainly_read_only(sql: &str) -> bool {
-    let trimmed = sql.trim_start();
+    // The hooks' read of an old row (what follows the prefix is read like any statement).
+    let trimmed = sql.strip_prefix(super::marker::OLD_ROW_READ).unwrap_or(sql).trim_start();
     let word: String = trimmed.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    // `BEGIN NOT ATOMIC` is a MariaDB code block, not a transaction.
+    if word.eq_ignore_ascii_case("BEGIN")
+        && trimmed[word.len()..].trim_start().get(..3).is_some_and(|w| w.eq_ignore_ascii_case("NOT"))
+    {
+        return false;
+    }
     matches!(
         word.to_ascii_uppercase().as_str(),
         "SELECT"
@@ -479,9 +488,33 @@ fn statement_writes(statement: &[Token<'_>]) -> Vec<(Verb, String)> {
         "LOAD" => load_write(rest).into_iter().collect(),
         // Code that may write anything (PREPARE itself writes nothing: its EXECUTE does).
         "CALL" => vec![(Verb::Call, String::new())],
-        "DO" => vec![(Verb::Do, String::new())],
+        // PostgreSQL `DO [LANGUAGE l] 'code'`; MySQL's `DO expression` is a SELECT without a
+        // result (a function it calls is as unseen as in a SELECT).
+        "DO" if matches!(rest.first(), Some(Token::Literal))
+            || rest.first().is_some_and(|t| is_word(t, "LANGUAGE")) =>
+        {
+            vec![(Verb::Do, String::new())]
+        }
         "EXECUTE" => vec![(Verb::Execute, String::new())],
+        _ if starts_compound(statement.get(start..).unwrap_or_default()) => vec![(Verb::Do, String::new())],
         _ => Vec::new(),
+    }
+}
+
+/// A MariaDB compound statement run outside a stored program, which may hold any statement:
+/// `BEGIN NOT ATOMIC … END`, `IF`, `CASE`, `LOOP`, `REPEAT`, `WHILE`, `FOR`, the loops and
+/// `BEGIN` with a `label:` first. (No other statement starts with these words; a plain
+/// `BEGIN` starts a transaction.)
+fn starts_compound(statement: &[Token<'_>]) -> bool {
+    let begins_block = |tokens: &[Token<'_>]| match tokens {
+        [first, not, atomic, ..] => is_word(first, "BEGIN") && is_word(not, "NOT") && is_word(atomic, "ATOMIC"),
+        _ => false,
+    };
+    let loops = |token: &Token<'_>| is_any_word(token, &["LOOP", "REPEAT", "WHILE", "FOR"]);
+    match statement {
+        [first, ..] if is_any_word(first, &["IF", "CASE"]) || loops(first) => true,
+        [Token::Word(_), Token::Punct(':'), rest @ ..] => rest.first().is_some_and(loops) || begins_block(rest),
+        _ => begins_block(statement),
     }
 }
 
@@ -902,6 +935,26 @@ mod tests {
         ] {
             assert_eq!(writes(sql), [], "{sql}");
         }
+        // MariaDB compound statements outside a stored program.
+        for sql in [
+            "BEGIN NOT ATOMIC UPDATE t SET a = 2; END",
+            "begin not atomic DELETE FROM t; end",
+            "IF 1 THEN UPDATE t SET a = 3; END IF",
+            "lbl: BEGIN NOT ATOMIC DELETE FROM t; END",
+            "WHILE 0 DO UPDATE t SET a = 1; END WHILE",
+            "REPEAT UPDATE t SET a = a + 1; UNTIL 1 END REPEAT",
+            "l1: LOOP LEAVE l1; END LOOP",
+            "CASE WHEN 1 THEN DELETE FROM t; END CASE",
+            "FOR i IN 1..3 DO INSERT INTO t VALUES (i); END FOR",
+        ] {
+            assert!(writes(sql).iter().any(|w| w.verb == Verb::Do), "{sql}: {:?}", writes(sql));
+        }
+        // A transaction's BEGIN, MySQL's `DO expression`: no code block.
+        for sql in ["BEGIN", "BEGIN IMMEDIATE", "BEGIN; SELECT 1", "DO SLEEP(1)", "DO RELEASE_LOCK('x')"] {
+            assert_eq!(writes(sql), [], "{sql}");
+        }
+        assert_eq!(one("/* audit_seaorm: old row */ SELECT a FROM t WHERE id = $1 LIMIT $2 FOR UPDATE"), None);
+        assert_eq!(one("/* audit_seaorm: old row */ DELETE FROM t"), Some((Verb::Delete, "t".into())));
         // DO in an upsert is no code block.
         assert_eq!(all("INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO NOTHING"), [w(Verb::Insert, "t")]);
         assert_eq!(

@@ -277,6 +277,9 @@ impl Tracker {
     /// read-back of: it names their table and, for an update or delete, ends with their key
     /// values (SeaORM reads a written row back by its key).
     pub(crate) fn held_for(&self, task: Option<Id>, sql: &str, values: &[sea_orm::Value]) -> Vec<uuid::Uuid> {
+        if sql.starts_with(super::marker::OLD_ROW_READ) {
+            return Vec::new(); // a hook's read of the row before a write, never a read-back
+        }
         self.ran
             .iter()
             .filter(|r| r.task == task && sql.contains(r.table.as_str()) && ends_with_key(values, &r.key_values))
@@ -355,7 +358,8 @@ impl Tracker {
     /// Takes what `before_*` left for this row and the write's stand-in, dropping a token no
     /// statement consumed (an update with nothing to write sends no SQL). An insert's
     /// stand-in is the newest of its task and table whose model set this key, or else (the
-    /// key was generated, or the database changed it) the newest of its task and table.
+    /// key was generated, or the database changed it) the newest whose model set no key, or
+    /// else the newest of its task and table.
     pub(crate) fn end(
         &mut self,
         task: Option<Id>,
@@ -382,6 +386,7 @@ impl Tracker {
             .ran
             .iter()
             .rposition(|r| candidate(r) && r.inserted_key.as_deref() == Some(key))
+            .or_else(|| self.ran.iter().rposition(|r| candidate(r) && r.inserted_key.is_none()))
             .or_else(|| self.ran.iter().rposition(candidate));
         let stand_in = ran.map(|index| self.ran.remove(index).stand_in);
         (self.pending.remove(&(task, table.to_string(), key.to_string())), stand_in)
@@ -465,9 +470,22 @@ mod tests {
         };
         // Hooks come back in another order than the statements ran (`join!`).
         assert_eq!(held(tracker.end(None, Verb::Insert, "t", "a").1), Some(ids[0]), "its own key");
-        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "42").1), Some(ids[2]), "generated: the newest");
+        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "42").1), Some(ids[2]), "generated: the keyless one");
         assert_eq!(held(tracker.end(None, Verb::Insert, "t", "b").1), Some(ids[1]));
         assert!(tracker.ran.is_empty());
+
+        // The newest set a key; a generated key's hook takes the keyless one, not it.
+        let mut ids = Vec::new();
+        for key in [None, Some("a")] {
+            let mut token = insert_token(3);
+            token.inserted =
+                Some(Box::new(Inserted { key: key.map(str::to_string), row: Row::new(), redact: Vec::new() }));
+            let held = OrmEvent::new("bulk", "t", String::new());
+            ids.push(held.id);
+            tracker.ran.push(Ran::new(&token, StandIn::Held(Box::new(held))));
+        }
+        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "42").1), Some(ids[0]));
+        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "a").1), Some(ids[1]));
     }
 
     #[test]

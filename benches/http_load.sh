@@ -8,7 +8,9 @@
 #
 # HTTP_LOAD_CONFIGS="mode store;mode store" picks configurations (stores: head-only, memory,
 # jsonl, sqlite, postgres); HTTP_LOAD_PRELOAD=/path/to/libjemalloc.so.2 runs the server with
-# that allocator preloaded (the bare baseline too).
+# that allocator preloaded (the bare baseline too). HTTP_LOAD_DELAY_MS=1 makes every connection
+# wait that long after each response (a load below saturation: latency without queueing for
+# CPU); HTTP_LOAD_PIN=1 runs the server on core 0 and wrk on core 1 (taskset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -23,6 +25,13 @@ wrk.method = "POST"
 wrk.body = '{"name":"widget","qty":3}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
+if [ -n "${HTTP_LOAD_DELAY_MS:-}" ]; then
+  printf 'function delay()\n  return %s\nend\n' "$HTTP_LOAD_DELAY_MS" >>"$lua"
+fi
+server_cpu=() wrk_cpu=()
+if [ -n "${HTTP_LOAD_PIN:-}" ]; then
+  server_cpu=(taskset -c 0) wrk_cpu=(taskset -c 1)
+fi
 
 configs=(
   "bare memory"
@@ -43,13 +52,13 @@ printf '|%s|%s|%s|%s|%s|%s|\n' ---------------------- ----------- ------------ -
 for config in "${configs[@]}"; do
   read -r mode store <<<"$config"
   out=$(mktemp)
-  env ${HTTP_LOAD_PRELOAD:+LD_PRELOAD="$HTTP_LOAD_PRELOAD"} "$server" --mode "$mode" --store "$store" --jsonl-path "$(mktemp -u)" >"$out" &
+  env ${HTTP_LOAD_PRELOAD:+LD_PRELOAD="$HTTP_LOAD_PRELOAD"} "${server_cpu[@]}" "$server" --mode "$mode" --store "$store" --jsonl-path "$(mktemp -u)" >"$out" &
   pid=$!
   for _ in $(seq 1 100); do grep -q listening "$out" && break; sleep 0.1; done
   url="http://$(awk '/listening on/ {print $3}' "$out")/items"
-  wrk -t1 -c50 -d2s -s "$lua" "$url" >/dev/null # warm up
+  "${wrk_cpu[@]}" wrk -t1 -c50 -d2s -s "$lua" "$url" >/dev/null # warm up
   cpu_before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  result=$(wrk -t1 -c50 -d"${seconds}s" --latency -s "$lua" "$url")
+  result=$("${wrk_cpu[@]}" wrk -t1 -c50 -d"${seconds}s" --latency -s "$lua" "$url")
   cpu_after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   kill -INT "$pid"; wait "$pid" || true
   rm -f "$out"

@@ -462,6 +462,25 @@ impl DbShared {
         Ok(tickets)
     }
 
+    /// Settles the hooked writes of `plan` and gives each that ran a stand-in, kept where
+    /// `place` puts it. Returns how many ran.
+    fn settle_with_stand_ins(
+        &self,
+        tracker: &mut Tracker,
+        plan: &Plan,
+        outcome: Option<Option<u64>>,
+        mut place: impl FnMut(OrmEvent) -> StandIn,
+    ) -> usize {
+        let ran: Vec<Ran> = tracker
+            .settle(plan, outcome)
+            .into_iter()
+            .map(|(token, affected, pending)| Ran::new(token, place(self.stand_in(token, affected, pending))))
+            .collect();
+        let count = ran.len();
+        tracker.ran.extend(ran);
+        count
+    }
+
     /// Before a statement runs: which of its writes are hooked, which are not (and whether
     /// strict mode refuses it).
     fn plan(&self, target: Target<'_>, sql: &str, values: &[sea_orm::Value]) -> Result<Plan, DbErr> {
@@ -499,31 +518,20 @@ impl DbShared {
             Target::Tx(state, _) => {
                 let mut state = lock(state);
                 let TxState { tracker, events, .. } = &mut *state;
-                let ran: Vec<Ran> = tracker
-                    .settle(&plan, outcome)
-                    .into_iter()
-                    .map(|(token, affected, pending)| {
-                        let event = self.stand_in(token, affected, pending);
-                        let ran = Ran::new(token, StandIn::Buffered(event.id));
-                        events.push(event);
-                        ran
-                    })
-                    .collect();
-                tracker.ran.extend(ran);
+                // In the buffer, at the write's place.
+                self.settle_with_stand_ins(tracker, &plan, outcome, |event| {
+                    let id = event.id;
+                    events.push(event);
+                    StandIn::Buffered(id)
+                });
             }
             Target::Auto => {
                 let expired = {
                     let mut tracker = lock(&self.auto);
                     let expired = tracker.expire();
-                    let ran: Vec<Ran> = tracker
-                        .settle(&plan, outcome)
-                        .into_iter()
-                        .map(|(token, affected, pending)| {
-                            Ran::new(token, StandIn::Held(Box::new(self.stand_in(token, affected, pending))))
-                        })
-                        .collect();
-                    self.auto_ran.fetch_add(ran.len(), Ordering::Relaxed);
-                    tracker.ran.extend(ran);
+                    let held = self
+                        .settle_with_stand_ins(&mut tracker, &plan, outcome, |event| StandIn::Held(Box::new(event)));
+                    self.auto_ran.fetch_add(held, Ordering::Relaxed);
                     expired
                 };
                 self.record_stand_ins(expired);

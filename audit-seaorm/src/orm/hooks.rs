@@ -32,24 +32,22 @@ pub(crate) fn table_of<E: EntityTrait>() -> String {
 
 /// Every column of `model` except `ignore`, as JSON.
 pub(crate) fn row_of<M: ModelTrait>(model: &M, ignore: &[&str]) -> Row {
-    let mut row = Row::new();
-    for column in <<M::Entity as EntityTrait>::Column as Iterable>::iter() {
-        let name = sea_orm::IdenStatic::as_str(&column);
-        if !ignore.iter().any(|i| i.eq_ignore_ascii_case(name)) {
-            row.insert(name.to_string(), value_to_json(&model.get(column)));
-        }
-    }
-    row
+    columns_as_json::<M::Entity>(ignore, |column| Some(model.get(column)))
 }
 
 /// The columns `am` sets (or keeps unchanged) as JSON, less `ignore`: what an insert of it
 /// writes besides the database's defaults.
 fn row_of_active<A: ActiveModelTrait>(am: &A, ignore: &[&str]) -> Row {
+    columns_as_json::<A::Entity>(ignore, |column| am.get(column).into_value())
+}
+
+/// The columns of `E` except `ignore` that `value` gives a value for, as JSON.
+fn columns_as_json<E: EntityTrait>(ignore: &[&str], value: impl Fn(E::Column) -> Option<Value>) -> Row {
     let mut row = Row::new();
-    for column in <<A::Entity as EntityTrait>::Column as Iterable>::iter() {
+    for column in <E::Column as Iterable>::iter() {
         let name = sea_orm::IdenStatic::as_str(&column);
-        if let Some(value) = am.get(column).into_value()
-            && !ignore.iter().any(|i| i.eq_ignore_ascii_case(name))
+        if !ignore.iter().any(|i| i.eq_ignore_ascii_case(name))
+            && let Some(value) = value(column)
         {
             row.insert(name.to_string(), value_to_json(&value));
         }

@@ -52,15 +52,14 @@ impl DbShared {
         event: Option<OrmEvent>,
         old_known: bool,
     ) -> Option<OrmEvent> {
-        let id = match (target, stand_in) {
-            (Target::Tx(_, _), Some(StandIn::Buffered(id))) => id,
+        let (state, id) = match (target, stand_in) {
+            (Target::Tx(state, _), Some(StandIn::Buffered(id))) => (state, id),
             (Target::Auto, Some(StandIn::Held(held))) => {
                 self.auto_ran.fetch_sub(1, Ordering::Relaxed);
                 return if event.is_none() && !old_known { Some(*held) } else { event };
             }
             _ => return event,
         };
-        let Target::Tx(state, _) = target else { return event };
         let mut state = lock(state);
         let Some(slot) = state.events.iter_mut().rev().find(|e| e.id == id) else { return event };
         match event {

@@ -47,6 +47,13 @@ pub(crate) struct Token {
     pub(crate) inserted: Option<Box<Inserted>>,
 }
 
+impl Token {
+    /// Whether `other` announces a write of the same kind to the same row from the same task.
+    fn same_row(&self, other: &Token) -> bool {
+        self.task == other.task && self.verb == other.verb && self.table == other.table && self.key == other.key
+    }
+}
+
 /// An insert as its `before_save` announced it: the values the model sets.
 #[derive(Clone, Debug)]
 pub(crate) struct Inserted {
@@ -81,16 +88,10 @@ pub(crate) type PendingKey = (Option<Id>, String, String);
 /// is recorded: the write's place, actor and old values, without the new ones.
 #[derive(Debug)]
 pub(crate) struct Ran {
-    pub(crate) task: Option<Id>,
-    pub(crate) verb: Verb,
-    pub(crate) table: String,
-    /// As in its [`Token`]: `None` for an insert.
-    pub(crate) key: Option<String>,
-    /// As in its [`Token`]: empty for an insert.
-    pub(crate) key_values: Vec<Json>,
-    /// For an insert whose model set its key: that key's resource id.
-    pub(crate) inserted_key: Option<String>,
+    /// The write as `before_*` announced it.
+    pub(crate) token: Token,
     pub(crate) stand_in: StandIn,
+    /// When its statement ran.
     pub(crate) since: Instant,
     /// Cleared when a newer announcement for the same row comes: a later `after_*` hook of
     /// that row belongs to the newer write (which may have sent no statement at all).
@@ -99,17 +100,12 @@ pub(crate) struct Ran {
 
 impl Ran {
     pub(crate) fn new(token: &Token, stand_in: StandIn) -> Ran {
-        Ran {
-            task: token.task,
-            verb: token.verb,
-            table: token.table.clone(),
-            key: token.key.clone(),
-            key_values: token.key_values.clone(),
-            inserted_key: token.inserted.as_ref().and_then(|inserted| inserted.key.clone()),
-            stand_in,
-            since: Instant::now(),
-            claimable: true,
-        }
+        Ran { token: token.clone(), stand_in, since: Instant::now(), claimable: true }
+    }
+
+    /// For an insert whose model set its key: that key's resource id.
+    fn inserted_key(&self) -> Option<&str> {
+        self.token.inserted.as_ref().and_then(|inserted| inserted.key.as_deref())
     }
 }
 
@@ -282,7 +278,11 @@ impl Tracker {
         }
         self.ran
             .iter()
-            .filter(|r| r.task == task && sql.contains(r.table.as_str()) && ends_with_key(values, &r.key_values))
+            .filter(|r| {
+                r.token.task == task
+                    && sql.contains(r.token.table.as_str())
+                    && ends_with_key(values, &r.token.key_values)
+            })
             .filter_map(|r| match &r.stand_in {
                 StandIn::Held(event) => Some(event.id),
                 StandIn::Buffered(_) => None,
@@ -323,17 +323,14 @@ impl Tracker {
         let expired = self.expire();
         if token.key.is_some() {
             for ran in &mut self.ran {
-                if ran.task == token.task && ran.verb == token.verb && ran.table == token.table && ran.key == token.key
-                {
+                if ran.token.same_row(&token) {
                     ran.claimable = false;
                 }
             }
             // A new announcement for the row replaces one that sent no statement. (Inserts,
             // whose key is not known, are told apart by their statements' values instead: two
             // of one table may be under way in one task, e.g. with `join!`.)
-            self.tokens.retain(|t| {
-                !(t.task == token.task && t.verb == token.verb && t.table == token.table && t.key == token.key)
-            });
+            self.tokens.retain(|t| !t.same_row(&token));
         }
         if no_statement {
             // Nothing to match a statement to: only the coming `after_save` is told to record
@@ -373,11 +370,12 @@ impl Tracker {
         }
         // The newest: an earlier insert of the table whose hook did not come keeps its own.
         let candidate = |r: &Ran| {
+            let t = &r.token;
             r.claimable
-                && r.task == task
-                && r.verb == verb
-                && r.table == table
-                && match &r.key {
+                && t.task == task
+                && t.verb == verb
+                && t.table == table
+                && match &t.key {
                     Some(ran_key) => ran_key == key,
                     None => verb == Verb::Insert,
                 }
@@ -385,8 +383,8 @@ impl Tracker {
         let ran = self
             .ran
             .iter()
-            .rposition(|r| candidate(r) && r.inserted_key.as_deref() == Some(key))
-            .or_else(|| self.ran.iter().rposition(|r| candidate(r) && r.inserted_key.is_none()))
+            .rposition(|r| candidate(r) && r.inserted_key() == Some(key))
+            .or_else(|| self.ran.iter().rposition(|r| candidate(r) && r.inserted_key().is_none()))
             .or_else(|| self.ran.iter().rposition(candidate));
         let stand_in = ran.map(|index| self.ran.remove(index).stand_in);
         (self.pending.remove(&(task, table.to_string(), key.to_string())), stand_in)

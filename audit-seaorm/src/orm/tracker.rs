@@ -450,22 +450,30 @@ mod tests {
         assert_eq!((plan.hooked.len(), plan.bulk.len()), (0, 1), "one announcement left: not two rows");
     }
 
+    /// Inserts of table `t` that ran, with these keys set by their models, held in `tracker`:
+    /// their stand-ins' ids.
+    fn inserts_ran(tracker: &mut Tracker, keys: &[Option<&str>]) -> Vec<uuid::Uuid> {
+        keys.iter()
+            .map(|key| {
+                let mut token = insert_token(3);
+                token.inserted =
+                    Some(Box::new(Inserted { key: key.map(str::to_string), row: Row::new(), redact: Vec::new() }));
+                let held = OrmEvent::new("bulk", "t", String::new());
+                let id = held.id;
+                tracker.ran.push(Ran::new(&token, StandIn::Held(Box::new(held))));
+                id
+            })
+            .collect()
+    }
+
     #[test]
     fn an_insert_hook_takes_the_stand_in_of_its_own_key_or_else_the_newest() {
         let mut tracker = Tracker::default();
-        let mut ids = Vec::new();
-        for key in [Some("a"), Some("b"), None] {
-            let mut token = insert_token(3);
-            token.inserted =
-                Some(Box::new(Inserted { key: key.map(str::to_string), row: Row::new(), redact: Vec::new() }));
-            let held = OrmEvent::new("bulk", "t", String::new());
-            ids.push(held.id);
-            tracker.ran.push(Ran::new(&token, StandIn::Held(Box::new(held))));
-        }
         let held = |stand_in: Option<StandIn>| match stand_in {
             Some(StandIn::Held(event)) => Some(event.id),
             _ => None,
         };
+        let ids = inserts_ran(&mut tracker, &[Some("a"), Some("b"), None]);
         // Hooks come back in another order than the statements ran (`join!`).
         assert_eq!(held(tracker.end(None, Verb::Insert, "t", "a").1), Some(ids[0]), "its own key");
         assert_eq!(held(tracker.end(None, Verb::Insert, "t", "42").1), Some(ids[2]), "generated: the keyless one");
@@ -473,15 +481,7 @@ mod tests {
         assert!(tracker.ran.is_empty());
 
         // The newest set a key; a generated key's hook takes the keyless one, not it.
-        let mut ids = Vec::new();
-        for key in [None, Some("a")] {
-            let mut token = insert_token(3);
-            token.inserted =
-                Some(Box::new(Inserted { key: key.map(str::to_string), row: Row::new(), redact: Vec::new() }));
-            let held = OrmEvent::new("bulk", "t", String::new());
-            ids.push(held.id);
-            tracker.ran.push(Ran::new(&token, StandIn::Held(Box::new(held))));
-        }
+        let ids = inserts_ran(&mut tracker, &[None, Some("a")]);
         assert_eq!(held(tracker.end(None, Verb::Insert, "t", "42").1), Some(ids[0]));
         assert_eq!(held(tracker.end(None, Verb::Insert, "t", "a").1), Some(ids[1]));
     }

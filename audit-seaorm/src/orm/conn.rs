@@ -4,9 +4,10 @@
 
 use super::event::{self, OrmEvent, resource_id};
 use super::marker::{self, Message, WriteVerb};
+use super::old_row;
 use super::outbox;
 use super::sql;
-use super::tracker::{Inserted, Plan, Ran, StandIn, Token, Tracker};
+use super::tracker::{DeferredRead, Inserted, Plan, Ran, StandIn, Token, Tracker};
 use audit_core::store::AuditStore;
 use audit_core::{AuditScope, Auditor, RecordError, RedactionPolicy, Ticket, TryRecordError};
 use sea_orm::{
@@ -564,7 +565,7 @@ impl DbShared {
         let task = tokio::task::try_id();
         match marker::decode(stmt)? {
             Message::Probe => Ok(()),
-            Message::Begin { table, verb, key, old, redact, values, no_statement, new } => {
+            Message::Begin { table, verb, key, old, redact, values, no_statement, new, old_read } => {
                 let mut key_values = key.unwrap_or_default();
                 let mut key = (!key_values.is_empty()).then(|| resource_id(&key_values));
                 let mut inserted = None;
@@ -574,8 +575,11 @@ impl DbShared {
                     key_values = Vec::new();
                     inserted = new.map(|row| Box::new(Inserted { key: key.take(), row, redact: redact.clone() }));
                 }
+                let deferred = old_read
+                    .and_then(|name| old_row::lookup(&name))
+                    .map(|read| Box::new(DeferredRead { read, redact: redact.clone() }));
                 let since = std::time::Instant::now();
-                let token = Token { task, verb: verb.sql(), table, key, key_values, values, since, inserted };
+                let token = Token { task, verb: verb.sql(), table, key, key_values, values, since, inserted, deferred };
                 let expired = self.with_tracker(target, |tracker| tracker.begin(token, old, redact, no_statement));
                 self.record_stand_ins(expired);
                 Ok(())
@@ -614,64 +618,104 @@ impl DbShared {
         }
     }
 
-    /// Runs one statement through `run`, with marker handling and write tracking around it.
-    #[allow(clippy::too_many_arguments)] // the statement, how to run it, and how to read its result
-    async fn intercept<T, F, Fut, P, PFut>(
-        &self,
-        target: Target<'_>,
-        backend: DbBackend,
-        stmt: Statement,
-        marker_value: impl FnOnce(ExecResult) -> T,
-        affected: impl Fn(&T) -> Option<u64>,
-        run: F,
-        reopen: P,
-    ) -> Result<T, DbErr>
+    /// Runs one statement through `run` (a call of `inner`), with marker handling and write
+    /// tracking around it.
+    async fn intercept<T, I, F, Fut>(&self, target: Target<'_>, inner: &I, stmt: Statement, run: F) -> Result<T, DbErr>
     where
+        T: Outcome,
+        I: ConnectionTrait,
         F: FnOnce(Statement) -> Fut,
         Fut: Future<Output = Result<T, DbErr>>,
-        P: FnOnce(String) -> PFut,
-        PFut: Future<Output = Result<ExecResult, DbErr>>,
     {
+        let backend = inner.get_database_backend();
         if marker::is_marker(&stmt.sql) {
             self.on_marker(target, stmt).await?;
-            return Ok(marker_value(marker::fake_result(backend)));
+            return Ok(T::from_marker(marker::fake_result(backend)));
         }
-        let stmt = unlock_old_row_read(target, stmt);
+        let mut stmt = unlock_old_row_read(target, stmt);
         refuse_after_rollback(target, backend)?;
         let values = stmt.values.as_ref().map_or(&[][..], |v| &v.0[..]);
         let plan = self.plan(target, &stmt.sql, values)?;
         let mut guard = self.guard_stand_ins(target, &stmt.sql, values);
-        let result = run(stmt).await;
+        let result = match self.read_old_rows(target, inner, &mut stmt, &plan, T::ROWS).await {
+            Ok(fused) => {
+                let result = run(stmt).await;
+                if let (Some(token), Ok(result)) = (fused.map(|i| &plan.hooked[i]), &result) {
+                    self.keep_fused_old_row(target, token, result.first_row());
+                }
+                result
+            }
+            Err(e) => Err(e),
+        };
         guard.held.clear();
-        self.note_failure(target, backend, result.as_ref().err(), reopen).await;
+        self.note_failure(target, backend, result.as_ref().err(), inner).await;
         if plan.is_empty() {
             return result;
         }
-        let outcome = result.as_ref().ok().map(&affected);
+        let outcome = result.as_ref().ok().map(T::affected);
         self.finish(target, plan, outcome).await?;
         result
     }
 
-    async fn intercept_unprepared<F, Fut, P, PFut>(
+    /// Reads the old rows that hooks left to the connection (updates on PostgreSQL, see
+    /// [`old_row`]): as a locked subquery of the statement itself when it returns rows and
+    /// has SeaORM's shape (then returns that write's index in `plan.hooked`: its old row comes
+    /// back with the statement's result), otherwise each with a read of its own just before
+    /// the statement, locked inside a transaction.
+    async fn read_old_rows<I: ConnectionTrait>(
         &self,
         target: Target<'_>,
-        backend: DbBackend,
+        inner: &I,
+        stmt: &mut Statement,
+        plan: &Plan,
+        returns_rows: bool,
+    ) -> Result<Option<usize>, DbErr> {
+        let mut fused = None;
+        for (index, token) in plan.hooked.iter().enumerate() {
+            let Some(deferred) = &token.deferred else { continue };
+            let values = stmt.values.as_ref().map_or(&[][..], |v| &v.0[..]);
+            if returns_rows
+                && plan.hooked.len() == 1
+                && plan.bulk.is_empty()
+                && let Some(sql) = deferred.read.fused(&stmt.sql, values.len())
+            {
+                stmt.sql = sql;
+                fused = Some(index);
+                continue;
+            }
+            let key = &values[values.len().saturating_sub(deferred.read.key_len())..];
+            let read = deferred.read.separate(key, matches!(target, Target::Tx(..)));
+            if let Some(row) = inner.query_one_raw(read).await? {
+                let old = deferred.read.decode(&row)?;
+                self.with_tracker(target, |tracker| tracker.old_row_read(token, old));
+            }
+        }
+        Ok(fused)
+    }
+
+    /// Keeps the old row that came back with a hooked update (see [`old_row`]). The update
+    /// has happened: if the row cannot be read (SeaORM, which reads the same columns for its
+    /// model, would then fail as well), its event says `old_unknown`.
+    fn keep_fused_old_row(&self, target: Target<'_>, token: &Token, row: Option<&QueryResult>) {
+        let (Some(deferred), Some(row)) = (&token.deferred, row) else { return };
+        if let Ok(old) = deferred.read.decode(row) {
+            self.with_tracker(target, |tracker| tracker.old_row_read(token, old));
+        }
+    }
+
+    async fn intercept_unprepared<I: ConnectionTrait>(
+        &self,
+        target: Target<'_>,
+        inner: &I,
         sql: &str,
-        run: F,
-        reopen: P,
-    ) -> Result<ExecResult, DbErr>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<ExecResult, DbErr>>,
-        P: FnOnce(String) -> PFut,
-        PFut: Future<Output = Result<ExecResult, DbErr>>,
-    {
+    ) -> Result<ExecResult, DbErr> {
+        let backend = inner.get_database_backend();
         refuse_after_rollback(target, backend)?;
         let plan = self.plan(target, sql, &[])?;
         let mut guard = self.guard_stand_ins(target, sql, &[]);
-        let result = run().await;
+        let result = inner.execute_unprepared(sql).await;
         guard.held.clear();
-        self.note_failure(target, backend, result.as_ref().err(), reopen).await;
+        self.note_failure(target, backend, result.as_ref().err(), inner).await;
         if plan.is_empty() {
             return result;
         }
@@ -684,20 +728,22 @@ impl DbShared {
     /// transaction back on a deadlock (SQLSTATE 40001), savepoints included; SQLite rolls it
     /// back on some errors (`SQLITE_FULL`, `SQLITE_IOERR`, `SQLITE_NOMEM`, `RAISE(ROLLBACK)` in a
     /// trigger…), which the error alone does not tell: after a failed statement, `reopen`
-    /// sends `BEGIN`, which succeeds only if no transaction was open any more. (The transaction
+    /// sends `BEGIN` through `inner`, which succeeds only if no transaction was open any more. (The transaction
     /// it opens, and the savepoints [`reopen_sql`] opens in it, stand in for the lost ones, so
     /// that the driver's `ROLLBACK TO SAVEPOINT`s and final `ROLLBACK` still have something to
     /// end and the connection goes back to its pool outside any transaction.)
-    async fn note_failure<P, PFut>(&self, target: Target<'_>, backend: DbBackend, error: Option<&DbErr>, reopen: P)
-    where
-        P: FnOnce(String) -> PFut,
-        PFut: Future<Output = Result<ExecResult, DbErr>>,
-    {
+    async fn note_failure<I: ConnectionTrait>(
+        &self,
+        target: Target<'_>,
+        backend: DbBackend,
+        error: Option<&DbErr>,
+        inner: &I,
+    ) {
         let (Some(error), Target::Tx(state, level)) = (error, target) else { return };
         let from = match backend {
             DbBackend::Postgres => level,
             DbBackend::MySql if sqlstate(error).as_deref() == Some("40001") => 0,
-            DbBackend::Sqlite if reopen(reopen_sql(level)).await.is_ok() => 0,
+            DbBackend::Sqlite if inner.execute_unprepared(&reopen_sql(level)).await.is_ok() => 0,
             _ => return,
         };
         let mut state = lock(state);
@@ -744,12 +790,56 @@ impl DbShared {
 // ---------------------------------------------------------------------------------------
 // ConnectionTrait
 
-fn rows_of_one(result: &Option<QueryResult>) -> Option<u64> {
-    Some(u64::from(result.is_some()))
+/// What a statement returns, as [`DbShared::intercept`] reads it.
+trait Outcome: Sized {
+    /// Whether the statement returns rows (an UPDATE's `RETURNING` can then carry its old
+    /// row, see [`old_row`]).
+    const ROWS: bool;
+    /// The answer to a marker statement, which never reaches the database.
+    fn from_marker(result: ExecResult) -> Self;
+    /// Rows affected (or returned), if known.
+    fn affected(&self) -> Option<u64>;
+    /// The first row returned.
+    fn first_row(&self) -> Option<&QueryResult>;
 }
 
-fn rows_of_all(result: &[QueryResult]) -> Option<u64> {
-    Some(result.len() as u64)
+impl Outcome for ExecResult {
+    const ROWS: bool = false;
+    fn from_marker(result: ExecResult) -> Self {
+        result
+    }
+    fn affected(&self) -> Option<u64> {
+        Some(self.rows_affected())
+    }
+    fn first_row(&self) -> Option<&QueryResult> {
+        None
+    }
+}
+
+impl Outcome for Option<QueryResult> {
+    const ROWS: bool = true;
+    fn from_marker(_: ExecResult) -> Self {
+        None
+    }
+    fn affected(&self) -> Option<u64> {
+        Some(u64::from(self.is_some()))
+    }
+    fn first_row(&self) -> Option<&QueryResult> {
+        self.as_ref()
+    }
+}
+
+impl Outcome for Vec<QueryResult> {
+    const ROWS: bool = true;
+    fn from_marker(_: ExecResult) -> Self {
+        Vec::new()
+    }
+    fn affected(&self) -> Option<u64> {
+        Some(self.len() as u64)
+    }
+    fn first_row(&self) -> Option<&QueryResult> {
+        self.first()
+    }
 }
 
 /// `ConnectionTrait` for a wrapper: every statement goes to the connection or transaction in
@@ -765,64 +855,22 @@ macro_rules! intercepting_connection {
 
             async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
                 let $this = self;
-                let (backend, target) = (self.get_database_backend(), $target);
-                self.shared
-                    .intercept(
-                        target,
-                        backend,
-                        stmt,
-                        |r| r,
-                        |r| Some(r.rows_affected()),
-                        |s| self.$inner.execute_raw(s),
-                        |sql: String| async move { self.$inner.execute_unprepared(&sql).await },
-                    )
-                    .await
+                self.shared.intercept($target, &self.$inner, stmt, |s| self.$inner.execute_raw(s)).await
             }
 
             async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
                 let $this = self;
-                let (backend, target) = (self.get_database_backend(), $target);
-                self.shared
-                    .intercept_unprepared(
-                        target,
-                        backend,
-                        sql,
-                        || self.$inner.execute_unprepared(sql),
-                        |sql: String| async move { self.$inner.execute_unprepared(&sql).await },
-                    )
-                    .await
+                self.shared.intercept_unprepared($target, &self.$inner, sql).await
             }
 
             async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
                 let $this = self;
-                let (backend, target) = (self.get_database_backend(), $target);
-                self.shared
-                    .intercept(
-                        target,
-                        backend,
-                        stmt,
-                        |_| None,
-                        rows_of_one,
-                        |s| self.$inner.query_one_raw(s),
-                        |sql: String| async move { self.$inner.execute_unprepared(&sql).await },
-                    )
-                    .await
+                self.shared.intercept($target, &self.$inner, stmt, |s| self.$inner.query_one_raw(s)).await
             }
 
             async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
                 let $this = self;
-                let (backend, target) = (self.get_database_backend(), $target);
-                self.shared
-                    .intercept(
-                        target,
-                        backend,
-                        stmt,
-                        |_| Vec::new(),
-                        |r: &Vec<QueryResult>| rows_of_all(r),
-                        |s| self.$inner.query_all_raw(s),
-                        |sql: String| async move { self.$inner.execute_unprepared(&sql).await },
-                    )
-                    .await
+                self.shared.intercept($target, &self.$inner, stmt, |s| self.$inner.query_all_raw(s)).await
             }
 
             fn support_returning(&self) -> bool {

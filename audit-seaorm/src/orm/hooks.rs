@@ -4,6 +4,7 @@
 
 use super::event::Row;
 use super::marker::{self, Message, WriteVerb};
+use super::old_row;
 use super::value::value_to_json;
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Iterable, ModelTrait,
@@ -140,6 +141,7 @@ where
             values: Some(values),
             no_statement: false,
             new: Some(row_of_active(&am, A::IGNORE)),
+            old_read: None,
         };
         send(db, &begin).await?;
         return Ok(am);
@@ -152,7 +154,9 @@ where
     let sends = <<A::Entity as EntityTrait>::Column as Iterable>::iter()
         .filter(|column| <<A::Entity as EntityTrait>::PrimaryKey as PrimaryKeyToColumn>::from_column(*column).is_none())
         .any(|column| matches!(am.get(column), ActiveValue::Set(_)));
-    let old = if sends { read_locked::<A, C>(db, &key).await? } else { None };
+    // On PostgreSQL the connection reads the old row with the UPDATE itself (see old_row).
+    let old_read = if sends { old_row::register::<A>(db.get_database_backend()) } else { None };
+    let old = if sends && old_read.is_none() { read_locked::<A, C>(db, &key).await? } else { None };
     let begin = Message::Begin {
         table,
         verb: WriteVerb::Update,
@@ -162,6 +166,7 @@ where
         values: None,
         no_statement: !sends,
         new: None,
+        old_read: old_read.map(str::to_string),
     };
     send(db, &begin).await?;
     Ok(am)
@@ -208,6 +213,7 @@ where
         values: None,
         no_statement: false,
         new: None,
+        old_read: None,
     };
     send(db, &begin).await?;
     Ok(am)

@@ -61,6 +61,10 @@ pub(crate) enum Message {
         /// key the model sets, if it sets all of it (inserts are not matched by key).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         new: Option<Row>,
+        /// For an update on PostgreSQL: `old` is left to the connection, which reads it with
+        /// the statement (the name [`super::old_row::register`] gave the entity's read).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        old_read: Option<String>,
     },
     /// "The write of `key` is done; here is the row after (none for a delete)."
     End { table: String, verb: WriteVerb, key: Vec<Json>, row: Option<Row>, redact: Vec<String> },

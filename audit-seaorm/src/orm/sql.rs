@@ -648,6 +648,40 @@ fn name_at(rest: &[Token<'_>], mut i: usize) -> (String, usize) {
     (name, i)
 }
 
+/// In one PostgreSQL `UPDATE … SET … WHERE … [RETURNING …]` without `WITH` or `FROM` (the shape
+/// SeaORM gives an update), the byte offsets of its `WHERE` and `RETURNING`; `None` for any
+/// other statement, or one with a comment or a `;` (text appended to it must stay SQL).
+pub(crate) fn update_clauses(sql: &str) -> Option<(usize, Option<usize>)> {
+    if sql.contains("--") || sql.contains("/*") || sql.contains(';') {
+        return None;
+    }
+    let lexed = tokens(sql, DIALECTS[1]);
+    let [statement] = &lexed.statements[..] else { return None };
+    if !statement.first().is_some_and(|t| is_word(t, "UPDATE")) {
+        return None;
+    }
+    // A word token borrows the text: its offset is where it points.
+    let offset = |word: &str| word.as_ptr() as usize - sql.as_ptr() as usize;
+    let (mut depth, mut where_at, mut returning_at) = (0_i32, None, None);
+    for token in statement {
+        match token {
+            Token::Punct('(') => depth += 1,
+            Token::Punct(')') => depth -= 1,
+            Token::Word(w) if depth == 0 => {
+                if w.eq_ignore_ascii_case("FROM") || w.eq_ignore_ascii_case("WITH") {
+                    return None;
+                } else if w.eq_ignore_ascii_case("WHERE") && where_at.is_none() {
+                    where_at = Some(offset(w));
+                } else if w.eq_ignore_ascii_case("RETURNING") && where_at.is_some() && returning_at.is_none() {
+                    returning_at = Some(offset(w));
+                }
+            }
+            _ => {}
+        }
+    }
+    Some((where_at?, returning_at))
+}
+
 /// The statement with literals as `?`, one space between tokens, at most 2 000 bytes.
 fn shape(statement: &[Token<'_>]) -> String {
     let mut out = String::new();

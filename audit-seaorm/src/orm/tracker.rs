@@ -10,6 +10,7 @@
 //! that statement, so it can tell hooked writes from bulk or raw ones.
 
 use super::event::{OrmEvent, Row};
+use super::old_row::OldRowRead;
 use super::sql::{Verb, Write};
 use super::value::value_to_json;
 use serde_json::Value as Json;
@@ -45,6 +46,17 @@ pub(crate) struct Token {
     pub(crate) since: Instant,
     /// For an insert: what its stand-in records if its `after_save` never comes.
     pub(crate) inserted: Option<Box<Inserted>>,
+    /// For an update whose old row the connection reads with the statement (PostgreSQL).
+    pub(crate) deferred: Option<Box<DeferredRead>>,
+}
+
+/// The read of an update's old row that its `before_save` left to the connection (see
+/// [`super::old_row`]).
+#[derive(Clone, Debug)]
+pub(crate) struct DeferredRead {
+    pub(crate) read: &'static OldRowRead,
+    /// The entity's redacted columns (kept with the old row).
+    pub(crate) redact: Vec<String>,
 }
 
 impl Token {
@@ -352,6 +364,21 @@ impl Tracker {
         expired
     }
 
+    /// Keeps the old row that the connection read for `token`'s write (see [`DeferredRead`])
+    /// where `before_*` would have left it.
+    pub(crate) fn old_row_read(&mut self, token: &Token, old: Row) {
+        if let (Some(key), Some(deferred)) = (&token.key, &token.deferred) {
+            let pending = Pending {
+                old,
+                redact: deferred.redact.clone(),
+                affected: None,
+                no_statement: false,
+                since: token.since,
+            };
+            self.pending.insert((token.task, token.table.clone(), key.clone()), pending);
+        }
+    }
+
     /// Takes what `before_*` left for this row and the write's stand-in, dropping a token no
     /// statement consumed (an update with nothing to write sends no SQL). An insert's
     /// stand-in is the newest of its task and table whose model set this key, or else (the
@@ -405,6 +432,7 @@ mod tests {
             values: None,
             since,
             inserted: None,
+            deferred: None,
         }
     }
 
@@ -430,6 +458,7 @@ mod tests {
             values: Some(values),
             since: Instant::now(),
             inserted: None,
+            deferred: None,
         }
     }
 

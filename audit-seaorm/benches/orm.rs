@@ -4,7 +4,7 @@
 //! `postgres://postgres@127.0.0.1:5432/test`; skipped with a message when unreachable).
 //!
 //! - `insert`, `update`: one row, autocommit, plain connection vs `AuditedDb` (the audited
-//!   update reads the old row first; the event is durable in a `MemoryStore` before the call
+//!   update reads the old row first, on PostgreSQL inside the UPDATE; the event is durable in a `MemoryStore` before the call
 //!   returns).
 //! - `txn_update`: `begin; update; commit` — plain, audited with the outbox (default), audited
 //!   direct.

@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo bench -p audit-seaorm --bench verify_store
 //! VERIFY_STORE_EVENTS=100000 VERIFY_STORE_BACKENDS=sqlite VERIFY_STORE_RUNS=5 cargo bench …
+//! VERIFY_STORE_THREADS=1 VERIFY_STORE_PAGE=20000 …   # checking threads, rows per page
 //! ```
 //!
 //! Each backend gets fresh tables (a new PostgreSQL schema / MySQL database / SQLite file),
@@ -18,6 +19,7 @@
 mod common;
 
 use audit_core::store::{AuditStore, Head};
+use audit_core::verify::ChainVerifier;
 use audit_core::{EventHash, SealedEvent};
 use audit_seaorm::SqlStore;
 use futures_util::StreamExt;
@@ -135,6 +137,14 @@ async fn fill(store: &SqlStore, n: u64) {
     }
 }
 
+/// The verifier, on `VERIFY_STORE_THREADS` threads if set (default: all cores).
+fn verifier() -> ChainVerifier {
+    match std::env::var("VERIFY_STORE_THREADS").ok().and_then(|t| t.parse().ok()) {
+        Some(threads) => ChainVerifier::from_genesis().threads(threads),
+        None => ChainVerifier::from_genesis(),
+    }
+}
+
 async fn run(backend: Backend, n: u64, runs: usize) {
     // VERIFY_STORE_KEEP=NAME keeps the filled tables (schema, database, or file in the
     // temporary directory) for the next run, which then skips the fill: for quick iterations.
@@ -145,7 +155,11 @@ async fn run(backend: Backend, n: u64, runs: usize) {
         None => tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")).keep(),
     };
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let Some(store) = fresh_store(backend, &name, &dir, kept.is_some()).await else { return };
+    let Some(mut store) = fresh_store(backend, &name, &dir, kept.is_some()).await else { return };
+    // VERIFY_STORE_PAGE: rows per page read (default `DEFAULT_READ_PAGE`).
+    if let Some(rows) = std::env::var("VERIFY_STORE_PAGE").ok().and_then(|p| p.parse().ok()) {
+        store = store.with_read_page_size(rows);
+    }
     let head = store.head("default").await.unwrap_or_else(|e| panic!("head: {e}"));
     if head.seq != n {
         assert_eq!(head.seq, 0, "VERIFY_STORE_KEEP={name} holds {} events, not {n}", head.seq);
@@ -155,7 +169,7 @@ async fn run(backend: Backend, n: u64, runs: usize) {
     }
     for _ in 0..runs {
         let (start, cpu) = (Instant::now(), cpu_seconds());
-        let report = store.verify_chain("default").await.unwrap_or_else(|e| panic!("verify: {e}"));
+        let report = store.verify_chain_with("default", verifier()).await.unwrap_or_else(|e| panic!("verify: {e}"));
         let (seconds, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu);
         assert!(report.is_valid() && report.lines.verified == n, "{report}");
         println!(

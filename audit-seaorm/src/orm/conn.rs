@@ -4,7 +4,7 @@
 
 use super::event::{self, OrmEvent, resource_id};
 use super::marker::{self, Message, WriteVerb};
-use super::old_row;
+use super::old_row::{self, Fusion};
 use super::outbox;
 use super::sql;
 use super::tracker::{DeferredRead, Inserted, Plan, Ran, StandIn, Token, Tracker};
@@ -638,13 +638,23 @@ impl DbShared {
         let plan = self.plan(target, &stmt.sql, values)?;
         let mut guard = self.guard_stand_ins(target, &stmt.sql, values);
         let result = match self.read_old_rows(target, inner, &mut stmt, &plan, T::ROWS).await {
-            Ok(fused) => {
+            Ok(None) => run(stmt).await,
+            // The old row's columns come with the row the UPDATE returns.
+            Ok(Some((index, Fusion::Subquery))) => {
                 let result = run(stmt).await;
-                if let (Some(token), Ok(result)) = (fused.map(|i| &plan.hooked[i]), &result) {
-                    self.keep_fused_old_row(target, token, result.first_row());
+                if let Ok(result) = &result {
+                    self.keep_fused_old_row(target, &plan.hooked[index], result.first_row());
                 }
                 result
             }
+            // The old row comes first, as a row of its own.
+            Ok(Some((index, Fusion::Prepended))) => inner.query_all_raw(stmt).await.and_then(|mut rows| {
+                if rows.first().is_some_and(old_row::is_old_row) {
+                    let old = rows.remove(0);
+                    self.keep_fused_old_row(target, &plan.hooked[index], Some(&old));
+                }
+                T::from_rows(rows)
+            }),
             Err(e) => Err(e),
         };
         guard.held.clear();
@@ -657,11 +667,11 @@ impl DbShared {
         result
     }
 
-    /// Reads the old rows that hooks left to the connection (updates on PostgreSQL, see
-    /// [`old_row`]): as a locked subquery of the statement itself when it returns rows and
-    /// has SeaORM's shape (then returns that write's index in `plan.hooked`: its old row comes
-    /// back with the statement's result), otherwise each with a read of its own just before
-    /// the statement, locked inside a transaction.
+    /// Reads the old rows that hooks left to the connection (updates on PostgreSQL and
+    /// SQLite, see [`old_row`]): with the statement itself when it returns rows and has
+    /// SeaORM's shape (then returns that write's index in `plan.hooked` and how its old row
+    /// comes back with the statement's result), otherwise each with a read of its own just
+    /// before the statement, locked inside a transaction.
     async fn read_old_rows<I: ConnectionTrait>(
         &self,
         target: Target<'_>,
@@ -669,20 +679,19 @@ impl DbShared {
         stmt: &mut Statement,
         plan: &Plan,
         returns_rows: bool,
-    ) -> Result<Option<usize>, DbErr> {
+    ) -> Result<Option<(usize, Fusion)>, DbErr> {
         let mut fused = None;
         for (index, token) in plan.hooked.iter().enumerate() {
             let Some(deferred) = &token.deferred else { continue };
-            let values = stmt.values.as_ref().map_or(&[][..], |v| &v.0[..]);
             if returns_rows
                 && plan.hooked.len() == 1
                 && plan.bulk.is_empty()
-                && let Some(sql) = deferred.read.fused(&stmt.sql, values.len())
+                && let Some(fusion) = deferred.read.fuse(stmt)
             {
-                stmt.sql = sql;
-                fused = Some(index);
+                fused = Some((index, fusion));
                 continue;
             }
+            let values = stmt.values.as_ref().map_or(&[][..], |v| &v.0[..]);
             let key = &values[values.len().saturating_sub(deferred.read.key_len())..];
             let read = deferred.read.separate(key, matches!(target, Target::Tx(..)));
             if let Some(row) = inner.query_one_raw(read).await? {
@@ -801,6 +810,9 @@ trait Outcome: Sized {
     fn affected(&self) -> Option<u64>;
     /// The first row returned.
     fn first_row(&self) -> Option<&QueryResult>;
+    /// The outcome of a query that returned `rows` (the UPDATE's, after SQLite's read of its old
+    /// row, see [`old_row`]).
+    fn from_rows(rows: Vec<QueryResult>) -> Result<Self, DbErr>;
 }
 
 impl Outcome for ExecResult {
@@ -813,6 +825,10 @@ impl Outcome for ExecResult {
     }
     fn first_row(&self) -> Option<&QueryResult> {
         None
+    }
+    fn from_rows(_: Vec<QueryResult>) -> Result<Self, DbErr> {
+        // Never asked: a statement run for its ExecResult returns no rows to carry an old row.
+        Err(DbErr::Custom("audit_seaorm: rows where a statement's result was expected".into()))
     }
 }
 
@@ -827,6 +843,9 @@ impl Outcome for Option<QueryResult> {
     fn first_row(&self) -> Option<&QueryResult> {
         self.as_ref()
     }
+    fn from_rows(rows: Vec<QueryResult>) -> Result<Self, DbErr> {
+        Ok(rows.into_iter().next())
+    }
 }
 
 impl Outcome for Vec<QueryResult> {
@@ -839,6 +858,9 @@ impl Outcome for Vec<QueryResult> {
     }
     fn first_row(&self) -> Option<&QueryResult> {
         self.first()
+    }
+    fn from_rows(rows: Vec<QueryResult>) -> Result<Self, DbErr> {
+        Ok(rows)
     }
 }
 

@@ -154,7 +154,7 @@ where
     let sends = <<A::Entity as EntityTrait>::Column as Iterable>::iter()
         .filter(|column| <<A::Entity as EntityTrait>::PrimaryKey as PrimaryKeyToColumn>::from_column(*column).is_none())
         .any(|column| matches!(am.get(column), ActiveValue::Set(_)));
-    // On PostgreSQL the connection reads the old row with the UPDATE itself (see old_row).
+    // On PostgreSQL and SQLite the connection reads the old row with the UPDATE (see old_row).
     let old_read = if sends { old_row::register::<A>(db.get_database_backend()) } else { None };
     let old = if sends && old_read.is_none() { read_locked::<A, C>(db, &key).await? } else { None };
     let begin = Message::Begin {
@@ -166,7 +166,7 @@ where
         values: None,
         no_statement: !sends,
         new: None,
-        old_read: old_read.map(str::to_string),
+        old_read,
     };
     send(db, &begin).await?;
     Ok(am)

@@ -61,7 +61,7 @@ pub(crate) enum Message {
         /// key the model sets, if it sets all of it (inserts are not matched by key).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         new: Option<Row>,
-        /// For an update on PostgreSQL: `old` is left to the connection, which reads it with
+        /// For an update on PostgreSQL or SQLite: `old` is left to the connection, which reads it with
         /// the statement (the name [`super::old_row::register`] gave the entity's read).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         old_read: Option<String>,

@@ -89,10 +89,12 @@
 //!    written), read the old row inside the transaction with `SELECT … FOR UPDATE`
 //!    (PostgreSQL/MySQL; SQLite has no row locks but one writer at a time), and announce the
 //!    write: the wrapper keeps the old row keyed by (task, table, key) and a token for the
-//!    coming statement. On PostgreSQL an update leaves the read to the wrapper, which puts it
-//!    into SeaORM's `UPDATE … RETURNING` as a locked subquery (`FROM (SELECT … FOR UPDATE)`)
-//!    and takes the old row from the returned one: no round trip of its own, and the exact
-//!    values the update replaced, also in autocommit mode.
+//!    coming statement. On PostgreSQL and SQLite an update leaves the read to the wrapper,
+//!    which sends it with SeaORM's `UPDATE … RETURNING` (no round trip of its own): on
+//!    PostgreSQL as a locked subquery (`FROM (SELECT … FOR UPDATE)`), whose values are
+//!    exactly those the update replaced, also in autocommit mode; on SQLite as a `SELECT`
+//!    before it in the same call (when sea-orm's `sqlite-use-returning-for-3_35` feature,
+//!    one of its defaults, gives SQLite updates a `RETURNING`).
 //! 2. The wrapper sees the INSERT/UPDATE/DELETE, consumes the token, and notes whether it
 //!    succeeded (a failed write drops the old row; nothing is recorded).
 //! 3. `after_save`/`after_delete` send the row as written; the wrapper builds the event.
@@ -140,7 +142,7 @@
 //!   recorded). Where such code matters, record what it does with an explicit event.
 //! - Old values read in autocommit mode are not locked across the write (there is no
 //!   transaction to hold the lock, so they are read without `FOR UPDATE`; PostgreSQL updates
-//!   excepted, whose read is part of the UPDATE itself): a concurrent
+//!   excepted, whose read is part of the UPDATE statement itself): a concurrent
 //!   writer in between can make `old` stale. Use a transaction when exact old values matter.
 //! - `update_without_returning` runs `before_save` only, and a hooked write's future may be
 //!   dropped between its statement and its `after_*` hook (on MySQL SeaORM reads the written

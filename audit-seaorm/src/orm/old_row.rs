@@ -1,8 +1,9 @@
-//! The old row of a hooked update on PostgreSQL, read by the UPDATE statement itself.
+//! The old row of a hooked update, read by the connection in the same round trip as the
+//! UPDATE (PostgreSQL and SQLite).
 //!
-//! Elsewhere `before_save` reads the row before the write (`SELECT … FOR UPDATE`, a round
-//! trip of its own). On PostgreSQL it leaves the read to the connection instead, which puts
-//! it into SeaORM's `UPDATE … RETURNING` as a locked subquery:
+//! On MySQL `before_save` reads the row before the write (`SELECT … FOR UPDATE`, a round trip
+//! of its own). On PostgreSQL and SQLite it leaves the read to the connection instead, which
+//! sends it with SeaORM's `UPDATE … RETURNING`. On PostgreSQL as a locked subquery:
 //!
 //! ```sql
 //! UPDATE "users" SET "score" = $1
@@ -15,11 +16,21 @@
 //! The subquery locks the row and reads it as it is when the lock is granted (under READ
 //! COMMITTED, the newest committed version), so the old values are exactly those the UPDATE
 //! replaces, in one statement, also on the autocommit connection. SeaORM reads its model from
-//! the returned row by column name and ignores the `audit_seaorm_old.*` columns; the connection
-//! decodes those with the entity's own `FromQueryResult` (registered here by the hook, since
-//! the connection is not generic over entities). A statement that does not have the shape
-//! SeaORM gives it (and `update_without_returning`, which sends no `RETURNING`) gets the
-//! subquery as a read of its own just before it, as on the other backends.
+//! the returned row by column name and ignores the `audit_seaorm_old.*` columns.
+//!
+//! SQLite's `RETURNING` cannot name another table of the statement (and a subquery in it sees
+//! the new row), so there the read goes first, in the same call, as a statement of its own:
+//! `SELECT … WHERE "id" = ?; UPDATE "users" SET "score" = ? WHERE "users"."id" = ? RETURNING …`,
+//! binding the key's values once more before the UPDATE's (the driver hands the values out
+//! to the statements in order). It runs both on its thread, one after the other; the connection takes the
+//! read's row (its columns are the prefixed ones) out of the result. Inside a transaction
+//! (`BEGIN IMMEDIATE`) nothing can come between them; on the autocommit connection another
+//! connection's write could, as between any read and write there (see the module's limits).
+//!
+//! The connection decodes the prefixed columns with the entity's own `FromQueryResult`
+//! (registered here by the hook, since the connection is not generic over entities). A
+//! statement that does not have the shape SeaORM gives it (and `update_without_returning`,
+//! which returns no rows) gets the read just before it, as a statement of its own.
 
 use super::event::Row;
 use super::hooks::{AuditedModel, row_of};
@@ -30,15 +41,16 @@ use sea_orm::{
 use std::collections::HashMap;
 use std::sync::{LazyLock, RwLock};
 
-/// The subquery's alias; its columns are named `audit_seaorm_old.<column>`.
+/// The PostgreSQL subquery's alias; the read's columns are named `audit_seaorm_old.<column>`.
 const ALIAS: &str = "audit_seaorm_old";
-/// The prefix of the subquery's column names.
+/// The prefix of the read's column names.
 const PREFIX: &str = "audit_seaorm_old.";
 /// PostgreSQL truncates longer names (`NAMEDATALEN - 1`).
 const MAX_NAME: usize = 63;
 
-/// How to read one entity's old row.
+/// How to read one entity's old row on one backend.
 pub(crate) struct OldRowRead {
+    backend: DbBackend,
     /// `SELECT <column> AS "audit_seaorm_old.<column>", … FROM <table>`.
     select: String,
     /// The primary key's columns, quoted, in the order of its values.
@@ -53,31 +65,34 @@ impl std::fmt::Debug for OldRowRead {
     }
 }
 
-/// One entry per audited entity type (by type name), built by its first hooked update.
-static READS: LazyLock<RwLock<HashMap<&'static str, &'static OldRowRead>>> = LazyLock::new(Default::default);
+/// One entry per audited entity type and backend (see [`register`]), built by its first
+/// hooked update there.
+static READS: LazyLock<RwLock<HashMap<String, &'static OldRowRead>>> = LazyLock::new(Default::default);
 
 fn decode<A: AuditedModel>(row: &QueryResult) -> Result<Row, DbErr> {
     let model = <<A::Entity as EntityTrait>::Model as FromQueryResult>::from_query_result(row, PREFIX)?;
     Ok(row_of(&model, A::IGNORE))
 }
 
-/// `"name"`, PostgreSQL-quoted.
+/// `"name"`, quoted as PostgreSQL and SQLite quote names.
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The name under which the connection knows how to read `A`'s old row, or `None` where
-/// the hook must read it itself (another backend, or a column name too long to prefix).
-pub(crate) fn register<A: AuditedModel>(backend: DbBackend) -> Option<&'static str> {
-    if backend != DbBackend::Postgres {
-        return None;
-    }
-    let name = std::any::type_name::<A>();
-    if READS.read().unwrap_or_else(|e| e.into_inner()).contains_key(name) {
+/// The name under which the connection knows how to read `A`'s old row on `backend`, or
+/// `None` where the hook must read it itself (MySQL, or a column name too long to prefix).
+pub(crate) fn register<A: AuditedModel>(backend: DbBackend) -> Option<String> {
+    let tag = match backend {
+        DbBackend::Postgres => "postgres",
+        DbBackend::Sqlite => "sqlite",
+        _ => return None,
+    };
+    let name = format!("{tag}:{}", std::any::type_name::<A>());
+    if READS.read().unwrap_or_else(|e| e.into_inner()).contains_key(&name) {
         return Some(name);
     }
     let columns: Vec<_> = <<A::Entity as EntityTrait>::Column as Iterable>::iter().collect();
-    if columns.iter().any(|c| PREFIX.len() + c.as_str().len() > MAX_NAME) {
+    if backend == DbBackend::Postgres && columns.iter().any(|c| PREFIX.len() + c.as_str().len() > MAX_NAME) {
         return None;
     }
     let mut select = <A::Entity as EntityTrait>::find().select_only();
@@ -85,6 +100,7 @@ pub(crate) fn register<A: AuditedModel>(backend: DbBackend) -> Option<&'static s
         select = select.column_as(column, format!("{PREFIX}{}", column.as_str()));
     }
     let read = OldRowRead {
+        backend,
         select: select.build(backend).sql,
         key_columns: <<A::Entity as EntityTrait>::PrimaryKey as Iterable>::iter()
             .map(|pk| quoted(pk.into_column().as_str()))
@@ -92,7 +108,7 @@ pub(crate) fn register<A: AuditedModel>(backend: DbBackend) -> Option<&'static s
         decode: decode::<A>,
     };
     let mut reads = READS.write().unwrap_or_else(|e| e.into_inner());
-    reads.entry(name).or_insert_with(|| Box::leak(Box::new(read)));
+    reads.entry(name.clone()).or_insert_with(|| Box::leak(Box::new(read)));
     Some(name)
 }
 
@@ -101,42 +117,62 @@ pub(crate) fn lookup(name: &str) -> Option<&'static OldRowRead> {
     READS.read().unwrap_or_else(|e| e.into_inner()).get(name).copied()
 }
 
+/// How the read goes with the UPDATE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fusion {
+    /// PostgreSQL: a subquery; the old row's columns come in the UPDATE's returned row.
+    Subquery,
+    /// SQLite: a statement before it, in the same call; the old row comes as a row of its own.
+    Prepended,
+}
+
 impl OldRowRead {
-    /// The read of the row whose key values are parameters `$first`, `$first + 1`, …
+    /// The read of the row whose key values are parameters `$first`, `$first + 1`, … of the
+    /// statement's values on PostgreSQL (locked where asked), the next ones (`?`) on SQLite.
     fn sql(&self, first: usize, lock: bool) -> String {
         let mut sql = format!("{} WHERE ", self.select);
         for (i, column) in self.key_columns.iter().enumerate() {
             if i > 0 {
                 sql.push_str(" AND ");
             }
-            sql.push_str(&format!("{column} = ${}", first + i));
+            match self.backend {
+                DbBackend::Postgres => sql.push_str(&format!("{column} = ${}", first + i)),
+                _ => sql.push_str(&format!("{column} = ?")),
+            }
         }
-        if lock {
+        if lock && self.backend == DbBackend::Postgres {
             sql.push_str(" FOR UPDATE");
         }
         sql
     }
 
-    /// `update`, an `UPDATE … WHERE … RETURNING …` binding `values` values that end with the
-    /// row's key, with the read as a locked subquery and its columns added to what it
-    /// returns; `None` if the statement does not have that shape.
-    pub(crate) fn fused(&self, update: &str, values: usize) -> Option<String> {
-        let first = values.checked_sub(self.key_columns.len())? + 1;
-        let (where_at, returning_at) = super::sql::update_clauses(update)?;
+    /// Adds the read to `update`, an `UPDATE … WHERE … RETURNING …` whose values end with the
+    /// row's key (see the module's documentation), and says how; `None`, with `update`
+    /// unchanged, if the statement does not have that shape.
+    pub(crate) fn fuse(&self, update: &mut Statement) -> Option<Fusion> {
+        let bound = update.values.as_ref().map_or(0, |v| v.0.len());
+        let first = bound.checked_sub(self.key_columns.len())? + 1;
+        let (where_at, returning_at) = super::sql::update_clauses(&update.sql)?;
         returning_at?;
+        if self.backend == DbBackend::Sqlite {
+            let values = &mut update.values.as_mut()?.0;
+            let key: Vec<Value> = values[first - 1..].to_vec();
+            values.splice(0..0, key);
+            update.sql = format!("{}; {}", self.sql(1, false), update.sql);
+            return Some(Fusion::Prepended);
+        }
         let subquery = self.sql(first, true);
         let alias = quoted(ALIAS);
-        Some(format!(
-            "{}FROM ({subquery}) AS {alias} {}, {alias}.*",
-            &update[..where_at],
-            update[where_at..].trim_end()
-        ))
+        let sql = &update.sql;
+        update.sql =
+            format!("{}FROM ({subquery}) AS {alias} {}, {alias}.*", &sql[..where_at], sql[where_at..].trim_end());
+        Some(Fusion::Subquery)
     }
 
     /// The read as a statement of its own, binding `key` (the write's last values); locked
-    /// inside a transaction.
+    /// inside a transaction (PostgreSQL).
     pub(crate) fn separate(&self, key: &[Value], lock: bool) -> Statement {
-        Statement::from_sql_and_values(DbBackend::Postgres, self.sql(1, lock), key.iter().cloned())
+        Statement::from_sql_and_values(self.backend, self.sql(1, lock), key.iter().cloned())
     }
 
     /// The row the read returned.
@@ -150,27 +186,60 @@ impl OldRowRead {
     }
 }
 
+/// Whether `row` is the old row's read (its columns are the prefixed ones) rather than a row
+/// the UPDATE returned.
+pub(crate) fn is_old_row(row: &QueryResult) -> bool {
+    row.column_names().first().is_some_and(|name| name.starts_with(PREFIX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn users_read() -> OldRowRead {
         OldRowRead {
+            backend: DbBackend::Postgres,
             select: r#"SELECT "users"."id" AS "audit_seaorm_old.id" FROM "users""#.into(),
             key_columns: vec![quoted("id")],
             decode: |_| Ok(Row::new()),
         }
     }
 
+    fn statement(sql: &str, values: usize) -> Statement {
+        Statement::from_sql_and_values(DbBackend::Postgres, sql, (0..values).map(|v| Value::Int(Some(v as i32))))
+    }
+
+    /// The statement `read` makes of `update` binding `values` values, if any.
+    fn fused(read: &OldRowRead, update: &str, values: usize) -> Option<(String, Vec<Value>)> {
+        let mut stmt = statement(update, values);
+        read.fuse(&mut stmt)?;
+        Some((stmt.sql, stmt.values.map(|v| v.0).unwrap_or_default()))
+    }
+
     #[test]
     fn the_read_goes_into_the_update_as_a_locked_subquery_reusing_its_key_parameter() {
         let update = r#"UPDATE "users" SET "score" = $1, "name" = $2 WHERE "users"."id" = $3 RETURNING "id", "score""#;
+        let (sql, values) = fused(&users_read(), update, 3).expect("SeaORM's shape");
+        assert_eq!(values.len(), 3, "the values stay as they are");
         assert_eq!(
-            users_read().fused(update, 3).as_deref(),
+            Some(sql.as_str()),
             Some(
                 r#"UPDATE "users" SET "score" = $1, "name" = $2 FROM (SELECT "users"."id" AS "audit_seaorm_old.id" FROM "users" WHERE "id" = $3 FOR UPDATE) AS "audit_seaorm_old" WHERE "users"."id" = $3 RETURNING "id", "score", "audit_seaorm_old".*"#
             )
         );
+    }
+
+    #[test]
+    fn on_sqlite_the_read_goes_first_binding_the_key_once_more() {
+        let sqlite = OldRowRead { backend: DbBackend::Sqlite, ..users_read() };
+        let update = r#"UPDATE "users" SET "score" = ?, "name" = ? WHERE "users"."id" = ? RETURNING "id", "score""#;
+        let (sql, values) = fused(&sqlite, update, 3).expect("SeaORM's shape");
+        assert_eq!(
+            sql,
+            format!(r#"SELECT "users"."id" AS "audit_seaorm_old.id" FROM "users" WHERE "id" = ?; {update}"#)
+        );
+        let ints: Vec<_> = values.iter().map(|v| if let Value::Int(Some(i)) = v { *i } else { -1 }).collect();
+        assert_eq!(ints, [2, 0, 1, 2], "the key's value, then the UPDATE's");
     }
 
     #[test]
@@ -186,7 +255,9 @@ mod tests {
             (r#"DELETE FROM "users" WHERE "id" = $1 RETURNING "id""#, 1),
             (r#"UPDATE "users" SET "score" = $1 WHERE "id" = $2 RETURNING "id""#, 0), // fewer values than the key
         ] {
-            assert_eq!(read.fused(update, values), None, "{update}");
+            assert_eq!(fused(&read, update, values), None, "{update}");
+            let sqlite = OldRowRead { backend: DbBackend::Sqlite, ..users_read() };
+            assert_eq!(fused(&sqlite, update, values), None, "{update}");
         }
     }
 

@@ -46,7 +46,7 @@ pub(crate) struct Token {
     pub(crate) since: Instant,
     /// For an insert: what its stand-in records if its `after_save` never comes.
     pub(crate) inserted: Option<Box<Inserted>>,
-    /// For an update whose old row the connection reads with the statement (PostgreSQL).
+    /// For an update whose old row the connection reads with the statement (PostgreSQL, SQLite).
     pub(crate) deferred: Option<Box<DeferredRead>>,
 }
 

@@ -77,8 +77,10 @@ pub(crate) async fn insert(conn: &impl ConnectionTrait, table: &str, events: &[O
 }
 
 /// In the caller's transaction: deletes the rows of `sealed` (events sealed since) and
-/// inserts `events`. On PostgreSQL one statement (`WITH … DELETE … INSERT`) when both fit in
-/// one: a round trip less in every writing transaction.
+/// inserts `events`. When both fit in one statement's chunk, in one call: on PostgreSQL one
+/// statement (`WITH … DELETE … INSERT`), on SQLite two statements in one call (`DELETE …;
+/// INSERT …`, which the driver runs one after the other on its thread): a round trip less in
+/// every writing transaction.
 pub(crate) async fn replace(
     conn: &impl ConnectionTrait,
     table: &str,
@@ -86,15 +88,19 @@ pub(crate) async fn replace(
     events: &[OrmEvent],
 ) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
-    if backend != DbBackend::Postgres || sealed.is_empty() || sealed.len() > CHUNK || events.len() > CHUNK {
+    let one_call = matches!(backend, DbBackend::Postgres | DbBackend::Sqlite);
+    if !one_call || sealed.is_empty() || sealed.len() > CHUNK || events.len() > CHUNK {
         delete(conn, table, sealed).await?;
         return insert(conn, table, events).await;
     }
     let mut values: Vec<Value> = sealed.iter().map(|id| Value::String(Some(id.clone()))).collect();
     let list: Vec<String> = (1..=sealed.len()).map(|n| placeholder(backend, n)).collect();
     let insert = insert_sql(backend, table, events, &mut values)?;
-    let sql =
-        format!("WITH sealed AS (DELETE FROM {} WHERE id IN ({})) {insert}", quote(backend, table), list.join(", "));
+    let (table, list) = (quote(backend, table), list.join(", "));
+    let sql = match backend {
+        DbBackend::Postgres => format!("WITH sealed AS (DELETE FROM {table} WHERE id IN ({list})) {insert}"),
+        _ => format!("DELETE FROM {table} WHERE id IN ({list}); {insert}"),
+    };
     conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     Ok(())
 }

@@ -4,8 +4,8 @@
 //! `postgres://postgres@127.0.0.1:5432/test`; skipped with a message when unreachable).
 //!
 //! - `insert`, `update`: one row, autocommit, plain connection vs `AuditedDb` (the audited
-//!   update reads the old row first, on PostgreSQL inside the UPDATE; the event is durable in a `MemoryStore` before the call
-//!   returns).
+//!   update reads the old row first: on PostgreSQL inside the UPDATE, on SQLite in the same
+//!   call; the event is durable in a `MemoryStore` before the call returns).
 //! - `txn_update`: `begin; update; commit` — plain, audited with the outbox (default), audited
 //!   direct.
 

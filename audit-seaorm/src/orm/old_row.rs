@@ -155,6 +155,13 @@ impl OldRowRead {
         let (where_at, returning_at) = super::sql::update_clauses(&update.sql)?;
         returning_at?;
         if self.backend == DbBackend::Sqlite {
+            // The values bound in front shift positional parameters only: SeaORM's are plain
+            // `?`; one with a number or a name (`?2`, `:a`, `@a`, `$a`) keeps its own read.
+            let bytes = update.sql.as_bytes();
+            let numbered = bytes.windows(2).any(|w| w[0] == b'?' && w[1].is_ascii_digit());
+            if numbered || update.sql.contains([':', '@', '$']) {
+                return None;
+            }
             let values = &mut update.values.as_mut()?.0;
             let key: Vec<Value> = values[first - 1..].to_vec();
             values.splice(0..0, key);
@@ -240,6 +247,12 @@ mod tests {
         );
         let ints: Vec<_> = values.iter().map(|v| if let Value::Int(Some(i)) = v { *i } else { -1 }).collect();
         assert_eq!(ints, [2, 0, 1, 2], "the key's value, then the UPDATE's");
+        for numbered in [
+            r#"UPDATE "users" SET "score" = ?1 WHERE "users"."id" = ?2 RETURNING "id""#,
+            r#"UPDATE "users" SET "score" = :score WHERE "users"."id" = :id RETURNING "id""#,
+        ] {
+            assert_eq!(fused(&sqlite, numbered, 2), None, "{numbered}");
+        }
     }
 
     #[test]

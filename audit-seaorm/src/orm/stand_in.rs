@@ -8,7 +8,7 @@
 use super::conn::{DbShared, Target, lock, without_scope};
 use super::event::{self, OrmEvent};
 use super::tracker::{Pending, StandIn, Token};
-use audit_core::TryRecordError;
+use audit_core::{Auditor, EventDraft, TryRecordError};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
@@ -103,19 +103,31 @@ impl DbShared {
             }
             Vec::new()
         });
-        if rest.is_empty() {
-            return;
+        if !rest.is_empty() {
+            queue_in_background(self.auditor.clone(), rest);
         }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let auditor = self.auditor.clone();
-            runtime.spawn(async move {
-                for draft in rest {
-                    if auditor.record_buffered(draft).await.is_err() {
-                        break; // shut down
-                    }
-                }
-            });
+    }
+}
+
+/// Queues `drafts` in order, each once there is room, without holding up the caller: on a
+/// task of the current tokio runtime, or, called outside one (a future dropped by another
+/// executor or on a plain thread), on a thread of its own. Stops if the auditor is shut down.
+fn queue_in_background(auditor: Auditor, drafts: Vec<EventDraft>) {
+    let queue = async move {
+        for draft in drafts {
+            if auditor.record_buffered(draft).await.is_err() {
+                break; // shut down: nothing more is accepted
+            }
         }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn(queue)),
+        Err(_) => drop(std::thread::spawn(move || {
+            // The queue's channel needs no runtime of its own to wait on; this one only polls.
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() {
+                runtime.block_on(queue);
+            }
+        })),
     }
 }
 
@@ -132,5 +144,34 @@ impl Drop for StandInGuard<'_> {
             let events = lock(&self.shared.auto).take_held(&self.held);
             self.shared.record_stand_ins(events);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audit_core::store::MemoryStore;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_are_queued_from_outside_a_runtime_too() {
+        let store = Arc::new(MemoryStore::new());
+        let auditor = Auditor::builder(store.clone()).build();
+        let drafts = vec![EventDraft::new("bulk"), EventDraft::new("bulk")];
+        let handed = auditor.clone();
+        std::thread::spawn(move || {
+            assert!(tokio::runtime::Handle::try_current().is_err(), "no runtime on this thread");
+            queue_in_background(handed, drafts);
+        })
+        .join()
+        .expect("the plain thread");
+        // Not a speed check: a generous bound so that a broken fallback fails instead of hanging.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while auditor.stats().written < 2 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(auditor.stats().written, 2, "both events reached the store");
+        auditor.shutdown().await;
     }
 }

@@ -10,9 +10,9 @@ mod orm_common;
 use audit_core::Auditor;
 use audit_core::store::MemoryStore;
 use audit_seaorm::orm::AuditedDb;
-use orm_common::entities::users;
+use orm_common::entities::{Mood, labels, users};
 use orm_common::{Backend, Harness, TestDb, user};
-use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Set, TransactionTrait};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -91,7 +91,7 @@ async fn the_old_row_is_read_with_the_update(backend: Backend) {
     let Some(testdb) = TestDb::open(backend, "old_row_in_update").await else { return };
     // What one call sends: PostgreSQL's UPDATE with the read inside, SQLite's read and UPDATE.
     let with_the_read = |sql: &str| match backend {
-        Backend::Postgres => sql.starts_with("UPDATE") && sql.contains("FOR UPDATE"),
+        Backend::Postgres => sql.starts_with("UPDATE") && sql.contains("FOR NO KEY UPDATE"),
         _ => sql.starts_with("SELECT") && sql.contains("; UPDATE"),
     };
     let sent = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -129,7 +129,7 @@ async fn the_old_row_is_read_with_the_update(backend: Backend) {
     assert!(statements.len() >= 2, "{statements:#?}");
     assert!(statements[0].starts_with("SELECT") && statements[1].starts_with("UPDATE"), "{statements:#?}");
     if backend == Backend::Postgres {
-        assert!(statements[0].ends_with("FOR UPDATE"), "{}", statements[0]);
+        assert!(statements[0].ends_with("FOR NO KEY UPDATE"), "{}", statements[0]);
     }
     txn.commit().await.expect("commit");
 
@@ -154,4 +154,57 @@ async fn the_old_row_is_read_with_the_update_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_old_row_is_read_with_the_update_sqlite() {
     the_old_row_is_read_with_the_update(Backend::Sqlite).await;
+}
+
+/// A key that SeaORM casts when it binds it (a PostgreSQL enum): the read compares it the same
+/// way, so the update goes through and records its old value.
+async fn a_key_with_a_cast_reads_its_old_row(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    let label =
+        labels::ActiveModel { mood: Set(Mood::Happy), note: Set("first".into()) }.insert(&h.db).await.expect("insert");
+    let mut am = label.into_active_model();
+    am.note = Set("second".into());
+    am.update(&h.db).await.expect("autocommit update");
+    let txn = h.db.begin().await.expect("begin");
+    let row = labels::Entity::find_by_id(Mood::Happy).one(&txn).await.expect("read").expect("the row");
+    let mut am = row.into_active_model();
+    am.note = Set("third".into());
+    am.update(&txn).await.expect("update in a transaction");
+    txn.commit().await.expect("commit");
+    let events = h.events();
+    let notes: Vec<_> = events.iter().filter(|e| e.action == "update").map(|e| orm_common::change(e, "note")).collect();
+    assert_eq!(
+        notes,
+        [Some((Some(json!("first")), Some(json!("second")))), Some((Some(json!("second")), Some(json!("third"))))]
+    );
+    h.finish().await;
+}
+on_all_backends!(a_key_with_a_cast_reads_its_old_row);
+
+/// The read inside a PostgreSQL UPDATE locks the row as the UPDATE itself does (`FOR NO KEY
+/// UPDATE`): it does not wait for a transaction that holds a foreign-key check's share lock on
+/// it (inserting a child row), as `FOR UPDATE` would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_does_not_wait_for_foreign_key_checks_postgres() {
+    let Some(testdb) = TestDb::open(Backend::Postgres, "old_row_fk_lock").await else { return };
+    let h = Harness::new(testdb).await;
+    let row = user("a@x").insert(&h.db).await.expect("insert");
+    let sql = "CREATE TABLE user_notes (id SERIAL PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users (id))";
+    h.conn.execute_unprepared(sql).await.expect("create user_notes");
+    let other = h.testdb.connect().await;
+    let child = other.begin().await.expect("begin");
+    let sql = format!("INSERT INTO user_notes (user_id) VALUES ({})", row.id);
+    child.execute_unprepared(&sql).await.expect("a child row, its transaction left open");
+
+    let txn = h.db.begin().await.expect("begin");
+    // Without a wait there is no timeout: 5 s only turns a wait for `child` into an error.
+    txn.execute_unprepared("SET LOCAL lock_timeout = '5s'").await.expect("lock_timeout");
+    let mut am = row.clone().into_active_model();
+    am.score = Set(4);
+    am.update(&txn).await.expect("the update does not wait for the child row's transaction");
+    txn.commit().await.expect("commit");
+    child.commit().await.expect("the child row's transaction");
+    let events = h.events();
+    assert_eq!(orm_common::change(&events[1], "score"), Some((Some(json!(0)), Some(json!(4)))));
+    h.finish().await;
 }

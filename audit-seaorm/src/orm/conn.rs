@@ -647,12 +647,11 @@ impl DbShared {
                 }
                 result
             }
-            // The old row comes first, as a row of its own.
-            Ok(Some((index, Fusion::Prepended))) => inner.query_all_raw(stmt).await.and_then(|mut rows| {
-                if rows.first().is_some_and(old_row::is_old_row) {
-                    let old = rows.remove(0);
-                    self.keep_fused_old_row(target, &plan.hooked[index], Some(&old));
-                }
+            // The old row comes first, as a row of its own (more than one only if the key is
+            // not unique: a view, a table without its key constraint).
+            Ok(Some((index, Fusion::Prepended))) => inner.query_all_raw(stmt).await.and_then(|rows| {
+                let (old, rows): (Vec<_>, Vec<_>) = rows.into_iter().partition(old_row::is_old_row);
+                self.keep_fused_old_row(target, &plan.hooked[index], old.first());
                 T::from_rows(rows)
             }),
             Err(e) => Err(e),

@@ -91,7 +91,7 @@
 //!    write: the wrapper keeps the old row keyed by (task, table, key) and a token for the
 //!    coming statement. On PostgreSQL and SQLite an update leaves the read to the wrapper,
 //!    which sends it with SeaORM's `UPDATE … RETURNING` (no round trip of its own): on
-//!    PostgreSQL as a locked subquery (`FROM (SELECT … FOR UPDATE)`), whose values are
+//!    PostgreSQL as a locked subquery (`FROM (SELECT … FOR NO KEY UPDATE)`), whose values are
 //!    exactly those the update replaced, also in autocommit mode; on SQLite as a `SELECT`
 //!    before it in the same call (when sea-orm's `sqlite-use-returning-for-3_35` feature,
 //!    one of its defaults, gives SQLite updates a `RETURNING`).
@@ -141,8 +141,9 @@
 //!   from a `SELECT`; a trigger's own writes (they belong to the write that fired it, which is
 //!   recorded). Where such code matters, record what it does with an explicit event.
 //! - Old values read in autocommit mode are not locked across the write (there is no
-//!   transaction to hold the lock, so they are read without `FOR UPDATE`; PostgreSQL updates
-//!   excepted, whose read is part of the UPDATE statement itself): a concurrent
+//!   transaction to hold the lock, so they are read without `FOR UPDATE`; excepted are
+//!   PostgreSQL updates through SeaORM's `update`/`save`, whose read is part of the UPDATE
+//!   statement itself, not `update_without_returning`): a concurrent
 //!   writer in between can make `old` stale. Use a transaction when exact old values matter.
 //! - `update_without_returning` runs `before_save` only, and a hooked write's future may be
 //!   dropped between its statement and its `after_*` hook (on MySQL SeaORM reads the written

@@ -7,7 +7,7 @@
 //!
 //! ```sql
 //! UPDATE "users" SET "score" = $1
-//!   FROM (SELECT "id" AS "audit_seaorm_old.id", … FROM "users" WHERE "id" = $2 FOR UPDATE)
+//!   FROM (SELECT "id" AS "audit_seaorm_old.id", … FROM "users" WHERE "id" = $2 FOR NO KEY UPDATE)
 //!     AS "audit_seaorm_old"
 //!   WHERE "users"."id" = $2
 //!   RETURNING "id", "score", …, "audit_seaorm_old".*
@@ -34,9 +34,10 @@
 
 use super::event::Row;
 use super::hooks::{AuditedModel, row_of};
+use sea_orm::sea_query::{Expr, PostgresQueryBuilder, Query, SqliteQueryBuilder};
 use sea_orm::{
-    DbBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterable, PrimaryKeyToColumn, QueryResult, QuerySelect,
-    QueryTrait, Statement, Value,
+    ColumnTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterable, PrimaryKeyToColumn, QueryResult,
+    QuerySelect, QueryTrait, Statement, Value,
 };
 use std::collections::HashMap;
 use std::sync::{LazyLock, RwLock};
@@ -47,14 +48,18 @@ const ALIAS: &str = "audit_seaorm_old";
 const PREFIX: &str = "audit_seaorm_old.";
 /// PostgreSQL truncates longer names (`NAMEDATALEN - 1`).
 const MAX_NAME: usize = 63;
+/// Where a key test's parameter goes (see [`OldRowRead::key_tests`]).
+const KEY_VALUE: &str = "audit_seaorm_key_value";
 
 /// How to read one entity's old row on one backend.
 pub(crate) struct OldRowRead {
     backend: DbBackend,
     /// `SELECT <column> AS "audit_seaorm_old.<column>", … FROM <table>`.
     select: String,
-    /// The primary key's columns, quoted, in the order of its values.
-    key_columns: Vec<String>,
+    /// One test per primary key column, in the order of its values: the quoted column and the
+    /// value it must equal, [`KEY_VALUE`] standing for the parameter (the column's `save_as`
+    /// applied, e.g. `CAST(… AS "mood")` for a PostgreSQL enum, as in SeaORM's own WHERE).
+    key_tests: Vec<(String, String)>,
     /// The entity's model from the prefixed columns, as the hooks' row.
     decode: fn(&QueryResult) -> Result<Row, DbErr>,
 }
@@ -102,14 +107,27 @@ pub(crate) fn register<A: AuditedModel>(backend: DbBackend) -> Option<String> {
     let read = OldRowRead {
         backend,
         select: select.build(backend).sql,
-        key_columns: <<A::Entity as EntityTrait>::PrimaryKey as Iterable>::iter()
-            .map(|pk| quoted(pk.into_column().as_str()))
+        key_tests: <<A::Entity as EntityTrait>::PrimaryKey as Iterable>::iter()
+            .map(|pk| {
+                let column = pk.into_column();
+                (quoted(column.as_str()), key_value(backend, column.save_as(Expr::cust(KEY_VALUE))))
+            })
             .collect(),
         decode: decode::<A>,
     };
     let mut reads = READS.write().unwrap_or_else(|e| e.into_inner());
     reads.entry(name.clone()).or_insert_with(|| Box::leak(Box::new(read)));
     Some(name)
+}
+
+/// `value` as SQL text.
+fn key_value(backend: DbBackend, value: Expr) -> String {
+    let select = Query::select().expr(value).to_owned();
+    let sql = match backend {
+        DbBackend::Postgres => select.to_string(PostgresQueryBuilder),
+        _ => select.to_string(SqliteQueryBuilder),
+    };
+    sql.strip_prefix("SELECT ").map_or(sql.clone(), str::to_string)
 }
 
 /// The read registered under `name`.
@@ -131,17 +149,21 @@ impl OldRowRead {
     /// statement's values on PostgreSQL (locked where asked), the next ones (`?`) on SQLite.
     fn sql(&self, first: usize, lock: bool) -> String {
         let mut sql = format!("{} WHERE ", self.select);
-        for (i, column) in self.key_columns.iter().enumerate() {
+        for (i, (column, value)) in self.key_tests.iter().enumerate() {
             if i > 0 {
                 sql.push_str(" AND ");
             }
-            match self.backend {
-                DbBackend::Postgres => sql.push_str(&format!("{column} = ${}", first + i)),
-                _ => sql.push_str(&format!("{column} = ?")),
-            }
+            let parameter = match self.backend {
+                DbBackend::Postgres => format!("${}", first + i),
+                _ => "?".to_string(),
+            };
+            sql.push_str(&format!("{column} = {}", value.replace(KEY_VALUE, &parameter)));
         }
+        // The lock an UPDATE that leaves the key alone takes itself: `FOR UPDATE` would also
+        // wait for the `FOR KEY SHARE` locks of foreign-key checks (a child row being
+        // inserted), where the plain UPDATE does not.
         if lock && self.backend == DbBackend::Postgres {
-            sql.push_str(" FOR UPDATE");
+            sql.push_str(" FOR NO KEY UPDATE");
         }
         sql
     }
@@ -151,7 +173,7 @@ impl OldRowRead {
     /// unchanged, if the statement does not have that shape.
     pub(crate) fn fuse(&self, update: &mut Statement) -> Option<Fusion> {
         let bound = update.values.as_ref().map_or(0, |v| v.0.len());
-        let first = bound.checked_sub(self.key_columns.len())? + 1;
+        let first = bound.checked_sub(self.key_tests.len())? + 1;
         let (where_at, returning_at) = super::sql::update_clauses(&update.sql)?;
         returning_at?;
         if self.backend == DbBackend::Sqlite {
@@ -189,7 +211,7 @@ impl OldRowRead {
 
     /// How many key values the read binds.
     pub(crate) fn key_len(&self) -> usize {
-        self.key_columns.len()
+        self.key_tests.len()
     }
 }
 
@@ -207,7 +229,7 @@ mod tests {
         OldRowRead {
             backend: DbBackend::Postgres,
             select: r#"SELECT "users"."id" AS "audit_seaorm_old.id" FROM "users""#.into(),
-            key_columns: vec![quoted("id")],
+            key_tests: vec![(quoted("id"), KEY_VALUE.to_string())],
             decode: |_| Ok(Row::new()),
         }
     }
@@ -231,7 +253,7 @@ mod tests {
         assert_eq!(
             Some(sql.as_str()),
             Some(
-                r#"UPDATE "users" SET "score" = $1, "name" = $2 FROM (SELECT "users"."id" AS "audit_seaorm_old.id" FROM "users" WHERE "id" = $3 FOR UPDATE) AS "audit_seaorm_old" WHERE "users"."id" = $3 RETURNING "id", "score", "audit_seaorm_old".*"#
+                r#"UPDATE "users" SET "score" = $1, "name" = $2 FROM (SELECT "users"."id" AS "audit_seaorm_old.id" FROM "users" WHERE "id" = $3 FOR NO KEY UPDATE) AS "audit_seaorm_old" WHERE "users"."id" = $3 RETURNING "id", "score", "audit_seaorm_old".*"#
             )
         );
     }

@@ -354,11 +354,20 @@ impl Tracker {
             }
             return expired;
         }
-        if let (Some(key), Some(old)) = (&token.key, old) {
-            self.pending.insert(
-                (token.task, token.table.clone(), key.clone()),
-                Pending { old, redact, affected: None, no_statement: false, since: token.since },
-            );
+        if let Some(key) = &token.key {
+            let at = (token.task, token.table.clone(), key.clone());
+            match old {
+                Some(old) => {
+                    self.pending
+                        .insert(at, Pending { old, redact, affected: None, no_statement: false, since: token.since });
+                }
+                // None read yet (the connection reads it with the statement), or no row: an
+                // old row left by an earlier write of this row (one that changed nothing, or
+                // was cancelled) must not stand for this one's.
+                None => {
+                    self.pending.remove(&at);
+                }
+            }
         }
         self.tokens.push(token);
         expired
@@ -446,6 +455,22 @@ mod tests {
         let own = tracker.plan(None, vec![write()], &[sea_orm::Value::Int(Some(1)), sea_orm::Value::BigInt(Some(7))]);
         assert_eq!((own.hooked.len(), own.bulk.len()), (1, 0));
         assert!(tracker.tokens.is_empty(), "the token is consumed");
+    }
+
+    #[test]
+    fn a_new_announcement_clears_the_old_row_an_earlier_write_of_its_row_left() {
+        let mut tracker = Tracker::default();
+        let mut old = Row::new();
+        old.insert("score".into(), Json::from(1));
+        tracker.begin(token(7, Instant::now()), Some(old), Vec::new(), false);
+        let write = Write { verb: Verb::Update, table: "t".into(), shape: String::new() };
+        let plan = tracker.plan(None, vec![write], &[sea_orm::Value::Int(Some(2)), sea_orm::Value::BigInt(Some(7))]);
+        assert!(tracker.settle(&plan, Some(Some(0))).is_empty(), "it changed nothing");
+        assert_eq!(tracker.pending.len(), 1, "its old row stays (its after_save may still come)");
+        // The next write of row 7 announces no old row (the connection reads it with the
+        // statement, or there was none): the earlier one's must not stand for it.
+        tracker.begin(token(7, Instant::now()), None, Vec::new(), false);
+        assert!(tracker.pending.is_empty());
     }
 
     fn insert_token(values: usize) -> Token {

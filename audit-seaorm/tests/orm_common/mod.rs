@@ -28,6 +28,7 @@ pub async fn create_tables(conn: &DatabaseConnection) {
     conn.execute(&schema.create_table_from_entity(entities::memberships::Entity)).await.expect("create memberships");
     conn.execute(&schema.create_table_from_entity(entities::kitchen::Entity)).await.expect("create kitchen");
     conn.execute(&schema.create_table_from_entity(entities::plain_users::Entity)).await.expect("create plain_users");
+    conn.execute(&schema.create_table_from_entity(entities::labels::Entity)).await.expect("create labels");
 }
 
 /// An audited connection on a fresh namespace, writing to a `MemoryStore`.
@@ -216,6 +217,25 @@ pub mod entities {
             #[sea_orm(primary_key, auto_increment = false)]
             pub org: String,
             pub role: String,
+        }
+
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        audit_seaorm::audited!(ActiveModel);
+    }
+
+    /// A primary key whose value SeaORM casts when it writes it (a PostgreSQL enum).
+    pub mod labels {
+        use super::Mood;
+        use sea_orm::entity::prelude::*;
+
+        #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+        #[sea_orm(table_name = "labels")]
+        pub struct Model {
+            #[sea_orm(primary_key, auto_increment = false)]
+            pub mood: Mood,
+            pub note: String,
         }
 
         #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,8 +2,10 @@
 //!
 //! SeaORM's `insert_many`, `update_many` and `delete_many` run no hooks. These helpers do the
 //! same work and record per-row diffs; each runs in a transaction (a savepoint when given an
-//! [`AuditedTransaction`]) and reads the rows it will change with a locking `SELECT` first
-//! (SQLite: see [`crate::orm::hooks`] on locks).
+//! [`AuditedTransaction`]). Where the backend has `RETURNING` (PostgreSQL; SQLite with
+//! sea-orm's default `sqlite-use-returning-for-3_35`), a delete returns the rows it deleted
+//! and an update the rows as it left them; otherwise the rows are read before (locked, see
+//! [`crate::orm::hooks`] on locks) and after.
 //!
 //! ```
 //! # mod users {
@@ -106,12 +108,16 @@ where
     let raw = txn.raw();
     let old = E::find().filter(filter.clone()).lock_exclusive().all(raw).await?;
     let keys: Vec<Vec<Value>> = old.iter().map(key_values_of).collect();
-    for chunk in keys.chunks(CHUNK) {
-        set(E::update_many()).filter(filter.clone()).filter(keys_condition::<E>(chunk)).exec(raw).await?;
-    }
     let mut after: HashMap<String, E::Model> = HashMap::with_capacity(old.len());
     for chunk in keys.chunks(CHUNK) {
-        for model in E::find().filter(keys_condition::<E>(chunk)).all(raw).await? {
+        let update = set(E::update_many()).filter(filter.clone()).filter(keys_condition::<E>(chunk));
+        let updated = if raw.support_returning() {
+            update.exec_with_returning(raw).await?
+        } else {
+            update.exec(raw).await?;
+            E::find().filter(keys_condition::<E>(chunk)).all(raw).await?
+        };
+        for model in updated {
             after.insert(resource_id(&key_json(&key_values_of(&model))), model);
         }
     }
@@ -146,20 +152,28 @@ where
 {
     let txn = db.begin().await?;
     let raw = txn.raw();
-    let old = E::find().filter(filter.clone()).lock_exclusive().all(raw).await?;
-    let keys: Vec<Vec<Value>> = old.iter().map(key_values_of).collect();
-    let mut deleted = 0;
-    for chunk in keys.chunks(CHUNK) {
-        deleted +=
-            E::delete_many().filter(filter.clone()).filter(keys_condition::<E>(chunk)).exec(raw).await?.rows_affected;
-    }
+    // The rows as they were when deleted: returned by the DELETE itself, or read (locked)
+    // before it and deleted by key.
+    let (old, deleted) = if raw.support_returning() {
+        let old = E::delete_many().filter(filter).exec_with_returning(raw).await?;
+        let deleted = old.len() as u64;
+        (old, deleted)
+    } else {
+        let old = E::find().filter(filter.clone()).lock_exclusive().all(raw).await?;
+        let keys: Vec<Vec<Value>> = old.iter().map(key_values_of).collect();
+        let mut deleted = 0;
+        for chunk in keys.chunks(CHUNK) {
+            let delete = E::delete_many().filter(filter.clone()).filter(keys_condition::<E>(chunk));
+            deleted += delete.exec(raw).await?.rows_affected;
+        }
+        (old, deleted)
+    };
     let table = table_of::<E>();
     let ignore = <E::ActiveModel as AuditedModel>::IGNORE;
     let events = old
         .iter()
-        .zip(&keys)
-        .map(|(before, key)| {
-            let mut event = OrmEvent::new("delete", &table, resource_id(&key_json(key)));
+        .map(|before| {
+            let mut event = OrmEvent::new("delete", &table, resource_id(&key_json(&key_values_of(before))));
             event.changes = event::deleted(row_of(before, ignore));
             event.redact(txn.redaction(), <E::ActiveModel as AuditedModel>::REDACT);
             event

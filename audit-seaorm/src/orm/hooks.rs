@@ -114,7 +114,8 @@ fn redact_of<A: AuditedModel>() -> Vec<String> {
 }
 
 /// `ActiveModelBehavior::before_save`: refuses a non-audited connection before anything is
-/// written, reads the old row (updates) and announces the write.
+/// written, reads the old row of an update (or, on PostgreSQL and SQLite, leaves that read
+/// to the connection, which sends it with the UPDATE) and announces the write.
 ///
 /// An entity with hook logic of its own calls it *last*, on the model as it will be written:
 /// an insert is matched to its statement by the number of columns the model sets, so a

@@ -1,8 +1,11 @@
 //! Interleaved A/B latency of audited vs plain SeaORM writes (medians), robust to a noisy,
 //! shared machine where sequential benchmarks drift: each round runs one plain and one
-//! audited operation back to back, alternating which goes first.
+//! audited operation back to back, alternating which goes first. Then throughput: 16 tasks
+//! writing at once (each its own rows), every variant in turn, the whole sequence twice
+//! (the second time in reverse order); operations per second of each pass.
 //!
-//! `cargo run --release --example orm_ab -- [sqlite|postgres] [rounds]`
+//! `cargo run --release --example orm_ab -- [sqlite|postgres] [rounds] [--throughput N]`
+//! (`N` operations per task and pass; no throughput phase without the flag)
 #![allow(missing_docs, unreachable_pub)]
 
 #[path = "../tests/orm_common/mod.rs"]
@@ -13,7 +16,7 @@ use audit_core::store::MemoryStore;
 use audit_seaorm::orm::AuditedDb;
 use orm_common::entities::{plain_users, users};
 use orm_common::{Backend, TestDb, create_tables};
-use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -110,6 +113,134 @@ async fn main() {
         ratio(outbox_txn, plain_txn)
     );
     println!("  events written: {}", auditor.stats().written);
+    if let Some(at) = args.iter().position(|a| a == "--throughput") {
+        let per_task = args.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(200);
+        throughput(&conn, &direct, &outbox, per_task).await;
+    }
     auditor.shutdown().await;
     testdb.cleanup().await;
+}
+
+/// What one throughput variant does.
+#[derive(Clone, Copy, Debug)]
+enum Variant {
+    PlainInsert,
+    AuditedInsert,
+    PlainUpdate,
+    AuditedUpdate,
+    PlainTxnUpdate,
+    DirectTxnUpdate,
+    OutboxTxnUpdate,
+}
+
+const TASKS: i32 = 16;
+/// The updated rows' ids, far above what the inserts generate.
+const ROW_IDS: i32 = 2_000_000_000;
+
+/// Operations per second of `variant` with [`TASKS`] tasks doing `per_task` operations each.
+async fn pass(
+    variant: Variant,
+    conn: &DatabaseConnection,
+    direct: &AuditedDb,
+    outbox: &AuditedDb,
+    per_task: i32,
+) -> f64 {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let (conn, direct, outbox) = (conn.clone(), direct.clone(), outbox.clone());
+        tasks.push(tokio::spawn(async move {
+            // Each task its own row: id ROW_IDS + task in both tables (see `throughput`).
+            let id = ROW_IDS + task;
+            for k in 0..per_task {
+                let n = task * 1_000_000 + k;
+                let plain = || plain_users::ActiveModel { id: Set(id), score: Set(n), ..Default::default() };
+                let audited = || users::ActiveModel { id: Set(id), score: Set(n), ..Default::default() };
+                let new_plain = || plain_users::ActiveModel {
+                    email: Set(format!("p{n}@example.com")),
+                    name: Set("n".into()),
+                    score: Set(n),
+                    ssn: Set(None),
+                    updated_at: Set(0),
+                    ..Default::default()
+                };
+                let new_audited = || users::ActiveModel {
+                    email: Set(format!("a{n}@example.com")),
+                    name: Set("n".into()),
+                    score: Set(n),
+                    ssn: Set(None),
+                    updated_at: Set(0),
+                    ..Default::default()
+                };
+                match variant {
+                    Variant::PlainInsert => drop(new_plain().insert(&conn).await.expect("insert")),
+                    Variant::AuditedInsert => drop(new_audited().insert(&direct).await.expect("insert")),
+                    Variant::PlainUpdate => drop(plain().update(&conn).await.expect("update")),
+                    Variant::AuditedUpdate => drop(audited().update(&direct).await.expect("update")),
+                    Variant::PlainTxnUpdate => {
+                        let txn = conn.begin().await.expect("begin");
+                        plain().update(&txn).await.expect("update");
+                        txn.commit().await.expect("commit");
+                    }
+                    Variant::DirectTxnUpdate | Variant::OutboxTxnUpdate => {
+                        let db = if matches!(variant, Variant::DirectTxnUpdate) { &direct } else { &outbox };
+                        let txn = db.begin().await.expect("begin");
+                        audited().update(&txn).await.expect("update");
+                        txn.commit().await.expect("commit");
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    f64::from(TASKS * per_task) / start.elapsed().as_secs_f64()
+}
+
+async fn throughput(conn: &DatabaseConnection, direct: &AuditedDb, outbox: &AuditedDb, per_task: i32) {
+    for task in 0..TASKS {
+        let (id, email) = (ROW_IDS + task, format!("t{task}@example.com"));
+        let plain = plain_users::ActiveModel {
+            id: Set(id),
+            email: Set(email.clone()),
+            name: Set("n".into()),
+            score: Set(0),
+            ssn: Set(None),
+            updated_at: Set(0),
+        };
+        plain.insert(conn).await.expect("insert a plain row");
+        let audited = users::ActiveModel {
+            id: Set(id),
+            email: Set(email),
+            name: Set("n".into()),
+            score: Set(0),
+            ssn: Set(None),
+            updated_at: Set(0),
+        };
+        audited.insert(direct).await.expect("insert an audited row");
+    }
+    use Variant::*;
+    const VARIANTS: [Variant; 7] =
+        [PlainInsert, AuditedInsert, PlainUpdate, AuditedUpdate, PlainTxnUpdate, DirectTxnUpdate, OutboxTxnUpdate];
+    let mut ops = [[0.0; 2]; VARIANTS.len()];
+    for (pass_no, order) in
+        [(0..VARIANTS.len()).collect::<Vec<_>>(), (0..VARIANTS.len()).rev().collect()].into_iter().enumerate()
+    {
+        for i in order {
+            ops[i][pass_no] = pass(VARIANTS[i], conn, direct, outbox, per_task).await;
+        }
+    }
+    println!(
+        "throughput, {TASKS} tasks × {per_task} operations, two passes (operations/s, audited as a share of plain):"
+    );
+    for (plain, audited) in [(0, &[1][..]), (2, &[3]), (4, &[5, 6])] {
+        let p = ops[plain];
+        print!("  {:?}: {:.0} / {:.0}", VARIANTS[plain], p[0], p[1]);
+        for &a in audited {
+            let r = ops[a];
+            print!(";  {:?}: {:.0} / {:.0} ({:.2} / {:.2})", VARIANTS[a], r[0], r[1], r[0] / p[0], r[1] / p[1]);
+        }
+        println!();
+    }
 }

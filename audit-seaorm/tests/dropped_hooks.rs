@@ -185,3 +185,25 @@ async fn flush_records_an_autocommit_update_without_returning(testdb: TestDb) {
     h.testdb.cleanup().await;
 }
 on_all_backends!(flush_records_an_autocommit_update_without_returning);
+
+/// Directly on `AuditedDb`, the stand-in of an `update_without_returning` (whose `after_save`
+/// never comes) is recorded once it has waited the expiry (60 s; shortened here) at the
+/// connection's next hooked write, without `flush`.
+async fn an_autocommit_update_without_returning_is_recorded_after_the_expiry(testdb: TestDb) {
+    let h = Harness::with(testdb, |b| b.held_stand_in_expiry(Duration::from_millis(50))).await;
+    let row = user("a@x").insert(&h.db).await.expect("insert");
+    let mut am = row.clone().into_active_model();
+    am.score = Set(3);
+    am.update_without_returning(&h.db).await.expect("update");
+    // Longer than the expiry (a wait, not a measurement).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    user("b@x").insert(&h.db).await.expect("the next hooked write");
+
+    h.auditor.shutdown().await;
+    let events = h.events();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["create", "bulk", "create"], "{events:#?}");
+    assert_eq!(orm_common::change(&events[1], "score"), Some((Some(json!(0)), None)));
+    h.testdb.cleanup().await;
+}
+on_all_backends!(an_autocommit_update_without_returning_is_recorded_after_the_expiry);

@@ -120,6 +120,7 @@ pub struct AuditedDbBuilder {
     delivery: Delivery,
     bulk: BulkPolicy,
     redaction: RedactionPolicy,
+    held_expiry: Option<std::time::Duration>,
 }
 
 impl AuditedDbBuilder {
@@ -151,6 +152,13 @@ impl AuditedDbBuilder {
         self.redaction = policy;
         self
     }
+    #[doc(hidden)]
+    /// Test hook: how long a write directly on the connection whose `after_*` hook has not come
+    /// (an `update_without_returning`) waits before its stand-in is recorded (default 60 s).
+    pub fn held_stand_in_expiry(mut self, after: std::time::Duration) -> Self {
+        self.held_expiry = Some(after);
+        self
+    }
     /// The audited connection.
     pub fn build(self) -> AuditedDb {
         AuditedDb {
@@ -161,7 +169,7 @@ impl AuditedDbBuilder {
                 delivery: self.delivery,
                 bulk: self.bulk,
                 redaction: self.redaction,
-                auto: Mutex::new(Tracker::default()),
+                auto: Mutex::new(Tracker { held_expiry: self.held_expiry, ..Tracker::default() }),
                 auto_ran: AtomicUsize::new(0),
                 crash: Mutex::new(None),
                 sealed: Mutex::new(Vec::new()),
@@ -202,6 +210,7 @@ impl AuditedDb {
             delivery: Delivery::Outbox { store, table: outbox::DEFAULT_TABLE.to_string() },
             bulk: BulkPolicy::default(),
             redaction: RedactionPolicy::default(),
+            held_expiry: None,
         }
     }
 
@@ -213,6 +222,7 @@ impl AuditedDb {
             delivery: Delivery::Direct,
             bulk: BulkPolicy::default(),
             redaction: RedactionPolicy::default(),
+            held_expiry: None,
         }
         .build()
     }

@@ -138,6 +138,8 @@ pub(crate) struct Tracker {
     pub(crate) pending: HashMap<PendingKey, Pending>,
     /// In the order the writes ran.
     pub(crate) ran: Vec<Ran>,
+    /// How long a held stand-in waits for its hook (default [`STALE_AFTER`]; tests shorten it).
+    pub(crate) held_expiry: Option<Duration>,
 }
 
 /// How the statement's writes split.
@@ -256,8 +258,9 @@ impl Tracker {
     /// Takes the held stand-ins whose hook has not come for [`STALE_AFTER`] (an
     /// `update_without_returning` on the autocommit connection): they are to be recorded now.
     pub(crate) fn expire(&mut self) -> Vec<OrmEvent> {
+        let after = self.held_expiry.unwrap_or(STALE_AFTER);
         let mut expired = Vec::new();
-        while self.ran.first().is_some_and(|r| r.since.elapsed() >= STALE_AFTER) {
+        while self.ran.first().is_some_and(|r| r.since.elapsed() >= after) {
             if let StandIn::Held(event) = self.ran.remove(0).stand_in {
                 expired.push(*event);
             }

@@ -71,4 +71,6 @@ pub use hash::EventHash;
 pub use redact::RedactionPolicy;
 pub use scope::AuditScope;
 pub use timestamp::Timestamp;
-pub use writer::{Auditor, AuditorBuilder, Receipt, RecordError, RetryPolicy, Ticket, TryRecordError, WriterStats};
+pub use writer::{
+    Auditor, AuditorBuilder, NotQueued, Receipt, RecordError, RetryPolicy, Ticket, TryRecordError, WriterStats,
+};

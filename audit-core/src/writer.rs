@@ -88,6 +88,17 @@ pub enum RecordError {
     Rejected(String),
 }
 
+/// What [`Auditor::try_record_all_detached`] did not queue.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct NotQueued {
+    /// The drafts from the first that met a full queue on, in order, untouched.
+    pub rest: Vec<EventDraft>,
+    /// How many drafts the auditor refused for good (not valid events, or the auditor is shut
+    /// down).
+    pub refused: usize,
+}
+
 /// Why [`Auditor::try_record`] did not queue the draft.
 #[derive(Debug, thiserror::Error)]
 pub enum TryRecordError {
@@ -408,6 +419,29 @@ impl Auditor {
         permit.send(Queued { event, ack: None });
         self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
         Ok(id)
+    }
+
+    /// Queues `drafts` in order without waiting, each as [`Auditor::try_record_detached`]
+    /// does, until one meets a full queue: that one and those after it are not offered (so
+    /// their order is kept) and come back in [`NotQueued::rest`], for the caller to queue later
+    /// in that order (e.g. from a task that waits with [`Auditor::record_buffered`]) or to
+    /// count as lost. Drafts the auditor refuses for good are counted in
+    /// [`NotQueued::refused`].
+    pub fn try_record_all_detached(&self, drafts: impl IntoIterator<Item = EventDraft>) -> NotQueued {
+        let mut not_queued = NotQueued::default();
+        let mut drafts = drafts.into_iter();
+        while let Some(draft) = drafts.next() {
+            match self.try_record_detached(draft) {
+                Ok(_) => {}
+                Err(TryRecordError::Full { draft, .. }) => {
+                    not_queued.rest.push(*draft);
+                    not_queued.rest.extend(drafts);
+                    break;
+                }
+                Err(TryRecordError::Record(_)) => not_queued.refused += 1,
+            }
+        }
+        not_queued
     }
 
     /// A place in the queue for `draft`, or the draft back if there is none now.

@@ -383,6 +383,30 @@ async fn a_full_queue_waits_or_says_full_and_drops_nothing() {
 }
 
 #[tokio::test]
+async fn try_record_all_detached_hands_back_the_rest_in_order_from_the_first_that_does_not_fit() {
+    let store = gated(false);
+    let auditor = Auditor::builder(store.clone()).queue_capacity(4).max_batch(1).build();
+    let drafts = |range: std::ops::Range<i64>| range.map(|i| EventDraft::new("e").detail("i", json!(i)));
+    let first = auditor.try_record_all_detached(drafts(0..1));
+    assert!(first.rest.is_empty() && first.refused == 0);
+    // The queue holds four (event 0 among them, unless the writer took it and waits at the
+    // gate): 19 more do not fit.
+    let too_long = EventDraft::new("x".repeat(audit_core::MAX_INDEXED_FIELD_BYTES + 1));
+    let not_queued = auditor.try_record_all_detached(std::iter::once(too_long).chain(drafts(1..20)));
+    assert_eq!(not_queued.refused, 1, "the invalid draft");
+    assert!((15..=16).contains(&not_queued.rest.len()), "the rest: {}", not_queued.rest.len());
+
+    store.gate.add_permits(1000);
+    for draft in not_queued.rest {
+        auditor.record_buffered(draft).await.expect("queued after waiting");
+    }
+    auditor.shutdown().await;
+    let events = assert_exact_chain(&store.inner, 20);
+    let order: Vec<i64> = events.iter().map(|e| e.event.details["i"].as_i64().expect("i")).collect();
+    assert_eq!(order, (0..20).collect::<Vec<_>>(), "written in the order offered: the rest came back in order");
+}
+
+#[tokio::test]
 async fn detached_events_are_written_once_and_tickets_beside_them_get_their_own_receipts() {
     let store = gated(false);
     let auditor = Auditor::builder(store.clone()).queue_capacity(4).build();

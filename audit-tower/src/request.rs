@@ -5,7 +5,7 @@ use crate::handle::AuditHandle;
 use crate::layer::{Config, Counters};
 use crate::{MAX_DETACHED_WAITERS, MAX_PATH_LEN, MAX_PATH_PARAM_LEN, MAX_REQUEST_ID_LEN, MAX_USER_AGENT_LEN};
 use audit_core::merkle::{leaf_hash, to_hex};
-use audit_core::{Actor, AuditScope, Auditor, Context, EventDraft, Outcome, Resource, TryRecordError};
+use audit_core::{Actor, AuditScope, Auditor, Context, EventDraft, Outcome, Resource};
 use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
@@ -220,17 +220,8 @@ pub(crate) fn outcome_for_status(status: StatusCode) -> Outcome {
 /// counted in [`crate::LayerStats::unrecorded`] (not offered, so the order is kept), as are
 /// drafts the auditor refuses.
 pub(crate) fn try_record_only(config: &Config, drafts: impl IntoIterator<Item = EventDraft>) {
-    let mut drafts = drafts.into_iter();
-    while let Some(draft) = drafts.next() {
-        match config.auditor.try_record_detached(draft) {
-            Ok(_id) => {}
-            Err(TryRecordError::Full { .. }) => {
-                Counters::add(&config.counters.unrecorded, 1 + drafts.count() as u64);
-                return;
-            }
-            Err(TryRecordError::Record(_)) => Counters::add(&config.counters.unrecorded, 1),
-        }
-    }
+    let not_queued = config.auditor.try_record_all_detached(drafts);
+    Counters::add(&config.counters.unrecorded, (not_queued.refused + not_queued.rest.len()) as u64);
 }
 
 /// Queues `drafts` without waiting, for paths that cannot await (a dropped future, an event
@@ -250,19 +241,9 @@ pub(crate) fn record_detached_with(
     counters: &Arc<Counters>,
     drafts: impl IntoIterator<Item = EventDraft>,
 ) {
-    let mut waiting = Vec::new();
-    for draft in drafts {
-        if !waiting.is_empty() {
-            waiting.push(draft);
-            continue;
-        }
-        match auditor.try_record_detached(draft) {
-            // Queued: the writer will write it; no one waits for it here.
-            Ok(_id) => {}
-            Err(TryRecordError::Full { draft, .. }) => waiting.push(*draft),
-            Err(TryRecordError::Record(_)) => Counters::add(&counters.unrecorded, 1),
-        }
-    }
+    let not_queued = auditor.try_record_all_detached(drafts);
+    Counters::add(&counters.unrecorded, not_queued.refused as u64);
+    let waiting = not_queued.rest;
     if waiting.is_empty() {
         return;
     }

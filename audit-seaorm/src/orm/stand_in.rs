@@ -8,7 +8,7 @@
 use super::conn::{DbShared, Target, lock, without_scope};
 use super::event::{self, OrmEvent};
 use super::tracker::{Pending, StandIn, Token};
-use audit_core::{Auditor, EventDraft, TryRecordError};
+use audit_core::{Auditor, EventDraft};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
@@ -93,16 +93,9 @@ impl DbShared {
             return;
         }
         self.auto_ran.fetch_sub(events.len(), Ordering::Relaxed);
-        let mut drafts = events.iter().map(OrmEvent::to_draft);
-        let rest: Vec<_> = without_scope(|| {
-            for draft in drafts.by_ref() {
-                match self.auditor.try_record_detached(draft) {
-                    Ok(_) | Err(TryRecordError::Record(_)) => {}
-                    Err(TryRecordError::Full { draft, .. }) => return std::iter::once(*draft).chain(drafts).collect(),
-                }
-            }
-            Vec::new()
-        });
+        // (Drafts the auditor refuses for good, shut down, are not counted: no one is left to
+        // tell.)
+        let rest = without_scope(|| self.auditor.try_record_all_detached(events.iter().map(OrmEvent::to_draft)).rest);
         if !rest.is_empty() {
             queue_in_background(self.auditor.clone(), rest);
         }

@@ -586,7 +586,7 @@ impl DbShared {
                     inserted = new.map(|row| Box::new(Inserted { key: key.take(), row, redact: redact.clone() }));
                 }
                 let deferred = old_read
-                    .and_then(|name| old_row::lookup(&name))
+                    .and_then(old_row::lookup)
                     .map(|read| Box::new(DeferredRead { read, redact: redact.clone() }));
                 let since = std::time::Instant::now();
                 let token = Token { task, verb: verb.sql(), table, key, key_values, values, since, inserted, deferred };

@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 
 /// An entity whose row changes are audited: the per-entity options. [`crate::audited!`]
 /// implements it; implement it by hand when writing `ActiveModelBehavior` yourself.
-pub trait AuditedModel: ActiveModelTrait {
+pub trait AuditedModel: ActiveModelTrait + 'static {
     /// Columns left out of every diff (e.g. `updated_at`); an update that changes only these
     /// records nothing.
     const IGNORE: &'static [&'static str] = &[];

@@ -62,9 +62,9 @@ pub(crate) enum Message {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         new: Option<Row>,
         /// For an update on PostgreSQL or SQLite: `old` is left to the connection, which reads it with
-        /// the statement (the name [`super::old_row::register`] gave the entity's read).
+        /// the statement (the number [`super::old_row::register`] gave the entity's read).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        old_read: Option<String>,
+        old_read: Option<usize>,
     },
     /// "The write of `key` is done; here is the row after (none for a delete)."
     End { table: String, verb: WriteVerb, key: Vec<Json>, row: Option<Row>, redact: Vec<String> },

@@ -39,6 +39,7 @@ use sea_orm::{
     ColumnTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterable, PrimaryKeyToColumn, QueryResult,
     QuerySelect, QueryTrait, Statement, Value,
 };
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::{LazyLock, RwLock};
 
@@ -70,9 +71,15 @@ impl std::fmt::Debug for OldRowRead {
     }
 }
 
-/// One entry per audited entity type and backend (see [`register`]), built by its first
-/// hooked update there.
-static READS: LazyLock<RwLock<HashMap<String, &'static OldRowRead>>> = LazyLock::new(Default::default);
+/// The reads built so far (see [`register`]): one per audited entity type and backend, built
+/// by its first hooked update there; a read's number is its place in `list`.
+#[derive(Default)]
+struct Reads {
+    numbers: HashMap<(TypeId, &'static str), usize>,
+    list: Vec<&'static OldRowRead>,
+}
+
+static READS: LazyLock<RwLock<Reads>> = LazyLock::new(Default::default);
 
 fn decode<A: AuditedModel>(row: &QueryResult) -> Result<Row, DbErr> {
     let model = <<A::Entity as EntityTrait>::Model as FromQueryResult>::from_query_result(row, PREFIX)?;
@@ -84,17 +91,17 @@ fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The name under which the connection knows how to read `A`'s old row on `backend`, or
+/// The number under which the connection knows how to read `A`'s old row on `backend`, or
 /// `None` where the hook must read it itself (MySQL, or a column name too long to prefix).
-pub(crate) fn register<A: AuditedModel>(backend: DbBackend) -> Option<String> {
+pub(crate) fn register<A: AuditedModel>(backend: DbBackend) -> Option<usize> {
     let tag = match backend {
         DbBackend::Postgres => "postgres",
         DbBackend::Sqlite => "sqlite",
         _ => return None,
     };
-    let name = format!("{tag}:{}", std::any::type_name::<A>());
-    if READS.read().unwrap_or_else(|e| e.into_inner()).contains_key(&name) {
-        return Some(name);
+    let key = (TypeId::of::<A>(), tag);
+    if let Some(number) = READS.read().unwrap_or_else(|e| e.into_inner()).numbers.get(&key) {
+        return Some(*number);
     }
     let columns: Vec<_> = <<A::Entity as EntityTrait>::Column as Iterable>::iter().collect();
     if backend == DbBackend::Postgres && columns.iter().any(|c| PREFIX.len() + c.as_str().len() > MAX_NAME) {
@@ -116,8 +123,12 @@ pub(crate) fn register<A: AuditedModel>(backend: DbBackend) -> Option<String> {
         decode: decode::<A>,
     };
     let mut reads = READS.write().unwrap_or_else(|e| e.into_inner());
-    reads.entry(name.clone()).or_insert_with(|| Box::leak(Box::new(read)));
-    Some(name)
+    let Reads { numbers, list } = &mut *reads;
+    let number = *numbers.entry(key).or_insert_with(|| {
+        list.push(Box::leak(Box::new(read)));
+        list.len() - 1
+    });
+    Some(number)
 }
 
 /// `value` as SQL text.
@@ -130,9 +141,9 @@ fn key_value(backend: DbBackend, value: Expr) -> String {
     sql.strip_prefix("SELECT ").map_or(sql.clone(), str::to_string)
 }
 
-/// The read registered under `name`.
-pub(crate) fn lookup(name: &str) -> Option<&'static OldRowRead> {
-    READS.read().unwrap_or_else(|e| e.into_inner()).get(name).copied()
+/// The read registered under `number`.
+pub(crate) fn lookup(number: usize) -> Option<&'static OldRowRead> {
+    READS.read().unwrap_or_else(|e| e.into_inner()).list.get(number).copied()
 }
 
 /// How the read goes with the UPDATE.

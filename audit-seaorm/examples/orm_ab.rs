@@ -15,7 +15,7 @@ use audit_core::Auditor;
 use audit_core::store::MemoryStore;
 use audit_seaorm::orm::AuditedDb;
 use orm_common::entities::{plain_users, users};
-use orm_common::{Backend, TestDb, create_tables};
+use orm_common::{Backend, TestDb, create_tables, plain_user, user};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Set, TransactionTrait};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,27 +38,8 @@ async fn main() {
     let outbox = AuditedDb::builder(conn.clone(), auditor.clone(), store).build();
     outbox.migrate_outbox().await.expect("migrate");
     let direct = AuditedDb::direct(conn.clone(), auditor.clone());
-    let new_user = |n: i32| users::ActiveModel {
-        email: Set(format!("u{n}@example.com")),
-        name: Set("n".into()),
-        score: Set(n),
-        ssn: Set(None),
-        updated_at: Set(0),
-        ..Default::default()
-    };
-    let id = new_user(0).insert(&direct).await.expect("insert").id;
-    let plain_id = plain_users::ActiveModel {
-        email: Set("p@example.com".into()),
-        name: Set("n".into()),
-        score: Set(0),
-        ssn: Set(None),
-        updated_at: Set(0),
-        ..Default::default()
-    }
-    .insert(&conn)
-    .await
-    .expect("insert")
-    .id;
+    let id = user("u0@example.com").insert(&direct).await.expect("insert").id;
+    let plain_id = plain_user("p@example.com").insert(&conn).await.expect("insert").id;
     // Plain: the same update of the same columns on a table without hooks.
     let plain_update = |k: i32| plain_users::ActiveModel { id: Set(plain_id), score: Set(k), ..Default::default() };
     let mut k = 1;
@@ -156,22 +137,9 @@ async fn pass(
                 let n = task * 1_000_000 + k;
                 let plain = || plain_users::ActiveModel { id: Set(id), score: Set(n), ..Default::default() };
                 let audited = || users::ActiveModel { id: Set(id), score: Set(n), ..Default::default() };
-                let new_plain = || plain_users::ActiveModel {
-                    email: Set(format!("p{n}@example.com")),
-                    name: Set("n".into()),
-                    score: Set(n),
-                    ssn: Set(None),
-                    updated_at: Set(0),
-                    ..Default::default()
-                };
-                let new_audited = || users::ActiveModel {
-                    email: Set(format!("a{n}@example.com")),
-                    name: Set("n".into()),
-                    score: Set(n),
-                    ssn: Set(None),
-                    updated_at: Set(0),
-                    ..Default::default()
-                };
+                let new_plain =
+                    || plain_users::ActiveModel { score: Set(n), ..plain_user(&format!("p{n}@example.com")) };
+                let new_audited = || users::ActiveModel { score: Set(n), ..user(&format!("a{n}@example.com")) };
                 match variant {
                     Variant::PlainInsert => drop(new_plain().insert(&conn).await.expect("insert")),
                     Variant::AuditedInsert => drop(new_audited().insert(&direct).await.expect("insert")),
@@ -201,23 +169,9 @@ async fn pass(
 async fn throughput(conn: &DatabaseConnection, direct: &AuditedDb, outbox: &AuditedDb, per_task: i32) {
     for task in 0..TASKS {
         let (id, email) = (ROW_IDS + task, format!("t{task}@example.com"));
-        let plain = plain_users::ActiveModel {
-            id: Set(id),
-            email: Set(email.clone()),
-            name: Set("n".into()),
-            score: Set(0),
-            ssn: Set(None),
-            updated_at: Set(0),
-        };
+        let plain = plain_users::ActiveModel { id: Set(id), ..plain_user(&email) };
         plain.insert(conn).await.expect("insert a plain row");
-        let audited = users::ActiveModel {
-            id: Set(id),
-            email: Set(email),
-            name: Set("n".into()),
-            score: Set(0),
-            ssn: Set(None),
-            updated_at: Set(0),
-        };
+        let audited = users::ActiveModel { id: Set(id), ..user(&email) };
         audited.insert(direct).await.expect("insert an audited row");
     }
     use Variant::*;

@@ -34,7 +34,7 @@
 
 use super::event::Row;
 use super::hooks::{AuditedModel, row_of};
-use sea_orm::sea_query::{Expr, PostgresQueryBuilder, Query, SqliteQueryBuilder};
+use sea_orm::sea_query::{Expr, ExprTrait, PostgresQueryBuilder, Query, SqliteQueryBuilder};
 use sea_orm::{
     ColumnTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterable, PrimaryKeyToColumn, QueryResult,
     QuerySelect, QueryTrait, Statement, Value,
@@ -43,8 +43,8 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::{LazyLock, RwLock};
 
-/// The PostgreSQL subquery's alias; the read's columns are named `audit_seaorm_old.<column>`.
-const ALIAS: &str = "audit_seaorm_old";
+/// The PostgreSQL subquery's alias, quoted; the read's columns are named `audit_seaorm_old.<column>`.
+const ALIAS: &str = r#""audit_seaorm_old""#;
 /// The prefix of the read's column names.
 const PREFIX: &str = "audit_seaorm_old.";
 /// PostgreSQL truncates longer names (`NAMEDATALEN - 1`).
@@ -57,10 +57,10 @@ pub(crate) struct OldRowRead {
     backend: DbBackend,
     /// `SELECT <column> AS "audit_seaorm_old.<column>", … FROM <table>`.
     select: String,
-    /// One test per primary key column, in the order of its values: the quoted column and the
-    /// value it must equal, [`KEY_VALUE`] standing for the parameter (the column's `save_as`
+    /// One test per primary key column, in the order of its values (`"column" = value`, as
+    /// sea-query writes it), [`KEY_VALUE`] standing for the parameter (the column's `save_as`
     /// applied, e.g. `CAST(… AS "mood")` for a PostgreSQL enum, as in SeaORM's own WHERE).
-    key_tests: Vec<(String, String)>,
+    key_tests: Vec<String>,
     /// The entity's model from the prefixed columns, as the hooks' row.
     decode: fn(&QueryResult) -> Result<Row, DbErr>,
 }
@@ -84,11 +84,6 @@ static READS: LazyLock<RwLock<Reads>> = LazyLock::new(Default::default);
 fn decode<A: AuditedModel>(row: &QueryResult) -> Result<Row, DbErr> {
     let model = <<A::Entity as EntityTrait>::Model as FromQueryResult>::from_query_result(row, PREFIX)?;
     Ok(row_of(&model, A::IGNORE))
-}
-
-/// `"name"`, quoted as PostgreSQL and SQLite quote names.
-fn quoted(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The number under which the connection knows how to read `A`'s old row on `backend`, or
@@ -117,7 +112,7 @@ pub(crate) fn register<A: AuditedModel>(backend: DbBackend) -> Option<usize> {
         key_tests: <<A::Entity as EntityTrait>::PrimaryKey as Iterable>::iter()
             .map(|pk| {
                 let column = pk.into_column();
-                (quoted(column.as_str()), key_value(backend, column.save_as(Expr::cust(KEY_VALUE))))
+                key_test(backend, ExprTrait::eq(Expr::col(column), column.save_as(Expr::cust(KEY_VALUE))))
             })
             .collect(),
         decode: decode::<A>,
@@ -131,9 +126,9 @@ pub(crate) fn register<A: AuditedModel>(backend: DbBackend) -> Option<usize> {
     Some(number)
 }
 
-/// `value` as SQL text.
-fn key_value(backend: DbBackend, value: Expr) -> String {
-    let select = Query::select().expr(value).to_owned();
+/// `test` as SQL text.
+fn key_test(backend: DbBackend, test: Expr) -> String {
+    let select = Query::select().expr(test).to_owned();
     let sql = match backend {
         DbBackend::Postgres => select.to_string(PostgresQueryBuilder),
         _ => select.to_string(SqliteQueryBuilder),
@@ -160,7 +155,7 @@ impl OldRowRead {
     /// statement's values on PostgreSQL (locked where asked), the next ones (`?`) on SQLite.
     fn sql(&self, first: usize, lock: bool) -> String {
         let mut sql = format!("{} WHERE ", self.select);
-        for (i, (column, value)) in self.key_tests.iter().enumerate() {
+        for (i, test) in self.key_tests.iter().enumerate() {
             if i > 0 {
                 sql.push_str(" AND ");
             }
@@ -168,7 +163,7 @@ impl OldRowRead {
                 DbBackend::Postgres => format!("${}", first + i),
                 _ => "?".to_string(),
             };
-            sql.push_str(&format!("{column} = {}", value.replace(KEY_VALUE, &parameter)));
+            sql.push_str(&test.replace(KEY_VALUE, &parameter));
         }
         // The lock an UPDATE that leaves the key alone takes itself: `FOR UPDATE` would also
         // wait for the `FOR KEY SHARE` locks of foreign-key checks (a child row being
@@ -202,7 +197,7 @@ impl OldRowRead {
             return Some(Fusion::Prepended);
         }
         let subquery = self.sql(first, true);
-        let alias = quoted(ALIAS);
+        let alias = ALIAS;
         let sql = &update.sql;
         update.sql =
             format!("{}FROM ({subquery}) AS {alias} {}, {alias}.*", &sql[..where_at], sql[where_at..].trim_end());
@@ -240,7 +235,7 @@ mod tests {
         OldRowRead {
             backend: DbBackend::Postgres,
             select: r#"SELECT "users"."id" AS "audit_seaorm_old.id" FROM "users""#.into(),
-            key_tests: vec![(quoted("id"), KEY_VALUE.to_string())],
+            key_tests: vec![format!(r#""id" = {KEY_VALUE}"#)],
             decode: |_| Ok(Row::new()),
         }
     }

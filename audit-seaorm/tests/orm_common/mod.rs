@@ -141,6 +141,19 @@ pub fn user(email: &str) -> entities::users::ActiveModel {
     }
 }
 
+/// The same row for the unaudited `plain_users` table (baselines).
+pub fn plain_user(email: &str) -> entities::plain_users::ActiveModel {
+    use sea_orm::Set;
+    entities::plain_users::ActiveModel {
+        email: Set(email.into()),
+        name: Set("n".into()),
+        score: Set(0),
+        ssn: Set(None),
+        updated_at: Set(0),
+        ..Default::default()
+    }
+}
+
 /// The change of `field` in `event`, as (old, new).
 pub fn change(event: &Event, field: &str) -> Option<(Option<serde_json::Value>, Option<serde_json::Value>)> {
     event.changes.iter().find(|c| c.field == field).map(|c| (c.old.clone(), c.new.clone()))

@@ -7,7 +7,7 @@ use super::marker::{self, Message, WriteVerb};
 use super::old_row::{self, Fusion};
 use super::outbox;
 use super::sql;
-use super::tracker::{DeferredRead, Inserted, Plan, Ran, StandIn, Token, Tracker};
+use super::tracker::{DeferredRead, Ended, Inserted, Plan, Ran, StandIn, Token, Tracker};
 use audit_core::store::AuditStore;
 use audit_core::{AuditScope, Auditor, RecordError, RedactionPolicy, Ticket, TryRecordError};
 use sea_orm::{
@@ -100,6 +100,10 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Sealed outbox rows kept for deletion by a later transaction, at most.
 const SEALED_BACKLOG: usize = 1000;
+
+/// The last insert id a hooked MySQL insert doing nothing on a duplicate key reports when it
+/// found its row there already (see [`DbShared::mark_duplicate_key`]).
+const FOUND_ON_DUPLICATE_KEY: u64 = u64::MAX;
 
 /// Runs `f` outside the caller's [`AuditScope`]: an ORM event's actor and context were fixed
 /// when its change was intercepted, and the auditor must not fill gaps in them from the scope
@@ -488,7 +492,7 @@ impl DbShared {
             .map(|(token, affected, pending)| Ran::new(token, place(self.stand_in(token, affected, pending))))
             .collect();
         let count = ran.len();
-        tracker.ran.extend(ran);
+        tracker.ran(ran, outcome.flatten());
         count
     }
 
@@ -575,7 +579,7 @@ impl DbShared {
         let task = tokio::task::try_id();
         match marker::decode(stmt)? {
             Message::Probe => Ok(()),
-            Message::Begin { table, verb, key, old, redact, values, no_statement, new, old_read } => {
+            Message::Begin { table, verb, key, old, redact, values, no_statement, new, old_read, key_from_model } => {
                 let mut key_values = key.unwrap_or_default();
                 let mut key = (!key_values.is_empty()).then(|| resource_id(&key_values));
                 let mut inserted = None;
@@ -583,7 +587,8 @@ impl DbShared {
                     // Inserts are matched by their statements' values, not by key: the key
                     // only names the row in the stand-in.
                     key_values = Vec::new();
-                    inserted = new.map(|row| Box::new(Inserted { key: key.take(), row, redact: redact.clone() }));
+                    inserted = new
+                        .map(|row| Box::new(Inserted { key: key.take(), row, redact: redact.clone(), key_from_model }));
                 }
                 let deferred = old_read
                     .and_then(old_row::lookup)
@@ -596,11 +601,14 @@ impl DbShared {
             }
             Message::End { table, verb, key, row, redact } => {
                 let key = resource_id(&key);
-                let (pending, stand_in) =
+                let Ended { pending, stand_in, skipped } =
                     self.with_tracker(target, |tracker| tracker.end(task, verb.sql(), &table, &key));
+                self.drop_stand_ins(target, skipped);
                 let old_known = pending.is_some() || verb == WriteVerb::Insert;
                 let mut details = serde_json::Map::new();
                 let changes = match (verb, row, pending) {
+                    // Its row was there already (see `insert_found`).
+                    (WriteVerb::Insert, _, Some(pending)) if pending.no_statement => Vec::new(),
                     (WriteVerb::Insert, Some(row), _) => event::created(row),
                     (WriteVerb::Update, _, Some(pending)) if pending.no_statement => Vec::new(),
                     (WriteVerb::Update, Some(row), Some(pending)) => event::updated(pending.old, row),
@@ -647,6 +655,7 @@ impl DbShared {
         let values = stmt.values.as_ref().map_or(&[][..], |v| &v.0[..]);
         let plan = self.plan(target, &stmt.sql, values)?;
         let mut guard = self.guard_stand_ins(target, &stmt.sql, values);
+        let marked = self.mark_duplicate_key(&mut stmt, &plan, backend, T::ROWS);
         let result = match self.read_old_rows(target, inner, &mut stmt, &plan, T::ROWS).await {
             Ok(None) => run(stmt).await,
             // The old row's columns come with the row the UPDATE returns.
@@ -671,9 +680,36 @@ impl DbShared {
         if plan.is_empty() {
             return result;
         }
-        let outcome = result.as_ref().ok().map(T::affected);
+        let mut outcome = result.as_ref().ok().map(T::affected);
+        if marked && result.as_ref().is_ok_and(|r| r.last_insert_id() == Some(FOUND_ON_DUPLICATE_KEY)) {
+            // The row was there: nothing written, whatever the count says.
+            outcome = Some(Some(0));
+            self.with_tracker(target, |tracker| tracker.insert_found(&plan.hooked[0]));
+        }
         self.finish(target, plan, outcome).await?;
         result
+    }
+
+    /// On MySQL, a hooked insert sent as `INSERT … ON DUPLICATE KEY UPDATE a = a` (SeaORM's
+    /// `on_conflict_do_nothing`, as in its saving of many-to-many links) that finds its row
+    /// there already writes nothing, yet the driver counts the row as affected (sqlx asks the
+    /// server for found rows), and SeaORM reads the existing row back and calls `after_save`
+    /// with it as if inserted. To tell, the statement gets one more assignment that keeps the
+    /// column as it is but runs only on a duplicate, and sets the statement's last insert id
+    /// to [`FOUND_ON_DUPLICATE_KEY`] (a new row without an auto-increment key reports 0).
+    /// Done only where SeaORM takes the key from the model, not from that id (see
+    /// `key_from_model`), and for a statement run for its `ExecResult` (as SeaORM runs
+    /// inserts on MySQL). Returns whether it did.
+    fn mark_duplicate_key(&self, stmt: &mut Statement, plan: &Plan, backend: DbBackend, returns_rows: bool) -> bool {
+        let ([token], true) = (&plan.hooked[..], plan.bulk.is_empty() && !returns_rows) else { return false };
+        if backend != DbBackend::MySql || !token.inserted.as_ref().is_some_and(|inserted| inserted.key_from_model) {
+            return false;
+        }
+        let Some(column) = sql::insert_doing_nothing_on_duplicate_key(&stmt.sql) else { return false };
+        let column = format!("`{}`", column.replace('`', "``"));
+        stmt.sql
+            .push_str(&format!(", {column} = IF(LAST_INSERT_ID({FOUND_ON_DUPLICATE_KEY}) = 0, {column}, {column})"));
+        true
     }
 
     /// Reads the old rows that hooks left to the connection (updates on PostgreSQL and
@@ -819,6 +855,10 @@ trait Outcome: Sized {
     fn affected(&self) -> Option<u64>;
     /// The first row returned.
     fn first_row(&self) -> Option<&QueryResult>;
+    /// The last insert id, from a statement run for its `ExecResult`.
+    fn last_insert_id(&self) -> Option<u64> {
+        None
+    }
     /// The outcome of a query that returned `rows` (the UPDATE's, after SQLite's read of its old
     /// row, see [`old_row`]).
     fn from_rows(rows: Vec<QueryResult>) -> Result<Self, DbErr>;
@@ -834,6 +874,9 @@ impl Outcome for ExecResult {
     }
     fn first_row(&self) -> Option<&QueryResult> {
         None
+    }
+    fn last_insert_id(&self) -> Option<u64> {
+        Some(ExecResult::last_insert_id(self))
     }
     fn from_rows(_: Vec<QueryResult>) -> Result<Self, DbErr> {
         // Never asked: a statement run for its ExecResult returns no rows to carry an old row.

@@ -7,8 +7,8 @@ use super::marker::{self, Message, WriteVerb};
 use super::old_row;
 use super::value::value_to_json;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Iterable, ModelTrait,
-    PrimaryKeyToColumn, QueryFilter, QuerySelect, QueryTrait, Value,
+    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, Iterable,
+    ModelTrait, PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QuerySelect, QueryTrait, Value,
 };
 use serde_json::Value as Json;
 
@@ -133,16 +133,21 @@ where
         let values = <<A::Entity as EntityTrait>::Column as Iterable>::iter()
             .filter(|column| !matches!(am.get(*column), ActiveValue::NotSet))
             .count();
+        let key = key_values_of_active(&am).map(|key| key_json(&key));
+        let key_from_model = key.is_some()
+            && db.get_database_backend() == DbBackend::MySql
+            && !<<A::Entity as EntityTrait>::PrimaryKey as PrimaryKeyTrait>::auto_increment();
         let begin = Message::Begin {
             table,
             verb: WriteVerb::Insert,
-            key: key_values_of_active(&am).map(|key| key_json(&key)),
+            key,
             old: None,
             redact: redact_of::<A>(),
             values: Some(values),
             no_statement: false,
             new: Some(row_of_active(&am, A::IGNORE)),
             old_read: None,
+            key_from_model,
         };
         send(db, &begin).await?;
         return Ok(am);
@@ -168,6 +173,7 @@ where
         no_statement: !sends,
         new: None,
         old_read,
+        key_from_model: false,
     };
     send(db, &begin).await?;
     Ok(am)
@@ -215,6 +221,7 @@ where
         no_statement: false,
         new: None,
         old_read: None,
+        key_from_model: false,
     };
     send(db, &begin).await?;
     Ok(am)

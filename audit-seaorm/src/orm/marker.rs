@@ -65,6 +65,11 @@ pub(crate) enum Message {
         /// the statement (the number [`super::old_row::register`] gave the entity's read).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         old_read: Option<usize>,
+        /// For an insert on MySQL: the model sets all of its key, which is not auto-increment,
+        /// so SeaORM takes the inserted row's key from the model, not from the driver's last
+        /// insert id (which the connection may then use, see [`super::conn`]).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        key_from_model: bool,
     },
     /// "The write of `key` is done; here is the row after (none for a delete)."
     End { table: String, verb: WriteVerb, key: Vec<Json>, row: Option<Row>, redact: Vec<String> },

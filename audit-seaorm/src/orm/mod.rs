@@ -166,6 +166,17 @@
 //!   one row with the same number of columns, in the same task as an insert whose future was
 //!   dropped before its statement, is taken for that insert: it is recorded by the insert's
 //!   stand-in (`bulk`, verb `INSERT`, rows affected) rather than refused in strict mode.
+//! - Many-to-many links saved again (SeaORM inserts them `ON CONFLICT DO NOTHING` and calls
+//!   `after_save` only for those it inserted) record only the links written. Where a multi-row
+//!   INSERT skipped rows, its rows' stand-ins wait until as many hooks as rows written have
+//!   come; if the task's future is dropped before that, the stand-ins left are recorded,
+//!   the skipped rows' too. On MySQL a hooked `INSERT … ON DUPLICATE KEY UPDATE a = a` of
+//!   one row whose key comes from the model gets one more assignment, which keeps the column
+//!   and, on a duplicate only, sets the statement's last insert id (and the session's
+//!   `LAST_INSERT_ID()`) to `u64::MAX`: that tells that the row was there, which the driver's
+//!   row count does not (sqlx asks for found rows). A hooked upsert that changes an existing
+//!   row (`ON CONFLICT DO UPDATE`, `ON DUPLICATE KEY UPDATE b = …`) is not told apart from
+//!   an insert: its event is a `create` with the row its `after_save` is given.
 
 pub mod bulk;
 mod conn;

@@ -682,6 +682,66 @@ pub(crate) fn update_clauses(sql: &str) -> Option<(usize, Option<usize>)> {
     Some((where_at?, returning_at))
 }
 
+/// In one MySQL `INSERT INTO t (…) VALUES (…) ON DUPLICATE KEY UPDATE a = a, …` of one row
+/// whose every assignment keeps a column as it is (the shape SeaORM gives an insert with
+/// `on_conflict_do_nothing`), the first column assigned; `None` for any other statement, or
+/// one with a comment or a `;` (text appended to it must stay SQL).
+pub(crate) fn insert_doing_nothing_on_duplicate_key(sql: &str) -> Option<String> {
+    if sql.contains("--") || sql.contains("/*") || sql.contains('#') || sql.contains(';') {
+        return None;
+    }
+    let lexed = tokens(sql, DIALECTS[0]);
+    let [statement] = &lexed.statements[..] else { return None };
+    let word_at = |i: usize, word: &str| statement.get(i).is_some_and(|t| is_word(t, word));
+    if !(word_at(0, "INSERT") && word_at(1, "INTO")) {
+        return None;
+    }
+    let (_, mut i) = name_at(statement, 2);
+    i = group_end(statement, i)?; // the columns
+    if !word_at(i, "VALUES") {
+        return None;
+    }
+    i = group_end(statement, i + 1)?; // one row: `ON` follows, not `,`
+    if !["ON", "DUPLICATE", "KEY", "UPDATE"].iter().enumerate().all(|(n, word)| word_at(i + n, word)) {
+        return None;
+    }
+    let mut first = None;
+    for assignment in statement[i + 4..].split(|t| *t == Token::Punct(',')) {
+        let [column, Token::Punct('='), value] = assignment else { return None };
+        let name = match column {
+            Token::Word(w) => (*w).to_string(),
+            Token::Ident(w) => w.clone(),
+            _ => return None,
+        };
+        if value != column {
+            return None;
+        }
+        first.get_or_insert(name);
+    }
+    first
+}
+
+/// The index after the parenthesized group at `statement[i]`, if there is one.
+fn group_end(statement: &[Token<'_>], i: usize) -> Option<usize> {
+    if statement.get(i) != Some(&Token::Punct('(')) {
+        return None;
+    }
+    let mut depth = 0_usize;
+    for (n, token) in statement[i..].iter().enumerate() {
+        match token {
+            Token::Punct('(') => depth += 1,
+            Token::Punct(')') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + n + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The statement with literals as `?`, one space between tokens, at most 2 000 bytes.
 fn shape(statement: &[Token<'_>]) -> String {
     let mut out = String::new();
@@ -1026,5 +1086,28 @@ mod tests {
         // SQLite `WITH ... REPLACE INTO`.
         assert_eq!(all("WITH x AS (SELECT 1) REPLACE INTO t SELECT * FROM x"), [w(Verb::Replace, "t")]);
         assert_eq!(all("WITH x AS (SELECT replace (a, 'b', 'c') FROM t) SELECT * FROM x"), []);
+    }
+
+    #[test]
+    fn an_insert_doing_nothing_on_a_duplicate_key_is_recognized() {
+        let first = |sql| insert_doing_nothing_on_duplicate_key(sql);
+        assert_eq!(
+            first(
+                "INSERT INTO `memberships` (`user_id`, `org`, `role`) VALUES (?, ?, CAST(? AS CHAR)) \
+                 ON DUPLICATE KEY UPDATE `user_id` = `user_id`, `org` = `org`"
+            ),
+            Some("user_id".to_string())
+        );
+        assert_eq!(first("INSERT INTO db.t (a) VALUES (?) ON DUPLICATE KEY UPDATE a = a"), Some("a".into()));
+        // It changes something, or is not one row, or not `ON DUPLICATE KEY`, or text follows.
+        assert_eq!(first("INSERT INTO t (a, b) VALUES (?, ?) ON DUPLICATE KEY UPDATE b = VALUES(b)"), None);
+        assert_eq!(first("INSERT INTO t (a, b) VALUES (?, ?) ON DUPLICATE KEY UPDATE a = a, b = ?"), None);
+        assert_eq!(first("INSERT INTO t (a, b) VALUES (?, ?) ON DUPLICATE KEY UPDATE a = b"), None);
+        assert_eq!(first("INSERT INTO t (a) VALUES (?), (?) ON DUPLICATE KEY UPDATE a = a"), None);
+        assert_eq!(first("INSERT INTO t (a) VALUES (?)"), None);
+        assert_eq!(first("INSERT INTO t (a) SELECT ? ON DUPLICATE KEY UPDATE a = a"), None);
+        assert_eq!(first("INSERT INTO t (a) VALUES (?) ON DUPLICATE KEY UPDATE a = a; DELETE FROM t"), None);
+        assert_eq!(first("INSERT INTO t (a) VALUES (?) ON DUPLICATE KEY UPDATE a = a -- x"), None);
+        assert_eq!(first("UPDATE t SET a = a"), None);
     }
 }

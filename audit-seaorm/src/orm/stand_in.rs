@@ -70,6 +70,29 @@ impl DbShared {
         None
     }
 
+    /// Drops the stand-ins of rows their statement did not write (see
+    /// [`Tracker::ran`](super::tracker::Tracker::ran)).
+    pub(super) fn drop_stand_ins(&self, target: Target<'_>, skipped: Vec<StandIn>) {
+        if skipped.is_empty() {
+            return;
+        }
+        let buffered: Vec<uuid::Uuid> = skipped
+            .into_iter()
+            .filter_map(|stand_in| match stand_in {
+                StandIn::Buffered(id) => Some(id),
+                StandIn::Held(_) => {
+                    self.auto_ran.fetch_sub(1, Ordering::Relaxed);
+                    None
+                }
+            })
+            .collect();
+        if let (Target::Tx(state, _), false) = (target, buffered.is_empty()) {
+            for event in lock(state).events.iter_mut().filter(|e| buffered.contains(&e.id)) {
+                event.void = true;
+            }
+        }
+    }
+
     /// Arms a guard while a statement runs on the autocommit connection that may be the
     /// read-back of hooked writes of its task waiting for their `after_*` hook (on MySQL,
     /// SeaORM reads a written row back, by its key, before the hook). If the task's future is

@@ -15,6 +15,8 @@ use super::sql::{Verb, Write};
 use super::value::value_to_json;
 use serde_json::Value as Json;
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::task::Id;
 
@@ -75,6 +77,8 @@ pub(crate) struct Inserted {
     pub(crate) row: Row,
     /// The entity's redacted columns.
     pub(crate) redact: Vec<String>,
+    /// See `key_from_model` of [`super::marker::Message::Begin`].
+    pub(crate) key_from_model: bool,
 }
 
 /// The row as it was before a hooked update or delete.
@@ -85,8 +89,9 @@ pub(crate) struct Pending {
     pub(crate) redact: Vec<String>,
     /// Rows the write affected, once it ran.
     pub(crate) affected: Option<u64>,
-    /// An update with nothing to write (no statement follows; its `after_save` records
-    /// nothing).
+    /// A write that writes nothing, and whose `after_save` records nothing: an update with
+    /// nothing to write (no statement follows), or an insert of a row that is there already
+    /// (see [`Tracker::insert_found`]).
     pub(crate) no_statement: bool,
     /// When `before_*` read it.
     pub(crate) since: Instant,
@@ -108,17 +113,32 @@ pub(crate) struct Ran {
     /// Cleared when a newer announcement for the same row comes: a later `after_*` hook of
     /// that row belongs to the newer write (which may have sent no statement at all).
     pub(crate) claimable: bool,
+    /// For a row of a multi-row INSERT that wrote fewer rows than it had announced (`ON
+    /// CONFLICT DO NOTHING` skipped some): how many `after_save` hooks of that statement are
+    /// still to come, shared by its rows (see [`Tracker::ran`]).
+    short: Option<Arc<AtomicUsize>>,
 }
 
 impl Ran {
     pub(crate) fn new(token: &Token, stand_in: StandIn) -> Ran {
-        Ran { token: token.clone(), stand_in, since: Instant::now(), claimable: true }
+        Ran { token: token.clone(), stand_in, since: Instant::now(), claimable: true, short: None }
     }
 
     /// For an insert whose model set its key: that key's resource id.
     fn inserted_key(&self) -> Option<&str> {
         self.token.inserted.as_ref().and_then(|inserted| inserted.key.as_deref())
     }
+}
+
+/// What [`Tracker::end`] found for an `after_*` hook.
+#[derive(Debug)]
+pub(crate) struct Ended {
+    /// What `before_*` (or the connection) left: the old row.
+    pub(crate) pending: Option<Pending>,
+    /// The write's stand-in, which the hook's event replaces.
+    pub(crate) stand_in: Option<StandIn>,
+    /// Stand-ins of rows its statement did not write (see [`Tracker::ran`]): to drop.
+    pub(crate) skipped: Vec<StandIn>,
 }
 
 /// Where a stand-in waits.
@@ -255,6 +275,25 @@ impl Tracker {
             .collect()
     }
 
+    /// Keeps the hooked writes of one statement that ran (see [`Tracker::settle`]), `affected`
+    /// rows in all. A multi-row INSERT that wrote fewer rows than it had announced skipped
+    /// some (`ON CONFLICT DO NOTHING`, as SeaORM 2 inserts many-to-many links), and SeaORM
+    /// calls `after_save` only for the rows it wrote: once that many hooks have come, the
+    /// stand-ins left are of rows that were not written, and [`Tracker::end`] drops them.
+    pub(crate) fn ran(&mut self, mut ran: Vec<Ran>, affected: Option<u64>) {
+        let written = affected.and_then(|n| usize::try_from(n).ok());
+        if let Some(written) = written
+            && written < ran.len()
+            && ran.iter().all(|r| r.token.verb == Verb::Insert)
+        {
+            let to_come = Arc::new(AtomicUsize::new(written));
+            for r in &mut ran {
+                r.short = Some(to_come.clone());
+            }
+        }
+        self.ran.extend(ran);
+    }
+
     /// Takes the held stand-ins whose hook has not come for [`STALE_AFTER`] (an
     /// `update_without_returning` on the autocommit connection): they are to be recorded now.
     pub(crate) fn expire(&mut self) -> Vec<OrmEvent> {
@@ -376,6 +415,17 @@ impl Tracker {
         expired
     }
 
+    /// `token`'s insert (`INSERT … ON DUPLICATE KEY UPDATE` doing nothing, on MySQL) found its
+    /// row there already and wrote nothing, yet SeaORM will call its `after_save` (the driver
+    /// counts the row as affected, and SeaORM reads the existing row back as the one
+    /// inserted): that hook records nothing.
+    pub(crate) fn insert_found(&mut self, token: &Token) {
+        let Some(key) = token.inserted.as_ref().and_then(|inserted| inserted.key.clone()) else { return };
+        let pending =
+            Pending { old: Row::new(), redact: Vec::new(), affected: Some(0), no_statement: true, since: token.since };
+        self.pending.insert((token.task, token.table.clone(), key), pending);
+    }
+
     /// Keeps the old row that the connection read for `token`'s write (see [`DeferredRead`])
     /// where `before_*` would have left it.
     pub(crate) fn old_row_read(&mut self, token: &Token, old: Row) {
@@ -396,13 +446,7 @@ impl Tracker {
     /// stand-in is the newest of its task and table whose model set this key, or else (the
     /// key was generated, or the database changed it) the newest whose model set no key, or
     /// else the newest of its task and table.
-    pub(crate) fn end(
-        &mut self,
-        task: Option<Id>,
-        verb: Verb,
-        table: &str,
-        key: &str,
-    ) -> (Option<Pending>, Option<StandIn>) {
+    pub(crate) fn end(&mut self, task: Option<Id>, verb: Verb, table: &str, key: &str) -> Ended {
         if verb != Verb::Insert {
             self.tokens
                 .retain(|t| !(t.task == task && t.verb == verb && t.table == table && t.key.as_deref() == Some(key)));
@@ -425,8 +469,22 @@ impl Tracker {
             .rposition(|r| candidate(r) && r.inserted_key() == Some(key))
             .or_else(|| self.ran.iter().rposition(|r| candidate(r) && r.inserted_key().is_none()))
             .or_else(|| self.ran.iter().rposition(candidate));
-        let stand_in = ran.map(|index| self.ran.remove(index).stand_in);
-        (self.pending.remove(&(task, table.to_string(), key.to_string())), stand_in)
+        let mut skipped = Vec::new();
+        let stand_in = ran.map(|index| {
+            let ran = self.ran.remove(index);
+            if let Some(to_come) = &ran.short
+                && to_come.fetch_sub(1, Ordering::Relaxed) == 1
+            {
+                // The statement's last hook: its rows left were not written.
+                let (rows_left, others): (Vec<Ran>, Vec<Ran>) = std::mem::take(&mut self.ran)
+                    .into_iter()
+                    .partition(|r| r.short.as_ref().is_some_and(|s| Arc::ptr_eq(s, to_come)));
+                self.ran = others;
+                skipped = rows_left.into_iter().map(|r| r.stand_in).collect();
+            }
+            ran.stand_in
+        });
+        Ended { pending: self.pending.remove(&(task, table.to_string(), key.to_string())), stand_in, skipped }
     }
 }
 
@@ -507,40 +565,81 @@ mod tests {
         assert_eq!((plan.hooked.len(), plan.bulk.len()), (0, 1), "one announcement left: not two rows");
     }
 
-    /// Inserts of table `t` that ran, with these keys set by their models, held in `tracker`:
-    /// their stand-ins' ids.
-    fn inserts_ran(tracker: &mut Tracker, keys: &[Option<&str>]) -> Vec<uuid::Uuid> {
+    /// Inserts of table `t` that ran, with these keys set by their models, and their
+    /// stand-ins' ids.
+    fn inserts(keys: &[Option<&str>]) -> (Vec<Ran>, Vec<uuid::Uuid>) {
         keys.iter()
             .map(|key| {
                 let mut token = insert_token(3);
-                token.inserted =
-                    Some(Box::new(Inserted { key: key.map(str::to_string), row: Row::new(), redact: Vec::new() }));
+                token.inserted = Some(Box::new(Inserted {
+                    key: key.map(str::to_string),
+                    row: Row::new(),
+                    redact: Vec::new(),
+                    key_from_model: false,
+                }));
                 let held = OrmEvent::new("bulk", "t", String::new());
                 let id = held.id;
-                tracker.ran.push(Ran::new(&token, StandIn::Held(Box::new(held))));
-                id
+                (Ran::new(&token, StandIn::Held(Box::new(held))), id)
             })
-            .collect()
+            .unzip()
+    }
+
+    /// [`inserts`], held in `tracker`.
+    fn inserts_ran(tracker: &mut Tracker, keys: &[Option<&str>]) -> Vec<uuid::Uuid> {
+        let (ran, ids) = inserts(keys);
+        tracker.ran.extend(ran);
+        ids
+    }
+
+    fn held(stand_in: Option<&StandIn>) -> Option<uuid::Uuid> {
+        match stand_in {
+            Some(StandIn::Held(event)) => Some(event.id),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_rows_a_multi_row_insert_skipped_are_dropped_once_its_last_hook_came() {
+        let mut tracker = Tracker::default();
+        let (ran, ids) = inserts(&[Some("a"), Some("b"), Some("c")]);
+        tracker.ran(ran, Some(2)); // `ON CONFLICT DO NOTHING` skipped one
+        let ended = tracker.end(None, Verb::Insert, "t", "c");
+        assert_eq!((held(ended.stand_in.as_ref()), ended.skipped.len()), (Some(ids[2]), 0), "one hook to come");
+        let ended = tracker.end(None, Verb::Insert, "t", "a");
+        assert_eq!(held(ended.stand_in.as_ref()), Some(ids[0]));
+        let skipped: Vec<_> = ended.skipped.iter().map(|s| held(Some(s))).collect();
+        assert_eq!(skipped, [Some(ids[1])], "b was not written");
+        assert!(tracker.ran.is_empty());
+
+        // Every row written, or a single row: nothing is dropped.
+        let (ran, _) = inserts(&[Some("x"), Some("y")]);
+        tracker.ran(ran, Some(2));
+        assert!(tracker.end(None, Verb::Insert, "t", "x").skipped.is_empty());
+        assert_eq!(tracker.ran.len(), 1, "y waits for its hook");
+        let (ran, _) = inserts(&[Some("z")]);
+        tracker.ran(ran, Some(1));
+        assert!(tracker.end(None, Verb::Insert, "t", "z").skipped.is_empty());
+        assert_eq!(tracker.ran.len(), 1);
     }
 
     #[test]
     fn an_insert_hook_takes_the_stand_in_of_its_own_key_or_else_the_newest() {
         let mut tracker = Tracker::default();
-        let held = |stand_in: Option<StandIn>| match stand_in {
-            Some(StandIn::Held(event)) => Some(event.id),
-            _ => None,
-        };
         let ids = inserts_ran(&mut tracker, &[Some("a"), Some("b"), None]);
         // Hooks come back in another order than the statements ran (`join!`).
-        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "a").1), Some(ids[0]), "its own key");
-        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "42").1), Some(ids[2]), "generated: the keyless one");
-        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "b").1), Some(ids[1]));
+        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "a").stand_in.as_ref()), Some(ids[0]), "its own key");
+        assert_eq!(
+            held(tracker.end(None, Verb::Insert, "t", "42").stand_in.as_ref()),
+            Some(ids[2]),
+            "generated: the keyless one"
+        );
+        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "b").stand_in.as_ref()), Some(ids[1]));
         assert!(tracker.ran.is_empty());
 
         // The newest set a key; a generated key's hook takes the keyless one, not it.
         let ids = inserts_ran(&mut tracker, &[None, Some("a")]);
-        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "42").1), Some(ids[0]));
-        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "a").1), Some(ids[1]));
+        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "42").stand_in.as_ref()), Some(ids[0]));
+        assert_eq!(held(tracker.end(None, Verb::Insert, "t", "a").stand_in.as_ref()), Some(ids[1]));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! [`Auditor`] once the transaction has committed.
 
 use super::event::{self, OrmEvent, resource_id};
-use super::marker::{self, Message, WriteVerb};
+use super::marker::{self, KeySource, Message, WriteVerb};
 use super::old_row::{self, Fusion};
 use super::outbox;
 use super::sql;
@@ -102,7 +102,7 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 const SEALED_BACKLOG: usize = 1000;
 
 /// The last insert id a hooked MySQL insert doing nothing on a duplicate key reports when it
-/// found its row there already (see [`DbShared::mark_duplicate_key`]).
+/// found its row there already (see [`DbShared::duplicate_key_check`]).
 const FOUND_ON_DUPLICATE_KEY: u64 = u64::MAX;
 
 /// Runs `f` outside the caller's [`AuditScope`]: an ORM event's actor and context were fixed
@@ -579,7 +579,7 @@ impl DbShared {
         let task = tokio::task::try_id();
         match marker::decode(stmt)? {
             Message::Probe => Ok(()),
-            Message::Begin { table, verb, key, old, redact, values, no_statement, new, old_read, key_from_model } => {
+            Message::Begin { table, verb, key, old, redact, values, no_statement, new, old_read, key_source } => {
                 let mut key_values = key.unwrap_or_default();
                 let mut key = (!key_values.is_empty()).then(|| resource_id(&key_values));
                 let mut inserted = None;
@@ -587,8 +587,8 @@ impl DbShared {
                     // Inserts are matched by their statements' values, not by key: the key
                     // only names the row in the stand-in.
                     key_values = Vec::new();
-                    inserted = new
-                        .map(|row| Box::new(Inserted { key: key.take(), row, redact: redact.clone(), key_from_model }));
+                    inserted =
+                        new.map(|row| Box::new(Inserted { key: key.take(), row, redact: redact.clone(), key_source }));
                 }
                 let deferred = old_read
                     .and_then(old_row::lookup)
@@ -607,8 +607,6 @@ impl DbShared {
                 let old_known = pending.is_some() || verb == WriteVerb::Insert;
                 let mut details = serde_json::Map::new();
                 let changes = match (verb, row, pending) {
-                    // Its row was there already (see `insert_found`).
-                    (WriteVerb::Insert, _, Some(pending)) if pending.no_statement => Vec::new(),
                     (WriteVerb::Insert, Some(row), _) => event::created(row),
                     (WriteVerb::Update, _, Some(pending)) if pending.no_statement => Vec::new(),
                     (WriteVerb::Update, Some(row), Some(pending)) => event::updated(pending.old, row),
@@ -655,7 +653,7 @@ impl DbShared {
         let values = stmt.values.as_ref().map_or(&[][..], |v| &v.0[..]);
         let plan = self.plan(target, &stmt.sql, values)?;
         let mut guard = self.guard_stand_ins(target, &stmt.sql, values);
-        let marked = self.mark_duplicate_key(&mut stmt, &plan, backend, T::ROWS);
+        let found_if = self.duplicate_key_check(&mut stmt, &plan, backend, T::ROWS);
         let result = match self.read_old_rows(target, inner, &mut stmt, &plan, T::ROWS).await {
             Ok(None) => run(stmt).await,
             // The old row's columns come with the row the UPDATE returns.
@@ -681,10 +679,14 @@ impl DbShared {
             return result;
         }
         let mut outcome = result.as_ref().ok().map(T::affected);
-        if marked && result.as_ref().is_ok_and(|r| r.last_insert_id() == Some(FOUND_ON_DUPLICATE_KEY)) {
+        if let Some(found) = found_if
+            && result.as_ref().is_ok_and(|r| r.last_insert_id() == Some(found))
+        {
             // The row was there: nothing written, whatever the count says.
             outcome = Some(Some(0));
-            self.with_tracker(target, |tracker| tracker.insert_found(&plan.hooked[0]));
+            if found == FOUND_ON_DUPLICATE_KEY {
+                self.with_tracker(target, |tracker| tracker.insert_found(&plan.hooked[0]));
+            }
         }
         self.finish(target, plan, outcome).await?;
         result
@@ -693,23 +695,28 @@ impl DbShared {
     /// On MySQL, a hooked insert sent as `INSERT … ON DUPLICATE KEY UPDATE a = a` (SeaORM's
     /// `on_conflict_do_nothing`, as in its saving of many-to-many links) that finds its row
     /// there already writes nothing, yet the driver counts the row as affected (sqlx asks the
-    /// server for found rows), and SeaORM reads the existing row back and calls `after_save`
-    /// with it as if inserted. To tell, the statement gets one more assignment that keeps the
-    /// column as it is but runs only on a duplicate, and sets the statement's last insert id
-    /// to [`FOUND_ON_DUPLICATE_KEY`] (a new row without an auto-increment key reports 0).
-    /// Done only where SeaORM takes the key from the model, not from that id (see
-    /// `key_from_model`), and for a statement run for its `ExecResult` (as SeaORM runs
-    /// inserts on MySQL). Returns whether it did.
-    fn mark_duplicate_key(&self, stmt: &mut Statement, plan: &Plan, backend: DbBackend, returns_rows: bool) -> bool {
-        let ([token], true) = (&plan.hooked[..], plan.bulk.is_empty() && !returns_rows) else { return false };
-        if backend != DbBackend::MySql || !token.inserted.as_ref().is_some_and(|inserted| inserted.key_from_model) {
-            return false;
+    /// server for found rows). Returns the statement's last insert id that then tells so:
+    /// - 0 where SeaORM takes the inserted row's key from that id (an auto-increment key): it
+    ///   takes 0 for "not inserted" too, and calls no `after_save`;
+    /// - where SeaORM takes the key from the model (see [`KeySource`]), it reads the
+    ///   existing row back and calls `after_save` with it as if inserted. The statement gets
+    ///   one more assignment that keeps the column as it is but runs only on a duplicate, and
+    ///   sets the last insert id to [`FOUND_ON_DUPLICATE_KEY`] (a new row without an
+    ///   auto-increment key reports 0).
+    ///
+    /// Only for a statement run for its `ExecResult` (as SeaORM runs inserts on MySQL).
+    fn duplicate_key_check(&self, stmt: &mut Statement, plan: &Plan, backend: DbBackend, rows: bool) -> Option<u64> {
+        let ([token], true) = (&plan.hooked[..], plan.bulk.is_empty() && !rows) else { return None };
+        let inserted = token.inserted.as_deref().filter(|_| backend == DbBackend::MySql)?;
+        let column = sql::insert_doing_nothing_on_duplicate_key(&stmt.sql)?;
+        match inserted.key_source? {
+            KeySource::LastInsertId => return Some(0),
+            KeySource::Model => {}
         }
-        let Some(column) = sql::insert_doing_nothing_on_duplicate_key(&stmt.sql) else { return false };
         let column = format!("`{}`", column.replace('`', "``"));
         stmt.sql
             .push_str(&format!(", {column} = IF(LAST_INSERT_ID({FOUND_ON_DUPLICATE_KEY}) = 0, {column}, {column})"));
-        true
+        Some(FOUND_ON_DUPLICATE_KEY)
     }
 
     /// Reads the old rows that hooks left to the connection (updates on PostgreSQL and

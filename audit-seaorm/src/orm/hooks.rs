@@ -3,7 +3,7 @@
 //! [`AuditedModel`]).
 
 use super::event::Row;
-use super::marker::{self, Message, WriteVerb};
+use super::marker::{self, KeySource, Message, WriteVerb};
 use super::old_row;
 use super::value::value_to_json;
 use sea_orm::{
@@ -134,9 +134,13 @@ where
             .filter(|column| !matches!(am.get(*column), ActiveValue::NotSet))
             .count();
         let key = key_values_of_active(&am).map(|key| key_json(&key));
-        let key_from_model = key.is_some()
-            && db.get_database_backend() == DbBackend::MySql
-            && !<<A::Entity as EntityTrait>::PrimaryKey as PrimaryKeyTrait>::auto_increment();
+        let key_source = match (db.get_database_backend(), key.is_some()) {
+            (DbBackend::MySql, _) if <<A::Entity as EntityTrait>::PrimaryKey as PrimaryKeyTrait>::auto_increment() => {
+                Some(KeySource::LastInsertId)
+            }
+            (DbBackend::MySql, true) => Some(KeySource::Model),
+            _ => None,
+        };
         let begin = Message::Begin {
             table,
             verb: WriteVerb::Insert,
@@ -147,7 +151,7 @@ where
             no_statement: false,
             new: Some(row_of_active(&am, A::IGNORE)),
             old_read: None,
-            key_from_model,
+            key_source,
         };
         send(db, &begin).await?;
         return Ok(am);
@@ -173,7 +177,7 @@ where
         no_statement: !sends,
         new: None,
         old_read,
-        key_from_model: false,
+        key_source: None,
     };
     send(db, &begin).await?;
     Ok(am)
@@ -221,7 +225,7 @@ where
         no_statement: false,
         new: None,
         old_read: None,
-        key_from_model: false,
+        key_source: None,
     };
     send(db, &begin).await?;
     Ok(am)

@@ -65,14 +65,24 @@ pub(crate) enum Message {
         /// the statement (the number [`super::old_row::register`] gave the entity's read).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         old_read: Option<usize>,
-        /// For an insert on MySQL: the model sets all of its key, which is not auto-increment,
-        /// so SeaORM takes the inserted row's key from the model, not from the driver's last
-        /// insert id (which the connection may then use, see [`super::conn`]).
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        key_from_model: bool,
+        /// For an insert on MySQL: where SeaORM takes the inserted row's key from (the
+        /// connection tells by the driver's last insert id whether an `ON DUPLICATE KEY UPDATE`
+        /// insert found its row there already, see [`super::conn`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_source: Option<KeySource>,
     },
     /// "The write of `key` is done; here is the row after (none for a delete)."
     End { table: String, verb: WriteVerb, key: Vec<Json>, row: Option<Row>, redact: Vec<String> },
+}
+
+/// Where SeaORM takes an inserted row's key from, on a backend without `RETURNING`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum KeySource {
+    /// The model sets all of the key, which is not auto-increment.
+    Model,
+    /// The key is auto-increment: from the driver's last insert id (0 meaning "not inserted").
+    LastInsertId,
 }
 
 /// The three writes hooks perform.

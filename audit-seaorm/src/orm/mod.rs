@@ -170,11 +170,14 @@
 //!   `after_save` only for those it inserted) record only the links written. Where a multi-row
 //!   INSERT skipped rows, its rows' stand-ins wait until as many hooks as rows written have
 //!   come; if the task's future is dropped before that, the stand-ins left are recorded,
-//!   the skipped rows' too. On MySQL a hooked `INSERT … ON DUPLICATE KEY UPDATE a = a` of
-//!   one row whose key comes from the model gets one more assignment, which keeps the column
-//!   and, on a duplicate only, sets the statement's last insert id (and the session's
-//!   `LAST_INSERT_ID()`) to `u64::MAX`: that tells that the row was there, which the driver's
-//!   row count does not (sqlx asks for found rows). A hooked upsert that changes an existing
+//!   the skipped rows' too. On MySQL the driver's row count does not tell a row found from one
+//!   inserted (sqlx asks for found rows), so a hooked `INSERT … ON DUPLICATE KEY UPDATE a = a`
+//!   of one row is told by its last insert id: 0 for an auto-increment key (as SeaORM tells
+//!   it); for a key the model sets, the statement gets one more assignment, which keeps the
+//!   column and, on a duplicate only, sets the statement's last insert id (and the session's
+//!   `LAST_INSERT_ID()`) to `u64::MAX`. With sea-orm's `mariadb-use-returning`, MariaDB
+//!   returns the rows found with those inserted, and SeaORM calls `after_save` for both:
+//!   links found are then recorded as `create`. A hooked upsert that changes an existing
 //!   row (`ON CONFLICT DO UPDATE`, `ON DUPLICATE KEY UPDATE b = …`) is not told apart from
 //!   an insert: its event is a `create` with the row its `after_save` is given.
 

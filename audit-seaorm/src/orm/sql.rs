@@ -1110,4 +1110,89 @@ mod tests {
         assert_eq!(first("INSERT INTO t (a) VALUES (?) ON DUPLICATE KEY UPDATE a = a -- x"), None);
         assert_eq!(first("UPDATE t SET a = a"), None);
     }
+
+    /// Text made of the pieces the readers treat specially (quotes, comments, dollar quotes,
+    /// escapes, brackets, the keywords they look for), multi-byte characters and anything else.
+    fn sql_like() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            prop::sample::select(vec![
+                "'",
+                "\"",
+                "`",
+                "$$",
+                "$a$",
+                "--",
+                "-- ",
+                "/*",
+                "*/",
+                "/*!",
+                "/*M!",
+                "#",
+                "\\",
+                "(",
+                ")",
+                ";",
+                ",",
+                "=",
+                "?",
+                "$1",
+                "[",
+                "]",
+                "E'",
+                ".",
+                " ",
+                "\n",
+                "é",
+                "😀",
+                "UPDATE",
+                "INSERT",
+                "INTO",
+                "SET",
+                "WHERE",
+                "RETURNING",
+                "FROM",
+                "WITH",
+                "DELETE",
+                "VALUES",
+                "ON",
+                "DUPLICATE",
+                "KEY",
+                "SELECT",
+                "BEGIN",
+                "NOT",
+                "ATOMIC",
+                "CALL",
+                "COPY",
+                "EXPLAIN",
+                "ANALYZE",
+                "t",
+                "a",
+            ])
+            .prop_map(str::to_string),
+            any::<char>().prop_map(String::from),
+        ];
+        proptest::collection::vec(piece, 0..48).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_read_without_panicking(sql in sql_like()) {
+            for dialect in DIALECTS.into_iter().chain([LENIENT]) {
+                tokens(&sql, dialect);
+            }
+            for write in writes(&sql) {
+                proptest::prop_assert!(write.shape.len() <= 2100, "{}", write.shape.len());
+            }
+            insert_doing_nothing_on_duplicate_key(&sql);
+            // The offsets point at the clauses' keywords.
+            if let Some((where_at, returning_at)) = update_clauses(&sql) {
+                proptest::prop_assert!(sql.get(where_at..where_at + 5).is_some_and(|w| w.eq_ignore_ascii_case("WHERE")));
+                if let Some(at) = returning_at {
+                    proptest::prop_assert!(at > where_at);
+                    proptest::prop_assert!(sql.get(at..at + 9).is_some_and(|w| w.eq_ignore_ascii_case("RETURNING")));
+                }
+            }
+        }
+    }
 }

@@ -43,8 +43,9 @@ impl DbShared {
 
     /// The `after_*` hook's event takes its stand-in's place. `None` with the old row known
     /// means the write changed nothing: the stand-in goes too; `None` without it (a delete
-    /// whose old row was not read) keeps the stand-in, the only record of the write. Returns
-    /// the event to emit: autocommit, no stand-in, or one rolled back with a savepoint.
+    /// whose old row was not read) keeps the stand-in, the only record of the write. A
+    /// [`StandIn::Nothing`] (the write wrote nothing) drops the event. Returns the event to
+    /// emit: autocommit, no stand-in, or one rolled back with a savepoint.
     pub(super) fn replace_stand_in(
         &self,
         target: Target<'_>,
@@ -53,6 +54,7 @@ impl DbShared {
         old_known: bool,
     ) -> Option<OrmEvent> {
         let (state, id) = match (target, stand_in) {
+            (_, Some(StandIn::Nothing)) => return None,
             (Target::Tx(state, _), Some(StandIn::Buffered(id))) => (state, id),
             (Target::Auto, Some(StandIn::Held(held))) => {
                 self.auto_ran.fetch_sub(1, Ordering::Relaxed);
@@ -84,6 +86,7 @@ impl DbShared {
                     self.auto_ran.fetch_sub(1, Ordering::Relaxed);
                     None
                 }
+                StandIn::Nothing => None,
             })
             .collect();
         if let (Target::Tx(state, _), false) = (target, buffered.is_empty()) {

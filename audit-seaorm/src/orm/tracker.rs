@@ -10,6 +10,7 @@
 //! that statement, so it can tell hooked writes from bulk or raw ones.
 
 use super::event::{OrmEvent, Row};
+use super::marker::KeySource;
 use super::old_row::OldRowRead;
 use super::sql::{Verb, Write};
 use super::value::value_to_json;
@@ -77,8 +78,8 @@ pub(crate) struct Inserted {
     pub(crate) row: Row,
     /// The entity's redacted columns.
     pub(crate) redact: Vec<String>,
-    /// See `key_from_model` of [`super::marker::Message::Begin`].
-    pub(crate) key_from_model: bool,
+    /// On MySQL: where SeaORM takes the inserted row's key from.
+    pub(crate) key_source: Option<KeySource>,
 }
 
 /// The row as it was before a hooked update or delete.
@@ -89,9 +90,8 @@ pub(crate) struct Pending {
     pub(crate) redact: Vec<String>,
     /// Rows the write affected, once it ran.
     pub(crate) affected: Option<u64>,
-    /// A write that writes nothing, and whose `after_save` records nothing: an update with
-    /// nothing to write (no statement follows), or an insert of a row that is there already
-    /// (see [`Tracker::insert_found`]).
+    /// An update with nothing to write (no statement follows; its `after_save` records
+    /// nothing).
     pub(crate) no_statement: bool,
     /// When `before_*` read it.
     pub(crate) since: Instant,
@@ -149,6 +149,9 @@ pub(crate) enum StandIn {
     Buffered(uuid::Uuid),
     /// On the autocommit connection: here, until the hook comes, or is known not to come.
     Held(Box<OrmEvent>),
+    /// None: the write wrote nothing although its hook will come (see
+    /// [`Tracker::insert_found`]). The hook that takes it records nothing.
+    Nothing,
 }
 
 /// Tokens, old rows and writes that ran, of one transaction (or of the autocommit connection).
@@ -339,7 +342,7 @@ impl Tracker {
             })
             .filter_map(|r| match &r.stand_in {
                 StandIn::Held(event) => Some(event.id),
-                StandIn::Buffered(_) => None,
+                StandIn::Buffered(_) | StandIn::Nothing => None,
             })
             .collect()
     }
@@ -418,12 +421,11 @@ impl Tracker {
     /// `token`'s insert (`INSERT … ON DUPLICATE KEY UPDATE` doing nothing, on MySQL) found its
     /// row there already and wrote nothing, yet SeaORM will call its `after_save` (the driver
     /// counts the row as affected, and SeaORM reads the existing row back as the one
-    /// inserted): that hook records nothing.
+    /// inserted): that hook takes a stand-in that records nothing. (Taken like any insert's
+    /// stand-in, so also by a hook whose key differs from the model's, as a key that a
+    /// case-insensitive collation matched does.)
     pub(crate) fn insert_found(&mut self, token: &Token) {
-        let Some(key) = token.inserted.as_ref().and_then(|inserted| inserted.key.clone()) else { return };
-        let pending =
-            Pending { old: Row::new(), redact: Vec::new(), affected: Some(0), no_statement: true, since: token.since };
-        self.pending.insert((token.task, token.table.clone(), key), pending);
+        self.ran.push(Ran::new(token, StandIn::Nothing));
     }
 
     /// Keeps the old row that the connection read for `token`'s write (see [`DeferredRead`])
@@ -575,7 +577,7 @@ mod tests {
                     key: key.map(str::to_string),
                     row: Row::new(),
                     redact: Vec::new(),
-                    key_from_model: false,
+                    key_source: None,
                 }));
                 let held = OrmEvent::new("bulk", "t", String::new());
                 let id = held.id;

@@ -1,0 +1,73 @@
+//! SeaORM 2 removes the many-to-many links a saved model no longer has by announcing every
+//! one with `before_delete`, then deleting them with one `DELETE … WHERE (key) IN (…)`
+//! (`RETURNING` the rows where the backend has it), then calling `after_delete` for the rows
+//! returned, or for every announced link otherwise (`sea-orm-2.0.4/src/entity/active_model.rs`,
+//! "run before_delete hooks"). Each removed link is recorded once, with its old values, also
+//! in strict mode, which must not take the statement for a bulk write.
+
+mod orm_common;
+
+use orm_common::entities::memberships;
+use orm_common::{Harness, TestDb};
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, Set,
+    TransactionTrait,
+};
+
+fn link(user_id: i32, org: &str) -> memberships::ActiveModel {
+    memberships::ActiveModel { user_id: Set(user_id), org: Set(org.into()), role: Set(format!("role of {org}")) }
+}
+
+/// What SeaORM 2.0.4 does with the links a saved model no longer has.
+async fn remove_links(db: &impl ConnectionTrait, links: Vec<memberships::Model>) {
+    let announced: Vec<memberships::ActiveModel> = links.into_iter().map(IntoActiveModel::into_active_model).collect();
+    let keys: Vec<_> = announced.iter().map(|am| am.get_primary_key_value().expect("a full model")).collect();
+    for am in announced.clone() {
+        am.before_delete(db).await.expect("before_delete");
+    }
+    let delete = memberships::Entity::delete_many().filter_by_value_tuples(&keys, db.get_database_backend());
+    if db.support_returning() {
+        for model in delete.exec_with_returning(db).await.expect("delete the links") {
+            model.into_active_model().after_delete(db).await.expect("after_delete");
+        }
+    } else {
+        delete.exec(db).await.expect("delete the links");
+        for am in announced {
+            am.after_delete(db).await.expect("after_delete");
+        }
+    }
+}
+
+async fn removed_links_are_each_recorded_with_their_old_values(testdb: TestDb) {
+    let h = Harness::with(testdb, |b| b.strict()).await;
+    let mut kept = Vec::new();
+    for org in ["a", "b", "c"] {
+        kept.push(link(1, org).insert(&h.db).await.expect("insert"));
+    }
+    let c = kept.pop().expect("c");
+    let txn = h.db.begin().await.expect("begin");
+    remove_links(&txn, kept).await;
+    txn.commit().await.expect("commit");
+    remove_links(&h.db, vec![c]).await;
+    h.db.flush().await.expect("flush");
+    assert_eq!(memberships::Entity::find().count(&h.conn).await.expect("count"), 0);
+
+    h.auditor.shutdown().await;
+    let mut deleted: Vec<(String, Option<serde_json::Value>)> = h
+        .events()
+        .into_iter()
+        .filter(|e| e.action != "create")
+        .map(|e| {
+            let role = orm_common::change(&e, "role").and_then(|(old, _)| old);
+            (format!("{} {}", e.action, e.resource.id), role)
+        })
+        .collect();
+    deleted.sort_by(|a, b| a.0.cmp(&b.0));
+    let expected: Vec<(String, Option<serde_json::Value>)> = ["a", "b", "c"]
+        .iter()
+        .map(|org| (format!(r#"delete [1,"{org}"]"#), Some(serde_json::json!(format!("role of {org}")))))
+        .collect();
+    assert_eq!(deleted, expected, "{:#?}", h.events());
+    h.finish().await;
+}
+on_all_backends!(removed_links_are_each_recorded_with_their_old_values);

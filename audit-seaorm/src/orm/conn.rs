@@ -238,6 +238,13 @@ impl AuditedDb {
         &self.conn
     }
 
+    /// The database backend (as `DatabaseConnection::get_database_backend`: an inherent
+    /// method, so that calls need no trait in scope and are not ambiguous between
+    /// `ConnectionTrait` and `StreamTrait`).
+    pub fn get_database_backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
     /// The auditor events go to.
     pub fn auditor(&self) -> &Auditor {
         &self.shared.auditor
@@ -350,7 +357,7 @@ fn sqlstate(error: &DbErr) -> Option<String> {
 /// On MySQL and SQLite, a transaction the database rolled back (a deadlock; `SQLITE_FULL`,
 /// `RAISE(ROLLBACK)`…) is over: a statement sent through it would run and commit on its own
 /// (autocommit), outside what `commit()` or `rollback()` decides.
-fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> Result<(), DbErr> {
+pub(super) fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> Result<(), DbErr> {
     if backend != DbBackend::Postgres
         && let Target::Tx(state, _) = target
         && lock(state).aborted_at.is_some()
@@ -636,7 +643,13 @@ impl DbShared {
 
     /// Runs one statement through `run` (a call of `inner`), with marker handling and write
     /// tracking around it.
-    async fn intercept<T, I, F, Fut>(&self, target: Target<'_>, inner: &I, stmt: Statement, run: F) -> Result<T, DbErr>
+    pub(super) async fn intercept<T, I, F, Fut>(
+        &self,
+        target: Target<'_>,
+        inner: &I,
+        stmt: Statement,
+        run: F,
+    ) -> Result<T, DbErr>
     where
         T: Outcome,
         I: ConnectionTrait,
@@ -852,7 +865,7 @@ impl DbShared {
 // ConnectionTrait
 
 /// What a statement returns, as [`DbShared::intercept`] reads it.
-trait Outcome: Sized {
+pub(super) trait Outcome: Sized {
     /// Whether the statement returns rows (an UPDATE's `RETURNING` can then carry its old
     /// row, see [`old_row`]).
     const ROWS: bool;
@@ -956,6 +969,25 @@ macro_rules! intercepting_connection {
 
             fn support_returning(&self) -> bool {
                 self.$inner.support_returning()
+            }
+        }
+
+        /// Reads stream from the connection; a write (an `INSERT … RETURNING` streamed, say)
+        /// is recorded like any other (see [`super::stream`]).
+        #[cfg(feature = "stream")]
+        impl sea_orm::StreamTrait for $wrapper {
+            type Stream<'a> = super::stream::RowStream<'a>;
+
+            fn get_database_backend(&self) -> DbBackend {
+                ConnectionTrait::get_database_backend(&self.$inner)
+            }
+
+            fn stream_raw<'a>(
+                &'a self,
+                stmt: Statement,
+            ) -> Pin<Box<dyn Future<Output = Result<Self::Stream<'a>, DbErr>> + Send + 'a>> {
+                let $this = self;
+                Box::pin(self.shared.stream($target, &self.$inner, stmt))
             }
         }
     };

@@ -80,6 +80,10 @@
 //! carries that request's id even if the commit runs elsewhere; background jobs name their
 //! actor with [`audit_core::scope::with_actor`]. Without a scope the actor is `anonymous`.
 //!
+//! [`AuditedDb`] and [`AuditedTransaction`] implement `ConnectionTrait`, `TransactionTrait`
+//! and (with the `stream` feature, on by default) `StreamTrait`, so code written for a
+//! `DatabaseConnection` runs on them unchanged.
+//!
 //! ## How it works
 //! SeaORM's hooks are generic over the connection and cannot downcast it, so they talk to
 //! [`AuditedDb`] / [`AuditedTransaction`] through `ConnectionTrait` itself, with *marker
@@ -190,6 +194,8 @@ mod old_row;
 pub mod outbox;
 pub mod sql;
 mod stand_in;
+#[cfg(feature = "stream")]
+mod stream;
 mod tracker;
 pub mod value;
 

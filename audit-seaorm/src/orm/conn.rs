@@ -973,7 +973,7 @@ macro_rules! intercepting_connection {
         }
 
         /// Reads stream from the connection; a write (an `INSERT … RETURNING` streamed, say)
-        /// is recorded like any other (see [`super::stream`]).
+        /// is recorded like any other (see the `stream` module).
         #[cfg(feature = "stream")]
         impl sea_orm::StreamTrait for $wrapper {
             type Stream<'a> = super::stream::RowStream<'a>;

@@ -184,6 +184,11 @@
 //!   links found are then recorded as `create`. A hooked upsert that changes an existing
 //!   row (`ON CONFLICT DO UPDATE`, `ON DUPLICATE KEY UPDATE b = …`) is not told apart from
 //!   an insert: its event is a `create` with the row its `after_save` is given.
+//! - Over SeaORM's `MockDatabase` the wrapper's own statements reach the mock: the hooks'
+//!   old-row reads (MySQL updates, deletes), the outbox's insert before `COMMIT`, and on
+//!   PostgreSQL and SQLite the UPDATE with its old-row read added. A mock must be given
+//!   results for them; testing audited code against SQLite (a file in a temporary directory)
+//!   is simpler and closer to production.
 
 pub mod bulk;
 mod conn;

@@ -245,6 +245,11 @@ impl AuditedDb {
         self.conn.get_database_backend()
     }
 
+    /// Checks that the database answers (`DatabaseConnection::ping`, for health checks).
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.conn.ping().await
+    }
+
     /// The auditor events go to.
     pub fn auditor(&self) -> &Auditor {
         &self.shared.auditor

@@ -1,5 +1,6 @@
-//! `StreamTrait` on the audited connection and transaction: `Entity::find().stream(&db)`
-//! works as on a plain connection, and a write sent as a stream is recorded.
+//! Code written for a `DatabaseConnection` runs on `AuditedDb`: `StreamTrait` on the audited
+//! connection and transaction (`Entity::find().stream(&db)`; a write sent as a stream is
+//! recorded), and the inherent `ping` and `get_database_backend`.
 
 mod orm_common;
 
@@ -76,3 +77,13 @@ async fn strict_mode_refuses_a_write_sent_as_a_stream(testdb: TestDb) {
     h.finish().await;
 }
 on_all_backends!(strict_mode_refuses_a_write_sent_as_a_stream);
+
+async fn ping_and_backend_answer_as_on_the_plain_connection(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    h.db.ping().await.expect("ping");
+    // Inherent, so not ambiguous with `ConnectionTrait` and `StreamTrait` both in scope.
+    assert_eq!(h.db.get_database_backend(), h.conn.get_database_backend());
+    assert!(h.events().is_empty(), "a ping records nothing");
+    h.finish().await;
+}
+on_all_backends!(ping_and_backend_answer_as_on_the_plain_connection);

@@ -375,6 +375,22 @@ pub(super) fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> R
     Ok(())
 }
 
+/// After a failed statement at nesting `level` of a PostgreSQL or MySQL transaction: from which
+/// level the server rolled the transaction back (see `DbShared::note_failure`), if it did.
+pub(super) fn aborted_from(backend: DbBackend, level: u32, error: &DbErr) -> Option<u32> {
+    match backend {
+        DbBackend::Postgres => Some(level),
+        DbBackend::MySql if sqlstate(error).as_deref() == Some("40001") => Some(0),
+        _ => None,
+    }
+}
+
+/// Notes that the transaction was rolled back from nesting level `from`.
+pub(super) fn mark_aborted(state: &Mutex<TxState>, from: u32) {
+    let mut state = lock(state);
+    state.aborted_at = Some(state.aborted_at.map_or(from, |at| at.min(from)));
+}
+
 /// The SQLite probe after a failed statement at nesting `level`: `BEGIN`, then the savepoints
 /// sqlx would have open at that level (`SAVEPOINT _sqlx_savepoint_N` for N = 1..=level, its
 /// names for nested transactions), in case the database rolled everything back.
@@ -820,13 +836,13 @@ impl DbShared {
     ) {
         let (Some(error), Target::Tx(state, level)) = (error, target) else { return };
         let from = match backend {
-            DbBackend::Postgres => level,
-            DbBackend::MySql if sqlstate(error).as_deref() == Some("40001") => 0,
             DbBackend::Sqlite if inner.execute_unprepared(&reopen_sql(level)).await.is_ok() => 0,
-            _ => return,
+            _ => match aborted_from(backend, level, error) {
+                Some(from) => from,
+                None => return,
+            },
         };
-        let mut state = lock(state);
-        state.aborted_at = Some(state.aborted_at.map_or(from, |at| at.min(from)));
+        mark_aborted(state, from);
     }
 
     /// Hands a committed transaction's events to the auditor, in order, and returns once they
@@ -1028,6 +1044,11 @@ impl AuditedTransaction {
 
     fn target(&self) -> Target<'_> {
         Target::Tx(&self.guard.state, self.guard.level)
+    }
+
+    /// The database backend (inherent, as on [`AuditedDb::get_database_backend`]).
+    pub fn get_database_backend(&self) -> DbBackend {
+        ConnectionTrait::get_database_backend(&self.inner)
     }
 
     /// The plain transaction underneath (writes through it are neither seen nor audited).

@@ -742,6 +742,17 @@ fn group_end(statement: &[Token<'_>], i: usize) -> Option<usize> {
     None
 }
 
+/// Whether `sql` is one plain `INSERT`/`UPDATE`/`DELETE`/`REPLACE` without `RETURNING` (read
+/// as a keyword, not inside a literal or a quoted name): a write that returns no rows, run for
+/// its row count. `false` for anything else, which may return rows.
+#[cfg_attr(not(feature = "stream"), allow(dead_code))]
+pub(crate) fn returns_no_rows(sql: &str) -> bool {
+    let lexed = tokens(sql, LENIENT);
+    let [statement] = &lexed.statements[..] else { return false };
+    statement.first().is_some_and(|t| is_any_word(t, &["INSERT", "UPDATE", "DELETE", "REPLACE"]))
+        && !statement.iter().any(|t| is_word(t, "RETURNING"))
+}
+
 /// The statement with literals as `?`, one space between tokens, at most 2 000 bytes.
 fn shape(statement: &[Token<'_>]) -> String {
     let mut out = String::new();
@@ -1089,6 +1100,19 @@ mod tests {
     }
 
     #[test]
+    fn a_write_returns_no_rows_only_when_plain_and_without_returning() {
+        assert!(returns_no_rows("INSERT INTO t (a) VALUES ('returning'), ($1)"));
+        assert!(returns_no_rows(r#"UPDATE "is_returning" SET "returning" = 1"#));
+        assert!(returns_no_rows("DELETE FROM t WHERE a = ?"));
+        assert!(!returns_no_rows("INSERT INTO t (a) VALUES (1) RETURNING id"));
+        assert!(!returns_no_rows("WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x"));
+        assert!(!returns_no_rows("WITH x AS (DELETE FROM t) SELECT 1"));
+        assert!(!returns_no_rows("CALL p()"));
+        assert!(!returns_no_rows("EXPLAIN ANALYZE DELETE FROM t"));
+        assert!(!returns_no_rows("DELETE FROM t; SELECT 1"));
+    }
+
+    #[test]
     fn an_insert_doing_nothing_on_a_duplicate_key_is_recognized() {
         let first = |sql| insert_doing_nothing_on_duplicate_key(sql);
         assert_eq!(
@@ -1185,6 +1209,7 @@ mod tests {
                 proptest::prop_assert!(write.shape.len() <= 2100, "{}", write.shape.len());
             }
             insert_doing_nothing_on_duplicate_key(&sql);
+            returns_no_rows(&sql);
             // The offsets point at the clauses' keywords.
             if let Some((where_at, returning_at)) = update_clauses(&sql) {
                 proptest::prop_assert!(sql.get(where_at..where_at + 5).is_some_and(|w| w.eq_ignore_ascii_case("WHERE")));

@@ -3,18 +3,29 @@
 //! connection (`Entity::find().stream(&db)`) keeps working on the audited one (sea-orm's
 //! `stream` feature, one of its defaults; this crate's `stream` feature, on by default).
 //!
-//! A read streams from the connection as it would without the wrapper. A write sent this way
-//! (`INSERT … RETURNING` streamed, a data-modifying `WITH`) is recorded as when it is sent with
-//! `query_all` or `execute`: its rows are read in full before the stream yields them, since
-//! its event needs the statement's outcome.
+//! - A read streams from the connection as it would without the wrapper. Inside a
+//!   transaction on PostgreSQL and MySQL, an error the stream yields is noted as a failed
+//!   statement is (PostgreSQL then refuses the rest of the transaction, MySQL rolled it back
+//!   on a deadlock): the commit records nothing the server rolled back. On SQLite, which may
+//!   roll a transaction back on a failed statement without saying so (only a statement of its
+//!   own tells, and the stream holds the connection), a read inside a transaction is read in
+//!   full first, as `query_all` reads it.
+//! - A write sent this way (`INSERT … RETURNING` streamed, a data-modifying `WITH`) is recorded
+//!   as when sent with `query_all` or `execute` (or refused in strict mode): its rows are read
+//!   in full before the stream yields them, since its event needs the statement's outcome.
 
-use super::conn::{DbShared, Target, refuse_after_rollback};
+use super::conn::{DbShared, Target, aborted_from, mark_aborted, refuse_after_rollback};
 use super::{marker, sql};
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement, StreamTrait};
+use futures_util::TryStreamExt;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, StreamTrait};
 use std::pin::Pin;
 
 /// The stream of rows of a statement on an audited connection.
 pub(crate) type RowStream<'a> = Pin<Box<dyn futures_util::Stream<Item = Result<QueryResult, DbErr>> + Send + 'a>>;
+
+fn from_memory<'a>(rows: Vec<QueryResult>) -> RowStream<'a> {
+    Box::pin(futures_util::stream::iter(rows.into_iter().map(Ok)))
+}
 
 impl DbShared {
     /// Streams the rows of `stmt` on `inner`, on behalf of `target` (see the module's doc).
@@ -27,23 +38,34 @@ impl DbShared {
     where
         I: ConnectionTrait + StreamTrait,
     {
+        let backend = ConnectionTrait::get_database_backend(inner);
         if marker::is_marker(&stmt.sql) || !sql::writes(&stmt.sql).is_empty() {
-            let rows = if returns_rows(&stmt.sql) {
-                self.intercept(target, inner, stmt, |s| inner.query_all_raw(s)).await?
-            } else {
-                // Without `RETURNING` a write returns no rows: run it for its row count.
+            if sql::returns_no_rows(&stmt.sql) {
                 self.intercept(target, inner, stmt, |s| inner.execute_raw(s)).await?;
-                Vec::new()
-            };
-            return Ok(Box::pin(futures_util::stream::iter(rows.into_iter().map(Ok))));
+                return Ok(from_memory(Vec::new()));
+            }
+            return Ok(from_memory(self.intercept(target, inner, stmt, |s| inner.query_all_raw(s)).await?));
         }
-        refuse_after_rollback(target, ConnectionTrait::get_database_backend(inner))?;
-        Ok(Box::pin(inner.stream_raw(stmt).await?))
+        match target {
+            Target::Auto => Ok(Box::pin(inner.stream_raw(stmt).await?)),
+            Target::Tx(..) if backend == DbBackend::Sqlite => {
+                Ok(from_memory(self.intercept(target, inner, stmt, |s| inner.query_all_raw(s)).await?))
+            }
+            Target::Tx(state, level) => {
+                refuse_after_rollback(target, backend)?;
+                let note = move |error: &DbErr| {
+                    if let Some(from) = aborted_from(backend, level, error) {
+                        mark_aborted(state, from);
+                    }
+                };
+                match inner.stream_raw(stmt).await {
+                    Ok(stream) => Ok(Box::pin(stream.inspect_err(note))),
+                    Err(error) => {
+                        note(&error);
+                        Err(error)
+                    }
+                }
+            }
+        }
     }
-}
-
-/// Whether a write's text has a `RETURNING` (read loosely: a literal that spells it makes the
-/// write run as a query, whose row count is then the rows it returned).
-fn returns_rows(sql: &str) -> bool {
-    sql.as_bytes().windows(9).any(|w| w.eq_ignore_ascii_case(b"RETURNING"))
 }

@@ -71,3 +71,62 @@ async fn removed_links_are_each_recorded_with_their_old_values(testdb: TestDb) {
     h.finish().await;
 }
 on_all_backends!(removed_links_are_each_recorded_with_their_old_values);
+
+/// Links removed on the autocommit connection by a task whose future is dropped after the
+/// `DELETE` (a client disconnect) and before their `after_delete` hooks: each removed link is
+/// still recorded, by a stand-in of its own carrying its old values.
+async fn removed_links_whose_hooks_never_come_are_each_recorded(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    let mut links = Vec::new();
+    for org in ["a", "b", "c"] {
+        links.push(link(1, org).insert(&h.db).await.expect("insert").into_active_model());
+    }
+    let keys: Vec<_> = links.iter().map(|am| am.get_primary_key_value().expect("a full model")).collect();
+    for am in links {
+        am.before_delete(&h.db).await.expect("before_delete");
+    }
+    let delete = memberships::Entity::delete_many().filter_by_value_tuples(&keys, h.db.get_database_backend());
+    delete.exec(&h.db).await.expect("delete the links"); // and no after_delete
+    h.db.flush().await.expect("flush"); // held stand-ins are recorded now
+
+    h.auditor.shutdown().await;
+    let mut removed: Vec<(String, Option<serde_json::Value>)> = h
+        .events()
+        .into_iter()
+        .filter(|e| e.action != "create")
+        .map(|e| {
+            let role = orm_common::change(&e, "role").and_then(|(old, _)| old);
+            (format!("{} {}", e.action, e.resource.id), role)
+        })
+        .collect();
+    removed.sort_by(|a, b| a.0.cmp(&b.0));
+    let expected: Vec<(String, Option<serde_json::Value>)> = ["a", "b", "c"]
+        .iter()
+        .map(|org| (format!(r#"bulk [1,"{org}"]"#), Some(serde_json::json!(format!("role of {org}")))))
+        .collect();
+    assert_eq!(removed, expected, "{:#?}", h.events());
+    h.finish().await;
+}
+on_all_backends!(removed_links_whose_hooks_never_come_are_each_recorded);
+
+/// A link announced for removal that is gone already (another request removed it): the
+/// `DELETE` finds fewer rows than announced, and nothing is recorded for that one.
+async fn a_link_already_gone_is_not_recorded_as_removed(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    let mut links = Vec::new();
+    for org in ["a", "b"] {
+        links.push(link(1, org).insert(&h.db).await.expect("insert"));
+    }
+    links.push(memberships::Model { user_id: 1, org: "x".into(), role: "role of x".into() });
+    let txn = h.db.begin().await.expect("begin");
+    remove_links(&txn, links).await;
+    txn.commit().await.expect("commit");
+
+    h.auditor.shutdown().await;
+    let mut recorded: Vec<String> = h.events().into_iter().map(|e| format!("{} {}", e.action, e.resource.id)).collect();
+    recorded.sort();
+    let expected = [r#"create [1,"a"]"#, r#"create [1,"b"]"#, r#"delete [1,"a"]"#, r#"delete [1,"b"]"#];
+    assert_eq!(recorded, expected, "{:#?}", h.events());
+    h.finish().await;
+}
+on_all_backends!(a_link_already_gone_is_not_recorded_as_removed);

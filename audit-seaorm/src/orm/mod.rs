@@ -170,6 +170,9 @@
 //!   one row with the same number of columns, in the same task as an insert whose future was
 //!   dropped before its statement, is taken for that insert: it is recorded by the insert's
 //!   stand-in (`bulk`, verb `INSERT`, rows affected) rather than refused in strict mode.
+//! - A multi-row DELETE takes every announced delete of its table whose whole key it binds
+//!   (SeaORM removes many-to-many links with one `DELETE … IN (…)` after `before_delete` of
+//!   each), so each removed row has its stand-in with its old values.
 //! - Many-to-many links saved again (SeaORM inserts them `ON CONFLICT DO NOTHING` and calls
 //!   `after_save` only for those it inserted) record only the links written. Where a multi-row
 //!   INSERT skipped rows, its rows' stand-ins wait until as many hooks as rows written have

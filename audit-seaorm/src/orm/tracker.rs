@@ -113,9 +113,9 @@ pub(crate) struct Ran {
     /// Cleared when a newer announcement for the same row comes: a later `after_*` hook of
     /// that row belongs to the newer write (which may have sent no statement at all).
     pub(crate) claimable: bool,
-    /// For a row of a multi-row INSERT that wrote fewer rows than it had announced (`ON
-    /// CONFLICT DO NOTHING` skipped some): how many `after_save` hooks of that statement are
-    /// still to come, shared by its rows (see [`Tracker::ran`]).
+    /// For a row of a multi-row INSERT or DELETE that wrote fewer rows than it had announced
+    /// (`ON CONFLICT DO NOTHING` skipped some, rows were gone): how many `after_*` hooks of
+    /// that statement are still to come, shared by its rows (see [`Tracker::ran`]).
     short: Option<Arc<AtomicUsize>>,
 }
 
@@ -203,6 +203,16 @@ impl Tracker {
                     && t.values.is_none_or(|n| n == values.len())
             });
             match found {
+                Some(index) if write.verb == Verb::Delete => {
+                    // With the rows announced beside it (SeaORM's removal of many-to-many
+                    // links runs `before_delete` per row, then one `DELETE … IN (…)`).
+                    let mut indexes = self.announced_deletes(task, &write, values, index);
+                    indexes.push(index);
+                    indexes.sort_unstable();
+                    let mut rows: Vec<Token> = indexes.into_iter().rev().map(|i| self.tokens.remove(i)).collect();
+                    rows.reverse();
+                    plan.hooked.extend(rows);
+                }
                 Some(index) => plan.hooked.push(self.tokens.remove(index)),
                 None => match self.announced_rows(task, &write, values.len()) {
                     // One INSERT of rows each announced by its own hook (SeaORM's saving of
@@ -217,6 +227,37 @@ impl Tracker {
             }
         }
         plan
+    }
+
+    /// For a DELETE whose bound values end with the key of the announced delete at `found`:
+    /// the other announced deletes of its task and table whose keys it binds too, each as a
+    /// whole key counted back from the end (`… IN ((?, ?), (?, ?))` binds one key after the
+    /// other).
+    fn announced_deletes(
+        &self,
+        task: Option<Id>,
+        write: &Write,
+        values: &[sea_orm::Value],
+        found: usize,
+    ) -> Vec<usize> {
+        let width = self.tokens[found].key_values.len();
+        if width == 0 {
+            return Vec::new();
+        }
+        let bound: Vec<&[sea_orm::Value]> = values.rchunks_exact(width).collect();
+        self.tokens
+            .iter()
+            .enumerate()
+            .filter(|&(index, t)| {
+                index != found
+                    && t.task == task
+                    && t.verb == Verb::Delete
+                    && same_table(&t.table, &write.table)
+                    && t.key_values.len() == width
+                    && bound.iter().any(|key| key.iter().zip(&t.key_values).all(|(v, k)| value_to_json(v) == *k))
+            })
+            .map(|(index, _)| index)
+            .collect()
     }
 
     /// For a multi-row INSERT binding `bound` values: the oldest announced inserts of its task
@@ -282,12 +323,14 @@ impl Tracker {
     /// rows in all. A multi-row INSERT that wrote fewer rows than it had announced skipped
     /// some (`ON CONFLICT DO NOTHING`, as SeaORM 2 inserts many-to-many links), and SeaORM
     /// calls `after_save` only for the rows it wrote: once that many hooks have come, the
-    /// stand-ins left are of rows that were not written, and [`Tracker::end`] drops them.
+    /// stand-ins left are of rows that were not written, and [`Tracker::end`] drops them. The
+    /// same for a multi-row DELETE that found fewer rows than announced (SeaORM calls
+    /// `after_delete` for the rows its `RETURNING` gave back).
     pub(crate) fn ran(&mut self, mut ran: Vec<Ran>, affected: Option<u64>) {
         let written = affected.and_then(|n| usize::try_from(n).ok());
         if let Some(written) = written
             && written < ran.len()
-            && ran.iter().all(|r| r.token.verb == Verb::Insert)
+            && (ran.iter().all(|r| r.token.verb == Verb::Insert) || ran.iter().all(|r| r.token.verb == Verb::Delete))
         {
             let to_come = Arc::new(AtomicUsize::new(written));
             for r in &mut ran {
@@ -565,6 +608,30 @@ mod tests {
         assert_eq!(tracker.tokens.len(), 1);
         let plan = tracker.plan(None, vec![insert()], &bound(6));
         assert_eq!((plan.hooked.len(), plan.bulk.len()), (0, 1), "one announcement left: not two rows");
+    }
+
+    #[test]
+    fn a_multi_row_delete_takes_the_announced_rows_whose_whole_keys_it_binds() {
+        let delete = |table: &str, key: [i64; 2]| Token {
+            verb: Verb::Delete,
+            table: table.into(),
+            key: Some(format!("{key:?}")),
+            key_values: key.iter().map(|k| Json::from(*k)).collect(),
+            ..token(0, Instant::now())
+        };
+        let mut tracker = Tracker::default();
+        for (table, key) in [("t", [1, 2]), ("t", [2, 1]), ("u", [1, 2]), ("t", [1, 3]), ("t", [9, 9])] {
+            tracker.tokens.push(delete(table, key));
+        }
+        let write = Write { verb: Verb::Delete, table: "t".into(), shape: String::new() };
+        // `DELETE FROM t WHERE (a, b) IN ((1, 2), (1, 3))`: [2, 1] is bound only across two keys.
+        let bound: Vec<sea_orm::Value> = [1, 2, 1, 3].into_iter().map(|v: i64| v.into()).collect();
+        let plan = tracker.plan(None, vec![write], &bound);
+        let keys: Vec<&str> = plan.hooked.iter().filter_map(|t| t.key.as_deref()).collect();
+        assert_eq!(keys, ["[1, 2]", "[1, 3]"], "in the order announced");
+        let left: Vec<(&str, &str)> =
+            tracker.tokens.iter().map(|t| (t.table.as_str(), t.key.as_deref().unwrap_or_default())).collect();
+        assert_eq!(left, [("t", "[2, 1]"), ("u", "[1, 2]"), ("t", "[9, 9]")]);
     }
 
     /// Inserts of table `t` that ran, with these keys set by their models, and their

@@ -172,7 +172,11 @@
 //!   stand-in (`bulk`, verb `INSERT`, rows affected) rather than refused in strict mode.
 //! - A multi-row DELETE takes every announced delete of its table whose whole key it binds
 //!   (SeaORM removes many-to-many links with one `DELETE … IN (…)` after `before_delete` of
-//!   each), so each removed row has its stand-in with its old values.
+//!   each), so each removed row has its stand-in with its old values. Where it found fewer
+//!   rows than announced (some were gone already), the stand-ins wait until as many hooks as
+//!   rows deleted have come, then the rest are dropped. On MySQL, where SeaORM calls
+//!   `after_delete` for every announced row, a row already gone whose hook comes before those
+//!   of the rows deleted keeps its stand-in: a `bulk` event for a row not deleted.
 //! - Many-to-many links saved again (SeaORM inserts them `ON CONFLICT DO NOTHING` and calls
 //!   `after_save` only for those it inserted) record only the links written. Where a multi-row
 //!   INSERT skipped rows, its rows' stand-ins wait until as many hooks as rows written have

@@ -170,13 +170,13 @@
 //!   one row with the same number of columns, in the same task as an insert whose future was
 //!   dropped before its statement, is taken for that insert: it is recorded by the insert's
 //!   stand-in (`bulk`, verb `INSERT`, rows affected) rather than refused in strict mode.
-//! - A multi-row DELETE takes every announced delete of its table whose whole key it binds
-//!   (SeaORM removes many-to-many links with one `DELETE … IN (…)` after `before_delete` of
-//!   each), so each removed row has its stand-in with its old values. Where it found fewer
-//!   rows than announced (some were gone already), the stand-ins wait until as many hooks as
-//!   rows deleted have come, then the rest are dropped. On MySQL, where SeaORM calls
-//!   `after_delete` for every announced row, a row already gone whose hook comes before those
-//!   of the rows deleted keeps its stand-in: a `bulk` event for a row not deleted.
+//! - A multi-row DELETE that binds nothing but announced keys, one after the other (SeaORM
+//!   removes many-to-many links with one `DELETE … IN (…)` after `before_delete` of each),
+//!   takes all of those announcements, so each removed row has its stand-in with its old
+//!   values. Where it found fewer rows than announced, the rows whose `before_delete` found
+//!   none (gone already) get no stand-in, and the others wait until as many hooks as rows
+//!   deleted have come. A row that another connection inserts between its `before_delete`
+//!   and such a DELETE, on the autocommit connection, is deleted unrecorded.
 //! - Many-to-many links saved again (SeaORM inserts them `ON CONFLICT DO NOTHING` and calls
 //!   `after_save` only for those it inserted) record only the links written. Where a multi-row
 //!   INSERT skipped rows, its rows' stand-ins wait until as many hooks as rows written have

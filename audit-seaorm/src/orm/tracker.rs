@@ -230,9 +230,9 @@ impl Tracker {
     }
 
     /// For a DELETE whose bound values end with the key of the announced delete at `found`:
-    /// the other announced deletes of its task and table whose keys it binds too, each as a
-    /// whole key counted back from the end (`… IN ((?, ?), (?, ?))` binds one key after the
-    /// other).
+    /// the other announced deletes of its task and table, if the statement binds nothing but
+    /// their keys, one whole key after the other (`… IN ((?, ?), (?, ?))`). A statement that
+    /// binds anything else (`WHERE tenant = ? AND id = ?`) takes only the one at `found`.
     fn announced_deletes(
         &self,
         task: Option<Id>,
@@ -241,23 +241,27 @@ impl Tracker {
         found: usize,
     ) -> Vec<usize> {
         let width = self.tokens[found].key_values.len();
-        if width == 0 {
+        if width == 0 || !values.len().is_multiple_of(width) {
             return Vec::new();
         }
-        let bound: Vec<&[sea_orm::Value]> = values.rchunks_exact(width).collect();
-        self.tokens
-            .iter()
-            .enumerate()
-            .filter(|&(index, t)| {
-                index != found
-                    && t.task == task
-                    && t.verb == Verb::Delete
-                    && same_table(&t.table, &write.table)
-                    && t.key_values.len() == width
-                    && bound.iter().any(|key| key.iter().zip(&t.key_values).all(|(v, k)| value_to_json(v) == *k))
-            })
-            .map(|(index, _)| index)
-            .collect()
+        let announced = |index: usize, t: &Token| {
+            index != found
+                && t.task == task
+                && t.verb == Verb::Delete
+                && same_table(&t.table, &write.table)
+                && t.key_values.len() == width
+        };
+        let is_key =
+            |key: &[sea_orm::Value], t: &Token| key.iter().zip(&t.key_values).all(|(v, k)| value_to_json(v) == *k);
+        let mut indexes = Vec::new();
+        // Every key but the last (the one at `found`).
+        for key in values.chunks_exact(width).take(values.len() / width - 1) {
+            match self.tokens.iter().enumerate().position(|(index, t)| announced(index, t) && is_key(key, t)) {
+                Some(index) if !indexes.contains(&index) => indexes.push(index),
+                _ => return Vec::new(), // a value that is not an announced key
+            }
+        }
+        indexes
     }
 
     /// For a multi-row INSERT binding `bound` values: the oldest announced inserts of its task
@@ -307,6 +311,12 @@ impl Tracker {
         if affected == Some(0) {
             return Vec::new(); // nothing was written
         }
+        // A multi-row DELETE that found fewer rows than announced: the rows whose
+        // `before_delete` found none are the ones gone already. They get no stand-in (which
+        // would record a removal that did not happen, and count towards the rows written).
+        let short_delete = plan.hooked.len() > 1
+            && plan.hooked.iter().all(|t| t.verb == Verb::Delete)
+            && affected.is_some_and(|n| usize::try_from(n).is_ok_and(|n| n < plan.hooked.len()));
         plan.hooked
             .iter()
             .map(|token| {
@@ -316,6 +326,7 @@ impl Tracker {
                     .and_then(|key| self.pending.get(&(token.task, token.table.clone(), key.clone())));
                 (token, affected, pending)
             })
+            .filter(|(_, _, pending)| !short_delete || pending.is_some())
             .collect()
     }
 
@@ -632,6 +643,15 @@ mod tests {
         let left: Vec<(&str, &str)> =
             tracker.tokens.iter().map(|t| (t.table.as_str(), t.key.as_deref().unwrap_or_default())).collect();
         assert_eq!(left, [("t", "[2, 1]"), ("u", "[1, 2]"), ("t", "[9, 9]")]);
+
+        // A statement binding something besides announced keys (here `3, 3` before `9, 9`)
+        // takes only the key it ends with.
+        tracker.tokens.push(delete("t", [7, 7]));
+        let bound: Vec<sea_orm::Value> = [3, 3, 9, 9].into_iter().map(|v: i64| v.into()).collect();
+        let write = Write { verb: Verb::Delete, table: "t".into(), shape: String::new() };
+        let plan = tracker.plan(None, vec![write], &bound);
+        let keys: Vec<&str> = plan.hooked.iter().filter_map(|t| t.key.as_deref()).collect();
+        assert_eq!(keys, ["[9, 9]"]);
     }
 
     /// Inserts of table `t` that ran, with these keys set by their models, and their

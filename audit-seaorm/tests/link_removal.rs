@@ -7,6 +7,7 @@
 
 mod orm_common;
 
+use audit_seaorm::orm::AuditedDb;
 use orm_common::entities::memberships;
 use orm_common::{Harness, TestDb};
 use sea_orm::{
@@ -36,6 +37,25 @@ async fn remove_links(db: &impl ConnectionTrait, links: Vec<memberships::Model>)
             am.after_delete(db).await.expect("after_delete");
         }
     }
+}
+
+/// What SeaORM does with links to remove up to the `DELETE`, on the autocommit connection,
+/// where a task whose future is dropped then (a client disconnect) stops: no `after_delete`.
+async fn remove_links_without_hooks(db: &AuditedDb, links: Vec<memberships::ActiveModel>) {
+    let keys: Vec<_> = links.iter().map(|am| am.get_primary_key_value().expect("a full model")).collect();
+    for am in links {
+        am.before_delete(db).await.expect("before_delete");
+    }
+    let delete = memberships::Entity::delete_many().filter_by_value_tuples(&keys, db.get_database_backend());
+    delete.exec(db).await.expect("delete the links");
+}
+
+/// `action resource-id` of every event, sorted, once every event is durable.
+async fn recorded(h: &Harness) -> Vec<String> {
+    h.auditor.shutdown().await;
+    let mut recorded: Vec<String> = h.events().into_iter().map(|e| format!("{} {}", e.action, e.resource.id)).collect();
+    recorded.sort();
+    recorded
 }
 
 /// Once every event is durable: the events other than `create` are `action` of links
@@ -87,12 +107,7 @@ async fn removed_links_whose_hooks_never_come_are_each_recorded(testdb: TestDb) 
     for org in ["a", "b", "c"] {
         links.push(link(1, org).insert(&h.db).await.expect("insert").into_active_model());
     }
-    let keys: Vec<_> = links.iter().map(|am| am.get_primary_key_value().expect("a full model")).collect();
-    for am in links {
-        am.before_delete(&h.db).await.expect("before_delete");
-    }
-    let delete = memberships::Entity::delete_many().filter_by_value_tuples(&keys, h.db.get_database_backend());
-    delete.exec(&h.db).await.expect("delete the links"); // and no after_delete
+    remove_links_without_hooks(&h.db, links).await;
     h.db.flush().await.expect("flush"); // held stand-ins are recorded now
 
     assert_removed(&h, "bulk").await;
@@ -114,9 +129,7 @@ async fn a_link_already_gone_is_not_recorded_as_removed(testdb: TestDb) {
     remove_links(&txn, links).await;
     txn.commit().await.expect("commit");
 
-    h.auditor.shutdown().await;
-    let mut recorded: Vec<String> = h.events().into_iter().map(|e| format!("{} {}", e.action, e.resource.id)).collect();
-    recorded.sort();
+    let recorded = recorded(&h).await;
     let expected = [r#"create [1,"a"]"#, r#"create [1,"b"]"#, r#"delete [1,"a"]"#, r#"delete [1,"b"]"#];
     assert_eq!(recorded, expected, "{:#?}", h.events());
     h.finish().await;
@@ -131,17 +144,10 @@ async fn a_link_already_gone_has_no_stand_in(testdb: TestDb) {
     for org in ["a", "b"] {
         links.push(link(1, org).insert(&h.db).await.expect("insert").into_active_model());
     }
-    let keys: Vec<_> = links.iter().map(|am| am.get_primary_key_value().expect("a full model")).collect();
-    for am in links {
-        am.before_delete(&h.db).await.expect("before_delete");
-    }
-    let delete = memberships::Entity::delete_many().filter_by_value_tuples(&keys, h.db.get_database_backend());
-    delete.exec(&h.db).await.expect("delete the links"); // and no after_delete
+    remove_links_without_hooks(&h.db, links).await;
     h.db.flush().await.expect("flush");
 
-    h.auditor.shutdown().await;
-    let mut recorded: Vec<String> = h.events().into_iter().map(|e| format!("{} {}", e.action, e.resource.id)).collect();
-    recorded.sort();
+    let recorded = recorded(&h).await;
     let expected = [r#"bulk [1,"a"]"#, r#"bulk [1,"b"]"#, r#"create [1,"a"]"#, r#"create [1,"b"]"#];
     assert_eq!(recorded, expected, "{:#?}", h.events());
     h.finish().await;

@@ -747,7 +747,7 @@ impl DbShared {
             KeySource::LastInsertId => return Some(0),
             KeySource::Model => {}
         }
-        let column = format!("`{}`", column.replace('`', "``"));
+        let column = outbox::quote(backend, &column);
         stmt.sql
             .push_str(&format!(", {column} = IF(LAST_INSERT_ID({FOUND_ON_DUPLICATE_KEY}) = 0, {column}, {column})"));
         Some(FOUND_ON_DUPLICATE_KEY)

@@ -36,7 +36,8 @@ pub struct Recovery {
     pub already_sealed: u64,
 }
 
-fn quote(backend: DbBackend, name: &str) -> String {
+/// `name` as a quoted identifier of `backend`.
+pub(super) fn quote(backend: DbBackend, name: &str) -> String {
     match backend {
         DbBackend::MySql => format!("`{}`", name.replace('`', "``")),
         _ => format!("\"{}\"", name.replace('"', "\"\"")),

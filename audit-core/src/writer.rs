@@ -390,6 +390,21 @@ impl Auditor {
         self.record_buffered(draft).await?.await
     }
 
+    /// Makes the checks that recording `draft` would make (its indexed fields' lengths, its
+    /// canonical size after redaction), without queuing it: for a caller that must refuse a
+    /// change before committing it rather than find, after the commit, that its event cannot
+    /// be recorded. It does not check that the auditor is still running (see
+    /// [`Auditor::is_closed`]), nor what only the store knows (an id already used).
+    pub fn check(&self, draft: EventDraft) -> Result<(), RecordError> {
+        self.prepare(draft).map(drop)
+    }
+
+    /// True once the auditor takes no more events ([`Auditor::shutdown`] or its writer task
+    /// gone): every record call then fails with [`RecordError::Closed`].
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
     /// Queues `draft`, waiting for room, and returns once it is queued (buffered delivery).
     pub async fn record_buffered(&self, draft: EventDraft) -> Result<Ticket, RecordError> {
         let event = self.prepare(draft)?;

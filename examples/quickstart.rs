@@ -109,7 +109,10 @@ pub async fn start(db_url: &str, trusted_proxies: Vec<Cidr>) -> Result<Started, 
 
     let db = AuditedDb::builder(Database::connect(db_url).await?, auditor.clone(), store.clone()).build();
     db.migrate_outbox().await?; // audited writes commit with their events in an outbox ...
-    db.recover_outbox().await?; // ... so what a crash left there is sealed now, exactly once
+    let recovery = db.recover_outbox().await?; // ... so what a crash left there is sealed now, exactly once
+    for row in &recovery.unsealable {
+        eprintln!("warning: outbox row {} cannot be sealed into the audit trail: {}", row.id, row.reason);
+    }
 
     create_schema(&db).await?;
     scope::with_actor(Actor::system("quickstart-seed"), seed(&db)).await?;

@@ -98,7 +98,7 @@ async fn after_a_cancelled_commit_recovery_seals_nothing_again(testdb: TestDb) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let report = db.recover_outbox().await.expect("recover");
-    assert_eq!(report, Recovery { sealed: 0, already_sealed: 2 });
+    assert_eq!(report, Recovery { sealed: 0, already_sealed: 2, unsealable: Vec::new() });
     auditor.shutdown().await;
     assert_eq!(verified_events(&store.inner).len(), 3, "warm-up and the two events, once each");
     testdb.cleanup().await;

@@ -271,7 +271,9 @@ impl AuditedDb {
 
     /// Seals the events a crash left in the outbox (committed, not yet sealed), each exactly
     /// once, and empties the outbox. Run it at start, after [`AuditedDb::migrate_outbox`] and
-    /// before serving. With several instances sharing a database, use
+    /// before serving. Rows it cannot seal are left in place and listed in
+    /// [`Recovery::unsealable`](outbox::Recovery::unsealable): a committed change whose event
+    /// is not in the chain, for someone to look at (log them, alert). With several instances sharing a database, use
     /// [`AuditedDb::recover_outbox_older_than`] so as not to race a live instance's commit.
     pub async fn recover_outbox(&self) -> Result<outbox::Recovery, DbErr> {
         self.recover_outbox_older_than(std::time::Duration::ZERO).await
@@ -503,6 +505,24 @@ impl DbShared {
             tickets.extend(rest.map_err(record_error)?);
         }
         Ok(tickets)
+    }
+
+    /// Checks, before a transaction commits, that the auditor will take each of its events
+    /// (indexed fields' lengths, canonical size): an event refused after `COMMIT` would leave a
+    /// committed change without its event (and, with the outbox, a row no recovery can seal).
+    fn check_before_commit(&self, events: &[OrmEvent]) -> Result<(), DbErr> {
+        without_scope(|| {
+            for event in events {
+                if let Err(e) = self.auditor.check(event.to_draft()) {
+                    return Err(DbErr::Custom(format!(
+                        "audit_seaorm: the transaction was rolled back, nothing was committed: the audit event of its \
+                         {} of {} {} cannot be recorded: {e}",
+                        event.action, event.resource_type, event.resource_id
+                    )));
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Settles the hooked writes of `plan` and gives each that ran a stand-in, kept where
@@ -1098,6 +1118,10 @@ impl AuditedTransaction {
             inner.commit().await?;
             guard.finished = true;
             return Ok(());
+        }
+        if let Err(refused) = shared.check_before_commit(&events) {
+            inner.rollback().await?;
+            return Err(refused);
         }
         if let Delivery::Outbox { table, .. } = &shared.delivery {
             let sealed = std::mem::take(&mut *lock(&shared.sealed));

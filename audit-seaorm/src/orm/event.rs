@@ -72,8 +72,18 @@ impl OrmEvent {
         draft
     }
 
-    /// Hides secrets: columns the entity names, and keys of `policy` at any depth.
+    /// Hides secrets (columns the entity names, and keys of `policy` at any depth), then
+    /// stands in for values too large to keep (see [`shorten`]).
     pub(crate) fn redact(&mut self, policy: &RedactionPolicy, columns: &[&str]) {
+        self.hide_secrets(policy, columns);
+        for change in &mut self.changes {
+            for value in change.old.iter_mut().chain(change.new.iter_mut()) {
+                shorten(value);
+            }
+        }
+    }
+
+    fn hide_secrets(&mut self, policy: &RedactionPolicy, columns: &[&str]) {
         for change in &mut self.changes {
             let whole = policy.matches(&change.field) || columns.iter().any(|c| c.eq_ignore_ascii_case(&change.field));
             for value in change.old.iter_mut().chain(change.new.iter_mut()) {
@@ -92,6 +102,42 @@ impl OrmEvent {
             }
         }
     }
+}
+
+/// The largest value a change keeps, in bytes of its JSON text: 64 KiB.
+///
+/// A row may hold far more than an audit event can (1 MiB by default, see
+/// [`audit_core::AuditorBuilder::max_event_bytes`]), and a change whose event is refused
+/// could not be committed (in a transaction) or would go unrecorded (autocommit). A larger
+/// value is recorded as the string `"[TOO LARGE: <n> bytes, sha256:<64 hex>]"`: `n` is the
+/// size of its JSON text, the digest is the SHA-256 of the string's UTF-8 bytes for a text
+/// value (base64 text for binary columns), and of the value's canonical JSON (RFC 8785)
+/// otherwise, so that an auditor holding the value can check it.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// Replaces `value` by the stand-in of [`MAX_VALUE_BYTES`] if its JSON text is larger.
+pub(crate) fn shorten(value: &mut Json) {
+    use sha2::{Digest, Sha256};
+    let (size, digest) = match value {
+        // A string's JSON text is at least its length and at most six times it: measure
+        // exactly only where it may be over.
+        Json::String(text) if text.len() > MAX_VALUE_BYTES / 6 => {
+            let size = serde_json::to_string(text).map_or(text.len(), |json| json.len());
+            if size <= MAX_VALUE_BYTES {
+                return;
+            }
+            (size, Sha256::digest(text.as_bytes()))
+        }
+        Json::Array(_) | Json::Object(_) => {
+            let canonical = audit_core::canonical::to_string(value);
+            if canonical.len() <= MAX_VALUE_BYTES {
+                return;
+            }
+            (canonical.len(), Sha256::digest(canonical.as_bytes()))
+        }
+        _ => return,
+    };
+    *value = Json::String(format!("[TOO LARGE: {size} bytes, sha256:{}]", audit_core::EventHash(digest.into())));
 }
 
 /// SPEC §1 resource id of a primary key: a single key as its string form, a composite key
@@ -136,6 +182,33 @@ pub(crate) fn updated(mut old: Row, new: Row) -> Vec<Change> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn values_over_the_limit_are_shortened_to_size_and_digest() {
+        use sha2::{Digest, Sha256};
+        // A JSON column: measured and hashed as canonical JSON.
+        let mut array = json!(vec!["ab"; 20_000]);
+        let canonical = audit_core::canonical::to_string(&array);
+        assert_eq!(canonical.len(), 100_001);
+        shorten(&mut array);
+        let expected = format!("[TOO LARGE: 100001 bytes, sha256:{:x}]", Sha256::digest(canonical.as_bytes()));
+        assert_eq!(array, json!(expected));
+        // Text whose escapes take it over the limit: the JSON text counts, the digest is of the text.
+        let text = "\n".repeat(MAX_VALUE_BYTES / 2);
+        let mut value = json!(text);
+        shorten(&mut value);
+        let expected =
+            format!("[TOO LARGE: {} bytes, sha256:{:x}]", MAX_VALUE_BYTES + 2, Sha256::digest(text.as_bytes()));
+        assert_eq!(value, json!(expected));
+        // Small values, numbers and null stay.
+        for small in
+            [json!("short"), json!({"a": [1, 2]}), json!(12345), json!(null), json!("x".repeat(MAX_VALUE_BYTES - 2))]
+        {
+            let mut kept = small.clone();
+            shorten(&mut kept);
+            assert_eq!(kept, small);
+        }
+    }
 
     #[test]
     fn resource_ids() {

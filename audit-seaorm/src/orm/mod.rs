@@ -114,6 +114,11 @@
 //! after a deadlock, SQLite after errors such as `SQLITE_FULL` or `RAISE(ROLLBACK)`; the
 //! last two then refuse further statements through it), even if `commit()` is called. Nested
 //! transactions are savepoints: rolling one back (or dropping it) drops only its events.
+//! Before `COMMIT` every event is checked as the auditor will check it (indexed fields'
+//! lengths, the event's size): if one would be refused, the transaction is rolled back and
+//! `commit()` says which write's event and why, so that no change commits without its event.
+//! Values larger than [`MAX_VALUE_BYTES`] are recorded by their size and SHA-256, so large
+//! rows do not make their events too large.
 //! Writes directly on [`AuditedDb`] (autocommit) are recorded right after the statement.
 //!
 //! ## Delivery: outbox (default) or direct
@@ -191,6 +196,11 @@
 //!   links found are then recorded as `create`. A hooked upsert that changes an existing
 //!   row (`ON CONFLICT DO UPDATE`, `ON DUPLICATE KEY UPDATE b = …`) is not told apart from
 //!   an insert: its event is a `create` with the row its `after_save` is given.
+//! - On the autocommit connection a write has happened by the time its event is built: an
+//!   event the auditor refuses (an entity key over
+//!   [`audit_core::MAX_INDEXED_FIELD_BYTES`], an event over the auditor's size limit even with
+//!   large values shortened) is not recorded, and the call returns the error. Inside a
+//!   transaction the same event rolls the transaction back instead (see above).
 //! - Over SeaORM's `MockDatabase` the wrapper's own statements reach the mock: the hooks'
 //!   old-row reads (MySQL updates, deletes), the outbox's insert before `COMMIT`, and on
 //!   PostgreSQL and SQLite the UPDATE with its old-row read added. A mock must be given
@@ -212,8 +222,9 @@ mod tracker;
 pub mod value;
 
 pub use conn::{AuditedDb, AuditedDbBuilder, AuditedTransaction, BulkPolicy, CrashPoint, Delivery};
+pub use event::MAX_VALUE_BYTES;
 pub use hooks::{AuditedModel, after_delete, after_save, before_delete, before_save};
-pub use outbox::Recovery;
+pub use outbox::{Recovery, Unsealable};
 pub use value::value_to_json;
 
 #[doc(hidden)]

@@ -28,12 +28,27 @@ pub const DEFAULT_TABLE: &str = "audit_seaorm_outbox";
 const CHUNK: usize = 200;
 
 /// What [`crate::orm::AuditedDb::recover_outbox`] did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovery {
     /// Outbox rows sealed into the chain now.
     pub sealed: u64,
     /// Outbox rows whose event the store already had (sealed before a crash), not sealed again.
     pub already_sealed: u64,
+    /// Outbox rows that cannot be sealed (not an event, or an event the auditor or the store
+    /// refuses: e.g. over the size limit of an auditor configured lower than when the row was
+    /// written). They are left in place, as evidence of a committed change whose event is not
+    /// in the chain, and reported by every recovery until someone deals with them; the rows
+    /// after them are recovered all the same.
+    pub unsealable: Vec<Unsealable>,
+}
+
+/// An outbox row that [`crate::orm::AuditedDb::recover_outbox`] could not seal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsealable {
+    /// The row's `id` (the event's id).
+    pub id: String,
+    /// Why it cannot be sealed.
+    pub reason: String,
 }
 
 /// `name` as a quoted identifier of `backend`.
@@ -193,7 +208,9 @@ async fn is_stored(store: &dyn AuditStore, auditor: &Auditor, id: uuid::Uuid) ->
 }
 
 /// Seals every row older than `age`, in id (time) order, skipping events the store already
-/// has, and deletes the rows.
+/// has, and deletes the rows. A row that cannot be sealed is left in place and reported
+/// ([`Recovery::unsealable`]); the rows after it are recovered all the same. Errors that are
+/// not about one row (the database, the store, an auditor shut down) end the recovery.
 pub(crate) async fn recover(
     conn: &impl ConnectionTrait,
     table: &str,
@@ -204,43 +221,59 @@ pub(crate) async fn recover(
     let backend = conn.get_database_backend();
     let cutoff = audit_core::Timestamp::now().unix_micros() - i64::try_from(age.as_micros()).unwrap_or(i64::MAX);
     let mut report = Recovery::default();
+    // Keyset paging: rows left in place are not read again.
+    let mut after = String::new();
     loop {
         let sql = format!(
-            "SELECT id, payload FROM {} WHERE ts_us <= {} ORDER BY id LIMIT {CHUNK}",
+            "SELECT id, payload FROM {} WHERE ts_us <= {} AND id > {} ORDER BY id LIMIT {CHUNK}",
             quote(backend, table),
-            placeholder(backend, 1)
+            placeholder(backend, 1),
+            placeholder(backend, 2)
         );
-        let rows =
-            conn.query_all_raw(Statement::from_sql_and_values(backend, sql, [Value::BigInt(Some(cutoff))])).await?;
+        let values = [Value::BigInt(Some(cutoff)), Value::String(Some(after.clone()))];
+        let rows = conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
         if rows.is_empty() {
             return Ok(report);
         }
-        let mut ids = Vec::with_capacity(rows.len());
-        let mut tickets = Vec::new();
-        let mut sealed_here = Vec::new();
+        let mut done = Vec::with_capacity(rows.len());
+        let mut waiting = Vec::new();
         for row in rows {
             let id: String = row.try_get("", "id")?;
             let payload: String = row.try_get("", "payload")?;
-            let event: OrmEvent = serde_json::from_str(&payload)
-                .map_err(|e| outbox_error(&format!("row {id} is not an event (left in place)"), e))?;
+            after.clone_from(&id);
+            let event: OrmEvent = match serde_json::from_str(&payload) {
+                Ok(event) => event,
+                Err(e) => {
+                    report.unsealable.push(Unsealable { id, reason: format!("the payload is not an event: {e}") });
+                    continue;
+                }
+            };
             let stored = is_stored(store, auditor, event.id)
                 .await
                 .map_err(|e| outbox_error("cannot look the event up in the audit store", e))?;
-            if !stored {
-                tickets
-                    .push(auditor.record_buffered(event.to_draft()).await.map_err(|e| outbox_error("cannot seal", e))?);
-                sealed_here.push(event.id);
-            } else {
+            if stored {
                 report.already_sealed += 1;
+                done.push(id);
+                continue;
             }
-            ids.push(id);
-        }
-        for (ticket, id) in tickets.into_iter().zip(sealed_here) {
-            match sealed(ticket, id, auditor, store).await.map_err(|e| outbox_error("cannot seal", e))? {
-                Sealed::Now => report.sealed += 1,
-                Sealed::Before => report.already_sealed += 1,
+            match auditor.record_buffered(event.to_draft()).await {
+                Ok(ticket) => waiting.push((ticket, event.id, id)),
+                Err(e @ RecordError::Invalid(_)) => report.unsealable.push(Unsealable { id, reason: e.to_string() }),
+                Err(e) => return Err(outbox_error("cannot seal", e)),
             }
         }
-        delete(conn, table, &ids).await?;
+        for (ticket, event_id, id) in waiting {
+            match sealed(ticket, event_id, auditor, store).await {
+                Ok(Sealed::Now) => report.sealed += 1,
+                Ok(Sealed::Before) => report.already_sealed += 1,
+                Err(e @ RecordError::Rejected(_)) => {
+                    report.unsealable.push(Unsealable { id, reason: e.to_string() });
+                    continue;
+                }
+                Err(e) => return Err(outbox_error("cannot seal", e)),
+            }
+            done.push(id);
+        }
+        delete(conn, table, &done).await?;
     }
 }

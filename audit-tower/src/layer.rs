@@ -45,9 +45,11 @@ pub enum UnhealthyPolicy {
     #[default]
     FailOpen,
     /// Refuse audited requests (mutations and sensitive reads) with `503 Service Unavailable`
-    /// before the inner service runs. The refusal itself is queued as a `failure` event with
-    /// reason `audit store unavailable` (without waiting: if the queue is full, it is counted
-    /// in [`LayerStats::unrecorded`]).
+    /// before the inner service runs, while the store is failing and once the auditor is shut
+    /// down ([`Auditor::is_closed`](audit_core::Auditor::is_closed)). The refusal itself is
+    /// queued as a `failure` event with reason `audit store unavailable` (without waiting: if
+    /// the queue is full, or the auditor is shut down, it is counted in
+    /// [`LayerStats::unrecorded`]).
     FailClosed,
 }
 

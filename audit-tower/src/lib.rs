@@ -187,9 +187,10 @@
 //! responses once their events are queued, including responses that were already waiting for
 //! durability when the store started failing (checked every [`FAIL_OPEN_CHECK_INTERVAL`]);
 //! [`UnhealthyPolicy::FailClosed`] refuses audited
-//! requests with `503` before the handler runs, and queues that refusal as a failure event
-//! without waiting and without spawning: if the queue is full, the refusal's event is counted
-//! in [`LayerStats::unrecorded`] instead, so an outage holds nothing per refused request.
+//! requests with `503` before the handler runs (so does it once the auditor is shut down),
+//! and queues that refusal as a failure event without waiting and without spawning: if the
+//! queue is full (or the auditor shut down), the refusal's event is counted in
+//! [`LayerStats::unrecorded`] instead, so an outage holds nothing per refused request.
 //!
 //! The store counts as failing once one of its calls *fails*. A call that hangs (a database
 //! that stopped answering, a connection waiting for its TCP timeout) is not seen, and

@@ -91,7 +91,11 @@ where
             handle.set_actor(actor);
         }
 
-        if self.config.unhealthy == UnhealthyPolicy::FailClosed && !self.config.auditor.is_healthy() {
+        // Fail closed: refused while the store is failing, and once the auditor is shut down
+        // (its store may be healthy, but no event of this request could be recorded).
+        if self.config.unhealthy == UnhealthyPolicy::FailClosed
+            && (!self.config.auditor.is_healthy() || self.config.auditor.is_closed())
+        {
             Counters::add(&self.config.counters.refused, 1);
             let mut response = Response::new(ResBody::default());
             *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;

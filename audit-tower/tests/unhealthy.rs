@@ -237,3 +237,22 @@ async fn fail_open_aborted_requests_wait_for_room_in_at_most_max_detached_waiter
     assert_eq!(layer.stats().unrecorded, 10);
     common::verify_chain(&store.inner);
 }
+
+#[tokio::test]
+async fn fail_closed_refuses_requests_once_the_auditor_is_shut_down() {
+    // A shut-down auditor takes no more events although its store is healthy: fail closed,
+    // the mutation must not be made without its event.
+    let (auditor, store) = common::auditor();
+    let handled = Arc::new(AtomicUsize::new(0));
+    let layer = AuditLayer::new(auditor.clone()).with_unhealthy_policy(UnhealthyPolicy::FailClosed);
+    let app = app(layer.clone(), handled.clone());
+    auditor.shutdown().await;
+    assert!(auditor.is_healthy(), "the store itself never failed");
+    let response = app.oneshot(post_request("/items/1")).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "fail closed: refused");
+    assert!(response.headers().contains_key("x-request-id"));
+    assert_eq!(handled.load(Ordering::SeqCst), 0, "the handler did not run");
+    assert!(common::events(&store).is_empty(), "nothing can be recorded");
+    assert_eq!(layer.stats().refused, 1);
+    assert_eq!(layer.stats().unrecorded, 1, "the refusal's event is counted as lost");
+}

@@ -212,6 +212,19 @@ impl Recording {
         Counters::add(&self.counters.unrecorded, events);
     }
 
+    /// The auditor refused the draft just offered (at once, or after waiting for room).
+    ///
+    /// The response becomes a 500: if the draft was one the handler added, the request's own
+    /// event, queued last and still to come, says so, so that the trail and the client agree.
+    fn refused(&mut self, error: &RecordError) {
+        self.lost(1);
+        if let Some(mut own) = self.queue.pop_back() {
+            own.context_mut().status = Some(StatusCode::INTERNAL_SERVER_ERROR.as_u16());
+            let reason = format!("audit: an event the handler added could not be recorded ({error})");
+            self.queue.push_back(own.outcome(Outcome::Failure).reason(reason));
+        }
+    }
+
     /// `Ready(true)` once every event is queued (buffered) or durable (acknowledged);
     /// `Ready(false)` if any could not be recorded.
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
@@ -221,7 +234,7 @@ impl Recording {
                 self.waiting = None;
                 match result {
                     Ok(ticket) => self.accepted(ticket),
-                    Err(_) => self.lost(1),
+                    Err(error) => self.refused(&error),
                 }
             }
             let Some(draft) = self.queue.pop_front() else { break };
@@ -239,16 +252,7 @@ impl Recording {
                     let queuing: Queuing = Box::pin(async move { auditor.record_buffered(*draft).await });
                     self.waiting = Some((queuing, copy));
                 }
-                Err(TryRecordError::Record(error)) => {
-                    self.lost(1);
-                    // The response becomes a 500: the request's own event, queued last and
-                    // still to come, says so, so that the trail and the client agree.
-                    if let Some(mut own) = self.queue.pop_back() {
-                        own.context_mut().status = Some(StatusCode::INTERNAL_SERVER_ERROR.as_u16());
-                        let reason = format!("audit: an event the handler added could not be recorded ({error})");
-                        self.queue.push_back(own.outcome(Outcome::Failure).reason(reason));
-                    }
-                }
+                Err(TryRecordError::Record(error)) => self.refused(&error),
             }
         }
         let mut lost = 0;

@@ -105,3 +105,51 @@ async fn an_added_event_that_cannot_be_recorded_makes_the_request_a_recorded_500
     let reason = events[0].reason.as_deref().unwrap_or_default();
     assert!(reason.contains("could not be recorded"), "{reason}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_added_event_that_cannot_be_recorded_after_waiting_for_room_makes_a_recorded_500() {
+    // As above, but the writer's queue is full when the request's events are handed over:
+    // the invalid event is refused after waiting for room, and the own event still says 500.
+    let store = common::TestStore::new();
+    let auditor = store.auditor_with_queue(1);
+    let app = Router::new()
+        .route(
+            "/login",
+            post(|audit: audit_tower::AuditHandle, user: String| async move {
+                audit.add_event(
+                    audit_core::EventDraft::new("login_failed")
+                        .actor(audit_core::Actor::user(user))
+                        .outcome(Outcome::Denied),
+                );
+                StatusCode::UNAUTHORIZED
+            }),
+        )
+        .layer(AuditLayer::new(auditor.clone()));
+
+    // Fill the queue: the writer holds `probe` in a hanging append, `filler` waits in the
+    // queue (capacity 1).
+    store.close_gate();
+    let probe = auditor.try_record(audit_core::EventDraft::new("probe")).expect("queued");
+    store.append_started.notified().await;
+    let _filler = auditor.try_record(audit_core::EventDraft::new("filler")).expect("queued");
+
+    let long_user = "u".repeat(audit_core::MAX_INDEXED_FIELD_BYTES + 1);
+    let request = http::Request::post("/login").body(axum::body::Body::from(long_user)).expect("request");
+    let pending = tokio::spawn(tower::ServiceExt::oneshot(app, request));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!pending.is_finished(), "the request waits for room in the queue");
+    store.open_gate();
+    let response = pending.await.expect("task").expect("infallible");
+    probe.await.expect("probe written");
+    auditor.shutdown().await;
+
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let events = common::events(&store.inner);
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["probe", "filler", "POST /login"], "the invalid event is not recorded");
+    let own = &events[2];
+    assert_eq!(own.context.status, Some(500), "the status the client got");
+    assert_eq!(own.outcome, Outcome::Failure);
+    let reason = own.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("could not be recorded"), "{reason}");
+}

@@ -111,7 +111,7 @@
 //! | `resource` | from the route: the last `{param}` segment that follows a literal segment gives type = the literal, id = the parameter's value (`/users/{id}` → `users`/`42`; `/orgs/{org}/members/{user}` → `members`/`<user>`; `/users/{id}/activate` → `users`/`<id>`); else type = the last literal segment and id `""` (`POST /users` → `users`/`""`). The id is the percent-decoded value, escaped (see [Resource ids](#resource-ids)). [`AuditHandle::set_resource`] overrides it |
 //! | `outcome` | `2xx`/`3xx` success; `401`/`403` denied; anything else (and no response at all) failure |
 //! | `reason` | [`AuditHandle::set_reason`], else the status's reason phrase when not a success; `aborted`, `panic`, `service error` or `audit store unavailable` when the layer knows better |
-//! | `context` | `ip`, `user_agent` (control and bidirectional formatting characters stripped, at most [`MAX_USER_AGENT_LEN`] bytes), `request_id`, `method`, `route`, `path` (the raw path without the query, cleaned, at most [`MAX_PATH_LEN`] bytes), `status`, `duration_us` (from the layer's `call` to the response head) |
+//! | `context` | `ip`, `user_agent` (control and bidirectional formatting characters stripped, at most [`MAX_USER_AGENT_LEN`] bytes), `request_id`, `method`, `route`, `path` (the raw path the client sent, without the query, cleaned, at most [`MAX_PATH_LEN`] bytes; axum's `OriginalUri`'s path when a router set it, so a router nested under a prefix records the prefix too), `status`, `duration_us` (from the layer's `call` to the response head) |
 //! | `details` | [`AuditHandle::add_detail`]; `client_request_id` when the client sent an untrusted `x-request-id` |
 //! | `justification`, `tags` | [`AuditHandle::set_justification`], [`AuditHandle::add_tag`] |
 //!

@@ -8,7 +8,7 @@ use audit_core::merkle::{leaf_hash, to_hex};
 use audit_core::{Actor, AuditScope, Auditor, Context, EventDraft, Outcome, Resource};
 use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
 use axum::extract::rejection::RawPathParamsRejection;
-use axum::extract::{FromRequestParts, MatchedPath, RawPathParams};
+use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, RawPathParams};
 use http::header::USER_AGENT;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -99,7 +99,7 @@ impl Started {
             request_id: Some(request_id.clone()),
             method: Some(method),
             route,
-            path: Some(clean(parts.uri.path(), MAX_PATH_LEN)),
+            path: Some(clean(original_path(parts), MAX_PATH_LEN)),
             status: None,
             duration_us: None,
         };
@@ -282,6 +282,12 @@ impl Drop for Waiter {
     fn drop(&mut self) {
         self.counters.detached_waiters.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// The path the client sent: axum's `OriginalUri` when a router put it there (a router nested
+/// under a prefix strips the prefix from the URI before its layers see it), else the URI's.
+fn original_path(parts: &Parts) -> &str {
+    parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.path(), |OriginalUri(uri)| uri.path())
 }
 
 /// The socket peer: axum's `ConnectInfo<SocketAddr>`, or `MockConnectInfo<SocketAddr>` in

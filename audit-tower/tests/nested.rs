@@ -1,0 +1,46 @@
+//! A router with the layer, nested under a prefix: the event names the route and the raw path
+//! the client sent, prefix included (axum strips the prefix before the inner router's layers).
+
+mod common;
+
+use audit_tower::AuditLayer;
+use axum::Router;
+use axum::routing::post;
+use http::StatusCode;
+use tower::ServiceExt;
+
+fn post_request(path: &str) -> http::Request<axum::body::Body> {
+    http::Request::post(path).body(axum::body::Body::empty()).expect("request")
+}
+
+#[tokio::test]
+async fn a_nested_router_records_the_whole_path() {
+    let (auditor, store) = common::auditor();
+    let inner = Router::new().route("/users/{id}", post(|| async {})).layer(AuditLayer::new(auditor.clone()));
+    let app = Router::new().nest("/api/v1", inner.clone()).nest("/orgs/{org}", inner);
+    for path in ["/api/v1/users/42?token=secret", "/orgs/acme/users/%FF"] {
+        let response = app.clone().oneshot(post_request(path)).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    let events = common::events(&store);
+    let e = &events[0];
+    assert_eq!(e.context.route.as_deref(), Some("/api/v1/users/{id}"));
+    assert_eq!(e.context.path.as_deref(), Some("/api/v1/users/42"), "the raw path the client sent, without the query");
+    assert_eq!((e.resource.kind.as_str(), e.resource.id.as_str()), ("users", "42"));
+    let e = &events[1];
+    assert_eq!(e.context.route.as_deref(), Some("/orgs/{org}/users/{id}"));
+    assert_eq!(e.context.path.as_deref(), Some("/orgs/acme/users/%FF"));
+    assert_eq!((e.resource.kind.as_str(), e.resource.id.as_str()), ("users", "\\xff"));
+}
+
+#[tokio::test]
+async fn without_a_router_the_path_is_the_request_uri() {
+    let (auditor, store) = common::auditor();
+    let service = tower::ServiceBuilder::new().layer(AuditLayer::new(auditor)).service(tower::service_fn(
+        |_request: http::Request<axum::body::Body>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(axum::body::Body::empty()))
+        },
+    ));
+    service.oneshot(post_request("/plain/1?q=1")).await.expect("infallible");
+    assert_eq!(common::events(&store)[0].context.path.as_deref(), Some("/plain/1"));
+}

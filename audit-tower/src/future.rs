@@ -160,6 +160,10 @@ type Queuing = Pin<Box<dyn Future<Output = Result<Ticket, RecordError>> + Send>>
 /// when the queue is full is a boxed [`Auditor::record_buffered`] awaited (backpressure), with
 /// a copy of the draft kept in case this is dropped meanwhile.
 ///
+/// Acknowledged, when the handler added events, the request's own event is queued only once
+/// theirs are durable (one more append for such requests): the store can refuse an event
+/// after it was queued, and the own event then records the `500` the client gets.
+///
 /// Under [`UnhealthyPolicy::FailOpen`], waiting for durability stops once the store is found
 /// failing (or the [`AuditLayer::with_ack_timeout`](crate::AuditLayer::with_ack_timeout) has
 /// passed): the events are queued, the writer writes them when the store recovers. The
@@ -174,6 +178,9 @@ pub(crate) struct Recording {
     waiting: Option<(Queuing, EventDraft)>,
     tickets: Vec<Ticket>,
     acknowledged: bool,
+    /// Acknowledged, and the handler added events: the request's own event (last in `queue`)
+    /// is queued only once theirs are settled, so that it records a refusal of theirs.
+    own_waits: bool,
     failed: bool,
     /// Fail open: pending tickets are given up once the store is unhealthy.
     fail_open: bool,
@@ -186,13 +193,15 @@ pub(crate) struct Recording {
 
 impl Recording {
     fn new(config: &Config, drafts: VecDeque<EventDraft>) -> Recording {
+        let acknowledged = config.acknowledged_now();
         Recording {
             auditor: config.auditor.clone(),
             counters: Arc::clone(&config.counters),
+            own_waits: acknowledged && drafts.len() > 1,
             queue: drafts,
             waiting: None,
             tickets: Vec::new(),
-            acknowledged: config.acknowledged_now(),
+            acknowledged,
             failed: false,
             fail_open: config.unhealthy == UnhealthyPolicy::FailOpen,
             ack_timeout: config.ack_timeout,
@@ -213,11 +222,15 @@ impl Recording {
     }
 
     /// The auditor refused the draft just offered (at once, or after waiting for room).
-    ///
-    /// The response becomes a 500: if the draft was one the handler added, the request's own
-    /// event, queued last and still to come, says so, so that the trail and the client agree.
     fn refused(&mut self, error: &RecordError) {
         self.lost(1);
+        self.amend_own(error);
+    }
+
+    /// An event the handler added could not be recorded, so the response becomes a 500: the
+    /// request's own event, if still to be queued (last in `queue`), says so, so that the
+    /// trail and the client agree.
+    fn amend_own(&mut self, error: &RecordError) {
         if let Some(mut own) = self.queue.pop_back() {
             own.context_mut().status = Some(StatusCode::INTERNAL_SERVER_ERROR.as_u16());
             let reason = format!("audit: an event the handler added could not be recorded ({error})");
@@ -237,6 +250,12 @@ impl Recording {
                     Err(error) => self.refused(&error),
                 }
             }
+            if self.own_waits && self.queue.len() == 1 {
+                // Only the request's own event is left: first wait for the added events (a
+                // store can refuse one after it was queued, e.g. an id the chain holds).
+                ready!(self.poll_tickets(cx));
+                self.own_waits = false;
+            }
             let Some(draft) = self.queue.pop_front() else { break };
             let queued = if self.acknowledged {
                 self.auditor.try_record(draft).map(|ticket| self.tickets.push(ticket))
@@ -255,18 +274,31 @@ impl Recording {
                 Err(TryRecordError::Record(error)) => self.refused(&error),
             }
         }
+        ready!(self.poll_tickets(cx));
+        Poll::Ready(!self.failed)
+    }
+
+    /// `Ready` once every queued event's ticket is settled: durable, or not written (the
+    /// store refused it, or the writer went away before writing it), which amends the own
+    /// event if it is still to be queued. Fail open, also once waiting is given up
+    /// ([`Recording::poll_give_up`]).
+    fn poll_tickets(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let mut lost = 0;
+        let mut first_error = None;
         self.tickets.retain_mut(|ticket| match Pin::new(ticket).poll(cx) {
             Poll::Pending => true,
             Poll::Ready(Ok(_receipt)) => false,
-            // The writer went away before writing it (runtime shut down).
-            Poll::Ready(Err(_)) => {
+            Poll::Ready(Err(error)) => {
                 lost += 1;
+                first_error.get_or_insert(error);
                 false
             }
         });
         if lost > 0 {
             self.lost(lost);
+        }
+        if let Some(error) = first_error {
+            self.amend_own(&error);
         }
         if !self.tickets.is_empty() {
             if !self.fail_open {
@@ -277,7 +309,7 @@ impl Recording {
             // the dropped tickets' receipts are not needed for that.
             self.tickets.clear();
         }
-        Poll::Ready(!self.failed)
+        Poll::Ready(())
     }
 
     /// Fail open, tickets pending: `Ready` once the auditor reports the store unhealthy or the

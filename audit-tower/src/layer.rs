@@ -65,8 +65,9 @@ pub struct LayerStats {
     pub aborted: u64,
     /// Requests refused with 503 under [`UnhealthyPolicy::FailClosed`].
     pub refused: u64,
-    /// Events that could not be handed to the writer at all: the auditor was shut down, the
-    /// draft was invalid (e.g. an empty actor id, or larger than the auditor's limit), a
+    /// Events that could not be handed to the writer at all, or that it did not write: the
+    /// auditor was shut down, the draft was invalid (e.g. an empty actor id, or larger than
+    /// the auditor's limit), the store refused it while an acknowledged response waited, a
     /// refusal's event met a full queue ([`UnhealthyPolicy::FailClosed`] never waits), or a
     /// dropped request's event met a full queue while [`MAX_DETACHED_WAITERS`] tasks were
     /// already waiting for room (or with no tokio runtime left to wait on). When a response

@@ -182,7 +182,16 @@
 //! recorded at all (the auditor is shut down, the store refuses it, or the draft is invalid),
 //! the response is replaced by an empty `500` rather than released as if it had been; when
 //! that is an event the handler added, the request's own event (queued after it) records the
-//! `500` and why, so the trail shows what the client got. While the store is
+//! `500` and why, so the trail shows what the client got. The store can also refuse an event
+//! after it was queued (an id given with [`audit_core::EventDraft::with_id`] that the chain
+//! already holds, as an idempotency key would on a client's retry): so, under acknowledged
+//! delivery, a request whose handler added events queues its own event only once theirs are
+//! durable, which costs one more append for such requests only. A handler that uses an id as
+//! an idempotency key should add that event on the first attempt only: a retry that adds it
+//! again gets a `500`. Under buffered delivery, and once fail open stops waiting (below), such
+//! a late refusal is not seen by the layer: the response and the own event keep the handler's
+//! status, and the writer counts the event in
+//! [`WriterStats::rejected`](audit_core::WriterStats::rejected). While the store is
 //! failing, [`UnhealthyPolicy::FailOpen`] (the default) serves requests and releases
 //! responses once their events are queued, including responses that were already waiting for
 //! durability when the store started failing (checked every [`FAIL_OPEN_CHECK_INTERVAL`]);

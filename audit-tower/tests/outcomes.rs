@@ -153,3 +153,36 @@ async fn an_added_event_that_cannot_be_recorded_after_waiting_for_room_makes_a_r
     let reason = own.reason.as_deref().unwrap_or_default();
     assert!(reason.contains("could not be recorded"), "{reason}");
 }
+
+#[tokio::test]
+async fn an_added_event_the_store_refuses_makes_a_recorded_500() {
+    // Acknowledged delivery: the handler adds an event whose id (an idempotency key) the
+    // chain already holds. The store refuses it only once it is queued; the request's own
+    // event, queued once the added events are settled, records the 500 the client gets.
+    let (auditor, store) = common::auditor();
+    let id = uuid::Uuid::now_v7();
+    auditor.record(audit_core::EventDraft::new("payment").with_id(id)).await.expect("the first payment event");
+    let app = Router::new()
+        .route(
+            "/payments/{id}",
+            post(move |audit: audit_tower::AuditHandle| async move {
+                audit.add_event(audit_core::EventDraft::new("payment").with_id(id));
+                StatusCode::OK
+            }),
+        )
+        .layer(AuditLayer::new(auditor.clone()));
+    let request = http::Request::post("/payments/p1").body(axum::body::Body::empty()).expect("request");
+    let response = tower::ServiceExt::oneshot(app, request).await.expect("infallible");
+    auditor.shutdown().await;
+
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(response.headers().contains_key("x-request-id"));
+    let events = common::events(&store);
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["payment", "POST /payments/{id}"], "the refused event is not written");
+    let own = &events[1];
+    assert_eq!(own.context.status, Some(500), "the status the client got");
+    assert_eq!(own.outcome, Outcome::Failure);
+    let reason = own.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("could not be recorded") && reason.contains("refused"), "{reason}");
+}

@@ -256,3 +256,36 @@ async fn fail_closed_refuses_requests_once_the_auditor_is_shut_down() {
     assert_eq!(layer.stats().refused, 1);
     assert_eq!(layer.stats().unrecorded, 1, "the refusal's event is counted as lost");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_open_with_an_ack_timeout_releases_a_request_with_added_events() {
+    // The request's own event waits for the handler's added events before it is queued; the
+    // ack timeout that gives up on theirs releases the response without a second wait.
+    let store = TestStore::new();
+    let auditor = store.auditor();
+    let layer = AuditLayer::new(auditor.clone()).with_ack_timeout(Duration::from_millis(50));
+    let app = Router::new()
+        .route(
+            "/items/{id}",
+            post(|audit: audit_tower::AuditHandle| async move {
+                audit.add_event(EventDraft::new("item_created"));
+                StatusCode::CREATED
+            }),
+        )
+        .layer(layer.clone());
+
+    store.close_gate();
+    let request = tokio::spawn(app.oneshot(post_request("/items/1")));
+    store.append_started.notified().await;
+    common::wait_until("the ack timeout releases the response", || request.is_finished()).await;
+    let response = request.await.expect("request task").expect("infallible");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert!(common::events(&store.inner).is_empty(), "released while the append still hangs");
+
+    store.open_gate();
+    auditor.shutdown().await;
+    let actions: Vec<String> = common::events(&store.inner).into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["item_created", "POST /items/{id}"], "both written, in order, when the store answers");
+    assert_eq!(layer.stats().unrecorded, 0);
+    common::verify_chain(&store.inner);
+}

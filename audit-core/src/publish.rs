@@ -32,6 +32,11 @@
 //!   checkpoint and events were appended since.
 //! - At [`crate::Auditor::shutdown`]: the final size, if no checkpoint has it yet.
 //!
+//! The chain's size when the writer starts counts as published: a previous writer published
+//! it at its shutdown (after a crash it did not; the next checkpoint vouches for it). The
+//! states this writer's events bring are checkpointed, also those of events it appended
+//! before the publisher had read the chain.
+//!
 //! Only durable states are signed: the publisher learns of events once the store has
 //! acknowledged them. Events appended by other writers to the same chain are read back from
 //! the store and included.
@@ -47,13 +52,15 @@
 //! The publisher keeps the chain's Merkle frontier (O(log n) memory, two SHA-256
 //! compressions per event). It builds it once at start from the store with
 //! [`crate::proof::frontier`]: O(log n) with a store that keeps subtree hashes, one read of
-//! the whole chain otherwise (the JSONL store), concurrently with the first appends.
+//! the whole chain otherwise (the JSONL store), concurrently with the first appends. If the
+//! head it read already held some of them, it builds it again as it was before them.
 
 use crate::checkpoint::{Checkpoint, CheckpointError, NoteSigner};
+use crate::event::SealedEvent;
 use crate::hash::EventHash;
-use crate::merkle::{CompactRange, leaf_hash};
+use crate::merkle::{CompactRange, Digest, leaf_hash};
 use crate::proof::{self, StoreProofError};
-use crate::store::{AuditStore, StoreError};
+use crate::store::{AppendError, AuditStore, Head, LineStream, Query, QueryPage, StoreError};
 use crate::writer::RetryPolicy;
 use futures_util::StreamExt;
 use std::io::Write;
@@ -288,9 +295,11 @@ impl CheckpointSink for CallbackSink {
 // The publisher task (driven by the writer)
 // ---------------------------------------------------------------------------
 
-/// Events the store acknowledged: seqs `first_seq..` with these hashes.
+/// Events the store acknowledged: seqs `first_seq..` with these hashes, appended after the
+/// event at `first_seq - 1` whose hash is `prev`.
 pub(crate) struct Appended {
     pub(crate) first_seq: u64,
+    pub(crate) prev: EventHash,
     pub(crate) hashes: Vec<EventHash>,
 }
 
@@ -324,8 +333,12 @@ pub(crate) struct Publisher {
     state: Arc<PublishState>,
     /// The chain's Merkle frontier; `None` until built (or after a failed catch-up).
     frontier: Option<CompactRange>,
-    /// Size of the newest published checkpoint (or of the chain when the publisher started).
+    /// Size of the newest published checkpoint, or else of the chain when the publisher
+    /// started: as it read it, or as the writer's first append found it if that is smaller
+    /// (`u64::MAX` while neither is known).
     published: u64,
+    /// Whether an append of the writer was applied yet.
+    started: bool,
     pending: Option<Due>,
     last_published_at: Instant,
     retry_at: Option<Instant>,
@@ -347,7 +360,8 @@ impl Publisher {
             retry,
             state,
             frontier: None,
-            published: 0,
+            published: u64::MAX,
+            started: false,
             pending: None,
             last_published_at: Instant::now(),
             retry_at: None,
@@ -417,8 +431,25 @@ impl Publisher {
 
     /// Adds acknowledged events (and any other writer's events before them) to the tree.
     async fn apply(&mut self, appended: Appended) {
-        if !self.ensure_frontier().await {
-            return; // the frontier built later from the store includes these events
+        let before = Head { seq: appended.first_seq - 1, hash: appended.prev };
+        if !self.started {
+            // What the writer's first append found is not published by this writer: not
+            // even if the head the publisher read at start already held this append.
+            self.started = true;
+            self.published = self.published.min(before.seq);
+        }
+        if self.frontier.as_ref().is_none_or(|frontier| frontier.size() > before.seq) {
+            // None, or read from the store after these events were appended (at start, or
+            // after a failure): build it as it was before them, so that they are pushed and
+            // their checkpoints marked.
+            match proof::frontier(&AsOf { store: Arc::clone(&self.store), head: before }, &self.chain).await {
+                Ok(frontier) => self.frontier = Some(frontier),
+                Err(e) => {
+                    self.frontier = None;
+                    self.failed(&PublishError::Tree(e.to_string()));
+                    return; // a frontier built later from the store includes these events
+                }
+            }
         }
         let size = self.frontier.as_ref().map_or(0, CompactRange::size);
         if appended.first_seq > size + 1
@@ -523,6 +554,31 @@ impl Publisher {
         self.state.fail(error);
         self.retry_at = Some(Instant::now() + self.delay);
         self.delay = (self.delay * 2).min(self.retry.max);
+    }
+}
+
+/// The chain as it was at `head` (an earlier head of `store`), to build the frontier of.
+struct AsOf {
+    store: Arc<dyn AuditStore>,
+    head: Head,
+}
+
+#[async_trait::async_trait]
+impl AuditStore for AsOf {
+    async fn head(&self, _chain: &str) -> Result<Head, StoreError> {
+        Ok(self.head)
+    }
+    async fn append(&self, _chain: &str, _expected: Head, _batch: &[SealedEvent]) -> Result<Head, AppendError> {
+        Err(AppendError::Rejected { events: Vec::new(), reason: "a past state of the chain is read-only".into() })
+    }
+    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
+        self.store.read(chain, from, to)
+    }
+    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
+        self.store.query(query).await
+    }
+    async fn merkle_nodes(&self, chain: &str, nodes: &[(u32, u64)]) -> Result<Option<Vec<Digest>>, StoreError> {
+        self.store.merkle_nodes(chain, nodes).await
     }
 }
 

@@ -697,7 +697,7 @@ impl Writer {
                     if let (Some(appended), Some(first)) = (&self.appended, sealed.first()) {
                         let hashes = sealed.iter().map(SealedEvent::hash).collect();
                         // Durable now; the publisher may have stopped only if its task died.
-                        let _ = appended.send(Appended { first_seq: first.seq(), hashes });
+                        let _ = appended.send(Appended { first_seq: first.seq(), prev: first.event.prev, hashes });
                     }
                     self.acknowledge(acks, sealed);
                     break;

@@ -4,13 +4,16 @@
 
 use async_trait::async_trait;
 use audit_core::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
+use audit_core::merkle::Digest;
 use audit_core::publish::{CallbackSink, CheckpointPolicy, CheckpointSink, DirectorySink, PublishError};
-use audit_core::store::{AuditStore, JsonlStore, MemoryStore};
+use audit_core::store::{
+    AppendError, AuditStore, Head, JsonlStore, LineStream, MemoryStore, Query, QueryPage, StoreError,
+};
 use audit_core::verify::{ChainVerifier, verify_reader, verify_store};
 use audit_core::{Actor, Auditor, EventDraft, RetryPolicy, SealedEvent};
 use serde_json::json;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -301,6 +304,75 @@ async fn checkpoints_include_the_events_of_another_writer() {
     assert_eq!(sizes.last(), Some(&67), "the final state the publishing writer saw: {sizes:?}");
     assert!(sizes[..sizes.len() - 1].iter().all(|s| s % 7 == 0), "{sizes:?}");
     assert_all_verify(&*store, &checkpoints, 68).await;
+}
+
+/// A memory store whose first `head` call after `heads` is reset (the checkpoint publisher's,
+/// spawned first) is slow: as a pooled database's first query can be, or a pool of one
+/// connection the writer holds.
+struct SlowFirstHead {
+    inner: MemoryStore,
+    heads: AtomicU64,
+}
+
+#[async_trait]
+impl AuditStore for SlowFirstHead {
+    async fn head(&self, chain: &str) -> Result<Head, StoreError> {
+        if self.heads.fetch_add(1, Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.inner.head(chain).await
+    }
+    async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
+        self.inner.append(chain, expected, batch).await
+    }
+    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
+        self.inner.read(chain, from, to)
+    }
+    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
+        self.inner.query(query).await
+    }
+    async fn merkle_nodes(&self, chain: &str, nodes: &[(u32, u64)]) -> Result<Option<Vec<Digest>>, StoreError> {
+        self.inner.merkle_nodes(chain, nodes).await
+    }
+}
+
+/// Records `count` events through a publishing writer on `store`, waits until the publisher
+/// has read the head it starts from, shuts down; returns the checkpoints published.
+async fn slow_start_run(
+    store: &Arc<SlowFirstHead>,
+    signer: &NoteSigner,
+    first: usize,
+    count: usize,
+) -> Vec<Checkpoint> {
+    store.heads.store(0, Ordering::SeqCst);
+    let collected = Arc::new(Collected::default());
+    let policy = CheckpointPolicy::new(ORIGIN, signer.clone(), collected.sink()).expect("origin").every_events(2);
+    let auditor = Auditor::builder(store.clone()).retry(fast_retry()).checkpoints(policy).build();
+    for i in first..first + count {
+        auditor.record(draft(i)).await.expect("recorded");
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    auditor.shutdown().await;
+    assert_eq!(auditor.stats().checkpoint_failures, 0, "{:?}", auditor.last_checkpoint_error());
+    collected.checkpoints(&signer.verifier())
+}
+
+/// The writer's first events are appended while the publisher still reads the chain's head
+/// at start (so that head already holds them): they are checkpointed all the same, at their
+/// multiples and at shutdown. On a restart only the new events are: the chain's size when
+/// the writer starts counts as published.
+#[tokio::test]
+async fn events_appended_while_the_publisher_starts_are_checkpointed() {
+    let store = Arc::new(SlowFirstHead { inner: MemoryStore::new(), heads: AtomicU64::new(0) });
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    let checkpoints = slow_start_run(&store, &signer, 0, 3).await;
+    assert_eq!(sizes(&checkpoints), [2, 3], "a checkpoint at 2 (every 2 events) and the final state at shutdown");
+    assert_all_verify(&store.inner, &checkpoints, 3).await;
+    let checkpoints = slow_start_run(&store, &signer, 3, 4).await;
+    // All four are acknowledged before the publisher has its tree: the highest multiple (6)
+    // vouches for 4. Nothing at or below 3 (published by the first run) again.
+    assert_eq!(sizes(&checkpoints), [6, 7], "the restarted writer's events only");
+    assert_all_verify(&store.inner, &checkpoints, 7).await;
 }
 
 #[test]

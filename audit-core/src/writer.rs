@@ -399,6 +399,17 @@ impl Auditor {
         self.prepare(draft).map(drop)
     }
 
+    /// The largest event, in bytes of its canonical form, that this auditor records
+    /// ([`AuditorBuilder::max_event_bytes`]).
+    pub fn max_event_bytes(&self) -> usize {
+        self.shared.max_event_bytes
+    }
+
+    /// The redaction policy this auditor applies to every event ([`AuditorBuilder::redaction`]).
+    pub fn redaction(&self) -> &RedactionPolicy {
+        &self.shared.redaction
+    }
+
     /// True once the auditor takes no more events ([`Auditor::shutdown`] or its writer task
     /// gone): every record call then fails with [`RecordError::Closed`].
     pub fn is_closed(&self) -> bool {

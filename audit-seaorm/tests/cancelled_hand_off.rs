@@ -5,8 +5,9 @@
 mod orm_common;
 
 use audit_core::{Auditor, EventDraft};
-use audit_seaorm::orm::{AuditedDb, AuditedDbBuilder, Recovery};
+use audit_seaorm::orm::{AuditedDb, AuditedDbBuilder};
 use orm_common::entities::users;
+use orm_common::recovered;
 use orm_common::{GatedStore, TestDb, user, verified_events};
 use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, TransactionTrait};
 
@@ -98,7 +99,7 @@ async fn after_a_cancelled_commit_recovery_seals_nothing_again(testdb: TestDb) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let report = db.recover_outbox().await.expect("recover");
-    assert_eq!(report, Recovery { sealed: 0, already_sealed: 2, unsealable: Vec::new() });
+    assert_eq!(report, recovered(0, 2));
     auditor.shutdown().await;
     assert_eq!(verified_events(&store.inner).len(), 3, "warm-up and the two events, once each");
     testdb.cleanup().await;

@@ -8,6 +8,7 @@ mod orm_common;
 use audit_core::Auditor;
 use audit_seaorm::orm::{AuditedDb, CrashPoint, Recovery};
 use orm_common::entities::users;
+use orm_common::recovered;
 use orm_common::{GatedStore, Harness, TestDb, verified_events};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Set, Statement,
@@ -84,10 +85,7 @@ async fn crash_recovery_seals_exactly_once(testdb: TestDb) {
         Recovery::default(),
         "rows younger than the age are left to the live instance"
     );
-    assert_eq!(
-        db.recover_outbox().await.expect("recover"),
-        Recovery { sealed: 3, already_sealed: 0, unsealable: Vec::new() }
-    );
+    assert_eq!(db.recover_outbox().await.expect("recover"), recovered(3, 0));
     assert_eq!(db.recover_outbox().await.expect("recover again"), Recovery::default(), "nothing left");
     assert!(outbox_payloads(&h.conn).await.is_empty());
     assert_eq!(verified_events(&h.store).len(), 5);
@@ -100,10 +98,7 @@ async fn crash_recovery_seals_exactly_once(testdb: TestDb) {
     auditor.shutdown().await;
     let auditor = Auditor::builder(h.store.clone()).build();
     let db = AuditedDb::builder(h.conn.clone(), auditor.clone(), h.store.clone()).build();
-    assert_eq!(
-        db.recover_outbox().await.expect("recover"),
-        Recovery { sealed: 0, already_sealed: 3, unsealable: Vec::new() }
-    );
+    assert_eq!(db.recover_outbox().await.expect("recover"), recovered(0, 3));
     assert!(outbox_payloads(&h.conn).await.is_empty());
 
     let events = verified_events(&h.store);
@@ -195,7 +190,7 @@ async fn an_outbox_row_is_as_old_as_its_commit(testdb: TestDb) {
         "the row's time ({written_at}) is its commit's, not {before_commit} or earlier"
     );
     let intercepted = h.db.recover_outbox().await.expect("recover");
-    assert_eq!(intercepted, Recovery { sealed: 1, already_sealed: 0, unsealable: Vec::new() });
+    assert_eq!(intercepted, recovered(1, 0));
     h.finish().await;
 }
 on_all_backends!(an_outbox_row_is_as_old_as_its_commit);

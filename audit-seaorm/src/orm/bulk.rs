@@ -82,7 +82,7 @@ where
         .map(|model| {
             let mut event = OrmEvent::new("create", &table, resource_id(&key_json(&key_values_of(model))));
             event.changes = event::created(row_of(model, A::IGNORE));
-            event.redact(txn.redaction(), A::REDACT);
+            txn.redact(&mut event, A::REDACT);
             event
         })
         .collect();
@@ -132,7 +132,7 @@ where
         if !changes.is_empty() {
             let mut event = OrmEvent::new("update", &table, id);
             event.changes = changes;
-            event.redact(txn.redaction(), <E::ActiveModel as AuditedModel>::REDACT);
+            txn.redact(&mut event, <E::ActiveModel as AuditedModel>::REDACT);
             events.push(event);
         }
         rows.push(model);
@@ -175,7 +175,7 @@ where
         .map(|before| {
             let mut event = OrmEvent::new("delete", &table, resource_id(&key_json(&key_values_of(before))));
             event.changes = event::deleted(row_of(before, ignore));
-            event.redact(txn.redaction(), <E::ActiveModel as AuditedModel>::REDACT);
+            txn.redact(&mut event, <E::ActiveModel as AuditedModel>::REDACT);
             event
         })
         .collect();

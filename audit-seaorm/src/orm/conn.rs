@@ -511,6 +511,13 @@ impl DbShared {
     /// (indexed fields' lengths, canonical size): an event refused after `COMMIT` would leave a
     /// committed change without its event (and, with the outbox, a row no recovery can seal).
     fn check_before_commit(&self, events: &[OrmEvent]) -> Result<(), DbErr> {
+        if self.auditor.is_closed() {
+            return Err(DbErr::Custom(
+                "audit_seaorm: the transaction was rolled back, nothing was committed: the auditor is shut down and \
+                 records no more events (commit audited changes before Auditor::shutdown)"
+                    .into(),
+            ));
+        }
         without_scope(|| {
             for event in events {
                 if let Err(e) = self.auditor.check(event.to_draft()) {
@@ -616,7 +623,7 @@ impl DbShared {
                     let key = if several { "rows_affected_by_batch" } else { "rows_affected" };
                     event.details.insert(key.into(), json!(rows));
                 }
-                event.redact(&self.redaction, &[]);
+                event.redact(&self.redaction, &[], &self.auditor);
                 event
             })
             .collect();
@@ -671,7 +678,7 @@ impl DbShared {
                     event.changes = changes;
                     event.details = details;
                     let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
-                    event.redact(&self.redaction, &redact);
+                    event.redact(&self.redaction, &redact, &self.auditor);
                     event
                 }); // None: nothing changed, or nothing was deleted
                 match self.replace_stand_in(target, stand_in, event, old_known) {
@@ -1081,9 +1088,10 @@ impl AuditedTransaction {
         lock(&self.guard.state).events.extend(events);
     }
 
-    /// The redaction policy of the connection.
-    pub(crate) fn redaction(&self) -> &RedactionPolicy {
-        &self.shared.redaction
+    /// Hides `event`'s secrets and fits its values into the auditor's limit
+    /// ([`OrmEvent::redact`]); `columns` are the entity's redacted columns.
+    pub(crate) fn redact(&self, event: &mut OrmEvent, columns: &[&str]) {
+        event.redact(&self.shared.redaction, columns, &self.shared.auditor);
     }
 
     /// Commits. For the outermost transaction: writes the outbox rows, commits, then hands the
@@ -1120,7 +1128,8 @@ impl AuditedTransaction {
             return Ok(());
         }
         if let Err(refused) = shared.check_before_commit(&events) {
-            inner.rollback().await?;
+            // The refusal is the news; a failed rollback ends the transaction all the same.
+            let _ = inner.rollback().await;
             return Err(refused);
         }
         if let Delivery::Outbox { table, .. } = &shared.delivery {

@@ -2,7 +2,7 @@
 //! become SPEC §1 changes.
 
 use audit_core::redact::RedactionPolicy;
-use audit_core::{Actor, AuditScope, Change, Context, EventDraft, Timestamp};
+use audit_core::{Actor, AuditScope, Auditor, Change, Context, EventDraft, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
@@ -72,13 +72,52 @@ impl OrmEvent {
         draft
     }
 
-    /// Hides secrets (columns the entity names, and keys of `policy` at any depth), then
-    /// stands in for values too large to keep (see [`shorten`]).
-    pub(crate) fn redact(&mut self, policy: &RedactionPolicy, columns: &[&str]) {
+    /// Hides secrets (the columns the entity names, and the keys of the connection's `policy`
+    /// at any depth), then fits the values into the auditor's size limit (see
+    /// [`MAX_VALUE_BYTES`]).
+    pub(crate) fn redact(&mut self, policy: &RedactionPolicy, columns: &[&str], auditor: &Auditor) {
         self.hide_secrets(policy, columns);
-        for change in &mut self.changes {
-            for value in change.old.iter_mut().chain(change.new.iter_mut()) {
-                shorten(value);
+        self.fit(value_budget(auditor.max_event_bytes()), auditor.redaction());
+    }
+
+    /// Shortens every value over [`MAX_VALUE_BYTES`]; then, largest first, other values until
+    /// the JSON text of all of them together is at most `budget` bytes. The auditor will hide
+    /// what its `policy` names (after this, when it records the event): a column it names is
+    /// left to it, and a value shortened here is hashed with the keys it names hidden, so that
+    /// no digest covers a secret.
+    fn fit(&mut self, budget: usize, policy: &RedactionPolicy) {
+        let mut total = 0;
+        let mut kept = Vec::new(); // (size, change, new side)
+        for (index, change) in self.changes.iter_mut().enumerate() {
+            total += change.field.len() + 32; // the field's name and the change's own JSON
+            if policy.matches(&change.field) {
+                total += 2 * MARKER_LEN; // hidden whole by the auditor
+                continue;
+            }
+            for (new, value) in [(false, change.old.as_mut()), (true, change.new.as_mut())] {
+                let Some(value) = value else { continue };
+                let size = json_len(value);
+                if size > MAX_VALUE_BYTES {
+                    shorten(value, policy);
+                    total += MARKER_LEN;
+                } else {
+                    total += size;
+                    kept.push((size, index, new));
+                }
+            }
+        }
+        if total <= budget {
+            return;
+        }
+        kept.sort_unstable_by_key(|&(size, ..)| std::cmp::Reverse(size));
+        for (size, index, new) in kept {
+            if total <= budget || size <= MARKER_LEN {
+                break;
+            }
+            let change = &mut self.changes[index];
+            if let Some(value) = if new { change.new.as_mut() } else { change.old.as_mut() } {
+                shorten(value, policy);
+                total = total - size + MARKER_LEN;
             }
         }
     }
@@ -108,34 +147,74 @@ impl OrmEvent {
 ///
 /// A row may hold far more than an audit event can (1 MiB by default, see
 /// [`audit_core::AuditorBuilder::max_event_bytes`]), and a change whose event is refused
-/// could not be committed (in a transaction) or would go unrecorded (autocommit). A larger
-/// value is recorded as the string `"[TOO LARGE: <n> bytes, sha256:<64 hex>]"`: `n` is the
-/// size of its JSON text, the digest is the SHA-256 of the string's UTF-8 bytes for a text
-/// value (base64 text for binary columns), and of the value's canonical JSON (RFC 8785)
-/// otherwise, so that an auditor holding the value can check it.
+/// cannot be committed (in a transaction) or goes unrecorded (autocommit). So a larger value,
+/// and, largest first, as many other values as it takes for the values of one event to fit
+/// in the auditor's limit less 16 KiB (half the limit below 32 KiB) for the rest of the event,
+/// are recorded as the string `"[TOO LARGE: <n> bytes, sha256:<64 hex>]"`: `n` is the size of
+/// the value's canonical JSON text, the digest is the SHA-256 of the string's UTF-8 bytes for
+/// a text value (base64 text for binary columns), and of the value's canonical JSON (RFC 8785)
+/// otherwise, so that an auditor holding the value can check it. Secrets are hidden first
+/// (the connection's and the auditor's redaction policies), so no digest covers one.
+/// (Values are not otherwise changed: the auditor applies its policy to the event later.)
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
-/// Replaces `value` by the stand-in of [`MAX_VALUE_BYTES`] if its JSON text is larger.
-pub(crate) fn shorten(value: &mut Json) {
+/// What a shortened value counts for in [`OrmEvent::fit`] (its text is about 100 bytes).
+const MARKER_LEN: usize = 110;
+
+/// Room for the values of one event under an auditor's `max_event_bytes`.
+fn value_budget(max_event_bytes: usize) -> usize {
+    if max_event_bytes > 32 * 1024 { max_event_bytes - 16 * 1024 } else { max_event_bytes / 2 }
+}
+
+/// The length of `value`'s JSON text: exact for strings (RFC 8785 escaping), within a few
+/// bytes for other values (serde_json's number formatting), without building the text.
+fn json_len(value: &Json) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    match value {
+        Json::String(text) => string_json_len(text),
+        Json::Array(_) | Json::Object(_) => {
+            let mut count = Count(0);
+            serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
+        }
+        Json::Number(_) => 24,
+        Json::Bool(_) | Json::Null => 5,
+    }
+}
+
+/// The length of `text` as a canonical JSON string (RFC 8785 §3.2.2.2 escaping).
+fn string_json_len(text: &str) -> usize {
+    2 + text
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | 0x08 | 0x09 | 0x0a | 0x0c | 0x0d => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+/// Replaces a text, array or object value by the marker of [`MAX_VALUE_BYTES`]; an array
+/// or object is measured and hashed with the keys `policy` names hidden.
+fn shorten(value: &mut Json, policy: &RedactionPolicy) {
     use sha2::{Digest, Sha256};
     let (size, digest) = match value {
-        // A string's JSON text is at least its length and at most six times it: measure
-        // exactly only where it may be over.
-        Json::String(text) if text.len() > MAX_VALUE_BYTES / 6 => {
-            let size = serde_json::to_string(text).map_or(text.len(), |json| json.len());
-            if size <= MAX_VALUE_BYTES {
-                return;
-            }
-            (size, Sha256::digest(text.as_bytes()))
-        }
+        Json::String(text) => (string_json_len(text), Sha256::digest(text.as_bytes())),
         Json::Array(_) | Json::Object(_) => {
-            let canonical = audit_core::canonical::to_string(value);
-            if canonical.len() <= MAX_VALUE_BYTES {
-                return;
-            }
+            let mut redacted = value.clone();
+            policy.apply_to_value(&mut redacted);
+            let canonical = audit_core::canonical::to_string(&redacted);
             (canonical.len(), Sha256::digest(canonical.as_bytes()))
         }
-        _ => return,
+        Json::Number(_) | Json::Bool(_) | Json::Null => return,
     };
     *value = Json::String(format!("[TOO LARGE: {size} bytes, sha256:{}]", audit_core::EventHash(digest.into())));
 }
@@ -183,30 +262,84 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn event_with(values: Vec<Json>) -> OrmEvent {
+        let mut event = OrmEvent::new("create", "t", "1".into());
+        event.changes = values
+            .into_iter()
+            .enumerate()
+            .map(|(n, new)| Change { field: format!("c{n:02}"), old: None, new: Some(new) })
+            .collect();
+        event
+    }
+
+    fn marker(size: usize, digest_of: &[u8]) -> Json {
+        use sha2::{Digest, Sha256};
+        json!(format!("[TOO LARGE: {size} bytes, sha256:{:x}]", Sha256::digest(digest_of)))
+    }
+
     #[test]
     fn values_over_the_limit_are_shortened_to_size_and_digest() {
-        use sha2::{Digest, Sha256};
         // A JSON column: measured and hashed as canonical JSON.
-        let mut array = json!(vec!["ab"; 20_000]);
+        let array = json!(vec!["ab"; 20_000]);
         let canonical = audit_core::canonical::to_string(&array);
         assert_eq!(canonical.len(), 100_001);
-        shorten(&mut array);
-        let expected = format!("[TOO LARGE: 100001 bytes, sha256:{:x}]", Sha256::digest(canonical.as_bytes()));
-        assert_eq!(array, json!(expected));
         // Text whose escapes take it over the limit: the JSON text counts, the digest is of the text.
         let text = "\n".repeat(MAX_VALUE_BYTES / 2);
-        let mut value = json!(text);
-        shorten(&mut value);
-        let expected =
-            format!("[TOO LARGE: {} bytes, sha256:{:x}]", MAX_VALUE_BYTES + 2, Sha256::digest(text.as_bytes()));
-        assert_eq!(value, json!(expected));
-        // Small values, numbers and null stay.
-        for small in
-            [json!("short"), json!({"a": [1, 2]}), json!(12345), json!(null), json!("x".repeat(MAX_VALUE_BYTES - 2))]
-        {
-            let mut kept = small.clone();
-            shorten(&mut kept);
-            assert_eq!(kept, small);
+        let small =
+            [json!("short"), json!({"a": [1, 2]}), json!(12345), json!(null), json!("x".repeat(MAX_VALUE_BYTES - 2))];
+        let mut values = vec![array, json!(text)];
+        values.extend(small.iter().cloned());
+        let mut event = event_with(values);
+        event.fit(value_budget(1 << 20), &RedactionPolicy::default());
+        let new: Vec<Json> = event.changes.iter().map(|c| c.new.clone().expect("new")).collect();
+        assert_eq!(new[0], marker(100_001, canonical.as_bytes()));
+        assert_eq!(new[1], marker(MAX_VALUE_BYTES + 2, text.as_bytes()));
+        assert_eq!(new[2..], small, "values under the limit stay");
+    }
+
+    #[test]
+    fn an_event_is_fitted_largest_values_first() {
+        // 17 values just under the limit: over 1 MiB together.
+        let values: Vec<Json> = (0..17).map(|n| json!("v".repeat(MAX_VALUE_BYTES - 100 - n))).collect();
+        let sizes: Vec<usize> = values.iter().map(json_len).collect();
+        let mut event = event_with(values.clone());
+        let budget = value_budget(1 << 20);
+        assert_eq!(budget, (1 << 20) - 16 * 1024);
+        event.fit(budget, &RedactionPolicy::default());
+        let shortened = event
+            .changes
+            .iter()
+            .filter(|c| c.new.as_ref().and_then(Json::as_str).is_some_and(|v| v.starts_with("[TOO LARGE:")))
+            .count();
+        let total: usize =
+            event.changes.iter().map(|c| json_len(c.new.as_ref().expect("new")) + c.field.len() + 32).sum();
+        assert!(total <= budget, "{total} > {budget}");
+        // Only as many as needed went, the largest first (c00 is the largest).
+        assert_eq!(shortened, 2);
+        assert_eq!(event.changes[0].new, Some(marker(sizes[0], values[0].as_str().expect("text").as_bytes())));
+        assert_eq!(event.changes[1].new, Some(marker(sizes[1], values[1].as_str().expect("text").as_bytes())));
+        assert_eq!(event.changes[2].new.as_ref(), Some(&values[2]));
+        // Under a small auditor limit, half of it is the budget.
+        assert_eq!(value_budget(10_000), 5_000);
+    }
+
+    #[test]
+    fn no_digest_covers_what_the_auditors_policy_hides() {
+        let document = json!({"password": "hunter2", "data": "x".repeat(MAX_VALUE_BYTES)});
+        let big_secret = json!("s".repeat(MAX_VALUE_BYTES + 1));
+        let mut event = event_with(vec![document]);
+        event.changes.push(Change { field: "token".into(), old: None, new: Some(big_secret.clone()) });
+        event.fit(value_budget(1 << 20), &RedactionPolicy::default());
+        let hidden = json!({"password": "[REDACTED]", "data": "x".repeat(MAX_VALUE_BYTES)});
+        let canonical = audit_core::canonical::to_string(&hidden);
+        assert_eq!(event.changes[0].new, Some(marker(canonical.len(), canonical.as_bytes())));
+        assert_eq!(event.changes[1].new, Some(big_secret), "left whole for the auditor to hide");
+    }
+
+    #[test]
+    fn string_lengths_are_canonical() {
+        for text in ["", "plain", "quote\"back\\slash", "\u{0}\u{1f}\u{7f}\n\t\u{8}\u{c}\r", "é€😀\u{2028}"] {
+            assert_eq!(string_json_len(text), audit_core::canonical::to_string(&json!(text)).len(), "{text:?}");
         }
     }
 

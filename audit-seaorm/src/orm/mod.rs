@@ -115,10 +115,13 @@
 //! last two then refuse further statements through it), even if `commit()` is called. Nested
 //! transactions are savepoints: rolling one back (or dropping it) drops only its events.
 //! Before `COMMIT` every event is checked as the auditor will check it (indexed fields'
-//! lengths, the event's size): if one would be refused, the transaction is rolled back and
-//! `commit()` says which write's event and why, so that no change commits without its event.
-//! Values larger than [`MAX_VALUE_BYTES`] are recorded by their size and SHA-256, so large
-//! rows do not make their events too large.
+//! lengths, e.g. an actor id over [`audit_core::MAX_INDEXED_FIELD_BYTES`]; the event's size),
+//! and the auditor must be running: otherwise the transaction is rolled back and `commit()`
+//! says which write's event and why, so that no change commits without its event. (An
+//! auditor shut down between that check and the hand-off after `COMMIT` still loses a
+//! direct-delivery transaction's events; with the outbox they wait there for recovery.)
+//! Values larger than [`MAX_VALUE_BYTES`], and the largest values of a row too large for one
+//! event, are recorded by their size and SHA-256, so large rows still commit.
 //! Writes directly on [`AuditedDb`] (autocommit) are recorded right after the statement.
 //!
 //! ## Delivery: outbox (default) or direct
@@ -197,9 +200,9 @@
 //!   row (`ON CONFLICT DO UPDATE`, `ON DUPLICATE KEY UPDATE b = …`) is not told apart from
 //!   an insert: its event is a `create` with the row its `after_save` is given.
 //! - On the autocommit connection a write has happened by the time its event is built: an
-//!   event the auditor refuses (an entity key over
-//!   [`audit_core::MAX_INDEXED_FIELD_BYTES`], an event over the auditor's size limit even with
-//!   large values shortened) is not recorded, and the call returns the error. Inside a
+//!   event the auditor refuses (an actor id or entity key over
+//!   [`audit_core::MAX_INDEXED_FIELD_BYTES`], an auditor shut down) is not recorded, and the
+//!   call returns the error. Inside a
 //!   transaction the same event rolls the transaction back instead (see above).
 //! - Over SeaORM's `MockDatabase` the wrapper's own statements reach the mock: the hooks'
 //!   old-row reads (MySQL updates, deletes), the outbox's insert before `COMMIT`, and on

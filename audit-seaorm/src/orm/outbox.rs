@@ -29,14 +29,14 @@ const CHUNK: usize = 200;
 
 /// What [`crate::orm::AuditedDb::recover_outbox`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Recovery {
     /// Outbox rows sealed into the chain now.
     pub sealed: u64,
     /// Outbox rows whose event the store already had (sealed before a crash), not sealed again.
     pub already_sealed: u64,
-    /// Outbox rows that cannot be sealed (not an event, or an event the auditor or the store
-    /// refuses: e.g. over the size limit of an auditor configured lower than when the row was
-    /// written). They are left in place, as evidence of a committed change whose event is not
+    /// Outbox rows that cannot be sealed (not an event, or an event the auditor refuses: e.g.
+    /// over the size limit of an auditor configured lower than when the row was written). They are left in place, as evidence of a committed change whose event is not
     /// in the chain, and reported by every recovery until someone deals with them; the rows
     /// after them are recovered all the same.
     pub unsealable: Vec<Unsealable>,
@@ -44,6 +44,7 @@ pub struct Recovery {
 
 /// An outbox row that [`crate::orm::AuditedDb::recover_outbox`] could not seal.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Unsealable {
     /// The row's `id` (the event's id).
     pub id: String,
@@ -210,7 +211,8 @@ async fn is_stored(store: &dyn AuditStore, auditor: &Auditor, id: uuid::Uuid) ->
 /// Seals every row older than `age`, in id (time) order, skipping events the store already
 /// has, and deletes the rows. A row that cannot be sealed is left in place and reported
 /// ([`Recovery::unsealable`]); the rows after it are recovered all the same. Errors that are
-/// not about one row (the database, the store, an auditor shut down) end the recovery.
+/// not about one row (the database, the store, its refusal of an event, an auditor shut
+/// down) end the recovery.
 pub(crate) async fn recover(
     conn: &impl ConnectionTrait,
     table: &str,
@@ -256,7 +258,9 @@ pub(crate) async fn recover(
                 done.push(id);
                 continue;
             }
-            match auditor.record_buffered(event.to_draft()).await {
+            // The event's actor and context are in the row: none of the caller's scope.
+            let queued = audit_core::AuditScope::new().run(auditor.record_buffered(event.to_draft()));
+            match queued.await {
                 Ok(ticket) => waiting.push((ticket, event.id, id)),
                 Err(e @ RecordError::Invalid(_)) => report.unsealable.push(Unsealable { id, reason: e.to_string() }),
                 Err(e) => return Err(outbox_error("cannot seal", e)),
@@ -266,10 +270,9 @@ pub(crate) async fn recover(
             match sealed(ticket, event_id, auditor, store).await {
                 Ok(Sealed::Now) => report.sealed += 1,
                 Ok(Sealed::Before) => report.already_sealed += 1,
-                Err(e @ RecordError::Rejected(_)) => {
-                    report.unsealable.push(Unsealable { id, reason: e.to_string() });
-                    continue;
-                }
+                // A refusal of the store (not an id it holds: that is `Sealed::Before`) is
+                // the store's, not the row's (e.g. a JSONL store of another chain refuses
+                // every batch): recovery stops and says so.
                 Err(e) => return Err(outbox_error("cannot seal", e)),
             }
             done.push(id);

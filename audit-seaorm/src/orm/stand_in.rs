@@ -37,7 +37,7 @@ impl DbShared {
             (None, None) => &[],
         };
         let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
-        event.redact(&self.redaction, &redact);
+        event.redact(&self.redaction, &redact, &self.auditor);
         event
     }
 

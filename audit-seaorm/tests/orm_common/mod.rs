@@ -69,6 +69,14 @@ impl Harness {
     }
 }
 
+/// A recovery report of `sealed` and `already_sealed` rows and no unsealable one.
+pub fn recovered(sealed: u64, already_sealed: u64) -> audit_seaorm::orm::Recovery {
+    let mut report = audit_seaorm::orm::Recovery::default();
+    report.sealed = sealed;
+    report.already_sealed = already_sealed;
+    report
+}
+
 /// The events of `store`'s default chain; panics unless the chain verifies (SPEC §2).
 pub fn verified_events(store: &MemoryStore) -> Vec<Event> {
     let sealed = store.events("default");

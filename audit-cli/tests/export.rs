@@ -136,3 +136,90 @@ fn an_export_missing_the_newest_events_exits_1(db: &TestDb) {
     assert_eq!(stdout(&output), "BROKEN at seq 10: truncated\n", "export and verify agree");
 }
 on_all_backends!(an_export_missing_the_newest_events_exits_1);
+
+/// The file of a SQLite test database.
+fn sqlite_path(db: &TestDb) -> std::path::PathBuf {
+    std::path::PathBuf::from(db.url().strip_prefix("sqlite://").expect("a sqlite:// URL"))
+}
+
+#[test]
+fn the_sqlite_database_itself_is_refused_as_out() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "the_sqlite_database_itself_is_refused_as_out") else { return };
+    db.record_plain("default", 3);
+    let path = sqlite_path(&db);
+    let before = std::fs::read(&path).expect("the database");
+    let side = |suffix: &str| std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+    let name = path.file_name().expect("a file name");
+    // Other names of the database: through `..`, a symbolic link, a hard link.
+    let dotted = path.parent().expect("a directory").join("sub/..").join(name);
+    std::fs::create_dir(path.parent().expect("a directory").join("sub")).expect("mkdir");
+    let symlink = db.dir().join("link.db");
+    std::os::unix::fs::symlink(&path, &symlink).expect("symlink");
+    let hard = db.dir().join("hard.db");
+    std::fs::hard_link(&path, &hard).expect("hard link");
+    for out in [path.clone(), side("-wal"), side("-shm"), side("-journal"), dotted, symlink, hard] {
+        let output = run(&["export", "--db", db.url(), "--out", s(&out)]);
+        assert_exit(&output, 2);
+        assert!(
+            stderr(&output).contains("the SQLite database being exported"),
+            "{}: {}",
+            out.display(),
+            stderr(&output)
+        );
+        assert_eq!(std::fs::read(&path).expect("the database"), before, "{}: the database is untouched", out.display());
+    }
+    let output = run(&["verify", "--db", db.url()]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "valid: 3 events\n");
+}
+
+#[test]
+fn an_out_that_is_not_a_regular_file_is_written_through() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "an_out_that_is_not_a_regular_file_is_written_through") else {
+        return;
+    };
+    db.record_plain("default", 3);
+    let expected = expected_export(&db, "default", 1);
+
+    // A symbolic link to a regular file: the file is replaced, the link kept.
+    let file = db.dir().join("real.jsonl");
+    std::fs::write(&file, "old\n").expect("write");
+    let link = db.dir().join("link.jsonl");
+    std::os::unix::fs::symlink(&file, &link).expect("symlink");
+    assert_exit(&run(&["export", "--db", db.url(), "--out", s(&link)]), 0);
+    assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink(), "the link is kept");
+    assert_eq!(std::fs::read_to_string(&file).expect("the export"), expected);
+
+    // A FIFO: written to, not replaced.
+    let fifo = db.dir().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read the FIFO"))
+    };
+    assert_exit(&run(&["export", "--db", db.url(), "--out", s(&fifo)]), 0);
+    assert_eq!(reader.join().expect("reader"), expected);
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&std::fs::metadata(&fifo).expect("fifo").file_type()));
+
+    // Standard output, through a link to /dev/stdout (the link is not replaced either).
+    let to_stdout = db.dir().join("stdout");
+    std::os::unix::fs::symlink("/dev/stdout", &to_stdout).expect("symlink");
+    let output = run(&["export", "--db", db.url(), "--out", s(&to_stdout)]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), expected);
+    assert!(std::fs::symlink_metadata(&to_stdout).expect("link").file_type().is_symlink(), "the link is kept");
+    let output = run(&["export", "--db", db.url(), "--out", "/dev/stdout"]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), expected);
+
+    // A directory, and a link to nothing: refused.
+    let output = run(&["export", "--db", db.url(), "--out", s(db.dir())]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("is a directory"), "{}", stderr(&output));
+    let dangling = db.dir().join("dangling");
+    std::os::unix::fs::symlink(db.dir().join("nowhere/x"), &dangling).expect("symlink");
+    let output = run(&["export", "--db", db.url(), "--out", s(&dangling)]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("cannot be followed"), "{}", stderr(&output));
+}

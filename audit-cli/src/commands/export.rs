@@ -3,6 +3,7 @@
 
 use super::{
     Break, DEFAULT_CHAIN, Verdict, block_on, db_failure, head_break, open_db, parse_time, progress_bar, require_chain,
+    sqlite_file,
 };
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::Timestamp;
@@ -29,8 +30,11 @@ pub(crate) struct ExportArgs {
     /// of the chain, whose first prev is then taken on trust.
     #[arg(long, value_name = "TS", value_parser = parse_time)]
     since: Option<Timestamp>,
-    /// The file to write. Written to a temporary file beside it and renamed when complete, so a
-    /// failed export never leaves a partial file under this name (an existing file is replaced).
+    /// The file to write. A regular file is written to a temporary file beside it and renamed
+    /// when complete, so a failed export never leaves a partial file under this name (an
+    /// existing file is replaced; a symbolic link is followed and the file it points to is
+    /// replaced). A FIFO or a device (e.g. /dev/stdout) is written to directly. The SQLite
+    /// database being exported (and its -wal, -shm and -journal files) is refused.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
 }
@@ -78,6 +82,8 @@ pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
 /// Writes the export; returns how many lines it has, the verification of its chain, and the
 /// chain-head row it was read up to.
 async fn export(args: &ExportArgs) -> Result<(u64, VerifyReport, Head), Failure> {
+    // Before connecting: a refused --out is a usage error, whatever the database holds.
+    let target = resolve_out(&args.out, &args.db)?;
     let store = open_db(&args.db).await?;
     let chain = args.chain.as_str();
     let head = store.head(chain).await.map_err(db_failure)?;
@@ -88,7 +94,7 @@ async fn export(args: &ExportArgs) -> Result<(u64, VerifyReport, Head), Failure>
         None => Some(1),
         Some(since) => first_seq_since(&store, chain, since, head.seq).await?,
     };
-    let mut file = TempOut::new(&args.out)?;
+    let mut file = Out::new(target)?;
     let mut verifier = if from == Some(1) { ChainVerifier::from_genesis() } else { ChainVerifier::new() };
     let mut count = 0u64;
     if let Some(from) = from.filter(|from| *from <= head.seq) {
@@ -122,15 +128,160 @@ async fn first_seq_since(store: &SqlStore, chain: &str, since: Timestamp, last: 
     Ok(page.events.first().map(|event| event.seq()).filter(|seq| *seq <= last))
 }
 
+/// Where `--out` leads, decided before anything is read or written.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    /// A regular file (or a name not yet taken), after following symbolic links: written to a
+    /// temporary file beside it and renamed over it when complete.
+    Replace(PathBuf),
+    /// An existing file that is not a regular one (a FIFO, `/dev/stdout`, `/dev/null`, another
+    /// device): written to directly, as `cat > FILE` would; a rename would replace it.
+    Direct(PathBuf),
+}
+
+/// Resolves `--out`: follows symbolic links, refuses a directory, and refuses the SQLite
+/// database being exported (`db_url`) and its `-wal`, `-shm` and `-journal` files, which the
+/// export would overwrite.
+fn resolve_out(out: &Path, db_url: &str) -> Result<Target, Failure> {
+    let shown = out.display();
+    let (resolved, metadata) = match std::fs::symlink_metadata(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (out.to_path_buf(), None),
+        Err(e) => return Err(Failure::new(format!("cannot inspect --out {shown}: {e}"))),
+        Ok(meta) if meta.file_type().is_symlink() => {
+            let meta = std::fs::metadata(out).map_err(|e| {
+                let link = std::fs::read_link(out).map_or_else(|_| "?".to_string(), |l| l.display().to_string());
+                Failure::new(format!(
+                    "--out {shown} is a symbolic link to {link}, which cannot be followed ({e}): give the path of \
+                     the file to write, or remove the link"
+                ))
+            })?;
+            // A link to a regular file: that file is replaced (the link kept). Any other is
+            // opened through the link (`/dev/stdout` leads to `/proc/self/fd/1`, itself a link
+            // to no path when it is a pipe).
+            let target = if meta.is_file() {
+                std::fs::canonicalize(out)
+                    .map_err(|e| Failure::new(format!("cannot follow the symbolic link --out {shown}: {e}")))?
+            } else {
+                out.to_path_buf()
+            };
+            (target, Some(meta))
+        }
+        Ok(meta) => (out.to_path_buf(), Some(meta)),
+    };
+    if metadata.as_ref().is_some_and(std::fs::Metadata::is_dir) {
+        return Err(Failure::new(format!("--out {shown} is a directory: give the path of a file to write")));
+    }
+    if let Some(db) = sqlite_file(db_url).and_then(|db| std::fs::canonicalize(db).ok()) {
+        refuse_database(out, &resolved, &db)?;
+    }
+    Ok(match metadata {
+        Some(meta) if !meta.is_file() => Target::Direct(resolved),
+        _ => Target::Replace(resolved),
+    })
+}
+
+/// Fails when `resolved` (what `--out` `out` leads to) is the SQLite database file `db`
+/// (canonical), one of its side files, or another name (a hard link) of one of them.
+fn refuse_database(out: &Path, resolved: &Path, db: &Path) -> Result<(), Failure> {
+    let mut files = vec![db.to_path_buf()];
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = db.as_os_str().to_owned();
+        side.push(suffix);
+        files.push(PathBuf::from(side));
+    }
+    // The canonical path of the file to be written, whether it exists or not.
+    let dir = match resolved.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let canonical = match (std::fs::canonicalize(dir), resolved.file_name()) {
+        (Ok(dir), Some(name)) => Some(dir.join(name)),
+        _ => None,
+    };
+    let same_file = |file: &Path| match (std::fs::metadata(resolved), std::fs::metadata(file)) {
+        (Ok(a), Ok(b)) => same_inode(&a, &b),
+        _ => false,
+    };
+    match files.iter().find(|file| canonical.as_deref() == Some(file.as_path()) || same_file(file)) {
+        Some(file) => Err(Failure::new(format!(
+            "--out {} is {}, the SQLite database being exported: writing the export there would destroy the audit \
+             trail; give another file",
+            out.display(),
+            if file == db {
+                db.display().to_string()
+            } else {
+                format!("{} (a side file of {})", file.display(), db.display())
+            }
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// True when `a` and `b` are the metadata of the same file.
+#[cfg(unix)]
+fn same_inode(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+/// True when `a` and `b` are the metadata of the same file (not known here: the canonical
+/// paths are compared instead).
+#[cfg(not(unix))]
+fn same_inode(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// The export being written: to a temporary file renamed into place, or straight into a
+/// file that is not a regular one.
+enum Out {
+    Replace(TempOut),
+    Direct { path: PathBuf, file: std::io::BufWriter<std::fs::File> },
+}
+
+impl Out {
+    fn new(target: Target) -> Result<Out, Failure> {
+        match target {
+            Target::Replace(path) => Ok(Out::Replace(TempOut::new(path)?)),
+            Target::Direct(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| Failure::new(format!("cannot open {} for writing: {e}", path.display())))?;
+                Ok(Out::Direct { path, file: std::io::BufWriter::with_capacity(1 << 20, file) })
+            }
+        }
+    }
+
+    fn write_line(&mut self, line: &str) -> Result<(), Failure> {
+        let (file, path): (&mut dyn Write, &Path) = match self {
+            Out::Replace(temp) => (&mut temp.file, &temp.path),
+            Out::Direct { path, file } => (file, path),
+        };
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.write_all(b"\n"))
+            .map_err(|e| Failure::new(format!("cannot write the export to {}: {e}", path.display())))
+    }
+
+    /// Completes the export: renames the temporary file into place, or flushes the direct one.
+    fn commit(self) -> Result<(), Failure> {
+        match self {
+            Out::Replace(temp) => temp.commit(),
+            Out::Direct { path, mut file } => {
+                file.flush().map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))
+            }
+        }
+    }
+}
+
 /// A temporary file beside the output, renamed over it on [`TempOut::commit`] and removed if
 /// dropped before.
-struct TempOut<'a> {
-    path: &'a Path,
+struct TempOut {
+    path: PathBuf,
     file: std::io::BufWriter<tempfile::NamedTempFile>,
 }
 
-impl<'a> TempOut<'a> {
-    fn new(path: &'a Path) -> Result<TempOut<'a>, Failure> {
+impl TempOut {
+    fn new(path: PathBuf) -> Result<TempOut, Failure> {
         let dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
@@ -144,19 +295,12 @@ impl<'a> TempOut<'a> {
         Ok(TempOut { path, file: std::io::BufWriter::with_capacity(1 << 20, file) })
     }
 
-    fn write_line(&mut self, line: &str) -> Result<(), Failure> {
-        self.file
-            .write_all(line.as_bytes())
-            .and_then(|()| self.file.write_all(b"\n"))
-            .map_err(|e| Failure::new(format!("cannot write the export: {e}")))
-    }
-
     /// Flushes, syncs and renames the file to its final name.
     fn commit(self) -> Result<(), Failure> {
         let shown = self.path.display();
         let file = self.file.into_inner().map_err(|e| Failure::new(format!("cannot write {shown}: {}", e.error())))?;
         file.as_file().sync_all().map_err(|e| Failure::new(format!("cannot write {shown}: {e}")))?;
-        file.persist(self.path).map_err(|e| Failure::new(format!("cannot write {shown}: {}", e.error)))?;
+        file.persist(&self.path).map_err(|e| Failure::new(format!("cannot write {shown}: {}", e.error)))?;
         Ok(())
     }
 }

@@ -91,8 +91,7 @@ impl DbUrl {
         };
         match scheme.to_ascii_lowercase().as_str() {
             "sqlite" => {
-                let path = rest.strip_prefix("//").unwrap_or(rest);
-                let path = path.split_once('?').map_or(path, |(path, _)| path);
+                let path = sqlite_url_path(rest);
                 if path.is_empty() || path == ":memory:" {
                     return Err(Failure::new(format!(
                         "--db {url:?} names no SQLite file (an in-memory database holds no audit trail): give \
@@ -173,6 +172,21 @@ impl DbUrl {
             None => Failure::new(format!("cannot open {} read only: {cause}", self.shown)),
         }
     }
+}
+
+/// The file path of a `sqlite:` URL's `rest` (what follows `sqlite:`): without `//` and the
+/// query string.
+fn sqlite_url_path(rest: &str) -> &str {
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    path.split_once('?').map_or(path, |(path, _)| path)
+}
+
+/// The SQLite database file `url` names, if it is a `sqlite:` URL naming a file (not
+/// checked to exist).
+pub(crate) fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let (scheme, rest) = url.split_once(':')?;
+    let path = sqlite_url_path(rest);
+    (scheme.eq_ignore_ascii_case("sqlite") && !path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 /// `url` with its password replaced by `***`, for messages.

@@ -118,3 +118,87 @@ fn an_empty_file_is_valid_alone_but_holds_no_chain_that_was_asked_for() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("a checkpoint needs at least one event"));
 }
+
+/// Runs `audit-trail` with `args`, its standard input a pipe fed `input` (by a thread: the
+/// command may stop reading early).
+fn run_piped(args: &[&str], input: Vec<u8>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_audit-trail"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run audit-trail");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("wait");
+    feeder.join().expect("feeder");
+    output
+}
+
+#[test]
+fn a_trail_read_from_a_pipe_is_verified_checkpointed_and_proved() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = trail(dir.path(), 12);
+    let bytes = std::fs::read(&path).expect("read");
+    for source in ["/dev/stdin", "-"] {
+        let output = run_piped(&["verify", "--jsonl", source], bytes.clone());
+        assert_exit(&output, 0);
+        assert_eq!(stdout(&output), "valid: 12 events\n", "{source}");
+        let output = run_piped(&["verify", "--jsonl", source, "--chain", "other"], bytes.clone());
+        assert_exit(&output, 2);
+        assert!(stderr(&output).contains("holds chain \"default\", not \"other\""), "{}", stderr(&output));
+    }
+
+    // A FIFO (as `<(zcat trail.jsonl.gz)` gives).
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let feeder = {
+        let (fifo, bytes) = (fifo.clone(), bytes.clone());
+        std::thread::spawn(move || {
+            let _ = std::fs::write(fifo, bytes);
+        })
+    };
+    let output = run(&["verify", "--jsonl", s(&fifo)]);
+    feeder.join().expect("feeder");
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "valid: 12 events\n");
+
+    // A checkpoint of a piped trail, and a piped trail checked against it.
+    let key = dir.path().join("log.key");
+    let output = run(&["keygen", "--name", "example.com/log", "--out", s(&key)]);
+    assert_exit(&output, 0);
+    let verifier = stdout(&output).trim().to_string();
+    let output = run_piped(
+        &["checkpoint", "--jsonl", "/dev/stdin", "--origin", "example.com/log", "--key", s(&key)],
+        bytes.clone(),
+    );
+    assert_exit(&output, 0);
+    let checkpoint = dir.path().join("cp");
+    std::fs::write(&checkpoint, &output.stdout).expect("write");
+    let output = run_piped(
+        &["verify", "--jsonl", "/dev/stdin", "--checkpoint", s(&checkpoint), "--key", &verifier],
+        bytes.clone(),
+    );
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "valid: 12 events\n");
+
+    // A proof from a piped trail.
+    let output = run_piped(&["prove", "--jsonl", "/dev/stdin", "--seq", "3"], bytes.clone());
+    assert_exit(&output, 0);
+    let proof: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("a JSON proof");
+    assert_eq!(proof["seq"], 3);
+    assert_eq!(proof["size"], 12);
+
+    // An empty pipe holds no events; a directory is not a trail.
+    let output =
+        run_piped(&["checkpoint", "--jsonl", "-", "--origin", "example.com/log", "--key", s(&key)], Vec::new());
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("is empty"), "{}", stderr(&output));
+    let output = run(&["verify", "--jsonl", s(dir.path())]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("is a directory"), "{}", stderr(&output));
+}

@@ -1,8 +1,8 @@
 //! `audit-trail checkpoint (--db URL | --jsonl FILE) [--chain NAME] --origin ORIGIN --key KEYFILE`.
 
 use super::{
-    DEFAULT_CHAIN, Source, Trail, Verdict, block_on, db_failure, open_db, print_out, progress_bar, require_chain,
-    require_events, require_jsonl_chain, require_whole_chain, signer_key,
+    DEFAULT_CHAIN, JsonlFile, Source, Trail, Verdict, block_on, db_failure, open_db, print_out, progress_bar,
+    require_chain, require_events, require_jsonl_chain, require_whole_chain, signer_key,
 };
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::checkpoint::Checkpoint;
@@ -11,7 +11,7 @@ use audit_core::store::AuditStore;
 use audit_core::verify::{ChainVerifier, feed_reader};
 use clap::Args;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub(crate) struct CheckpointArgs {
@@ -36,7 +36,7 @@ pub(crate) fn run(args: &CheckpointArgs) -> Result<u8, Failure> {
     // Refuse a bad origin before reading the whole trail.
     Checkpoint::new(args.origin.as_str(), 0, [0; 32]).to_body().map_err(|e| Failure::new(format!("--origin: {e}")))?;
     let (verdict, tree) = match args.source.trail()? {
-        Trail::Jsonl(path) => verify_jsonl(path, args.chain.as_deref())?,
+        Trail::Jsonl(trail) => verify_jsonl(&trail, args.chain.as_deref())?,
         Trail::Db(url) => block_on(verify_db(url, args.chain.as_deref().unwrap_or(DEFAULT_CHAIN)))??,
     };
     if !verdict.is_valid() {
@@ -55,12 +55,12 @@ pub(crate) fn run(args: &CheckpointArgs) -> Result<u8, Failure> {
 }
 
 /// Verifies a JSON Lines export of a whole chain, keeping its Merkle tree.
-fn verify_jsonl(path: &Path, chain: Option<&str>) -> Result<(Verdict, Option<TreeHead>), Failure> {
-    require_events(path, "a checkpoint")?;
-    require_whole_chain(path, "a checkpoint")?;
-    require_jsonl_chain(path, chain)?;
-    let shown = path.display();
-    let file = File::open(path).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
+fn verify_jsonl(trail: &JsonlFile, chain: Option<&str>) -> Result<(Verdict, Option<TreeHead>), Failure> {
+    require_events(trail, "a checkpoint")?;
+    require_whole_chain(trail, "a checkpoint")?;
+    require_jsonl_chain(trail, chain)?;
+    let shown = trail.shown();
+    let file = File::open(trail.path()).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
     let verifier = feed_reader(file, ChainVerifier::from_genesis().with_tree())
         .map_err(|e| Failure::new(format!("cannot read {shown}: {e}")))?;
     let tree = verifier.tree().map(|range| TreeHead { size: range.size(), root: range.root() });

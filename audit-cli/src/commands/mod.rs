@@ -45,7 +45,9 @@ pub(crate) struct Source {
     #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_name = "URL")]
     db: Option<String>,
-    /// A JSON Lines export (SPEC §3), e.g. written by `audit-trail export`.
+    /// A JSON Lines export (SPEC §3), e.g. written by `audit-trail export`; `-` for standard
+    /// input. A pipe, FIFO or `-` (e.g. `<(zcat trail.jsonl.gz)`) is read once into a
+    /// temporary file (in TMPDIR) and checked from there.
     #[arg(long, value_name = "FILE")]
     jsonl: Option<PathBuf>,
 }
@@ -55,17 +57,104 @@ pub(crate) enum Trail<'a> {
     /// A database URL.
     Db(&'a str),
     /// A JSON Lines file.
-    Jsonl(&'a Path),
+    Jsonl(JsonlFile),
 }
 
 impl Source {
-    /// The one source given (clap makes sure there is exactly one).
+    /// The one source given (clap makes sure there is exactly one). A `--jsonl` that is not a
+    /// regular file (a pipe, `-` for standard input) is read once here, into a temporary file.
     pub(crate) fn trail(&self) -> Result<Trail<'_>, Failure> {
         match (&self.db, &self.jsonl) {
             (Some(url), None) => Ok(Trail::Db(url)),
-            (None, Some(path)) => Ok(Trail::Jsonl(path)),
+            (None, Some(path)) => Ok(Trail::Jsonl(JsonlFile::open(path)?)),
             _ => Err(Failure::new("give either --db URL or --jsonl FILE")),
         }
+    }
+}
+
+/// A `--jsonl` trail as a regular file that can be read more than once (the commands read
+/// its first line, then the whole file): the file given, or for a pipe, a FIFO, a device or
+/// `-` (standard input) a temporary copy of everything read from it, removed when dropped.
+pub(crate) struct JsonlFile {
+    /// The regular file to read.
+    path: PathBuf,
+    /// The name given, for messages.
+    shown: String,
+    /// The temporary copy, if `path` is one.
+    copy: Option<tempfile::TempPath>,
+}
+
+impl JsonlFile {
+    /// `path` itself if it is a regular file (after following links); otherwise a copy of all
+    /// that can be read from it. A directory or a file that cannot be opened is an error.
+    pub(crate) fn open(path: &Path) -> Result<JsonlFile, Failure> {
+        let shown = path.display().to_string();
+        if path.as_os_str() == "-" {
+            return JsonlFile::copy(std::io::stdin().lock(), "standard input (--jsonl -)".to_string());
+        }
+        let metadata = std::fs::metadata(path).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
+        if metadata.is_file() {
+            return Ok(JsonlFile { path: path.to_path_buf(), shown, copy: None });
+        }
+        if metadata.is_dir() {
+            return Err(Failure::new(format!("--jsonl {shown} is a directory: give a JSON Lines file")));
+        }
+        let file = std::fs::File::open(path).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
+        JsonlFile::copy(file, shown)
+    }
+
+    /// Copies everything `from` gives into a temporary file (`TMPDIR`).
+    fn copy(mut from: impl Read, shown: String) -> Result<JsonlFile, Failure> {
+        let copy_failed = |e: std::io::Error| {
+            Failure::new(format!(
+                "cannot copy {shown} to a temporary file in {} (it is read once, then verified from the copy): \
+                 {e}; set TMPDIR to a directory with room, or save the trail to a file and give that",
+                std::env::temp_dir().display()
+            ))
+        };
+        let mut copy = tempfile::NamedTempFile::new().map_err(copy_failed)?;
+        let mut reading = None;
+        // Tell a failed read (of the pipe) from a failed write (of the copy).
+        let mut reader = ReadErrors { inner: &mut from, error: &mut reading };
+        let copied = std::io::copy(&mut reader, copy.as_file_mut()).and_then(|_| copy.as_file_mut().flush());
+        if let Some(e) = reading {
+            return Err(Failure::new(format!("cannot read {shown}: {e}")));
+        }
+        copied.map_err(copy_failed)?;
+        let path = copy.into_temp_path();
+        Ok(JsonlFile { path: path.to_path_buf(), shown, copy: Some(path) })
+    }
+
+    /// The regular file to read.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The name given, for messages.
+    pub(crate) fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// True when [`JsonlFile::path`] is a temporary copy of what was given.
+    pub(crate) fn is_copy(&self) -> bool {
+        self.copy.is_some()
+    }
+}
+
+/// A reader that keeps its first error aside, so that a copy's caller can tell reading from
+/// writing failures.
+struct ReadErrors<'a, R> {
+    inner: &'a mut R,
+    error: &'a mut Option<std::io::Error>,
+}
+
+impl<R: Read> Read for ReadErrors<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            if e.kind() != std::io::ErrorKind::Interrupted && self.error.is_none() {
+                *self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+            }
+        })
     }
 }
 
@@ -306,9 +395,9 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, F
 
 /// The first event of a JSON Lines file: its seq and chain (`None` when the first line is not
 /// an event, which is left for the verifier to report).
-pub(crate) fn first_event(path: &Path) -> Result<Option<(u64, String)>, Failure> {
-    let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
+pub(crate) fn first_event(trail: &JsonlFile) -> Result<Option<(u64, String)>, Failure> {
+    let shown = trail.shown();
+    let file = std::fs::File::open(trail.path()).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
     let mut first = Vec::new();
     // Bounded: an over-long first line is not an event, and the verifier reports it.
     std::io::BufReader::new(file.take(audit_core::verify::MAX_LINE_BYTES as u64 + 1))
@@ -325,11 +414,11 @@ pub(crate) fn first_event(path: &Path) -> Result<Option<(u64, String)>, Failure>
 
 /// Refuses a trail that is a part of a chain (its first event is not seq 1): checkpoints and
 /// proofs cover whole chains.
-pub(crate) fn require_whole_chain(path: &Path, what: &str) -> Result<(), Failure> {
-    match first_event(path)? {
+pub(crate) fn require_whole_chain(trail: &JsonlFile, what: &str) -> Result<(), Failure> {
+    match first_event(trail)? {
         Some((seq, _)) if seq != 1 => Err(Failure::new(format!(
             "{} starts at seq {seq}: {what} needs the whole chain from seq 1 (export it from the start)",
-            path.display()
+            trail.shown()
         ))),
         _ => Ok(()),
     }
@@ -338,24 +427,24 @@ pub(crate) fn require_whole_chain(path: &Path, what: &str) -> Result<(), Failure
 /// Refuses a JSON Lines file whose events belong to another chain than `--chain` asked for,
 /// or that is empty when a chain was asked for (a mistyped path or a failed export must not
 /// read as an empty, valid trail of that chain).
-pub(crate) fn require_jsonl_chain(path: &Path, chain: Option<&str>) -> Result<(), Failure> {
-    match (first_event(path)?, chain) {
+pub(crate) fn require_jsonl_chain(trail: &JsonlFile, chain: Option<&str>) -> Result<(), Failure> {
+    match (first_event(trail)?, chain) {
         (Some((_, found)), Some(asked)) if found != asked => Err(Failure::new(format!(
             "{} holds chain {found:?}, not {asked:?} (a JSON Lines export holds one chain)",
-            path.display()
+            trail.shown()
         ))),
-        (None, Some(asked)) if is_empty(path) => Err(Failure::new(format!(
+        (None, Some(asked)) if is_empty(trail.path()) => Err(Failure::new(format!(
             "{} is empty: it holds no events of chain {asked:?} (check the path, or export the chain again)",
-            path.display()
+            trail.shown()
         ))),
         _ => Ok(()),
     }
 }
 
 /// Refuses an empty JSON Lines file where events are needed.
-pub(crate) fn require_events(path: &Path, what: &str) -> Result<(), Failure> {
-    if is_empty(path) {
-        return Err(Failure::new(format!("{} is empty: {what} needs at least one event", path.display())));
+pub(crate) fn require_events(trail: &JsonlFile, what: &str) -> Result<(), Failure> {
+    if is_empty(trail.path()) {
+        return Err(Failure::new(format!("{} is empty: {what} needs at least one event", trail.shown())));
     }
     Ok(())
 }

@@ -35,11 +35,14 @@ pub(crate) struct ProveArgs {
 /// Prints the proof as one line of SPEC §4 JSON.
 pub(crate) fn run(args: &ProveArgs) -> Result<u8, Failure> {
     let (proved, shown) = match args.source.trail()? {
-        Trail::Jsonl(path) => {
-            require_whole_chain(path, "a proof")?;
-            require_jsonl_chain(path, args.chain.as_deref())?;
-            let shown = path.display().to_string();
-            let store = JsonlStore::open_read_only(path).map_err(|e| Failure::new(e.to_string()))?;
+        Trail::Jsonl(trail) => {
+            require_whole_chain(&trail, "a proof")?;
+            require_jsonl_chain(&trail, args.chain.as_deref())?;
+            let shown = trail.shown().to_string();
+            let store = JsonlStore::open_read_only(trail.path()).map_err(|e| match trail.is_copy() {
+                true => Failure::new(format!("{shown} (read into a temporary copy): {e}")),
+                false => Failure::new(e.to_string()),
+            })?;
             let chain = store
                 .chain()
                 .ok_or_else(|| Failure::new(format!("{shown} holds no events: there is nothing to prove")))?;

@@ -2,7 +2,7 @@
 //! VERIFIER_KEY] [--json]`.
 
 use super::{
-    DEFAULT_CHAIN, Source, Trail, Verdict, block_on, db_failure, open_db, progress_bar, require_chain,
+    DEFAULT_CHAIN, JsonlFile, Source, Trail, Verdict, block_on, db_failure, open_db, progress_bar, require_chain,
     require_jsonl_chain, require_whole_chain, trusted_checkpoint, verifier_key,
 };
 use crate::Failure;
@@ -11,7 +11,6 @@ use audit_core::store::AuditStore;
 use audit_core::verify::{ChainVerifier, verify_reader};
 use clap::Args;
 use std::fs::File;
-use std::path::Path;
 
 #[derive(Args)]
 pub(crate) struct VerifyArgs {
@@ -41,7 +40,7 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<u8, Failure> {
         _ => None,
     };
     let verdict = match args.source.trail()? {
-        Trail::Jsonl(path) => verify_jsonl(path, args.chain.as_deref(), checkpoint.as_ref())?,
+        Trail::Jsonl(trail) => verify_jsonl(&trail, args.chain.as_deref(), checkpoint.as_ref())?,
         Trail::Db(url) => {
             let chain = args.chain.as_deref().unwrap_or(DEFAULT_CHAIN);
             block_on(verify_db(url, chain, checkpoint.as_ref()))??
@@ -52,13 +51,13 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<u8, Failure> {
 }
 
 /// Verifies a JSON Lines file (a whole chain, or a part of one without a checkpoint).
-fn verify_jsonl(path: &Path, chain: Option<&str>, checkpoint: Option<&Checkpoint>) -> Result<Verdict, Failure> {
+fn verify_jsonl(trail: &JsonlFile, chain: Option<&str>, checkpoint: Option<&Checkpoint>) -> Result<Verdict, Failure> {
     if checkpoint.is_some() {
-        require_whole_chain(path, "checking it against a checkpoint")?;
+        require_whole_chain(trail, "checking it against a checkpoint")?;
     }
-    require_jsonl_chain(path, chain)?;
-    let shown = path.display();
-    let file = File::open(path).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
+    require_jsonl_chain(trail, chain)?;
+    let shown = trail.shown();
+    let file = File::open(trail.path()).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress_bar(size, "bytes");
     bar.set_message("verifying");

@@ -223,3 +223,27 @@ fn an_out_that_is_not_a_regular_file_is_written_through() {
     assert_exit(&output, 2);
     assert!(stderr(&output).contains("cannot be followed"), "{}", stderr(&output));
 }
+
+fn an_export_of_a_chain_whose_events_were_all_deleted_exits_1(db: &TestDb) {
+    // Every event deleted behind the store's back, the chain-head row left at seq 5.
+    db.record_plain("default", 5);
+    // (Another chain keeps the table from being empty: the helper checks that the triggers
+    // refuse an update again.)
+    db.record_plain("other", 1);
+    db.as_superuser(vec![db.statement("DELETE FROM audit_events WHERE chain = ?", vec!["default".into()])]);
+    let out = db.dir().join("none.jsonl");
+    let output = run(&["export", "--db", db.url(), "--out", s(&out)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 1: truncated\n");
+    assert!(stderr(&output).contains("the chain-head row is at seq 5"), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&out).expect("kept"), "");
+
+    let output = run(&["verify", "--db", db.url()]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 1: truncated\n", "export and verify agree");
+
+    let output = run(&["prove", "--db", db.url(), "--seq", "1"]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 1: truncated\n", "{}", stderr(&output));
+}
+on_all_backends!(an_export_of_a_chain_whose_events_were_all_deleted_exits_1);

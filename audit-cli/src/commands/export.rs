@@ -55,15 +55,25 @@ pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
         eprintln!("note: seq {first} is the chain's first event at or after {since}");
     }
     let mut verdict = Verdict::of_lines(&report, None);
-    if verdict.is_valid() && count > 0 && report.head != stored_head {
+    // A --since export that found no event at or after its time has nothing to compare; a
+    // whole-chain export with no event while the head row counts some lost them all.
+    if verdict.is_valid() && (count > 0 || args.since.is_none()) && report.head != stored_head {
         // The lines are a valid chain but not the one the head row counts (newest events
         // deleted, or the row moved): the export is not the whole trail.
         let (seq, reason) = head_break(report.head, stored_head);
         verdict.broken = Some(Break { seq, reason: reason.to_string() });
-        verdict.notes = vec![format!(
-            "  the exported events end at seq {} but the chain-head row is at seq {} (after {} valid events)",
-            report.head.seq, stored_head.seq, report.verified
-        )];
+        verdict.notes = vec![if count == 0 {
+            format!(
+                "  the database holds no events of chain {chain:?} but the chain-head row is at seq {}: its events \
+                 were deleted",
+                stored_head.seq
+            )
+        } else {
+            format!(
+                "  the exported events end at seq {} but the chain-head row is at seq {} (after {} valid events)",
+                report.head.seq, stored_head.seq, report.verified
+            )
+        }];
     }
     if verdict.is_valid() {
         for note in &verdict.notes {

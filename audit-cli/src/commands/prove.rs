@@ -2,8 +2,8 @@
 //! `… --from M [--to N]`.
 
 use super::{
-    DEFAULT_CHAIN, Source, Trail, block_on, open_db, println_out, require_chain, require_jsonl_chain,
-    require_whole_chain,
+    DEFAULT_CHAIN, Source, Trail, Verdict, block_on, db_failure, open_db, println_out, require_chain,
+    require_jsonl_chain, require_whole_chain,
 };
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::proof::{self, StoreProofError};
@@ -64,6 +64,11 @@ pub(crate) fn run(args: &ProveArgs) -> Result<u8, Failure> {
             eprintln!("refusing to prove from a broken chain: investigate with `audit-trail verify` first");
             Ok(EXIT_BROKEN)
         }
+        Err(Problem::Broken(verdict)) => {
+            verdict.print(false)?;
+            eprintln!("refusing to prove from a broken chain: investigate with `audit-trail verify` first");
+            Ok(EXIT_BROKEN)
+        }
         Err(Problem::Proof(e)) => Err(Failure::new(format!("{shown}: {e}"))),
         Err(Problem::Usage(failure)) => Err(failure),
     }
@@ -76,7 +81,20 @@ async fn prove_db(url: &str, chain: &str, args: &ProveArgs) -> Result<String, Pr
         require_chain(&store, chain).await?;
         return Err(Failure::new(format!("chain {chain:?} has no events: there is nothing to prove")).into());
     }
-    prove(&store, chain, args).await
+    match prove(&store, chain, args).await {
+        Err(Problem::Proof(StoreProofError::Inconsistent { chain, detail })) => {
+            // The stored subtree hashes disagree with the events: stale hashes, or events
+            // deleted or edited behind the store's back. Tell them apart by verifying.
+            let report = store.verify_chain(&chain).await.map_err(db_failure)?;
+            let verdict = Verdict::of_store(&report, None);
+            if verdict.is_valid() {
+                Err(Problem::Proof(StoreProofError::Inconsistent { chain, detail }))
+            } else {
+                Err(Problem::Broken(verdict))
+            }
+        }
+        proved => proved,
+    }
 }
 
 /// The proof `args` ask for, over `chain` in `store`, as JSON.
@@ -97,6 +115,8 @@ async fn prove<S: AuditStore + ?Sized>(store: &S, chain: &str, args: &ProveArgs)
 /// What can go wrong while proving.
 enum Problem {
     Proof(StoreProofError),
+    /// The chain in the database is broken (found when its proof could not be built).
+    Broken(Verdict),
     Usage(Failure),
 }
 

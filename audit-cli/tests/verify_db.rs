@@ -88,3 +88,42 @@ fn a_head_row_moved_off_its_event_is_a_head_mismatch(db: &TestDb) {
     assert!(stderr(&output).contains("head's hash does not match"), "{}", stderr(&output));
 }
 on_all_backends!(a_head_row_moved_off_its_event_is_a_head_mismatch);
+
+fn a_deleted_head_row_is_a_head_mismatch_at_seq_1_and_its_events_stay_visible(db: &TestDb) {
+    db.record_plain("default", 4);
+    db.as_superuser(vec![db.statement("DELETE FROM audit_chain_heads WHERE chain = ?", vec!["default".into()])]);
+    let output = verify(db, &[]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 1: head mismatch\n", "no event has seq 0");
+    assert!(
+        stderr(&output).contains("events up to seq 4 are stored but the chain head is at seq 0"),
+        "{}",
+        stderr(&output)
+    );
+
+    // The events are still there to query and report on.
+    let output = run(&["query", "--db", db.url(), "--format", "json"]);
+    assert_exit(&output, 0);
+    assert_eq!(seqs(&stdout(&output)), [1, 2, 3, 4]);
+    let output = run(&["report", "access", "--db", db.url(), "--resource-type", "doc", "--resource-id", "2"]);
+    assert_exit(&output, 0);
+
+    // Exported as they are, and broken as verify says.
+    let out = db.dir().join("export.jsonl");
+    let output = run(&["export", "--db", db.url(), "--out", s(&out)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 1: head mismatch\n");
+    assert!(stderr(&output).contains("no chain-head row"), "{}", stderr(&output));
+    assert_eq!(seqs(&std::fs::read_to_string(&out).expect("kept")), [1, 2, 3, 4]);
+
+    // Nothing is proved from it.
+    let output = run(&["prove", "--db", db.url(), "--seq", "1"]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 1: head mismatch\n", "{}", stderr(&output));
+
+    // A chain that has neither is still unknown.
+    let output = run(&["query", "--db", db.url(), "--chain", "nope"]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("chain \"nope\" has no events"), "{}", stderr(&output));
+}
+on_all_backends!(a_deleted_head_row_is_a_head_mismatch_at_seq_1_and_its_events_stay_visible);

@@ -62,7 +62,13 @@ pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
         // deleted, or the row moved): the export is not the whole trail.
         let (seq, reason) = head_break(report.head, stored_head);
         verdict.broken = Some(Break { seq, reason: reason.to_string() });
-        verdict.notes = vec![if count == 0 {
+        verdict.notes = vec![if stored_head.seq == 0 {
+            format!(
+                "  the events of chain {chain:?} end at seq {} but it has no chain-head row (deleted behind the \
+                 store's back)",
+                report.head.seq
+            )
+        } else if count == 0 {
             format!(
                 "  the database holds no events of chain {chain:?} but the chain-head row is at seq {}: its events \
                  were deleted",
@@ -100,18 +106,21 @@ async fn export(args: &ExportArgs) -> Result<(u64, VerifyReport, Head), Failure>
     if head.seq == 0 {
         require_chain(&store, chain).await?;
     }
+    // Up to the head read above: a consistent end even while the application appends. With
+    // no head row but events (the row deleted behind the store's back), every event: the
+    // comparison with the head row then reports the break.
+    let end = (head.seq > 0).then_some(head.seq);
     let from = match args.since {
         None => Some(1),
-        Some(since) => first_seq_since(&store, chain, since, head.seq).await?,
+        Some(since) => first_seq_since(&store, chain, since, end.unwrap_or(u64::MAX)).await?,
     };
     let mut file = Out::new(target)?;
     let mut verifier = if from == Some(1) { ChainVerifier::from_genesis() } else { ChainVerifier::new() };
     let mut count = 0u64;
-    if let Some(from) = from.filter(|from| *from <= head.seq) {
-        let bar = progress_bar(head.seq - from + 1, "events");
+    if let Some(from) = from.filter(|from| end.is_none_or(|end| *from <= end)) {
+        let bar = progress_bar(end.map_or(0, |end| end - from + 1), "events");
         bar.set_message(format!("exporting chain {chain}"));
-        // Up to the head read above: a consistent end even while the application appends.
-        let mut lines = store.read(chain, from, Some(head.seq)).ready_chunks(BATCH);
+        let mut lines = store.read(chain, from, end).ready_chunks(BATCH);
         while let Some(chunk) = lines.next().await {
             let chunk: Vec<String> = chunk.into_iter().collect::<Result<_, _>>().map_err(db_failure)?;
             for line in &chunk {

@@ -14,7 +14,7 @@ pub(crate) mod verify_proof;
 
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::checkpoint::{Checkpoint, KeyError, NoteSigner, NoteVerifier};
-use audit_core::store::Head;
+use audit_core::store::{AuditStore, Head, Query};
 use audit_core::verify::VerifyReport;
 use audit_core::{Outcome, Timestamp};
 use audit_seaorm::{SqlStore, SqlStoreError, StoreVerifyReport};
@@ -317,7 +317,7 @@ pub(crate) fn db_failure(error: impl std::fmt::Display) -> Failure {
 /// read as an empty, valid trail); the message lists the chains there are.
 pub(crate) async fn require_chain(store: &SqlStore, chain: &str) -> Result<(), Failure> {
     let chains = store.chains().await.map_err(db_failure)?;
-    if chains.iter().any(|(name, _)| name == chain) {
+    if chains.iter().any(|(name, _)| name == chain) || has_events(store, chain).await? {
         return Ok(());
     }
     let names: Vec<String> = chains.iter().map(|(name, head)| format!("{name:?} ({} events)", head.seq)).collect();
@@ -329,6 +329,13 @@ pub(crate) async fn require_chain(store: &SqlStore, chain: &str) -> Result<(), F
             names.join(", ")
         )
     }))
+}
+
+/// True when `store` holds an event of `chain` (whether or not the chain has a head row: the
+/// row may have been deleted behind the store's back).
+pub(crate) async fn has_events(store: &SqlStore, chain: &str) -> Result<bool, Failure> {
+    let page = store.query(&Query::new().chain(chain).limit(1)).await.map_err(db_failure)?;
+    Ok(!page.events.is_empty())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -548,14 +555,15 @@ pub(crate) struct Verdict {
     pub(crate) notes: Vec<String>,
 }
 
-/// Where and why a chain whose events end at `events` breaks against the chain-head row
-/// `stored`: fewer events than the row counts is `truncated` at the first missing seq;
-/// otherwise `head mismatch` (at the row's seq when the hashes differ, after it when events
-/// go beyond it).
+/// Where and why a chain whose events (read up to the head row) end at `events` breaks
+/// against the chain-head row `stored`: fewer events than the row counts is `truncated` at the
+/// first missing seq; otherwise `head mismatch`: at the row's seq when the hashes differ, after
+/// it when events go beyond it or agree with it (then the problem is events stored beyond the
+/// row, e.g. all of them when the row is missing: seq 1, never the seq 0 no event has).
 pub(crate) fn head_break(events: Head, stored: Head) -> (u64, &'static str) {
     if events.seq < stored.seq {
         (events.seq + 1, "truncated")
-    } else if events.seq == stored.seq {
+    } else if events.seq == stored.seq && events.hash != stored.hash {
         (stored.seq, "head mismatch")
     } else {
         (stored.seq + 1, "head mismatch")

@@ -79,6 +79,11 @@ async fn prove_db(url: &str, chain: &str, args: &ProveArgs) -> Result<String, Pr
     let store = open_db(url).await?;
     if store.head(chain).await?.seq == 0 {
         require_chain(&store, chain).await?;
+        // Events but no head row: broken (verify says where).
+        let verdict = Verdict::of_store(&store.verify_chain(chain).await.map_err(db_failure)?, None);
+        if !verdict.is_valid() {
+            return Err(Problem::Broken(verdict));
+        }
         return Err(Failure::new(format!("chain {chain:?} has no events: there is nothing to prove")).into());
     }
     match prove(&store, chain, args).await {

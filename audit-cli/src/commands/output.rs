@@ -7,7 +7,10 @@
 //!   line; the output is itself a (possibly partial) trail that `audit-trail verify --jsonl`
 //!   checks. For summaries (the failures report), one JSON object a line.
 //! - `csv` (the `csv` crate): a header row, then every field as text, values exact (nested
-//!   values as canonical JSON).
+//!   values as canonical JSON). Exact means that a recorded value starting with `=`, `+`, `-`,
+//!   `@`, a tab or a carriage return is written as it is, and a spreadsheet opening the file
+//!   may take it for a formula (CSV injection, CWE-1236): the values are evidence and are not
+//!   altered, so a note on stderr counts them and says to import the columns as text.
 //!
 //! Without `--format`, a terminal gets a table and a pipe or file gets JSON lines (the exact
 //! evidence, ready for `verify --jsonl` or `jq`).
@@ -28,7 +31,8 @@ pub(crate) enum Format {
     Table,
     /// One JSON value a line; for events, the stored canonical line (the default in a pipe).
     Json,
-    /// Comma-separated values with a header row.
+    /// Comma-separated values with a header row, values exact: a value starting with = + - @
+    /// may run as a formula in a spreadsheet (import the columns as text; stderr counts them).
     Csv,
 }
 
@@ -181,6 +185,8 @@ pub(crate) struct Output<R: Record> {
     rows: u64,
     /// Whether the CSV header is written.
     header: bool,
+    /// CSV fields written that a spreadsheet may take for a formula.
+    formula_like: u64,
     _record: std::marker::PhantomData<fn(&R)>,
 }
 
@@ -222,7 +228,7 @@ impl<R: Record> Output<R> {
                 Sink::Table(Box::new(table))
             }
         };
-        Output { sink, rows: 0, header: false, _record: std::marker::PhantomData }
+        Output { sink, rows: 0, header: false, formula_like: 0, _record: std::marker::PhantomData }
     }
 
     /// How many records were written.
@@ -245,7 +251,9 @@ impl<R: Record> Output<R> {
                     self.header = true;
                 }
                 for record in records {
-                    csv.write_record(record.csv_row()).map_err(csv_error)?;
+                    let row = record.csv_row();
+                    self.formula_like += row.iter().filter(|field| looks_like_a_formula(field)).count() as u64;
+                    csv.write_record(row).map_err(csv_error)?;
                 }
             }
             Sink::Table(table) => {
@@ -263,7 +271,17 @@ impl<R: Record> Output<R> {
         self.write(&[])?;
         match &mut self.sink {
             Sink::Json(out) => out.flush()?,
-            Sink::Csv(csv) => csv.flush()?,
+            Sink::Csv(csv) => {
+                csv.flush()?;
+                if self.formula_like > 0 {
+                    eprintln!(
+                        "note: {} CSV values start with =, +, -, @, a tab or a carriage return and are written \
+                         exactly as recorded: a spreadsheet may run them as formulas. Import the file with every \
+                         column as text, or use --format json",
+                        self.formula_like
+                    );
+                }
+            }
             Sink::Table(table) => {
                 if self.rows > 0 {
                     let mut out = std::io::stdout().lock();
@@ -274,6 +292,12 @@ impl<R: Record> Output<R> {
         }
         Ok(())
     }
+}
+
+/// True when a spreadsheet may take `field` for a formula (OWASP's list of leading
+/// characters).
+fn looks_like_a_formula(field: &str) -> bool {
+    field.starts_with(['=', '+', '-', '@', '\t', '\r'])
 }
 
 fn csv_error(e: csv::Error) -> WriteError {
@@ -315,7 +339,8 @@ pub(crate) struct OutputArgs {
     #[arg(long, value_name = "N")]
     pub(crate) limit: Option<u64>,
     /// table (for people; the default on a terminal), json (the stored canonical lines, one a
-    /// line; the default in a pipe) or csv (with a header row).
+    /// line; the default in a pipe) or csv (with a header row; values exact, so a recorded
+    /// value starting with = + - @ may run as a formula in a spreadsheet: import as text).
     #[arg(long, value_enum)]
     pub(crate) format: Option<Format>,
 }

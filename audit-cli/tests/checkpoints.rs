@@ -319,6 +319,26 @@ fn prove_refuses_what_cannot_be_proved() {
 }
 
 #[test]
+fn prove_refuses_a_file_that_verify_calls_broken_at_its_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trail = trail(dir.path(), 10);
+    let good = std::fs::read(&trail).expect("read");
+    let torn = [&good[..], &br#"{"action":"update","actor":{"id":"al"#[..]].concat();
+    let no_final_newline = good[..good.len() - 1].to_vec();
+    let garbage = [&good[..], &b"garbage"[..]].concat();
+    for (what, bytes) in [("a torn line", torn), ("no final newline", no_final_newline), ("trailing garbage", garbage)]
+    {
+        std::fs::write(&trail, &bytes).expect("write");
+        let verified = run(&["verify", "--jsonl", s(&trail)]);
+        assert_exit(&verified, 1);
+        let output = run(&["prove", "--jsonl", s(&trail), "--seq", "3"]);
+        assert_exit(&output, 1);
+        assert_eq!(stdout(&output), stdout(&verified), "{what}: prove and verify agree");
+        assert!(stderr(&output).contains("refusing to prove from a broken chain"), "{what}: {}", stderr(&output));
+    }
+}
+
+#[test]
 fn a_part_of_a_chain_cannot_be_checkpointed_proved_or_checked_against_a_checkpoint() {
     let dir = tempfile::tempdir().expect("tempdir");
     let trail = trail(dir.path(), 10);

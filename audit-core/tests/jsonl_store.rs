@@ -86,6 +86,31 @@ async fn a_torn_last_line_is_cut_off_on_open_and_reported() {
 }
 
 #[tokio::test]
+async fn a_read_only_open_refuses_bytes_after_the_last_line_and_cuts_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trail.jsonl");
+    write_events(&path, &["a", "b", "c"]).await;
+    let good = std::fs::read(&path).expect("read");
+    assert_eq!(
+        JsonlStore::open_read_only(&path).expect("a clean file opens").head("default").await.expect("head").seq,
+        3
+    );
+
+    let torn = [&good[..], &br#"{"action":"d","actor":{"id":"alice","ki"#[..]].concat();
+    let no_final_newline = good[..good.len() - 1].to_vec();
+    let garbage = [&good[..], &b"garbage"[..]].concat();
+    for (what, bytes) in [("a torn line", torn), ("no final newline", no_final_newline), ("trailing garbage", garbage)]
+    {
+        std::fs::write(&path, &bytes).expect("write");
+        let error = JsonlStore::open_read_only(&path).expect_err(what);
+        assert!(matches!(error, StoreError::Corrupt(_)), "{what}: {error}");
+        assert!(error.to_string().contains("after its last complete line"), "{what}: {error}");
+        assert!(!verify_file(&path).is_valid(), "{what}: verification calls it broken too");
+        assert_eq!(std::fs::read(&path).expect("read"), bytes, "{what}: nothing cut");
+    }
+}
+
+#[tokio::test]
 async fn a_corrupt_last_line_refuses_to_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("trail.jsonl");

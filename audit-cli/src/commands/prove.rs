@@ -2,12 +2,13 @@
 //! `… --from M [--to N]`.
 
 use super::{
-    DEFAULT_CHAIN, Source, Trail, Verdict, block_on, db_failure, open_db, println_out, require_chain,
+    DEFAULT_CHAIN, JsonlFile, Source, Trail, Verdict, block_on, db_failure, open_db, println_out, require_chain,
     require_jsonl_chain, require_whole_chain,
 };
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::proof::{self, StoreProofError};
 use audit_core::store::{AuditStore, JsonlStore};
+use audit_core::verify::{ChainVerifier, verify_reader};
 use clap::Args;
 
 #[derive(Args)]
@@ -39,10 +40,21 @@ pub(crate) fn run(args: &ProveArgs) -> Result<u8, Failure> {
             require_whole_chain(&trail, "a proof")?;
             require_jsonl_chain(&trail, args.chain.as_deref())?;
             let shown = trail.shown().to_string();
-            let store = JsonlStore::open_read_only(trail.path()).map_err(|e| match trail.is_copy() {
-                true => Failure::new(format!("{shown} (read into a temporary copy): {e}")),
-                false => Failure::new(e.to_string()),
-            })?;
+            let store = match JsonlStore::open_read_only(trail.path()) {
+                Ok(store) => store,
+                Err(e) => {
+                    // A file verify calls broken (its end is not a complete line) is reported
+                    // as verify reports it.
+                    let verdict = jsonl_verdict(&trail)?;
+                    if !verdict.is_valid() {
+                        return refuse_broken(&verdict);
+                    }
+                    return Err(match trail.is_copy() {
+                        true => Failure::new(format!("{shown} (read into a temporary copy): {e}")),
+                        false => Failure::new(e.to_string()),
+                    });
+                }
+            };
             let chain = store
                 .chain()
                 .ok_or_else(|| Failure::new(format!("{shown} holds no events: there is nothing to prove")))?;
@@ -64,11 +76,7 @@ pub(crate) fn run(args: &ProveArgs) -> Result<u8, Failure> {
             eprintln!("refusing to prove from a broken chain: investigate with `audit-trail verify` first");
             Ok(EXIT_BROKEN)
         }
-        Err(Problem::Broken(verdict)) => {
-            verdict.print(false)?;
-            eprintln!("refusing to prove from a broken chain: investigate with `audit-trail verify` first");
-            Ok(EXIT_BROKEN)
-        }
+        Err(Problem::Broken(verdict)) => refuse_broken(&verdict),
         Err(Problem::Proof(e)) => {
             // Most store errors name the chain already.
             let message = e.to_string();
@@ -76,6 +84,22 @@ pub(crate) fn run(args: &ProveArgs) -> Result<u8, Failure> {
         }
         Err(Problem::Usage(failure)) => Err(failure),
     }
+}
+
+/// Prints the verdict on a broken chain and refuses to prove from it: exit 1.
+fn refuse_broken(verdict: &Verdict) -> Result<u8, Failure> {
+    verdict.print(false)?;
+    eprintln!("refusing to prove from a broken chain: investigate with `audit-trail verify` first");
+    Ok(EXIT_BROKEN)
+}
+
+/// The verdict of verifying a JSON Lines trail from seq 1.
+fn jsonl_verdict(trail: &JsonlFile) -> Result<Verdict, Failure> {
+    let shown = trail.shown();
+    let file = std::fs::File::open(trail.path()).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
+    let report = verify_reader(file, ChainVerifier::from_genesis())
+        .map_err(|e| Failure::new(format!("cannot read {shown}: {e}")))?;
+    Ok(Verdict::of_lines(&report, None))
 }
 
 /// The proof `args` ask for, over `chain` in the database at `url`, as JSON.

@@ -103,14 +103,30 @@ impl JsonlStore {
 
     /// Opens an existing trail for reading only: nothing is created, locked, cut or written
     /// ([`AuditStore::append`] fails). For auditors' tools (proofs) and for files another
-    /// process is appending to: it reads the complete lines present when it was opened and
-    /// ignores bytes after the last `\n` (a torn or ongoing write).
+    /// process is appending to: it reads the complete lines present when it was opened.
+    ///
+    /// Bytes after the last `\n` (a torn or unfinished write, a last line without its newline,
+    /// trailing garbage) are [`StoreError::Corrupt`]: verification calls such a file broken, so
+    /// nothing is read from it. (Only [`JsonlStore::open`], the writer recovering from a crash,
+    /// cuts a torn tail.) A reader that meets a write in progress can open the file again when
+    /// the write is done.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<JsonlStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let shown = path.display().to_string();
         let mut file = File::open(&path).map_err(|e| StoreError::io(format!("cannot open {shown}"), e))?;
         let len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
-        let len = end_of_last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
+        let complete =
+            end_of_last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
+        if complete < len {
+            return Err(StoreError::Corrupt(format!(
+                "{shown} ends with {} bytes after its last complete line (from byte {complete}): a torn or \
+                 unfinished write, a last line without its newline, or trailing garbage; run `audit-trail verify \
+                 --jsonl {shown}` to see where it breaks (if a writer is appending to it right now, open it again \
+                 once the write is done)",
+                len - complete
+            )));
+        }
+        let len = complete;
         let (head, chain) = head_of(&mut file, len, &shown)?;
         let state = State { file, len, head, chain, dirty: false };
         Ok(JsonlStore { path, state: Arc::new(Mutex::new(state)), torn_tail: None, read_only: true })

@@ -358,3 +358,54 @@ fn a_part_of_a_chain_cannot_be_checkpointed_proved_or_checked_against_a_checkpoi
         assert!(output.stdout.is_empty());
     }
 }
+
+#[test]
+fn messages_name_what_was_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trail = trail(dir.path(), 10);
+    let (key, verifier) = keygen(dir.path(), "log.key");
+
+    // Key files saved by an editor that adds a UTF-8 byte order mark.
+    let bom_key = dir.path().join("bom.key");
+    std::fs::write(&bom_key, format!("\u{feff}{}", std::fs::read_to_string(&key).expect("key"))).expect("write");
+    let cp = checkpoint(dir.path(), &trail, &bom_key, "cp-10");
+    let bom_verifier = dir.path().join("bom.vkey");
+    std::fs::write(&bom_verifier, format!("\u{feff}{verifier}\n")).expect("write");
+    let output = run(&["verify", "--jsonl", s(&trail), "--checkpoint", s(&cp), "--key", s(&bom_verifier)]);
+    assert_exit(&output, 0);
+
+    // Proofs beyond the chain name the seq, size and chain length given.
+    let output = run(&["prove", "--jsonl", s(&trail), "--seq", "11"]);
+    assert_exit(&output, 2);
+    assert!(
+        stderr(&output)
+            .contains("--seq 11 is not in the tree of the first 10 events (chain \"default\" has 10 events)"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&["prove", "--jsonl", s(&trail), "--seq", "8", "--size", "5"]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("--seq 8 is not in the tree of the first 5 events"), "{}", stderr(&output));
+    let output = run(&["prove", "--jsonl", s(&trail), "--from", "11"]);
+    assert_exit(&output, 2);
+    assert!(
+        stderr(&output).contains("--from 11 is beyond chain \"default\", which has 10 events"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("swap"), "no size2 was given: {}", stderr(&output));
+    let output = run(&["prove", "--jsonl", s(&trail), "--from", "7", "--to", "5"]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("swap them"), "both given: {}", stderr(&output));
+
+    // A checkpoint of the empty log vouches for no event.
+    let signer: audit_core::checkpoint::NoteSigner =
+        std::fs::read_to_string(&key).expect("key").trim().parse().expect("a private key");
+    let empty = Checkpoint::new(ORIGIN, 0, audit_core::merkle::CompactRange::new().root()).sign(&signer).expect("sign");
+    let cp0 = dir.path().join("cp-0");
+    std::fs::write(&cp0, empty).expect("write");
+    let output = run(&["verify", "--jsonl", s(&trail), "--checkpoint", s(&cp0), "--key", &verifier]);
+    assert_exit(&output, 0);
+    assert!(stderr(&output).contains("empty log (size 0)"), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("1..=0"), "{}", stderr(&output));
+}

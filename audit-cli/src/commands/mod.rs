@@ -384,7 +384,15 @@ pub(crate) fn verifier_key(arg: &str) -> Result<NoteVerifier, Failure> {
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::new(format!("cannot read the verifier key file {}: {e}", path.display())))?;
-    text.trim().parse().map_err(|e| Failure::new(format!("{} does not hold a verifier key: {e}", path.display())))
+    without_bom(&text)
+        .trim()
+        .parse()
+        .map_err(|e| Failure::new(format!("{} does not hold a verifier key: {e}", path.display())))
+}
+
+/// `text` without a leading UTF-8 byte order mark (which some editors add, and `trim` keeps).
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 /// The private key in `path` (Go note form, as `audit-trail keygen` writes it).
@@ -392,7 +400,7 @@ pub(crate) fn signer_key(path: &Path) -> Result<NoteSigner, Failure> {
     let shown = path.display();
     let text =
         std::fs::read_to_string(path).map_err(|e| Failure::new(format!("cannot read the key file {shown}: {e}")))?;
-    text.trim().parse().map_err(|e| {
+    without_bom(&text).trim().parse().map_err(|e| {
         Failure::new(format!(
             "{shown} does not hold a private key: {e} (make one with `audit-trail keygen --name NAME --out {shown}`)"
         ))
@@ -716,6 +724,13 @@ pub(crate) fn println_out(text: impl std::fmt::Display) -> Result<(), Failure> {
 
 /// The note on a trail that matched a checkpoint.
 fn checkpoint_note(checkpoint: &Checkpoint) -> String {
+    if checkpoint.size == 0 {
+        return format!(
+            "note: checkpoint {} is of the empty log (size 0): it vouches for no event; every event is checked by \
+             its links only",
+            checkpoint.origin
+        );
+    }
     format!(
         "note: events 1..={} match checkpoint {} (size {}); later events are checked by their links only",
         checkpoint.size, checkpoint.origin, checkpoint.size

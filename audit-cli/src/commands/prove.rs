@@ -153,11 +153,25 @@ async fn prove<S: AuditStore + ?Sized>(store: &S, chain: &str, args: &ProveArgs)
     };
     let json = match (args.seq, args.from) {
         (Some(seq), _) => {
+            let tree = args.size.unwrap_or(size);
+            if seq > tree && tree <= size {
+                return Err(Failure::new(format!(
+                    "--seq {seq} is not in the tree of the first {tree} events (chain {chain:?} has {size} events): \
+                     give a seq from 1 to {tree}"
+                ))
+                .into());
+            }
             let proof = proof::inclusion_proof(store, chain, seq, args.size.unwrap_or(size)).await?;
             proof.verify().map_err(unverified)?;
             serde_json::to_string(&proof)
         }
         (None, Some(from)) => {
+            if args.to.is_none() && from > size {
+                return Err(Failure::new(format!(
+                    "--from {from} is beyond chain {chain:?}, which has {size} events: give --from from 1 to {size}"
+                ))
+                .into());
+            }
             let proof = proof::consistency_proof(store, chain, from, args.to.unwrap_or(size)).await?;
             proof.verify().map_err(unverified)?;
             serde_json::to_string(&proof)

@@ -72,5 +72,6 @@ pub use redact::RedactionPolicy;
 pub use scope::AuditScope;
 pub use timestamp::Timestamp;
 pub use writer::{
-    Auditor, AuditorBuilder, NotQueued, Receipt, RecordError, RetryPolicy, Ticket, TryRecordError, WriterStats,
+    Auditor, AuditorBuilder, NotQueued, Receipt, RecordError, Reserved, RetryPolicy, Ticket, TryRecordError,
+    WriterStats,
 };

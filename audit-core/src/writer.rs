@@ -352,6 +352,31 @@ struct Queued {
     ack: Option<Ack>,
 }
 
+/// A place kept in the auditor's queue for one event ([`Auditor::try_reserve_place`]). Dropping it
+/// gives the place back.
+pub struct Reserved {
+    auditor: Auditor,
+    permit: mpsc::OwnedPermit<Queued>,
+}
+
+impl std::fmt::Debug for Reserved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reserved").field("chain", &self.auditor.chain()).finish_non_exhaustive()
+    }
+}
+
+impl Reserved {
+    /// Queues `draft` in the place kept, never waiting, even if the auditor was shut down
+    /// since the place was kept. Fails only if the draft is not a valid event.
+    pub fn record(self, draft: EventDraft) -> Result<Ticket, RecordError> {
+        let event = self.auditor.prepare(draft)?;
+        let (ack, ticket) = Ticket::new(event.id());
+        self.permit.send(Queued { event, ack: Some(ack) });
+        self.auditor.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
+        Ok(ticket)
+    }
+}
+
 /// A handle to the writer: cheap to clone, `Send + Sync`.
 #[derive(Clone)]
 pub struct Auditor {
@@ -468,6 +493,16 @@ impl Auditor {
             }
         }
         not_queued
+    }
+
+    /// Keeps a place in the queue for one event to be recorded later with
+    /// [`Reserved::record`], if there is room now (`None` when the queue is full or the
+    /// auditor is shut down). A shutdown waits for the places kept before it and writes what
+    /// is recorded through them: for an event that must follow others already queued (e.g.
+    /// once they are durable) without being refused because the auditor closed meanwhile.
+    pub fn try_reserve_place(&self) -> Option<Reserved> {
+        let permit = self.sender.clone().try_reserve_owned().ok()?;
+        Some(Reserved { auditor: self.clone(), permit })
     }
 
     /// A place in the queue for `draft`, or the draft back if there is none now.

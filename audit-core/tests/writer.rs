@@ -693,3 +693,29 @@ async fn an_auditor_on_a_jsonl_file_of_another_chain_refuses_instead_of_hanging(
     assert!(matches!(&refused, RecordError::Rejected(reason) if reason.contains("holds chain")), "{refused}");
     other.shutdown().await; // returns: nothing is stuck
 }
+
+/// A place kept in the queue (`Auditor::try_reserve_place`) before a shutdown is written by
+/// it, in queue order; a place asked for after the shutdown is refused.
+#[tokio::test]
+async fn a_place_kept_before_shutdown_is_written_by_it() {
+    let store = Arc::new(MemoryStore::new());
+    let auditor = Auditor::builder(store.clone()).build();
+    let first = auditor.try_record(EventDraft::new("first")).expect("queued");
+    let place = auditor.try_reserve_place().expect("room in the queue");
+    let shutdown = tokio::spawn({
+        let auditor = auditor.clone();
+        async move { auditor.shutdown().await }
+    });
+    first.await.expect("written");
+    while !auditor.is_closed() {
+        tokio::task::yield_now().await;
+    }
+    assert!(auditor.try_record(EventDraft::new("refused")).is_err(), "closed");
+    assert!(auditor.try_reserve_place().is_none(), "no place after the shutdown");
+    let kept = place.record(EventDraft::new("kept")).expect("the kept place takes it");
+    shutdown.await.expect("shutdown");
+    kept.await.expect("written by the shutdown");
+    let actions: Vec<String> = store.events("default").into_iter().map(|e| e.event.action).collect();
+    assert_eq!(actions, ["first", "kept"]);
+    assert_exact_chain(&store, 2);
+}

@@ -4,7 +4,7 @@ use crate::FAIL_OPEN_CHECK_INTERVAL;
 use crate::layer::{Config, Counters, UnhealthyPolicy};
 use crate::request::{Started, X_REQUEST_ID, record_detached_with};
 use audit_core::scope::ScopedFuture;
-use audit_core::{Auditor, EventDraft, Outcome, RecordError, Ticket, TryRecordError};
+use audit_core::{Auditor, EventDraft, Outcome, RecordError, Reserved, Ticket, TryRecordError};
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 use std::collections::VecDeque;
@@ -162,7 +162,9 @@ type Queuing = Pin<Box<dyn Future<Output = Result<Ticket, RecordError>> + Send>>
 ///
 /// Acknowledged, when the handler added events, the request's own event is queued only once
 /// theirs are durable (one more append for such requests): the store can refuse an event
-/// after it was queued, and the own event then records the `500` the client gets.
+/// after it was queued, and the own event then records the `500` the client gets. A place in
+/// the queue is kept for it meanwhile ([`Auditor::try_reserve_place`]), so that a shutdown of the
+/// auditor still writes it; when the queue has no room for that, it does not wait.
 ///
 /// Under [`UnhealthyPolicy::FailOpen`], waiting for durability stops once the store is found
 /// failing (or the [`AuditLayer::with_ack_timeout`](crate::AuditLayer::with_ack_timeout) has
@@ -181,6 +183,10 @@ pub(crate) struct Recording {
     /// Acknowledged, and the handler added events: the request's own event (last in `queue`)
     /// is queued only once theirs are settled, so that it records a refusal of theirs.
     own_waits: bool,
+    /// The place kept in the queue for the own event while it waits (taken when the
+    /// recording starts; without one, the own event does not wait): a shutdown meanwhile
+    /// still writes it.
+    own_place: Option<Reserved>,
     failed: bool,
     /// Fail open: pending tickets are given up once the store is unhealthy.
     fail_open: bool,
@@ -194,10 +200,12 @@ pub(crate) struct Recording {
 impl Recording {
     fn new(config: &Config, drafts: VecDeque<EventDraft>) -> Recording {
         let acknowledged = config.acknowledged_now();
+        let own_place = if acknowledged && drafts.len() > 1 { config.auditor.try_reserve_place() } else { None };
         Recording {
             auditor: config.auditor.clone(),
             counters: Arc::clone(&config.counters),
-            own_waits: acknowledged && drafts.len() > 1,
+            own_waits: own_place.is_some(),
+            own_place,
             queue: drafts,
             waiting: None,
             tickets: Vec::new(),
@@ -257,6 +265,16 @@ impl Recording {
                 self.own_waits = false;
             }
             let Some(draft) = self.queue.pop_front() else { break };
+            if self.queue.is_empty()
+                && let Some(place) = self.own_place.take()
+            {
+                // The own event, in the place kept for it.
+                match place.record(draft) {
+                    Ok(ticket) => self.tickets.push(ticket),
+                    Err(error) => self.refused(&error),
+                }
+                continue;
+            }
             let queued = if self.acknowledged {
                 self.auditor.try_record(draft).map(|ticket| self.tickets.push(ticket))
             } else {
@@ -348,6 +366,17 @@ impl Recording {
             rest.push(draft);
         }
         rest.extend(self.queue.drain(..));
+        if let (Some(place), [_]) = (self.own_place.take(), &rest[..]) {
+            // Only the own event is left, and its place is kept: queued there, it is written
+            // even if the auditor is shutting down. (With added events still to queue, the
+            // place is given back and all go in order below.)
+            if let Some(own) = rest.pop()
+                && place.record(own).is_err()
+            {
+                Counters::add(&self.counters.unrecorded, 1);
+            }
+            return;
+        }
         if !rest.is_empty() {
             record_detached_with(&self.auditor, &self.counters, rest);
         }

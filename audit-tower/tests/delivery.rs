@@ -3,12 +3,14 @@
 
 mod common;
 
-use audit_tower::{AuditLayer, Delivery};
+use audit_core::EventDraft;
+use audit_tower::{AuditHandle, AuditLayer, Delivery, UnhealthyPolicy};
 use axum::Router;
 use axum::routing::post;
 use common::TestStore;
 use http::StatusCode;
 use std::time::Duration;
+use tower::ServiceExt;
 
 fn app(layer: AuditLayer) -> Router {
     Router::new().route("/items", post(|| async { StatusCode::CREATED })).layer(layer)
@@ -63,4 +65,73 @@ async fn buffered_delivery_releases_the_response_once_the_event_is_queued() {
     let events = common::events(&store.inner);
     assert_eq!(events.len(), 1, "queued events are written: nothing lost");
     assert_eq!(events[0].context.request_id.as_deref(), Some(reply.request_id()));
+}
+
+/// A handler that adds an event: acknowledged, the request's own event is queued once the
+/// added one is durable.
+fn app_adding_an_event(layer: AuditLayer) -> Router {
+    Router::new()
+        .route(
+            "/items/{id}",
+            post(|audit: AuditHandle| async move {
+                audit.add_event(EventDraft::new("item_created"));
+                StatusCode::CREATED
+            }),
+        )
+        .layer(layer)
+}
+
+fn post_item() -> http::Request<axum::body::Body> {
+    http::Request::post("/items/1").body(axum::body::Body::empty()).expect("request")
+}
+
+/// `Auditor::shutdown` while the own event waits for the added one: the place kept for it in
+/// the queue is still written (before, the own event was offered after the auditor closed,
+/// refused, and the client got a 500 for a change it had made).
+#[tokio::test]
+async fn a_shutdown_while_the_own_event_waits_still_writes_it() {
+    let store = TestStore::new();
+    let auditor = store.auditor();
+    let layer = AuditLayer::new(auditor.clone()).with_unhealthy_policy(UnhealthyPolicy::FailClosed);
+    store.close_gate();
+    let request = tokio::spawn(app_adding_an_event(layer.clone()).oneshot(post_item()));
+    store.append_started.notified().await; // the added event is being written
+    let shutdown = tokio::spawn({
+        let auditor = auditor.clone();
+        async move { auditor.shutdown().await }
+    });
+    // The writer sees the shutdown once the batch at the gate is written: it closes its queue
+    // before the request, woken by the added event's receipt, offers its own event.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store.open_gate();
+    let response = request.await.expect("task").expect("infallible");
+    shutdown.await.expect("shutdown");
+    let actions: Vec<String> = common::events(&store.inner).into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["item_created", "POST /items/{id}"], "the request's own event is written too");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(layer.stats().unrecorded, 0);
+    common::verify_chain(&store.inner);
+}
+
+/// The response future dropped (client gone) while the own event waits for the added one:
+/// the own event is recorded once, with the handler's status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_dropped_while_its_own_event_waits_records_it_once() {
+    let store = TestStore::new();
+    let auditor = store.auditor();
+    let layer = AuditLayer::new(auditor.clone());
+    store.close_gate();
+    let request = tokio::spawn(app_adding_an_event(layer.clone()).oneshot(post_item()));
+    store.append_started.notified().await;
+    tokio::time::sleep(Duration::from_millis(20)).await; // the response future waits
+    request.abort();
+    let _ = request.await;
+    store.open_gate();
+    auditor.shutdown().await;
+    let events = common::events(&store.inner);
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["item_created", "POST /items/{id}"]);
+    assert_eq!(events[1].context.status, Some(201));
+    assert_eq!(layer.stats().unrecorded, 0);
+    common::verify_chain(&store.inner);
 }

@@ -258,7 +258,11 @@ impl DbUrl {
                  accepts connections there, and the user, password and database name in the URL",
                 self.shown
             )),
-            None => Failure::new(format!("cannot open {} read only: {cause}", self.shown)),
+            // SQLite: whether the driver already reads the file while connecting depends on the
+            // features sea-orm is built with (`sqlite-use-returning-for-3_35` asks for
+            // `sqlite_version()`), so a file that is not a database or a WAL database whose -shm
+            // cannot be made fails here or at the schema probe: the same message either way.
+            None => read_failure(&self.shown, "open read only", &cause),
         }
     }
 }
@@ -298,7 +302,7 @@ pub(crate) async fn open_db(url: &str) -> Result<SqlStore, Failure> {
     target.probe()?;
     let store = SqlStore::connect_read_only(url).await.map_err(|e| target.connect_failure(&e))?;
     store.check_schema().await.map_err(|e| match e {
-        SqlStoreError::Database { context, source } => schema_probe_failure(&target.shown, &context, &source),
+        SqlStoreError::Database { context, source } => read_failure(&target.shown, &context, &source),
         e => Failure::new(format!(
             "no audit trail in {}: {e}. audit-trail only reads and never creates tables: point --db at the \
              database the application writes its audit trail to (on PostgreSQL also its schema, with \
@@ -309,12 +313,19 @@ pub(crate) async fn open_db(url: &str) -> Result<SqlStore, Failure> {
     Ok(store)
 }
 
-/// The message for a failed read of the audit tables that is not a missing table: what to do
-/// about it (grant a privilege, name the database, read a copy …).
-fn schema_probe_failure(shown: &str, context: &str, source: &dyn std::fmt::Display) -> Failure {
+/// The message for a failed read of the audit tables that is not a missing table, or for a
+/// SQLite file that cannot be opened: what to do about it (grant a privilege, name the
+/// database, read a copy …). Used by both steps of [`open_db`] (connect and schema probe), so
+/// the advice does not depend on which step met the cause.
+fn read_failure(shown: &str, context: &str, source: &dyn std::fmt::Display) -> Failure {
     let text = source.to_string();
+    Failure::new(format!("cannot read the audit tables in {shown} ({context}: {text}): {}", read_advice(&text)))
+}
+
+/// What to do about the cause `text` of a failed connect or read of the audit tables.
+fn read_advice(text: &str) -> &'static str {
     let lower = text.to_lowercase();
-    let advice = if lower.contains("permission denied") || lower.contains("command denied") {
+    if lower.contains("permission denied") || lower.contains("command denied") {
         "the database user in the URL may not read the audit tables: grant it SELECT (all audit-trail needs) on \
          audit_events, audit_chain_heads and audit_merkle_nodes, e.g. GRANT SELECT ON audit_events, \
          audit_chain_heads, audit_merkle_nodes TO <user> (on PostgreSQL also USAGE on their schema)"
@@ -326,10 +337,11 @@ fn schema_probe_failure(shown: &str, context: &str, source: &dyn std::fmt::Displ
         "the URL names no database: put its name in the path, mysql://USER@HOST:PORT/DATABASE"
     } else if lower.contains("file is not a database") {
         "the file is not a SQLite database (or it is encrypted): check the path in the URL"
+    } else if lower.contains("unable to open database file") {
+        "check the path in the URL and that this user may read the file and its directory"
     } else {
         "check the URL, the user's privileges (SELECT on the audit tables) and the server"
-    };
-    Failure::new(format!("cannot read the audit tables in {shown} ({context}: {text}): {advice}"))
+    }
 }
 
 /// A database error met while reading, as a message.
@@ -735,4 +747,32 @@ fn checkpoint_note(checkpoint: &Checkpoint) -> String {
         "note: events 1..={} match checkpoint {} (size {}); later events are checked by their links only",
         checkpoint.size, checkpoint.origin, checkpoint.size
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SQLite causes get the same advice whether connecting or the schema probe meets them
+    /// (which one does depends on the features sea-orm is built with).
+    #[test]
+    fn sqlite_causes_get_the_same_advice_at_connect_and_at_the_probe() {
+        let url = "sqlite:///tmp/x.db";
+        let target = DbUrl { shown: url.to_string(), server: None };
+        for (cause, advice) in [
+            ("(code: 26) file is not a database", "not a SQLite database"),
+            ("(code: 1544) attempt to write a readonly database", "read a copy"),
+        ] {
+            let error = SqlStoreError::Database {
+                context: "connect".to_string(),
+                source: sea_orm::DbErr::Custom(cause.to_string()),
+            };
+            let at_connect = target.connect_failure(&error).0;
+            let at_probe = read_failure(url, "probe", &cause).0;
+            for message in [&at_connect, &at_probe] {
+                assert!(message.contains("cannot read the audit tables"), "{message}");
+                assert!(message.contains(advice), "{message}");
+            }
+        }
+    }
 }

@@ -247,3 +247,42 @@ fn an_export_of_a_chain_whose_events_were_all_deleted_exits_1(db: &TestDb) {
     assert_eq!(stdout(&output), "BROKEN at seq 1: truncated\n", "{}", stderr(&output));
 }
 on_all_backends!(an_export_of_a_chain_whose_events_were_all_deleted_exits_1);
+
+fn a_since_export_whose_events_were_all_deleted_exits_1(db: &TestDb) {
+    // The March events (seq 11..=13) deleted behind the store's back, the chain-head row left
+    // at seq 13: an export since March finds no event, which must not read as valid.
+    known_trail(db);
+    db.as_superuser(vec![
+        db.statement("DELETE FROM audit_events WHERE chain = ? AND seq > ?", vec!["default".into(), 10i64.into()]),
+    ]);
+    let out = db.dir().join("march.jsonl");
+    let output = run(&["export", "--db", db.url(), "--since", "2026-03-01", "--out", s(&out)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 13: truncated\n");
+    assert!(stderr(&output).contains("event 13 is missing"), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&out).expect("kept"), "");
+
+    // Since a time after the events kept, too: the head row's event is still missing.
+    let output = run(&["export", "--db", db.url(), "--since", "2026-02-15", "--out", s(&out)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 13: truncated\n");
+    // An untouched chain with no event since: valid (its head event is there, and older).
+    let output = run(&["export", "--db", db.url(), "--chain", "tenant-b", "--since", "2027-01-01", "--out", s(&out)]);
+    assert_exit(&output, 0);
+}
+on_all_backends!(a_since_export_whose_events_were_all_deleted_exits_1);
+
+fn a_since_export_that_finds_no_event_checks_the_head_event(db: &TestDb) {
+    // The chain-head row names another hash than its event's: an export since after the last
+    // event finds nothing, but the head row does not vouch for that.
+    known_trail(db);
+    let other = "a".repeat(64);
+    db.as_superuser(vec![
+        db.statement("UPDATE audit_chain_heads SET hash = ? WHERE chain = ?", vec![other.into(), "default".into()]),
+    ]);
+    let out = db.dir().join("none.jsonl");
+    let output = run(&["export", "--db", db.url(), "--since", "2027-01-01", "--out", s(&out)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 13: head mismatch\n");
+}
+on_all_backends!(a_since_export_that_finds_no_event_checks_the_head_event);

@@ -42,7 +42,7 @@ pub(crate) struct ExportArgs {
 /// Writes the export, checking the chain as it goes: exit 0 when written and intact, 1 when
 /// written but the chain is broken (the file is what the database holds: evidence).
 pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
-    let (count, report, stored_head) = block_on(export(args))??;
+    let (count, report, stored_head, since_break) = block_on(export(args))??;
     let shown = args.out.display();
     let chain = &args.chain;
     match (report.first_seq, report.is_valid()) {
@@ -81,6 +81,10 @@ pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
             )
         }];
     }
+    if let (true, Some((broken, detail))) = (verdict.is_valid(), since_break) {
+        verdict.broken = Some(broken);
+        verdict.notes = vec![detail];
+    }
     if verdict.is_valid() {
         for note in &verdict.notes {
             eprintln!("{note}");
@@ -95,9 +99,10 @@ pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
     Ok(EXIT_BROKEN)
 }
 
-/// Writes the export; returns how many lines it has, the verification of its chain, and the
-/// chain-head row it was read up to.
-async fn export(args: &ExportArgs) -> Result<(u64, VerifyReport, Head), Failure> {
+/// Writes the export; returns how many lines it has, the verification of its chain, the
+/// chain-head row it was read up to, and for a `--since` export that found no event, the break
+/// found at the head row's event (see [`check_head_before`]).
+async fn export(args: &ExportArgs) -> Result<(u64, VerifyReport, Head, Option<(Break, String)>), Failure> {
     // Before connecting: a refused --out is a usage error, whatever the database holds.
     let target = resolve_out(&args.out, &args.db)?;
     let store = open_db(&args.db).await?;
@@ -136,7 +141,64 @@ async fn export(args: &ExportArgs) -> Result<(u64, VerifyReport, Head), Failure>
         eprintln!("note: chain {chain:?} has no events at or after {since}");
     }
     file.commit()?;
-    Ok((count, verifier.finish(), head))
+    let since_break = match args.since {
+        Some(since) if count == 0 && head.seq > 0 => check_head_before(&store, chain, head, since).await?,
+        _ => None,
+    };
+    Ok((count, verifier.finish(), head, since_break))
+}
+
+/// For a `--since` export that found no event at or after `since`: the chain-head row `head`
+/// (seq > 0) vouches for that only if its event is there, is the one the row names, and
+/// happened before `since`. Otherwise events were deleted (or changed) behind the store's
+/// back, and an empty export must not read as valid: the break and its detail.
+async fn check_head_before(
+    store: &SqlStore,
+    chain: &str,
+    head: Head,
+    since: Timestamp,
+) -> Result<Option<(Break, String)>, Failure> {
+    let mut lines = store.read(chain, head.seq, Some(head.seq));
+    let line = lines.next().await.transpose().map_err(db_failure)?;
+    let seq = head.seq;
+    let broken = |reason: &str, detail: String| Some((Break { seq, reason: reason.to_string() }, detail));
+    let Some(line) = line else {
+        return Ok(broken(
+            "truncated",
+            format!(
+                "  no event of chain {chain:?} at or after {since}, but the chain-head row is at seq {seq} and event \
+                 {seq} is missing: events were deleted behind the store's back (`audit-trail verify --db` finds the \
+                 first missing one)"
+            ),
+        ));
+    };
+    let event = match audit_core::Event::from_canonical_line(&line) {
+        Ok(event) => event,
+        Err(e) => {
+            return Ok(broken("hash mismatch", format!("  event {seq} of chain {chain:?} is not a valid event: {e}")));
+        }
+    };
+    if event.hash != head.hash || event.compute_hash() != head.hash {
+        return Ok(broken(
+            "head mismatch",
+            format!(
+                "  no event of chain {chain:?} at or after {since}, but event {seq} is not the one the chain-head row \
+                 names (hash {}): it was changed or replaced behind the store's back",
+                head.hash
+            ),
+        ));
+    }
+    if event.ts >= since {
+        return Ok(broken(
+            "column mismatch",
+            format!(
+                "  event {seq} of chain {chain:?} happened at {}, at or after {since}, yet the query by time did not \
+                 find it: its indexed columns were edited behind the store's back",
+                event.ts
+            ),
+        ));
+    }
+    Ok(None)
 }
 
 /// The seq of the first event of `chain` (lowest seq) with `ts >= since`, through the store's

@@ -286,3 +286,34 @@ fn a_since_export_that_finds_no_event_checks_the_head_event(db: &TestDb) {
     assert_eq!(stdout(&output), "BROKEN at seq 13: head mismatch\n");
 }
 on_all_backends!(a_since_export_that_finds_no_event_checks_the_head_event);
+
+#[test]
+fn out_dev_stdout_redirected_to_a_file_appends_to_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(db) = TestDb::open(Backend::Sqlite, "out_dev_stdout_redirected_to_a_file_appends_to_it") else { return };
+    db.record_plain("default", 3);
+    let expected = expected_export(&db, "default", 1);
+    // `audit-trail export --out /dev/stdout >> archive.jsonl`: the archive keeps what it held
+    // (and its mode), the export is appended.
+    let archive = db.dir().join("archive.jsonl");
+    std::fs::write(&archive, "earlier\n").expect("write");
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    for out in ["/dev/stdout", "/proc/self/fd/1"] {
+        let appending = std::fs::OpenOptions::new().append(true).open(&archive).expect("open");
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_audit-trail"))
+            .args(["export", "--db", db.url(), "--out", out])
+            .stdout(appending)
+            .output()
+            .expect("run");
+        assert_exit(&output, 0);
+    }
+    assert_eq!(std::fs::read_to_string(&archive).expect("archive"), format!("earlier\n{expected}{expected}"));
+    let mode = std::fs::metadata(&archive).expect("archive").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "the archive's mode is kept");
+    let leftovers: Vec<_> = std::fs::read_dir(db.dir())
+        .expect("list")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

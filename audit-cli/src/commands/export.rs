@@ -33,7 +33,9 @@ pub(crate) struct ExportArgs {
     /// The file to write. A regular file is written to a temporary file beside it and renamed
     /// when complete, so a failed export never leaves a partial file under this name (an
     /// existing file is replaced; a symbolic link is followed and the file it points to is
-    /// replaced). A FIFO or a device (e.g. /dev/stdout) is written to directly. The SQLite
+    /// replaced). A FIFO or a device (e.g. /dev/stdout) is written to directly; so is the file
+    /// standard output or error is redirected to (`--out /dev/stdout >> FILE` appends) and a
+    /// regular file named through /dev/fd/N or /proc/self/fd/N (appended to). The SQLite
     /// database being exported (and its -wal, -shm and -journal files) is refused.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -216,8 +218,64 @@ enum Target {
     /// temporary file beside it and renamed over it when complete.
     Replace(PathBuf),
     /// An existing file that is not a regular one (a FIFO, `/dev/stdout`, `/dev/null`, another
-    /// device): written to directly, as `cat > FILE` would; a rename would replace it.
+    /// device), or a regular file reached through `/dev/fd` or `/proc/self/fd`: written to
+    /// directly (a regular file appended to, never truncated); a rename would replace it.
     Direct(PathBuf),
+    /// The file standard output or standard error is open on (`--out /dev/stdout` with
+    /// `>> archive.jsonl`, or that file's own name): written through that descriptor, so its
+    /// offset and `O_APPEND` are kept, as the shell set them up.
+    Inherited(PathBuf, StdStream),
+}
+
+/// Standard output or standard error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StdStream {
+    Stdout,
+    Stderr,
+}
+
+impl StdStream {
+    /// A new descriptor of the stream (a `dup`: same open file, offset and flags).
+    fn file(self) -> std::io::Result<std::fs::File> {
+        use std::os::fd::AsFd;
+        let fd = match self {
+            StdStream::Stdout => std::io::stdout().as_fd().try_clone_to_owned()?,
+            StdStream::Stderr => std::io::stderr().as_fd().try_clone_to_owned()?,
+        };
+        Ok(std::fs::File::from(fd))
+    }
+
+    /// The stream open on the file of `metadata`, if one is.
+    fn open_on(metadata: &std::fs::Metadata) -> Option<StdStream> {
+        [StdStream::Stdout, StdStream::Stderr]
+            .into_iter()
+            .find(|stream| stream.file().and_then(|f| f.metadata()).is_ok_and(|m| same_inode(&m, metadata)))
+    }
+}
+
+/// True when `out`, or a symbolic link it leads through, names an open descriptor
+/// (`/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N` …): opening it opens the file behind the
+/// descriptor, which a rename would replace rather than write.
+fn through_descriptor(out: &Path) -> bool {
+    let own = format!("/proc/{}/fd", std::process::id());
+    let names_descriptor = |path: &Path| {
+        ["/dev/stdout", "/dev/stderr", "/dev/stdin"].iter().any(|name| path == Path::new(name))
+            || ["/dev/fd", "/proc/self/fd", "/proc/thread-self/fd", own.as_str()]
+                .iter()
+                .any(|dir| path.starts_with(dir))
+    };
+    let mut path = out.to_path_buf();
+    for _ in 0..40 {
+        if names_descriptor(&path) {
+            return true;
+        }
+        let Ok(link) = std::fs::read_link(&path) else { return false };
+        path = match path.parent() {
+            Some(dir) if link.is_relative() => dir.join(link),
+            _ => link,
+        };
+    }
+    false
 }
 
 /// Resolves `--out`: follows symbolic links, refuses a directory, and refuses the SQLite
@@ -257,7 +315,12 @@ fn resolve_out(out: &Path, db_url: &str) -> Result<Target, Failure> {
     }
     Ok(match metadata {
         Some(meta) if !meta.is_file() => Target::Direct(resolved),
-        _ => Target::Replace(resolved),
+        Some(meta) => match StdStream::open_on(&meta) {
+            Some(stream) => Target::Inherited(resolved, stream),
+            None if through_descriptor(out) => Target::Direct(resolved),
+            None => Target::Replace(resolved),
+        },
+        None => Target::Replace(resolved),
     })
 }
 
@@ -324,10 +387,18 @@ impl Out {
         match target {
             Target::Replace(path) => Ok(Out::Replace(TempOut::new(path)?)),
             Target::Direct(path) => {
+                // A regular file (through /dev/fd/N) is appended to: its content is kept.
+                let regular = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
                 let file = std::fs::OpenOptions::new()
                     .write(true)
+                    .append(regular)
                     .open(&path)
                     .map_err(|e| Failure::new(format!("cannot open {} for writing: {e}", path.display())))?;
+                Ok(Out::Direct { path, file: std::io::BufWriter::with_capacity(1 << 20, file) })
+            }
+            Target::Inherited(path, stream) => {
+                let file =
+                    stream.file().map_err(|e| Failure::new(format!("cannot write to {}: {e}", path.display())))?;
                 Ok(Out::Direct { path, file: std::io::BufWriter::with_capacity(1 << 20, file) })
             }
         }

@@ -55,6 +55,13 @@ enum Command {
     /// Verify a trail and print a signed checkpoint (SPEC §5) of it as it is now.
     Checkpoint(commands::checkpoint::CheckpointArgs),
     /// Print a Merkle inclusion or consistency proof (SPEC §4) as JSON.
+    ///
+    /// With --db the proof is built from the subtree hashes stored in audit_merkle_nodes (a
+    /// few reads, whatever the chain's length). Before it is printed, each stored hash it uses
+    /// is checked one level down (a subtree of up to 64 events against their hashes, a larger
+    /// one against its two stored halves) and the proof against its own root: a corrupt row is
+    /// found, a subtree of rows rewritten to agree with each other is not. A proof is evidence
+    /// once it verifies against a checkpoint its recipient trusts (verify-proof).
     Prove(commands::prove::ProveArgs),
     /// Check a proof printed by `prove`, optionally against a signed checkpoint.
     VerifyProof(commands::verify_proof::VerifyProofArgs),

@@ -202,3 +202,35 @@ fn a_trail_read_from_a_pipe_is_verified_checkpointed_and_proved() {
     assert_exit(&output, 2);
     assert!(stderr(&output).contains("is a directory"), "{}", stderr(&output));
 }
+
+#[test]
+fn a_trail_a_writer_is_in_the_middle_of_is_read_up_to_its_last_complete_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = trail(dir.path(), 5);
+    let key = dir.path().join("log.key");
+    assert_exit(&run(&["keygen", "--name", "example.com/log", "--out", s(&key)]), 0);
+    // A writer (JsonlStore::open) is in the middle of its next line and holds the exclusive
+    // lock it keeps while open.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
+    std::io::Write::write_all(&mut file, b"{\"action\":\"upd").expect("write");
+    file.try_lock().expect("the writer's lock");
+    let checks: [&[&str]; 3] = [
+        &["verify", "--jsonl", s(&path)],
+        &["prove", "--jsonl", s(&path), "--seq", "2"],
+        &["checkpoint", "--jsonl", s(&path), "--origin", "example.com/log", "--key", s(&key)],
+    ];
+    for args in checks {
+        let output = run(args);
+        assert_exit(&output, 0);
+        assert!(stderr(&output).contains("is being appended to"), "{args:?}: {}", stderr(&output));
+    }
+    assert_eq!(stdout(&run(checks[0])), "valid: 5 events\n");
+    // Without a writer, the same bytes are a torn line: broken.
+    file.unlock().expect("unlock");
+    drop(file);
+    for args in checks {
+        let output = run(args);
+        assert_exit(&output, 1);
+        assert_eq!(stdout(&output), "BROKEN at seq 6: bad format\n", "{args:?}");
+    }
+}

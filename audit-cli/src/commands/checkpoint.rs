@@ -1,8 +1,8 @@
 //! `audit-trail checkpoint (--db URL | --jsonl FILE) [--chain NAME] --origin ORIGIN --key KEYFILE`.
 
 use super::{
-    DEFAULT_CHAIN, JsonlFile, Source, Trail, Verdict, block_on, db_failure, open_db, print_out, progress_bar,
-    require_chain, require_events, require_jsonl_chain, require_whole_chain, signer_key,
+    DEFAULT_CHAIN, JsonlFile, Source, Trail, Verdict, block_on, db_failure, open_db, open_jsonl, print_out,
+    progress_bar, require_chain, require_events, require_jsonl_chain, require_whole_chain, signer_key,
 };
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::checkpoint::Checkpoint;
@@ -10,7 +10,6 @@ use audit_core::proof::TreeHead;
 use audit_core::store::AuditStore;
 use audit_core::verify::{ChainVerifier, feed_reader};
 use clap::Args;
-use std::fs::File;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -51,6 +50,9 @@ pub(crate) fn run(args: &CheckpointArgs) -> Result<u8, Failure> {
         .sign(&signer)
         .map_err(|e| Failure::new(format!("cannot sign the checkpoint: {e}")))?;
     print_out(note)?;
+    for note in &verdict.notes {
+        eprintln!("{note}");
+    }
     Ok(EXIT_VALID)
 }
 
@@ -60,11 +62,13 @@ fn verify_jsonl(trail: &JsonlFile, chain: Option<&str>) -> Result<(Verdict, Opti
     require_whole_chain(trail, "a checkpoint")?;
     require_jsonl_chain(trail, chain)?;
     let shown = trail.shown();
-    let file = File::open(trail.path()).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
+    let (file, _, unfinished) = open_jsonl(trail)?;
     let verifier = feed_reader(file, ChainVerifier::from_genesis().with_tree())
         .map_err(|e| Failure::new(format!("cannot read {shown}: {e}")))?;
     let tree = verifier.tree().map(|range| TreeHead { size: range.size(), root: range.root() });
-    Ok((Verdict::of_lines(&verifier.finish(), None), tree))
+    let mut verdict = Verdict::of_lines(&verifier.finish(), None);
+    verdict.notes.extend(unfinished);
+    Ok((verdict, tree))
 }
 
 /// Verifies `chain` as the database stores it (lines, columns, head row), keeping its Merkle

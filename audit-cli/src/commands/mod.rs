@@ -14,7 +14,7 @@ pub(crate) mod verify_proof;
 
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::checkpoint::{Checkpoint, KeyError, NoteSigner, NoteVerifier};
-use audit_core::store::{AuditStore, Head, Query};
+use audit_core::store::{AuditStore, Head, JsonlStore, Query};
 use audit_core::verify::VerifyReport;
 use audit_core::{Outcome, Timestamp};
 use audit_seaorm::{SqlStore, SqlStoreError, StoreVerifyReport};
@@ -442,6 +442,32 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, F
         .build()
         .map_err(|e| Failure::new(format!("cannot start the async runtime: {e}")))?;
     Ok(runtime.block_on(future))
+}
+
+/// Opens a `--jsonl` trail to verify: all of it, or while a writer holds its lock in the middle
+/// of a line (a write in progress, not tampering), its complete lines only, with a note for
+/// stderr saying so. Returns the reader, its length and the note.
+pub(crate) fn open_jsonl(trail: &JsonlFile) -> Result<(std::io::Take<std::fs::File>, u64, Option<String>), Failure> {
+    let shown = trail.shown();
+    // A temporary copy has no writer.
+    let complete = match trail.is_copy() {
+        true => None,
+        false => JsonlStore::complete_lines_while_written(trail.path()).map_err(|e| Failure::new(e.to_string()))?,
+    };
+    let file = std::fs::File::open(trail.path()).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
+    let len = file.metadata().map_err(|e| Failure::new(format!("cannot read {shown}: {e}")))?.len();
+    Ok(match complete {
+        Some(complete) => (file.take(complete), complete, Some(unfinished_write_note(shown, len - complete))),
+        None => (file.take(u64::MAX), len, None),
+    })
+}
+
+/// The note on a trail read while a writer was in the middle of a line.
+pub(crate) fn unfinished_write_note(shown: &str, bytes: u64) -> String {
+    format!(
+        "note: {shown} is being appended to (a writer holds its lock): its last {bytes} bytes, a line not yet \
+         complete, are left out; the complete lines before them are checked"
+    )
 }
 
 /// The first event of a JSON Lines file: its seq and chain (`None` when the first line is not

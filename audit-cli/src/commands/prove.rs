@@ -3,7 +3,7 @@
 
 use super::{
     DEFAULT_CHAIN, JsonlFile, Source, Trail, Verdict, block_on, db_failure, open_db, println_out, require_chain,
-    require_jsonl_chain, require_whole_chain,
+    require_jsonl_chain, require_whole_chain, unfinished_write_note,
 };
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::SealedEvent;
@@ -59,6 +59,9 @@ pub(crate) fn run(args: &ProveArgs) -> Result<u8, Failure> {
                     });
                 }
             };
+            if let Some(bytes) = store.unfinished_write() {
+                eprintln!("{}", unfinished_write_note(&shown, bytes));
+            }
             let chain = store
                 .chain()
                 .ok_or_else(|| Failure::new(format!("{shown} holds no events: there is nothing to prove")))?;

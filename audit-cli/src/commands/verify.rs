@@ -2,15 +2,14 @@
 //! VERIFIER_KEY] [--json]`.
 
 use super::{
-    DEFAULT_CHAIN, JsonlFile, Source, Trail, Verdict, block_on, db_failure, open_db, progress_bar, require_chain,
-    require_jsonl_chain, require_whole_chain, trusted_checkpoint, verifier_key,
+    DEFAULT_CHAIN, JsonlFile, Source, Trail, Verdict, block_on, db_failure, open_db, open_jsonl, progress_bar,
+    require_chain, require_jsonl_chain, require_whole_chain, trusted_checkpoint, verifier_key,
 };
 use crate::Failure;
 use audit_core::checkpoint::Checkpoint;
 use audit_core::store::AuditStore;
 use audit_core::verify::{ChainVerifier, verify_reader};
 use clap::Args;
-use std::fs::File;
 
 #[derive(Args)]
 pub(crate) struct VerifyArgs {
@@ -57,8 +56,7 @@ fn verify_jsonl(trail: &JsonlFile, chain: Option<&str>, checkpoint: Option<&Chec
     }
     require_jsonl_chain(trail, chain)?;
     let shown = trail.shown();
-    let file = File::open(trail.path()).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let (file, size, unfinished) = open_jsonl(trail)?;
     let bar = progress_bar(size, "bytes");
     bar.set_message("verifying");
     let verifier = checkpoint.map_or_else(ChainVerifier::new, ChainVerifier::against_checkpoint);
@@ -69,6 +67,7 @@ fn verify_jsonl(trail: &JsonlFile, chain: Option<&str>, checkpoint: Option<&Chec
     if report.first_seq.is_none() && report.is_valid() {
         verdict.notes.push(format!("note: {shown} holds no events"));
     }
+    verdict.notes.extend(unfinished);
     Ok(verdict)
 }
 

@@ -30,6 +30,9 @@ pub struct JsonlStore {
     path: PathBuf,
     state: Arc<Mutex<State>>,
     torn_tail: Option<TornTail>,
+    /// Bytes after the last line left unread by [`JsonlStore::open_read_only`]: a write in
+    /// progress.
+    unfinished: Option<u64>,
     read_only: bool,
 }
 
@@ -98,18 +101,19 @@ impl JsonlStore {
             torn_tail = Some(TornTail { offset: complete, bytes });
         }
         let state = State { file, len: complete, head, chain, dirty: false };
-        Ok(JsonlStore { path, state: Arc::new(Mutex::new(state)), torn_tail, read_only: false })
+        Ok(JsonlStore { path, state: Arc::new(Mutex::new(state)), torn_tail, unfinished: None, read_only: false })
     }
 
     /// Opens an existing trail for reading only: nothing is created, locked, cut or written
     /// ([`AuditStore::append`] fails). For auditors' tools (proofs) and for files another
     /// process is appending to: it reads the complete lines present when it was opened.
     ///
-    /// Bytes after the last `\n` (a torn or unfinished write, a last line without its newline,
-    /// trailing garbage) are [`StoreError::Corrupt`]: verification calls such a file broken, so
-    /// nothing is read from it. (Only [`JsonlStore::open`], the writer recovering from a crash,
-    /// cuts a torn tail.) A reader that meets a write in progress can open the file again when
-    /// the write is done.
+    /// Bytes after the last `\n` while a writer ([`JsonlStore::open`]) holds the file's lock
+    /// are its write in progress: only the complete lines before them are read, and
+    /// [`JsonlStore::unfinished_write`] says how many bytes were left. Without a writer, such
+    /// bytes (a torn write, a last line without its newline, trailing garbage) are
+    /// [`StoreError::Corrupt`]: verification calls such a file broken, so nothing is read from
+    /// it. (Only [`JsonlStore::open`], the writer recovering from a crash, cuts a torn tail.)
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<JsonlStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let shown = path.display().to_string();
@@ -117,7 +121,8 @@ impl JsonlStore {
         let len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
         let complete =
             end_of_last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
-        if complete < len {
+        let unfinished = (complete < len && is_being_written(&file)).then_some(len - complete);
+        if complete < len && unfinished.is_none() {
             return Err(StoreError::Corrupt(format!(
                 "{shown} ends with {} bytes after its last complete line (from byte {complete}): a torn or \
                  unfinished write, a last line without its newline, or trailing garbage; run `audit-trail verify \
@@ -129,7 +134,27 @@ impl JsonlStore {
         let len = complete;
         let (head, chain) = head_of(&mut file, len, &shown)?;
         let state = State { file, len, head, chain, dirty: false };
-        Ok(JsonlStore { path, state: Arc::new(Mutex::new(state)), torn_tail: None, read_only: true })
+        Ok(JsonlStore { path, state: Arc::new(Mutex::new(state)), torn_tail: None, unfinished, read_only: true })
+    }
+
+    /// For a store from [`JsonlStore::open_read_only`]: how many bytes after the last complete
+    /// line were left unread because a writer held the file's lock (a write in progress).
+    pub fn unfinished_write(&self) -> Option<u64> {
+        self.unfinished
+    }
+
+    /// The length of the complete lines of the trail at `path` when bytes follow its last
+    /// `\n` while a writer ([`JsonlStore::open`], which locks the file exclusively while open)
+    /// holds its lock: the write in progress to leave out when reading it. `None` when the
+    /// file ends with a complete line, or when nothing holds its lock (then the bytes are a
+    /// torn write or garbage, for verification to report).
+    pub fn complete_lines_while_written(path: impl AsRef<Path>) -> Result<Option<u64>, StoreError> {
+        let shown = path.as_ref().display().to_string();
+        let mut file = File::open(path.as_ref()).map_err(|e| StoreError::io(format!("cannot open {shown}"), e))?;
+        let len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
+        let complete =
+            end_of_last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
+        Ok((complete < len && is_being_written(&file)).then_some(complete))
     }
 
     /// The torn last line removed on open, if there was one.
@@ -145,6 +170,19 @@ impl JsonlStore {
     /// The chain this file holds (`None` while empty).
     pub fn chain(&self) -> Option<String> {
         lock(&self.state).chain.clone()
+    }
+}
+
+/// True when another open file holds the exclusive lock a writer ([`JsonlStore::open`]) takes:
+/// a shared lock cannot be taken (one that can is released at once).
+fn is_being_written(file: &File) -> bool {
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(TryLockError::WouldBlock) => true,
+        Err(TryLockError::Error(_)) => false,
     }
 }
 

@@ -234,3 +234,35 @@ fn a_trail_a_writer_is_in_the_middle_of_is_read_up_to_its_last_complete_line() {
         assert_eq!(stdout(&output), "BROKEN at seq 6: bad format\n", "{args:?}");
     }
 }
+
+#[test]
+fn the_copy_of_a_pipe_leaves_nothing_in_tmpdir_when_killed() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tmpdir = dir.path().join("tmp");
+    std::fs::create_dir(&tmpdir).expect("mkdir");
+    let path = trail(dir.path(), 3);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_audit-trail"))
+        .args(["verify", "--jsonl", "-"])
+        .env("TMPDIR", &tmpdir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run audit-trail");
+    // Half the trail written, the pipe kept open: audit-trail is copying it.
+    let mut stdin = child.stdin.take().expect("stdin");
+    let bytes = std::fs::read(&path).expect("trail");
+    stdin.write_all(&bytes[..bytes.len() / 2]).expect("write");
+    stdin.flush().expect("flush");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let left: Vec<_> = std::fs::read_dir(&tmpdir).expect("list").filter_map(Result::ok).map(|e| e.path()).collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+
+    // And a whole trail through the pipe still verifies.
+    let output = run_piped(&["verify", "--jsonl", "-"], bytes);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "valid: 3 events\n");
+}

@@ -47,7 +47,8 @@ pub(crate) struct Source {
     db: Option<String>,
     /// A JSON Lines export (SPEC §3), e.g. written by `audit-trail export`; `-` for standard
     /// input. A pipe, FIFO or `-` (e.g. `<(zcat trail.jsonl.gz)`) is read once into a
-    /// temporary file (in TMPDIR) and checked from there.
+    /// temporary file without a name (in TMPDIR, gone when audit-trail ends, even killed) and
+    /// checked from there.
     #[arg(long, value_name = "FILE")]
     jsonl: Option<PathBuf>,
 }
@@ -81,7 +82,16 @@ pub(crate) struct JsonlFile {
     /// The name given, for messages.
     shown: String,
     /// The temporary copy, if `path` is one.
-    copy: Option<tempfile::TempPath>,
+    copy: Option<TempCopy>,
+}
+
+/// A temporary copy of a `--jsonl` pipe, kept open (or named) while it is read.
+enum TempCopy {
+    /// A file without a name (removed when the process ends, however it ends), read through
+    /// `/proc/self/fd/N`.
+    Unlinked(#[allow(dead_code)] std::fs::File),
+    /// A named file in TMPDIR (where `/proc/self/fd` is not there), removed when dropped.
+    Named(#[allow(dead_code)] tempfile::TempPath),
 }
 
 impl JsonlFile {
@@ -112,17 +122,32 @@ impl JsonlFile {
                 std::env::temp_dir().display()
             ))
         };
-        let mut copy = tempfile::NamedTempFile::new().map_err(copy_failed)?;
+        // Without a name, so that nothing is left in TMPDIR if the process is killed.
+        let mut copy = tempfile::tempfile().map_err(copy_failed)?;
         let mut reading = None;
         // Tell a failed read (of the pipe) from a failed write (of the copy).
         let mut reader = ReadErrors { inner: &mut from, error: &mut reading };
-        let copied = std::io::copy(&mut reader, copy.as_file_mut()).and_then(|_| copy.as_file_mut().flush());
+        let copied = std::io::copy(&mut reader, &mut copy).and_then(|_| copy.flush());
         if let Some(e) = reading {
             return Err(Failure::new(format!("cannot read {shown}: {e}")));
         }
         copied.map_err(copy_failed)?;
-        let path = copy.into_temp_path();
-        Ok(JsonlFile { path: path.to_path_buf(), shown, copy: Some(path) })
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            let path = PathBuf::from(format!("/proc/self/fd/{}", copy.as_raw_fd()));
+            if path.is_file() {
+                return Ok(JsonlFile { path, shown, copy: Some(TempCopy::Unlinked(copy)) });
+            }
+        }
+        // No /proc: a named copy of the copy.
+        let mut named = tempfile::NamedTempFile::new().map_err(copy_failed)?;
+        std::io::Seek::rewind(&mut copy)
+            .and_then(|()| std::io::copy(&mut copy, named.as_file_mut()))
+            .and_then(|_| named.as_file_mut().flush())
+            .map_err(copy_failed)?;
+        let path = named.into_temp_path();
+        Ok(JsonlFile { path: path.to_path_buf(), shown, copy: Some(TempCopy::Named(path)) })
     }
 
     /// The regular file to read.

@@ -50,9 +50,8 @@ fn hint(error: &DbErr) -> &'static str {
         "; another connection or process holds the SQLite write lock: the Auditor retries; if it persists, look for \
          a long transaction on the same file"
     } else if text.contains("attempt to write a readonly database") {
-        "; SQLite could not set up the shared-memory (-shm) or -wal file of a WAL database opened read only (the \
-         directory or files are not writable by this user): read a copy of the database and its -wal file, or add \
-         ?immutable=1 to the URL if nothing writes to it"
+        "; SQLite may not write to this database: the file, its -wal or -shm file or their directory is not \
+         writable by this user, the file system is read-only, or the connection was opened read only"
     } else if text.contains("no database selected") {
         "; the URL names no database: put its name in the path, mysql://USER@HOST:PORT/DATABASE"
     } else if text.contains("file is not a database") {
@@ -85,6 +84,19 @@ impl From<SqlStoreError> for StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_only_database_gets_a_hint_for_writers_and_readers_alike() {
+        let error = SqlStoreError::Database {
+            context: "append to chain \"default\"".to_string(),
+            source: DbErr::Custom("(code: 8) attempt to write a readonly database".to_string()),
+        };
+        let text = error.to_string();
+        assert!(text.contains("not writable by this user"), "{text}");
+        // Reading a copy or ?immutable=1 is advice for a reader (audit-trail gives it), not for
+        // an application writing its trail.
+        assert!(!text.contains("immutable") && !text.contains("a copy"), "{text}");
+    }
 
     #[test]
     fn database_errors_become_backend_errors_with_context_and_hint() {

@@ -351,3 +351,35 @@ fn a_failing_standard_output_is_an_error_not_a_panic() {
     assert_error(&output, &["cannot write to standard output", "was removed"]);
     assert!(!lost.exists());
 }
+
+#[test]
+fn a_user_without_usage_on_the_schema_is_told_to_grant_it() {
+    let Some(db) = TestDb::open(Backend::Postgres, "a_user_without_usage_on_the_schema_is_told_to_grant_it") else {
+        return;
+    };
+    db.migrate();
+    let role = format!("audit_cli_nousage_{}", std::process::id());
+    let schema = db.url().rsplit_once("search_path%3D").expect("a search_path").1.to_string();
+    db.block_on(async {
+        let conn = db.connect_async().await;
+        conn.execute_unprepared(&format!("CREATE ROLE {role} LOGIN")).await.expect("create role");
+        conn.close().await.expect("close");
+    });
+    let url = db.url().replacen("postgres@", &format!("{role}@"), 1);
+    // The role is dropped whatever the outcome (roles are the server's, not the schema's).
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let grant = format!("GRANT USAGE ON SCHEMA \"{schema}\" TO \"{role}\"");
+        assert_every_command_fails_with(&url, db.dir(), &[grant.as_str(), "grant it USAGE"]);
+        let output = run(&["verify", "--db", &url]);
+        assert!(!stderr(&output).contains("is missing"), "{}", stderr(&output));
+    }));
+    db.block_on(async {
+        let conn = db.connect_async().await;
+        conn.execute_unprepared(&format!("DROP OWNED BY {role}")).await.expect("drop owned");
+        conn.execute_unprepared(&format!("DROP ROLE {role}")).await.expect("drop role");
+        conn.close().await.expect("close");
+    });
+    if let Err(panic) = failed {
+        std::panic::resume_unwind(panic);
+    }
+}

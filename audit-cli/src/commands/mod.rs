@@ -344,13 +344,17 @@ pub(crate) async fn open_db(url: &str) -> Result<SqlStore, Failure> {
 /// the advice does not depend on which step met the cause.
 fn read_failure(shown: &str, context: &str, source: &dyn std::fmt::Display) -> Failure {
     let text = source.to_string();
-    Failure::new(format!("cannot read the audit tables in {shown} ({context}: {text}): {}", read_advice(&text)))
+    let advice = read_advice(&format!("{context}: {text}"));
+    Failure::new(format!("cannot read the audit tables in {shown} ({context}: {text}): {advice}"))
 }
 
 /// What to do about the cause `text` of a failed connect or read of the audit tables.
 fn read_advice(text: &str) -> &'static str {
     let lower = text.to_lowercase();
-    if lower.contains("permission denied") || lower.contains("command denied") {
+    if lower.contains("lacks usage on schema") {
+        "the database user in the URL may not look into the schema holding the audit tables: grant it USAGE on \
+         that schema (as above) and SELECT on audit_events, audit_chain_heads and audit_merkle_nodes"
+    } else if lower.contains("permission denied") || lower.contains("command denied") {
         "the database user in the URL may not read the audit tables: grant it SELECT (all audit-trail needs) on \
          audit_events, audit_chain_heads and audit_merkle_nodes, e.g. GRANT SELECT ON audit_events, \
          audit_chain_heads, audit_merkle_nodes TO <user> (on PostgreSQL also USAGE on their schema)"

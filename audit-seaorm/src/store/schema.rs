@@ -569,11 +569,45 @@ async fn probe_table(conn: &impl ConnectionTrait, dialect: Dialect, table: &str)
     let sql = format!("SELECT {columns} FROM {table} WHERE 1 = 0");
     match conn.query_all_raw(Statement::from_string(dialect.backend(), sql)).await {
         Ok(_) => Ok(()),
-        Err(e) if is_missing_table_or_column(&e) => {
-            Err(Probe::Missing(format!("table {table} is missing or lacks some of the columns {columns} ({e})")))
-        }
+        Err(e) if is_missing_table_or_column(&e) => match schemas_without_usage(conn, dialect, table).await {
+            // The table is there, in a schema this role may not look into (PostgreSQL then
+            // skips the schema in search_path and says the relation does not exist).
+            Some((schemas, role)) => Err(Probe::Failed(SqlStoreError::Database {
+                context: format!(
+                    "read table {table} (schema {schemas} holds a table {table}, but role {role} lacks USAGE on \
+                     schema {schemas}: GRANT USAGE ON SCHEMA {schemas} TO {role})"
+                ),
+                source: e,
+            })),
+            None => {
+                Err(Probe::Missing(format!("table {table} is missing or lacks some of the columns {columns} ({e})")))
+            }
+        },
         Err(e) => Err(Probe::Failed(SqlStoreError::Database { context: format!("read table {table}"), source: e })),
     }
+}
+
+/// On PostgreSQL, the schemas of `search_path` (quoted, comma-separated) holding a table named
+/// `table` on which the current role lacks USAGE, and the role (quoted); `None` if there are none, on
+/// other databases, or if the catalog cannot be read.
+async fn schemas_without_usage(conn: &impl ConnectionTrait, dialect: Dialect, table: &str) -> Option<(String, String)> {
+    if dialect != Dialect::Postgres {
+        return None;
+    }
+    let sql = "SELECT n.nspname::text, current_user::text FROM pg_catalog.pg_class c \
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+               WHERE c.relname = $1 AND c.relkind IN ('r', 'p', 'v') AND NOT has_schema_privilege(n.oid, 'USAGE') \
+               AND n.nspname IN (SELECT replace(btrim(btrim(s), '\"'), '$user', current_user::text) \
+               FROM unnest(string_to_array(current_setting('search_path'), ',')) AS s) \
+               ORDER BY 1";
+    let rows = conn.query_all_raw(Statement::from_sql_and_values(dialect.backend(), sql, [table.into()])).await.ok()?;
+    let mut role = None;
+    let mut schemas = Vec::new();
+    for row in &rows {
+        schemas.push(quote_ident(&row.try_get_by_index::<String>(0).ok()?));
+        role = Some(quote_ident(&row.try_get_by_index::<String>(1).ok()?));
+    }
+    Some((schemas.join(", "), role?))
 }
 
 /// True when `error` says that a table or column does not exist (SQLite, PostgreSQL,

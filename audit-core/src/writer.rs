@@ -500,6 +500,7 @@ impl Auditor {
     /// auditor is shut down). A shutdown waits for the places kept before it and writes what
     /// is recorded through them: for an event that must follow others already queued (e.g.
     /// once they are durable) without being refused because the auditor closed meanwhile.
+    /// Use or drop a place soon: until then it holds one place of the queue, and a shutdown.
     pub fn try_reserve_place(&self) -> Option<Reserved> {
         let permit = self.sender.clone().try_reserve_owned().ok()?;
         Some(Reserved { auditor: self.clone(), permit })
@@ -587,6 +588,8 @@ impl Auditor {
 
     /// Stops accepting events and waits until every queued event is durable (and, with
     /// [`AuditorBuilder::checkpoints`], until a checkpoint of the final state was tried once).
+    /// Places kept with [`Auditor::try_reserve_place`] are waited for too: until each is used
+    /// or dropped.
     /// Every call, from any clone and at any time, waits for that; once it is done they
     /// return at once.
     pub async fn shutdown(&self) {
@@ -626,7 +629,8 @@ impl Writer {
             tokio::select! {
                 biased;
                 () = self.shared.stop.notified() => {
-                    // No new events; the loop drains what is queued, then recv_many returns 0.
+                    // No new events; the loop drains what is queued, then recv_many returns 0
+                    // (once every place kept in the queue is used or given back).
                     receiver.close();
                     continue;
                 }

@@ -163,8 +163,9 @@ type Queuing = Pin<Box<dyn Future<Output = Result<Ticket, RecordError>> + Send>>
 /// Acknowledged, when the handler added events, the request's own event is queued only once
 /// theirs are durable (one more append for such requests): the store can refuse an event
 /// after it was queued, and the own event then records the `500` the client gets. A place in
-/// the queue is kept for it meanwhile ([`Auditor::try_reserve_place`]), so that a shutdown of the
-/// auditor still writes it; when the queue has no room for that, it does not wait.
+/// the queue is kept for it meanwhile ([`Auditor::try_reserve_place`], once the added events
+/// are queued), so that a shutdown of the auditor still writes it; when the queue has no room
+/// for that, it does not wait.
 ///
 /// Under [`UnhealthyPolicy::FailOpen`], waiting for durability stops once the store is found
 /// failing (or the [`AuditLayer::with_ack_timeout`](crate::AuditLayer::with_ack_timeout) has
@@ -183,9 +184,9 @@ pub(crate) struct Recording {
     /// Acknowledged, and the handler added events: the request's own event (last in `queue`)
     /// is queued only once theirs are settled, so that it records a refusal of theirs.
     own_waits: bool,
-    /// The place kept in the queue for the own event while it waits (taken when the
-    /// recording starts; without one, the own event does not wait): a shutdown meanwhile
-    /// still writes it.
+    /// The place kept in the queue for the own event while it waits: taken once the added
+    /// events are all queued (so that none of them waits for room behind it; without room,
+    /// the own event does not wait), so that a shutdown meanwhile still writes it.
     own_place: Option<Reserved>,
     failed: bool,
     /// Fail open: pending tickets are given up once the store is unhealthy.
@@ -200,12 +201,11 @@ pub(crate) struct Recording {
 impl Recording {
     fn new(config: &Config, drafts: VecDeque<EventDraft>) -> Recording {
         let acknowledged = config.acknowledged_now();
-        let own_place = if acknowledged && drafts.len() > 1 { config.auditor.try_reserve_place() } else { None };
         Recording {
             auditor: config.auditor.clone(),
             counters: Arc::clone(&config.counters),
-            own_waits: own_place.is_some(),
-            own_place,
+            own_waits: acknowledged && drafts.len() > 1,
+            own_place: None,
             queue: drafts,
             waiting: None,
             tickets: Vec::new(),
@@ -260,8 +260,15 @@ impl Recording {
             }
             if self.own_waits && self.queue.len() == 1 {
                 // Only the request's own event is left: first wait for the added events (a
-                // store can refuse one after it was queued, e.g. an id the chain holds).
-                ready!(self.poll_tickets(cx));
+                // store can refuse one after it was queued, e.g. an id the chain holds), in a
+                // place kept for it. The added events are queued already, so the writer
+                // needs nothing from this place to write them.
+                if self.own_place.is_none() {
+                    self.own_place = self.auditor.try_reserve_place();
+                }
+                if self.own_place.is_some() {
+                    ready!(self.poll_tickets(cx));
+                }
                 self.own_waits = false;
             }
             let Some(draft) = self.queue.pop_front() else { break };

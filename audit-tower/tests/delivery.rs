@@ -135,3 +135,23 @@ async fn a_request_dropped_while_its_own_event_waits_records_it_once() {
     assert_eq!(layer.stats().unrecorded, 0);
     common::verify_chain(&store.inner);
 }
+
+/// With a queue of one place, the added event takes it and the own event finds no room to
+/// keep: it is queued without waiting, rather than holding a place the added event needs.
+#[tokio::test]
+async fn a_queue_of_one_does_not_hold_a_request_that_added_events() {
+    let store = std::sync::Arc::new(audit_core::store::MemoryStore::new());
+    let auditor = audit_core::Auditor::builder(store.clone()).queue_capacity(1).build();
+    let layer = AuditLayer::new(auditor.clone());
+    // A guard against a hang, not a measure of speed.
+    let response =
+        tokio::time::timeout(Duration::from_secs(60), app_adding_an_event(layer.clone()).oneshot(post_item()))
+            .await
+            .expect("the request completes")
+            .expect("infallible");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    auditor.shutdown().await;
+    let actions: Vec<String> = common::events(&store).into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["item_created", "POST /items/{id}"]);
+    assert_eq!(layer.stats().unrecorded, 0);
+}

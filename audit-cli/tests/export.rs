@@ -117,6 +117,22 @@ fn a_broken_chain_is_exported_as_it_is_and_exits_1(db: &TestDb) {
 }
 on_all_backends!(a_broken_chain_is_exported_as_it_is_and_exits_1);
 
+/// A broken chain exported to standard output (`--out /dev/stdout | gzip`): the verdict goes to
+/// standard error, so that the stream holds nothing but the events (SPEC §3).
+#[test]
+fn a_broken_chain_exported_to_stdout_keeps_its_verdict_out_of_the_export() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "a_broken_chain_exported_to_stdout") else { return };
+    db.record_plain("default", 4);
+    db.as_superuser(vec![db.statement(
+        "UPDATE audit_events SET line = replace(line, '\"id\":\"alice\"', '\"id\":\"mallory\"') WHERE chain = ? AND seq = ?",
+        vec!["default".into(), 3i64.into()],
+    )]);
+    let output = run(&["export", "--db", db.url(), "--out", "/dev/stdout"]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), expected_export(&db, "default", 1), "the events, nothing else");
+    assert!(stderr(&output).contains("BROKEN at seq 3: hash mismatch"), "{}", stderr(&output));
+}
+
 fn an_export_missing_the_newest_events_exits_1(db: &TestDb) {
     // The newest events deleted behind the store's back, the chain-head row left at seq 12:
     // the exported lines are a valid chain, but not the whole trail.

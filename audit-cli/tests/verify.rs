@@ -235,6 +235,22 @@ fn a_trail_a_writer_is_in_the_middle_of_is_read_up_to_its_last_complete_line() {
     }
 }
 
+/// Anyone who can read a trail can lock it: a lock held over bytes that are not the start of
+/// a line (an altered or garbage tail) does not make them a write in progress.
+#[test]
+fn a_lock_over_bytes_that_are_no_line_in_progress_hides_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = trail(dir.path(), 5);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
+    std::io::Write::write_all(&mut file, b"not the start of an event").expect("write");
+    file.try_lock().expect("a lock");
+    for args in [&["verify", "--jsonl", s(&path)][..], &["prove", "--jsonl", s(&path), "--seq", "2"]] {
+        let output = run(args);
+        assert_exit(&output, 1);
+        assert_eq!(stdout(&output), "BROKEN at seq 6: bad format\n", "{args:?}");
+    }
+}
+
 #[test]
 fn the_copy_of_a_pipe_leaves_nothing_in_tmpdir_when_killed() {
     use std::io::Write;

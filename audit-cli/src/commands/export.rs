@@ -93,7 +93,14 @@ pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
         }
         return Ok(EXIT_VALID);
     }
-    verdict.print(false)?;
+    // The verdict goes to standard output, unless the export itself does: then it would be a
+    // line of the export (SPEC §3: nothing else in the file), and goes to standard error.
+    let export_on_stdout =
+        std::fs::metadata(&args.out).ok().and_then(|meta| StdStream::open_on(&meta)) == Some(StdStream::Stdout);
+    match export_on_stdout {
+        true => verdict.print_to(false, &mut std::io::stderr().lock())?,
+        false => verdict.print(false)?,
+    }
     eprintln!(
         "the export is kept: it is exactly what the database holds. Investigate with `audit-trail verify --db`, which \
          also checks the indexed columns and the chain head"

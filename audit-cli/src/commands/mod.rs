@@ -477,18 +477,18 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, F
 /// of a line (a write in progress, not tampering), its complete lines only, with a note for
 /// stderr saying so. Returns the reader, its length and the note.
 pub(crate) fn open_jsonl(trail: &JsonlFile) -> Result<(std::io::Take<std::fs::File>, u64, Option<String>), Failure> {
+    use std::io::{Seek, SeekFrom};
     let shown = trail.shown();
-    // A temporary copy has no writer.
-    let complete = match trail.is_copy() {
-        true => None,
-        false => JsonlStore::complete_lines_while_written(trail.path()).map_err(|e| Failure::new(e.to_string()))?,
+    let mut file = std::fs::File::open(trail.path()).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
+    let cannot_read = |e: std::io::Error| Failure::new(format!("cannot read {shown}: {e}"));
+    // Measured once on this handle, and exactly that much read: a line a writer starts
+    // meanwhile is not read half. A temporary copy has no writer.
+    let (readable, left_out) = match trail.is_copy() {
+        true => (file.metadata().map_err(cannot_read)?.len(), None),
+        false => JsonlStore::readable_length(&mut file).map_err(cannot_read)?,
     };
-    let file = std::fs::File::open(trail.path()).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
-    let len = file.metadata().map_err(|e| Failure::new(format!("cannot read {shown}: {e}")))?.len();
-    Ok(match complete {
-        Some(complete) => (file.take(complete), complete, Some(unfinished_write_note(shown, len - complete))),
-        None => (file.take(u64::MAX), len, None),
-    })
+    file.seek(SeekFrom::Start(0)).map_err(cannot_read)?;
+    Ok((file.take(readable), readable, left_out.map(|bytes| unfinished_write_note(shown, bytes))))
 }
 
 /// The note on a trail read while a writer was in the middle of a line.
@@ -755,7 +755,11 @@ impl Verdict {
 
     /// Prints the verdict on stdout (the SPEC §6 line, or its JSON object) and the notes on stderr.
     pub(crate) fn print(&self, as_json: bool) -> Result<(), Failure> {
-        let mut out = std::io::stdout().lock();
+        self.print_to(as_json, &mut std::io::stdout().lock())
+    }
+
+    /// [`Verdict::print`] to `out` (standard error where standard output carries data).
+    pub(crate) fn print_to(&self, as_json: bool, out: &mut dyn Write) -> Result<(), Failure> {
         let written = if as_json {
             let value = json!({
                 "status": if self.is_valid() { "valid" } else { "broken" },

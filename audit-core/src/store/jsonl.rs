@@ -121,7 +121,9 @@ impl JsonlStore {
         let len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
         let complete =
             end_of_last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
-        let unfinished = (complete < len && is_being_written(&file)).then_some(len - complete);
+        let in_progress = write_in_progress(&mut file, complete, len)
+            .map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
+        let unfinished = in_progress.then_some(len - complete);
         if complete < len && unfinished.is_none() {
             return Err(StoreError::Corrupt(format!(
                 "{shown} ends with {} bytes after its last complete line (from byte {complete}): a torn or \
@@ -143,18 +145,17 @@ impl JsonlStore {
         self.unfinished
     }
 
-    /// The length of the complete lines of the trail at `path` when bytes follow its last
-    /// `\n` while a writer ([`JsonlStore::open`], which locks the file exclusively while open)
-    /// holds its lock: the write in progress to leave out when reading it. `None` when the
-    /// file ends with a complete line, or when nothing holds its lock (then the bytes are a
-    /// torn write or garbage, for verification to report).
-    pub fn complete_lines_while_written(path: impl AsRef<Path>) -> Result<Option<u64>, StoreError> {
-        let shown = path.as_ref().display().to_string();
-        let mut file = File::open(path.as_ref()).map_err(|e| StoreError::io(format!("cannot open {shown}"), e))?;
-        let len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
-        let complete =
-            end_of_last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
-        Ok((complete < len && is_being_written(&file)).then_some(complete))
+    /// How much of the trail open in `file` to read, measured once: `(len, None)`, all of it,
+    /// when it ends with a complete line, or when what follows its last `\n` is no write in
+    /// progress (then a torn write or garbage, for verification to report);
+    /// `(complete, Some(bytes))` when a writer ([`JsonlStore::open`], which locks the file
+    /// exclusively while open) holds the file's lock and the `bytes` after its complete lines
+    /// look like the start of a line: its write in progress, to leave out. Read exactly the
+    /// length returned (a line the writer adds meanwhile is not part of this reading).
+    pub fn readable_length(file: &mut File) -> std::io::Result<(u64, Option<u64>)> {
+        let len = file.metadata()?.len();
+        let complete = end_of_last_line(file, len)?;
+        Ok(if write_in_progress(file, complete, len)? { (complete, Some(len - complete)) } else { (len, None) })
     }
 
     /// The torn last line removed on open, if there was one.
@@ -171,6 +172,20 @@ impl JsonlStore {
     pub fn chain(&self) -> Option<String> {
         lock(&self.state).chain.clone()
     }
+}
+
+/// True when the `len - complete` bytes after the complete lines of `file` are a writer's line
+/// in progress: no longer than a line may be, the start of a line as the writer writes it, and
+/// a writer holds the file's lock. (A lock alone is not enough: anyone who can read the file
+/// can lock it.)
+fn write_in_progress(file: &mut File, complete: u64, len: u64) -> std::io::Result<bool> {
+    if complete >= len || len - complete > crate::verify::MAX_LINE_BYTES as u64 {
+        return Ok(false);
+    }
+    let mut tail = vec![0u8; (len - complete) as usize];
+    file.seek(SeekFrom::Start(complete))?;
+    file.read_exact(&mut tail)?;
+    Ok(is_torn_line(&tail) && is_being_written(file))
 }
 
 /// True when another open file holds the exclusive lock a writer ([`JsonlStore::open`]) takes:

@@ -477,7 +477,6 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, F
 /// of a line (a write in progress, not tampering), its complete lines only, with a note for
 /// stderr saying so. Returns the reader, its length and the note.
 pub(crate) fn open_jsonl(trail: &JsonlFile) -> Result<(std::io::Take<std::fs::File>, u64, Option<String>), Failure> {
-    use std::io::{Seek, SeekFrom};
     let shown = trail.shown();
     let mut file = std::fs::File::open(trail.path()).map_err(|e| Failure::new(format!("cannot open {shown}: {e}")))?;
     let cannot_read = |e: std::io::Error| Failure::new(format!("cannot read {shown}: {e}"));
@@ -487,7 +486,6 @@ pub(crate) fn open_jsonl(trail: &JsonlFile) -> Result<(std::io::Take<std::fs::Fi
         true => (file.metadata().map_err(cannot_read)?.len(), None),
         false => JsonlStore::readable_length(&mut file).map_err(cannot_read)?,
     };
-    file.seek(SeekFrom::Start(0)).map_err(cannot_read)?;
     Ok((file.take(readable), readable, left_out.map(|bytes| unfinished_write_note(shown, bytes))))
 }
 

@@ -151,11 +151,15 @@ impl JsonlStore {
     /// `(complete, Some(bytes))` when a writer ([`JsonlStore::open`], which locks the file
     /// exclusively while open) holds the file's lock and the `bytes` after its complete lines
     /// look like the start of a line: its write in progress, to leave out. Read exactly the
-    /// length returned (a line the writer adds meanwhile is not part of this reading).
+    /// length returned (a line the writer adds meanwhile is not part of this reading); `file`
+    /// is left at its start.
     pub fn readable_length(file: &mut File) -> std::io::Result<(u64, Option<u64>)> {
         let len = file.metadata()?.len();
         let complete = end_of_last_line(file, len)?;
-        Ok(if write_in_progress(file, complete, len)? { (complete, Some(len - complete)) } else { (len, None) })
+        let readable =
+            if write_in_progress(file, complete, len)? { (complete, Some(len - complete)) } else { (len, None) };
+        file.seek(SeekFrom::Start(0))?;
+        Ok(readable)
     }
 
     /// The torn last line removed on open, if there was one.

@@ -194,3 +194,25 @@ async fn an_outbox_row_is_as_old_as_its_commit(testdb: TestDb) {
     h.finish().await;
 }
 on_all_backends!(an_outbox_row_is_as_old_as_its_commit);
+
+/// A recovery run inside a request's scope (e.g. from an admin endpoint) seals each event as
+/// it was intercepted: the caller's context does not fill the fields the event left empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_inside_a_scope_keeps_the_recovered_events_as_they_were() {
+    let Some(testdb) = TestDb::open(orm_common::Backend::Sqlite, "recovery_inside_a_scope").await else { return };
+    let h = Harness::new(testdb).await;
+    h.db.simulate_crash(Some(CrashPoint::AfterCommit));
+    let txn = h.db.begin().await.expect("begin");
+    user("left@example.com").insert(&txn).await.expect("insert");
+    txn.commit().await.expect_err("simulated crash");
+    h.db.simulate_crash(None);
+
+    let scope = audit_core::AuditScope::new();
+    scope.update_context(|context| context.ip = Some("203.0.113.9".into()));
+    let report = scope.run(h.db.recover_outbox()).await.expect("recover");
+    assert_eq!(report, recovered(1, 0));
+    let events = h.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].context.ip, None, "not the recovering caller's address");
+    h.finish().await;
+}

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::SealedEvent;
-use audit_core::merkle::{Digest, leaf_hash, node_hash};
+use audit_core::merkle::{CompactRange, Digest, leaf_hash, node_hash};
 use audit_core::proof::{self, StoreProofError};
 use audit_core::store::{AppendError, AuditStore, Head, JsonlStore, LineStream, Query, QueryPage, StoreError};
 use audit_core::verify::{ChainVerifier, verify_reader};
@@ -252,23 +252,15 @@ impl Recording {
             }
         }
         for ((level, idx), hash) in low {
-            let range = (idx << level)..((idx + 1) << level);
-            let hashes: Option<Vec<Digest>> = range.map(|leaf| leaves.get(&leaf).copied()).collect();
-            if hashes.map(|hashes| perfect_root(&hashes)) != Some(hash) {
+            let mut subtree = CompactRange::new();
+            let built = ((idx << level)..((idx + 1) << level))
+                .try_for_each(|leaf| subtree.push(*leaves.get(&leaf)?).ok().map(drop));
+            if built.map(|()| subtree.root()) != Some(hash) {
                 return Err(inconsistent(format!("{} disagrees with its events", name((level, idx)))));
             }
         }
         Ok(())
     }
-}
-
-/// The Merkle hash of a perfect subtree over `leaves` (a power of two of leaf hashes).
-fn perfect_root(leaves: &[Digest]) -> Digest {
-    let mut level = leaves.to_vec();
-    while level.len() > 1 {
-        level = level.chunks_exact(2).map(|pair| node_hash(&pair[0], &pair[1])).collect();
-    }
-    level.first().copied().unwrap_or_else(audit_core::merkle::empty_root)
 }
 
 /// The proof `args` ask for, over `chain` in `store`, as JSON.
@@ -293,7 +285,7 @@ async fn prove<S: AuditStore + ?Sized>(store: &S, chain: &str, args: &ProveArgs)
                 ))
                 .into());
             }
-            let proof = proof::inclusion_proof(store, chain, seq, args.size.unwrap_or(size)).await?;
+            let proof = proof::inclusion_proof(store, chain, seq, tree).await?;
             proof.verify().map_err(unverified)?;
             serde_json::to_string(&proof)
         }

@@ -64,6 +64,27 @@ impl Dialect {
 
     /// Reads a `ts` column (or an aggregate of it) at `index`.
     pub(crate) fn ts_at(self, row: &QueryResult, index: usize) -> Result<Timestamp, SqlStoreError> {
+        self.ts_or_held(row, index)?.map_err(|held| {
+            SqlStoreError::Corrupt(format!("a ts column holds {held}, which is not a time an event can have"))
+        })
+    }
+
+    /// [`Dialect::ts_at`], except that a PostgreSQL `timestamptz` that no [`Timestamp`] can hold
+    /// (`infinity`, `-infinity`, years past 262143) is `Ok(Err(what it holds))`: sqlx's own
+    /// decoding of such a value into chrono panics.
+    pub(crate) fn ts_or_held(
+        self,
+        row: &QueryResult,
+        index: usize,
+    ) -> Result<Result<Timestamp, String>, SqlStoreError> {
+        if let Some(micros) = pg_binary_timestamp(row, index)? {
+            return Ok(pg_timestamp(micros));
+        }
+        self.ts_decoded(row, index).map(Ok)
+    }
+
+    /// A `ts` column decoded by the driver.
+    fn ts_decoded(self, row: &QueryResult, index: usize) -> Result<Timestamp, SqlStoreError> {
         match self {
             Dialect::Sqlite => {
                 let text: String = row.try_get_by_index(index).map_err(SqlStoreError::db("read a ts column"))?;
@@ -95,6 +116,34 @@ impl Dialect {
             }
         }
     }
+}
+
+/// A PostgreSQL `timestamp(tz)` value at `index` of `row` in binary form, as microseconds from
+/// 2000-01-01 (`None`: not a PostgreSQL row, NULL, or not in binary form; decode it otherwise).
+fn pg_binary_timestamp(row: &QueryResult, index: usize) -> Result<Option<i64>, SqlStoreError> {
+    use sea_orm::sqlx::postgres::PgValueFormat;
+    use sea_orm::sqlx::{Row, ValueRef};
+    let Some(row) = row.try_as_pg_row() else { return Ok(None) };
+    let value = row.try_get_raw(index).map_err(|e| SqlStoreError::db("read a ts column")(sqlx_error(e)))?;
+    if value.is_null() || value.format() != PgValueFormat::Binary {
+        return Ok(None);
+    }
+    let bytes = value.as_bytes().ok().and_then(|bytes| <[u8; 8]>::try_from(bytes).ok());
+    let bytes = bytes.ok_or_else(|| SqlStoreError::Corrupt("a ts column is not an 8-byte timestamp".into()))?;
+    Ok(Some(i64::from_be_bytes(bytes)))
+}
+
+/// 2000-01-01T00:00:00Z, PostgreSQL's epoch for binary timestamps, in µs from the Unix epoch.
+const POSTGRES_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+
+/// A PostgreSQL binary timestamp (µs from 2000-01-01) as a [`Timestamp`], or what it holds in
+/// words when no [`Timestamp`] can hold it.
+pub(crate) fn pg_timestamp(micros: i64) -> Result<Timestamp, String> {
+    micros.checked_add(POSTGRES_EPOCH_UNIX_MICROS).and_then(Timestamp::from_unix_micros).ok_or_else(|| match micros {
+        i64::MAX => "infinity".to_string(),
+        i64::MIN => "-infinity".to_string(),
+        _ => format!("{micros} µs from 2000-01-01 (beyond the years a timestamp can have here)"),
+    })
 }
 
 /// A text column of `row` at `index`, borrowed from the driver's row where it allows that

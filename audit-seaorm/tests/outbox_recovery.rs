@@ -216,3 +216,61 @@ async fn a_recovery_inside_a_scope_keeps_the_recovered_events_as_they_were() {
     assert_eq!(events[0].context.ip, None, "not the recovering caller's address");
     h.finish().await;
 }
+
+/// A store that refuses every batch for good, as a store of another chain would.
+struct RefusingStore(audit_core::store::MemoryStore);
+
+#[async_trait::async_trait]
+impl audit_core::store::AuditStore for RefusingStore {
+    async fn head(&self, chain: &str) -> Result<audit_core::store::Head, audit_core::store::StoreError> {
+        self.0.head(chain).await
+    }
+    async fn append(
+        &self,
+        _chain: &str,
+        _expected: audit_core::store::Head,
+        _batch: &[audit_core::SealedEvent],
+    ) -> Result<audit_core::store::Head, audit_core::store::AppendError> {
+        Err(audit_core::store::AppendError::Rejected { events: Vec::new(), reason: "not this store's chain".into() })
+    }
+    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> audit_core::store::LineStream<'_> {
+        self.0.read(chain, from, to)
+    }
+    async fn query(
+        &self,
+        query: &audit_core::store::Query,
+    ) -> Result<audit_core::store::QueryPage, audit_core::store::StoreError> {
+        self.0.query(query).await
+    }
+}
+
+/// A store's refusal concerns the store, not a row: the recovery stops with an error that says
+/// so, deletes no outbox row, and a later recovery to a store that takes the events seals each
+/// of them once.
+async fn a_store_that_refuses_ends_the_recovery_and_keeps_the_rows(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    h.db.simulate_crash(Some(CrashPoint::AfterCommit));
+    write_three(&h.db, "r").await;
+    assert_eq!(outbox_payloads(&h.conn).await.len(), 3);
+    h.auditor.shutdown().await;
+
+    let refusing = std::sync::Arc::new(RefusingStore(audit_core::store::MemoryStore::new()));
+    let auditor = Auditor::builder(refusing.clone()).build();
+    let db = AuditedDb::builder(h.conn.clone(), auditor.clone(), refusing).build();
+    let error = db.recover_outbox().await.expect_err("the store refuses every event");
+    let message = error.to_string();
+    assert!(message.contains("cannot seal") && message.contains("not this store's chain"), "{message}");
+    assert_eq!(outbox_payloads(&h.conn).await.len(), 3, "every row is kept for a later recovery");
+    auditor.shutdown().await;
+
+    let auditor = Auditor::builder(h.store.clone()).build();
+    let db = AuditedDb::builder(h.conn.clone(), auditor.clone(), h.store.clone()).build();
+    assert_eq!(db.recover_outbox().await.expect("recover"), recovered(3, 0));
+    assert!(outbox_payloads(&h.conn).await.is_empty());
+    let events = verified_events(&h.store);
+    assert_eq!(events.len(), 3, "each event sealed once");
+    assert_eq!(events.iter().map(|e| e.id).collect::<HashSet<_>>().len(), 3);
+    auditor.shutdown().await;
+    h.finish().await;
+}
+on_all_backends!(a_store_that_refuses_ends_the_recovery_and_keeps_the_rows);

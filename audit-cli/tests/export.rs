@@ -333,3 +333,34 @@ fn out_dev_stdout_redirected_to_a_file_appends_to_it() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+fn a_since_export_checks_the_event_before_its_first(db: &TestDb) {
+    // Seq 5 is the first event of February. Its ts column moved back to January hides it from
+    // the query by time: an export since February would start at seq 6 and read as valid.
+    known_trail(db);
+    let january = match db.backend {
+        Backend::Sqlite => "2026-01-15T00:00:00.000000Z",
+        Backend::Postgres | Backend::MySql => "2026-01-15 00:00:00",
+    };
+    db.as_superuser(vec![db.statement(
+        &format!("UPDATE audit_events SET ts = '{january}' WHERE chain = ? AND seq = ?"),
+        vec!["default".into(), 5i64.into()],
+    )]);
+    let out = db.dir().join("feb.jsonl");
+    let output = run(&["export", "--db", db.url(), "--since", "2026-02-01", "--out", s(&out)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 5: column mismatch\n");
+    assert!(stderr(&output).contains("the export leaves it out"), "{}", stderr(&output));
+    assert_eq!(seqs(&std::fs::read_to_string(&out).expect("kept")), [6, 7, 8, 9, 10, 11, 12, 13]);
+
+    // The event before the first deleted: the export's first prev links to nothing stored.
+    db.as_superuser(vec![
+        db.statement("DELETE FROM audit_events WHERE chain = ? AND seq = ?", vec!["default".into(), 10i64.into()]),
+    ]);
+    let output = run(&["export", "--db", db.url(), "--since", "2026-03-01", "--out", s(&out)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 11: prev mismatch\n");
+    assert!(stderr(&output).contains("event 10 of chain \"default\", just before"), "{}", stderr(&output));
+    // (An intact event before the first passes: `since_exports_a_part_whose_first_prev_is_on_trust`.)
+}
+on_all_backends!(a_since_export_checks_the_event_before_its_first);

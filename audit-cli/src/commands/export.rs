@@ -11,7 +11,7 @@ use audit_core::store::{AuditStore, Head, Query};
 use audit_core::verify::{ChainVerifier, VerifyReport};
 use audit_seaorm::SqlStore;
 use clap::Args;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -27,7 +27,9 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_name = "NAME", default_value = DEFAULT_CHAIN)]
     chain: String,
     /// Start at the first event (lowest seq) whose ts is at or after this RFC 3339 time: a part
-    /// of the chain, whose first prev is then taken on trust.
+    /// of the chain, whose first prev is then taken on trust. The stored event before it is
+    /// checked: missing, not the one the first links to, or itself at or after the time (its
+    /// ts column edited to hide it) is reported as BROKEN (exit 1).
     #[arg(long, value_name = "TS", value_parser = parse_time)]
     since: Option<Timestamp>,
     /// The file to write. A regular file is written to a temporary file beside it and renamed
@@ -150,8 +152,9 @@ async fn export(args: &ExportArgs) -> Result<(u64, VerifyReport, Head, Option<(B
         eprintln!("note: chain {chain:?} has no events at or after {since}");
     }
     file.commit()?;
-    let since_break = match args.since {
-        Some(since) if count == 0 && head.seq > 0 => check_head_before(&store, chain, head, since).await?,
+    let since_break = match (args.since, from) {
+        (Some(since), _) if count == 0 && head.seq > 0 => check_head_before(&store, chain, head, since).await?,
+        (Some(since), Some(first)) if count > 0 && first > 1 => check_event_before(&store, chain, first, since).await?,
         _ => None,
     };
     Ok((count, verifier.finish(), head, since_break))
@@ -206,6 +209,55 @@ async fn check_head_before(
                 event.ts
             ),
         ));
+    }
+    Ok(None)
+}
+
+/// For a `--since` export that starts at seq `first` > 1 (the first event the query by time
+/// found): the event before it must be there, be the one `first` links to, and have happened
+/// before `since`. Otherwise events at or after `since` may be missing from the export: deleted,
+/// or hidden from the query by an edited `ts` column (the attack SPEC §2's column check is
+/// for); the break and its detail.
+async fn check_event_before(
+    store: &SqlStore,
+    chain: &str,
+    first: u64,
+    since: Timestamp,
+) -> Result<Option<(Break, String)>, Failure> {
+    let before = first - 1;
+    let lines: Vec<String> = store.read(chain, before, Some(first)).try_collect().await.map_err(db_failure)?;
+    let events: Vec<audit_core::Event> =
+        lines.iter().filter_map(|line| audit_core::Event::from_canonical_line(line).ok()).collect();
+    let (Some(previous), Some(next)) =
+        (events.iter().find(|e| e.seq == before), events.iter().find(|e| e.seq == first))
+    else {
+        return Ok(Some((
+            Break { seq: first, reason: "prev mismatch".to_string() },
+            format!(
+                "  event {before} of chain {chain:?}, just before the first event at or after {since}, is missing or \
+                 not a valid event: events before the export may have been deleted behind the store's back \
+                 (`audit-trail verify --db` names the first break)"
+            ),
+        )));
+    };
+    if next.prev != previous.hash || previous.compute_hash() != previous.hash {
+        return Ok(Some((
+            Break { seq: first, reason: "prev mismatch".to_string() },
+            format!(
+                "  event {first} of chain {chain:?} does not link to the stored event {before}: events were removed, \
+                 inserted or replaced behind the store's back (`audit-trail verify --db` names the first break)"
+            ),
+        )));
+    }
+    if previous.ts >= since {
+        return Ok(Some((
+            Break { seq: before, reason: "column mismatch".to_string() },
+            format!(
+                "  event {before} of chain {chain:?} happened at {}, at or after {since}, yet the query by time did not \
+                 find it: its indexed columns were edited behind the store's back, and the export leaves it out",
+                previous.ts
+            ),
+        )));
     }
     Ok(None)
 }

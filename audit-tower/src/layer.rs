@@ -117,16 +117,15 @@ pub(crate) struct Config {
 impl Config {
     /// Whether a request is audited: never if its route is skipped; yes if its method is
     /// audited; for `GET`/`HEAD`, yes if its route is sensitive. `route` is the matched
-    /// template; without one, the raw path is compared (exactly) instead.
-    pub(crate) fn audits(&self, method: &Method, route: Option<&str>, path: &str) -> bool {
-        let key = route.unwrap_or(path);
-        if self.skipped_routes.iter().any(|r| **r == *key) {
+    /// template or, without one, the whole path the client sent (compared exactly).
+    pub(crate) fn audits(&self, method: &Method, route: &str) -> bool {
+        if self.skipped_routes.iter().any(|r| **r == *route) {
             return false;
         }
         if self.methods.iter().any(|m| m == method) {
             return true;
         }
-        (method == Method::GET || method == Method::HEAD) && self.sensitive_routes.iter().any(|r| **r == *key)
+        (method == Method::GET || method == Method::HEAD) && self.sensitive_routes.iter().any(|r| **r == *route)
     }
 
     /// Whether the response must wait for durability right now.
@@ -203,7 +202,8 @@ impl AuditLayer {
     /// Route templates whose reads (`GET`, `HEAD`) are audited too: records whose viewing
     /// must be accounted for (HIPAA, GDPR), e.g. `"/patients/{id}"`. Templates are compared
     /// exactly with axum's `MatchedPath`; for a request without one (a service outside a
-    /// `Router`), with the raw path.
+    /// `Router`, a router's fallback), with the whole path the client sent, without its query
+    /// (a nesting router's prefix included).
     pub fn with_sensitive_routes<I>(mut self, routes: I) -> Self
     where
         I: IntoIterator,

@@ -4,7 +4,7 @@ use crate::future::ResponseFuture;
 use crate::layer::{AuditLayer, Config, Counters, UnhealthyPolicy};
 use crate::request::{CallGuard, Started, X_REQUEST_ID, try_record_only};
 use audit_core::Auditor;
-use axum::extract::MatchedPath;
+use axum::extract::{MatchedPath, OriginalUri};
 use http::{Request, Response, StatusCode};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -75,8 +75,14 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
-        if !self.config.audits(request.method(), route, request.uri().path()) {
+        let extensions = request.extensions();
+        // The matched route's template; without one, the whole path the client sent (a nested
+        // router sees it with its prefix stripped), as `context.path` records it.
+        let route = match extensions.get::<MatchedPath>() {
+            Some(route) => route.as_str(),
+            None => extensions.get::<OriginalUri>().map_or(request.uri().path(), |original| original.path()),
+        };
+        if !self.config.audits(request.method(), route) {
             return ResponseFuture::passthrough(self.inner.call(request));
         }
         let now = Instant::now();

@@ -44,3 +44,36 @@ async fn without_a_router_the_path_is_the_request_uri() {
     service.oneshot(post_request("/plain/1?q=1")).await.expect("infallible");
     assert_eq!(common::events(&store)[0].context.path.as_deref(), Some("/plain/1"));
 }
+
+/// Skipped and sensitive routes are compared with the whole path the client sent when no route
+/// matched (the nested router's fallback), as `context.path` records it: a skipped `/metrics`
+/// of the application does not hide a `POST /api/metrics` that reaches the nested router.
+#[tokio::test]
+async fn a_nested_router_compares_unmatched_paths_whole() {
+    let (auditor, store) = common::auditor();
+    let layer = AuditLayer::new(auditor.clone())
+        .with_skipped_routes(["/metrics", "/api/v1/ping"])
+        .with_sensitive_routes(["/api/v1/secret"]);
+    let inner =
+        Router::new().route("/users/{id}", post(|| async {})).fallback(|| async { StatusCode::NOT_FOUND }).layer(layer);
+    let app = Router::new().nest("/api/v1", inner);
+    let send = |request: http::Request<axum::body::Body>| {
+        let app = app.clone();
+        async move { app.oneshot(request).await.expect("infallible").status() }
+    };
+    assert_eq!(send(post_request("/api/v1/metrics")).await, StatusCode::NOT_FOUND);
+    assert_eq!(send(post_request("/api/v1/ping")).await, StatusCode::NOT_FOUND);
+    let get = |path: &str| http::Request::get(path).body(axum::body::Body::empty()).expect("request");
+    assert_eq!(send(get("/api/v1/secret")).await, StatusCode::NOT_FOUND);
+    assert_eq!(send(get("/secret")).await, StatusCode::NOT_FOUND, "not nested: the outer router's 404");
+    let recorded: Vec<(String, Option<String>)> =
+        common::events(&store).into_iter().map(|e| (e.action, e.context.path)).collect();
+    assert_eq!(
+        recorded,
+        [
+            ("POST <unmatched>".to_string(), Some("/api/v1/metrics".to_string())),
+            ("GET <unmatched>".to_string(), Some("/api/v1/secret".to_string())),
+        ],
+        "/api/v1/metrics is not the skipped /metrics; /api/v1/ping is skipped; /api/v1/secret is sensitive"
+    );
+}

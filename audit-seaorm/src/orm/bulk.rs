@@ -68,11 +68,12 @@ where
     let txn = db.begin().await?;
     let raw = txn.raw();
     let inserted = if raw.support_returning() {
-        <A::Entity as EntityTrait>::insert_many(models).exec_with_returning(raw).await?
+        txn.raw_result(<A::Entity as EntityTrait>::insert_many(models).exec_with_returning(raw).await).await?
     } else {
         let mut inserted = Vec::with_capacity(models.len());
         for model in models {
-            inserted.push(<A::Entity as EntityTrait>::insert(model).exec_with_returning(raw).await?);
+            inserted
+                .push(txn.raw_result(<A::Entity as EntityTrait>::insert(model).exec_with_returning(raw).await).await?);
         }
         inserted
     };
@@ -106,16 +107,16 @@ where
 {
     let txn = db.begin().await?;
     let raw = txn.raw();
-    let old = E::find().filter(filter.clone()).lock_exclusive().all(raw).await?;
+    let old = txn.raw_result(E::find().filter(filter.clone()).lock_exclusive().all(raw).await).await?;
     let keys: Vec<Vec<Value>> = old.iter().map(key_values_of).collect();
     let mut after: HashMap<String, E::Model> = HashMap::with_capacity(old.len());
     for chunk in keys.chunks(CHUNK) {
         let update = set(E::update_many()).filter(filter.clone()).filter(keys_condition::<E>(chunk));
         let updated = if raw.support_returning() {
-            update.exec_with_returning(raw).await?
+            txn.raw_result(update.exec_with_returning(raw).await).await?
         } else {
-            update.exec(raw).await?;
-            E::find().filter(keys_condition::<E>(chunk)).all(raw).await?
+            txn.raw_result(update.exec(raw).await).await?;
+            txn.raw_result(E::find().filter(keys_condition::<E>(chunk)).all(raw).await).await?
         };
         for model in updated {
             after.insert(resource_id(&key_json(&key_values_of(&model))), model);
@@ -155,16 +156,16 @@ where
     // The rows as they were when deleted: returned by the DELETE itself, or read (locked)
     // before it and deleted by key.
     let (old, deleted) = if raw.support_returning() {
-        let old = E::delete_many().filter(filter).exec_with_returning(raw).await?;
+        let old = txn.raw_result(E::delete_many().filter(filter).exec_with_returning(raw).await).await?;
         let deleted = old.len() as u64;
         (old, deleted)
     } else {
-        let old = E::find().filter(filter.clone()).lock_exclusive().all(raw).await?;
+        let old = txn.raw_result(E::find().filter(filter.clone()).lock_exclusive().all(raw).await).await?;
         let keys: Vec<Vec<Value>> = old.iter().map(key_values_of).collect();
         let mut deleted = 0;
         for chunk in keys.chunks(CHUNK) {
             let delete = E::delete_many().filter(filter.clone()).filter(keys_condition::<E>(chunk));
-            deleted += delete.exec(raw).await?.rows_affected;
+            deleted += txn.raw_result(delete.exec(raw).await).await?.rows_affected;
         }
         (old, deleted)
     };

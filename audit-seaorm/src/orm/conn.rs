@@ -348,6 +348,16 @@ pub(crate) struct TxState {
     /// silently rolls back, so its events must not be sealed. MySQL: 0 after a deadlock, which
     /// rolled the whole transaction back.
     pub(crate) aborted_at: Option<u32>,
+    /// A savepoint could not be begun. sea-orm then drops its half-begun transaction, whose drop
+    /// rolls back the enclosing level (on MySQL the whole transaction: its `SET TRANSACTION`
+    /// is refused inside one) and leaves the driver's count of open savepoints one below what
+    /// the open (sub)transactions expect. Nothing but a rollback of the whole transaction is
+    /// sure to end it as the database sees it: every statement, savepoint and commit through
+    /// it is refused.
+    pub(crate) lost: bool,
+    /// The level of the innermost (sub)transaction still open: savepoints end innermost first,
+    /// as the driver ends them (by depth), so a savepoint is begun only from it.
+    pub(crate) innermost: u32,
 }
 
 /// The SQLSTATE of an error the database returned.
@@ -365,6 +375,11 @@ fn sqlstate(error: &DbErr) -> Option<String> {
 /// `RAISE(ROLLBACK)`…) is over: a statement sent through it would run and commit on its own
 /// (autocommit), outside what `commit()` or `rollback()` decides.
 pub(super) fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> Result<(), DbErr> {
+    if let Target::Tx(state, _) = target
+        && lock(state).lost
+    {
+        return Err(DbErr::Custom(LOST.into()));
+    }
     if backend != DbBackend::Postgres
         && let Target::Tx(state, _) = target
         && lock(state).aborted_at.is_some()
@@ -376,6 +391,10 @@ pub(super) fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> R
     }
     Ok(())
 }
+
+/// Why statements through a transaction whose savepoint could not be begun are refused.
+const LOST: &str = "audit_seaorm: a savepoint of this transaction could not be begun, and the driver rolled back part of \
+                    the transaction or all of it as it gave up; roll the whole transaction back and retry it";
 
 /// After a failed statement at nesting `level` of a PostgreSQL or MySQL transaction: from which
 /// level the server rolled the transaction back (see `DbShared::note_failure`), if it did.
@@ -416,8 +435,11 @@ struct TxGuard {
 
 impl Drop for TxGuard {
     fn drop(&mut self) {
+        let mut state = lock(&self.state);
+        if self.level > 0 {
+            state.innermost = self.level - 1;
+        }
         if !self.finished {
-            let mut state = lock(&self.state);
             state.events.truncate(self.mark);
             if state.aborted_at.is_some_and(|at| at >= self.level) {
                 state.aborted_at = None; // rolled back to before the failure
@@ -1059,8 +1081,38 @@ impl AuditedDb {
 }
 
 impl AuditedTransaction {
+    /// Whether a savepoint may be begun from this (sub)transaction: only from the innermost
+    /// open one (a sibling savepoint would be ended by the driver in the wrong order), and not
+    /// once the database or the driver ended the transaction.
+    fn may_nest(&self) -> Result<(), DbErr> {
+        refuse_after_rollback(self.target(), self.get_database_backend())?;
+        if lock(&self.guard.state).innermost != self.guard.level {
+            return Err(DbErr::Custom(
+                "audit_seaorm: a savepoint begun from this transaction is still open: commit or roll it back before \
+                 beginning another from here (savepoints end innermost first)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The savepoint `begun` opened, or why not (then the transaction is [`TxState::lost`]).
+    fn nested(&self, begun: Result<DatabaseTransaction, DbErr>) -> Result<AuditedTransaction, DbErr> {
+        match begun {
+            Ok(inner) => Ok(self.nest(inner)),
+            Err(e) => {
+                lock(&self.guard.state).lost = true;
+                Err(e)
+            }
+        }
+    }
+
     fn nest(&self, inner: DatabaseTransaction) -> AuditedTransaction {
-        let mark = lock(&self.guard.state).events.len();
+        let mark = {
+            let mut state = lock(&self.guard.state);
+            state.innermost = self.guard.level + 1;
+            state.events.len()
+        };
         AuditedTransaction {
             inner,
             shared: Arc::clone(&self.shared),
@@ -1083,6 +1135,15 @@ impl AuditedTransaction {
         &self.inner
     }
 
+    /// `result` of a statement an audited helper ran on [`AuditedTransaction::raw`]: a failure
+    /// is noted as one through the wrapper is (the database may have rolled the transaction
+    /// back), and statements are refused once the database ended the transaction.
+    pub(crate) async fn raw_result<T>(&self, result: Result<T, DbErr>) -> Result<T, DbErr> {
+        let backend = self.get_database_backend();
+        self.shared.note_failure(self.target(), backend, result.as_ref().err(), &self.inner).await;
+        result
+    }
+
     /// Buffers events produced by the audited helpers.
     pub(crate) fn push_events(&self, events: Vec<OrmEvent>) {
         lock(&self.guard.state).events.extend(events);
@@ -1099,6 +1160,12 @@ impl AuditedTransaction {
     /// (its events stay with the enclosing transaction).
     pub async fn commit(self) -> Result<(), DbErr> {
         let AuditedTransaction { inner, shared, mut guard, outermost } = self;
+        if lock(&guard.state).lost {
+            // The driver's savepoints no longer match ours: whatever a commit would end, it
+            // could be the wrong one. Rolled back (as far as the driver still can), refused.
+            let _ = inner.rollback().await;
+            return Err(DbErr::Custom(LOST.into()));
+        }
         if !outermost {
             inner.commit().await?;
             guard.finished = true;
@@ -1247,7 +1314,8 @@ impl TransactionTrait for AuditedTransaction {
     type Transaction = AuditedTransaction;
 
     async fn begin(&self) -> Result<AuditedTransaction, DbErr> {
-        Ok(self.nest(self.inner.begin().await?))
+        self.may_nest()?;
+        self.nested(self.inner.begin().await)
     }
 
     async fn begin_with_config(
@@ -1255,11 +1323,13 @@ impl TransactionTrait for AuditedTransaction {
         isolation_level: Option<IsolationLevel>,
         access_mode: Option<AccessMode>,
     ) -> Result<AuditedTransaction, DbErr> {
-        Ok(self.nest(self.inner.begin_with_config(isolation_level, access_mode).await?))
+        self.may_nest()?;
+        self.nested(self.inner.begin_with_config(isolation_level, access_mode).await)
     }
 
     async fn begin_with_options(&self, options: TransactionOptions) -> Result<AuditedTransaction, DbErr> {
-        Ok(self.nest(self.inner.begin_with_options(options).await?))
+        self.may_nest()?;
+        self.nested(self.inner.begin_with_options(options).await)
     }
 
     async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>

@@ -112,8 +112,15 @@
 //! durable. Rollback, an error, or dropping the transaction records nothing; so does a
 //! transaction the database itself rolled back (PostgreSQL after a failed statement, MySQL
 //! after a deadlock, SQLite after errors such as `SQLITE_FULL` or `RAISE(ROLLBACK)`; the
-//! last two then refuse further statements through it), even if `commit()` is called. Nested
-//! transactions are savepoints: rolling one back (or dropping it) drops only its events.
+//! last two then refuse further statements through it), even if `commit()` is called; the
+//! same holds for statements of the bulk helpers below. Nested transactions are savepoints:
+//! rolling one back (or dropping it) drops only its events. They end innermost first, as the
+//! driver ends them (by depth): a second savepoint begun from a transaction whose first one is
+//! still open is refused. A savepoint that cannot be begun (e.g. `begin_with_config` with an
+//! isolation level, which MySQL and PostgreSQL refuse inside a transaction) may take the
+//! enclosing transaction with it (sea-orm's drop of the half-begun one rolls a level back):
+//! the transaction then takes no more statements or savepoints and refuses to commit; roll it
+//! back and retry.
 //! Before `COMMIT` every event is checked as the auditor will check it (indexed fields'
 //! lengths, e.g. an actor id over [`audit_core::MAX_INDEXED_FIELD_BYTES`]; the event's size),
 //! and the auditor must be running: otherwise the transaction is rolled back and `commit()`

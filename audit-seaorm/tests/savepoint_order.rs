@@ -1,0 +1,68 @@
+//! Savepoints end innermost first, as the driver ends them (by depth, not by name): a second
+//! savepoint begun from a transaction whose first one is still open would be ended in the
+//! wrong order (rolling back the first would undo the second's writes and drop the first's
+//! events), so it is refused until the first is committed or rolled back.
+
+mod orm_common;
+
+use orm_common::entities::users;
+use orm_common::{Harness, TestDb, change, user};
+use sea_orm::{ActiveModelTrait, EntityTrait, TransactionTrait};
+
+async fn committed_emails(h: &Harness) -> (Vec<String>, Vec<String>) {
+    let mut rows: Vec<String> =
+        users::Entity::find().all(&h.conn).await.expect("rows").into_iter().map(|u| u.email).collect();
+    let mut events: Vec<String> = h
+        .events()
+        .iter()
+        .filter_map(|e| change(e, "email").and_then(|c| c.1))
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    rows.sort();
+    events.sort();
+    (rows, events)
+}
+
+async fn a_sibling_savepoint_is_refused_while_the_first_is_open(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    let outer = h.db.begin().await.expect("begin");
+    let first = outer.begin().await.expect("savepoint 1");
+    user("a@first").insert(&first).await.expect("insert a");
+    let refused = outer.begin().await.expect_err("a sibling while savepoint 1 is open");
+    assert!(refused.to_string().contains("still open"), "{refused}");
+    // Deeper, from the innermost, is fine; and the transaction goes on.
+    let inner = first.begin().await.expect("savepoint 2, inside 1");
+    user("b@inner").insert(&inner).await.expect("insert b");
+    inner.rollback().await.expect("roll back savepoint 2");
+    first.rollback().await.expect("roll back savepoint 1");
+    // Once the first has ended, the next may begin.
+    let second = outer.begin().await.expect("savepoint 1 again");
+    user("c@second").insert(&second).await.expect("insert c");
+    second.commit().await.expect("release");
+    user("d@outer").insert(&outer).await.expect("insert d");
+    outer.commit().await.expect("commit");
+
+    let (rows, events) = committed_emails(&h).await;
+    assert_eq!(rows, ["c@second", "d@outer"]);
+    assert_eq!(events, rows, "exactly one event per committed row");
+    h.finish().await;
+}
+on_all_backends!(a_sibling_savepoint_is_refused_while_the_first_is_open);
+
+async fn a_dropped_savepoint_lets_the_next_begin(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    let outer = h.db.begin().await.expect("begin");
+    {
+        let first = outer.begin().await.expect("savepoint");
+        user("a@dropped").insert(&first).await.expect("insert a");
+    } // dropped: rolled back
+    let second = outer.begin().await.expect("the next savepoint");
+    user("b@kept").insert(&second).await.expect("insert b");
+    second.commit().await.expect("release");
+    outer.commit().await.expect("commit");
+    let (rows, events) = committed_emails(&h).await;
+    assert_eq!(rows, ["b@kept"]);
+    assert_eq!(events, rows);
+    h.finish().await;
+}
+on_all_backends!(a_dropped_savepoint_lets_the_next_begin);

@@ -66,3 +66,25 @@ async fn a_dropped_savepoint_lets_the_next_begin(testdb: TestDb) {
     h.finish().await;
 }
 on_all_backends!(a_dropped_savepoint_lets_the_next_begin);
+
+async fn a_failure_through_the_outer_level_is_undone_by_the_open_savepoints_rollback(testdb: TestDb) {
+    // A statement sent through the outer transaction while a savepoint is open runs inside the
+    // savepoint: on PostgreSQL its failure aborts the savepoint, and rolling the savepoint back
+    // recovers the transaction, which then commits as usual.
+    let h = Harness::new(testdb).await;
+    let outer = h.db.begin().await.expect("begin");
+    let a = user("a@outer").insert(&outer).await.expect("insert a");
+    let savepoint = outer.begin().await.expect("savepoint");
+    user("b@savepoint").insert(&savepoint).await.expect("insert b");
+    let mut duplicate = user("dup@outer");
+    duplicate.id = sea_orm::Set(a.id);
+    duplicate.insert(&outer).await.expect_err("a duplicate key fails");
+    savepoint.rollback().await.expect("roll the savepoint back");
+    user("c@outer").insert(&outer).await.expect("insert c");
+    outer.commit().await.expect("the transaction recovered with the savepoint's rollback");
+    let (rows, events) = committed_emails(&h).await;
+    assert_eq!(rows, ["a@outer", "c@outer"]);
+    assert_eq!(events, rows);
+    h.finish().await;
+}
+on_all_backends!(a_failure_through_the_outer_level_is_undone_by_the_open_savepoints_rollback);

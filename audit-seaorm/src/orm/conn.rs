@@ -406,6 +406,13 @@ pub(super) fn aborted_from(backend: DbBackend, level: u32, error: &DbErr) -> Opt
     }
 }
 
+/// The level a statement sent through nesting `level` failed at, as the database sees it: the
+/// innermost savepoint open (a statement sent through an enclosing level runs inside it), the
+/// one whose rollback undoes a PostgreSQL abort.
+pub(super) fn failure_level(state: &Mutex<TxState>, level: u32) -> u32 {
+    lock(state).innermost.max(level)
+}
+
 /// Notes that the transaction was rolled back from nesting level `from`.
 pub(super) fn mark_aborted(state: &Mutex<TxState>, from: u32) {
     let mut state = lock(state);
@@ -884,6 +891,7 @@ impl DbShared {
         inner: &I,
     ) {
         let (Some(error), Target::Tx(state, level)) = (error, target) else { return };
+        let level = failure_level(state, level);
         let from = match backend {
             DbBackend::Sqlite if inner.execute_unprepared(&reopen_sql(level)).await.is_ok() => 0,
             _ => match aborted_from(backend, level, error) {

@@ -14,7 +14,7 @@
 //!   as when sent with `query_all` or `execute` (or refused in strict mode): its rows are read
 //!   in full before the stream yields them, since its event needs the statement's outcome.
 
-use super::conn::{DbShared, Target, aborted_from, mark_aborted, refuse_after_rollback};
+use super::conn::{DbShared, Target, aborted_from, failure_level, mark_aborted, refuse_after_rollback};
 use super::{marker, sql};
 use futures_util::TryStreamExt;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, StreamTrait};
@@ -54,7 +54,7 @@ impl DbShared {
             Target::Tx(state, level) => {
                 refuse_after_rollback(target, backend)?;
                 let note = move |error: &DbErr| {
-                    if let Some(from) = aborted_from(backend, level, error) {
+                    if let Some(from) = aborted_from(backend, failure_level(state, level), error) {
                         mark_aborted(state, from);
                     }
                 };

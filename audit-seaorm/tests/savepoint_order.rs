@@ -88,3 +88,33 @@ async fn a_failure_through_the_outer_level_is_undone_by_the_open_savepoints_roll
     h.finish().await;
 }
 on_all_backends!(a_failure_through_the_outer_level_is_undone_by_the_open_savepoints_rollback);
+
+async fn a_savepoint_ended_before_one_inside_it_makes_the_transaction_refuse(testdb: TestDb) {
+    // The driver ends savepoints innermost first: rolling back (or committing) `first` while
+    // `inner` is open would end `inner` instead. The whole transaction is then refused: its
+    // savepoints no longer match the database's.
+    let h = Harness::new(testdb).await;
+    for commit_first in [false, true] {
+        let outer = h.db.begin().await.expect("begin");
+        let first = outer.begin().await.expect("savepoint 1");
+        user(&format!("a{commit_first}@first")).insert(&first).await.expect("insert a");
+        let inner = first.begin().await.expect("savepoint 2");
+        user(&format!("b{commit_first}@inner")).insert(&inner).await.expect("insert b");
+        if commit_first {
+            let refused = first.commit().await.expect_err("savepoint 1 committed before savepoint 2 ended");
+            assert!(refused.to_string().contains("innermost first"), "{refused}");
+        } else {
+            first.rollback().await.expect("the driver takes the rollback (of the wrong savepoint)");
+        }
+        let refused = user(&format!("c{commit_first}@outer")).insert(&outer).await.expect_err("refused");
+        assert!(refused.to_string().contains("innermost first"), "{refused}");
+        let _ = inner.rollback().await;
+        let refused = outer.commit().await.expect_err("no commit");
+        assert!(refused.to_string().contains("roll the whole transaction back"), "{refused}");
+    }
+    let (rows, events) = committed_emails(&h).await;
+    assert!(rows.is_empty(), "{rows:?}");
+    assert!(events.is_empty(), "{events:?}");
+    h.finish().await;
+}
+on_all_backends!(a_savepoint_ended_before_one_inside_it_makes_the_transaction_refuse);

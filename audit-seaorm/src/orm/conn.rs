@@ -348,13 +348,17 @@ pub(crate) struct TxState {
     /// silently rolls back, so its events must not be sealed. MySQL: 0 after a deadlock, which
     /// rolled the whole transaction back.
     pub(crate) aborted_at: Option<u32>,
-    /// A savepoint could not be begun. sea-orm then drops its half-begun transaction, whose drop
-    /// rolls back the enclosing level (on MySQL the whole transaction: its `SET TRANSACTION`
-    /// is refused inside one) and leaves the driver's count of open savepoints one below what
-    /// the open (sub)transactions expect. Nothing but a rollback of the whole transaction is
-    /// sure to end it as the database sees it: every statement, savepoint and commit through
-    /// it is refused.
-    pub(crate) lost: bool,
+    /// Why the driver's savepoints no longer match the open (sub)transactions (the driver ends
+    /// savepoints by depth, not by name), if they do not:
+    /// - [`SAVEPOINT_NOT_BEGUN`]: sea-orm drops a half-begun transaction, whose drop rolls back
+    ///   the enclosing level (on MySQL the whole transaction: its `SET TRANSACTION` is refused
+    ///   inside one) and leaves the driver's count one below ours;
+    /// - [`ENDED_OUT_OF_ORDER`]: a savepoint was committed or rolled back while one begun inside
+    ///   it was still open, and the driver ended the inner one instead.
+    ///
+    /// Nothing but a rollback of the whole transaction is sure to end it as the database sees
+    /// it: every statement, savepoint and commit through it is refused.
+    pub(crate) lost: Option<&'static str>,
     /// The level of the innermost (sub)transaction still open: savepoints end innermost first,
     /// as the driver ends them (by depth), so a savepoint is begun only from it.
     pub(crate) innermost: u32,
@@ -376,9 +380,9 @@ fn sqlstate(error: &DbErr) -> Option<String> {
 /// (autocommit), outside what `commit()` or `rollback()` decides.
 pub(super) fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> Result<(), DbErr> {
     if let Target::Tx(state, _) = target
-        && lock(state).lost
+        && let Some(why) = lock(state).lost
     {
-        return Err(DbErr::Custom(LOST.into()));
+        return Err(DbErr::Custom(why.into()));
     }
     if backend != DbBackend::Postgres
         && let Target::Tx(state, _) = target
@@ -393,8 +397,15 @@ pub(super) fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> R
 }
 
 /// Why statements through a transaction whose savepoint could not be begun are refused.
-const LOST: &str = "audit_seaorm: a savepoint of this transaction could not be begun, and the driver rolled back part of \
-                    the transaction or all of it as it gave up; roll the whole transaction back and retry it";
+const SAVEPOINT_NOT_BEGUN: &str = "audit_seaorm: a savepoint of this transaction could not be begun, and the driver \
+                                   rolled back part of the transaction or all of it as it gave up; roll the whole \
+                                   transaction back and retry it";
+
+/// Why statements through a transaction whose savepoints ended out of order are refused.
+const ENDED_OUT_OF_ORDER: &str = "audit_seaorm: a savepoint of this transaction was committed or rolled back while one \
+                                  begun inside it was still open, and the driver ended the inner one instead (it ends \
+                                  savepoints innermost first); roll the whole transaction back and retry it, ending \
+                                  savepoints innermost first";
 
 /// After a failed statement at nesting `level` of a PostgreSQL or MySQL transaction: from which
 /// level the server rolled the transaction back (see `DbShared::note_failure`), if it did.
@@ -444,6 +455,9 @@ impl Drop for TxGuard {
     fn drop(&mut self) {
         let mut state = lock(&self.state);
         if self.level > 0 {
+            if state.innermost > self.level && state.lost.is_none() {
+                state.lost = Some(ENDED_OUT_OF_ORDER);
+            }
             state.innermost = self.level - 1;
         }
         if !self.finished {
@@ -1109,7 +1123,7 @@ impl AuditedTransaction {
         match begun {
             Ok(inner) => Ok(self.nest(inner)),
             Err(e) => {
-                lock(&self.guard.state).lost = true;
+                lock(&self.guard.state).lost = Some(SAVEPOINT_NOT_BEGUN);
                 Err(e)
             }
         }
@@ -1168,11 +1182,16 @@ impl AuditedTransaction {
     /// (its events stay with the enclosing transaction).
     pub async fn commit(self) -> Result<(), DbErr> {
         let AuditedTransaction { inner, shared, mut guard, outermost } = self;
-        if lock(&guard.state).lost {
+        let lost = {
+            let state = lock(&guard.state);
+            // Committing a savepoint with one still open inside it ends them out of order.
+            state.lost.or((state.innermost > guard.level).then_some(ENDED_OUT_OF_ORDER))
+        };
+        if let Some(why) = lost {
             // The driver's savepoints no longer match ours: whatever a commit would end, it
             // could be the wrong one. Rolled back (as far as the driver still can), refused.
             let _ = inner.rollback().await;
-            return Err(DbErr::Custom(LOST.into()));
+            return Err(DbErr::Custom(why.into()));
         }
         if !outermost {
             inner.commit().await?;

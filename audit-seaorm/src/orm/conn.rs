@@ -596,8 +596,14 @@ impl DbShared {
 
     /// Before a statement runs: which of its writes are hooked, which are not (and whether
     /// strict mode refuses it).
-    fn plan(&self, target: Target<'_>, sql: &str, values: &[sea_orm::Value]) -> Result<Plan, DbErr> {
-        let writes = sql::writes(sql);
+    fn plan(
+        &self,
+        target: Target<'_>,
+        backend: DbBackend,
+        sql: &str,
+        values: &[sea_orm::Value],
+    ) -> Result<Plan, DbErr> {
+        let writes = sql::writes_on(sql, backend);
         if writes.is_empty() {
             return Ok(Plan::default());
         }
@@ -755,7 +761,7 @@ impl DbShared {
         let mut stmt = unlock_old_row_read(target, stmt);
         refuse_after_rollback(target, backend)?;
         let values = stmt.values.as_ref().map_or(&[][..], |v| &v.0[..]);
-        let plan = self.plan(target, &stmt.sql, values)?;
+        let plan = self.plan(target, backend, &stmt.sql, values)?;
         let mut guard = self.guard_stand_ins(target, &stmt.sql, values);
         let found_if = self.duplicate_key_check(&mut stmt, &plan, backend, T::ROWS);
         let result = match self.read_old_rows(target, inner, &mut stmt, &plan, T::ROWS).await {
@@ -876,7 +882,7 @@ impl DbShared {
     ) -> Result<ExecResult, DbErr> {
         let backend = inner.get_database_backend();
         refuse_after_rollback(target, backend)?;
-        let plan = self.plan(target, sql, &[])?;
+        let plan = self.plan(target, backend, sql, &[])?;
         let mut guard = self.guard_stand_ins(target, sql, &[]);
         let result = inner.execute_unprepared(sql).await;
         guard.held.clear();

@@ -2,10 +2,14 @@
 //! literal values stripped (for `bulk` events).
 //!
 //! It reads only what it needs (keywords, quoted identifiers, string literals and comments)
-//! and errs on the side of calling a statement a write. It does not know the server: where
-//! MySQL/MariaDB, PostgreSQL and SQLite read the same text differently (backslashes in
-//! strings, nested comments, `#`, ...), it reads the text each way and reports the writes of
-//! every reading. The content of MySQL executable comments (`/*! ... */`) is read as SQL.
+//! and errs on the side of calling a statement a write. MySQL/MariaDB, PostgreSQL and SQLite
+//! read the same text differently (backslashes in strings, nested comments, `#`, dollar
+//! quotes, executable comments `/*! ... */`, ...): [`writes_on`], which the connection wrapper
+//! uses, reads a statement as the server it goes to reads it, both with that server's default
+//! settings and with the session setting that changes how its strings are read; [`writes`],
+//! for a server not known, reads the text every way and reports the writes of every reading.
+//! Statements nested in statements (`COPY (…)`, `EXPLAIN ANALYZE …`) are read to a bounded
+//! depth.
 
 /// The kinds of row write the connection wrapper watches for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,10 +120,14 @@ struct Dialect {
     brackets: bool,
     /// `$` may continue a word (identifiers of PostgreSQL, MySQL and SQLite).
     dollar_in_words: bool,
+    /// `$tag$ … $tag$` is a string (PostgreSQL); elsewhere `$a$` is an identifier.
+    dollar_quotes: bool,
+    /// The content of `/*! … */` is SQL (MySQL, MariaDB); elsewhere it is a comment.
+    executable_comments: bool,
 }
 
 /// The first reading: lenient, a mix of the dialects (backslash escapes, `#` comments, `--`
-/// comments and brackets all recognized). All readings know PostgreSQL's dollar quotes.
+/// comments, brackets and dollar quotes all recognized).
 const LENIENT: Dialect = Dialect {
     backslash: Backslash::Always,
     backslash_in_double_quotes: false,
@@ -128,42 +136,61 @@ const LENIENT: Dialect = Dialect {
     dash_comment_needs_space: false,
     brackets: true,
     dollar_in_words: false,
+    dollar_quotes: true,
+    executable_comments: true,
+};
+
+/// MySQL / MariaDB as configured by default.
+const MYSQL: Dialect = Dialect {
+    backslash: Backslash::Always,
+    backslash_in_double_quotes: true,
+    nested_comments: false,
+    hash_comments: true,
+    dash_comment_needs_space: true,
+    brackets: false,
+    dollar_in_words: true,
+    dollar_quotes: false,
+    executable_comments: true,
+};
+
+/// MySQL / MariaDB with `NO_BACKSLASH_ESCAPES` in `sql_mode`.
+const MYSQL_NO_BACKSLASH_ESCAPES: Dialect =
+    Dialect { backslash: Backslash::Never, backslash_in_double_quotes: false, ..MYSQL };
+
+/// PostgreSQL as configured by default (`standard_conforming_strings = on`).
+const POSTGRES: Dialect = Dialect {
+    backslash: Backslash::EStrings,
+    backslash_in_double_quotes: false,
+    nested_comments: true,
+    hash_comments: false,
+    dash_comment_needs_space: false,
+    brackets: false,
+    dollar_in_words: true,
+    dollar_quotes: true,
+    executable_comments: false,
+};
+
+/// PostgreSQL with `standard_conforming_strings = off` (backslash escapes in every string).
+const POSTGRES_BACKSLASH_ESCAPES: Dialect = Dialect { backslash: Backslash::Always, ..POSTGRES };
+
+/// SQLite.
+const SQLITE: Dialect = Dialect {
+    backslash: Backslash::Never,
+    backslash_in_double_quotes: false,
+    nested_comments: false,
+    hash_comments: false,
+    dash_comment_needs_space: false,
+    brackets: true,
+    dollar_in_words: true,
+    dollar_quotes: false,
+    executable_comments: false,
 };
 
 /// The readings of each server, used when the first reading met a construct whose meaning
-/// depends on the server.
-const DIALECTS: [Dialect; 3] = [
-    // MySQL / MariaDB
-    Dialect {
-        backslash: Backslash::Always,
-        backslash_in_double_quotes: true,
-        nested_comments: false,
-        hash_comments: true,
-        dash_comment_needs_space: true,
-        brackets: false,
-        dollar_in_words: true,
-    },
-    // PostgreSQL
-    Dialect {
-        backslash: Backslash::EStrings,
-        backslash_in_double_quotes: false,
-        nested_comments: true,
-        hash_comments: false,
-        dash_comment_needs_space: false,
-        brackets: false,
-        dollar_in_words: true,
-    },
-    // SQLite
-    Dialect {
-        backslash: Backslash::Never,
-        backslash_in_double_quotes: false,
-        nested_comments: false,
-        hash_comments: false,
-        dash_comment_needs_space: false,
-        brackets: true,
-        dollar_in_words: true,
-    },
-];
+/// depends on the server: each server as configured by default, and with the setting a
+/// session may change that changes how strings are read (MySQL's `NO_BACKSLASH_ESCAPES`,
+/// PostgreSQL's `standard_conforming_strings = off`).
+const DIALECTS: [Dialect; 5] = [MYSQL, MYSQL_NO_BACKSLASH_ESCAPES, POSTGRES, POSTGRES_BACKSLASH_ESCAPES, SQLITE];
 
 /// The statements of one reading of the SQL text.
 struct Lexed<'a> {
@@ -208,7 +235,7 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
                 i = line_end(bytes, i);
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                if let Some(len) = executable_opener(&bytes[i..]) {
+                if let Some(len) = executable_opener(&bytes[i..]).filter(|_| dialect.executable_comments) {
                     executable = true;
                     i += len;
                 } else {
@@ -265,16 +292,18 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
                 }
                 push(&mut statements, Token::Param(&sql[start..i]));
             }
-            b'$' => {
-                // PostgreSQL dollar-quoted string: $tag$ ... $tag$
+            b'$' if dialect.dollar_quotes => {
+                // PostgreSQL dollar-quoted string: $tag$ ... $tag$ (a tag's letters may be any
+                // letters, those beyond ASCII too)
                 let start = i;
                 let mut j = i + 1;
-                while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
+                while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_' || bytes[j] >= 0x80) {
                     j += 1;
                 }
                 if bytes.get(j) == Some(&b'$') {
-                    // PostgreSQL, MySQL and SQLite identifiers may hold `$`: `a$b$` is one word.
-                    ambiguous |= i > 0 && is_word_byte(bytes[i - 1], LENIENT);
+                    // Only PostgreSQL has dollar quotes (`$a$` is an identifier in MySQL), and
+                    // identifiers may hold `$` (`a$b$` is one word).
+                    ambiguous = true;
                     let tag = &sql[start..=j];
                     let body = j + 1;
                     i = sql[body..].find(tag).map_or(bytes.len(), |end| body + end + tag.len());
@@ -407,9 +436,11 @@ fn plainly_read_only(sql: &str) -> bool {
     // The hooks' read of an old row (what follows the prefix is read like any statement).
     let trimmed = sql.strip_prefix(super::marker::OLD_ROW_READ).unwrap_or(sql).trim_start();
     let word: String = trimmed.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-    // `BEGIN NOT ATOMIC` is a MariaDB code block, not a transaction.
-    if word.eq_ignore_ascii_case("BEGIN")
-        && trimmed[word.len()..].trim_start().get(..3).is_some_and(|w| w.eq_ignore_ascii_case("NOT"))
+    // `BEGIN NOT ATOMIC` is a MariaDB code block, not a transaction; `SET STATEMENT … FOR` runs
+    // the statement after `FOR`.
+    let next = trimmed[word.len()..].trim_start();
+    if (word.eq_ignore_ascii_case("BEGIN") && next.get(..3).is_some_and(|w| w.eq_ignore_ascii_case("NOT")))
+        || (word.eq_ignore_ascii_case("SET") && next.get(..9).is_some_and(|w| w.eq_ignore_ascii_case("STATEMENT")))
     {
         return false;
     }
@@ -455,6 +486,33 @@ pub fn writes(sql: &str) -> Vec<Write> {
     found
 }
 
+/// The row writes in `sql` sent to a `backend` server: [`writes`], read only as that server
+/// reads SQL (as configured by default, and, for a text with a backslash, with the setting a
+/// session may change that changes how strings are read: MySQL's `NO_BACKSLASH_ESCAPES`,
+/// PostgreSQL's `standard_conforming_strings = off`). For another backend, [`writes`].
+pub fn writes_on(sql: &str, backend: sea_orm::DbBackend) -> Vec<Write> {
+    let readings: &[Dialect] = match backend {
+        sea_orm::DbBackend::Postgres => &[POSTGRES, POSTGRES_BACKSLASH_ESCAPES],
+        sea_orm::DbBackend::MySql => &[MYSQL, MYSQL_NO_BACKSLASH_ESCAPES],
+        sea_orm::DbBackend::Sqlite => &[SQLITE],
+        _ => return writes(sql),
+    };
+    if plainly_read_only(sql) {
+        return Vec::new();
+    }
+    let mut found = writes_in(&tokens(sql, readings[0]).statements);
+    if sql.contains('\\') {
+        for &dialect in &readings[1..] {
+            for write in writes_in(&tokens(sql, dialect).statements) {
+                if !found.iter().any(|w| w.verb == write.verb && w.table == write.table) {
+                    found.push(write);
+                }
+            }
+        }
+    }
+    found
+}
+
 fn writes_in(statements: &[Vec<Token<'_>>]) -> Vec<Write> {
     let mut found = Vec::new();
     for statement in statements {
@@ -473,25 +531,51 @@ fn writes_in(statements: &[Vec<Token<'_>>]) -> Vec<Write> {
 /// skipped, but not `-` or `#`: in the MySQL reading of a `--comment` without a space and in
 /// the PostgreSQL/SQLite reading of a `# comment`, the comment's first word is no verb.
 fn statement_writes(statement: &[Token<'_>]) -> Vec<(Verb, String)> {
+    nested_writes(statement, 0)
+}
+
+/// How deep statements inside statements (`COPY (…)`, `EXPLAIN ANALYZE …`, `SET STATEMENT … FOR
+/// …`) are read; deeper, the statement is taken for code that may write anything (no server
+/// accepts such nesting, and reading it recursively could exhaust the stack).
+const MAX_NESTING: usize = 16;
+
+/// [`statement_writes`] of a statement nested `depth` deep in another.
+fn nested_writes(statement: &[Token<'_>], depth: usize) -> Vec<(Verb, String)> {
+    if depth > MAX_NESTING {
+        return vec![(Verb::Do, String::new())];
+    }
     let leading = |t: &Token<'_>| matches!(t, Token::Punct(c) if *c != '-' && *c != '#');
     let Some(start) = statement.iter().position(|t| !leading(t)) else { return Vec::new() };
     let Token::Word(first) = &statement[start] else { return Vec::new() };
     let rest = &statement[start + 1..];
     if let Some(verb) = Verb::parse(first) {
-        return vec![(verb, table_after(verb, rest))];
+        return tables_written(verb, rest).into_iter().map(|table| (verb, table)).collect();
     }
     match first.to_ascii_uppercase().as_str() {
         "WITH" => cte_writes(rest),
-        "EXPLAIN" | "DESCRIBE" | "DESC" => explained_writes(false, rest),
-        "ANALYZE" | "ANALYSE" => explained_writes(true, rest),
-        "COPY" => copy_writes(rest),
+        "EXPLAIN" | "DESCRIBE" | "DESC" => explained_writes(false, rest, depth),
+        "ANALYZE" | "ANALYSE" => explained_writes(true, rest, depth),
+        "COPY" => copy_writes(rest, depth),
+        // MariaDB `SET STATEMENT var = value [, …] FOR statement`: the statement's writes.
+        "SET" if rest.first().is_some_and(|t| is_word(t, "STATEMENT")) => {
+            match rest.iter().position(|t| is_word(t, "FOR")) {
+                Some(at) => nested_writes(&rest[at + 1..], depth + 1),
+                None => Vec::new(),
+            }
+        }
         "LOAD" => load_write(rest).into_iter().collect(),
         // Code that may write anything (PREPARE itself writes nothing: its EXECUTE does).
         "CALL" => vec![(Verb::Call, String::new())],
-        // PostgreSQL `DO [LANGUAGE l] 'code'`; MySQL's `DO expression` is a SELECT without a
-        // result (a function it calls is as unseen as in a SELECT).
-        "DO" if matches!(rest.first(), Some(Token::Literal))
-            || rest.first().is_some_and(|t| is_word(t, "LANGUAGE")) =>
+        // PostgreSQL `DO [LANGUAGE l] 'code'` (the code also as `E'…'` or `U&'…'`); MySQL's `DO
+        // expression` is a SELECT without a result (a function it calls is as unseen as in a
+        // SELECT).
+        "DO" if match rest {
+            [Token::Literal, ..] => true,
+            [first, ..] if is_word(first, "LANGUAGE") => true,
+            [Token::Word(e), Token::Literal, ..] => e.eq_ignore_ascii_case("E"),
+            [Token::Word(u), Token::Punct('&'), Token::Literal, ..] => u.eq_ignore_ascii_case("U"),
+            _ => false,
+        } =>
         {
             vec![(Verb::Do, String::new())]
         }
@@ -519,8 +603,9 @@ fn starts_compound(statement: &[Token<'_>]) -> bool {
 }
 
 /// After `WITH`: every data-modifying CTE and a write after the CTEs, that is every write
-/// keyword except `FOR UPDATE`, `DO UPDATE`, `KEY UPDATE`, `OF`, a `MERGE`'s `THEN UPDATE`
-/// etc., and the replace() function (a `REPLACE` write is `REPLACE INTO`).
+/// keyword except `FOR UPDATE`, `DO UPDATE`, `ON DUPLICATE KEY UPDATE`, `FOR NO KEY UPDATE`, a
+/// `MERGE`'s `THEN UPDATE` etc., and the replace() function (a `REPLACE` write is `REPLACE
+/// INTO`). (`key` and `of` alone may be column names: `… CYCLE n SET c USING key UPDATE t`.)
 fn cte_writes(rest: &[Token<'_>]) -> Vec<(Verb, String)> {
     rest.iter()
         .enumerate()
@@ -530,7 +615,10 @@ fn cte_writes(rest: &[Token<'_>]) -> Vec<(Verb, String)> {
             if verb == Verb::Replace && !rest.get(i + 1).is_some_and(|next| is_word(next, "INTO")) {
                 return None;
             }
-            if i > 0 && is_any_word(&rest[i - 1], &["FOR", "DO", "KEY", "OF", "THEN"]) {
+            if i > 0 && is_any_word(&rest[i - 1], &["FOR", "DO", "THEN"]) {
+                return None;
+            }
+            if i > 1 && is_word(&rest[i - 1], "KEY") && is_any_word(&rest[i - 2], &["DUPLICATE", "NO"]) {
                 return None;
             }
             Some((verb, table_after(verb, &rest[i + 1..])))
@@ -542,7 +630,7 @@ fn cte_writes(rest: &[Token<'_>]) -> Vec<(Verb, String)> {
 /// writes if it is executed, that is if `ANALYZE`/`ANALYSE` is one of the options (PostgreSQL
 /// `EXPLAIN ANALYZE` and `EXPLAIN (ANALYZE, ...)`, MySQL `EXPLAIN ANALYZE`, MariaDB
 /// `ANALYZE statement`). `ANALYZE [TABLE] t` (statistics) and plain `EXPLAIN` write nothing.
-fn explained_writes(mut analyzed: bool, rest: &[Token<'_>]) -> Vec<(Verb, String)> {
+fn explained_writes(mut analyzed: bool, rest: &[Token<'_>], nesting: usize) -> Vec<(Verb, String)> {
     let mut depth = 0usize;
     for (i, token) in rest.iter().enumerate() {
         match token {
@@ -557,7 +645,7 @@ fn explained_writes(mut analyzed: bool, rest: &[Token<'_>]) -> Vec<(Verb, String
                         || is_any_word(token, &["WITH", "SELECT", "VALUES", "TABLE", "EXECUTE"])) =>
             {
                 // The explained statement starts here.
-                return if analyzed { statement_writes(&rest[i..]) } else { Vec::new() };
+                return if analyzed { nested_writes(&rest[i..], nesting + 1) } else { Vec::new() };
             }
             _ => {}
         }
@@ -567,9 +655,9 @@ fn explained_writes(mut analyzed: bool, rest: &[Token<'_>]) -> Vec<(Verb, String
 
 /// PostgreSQL `COPY t [(columns)] FROM ...` inserts rows; `COPY t TO ...` reads, and
 /// `COPY (query) TO ...` writes what its query writes (`DELETE ... RETURNING`, say).
-fn copy_writes(rest: &[Token<'_>]) -> Vec<(Verb, String)> {
+fn copy_writes(rest: &[Token<'_>], depth: usize) -> Vec<(Verb, String)> {
     if matches!(rest.first(), Some(Token::Punct('('))) {
-        return statement_writes(rest);
+        return nested_writes(rest, depth + 1);
     }
     let (table, mut i) = name_at(rest, 0);
     if table.is_empty() {
@@ -604,6 +692,201 @@ fn load_write(rest: &[Token<'_>]) -> Option<(Verb, String)> {
     let verb = if before.iter().any(|t| is_word(t, "REPLACE")) { Verb::Replace } else { Verb::Insert };
     let table = into.map(|into| table_after(verb, &rest[into + 1..])).unwrap_or_default();
     Some((verb, table))
+}
+
+/// The tables a write statement (`rest`: after its verb) names as written: one for most; each
+/// table of `TRUNCATE a, b`; for MySQL's multi-table `UPDATE a JOIN b … SET` (or `UPDATE a, b
+/// SET`), the tables its assignments name (all of the statement's, if one is not qualified);
+/// for `DELETE a, b FROM …` and `DELETE FROM a, b USING …`, the tables deleted from, their
+/// aliases resolved.
+fn tables_written(verb: Verb, rest: &[Token<'_>]) -> Vec<String> {
+    let top_level = |from: usize, words: &[&str]| top_level_word(rest, from, words);
+    match verb {
+        Verb::Truncate => {
+            let mut i = rest.iter().position(|t| !is_any_word(t, &["TABLE", "ONLY"])).unwrap_or(rest.len());
+            let mut tables = Vec::new();
+            loop {
+                let (table, next) = name_at(rest, i);
+                if table.is_empty() {
+                    break;
+                }
+                tables.push(table);
+                i = next;
+                if matches!(rest.get(i), Some(Token::Punct('*'))) {
+                    i += 1;
+                }
+                if !matches!(rest.get(i), Some(Token::Punct(','))) {
+                    break;
+                }
+                i += 1;
+            }
+            if tables.is_empty() { vec![String::new()] } else { tables }
+        }
+        Verb::Update => {
+            let set = top_level(0, &["SET"]).unwrap_or(rest.len());
+            let refs = table_references(&rest[..set]);
+            if refs.len() < 2 {
+                return vec![table_after(verb, rest)];
+            }
+            let end = top_level(set, &["WHERE", "ORDER", "LIMIT"]).unwrap_or(rest.len());
+            let assignments = rest.get(set + 1..end).unwrap_or_default();
+            let mut qualifiers = Vec::new();
+            let mut depth = 0usize;
+            for (i, token) in assignments.iter().enumerate() {
+                match token {
+                    Token::Punct('(') => depth += 1,
+                    Token::Punct(')') => depth = depth.saturating_sub(1),
+                    Token::Punct('=') if depth == 0 => match assignments.get(i.wrapping_sub(3)..i) {
+                        Some(
+                            [
+                                qualifier @ (Token::Word(_) | Token::Ident(_)),
+                                Token::Punct('.'),
+                                Token::Word(_) | Token::Ident(_),
+                            ],
+                        ) => {
+                            qualifiers.push(word_text(qualifier));
+                        }
+                        _ => return refs.into_iter().map(|(table, _)| table).collect(),
+                    },
+                    _ => {}
+                }
+            }
+            resolve(&qualifiers, &refs)
+        }
+        Verb::Delete => {
+            let start =
+                rest.iter().position(|t| !is_any_word(t, &["LOW_PRIORITY", "QUICK", "IGNORE"])).unwrap_or(rest.len());
+            let from = top_level(start, &["FROM"]);
+            match from {
+                // `DELETE t1[.*], t2 FROM references …`
+                Some(from) if from > start => {
+                    let end = top_level(from, &["WHERE", "ORDER", "LIMIT"]).unwrap_or(rest.len());
+                    let targets = name_list(&rest[start..from]);
+                    resolve(&targets, &table_references(&rest[from + 1..end]))
+                }
+                // `DELETE FROM t1, t2 USING references …`
+                Some(from) => match top_level(from, &["USING"]) {
+                    Some(using) if rest[from + 1..using].iter().any(|t| matches!(t, Token::Punct(','))) => {
+                        let end = top_level(using, &["WHERE", "ORDER", "LIMIT"]).unwrap_or(rest.len());
+                        let targets = name_list(&rest[from + 1..using]);
+                        resolve(&targets, &table_references(&rest[using + 1..end]))
+                    }
+                    _ => vec![table_after(verb, rest)],
+                },
+                None => vec![table_after(verb, rest)],
+            }
+        }
+        _ => vec![table_after(verb, rest)],
+    }
+}
+
+/// The index of the first of `words` at `rest[from..]` outside parentheses.
+fn top_level_word(rest: &[Token<'_>], from: usize, words: &[&str]) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, token) in rest.iter().enumerate().skip(from) {
+        match token {
+            Token::Punct('(') => depth += 1,
+            Token::Punct(')') => depth = depth.saturating_sub(1),
+            _ if depth == 0 && is_any_word(token, words) => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The text of a word or quoted identifier.
+fn word_text(token: &Token<'_>) -> String {
+    match token {
+        Token::Word(w) => (*w).to_string(),
+        Token::Ident(w) => w.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The names of a list `a[.*], b[.*]` (their last parts before `.*`).
+fn name_list(tokens: &[Token<'_>]) -> Vec<String> {
+    tokens
+        .split(|t| matches!(t, Token::Punct(',')))
+        .filter_map(|item| {
+            let item: Vec<&Token<'_>> = item.iter().filter(|t| !matches!(t, Token::Punct('.' | '*'))).collect();
+            item.last().map(|t| word_text(t)).filter(|name| !name.is_empty())
+        })
+        .collect()
+}
+
+/// The table references of a MySQL multi-table statement (`a [AS] x JOIN b y ON … , c`), as
+/// (table, the name it goes by).
+fn table_references(tokens: &[Token<'_>]) -> Vec<(String, String)> {
+    const NOT_ALIASES: [&str; 17] = [
+        "JOIN",
+        "INNER",
+        "LEFT",
+        "RIGHT",
+        "CROSS",
+        "OUTER",
+        "NATURAL",
+        "STRAIGHT_JOIN",
+        "ON",
+        "USING",
+        "WHERE",
+        "SET",
+        "ORDER",
+        "LIMIT",
+        "PARTITION",
+        "USE",
+        "FORCE",
+    ];
+    let mut refs = Vec::new();
+    let mut depth = 0usize;
+    let mut expect = true;
+    let mut i = 0;
+    while i < tokens.len() {
+        match &tokens[i] {
+            Token::Punct('(') => {
+                depth += 1;
+                expect = false;
+            }
+            Token::Punct(')') => depth = depth.saturating_sub(1),
+            Token::Punct(',') if depth == 0 => expect = true,
+            token if depth == 0 && is_any_word(token, &["JOIN", "STRAIGHT_JOIN"]) => expect = true,
+            Token::Word(_) | Token::Ident(_) if depth == 0 && expect => {
+                let (table, next) = name_at(tokens, i);
+                i = next;
+                expect = false;
+                if tokens.get(i).is_some_and(|t| is_word(t, "AS")) {
+                    i += 1;
+                }
+                let alias = match tokens.get(i) {
+                    Some(t @ (Token::Word(_) | Token::Ident(_))) if !is_any_word(t, &NOT_ALIASES) => {
+                        i += 1;
+                        word_text(t)
+                    }
+                    _ => table.clone(),
+                };
+                refs.push((table, alias));
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    refs
+}
+
+/// `names` (tables or their aliases) as the tables of `refs` they name; a name no reference
+/// goes by is kept as it is. Each table once, in the order named.
+fn resolve(names: &[String], refs: &[(String, String)]) -> Vec<String> {
+    let mut tables: Vec<String> = Vec::new();
+    for name in names {
+        let table = refs
+            .iter()
+            .find(|(_, alias)| alias.eq_ignore_ascii_case(name))
+            .map_or_else(|| name.clone(), |(table, _)| table.clone());
+        if !tables.contains(&table) {
+            tables.push(table);
+        }
+    }
+    if tables.is_empty() { vec![String::new()] } else { tables }
 }
 
 fn table_after(verb: Verb, rest: &[Token<'_>]) -> String {
@@ -958,7 +1241,7 @@ mod tests {
             assert_eq!(writes(sql), [], "{sql}");
         }
         // PostgreSQL reads `\` as an escape in E'...' strings only.
-        let postgres = DIALECTS[1];
+        let postgres = POSTGRES;
         assert_eq!(tokens(r"SELECT E'a\'; DELETE FROM t; --'", postgres).statements.len(), 1);
         assert_eq!(tokens(r"SELECT e'a\'; DELETE FROM t; --'", postgres).statements.len(), 1);
         assert_eq!(tokens(r"SELECT 'a\'; DELETE FROM t; --'", postgres).statements.len(), 2);
@@ -980,11 +1263,65 @@ mod tests {
             "--update the totals\nSELECT 1",
             "SELECT 1; --delete later\n",
             "# delete later\nSELECT 1",
-            "SELECT $$; DELETE FROM t; $$",
             "SELECT x FROM [delete; t]",
         ] {
             assert_eq!(writes(sql), [], "{sql}");
         }
+        // Only PostgreSQL has dollar quotes: MySQL reads `$$` as an identifier and runs the
+        // DELETE. Read as the server it goes to, each is right.
+        let dollars = "SELECT $$; DELETE FROM t; $$";
+        assert_eq!(one(dollars), Some(w(Verb::Delete, "t")));
+        assert_eq!(writes_on(dollars, sea_orm::DbBackend::Postgres), []);
+        assert_eq!(writes_on(dollars, sea_orm::DbBackend::MySql).len(), 1);
+    }
+
+    #[test]
+    fn each_server_reads_the_text_its_own_way() {
+        use sea_orm::DatabaseBackend::{MySql, Postgres, Sqlite};
+        let tables =
+            |sql: &str, backend| -> Vec<String> { writes_on(sql, backend).into_iter().map(|w| w.table).collect() };
+        // MySQL's executable comments are comments elsewhere.
+        let bang = "/*! DELETE FROM t */ SELECT 1";
+        assert_eq!(tables(bang, MySql), ["t"]);
+        assert!(tables(bang, Postgres).is_empty() && tables(bang, Sqlite).is_empty());
+        // PostgreSQL with standard_conforming_strings off reads backslash escapes in every
+        // string, and nests comments.
+        let escapes = r"SELECT '\' ' /* /* */ '\' */ ; DELETE FROM t; -- ";
+        assert_eq!(tables(escapes, Postgres), ["t"]);
+        // MySQL with NO_BACKSLASH_ESCAPES, and `#` comments.
+        let no_escapes = "SELECT '\\' #\\'\n; DELETE FROM t; -- ";
+        assert_eq!(tables(no_escapes, MySql), ["t"]);
+        // Dollar-quote tags may hold letters beyond ASCII.
+        assert_eq!(tables("SELECT $é$ ' $é$; DELETE FROM t; -- '", Postgres), ["t"]);
+        // MariaDB's SET STATEMENT … FOR runs its statement; PostgreSQL's DO takes E'' and U&''.
+        assert_eq!(tables("SET STATEMENT max_statement_time = 0 FOR DELETE FROM t", MySql), ["t"]);
+        assert_eq!(writes_on("DO E'BEGIN DELETE FROM t; END'", Postgres)[0].verb, Verb::Do);
+        assert_eq!(writes_on("DO U&'BEGIN DELETE FROM t; END'", Postgres)[0].verb, Verb::Do);
+    }
+
+    #[test]
+    fn multi_table_writes_name_the_tables_written() {
+        let tables = |sql: &str| -> Vec<String> { writes(sql).into_iter().map(|w| w.table).collect() };
+        assert_eq!(tables("TRUNCATE a, b"), ["a", "b"]);
+        assert_eq!(tables("TRUNCATE TABLE ONLY s.a, b *"), ["a", "b"]);
+        assert_eq!(tables("UPDATE a p JOIN b u ON u.x = p.x SET u.score = 7"), ["b"]);
+        assert_eq!(tables("UPDATE a, b SET a.x = 1, b.y = 2 WHERE a.id = b.id"), ["a", "b"]);
+        assert_eq!(tables("UPDATE a JOIN b ON a.id = b.id SET x = 1"), ["a", "b"], "unqualified: either");
+        assert_eq!(tables("DELETE u FROM users AS u JOIN other o ON o.id = u.id"), ["users"]);
+        assert_eq!(tables("DELETE a, b FROM a JOIN b ON a.id = b.id"), ["a", "b"]);
+        assert_eq!(tables("DELETE FROM a, b USING a JOIN b ON a.id = b.id"), ["a", "b"]);
+        // Single-table forms as before, PostgreSQL's USING and UPDATE … FROM included.
+        assert_eq!(tables("DELETE FROM t USING other WHERE t.id = other.id"), ["t"]);
+        assert_eq!(tables("UPDATE t SET x = o.x FROM other o WHERE o.id = t.id"), ["t"]);
+        assert_eq!(tables("UPDATE t AS x SET a = 1"), ["t"]);
+    }
+
+    #[test]
+    fn deep_nesting_is_code_of_unknown_writes_not_a_stack_overflow() {
+        let sql = "COPY (".repeat(100_000);
+        assert_eq!(writes(&sql)[0].verb, Verb::Do);
+        let sql = format!("{}DELETE FROM t", "SET STATEMENT x = 1 FOR ".repeat(10_000));
+        assert_eq!(writes(&sql)[0].verb, Verb::Do);
     }
 
     #[test]

@@ -339,7 +339,7 @@ impl std::fmt::Debug for AuditedTransaction {
 }
 
 /// The state shared by a transaction and its savepoints.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TxState {
     pub(crate) tracker: Tracker,
     pub(crate) events: Vec<OrmEvent>,
@@ -348,20 +348,69 @@ pub(crate) struct TxState {
     /// silently rolls back, so its events must not be sealed. MySQL: 0 after a deadlock, which
     /// rolled the whole transaction back.
     pub(crate) aborted_at: Option<u32>,
-    /// Why the driver's savepoints no longer match the open (sub)transactions (the driver ends
-    /// savepoints by depth, not by name), if they do not:
-    /// - [`SAVEPOINT_NOT_BEGUN`]: sea-orm drops a half-begun transaction, whose drop rolls back
-    ///   the enclosing level (on MySQL the whole transaction: its `SET TRANSACTION` is refused
-    ///   inside one) and leaves the driver's count one below ours;
-    /// - [`ENDED_OUT_OF_ORDER`]: a savepoint was committed or rolled back while one begun inside
-    ///   it was still open, and the driver ended the inner one instead.
-    ///
-    /// Nothing but a rollback of the whole transaction is sure to end it as the database sees
-    /// it: every statement, savepoint and commit through it is refused.
-    pub(crate) lost: Option<&'static str>,
-    /// The level of the innermost (sub)transaction still open: savepoints end innermost first,
-    /// as the driver ends them (by depth), so a savepoint is begun only from it.
-    pub(crate) innermost: u32,
+    /// A savepoint could not be begun: sea-orm drops its half-begun transaction, whose drop
+    /// rolls back the enclosing level (on MySQL the whole transaction: its `SET TRANSACTION` is
+    /// refused inside one) and leaves the driver's count of savepoints one below ours. Nothing
+    /// but a rollback of the whole transaction is sure to end it as the database sees it: every
+    /// statement, savepoint and commit through it is refused.
+    pub(crate) lost: bool,
+    /// Which levels are open (index: level; 0 is the transaction itself). The driver ends
+    /// savepoints by depth, not by name: savepoints must end innermost first.
+    open: Vec<bool>,
+    /// The lowest level that ended while a level begun inside it was still open. The driver
+    /// then ended the innermost savepoint instead of that level's, so until every level from
+    /// there up has ended (rolled back: their rollbacks undo, together, what those levels did,
+    /// and their events go with them), every statement and commit is refused.
+    out_of_order_from: Option<u32>,
+}
+
+impl Default for TxState {
+    fn default() -> TxState {
+        TxState {
+            tracker: Tracker::default(),
+            events: Vec::new(),
+            aborted_at: None,
+            lost: false,
+            open: vec![true],
+            out_of_order_from: None,
+        }
+    }
+}
+
+impl TxState {
+    /// The innermost level still open.
+    pub(crate) fn innermost(&self) -> u32 {
+        self.open.iter().rposition(|&open| open).map_or(0, |level| u32::try_from(level).unwrap_or(u32::MAX))
+    }
+
+    /// Why statements and commits are refused because of how savepoints began or ended.
+    fn refusal(&self) -> Option<&'static str> {
+        if self.lost {
+            Some(SAVEPOINT_NOT_BEGUN)
+        } else if self.out_of_order_from.is_some() {
+            Some(ENDED_OUT_OF_ORDER)
+        } else {
+            None
+        }
+    }
+
+    /// Level `level` has ended.
+    fn end(&mut self, level: u32) {
+        let level = level as usize;
+        if self.open.iter().skip(level + 1).any(|&open| open) {
+            let from = self.out_of_order_from.map_or(level as u32, |from| from.min(level as u32));
+            self.out_of_order_from = Some(from);
+        }
+        if let Some(open) = self.open.get_mut(level) {
+            *open = false;
+        }
+        if let Some(from) = self.out_of_order_from
+            && !self.open.iter().skip(from as usize).any(|&open| open)
+        {
+            // Every level from there up has ended: the driver and the levels agree again.
+            self.out_of_order_from = None;
+        }
+    }
 }
 
 /// The SQLSTATE of an error the database returned.
@@ -380,7 +429,7 @@ fn sqlstate(error: &DbErr) -> Option<String> {
 /// (autocommit), outside what `commit()` or `rollback()` decides.
 pub(super) fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> Result<(), DbErr> {
     if let Target::Tx(state, _) = target
-        && let Some(why) = lock(state).lost
+        && let Some(why) = lock(state).refusal()
     {
         return Err(DbErr::Custom(why.into()));
     }
@@ -402,10 +451,10 @@ const SAVEPOINT_NOT_BEGUN: &str = "audit_seaorm: a savepoint of this transaction
                                    transaction back and retry it";
 
 /// Why statements through a transaction whose savepoints ended out of order are refused.
-const ENDED_OUT_OF_ORDER: &str = "audit_seaorm: a savepoint of this transaction was committed or rolled back while one \
-                                  begun inside it was still open, and the driver ended the inner one instead (it ends \
-                                  savepoints innermost first); roll the whole transaction back and retry it, ending \
-                                  savepoints innermost first";
+const ENDED_OUT_OF_ORDER: &str = "audit_seaorm: a savepoint (or the transaction) ended while a savepoint begun inside it \
+                                  was still open, and the driver ended the inner one instead (it ends savepoints \
+                                  innermost first): roll back the savepoints still open inside it before using the \
+                                  transaction again (committing them is refused); end savepoints innermost first";
 
 /// After a failed statement at nesting `level` of a PostgreSQL or MySQL transaction: from which
 /// level the server rolled the transaction back (see `DbShared::note_failure`), if it did.
@@ -421,7 +470,7 @@ pub(super) fn aborted_from(backend: DbBackend, level: u32, error: &DbErr) -> Opt
 /// innermost savepoint open (a statement sent through an enclosing level runs inside it), the
 /// one whose rollback undoes a PostgreSQL abort.
 pub(super) fn failure_level(state: &Mutex<TxState>, level: u32) -> u32 {
-    lock(state).innermost.max(level)
+    lock(state).innermost().max(level)
 }
 
 /// Notes that the transaction was rolled back from nesting level `from`.
@@ -454,12 +503,7 @@ struct TxGuard {
 impl Drop for TxGuard {
     fn drop(&mut self) {
         let mut state = lock(&self.state);
-        if self.level > 0 {
-            if state.innermost > self.level && state.lost.is_none() {
-                state.lost = Some(ENDED_OUT_OF_ORDER);
-            }
-            state.innermost = self.level - 1;
-        }
+        state.end(self.level);
         if !self.finished {
             state.events.truncate(self.mark);
             if state.aborted_at.is_some_and(|at| at >= self.level) {
@@ -1114,7 +1158,7 @@ impl AuditedTransaction {
     /// once the database or the driver ended the transaction.
     fn may_nest(&self) -> Result<(), DbErr> {
         refuse_after_rollback(self.target(), self.get_database_backend())?;
-        if lock(&self.guard.state).innermost != self.guard.level {
+        if lock(&self.guard.state).innermost() != self.guard.level {
             return Err(DbErr::Custom(
                 "audit_seaorm: a savepoint begun from this transaction is still open: commit or roll it back before \
                  beginning another from here (savepoints end innermost first)"
@@ -1129,7 +1173,7 @@ impl AuditedTransaction {
         match begun {
             Ok(inner) => Ok(self.nest(inner)),
             Err(e) => {
-                lock(&self.guard.state).lost = Some(SAVEPOINT_NOT_BEGUN);
+                lock(&self.guard.state).lost = true;
                 Err(e)
             }
         }
@@ -1138,7 +1182,11 @@ impl AuditedTransaction {
     fn nest(&self, inner: DatabaseTransaction) -> AuditedTransaction {
         let mark = {
             let mut state = lock(&self.guard.state);
-            state.innermost = self.guard.level + 1;
+            let level = self.guard.level as usize + 1;
+            if state.open.len() <= level {
+                state.open.resize(level + 1, false);
+            }
+            state.open[level] = true;
             state.events.len()
         };
         AuditedTransaction {
@@ -1188,14 +1236,14 @@ impl AuditedTransaction {
     /// (its events stay with the enclosing transaction).
     pub async fn commit(self) -> Result<(), DbErr> {
         let AuditedTransaction { inner, shared, mut guard, outermost } = self;
-        let lost = {
+        let refused = {
             let state = lock(&guard.state);
-            // Committing a savepoint with one still open inside it ends them out of order.
-            state.lost.or((state.innermost > guard.level).then_some(ENDED_OUT_OF_ORDER))
+            // Committing with a savepoint still open inside would end them out of order.
+            state.refusal().or((state.innermost() > guard.level).then_some(ENDED_OUT_OF_ORDER))
         };
-        if let Some(why) = lost {
-            // The driver's savepoints no longer match ours: whatever a commit would end, it
-            // could be the wrong one. Rolled back (as far as the driver still can), refused.
+        if let Some(why) = refused {
+            // Whatever a commit would end, it could be the wrong savepoint: rolled back instead
+            // (the guard's drop notes how it ended), refused.
             let _ = inner.rollback().await;
             return Err(DbErr::Custom(why.into()));
         }

@@ -116,8 +116,9 @@
 //! same holds for statements of the bulk helpers below. Nested transactions are savepoints:
 //! rolling one back (or dropping it) drops only its events. They end innermost first, as the
 //! driver ends them (by depth): a second savepoint begun from a transaction whose first one is
-//! still open is refused, and a savepoint ended while one begun inside it is still open makes
-//! the whole transaction refuse further statements and its commit. A savepoint that cannot be begun (e.g. `begin_with_config` with an
+//! still open is refused; and when a savepoint (or the transaction) ends while one begun
+//! inside it is still open, statements and commits are refused until every savepoint from
+//! there up has rolled back. A savepoint that cannot be begun (e.g. `begin_with_config` with an
 //! isolation level, which MySQL and PostgreSQL refuse inside a transaction) may take the
 //! enclosing transaction with it (sea-orm's drop of the half-begun one rolls a level back):
 //! the transaction then takes no more statements or savepoints and refuses to commit; roll it

@@ -124,6 +124,9 @@ struct Dialect {
     dollar_quotes: bool,
     /// The content of `/*! … */` is SQL (MySQL, MariaDB); elsewhere it is a comment.
     executable_comments: bool,
+    /// `$name`, `@name`, `:name` and `#name` are parameters, `$name` with Tcl's `::` and a
+    /// `(…)` suffix, which may hold quotes (SQLite).
+    sqlite_variables: bool,
 }
 
 /// The first reading: lenient, a mix of the dialects (backslash escapes, `#` comments, `--`
@@ -138,6 +141,7 @@ const LENIENT: Dialect = Dialect {
     dollar_in_words: false,
     dollar_quotes: true,
     executable_comments: true,
+    sqlite_variables: false,
 };
 
 /// MySQL / MariaDB as configured by default.
@@ -151,11 +155,16 @@ const MYSQL: Dialect = Dialect {
     dollar_in_words: true,
     dollar_quotes: false,
     executable_comments: true,
+    sqlite_variables: false,
 };
 
 /// MySQL / MariaDB with `NO_BACKSLASH_ESCAPES` in `sql_mode`.
 const MYSQL_NO_BACKSLASH_ESCAPES: Dialect =
     Dialect { backslash: Backslash::Never, backslash_in_double_quotes: false, ..MYSQL };
+
+/// MySQL / MariaDB with `ANSI_QUOTES` in `sql_mode`: `"…"` is an identifier, in which `\` is
+/// no escape. (With `NO_BACKSLASH_ESCAPES` too, it reads as [`MYSQL_NO_BACKSLASH_ESCAPES`].)
+const MYSQL_ANSI_QUOTES: Dialect = Dialect { backslash_in_double_quotes: false, ..MYSQL };
 
 /// PostgreSQL as configured by default (`standard_conforming_strings = on`).
 const POSTGRES: Dialect = Dialect {
@@ -168,6 +177,7 @@ const POSTGRES: Dialect = Dialect {
     dollar_in_words: true,
     dollar_quotes: true,
     executable_comments: false,
+    sqlite_variables: false,
 };
 
 /// PostgreSQL with `standard_conforming_strings = off` (backslash escapes in every string).
@@ -184,13 +194,15 @@ const SQLITE: Dialect = Dialect {
     dollar_in_words: true,
     dollar_quotes: false,
     executable_comments: false,
+    sqlite_variables: true,
 };
 
 /// The readings of each server, used when the first reading met a construct whose meaning
 /// depends on the server: each server as configured by default, and with the setting a
 /// session may change that changes how strings are read (MySQL's `NO_BACKSLASH_ESCAPES`,
 /// PostgreSQL's `standard_conforming_strings = off`).
-const DIALECTS: [Dialect; 5] = [MYSQL, MYSQL_NO_BACKSLASH_ESCAPES, POSTGRES, POSTGRES_BACKSLASH_ESCAPES, SQLITE];
+const DIALECTS: [Dialect; 6] =
+    [MYSQL, MYSQL_NO_BACKSLASH_ESCAPES, MYSQL_ANSI_QUOTES, POSTGRES, POSTGRES_BACKSLASH_ESCAPES, SQLITE];
 
 /// The statements of one reading of the SQL text.
 struct Lexed<'a> {
@@ -209,6 +221,8 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
     let mut ambiguous = false;
     // Inside an executable comment: its `*/` is no token.
     let mut executable = false;
+    // Where the last `E'…'` string ended (PostgreSQL), for a continuation of it.
+    let mut e_string_end: Option<usize> = None;
     let mut i = 0;
     while i < bytes.len() {
         let c = bytes[i];
@@ -251,13 +265,21 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
                 let backslash = match dialect.backslash {
                     Backslash::Always => true,
                     Backslash::EStrings => {
-                        i > 0
+                        let prefixed = i > 0
                             && bytes[i - 1].eq_ignore_ascii_case(&b'e')
-                            && (i == 1 || !is_word_byte(bytes[i - 2], dialect))
+                            && (i == 1 || !is_word_byte(bytes[i - 2], dialect));
+                        // PostgreSQL continues a string after white space holding a newline,
+                        // an `E'…'` string with its escapes.
+                        let continued = e_string_end.is_some_and(|end: usize| {
+                            let between = &bytes[end..i];
+                            between.iter().all(u8::is_ascii_whitespace) && between.contains(&b'\n')
+                        });
+                        prefixed || continued
                     }
                     Backslash::Never => false,
                 };
                 i = quoted_end(bytes, i, backslash);
+                e_string_end = (backslash && dialect.backslash == Backslash::EStrings).then_some(i);
                 push(&mut statements, Token::Literal);
             }
             b'"' | b'`' | b'[' if c != b'[' || dialect.brackets => {
@@ -283,6 +305,35 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
                 }
                 i += 1;
                 push(&mut statements, Token::Ident(ident));
+            }
+            b'$' | b'@' | b':' | b'#' if dialect.sqlite_variables => {
+                // SQLite's tokenizer: identifier characters, `::`, and a `(…)` suffix that ends
+                // at `)` (white space before it makes the token illegal, as here the text after).
+                let start = i;
+                i += 1;
+                let mut named = false;
+                while i < bytes.len() {
+                    let c = bytes[i];
+                    if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 {
+                        named = true;
+                        i += 1;
+                    } else if c == b'(' && named {
+                        i += 1;
+                        while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b')' {
+                            i += 1;
+                        }
+                        if bytes.get(i) == Some(&b')') {
+                            i += 1;
+                        }
+                        break;
+                    } else if c == b':' && bytes.get(i + 1) == Some(&b':') {
+                        i += 2;
+                    } else {
+                        break;
+                    }
+                }
+                ambiguous = true;
+                push(&mut statements, Token::Param(sql.get(start..i).unwrap_or("?")));
             }
             b'$' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
                 let start = i;
@@ -493,7 +544,7 @@ pub fn writes(sql: &str) -> Vec<Write> {
 pub fn writes_on(sql: &str, backend: sea_orm::DbBackend) -> Vec<Write> {
     let readings: &[Dialect] = match backend {
         sea_orm::DbBackend::Postgres => &[POSTGRES, POSTGRES_BACKSLASH_ESCAPES],
-        sea_orm::DbBackend::MySql => &[MYSQL, MYSQL_NO_BACKSLASH_ESCAPES],
+        sea_orm::DbBackend::MySql => &[MYSQL, MYSQL_NO_BACKSLASH_ESCAPES, MYSQL_ANSI_QUOTES],
         sea_orm::DbBackend::Sqlite => &[SQLITE],
         _ => return writes(sql),
     };
@@ -703,9 +754,12 @@ fn tables_written(verb: Verb, rest: &[Token<'_>]) -> Vec<String> {
     let top_level = |from: usize, words: &[&str]| top_level_word(rest, from, words);
     match verb {
         Verb::Truncate => {
-            let mut i = rest.iter().position(|t| !is_any_word(t, &["TABLE", "ONLY"])).unwrap_or(rest.len());
+            let mut i = 0;
             let mut tables = Vec::new();
             loop {
+                while rest.get(i).is_some_and(|t| is_any_word(t, &["TABLE", "ONLY"])) {
+                    i += 1;
+                }
                 let (table, next) = name_at(rest, i);
                 if table.is_empty() {
                     break;
@@ -723,8 +777,9 @@ fn tables_written(verb: Verb, rest: &[Token<'_>]) -> Vec<String> {
             if tables.is_empty() { vec![String::new()] } else { tables }
         }
         Verb::Update => {
-            let set = top_level(0, &["SET"]).unwrap_or(rest.len());
-            let refs = table_references(&rest[..set]);
+            let start = rest.iter().position(|t| !is_any_word(t, &["LOW_PRIORITY", "IGNORE"])).unwrap_or(rest.len());
+            let set = top_level(start, &["SET"]).unwrap_or(rest.len());
+            let refs = table_references(rest.get(start..set).unwrap_or_default());
             if refs.len() < 2 {
                 return vec![table_after(verb, rest)];
             }
@@ -938,7 +993,7 @@ pub(crate) fn update_clauses(sql: &str) -> Option<(usize, Option<usize>)> {
     if sql.contains("--") || sql.contains("/*") || sql.contains(';') {
         return None;
     }
-    let lexed = tokens(sql, DIALECTS[1]);
+    let lexed = tokens(sql, POSTGRES);
     let [statement] = &lexed.statements[..] else { return None };
     if !statement.first().is_some_and(|t| is_word(t, "UPDATE")) {
         return None;
@@ -973,7 +1028,7 @@ pub(crate) fn insert_doing_nothing_on_duplicate_key(sql: &str) -> Option<String>
     if sql.contains("--") || sql.contains("/*") || sql.contains('#') || sql.contains(';') {
         return None;
     }
-    let lexed = tokens(sql, DIALECTS[0]);
+    let lexed = tokens(sql, MYSQL);
     let [statement] = &lexed.statements[..] else { return None };
     let word_at = |i: usize, word: &str| statement.get(i).is_some_and(|t| is_word(t, word));
     if !(word_at(0, "INSERT") && word_at(1, "INTO")) {

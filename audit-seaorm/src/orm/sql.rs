@@ -270,10 +270,7 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
                             && (i == 1 || !is_word_byte(bytes[i - 2], dialect));
                         // PostgreSQL continues a string after white space holding a newline,
                         // an `E'…'` string with its escapes.
-                        let continued = e_string_end.is_some_and(|end: usize| {
-                            let between = &bytes[end..i];
-                            between.iter().all(u8::is_ascii_whitespace) && between.contains(&b'\n')
-                        });
+                        let continued = e_string_end.is_some_and(|end: usize| continues_string(&bytes[end..i]));
                         prefixed || continued
                     }
                     Backslash::Never => false,
@@ -393,6 +390,30 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
     }
     statements.retain(|s| !s.is_empty());
     Lexed { statements, ambiguous }
+}
+
+/// Whether PostgreSQL continues a string constant across `between` (the text from the end of
+/// one string to the quote of the next): only white space (`\v` too, as PostgreSQL 16 reads it)
+/// and `--` comments, with a newline (`\n` or `\r`) among them.
+fn continues_string(between: &[u8]) -> bool {
+    let mut newline = false;
+    let mut i = 0;
+    while i < between.len() {
+        match between[i] {
+            b'\n' | b'\r' => {
+                newline = true;
+                i += 1;
+            }
+            b' ' | b'\t' | b'\x0b' | b'\x0c' => i += 1,
+            b'-' if between.get(i + 1) == Some(&b'-') => {
+                while i < between.len() && between[i] != b'\n' && between[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            _ => return false,
+        }
+    }
+    newline
 }
 
 fn is_word_byte(b: u8, dialect: Dialect) -> bool {
@@ -760,12 +781,14 @@ fn tables_written(verb: Verb, rest: &[Token<'_>]) -> Vec<String> {
                 while rest.get(i).is_some_and(|t| is_any_word(t, &["TABLE", "ONLY"])) {
                     i += 1;
                 }
-                let (table, next) = name_at(rest, i);
+                // PostgreSQL's `ONLY (name)`.
+                let parenthesized = matches!(rest.get(i), Some(Token::Punct('(')));
+                let (table, next) = name_at(rest, i + usize::from(parenthesized));
                 if table.is_empty() {
                     break;
                 }
                 tables.push(table);
-                i = next;
+                i = next + usize::from(parenthesized && matches!(rest.get(next), Some(Token::Punct(')'))));
                 if matches!(rest.get(i), Some(Token::Punct('*'))) {
                     i += 1;
                 }
@@ -962,6 +985,10 @@ fn table_after(verb: Verb, rest: &[Token<'_>]) -> String {
             }
             _ => break,
         }
+    }
+    // PostgreSQL's `ONLY (name)`.
+    if i > 0 && is_word(&rest[i - 1], "ONLY") && matches!(rest.get(i), Some(Token::Punct('('))) {
+        i += 1;
     }
     name_at(rest, i).0
 }

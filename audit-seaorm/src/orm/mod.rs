@@ -161,6 +161,10 @@
 //! - Writes the statement's text does not show are not seen: a function that writes, called
 //!   from a `SELECT`; a trigger's own writes (they belong to the write that fired it, which is
 //!   recorded). Where such code matters, record what it does with an explicit event.
+//! - Schema statements are not row writes to the wrapper, even those that change rows:
+//!   `ALTER TABLE … ALTER COLUMN … TYPE … USING expression` rewrites every row, `SELECT … INTO
+//!   new_table` and `CREATE TABLE … AS` fill a new table. Run migrations through the plain
+//!   connection (or [`AuditedDb::unaudited`]) and record them with an explicit event.
 //! - Old values read in autocommit mode are not locked across the write (there is no
 //!   transaction to hold the lock, so they are read without `FOR UPDATE`; excepted are
 //!   PostgreSQL updates through SeaORM's `update`/`save`, whose read is part of the UPDATE

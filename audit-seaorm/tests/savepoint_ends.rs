@@ -6,23 +6,8 @@
 
 mod orm_common;
 
-use orm_common::entities::users;
-use orm_common::{Harness, TestDb, change, user};
+use orm_common::{Harness, TestDb, user};
 use sea_orm::{ActiveModelTrait, EntityTrait, TransactionTrait};
-
-async fn committed_emails(h: &Harness) -> (Vec<String>, Vec<String>) {
-    let mut rows: Vec<String> =
-        users::Entity::find().all(&h.conn).await.expect("rows").into_iter().map(|u| u.email).collect();
-    let mut events: Vec<String> = h
-        .events()
-        .iter()
-        .filter_map(|e| change(e, "email").and_then(|c| c.1))
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
-    rows.sort();
-    events.sort();
-    (rows, events)
-}
 
 /// `outer.commit()` with a savepoint open is refused (by design) and "rolled back": the
 /// rollback the driver does is of the innermost savepoint only (it ends by depth); the open
@@ -40,7 +25,7 @@ async fn a_refused_outer_commit_leaves_the_savepoint_able_to_commit_everything(t
     eprintln!("insert c after the refusal: {:?}", c.as_ref().map(|m| &m.email));
     let released = savepoint.commit().await;
     eprintln!("savepoint commit after the refusal: {released:?}");
-    let (rows, events) = committed_emails(&h).await;
+    let (rows, events) = h.committed_emails().await;
     assert_eq!(events, rows, "one event per committed row (rows committed: {rows:?})");
     h.finish().await;
 }
@@ -59,7 +44,7 @@ async fn an_outer_rollback_leaves_the_savepoint_able_to_commit_everything(testdb
     eprintln!("insert c after the outer rollback: {:?}", c.as_ref().map(|m| &m.email));
     let released = savepoint.commit().await;
     eprintln!("savepoint commit after the outer rollback: {released:?}");
-    let (rows, events) = committed_emails(&h).await;
+    let (rows, events) = h.committed_emails().await;
     assert_eq!(events, rows, "one event per committed row (rows committed: {rows:?})");
     h.finish().await;
 }
@@ -76,7 +61,7 @@ async fn a_dropped_outer_leaves_the_savepoint_able_to_commit_everything(testdb: 
     eprintln!("insert c after dropping outer: {:?}", c.as_ref().map(|m| &m.email));
     let released = savepoint.commit().await;
     eprintln!("savepoint commit after dropping outer: {released:?}");
-    let (rows, events) = committed_emails(&h).await;
+    let (rows, events) = h.committed_emails().await;
     assert_eq!(events, rows, "one event per committed row (rows committed: {rows:?})");
     h.finish().await;
 }
@@ -99,7 +84,7 @@ async fn savepoints_dropped_together_make_the_transaction_refuse(testdb: TestDb)
     }
     user("c@outer").insert(&outer).await.expect("the transaction goes on after both savepoints rolled back");
     outer.commit().await.expect("commit");
-    let (rows, events) = committed_emails(&h).await;
+    let (rows, events) = h.committed_emails().await;
     assert_eq!(rows, ["a@outer", "c@outer"]);
     assert_eq!(events, rows);
     h.finish().await;

@@ -5,23 +5,8 @@
 
 mod orm_common;
 
-use orm_common::entities::users;
-use orm_common::{Harness, TestDb, change, user};
-use sea_orm::{ActiveModelTrait, EntityTrait, TransactionTrait};
-
-async fn committed_emails(h: &Harness) -> (Vec<String>, Vec<String>) {
-    let mut rows: Vec<String> =
-        users::Entity::find().all(&h.conn).await.expect("rows").into_iter().map(|u| u.email).collect();
-    let mut events: Vec<String> = h
-        .events()
-        .iter()
-        .filter_map(|e| change(e, "email").and_then(|c| c.1))
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
-    rows.sort();
-    events.sort();
-    (rows, events)
-}
+use orm_common::{Harness, TestDb, user};
+use sea_orm::{ActiveModelTrait, TransactionTrait};
 
 async fn a_sibling_savepoint_is_refused_while_the_first_is_open(testdb: TestDb) {
     let h = Harness::new(testdb).await;
@@ -42,7 +27,7 @@ async fn a_sibling_savepoint_is_refused_while_the_first_is_open(testdb: TestDb) 
     user("d@outer").insert(&outer).await.expect("insert d");
     outer.commit().await.expect("commit");
 
-    let (rows, events) = committed_emails(&h).await;
+    let (rows, events) = h.committed_emails().await;
     assert_eq!(rows, ["c@second", "d@outer"]);
     assert_eq!(events, rows, "exactly one event per committed row");
     h.finish().await;
@@ -60,7 +45,7 @@ async fn a_dropped_savepoint_lets_the_next_begin(testdb: TestDb) {
     user("b@kept").insert(&second).await.expect("insert b");
     second.commit().await.expect("release");
     outer.commit().await.expect("commit");
-    let (rows, events) = committed_emails(&h).await;
+    let (rows, events) = h.committed_emails().await;
     assert_eq!(rows, ["b@kept"]);
     assert_eq!(events, rows);
     h.finish().await;
@@ -82,7 +67,7 @@ async fn a_failure_through_the_outer_level_is_undone_by_the_open_savepoints_roll
     savepoint.rollback().await.expect("roll the savepoint back");
     user("c@outer").insert(&outer).await.expect("insert c");
     outer.commit().await.expect("the transaction recovered with the savepoint's rollback");
-    let (rows, events) = committed_emails(&h).await;
+    let (rows, events) = h.committed_emails().await;
     assert_eq!(rows, ["a@outer", "c@outer"]);
     assert_eq!(events, rows);
     h.finish().await;
@@ -114,7 +99,7 @@ async fn a_savepoint_ended_before_one_inside_it_refuses_until_the_inner_one_ends
         // dropped: the transaction goes on.
         outer.commit().await.expect("commit");
     }
-    let (rows, events) = committed_emails(&h).await;
+    let (rows, events) = h.committed_emails().await;
     assert!(rows.is_empty(), "{rows:?}");
     assert!(events.is_empty(), "{events:?}");
     h.finish().await;

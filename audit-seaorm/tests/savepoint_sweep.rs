@@ -5,29 +5,14 @@
 
 mod orm_common;
 
-use orm_common::entities::users;
-use orm_common::{Harness, TestDb, change, user};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, TransactionTrait};
+use orm_common::{Harness, TestDb, user};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, TransactionTrait};
 
 #[derive(Clone, Copy, Debug)]
 enum End {
     Commit,
     Rollback,
     Drop,
-}
-
-async fn committed_emails(h: &Harness) -> (Vec<String>, Vec<String>) {
-    let mut rows: Vec<String> =
-        users::Entity::find().all(&h.conn).await.expect("rows").into_iter().map(|u| u.email).collect();
-    let mut events: Vec<String> = h
-        .events()
-        .iter()
-        .filter_map(|e| change(e, "email").and_then(|c| c.1))
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
-    rows.sort();
-    events.sort();
-    (rows, events)
 }
 
 async fn sweep(testdb: TestDb) {
@@ -89,14 +74,14 @@ async fn sweep(testdb: TestDb) {
                                 let _ = again.commit().await;
                             }
                         }
-                        let (rows, events) = committed_emails(&h).await;
+                        let (rows, events) = h.committed_emails().await;
                         assert_eq!(events, rows, "sequence {n}: fail {fail:?} order {order:?} ends {how:?}");
                     }
                 }
             }
         }
     }
-    assert!(!committed_emails(&h).await.0.is_empty(), "something committed");
+    assert!(!h.committed_emails().await.0.is_empty(), "something committed");
     assert!(refused_in_order.is_empty(), "correctly ordered use refused: {refused_in_order:#?}");
     h.finish().await;
 }

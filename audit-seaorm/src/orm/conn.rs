@@ -428,15 +428,15 @@ fn sqlstate(error: &DbErr) -> Option<String> {
 /// `RAISE(ROLLBACK)`…) is over: a statement sent through it would run and commit on its own
 /// (autocommit), outside what `commit()` or `rollback()` decides.
 pub(super) fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> Result<(), DbErr> {
-    if let Target::Tx(state, _) = target
-        && let Some(why) = lock(state).refusal()
-    {
+    let Target::Tx(state, _) = target else { return Ok(()) };
+    let (refusal, aborted) = {
+        let state = lock(state);
+        (state.refusal(), state.aborted_at.is_some())
+    };
+    if let Some(why) = refusal {
         return Err(DbErr::Custom(why.into()));
     }
-    if backend != DbBackend::Postgres
-        && let Target::Tx(state, _) = target
-        && lock(state).aborted_at.is_some()
-    {
+    if backend != DbBackend::Postgres && aborted {
         let why = if backend == DbBackend::MySql { "MySQL (deadlock)" } else { "SQLite (after a failed statement)" };
         return Err(DbErr::Custom(format!(
             "audit_seaorm: {why} rolled this transaction back; roll it back and retry the whole transaction"

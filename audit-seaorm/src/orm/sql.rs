@@ -129,8 +129,8 @@ struct Dialect {
     sqlite_variables: bool,
 }
 
-/// The first reading: lenient, a mix of the dialects (backslash escapes, `#` comments, `--`
-/// comments, brackets and dollar quotes all recognized).
+/// [`writes`]'s first reading (and [`returns_no_rows`]'s): lenient, a mix of the dialects
+/// (backslash escapes, `#` comments, `--` comments, brackets and dollar quotes all recognized).
 const LENIENT: Dialect = Dialect {
     backslash: Backslash::Always,
     backslash_in_double_quotes: false,
@@ -197,28 +197,18 @@ const SQLITE: Dialect = Dialect {
     sqlite_variables: true,
 };
 
-/// The readings of each server, used when the first reading met a construct whose meaning
-/// depends on the server: each server as configured by default, and with the setting a
-/// session may change that changes how strings are read (MySQL's `NO_BACKSLASH_ESCAPES`,
-/// PostgreSQL's `standard_conforming_strings = off`).
+/// The readings of each server ([`writes`] reads with all of them): each server as configured
+/// by default, and with the settings a session may change that change how strings are read
+/// (MySQL's `NO_BACKSLASH_ESCAPES` and `ANSI_QUOTES`, PostgreSQL's
+/// `standard_conforming_strings = off`).
 const DIALECTS: [Dialect; 6] =
     [MYSQL, MYSQL_NO_BACKSLASH_ESCAPES, MYSQL_ANSI_QUOTES, POSTGRES, POSTGRES_BACKSLASH_ESCAPES, SQLITE];
 
-/// The statements of one reading of the SQL text.
-struct Lexed<'a> {
-    statements: Vec<Vec<Token<'a>>>,
-    /// The text holds a construct that another dialect reads differently (a comment opener
-    /// inside a comment, `#`, `--` glued to the next character, `[`, a dollar quote glued to
-    /// a word).
-    ambiguous: bool,
-}
-
 /// Reads tokens the way `dialect` does; `;` ends a statement. The content of MySQL/MariaDB
 /// executable comments (`/*! ... */`, `/*!50001 ... */`, `/*M! ... */`) is read as SQL.
-fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
+fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Vec<Vec<Token<'a>>> {
     let bytes = sql.as_bytes();
     let mut statements = vec![Vec::new()];
-    let mut ambiguous = false;
     // Inside an executable comment: its `*/` is no token.
     let mut executable = false;
     // Where the last `E'…'` string ended (PostgreSQL), for a continuation of it.
@@ -235,7 +225,6 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
             b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => i += 1,
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
                 let glued = bytes.get(i + 2).is_some_and(|&next| next > b' ');
-                ambiguous |= glued;
                 if glued && dialect.dash_comment_needs_space {
                     // MySQL: `1--1` is 1 - -1.
                     i += 1;
@@ -245,7 +234,6 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
                 }
             }
             b'#' if dialect.hash_comments => {
-                ambiguous = true;
                 i = line_end(bytes, i);
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
@@ -253,7 +241,7 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
                     executable = true;
                     i += len;
                 } else {
-                    i = comment_end(bytes, i, dialect.nested_comments, &mut ambiguous);
+                    i = comment_end(bytes, i, dialect.nested_comments);
                 }
             }
             b'*' if executable && bytes.get(i + 1) == Some(&b'/') => {
@@ -280,7 +268,6 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
                 push(&mut statements, Token::Literal);
             }
             b'"' | b'`' | b'[' if c != b'[' || dialect.brackets => {
-                ambiguous |= c == b'[';
                 let close = if c == b'[' { b']' } else { c };
                 let backslash = c == b'"' && dialect.backslash_in_double_quotes;
                 i += 1;
@@ -329,7 +316,6 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
                         break;
                     }
                 }
-                ambiguous = true;
                 push(&mut statements, Token::Param(sql.get(start..i).unwrap_or("?")));
             }
             b'$' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
@@ -349,9 +335,6 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
                     j += 1;
                 }
                 if bytes.get(j) == Some(&b'$') {
-                    // Only PostgreSQL has dollar quotes (`$a$` is an identifier in MySQL), and
-                    // identifiers may hold `$` (`a$b$` is one word).
-                    ambiguous = true;
                     let tag = &sql[start..=j];
                     let body = j + 1;
                     i = sql[body..].find(tag).map_or(bytes.len(), |end| body + end + tag.len());
@@ -389,7 +372,7 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Lexed<'a> {
         }
     }
     statements.retain(|s| !s.is_empty());
-    Lexed { statements, ambiguous }
+    statements
 }
 
 /// Whether PostgreSQL continues a string constant across `between` (the text from the end of
@@ -439,8 +422,8 @@ fn executable_opener(rest: &[u8]) -> Option<usize> {
 }
 
 /// The end of the comment opened at `start` (`/*`). PostgreSQL nests comments, MySQL and
-/// SQLite end them at the first `*/`; a `/*` inside one makes the text `ambiguous`.
-fn comment_end(bytes: &[u8], start: usize, nested: bool, ambiguous: &mut bool) -> usize {
+/// SQLite end them at the first `*/`.
+fn comment_end(bytes: &[u8], start: usize, nested: bool) -> usize {
     let mut depth = 1;
     let mut i = start + 2;
     while i < bytes.len() {
@@ -451,7 +434,6 @@ fn comment_end(bytes: &[u8], start: usize, nested: bool, ambiguous: &mut bool) -
                 return i;
             }
         } else if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
-            *ambiguous = true;
             if nested {
                 depth += 1;
                 i += 2;
@@ -533,35 +515,22 @@ fn plainly_read_only(sql: &str) -> bool {
     ) && !trimmed[word.len()..].contains(';')
 }
 
-/// The row writes in `sql` (usually none or one; `execute_unprepared` may hold several).
-///
-/// The text is read once with lenient rules. When it holds a backslash or a construct the
-/// servers read differently (a comment opener inside a comment, `#`, `--` glued to the next
-/// character, `[`, a dollar quote glued to a word), it is read again as MySQL, PostgreSQL and
-/// SQLite would, and the writes (by verb and table) found only by those readings are added
-/// after the first reading's. Without such a construct there is no second reading.
+/// The row writes in `sql` (usually none or one; `execute_unprepared` may hold several), for a
+/// server not known: the text is read with lenient rules (a mix of the dialects), then as each
+/// server reads it (with the session settings that change how strings are read), and the
+/// writes (by verb and table) found only by the later readings are added after the first's.
 pub fn writes(sql: &str) -> Vec<Write> {
     if plainly_read_only(sql) {
         return Vec::new();
     }
-    let first = tokens(sql, LENIENT);
-    let mut found = writes_in(&first.statements);
-    if first.ambiguous || sql.contains('\\') {
-        for dialect in DIALECTS {
-            for write in writes_in(&tokens(sql, dialect).statements) {
-                if !found.iter().any(|w| w.verb == write.verb && w.table == write.table) {
-                    found.push(write);
-                }
-            }
-        }
-    }
-    found
+    writes_read(sql, [LENIENT].iter().chain(&DIALECTS))
 }
 
 /// The row writes in `sql` sent to a `backend` server: [`writes`], read only as that server
 /// reads SQL (as configured by default, and, for a text with a backslash, with the setting a
-/// session may change that changes how strings are read: MySQL's `NO_BACKSLASH_ESCAPES`,
-/// PostgreSQL's `standard_conforming_strings = off`). For another backend, [`writes`].
+/// session may change that changes how strings are read: MySQL's `NO_BACKSLASH_ESCAPES` and
+/// `ANSI_QUOTES`, PostgreSQL's `standard_conforming_strings = off`). For another backend,
+/// [`writes`].
 pub fn writes_on(sql: &str, backend: sea_orm::DbBackend) -> Vec<Write> {
     let readings: &[Dialect] = match backend {
         sea_orm::DbBackend::Postgres => &[POSTGRES, POSTGRES_BACKSLASH_ESCAPES],
@@ -572,13 +541,18 @@ pub fn writes_on(sql: &str, backend: sea_orm::DbBackend) -> Vec<Write> {
     if plainly_read_only(sql) {
         return Vec::new();
     }
-    let mut found = writes_in(&tokens(sql, readings[0]).statements);
-    if sql.contains('\\') {
-        for &dialect in &readings[1..] {
-            for write in writes_in(&tokens(sql, dialect).statements) {
-                if !found.iter().any(|w| w.verb == write.verb && w.table == write.table) {
-                    found.push(write);
-                }
+    // The settings change only how backslashes are read.
+    let readings = if sql.contains('\\') { readings } else { &readings[..1] };
+    writes_read(sql, readings)
+}
+
+/// The writes of every reading of `sql`, each (verb, table) once, in the order found.
+fn writes_read<'d>(sql: &str, readings: impl IntoIterator<Item = &'d Dialect>) -> Vec<Write> {
+    let mut found: Vec<Write> = Vec::new();
+    for &dialect in readings {
+        for write in writes_in(&tokens(sql, dialect)) {
+            if !found.iter().any(|w| w.verb == write.verb && w.table == write.table) {
+                found.push(write);
             }
         }
     }
@@ -1020,8 +994,8 @@ pub(crate) fn update_clauses(sql: &str) -> Option<(usize, Option<usize>)> {
     if sql.contains("--") || sql.contains("/*") || sql.contains(';') {
         return None;
     }
-    let lexed = tokens(sql, POSTGRES);
-    let [statement] = &lexed.statements[..] else { return None };
+    let statements = tokens(sql, POSTGRES);
+    let [statement] = &statements[..] else { return None };
     if !statement.first().is_some_and(|t| is_word(t, "UPDATE")) {
         return None;
     }
@@ -1055,8 +1029,8 @@ pub(crate) fn insert_doing_nothing_on_duplicate_key(sql: &str) -> Option<String>
     if sql.contains("--") || sql.contains("/*") || sql.contains('#') || sql.contains(';') {
         return None;
     }
-    let lexed = tokens(sql, MYSQL);
-    let [statement] = &lexed.statements[..] else { return None };
+    let statements = tokens(sql, MYSQL);
+    let [statement] = &statements[..] else { return None };
     let word_at = |i: usize, word: &str| statement.get(i).is_some_and(|t| is_word(t, word));
     if !(word_at(0, "INSERT") && word_at(1, "INTO")) {
         return None;
@@ -1112,8 +1086,8 @@ fn group_end(statement: &[Token<'_>], i: usize) -> Option<usize> {
 /// its row count. `false` for anything else, which may return rows.
 #[cfg_attr(not(feature = "stream"), allow(dead_code))]
 pub(crate) fn returns_no_rows(sql: &str) -> bool {
-    let lexed = tokens(sql, LENIENT);
-    let [statement] = &lexed.statements[..] else { return false };
+    let statements = tokens(sql, LENIENT);
+    let [statement] = &statements[..] else { return false };
     statement.first().is_some_and(|t| is_any_word(t, &["INSERT", "UPDATE", "DELETE", "REPLACE"]))
         && !statement.iter().any(|t| is_word(t, "RETURNING"))
 }
@@ -1324,10 +1298,10 @@ mod tests {
         }
         // PostgreSQL reads `\` as an escape in E'...' strings only.
         let postgres = POSTGRES;
-        assert_eq!(tokens(r"SELECT E'a\'; DELETE FROM t; --'", postgres).statements.len(), 1);
-        assert_eq!(tokens(r"SELECT e'a\'; DELETE FROM t; --'", postgres).statements.len(), 1);
-        assert_eq!(tokens(r"SELECT 'a\'; DELETE FROM t; --'", postgres).statements.len(), 2);
-        assert_eq!(tokens(r"SELECT name'a\'; DELETE FROM t; --'", postgres).statements.len(), 2);
+        assert_eq!(tokens(r"SELECT E'a\'; DELETE FROM t; --'", postgres).len(), 1);
+        assert_eq!(tokens(r"SELECT e'a\'; DELETE FROM t; --'", postgres).len(), 1);
+        assert_eq!(tokens(r"SELECT 'a\'; DELETE FROM t; --'", postgres).len(), 2);
+        assert_eq!(tokens(r"SELECT name'a\'; DELETE FROM t; --'", postgres).len(), 2);
     }
 
     #[test]
@@ -1355,6 +1329,9 @@ mod tests {
         assert_eq!(one(dollars), Some(w(Verb::Delete, "t")));
         assert_eq!(writes_on(dollars, sea_orm::DbBackend::Postgres), []);
         assert_eq!(writes_on(dollars, sea_orm::DbBackend::MySql).len(), 1);
+        // Read every way, even where no construct looks ambiguous to the lenient reading:
+        // SQLite's `$a(')` is one parameter.
+        assert_eq!(one("SELECT $a(') ; DELETE FROM t; SELECT 1 -- '"), Some(w(Verb::Delete, "t")));
     }
 
     #[test]

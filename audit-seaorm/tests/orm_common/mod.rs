@@ -59,6 +59,24 @@ impl Harness {
     }
 
     /// Every event of the chain, after checking that the chain verifies.
+    /// The emails of the committed `users` rows and those the sealed events set, each sorted:
+    /// equal when every committed row has exactly one event and no event is for a row that was
+    /// rolled back.
+    pub async fn committed_emails(&self) -> (Vec<String>, Vec<String>) {
+        use sea_orm::EntityTrait;
+        let mut rows: Vec<String> =
+            entities::users::Entity::find().all(&self.conn).await.expect("rows").into_iter().map(|u| u.email).collect();
+        let mut events: Vec<String> = self
+            .events()
+            .iter()
+            .filter_map(|e| change(e, "email").and_then(|c| c.1))
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        rows.sort();
+        events.sort();
+        (rows, events)
+    }
+
     pub fn events(&self) -> Vec<Event> {
         verified_events(&self.store)
     }

@@ -383,3 +383,42 @@ fn a_user_without_usage_on_the_schema_is_told_to_grant_it() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// A checkpoint is outside input (SPEC §5: kept by another system); a signed note is a few
+/// kilobytes. A huge file (here 64 MiB, under a 400 MB address-space limit as on a small
+/// container) is refused after its first MiB, with exit 2, never read whole: before, it took
+/// 600 MB and aborted the process under the limit. (`--checkpoint /dev/zero` likewise.)
+#[test]
+fn a_huge_checkpoint_file_is_refused_without_reading_it_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trail = trail(dir.path(), 3);
+    let cp = dir.path().join("huge.cp");
+    std::fs::write(&cp, format!("x\n\n{}", "a\n".repeat(32 << 20))).expect("write a 64 MiB file");
+    let verifier =
+        audit_core::checkpoint::NoteSigner::generate("audit.example.com/default").expect("key").verifier().to_string();
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 400000 && exec \"$@\"")
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_audit-trail"))
+        .args(["verify", "--jsonl", s(&trail), "--checkpoint", s(&cp), "--key", &verifier])
+        .output()
+        .expect("run audit-trail");
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("is larger than 1024 KiB: it is not a checkpoint"), "{}", stderr(&output));
+}
+
+/// A proof about the tree of no events cannot exist (no event is in it; consistency proofs
+/// with it are refused): the advice names the size and a range that works.
+#[test]
+fn a_proof_about_the_empty_tree_is_refused_with_advice_that_can_be_followed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trail = trail(dir.path(), 10);
+    let output = run(&["prove", "--jsonl", s(&trail), "--seq", "1", "--size", "0"]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("--size 0: the tree of no events proves nothing"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("give --size from 1 to 10"), "{}", stderr(&output));
+    let output = run(&["prove", "--jsonl", s(&trail), "--from", "1", "--to", "0"]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("give --to from 1 to 10"), "{}", stderr(&output));
+}

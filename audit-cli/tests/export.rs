@@ -364,3 +364,54 @@ fn a_since_export_checks_the_event_before_its_first(db: &TestDb) {
     // (An intact event before the first passes: `since_exports_a_part_whose_first_prev_is_on_trust`.)
 }
 on_all_backends!(a_since_export_checks_the_event_before_its_first);
+
+/// Lines another writer wrote, with a member SPEC does not name (SPEC §1 lets it: it is hashed
+/// like any other): the `--since` checks of the event before the first, and of the head when
+/// nothing is at or after the time, read the line as stored, not the typed event (which would
+/// drop the member and recompute another hash).
+fn since_checks_take_lines_with_added_members(db: &TestDb) {
+    use audit_core::store::{AuditStore, Head};
+    use audit_core::{Actor, Event, EventHash, SealedEvent};
+    use audit_seaorm::SqlStore;
+    let mut prev = EventHash::ZERO;
+    let mut batch = Vec::new();
+    for seq in 1..=3u64 {
+        let month = if seq < 3 { 1 } else { 2 };
+        let mut event: Event = serde_json::from_value(serde_json::json!({
+            "v": 1, "chain": "default", "seq": seq, "id": format!("0192f0c1-7b6e-7cc0-8000-{seq:012x}"), "ts": ts(month, 1, seq as u32),
+            "actor": Actor::user("alice"), "action": "update", "resource": {"type": "users", "id": "42"},
+            "outcome": "success", "prev": prev, "hash": EventHash::ZERO,
+        }))
+        .expect("an event");
+        event.hash = EventHash::ZERO;
+        let mut value: serde_json::Value = serde_json::from_str(&event.to_canonical_line()).expect("JSON");
+        value["x_writer"] = serde_json::json!({"name": "another implementation"});
+        let unhashed = audit_core::canonical::to_string(&value);
+        let hash = audit_core::line::inspect(unhashed.as_bytes()).expect("a canonical line").computed;
+        let line = unhashed.replace(&EventHash::ZERO.to_string(), &hash.to_string()).replacen(
+            &format!("\"prev\":\"{hash}\""),
+            &format!("\"prev\":\"{prev}\""),
+            1,
+        );
+        let info = audit_core::line::inspect(line.as_bytes()).expect("canonical");
+        assert_eq!((info.declared, info.computed, info.prev), (hash, hash, prev));
+        batch.push(SealedEvent::from_line(line).expect("a stored line"));
+        prev = hash;
+    }
+    db.block_on(async {
+        let store = SqlStore::new(db.connect_async().await).expect("supported backend");
+        store.migrate().await.expect("schema");
+        store.append("default", Head::EMPTY, &batch).await.expect("appended");
+        store.connection().clone().close().await.expect("close");
+    });
+    let out = db.dir().join("part.jsonl");
+    // The first event at or after February is seq 3: the check of seq 2 takes its member.
+    let output = run(&["export", "--db", db.url(), "--since", "2026-02-01", "--out", s(&out)]);
+    assert_exit(&output, 0);
+    assert_eq!(seqs(&std::fs::read_to_string(&out).expect("export")), [3]);
+    // Nothing after March: the check of the head (seq 3) takes its member.
+    let output = run(&["export", "--db", db.url(), "--since", "2026-03-01", "--out", s(&out)]);
+    assert_exit(&output, 0);
+    assert!(stderr(&output).contains("no events at or after"), "{}", stderr(&output));
+}
+on_all_backends!(since_checks_take_lines_with_added_members);

@@ -282,3 +282,44 @@ fn the_copy_of_a_pipe_leaves_nothing_in_tmpdir_when_killed() {
     assert_exit(&output, 0);
     assert_eq!(stdout(&output), "valid: 3 events\n");
 }
+
+/// SPEC §3: an export may be a part of a chain, starting at any seq; SPEC §2/§6: the verifier
+/// names the first seq where the chain breaks, `BROKEN at seq N: <reason>`. Here the file holds
+/// events 5..=10 and event 5's line has a space added after a comma (its `seq` is still 5):
+/// the break is named by that seq, not seq 1 (which is not in the file).
+#[test]
+fn a_bad_first_line_of_a_part_of_a_chain_is_named_by_its_seq() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = trail(dir.path(), 10);
+    let text = std::fs::read_to_string(&path).expect("read");
+    let mut part: Vec<String> = text.lines().skip(4).map(str::to_string).collect();
+    assert!(part[0].contains("\"seq\":5,"));
+    part[0] = part[0].replacen(",\"actor\"", ", \"actor\"", 1);
+    std::fs::write(&path, part.join("\n") + "\n").expect("write");
+    let output = run(&["verify", "--jsonl", s(&path)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 5: bad format\n");
+}
+
+/// SPEC §2: `hash mismatch` = the event was altered; `prev mismatch` = an event before it was
+/// removed, inserted or replaced. Here only event 7's `prev` field is edited (to event 5's
+/// hash, as if 6 were gone; events 1..=6 untouched): the event at fault is 7 itself, whose
+/// hash no longer recomputes.
+#[test]
+fn an_edited_prev_field_is_reported_as_the_event_altered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = trail(dir.path(), 10);
+    let text = std::fs::read_to_string(&path).expect("read");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let hash_of = |line: &str| {
+        let at = line.find("\"hash\":\"").expect("hash") + 8;
+        line[at..at + 64].to_string()
+    };
+    let hash_of_5 = hash_of(&lines[4]);
+    let at = lines[6].find("\"prev\":\"").expect("prev") + 8;
+    lines[6].replace_range(at..at + 64, &hash_of_5);
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+    let output = run(&["verify", "--jsonl", s(&path)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 7: hash mismatch\n");
+}

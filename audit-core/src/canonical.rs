@@ -176,10 +176,88 @@ pub fn normalize_value(value: &mut Value) -> usize {
     }
 }
 
+/// Parses JSON text as serde_json does, but refuses an object with two members of one name
+/// (at any depth): RFC 8785 takes I-JSON (RFC 7493 §2.3), and a parser that keeps one of the
+/// two would hand on another text than the one it was given.
+pub fn parse_unique(json: &str) -> Result<Value, serde_json::Error> {
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    struct Unique;
+
+    impl<'de> DeserializeSeed<'de> for Unique {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Unique {
+        type Value = Value;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_string()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(Unique)? {
+                items.push(item);
+            }
+            Ok(Value::Array(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+            let mut members = Map::new();
+            while let Some(name) = access.next_key::<String>()? {
+                if members.contains_key(&name) {
+                    return Err(de::Error::custom(format_args!("member {name:?} appears twice in one object")));
+                }
+                let value = access.next_value_seed(Unique)?;
+                members.insert(name, value);
+            }
+            Ok(Value::Object(members))
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let value = Unique.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn parse_unique_refuses_a_repeated_member_at_any_depth() {
+        assert_eq!(parse_unique(r#"{"a":[{"b":1,"c":2}],"d":-1.5}"#).ok(), Some(json!({"a":[{"b":1,"c":2}],"d":-1.5})));
+        for text in [r#"{"a":1,"a":1}"#, r#"{"x":[{"b":1,"b":2}]}"#, r#"[{"k":{},"k":null}]"#] {
+            let error = parse_unique(text).expect_err(text).to_string();
+            assert!(error.contains("appears twice"), "{text}: {error}");
+        }
+        assert!(parse_unique("{} x").is_err(), "trailing text");
+    }
 
     #[test]
     fn escapes_minimally() {

@@ -498,10 +498,12 @@ fn split_note(note: &[u8]) -> Result<(&str, Vec<SignatureLine<'_>>), MalformedNo
     let split = note.rfind("\n\n").ok_or(MalformedNote::NoBlankLine)?;
     let (text, block) = (&note[..=split], &note[split + 2..]);
     let lines = block.strip_suffix('\n').ok_or(MalformedNote::NoSignatures)?;
-    let lines: Vec<&str> = lines.split('\n').collect();
-    if lines.len() > MAX_SIGNATURES {
-        return Err(MalformedNote::TooManySignatures { count: lines.len(), limit: MAX_SIGNATURES });
+    // At most one line past the limit is kept: a hostile note costs no memory for the rest.
+    let kept: Vec<&str> = lines.split('\n').take(MAX_SIGNATURES + 1).collect();
+    if kept.len() > MAX_SIGNATURES {
+        return Err(MalformedNote::TooManySignatures { count: lines.split('\n').count(), limit: MAX_SIGNATURES });
     }
+    let lines = kept;
     let parsed = lines
         .iter()
         .zip(1..)

@@ -236,9 +236,10 @@ pub struct Context {
     /// The raw request path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// The HTTP status code of the response.
+    /// The HTTP status code of the response (SPEC §1 says only "integer": a line from another
+    /// writer may hold any integer a verifier accepts, so this is not an `u16`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
+    pub status: Option<u64>,
     /// How long the request took, in microseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_us: Option<u64>,
@@ -296,7 +297,7 @@ impl Context {
         }
         if let Some(v) = self.status {
             key(out, "status");
-            write_u64(u64::from(v), out);
+            write_u64(v, out);
         }
         if let Some(v) = &self.user_agent {
             key(out, "user_agent");
@@ -391,12 +392,13 @@ pub struct Event {
 }
 
 impl Event {
-    /// Parses and validates one event from any JSON text (not necessarily canonical).
+    /// Parses and validates one event from any JSON text (not necessarily canonical). An object
+    /// with two members of one name is refused (RFC 8785 takes I-JSON).
     ///
     /// Integers beyond ±2^53 are refused: RFC 8785 would hash them as rounded doubles, so
     /// the event could not keep the value it claims.
     pub fn from_json(json: &str) -> Result<Event, FormatError> {
-        let value: Value = serde_json::from_str(json).map_err(|e| FormatError::new(format!("not JSON: {e}")))?;
+        let value = canonical::parse_unique(json).map_err(|e| FormatError::new(format!("not I-JSON: {e}")))?;
         if canonical::normalize_value(&mut value.clone()) > 0 {
             return Err(FormatError::new(
                 "an integer beyond 2^53 cannot be hashed exactly (RFC 8785 uses doubles): write it as a string",
@@ -743,6 +745,18 @@ pub enum DraftError {
         /// The limit.
         limit: usize,
     },
+    /// A value in `details` or in a change nests arrays and objects deeper than
+    /// [`MAX_VALUE_DEPTH`].
+    #[error(
+        "{field} nests arrays and objects more than {limit} levels deep, deeper than a verifier reads: flatten \
+         it, or record it as text"
+    )]
+    TooDeep {
+        /// Where: `details.<key>`, or `changes[<field>].old` / `.new`.
+        field: String,
+        /// The limit ([`MAX_VALUE_DEPTH`]).
+        limit: usize,
+    },
     /// The canonical event would exceed the configured limit.
     #[error(
         "the event is {size} bytes canonical, over the limit of {limit}: move large payloads out of details/changes"
@@ -763,6 +777,46 @@ pub enum DraftError {
 /// recorded instead, with [`DraftError::FieldTooLong`]. Identifiers are far shorter; longer
 /// text belongs in `details`.
 pub const MAX_INDEXED_FIELD_BYTES: usize = 1024;
+
+/// The deepest nesting of arrays and objects a value in `details` or in a change's `old` or
+/// `new` may have (`[1]` and `{"a": 1}` nest 1 level, `[[1]]` 2; a scalar 0).
+///
+/// Verifiers read a line with bounded recursion ([`crate::line::MAX_DEPTH`] levels from the
+/// line itself, which leaves 61 for a change's values): a deeper value would be written but
+/// then refused as `bad format` by every verification, so a draft holding one is refused when
+/// it is recorded instead, with [`DraftError::TooDeep`].
+pub const MAX_VALUE_DEPTH: usize = 60;
+
+// What a verifier reads must hold every event the writer writes.
+const _: () = assert!(MAX_VALUE_DEPTH + crate::line::CHANGE_VALUE_DEPTH < crate::line::MAX_DEPTH);
+const _: () = assert!(MAX_VALUE_DEPTH + crate::line::DETAILS_DEPTH + 1 < crate::line::MAX_DEPTH);
+
+/// True when `value` nests arrays and objects more than `limit` levels deep (see
+/// [`MAX_VALUE_DEPTH`]); it looks no deeper than that.
+pub fn nests_deeper_than(value: &Value, limit: usize) -> bool {
+    match value {
+        Value::Array(items) => limit == 0 || items.iter().any(|item| nests_deeper_than(item, limit - 1)),
+        Value::Object(members) => limit == 0 || members.values().any(|member| nests_deeper_than(member, limit - 1)),
+        _ => false,
+    }
+}
+
+/// Refuses values that nest deeper than [`MAX_VALUE_DEPTH`] (before anything else walks them:
+/// redaction is recursive).
+pub(crate) fn check_depth(changes: &[Change], details: &Map<String, Value>) -> Result<(), DraftError> {
+    for change in changes {
+        for (side, value) in [("old", &change.old), ("new", &change.new)] {
+            if value.as_ref().is_some_and(|v| nests_deeper_than(v, MAX_VALUE_DEPTH)) {
+                let field = format!("changes[{:?}].{side}", change.field);
+                return Err(DraftError::TooDeep { field, limit: MAX_VALUE_DEPTH });
+            }
+        }
+    }
+    match details.iter().find(|(_, v)| nests_deeper_than(v, MAX_VALUE_DEPTH)) {
+        Some((key, _)) => Err(DraftError::TooDeep { field: format!("details.{key}"), limit: MAX_VALUE_DEPTH }),
+        None => Ok(()),
+    }
+}
 
 /// A draft made ready to chain: validated, normalized, redacted and serialized except for
 /// its chain position. The writer calls [`PreparedEvent::seal`] with the next `seq`/`prev`.

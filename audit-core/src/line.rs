@@ -35,6 +35,12 @@ use std::ops::Range;
 /// Deepest nesting accepted inside an event.
 pub const MAX_DEPTH: usize = 64;
 
+/// The depth at which `details` (an object) is scanned; its values are one deeper.
+pub(crate) const DETAILS_DEPTH: usize = 1;
+/// The depth at which a change's `old` and `new` (and members other implementations added to a
+/// change) are scanned.
+pub(crate) const CHANGE_VALUE_DEPTH: usize = 3;
+
 /// A line is not a canonical SPEC §1 event ("bad format").
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct FormatError {
@@ -669,7 +675,7 @@ fn check_context<E: Failure>(s: &mut Scanner<'_, E>, fields: &mut FieldSpans) ->
 fn check_details<E: Failure>(s: &mut Scanner<'_, E>) -> Result<(), E> {
     s.require(b'{', "\"details\" must be an object")?;
     let start = s.i;
-    s.value(1)?;
+    s.value(DETAILS_DEPTH)?;
     if s.i - start == 2 { Err(E::fail(|| "\"details\" is {}: leave it out instead".into())) } else { Ok(()) }
 }
 
@@ -684,7 +690,7 @@ fn check_changes<E: Failure>(s: &mut Scanner<'_, E>) -> Result<(), E> {
         while let Some(member) = s.next_member(&mut members)? {
             match member {
                 Member::Spec(0) => field = Some(s.string_span("changes[].field")?),
-                Member::Spec(_) | Member::Other => s.value(3)?,
+                Member::Spec(_) | Member::Other => s.value(CHANGE_VALUE_DEPTH)?,
             }
         }
         let field = field.ok_or_else(|| E::fail(|| "a change has no \"field\"".into()))?;

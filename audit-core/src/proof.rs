@@ -38,18 +38,23 @@
 //! proof's root with a signed checkpoint it trusts (SPEC §5). The subtree hashes a store
 //! keeps are therefore used to *build* proofs, never to *verify* a chain:
 //! [`crate::verify::ChainVerifier::against_checkpoint`] recomputes the root from the events.
+//! Still, each stored hash is checked one level down before it is used (a subtree of at most
+//! 64 events against their hashes, a larger one against its two stored halves), so that one
+//! stale or corrupt stored hash gives [`StoreProofError::Inconsistent`] rather than a wrong
+//! proof or root (a writer publishing checkpoints must never sign such a root; it then builds
+//! its frontier with [`frontier_from_events`]).
 
 use crate::checkpoint::Checkpoint;
 use crate::hash::EventHash;
 use crate::line;
 use crate::merkle::{
     self, CompactRange, ConsistencyProof, Digest, InclusionProof, MissingSubtree, ProveError, SubtreeSource, leaf_hash,
-    root_from_subtrees,
+    node_hash, root_from_subtrees,
 };
 use crate::store::{AuditStore, StoreError};
 use crate::verify::{BreakReason, ChainBreak};
 use futures_util::StreamExt;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 
 /// A complete subtree: `(level, index)`, as [`AuditStore::merkle_nodes`] names it.
@@ -140,6 +145,22 @@ pub async fn frontier<S>(store: &S, chain: &str) -> Result<CompactRange, StorePr
 where
     S: AuditStore + ?Sized,
 {
+    build_frontier(store, chain, false).await
+}
+
+/// [`frontier`] from the events alone, one read of the chain, whatever subtree hashes the store
+/// keeps: for when they disagree with the events ([`StoreProofError::Inconsistent`]).
+pub async fn frontier_from_events<S>(store: &S, chain: &str) -> Result<CompactRange, StoreProofError>
+where
+    S: AuditStore + ?Sized,
+{
+    build_frontier(store, chain, true).await
+}
+
+async fn build_frontier<S>(store: &S, chain: &str, from_events: bool) -> Result<CompactRange, StoreProofError>
+where
+    S: AuditStore + ?Sized,
+{
     let head = store.head(chain).await?;
     let size = head.seq;
     if size == 0 {
@@ -148,7 +169,11 @@ where
     let mut wanted = Recorder::default();
     let _ = CompactRange::from_source(&mut wanted, size);
     let _ = wanted.subtree(0, size - 1);
-    let (mut nodes, _) = fetch(store, chain, &wanted.nodes, None).await?;
+    let (mut nodes, _) = if from_events {
+        scan(store, chain, &wanted.nodes, None, size).await?
+    } else {
+        fetch(store, chain, &wanted.nodes, None).await?
+    };
     let last = nodes.subtree(0, size - 1).map_err(|e| inconsistent(chain, e.to_string()))?;
     if last != leaf_hash(head.hash.as_bytes()) {
         return Err(inconsistent(chain, format!("the leaf at seq {size} is not the hash of the chain's head")));
@@ -274,13 +299,80 @@ where
             let detail = format!("{} subtree hashes were asked for, {} returned", wanted.len(), hashes.len());
             return Err(inconsistent(chain, detail));
         }
+        let hashes: HashMap<NodeId, Digest> = wanted.iter().copied().zip(hashes).collect();
+        check_stored(store, chain, &hashes).await?;
         let leaf = match leaf_seq {
             Some(seq) => Some(event_hash(store, chain, seq).await?),
             None => None,
         };
-        return Ok((Nodes { hashes: wanted.iter().copied().zip(hashes).collect(), size: needed }, leaf));
+        return Ok((Nodes { hashes, size: needed }, leaf));
     }
     scan(store, chain, wanted, leaf_seq, needed).await
+}
+
+/// Subtrees of at most this level (64 leaves) are checked against their events; higher ones
+/// against their two stored children.
+const CHECKED_FROM_EVENTS: u32 = 6;
+
+/// Checks each subtree hash a store gave one level down before it is used: a subtree of at
+/// most 64 leaves against the hashes of its events, a larger one against its two stored
+/// children. One corrupt or stale stored hash on a proof's path, or under a root, is found
+/// (its neighbours disagree with it: [`StoreProofError::Inconsistent`]); a whole subtree of
+/// hashes rewritten to agree is not (a proof built from it then fails against a checkpoint
+/// signed earlier). Cost: one lookup of the children and a read of at most a few blocks of 64
+/// events, whatever the chain's length.
+async fn check_stored<S>(store: &S, chain: &str, given: &HashMap<NodeId, Digest>) -> Result<(), StoreProofError>
+where
+    S: AuditStore + ?Sized,
+{
+    let name = |(level, index): NodeId| {
+        format!("the subtree of seq {}..={} (level {level}, index {index})", (index << level) + 1, end_of(level, index))
+    };
+    let mut high: Vec<(NodeId, Digest)> =
+        given.iter().filter(|((level, _), _)| *level > CHECKED_FROM_EVENTS).map(|(n, h)| (*n, *h)).collect();
+    high.sort_unstable_by_key(|(node, _)| *node);
+    if !high.is_empty() {
+        let children: Vec<NodeId> =
+            high.iter().flat_map(|&((level, index), _)| [(level - 1, 2 * index), (level - 1, 2 * index + 1)]).collect();
+        let Some(hashes) = store.merkle_nodes(chain, &children).await? else {
+            return Err(inconsistent(chain, format!("the children of {} are not stored", name(high[0].0))));
+        };
+        for (i, &(node, hash)) in high.iter().enumerate() {
+            if !matches!((hashes.get(2 * i), hashes.get(2 * i + 1)), (Some(l), Some(r)) if node_hash(l, r) == hash) {
+                return Err(inconsistent(chain, format!("{} disagrees with its two halves", name(node))));
+            }
+        }
+    }
+    // The lower ones from their events, each block of 64 read once (up to its last leaf needed).
+    let mut blocks: BTreeMap<u64, u64> = BTreeMap::new();
+    for &(level, index) in given.keys().filter(|(level, _)| *level <= CHECKED_FROM_EVENTS) {
+        let end = blocks.entry((index << level) >> CHECKED_FROM_EVENTS).or_default();
+        *end = (*end).max(end_of(level, index));
+    }
+    let mut built: HashMap<NodeId, Digest> = HashMap::new();
+    let checker = Scan::new(chain, Vec::new(), None);
+    for (block, last_seq) in blocks {
+        let first_seq = (block << CHECKED_FROM_EVENTS) + 1;
+        let mut range = CompactRange::new();
+        let mut lines = store.read(chain, first_seq, Some(last_seq));
+        for seq in first_seq..=last_seq {
+            let line =
+                lines.next().await.ok_or_else(|| inconsistent(chain, format!("no event was found at seq {seq}")))??;
+            let hash = checker.check(line.as_bytes(), seq)?;
+            let completed = range.push(leaf_hash(hash.as_bytes())).map_err(|e| inconsistent(chain, e.to_string()))?;
+            for node in completed {
+                // The block starts at a multiple of 64 leaves: its subtrees' indices are offset.
+                let offset = (first_seq - 1) >> node.level;
+                built.insert((node.level, node.index + offset), node.hash);
+            }
+        }
+    }
+    for (&node, hash) in given.iter().filter(|((level, _), _)| *level <= CHECKED_FROM_EVENTS) {
+        if built.get(&node) != Some(hash) {
+            return Err(inconsistent(chain, format!("{} disagrees with its events", name(node))));
+        }
+    }
+    Ok(())
 }
 
 /// The last seq covered by subtree (`level`, `index`).

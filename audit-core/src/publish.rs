@@ -52,7 +52,9 @@
 //! The publisher keeps the chain's Merkle frontier (O(log n) memory, two SHA-256
 //! compressions per event). It builds it once at start from the store with
 //! [`crate::proof::frontier`]: O(log n) with a store that keeps subtree hashes, one read of
-//! the whole chain otherwise (the JSONL store), concurrently with the first appends. If the
+//! the whole chain otherwise (the JSONL store), concurrently with the first appends. Stored
+//! subtree hashes that disagree with the events are not used: the frontier is then built from
+//! the events (one read of the chain) and the disagreement counted as a checkpoint failure. If the
 //! head it read already held some of them, it builds it again as it was before them.
 
 use crate::checkpoint::{Checkpoint, CheckpointError, NoteSigner};
@@ -417,7 +419,8 @@ impl Publisher {
         if self.frontier.is_some() {
             return true;
         }
-        match proof::frontier(&*self.store, &self.chain).await {
+        let store = Arc::clone(&self.store);
+        match self.checked_frontier(&*store).await {
             Ok(frontier) => {
                 self.frontier = Some(frontier);
                 true
@@ -426,6 +429,21 @@ impl Publisher {
                 self.failed(&PublishError::Tree(e.to_string()));
                 false
             }
+        }
+    }
+
+    /// The chain's frontier in `store`: from its subtree hashes (checked one level down, see
+    /// [`proof::frontier`]), or, when they disagree with the events (stale or corrupt), from
+    /// the events alone. The disagreement is counted as a failure and its message kept, so that
+    /// it is seen; no root is signed from a hash that disagrees with the events.
+    async fn checked_frontier(&self, store: &dyn AuditStore) -> Result<CompactRange, StoreProofError> {
+        match proof::frontier(store, &self.chain).await {
+            Err(error @ StoreProofError::Inconsistent { .. }) => {
+                self.state
+                    .fail(&PublishError::Tree(format!("{error}; the frontier was built from the events instead")));
+                proof::frontier_from_events(store, &self.chain).await
+            }
+            built => built,
         }
     }
 
@@ -442,7 +460,7 @@ impl Publisher {
             // None, or read from the store after these events were appended (at start, or
             // after a failure): build it as it was before them, so that they are pushed and
             // their checkpoints marked.
-            match proof::frontier(&AsOf { store: Arc::clone(&self.store), head: before }, &self.chain).await {
+            match self.checked_frontier(&AsOf { store: Arc::clone(&self.store), head: before }).await {
                 Ok(frontier) => self.frontier = Some(frontier),
                 Err(e) => {
                     self.frontier = None;

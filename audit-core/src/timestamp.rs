@@ -70,7 +70,8 @@ impl Timestamp {
         out.push(b':');
         put(out, t.minute(), 2);
         out.push(b':');
-        put(out, t.second(), 2);
+        // chrono keeps a leap second as second 59 with a nanosecond of a second or more.
+        put(out, t.second() + u32::from(t.nanosecond() >= 1_000_000_000), 2);
         out.push(b'.');
         put(out, t.nanosecond() / 1000 % 1_000_000, 6);
         out.push(b'Z');
@@ -98,10 +99,17 @@ impl Timestamp {
             4 | 6 | 9 | 11 => 30,
             _ => 31,
         };
-        (1..=12).contains(&month) && (1..=days).contains(&day) && num(11, 2) < 24 && num(14, 2) < 60 && num(17, 2) < 60
+        let (hour, minute, second) = (num(11, 2), num(14, 2), num(17, 2));
+        (1..=12).contains(&month)
+            && (1..=days).contains(&day)
+            && hour < 24
+            && minute < 60
+            && (second < 60 || is_leap_second(hour, minute, second))
     }
 
-    /// Parses exactly `YYYY-MM-DDTHH:MM:SS.ffffffZ` with a valid calendar date.
+    /// Parses exactly `YYYY-MM-DDTHH:MM:SS.ffffffZ` with a valid calendar date. Second 60 is
+    /// read at `23:59` (a leap second, as RFC 3339 allows in UTC), on any day: which days had one
+    /// is a table this reader does not keep.
     pub fn parse_bytes(s: &[u8]) -> Option<Timestamp> {
         if s.len() != 27 {
             return None;
@@ -116,9 +124,18 @@ impl Timestamp {
         let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
         let (hour, minute, second, micros) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?);
         let date = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?;
-        let time = date.and_hms_micro_opt(hour, minute, second, micros)?;
+        let time = if is_leap_second(hour, minute, second) {
+            date.and_hms_micro_opt(hour, minute, 59, 1_000_000 + micros)?
+        } else {
+            date.and_hms_micro_opt(hour, minute, second, micros)?
+        };
         Some(Timestamp(Utc.from_utc_datetime(&time)))
     }
+}
+
+/// `23:59:60`: a positive leap second in UTC (RFC 3339 §5.7).
+fn is_leap_second(hour: u32, minute: u32, second: u32) -> bool {
+    (hour, minute, second) == (23, 59, 60)
 }
 
 impl fmt::Display for Timestamp {
@@ -188,6 +205,18 @@ mod tests {
     }
 
     #[test]
+    fn a_leap_second_is_read_and_written_back_in_order() {
+        let leap: Timestamp = "2016-12-31T23:59:60.500000Z".parse().expect("RFC 3339 allows second 60");
+        assert_eq!(leap.to_string(), "2016-12-31T23:59:60.500000Z");
+        let before: Timestamp = "2016-12-31T23:59:59.999999Z".parse().expect("valid");
+        let after: Timestamp = "2017-01-01T00:00:00.000000Z".parse().expect("valid");
+        assert!(before < leap && leap < after);
+        for bad in ["2016-12-31T23:58:60.000000Z", "2016-12-31T12:59:60.000000Z", "2016-12-31T23:59:61.000000Z"] {
+            assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn the_quick_form_check_agrees_with_parsing() {
         let mut cases: Vec<String> = Vec::new();
         for year in [0, 1, 1900, 2000, 2023, 2024, 2100, 2400, 9999] {
@@ -197,7 +226,17 @@ mod tests {
                 }
             }
         }
-        for (hour, minute, second) in [(0, 0, 0), (23, 59, 59), (24, 0, 0), (0, 60, 0), (0, 0, 60), (99, 99, 99)] {
+        for (hour, minute, second) in [
+            (0, 0, 0),
+            (23, 59, 59),
+            (24, 0, 0),
+            (0, 60, 0),
+            (0, 0, 60),
+            (99, 99, 99),
+            (23, 59, 60),
+            (23, 58, 60),
+            (23, 59, 61),
+        ] {
             cases.push(format!("2026-01-01T{hour:02}:{minute:02}:{second:02}.000000Z"));
         }
         let good = "2026-11-23T10:15:30.123456Z";

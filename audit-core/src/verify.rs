@@ -412,11 +412,30 @@ impl ChainVerifier {
         self.after.map_or(1, |head| head.seq + 1)
     }
 
+    /// Where a line that is not a valid event breaks the chain: the seq expected next, or,
+    /// before the first event of a part of a chain (no seq expected), the seq the line says it
+    /// has when that can still be read.
+    fn break_seq(&self, line: &[u8]) -> u64 {
+        #[derive(serde::Deserialize)]
+        struct Claimed {
+            seq: u64,
+        }
+        match self.after {
+            Some(head) => head.seq + 1,
+            None => serde_json::from_slice::<Claimed>(line).map_or(1, |claimed| claimed.seq),
+        }
+    }
+
     /// Links one checked line to the previous one.
     fn link(&mut self, line: &[u8], info: &Result<LineInfo, FormatError>) -> Result<(), ChainBreak> {
         let at = |seq: u64, reason: BreakReason, detail: String| ChainBreak { seq, reason, detail };
         let info =
-            info.as_ref().map_err(|e| at(self.expected_seq(), BreakReason::BadFormat, e.message().to_string()))?;
+            info.as_ref().map_err(|e| at(self.break_seq(line), BreakReason::BadFormat, e.message().to_string()))?;
+        if info.computed != info.declared {
+            // The event itself was altered (SPEC §2), whatever its seq and prev now say.
+            let seq = self.after.map_or(info.seq, |head| head.seq + 1);
+            return Err(at(seq, BreakReason::HashMismatch, format!("content hashes to {}", info.computed)));
+        }
         let chain = &line[info.chain.clone()];
         match &self.chain {
             None => self.chain = Some(chain.to_vec()),
@@ -467,9 +486,6 @@ impl ChainVerifier {
                 expected
             }
         };
-        if info.computed != info.declared {
-            return Err(at(seq, BreakReason::HashMismatch, format!("content hashes to {}", info.computed)));
-        }
         if !self.ids.insert(info.id) {
             return Err(at(seq, BreakReason::DuplicateId, format!("id {:032x} was used by an earlier event", info.id)));
         }

@@ -38,7 +38,7 @@ fn actor() -> impl Strategy<Value = Actor> {
 
 fn context() -> impl Strategy<Value = Context> {
     let s = || proptest::option::of(any::<String>());
-    (s(), s(), s(), s(), s(), s(), proptest::option::of(any::<u16>()), proptest::option::of(0u64..1 << 53)).prop_map(
+    (s(), s(), s(), s(), s(), s(), proptest::option::of(0u64..1 << 53), proptest::option::of(0u64..1 << 53)).prop_map(
         |(ip, user_agent, request_id, method, route, path, status, duration_us)| Context {
             ip,
             user_agent,

@@ -219,18 +219,24 @@ async fn stored_subtree_hashes_make_proofs_logarithmic_and_the_fallback_reads_th
     let fast = Plain::with_nodes(memory_store(&events).await);
     let slow = Plain::without_nodes(memory_store(&events).await);
     let log = 14; // ceil(log2(10_000))
+    // Each stored hash is checked one level down: a subtree of at most 64 events against
+    // them (the path's low subtrees lie in at most a few blocks of 64), a larger one against
+    // its two halves (one more lookup). Bounded, whatever the chain's length.
+    let checked = 4 * 64;
     for (seq, size) in [(1, 10_000), (5_000, 10_000), (10_000, 10_000), (4_097, 8_193)] {
         let proof = inclusion_proof(&fast, "default", seq, size).await.expect("proof");
-        assert_eq!(fast.lines_read(), 1, "only the event itself is read");
-        assert!(fast.node_requests.swap(0, Ordering::SeqCst) <= 3 * log + 1);
+        let read = fast.lines_read();
+        assert!((1..=checked + 1).contains(&read), "the event itself and its checks: {read} lines read");
+        // The proof's subtrees (at most 3 log n + 1), and the two halves of each.
+        assert!(fast.node_requests.swap(0, Ordering::SeqCst) <= 3 * (3 * log + 1));
         assert_eq!(proof, inclusion_proof(&slow, "default", seq, size).await.expect("fallback proof"));
         assert_eq!(slow.lines_read(), size, "the fallback reads events 1..=size");
     }
     let proof = consistency_proof(&fast, "default", 3_333, 9_999).await.expect("proof");
-    assert_eq!(fast.lines_read(), 0, "a consistency proof reads no event");
+    assert!(fast.lines_read() <= checked, "only the checks read events");
     assert_eq!(proof, consistency_proof(&slow, "default", 3_333, 9_999).await.expect("fallback proof"));
     tree_head(&fast, "default").await.expect("tree head");
-    assert_eq!(fast.lines_read(), 0);
+    assert!(fast.lines_read() <= checked);
 }
 
 /// Events of one chain with the subtree hashes of another: a store whose Merkle table is
@@ -266,7 +272,7 @@ async fn stale_subtree_hashes_are_reported_not_proved() {
     assert!(matches!(err, StoreProofError::Inconsistent { .. }), "{err}");
     assert!(err.to_string().contains("rebuild them from the events"), "{err}");
     let err = inclusion_proof(&store, "default", 7, 20).await.expect_err("stale");
-    assert!(err.to_string().contains("leaf at seq 7"), "{err}");
+    assert!(err.to_string().contains("disagrees with its events"), "{err}");
 }
 
 #[tokio::test]

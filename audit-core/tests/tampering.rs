@@ -85,6 +85,24 @@ fn an_edited_event_is_a_hash_mismatch_at_its_seq() {
     assert_broken(&verify(&lines), 4, BreakReason::HashMismatch);
 }
 
+/// SPEC §2: `hash mismatch` is "the event was altered", `prev mismatch` "an event before it was
+/// removed, inserted or replaced". An edit of an event's own `prev` or `seq` (not rehashed)
+/// alters that event: nothing before it changed, nothing is missing.
+#[test]
+fn an_edited_prev_or_seq_field_is_a_hash_mismatch_not_a_broken_link() {
+    let lines = chain(6);
+    let hash_of_2 = parse(&lines[1]).hash.to_string();
+    let hash_of_3 = parse(&lines[2]).hash.to_string();
+    let mut edited = lines.clone();
+    edited[3] = edited[3].replacen(&hash_of_3, &hash_of_2, 1); // as if 3 had been removed
+    assert_ne!(edited[3], lines[3]);
+    assert_broken(&verify(&edited), 4, BreakReason::HashMismatch);
+    let mut edited = lines.clone();
+    edited[3] = edited[3].replacen("\"seq\":4,", "\"seq\":9,", 1); // as if 4..=8 were missing
+    assert_ne!(edited[3], lines[3]);
+    assert_broken(&verify(&edited), 4, BreakReason::HashMismatch);
+}
+
 #[test]
 fn an_edited_and_rehashed_event_breaks_the_next_link() {
     let mut lines = chain(10);
@@ -264,6 +282,19 @@ fn a_part_of_a_chain_verifies_with_its_first_prev_on_trust() {
     assert!(report.is_valid() && report.trusted_prev.is_none(), "{report:?}");
     let wrong = Head { seq: 3, hash: EventHash([1; 32]) };
     assert_break(&verify_with(part, ChainVerifier::after(wrong)), 4, BreakReason::PrevMismatch);
+}
+
+/// A part of a chain (an export from a later seq) whose first line is not a valid event: the
+/// break is named by the seq that line says it has, not seq 1 (which is not in the file).
+#[test]
+fn a_bad_first_line_of_a_part_of_a_chain_is_named_by_its_own_seq() {
+    let lines = chain(10);
+    let mut part = lines[4..].to_vec();
+    part[0] = part[0].replacen(",\"actor\"", ", \"actor\"", 1);
+    assert_break(&verify_with(&part, ChainVerifier::new()), 5, BreakReason::BadFormat);
+    // Where nothing can be read, the verifier still names a seq: the first it could expect.
+    part[0] = "not an event".to_string();
+    assert_break(&verify_with(&part, ChainVerifier::new()), 1, BreakReason::BadFormat);
 }
 
 #[test]

@@ -240,7 +240,7 @@ impl Recording {
     /// trail and the client agree.
     fn amend_own(&mut self, error: &RecordError) {
         if let Some(mut own) = self.queue.pop_back() {
-            own.context_mut().status = Some(StatusCode::INTERNAL_SERVER_ERROR.as_u16());
+            own.context_mut().status = Some(StatusCode::INTERNAL_SERVER_ERROR.as_u16().into());
             let reason = format!("audit: an event the handler added could not be recorded ({error})");
             self.queue.push_back(own.outcome(Outcome::Failure).reason(reason));
         }

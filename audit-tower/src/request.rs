@@ -124,7 +124,7 @@ impl Started {
         let (scope, extra) = self.handle.finish();
         let actor = scope.actor.unwrap_or_else(Actor::anonymous);
         let mut context = scope.context;
-        context.status = status.map(|s| s.as_u16());
+        context.status = status.map(|s| s.as_u16().into());
         context.duration_us = Some(elapsed);
 
         let mut drafts = VecDeque::with_capacity(extra.events.len() + 1);

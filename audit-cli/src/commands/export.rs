@@ -184,13 +184,13 @@ async fn check_head_before(
             ),
         ));
     };
-    let event = match audit_core::Event::from_canonical_line(&line) {
+    let event = match StoredEvent::read(&line) {
         Ok(event) => event,
         Err(e) => {
             return Ok(broken("hash mismatch", format!("  event {seq} of chain {chain:?} is not a valid event: {e}")));
         }
     };
-    if event.hash != head.hash || event.compute_hash() != head.hash {
+    if event.declared != head.hash || event.computed != head.hash {
         return Ok(broken(
             "head mismatch",
             format!(
@@ -213,6 +213,25 @@ async fn check_head_before(
     Ok(None)
 }
 
+/// What the checks of a `--since` export need of a stored line: its hashes as
+/// [`audit_core::line::inspect`] finds them (members another writer added included), and its
+/// time.
+struct StoredEvent {
+    seq: u64,
+    prev: audit_core::EventHash,
+    declared: audit_core::EventHash,
+    computed: audit_core::EventHash,
+    ts: Timestamp,
+}
+
+impl StoredEvent {
+    fn read(line: &str) -> Result<StoredEvent, audit_core::line::FormatError> {
+        let info = audit_core::line::inspect(line.as_bytes())?;
+        let ts = audit_core::Event::from_canonical_line(line)?.ts;
+        Ok(StoredEvent { seq: info.seq, prev: info.prev, declared: info.declared, computed: info.computed, ts })
+    }
+}
+
 /// For a `--since` export that starts at seq `first` > 1 (the first event the query by time
 /// found): the event before it must be there, be the one `first` links to, and have happened
 /// before `since`. Otherwise events at or after `since` may be missing from the export: deleted,
@@ -226,8 +245,7 @@ async fn check_event_before(
 ) -> Result<Option<(Break, String)>, Failure> {
     let before = first - 1;
     let lines: Vec<String> = store.read(chain, before, Some(first)).try_collect().await.map_err(db_failure)?;
-    let events: Vec<audit_core::Event> =
-        lines.iter().filter_map(|line| audit_core::Event::from_canonical_line(line).ok()).collect();
+    let events: Vec<StoredEvent> = lines.iter().filter_map(|line| StoredEvent::read(line).ok()).collect();
     let (Some(previous), Some(next)) =
         (events.iter().find(|e| e.seq == before), events.iter().find(|e| e.seq == first))
     else {
@@ -240,7 +258,7 @@ async fn check_event_before(
             ),
         )));
     };
-    if next.prev != previous.hash || previous.compute_hash() != previous.hash {
+    if next.prev != previous.declared || previous.computed != previous.declared {
         return Ok(Some((
             Break { seq: first, reason: "prev mismatch".to_string() },
             format!(

@@ -407,6 +407,39 @@ pub(crate) async fn has_events(store: &SqlStore, chain: &str) -> Result<bool, Fa
 // Keys and checkpoints
 // ---------------------------------------------------------------------------------------------
 
+/// Most bytes read from a key file (a key is one short line).
+const MAX_KEY_FILE: u64 = 64 * 1024;
+/// Most bytes read from a checkpoint or proof file (a signed note with 100 signatures, or a
+/// proof of 64 hashes, is a few kilobytes).
+pub(crate) const MAX_NOTE_FILE: u64 = 1024 * 1024;
+
+/// The contents of `path` (`-`: standard input when `stdin_dash`), refused beyond `limit`
+/// bytes without reading further: a wrong file (or `/dev/zero`) gives an error, not an
+/// exhausted memory.
+pub(crate) fn read_limited(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>, Failure> {
+    let shown = path.display();
+    let cannot = |e: std::io::Error| Failure::new(format!("cannot read the {what} {shown}: {e}"));
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin().lock().take(limit + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    } else {
+        std::fs::File::open(path).and_then(|file| file.take(limit + 1).read_to_end(&mut bytes)).map_err(cannot)?;
+    }
+    if bytes.len() as u64 > limit {
+        return Err(Failure::new(format!(
+            "the {what} {shown} is larger than {} KiB: it is not a {what} (give the file that `audit-trail` wrote)",
+            limit / 1024
+        )));
+    }
+    Ok(bytes)
+}
+
+/// [`read_limited`] as UTF-8 text.
+pub(crate) fn read_limited_text(path: &Path, what: &str, limit: u64) -> Result<String, Failure> {
+    String::from_utf8(read_limited(path, what, limit)?)
+        .map_err(|e| Failure::new(format!("the {what} {} is not UTF-8 text ({e})", path.display())))
+}
+
 /// A verifier key given as the key itself (`<name>+<8 hex>+<base64>`) or as a file holding it.
 pub(crate) fn verifier_key(arg: &str) -> Result<NoteVerifier, Failure> {
     let parse_error = match arg.trim().parse::<NoteVerifier>() {
@@ -423,8 +456,7 @@ pub(crate) fn verifier_key(arg: &str) -> Result<NoteVerifier, Failure> {
              prints it) nor a file holding one ({parse_error})"
         )));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::new(format!("cannot read the verifier key file {}: {e}", path.display())))?;
+    let text = read_limited_text(path, "verifier key file", MAX_KEY_FILE)?;
     without_bom(&text)
         .trim()
         .parse()
@@ -439,8 +471,7 @@ fn without_bom(text: &str) -> &str {
 /// The private key in `path` (Go note form, as `audit-trail keygen` writes it).
 pub(crate) fn signer_key(path: &Path) -> Result<NoteSigner, Failure> {
     let shown = path.display();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Failure::new(format!("cannot read the key file {shown}: {e}")))?;
+    let text = read_limited_text(path, "key file", MAX_KEY_FILE)?;
     without_bom(&text).trim().parse().map_err(|e| {
         Failure::new(format!(
             "{shown} does not hold a private key: {e} (make one with `audit-trail keygen --name NAME --out {shown}`)"
@@ -451,7 +482,7 @@ pub(crate) fn signer_key(path: &Path) -> Result<NoteSigner, Failure> {
 /// The checkpoint in `path`, after checking that `key` signed it.
 pub(crate) fn trusted_checkpoint(path: &Path, key: &NoteVerifier) -> Result<Checkpoint, Failure> {
     let shown = path.display();
-    let note = std::fs::read(path).map_err(|e| Failure::new(format!("cannot read the checkpoint {shown}: {e}")))?;
+    let note = read_limited(path, "checkpoint", MAX_NOTE_FILE)?;
     Checkpoint::verify(&note, key).map_err(|e| {
         Failure::new(format!(
             "checkpoint {shown} refused, nothing was verified: {e} (the verifier key given is {})",

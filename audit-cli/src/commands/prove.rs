@@ -6,14 +6,10 @@ use super::{
     require_jsonl_chain, require_whole_chain, unfinished_write_note,
 };
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
-use audit_core::SealedEvent;
-use audit_core::merkle::{CompactRange, Digest, leaf_hash, node_hash};
 use audit_core::proof::{self, StoreProofError};
-use audit_core::store::{AppendError, AuditStore, Head, JsonlStore, LineStream, Query, QueryPage, StoreError};
+use audit_core::store::{AuditStore, JsonlStore};
 use audit_core::verify::{ChainVerifier, verify_reader};
-use audit_seaorm::SqlStore;
 use clap::Args;
-use futures_util::StreamExt;
 
 #[derive(Args)]
 pub(crate) struct ProveArgs {
@@ -121,13 +117,7 @@ async fn prove_db(url: &str, chain: &str, args: &ProveArgs) -> Result<String, Pr
         }
         return Err(Failure::new(format!("chain {chain:?} has no events: there is nothing to prove")).into());
     }
-    let recording = Recording { store, given: std::sync::Mutex::default() };
-    let proved = match prove(&recording, chain, args).await {
-        Ok(json) => recording.check_given(chain).await.map(|()| json),
-        failed => failed,
-    };
-    let store = &recording.store;
-    match proved {
+    match prove(&store, chain, args).await {
         Err(Problem::Proof(StoreProofError::Inconsistent { chain, detail })) => {
             // The stored subtree hashes disagree with the events: stale hashes, or events
             // deleted or edited behind the store's back. Tell them apart by verifying.
@@ -152,117 +142,6 @@ async fn prove_db(url: &str, chain: &str, args: &ProveArgs) -> Result<String, Pr
     }
 }
 
-/// Subtrees of at most this level (64 leaves) are checked against their events; higher ones
-/// against their two children one level down.
-const CHECKED_FROM_EVENTS: u32 = 6;
-
-/// The database store, recording the subtree hashes (`audit_merkle_nodes`) it gives a proof, so
-/// that they can be checked before the proof is printed.
-struct Recording {
-    store: SqlStore,
-    given: std::sync::Mutex<Vec<((u32, u64), Digest)>>,
-}
-
-#[async_trait::async_trait]
-impl AuditStore for Recording {
-    async fn head(&self, chain: &str) -> Result<Head, StoreError> {
-        self.store.head(chain).await
-    }
-
-    async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
-        self.store.append(chain, expected, batch).await
-    }
-
-    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
-        self.store.read(chain, from, to)
-    }
-
-    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
-        self.store.query(query).await
-    }
-
-    async fn merkle_nodes(&self, chain: &str, nodes: &[(u32, u64)]) -> Result<Option<Vec<Digest>>, StoreError> {
-        let hashes = self.store.merkle_nodes(chain, nodes).await?;
-        if let Some(hashes) = &hashes {
-            let mut given = self.given.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            given.extend(nodes.iter().copied().zip(hashes.iter().copied()));
-        }
-        Ok(hashes)
-    }
-}
-
-impl Recording {
-    /// Checks each subtree hash the proof was built from one level down: a subtree of at most
-    /// 64 leaves against the hashes of its events, a larger one against its two stored
-    /// children. One corrupt row of `audit_merkle_nodes` on the proof's path or under its root
-    /// is found (its neighbours disagree with it); a whole subtree of rows rewritten to agree
-    /// is not (the proof then fails against a checkpoint signed earlier). Cost: one read of
-    /// the children and at most a few blocks of 64 events, whatever the chain's length.
-    async fn check_given(&self, chain: &str) -> Result<(), Problem> {
-        let given: std::collections::BTreeMap<(u32, u64), Digest> =
-            self.given.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().copied().collect();
-        let inconsistent =
-            |detail: String| Problem::Proof(StoreProofError::Inconsistent { chain: chain.to_string(), detail });
-        let name = |(level, idx): (u32, u64)| {
-            format!("the subtree of seq {}..={} (level {level}, index {idx})", (idx << level) + 1, (idx + 1) << level)
-        };
-        // Larger subtrees: against their children.
-        let high: Vec<((u32, u64), Digest)> =
-            given.iter().filter(|((level, _), _)| *level > CHECKED_FROM_EVENTS).map(|(n, h)| (*n, *h)).collect();
-        if !high.is_empty() {
-            let children: Vec<(u32, u64)> =
-                high.iter().flat_map(|&((level, idx), _)| [(level - 1, 2 * idx), (level - 1, 2 * idx + 1)]).collect();
-            let Some(hashes) = self.store.merkle_nodes(chain, &children).await? else {
-                return Err(inconsistent(format!("the children of {} are not stored", name(high[0].0))));
-            };
-            for (i, &(node, hash)) in high.iter().enumerate() {
-                let (left, right) = (hashes.get(2 * i), hashes.get(2 * i + 1));
-                if !matches!((left, right), (Some(l), Some(r)) if node_hash(l, r) == hash) {
-                    return Err(inconsistent(format!("{} disagrees with its two halves", name(node))));
-                }
-            }
-        }
-        // Subtrees of at most 64 leaves: against the events of their block, each block read once.
-        let low: Vec<((u32, u64), Digest)> =
-            given.iter().filter(|((level, _), _)| *level <= CHECKED_FROM_EVENTS).map(|(n, h)| (*n, *h)).collect();
-        let mut blocks: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
-        for &((level, idx), _) in &low {
-            let last_leaf = ((idx + 1) << level) - 1;
-            let end = blocks.entry((idx << level) >> CHECKED_FROM_EVENTS).or_default();
-            *end = (*end).max(last_leaf);
-        }
-        let mut leaves: std::collections::HashMap<u64, Digest> = std::collections::HashMap::new();
-        for (block, last_leaf) in blocks {
-            let first_leaf = block << CHECKED_FROM_EVENTS;
-            let lines: Vec<String> = self
-                .store
-                .read(chain, first_leaf + 1, Some(last_leaf + 1))
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .collect::<Result<_, _>>()?;
-            for (i, line) in lines.iter().enumerate() {
-                let seq = first_leaf + 1 + i as u64;
-                match audit_core::line::inspect(line.as_bytes()) {
-                    Ok(info) if info.seq == seq && info.computed == info.declared => {
-                        leaves.insert(seq - 1, leaf_hash(info.declared.as_bytes()));
-                    }
-                    _ => return Err(inconsistent(format!("the event at seq {seq} is not the one hashed"))),
-                }
-            }
-        }
-        for ((level, idx), hash) in low {
-            let mut subtree = CompactRange::new();
-            let built = ((idx << level)..((idx + 1) << level))
-                .try_for_each(|leaf| subtree.push(*leaves.get(&leaf)?).ok().map(drop));
-            if built.map(|()| subtree.root()) != Some(hash) {
-                return Err(inconsistent(format!("{} disagrees with its events", name((level, idx)))));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// The proof `args` ask for, over `chain` in `store`, as JSON.
 async fn prove<S: AuditStore + ?Sized>(store: &S, chain: &str, args: &ProveArgs) -> Result<String, Problem> {
     let size = store.head(chain).await?.seq;
@@ -275,6 +154,14 @@ async fn prove<S: AuditStore + ?Sized>(store: &S, chain: &str, args: &ProveArgs)
             detail: format!("the proof built from them does not verify against its own root: {e}"),
         })
     };
+    if args.size == Some(0) || args.to == Some(0) {
+        let option = if args.size == Some(0) { "--size" } else { "--to" };
+        return Err(Failure::new(format!(
+            "{option} 0: the tree of no events proves nothing (no event is in it, and consistency proofs \
+             with it are refused); give {option} from 1 to {size} (chain {chain:?} has {size} events)"
+        ))
+        .into());
+    }
     let json = match (args.seq, args.from) {
         (Some(seq), _) => {
             let tree = args.size.unwrap_or(size);

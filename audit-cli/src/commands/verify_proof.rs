@@ -1,6 +1,6 @@
 //! `audit-trail verify-proof --proof FILE [--checkpoint FILE --key VERIFIER_KEY]`.
 
-use super::{println_out, trusted_checkpoint, verifier_key};
+use super::{MAX_NOTE_FILE, println_out, read_limited_text, trusted_checkpoint, verifier_key};
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::checkpoint::Checkpoint;
 use audit_core::merkle::{ConsistencyProof, Digest, InclusionProof, to_hex};
@@ -89,14 +89,9 @@ fn anchored(checkpoint: &Checkpoint, roots: &[(u64, Digest)]) -> Result<(), Anch
     if *root == checkpoint.root { Ok(()) } else { Err(Anchor::Mismatch) }
 }
 
-fn read_proof(path: &PathBuf) -> Result<Proof, Failure> {
+fn read_proof(path: &std::path::Path) -> Result<Proof, Failure> {
     let shown = path.display();
-    let text = if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| Failure::new(format!("cannot read standard input: {e}")))?
-    } else {
-        std::fs::read_to_string(path).map_err(|e| Failure::new(format!("cannot read {shown}: {e}")))?
-    };
+    let text = read_limited_text(path, "proof", MAX_NOTE_FILE)?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Failure::new(format!("{shown} is not JSON: {e}")))?;
     let parsed = if value.get("seq").is_some() {

@@ -1,6 +1,7 @@
 //! The ORM event as it waits in a transaction's buffer or in the outbox, and how row images
 //! become SPEC §1 changes.
 
+use audit_core::event::MAX_VALUE_DEPTH;
 use audit_core::redact::RedactionPolicy;
 use audit_core::{Actor, AuditScope, Auditor, Change, Context, EventDraft, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -96,9 +97,14 @@ impl OrmEvent {
             }
             for (new, value) in [(false, change.old.as_mut()), (true, change.new.as_mut())] {
                 let Some(value) = value else { continue };
+                if audit_core::event::nests_deeper_than(value, MAX_VALUE_DEPTH) {
+                    shorten(value, policy, "TOO DEEP");
+                    total += MARKER_LEN;
+                    continue;
+                }
                 let size = json_len(value);
                 if size > MAX_VALUE_BYTES {
-                    shorten(value, policy);
+                    shorten(value, policy, "TOO LARGE");
                     total += MARKER_LEN;
                 } else {
                     total += size;
@@ -116,7 +122,7 @@ impl OrmEvent {
             }
             let change = &mut self.changes[index];
             if let Some(value) = if new { change.new.as_mut() } else { change.old.as_mut() } {
-                shorten(value, policy);
+                shorten(value, policy, "TOO LARGE");
                 total = total - size + MARKER_LEN;
             }
         }
@@ -156,6 +162,10 @@ impl OrmEvent {
 /// otherwise, so that an auditor holding the value can check it. Secrets are hidden first
 /// (the connection's and the auditor's redaction policies), so no digest covers one.
 /// (Values are not otherwise changed: the auditor applies its policy to the event later.)
+///
+/// A JSON value that nests arrays and objects deeper than [`MAX_VALUE_DEPTH`] levels (which
+/// the auditor refuses: verifiers read lines with bounded recursion) is recorded the same way
+/// as `"[TOO DEEP: <n> bytes, sha256:<64 hex>]"`, whatever its size.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
 /// What a shortened value counts for in [`OrmEvent::fit`] (its text is about 100 bytes).
@@ -202,9 +212,10 @@ fn string_json_len(text: &str) -> usize {
         .sum::<usize>()
 }
 
-/// Replaces a text, array or object value by the marker of [`MAX_VALUE_BYTES`]; an array
-/// or object is measured and hashed with the keys `policy` names hidden.
-fn shorten(value: &mut Json, policy: &RedactionPolicy) {
+/// Replaces a text, array or object value by the marker of [`MAX_VALUE_BYTES`] (`what` is
+/// `TOO LARGE` or `TOO DEEP`); an array or object is measured and hashed with the keys
+/// `policy` names hidden.
+fn shorten(value: &mut Json, policy: &RedactionPolicy, what: &str) {
     use sha2::{Digest, Sha256};
     let (size, digest) = match value {
         Json::String(text) => (string_json_len(text), Sha256::digest(text.as_bytes())),
@@ -216,7 +227,7 @@ fn shorten(value: &mut Json, policy: &RedactionPolicy) {
         }
         Json::Number(_) | Json::Bool(_) | Json::Null => return,
     };
-    *value = Json::String(format!("[TOO LARGE: {size} bytes, sha256:{}]", audit_core::EventHash(digest.into())));
+    *value = Json::String(format!("[{what}: {size} bytes, sha256:{}]", audit_core::EventHash(digest.into())));
 }
 
 /// SPEC §1 resource id of a primary key: a single key as its string form, a composite key
@@ -295,6 +306,18 @@ mod tests {
         assert_eq!(new[0], marker(100_001, canonical.as_bytes()));
         assert_eq!(new[1], marker(MAX_VALUE_BYTES + 2, text.as_bytes()));
         assert_eq!(new[2..], small, "values under the limit stay");
+    }
+
+    #[test]
+    fn values_nested_deeper_than_the_auditor_takes_are_shortened_to_size_and_digest() {
+        let nest = |levels: usize| (0..levels).fold(json!(1), |inner, _| json!([inner]));
+        let mut event = event_with(vec![nest(MAX_VALUE_DEPTH), nest(MAX_VALUE_DEPTH + 1)]);
+        event.fit(value_budget(1 << 20), &RedactionPolicy::default());
+        let new: Vec<Json> = event.changes.iter().map(|c| c.new.clone().expect("new")).collect();
+        assert_eq!(new[0], nest(MAX_VALUE_DEPTH), "at the limit: kept");
+        let canonical = audit_core::canonical::to_string(&nest(MAX_VALUE_DEPTH + 1));
+        let expected = marker(canonical.len(), canonical.as_bytes());
+        assert_eq!(new[1], json!(expected.as_str().expect("text").replace("TOO LARGE", "TOO DEEP")));
     }
 
     #[test]

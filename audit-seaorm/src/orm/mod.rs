@@ -129,8 +129,9 @@
 //! says which write's event and why, so that no change commits without its event. (An
 //! auditor shut down between that check and the hand-off after `COMMIT` still loses a
 //! direct-delivery transaction's events; with the outbox they wait there for recovery.)
-//! Values larger than [`MAX_VALUE_BYTES`], and the largest values of a row too large for one
-//! event, are recorded by their size and SHA-256, so large rows still commit.
+//! Values larger than [`MAX_VALUE_BYTES`], JSON values nested deeper than
+//! [`audit_core::event::MAX_VALUE_DEPTH`], and the largest values of a row too large for one
+//! event, are recorded by their size and SHA-256, so such rows still commit.
 //! Writes directly on [`AuditedDb`] (autocommit) are recorded right after the statement.
 //!
 //! ## Delivery: outbox (default) or direct

@@ -1,0 +1,85 @@
+//! The checkpoints an application's writer publishes (`CheckpointPolicy`) are the ones
+//! `audit-trail checkpoint --db` signs from the events, and verify against the chain: the
+//! publisher never signs a root built from a stored subtree hash (`audit_merkle_nodes`) that
+//! disagrees with the events, and says so in its failure count and message.
+
+mod common;
+use audit_core::checkpoint::{Checkpoint, NoteSigner};
+use audit_core::publish::{CallbackSink, CheckpointPolicy};
+use audit_core::{Actor, Auditor, EventDraft};
+use audit_seaorm::SqlStore;
+use common::*;
+use sea_orm::ConnectionTrait;
+use std::sync::{Arc, Mutex};
+
+const ORIGIN: &str = "audit.example.com/default";
+
+/// One row of `audit_merkle_nodes` goes bad (a disk fault, a restore from another copy, a
+/// hand edit: the table has no append-only triggers); the events, columns and head are
+/// untouched. The restarted application's checkpoint must still be the events' own.
+#[test]
+fn a_corrupt_stored_subtree_hash_is_not_signed_and_the_checkpoint_is_the_events_own() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "review_publisher_node") else { return };
+    db.record_plain("default", 100);
+
+    // One stored subtree hash (events 1..=64) goes bad: a disk fault, a restore from another
+    // copy, or a hand edit. The events, the columns and the chain head are untouched.
+    db.block_on(async {
+        let conn = db.connect_async().await;
+        let changed = conn
+            .execute_raw(db.statement(
+                "UPDATE audit_merkle_nodes SET hash = ? WHERE chain = ? AND level = 6 AND idx = 0",
+                vec!["00".repeat(32).into(), "default".into()],
+            ))
+            .await
+            .expect("update a node row");
+        assert_eq!(changed.rows_affected(), 1);
+        conn.close().await.expect("close");
+    });
+    assert_exit(&run(&["verify", "--db", db.url()]), 0);
+
+    // The application restarts with a checkpoint policy and records one more event.
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    let verifier = signer.verifier().to_string();
+    let notes: Arc<Mutex<Vec<String>>> = Arc::default();
+    let kept = Arc::clone(&notes);
+    let sink = Arc::new(CallbackSink::new(move |_checkpoint: &Checkpoint, note: &str| {
+        kept.lock().expect("lock").push(note.to_string());
+        Ok(())
+    }));
+    db.block_on(async {
+        let store = Arc::new(SqlStore::new(db.connect_async().await).expect("supported backend"));
+        let policy = CheckpointPolicy::new(ORIGIN, signer.clone(), sink).expect("policy");
+        let auditor = Auditor::builder(store.clone()).chain("default").checkpoints(policy).build();
+        auditor
+            .record(EventDraft::new("update").actor(Actor::user("alice")).resource("doc", "101"))
+            .await
+            .expect("record");
+        auditor.shutdown().await;
+        // The disagreement is not silent: counted, and its message kept.
+        assert!(auditor.stats().checkpoint_failures >= 1, "{:?}", auditor.stats());
+        let error = auditor.last_checkpoint_error().expect("the bad subtree hash was reported");
+        assert!(error.contains("disagrees with") && error.contains("built from the events instead"), "{error}");
+        store.connection().clone().close().await.expect("close");
+    });
+    let published = notes.lock().expect("lock").clone();
+    let note = published.last().expect("a checkpoint was published at shutdown").clone();
+    let cp = db.dir().join("cp-101");
+    std::fs::write(&cp, &note).expect("keep the checkpoint");
+
+    // The chain is untouched: verifying it against the application's own checkpoint must pass.
+    let output = run(&["verify", "--db", db.url(), "--checkpoint", cp.to_str().expect("utf-8"), "--key", &verifier]);
+    let key = db.dir().join("log.key");
+    std::fs::write(&key, format!("{}\n", signer.to_private_key_string())).expect("key file");
+    let cli = run(&["checkpoint", "--db", db.url(), "--origin", ORIGIN, "--key", key.to_str().expect("utf-8")]);
+    assert_exit(&cli, 0);
+    assert_eq!(
+        note,
+        stdout(&cli),
+        "the writer signed a different root than the events have (audit-trail checkpoint --db signs the \
+         events' root); verify against the writer's checkpoint says:\n{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert_exit(&output, 0);
+}

@@ -20,7 +20,7 @@
 //! the writer's hot path ([`PreparedEvent::seal`]) and by [`Event::compute_hash`] alike. A
 //! property test checks it byte for byte against a general RFC 8785 implementation.
 
-use crate::canonical::{self, cmp_utf16, write_str, write_u64, write_value};
+use crate::canonical::{self, MAX_SAFE_INTEGER, cmp_utf16, write_str, write_u64, write_value};
 use crate::hash::EventHash;
 use crate::line::{self, FormatError};
 use crate::timestamp::Timestamp;
@@ -757,6 +757,21 @@ pub enum DraftError {
         /// The limit ([`MAX_VALUE_DEPTH`]).
         limit: usize,
     },
+    /// An integer field of the context is beyond 2^53 (RFC 8785 numbers are doubles).
+    #[error("{field} is {value}, beyond 2^53: no verifier reads such an integer (RFC 8785 numbers are doubles)")]
+    IntegerTooLarge {
+        /// `context.status` or `context.duration_us`.
+        field: &'static str,
+        /// The value.
+        value: u64,
+    },
+    /// The event's time is a leap second (`23:59:60`), which SQL stores' time columns cannot
+    /// keep (PostgreSQL moves it to the next minute, MySQL to zero).
+    #[error(
+        "ts {0} is a leap second, which SQL stores' time columns cannot keep: record it at 23:59:59.999999 and \
+         keep the exact time in details"
+    )]
+    LeapSecond(Timestamp),
     /// The canonical event would exceed the configured limit.
     #[error(
         "the event is {size} bytes canonical, over the limit of {limit}: move large payloads out of details/changes"
@@ -783,8 +798,9 @@ pub const MAX_INDEXED_FIELD_BYTES: usize = 1024;
 ///
 /// Verifiers read a line with bounded recursion ([`crate::line::MAX_DEPTH`] levels from the
 /// line itself, which leaves 61 for a change's values): a deeper value would be written but
-/// then refused as `bad format` by every verification, so a draft holding one is refused when
-/// it is recorded instead, with [`DraftError::TooDeep`].
+/// then refused as `bad format` by every verification, so a draft holding one (after the
+/// auditor's redaction: a hidden value counts as its marker) is refused when it is recorded
+/// instead, with [`DraftError::TooDeep`].
 pub const MAX_VALUE_DEPTH: usize = 60;
 
 // What a verifier reads must hold every event the writer writes.
@@ -801,19 +817,23 @@ pub fn nests_deeper_than(value: &Value, limit: usize) -> bool {
     }
 }
 
-/// Refuses values that nest deeper than [`MAX_VALUE_DEPTH`] (before anything else walks them:
-/// redaction is recursive).
-pub(crate) fn check_depth(changes: &[Change], details: &Map<String, Value>) -> Result<(), DraftError> {
+/// The deepest nesting a draft's values may have before redaction, which walks them
+/// recursively (a guard for the stack; JSON parsed by serde_json nests at most 128 levels).
+/// Redaction can only make values shallower; [`MAX_VALUE_DEPTH`] applies after it.
+pub(crate) const MAX_DRAFT_DEPTH: usize = 128;
+
+/// Refuses values that nest deeper than `limit` (see [`MAX_VALUE_DEPTH`]).
+pub(crate) fn check_depth(changes: &[Change], details: &Map<String, Value>, limit: usize) -> Result<(), DraftError> {
     for change in changes {
         for (side, value) in [("old", &change.old), ("new", &change.new)] {
-            if value.as_ref().is_some_and(|v| nests_deeper_than(v, MAX_VALUE_DEPTH)) {
+            if value.as_ref().is_some_and(|v| nests_deeper_than(v, limit)) {
                 let field = format!("changes[{:?}].{side}", change.field);
-                return Err(DraftError::TooDeep { field, limit: MAX_VALUE_DEPTH });
+                return Err(DraftError::TooDeep { field, limit });
             }
         }
     }
-    match details.iter().find(|(_, v)| nests_deeper_than(v, MAX_VALUE_DEPTH)) {
-        Some((key, _)) => Err(DraftError::TooDeep { field: format!("details.{key}"), limit: MAX_VALUE_DEPTH }),
+    match details.iter().find(|(_, v)| nests_deeper_than(v, limit)) {
+        Some((key, _)) => Err(DraftError::TooDeep { field: format!("details.{key}"), limit }),
         None => Ok(()),
     }
 }
@@ -843,6 +863,15 @@ impl PreparedEvent {
         ];
         if let Some((field, value)) = indexed.into_iter().find(|(_, value)| value.len() > MAX_INDEXED_FIELD_BYTES) {
             return Err(DraftError::FieldTooLong { field, len: value.len(), limit: MAX_INDEXED_FIELD_BYTES });
+        }
+        check_depth(&event.changes, &event.details, MAX_VALUE_DEPTH)?;
+        let integers = [("context.status", event.context.status), ("context.duration_us", event.context.duration_us)];
+        if let Some((field, Some(value))) = integers.into_iter().find(|(_, v)| v.is_some_and(|v| v > MAX_SAFE_INTEGER))
+        {
+            return Err(DraftError::IntegerTooLarge { field, value });
+        }
+        if event.ts.is_leap_second() {
+            return Err(DraftError::LeapSecond(event.ts));
         }
         event.changes.sort_by(|a, b| cmp_utf16(&a.field, &b.field));
         if let Some(pair) = event.changes.windows(2).find(|w| w[0].field == w[1].field) {

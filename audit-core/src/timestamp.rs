@@ -37,6 +37,12 @@ impl Timestamp {
         DateTime::from_timestamp_micros(micros).map(Timestamp)
     }
 
+    /// True for a time within a leap second (`23:59:60`, which [`Timestamp::parse_bytes`]
+    /// reads from lines other writers wrote).
+    pub fn is_leap_second(&self) -> bool {
+        self.0.nanosecond() >= 1_000_000_000
+    }
+
     /// The time as a chrono value.
     pub fn as_datetime(&self) -> DateTime<Utc> {
         self.0

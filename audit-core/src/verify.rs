@@ -422,7 +422,12 @@ impl ChainVerifier {
         }
         match self.after {
             Some(head) => head.seq + 1,
-            None => serde_json::from_slice::<Claimed>(line).map_or(1, |claimed| claimed.seq),
+            // A seq a valid event could have; otherwise the first one.
+            None => serde_json::from_slice::<Claimed>(line)
+                .ok()
+                .map(|claimed| claimed.seq)
+                .filter(|seq| (1..=crate::canonical::MAX_SAFE_INTEGER).contains(seq))
+                .unwrap_or(1),
         }
     }
 

@@ -520,7 +520,7 @@ impl Auditor {
     /// Turns a draft into an event ready to queue: actor and context from the current scope,
     /// id and time assigned, secrets redacted, canonical form written.
     fn prepare(&self, mut draft: EventDraft) -> Result<PreparedEvent, RecordError> {
-        crate::event::check_depth(&draft.changes, &draft.details)?;
+        crate::event::check_depth(&draft.changes, &draft.details, crate::event::MAX_DRAFT_DEPTH)?;
         let scope = AuditScope::current().map(|scope| scope.snapshot());
         let actor = match (draft.actor.take(), &scope) {
             (Some(actor), _) => actor,

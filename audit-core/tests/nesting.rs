@@ -50,12 +50,13 @@ fn a_deeper_value_is_refused_when_recorded_naming_it_and_nothing_is_written() {
             (EventDraft::new("import").detail("tree", too_deep.clone()), "details.tree"),
             (EventDraft::new("update").change("config", None, Some(too_deep.clone())), "changes[\"config\"].new"),
             (EventDraft::new("update").change("config", Some(too_deep.clone()), None), "changes[\"config\"].old"),
+            // Far deeper (beyond what redaction walks): refused before it is walked.
             (EventDraft::new("import").detail("abyss", nested(200)), "details.abyss"),
         ];
         for (draft, field) in cases {
             let error = auditor.record(draft.actor(Actor::service("etl"))).await.expect_err("too deep");
             assert!(
-                matches!(&error, RecordError::Invalid(DraftError::TooDeep { field: f, limit }) if f == field && *limit == MAX_VALUE_DEPTH),
+                matches!(&error, RecordError::Invalid(DraftError::TooDeep { field: f, limit }) if f == field && *limit >= MAX_VALUE_DEPTH),
                 "{error:?}"
             );
             assert!(error.to_string().contains(field), "{error}");
@@ -63,4 +64,28 @@ fn a_deeper_value_is_refused_when_recorded_naming_it_and_nothing_is_written() {
         auditor.shutdown().await;
     });
     assert_eq!(std::fs::read(&path).expect("read"), b"", "nothing was written");
+}
+
+/// The limit applies to what is written: a deep value under a key the auditor's redaction
+/// policy hides is written as the policy's marker, and recorded.
+#[test]
+fn a_deep_value_the_auditor_hides_is_recorded_hidden() {
+    use audit_core::RedactionPolicy;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trail.jsonl");
+    runtime().block_on(async {
+        let auditor = Auditor::builder(Arc::new(JsonlStore::open(&path).expect("open")))
+            .redaction(RedactionPolicy::default().with_key("settings"))
+            .build();
+        let draft = EventDraft::new("update")
+            .actor(Actor::user("alice"))
+            .change("settings", None, Some(nested(MAX_VALUE_DEPTH + 1)))
+            .detail("settings", nested(MAX_VALUE_DEPTH + 1));
+        auditor.record(draft).await.expect("hidden, so within the limit");
+        auditor.shutdown().await;
+    });
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(!text.contains("bottom"), "the hidden value is not written: {text}");
+    let report = verify_reader(text.as_bytes(), ChainVerifier::from_genesis()).expect("read");
+    assert!(report.is_valid() && report.verified == 1, "{report:?}");
 }

@@ -1,7 +1,7 @@
 //! The checkpoints an application's writer publishes (`CheckpointPolicy`) are the ones
 //! `audit-trail checkpoint --db` signs from the events, and verify against the chain: the
-//! publisher never signs a root built from a stored subtree hash (`audit_merkle_nodes`) that
-//! disagrees with the events, and says so in its failure count and message.
+//! publisher builds its tree from the events, never from the subtree hashes the store keeps
+//! for proofs (`audit_merkle_nodes`), whatever is wrong with them.
 
 mod common;
 use audit_core::checkpoint::{Checkpoint, NoteSigner};
@@ -56,10 +56,6 @@ fn a_corrupt_stored_subtree_hash_is_not_signed_and_the_checkpoint_is_the_events_
             .await
             .expect("record");
         auditor.shutdown().await;
-        // The disagreement is not silent: counted, and its message kept.
-        assert!(auditor.stats().checkpoint_failures >= 1, "{:?}", auditor.stats());
-        let error = auditor.last_checkpoint_error().expect("the bad subtree hash was reported");
-        assert!(error.contains("disagrees with") && error.contains("built from the events instead"), "{error}");
         store.connection().clone().close().await.expect("close");
     });
     let published = notes.lock().expect("lock").clone();

@@ -38,11 +38,15 @@
 //! proof's root with a signed checkpoint it trusts (SPEC §5). The subtree hashes a store
 //! keeps are therefore used to *build* proofs, never to *verify* a chain:
 //! [`crate::verify::ChainVerifier::against_checkpoint`] recomputes the root from the events.
-//! Still, each stored hash is checked one level down before it is used (a subtree of at most
-//! 64 events against their hashes, a larger one against its two stored halves), so that one
-//! stale or corrupt stored hash gives [`StoreProofError::Inconsistent`] rather than a wrong
-//! proof or root (a writer publishing checkpoints must never sign such a root; it then builds
-//! its frontier with [`frontier_from_events`]).
+//! Each stored hash is checked one level down before it is used (a subtree of at most 64
+//! events against their hashes, a larger one against its two stored halves), so that a
+//! stored hash that disagrees with its neighbours (one corrupt row on a proof's path, under a
+//! root) gives [`StoreProofError::Inconsistent`] rather than a proof that fails at its
+//! recipient's. Hashes that agree with each other are not found wrong this way: a parent a
+//! store computed from a corrupt row, or rows kept from before the newest events were deleted
+//! and written again. A proof built from them fails against a checkpoint of the events, and
+//! a checkpoint is signed only from the events themselves (the writer's publisher builds its
+//! frontier with [`frontier_from_events`]; `audit-trail checkpoint` verifies the chain first).
 
 use crate::checkpoint::Checkpoint;
 use crate::hash::EventHash;
@@ -148,8 +152,8 @@ where
     build_frontier(store, chain, false).await
 }
 
-/// [`frontier`] from the events alone, one read of the chain, whatever subtree hashes the store
-/// keeps: for when they disagree with the events ([`StoreProofError::Inconsistent`]).
+/// [`frontier`] from the events alone, one read of the chain (each line checked and hashed),
+/// whatever subtree hashes the store keeps: what a checkpoint may sign (see "Trust").
 pub async fn frontier_from_events<S>(store: &S, chain: &str) -> Result<CompactRange, StoreProofError>
 where
     S: AuditStore + ?Sized,
@@ -316,11 +320,10 @@ const CHECKED_FROM_EVENTS: u32 = 6;
 
 /// Checks each subtree hash a store gave one level down before it is used: a subtree of at
 /// most 64 leaves against the hashes of its events, a larger one against its two stored
-/// children. One corrupt or stale stored hash on a proof's path, or under a root, is found
-/// (its neighbours disagree with it: [`StoreProofError::Inconsistent`]); a whole subtree of
-/// hashes rewritten to agree is not (a proof built from it then fails against a checkpoint
-/// signed earlier). Cost: one lookup of the children and a read of at most a few blocks of 64
-/// events, whatever the chain's length.
+/// children. A stored hash its neighbours disagree with is found
+/// ([`StoreProofError::Inconsistent`]); hashes that agree with each other are not (see the
+/// module's "Trust"). Cost: one lookup of the children and a read of at most a few blocks of
+/// 64 events, whatever the chain's length.
 async fn check_stored<S>(store: &S, chain: &str, given: &HashMap<NodeId, Digest>) -> Result<(), StoreProofError>
 where
     S: AuditStore + ?Sized,

@@ -50,12 +50,13 @@
 //!
 //! # Cost
 //! The publisher keeps the chain's Merkle frontier (O(log n) memory, two SHA-256
-//! compressions per event). It builds it once at start from the store with
-//! [`crate::proof::frontier`]: O(log n) with a store that keeps subtree hashes, one read of
-//! the whole chain otherwise (the JSONL store), concurrently with the first appends. Stored
-//! subtree hashes that disagree with the events are not used: the frontier is then built from
-//! the events (one read of the chain) and the disagreement counted as a checkpoint failure. If the
-//! head it read already held some of them, it builds it again as it was before them.
+//! compressions per event). It builds it once at start from the chain's events
+//! ([`crate::proof::frontier_from_events`]: one read of the whole chain, each line checked
+//! and hashed, concurrently with the first appends; about as long as `audit-trail export` of
+//! the chain), never from the subtree hashes a store keeps for proofs: those are not checked
+//! against the events (see [`crate::proof`], "Trust"), and a root is signed only as computed
+//! from the events. If the head it read already held some of the first appends, it builds it
+//! again as it was before them.
 
 use crate::checkpoint::{Checkpoint, CheckpointError, NoteSigner};
 use crate::event::SealedEvent;
@@ -432,19 +433,15 @@ impl Publisher {
         }
     }
 
-    /// The chain's frontier in `store`: from its subtree hashes (checked one level down, see
-    /// [`proof::frontier`]), or, when they disagree with the events (stale or corrupt), from
-    /// the events alone. The disagreement is counted as a failure and its message kept, so that
-    /// it is seen; no root is signed from a hash that disagrees with the events.
+    /// The chain's frontier in `store`, from its events alone ([`proof::frontier_from_events`]),
+    /// never from the subtree hashes a store keeps: a checkpoint signs the root of the events.
+    /// A stored hash can be wrong in ways no cheap check finds (a corrupt row that later
+    /// appends copied into its parents, rows left from before the newest events were deleted
+    /// and written again), and a root built from one would be signed: a false alarm against
+    /// untouched events, or, worse, a checkpoint of rewritten events that is consistent with
+    /// the checkpoints signed before the rewrite.
     async fn checked_frontier(&self, store: &dyn AuditStore) -> Result<CompactRange, StoreProofError> {
-        match proof::frontier(store, &self.chain).await {
-            Err(error @ StoreProofError::Inconsistent { .. }) => {
-                self.state
-                    .fail(&PublishError::Tree(format!("{error}; the frontier was built from the events instead")));
-                proof::frontier_from_events(store, &self.chain).await
-            }
-            built => built,
-        }
+        proof::frontier_from_events(store, &self.chain).await
     }
 
     /// Adds acknowledged events (and any other writer's events before them) to the tree.

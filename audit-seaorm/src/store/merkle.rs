@@ -8,10 +8,13 @@
 //! events, written by the append that completes them, in the same transaction. A smaller
 //! subtree is computed when asked for from the (at most 64) events of its block.
 //!
-//! The hashes only *build* proofs. Nothing verifies a chain with them: a proof built from a
-//! wrong node fails against the signed checkpoint its recipient trusts, and
-//! [`audit_core::proof`] checks each proof's leaf against the event and the frontier's last
-//! leaf against the chain head. So the table has no append-only triggers, and an append whose
+//! The hashes only *build* proofs. Nothing verifies a chain with them, and no checkpoint is
+//! signed from them (the writer's publisher builds its tree from the events): a proof built
+//! from a wrong node fails against the signed checkpoint its recipient trusts, and
+//! [`audit_core::proof`] checks each stored hash it uses one level down, each proof's leaf
+//! against the event and the frontier's last leaf against the chain head. So the table has
+//! no append-only triggers; an append replaces a row of a subtree it completes (one left from
+//! before the chain's newest events were deleted and written again), and an append whose
 //! older leaves cannot be read back (a corrupt event) leaves its nodes out rather than fail:
 //! proofs then fall back to reading the chain, which reports the damage.
 
@@ -255,7 +258,10 @@ impl SqlStore {
         Ok(found)
     }
 
-    /// Inserts subtree hashes, skipping any already there.
+    /// Stores subtree hashes, replacing any row already there: the hashes were computed from
+    /// the events this append (or backfill) holds under the chain's head lock, and a row of the
+    /// same subtree can only differ if the chain's newest events were deleted behind the
+    /// store's back and written again (a stale row would then build proofs of the old events).
     async fn insert_nodes(
         &self,
         conn: &impl ConnectionTrait,
@@ -265,16 +271,14 @@ impl SqlStore {
         let nodes: Vec<(NodeId, Digest)> = nodes.collect();
         for part in nodes.chunks(INSERT_ROWS) {
             let mut sql = Sql::new(self.dialect);
-            sql.push(match self.dialect {
-                Dialect::MySql => "INSERT IGNORE INTO ",
-                Dialect::Sqlite => "INSERT OR IGNORE INTO ",
-                Dialect::Postgres => "INSERT INTO ",
-            })
-            .push(&format!("{NODES} (chain, level, idx, hash) VALUES "));
+            sql.push(&format!("INSERT INTO {NODES} (chain, level, idx, hash) VALUES "));
             push_node_rows(&mut sql, chain, part)?;
-            if self.dialect == Dialect::Postgres {
-                sql.push(" ON CONFLICT DO NOTHING");
-            }
+            sql.push(match self.dialect {
+                Dialect::MySql => " ON DUPLICATE KEY UPDATE hash = VALUES(hash)",
+                Dialect::Sqlite | Dialect::Postgres => {
+                    " ON CONFLICT (chain, level, idx) DO UPDATE SET hash = excluded.hash"
+                }
+            });
             conn.execute_raw(sql.build())
                 .await
                 .map_err(SqlStoreError::db(format!("chain {chain:?}: store Merkle subtree hashes in {NODES}")))?;

@@ -55,7 +55,7 @@ use crate::merkle::{
     self, CompactRange, ConsistencyProof, Digest, InclusionProof, MissingSubtree, ProveError, SubtreeSource, leaf_hash,
     node_hash, root_from_subtrees,
 };
-use crate::store::{AuditStore, StoreError};
+use crate::store::{AuditStore, Head, StoreError};
 use crate::verify::{BreakReason, ChainBreak};
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -149,7 +149,7 @@ pub async fn frontier<S>(store: &S, chain: &str) -> Result<CompactRange, StorePr
 where
     S: AuditStore + ?Sized,
 {
-    build_frontier(store, chain, false).await
+    build_frontier(store, chain, false).await.map(|(range, _)| range)
 }
 
 /// [`frontier`] from the events alone, one read of the chain (each line checked and hashed),
@@ -158,17 +158,29 @@ pub async fn frontier_from_events<S>(store: &S, chain: &str) -> Result<CompactRa
 where
     S: AuditStore + ?Sized,
 {
+    build_frontier(store, chain, true).await.map(|(range, _)| range)
+}
+
+/// [`frontier_from_events`] and the head it ends at (the frontier's last leaf is the hash of
+/// that head's event).
+pub(crate) async fn frontier_and_head_from_events<S>(
+    store: &S,
+    chain: &str,
+) -> Result<(CompactRange, Head), StoreProofError>
+where
+    S: AuditStore + ?Sized,
+{
     build_frontier(store, chain, true).await
 }
 
-async fn build_frontier<S>(store: &S, chain: &str, from_events: bool) -> Result<CompactRange, StoreProofError>
+async fn build_frontier<S>(store: &S, chain: &str, from_events: bool) -> Result<(CompactRange, Head), StoreProofError>
 where
     S: AuditStore + ?Sized,
 {
     let head = store.head(chain).await?;
     let size = head.seq;
     if size == 0 {
-        return Ok(CompactRange::new());
+        return Ok((CompactRange::new(), head));
     }
     let mut wanted = Recorder::default();
     let _ = CompactRange::from_source(&mut wanted, size);
@@ -182,7 +194,8 @@ where
     if last != leaf_hash(head.hash.as_bytes()) {
         return Err(inconsistent(chain, format!("the leaf at seq {size} is not the hash of the chain's head")));
     }
-    CompactRange::from_source(&mut nodes, size).map_err(|e| inconsistent(chain, e.to_string()))
+    let range = CompactRange::from_source(&mut nodes, size).map_err(|e| inconsistent(chain, e.to_string()))?;
+    Ok((range, head))
 }
 
 /// Proof that the event at `seq` is in the tree of the first `size` events of `chain`

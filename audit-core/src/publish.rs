@@ -336,6 +336,9 @@ pub(crate) struct Publisher {
     state: Arc<PublishState>,
     /// The chain's Merkle frontier; `None` until built (or after a failed catch-up).
     frontier: Option<CompactRange>,
+    /// The hash of the frontier's last event: an append that does not follow it (the chain's
+    /// newest events were deleted and written again) makes the frontier be built again.
+    tip: EventHash,
     /// Size of the newest published checkpoint, or else of the chain when the publisher
     /// started: as it read it, or as the writer's first append found it if that is smaller
     /// (`u64::MAX` while neither is known).
@@ -363,6 +366,7 @@ impl Publisher {
             retry,
             state,
             frontier: None,
+            tip: EventHash::ZERO,
             published: u64::MAX,
             started: false,
             pending: None,
@@ -392,8 +396,8 @@ impl Publisher {
                     }
                 },
                 () = sleep_until(wake), if wake.is_some() => {
-                    if self.frontier.is_none() {
-                        self.ensure_frontier().await;
+                    if self.frontier.is_none() && self.ensure_frontier().await {
+                        self.mark_missed();
                     }
                     self.time_due();
                 }
@@ -440,8 +444,20 @@ impl Publisher {
     /// and written again), and a root built from one would be signed: a false alarm against
     /// untouched events, or, worse, a checkpoint of rewritten events that is consistent with
     /// the checkpoints signed before the rewrite.
-    async fn checked_frontier(&self, store: &dyn AuditStore) -> Result<CompactRange, StoreProofError> {
-        proof::frontier_from_events(store, &self.chain).await
+    async fn checked_frontier(&mut self, store: &dyn AuditStore) -> Result<CompactRange, StoreProofError> {
+        let (frontier, head) = proof::frontier_and_head_from_events(store, &self.chain).await?;
+        self.tip = head.hash;
+        Ok(frontier)
+    }
+
+    /// After the frontier was built again following a failure: a checkpoint that came due
+    /// meanwhile (an `every_events` multiple passed since the last published one) is due now,
+    /// at the current size.
+    fn mark_missed(&mut self) {
+        let (Some(n), Some(frontier)) = (self.policy.every_events, &self.frontier) else { return };
+        if self.published != u64::MAX && frontier.size() / n > self.published / n {
+            self.mark_current();
+        }
     }
 
     /// Adds acknowledged events (and any other writer's events before them) to the tree.
@@ -453,26 +469,51 @@ impl Publisher {
             self.started = true;
             self.published = self.published.min(before.seq);
         }
-        if self.frontier.as_ref().is_none_or(|frontier| frontier.size() > before.seq) {
-            // None, or read from the store after these events were appended (at start, or
-            // after a failure): build it as it was before them, so that they are pushed and
-            // their checkpoints marked.
-            match self.checked_frontier(&AsOf { store: Arc::clone(&self.store), head: before }).await {
-                Ok(frontier) => self.frontier = Some(frontier),
+        let follows = |frontier: &CompactRange, tip: EventHash| match frontier.size().cmp(&before.seq) {
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => tip == before.hash,
+            std::cmp::Ordering::Less => true, // another writer's events between: caught up below
+        };
+        let mut fresh = !self.frontier.as_ref().is_some_and(|frontier| follows(frontier, self.tip));
+        loop {
+            if fresh {
+                // None; read from the store after these events were appended (at start, or
+                // after a failure); or not what they follow (the chain's newest events were
+                // deleted and written again): build it as it was before them, so that they
+                // are pushed and their checkpoints marked.
+                let was_none = self.frontier.is_none();
+                match self.checked_frontier(&AsOf { store: Arc::clone(&self.store), head: before }).await {
+                    Ok(frontier) => self.frontier = Some(frontier),
+                    Err(e) => {
+                        self.frontier = None;
+                        self.failed(&PublishError::Tree(e.to_string()));
+                        return; // a frontier built later from the store includes these events
+                    }
+                }
+                if was_none {
+                    self.mark_missed();
+                }
+            }
+            let size = self.frontier.as_ref().map_or(0, CompactRange::size);
+            if appended.first_seq <= size + 1 {
+                break;
+            }
+            match self.catch_up(appended.first_seq - 1).await {
+                Ok(()) if self.tip == before.hash => break,
+                // The events read do not end where these follow: built again from the store.
+                Ok(()) if !fresh => fresh = true,
+                Ok(()) => {
+                    self.frontier = None;
+                    let detail = format!("the events read up to seq {} do not end at {}", before.seq, before.hash);
+                    self.failed(&PublishError::Tree(detail));
+                    return;
+                }
                 Err(e) => {
                     self.frontier = None;
                     self.failed(&PublishError::Tree(e.to_string()));
-                    return; // a frontier built later from the store includes these events
+                    return;
                 }
             }
-        }
-        let size = self.frontier.as_ref().map_or(0, CompactRange::size);
-        if appended.first_seq > size + 1
-            && let Err(e) = self.catch_up(appended.first_seq - 1).await
-        {
-            self.frontier = None;
-            self.failed(&PublishError::Tree(e.to_string()));
-            return;
         }
         for (seq, hash) in (appended.first_seq..).zip(&appended.hashes) {
             self.push(seq, hash);
@@ -492,6 +533,10 @@ impl Publisher {
                 let detail = format!("the event read at seq {seq} is not a valid event of that seq");
                 return Err(StoreError::Corrupt(detail).into());
             }
+            if info.prev != self.tip {
+                // Not the events the frontier ends with: stop here, the caller builds it again.
+                return Ok(());
+            }
             self.push(seq, &info.declared);
             seq += 1;
         }
@@ -508,6 +553,7 @@ impl Publisher {
         if seq != frontier.size() + 1 || frontier.push(leaf_hash(hash.as_bytes())).is_err() {
             return;
         }
+        self.tip = *hash;
         if self.policy.every_events.is_some_and(|n| seq.is_multiple_of(n)) && seq > self.published {
             self.pending = Some(Due { size: seq, root: frontier.root() });
         }

@@ -13,10 +13,12 @@
 //! from a wrong node fails against the signed checkpoint its recipient trusts, and
 //! [`audit_core::proof`] checks each stored hash it uses one level down, each proof's leaf
 //! against the event and the frontier's last leaf against the chain head. So the table has
-//! no append-only triggers; an append replaces a row of a subtree it completes (one left from
-//! before the chain's newest events were deleted and written again), and an append whose
-//! older leaves cannot be read back (a corrupt event) leaves its nodes out rather than fail:
-//! proofs then fall back to reading the chain, which reports the damage.
+//! no append-only triggers, and an append whose older leaves cannot be read back (a corrupt
+//! event) leaves its nodes out rather than fail: proofs then fall back to reading the chain,
+//! which reports the damage. Rows are only inserted (the application's role has no `UPDATE`
+//! on the table): after the chain's newest events were deleted behind the store's back and
+//! written again, the rows of the removed events stay, and proofs built from them fail
+//! against any checkpoint of the events now stored.
 
 use super::sql::{self, Dialect, NODES, Sql};
 use super::{SqlStore, SqlStoreError};
@@ -258,10 +260,7 @@ impl SqlStore {
         Ok(found)
     }
 
-    /// Stores subtree hashes, replacing any row already there: the hashes were computed from
-    /// the events this append (or backfill) holds under the chain's head lock, and a row of the
-    /// same subtree can only differ if the chain's newest events were deleted behind the
-    /// store's back and written again (a stale row would then build proofs of the old events).
+    /// Inserts subtree hashes, skipping any already there.
     async fn insert_nodes(
         &self,
         conn: &impl ConnectionTrait,
@@ -271,14 +270,16 @@ impl SqlStore {
         let nodes: Vec<(NodeId, Digest)> = nodes.collect();
         for part in nodes.chunks(INSERT_ROWS) {
             let mut sql = Sql::new(self.dialect);
-            sql.push(&format!("INSERT INTO {NODES} (chain, level, idx, hash) VALUES "));
-            push_node_rows(&mut sql, chain, part)?;
             sql.push(match self.dialect {
-                Dialect::MySql => " ON DUPLICATE KEY UPDATE hash = VALUES(hash)",
-                Dialect::Sqlite | Dialect::Postgres => {
-                    " ON CONFLICT (chain, level, idx) DO UPDATE SET hash = excluded.hash"
-                }
-            });
+                Dialect::MySql => "INSERT IGNORE INTO ",
+                Dialect::Sqlite => "INSERT OR IGNORE INTO ",
+                Dialect::Postgres => "INSERT INTO ",
+            })
+            .push(&format!("{NODES} (chain, level, idx, hash) VALUES "));
+            push_node_rows(&mut sql, chain, part)?;
+            if self.dialect == Dialect::Postgres {
+                sql.push(" ON CONFLICT DO NOTHING");
+            }
             conn.execute_raw(sql.build())
                 .await
                 .map_err(SqlStoreError::db(format!("chain {chain:?}: store Merkle subtree hashes in {NODES}")))?;

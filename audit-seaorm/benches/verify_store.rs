@@ -1,6 +1,7 @@
 //! Store verification and export throughput: `SqlStore::verify_chain` (hash chain, every
-//! indexed column against its line, the head row) and `AuditStore::read` streaming every line
-//! (what `audit-trail export` writes), on a chain of N reference events (829 canonical bytes,
+//! indexed column against its line, the head row), `AuditStore::read` streaming every line
+//! (what `audit-trail export` writes), and `proof::frontier_from_events` (what the writer's
+//! checkpoint publisher reads once at start), on a chain of N reference events (829 canonical bytes,
 //! audit-core's `benches/common.rs`).
 //!
 //! ```sh
@@ -190,6 +191,19 @@ async fn run(backend: Backend, n: u64, runs: usize) {
             "{backend:?}: read (export) {n} events: {seconds:.2} s, {:.0} events/s, {:.0} MB/s, client CPU {cpu:.2} s",
             n as f64 / seconds,
             bytes as f64 / seconds / 1e6
+        );
+
+        // What the writer's checkpoint publisher does once at start.
+        let (start, cpu) = (Instant::now(), cpu_seconds());
+        let frontier = audit_core::proof::frontier_from_events(&store, "default")
+            .await
+            .unwrap_or_else(|e| panic!("frontier: {e}"));
+        let (seconds, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+        assert_eq!(frontier.size(), n);
+        println!(
+            "{backend:?}: frontier_from_events (publisher start) {n} events: {seconds:.2} s, {:.0} events/s, client \
+             CPU {cpu:.2} s",
+            n as f64 / seconds
         );
     }
     drop(store);

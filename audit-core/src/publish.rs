@@ -450,9 +450,9 @@ impl Publisher {
         Ok(frontier)
     }
 
-    /// After the frontier was built again following a failure: a checkpoint that came due
-    /// meanwhile (an `every_events` multiple passed since the last published one) is due now,
-    /// at the current size.
+    /// After the frontier was built again (following a failure, or a rewrite of the chain's
+    /// newest events): a checkpoint that came due in events it did not push (an `every_events`
+    /// multiple passed since the last published one) is due now, at the current size.
     fn mark_missed(&mut self) {
         let (Some(n), Some(frontier)) = (self.policy.every_events, &self.frontier) else { return };
         if self.published != u64::MAX && frontier.size() / n > self.published / n {
@@ -474,6 +474,11 @@ impl Publisher {
             std::cmp::Ordering::Equal => tip == before.hash,
             std::cmp::Ordering::Less => true, // another writer's events between: caught up below
         };
+        if self.frontier.is_none() && self.retry_at.is_some_and(|at| Instant::now() < at) {
+            // Building it failed: it is built again after the backoff (from the store, so with
+            // these events), not once per append meanwhile.
+            return;
+        }
         let mut fresh = !self.frontier.as_ref().is_some_and(|frontier| follows(frontier, self.tip));
         loop {
             if fresh {
@@ -481,7 +486,11 @@ impl Publisher {
                 // after a failure); or not what they follow (the chain's newest events were
                 // deleted and written again): build it as it was before them, so that they
                 // are pushed and their checkpoints marked.
-                let was_none = self.frontier.is_none();
+                if self.frontier.is_some() {
+                    // Replacing a frontier the events no longer follow: a checkpoint still
+                    // pending from it is not signed now (marked again below if still due).
+                    self.pending = None;
+                }
                 match self.checked_frontier(&AsOf { store: Arc::clone(&self.store), head: before }).await {
                     Ok(frontier) => self.frontier = Some(frontier),
                     Err(e) => {
@@ -490,9 +499,9 @@ impl Publisher {
                         return; // a frontier built later from the store includes these events
                     }
                 }
-                if was_none {
-                    self.mark_missed();
-                }
+                // Events this publisher did not push (while it could not read the store, or
+                // another writer's after a rewrite) may have passed a checkpoint that is due.
+                self.mark_missed();
             }
             let size = self.frontier.as_ref().map_or(0, CompactRange::size);
             if appended.first_seq <= size + 1 {

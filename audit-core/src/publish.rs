@@ -412,7 +412,13 @@ impl Publisher {
     fn next_wake(&self) -> Option<Instant> {
         let retry = if self.pending.is_some() || self.frontier.is_none() { self.retry_at } else { None };
         let unpublished = self.frontier.as_ref().is_some_and(|f| f.size() > self.published);
-        let timed = self.policy.every.filter(|_| unpublished).map(|every| self.last_published_at + every);
+        // While a checkpoint waits for its retry, the timer has nothing to mark (it would
+        // fire at once, again and again, until the retry).
+        let timed = self
+            .policy
+            .every
+            .filter(|_| unpublished && self.pending.is_none())
+            .map(|every| self.last_published_at + every);
         match (retry, timed) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -448,6 +454,15 @@ impl Publisher {
         let (frontier, head) = proof::frontier_and_head_from_events(store, &self.chain).await?;
         self.tip = head.hash;
         Ok(frontier)
+    }
+
+    /// Drops the frontier, and with it a checkpoint still pending from it: that one is signed
+    /// only while the frontier it came from is kept (after a failed read or a rewrite the
+    /// events may no longer be those it covers). A checkpoint still due is marked again from
+    /// the frontier built next ([`Publisher::mark_missed`], the timer, or at shutdown).
+    fn give_up_frontier(&mut self) {
+        self.frontier = None;
+        self.pending = None;
     }
 
     /// After the frontier was built again (following a failure, or a rewrite of the chain's
@@ -487,14 +502,13 @@ impl Publisher {
                 // deleted and written again): build it as it was before them, so that they
                 // are pushed and their checkpoints marked.
                 if self.frontier.is_some() {
-                    // Replacing a frontier the events no longer follow: a checkpoint still
-                    // pending from it is not signed now (marked again below if still due).
-                    self.pending = None;
+                    // Replacing a frontier the events no longer follow.
+                    self.give_up_frontier();
                 }
                 match self.checked_frontier(&AsOf { store: Arc::clone(&self.store), head: before }).await {
                     Ok(frontier) => self.frontier = Some(frontier),
                     Err(e) => {
-                        self.frontier = None;
+                        self.give_up_frontier();
                         self.failed(&PublishError::Tree(e.to_string()));
                         return; // a frontier built later from the store includes these events
                     }
@@ -512,13 +526,13 @@ impl Publisher {
                 // The events read do not end where these follow: built again from the store.
                 Ok(()) if !fresh => fresh = true,
                 Ok(()) => {
-                    self.frontier = None;
+                    self.give_up_frontier();
                     let detail = format!("the events read up to seq {} do not end at {}", before.seq, before.hash);
                     self.failed(&PublishError::Tree(detail));
                     return;
                 }
                 Err(e) => {
-                    self.frontier = None;
+                    self.give_up_frontier();
                     self.failed(&PublishError::Tree(e.to_string()));
                     return;
                 }

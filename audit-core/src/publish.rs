@@ -453,13 +453,20 @@ impl Publisher {
     async fn checked_frontier(&mut self, store: &dyn AuditStore) -> Result<CompactRange, StoreProofError> {
         let (frontier, head) = proof::frontier_and_head_from_events(store, &self.chain).await?;
         self.tip = head.hash;
+        if self.frontier.is_none() {
+            // Reading the store works again: the next failure (of the sink) is a first one.
+            self.delay = self.retry.initial;
+        }
         Ok(frontier)
     }
 
     /// Drops the frontier, and with it a checkpoint still pending from it: that one is signed
     /// only while the frontier it came from is kept (after a failed read or a rewrite the
     /// events may no longer be those it covers). A checkpoint still due is marked again from
-    /// the frontier built next ([`Publisher::mark_missed`], the timer, or at shutdown).
+    /// the frontier built next ([`Publisher::mark_missed`], the timer, or at shutdown). So a
+    /// shutdown while the store cannot be read signs nothing, also not a checkpoint that was
+    /// pending and still true (the publisher cannot tell the two apart without reading); the
+    /// next start publishes the chain as it is then.
     fn give_up_frontier(&mut self) {
         self.frontier = None;
         self.pending = None;
@@ -670,5 +677,35 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    /// A failed frontier build doubles the backoff; once the store can be read again, the
+    /// next failure (of the sink, say) waits the initial backoff, not the doubled one.
+    #[tokio::test]
+    async fn the_backoff_starts_over_once_the_store_can_be_read_again() {
+        let store: Arc<dyn AuditStore> = Arc::new(MemoryStore::new());
+        let sink = Arc::new(CallbackSink::new(|_: &Checkpoint, _: &str| Ok(())));
+        let signer = NoteSigner::generate("log.example/a").expect("key");
+        let policy = CheckpointPolicy::new("log.example/a", signer, sink).expect("policy");
+        let retry = RetryPolicy { initial: Duration::from_millis(10), max: Duration::from_secs(5) };
+        let state = Arc::new(PublishState::default());
+        let mut publisher = Publisher::new(Arc::clone(&store), "default".into(), policy, retry, state);
+        for _ in 0..7 {
+            publisher.failed(&PublishError::Tree("the store cannot be read".into()));
+        }
+        assert_eq!(publisher.delay, Duration::from_millis(1280));
+        assert!(publisher.ensure_frontier().await, "the store can be read again");
+        assert_eq!(publisher.delay, retry.initial);
+        // A rebuild of a frontier that was there (no failure before it) leaves it alone.
+        publisher.failed(&PublishError::Timeout(Duration::from_secs(1))); // the sink
+        assert_eq!(publisher.delay, Duration::from_millis(20));
+        publisher.checked_frontier(&*store).await.expect("built again");
+        assert_eq!(publisher.delay, Duration::from_millis(20));
     }
 }

@@ -4,13 +4,8 @@
 //! for proofs (`audit_merkle_nodes`), whatever is wrong with them.
 
 mod common;
-use audit_core::checkpoint::{Checkpoint, NoteSigner};
-use audit_core::publish::{CallbackSink, CheckpointPolicy};
-use audit_core::{Actor, Auditor, EventDraft};
-use audit_seaorm::SqlStore;
+use audit_core::checkpoint::NoteSigner;
 use common::*;
-use sea_orm::ConnectionTrait;
-use std::sync::{Arc, Mutex};
 
 const ORIGIN: &str = "audit.example.com/default";
 
@@ -24,42 +19,14 @@ fn a_corrupt_stored_subtree_hash_is_not_signed_and_the_checkpoint_is_the_events_
 
     // One stored subtree hash (events 1..=64) goes bad: a disk fault, a restore from another
     // copy, or a hand edit. The events, the columns and the chain head are untouched.
-    db.block_on(async {
-        let conn = db.connect_async().await;
-        let changed = conn
-            .execute_raw(db.statement(
-                "UPDATE audit_merkle_nodes SET hash = ? WHERE chain = ? AND level = 6 AND idx = 0",
-                vec!["00".repeat(32).into(), "default".into()],
-            ))
-            .await
-            .expect("update a node row");
-        assert_eq!(changed.rows_affected(), 1);
-        conn.close().await.expect("close");
-    });
+    db.set_node_hash(6, 0, &"00".repeat(32));
     assert_exit(&run(&["verify", "--db", db.url()]), 0);
 
     // The application restarts with a checkpoint policy and records one more event.
     let signer = NoteSigner::generate(ORIGIN).expect("key");
     let verifier = signer.verifier().to_string();
-    let notes: Arc<Mutex<Vec<String>>> = Arc::default();
-    let kept = Arc::clone(&notes);
-    let sink = Arc::new(CallbackSink::new(move |_checkpoint: &Checkpoint, note: &str| {
-        kept.lock().expect("lock").push(note.to_string());
-        Ok(())
-    }));
-    db.block_on(async {
-        let store = Arc::new(SqlStore::new(db.connect_async().await).expect("supported backend"));
-        let policy = CheckpointPolicy::new(ORIGIN, signer.clone(), sink).expect("policy");
-        let auditor = Auditor::builder(store.clone()).chain("default").checkpoints(policy).build();
-        auditor
-            .record(EventDraft::new("update").actor(Actor::user("alice")).resource("doc", "101"))
-            .await
-            .expect("record");
-        auditor.shutdown().await;
-        store.connection().clone().close().await.expect("close");
-    });
-    let published = notes.lock().expect("lock").clone();
-    let note = published.last().expect("a checkpoint was published at shutdown").clone();
+    let published = db.record_publishing(ORIGIN, &signer, None, 101..=101);
+    let (_, note) = published.last().expect("a checkpoint was published at shutdown").clone();
     let cp = db.dir().join("cp-101");
     std::fs::write(&cp, &note).expect("keep the checkpoint");
 

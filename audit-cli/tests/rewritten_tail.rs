@@ -62,10 +62,6 @@ fn a_consistency_proof_over_rewritten_events_fails_against_a_checkpoint_of_the_e
 /// the events.
 #[test]
 fn the_restarted_publisher_signs_the_events_root_after_rewritten_events() {
-    use audit_core::checkpoint::Checkpoint;
-    use audit_core::publish::{CallbackSink, CheckpointPolicy};
-    use std::sync::{Arc, Mutex};
-
     let Some(db) = TestDb::open(Backend::Sqlite, "review_c_stale_pub") else { return };
     db.record_plain("default", 128);
     db.truncate("default", 100);
@@ -76,24 +72,8 @@ fn the_restarted_publisher_signs_the_events_root_after_rewritten_events() {
 
     let signer = NoteSigner::generate(ORIGIN).expect("key");
     let verifier = signer.verifier().to_string();
-    let notes: Arc<Mutex<Vec<(u64, String)>>> = Arc::default();
-    let kept = Arc::clone(&notes);
-    let sink = Arc::new(CallbackSink::new(move |checkpoint: &Checkpoint, note: &str| {
-        kept.lock().expect("lock").push((checkpoint.size, note.to_string()));
-        Ok(())
-    }));
-    db.block_on(async {
-        let store = Arc::new(audit_seaorm::SqlStore::new(db.connect_async().await).expect("supported backend"));
-        let policy = CheckpointPolicy::new(ORIGIN, signer.clone(), sink).expect("policy");
-        let auditor = audit_core::Auditor::builder(store.clone()).chain("default").checkpoints(policy).build();
-        auditor
-            .record(EventDraft::new("update").actor(Actor::user("alice")).resource("doc", "151"))
-            .await
-            .expect("record");
-        auditor.shutdown().await;
-        store.connection().clone().close().await.expect("close");
-    });
-    let (size, note) = notes.lock().expect("lock").last().expect("published at shutdown").clone();
+    let published = db.record_publishing(ORIGIN, &signer, None, 151..=151);
+    let (size, note) = published.last().expect("published at shutdown").clone();
     assert_eq!(size, 151);
     let cp = db.dir().join("cp-151");
     std::fs::write(&cp, &note).expect("keep the checkpoint");

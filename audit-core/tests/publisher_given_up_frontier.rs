@@ -4,111 +4,22 @@
 //! no frontier can be built. A pending checkpoint is signed only while the frontier it came
 //! from is kept.
 
-use audit_core::checkpoint::{Checkpoint, NoteSigner};
-use audit_core::merkle::{CompactRange, Digest, leaf_hash};
-use audit_core::publish::{CallbackSink, CheckpointPolicy};
-use audit_core::store::{AppendError, AuditStore, Head, LineStream, MemoryStore, Query, QueryPage, StoreError};
-use audit_core::{Actor, Auditor, EventDraft, RetryPolicy, SealedEvent};
-use futures_util::StreamExt;
+mod publisher_common;
+use audit_core::checkpoint::NoteSigner;
+use audit_core::merkle::Digest;
+use audit_core::publish::CheckpointPolicy;
+use audit_core::{Auditor, RetryPolicy};
+use publisher_common::{ORIGIN, Rewritable, Signed, draft, sink};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-
-const ORIGIN: &str = "audit.example.com/default";
-
-fn draft(who: &str, i: u64) -> EventDraft {
-    EventDraft::new("update").actor(Actor::user(who)).resource("doc", i.to_string())
-}
-
-/// The `Rewritable` store of publisher_rebuilds.rs, whose reads also fail while
-/// `failing_reads` is set.
-struct Store {
-    inner: RwLock<Arc<MemoryStore>>,
-    failing_reads: AtomicBool,
-}
-
-impl Store {
-    fn new() -> Arc<Store> {
-        Arc::new(Store { inner: RwLock::new(Arc::new(MemoryStore::new())), failing_reads: AtomicBool::new(false) })
-    }
-    fn current(&self) -> Arc<MemoryStore> {
-        Arc::clone(&self.inner.read().expect("lock"))
-    }
-    /// Keeps events 1..=keep, then writer B (another process) appends `by_b` events.
-    async fn rewrite(&self, keep: usize, by_b: u64) {
-        let old = self.current().events("default");
-        let fresh = Arc::new(MemoryStore::new());
-        fresh.append("default", Head::EMPTY, &old[..keep]).await.expect("copy the kept events");
-        let b = Auditor::builder(fresh.clone()).build();
-        for i in 0..by_b {
-            b.record(draft("bob", i)).await.expect("B records");
-        }
-        b.shutdown().await;
-        *self.inner.write().expect("lock") = fresh;
-    }
-    /// The root of the first `size` events as stored now.
-    fn stored_root(&self, size: u64) -> Option<Digest> {
-        let events = self.current().events("default");
-        if (events.len() as u64) < size {
-            return None;
-        }
-        let mut range = CompactRange::new();
-        for event in &events[..size as usize] {
-            range.push(leaf_hash(event.hash().as_bytes())).expect("push");
-        }
-        Some(range.root())
-    }
-}
-
-#[async_trait::async_trait]
-impl AuditStore for Store {
-    async fn head(&self, chain: &str) -> Result<Head, StoreError> {
-        self.current().head(chain).await
-    }
-    async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
-        self.current().append(chain, expected, batch).await
-    }
-    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
-        if self.failing_reads.load(Ordering::SeqCst) {
-            return futures_util::stream::once(async { Err(StoreError::Corrupt("transient read error".into())) })
-                .boxed();
-        }
-        let store = self.current();
-        let chain = chain.to_string();
-        futures_util::stream::once(async move { store.read(&chain, from, to).collect::<Vec<_>>().await })
-            .flat_map(futures_util::stream::iter)
-            .boxed()
-    }
-    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
-        self.current().query(query).await
-    }
-    async fn merkle_nodes(&self, chain: &str, nodes: &[(u32, u64)]) -> Result<Option<Vec<Digest>>, StoreError> {
-        self.current().merkle_nodes(chain, nodes).await
-    }
-}
-
-type Signed = Arc<Mutex<Vec<(u64, Digest)>>>;
-
-/// A sink keeping (size, root) of each checkpoint, failing while `failing` is set.
-fn sink(failing: Arc<AtomicBool>) -> (Arc<CallbackSink>, Signed) {
-    let published: Signed = Arc::default();
-    let kept = Arc::clone(&published);
-    let sink = Arc::new(CallbackSink::new(move |checkpoint: &Checkpoint, _: &str| {
-        if failing.load(Ordering::SeqCst) {
-            return Err("sink unavailable".into());
-        }
-        kept.lock().expect("lock").push((checkpoint.size, checkpoint.root));
-        Ok(())
-    }));
-    (sink, published)
-}
 
 /// Common start: `every(100 ms)`, a fixed 300 ms retry backoff, the sink failing.
 /// A records 1..=5; after 100 ms checkpoint 5 (root R of A's events 1..=5) is due and fails.
 /// Events 4..=5 are deleted and writer B appends 4'..=7'; reads start failing; A records seq 8
 /// (its publisher's catch-up of 6'..=7' fails: frontier None, checkpoint (5, R) still pending).
-async fn start() -> (Arc<Store>, Auditor, Arc<AtomicBool>, Signed) {
-    let store = Store::new();
+async fn start() -> (Arc<Rewritable>, Auditor, Arc<AtomicBool>, Signed) {
+    let store = Rewritable::new();
     let failing_sink = Arc::new(AtomicBool::new(true));
     let (sink, published) = sink(Arc::clone(&failing_sink));
     let signer = NoteSigner::generate(ORIGIN).expect("key");
@@ -134,7 +45,7 @@ async fn start() -> (Arc<Store>, Auditor, Arc<AtomicBool>, Signed) {
     (store, a, failing_sink, published)
 }
 
-fn wrong_roots(store: &Store, published: &[(u64, Digest)]) -> Vec<u64> {
+fn wrong_roots(store: &Rewritable, published: &[(u64, Digest)]) -> Vec<u64> {
     published.iter().filter(|&&(size, root)| store.stored_root(size) != Some(root)).map(|p| p.0).collect()
 }
 

@@ -11,6 +11,8 @@
 //! server is unreachable; otherwise it is skipped with a loud message on stderr.
 #![allow(dead_code, unreachable_pub)]
 
+use audit_core::checkpoint::{Checkpoint, NoteSigner};
+use audit_core::publish::{CallbackSink, CheckpointPolicy};
 use audit_core::store::JsonlStore;
 use audit_core::{Actor, Auditor, Context, Event, EventDraft, EventHash, Outcome, Timestamp};
 use audit_seaorm::SqlStore;
@@ -19,7 +21,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Transac
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Writes `n` events to `dir/trail.jsonl` and returns its path.
 pub fn trail(dir: &Path, n: usize) -> PathBuf {
@@ -150,6 +152,59 @@ impl TestDb {
             .map(|i| EventDraft::new("update").actor(Actor::user("alice")).resource("doc", i.to_string()))
             .collect();
         self.record(chain, drafts);
+    }
+
+    /// Sets the stored hash of subtree (`level`, `idx`) of chain "default" to `hash` (a row of
+    /// `audit_merkle_nodes` gone bad: the table has no append-only triggers).
+    pub fn set_node_hash(&self, level: i32, idx: i64, hash: &str) {
+        self.block_on(async {
+            let conn = self.connect_async().await;
+            let changed = conn
+                .execute_raw(self.statement(
+                    "UPDATE audit_merkle_nodes SET hash = ? WHERE chain = ? AND level = ? AND idx = ?",
+                    vec![hash.into(), "default".into(), level.into(), idx.into()],
+                ))
+                .await
+                .expect("update a node row");
+            assert_eq!(changed.rows_affected(), 1, "row ({level}, {idx}) exists");
+            conn.close().await.expect("close");
+        });
+    }
+
+    /// The application restarted with a checkpoint policy of `origin` signed by `signer`
+    /// (every `every_events` events, if given; always at shutdown) records plain events `seqs`
+    /// on chain "default" and shuts down. Returns the checkpoints it published: size and note.
+    pub fn record_publishing(
+        &self,
+        origin: &str,
+        signer: &NoteSigner,
+        every_events: Option<u64>,
+        seqs: std::ops::RangeInclusive<u64>,
+    ) -> Vec<(u64, String)> {
+        let notes: Arc<Mutex<Vec<(u64, String)>>> = Arc::default();
+        let kept = Arc::clone(&notes);
+        let sink = Arc::new(CallbackSink::new(move |checkpoint: &Checkpoint, note: &str| {
+            kept.lock().expect("lock").push((checkpoint.size, note.to_string()));
+            Ok(())
+        }));
+        self.block_on(async {
+            let store = Arc::new(SqlStore::new(self.connect_async().await).expect("supported backend"));
+            let policy = CheckpointPolicy::new(origin, signer.clone(), sink).expect("policy");
+            let policy = match every_events {
+                Some(n) => policy.every_events(n),
+                None => policy,
+            };
+            let auditor = Auditor::builder(store.clone()).chain("default").checkpoints(policy).build();
+            for i in seqs {
+                auditor
+                    .record(EventDraft::new("update").actor(Actor::user("alice")).resource("doc", i.to_string()))
+                    .await
+                    .expect("record");
+            }
+            auditor.shutdown().await;
+            store.connection().clone().close().await.expect("close");
+        });
+        notes.lock().expect("lock").clone()
     }
 
     /// Creates the audit tables and nothing else.

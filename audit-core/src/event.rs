@@ -605,7 +605,11 @@ fn write_value_map(map: &Map<String, Value>, out: &mut Vec<u8>) {
 }
 
 /// What the application knows about an event; the writer seals it into an [`Event`].
-#[derive(Clone, Debug, PartialEq, Default)]
+///
+/// Its `Debug` form shows no value of `details` or `changes` (only their keys and fields):
+/// a draft is not yet redacted, and errors that hand one back
+/// ([`TryRecordError::Full`](crate::TryRecordError::Full)) end up in logs.
+#[derive(Clone, PartialEq, Default)]
 pub struct EventDraft {
     pub(crate) actor: Option<Actor>,
     pub(crate) action: String,
@@ -619,6 +623,22 @@ pub struct EventDraft {
     pub(crate) tags: Vec<String>,
     pub(crate) id: Option<Uuid>,
     pub(crate) ts: Option<Timestamp>,
+}
+
+impl fmt::Debug for EventDraft {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let details: Vec<&String> = self.details.keys().collect();
+        let changes: Vec<&String> = self.changes.iter().map(|change| &change.field).collect();
+        f.debug_struct("EventDraft")
+            .field("action", &self.action)
+            .field("actor", &self.actor)
+            .field("resource", &self.resource)
+            .field("outcome", &self.outcome)
+            .field("details (keys; values not shown)", &details)
+            .field("changes (fields; values not shown)", &changes)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EventDraft {

@@ -83,5 +83,5 @@ pub use orm::{AuditedDb, AuditedDbBuilder, AuditedModel, AuditedTransaction, Bul
 
 pub use store::{
     ColumnMismatch, DataSubject, FailureSummary, LastChange, ReportFilter, SqlCheckpointSink, SqlStore, SqlStoreError,
-    StoreVerifyReport, postgres_least_privilege_sql,
+    StoreVerifyReport, postgres_least_privilege_sql, redact_url,
 };

@@ -108,10 +108,10 @@
 //! |---|---|
 //! | `action` | `"<METHOD> <route template>"`, e.g. `"PUT /users/{id}"`; `"<METHOD> <unmatched>"` without a matched route (never the raw path, which the client chooses) |
 //! | `actor` | set through [`AuditHandle::set_actor`], else derived by [`AuditLayer::on_actor`], else `anonymous` |
-//! | `resource` | from the route: the last `{param}` segment that follows a literal segment gives type = the literal, id = the parameter's value (`/users/{id}` → `users`/`42`; `/orgs/{org}/members/{user}` → `members`/`<user>`; `/users/{id}/activate` → `users`/`<id>`); else type = the last literal segment and id `""` (`POST /users` → `users`/`""`). The id is the percent-decoded value, escaped (see [Resource ids](#resource-ids)). [`AuditHandle::set_resource`] overrides it |
+//! | `resource` | from the route: the last `{param}` segment that follows a literal segment gives type = the literal, id = the parameter's value (`/users/{id}` → `users`/`42`; `/orgs/{org}/members/{user}` → `members`/`<user>`; `/users/{id}/activate` → `users`/`<id>`); else type = the last literal segment and id `""` (`POST /users` → `users`/`""`). The id is the percent-decoded value, escaped (see [Resource ids](#resource-ids)). A parameter the redaction policy names is hidden. [`AuditHandle::set_resource`] overrides it |
 //! | `outcome` | `2xx`/`3xx` success; `401`/`403` denied; anything else (and no response at all) failure |
 //! | `reason` | [`AuditHandle::set_reason`], else the status's reason phrase when not a success; `aborted`, `panic`, `service error` or `audit store unavailable` when the layer knows better |
-//! | `context` | `ip`, `user_agent` (control and bidirectional formatting characters stripped, at most [`MAX_USER_AGENT_LEN`] bytes), `request_id`, `method`, `route`, `path` (the raw path the client sent, without the query, cleaned, at most [`MAX_PATH_LEN`] bytes; axum's `OriginalUri`'s path when a router set it, so a router nested under a prefix records the prefix too), `status`, `duration_us` (from the layer's `call` to the response head) |
+//! | `context` | `ip`, `user_agent` (control and bidirectional formatting characters stripped, at most [`MAX_USER_AGENT_LEN`] bytes), `request_id`, `method`, `route`, `path` (the raw path the client sent, without the query, cleaned, at most [`MAX_PATH_LEN`] bytes; axum's `OriginalUri`'s path when a router set it, so a router nested under a prefix records the prefix too; secret parameters hidden, see [Resource ids](#resource-ids)), `status`, `duration_us` (from the layer's `call` to the response head) |
 //! | `details` | [`AuditHandle::add_detail`]; `client_request_id` when the client sent an untrusted `x-request-id` |
 //! | `justification`, `tags` | [`AuditHandle::set_justification`], [`AuditHandle::add_tag`] |
 //!
@@ -139,6 +139,12 @@
 //! When one of a route's parameters is not UTF-8, axum keeps none of them; the layer then
 //! reads the values from the raw path, matched against the template (the id is `""` only if
 //! the path does not fit it).
+//!
+//! A parameter whose name the auditor's [`RedactionPolicy`](audit_core::RedactionPolicy)
+//! names (`/password-resets/{token}`, `/keys/{api_key}`) is a secret, not a record's name:
+//! its value is hidden as the policy hides values (`[REDACTED]`, or the same keyed token
+//! for the same value) in the resource id and in `context.path`, where its segment is
+//! replaced (a path that does not fit its template is hidden whole).
 //!
 //! Context that only describes the request (the user agent, the raw path, a client's request
 //! id) is cleaned instead: hidden characters are dropped and the value is cut silently.

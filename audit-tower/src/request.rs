@@ -5,7 +5,7 @@ use crate::handle::AuditHandle;
 use crate::layer::{Config, Counters};
 use crate::{MAX_DETACHED_WAITERS, MAX_PATH_LEN, MAX_PATH_PARAM_LEN, MAX_REQUEST_ID_LEN, MAX_USER_AGENT_LEN};
 use audit_core::merkle::{leaf_hash, to_hex};
-use audit_core::{Actor, AuditScope, Auditor, Context, EventDraft, Outcome, Resource};
+use audit_core::{Actor, AuditScope, Auditor, Context, EventDraft, Outcome, RedactionPolicy, Resource};
 use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, RawPathParams};
@@ -53,20 +53,26 @@ impl Started {
         action.push_str(&method);
         action.push(' ');
         action.push_str(template);
+        let policy = config.auditor.redaction();
         let resource = match &route {
             Some(template) => match raw_path_params(parts) {
-                Some(Ok(params)) => resource_from_route(template, |name| {
+                Some(Ok(params)) => resource_from_route(template, policy, |name| {
                     params.iter().find(|(key, _)| *key == name).map(|(_, value)| Cow::Borrowed(value.as_bytes()))
                 }),
                 // A parameter is not UTF-8 once percent-decoded, and axum then keeps none of
                 // them: read the values from the raw path.
                 Some(Err(RawPathParamsRejection::InvalidUtf8InPathParam(_))) => {
                     let path = parts.uri.path();
-                    resource_from_route(template, |name| raw_path_param(template, path, name).map(Cow::Owned))
+                    resource_from_route(template, policy, |name| raw_path_param(template, path, name).map(Cow::Owned))
                 }
-                _ => resource_from_route(template, |_| None),
+                _ => resource_from_route(template, policy, |_| None),
             },
             None => Resource::default(),
+        };
+        let path = original_path(parts);
+        let path = match &route {
+            Some(template) => hide_secret_params(template, path, policy),
+            None => Cow::Borrowed(path),
         };
 
         let peer = peer_ip(parts);
@@ -99,7 +105,7 @@ impl Started {
             request_id: Some(request_id.clone()),
             method: Some(method),
             route,
-            path: Some(clean(original_path(parts), MAX_PATH_LEN)),
+            path: Some(clean(&path, MAX_PATH_LEN)),
             status: None,
             duration_us: None,
         };
@@ -309,6 +315,64 @@ fn raw_path_params(parts: &mut Parts) -> Option<Result<RawPathParams, RawPathPar
     }
 }
 
+/// `path` with the segments of the parameters of `template` that `policy` names (e.g.
+/// `/password-resets/{token}`) replaced by their hidden values, as in the resource id; the
+/// path unchanged if the template has no such parameter, and hidden whole if it does not fit
+/// the template.
+fn hide_secret_params<'p>(template: &str, path: &'p str, policy: &RedactionPolicy) -> Cow<'p, str> {
+    // Any `{name}` of a segment, also one mixed with text (`{token}.json`).
+    let secret = |segment: &str| {
+        segment.split('{').skip(1).any(|part| {
+            let name = part.split('}').next().unwrap_or_default();
+            policy.matches(name.strip_prefix('*').unwrap_or(name))
+        })
+    };
+    if !template.split('/').any(secret) {
+        return Cow::Borrowed(path);
+    }
+    let template: Vec<&str> = template.split('/').skip(1).collect();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let fits = |template: &[&str]| {
+        template.iter().enumerate().all(|(i, segment)| match param_segment(segment) {
+            Some((_, true)) => i + 1 == template.len() && i < segments.len(),
+            Some((_, false)) => i < segments.len(),
+            None if segment.contains(['{', '}']) => i < segments.len(),
+            None => segments.get(i) == Some(segment),
+        }) && (template.len() == segments.len()
+            || template.last().and_then(|last| param_segment(last)).is_some_and(|(_, catch_all)| catch_all))
+    };
+    let hidden = |raw: &str| hide_id(policy, escape_id(&percent_decode(raw), MAX_PATH_PARAM_LEN));
+    let Some(skip) = (0..template.len()).find(|&skip| fits(&template[skip..])) else {
+        return Cow::Owned(hide_id(policy, escape_id(path.as_bytes(), MAX_PATH_LEN)));
+    };
+    let mut out = String::with_capacity(path.len());
+    for (i, segment) in template[skip..].iter().enumerate() {
+        out.push('/');
+        match param_segment(segment) {
+            Some((name, true)) if policy.matches(name) => {
+                out.push_str(&hidden(&segments[i..].join("/")));
+                return Cow::Owned(out);
+            }
+            Some((_, true)) => {
+                out.push_str(&segments[i..].join("/"));
+                return Cow::Owned(out);
+            }
+            Some((name, false)) if policy.matches(name) => out.push_str(&hidden(segments[i])),
+            None if secret(segment) => out.push_str(&hidden(segments[i])),
+            _ => out.push_str(segments[i]),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// What a resource id (or a path parameter's value) that `policy` names becomes.
+fn hide_id(policy: &RedactionPolicy, id: String) -> String {
+    match policy.hide(&Value::String(id)) {
+        Value::String(hidden) => hidden,
+        other => other.to_string(),
+    }
+}
+
 /// The percent-decoded bytes of the parameter `name` of `template`, read from the raw `path`
 /// the template matched (as axum's router does, without requiring UTF-8). Literal segments
 /// must match; a `{*name}` catch-all takes the rest of the path. A router nested under a
@@ -399,8 +463,13 @@ fn percent_decode(input: &str) -> Vec<u8> {
 /// segment and the id is empty (`POST /users` is `users`/`""`); with no literal segment at
 /// all, both are empty. Parameters are `{name}` or `{*name}` whole segments. Values are the
 /// percent-decoded bytes, written with [`escape_id`] (escaped, never stripped; cut and marked
-/// past [`MAX_PATH_PARAM_LEN`](crate::MAX_PATH_PARAM_LEN) bytes).
-pub(crate) fn resource_from_route<'a>(template: &str, param: impl Fn(&str) -> Option<Cow<'a, [u8]>>) -> Resource {
+/// past [`MAX_PATH_PARAM_LEN`](crate::MAX_PATH_PARAM_LEN) bytes); the value of a parameter
+/// `policy` names (`{token}`) is hidden as the policy hides values.
+pub(crate) fn resource_from_route<'a>(
+    template: &str,
+    policy: &RedactionPolicy,
+    param: impl Fn(&str) -> Option<Cow<'a, [u8]>>,
+) -> Resource {
     let is_literal = |segment: &str| !segment.contains(['{', '}']);
     // From the last segment back: `later` is the segment after the current one.
     let (mut later, mut last_literal) = (None, None);
@@ -408,6 +477,7 @@ pub(crate) fn resource_from_route<'a>(template: &str, param: impl Fn(&str) -> Op
         if is_literal(segment) {
             if let Some((name, _)) = later.and_then(param_segment) {
                 let id = param(name).map(|v| escape_id(&v, MAX_PATH_PARAM_LEN)).unwrap_or_default();
+                let id = if policy.matches(name) && !id.is_empty() { hide_id(policy, id) } else { id };
                 return Resource::new(segment, id);
             }
             last_literal = last_literal.or(Some(segment));
@@ -511,7 +581,8 @@ mod tests {
 
     fn resource(template: &str, params: &[(&str, &str)]) -> (String, String) {
         let params: HashMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let r = resource_from_route(template, |name| params.get(name).map(|v| Cow::Borrowed(v.as_bytes())));
+        let policy = RedactionPolicy::none();
+        let r = resource_from_route(template, &policy, |name| params.get(name).map(|v| Cow::Borrowed(v.as_bytes())));
         (r.kind, r.id)
     }
 
@@ -594,7 +665,37 @@ mod tests {
         // A nested router's path lacks the prefix its template has.
         assert_eq!(raw_path_param("/api/users/{id}", "/users/%FF", "id"), Some(vec![0xff]));
         let from_raw = |name: &str| raw_path_param("/users/{id}", "/users/%FF%0A", name).map(Cow::Owned);
-        assert_eq!(resource_from_route("/users/{id}", from_raw), Resource::new("users", r"\xff\u{a}"));
+        assert_eq!(
+            resource_from_route("/users/{id}", &RedactionPolicy::none(), from_raw),
+            Resource::new("users", r"\xff\u{a}")
+        );
+    }
+
+    #[test]
+    fn parameters_the_policy_names_are_hidden_in_the_resource_and_the_path() {
+        let policy = RedactionPolicy::default();
+        let id = |template: &str, params: &[(&str, &str)]| {
+            let params: HashMap<&str, &str> = params.iter().copied().collect();
+            resource_from_route(template, &policy, |name| params.get(name).map(|v| Cow::Borrowed(v.as_bytes()))).id
+        };
+        assert_eq!(id("/password-resets/{token}", &[("token", "prt_1")]), "[REDACTED]");
+        assert_eq!(id("/users/{id}/api-keys/{API_KEY}", &[("id", "7"), ("API_KEY", "k")]), "[REDACTED]");
+        assert_eq!(id("/users/{id}", &[("id", "7")]), "7");
+        let path = |template: &str, path: &str| hide_secret_params(template, path, &policy).into_owned();
+        assert_eq!(path("/password-resets/{token}", "/password-resets/prt_1"), "/password-resets/[REDACTED]");
+        assert_eq!(path("/t/{token}/x/{id}", "/t/s%20e/x/9"), "/t/[REDACTED]/x/9");
+        assert_eq!(path("/files/{*token}", "/files/a/b"), "/files/[REDACTED]");
+        assert_eq!(path("/links/{token}.json", "/links/prt_1.json"), "/links/[REDACTED]");
+        assert_eq!(path("/users/{id}", "/users/prt_1"), "/users/prt_1", "no secret parameter");
+        // A nested router's path lacks the template's prefix.
+        assert_eq!(path("/api/resets/{token}", "/resets/prt_1"), "/resets/[REDACTED]");
+        // A path that does not fit its template is hidden whole.
+        assert_eq!(path("/resets/{token}", "/other/prt_1/x"), "[REDACTED]");
+        // Tokens: the same in the id and the path.
+        let tokens = RedactionPolicy::default().tokenize(b"k".to_vec());
+        let id = resource_from_route("/resets/{token}", &tokens, |_| Some(Cow::Borrowed(b"prt_1".as_slice()))).id;
+        assert!(id.starts_with("hmac-sha256:"), "{id}");
+        assert_eq!(hide_secret_params("/resets/{token}", "/resets/prt_1", &tokens), format!("/resets/{id}"));
     }
 
     #[test]

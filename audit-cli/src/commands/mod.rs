@@ -221,8 +221,9 @@ impl DbUrl {
                 Ok(DbUrl { shown: url.to_string(), server: None })
             }
             "postgres" | "postgresql" | "mysql" => {
-                let parsed = url::Url::parse(url)
-                    .map_err(|e| Failure::new(format!("--db: {:?} is not a valid URL: {e}", redact(url))))?;
+                let parsed = url::Url::parse(url).map_err(|e| {
+                    Failure::new(format!("--db: {:?} is not a valid URL: {e}", audit_seaorm::redact_url(url)))
+                })?;
                 let host = match parsed.host() {
                     Some(url::Host::Domain(name)) if !name.is_empty() => name.to_string(),
                     Some(url::Host::Ipv4(ip)) => ip.to_string(),
@@ -233,11 +234,11 @@ impl DbUrl {
                 let port = parsed.port().unwrap_or(default_port);
                 // A Unix socket (?host=/path or ?socket=/path) has no host and port to name.
                 let socket = parsed.query_pairs().any(|(key, _)| key == "host" || key == "socket");
-                Ok(DbUrl { shown: redact(url), server: (!socket).then_some((host, port)) })
+                Ok(DbUrl { shown: audit_seaorm::redact_url(url), server: (!socket).then_some((host, port)) })
             }
             other => Err(Failure::new(format!(
                 "--db {:?}: unknown database URL scheme {other:?}: audit-trail reads {}",
-                redact(url),
+                audit_seaorm::redact_url(url),
                 DbUrl::SCHEMES
             ))),
         }
@@ -305,17 +306,6 @@ pub(crate) fn sqlite_file(url: &str) -> Option<PathBuf> {
     let (scheme, rest) = url.split_once(':')?;
     let path = sqlite_url_path(rest);
     (scheme.eq_ignore_ascii_case("sqlite") && !path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
-}
-
-/// `url` with its password replaced by `***`, for messages.
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
-    }
 }
 
 /// Opens the audit store at `url` for reading only (see `SqlStore::connect_read_only`): never

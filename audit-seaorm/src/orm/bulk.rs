@@ -38,7 +38,7 @@
 
 use super::conn::AuditedTransaction;
 use super::event::{self, OrmEvent, resource_id};
-use super::hooks::{AuditedModel, key_condition, key_json, key_values_of, row_of, table_of};
+use super::hooks::{AuditedModel, key_condition, key_json, key_values_of, redacted_columns, row_of, table_of};
 use sea_orm::{
     Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, TransactionTrait,
     UpdateMany, Value,
@@ -65,6 +65,8 @@ where
     D: TransactionTrait<Transaction = AuditedTransaction>,
 {
     let models: Vec<A> = models.into_iter().collect();
+    let redact = redacted_columns::<A>()?;
+    let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
     let txn = db.begin().await?;
     let raw = txn.raw();
     let inserted = if raw.support_returning() {
@@ -81,9 +83,9 @@ where
     let events = inserted
         .iter()
         .map(|model| {
-            let mut event = OrmEvent::new("create", &table, resource_id(&key_json(&key_values_of(model))));
+            let mut event = OrmEvent::new("create", &table, txn.shown_id::<A::Entity>(&key_values_of(model), &redact));
             event.changes = event::created(row_of(model, A::IGNORE));
-            txn.redact(&mut event, A::REDACT);
+            txn.redact(&mut event, &redact);
             event
         })
         .collect();
@@ -105,6 +107,8 @@ where
     E::ActiveModel: AuditedModel,
     D: TransactionTrait<Transaction = AuditedTransaction>,
 {
+    let redact = redacted_columns::<E::ActiveModel>()?;
+    let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
     let txn = db.begin().await?;
     let raw = txn.raw();
     let old = txn.raw_result(E::find().filter(filter.clone()).lock_exclusive().all(raw).await).await?;
@@ -131,9 +135,9 @@ where
         let Some(model) = after.remove(&id) else { continue };
         let changes = event::updated(row_of(before, ignore), row_of(&model, ignore));
         if !changes.is_empty() {
-            let mut event = OrmEvent::new("update", &table, id);
+            let mut event = OrmEvent::new("update", &table, txn.shown_id::<E>(key, &redact));
             event.changes = changes;
-            txn.redact(&mut event, <E::ActiveModel as AuditedModel>::REDACT);
+            txn.redact(&mut event, &redact);
             events.push(event);
         }
         rows.push(model);
@@ -151,6 +155,8 @@ where
     E::ActiveModel: AuditedModel,
     D: TransactionTrait<Transaction = AuditedTransaction>,
 {
+    let redact = redacted_columns::<E::ActiveModel>()?;
+    let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
     let txn = db.begin().await?;
     let raw = txn.raw();
     // The rows as they were when deleted: returned by the DELETE itself, or read (locked)
@@ -174,9 +180,9 @@ where
     let events = old
         .iter()
         .map(|before| {
-            let mut event = OrmEvent::new("delete", &table, resource_id(&key_json(&key_values_of(before))));
+            let mut event = OrmEvent::new("delete", &table, txn.shown_id::<E>(&key_values_of(before), &redact));
             event.changes = event::deleted(row_of(before, ignore));
-            txn.redact(&mut event, <E::ActiveModel as AuditedModel>::REDACT);
+            txn.redact(&mut event, &redact);
             event
         })
         .collect();

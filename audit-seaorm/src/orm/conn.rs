@@ -3,6 +3,7 @@
 //! [`Auditor`] once the transaction has committed.
 
 use super::event::{self, OrmEvent, resource_id};
+use super::hooks::{key_columns_of, key_json};
 use super::marker::{self, KeySource, Message, WriteVerb};
 use super::old_row::{self, Fusion};
 use super::outbox;
@@ -150,8 +151,11 @@ impl AuditedDbBuilder {
         self.bulk_policy(BulkPolicy::Reject)
     }
     /// Secrets to hide when a change is intercepted, before it is buffered or written to the
-    /// outbox (default [`RedactionPolicy::default`]). Give it the same policy as the
-    /// auditor's.
+    /// outbox (default: the auditor's own policy, [`Auditor::redaction`], so that the outbox
+    /// holds nothing the trail would not). The auditor applies its policy again when it
+    /// records the event: with a tokenizing policy, a value both name is MACed twice, so the
+    /// tokens of ORM changes compare with each other, not with tokens the auditor makes of
+    /// other events' values.
     pub fn redaction(mut self, policy: RedactionPolicy) -> Self {
         self.redaction = policy;
         self
@@ -210,10 +214,10 @@ impl AuditedDb {
     pub fn builder(conn: DatabaseConnection, auditor: Auditor, store: Arc<dyn AuditStore>) -> AuditedDbBuilder {
         AuditedDbBuilder {
             conn,
-            auditor,
             delivery: Delivery::Outbox { store, table: outbox::DEFAULT_TABLE.to_string() },
             bulk: BulkPolicy::default(),
-            redaction: RedactionPolicy::default(),
+            redaction: auditor.redaction().clone(),
+            auditor,
             held_expiry: None,
         }
     }
@@ -222,10 +226,10 @@ impl AuditedDb {
     pub fn direct(conn: DatabaseConnection, auditor: Auditor) -> AuditedDb {
         AuditedDbBuilder {
             conn,
-            auditor,
             delivery: Delivery::Direct,
             bulk: BulkPolicy::default(),
-            redaction: RedactionPolicy::default(),
+            redaction: auditor.redaction().clone(),
+            auditor,
             held_expiry: None,
         }
         .build()
@@ -723,13 +727,32 @@ impl DbShared {
         self.emit(target, events).await
     }
 
+    /// The resource id events record for a row of `key` ([`event::shown_id`]): secrets kept
+    /// as keys hidden.
+    pub(super) fn shown_id(&self, key_columns: &[String], key: &[Json], redact: &[impl AsRef<str>]) -> String {
+        event::shown_id(key_columns, key, &self.redaction, self.auditor.redaction(), redact)
+    }
+
     async fn on_marker(&self, target: Target<'_>, stmt: Statement) -> Result<(), DbErr> {
         let task = tokio::task::try_id();
         match marker::decode(stmt)? {
             Message::Probe => Ok(()),
-            Message::Begin { table, verb, key, old, redact, values, no_statement, new, old_read, key_source } => {
+            Message::Begin {
+                table,
+                verb,
+                key,
+                key_columns,
+                old,
+                redact,
+                values,
+                no_statement,
+                new,
+                old_read,
+                key_source,
+            } => {
                 let mut key_values = key.unwrap_or_default();
                 let mut key = (!key_values.is_empty()).then(|| resource_id(&key_values));
+                let shown_key = key.as_ref().map(|_| self.shown_id(&key_columns, &key_values, &redact));
                 let mut inserted = None;
                 if verb == WriteVerb::Insert {
                     // Inserts are matched by their statements' values, not by key: the key
@@ -742,13 +765,25 @@ impl DbShared {
                     .and_then(old_row::lookup)
                     .map(|read| Box::new(DeferredRead { read, redact: redact.clone() }));
                 let since = std::time::Instant::now();
-                let token = Token { task, verb: verb.sql(), table, key, key_values, values, since, inserted, deferred };
+                let token = Token {
+                    task,
+                    verb: verb.sql(),
+                    table,
+                    key,
+                    shown_key,
+                    key_values,
+                    values,
+                    since,
+                    inserted,
+                    deferred,
+                };
                 let expired = self.with_tracker(target, |tracker| tracker.begin(token, old, redact, no_statement));
                 self.record_stand_ins(expired);
                 Ok(())
             }
-            Message::End { table, verb, key, row, redact } => {
-                let key = resource_id(&key);
+            Message::End { table, verb, key: key_values, key_columns, row, redact } => {
+                let key = resource_id(&key_values);
+                let shown_key = self.shown_id(&key_columns, &key_values, &redact);
                 let Ended { pending, stand_in, skipped } =
                     self.with_tracker(target, |tracker| tracker.end(task, verb.sql(), &table, &key));
                 self.drop_stand_ins(target, skipped);
@@ -767,7 +802,7 @@ impl DbShared {
                     _ => Vec::new(),
                 };
                 let event = (!changes.is_empty()).then(|| {
-                    let mut event = OrmEvent::new(verb.action(), &table, key);
+                    let mut event = OrmEvent::new(verb.action(), &table, shown_key);
                     event.changes = changes;
                     event.details = details;
                     let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
@@ -1223,6 +1258,12 @@ impl AuditedTransaction {
     /// Buffers events produced by the audited helpers.
     pub(crate) fn push_events(&self, events: Vec<OrmEvent>) {
         lock(&self.guard.state).events.extend(events);
+    }
+
+    /// The resource id events record for the row of `E` whose key is `key`
+    /// ([`event::shown_id`]); `redact` are the entity's redacted columns.
+    pub(crate) fn shown_id<E: sea_orm::EntityTrait>(&self, key: &[sea_orm::Value], redact: &[&str]) -> String {
+        self.shared.shown_id(&key_columns_of::<E>(), &key_json(key), redact)
     }
 
     /// Hides `event`'s secrets and fits its values into the auditor's limit

@@ -240,6 +240,41 @@ pub(crate) fn resource_id(key: &[Json]) -> String {
     }
 }
 
+/// The resource id an event records for the row whose key columns `key_columns` hold `key`:
+/// [`resource_id`], with the value of each key column the entity redacts (`redact`) or a
+/// redaction policy names hidden as that column's change is (by the connection's `policy`,
+/// else by the auditor's `auditor_policy`), so that a secret used as a key is not recorded in
+/// clear as the resource.
+pub(crate) fn shown_id(
+    key_columns: &[String],
+    key: &[Json],
+    policy: &RedactionPolicy,
+    auditor_policy: &RedactionPolicy,
+    redact: &[impl AsRef<str>],
+) -> String {
+    let hider = |column: &str| {
+        if policy.matches(column) || redact.iter().any(|c| c.as_ref().eq_ignore_ascii_case(column)) {
+            Some(policy)
+        } else if auditor_policy.matches(column) {
+            Some(auditor_policy)
+        } else {
+            None
+        }
+    };
+    if !key_columns.iter().any(|column| hider(column).is_some()) {
+        return resource_id(key);
+    }
+    let shown: Vec<Json> = key
+        .iter()
+        .enumerate()
+        .map(|(i, value)| match key_columns.get(i).and_then(|column| hider(column)) {
+            Some(hider) => hider.hide(value),
+            None => value.clone(),
+        })
+        .collect();
+    resource_id(&shown)
+}
+
 /// Every column as `new` (create).
 pub(crate) fn created(row: Row) -> Vec<Change> {
     row.into_iter().map(|(field, new)| Change { field, old: None, new: Some(new) }).collect()
@@ -364,6 +399,26 @@ mod tests {
         for text in ["", "plain", "quote\"back\\slash", "\u{0}\u{1f}\u{7f}\n\t\u{8}\u{c}\r", "é€😀\u{2028}"] {
             assert_eq!(string_json_len(text), audit_core::canonical::to_string(&json!(text)).len(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn secret_keys_are_hidden_in_resource_ids() {
+        let policy = RedactionPolicy::default();
+        let tokens = RedactionPolicy::none().with_key("pan").tokenize(b"k".to_vec());
+        let columns = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(shown_id(&columns(&["id"]), &[json!(42)], &policy, &policy, &[""; 0]), "42");
+        assert_eq!(shown_id(&columns(&["token"]), &[json!("s3cret")], &policy, &policy, &[""; 0]), "[REDACTED]");
+        assert_eq!(shown_id(&columns(&["pan"]), &[json!("4111")], &policy, &policy, &["PAN"]), "[REDACTED]");
+        assert_eq!(
+            shown_id(&columns(&["user", "api_key"]), &[json!(1), json!("k")], &policy, &policy, &[""; 0]),
+            r#"[1,"[REDACTED]"]"#
+        );
+        // A key column only the auditor's policy names is hidden as the auditor hides it.
+        let token = tokens.hide(&json!("4111"));
+        assert_eq!(
+            shown_id(&columns(&["pan"]), &[json!("4111")], &policy, &tokens, &[""; 0]),
+            token.as_str().unwrap_or("")
+        );
     }
 
     #[test]

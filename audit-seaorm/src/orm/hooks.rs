@@ -56,6 +56,11 @@ fn columns_as_json<E: EntityTrait>(ignore: &[&str], value: impl Fn(E::Column) ->
     row
 }
 
+/// The names of `E`'s primary key columns, in the order of [`key_values_of`].
+pub(crate) fn key_columns_of<E: EntityTrait>() -> Vec<String> {
+    <E::PrimaryKey as Iterable>::iter().map(|pk| sea_orm::IdenStatic::as_str(&pk.into_column()).to_string()).collect()
+}
+
 /// The primary key values of `model`.
 pub(crate) fn key_values_of<M: ModelTrait>(model: &M) -> Vec<Value> {
     <<M::Entity as EntityTrait>::PrimaryKey as Iterable>::iter().map(|pk| model.get(pk.into_column())).collect()
@@ -109,8 +114,36 @@ async fn read_locked<A: AuditedModel, C: ConnectionTrait>(db: &C, key: &[Value])
     Ok(model.map(|m| row_of(&m, A::IGNORE)))
 }
 
-fn redact_of<A: AuditedModel>() -> Vec<String> {
-    A::REDACT.iter().map(|c| (*c).to_string()).collect()
+/// The columns `A::REDACT` names, by their names in the table. An entry may name a column as
+/// the table does, in another case, or by the model's field name (`taxpayer_id` for a column
+/// renamed `taxpayerId`). An entry that names no column is an error, not a column left in
+/// clear: the write is refused, so that a misspelled secret is found at the first write.
+pub(crate) fn redacted_columns<A: AuditedModel>() -> Result<Vec<String>, DbErr> {
+    type Column<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Column;
+    A::REDACT
+        .iter()
+        .map(|entry| {
+            let by_field = entry.parse::<Column<A>>().ok();
+            let by_name = || {
+                <Column<A> as Iterable>::iter()
+                    .find(|column| sea_orm::IdenStatic::as_str(column).eq_ignore_ascii_case(entry))
+            };
+            match by_field.or_else(by_name) {
+                Some(column) => Ok(sea_orm::IdenStatic::as_str(&column).to_string()),
+                None => {
+                    let table = table_of::<A::Entity>();
+                    let columns: Vec<&str> =
+                        <Column<A> as Iterable>::iter().map(|column| sea_orm::IdenStatic::as_str(&column)).collect();
+                    Err(DbErr::Custom(format!(
+                        "audit_seaorm: the entity of table {table} redacts {entry:?}, which is not one of its \
+                         columns ({}): nothing was written; name the column in `redact` (a value named \
+                         wrongly would be recorded in clear)",
+                        columns.join(", ")
+                    )))
+                }
+            }
+        })
+        .collect()
 }
 
 /// `ActiveModelBehavior::before_save`: refuses a non-audited connection before anything is
@@ -145,8 +178,9 @@ where
             table,
             verb: WriteVerb::Insert,
             key,
+            key_columns: key_columns_of::<A::Entity>(),
             old: None,
-            redact: redact_of::<A>(),
+            redact: redacted_columns::<A>()?,
             values: Some(values),
             no_statement: false,
             new: Some(row_of_active(&am, A::IGNORE)),
@@ -171,8 +205,9 @@ where
         table,
         verb: WriteVerb::Update,
         key: Some(key_json(&key)),
+        key_columns: key_columns_of::<A::Entity>(),
         old,
-        redact: redact_of::<A>(),
+        redact: redacted_columns::<A>()?,
         values: None,
         no_statement: !sends,
         new: None,
@@ -194,8 +229,9 @@ where
         table: table_of::<A::Entity>(),
         verb: if insert { WriteVerb::Insert } else { WriteVerb::Update },
         key: key_json(&key_values_of(&model)),
+        key_columns: key_columns_of::<A::Entity>(),
         row: Some(row_of(&model, A::IGNORE)),
-        redact: redact_of::<A>(),
+        redact: redacted_columns::<A>()?,
     };
     send(db, &message).await?;
     Ok(model)
@@ -214,11 +250,12 @@ where
         return Ok(am);
     };
     let old = read_locked::<A, C>(db, &key).await?;
-    let redact = redact_of::<A>();
+    let redact = redacted_columns::<A>()?;
     let begin = Message::Begin {
         table,
         verb: WriteVerb::Delete,
         key: Some(key_json(&key)),
+        key_columns: key_columns_of::<A::Entity>(),
         old,
         redact,
         values: None,
@@ -245,8 +282,9 @@ where
         table: table_of::<A::Entity>(),
         verb: WriteVerb::Delete,
         key: key_json(&key),
+        key_columns: key_columns_of::<A::Entity>(),
         row: None,
-        redact: redact_of::<A>(),
+        redact: redacted_columns::<A>()?,
     };
     send(db, &message).await?;
     Ok(am)

@@ -49,6 +49,8 @@ pub(crate) enum Message {
         table: String,
         verb: WriteVerb,
         key: Option<Vec<Json>>,
+        /// The names of the key columns, in the order of `key`'s values.
+        key_columns: Vec<String>,
         old: Option<Row>,
         redact: Vec<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,7 +74,14 @@ pub(crate) enum Message {
         key_source: Option<KeySource>,
     },
     /// "The write of `key` is done; here is the row after (none for a delete)."
-    End { table: String, verb: WriteVerb, key: Vec<Json>, row: Option<Row>, redact: Vec<String> },
+    End {
+        table: String,
+        verb: WriteVerb,
+        key: Vec<Json>,
+        key_columns: Vec<String>,
+        row: Option<Row>,
+        redact: Vec<String>,
+    },
 }
 
 /// Where SeaORM takes an inserted row's key from, on a backend without `RETURNING`.

@@ -73,7 +73,12 @@
 //! changed columns with `old` and `new` on update (an update that changes nothing records
 //! nothing), every column as `old` on delete. Values are converted without loss by
 //! [`value_to_json`]. Columns an entity ignores are left out; columns it redacts and keys of
-//! the [`audit_core::RedactionPolicy`] are hidden before the event is buffered.
+//! the [`audit_core::RedactionPolicy`] (by default the auditor's own,
+//! [`AuditedDbBuilder::redaction`]) are hidden before the event is buffered, also where such
+//! a column is (part of) the primary key: the resource id then holds the hidden value. A
+//! `redact` entry names a column as the table does or by the model's field name; one that
+//! names no column makes every write of the entity fail with an error that says so (a
+//! misspelled secret is found at the first write, not in the trail).
 //!
 //! Actor and context (IP, request id, route…) are taken from [`audit_core::AuditScope`] when
 //! the change is intercepted (in the `after_*` hook), so every diff of one HTTP request

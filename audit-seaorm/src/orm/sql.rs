@@ -88,6 +88,10 @@ enum Token<'a> {
     Word(&'a str),
     /// A quoted identifier, unquoted.
     Ident(String),
+    /// `"…"`, unquoted, where the server may read a string value: MySQL by default, and
+    /// SQLite when no column has that name. An identifier to the reader; in a shape, a `?`
+    /// unless it stands where only a name can ([`shape`]).
+    MaybeString(String),
     Literal,
     Punct(char),
     Param(&'a str),
@@ -110,6 +114,9 @@ struct Dialect {
     backslash: Backslash,
     /// `\` escapes in `"..."` too (MySQL, where `"..."` is a string by default).
     backslash_in_double_quotes: bool,
+    /// `"..."` may be a string value (MySQL without `ANSI_QUOTES`; SQLite, when no column has
+    /// the name).
+    double_quoted_strings: bool,
     /// `/* /* */ */` is one comment (PostgreSQL).
     nested_comments: bool,
     /// `#` starts a comment (MySQL); elsewhere it is an operator.
@@ -134,6 +141,7 @@ struct Dialect {
 const LENIENT: Dialect = Dialect {
     backslash: Backslash::Always,
     backslash_in_double_quotes: false,
+    double_quoted_strings: true,
     nested_comments: false,
     hash_comments: true,
     dash_comment_needs_space: false,
@@ -148,6 +156,7 @@ const LENIENT: Dialect = Dialect {
 const MYSQL: Dialect = Dialect {
     backslash: Backslash::Always,
     backslash_in_double_quotes: true,
+    double_quoted_strings: true,
     nested_comments: false,
     hash_comments: true,
     dash_comment_needs_space: true,
@@ -164,12 +173,13 @@ const MYSQL_NO_BACKSLASH_ESCAPES: Dialect =
 
 /// MySQL / MariaDB with `ANSI_QUOTES` in `sql_mode`: `"…"` is an identifier, in which `\` is
 /// no escape. (With `NO_BACKSLASH_ESCAPES` too, it reads as [`MYSQL_NO_BACKSLASH_ESCAPES`].)
-const MYSQL_ANSI_QUOTES: Dialect = Dialect { backslash_in_double_quotes: false, ..MYSQL };
+const MYSQL_ANSI_QUOTES: Dialect = Dialect { backslash_in_double_quotes: false, double_quoted_strings: false, ..MYSQL };
 
 /// PostgreSQL as configured by default (`standard_conforming_strings = on`).
 const POSTGRES: Dialect = Dialect {
     backslash: Backslash::EStrings,
     backslash_in_double_quotes: false,
+    double_quoted_strings: false,
     nested_comments: true,
     hash_comments: false,
     dash_comment_needs_space: false,
@@ -187,6 +197,7 @@ const POSTGRES_BACKSLASH_ESCAPES: Dialect = Dialect { backslash: Backslash::Alwa
 const SQLITE: Dialect = Dialect {
     backslash: Backslash::Never,
     backslash_in_double_quotes: false,
+    double_quoted_strings: true,
     nested_comments: false,
     hash_comments: false,
     dash_comment_needs_space: false,
@@ -288,7 +299,12 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Vec<Vec<Token<'a>>> {
                     i += len;
                 }
                 i += 1;
-                push(&mut statements, Token::Ident(ident));
+                let token = if c == b'"' && dialect.double_quoted_strings {
+                    Token::MaybeString(ident)
+                } else {
+                    Token::Ident(ident)
+                };
+                push(&mut statements, token);
             }
             b'$' | b'@' | b':' | b'#' if dialect.sqlite_variables => {
                 // SQLite's tokenizer: identifier characters, `::`, and a `(…)` suffix that ends
@@ -791,9 +807,9 @@ fn tables_written(verb: Verb, rest: &[Token<'_>]) -> Vec<String> {
                     Token::Punct('=') if depth == 0 => match assignments.get(i.wrapping_sub(3)..i) {
                         Some(
                             [
-                                qualifier @ (Token::Word(_) | Token::Ident(_)),
+                                qualifier @ (Token::Word(_) | Token::Ident(_) | Token::MaybeString(_)),
                                 Token::Punct('.'),
-                                Token::Word(_) | Token::Ident(_),
+                                Token::Word(_) | Token::Ident(_) | Token::MaybeString(_),
                             ],
                         ) => {
                             qualifiers.push(word_text(qualifier));
@@ -850,7 +866,7 @@ fn top_level_word(rest: &[Token<'_>], from: usize, words: &[&str]) -> Option<usi
 fn word_text(token: &Token<'_>) -> String {
     match token {
         Token::Word(w) => (*w).to_string(),
-        Token::Ident(w) => w.clone(),
+        Token::Ident(w) | Token::MaybeString(w) => w.clone(),
         _ => String::new(),
     }
 }
@@ -901,7 +917,7 @@ fn table_references(tokens: &[Token<'_>]) -> Vec<(String, String)> {
             Token::Punct(')') => depth = depth.saturating_sub(1),
             Token::Punct(',') if depth == 0 => expect = true,
             token if depth == 0 && is_any_word(token, &["JOIN", "STRAIGHT_JOIN"]) => expect = true,
-            Token::Word(_) | Token::Ident(_) if depth == 0 && expect => {
+            Token::Word(_) | Token::Ident(_) | Token::MaybeString(_) if depth == 0 && expect => {
                 let (table, next) = name_at(tokens, i);
                 i = next;
                 expect = false;
@@ -909,7 +925,9 @@ fn table_references(tokens: &[Token<'_>]) -> Vec<(String, String)> {
                     i += 1;
                 }
                 let alias = match tokens.get(i) {
-                    Some(t @ (Token::Word(_) | Token::Ident(_))) if !is_any_word(t, &NOT_ALIASES) => {
+                    Some(t @ (Token::Word(_) | Token::Ident(_) | Token::MaybeString(_)))
+                        if !is_any_word(t, &NOT_ALIASES) =>
+                    {
                         i += 1;
                         word_text(t)
                     }
@@ -974,7 +992,7 @@ fn name_at(rest: &[Token<'_>], mut i: usize) -> (String, usize) {
     while i < rest.len() {
         match &rest[i] {
             Token::Word(w) => name = (*w).to_string(),
-            Token::Ident(w) => name.clone_from(w),
+            Token::Ident(w) | Token::MaybeString(w) => name.clone_from(w),
             _ => break,
         }
         if matches!(rest.get(i + 1), Some(Token::Punct('.'))) {
@@ -1049,7 +1067,7 @@ pub(crate) fn insert_doing_nothing_on_duplicate_key(sql: &str) -> Option<String>
         let [column, Token::Punct('='), value] = assignment else { return None };
         let name = match column {
             Token::Word(w) => (*w).to_string(),
-            Token::Ident(w) => w.clone(),
+            Token::Ident(w) | Token::MaybeString(w) => w.clone(),
             _ => return None,
         };
         if value != column {
@@ -1094,8 +1112,9 @@ pub(crate) fn returns_no_rows(sql: &str) -> bool {
 
 /// The statement with literals as `?`, one space between tokens, at most 2 000 bytes.
 fn shape(statement: &[Token<'_>]) -> String {
+    let names = name_places(statement);
     let mut out = String::new();
-    for token in statement {
+    for (i, token) in statement.iter().enumerate() {
         if out.len() > 2000 {
             out.push_str(" …");
             break;
@@ -1106,17 +1125,77 @@ fn shape(statement: &[Token<'_>]) -> String {
         }
         match token {
             Token::Word(w) => out.push_str(w),
-            Token::Ident(w) => {
-                out.push('"');
-                out.push_str(&w.replace('"', "\"\""));
-                out.push('"');
-            }
-            Token::Literal => out.push('?'),
+            Token::Ident(w) => push_quoted(&mut out, w),
+            Token::MaybeString(w) if names[i] => push_quoted(&mut out, w),
+            Token::Literal | Token::MaybeString(_) => out.push('?'),
             Token::Punct(c) => out.push(*c),
             Token::Param(p) => out.push_str(p),
         }
     }
     out
+}
+
+fn push_quoted(out: &mut String, name: &str) {
+    out.push('"');
+    out.push_str(&name.replace('"', "\"\""));
+    out.push('"');
+}
+
+/// Which tokens of `statement` stand where only a name can (so that a [`Token::MaybeString`]
+/// there is a name, not a value): a part of a dotted name (`"t"."c"`), the name after `UPDATE`,
+/// `INTO`, `FROM`, `JOIN`, `TABLE` or `ONLY`, a column of an `INSERT`'s column list, and the
+/// column assigned to at the start of each item of a `SET` list (`SET "c" = …, "d" = …`).
+/// Anywhere else `"…"` may be a value, so a shape writes `?` for it.
+fn name_places(statement: &[Token<'_>]) -> Vec<bool> {
+    const BEFORE_NAME: [&str; 6] = ["UPDATE", "INTO", "FROM", "JOIN", "TABLE", "ONLY"];
+    const SET_ENDS: [&str; 8] = ["WHERE", "FROM", "RETURNING", "ORDER", "LIMIT", "VALUES", "SELECT", "ON"];
+    let mut names = vec![false; statement.len()];
+    // Inside `INSERT INTO name (…)`'s column list, at this parenthesis depth.
+    let mut column_list: Option<usize> = None;
+    // After `INTO name`: a `(` opens a column list.
+    let mut after_into_name = false;
+    let mut in_set = false;
+    let mut depth = 0usize;
+    for (i, token) in statement.iter().enumerate() {
+        let previous = i.checked_sub(1).and_then(|p| statement.get(p));
+        let next = statement.get(i + 1);
+        let dotted = matches!(previous, Some(Token::Punct('.'))) || matches!(next, Some(Token::Punct('.')));
+        let after_keyword = previous.is_some_and(|p| is_any_word(p, &BEFORE_NAME));
+        let assigned = in_set
+            && matches!(next, Some(Token::Punct('=')))
+            && previous.is_some_and(|p| is_word(p, "SET") || matches!(p, Token::Punct(',')));
+        let column = column_list == Some(depth)
+            && matches!(previous, Some(Token::Punct('(' | ',')))
+            && matches!(next, Some(Token::Punct(',' | ')')));
+        names[i] = dotted || after_keyword || assigned || column;
+        match token {
+            Token::Punct('(') => {
+                if after_into_name && column_list.is_none() {
+                    column_list = Some(depth + 1);
+                }
+                depth += 1;
+            }
+            Token::Punct(')') => {
+                if column_list == Some(depth) {
+                    column_list = None;
+                }
+                depth = depth.saturating_sub(1);
+            }
+            Token::Punct(';') => in_set = false,
+            _ if is_word(token, "SET") => in_set = true,
+            _ if is_any_word(token, &SET_ENDS) => in_set = false,
+            _ => {}
+        }
+        // `INTO a.b` keeps looking for the column list's `(` after the name.
+        after_into_name = match token {
+            _ if is_word(token, "INTO") => true,
+            Token::Word(_) | Token::Ident(_) | Token::MaybeString(_) | Token::Punct('.') => {
+                after_into_name && !is_any_word(token, &["VALUES", "SELECT", "DEFAULT"])
+            }
+            _ => false,
+        };
+    }
+    names
 }
 
 #[cfg(test)]
@@ -1167,6 +1246,29 @@ mod tests {
         assert_eq!(found[0].shape, "UPDATE users SET email = ?, score = ?, note = ? WHERE id IN (?, ?) AND name = $1");
         let found = writes("update \"t\" set a='it''s', b=E'x\\'y' where c = ?");
         assert_eq!(found[0].shape, "update \"t\" set a = ?, b = E ? where c = ?");
+    }
+
+    #[test]
+    fn shapes_strip_double_quoted_values_where_the_server_may_read_strings() {
+        use sea_orm::DatabaseBackend::{MySql, Postgres, Sqlite};
+        // MySQL by default and SQLite (when no column has the name) read `"…"` as a string.
+        for backend in [MySql, Sqlite] {
+            let found = writes_on(r#"UPDATE users SET ssn = "078-05-1120" WHERE email = 'a@x'"#, backend);
+            assert_eq!(found[0].shape, "UPDATE users SET ssn = ? WHERE email = ?", "{backend:?}");
+            let found = writes_on(r#"INSERT INTO t (a, "b") VALUES ("secret", 1)"#, backend);
+            assert_eq!(found[0].shape, r#"INSERT INTO t (a, "b") VALUES (?, ?)"#, "{backend:?}");
+            let found = writes_on(r#"DELETE FROM t WHERE "secret" = c OR c IN ("x", "y")"#, backend);
+            assert_eq!(found[0].shape, "DELETE FROM t WHERE ? = c OR c IN (?, ?)", "{backend:?}");
+        }
+        // Where only a name can stand, a name: what SeaORM sends to SQLite keeps its names.
+        let found =
+            writes_on(r#"UPDATE "users" SET "name" = ?, "ssn" = ? WHERE "users"."id" = ? RETURNING "id""#, Sqlite);
+        assert_eq!(found[0].shape, r#"UPDATE "users" SET "name" = ?, "ssn" = ? WHERE "users"."id" = ? RETURNING ?"#);
+        let found = writes_on(r#"INSERT INTO "main"."users" ("id", "name") VALUES (?, ?)"#, Sqlite);
+        assert_eq!(found[0].shape, r#"INSERT INTO "main"."users" ("id", "name") VALUES (?, ?)"#);
+        // PostgreSQL reads `"…"` only as a name.
+        let found = writes_on(r#"UPDATE users SET ssn = "other_column" WHERE "a" = 1"#, Postgres);
+        assert_eq!(found[0].shape, r#"UPDATE users SET ssn = "other_column" WHERE "a" = ?"#);
     }
 
     fn all(sql: &str) -> Vec<(Verb, String)> {

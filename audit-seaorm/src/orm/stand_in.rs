@@ -18,8 +18,7 @@ impl DbShared {
     /// the moment the write ran, the old values if `before_*` read them, no new ones.
     pub(super) fn stand_in(&self, token: &Token, affected: Option<u64>, pending: Option<&Pending>) -> OrmEvent {
         let inserted = token.inserted.as_deref();
-        let key = token.key.clone().or_else(|| inserted.and_then(|inserted| inserted.key.clone()));
-        let mut event = OrmEvent::new("bulk", &token.table, key.unwrap_or_default());
+        let mut event = OrmEvent::new("bulk", &token.table, token.shown_key.clone().unwrap_or_default());
         event.details.insert("verb".into(), json!(token.verb.as_str()));
         event.details.insert("reason".into(), json!("the write ran but its after_save/after_delete hook did not"));
         event.details.insert("rows_affected".into(), json!(affected));

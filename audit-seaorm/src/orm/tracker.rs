@@ -37,6 +37,9 @@ pub(crate) struct Token {
     pub(crate) table: String,
     /// The primary key's resource id; `None` for inserts (the key may not be known yet).
     pub(crate) key: Option<String>,
+    /// The resource id the write's events record ([`super::event::shown_id`]: `key` with
+    /// secrets kept as keys hidden), if the key is known (for inserts too).
+    pub(crate) shown_key: Option<String>,
     /// The primary key's values (empty for inserts). SeaORM's statement for a hooked update
     /// or delete ends with them (`… WHERE pk = $n`): a statement that does not is not this
     /// write, even if it is an UPDATE of the same table from the same task (an `update_many`
@@ -554,6 +557,7 @@ mod tests {
             verb: Verb::Update,
             table: "t".into(),
             key: Some(key.to_string()),
+            shown_key: Some(key.to_string()),
             key_values: vec![Json::from(key)],
             values: None,
             since,
@@ -596,6 +600,7 @@ mod tests {
             verb: Verb::Insert,
             table: "t".into(),
             key: None,
+            shown_key: None,
             key_values: Vec::new(),
             values: Some(values),
             since: Instant::now(),

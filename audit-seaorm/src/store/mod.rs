@@ -932,21 +932,65 @@ fn insert_chunks(batch: &[SealedEvent]) -> Vec<Range<usize>> {
     chunks
 }
 
-/// `url` without its password, for messages.
-fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:***"),
-                None => userinfo.to_string(),
-            };
-            format!("{scheme}://{user}@{host}{}", &rest[authority_end..])
-        }
-        None => url.to_string(),
+/// A database URL as it may be shown in messages and logs: the password of its user part
+/// (`postgres://app:***@db/audit`) and the values of password parameters (`?password=***`,
+/// which PostgreSQL URLs may carry) replaced by `***`. Works on text that is not a valid URL
+/// too (a message about a bad URL must not show its password either).
+///
+/// ```
+/// assert_eq!(audit_seaorm::redact_url("postgres://app:s3cret@db/audit"), "postgres://app:***@db/audit");
+/// assert_eq!(audit_seaorm::redact_url("postgres://db/audit?user=app&password=s3cret"), "postgres://db/audit?user=app&password=***");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    // The user part ends at the last `@` before the query: a password may hold `/` or `@`.
+    let query_start = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (userinfo, after) = match rest[..query_start].rfind('@') {
+        Some(at) if scheme.is_some() => (Some(&rest[..at]), &rest[at..]),
+        _ => (None, rest),
+    };
+    let mut out = String::with_capacity(url.len());
+    if let Some(scheme) = scheme {
+        out.push_str(scheme);
+        out.push_str("://");
     }
+    if let Some(userinfo) = userinfo {
+        match userinfo.split_once(':') {
+            Some((user, _)) => {
+                out.push_str(user);
+                out.push_str(":***");
+            }
+            None => out.push_str(userinfo),
+        }
+    }
+    let (path, query) = match after.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (after, None),
+    };
+    out.push_str(path);
+    if let Some(query) = query {
+        out.push('?');
+        for (i, pair) in query.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            match pair.split_once('=') {
+                Some((key, _)) if PASSWORD_PARAMETERS.iter().any(|p| key.eq_ignore_ascii_case(p)) => {
+                    out.push_str(key);
+                    out.push_str("=***");
+                }
+                _ => out.push_str(pair),
+            }
+        }
+    }
+    out
 }
+
+/// Query parameters of database URLs that carry a password (libpq's and sqlx's names).
+const PASSWORD_PARAMETERS: [&str; 4] = ["password", "pass", "pwd", "sslpassword"];
 
 #[cfg(test)]
 mod tests {
@@ -981,5 +1025,14 @@ mod tests {
         assert_eq!(redact_url("postgres://app:secret@db:5432/audit"), "postgres://app:***@db:5432/audit");
         assert_eq!(redact_url("postgres://app@db/audit"), "postgres://app@db/audit");
         assert_eq!(redact_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+        assert_eq!(redact_url("sqlite://a.db?mode=rwc"), "sqlite://a.db?mode=rwc");
+        // A password holding `/`, `@` or `?`-free punctuation, and one in the query.
+        assert_eq!(redact_url("postgres://app:pa/s@s@db:5432/audit"), "postgres://app:***@db:5432/audit");
+        assert_eq!(
+            redact_url("postgres://app@db/audit?sslmode=require&PASSWORD=x&note=a@b"),
+            "postgres://app@db/audit?sslmode=require&PASSWORD=***&note=a@b"
+        );
+        // Not a valid URL (port out of range): still no password.
+        assert_eq!(redact_url("postgres://app:secret@db:99999/audit"), "postgres://app:***@db:99999/audit");
     }
 }

@@ -26,3 +26,14 @@ fn a_password_in_a_url_that_does_not_parse_is_not_printed() {
     assert!(message.contains("is not a valid URL"), "{message}");
     assert!(!message.contains("hunter2-db-secret"), "the password is printed: {message}");
 }
+
+// A password holding `#` (common in generated passwords; unencoded, the URL does not parse).
+#[test]
+fn a_password_holding_a_hash_is_not_printed() {
+    let url = "postgres://app:hunter2#db-secret@db.example:5432/audit";
+    let output = run(&["verify", "--db", url]);
+    assert_exit(&output, 2);
+    let message = stderr(&output);
+    assert!(message.contains("is not a valid URL"), "{message}");
+    assert!(!message.contains("hunter2") && !message.contains("db-secret"), "the password is printed: {message}");
+}

@@ -144,7 +144,10 @@
 //! names (`/password-resets/{token}`, `/keys/{api_key}`) is a secret, not a record's name:
 //! its value is hidden as the policy hides values (`[REDACTED]`, or the same keyed token
 //! for the same value) in the resource id and in `context.path`, where its segment is
-//! replaced (a path that does not fit its template is hidden whole).
+//! replaced (a path that does not fit its template is hidden whole). A request without a
+//! matched route (a `Router::nest_service`, a fallback) has no template naming its
+//! parameters, and its raw path is recorded as sent: route paths that carry secrets with
+//! `route` or `nest`.
 //!
 //! Context that only describes the request (the user agent, the raw path, a client's request
 //! id) is cleaned instead: hidden characters are dropped and the value is cut silently.

@@ -242,9 +242,10 @@ pub(crate) fn resource_id(key: &[Json]) -> String {
 
 /// The resource id an event records for the row whose key columns `key_columns` hold `key`:
 /// [`resource_id`], with the value of each key column the entity redacts (`redact`) or a
-/// redaction policy names hidden as that column's change is (by the connection's `policy`,
-/// else by the auditor's `auditor_policy`), so that a secret used as a key is not recorded in
-/// clear as the resource.
+/// redaction policy names hidden as that column's change ends up hidden (by the connection's
+/// `policy`, then by the auditor's `auditor_policy` if it names the column too), so that a
+/// secret used as a key is not recorded in clear as the resource, and its token there equals
+/// the one in the change.
 pub(crate) fn shown_id(
     key_columns: &[String],
     key: &[Json],
@@ -252,24 +253,18 @@ pub(crate) fn shown_id(
     auditor_policy: &RedactionPolicy,
     redact: &[impl AsRef<str>],
 ) -> String {
-    let hider = |column: &str| {
-        if policy.matches(column) || redact.iter().any(|c| c.as_ref().eq_ignore_ascii_case(column)) {
-            Some(policy)
-        } else if auditor_policy.matches(column) {
-            Some(auditor_policy)
-        } else {
-            None
-        }
-    };
-    if !key_columns.iter().any(|column| hider(column).is_some()) {
+    let by_connection =
+        |column: &str| policy.matches(column) || redact.iter().any(|c| c.as_ref().eq_ignore_ascii_case(column));
+    if !key_columns.iter().any(|column| by_connection(column) || auditor_policy.matches(column)) {
         return resource_id(key);
     }
     let shown: Vec<Json> = key
         .iter()
         .enumerate()
-        .map(|(i, value)| match key_columns.get(i).and_then(|column| hider(column)) {
-            Some(hider) => hider.hide(value),
-            None => value.clone(),
+        .map(|(i, value)| {
+            let Some(column) = key_columns.get(i) else { return value.clone() };
+            let value = if by_connection(column) { policy.hide(value) } else { value.clone() };
+            if auditor_policy.matches(column) { auditor_policy.hide(&value) } else { value }
         })
         .collect();
     resource_id(&shown)

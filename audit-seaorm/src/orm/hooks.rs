@@ -114,36 +114,39 @@ async fn read_locked<A: AuditedModel, C: ConnectionTrait>(db: &C, key: &[Value])
     Ok(model.map(|m| row_of(&m, A::IGNORE)))
 }
 
-/// The columns `A::REDACT` names, by their names in the table. An entry may name a column as
-/// the table does, in another case, or by the model's field name (`taxpayer_id` for a column
-/// renamed `taxpayerId`). An entry that names no column is an error, not a column left in
-/// clear: the write is refused, so that a misspelled secret is found at the first write.
+/// The columns `A::REDACT` names, by their names in the table. An entry names every column
+/// it can name: the column of that name (in any case) and the column of the model's field of
+/// that name (`taxpayer_id` for a column renamed `taxpayerId`); where these differ, both are
+/// hidden. An entry that names no column is an error, not a column left in clear: the write
+/// is refused, so that a misspelled secret is found at the first write.
 pub(crate) fn redacted_columns<A: AuditedModel>() -> Result<Vec<String>, DbErr> {
     type Column<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Column;
-    A::REDACT
-        .iter()
-        .map(|entry| {
-            let by_field = entry.parse::<Column<A>>().ok();
-            let by_name = || {
-                <Column<A> as Iterable>::iter()
-                    .find(|column| sea_orm::IdenStatic::as_str(column).eq_ignore_ascii_case(entry))
-            };
-            match by_field.or_else(by_name) {
-                Some(column) => Ok(sea_orm::IdenStatic::as_str(&column).to_string()),
-                None => {
-                    let table = table_of::<A::Entity>();
-                    let columns: Vec<&str> =
-                        <Column<A> as Iterable>::iter().map(|column| sea_orm::IdenStatic::as_str(&column)).collect();
-                    Err(DbErr::Custom(format!(
-                        "audit_seaorm: the entity of table {table} redacts {entry:?}, which is not one of its \
-                         columns ({}): nothing was written; name the column in `redact` (a value named \
-                         wrongly would be recorded in clear)",
-                        columns.join(", ")
-                    )))
+    let mut names = Vec::with_capacity(A::REDACT.len());
+    for entry in A::REDACT {
+        let by_field = entry.parse::<Column<A>>().ok().map(|column| sea_orm::IdenStatic::as_str(&column));
+        let mut found = false;
+        for column in <Column<A> as Iterable>::iter() {
+            let name = sea_orm::IdenStatic::as_str(&column);
+            if name.eq_ignore_ascii_case(entry) || by_field == Some(name) {
+                found = true;
+                if !names.iter().any(|n: &String| n == name) {
+                    names.push(name.to_string());
                 }
             }
-        })
-        .collect()
+        }
+        if !found {
+            let table = table_of::<A::Entity>();
+            let columns: Vec<&str> =
+                <Column<A> as Iterable>::iter().map(|column| sea_orm::IdenStatic::as_str(&column)).collect();
+            return Err(DbErr::Custom(format!(
+                "audit_seaorm: the entity of table {table} redacts {entry:?}, which is not one of its columns \
+                 ({}): nothing was written; name the column in `redact` (a value named wrongly would be \
+                 recorded in clear)",
+                columns.join(", ")
+            )));
+        }
+    }
+    Ok(names)
 }
 
 /// `ActiveModelBehavior::before_save`: refuses a non-audited connection before anything is

@@ -562,18 +562,28 @@ pub fn writes_on(sql: &str, backend: sea_orm::DbBackend) -> Vec<Write> {
     writes_read(sql, readings)
 }
 
-/// The writes of every reading of `sql`, each (verb, table) once, in the order found.
+/// The writes of every reading of `sql`, each (verb, table) once, in the order found. A write
+/// only a later reading finds (another quoting rule) gets a shape without the statement: in
+/// that reading the text of a string the first reading sees may be read as SQL, and a shape
+/// writes SQL words out.
 fn writes_read<'d>(sql: &str, readings: impl IntoIterator<Item = &'d Dialect>) -> Vec<Write> {
     let mut found: Vec<Write> = Vec::new();
-    for &dialect in readings {
-        for write in writes_in(&tokens(sql, dialect)) {
+    for (reading, &dialect) in readings.into_iter().enumerate() {
+        for mut write in writes_in(&tokens(sql, dialect)) {
             if !found.iter().any(|w| w.verb == write.verb && w.table == write.table) {
+                if reading > 0 {
+                    write.shape = format!("{} {} {OTHER_READING}", write.verb.as_str(), write.table);
+                }
                 found.push(write);
             }
         }
     }
     found
 }
+
+/// The shape of a write found only by reading a statement with another server's (or another
+/// session setting's) quoting rules.
+pub(crate) const OTHER_READING: &str = "(a write only if the session reads quotes and backslashes otherwise than the server's default; statement not shown)";
 
 fn writes_in(statements: &[Vec<Token<'_>>]) -> Vec<Write> {
     let mut found = Vec::new();
@@ -1142,60 +1152,87 @@ fn push_quoted(out: &mut String, name: &str) {
 }
 
 /// Which tokens of `statement` stand where only a name can (so that a [`Token::MaybeString`]
-/// there is a name, not a value): a part of a dotted name (`"t"."c"`), the name after `UPDATE`,
-/// `INTO`, `FROM`, `JOIN`, `TABLE` or `ONLY`, a column of an `INSERT`'s column list, and the
-/// column assigned to at the start of each item of a `SET` list (`SET "c" = …, "d" = …`).
-/// Anywhere else `"…"` may be a value, so a shape writes `?` for it.
+/// there is a name, not a value): a part of a dotted name (`"t"."c"`); outside parentheses,
+/// the name after `UPDATE`, `INTO`, `FROM` (not `DISTINCT FROM`), `JOIN`, `TABLE` or `ONLY`;
+/// a column of an `INSERT`'s column list (a parenthesized list of single names after `INTO
+/// name`); and the column assigned to at the start of each item of a `SET` list, at the
+/// list's own depth (`SET "c" = …, "d" = …`). Anywhere else `"…"` may be a value, so a shape
+/// writes `?` for it.
 fn name_places(statement: &[Token<'_>]) -> Vec<bool> {
     const BEFORE_NAME: [&str; 6] = ["UPDATE", "INTO", "FROM", "JOIN", "TABLE", "ONLY"];
-    const SET_ENDS: [&str; 8] = ["WHERE", "FROM", "RETURNING", "ORDER", "LIMIT", "VALUES", "SELECT", "ON"];
+    const SET_ENDS: [&str; 9] = ["WHERE", "FROM", "RETURNING", "ORDER", "LIMIT", "VALUES", "VALUE", "SELECT", "ON"];
+    let is_name = |token: &Token<'_>| matches!(token, Token::Word(_) | Token::Ident(_) | Token::MaybeString(_));
     let mut names = vec![false; statement.len()];
-    // Inside `INSERT INTO name (…)`'s column list, at this parenthesis depth.
-    let mut column_list: Option<usize> = None;
-    // After `INTO name`: a `(` opens a column list.
+    // The depth of the `SET` list being read, if any.
+    let mut set_depth: Option<usize> = None;
+    // After `INTO name`: a `(` may open a column list.
     let mut after_into_name = false;
-    let mut in_set = false;
     let mut depth = 0usize;
     for (i, token) in statement.iter().enumerate() {
         let previous = i.checked_sub(1).and_then(|p| statement.get(p));
         let next = statement.get(i + 1);
         let dotted = matches!(previous, Some(Token::Punct('.'))) || matches!(next, Some(Token::Punct('.')));
-        let after_keyword = previous.is_some_and(|p| is_any_word(p, &BEFORE_NAME));
-        let assigned = in_set
+        let after_keyword = depth == 0
+            && previous.is_some_and(|p| is_any_word(p, &BEFORE_NAME))
+            && !(previous.is_some_and(|p| is_word(p, "FROM"))
+                && i.checked_sub(2).and_then(|p| statement.get(p)).is_some_and(|t| is_word(t, "DISTINCT")));
+        let assigned = set_depth == Some(depth)
             && matches!(next, Some(Token::Punct('=')))
             && previous.is_some_and(|p| is_word(p, "SET") || matches!(p, Token::Punct(',')));
-        let column = column_list == Some(depth)
-            && matches!(previous, Some(Token::Punct('(' | ',')))
-            && matches!(next, Some(Token::Punct(',' | ')')));
-        names[i] = dotted || after_keyword || assigned || column;
+        names[i] |= dotted || after_keyword || assigned;
         match token {
             Token::Punct('(') => {
-                if after_into_name && column_list.is_none() {
-                    column_list = Some(depth + 1);
+                if after_into_name && let Some(columns) = column_list(&statement[i + 1..]) {
+                    for j in columns {
+                        names[i + 1 + j] = true;
+                    }
                 }
                 depth += 1;
             }
             Token::Punct(')') => {
-                if column_list == Some(depth) {
-                    column_list = None;
-                }
                 depth = depth.saturating_sub(1);
+                if set_depth.is_some_and(|d| d > depth) {
+                    set_depth = None;
+                }
             }
-            Token::Punct(';') => in_set = false,
-            _ if is_word(token, "SET") => in_set = true,
-            _ if is_any_word(token, &SET_ENDS) => in_set = false,
+            Token::Punct(';') => set_depth = None,
+            _ if is_word(token, "SET") => set_depth = Some(depth),
+            _ if set_depth == Some(depth) && is_any_word(token, &SET_ENDS) => set_depth = None,
             _ => {}
         }
         // `INTO a.b` keeps looking for the column list's `(` after the name.
         after_into_name = match token {
-            _ if is_word(token, "INTO") => true,
-            Token::Word(_) | Token::Ident(_) | Token::MaybeString(_) | Token::Punct('.') => {
-                after_into_name && !is_any_word(token, &["VALUES", "SELECT", "DEFAULT"])
-            }
+            _ if is_word(token, "INTO") => depth == 0,
+            Token::Punct('.') => after_into_name,
+            _ if is_name(token) => after_into_name && !is_any_word(token, &["VALUES", "VALUE", "SELECT", "DEFAULT"]),
             _ => false,
         };
     }
     names
+}
+
+/// If `rest` (the tokens after a `(`) starts with a list of single names up to its `)`, such
+/// as an `INSERT`'s column list, the indexes of the names in `rest`.
+fn column_list(rest: &[Token<'_>]) -> Option<Vec<usize>> {
+    let mut names = Vec::new();
+    let mut expect_name = true;
+    for (i, token) in rest.iter().enumerate() {
+        match (expect_name, token) {
+            (true, Token::Word(w))
+                if ["SELECT", "WITH", "VALUES", "VALUE"].iter().any(|k| w.eq_ignore_ascii_case(k)) =>
+            {
+                return None;
+            }
+            (true, Token::Word(_) | Token::Ident(_) | Token::MaybeString(_)) => {
+                names.push(i);
+                expect_name = false;
+            }
+            (false, Token::Punct(',')) => expect_name = true,
+            (false, Token::Punct(')')) => return Some(names),
+            _ => return None,
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -1266,6 +1303,27 @@ mod tests {
         assert_eq!(found[0].shape, r#"UPDATE "users" SET "name" = ?, "ssn" = ? WHERE "users"."id" = ? RETURNING ?"#);
         let found = writes_on(r#"INSERT INTO "main"."users" ("id", "name") VALUES (?, ?)"#, Sqlite);
         assert_eq!(found[0].shape, r#"INSERT INTO "main"."users" ("id", "name") VALUES (?, ?)"#);
+        // Values where a name could also stand: `VALUE`, `(SELECT …)`, `DISTINCT FROM`,
+        // `FROM` inside a call, a comparison inside a `SET` value.
+        for (sql, shape) in [
+            (r#"INSERT INTO t VALUE (1, "s")"#, "INSERT INTO t VALUE (?, ?)"),
+            (r#"INSERT INTO t (SELECT "s")"#, "INSERT INTO t (SELECT ?)"),
+            (r#"DELETE FROM t WHERE a IS NOT DISTINCT FROM "s""#, "DELETE FROM t WHERE a IS NOT DISTINCT FROM ?"),
+            (r#"UPDATE t SET a = TRIM(LEADING 'x' FROM "s")"#, "UPDATE t SET a = TRIM (LEADING ? FROM ?)"),
+            (r#"UPDATE t SET a = IF(b = 1, "s" = c, 2), "d" = 3"#, r#"UPDATE t SET a = IF (b = ?, ? = c, ?), "d" = ?"#),
+        ] {
+            for backend in [MySql, Sqlite] {
+                assert_eq!(writes_on(sql, backend)[0].shape, shape, "{sql} on {backend:?}");
+            }
+        }
+        // A write only another session setting's reading finds (here `NO_BACKSLASH_ESCAPES`,
+        // where the string ends at `\'` and its rest is SQL) shows no statement: its words
+        // are a string's text to the server as configured by default.
+        let found = writes_on(r"UPDATE t SET a = 'O\'Brien; DELETE FROM u WHERE k = ', b = 'sk_live_1'", MySql);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].shape, "UPDATE t SET a = ?, b = ?");
+        assert_eq!((found[1].verb, found[1].table.as_str()), (Verb::Delete, "u"));
+        assert_eq!(found[1].shape, format!("DELETE u {OTHER_READING}"));
         // PostgreSQL reads `"…"` only as a name.
         let found = writes_on(r#"UPDATE users SET ssn = "other_column" WHERE "a" = 1"#, Postgres);
         assert_eq!(found[0].shape, r#"UPDATE users SET ssn = "other_column" WHERE "a" = ?"#);
@@ -1388,8 +1446,12 @@ mod tests {
             all(r"DELETE FROM a; SELECT 'x\'; DELETE FROM b; UPDATE a SET c = 1; --'"),
             [w(Verb::Delete, "a"), w(Verb::Delete, "b"), w(Verb::Update, "a")]
         );
-        let found = writes(r"SELECT 'a\'; DELETE FROM t WHERE b = 'c'; --'");
+        // On PostgreSQL that is how the server reads it: the shape shows the statement. Read
+        // for a server not known, only a later reading finds the DELETE: no statement shown.
+        let found = writes_on(r"SELECT 'a\'; DELETE FROM t WHERE b = 'c'; --'", sea_orm::DatabaseBackend::Postgres);
         assert_eq!(found[0].shape, "DELETE FROM t WHERE b = ?");
+        let found = writes(r"SELECT 'a\'; DELETE FROM t WHERE b = 'c'; --'");
+        assert_eq!(found[0].shape, format!("DELETE t {OTHER_READING}"));
         // MySQL: `\'` escapes the quote, the DELETE runs.
         assert_eq!(one(r"SELECT 'a\''; DELETE FROM t; -- '"), Some(w(Verb::Delete, "t")));
         // MySQL: "..." is a string, with backslash escapes too.

@@ -2,7 +2,7 @@
 
 use super::schema::{exec, postgres_refusing_function, postgres_trigger};
 use super::sql::{self, Dialect, Sql};
-use super::{SqlStoreError, redact_url};
+use super::{SqlStoreError, connect_error};
 use audit_core::checkpoint::Checkpoint;
 use audit_core::publish::{CheckpointSink, PublishError};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, TransactionTrait};
@@ -76,9 +76,7 @@ impl SqlCheckpointSink {
         let mut options = ConnectOptions::new(url);
         options.sqlx_logging(false);
         options.map_sqlx_sqlite_opts(|o| o.create_if_missing(true));
-        let db = Database::connect(options)
-            .await
-            .map_err(SqlStoreError::db(format!("connect to the checkpoint database {}", redact_url(url))))?;
+        let db = Database::connect(options).await.map_err(connect_error("connect to the checkpoint database", url))?;
         SqlCheckpointSink::new(db)
     }
 

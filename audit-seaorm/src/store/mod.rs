@@ -270,8 +270,7 @@ impl SqlStore {
                     .row_buffer_size(SQLITE_ROW_BUFFER)
             });
         }
-        let db =
-            Database::connect(options).await.map_err(SqlStoreError::db(format!("connect to {}", redact_url(url))))?;
+        let db = Database::connect(options).await.map_err(connect_error("connect to", url))?;
         SqlStore::new(db)
     }
 
@@ -935,62 +934,98 @@ fn insert_chunks(batch: &[SealedEvent]) -> Vec<Range<usize>> {
 /// A database URL as it may be shown in messages and logs: the password of its user part
 /// (`postgres://app:***@db/audit`) and the values of password parameters (`?password=***`,
 /// which PostgreSQL URLs may carry) replaced by `***`. Works on text that is not a valid URL
-/// too (a message about a bad URL must not show its password either).
+/// too (a message about a bad URL must not show its password either): the user part ends at
+/// the URL's last `@`, since a password may hold `/`, `?`, `#` or `@`.
 ///
 /// ```
 /// assert_eq!(audit_seaorm::redact_url("postgres://app:s3cret@db/audit"), "postgres://app:***@db/audit");
 /// assert_eq!(audit_seaorm::redact_url("postgres://db/audit?user=app&password=s3cret"), "postgres://db/audit?user=app&password=***");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (Some(scheme), rest),
-        None => (None, url),
-    };
-    // The user part ends at the last `@` before the query: a password may hold `/` or `@`.
-    let query_start = rest.find(['?', '#']).unwrap_or(rest.len());
-    let (userinfo, after) = match rest[..query_start].rfind('@') {
-        Some(at) if scheme.is_some() => (Some(&rest[..at]), &rest[at..]),
-        _ => (None, rest),
-    };
-    let mut out = String::with_capacity(url.len());
-    if let Some(scheme) = scheme {
-        out.push_str(scheme);
-        out.push_str("://");
+    hide_url_secrets(url, url)
+}
+
+/// `text` with every password `url` holds (as written, and percent-decoded) replaced by `***`:
+/// for a driver's message that quotes the URL.
+pub(crate) fn hide_url_secrets(text: &str, url: &str) -> String {
+    let mut secrets: Vec<String> = Vec::new();
+    for secret in url_secrets(url) {
+        let decoded = percent_decode(secret);
+        secrets.push(secret.to_string());
+        secrets.push(decoded);
     }
-    if let Some(userinfo) = userinfo {
-        match userinfo.split_once(':') {
-            Some((user, _)) => {
-                out.push_str(user);
-                out.push_str(":***");
-            }
-            None => out.push_str(userinfo),
-        }
-    }
-    let (path, query) = match after.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (after, None),
-    };
-    out.push_str(path);
-    if let Some(query) = query {
-        out.push('?');
-        for (i, pair) in query.split('&').enumerate() {
-            if i > 0 {
-                out.push('&');
-            }
-            match pair.split_once('=') {
-                Some((key, _)) if PASSWORD_PARAMETERS.iter().any(|p| key.eq_ignore_ascii_case(p)) => {
-                    out.push_str(key);
-                    out.push_str("=***");
-                }
-                _ => out.push_str(pair),
-            }
-        }
+    // Longest first, so that a secret holding another is replaced whole.
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    let mut out = text.to_string();
+    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+        out = out.replace(secret.as_str(), "***");
     }
     out
 }
 
+/// The passwords in `url`: its user part's, and the values of its password parameters.
+fn url_secrets(url: &str) -> Vec<&str> {
+    let mut secrets = Vec::new();
+    let after_user = match url.split_once("://") {
+        Some((_, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, after)) => {
+                if let Some((_, password)) = userinfo.split_once(':') {
+                    secrets.push(password);
+                }
+                after
+            }
+            None => rest,
+        },
+        None => url,
+    };
+    if let Some((_, query)) = after_user.split_once('?') {
+        let query = query.split('#').next().unwrap_or_default();
+        for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+            let key = percent_decode(key);
+            if PASSWORD_PARAMETERS.iter().any(|p| key.eq_ignore_ascii_case(p)) {
+                secrets.push(value);
+            }
+        }
+    }
+    secrets
+}
+
+/// `%XX` as the byte it names (lossy UTF-8); anything else as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, ..) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Query parameters of database URLs that carry a password (libpq's and sqlx's names).
 const PASSWORD_PARAMETERS: [&str; 4] = ["password", "pass", "pwd", "sslpassword"];
+
+/// The error of a failed connection to `url` (`doing` what): the driver's message may quote
+/// the URL, so its passwords are hidden there too.
+pub(crate) fn connect_error(doing: &str, url: &str) -> impl FnOnce(DbErr) -> SqlStoreError {
+    let context = format!("{doing} {}", redact_url(url));
+    let url = url.to_string();
+    move |source| {
+        let message = source.to_string();
+        let hidden = hide_url_secrets(&message, &url);
+        let source = if hidden == message { source } else { DbErr::Custom(hidden) };
+        SqlStoreError::Database { context, source }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -1029,8 +1064,15 @@ mod tests {
         // A password holding `/`, `@` or `?`-free punctuation, and one in the query.
         assert_eq!(redact_url("postgres://app:pa/s@s@db:5432/audit"), "postgres://app:***@db:5432/audit");
         assert_eq!(
-            redact_url("postgres://app@db/audit?sslmode=require&PASSWORD=x&note=a@b"),
-            "postgres://app@db/audit?sslmode=require&PASSWORD=***&note=a@b"
+            redact_url("postgres://app@db/audit?sslmode=require&PASSWORD=xyz&note=a"),
+            "postgres://app@db/audit?sslmode=require&PASSWORD=***&note=a"
+        );
+        assert_eq!(redact_url("postgres://db/a?pass%77ord=hunter2"), "postgres://db/a?pass%77ord=***");
+        assert_eq!(redact_url("postgres://app:hun#ter?2@db/a"), "postgres://app:***@db/a");
+        assert_eq!(redact_url("postgres://app:p%40ss@db/a"), "postgres://app:***@db/a");
+        assert_eq!(
+            hide_url_secrets("bad 'postgres://u:p%40ss@h' or p@ss", "postgres://u:p%40ss@h"),
+            "bad 'postgres://u:***@h' or ***"
         );
         // Not a valid URL (port out of range): still no password.
         assert_eq!(redact_url("postgres://app:secret@db:99999/audit"), "postgres://app:***@db:99999/audit");

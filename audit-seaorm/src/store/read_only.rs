@@ -7,7 +7,7 @@
 //! [`SqlStore::check_schema`] give that.
 
 use super::error::SqlStoreError;
-use super::{SQLITE_ROW_BUFFER, SqlStore, redact_url, schema};
+use super::{SQLITE_ROW_BUFFER, SqlStore, connect_error, schema};
 use sea_orm::{ConnectOptions, Database};
 use std::time::Duration;
 
@@ -53,9 +53,7 @@ impl SqlStore {
                 })
             })
         });
-        let db = Database::connect(options)
-            .await
-            .map_err(SqlStoreError::db(format!("connect to {} (read only)", redact_url(url))))?;
+        let db = Database::connect(options).await.map_err(connect_error("connect (read only) to", url))?;
         SqlStore::new(db)
     }
 

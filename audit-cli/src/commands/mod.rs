@@ -586,7 +586,15 @@ fn is_empty(path: &Path) -> bool {
 /// or a date, meaning midnight UTC.
 pub(crate) fn parse_time(text: &str) -> Result<Timestamp, String> {
     if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(Timestamp::from_datetime(time.to_utc()));
+        // Events are timed to the microsecond: a bound between two microseconds is the next
+        // one, exactly ("at or after" and "before" both keep their meaning).
+        let time = time.to_utc();
+        let below = i64::from(chrono::Timelike::nanosecond(&time) % 1000);
+        let time = match below {
+            0 => time,
+            _ => time.checked_add_signed(chrono::TimeDelta::nanoseconds(1000 - below)).unwrap_or(time),
+        };
+        return Ok(Timestamp::from_datetime(time));
     }
     if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
         && let Some(midnight) = date.and_hms_opt(0, 0, 0)

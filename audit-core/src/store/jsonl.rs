@@ -443,7 +443,16 @@ impl AuditStore for JsonlStore {
         if query.chain.as_deref().is_some_and(|c| c != chain) {
             return Ok(QueryPage::default());
         }
-        let from = query.after.as_ref().map_or(1, |cursor| cursor.seq + 1);
+        // Events come after the cursor in (chain, seq) order: all of this chain's after a
+        // cursor of an earlier chain, none after one of a later chain.
+        let from = match &query.after {
+            None => 1,
+            Some(cursor) => match cursor.chain.as_str().cmp(chain.as_str()) {
+                std::cmp::Ordering::Less => 1,
+                std::cmp::Ordering::Equal if cursor.seq < u64::MAX => cursor.seq + 1,
+                _ => return Ok(QueryPage::default()),
+            },
+        };
         let mut lines = self.read(&chain, from, None);
         let mut matching = Vec::new();
         while let Some(line) = lines.next().await {

@@ -319,7 +319,7 @@ impl Query {
     /// Builds a page from matching events in order, stopping at the limit.
     pub fn page(&self, matching: impl Iterator<Item = SealedEvent>) -> QueryPage {
         let limit = self.limit.max(1);
-        let mut events: Vec<SealedEvent> = matching.take(limit + 1).collect();
+        let mut events: Vec<SealedEvent> = matching.take(limit.saturating_add(1)).collect();
         let more = events.len() > limit;
         events.truncate(limit);
         let next =

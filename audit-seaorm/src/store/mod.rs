@@ -219,8 +219,12 @@ pub const SQLITE_ROW_BUFFER: usize = DEFAULT_READ_PAGE;
 /// under MySQL's default `max_allowed_packet` of 16 MiB even with large events).
 const MAX_INSERT_BYTES: usize = 4 << 20;
 
-/// The longest chain name MySQL can keep (`VARCHAR(512)`).
-const MYSQL_MAX_CHAIN_CHARS: usize = 512;
+/// The longest chain name on MySQL/MariaDB, in characters (the column is `VARCHAR(512)`): a
+/// sort the server does itself (when a query reads another index) compares only the first
+/// `max_sort_length` bytes of the strings' sort keys, 1024 by default and up to 4 bytes a
+/// character, so two longer names sharing those would sort as one chain and paging would
+/// skip events.
+const MYSQL_MAX_CHAIN_CHARS: usize = 255;
 
 /// An [`AuditStore`] in PostgreSQL, SQLite or MySQL/MariaDB. Cheap to clone (the connection
 /// pool is shared).
@@ -486,7 +490,9 @@ impl SqlStore {
 
     async fn append_batch(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
         let store_error = |e: SqlStoreError| AppendError::Store(e.into());
-        self.check_chain_name(chain).map_err(store_error)?;
+        // A name the store cannot take is refused for good: retrying cannot help.
+        self.check_chain_name(chain)
+            .map_err(|e| AppendError::Rejected { events: Vec::new(), reason: e.to_string() })?;
         let head = check_batch(chain, expected, batch)?;
         if batch.is_empty() {
             let actual = self.select_head(&self.db, chain, false).await.map_err(store_error)?.unwrap_or(Head::EMPTY);

@@ -155,6 +155,7 @@ pub struct LastChange {
 #[derive(Clone, Debug, Default)]
 struct EventFilter {
     chain: Option<String>,
+    id: Option<uuid::Uuid>,
     actor: Option<String>,
     action: Option<String>,
     resource_type: Option<String>,
@@ -196,6 +197,9 @@ impl EventFilter {
             if let Some(value) = value {
                 sql.push(&format!(" AND {column} = ")).bind(value.as_str());
             }
+        }
+        if let Some(id) = self.id {
+            sql.push(" AND id = ").bind(sql::id_value(dialect, id));
         }
         match self.outcomes.as_slice() {
             [] => {}
@@ -245,6 +249,7 @@ impl EventFilter {
     fn matches(&self, e: &Event) -> bool {
         let eq = |filter: &Option<String>, value: &str| filter.as_deref().is_none_or(|f| f == value);
         eq(&self.chain, &e.chain)
+            && self.id.is_none_or(|id| e.id == id)
             && eq(&self.actor, &e.actor.id)
             && eq(&self.action, &e.action)
             && eq(&self.resource_type, &e.resource.kind)
@@ -265,6 +270,7 @@ impl SqlStore {
     pub(crate) async fn run_query(&self, query: &Query) -> Result<QueryPage, SqlStoreError> {
         let filter = EventFilter {
             chain: query.chain.clone(),
+            id: query.id,
             actor: query.actor.clone(),
             action: query.action.clone(),
             resource_type: query.resource_type.clone(),
@@ -398,8 +404,9 @@ impl SqlStore {
     }
 
     /// The last change of record `(resource_type, resource_id)`: the most recent event on it
-    /// (latest `ts`, then highest `seq`) that has `changes`, with each changed field's previous
-    /// value. `None` if no event on the record has changes.
+    /// that has `changes` (latest `ts`; of events at the same time, the last in `(chain, seq)`
+    /// order), with each changed field's previous value. `None` if no event on the record has
+    /// changes.
     pub async fn last_change(
         &self,
         resource_type: &str,

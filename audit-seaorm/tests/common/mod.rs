@@ -19,10 +19,17 @@ macro_rules! on_all_backends {
         mod $name {
             use super::common::{Backend, TestDb};
 
+            use futures_util::FutureExt as _;
+
+            /// Runs the test; its namespace is dropped even when the test panics (the panic is
+            /// then raised again), so a failing test leaves nothing on the servers.
             async fn run(backend: Backend) {
                 if let Some(db) = TestDb::open(backend, stringify!($name)).await {
-                    super::$name(&db).await;
+                    let result = std::panic::AssertUnwindSafe(super::$name(&db)).catch_unwind().await;
                     db.cleanup().await;
+                    if let Err(panic) = result {
+                        std::panic::resume_unwind(panic);
+                    }
                 }
             }
 

@@ -1,0 +1,97 @@
+//! `audit-trail query` answers faithfully to its time bounds, and its CSV holds every field.
+
+mod common;
+use common::*;
+
+use audit_core::{Actor, Context, EventDraft};
+
+fn query(db: &TestDb, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["query", "--db", db.url()];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+fn found(db: &TestDb, args: &[&str]) -> Vec<u64> {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let output = query(db, &all);
+    assert_exit(&output, 0);
+    seqs(&stdout(&output))
+}
+
+/// `--since` is "at or after", `--until` "before (exclusive)", for any RFC 3339 time: a bound
+/// between two microseconds is the next one (a truncation moved it earlier: `--since
+/// …00.0000015` returned the event at …00.000001).
+fn sub_microsecond_bounds(backend: Backend) {
+    // The namespace is dropped (cleaned up) before asserting.
+    let Some(db) = TestDb::open(backend, "sub_micro_bounds") else { return };
+    known_trail(&db);
+    // Events of the known trail: seq 1 at 2026-01-01T10:00:00.000001Z, seq 2 at …000002Z.
+    let until = found(&db, &["--until", "2026-01-01T10:00:00.0000015Z"]);
+    let since = found(&db, &["--since", "2026-01-01T10:00:00.0000015Z", "--until", "2026-01-01T10:00:00.000003Z"]);
+    drop(db);
+    assert_eq!(
+        (until, since),
+        (vec![1], vec![2]),
+        "seq 1 (…00.000001) is before …00.0000015: --until must include it, --since must exclude it"
+    );
+}
+
+#[test]
+fn sub_microsecond_bounds_are_honoured_sqlite() {
+    sub_microsecond_bounds(Backend::Sqlite);
+}
+
+#[test]
+fn sub_microsecond_bounds_are_honoured_postgres() {
+    sub_microsecond_bounds(Backend::Postgres);
+}
+
+#[test]
+fn sub_microsecond_bounds_are_honoured_mysql() {
+    sub_microsecond_bounds(Backend::MySql);
+}
+
+/// `--format csv`: "a header row, then every field as text, values exact" (output.rs), SPEC §1's
+/// `v`, `prev`, `actor.auth`, `actor.session` and the request context included.
+#[test]
+fn csv_holds_every_field() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "csv_every_field") else { return };
+    let context = Context {
+        ip: Some("10.0.0.9".into()),
+        method: Some("PUT".into()),
+        route: Some("/users/{id}".into()),
+        path: Some("/users/42".into()),
+        status: Some(204),
+        duration_us: Some(777_123),
+        ..Context::default()
+    };
+    db.record(
+        "default",
+        vec![
+            EventDraft::new("PUT /users/{id}")
+                .actor(Actor::user("alice").with_auth("oidc-mfa").with_session("sess-9f3a"))
+                .resource("users", "42")
+                .context(context),
+        ],
+    );
+    let output = query(&db, &["--format", "csv"]);
+    let stored = db.stored_lines("default");
+    drop(db); // cleaned up before asserting
+    assert_exit(&output, 0);
+    let csv = stdout(&output);
+    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+    let fields: Vec<String> =
+        reader.records().flat_map(|r| r.expect("a CSV row").iter().map(str::to_string).collect::<Vec<_>>()).collect();
+    let event = audit_core::Event::from_canonical_line(&stored[0].1).expect("event");
+    let prev = event.prev.to_string();
+    // A value is kept if some field is that value, or holds it inside JSON.
+    let kept = |value: &str| {
+        fields.iter().any(|f| f == value || f.contains(&format!("\"{value}\"")) || f.contains(&format!(":{value}")))
+    };
+    let lost: Vec<&str> = ["oidc-mfa", "sess-9f3a", "/users/42", "204", "777123", prev.as_str()]
+        .into_iter()
+        .filter(|value| !kept(value))
+        .collect();
+    assert!(lost.is_empty(), "the CSV lost the field values {lost:?} of the event:\n{csv}");
+}

@@ -21,6 +21,7 @@
 use audit_core::{Actor, Auditor, EventDraft, Outcome, scope};
 use audit_seaorm::{AuditedDb, SqlStore};
 use audit_tower::{AuditHandle, AuditLayer, Cidr};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -237,10 +238,12 @@ async fn login(State(app): State<App>, audit: AuditHandle, Json(login): Json<Log
             Json(json!({"token": user.id})).into_response()
         }
         _ => {
-            // A business event beside the HTTP one: what PCI DSS asks about failed logins.
+            // A business event beside the HTTP one: what PCI DSS asks about failed logins. (An
+            // empty name names no one: an actor needs an id.)
+            let actor = if claimed.is_empty() { Actor::anonymous() } else { Actor::user(claimed.clone()) };
             audit.add_event(
                 EventDraft::new("login_failed")
-                    .actor(Actor::user(claimed.clone()).with_auth("password"))
+                    .actor(actor.with_auth("password"))
                     .resource("users", claimed)
                     .outcome(Outcome::Denied)
                     .reason("bad user or password"),
@@ -259,18 +262,35 @@ struct NewUser {
     role: String,
 }
 
-/// `POST /users`: admins only → 201.
+/// A user id, as bearer tokens carry it: 1 to 64 characters.
+fn valid_id(id: &str) -> bool {
+    !id.trim().is_empty() && id.chars().count() <= 64
+}
+
+fn unprocessable(why: &str) -> Response {
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"error": why}))).into_response()
+}
+
+/// `POST /users`: admins only → 201. Who may comes first, then what was sent (a refused
+/// attempt is `denied` whatever its body).
 async fn create_user(
     State(app): State<App>,
     Extension(me): Extension<CurrentUser>,
     audit: AuditHandle,
-    Json(new): Json<NewUser>,
+    body: Result<Json<NewUser>, JsonRejection>,
 ) -> Response {
     if !me.is_admin() {
         return forbidden(&audit, "only admins create users");
     }
+    let new = match body {
+        Ok(Json(new)) => new,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if !valid_id(&new.id) {
+        return unprocessable("id is 1 to 64 characters");
+    }
     if new.role != "admin" && new.role != "user" {
-        return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"error": "role is admin or user"}))).into_response();
+        return unprocessable("role is admin or user");
     }
     audit.set_resource("users", &new.id);
     let result = async {
@@ -313,13 +333,20 @@ async fn update_user(
     Extension(me): Extension<CurrentUser>,
     audit: AuditHandle,
     Path(id): Path<String>,
-    Json(changes): Json<Value>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
     if !me.is_admin() && me.0.id != id {
         return forbidden(&audit, "users may only change themselves");
     }
+    let changes = match body {
+        Ok(Json(changes)) => changes,
+        Err(rejection) => return rejection.into_response(),
+    };
     if !me.is_admin() && changes.get("role").is_some() {
         return forbidden(&audit, "only admins change roles");
+    }
+    if changes.get("role").is_some_and(|role| role != "admin" && role != "user") {
+        return unprocessable("role is admin or user");
     }
     let result = async {
         let txn = app.db.begin().await?;

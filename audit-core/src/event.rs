@@ -23,6 +23,7 @@
 use crate::canonical::{self, MAX_SAFE_INTEGER, cmp_utf16, write_str, write_u64, write_value};
 use crate::hash::EventHash;
 use crate::line::{self, FormatError};
+use crate::redact::RedactionPolicy;
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -623,6 +624,8 @@ pub struct EventDraft {
     pub(crate) tags: Vec<String>,
     pub(crate) id: Option<Uuid>,
     pub(crate) ts: Option<Timestamp>,
+    /// The policy that hid this draft's secrets already ([`RedactionPolicy::apply`]).
+    pub(crate) redacted_by: Option<u64>,
 }
 
 impl fmt::Debug for EventDraft {
@@ -650,6 +653,14 @@ impl EventDraft {
     /// `anonymous`.
     pub fn actor(mut self, actor: Actor) -> Self {
         self.actor = Some(actor);
+        self
+    }
+    /// Marks this draft's values as hidden already by `policy`, as [`RedactionPolicy::apply`]
+    /// hides them (say, by a connection that hid them before keeping the draft in an
+    /// outbox): an auditor with an equal policy does not hide them again, so a tokenized value
+    /// is MACed once. Only for values that policy did hide: nothing is checked.
+    pub fn redacted_with(mut self, policy: &RedactionPolicy) -> Self {
+        self.redacted_by = Some(policy.fingerprint());
         self
     }
     /// Sets what was acted on.

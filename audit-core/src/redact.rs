@@ -52,12 +52,25 @@ pub const REDACTED: &str = "[REDACTED]";
 pub struct RedactionPolicy {
     keys: HashSet<String>,
     hmac_key: Option<Vec<u8>>,
+    /// Tells policies apart (keys and HMAC key), for the mark [`RedactionPolicy::apply`]
+    /// leaves on a draft; never written anywhere.
+    fingerprint: u64,
 }
+
+impl PartialEq for RedactionPolicy {
+    /// The same keys, and the same HMAC key (or none).
+    fn eq(&self, other: &RedactionPolicy) -> bool {
+        self.fingerprint == other.fingerprint && self.keys == other.keys && self.hmac_key == other.hmac_key
+    }
+}
+
+impl Eq for RedactionPolicy {}
 
 impl Default for RedactionPolicy {
     /// [`DEFAULT_KEYS`], redacted.
     fn default() -> Self {
-        RedactionPolicy { keys: DEFAULT_KEYS.iter().map(|k| k.to_string()).collect(), hmac_key: None }
+        RedactionPolicy { keys: DEFAULT_KEYS.iter().map(|k| k.to_string()).collect(), hmac_key: None, fingerprint: 0 }
+            .fingerprinted()
     }
 }
 
@@ -72,20 +85,36 @@ impl fmt::Debug for RedactionPolicy {
 impl RedactionPolicy {
     /// A policy that hides nothing.
     pub fn none() -> RedactionPolicy {
-        RedactionPolicy { keys: HashSet::new(), hmac_key: None }
+        RedactionPolicy { keys: HashSet::new(), hmac_key: None, fingerprint: 0 }.fingerprinted()
+    }
+
+    /// What tells this policy apart from another (see [`EventDraft::redacted_with`]).
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    fn fingerprinted(mut self) -> RedactionPolicy {
+        use std::hash::{Hash, Hasher};
+        let mut keys: Vec<&String> = self.keys.iter().collect();
+        keys.sort();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        keys.hash(&mut hasher);
+        self.hmac_key.hash(&mut hasher);
+        self.fingerprint = hasher.finish();
+        self
     }
 
     /// Also hides `key` (case-insensitive).
     pub fn with_key(mut self, key: impl AsRef<str>) -> RedactionPolicy {
         self.keys.insert(key.as_ref().to_lowercase());
-        self
+        self.fingerprinted()
     }
 
     /// Replaces values with keyed HMAC tokens instead of `[REDACTED]`. Keep `secret` out of
     /// the audit store; rotating it changes every later token.
     pub fn tokenize(mut self, secret: impl Into<Vec<u8>>) -> RedactionPolicy {
         self.hmac_key = Some(secret.into());
-        self
+        self.fingerprinted()
     }
 
     /// True when `key` is to be hidden.
@@ -139,11 +168,15 @@ impl RedactionPolicy {
         }
     }
 
-    /// Hides secrets in a draft's `details` and `changes`.
+    /// Hides secrets in a draft's `details` and `changes`, once: the draft is marked, and a
+    /// draft this policy (an equal one) already hid, or one marked with
+    /// [`EventDraft::redacted_with`] it, is left as it is, so that a tokenized value is MACed
+    /// once, not a token of its token.
     pub fn apply(&self, draft: &mut EventDraft) {
-        if self.keys.is_empty() {
+        if draft.redacted_by == Some(self.fingerprint) || self.keys.is_empty() {
             return;
         }
+        draft.redacted_by = Some(self.fingerprint);
         for (key, value) in draft.details.iter_mut() {
             if self.matches(key) {
                 *value = self.hide(value);
@@ -187,6 +220,25 @@ mod tests {
         assert_ne!(token, b.hide(&ssn));
         let text = token.as_str().unwrap_or_default();
         assert!(text.starts_with("hmac-sha256:") && text.len() == 12 + 64, "{text}");
+    }
+
+    #[test]
+    fn a_draft_is_hidden_once_by_one_policy() {
+        let policy = RedactionPolicy::default().tokenize(b"k".to_vec());
+        let mut draft = EventDraft::new("x").detail("token", json!("s3cret"));
+        policy.apply(&mut draft);
+        let once = draft.details_mut()["token"].clone();
+        assert_eq!(once, policy.hide(&json!("s3cret")));
+        policy.clone().apply(&mut draft);
+        assert_eq!(draft.details_mut()["token"], once, "an equal policy hides it once");
+        RedactionPolicy::default().tokenize(b"other".to_vec()).apply(&mut draft);
+        assert_ne!(draft.details_mut()["token"], once, "another policy hides it again");
+        // Marked as hidden by the connection that hid it already.
+        let mut draft = EventDraft::new("x").detail("token", once.clone()).redacted_with(&policy);
+        policy.apply(&mut draft);
+        assert_eq!(draft.details_mut()["token"], once);
+        assert_ne!(policy, RedactionPolicy::default());
+        assert_eq!(RedactionPolicy::none().with_key("a"), RedactionPolicy::none().with_key("A"));
     }
 
     #[test]

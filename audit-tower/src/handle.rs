@@ -1,7 +1,7 @@
 //! [`AuditHandle`]: the audited request's shared handle, and its axum extractor.
 
 use crate::layer::Config;
-use crate::request::record_detached;
+use crate::request::{cut_marked, record_detached};
 use audit_core::scope::ScopeState;
 use audit_core::{Actor, AuditScope, EventDraft, Resource};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
@@ -111,9 +111,14 @@ impl AuditHandle {
         self.inner.scope.actor()
     }
 
-    /// Replaces the resource derived from the route (see the crate documentation).
+    /// Replaces the resource derived from the route (see the crate documentation). A type or
+    /// id over [`MAX_INDEXED_FIELD_BYTES`](audit_core::event::MAX_INDEXED_FIELD_BYTES) (what
+    /// stores index, and the most an event takes) is cut and marked with a hash of its whole
+    /// value, as a long path parameter is, so that the request's event is still recorded.
     pub fn set_resource(&self, kind: impl Into<String>, id: impl Into<String>) {
-        self.state().resource = Some(Resource::new(kind, id));
+        let max = audit_core::event::MAX_INDEXED_FIELD_BYTES;
+        let resource = Resource::new(cut_marked(kind.into(), max), cut_marked(id.into(), max));
+        self.state().resource = Some(resource);
     }
 
     /// Adds a detail to the request's event (`details.<key>`). The layer's own

@@ -127,11 +127,14 @@ impl Started {
     /// Closes the handle: events the application adds later are recorded on their own.
     pub(crate) fn drafts(self, status: Option<StatusCode>, forced: Option<&'static str>) -> VecDeque<EventDraft> {
         let elapsed = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // In the scope itself: an event a clone of the handle adds later gets them too.
+        self.handle.scope().update_context(|context| {
+            context.status = status.map(|s| s.as_u16().into());
+            context.duration_us = Some(elapsed);
+        });
         let (scope, extra) = self.handle.finish();
         let actor = scope.actor.unwrap_or_else(Actor::anonymous);
-        let mut context = scope.context;
-        context.status = status.map(|s| s.as_u16().into());
-        context.duration_us = Some(elapsed);
+        let context = scope.context;
 
         let mut drafts = VecDeque::with_capacity(extra.events.len() + 1);
         for mut event in extra.events {
@@ -540,6 +543,24 @@ const CUT_HASH_BYTES: usize = 16;
 /// of SHA-256 over a `0x00` byte followed by the whole value (the RFC 6962 leaf hash, as
 /// `audit_core::merkle::leaf_hash` computes it), so two long values that share a prefix
 /// stay apart. Only a cut id contains a bare `…`.
+/// `value` as it is if at most `max` bytes, else cut after a whole character and marked as
+/// [`escape_id`] marks a cut id (`…` and 32 hex digits of the whole value's leaf hash).
+pub(crate) fn cut_marked(value: String, max: usize) -> String {
+    if value.len() <= max {
+        return value;
+    }
+    let room = max.saturating_sub(CUT_MARK.len_utf8() + 2 * CUT_HASH_BYTES);
+    let mut end = room.min(value.len());
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(max);
+    out.push_str(&value[..end]);
+    out.push(CUT_MARK);
+    out.push_str(&to_hex(&leaf_hash(value.as_bytes())[..CUT_HASH_BYTES]));
+    out
+}
+
 pub(crate) fn escape_id(value: &[u8], max: usize) -> String {
     use std::fmt::Write as _;
     let room = max.saturating_sub(CUT_MARK.len_utf8() + 2 * CUT_HASH_BYTES);
@@ -696,6 +717,17 @@ mod tests {
         let id = resource_from_route("/resets/{token}", &tokens, |_| Some(Cow::Borrowed(b"prt_1".as_slice()))).id;
         assert!(id.starts_with("hmac-sha256:"), "{id}");
         assert_eq!(hide_secret_params("/resets/{token}", "/resets/prt_1", &tokens), format!("/resets/{id}"));
+    }
+
+    #[test]
+    fn long_values_are_cut_at_a_character_and_marked() {
+        assert_eq!(cut_marked("short".into(), 10), "short");
+        let long = "é".repeat(600); // 1200 bytes
+        let cut = cut_marked(long.clone(), 1024);
+        assert!(cut.len() <= 1024, "{}", cut.len());
+        let (kept, mark) = cut.split_once(CUT_MARK).expect("marked");
+        assert!(long.starts_with(kept));
+        assert_eq!(mark, to_hex(&leaf_hash(long.as_bytes())[..CUT_HASH_BYTES]));
     }
 
     #[test]

@@ -152,10 +152,10 @@ impl AuditedDbBuilder {
     }
     /// Secrets to hide when a change is intercepted, before it is buffered or written to the
     /// outbox (default: the auditor's own policy, [`Auditor::redaction`], so that the outbox
-    /// holds nothing the trail would not). The auditor applies its policy again when it
-    /// records the event: with a tokenizing policy, a value both name is MACed twice, so the
-    /// tokens of ORM changes compare with each other, not with tokens the auditor makes of
-    /// other events' values.
+    /// holds nothing the trail would not). With the auditor's policy, the auditor does not
+    /// hide the values again, so a tokenized value gets the same token as in any other event;
+    /// with another policy it does (a value both name is then MACed twice), and so it does for
+    /// events a recovery reads back from the outbox (the policy may have changed since).
     pub fn redaction(mut self, policy: RedactionPolicy) -> Self {
         self.redaction = policy;
         self
@@ -572,7 +572,7 @@ impl DbShared {
         let mut tickets = Vec::with_capacity(events.len());
         let queued = without_scope(|| {
             for event in events {
-                match self.auditor.try_record(event.to_draft()) {
+                match self.auditor.try_record(self.draft_of(event)) {
                     Ok(ticket) => tickets.push(ticket),
                     Err(TryRecordError::Record(e)) => return Err(record_error(e)),
                     Err(TryRecordError::Full { .. }) => break,
@@ -582,7 +582,7 @@ impl DbShared {
         })?;
         if queued < events.len() {
             let auditor = self.auditor.clone();
-            let rest: Vec<_> = events[queued..].iter().map(OrmEvent::to_draft).collect();
+            let rest: Vec<_> = events[queued..].iter().map(|event| self.draft_of(event)).collect();
             let queueing = tokio::spawn(async move {
                 let mut tickets = Vec::with_capacity(rest.len());
                 for draft in rest {
@@ -611,7 +611,7 @@ impl DbShared {
         }
         without_scope(|| {
             for event in events {
-                if let Err(e) = self.auditor.check(event.to_draft()) {
+                if let Err(e) = self.auditor.check(self.draft_of(event)) {
                     return Err(DbErr::Custom(format!(
                         "audit_seaorm: the transaction was rolled back, nothing was committed: the audit event of its \
                          {} of {} {} cannot be recorded: {e}",
@@ -725,6 +725,14 @@ impl DbShared {
             })
             .collect();
         self.emit(target, events).await
+    }
+
+    /// The draft of `event` for the auditor: marked as hidden already by this connection's
+    /// policy when it was ([`EventDraft::redacted_with`](audit_core::EventDraft::redacted_with)),
+    /// so that an auditor with the same policy does not MAC its tokens again.
+    pub(super) fn draft_of(&self, event: &OrmEvent) -> audit_core::EventDraft {
+        let draft = event.to_draft();
+        if event.redacted { draft.redacted_with(&self.redaction) } else { draft }
     }
 
     /// The resource id events record for a row of `key` ([`event::shown_id`]): secrets kept
@@ -1321,23 +1329,35 @@ impl AuditedTransaction {
             let _ = inner.rollback().await;
             return Err(refused);
         }
-        if let Delivery::Outbox { table, .. } = &shared.delivery {
-            let sealed = std::mem::take(&mut *lock(&shared.sealed));
-            let written = outbox::replace(&inner, table, &sealed, &events).await;
-            if let Err(e) = written {
-                lock(&shared.sealed).extend(sealed);
-                return Err(e);
+        // COMMIT and the hand-off of the events run in a task of their own: a caller that stops
+        // waiting (a cancelled request, a timeout) must not stop them in between, when the
+        // server may have committed and the events must follow (direct delivery had no other
+        // copy of them; the outbox's would have waited for the next start).
+        let finish = async move {
+            let mut guard = guard; // the whole guard: it notes, when dropped, how the commit ended
+            if let Delivery::Outbox { table, .. } = &shared.delivery {
+                let sealed = std::mem::take(&mut *lock(&shared.sealed));
+                let written = outbox::replace(&inner, table, &sealed, &events).await;
+                if let Err(e) = written {
+                    lock(&shared.sealed).extend(sealed);
+                    return Err(e);
+                }
+                if let Err(e) = inner.commit().await {
+                    lock(&shared.sealed).extend(sealed);
+                    return Err(e);
+                }
+                guard.finished = true;
+                return shared.seal(events).await;
             }
-            if let Err(e) = inner.commit().await {
-                lock(&shared.sealed).extend(sealed);
-                return Err(e);
-            }
+            inner.commit().await?;
             guard.finished = true;
-            return shared.seal(events).await;
+            shared.seal(events).await
+        };
+        match tokio::spawn(finish).await {
+            Ok(result) => result,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => Err(DbErr::Custom(format!("audit_seaorm: the commit's task was cancelled: {error}"))),
         }
-        inner.commit().await?;
-        guard.finished = true;
-        shared.seal(events).await
     }
 
     /// Rolls back (the savepoint, if nested) and drops the events it buffered.

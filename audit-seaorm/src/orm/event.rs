@@ -33,6 +33,11 @@ pub(crate) struct OrmEvent {
     /// in place (savepoints remember buffer positions) and dropped at commit.
     #[serde(skip)]
     pub(crate) void: bool,
+    /// Its secrets were hidden by the connection's policy ([`OrmEvent::redact`]); not so for
+    /// an event read back from the outbox, which the auditor hides again (a policy may have
+    /// changed since it was written).
+    #[serde(skip)]
+    pub(crate) redacted: bool,
 }
 
 impl OrmEvent {
@@ -55,6 +60,7 @@ impl OrmEvent {
             changes: Vec::new(),
             details: Map::new(),
             void: false,
+            redacted: false,
         }
     }
 
@@ -78,6 +84,7 @@ impl OrmEvent {
     /// [`MAX_VALUE_BYTES`]).
     pub(crate) fn redact(&mut self, policy: &RedactionPolicy, columns: &[&str], auditor: &Auditor) {
         self.hide_secrets(policy, columns);
+        self.redacted = true;
         self.fit(value_budget(auditor.max_event_bytes()), auditor.redaction());
     }
 
@@ -264,7 +271,13 @@ pub(crate) fn shown_id(
         .map(|(i, value)| {
             let Some(column) = key_columns.get(i) else { return value.clone() };
             let value = if by_connection(column) { policy.hide(value) } else { value.clone() };
-            if auditor_policy.matches(column) { auditor_policy.hide(&value) } else { value }
+            // The auditor hides the change again only under another policy (see
+            // `DbShared::draft_of`).
+            if auditor_policy.matches(column) && (auditor_policy != policy || !by_connection(column)) {
+                auditor_policy.hide(&value)
+            } else {
+                value
+            }
         })
         .collect();
     resource_id(&shown)
@@ -408,12 +421,17 @@ mod tests {
             shown_id(&columns(&["user", "api_key"]), &[json!(1), json!("k")], &policy, &policy, &[""; 0]),
             r#"[1,"[REDACTED]"]"#
         );
-        // A key column only the auditor's policy names is hidden as the auditor hides it.
+        // A key column only the auditor's policy names is hidden as the auditor hides it; one
+        // both name, as the change ends up: once under one policy, twice under two.
         let token = tokens.hide(&json!("4111"));
-        assert_eq!(
-            shown_id(&columns(&["pan"]), &[json!("4111")], &policy, &tokens, &[""; 0]),
-            token.as_str().unwrap_or("")
-        );
+        let shown = |policy: &RedactionPolicy, auditor: &RedactionPolicy| {
+            shown_id(&columns(&["pan"]), &[json!("4111")], policy, auditor, &[""; 0])
+        };
+        assert_eq!(shown(&policy, &tokens), token.as_str().unwrap_or(""));
+        assert_eq!(shown(&tokens, &tokens), token.as_str().unwrap_or(""));
+        let other = RedactionPolicy::none().with_key("pan").tokenize(b"k2".to_vec());
+        let twice = tokens.hide(&other.hide(&json!("4111")));
+        assert_eq!(shown(&other, &tokens), twice.as_str().unwrap_or(""));
     }
 
     #[test]

@@ -120,7 +120,9 @@ impl DbShared {
         self.auto_ran.fetch_sub(events.len(), Ordering::Relaxed);
         // (Drafts the auditor refuses for good, shut down, are not counted: no one is left to
         // tell.)
-        let rest = without_scope(|| self.auditor.try_record_all_detached(events.iter().map(OrmEvent::to_draft)).rest);
+        let rest = without_scope(|| {
+            self.auditor.try_record_all_detached(events.iter().map(|event| self.draft_of(event))).rest
+        });
         if !rest.is_empty() {
             queue_in_background(self.auditor.clone(), rest);
         }

@@ -153,6 +153,13 @@
 //! head row under lock and writes exactly the seqs after it, and verification reports any
 //! repeated or missing seq. Partitioning is chosen when the table is first created.
 //!
+//! **Limit:** for the same reason a partitioned table does not refuse an event whose id is
+//! stored already with another `ts` (an application that records a draft again with
+//! [`EventDraft::with_id`](audit_core::EventDraft::with_id) and a new time): the second copy
+//! is written, and verification then reports the chain broken (duplicate id) at it. The
+//! writer's own retries and the outbox's recovery keep an event's `ts`, so they are refused
+//! as on an unpartitioned table.
+//!
 //! # Concurrency
 //!
 //! An append is one transaction (`BEGIN IMMEDIATE` on SQLite, which takes the database's write

@@ -1,0 +1,85 @@
+//! Outbox recovery with the production store, `SqlStore`: a crash after `COMMIT`, then a
+//! restart's `recover_outbox`, seals the waiting event exactly once (the recovery asks the
+//! store whether each id is stored already: `SqlStore` once ignored `Query::id` and answered
+//! with the chain's first event, so every row was taken for sealed and deleted unsealed).
+
+mod orm_common;
+
+use audit_core::store::{AuditStore, Query};
+use audit_core::{Auditor, Event};
+use audit_seaorm::SqlStore;
+use audit_seaorm::orm::{AuditedDb, CrashPoint};
+use futures_util::StreamExt;
+use orm_common::{TestDb, create_tables, recovered, user};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Statement, TransactionTrait};
+use std::sync::Arc;
+
+async fn chain_events(store: &SqlStore) -> Vec<Event> {
+    let lines: Vec<String> =
+        store.read("default", 1, None).map(|line| line.expect("read a line")).collect::<Vec<_>>().await;
+    lines.iter().map(|line| Event::from_canonical_line(line).expect("an event")).collect()
+}
+
+async fn outbox_rows(conn: &sea_orm::DatabaseConnection) -> usize {
+    let backend = conn.get_database_backend();
+    let rows = conn
+        .query_all_raw(Statement::from_string(backend, "SELECT id FROM audit_seaorm_outbox"))
+        .await
+        .expect("read the outbox");
+    rows.len()
+}
+
+async fn recovery_on_a_sql_store_seals_what_a_crash_left(testdb: TestDb) {
+    let conn = testdb.connect().await;
+    create_tables(&conn).await;
+    let store = Arc::new(testdb.migrated_store().await);
+    let auditor = Auditor::builder(store.clone()).build();
+    let db = AuditedDb::builder(conn.clone(), auditor.clone(), store.clone()).build();
+    db.migrate_outbox().await.expect("migrate the outbox");
+
+    // One ordinary audited transaction: the chain now holds one event.
+    let txn = db.begin().await.expect("begin");
+    user("first@example.com").insert(&txn).await.expect("insert");
+    txn.commit().await.expect("commit");
+    db.flush_outbox().await.expect("flush");
+    assert_eq!(chain_events(&store).await.len(), 1);
+
+    // The process "dies" right after the second transaction's COMMIT, before sealing.
+    db.simulate_crash(Some(CrashPoint::AfterCommit));
+    let txn = db.begin().await.expect("begin");
+    user("second@example.com").insert(&txn).await.expect("insert");
+    assert!(txn.commit().await.is_err(), "the simulated crash is reported");
+    assert_eq!(outbox_rows(&conn).await, 1, "the committed change's event waits in the outbox");
+    auditor.shutdown().await;
+
+    // Restart: a new auditor and audited connection on the same databases.
+    let store = Arc::new(testdb.migrated_store().await);
+    let auditor = Auditor::builder(store.clone()).build();
+    let db = AuditedDb::builder(conn.clone(), auditor.clone(), store.clone()).build();
+    db.migrate_outbox().await.expect("migrate the outbox");
+    let report = db.recover_outbox().await.expect("recover");
+
+    // The store's answer for an id it does not have.
+    let absent = uuid::Uuid::now_v7();
+    let page = store.query(&Query::new().chain("default").id(absent).limit(1)).await.expect("query");
+    let returned: Vec<_> = page.events.iter().map(|e| e.event.id).collect();
+
+    let events = chain_events(&store).await;
+    let emails: Vec<String> = events
+        .iter()
+        .filter_map(|e| e.changes.iter().find(|c| c.field == "email").and_then(|c| c.new.clone()))
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect();
+    auditor.shutdown().await;
+
+    assert_eq!(
+        report,
+        recovered(1, 0),
+        "the crashed transaction's event is sealed by recovery, not taken for already sealed"
+    );
+    assert_eq!(emails, ["first@example.com", "second@example.com"], "every committed change has its event");
+    assert_eq!(outbox_rows(&conn).await, 0);
+    assert!(returned.is_empty(), "a query by the absent id {absent} returned {returned:?}");
+    testdb.cleanup().await;
+}
+on_all_backends!(recovery_on_a_sql_store_seals_what_a_crash_left);

@@ -1,0 +1,85 @@
+//! What the request's context says reaches every event of the request: one a handle that
+//! outlived the request adds too; and a resource the handler names is recorded whatever its
+//! length.
+
+mod common;
+
+use audit_core::{Actor, EventDraft};
+use audit_tower::{AuditHandle, AuditLayer};
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::post;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+use tower::ServiceExt;
+
+/// `AuditHandle::add_event`: an event added through a handle that outlived the request (a
+/// spawned task) is queued "with the request's actor and context", status and duration
+/// included, as one added in time (the late one once lacked them).
+#[tokio::test]
+async fn an_event_added_after_the_request_gets_the_requests_status_and_duration() {
+    let (auditor, store) = common::auditor();
+    let (tx, rx) = oneshot::channel::<AuditHandle>();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    let app = Router::new()
+        .route(
+            "/exports/{id}",
+            post(move |audit: AuditHandle| async move {
+                audit.set_actor(Actor::user("erin"));
+                if let Some(tx) = tx.lock().expect("lock").take() {
+                    let _ = tx.send(audit);
+                }
+                StatusCode::ACCEPTED
+            }),
+        )
+        .layer(AuditLayer::new(auditor.clone()));
+    let request = http::Request::post("/exports/9").body(axum::body::Body::empty()).expect("request");
+    let response = app.oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    // A task the handler spawned finishes its work after the response and reports it.
+    let handle = rx.await.expect("handle");
+    handle.add_event(EventDraft::new("export_finished"));
+    auditor.shutdown().await;
+
+    let events = common::events(&store);
+    assert_eq!(events.len(), 2);
+    let (own, late) = (&events[0], &events[1]);
+    assert_eq!(own.context.status, Some(202));
+    assert_eq!(late.action, "export_finished");
+    assert_eq!(late.actor, Actor::user("erin"), "the request's actor (holds)");
+    assert_eq!(late.context.request_id, own.context.request_id, "the request's id (holds)");
+    assert_eq!(
+        (late.context.status, late.context.duration_us.is_some()),
+        (own.context.status, true),
+        "the request's context includes its status and duration: {:?}",
+        late.context
+    );
+}
+
+/// `AuditHandle::set_resource` with an id over `MAX_INDEXED_FIELD_BYTES` (here a client's value
+/// the handler passes on): the id is cut and marked, and the request's event is recorded (it
+/// was refused as invalid, and the request left no event).
+#[tokio::test]
+async fn a_long_resource_the_handler_names_is_cut_and_recorded() {
+    let (auditor, store) = common::auditor();
+    let long = "x".repeat(2000);
+    let id = long.clone();
+    let app = Router::new()
+        .route(
+            "/imports",
+            post(move |audit: AuditHandle| async move {
+                audit.set_resource("imports", id);
+                StatusCode::CREATED
+            }),
+        )
+        .layer(AuditLayer::new(auditor.clone()));
+    let request = http::Request::post("/imports").body(axum::body::Body::empty()).expect("request");
+    let response = app.oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    auditor.shutdown().await;
+    let events = common::events(&store);
+    assert_eq!(events.len(), 1);
+    let id = &events[0].resource.id;
+    assert!(id.len() <= audit_core::event::MAX_INDEXED_FIELD_BYTES, "{}", id.len());
+    assert!(long.starts_with(id.split('…').next().unwrap_or_default()) && id.contains('…'), "{id}");
+}

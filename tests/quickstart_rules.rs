@@ -1,0 +1,163 @@
+//! The quickstart's rules hold for odd requests: an empty login name is a failed login with
+//! its `login_failed` event; who may act is checked before the body is read (a refusal is
+//! `denied`); ids and roles are checked on create and update alike.
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/quickstart.rs"]
+mod quickstart;
+
+use audit_core::store::{AuditStore, Query};
+use audit_core::{Event, Outcome};
+use audit_seaorm::SqlStore;
+use axum::body::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+struct Running {
+    addr: SocketAddr,
+    store: Arc<SqlStore>,
+    auditor: audit_core::Auditor,
+    client: Client<HttpConnector, Full<Bytes>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn run() -> Running {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("quickstart.db").display());
+    let started = quickstart::start(&url, Vec::new()).await.expect("quickstart starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = started.router;
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serve");
+    });
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    Running { addr, store: started.store, auditor: started.auditor, client, _dir: dir }
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    request_id: Option<String>,
+    body: String,
+}
+
+impl Running {
+    async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        let mut request = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).expect("method"))
+            .uri(format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self
+            .client
+            .request(request.body(Full::new(Bytes::from(body.to_string()))).expect("request"))
+            .await
+            .expect("response");
+        let status = response.status();
+        let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        Reply { status, request_id, body: String::from_utf8_lossy(&body).into_owned() }
+    }
+
+    async fn events(&self) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut query = Query::new().limit(1000);
+        loop {
+            let page = self.store.query(&query).await.expect("query");
+            events.extend(page.events.into_iter().map(|e| e.event));
+            match page.next {
+                Some(next) => query = query.after(Some(next)),
+                None => return events,
+            }
+        }
+    }
+
+    async fn events_of_request(&self, request_id: &str) -> Vec<Event> {
+        self.events().await.into_iter().filter(|e| e.context.request_id.as_deref() == Some(request_id)).collect()
+    }
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+/// "`POST /login {"user","password"}`: 200, or 401 and a `login_failed` event", also for an
+/// empty user name (whose event names an anonymous actor: an actor needs an id).
+#[tokio::test]
+async fn a_login_with_an_empty_user_name_is_a_401_with_a_login_failed_event() {
+    let app = run().await;
+    let reply = app.send("POST", "/login", &[JSON], r#"{"user":"","password":"guess"}"#).await;
+    let request_id = reply.request_id.clone().expect("x-request-id");
+    let events = app.events_of_request(&request_id).await;
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "a failed login is a 401: {reply:?}, events {actions:?}");
+    assert!(actions.contains(&"login_failed"), "a failed login records login_failed: {actions:?}");
+    app.auditor.shutdown().await;
+}
+
+/// "POST /users admin only (else 403)", recorded as `denied`, whatever the body (an
+/// incomplete or non-JSON body once got a 422/415, a mere `failure`); the same for
+/// `PUT /users/{other}`.
+#[tokio::test]
+async fn a_non_admin_create_is_forbidden_and_denied_whatever_the_body() {
+    let app = run().await;
+    let bob = ("authorization", "Bearer bob");
+    let mut seen = Vec::new();
+    for (path, method, headers, body) in [
+        ("/users", "POST", vec![bob, JSON], "{}"),
+        ("/users", "POST", vec![bob], "not json"),
+        ("/users/alice", "PUT", vec![bob], "not json"),
+    ] {
+        let reply = app.send(method, path, &headers, body).await;
+        let events = app.events_of_request(reply.request_id.as_deref().expect("x-request-id")).await;
+        seen.push((method, path, body, reply.status, events.last().map(|e| e.outcome)));
+    }
+    for (method, path, body, status, outcome) in &seen {
+        assert_eq!(
+            (*status, *outcome),
+            (StatusCode::FORBIDDEN, Some(Outcome::Denied)),
+            "bob's {method} {path} with body {body:?}: all {seen:?}"
+        );
+    }
+    app.auditor.shutdown().await;
+}
+
+/// Every audited request is recorded: an admin's `POST /users` with an id over 64
+/// characters is refused (422) and recorded (an id over 1024 bytes once made the request's
+/// event invalid: no event at all).
+#[tokio::test]
+async fn an_admin_create_with_a_long_id_is_still_recorded() {
+    let app = run().await;
+    let id = "x".repeat(1100);
+    let body = format!(r#"{{"id":"{id}","name":"X","email":"x@example.com","role":"user"}}"#);
+    let reply = app.send("POST", "/users", &[("authorization", "Bearer admin"), JSON], &body).await;
+    let request_id = reply.request_id.clone().expect("x-request-id");
+    let events = app.events_of_request(&request_id).await;
+    assert!(
+        events.iter().any(|e| e.action == "POST /users"),
+        "the admin's POST /users is in the trail; got status {} body {:?} and events {:?}",
+        reply.status,
+        reply.body,
+        events.iter().map(|e| &e.action).collect::<Vec<_>>()
+    );
+    app.auditor.shutdown().await;
+}
+
+/// `role` is "`admin` or `user`" on update as on create.
+#[tokio::test]
+async fn an_update_cannot_set_a_role_create_refuses() {
+    let app = run().await;
+    let admin = ("authorization", "Bearer admin");
+    let created = app
+        .send("POST", "/users", &[admin, JSON], r#"{"id":"carol","name":"C","email":"c@example.com","role":"root"}"#)
+        .await;
+    assert_eq!(created.status, StatusCode::UNPROCESSABLE_ENTITY, "create refuses the role: {created:?}");
+    let updated = app.send("PUT", "/users/alice", &[admin, JSON], r#"{"role":"root"}"#).await;
+    assert_eq!(updated.status, StatusCode::UNPROCESSABLE_ENTITY, "update should refuse it too: {updated:?}");
+    app.auditor.shutdown().await;
+}

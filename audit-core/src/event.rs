@@ -624,8 +624,9 @@ pub struct EventDraft {
     pub(crate) tags: Vec<String>,
     pub(crate) id: Option<Uuid>,
     pub(crate) ts: Option<Timestamp>,
-    /// The policy that hid this draft's secrets already ([`RedactionPolicy::apply`]).
-    pub(crate) redacted_by: Option<u64>,
+    /// The policy that hid this draft's secrets already ([`RedactionPolicy::apply`]); cleared
+    /// by any change of `details` or `changes`.
+    pub(crate) redacted_by: Option<u128>,
 }
 
 impl fmt::Debug for EventDraft {
@@ -658,9 +659,10 @@ impl EventDraft {
     /// Marks this draft's values as hidden already by `policy`, as [`RedactionPolicy::apply`]
     /// hides them (say, by a connection that hid them before keeping the draft in an
     /// outbox): an auditor with an equal policy does not hide them again, so a tokenized value
-    /// is MACed once. Only for values that policy did hide: nothing is checked.
+    /// is MACed once. Only for values that policy did hide: nothing is checked. A change of
+    /// the draft's `details` or `changes` afterwards clears the mark.
     pub fn redacted_with(mut self, policy: &RedactionPolicy) -> Self {
-        self.redacted_by = Some(policy.fingerprint());
+        self.redacted_by = Some(policy.fingerprint_bits());
         self
     }
     /// Sets what was acted on.
@@ -686,16 +688,19 @@ impl EventDraft {
     /// Adds a column diff (`old: None` on create, `new: None` on delete).
     pub fn change(mut self, field: impl Into<String>, old: Option<Value>, new: Option<Value>) -> Self {
         self.changes.push(Change { field: field.into(), old, new });
+        self.redacted_by = None;
         self
     }
     /// Adds diffs.
     pub fn changes(mut self, changes: impl IntoIterator<Item = Change>) -> Self {
         self.changes.extend(changes);
+        self.redacted_by = None;
         self
     }
     /// Adds one detail.
     pub fn detail(mut self, key: impl Into<String>, value: Value) -> Self {
         self.details.insert(key.into(), value);
+        self.redacted_by = None;
         self
     }
     /// Sets why a person did it.
@@ -741,7 +746,12 @@ impl EventDraft {
         &mut self.context
     }
     /// The details set so far.
+    pub fn details_ref(&self) -> &Map<String, Value> {
+        &self.details
+    }
+    /// The details set so far (to change: a redaction mark is cleared).
     pub fn details_mut(&mut self) -> &mut Map<String, Value> {
+        self.redacted_by = None;
         &mut self.details
     }
     /// The changes set so far.

@@ -53,8 +53,8 @@ pub struct RedactionPolicy {
     keys: HashSet<String>,
     hmac_key: Option<Vec<u8>>,
     /// Tells policies apart (keys and HMAC key), for the mark [`RedactionPolicy::apply`]
-    /// leaves on a draft; never written anywhere.
-    fingerprint: u64,
+    /// leaves on a draft ([`RedactionPolicy::fingerprint`]).
+    fingerprint: u128,
 }
 
 impl PartialEq for RedactionPolicy {
@@ -88,19 +88,40 @@ impl RedactionPolicy {
         RedactionPolicy { keys: HashSet::new(), hmac_key: None, fingerprint: 0 }.fingerprinted()
     }
 
-    /// What tells this policy apart from another (see [`EventDraft::redacted_with`]).
-    pub(crate) fn fingerprint(&self) -> u64 {
+    /// What tells this policy apart from another, as 32 hex digits: the first 16 bytes of
+    /// SHA-256 over its sorted keys and its HMAC key, so equal policies have equal
+    /// fingerprints in any process (e.g. to tell, reading back drafts kept in an outbox,
+    /// whether the policy that hid them is still the one in use; see
+    /// [`EventDraft::redacted_with`]).
+    pub fn fingerprint(&self) -> String {
+        format!("{:032x}", self.fingerprint)
+    }
+
+    pub(crate) fn fingerprint_bits(&self) -> u128 {
         self.fingerprint
     }
 
     fn fingerprinted(mut self) -> RedactionPolicy {
-        use std::hash::{Hash, Hasher};
+        use sha2::Digest;
         let mut keys: Vec<&String> = self.keys.iter().collect();
         keys.sort();
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        keys.hash(&mut hasher);
-        self.hmac_key.hash(&mut hasher);
-        self.fingerprint = hasher.finish();
+        let mut hasher = Sha256::new();
+        hasher.update(b"audit-trail redaction policy\0");
+        for key in keys {
+            hasher.update((key.len() as u64).to_be_bytes());
+            hasher.update(key.as_bytes());
+        }
+        match &self.hmac_key {
+            Some(secret) => {
+                hasher.update([1]);
+                hasher.update(secret);
+            }
+            None => hasher.update([0]),
+        }
+        let digest = hasher.finalize();
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        self.fingerprint = u128::from_be_bytes(first);
         self
     }
 
@@ -227,17 +248,25 @@ mod tests {
         let policy = RedactionPolicy::default().tokenize(b"k".to_vec());
         let mut draft = EventDraft::new("x").detail("token", json!("s3cret"));
         policy.apply(&mut draft);
-        let once = draft.details_mut()["token"].clone();
+        let once = draft.details_ref()["token"].clone();
         assert_eq!(once, policy.hide(&json!("s3cret")));
         policy.clone().apply(&mut draft);
-        assert_eq!(draft.details_mut()["token"], once, "an equal policy hides it once");
+        assert_eq!(draft.details_ref()["token"], once, "an equal policy hides it once");
         RedactionPolicy::default().tokenize(b"other".to_vec()).apply(&mut draft);
-        assert_ne!(draft.details_mut()["token"], once, "another policy hides it again");
+        assert_ne!(draft.details_ref()["token"], once, "another policy hides it again");
         // Marked as hidden by the connection that hid it already.
         let mut draft = EventDraft::new("x").detail("token", once.clone()).redacted_with(&policy);
         policy.apply(&mut draft);
-        assert_eq!(draft.details_mut()["token"], once);
+        assert_eq!(draft.details_ref()["token"], once);
         assert_ne!(policy, RedactionPolicy::default());
+        // A change after the mark clears it: what was added is hidden too.
+        let mut draft = EventDraft::new("x").detail("token", json!("a"));
+        policy.apply(&mut draft);
+        let mut draft = draft.detail("password", json!("b"));
+        policy.apply(&mut draft);
+        assert_eq!(draft.details_ref()["password"], policy.hide(&json!("b")));
+        assert_eq!(policy.fingerprint(), policy.clone().fingerprint());
+        assert_ne!(policy.fingerprint(), RedactionPolicy::default().fingerprint());
         assert_eq!(RedactionPolicy::none().with_key("a"), RedactionPolicy::none().with_key("A"));
     }
 

@@ -91,6 +91,27 @@ pub(crate) struct DbShared {
     /// Outbox rows whose events are durable, waiting to be deleted inside the next writing
     /// transaction (saves a commit, and its fsync, per transaction).
     sealed: Mutex<Vec<String>>,
+    /// Outermost commits running in their own task ([`AuditedTransaction::commit`]), which
+    /// [`AuditedDb::flush`] waits for; `commit_done` wakes it as each ends.
+    commits_in_flight: AtomicUsize,
+    commit_done: tokio::sync::Notify,
+}
+
+/// Counts a commit running in its task for as long as it lives (also when it panics).
+struct CommitInFlight(Arc<DbShared>);
+
+impl CommitInFlight {
+    fn new(shared: &Arc<DbShared>) -> CommitInFlight {
+        shared.commits_in_flight.fetch_add(1, Ordering::AcqRel);
+        CommitInFlight(Arc::clone(shared))
+    }
+}
+
+impl Drop for CommitInFlight {
+    fn drop(&mut self) {
+        self.0.commits_in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.commit_done.notify_waiters();
+    }
 }
 
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -155,7 +176,8 @@ impl AuditedDbBuilder {
     /// holds nothing the trail would not). With the auditor's policy, the auditor does not
     /// hide the values again, so a tokenized value gets the same token as in any other event;
     /// with another policy it does (a value both name is then MACed twice), and so it does for
-    /// events a recovery reads back from the outbox (the policy may have changed since).
+    /// events a recovery reads back from the outbox if the connection's policy changed since
+    /// they were written (the outbox keeps the policy's fingerprint).
     pub fn redaction(mut self, policy: RedactionPolicy) -> Self {
         self.redaction = policy;
         self
@@ -181,6 +203,8 @@ impl AuditedDbBuilder {
                 auto_ran: AtomicUsize::new(0),
                 crash: Mutex::new(None),
                 sealed: Mutex::new(Vec::new()),
+                commits_in_flight: AtomicUsize::new(0),
+                commit_done: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -289,7 +313,8 @@ impl AuditedDb {
     pub async fn recover_outbox_older_than(&self, age: std::time::Duration) -> Result<outbox::Recovery, DbErr> {
         match &self.shared.delivery {
             Delivery::Outbox { store, table } => {
-                outbox::recover(&self.conn, table, &self.shared.auditor, store.as_ref(), age).await
+                let shared = &self.shared;
+                outbox::recover(&self.conn, table, &shared.auditor, &shared.redaction, store.as_ref(), age).await
             }
             Delivery::Direct => Ok(outbox::Recovery::default()),
         }
@@ -309,11 +334,22 @@ impl AuditedDb {
         Ok(())
     }
 
-    /// At shutdown, once the application has stopped writing: records the writes directly on
-    /// this connection whose `after_*` hook never came (an `update_without_returning`; see the
-    /// module's limits), which would otherwise wait up to a minute, and deletes the outbox rows
-    /// of sealed events ([`AuditedDb::flush_outbox`]). Then shut the auditor down.
+    /// At shutdown, once the application has stopped writing: waits for the commits still
+    /// running whose callers stopped waiting (a request cancelled by a shutdown's deadline:
+    /// their `COMMIT` and hand-off run on in a task, see [`AuditedTransaction::commit`]),
+    /// records the writes directly on this connection whose `after_*` hook never came (an
+    /// `update_without_returning`; see the module's limits), which would otherwise wait up to
+    /// a minute, and deletes the outbox rows of sealed events ([`AuditedDb::flush_outbox`]).
+    /// Then shut the auditor down.
     pub async fn flush(&self) -> Result<(), DbErr> {
+        loop {
+            // Created before the count is read: an end between the two still wakes it.
+            let done = self.shared.commit_done.notified();
+            if self.shared.commits_in_flight.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            done.await;
+        }
         let held = lock(&self.shared.auto).take_all_held();
         self.shared.record_stand_ins(held);
         self.flush_outbox().await
@@ -731,8 +767,7 @@ impl DbShared {
     /// policy when it was ([`EventDraft::redacted_with`](audit_core::EventDraft::redacted_with)),
     /// so that an auditor with the same policy does not MAC its tokens again.
     pub(super) fn draft_of(&self, event: &OrmEvent) -> audit_core::EventDraft {
-        let draft = event.to_draft();
-        if event.redacted { draft.redacted_with(&self.redaction) } else { draft }
+        event.draft_for(&self.redaction)
     }
 
     /// The resource id events record for a row of `key` ([`event::shown_id`]): secrets kept
@@ -1281,7 +1316,9 @@ impl AuditedTransaction {
     }
 
     /// Commits. For the outermost transaction: writes the outbox rows, commits, then hands the
-    /// events to the auditor and returns once they are durable. For a savepoint: releases it
+    /// events to the auditor and returns once they are durable. That runs in a task of its
+    /// own: once called, it finishes even if the caller stops waiting (the change may be
+    /// committed, and then its events must follow); [`AuditedDb::flush`] waits for it. For a savepoint: releases it
     /// (its events stay with the enclosing transaction).
     pub async fn commit(self) -> Result<(), DbErr> {
         let AuditedTransaction { inner, shared, mut guard, outermost } = self;
@@ -1333,7 +1370,9 @@ impl AuditedTransaction {
         // waiting (a cancelled request, a timeout) must not stop them in between, when the
         // server may have committed and the events must follow (direct delivery had no other
         // copy of them; the outbox's would have waited for the next start).
+        let in_flight = CommitInFlight::new(&shared);
         let finish = async move {
+            let _in_flight = in_flight;
             let mut guard = guard; // the whole guard: it notes, when dropped, how the commit ended
             if let Delivery::Outbox { table, .. } = &shared.delivery {
                 let sealed = std::mem::take(&mut *lock(&shared.sealed));

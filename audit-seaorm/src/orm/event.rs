@@ -33,11 +33,11 @@ pub(crate) struct OrmEvent {
     /// in place (savepoints remember buffer positions) and dropped at commit.
     #[serde(skip)]
     pub(crate) void: bool,
-    /// Its secrets were hidden by the connection's policy ([`OrmEvent::redact`]); not so for
-    /// an event read back from the outbox, which the auditor hides again (a policy may have
-    /// changed since it was written).
-    #[serde(skip)]
-    pub(crate) redacted: bool,
+    /// The fingerprint of the connection's policy that hid its secrets ([`OrmEvent::redact`],
+    /// [`RedactionPolicy::fingerprint`]); kept in the outbox, so that an event read back is
+    /// marked as hidden only if that policy is still the one in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) redacted_by: Option<String>,
 }
 
 impl OrmEvent {
@@ -60,7 +60,7 @@ impl OrmEvent {
             changes: Vec::new(),
             details: Map::new(),
             void: false,
-            redacted: false,
+            redacted_by: None,
         }
     }
 
@@ -79,12 +79,23 @@ impl OrmEvent {
         draft
     }
 
+    /// The draft for the auditor, marked as hidden already by `policy` (the connection's) if
+    /// that policy hid it ([`EventDraft::redacted_with`]): an auditor with the same policy then
+    /// does not MAC its tokens again.
+    pub(crate) fn draft_for(&self, policy: &RedactionPolicy) -> EventDraft {
+        let draft = self.to_draft();
+        match &self.redacted_by {
+            Some(by) if *by == policy.fingerprint() => draft.redacted_with(policy),
+            _ => draft,
+        }
+    }
+
     /// Hides secrets (the columns the entity names, and the keys of the connection's `policy`
     /// at any depth), then fits the values into the auditor's size limit (see
     /// [`MAX_VALUE_BYTES`]).
     pub(crate) fn redact(&mut self, policy: &RedactionPolicy, columns: &[&str], auditor: &Auditor) {
         self.hide_secrets(policy, columns);
-        self.redacted = true;
+        self.redacted_by = Some(policy.fingerprint());
         self.fit(value_budget(auditor.max_event_bytes()), auditor.redaction());
     }
 

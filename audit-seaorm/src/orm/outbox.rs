@@ -17,7 +17,7 @@
 
 use super::event::OrmEvent;
 use audit_core::store::{AuditStore, Query, StoreError};
-use audit_core::{Auditor, RecordError, Ticket};
+use audit_core::{Auditor, RecordError, RedactionPolicy, Ticket};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use std::time::Duration;
 
@@ -217,6 +217,7 @@ pub(crate) async fn recover(
     conn: &impl ConnectionTrait,
     table: &str,
     auditor: &Auditor,
+    policy: &RedactionPolicy,
     store: &dyn AuditStore,
     age: Duration,
 ) -> Result<Recovery, DbErr> {
@@ -259,7 +260,8 @@ pub(crate) async fn recover(
                 continue;
             }
             // The event's actor and context are in the row: none of the caller's scope.
-            let queued = audit_core::AuditScope::new().run(auditor.record_buffered(event.to_draft()));
+            // Marked as hidden if the connection's policy is still the one that hid it.
+            let queued = audit_core::AuditScope::new().run(auditor.record_buffered(event.draft_for(policy)));
             match queued.await {
                 Ok(ticket) => waiting.push((ticket, event.id, id)),
                 Err(e @ RecordError::Invalid(_)) => report.unsealable.push(Unsealable { id, reason: e.to_string() }),

@@ -233,6 +233,10 @@ const MAX_INSERT_BYTES: usize = 4 << 20;
 /// skip events.
 const MYSQL_MAX_CHAIN_CHARS: usize = 255;
 
+/// The longest chain name on PostgreSQL, in bytes: the chain is part of B-tree keys (the
+/// heads, the events, the Merkle nodes), whose entries take at most 2704 bytes.
+const POSTGRES_MAX_CHAIN_BYTES: usize = 2000;
+
 /// An [`AuditStore`] in PostgreSQL, SQLite or MySQL/MariaDB. Cheap to clone (the connection
 /// pool is shared).
 #[derive(Clone, Debug)]
@@ -411,6 +415,12 @@ impl SqlStore {
     }
 
     fn check_chain_name(&self, chain: &str) -> Result<(), SqlStoreError> {
+        if self.dialect == Dialect::Postgres && chain.len() > POSTGRES_MAX_CHAIN_BYTES {
+            return Err(SqlStoreError::InvalidInput(format!(
+                "chain names are at most {POSTGRES_MAX_CHAIN_BYTES} bytes on PostgreSQL (a B-tree index entry takes \
+                 at most 2704); {chain:?} is longer: choose a shorter chain name"
+            )));
+        }
         if self.dialect != Dialect::MySql {
             return Ok(());
         }

@@ -97,7 +97,36 @@ pub(crate) struct DbShared {
     commit_done: tokio::sync::Notify,
 }
 
-/// Counts a commit running in its task for as long as it lives (also when it panics).
+/// A future that, dropped before it is done, is finished by a task of its own (if there is
+/// still a runtime to run it), so that what it began is not abandoned halfway.
+struct FinishOnDrop<T: Send + 'static>(Option<Pin<Box<dyn Future<Output = T> + Send>>>);
+
+impl<T: Send + 'static> Future for FinishOnDrop<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<T> {
+        // Out while polled: one that panics is not finished by a task when dropped.
+        let Some(mut future) = self.0.take() else { return std::task::Poll::Pending };
+        match future.as_mut().poll(cx) {
+            std::task::Poll::Ready(output) => std::task::Poll::Ready(output),
+            std::task::Poll::Pending => {
+                self.0 = Some(future);
+                std::task::Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for FinishOnDrop<T> {
+    fn drop(&mut self) {
+        if let (Some(future), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(future);
+        }
+    }
+}
+
+/// Counts a commit running (in its caller, or finished by a task of its own when the caller
+/// dropped it) for as long as it lives (also when it panics).
 struct CommitInFlight(Arc<DbShared>);
 
 impl CommitInFlight {
@@ -335,8 +364,8 @@ impl AuditedDb {
     }
 
     /// At shutdown, once the application has stopped writing: waits for the commits still
-    /// running whose callers stopped waiting (a request cancelled by a shutdown's deadline:
-    /// their `COMMIT` and hand-off run on in a task, see [`AuditedTransaction::commit`]),
+    /// whose callers stopped waiting (a request cancelled by a shutdown's deadline: their
+    /// `COMMIT` and hand-off go on in a task, see [`AuditedTransaction::commit`]),
     /// records the writes directly on this connection whose `after_*` hook never came (an
     /// `update_without_returning`; see the module's limits), which would otherwise wait up to
     /// a minute, and deletes the outbox rows of sealed events ([`AuditedDb::flush_outbox`]).
@@ -1316,9 +1345,10 @@ impl AuditedTransaction {
     }
 
     /// Commits. For the outermost transaction: writes the outbox rows, commits, then hands the
-    /// events to the auditor and returns once they are durable. That runs in a task of its
-    /// own: once called, it finishes even if the caller stops waiting (the change may be
-    /// committed, and then its events must follow); [`AuditedDb::flush`] waits for it. For a savepoint: releases it
+    /// events to the auditor and returns once they are durable. Once called, it finishes even
+    /// if the caller stops waiting (the change may be committed, and then its events must
+    /// follow): dropped, it goes on in a task of its own, which [`AuditedDb::flush`] waits
+    /// for. For a savepoint: releases it
     /// (its events stay with the enclosing transaction).
     pub async fn commit(self) -> Result<(), DbErr> {
         let AuditedTransaction { inner, shared, mut guard, outermost } = self;
@@ -1366,10 +1396,11 @@ impl AuditedTransaction {
             let _ = inner.rollback().await;
             return Err(refused);
         }
-        // COMMIT and the hand-off of the events run in a task of their own: a caller that stops
-        // waiting (a cancelled request, a timeout) must not stop them in between, when the
-        // server may have committed and the events must follow (direct delivery had no other
-        // copy of them; the outbox's would have waited for the next start).
+        // COMMIT and the hand-off of the events finish even if the caller stops waiting (a
+        // cancelled request, a timeout): the server may have committed, and the events must
+        // follow (direct delivery has no other copy of them; the outbox's would wait for the
+        // next start). They run here, and in a task of their own only if this is dropped
+        // before they are done.
         let in_flight = CommitInFlight::new(&shared);
         let finish = async move {
             let _in_flight = in_flight;
@@ -1392,11 +1423,7 @@ impl AuditedTransaction {
             guard.finished = true;
             shared.seal(events).await
         };
-        match tokio::spawn(finish).await {
-            Ok(result) => result,
-            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-            Err(error) => Err(DbErr::Custom(format!("audit_seaorm: the commit's task was cancelled: {error}"))),
-        }
+        FinishOnDrop(Some(Box::pin(finish))).await
     }
 
     /// Rolls back (the savepoint, if nested) and drops the events it buffered.

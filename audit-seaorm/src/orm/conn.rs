@@ -1364,9 +1364,16 @@ impl AuditedTransaction {
             return Err(DbErr::Custom(why.into()));
         }
         if !outermost {
-            inner.commit().await?;
-            guard.finished = true;
-            return Ok(());
+            // `RELEASE` too finishes if the caller stops waiting: once sent, the server may have
+            // released the savepoint into the enclosing transaction, whose commit would then
+            // commit its rows, and the savepoint's events must stay with it.
+            let release = async move {
+                let mut guard = guard;
+                inner.commit().await?;
+                guard.finished = true;
+                Ok(())
+            };
+            return FinishOnDrop(Some(Box::pin(release))).await;
         }
         let (events, aborted) = {
             let mut state = lock(&guard.state);

@@ -662,7 +662,7 @@ impl EventDraft {
     /// is MACed once. Only for values that policy did hide: nothing is checked. A change of
     /// the draft's `details` or `changes` afterwards clears the mark.
     pub fn redacted_with(mut self, policy: &RedactionPolicy) -> Self {
-        self.redacted_by = Some(policy.fingerprint_bits());
+        self.redacted_by = Some(policy.fingerprint());
         self
     }
     /// Sets what was acted on.

@@ -88,16 +88,11 @@ impl RedactionPolicy {
         RedactionPolicy { keys: HashSet::new(), hmac_key: None, fingerprint: 0 }.fingerprinted()
     }
 
-    /// What tells this policy apart from another, as 32 hex digits: the first 16 bytes of
-    /// SHA-256 over its sorted keys and its HMAC key, so equal policies have equal
-    /// fingerprints in any process (e.g. to tell, reading back drafts kept in an outbox,
-    /// whether the policy that hid them is still the one in use; see
-    /// [`EventDraft::redacted_with`]).
-    pub fn fingerprint(&self) -> String {
-        format!("{:032x}", self.fingerprint)
-    }
-
-    pub(crate) fn fingerprint_bits(&self) -> u128 {
+    /// What tells this policy apart from another: the first 16 bytes of SHA-256 over its
+    /// sorted keys and its HMAC key, so equal policies have equal fingerprints in any process
+    /// (e.g. to tell, reading back drafts kept in an outbox, whether the policy that hid them
+    /// is still the one in use; see [`EventDraft::redacted_with`]).
+    pub fn fingerprint(&self) -> u128 {
         self.fingerprint
     }
 

@@ -37,7 +37,7 @@ pub(crate) struct OrmEvent {
     /// [`RedactionPolicy::fingerprint`]); kept in the outbox, so that an event read back is
     /// marked as hidden only if that policy is still the one in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) redacted_by: Option<String>,
+    pub(crate) redacted_by: Option<u128>,
 }
 
 impl OrmEvent {

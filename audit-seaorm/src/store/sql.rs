@@ -200,9 +200,16 @@ impl Sql {
         self
     }
 
-    /// Appends a placeholder bound to `value`.
+    /// Appends a placeholder bound to `value` (on PostgreSQL, text as [`postgres_text`] stores it).
     pub(crate) fn bind(&mut self, value: impl Into<Value>) -> &mut Sql {
-        self.values.push(value.into());
+        let mut value = value.into();
+        if self.dialect == Dialect::Postgres
+            && let Value::String(Some(text)) = &mut value
+            && let Cow::Owned(stored) = postgres_text(text)
+        {
+            *text = stored;
+        }
+        self.values.push(value);
         match self.dialect {
             Dialect::Postgres => {
                 self.text.push('$');
@@ -229,6 +236,17 @@ impl Sql {
     pub(crate) fn build(self) -> Statement {
         Statement::from_sql_and_values(self.dialect.backend(), self.text, self.values)
     }
+}
+
+/// A text value as PostgreSQL's `text` columns hold it: with each U+0000 as U+FFFD.
+///
+/// PostgreSQL cannot store U+0000 in text and refuses the whole statement that tries, so an
+/// event with U+0000 in an indexed field (an actor id taken from a login form, say) would fail
+/// every append and hold up the chain behind it. Its line keeps the exact value: the column
+/// check compares a column with the line's value mapped the same way, and queries, which bind
+/// their values through [`Sql::bind`] too, check each event again against the exact filter.
+pub(crate) fn postgres_text(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') { Cow::Owned(text.replace('\0', "\u{FFFD}")) } else { Cow::Borrowed(text) }
 }
 
 /// `seq` as the BIGINT it is stored as.

@@ -12,20 +12,39 @@ fn query(db: &TestDb, args: &[&str]) -> std::process::Output {
     run(&all)
 }
 
-/// The seqs a JSON query returns.
+/// The seqs a JSON query of chain `default` returns (unless `args` name a chain).
 fn found(db: &TestDb, args: &[&str]) -> Vec<u64> {
     let mut all = args.to_vec();
+    if !args.contains(&"--chain") {
+        all.extend(["--chain", "default"]);
+    }
     all.extend(["--format", "json"]);
     let output = query(db, &all);
     assert_exit(&output, 0);
     seqs(&stdout(&output))
 }
 
+/// The `(chain, seq)` of the events a JSON query returns.
+fn found_in(db: &TestDb, args: &[&str]) -> Vec<(String, u64)> {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let output = query(db, &all);
+    assert_exit(&output, 0);
+    positions(&stdout(&output))
+}
+
 fn filters_return_exactly_the_matching_events(db: &TestDb) {
     known_trail(db);
     assert_eq!(found(db, &["--actor", "bob"]), [2, 4, 5, 13]);
-    assert_eq!(found(db, &["--actor", "alice"]), [1, 11], "chain default only");
+    assert_eq!(found(db, &["--actor", "alice"]), [1, 11]);
     assert_eq!(found(db, &["--actor", "alice", "--chain", "tenant-b"]), [1]);
+    // Without --chain, every chain, in (chain, seq) order.
+    let at = |chain: &str, seq: u64| (chain.to_string(), seq);
+    assert_eq!(found_in(db, &["--actor", "alice"]), [at("default", 1), at("default", 11), at("tenant-b", 1)]);
+    assert_eq!(found_in(db, &["--outcome", "denied"]), [at("default", 5), at("tenant-b", 2)]);
+    let output = query(db, &["--actor", "alice", "--limit", "2", "--format", "json"]);
+    assert_eq!(positions(&stdout(&output)), [at("default", 1), at("default", 11)]);
+    assert!(stderr(&output).contains("more match"), "{}", stderr(&output));
     assert_eq!(found(db, &["--action", "login", "--outcome", "failure"]), [2, 4, 8, 13]);
     assert_eq!(found(db, &["--outcome", "denied"]), [5]);
     assert_eq!(found(db, &["--resource-type", "users", "--resource-id", "42"]), [1, 3, 6, 7, 11, 12]);
@@ -61,7 +80,7 @@ on_all_backends!(filters_return_exactly_the_matching_events);
 
 fn json_lines_are_the_stored_canonical_lines(db: &TestDb) {
     known_trail(db);
-    let output = query(db, &["--limit", "0", "--format", "json"]);
+    let output = query(db, &["--chain", "default", "--limit", "0", "--format", "json"]);
     assert_exit(&output, 0);
     let stored: String = db.stored_lines("default").into_iter().map(|(_, line)| line + "\n").collect();
     assert_eq!(stdout(&output), stored, "byte for byte");
@@ -80,7 +99,8 @@ on_all_backends!(json_lines_are_the_stored_canonical_lines);
 
 fn csv_parses_back_to_the_events(db: &TestDb) {
     known_trail(db);
-    let output = query(db, &["--resource-type", "users", "--resource-id", "42", "--format", "csv"]);
+    let output =
+        query(db, &["--chain", "default", "--resource-type", "users", "--resource-id", "42", "--format", "csv"]);
     assert_exit(&output, 0);
     let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
     let header: Vec<String> = reader.headers().expect("header row").iter().map(str::to_string).collect();
@@ -114,7 +134,7 @@ fn the_table_shows_the_rows_and_no_terminal_escape(db: &TestDb) {
     let output = query(db, &["--resource-type", "users", "--resource-id", "42", "--format", "table"]);
     assert_exit(&output, 0);
     let table = stdout(&output);
-    for header in ["seq", "ts", "actor", "action", "resource", "outcome", "ip", "request id"] {
+    for header in ["chain", "seq", "ts", "actor", "action", "resource", "outcome", "ip", "request id"] {
         assert!(table.contains(header), "{header} in\n{table}");
     }
     for cell in [
@@ -131,7 +151,8 @@ fn the_table_shows_the_rows_and_no_terminal_escape(db: &TestDb) {
     assert!(!table.contains('\u{1b}'), "no raw escape reaches the terminal:\n{table}");
     assert!(table.contains("\\u{1b}[31m"), "it is shown escaped:\n{table}");
     let rows = table.lines().filter(|line| line.contains("users/42")).count();
-    assert_eq!(rows, 6, "{table}");
+    assert_eq!(rows, 7, "six of chain default, one of tenant-b:\n{table}");
+    assert!(table.contains("tenant-b"), "{table}");
 
     let output = query(db, &["--action", "login", "--outcome", "failure", "--format", "table", "--limit", "1"]);
     assert!(stdout(&output).contains("failure (bad password)"), "{}", stdout(&output));

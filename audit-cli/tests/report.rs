@@ -12,8 +12,12 @@ fn report(db: &TestDb, args: &[&str]) -> std::process::Output {
     run(&all)
 }
 
+/// The seqs a JSON report of chain `default` returns (unless `args` name a chain).
 fn found(db: &TestDb, args: &[&str]) -> Vec<u64> {
     let mut all = args.to_vec();
+    if !args.contains(&"--chain") {
+        all.extend(["--chain", "default"]);
+    }
     all.extend(["--format", "json"]);
     let output = report(db, &all);
     assert_exit(&output, 0);
@@ -28,7 +32,11 @@ fn access_report_names_who_touched_a_record(db: &TestDb) {
     assert_eq!(found(db, &feb), [6, 7]);
     assert_eq!(found(db, &[&users_42[..], &["--action", "export"]].concat()), [7]);
     assert_eq!(found(db, &[&users_42[..], &["--chain", "tenant-b"]].concat()), [1]);
-    let output = report(db, &[&users_42[..], &["--limit", "4", "--format", "json"]].concat());
+    // Without --chain, every chain.
+    let output = report(db, &[&users_42[..], &["--format", "json"]].concat());
+    let chains: Vec<String> = positions(&stdout(&output)).into_iter().map(|(chain, _)| chain).collect();
+    assert_eq!(chains, [&["default"; 6][..], &["tenant-b"]].concat());
+    let output = report(db, &[&users_42[..], &["--chain", "default", "--limit", "4", "--format", "json"]].concat());
     assert_eq!(seqs(&stdout(&output)), [1, 3, 6, 7]);
     assert!(stderr(&output).contains("more match"), "{}", stderr(&output));
 
@@ -38,7 +46,7 @@ fn access_report_names_who_touched_a_record(db: &TestDb) {
     for who in ["alice (user)", "root (admin)", "carol (user)", "exporter (system)"] {
         assert!(table.contains(who), "{who} in\n{table}");
     }
-    let output = report(db, &[&users_42[..], &["--format", "csv"]].concat());
+    let output = report(db, &[&users_42[..], &["--chain", "default", "--format", "csv"]].concat());
     let rows = csv::Reader::from_reader(output.stdout.as_slice()).records().count();
     assert_eq!(rows, 6);
 
@@ -91,7 +99,8 @@ fn failures_report_counts_failed_and_denied_events_per_actor(db: &TestDb) {
             .collect()
     };
     let pair = |actor: &str, n: u64| (actor.to_string(), n);
-    assert_eq!(actors(&["--min", "1"]), [pair("bob", 4), pair("mallory", 1)], "most first; chain default only");
+    assert_eq!(actors(&["--min", "1", "--chain", "default"]), [pair("bob", 4), pair("mallory", 1)], "most first");
+    assert_eq!(actors(&["--min", "1"]), [pair("bob", 4), pair("eve", 1), pair("mallory", 1)], "every chain");
     assert_eq!(actors(&["--min", "1", "--chain", "tenant-b"]), [pair("eve", 1)]);
     assert_eq!(actors(&["--min", "2", "--since", "2026-02-01"]), [pair("bob", 2)]);
     assert_eq!(actors(&["--min", "1", "--action", "export"]), Vec::<(String, u64)>::new());

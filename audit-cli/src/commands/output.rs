@@ -62,7 +62,7 @@ pub(crate) trait Record {
 
 impl Record for SealedEvent {
     const TABLE_HEADER: &'static [&'static str] =
-        &["seq", "ts", "actor", "action", "resource", "outcome", "ip", "request id"];
+        &["chain", "seq", "ts", "actor", "action", "resource", "outcome", "ip", "request id"];
     const CSV_HEADER: &'static [&'static str] = &[
         "chain",
         "seq",
@@ -106,6 +106,7 @@ impl Record for SealedEvent {
             None => e.outcome.to_string(),
         };
         vec![
+            e.chain.clone(),
             e.seq.to_string(),
             e.ts.to_string(),
             format!("{} ({})", e.actor.id, e.actor.kind),

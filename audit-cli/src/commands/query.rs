@@ -2,7 +2,7 @@
 //! [--outcome] [--since TS] [--until TS] [--limit N] [--format table|json|csv]`.
 
 use super::output::{OutputArgs, print_pages};
-use super::{DEFAULT_CHAIN, OutcomeArg, Period, block_on, db_failure, open_db, require_chain};
+use super::{OutcomeArg, Period, block_on, db_failure, open_db, require_chain};
 use crate::Failure;
 use audit_core::Outcome;
 use audit_core::store::{AuditStore, Query};
@@ -13,9 +13,9 @@ pub(crate) struct QueryArgs {
     /// The application's audit database (see `verify --help`), opened read only.
     #[arg(long, value_name = "URL")]
     db: String,
-    /// Only this chain.
-    #[arg(long, value_name = "NAME", default_value = DEFAULT_CHAIN)]
-    chain: String,
+    /// Only this chain (default: every chain in the database).
+    #[arg(long, value_name = "NAME")]
+    chain: Option<String>,
     /// Only events by this actor id.
     #[arg(long, value_name = "ID")]
     actor: Option<String>,
@@ -41,9 +41,11 @@ pub(crate) struct QueryArgs {
 pub(crate) fn run(args: &QueryArgs) -> Result<u8, Failure> {
     block_on(async {
         let store = open_db(&args.db).await?;
-        require_chain(&store, &args.chain).await?;
+        if let Some(chain) = &args.chain {
+            require_chain(&store, chain).await?;
+        }
         let query = Query {
-            chain: Some(args.chain.clone()),
+            chain: args.chain.clone(),
             actor: args.actor.clone(),
             action: args.action.clone(),
             resource_type: args.resource_type.clone(),

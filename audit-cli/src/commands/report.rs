@@ -8,7 +8,7 @@
 //! | `failures [--min N]` | actors with at least N failed or denied events in the period, most first | PCI DSS 8.3.4 |
 
 use super::output::{OutputArgs, print_all, print_pages};
-use super::{DEFAULT_CHAIN, OutcomeArg, Period, block_on, db_failure, open_db, require_chain};
+use super::{OutcomeArg, Period, block_on, db_failure, open_db, require_chain};
 use crate::Failure;
 use audit_core::Outcome;
 use audit_seaorm::ReportFilter;
@@ -37,9 +37,9 @@ struct Common {
     /// The application's audit database (see `verify --help`), opened read only.
     #[arg(long, value_name = "URL")]
     db: String,
-    /// Only this chain.
-    #[arg(long, value_name = "NAME", default_value = DEFAULT_CHAIN)]
-    chain: String,
+    /// Only this chain (default: every chain in the database).
+    #[arg(long, value_name = "NAME")]
+    chain: Option<String>,
     /// Only this action, e.g. read, export, login.
     #[arg(long)]
     action: Option<String>,
@@ -49,7 +49,8 @@ struct Common {
 
 impl Common {
     fn filter(&self) -> ReportFilter {
-        let filter = ReportFilter::new().chain(self.chain.as_str()).between(self.period.since, self.period.until);
+        let mut filter = ReportFilter::new().between(self.period.since, self.period.until);
+        filter.chain = self.chain.clone();
         match &self.action {
             Some(action) => filter.action(action.as_str()),
             None => filter,
@@ -109,7 +110,9 @@ pub(crate) fn run(args: &ReportArgs) -> Result<u8, Failure> {
     block_on(async {
         let common = args.report.common();
         let store = open_db(&common.db).await?;
-        require_chain(&store, &common.chain).await?;
+        if let Some(chain) = &common.chain {
+            require_chain(&store, chain).await?;
+        }
         let filter = common.filter();
         match &args.report {
             Report::Access(args) => {

@@ -483,6 +483,17 @@ pub fn known_trail(db: &TestDb) {
     );
 }
 
+/// The `(chain, seq)` of each event of a JSON lines output (one canonical event a line).
+pub fn positions(json_lines: &str) -> Vec<(String, u64)> {
+    json_lines
+        .lines()
+        .map(|line| {
+            let event = Event::from_canonical_line(line).expect("a canonical event line");
+            (event.chain, event.seq)
+        })
+        .collect()
+}
+
 /// The seqs of a JSON lines output (one canonical event a line).
 pub fn seqs(json_lines: &str) -> Vec<u64> {
     json_lines.lines().map(|line| Event::from_canonical_line(line).expect("a canonical event line").seq).collect()

@@ -1,89 +1,12 @@
 //! The quickstart app end to end: a real server on 127.0.0.1, a real HTTP client, the audit
 //! trail in a real SQLite file (the quickstart's default kind of database).
 
-#[allow(dead_code, unreachable_pub)]
-#[path = "../examples/quickstart.rs"]
-mod quickstart;
+mod common;
 
-use audit_core::store::{AuditStore, Query};
 use audit_core::{ActorKind, Event, Outcome};
-use audit_seaorm::SqlStore;
-use axum::body::Bytes;
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use std::net::SocketAddr;
+use common::run;
+use http::StatusCode;
 use std::sync::Arc;
-
-struct Running {
-    addr: SocketAddr,
-    store: Arc<SqlStore>,
-    auditor: audit_core::Auditor,
-    client: Client<HttpConnector, Full<Bytes>>,
-    _dir: tempfile::TempDir,
-}
-
-async fn run(trusted: &[&str]) -> Running {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("quickstart.db").display());
-    let trusted = trusted.iter().map(|c| c.parse().expect("cidr")).collect();
-    let started = quickstart::start(&url, trusted).await.expect("quickstart starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = started.router;
-    tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serve");
-    });
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    Running { addr, store: started.store, auditor: started.auditor, client, _dir: dir }
-}
-
-struct Reply {
-    status: StatusCode,
-    request_id: Option<String>,
-    body: String,
-}
-
-impl Running {
-    async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-        let mut request = Request::builder()
-            .method(Method::from_bytes(method.as_bytes()).expect("method"))
-            .uri(format!("http://{}{path}", self.addr))
-            .header("content-type", "application/json");
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = self
-            .client
-            .request(request.body(Full::new(Bytes::from(body.to_string()))).expect("request"))
-            .await
-            .expect("response");
-        let status = response.status();
-        let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let body = response.into_body().collect().await.expect("body").to_bytes();
-        Reply { status, request_id, body: String::from_utf8_lossy(&body).into_owned() }
-    }
-
-    /// Every event of the trail, in order.
-    async fn events(&self) -> Vec<Event> {
-        let mut events = Vec::new();
-        let mut query = Query::new().limit(1000);
-        loop {
-            let page = self.store.query(&query).await.expect("query");
-            events.extend(page.events.into_iter().map(|e| e.event));
-            match page.next {
-                Some(next) => query = query.after(Some(next)),
-                None => return events,
-            }
-        }
-    }
-
-    async fn events_of_request(&self, request_id: &str) -> Vec<Event> {
-        self.events().await.into_iter().filter(|e| e.context.request_id.as_deref() == Some(request_id)).collect()
-    }
-}
 
 const ADMIN: (&str, &str) = ("authorization", "Bearer admin");
 
@@ -91,7 +14,12 @@ const ADMIN: (&str, &str) = ("authorization", "Bearer admin");
 async fn a_write_records_the_http_event_and_the_row_diff_with_one_request_id() {
     let app = run(&[]).await;
     let reply = app
-        .send("POST", "/users", &[ADMIN], r#"{"id":"carol","name":"Carol","email":"carol@example.com","role":"user"}"#)
+        .send_json(
+            "POST",
+            "/users",
+            &[ADMIN],
+            r#"{"id":"carol","name":"Carol","email":"carol@example.com","role":"user"}"#,
+        )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     let request_id = reply.request_id.expect("x-request-id");
@@ -108,8 +36,9 @@ async fn a_write_records_the_http_event_and_the_row_diff_with_one_request_id() {
     assert!(events[0].changes.iter().all(|c| c.old.is_none() && c.new.is_some()));
 
     // The user updates their own email: only that column, old and new.
-    let reply =
-        app.send("PUT", "/users/carol", &[("authorization", "Bearer carol")], r#"{"email":"c@example.org"}"#).await;
+    let reply = app
+        .send_json("PUT", "/users/carol", &[("authorization", "Bearer carol")], r#"{"email":"c@example.org"}"#)
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let events = app.events_of_request(&reply.request_id.expect("id")).await;
     assert_eq!(events[0].action, "update");
@@ -119,7 +48,7 @@ async fn a_write_records_the_http_event_and_the_row_diff_with_one_request_id() {
     assert_eq!(events[0].actor.id, "carol");
 
     // Deleted by the admin: every column as old.
-    let reply = app.send("DELETE", "/users/carol", &[ADMIN], "").await;
+    let reply = app.send_json("DELETE", "/users/carol", &[ADMIN], "").await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
     let events = app.events_of_request(&reply.request_id.expect("id")).await;
     assert_eq!(events[0].action, "delete");
@@ -132,20 +61,20 @@ async fn a_write_records_the_http_event_and_the_row_diff_with_one_request_id() {
 #[tokio::test]
 async fn refusals_are_recorded_as_denied_and_change_nothing() {
     let app = run(&[]).await;
-    let reply = app.send("DELETE", "/users/alice", &[("authorization", "Bearer bob")], "").await;
+    let reply = app.send_json("DELETE", "/users/alice", &[("authorization", "Bearer bob")], "").await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     let events = app.events_of_request(&reply.request_id.expect("id")).await;
     assert_eq!(events.len(), 1, "no row diff: nothing was deleted");
     assert_eq!((events[0].action.as_str(), events[0].outcome), ("DELETE /users/{id}", Outcome::Denied));
     assert_eq!(events[0].actor.id, "bob");
 
-    let reply = app.send("PUT", "/users/alice", &[], r#"{"name":"x"}"#).await;
+    let reply = app.send_json("PUT", "/users/alice", &[], r#"{"name":"x"}"#).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     let events = app.events_of_request(&reply.request_id.expect("id")).await;
     assert_eq!((events[0].actor.kind, events[0].outcome), (ActorKind::Anonymous, Outcome::Denied));
 
     let reply = app
-        .send(
+        .send_json(
             "POST",
             "/users",
             &[("authorization", "Bearer alice")],
@@ -159,22 +88,22 @@ async fn refusals_are_recorded_as_denied_and_change_nothing() {
 #[tokio::test]
 async fn a_failed_login_records_login_failed_and_a_sensitive_read_is_recorded() {
     let app = run(&[]).await;
-    let reply = app.send("POST", "/login", &[], r#"{"user":"alice","password":"wrong"}"#).await;
+    let reply = app.send_json("POST", "/login", &[], r#"{"user":"alice","password":"wrong"}"#).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     let events = app.events_of_request(&reply.request_id.expect("id")).await;
     let failed = events.iter().find(|e| e.action == "login_failed").expect("login_failed event");
     assert_eq!((failed.actor.id.as_str(), failed.outcome), ("alice", Outcome::Denied));
     assert!(events.iter().any(|e| e.action == "POST /login" && e.outcome == Outcome::Denied));
 
-    let reply = app.send("POST", "/login", &[], r#"{"user":"alice","password":"demo"}"#).await;
+    let reply = app.send_json("POST", "/login", &[], r#"{"user":"alice","password":"demo"}"#).await;
     assert_eq!(reply.status, StatusCode::OK);
 
-    let reply = app.send("GET", "/users/alice", &[("authorization", "Bearer bob")], "").await;
+    let reply = app.send_json("GET", "/users/alice", &[("authorization", "Bearer bob")], "").await;
     assert_eq!(reply.status, StatusCode::OK);
     let events = app.events_of_request(&reply.request_id.expect("id")).await;
     assert_eq!((events[0].action.as_str(), events[0].actor.id.as_str()), ("GET /users/{id}", "bob"));
 
-    let reply = app.send("GET", "/health", &[], "").await;
+    let reply = app.send_json("GET", "/health", &[], "").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.request_id.is_none(), "health checks are not audited");
     app.auditor.shutdown().await;
@@ -184,14 +113,15 @@ async fn a_failed_login_records_login_failed_and_a_sensitive_read_is_recorded() 
 async fn forwarded_headers_count_only_from_a_trusted_proxy() {
     let spoofed = ("x-forwarded-for", "6.6.6.6");
     let app = run(&[]).await;
-    let reply = app.send("PUT", "/users/alice", &[ADMIN, spoofed], r#"{"name":"A"}"#).await;
+    let reply = app.send_json("PUT", "/users/alice", &[ADMIN, spoofed], r#"{"name":"A"}"#).await;
     let events = app.events_of_request(&reply.request_id.expect("id")).await;
     assert!(events.iter().all(|e| e.context.ip.as_deref() == Some("127.0.0.1")), "spoofed header ignored");
     app.auditor.shutdown().await;
 
     let app = run(&["127.0.0.1/32"]).await;
-    let reply =
-        app.send("PUT", "/users/alice", &[ADMIN, ("x-forwarded-for", "6.6.6.6, 203.0.113.9")], r#"{"name":"B"}"#).await;
+    let reply = app
+        .send_json("PUT", "/users/alice", &[ADMIN, ("x-forwarded-for", "6.6.6.6, 203.0.113.9")], r#"{"name":"B"}"#)
+        .await;
     let events = app.events_of_request(&reply.request_id.expect("id")).await;
     assert!(events.iter().all(|e| e.context.ip.as_deref() == Some("203.0.113.9")), "rightmost untrusted hop");
     app.auditor.shutdown().await;
@@ -206,7 +136,7 @@ async fn many_concurrent_requests_are_each_recorded_exactly_once() {
             let app = app.clone();
             tokio::spawn(async move {
                 let body = format!(r#"{{"id":"u{i}","name":"U{i}","email":"u{i}@example.com","role":"user"}}"#);
-                let reply = app.send("POST", "/users", &[ADMIN], &body).await;
+                let reply = app.send_json("POST", "/users", &[ADMIN], &body).await;
                 assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
                 reply.request_id.expect("id")
             })

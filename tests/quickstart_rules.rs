@@ -2,86 +2,13 @@
 //! its `login_failed` event; who may act is checked before the body is read (a refusal is
 //! `denied`); ids and roles are checked on create and update alike.
 
-#[allow(dead_code, unreachable_pub)]
-#[path = "../examples/quickstart.rs"]
-mod quickstart;
+mod common;
 
-use audit_core::store::{AuditStore, Query};
-use audit_core::{Event, Outcome};
-use audit_seaorm::SqlStore;
-use axum::body::Bytes;
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use audit_core::Outcome;
+use http::StatusCode;
 
-struct Running {
-    addr: SocketAddr,
-    store: Arc<SqlStore>,
-    auditor: audit_core::Auditor,
-    client: Client<HttpConnector, Full<Bytes>>,
-    _dir: tempfile::TempDir,
-}
-
-async fn run() -> Running {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("quickstart.db").display());
-    let started = quickstart::start(&url, Vec::new()).await.expect("quickstart starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = started.router;
-    tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serve");
-    });
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    Running { addr, store: started.store, auditor: started.auditor, client, _dir: dir }
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    request_id: Option<String>,
-    body: String,
-}
-
-impl Running {
-    async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-        let mut request = Request::builder()
-            .method(Method::from_bytes(method.as_bytes()).expect("method"))
-            .uri(format!("http://{}{path}", self.addr));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = self
-            .client
-            .request(request.body(Full::new(Bytes::from(body.to_string()))).expect("request"))
-            .await
-            .expect("response");
-        let status = response.status();
-        let request_id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let body = response.into_body().collect().await.expect("body").to_bytes();
-        Reply { status, request_id, body: String::from_utf8_lossy(&body).into_owned() }
-    }
-
-    async fn events(&self) -> Vec<Event> {
-        let mut events = Vec::new();
-        let mut query = Query::new().limit(1000);
-        loop {
-            let page = self.store.query(&query).await.expect("query");
-            events.extend(page.events.into_iter().map(|e| e.event));
-            match page.next {
-                Some(next) => query = query.after(Some(next)),
-                None => return events,
-            }
-        }
-    }
-
-    async fn events_of_request(&self, request_id: &str) -> Vec<Event> {
-        self.events().await.into_iter().filter(|e| e.context.request_id.as_deref() == Some(request_id)).collect()
-    }
+async fn run() -> common::Running {
+    common::run(&[]).await
 }
 
 const JSON: (&str, &str) = ("content-type", "application/json");

@@ -163,8 +163,33 @@ impl TestDb {
         store
     }
 
-    /// Drops the namespace (best effort; a failed test leaves it for inspection).
+    /// Drops the namespace (best effort).
     pub async fn cleanup(self) {
+        self.cleanup_handle().run().await;
+    }
+
+    /// What [`TestDb::cleanup`] needs, kept apart from the `TestDb` (which a test body may
+    /// take by value), so that a runner can drop the namespace after the body panicked.
+    pub fn cleanup_handle(&self) -> Cleanup {
+        Cleanup { backend: self.backend, namespace: self.namespace.clone(), admin: self.admin.clone() }
+    }
+
+    /// The admin connection (PostgreSQL and MySQL), outside the test's namespace.
+    pub fn admin(&self) -> Option<&DatabaseConnection> {
+        self.admin.as_ref()
+    }
+}
+
+/// Drops a test's namespace: [`TestDb::cleanup_handle`].
+pub struct Cleanup {
+    backend: Backend,
+    namespace: String,
+    admin: Option<DatabaseConnection>,
+}
+
+impl Cleanup {
+    /// Drops the namespace (best effort; SQLite's file goes with its temporary directory).
+    pub async fn run(self) {
         if let Some(admin) = &self.admin {
             let drop = match self.backend {
                 Backend::Postgres => format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.namespace),
@@ -175,10 +200,5 @@ impl TestDb {
                 eprintln!("warning: could not drop test namespace {}: {e}", self.namespace);
             }
         }
-    }
-
-    /// The admin connection (PostgreSQL and MySQL), outside the test's namespace.
-    pub fn admin(&self) -> Option<&DatabaseConnection> {
-        self.admin.as_ref()
     }
 }

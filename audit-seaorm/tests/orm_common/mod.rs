@@ -326,10 +326,17 @@ macro_rules! on_all_backends {
     ($name:ident) => {
         mod $name {
             use super::orm_common::{Backend, TestDb};
+            use futures_util::FutureExt as _;
 
+            /// Runs the test, which cleans up when it passes; after a panic its namespace is
+            /// dropped here (the panic is then raised again).
             async fn run(backend: Backend) {
                 if let Some(db) = TestDb::open(backend, stringify!($name)).await {
-                    super::$name(db).await;
+                    let cleanup = db.cleanup_handle();
+                    if let Err(panic) = std::panic::AssertUnwindSafe(super::$name(db)).catch_unwind().await {
+                        cleanup.run().await;
+                        std::panic::resume_unwind(panic);
+                    }
                 }
             }
 

@@ -55,10 +55,16 @@ impl Dialect {
     }
 
     /// The value of `ts` as this backend stores it.
+    ///
+    /// On MySQL a `DATETIME` (UTC, as the column holds it): the driver sends a
+    /// `DateTime<Utc>` as a `TIMESTAMP`, which the server turns into NULL outside 1970-01-01
+    /// 00:00:01 – 2038-01-19 03:14:07 UTC, so an event of 1969 or 2040 could not be stored
+    /// (and a period bound of 2050 matched nothing).
     pub(crate) fn ts_value(self, ts: Timestamp) -> Value {
         match self {
             Dialect::Sqlite => Value::String(Some(ts.to_string())),
-            Dialect::Postgres | Dialect::MySql => Value::ChronoDateTimeUtc(Some(ts.as_datetime())),
+            Dialect::Postgres => Value::ChronoDateTimeUtc(Some(ts.as_datetime())),
+            Dialect::MySql => Value::ChronoDateTime(Some(ts.as_datetime().naive_utc())),
         }
     }
 

@@ -813,12 +813,17 @@ pub enum DraftError {
          keep the exact time in details"
     )]
     LeapSecond(Timestamp),
+    /// The time's year is outside 0000–9999, which SPEC times cannot write.
+    #[error("ts {0} is outside the years 0000 to 9999 that SPEC times can write: check where the time came from")]
+    YearOutOfRange(Timestamp),
     /// The canonical event would exceed the configured limit.
     #[error(
-        "the event is {size} bytes canonical, over the limit of {limit}: move large payloads out of details/changes"
+        "the event is up to {size} bytes canonical, over the limit of {limit}: move large payloads out of \
+         details/changes"
     )]
     TooLarge {
-        /// Its canonical size.
+        /// Its canonical size once sealed, at most (with `seq`, `prev` and `hash`, `seq` counted
+        /// at its longest).
         size: usize,
         /// The configured limit.
         limit: usize,
@@ -879,6 +884,10 @@ pub(crate) fn check_depth(changes: &[Change], details: &Map<String, Value>, limi
     }
 }
 
+/// The most bytes sealing adds to an [`EventLayout`]: `,"hash":"<64 hex>"` and
+/// `,"prev":"<64 hex>"` (74 each) and `,"seq":<up to 20 digits>` (27).
+const SEALED_MEMBERS_MAX_BYTES: usize = 74 + 74 + 27;
+
 /// A draft made ready to chain: validated, normalized, redacted and serialized except for
 /// its chain position. The writer calls [`PreparedEvent::seal`] with the next `seq`/`prev`.
 #[derive(Clone, Debug)]
@@ -914,6 +923,9 @@ impl PreparedEvent {
         if event.ts.is_leap_second() {
             return Err(DraftError::LeapSecond(event.ts));
         }
+        if !event.ts.has_spec_year() {
+            return Err(DraftError::YearOutOfRange(event.ts));
+        }
         event.changes.sort_by(|a, b| cmp_utf16(&a.field, &b.field));
         if let Some(pair) = event.changes.windows(2).find(|w| w[0].field == w[1].field) {
             return Err(DraftError::DuplicateChange(pair[0].field.clone()));
@@ -929,8 +941,10 @@ impl PreparedEvent {
         event.tags.sort_by(|a, b| cmp_utf16(a, b));
         event.tags.dedup();
         let layout = EventLayout::write(&event);
-        if layout.len() > max_bytes {
-            return Err(DraftError::TooLarge { size: layout.len(), limit: max_bytes });
+        // The line the writer seals also holds `seq`, `prev` and `hash`.
+        let sealed = layout.len() + SEALED_MEMBERS_MAX_BYTES;
+        if sealed > max_bytes {
+            return Err(DraftError::TooLarge { size: sealed, limit: max_bytes });
         }
         Ok(PreparedEvent { event, layout })
     }

@@ -37,6 +37,11 @@ impl Timestamp {
         DateTime::from_timestamp_micros(micros).map(Timestamp)
     }
 
+    /// True when the year is one SPEC §1 can write (0000 to 9999, four digits).
+    pub fn has_spec_year(&self) -> bool {
+        (0..=9999).contains(&self.0.year())
+    }
+
     /// True for a time within a leap second (`23:59:60`, which [`Timestamp::parse_bytes`]
     /// reads from lines other writers wrote).
     pub fn is_leap_second(&self) -> bool {

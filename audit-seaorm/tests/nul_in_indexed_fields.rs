@@ -1,7 +1,7 @@
 //! U+0000 in an indexed field (an actor id taken from a login form, a resource id from a path)
 //! is stored on every backend. PostgreSQL's `text` cannot hold it and refused the whole
 //! append as a database error, which the writer retries: one such event held up its chain for
-//! good, and every event behind it. Now the PostgreSQL columns hold it as U+FFFD; the line
+//! good, and every event behind it. Now the PostgreSQL columns hold it as U+0001; the line
 //! keeps the exact value, the column check maps it the same way (and still finds an edited
 //! column), and queries stay exact.
 
@@ -13,12 +13,12 @@ use common::{Backend, TestDb, append_only_off, append_only_on};
 use sea_orm::ConnectionTrait;
 use std::sync::Arc;
 
-/// Events with U+0000 in each indexed text field, and one whose actor id has U+FFFD where
+/// Events with U+0000 in each indexed text field, and one whose actor id has U+0001 where
 /// another's has U+0000.
 fn drafts() -> Vec<EventDraft> {
     vec![
         EventDraft::new("login_failed").actor(Actor::user("ev\0il")),
-        EventDraft::new("login_failed").actor(Actor::user("ev\u{FFFD}il")),
+        EventDraft::new("login_failed").actor(Actor::user("ev\u{1}il")),
         EventDraft::new("lo\0gin"),
         EventDraft::new("x").resource("us\0ers", "4\u{0}2"),
         EventDraft::new("x").context(Context { request_id: Some("r\0q".into()), ..Context::default() }),
@@ -51,7 +51,7 @@ async fn stored_exactly_and_found(db: &TestDb) {
         assert!(report.column_mismatches.is_empty(), "{chain}: {:?}", report.column_mismatches);
     }
 
-    // Queries compare exactly: U+0000 and U+FFFD are different actors.
+    // Queries compare exactly: U+0000 and U+0001 are different actors.
     let actors = |actor: &'static str| {
         let store = store.clone();
         async move {
@@ -60,7 +60,7 @@ async fn stored_exactly_and_found(db: &TestDb) {
         }
     };
     assert_eq!(actors("ev\0il").await, [(1, "ev\0il".to_string())]);
-    assert_eq!(actors("ev\u{FFFD}il").await, [(2, "ev\u{FFFD}il".to_string())]);
+    assert_eq!(actors("ev\u{1}il").await, [(2, "ev\u{1}il".to_string())]);
     let page =
         store.query(&Query::new().chain("default").resource("us\0ers", Some("4\u{0}2".into()))).await.expect("query");
     assert_eq!(page.events.iter().map(|e| e.event.seq).collect::<Vec<_>>(), [4]);
@@ -79,7 +79,7 @@ async fn stored_exactly_and_found(db: &TestDb) {
 on_all_backends!(stored_exactly_and_found);
 
 /// A chain name with U+0000 would share its head row on PostgreSQL with the name spelled with
-/// U+FFFD there: refused for good, not retried.
+/// U+0001 there: refused for good, not retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_name_with_nul_is_rejected_on_postgres() {
     let Some(db) = TestDb::open(Backend::Postgres, "nul_chain").await else { return };

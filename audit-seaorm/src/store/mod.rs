@@ -53,10 +53,10 @@
 //! check their filters against it again.
 //!
 //! PostgreSQL's `text` cannot hold U+0000, so there a column holds each U+0000 of its value as
-//! U+FFFD (the line keeps the exact value, and the column check maps it the same way). Queries
+//! U+0001 (the line keeps the exact value, and the column check maps it the same way). Queries
 //! stay exact, since they check every event against their filters; the `repeated_failures`
-//! report, which counts by column, shows such an actor id with U+FFFD and counts it together
-//! with an id spelled with U+FFFD in that place. A chain name with U+0000 is refused there.
+//! report, which counts by column, shows such an actor id with U+0001 and counts it together
+//! with an id spelled with U+0001 in that place. A chain name with U+0000 is refused there.
 //!
 //! Indexes, chosen to answer the auditors' questions with few and narrow indexes:
 //!
@@ -213,7 +213,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -228,8 +228,9 @@ pub const DEFAULT_READ_PAGE: usize = 5000;
 /// connection options of your own with `ConnectOptions::map_sqlx_sqlite_opts`.
 pub const SQLITE_ROW_BUFFER: usize = DEFAULT_READ_PAGE;
 
-/// Largest total of canonical line bytes in one multi-row `INSERT` (keeps a statement well
-/// under MySQL's default `max_allowed_packet` of 16 MiB even with large events).
+/// Largest total of canonical line bytes in one multi-row `INSERT` (keeps a statement of
+/// several rows well under MySQL's default `max_allowed_packet` of 16 MiB; a single row that
+/// cannot fit the server's packet is refused: [`SqlStore::check_packet_size`]).
 const MAX_INSERT_BYTES: usize = 4 << 20;
 
 /// The longest chain name on MySQL/MariaDB, in characters (the column is `VARCHAR(512)`): a
@@ -240,8 +241,10 @@ const MAX_INSERT_BYTES: usize = 4 << 20;
 const MYSQL_MAX_CHAIN_CHARS: usize = 255;
 
 /// The longest chain name on PostgreSQL, in bytes: the chain is part of B-tree keys (the
-/// heads, the events, the Merkle nodes), whose entries take at most 2704 bytes.
-const POSTGRES_MAX_CHAIN_BYTES: usize = 2000;
+/// heads, the events, the Merkle nodes), whose entries take at most 2704 bytes, and
+/// `audit_events_failed` holds it beside an actor id of up to
+/// [`audit_core::MAX_INDEXED_FIELD_BYTES`] (1024), its outcome, kind, `seq` and `ts`.
+const POSTGRES_MAX_CHAIN_BYTES: usize = 1500;
 
 /// An [`AuditStore`] in PostgreSQL, SQLite or MySQL/MariaDB. Cheap to clone (the connection
 /// pool is shared).
@@ -253,6 +256,8 @@ pub struct SqlStore {
     page_size: usize,
     /// Per chain, the leaf hashes of its last incomplete Merkle block (see [`merkle`]).
     partial_blocks: Arc<Mutex<HashMap<String, merkle::PartialBlock>>>,
+    /// MySQL: the server's `max_allowed_packet`, read at the first append.
+    mysql_packet: Arc<OnceLock<usize>>,
 }
 
 impl SqlStore {
@@ -268,7 +273,14 @@ impl SqlStore {
             DbBackend::Sqlite => Dialect::Sqlite,
             other => return Err(SqlStoreError::UnsupportedBackend(format!("{other:?}"))),
         };
-        Ok(SqlStore { db, dialect, months_ahead: None, page_size: DEFAULT_READ_PAGE, partial_blocks: Arc::default() })
+        Ok(SqlStore {
+            db,
+            dialect,
+            months_ahead: None,
+            page_size: DEFAULT_READ_PAGE,
+            partial_blocks: Arc::default(),
+            mysql_packet: Arc::default(),
+        })
     }
 
     /// Connects to `url` (`postgres://…`, `mysql://…`, `sqlite://PATH`) and makes a store.
@@ -428,8 +440,8 @@ impl SqlStore {
             )));
         }
         if self.dialect == Dialect::Postgres && chain.contains('\0') {
-            // Stored as U+FFFD (sql::postgres_text), it would share a head row with the chain
-            // spelled with U+FFFD.
+            // Stored as U+0001 (sql::postgres_text), it would share a head row with the chain
+            // spelled with U+0001.
             return Err(SqlStoreError::InvalidInput(format!(
                 "PostgreSQL cannot store U+0000 in a chain name; {chain:?} has one: choose a chain name without it"
             )));
@@ -524,6 +536,9 @@ impl SqlStore {
         self.check_chain_name(chain)
             .map_err(|e| AppendError::Rejected { events: Vec::new(), reason: e.to_string() })?;
         let head = check_batch(chain, expected, batch)?;
+        if self.dialect == Dialect::MySql {
+            self.check_packet_size(batch).await?;
+        }
         if batch.is_empty() {
             let actual = self.select_head(&self.db, chain, false).await.map_err(store_error)?.unwrap_or(Head::EMPTY);
             return if actual == expected { Ok(head) } else { Err(AppendError::Conflict { expected, actual }) };
@@ -554,6 +569,60 @@ impl SqlStore {
             })
         })?;
         Ok(head)
+    }
+
+    /// MySQL: refuses for good the events of `batch` whose row cannot fit in one packet
+    /// (`max_allowed_packet`, 16 MiB by default on MariaDB, 64 MiB on MySQL 8): the server
+    /// refuses such a statement, or drops the connection, whatever the retries.
+    async fn check_packet_size(&self, batch: &[SealedEvent]) -> Result<(), AppendError> {
+        // The row holds the line, the tags again (at most as long), and the other columns
+        // (each at most MAX_INDEXED_FIELD_BYTES, or short).
+        const OTHER_COLUMNS: usize = 16 << 10;
+        let Some(longest) = batch.iter().map(|e| e.line.len()).max() else { return Ok(()) };
+        let packet = match self.mysql_packet.get() {
+            Some(packet) => *packet,
+            None => {
+                let row = self
+                    .db
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        self.dialect.backend(),
+                        "SELECT @@max_allowed_packet",
+                    ))
+                    .await
+                    .map_err(|e| AppendError::Store(SqlStoreError::db("read max_allowed_packet")(e).into()))?;
+                // BIGINT UNSIGNED on MySQL, BIGINT on some servers; the default if unreadable.
+                let packet = row
+                    .and_then(|row| {
+                        row.try_get_by_index::<u64>(0)
+                            .ok()
+                            .or_else(|| row.try_get_by_index::<i64>(0).ok().and_then(|v| u64::try_from(v).ok()))
+                    })
+                    .and_then(|packet| usize::try_from(packet).ok())
+                    .unwrap_or(16 << 20);
+                *self.mysql_packet.get_or_init(|| packet)
+            }
+        };
+        if 2 * longest + OTHER_COLUMNS <= packet {
+            return Ok(());
+        }
+        let too_long: Vec<uuid::Uuid> = batch
+            .iter()
+            .filter(|e| {
+                let tags = sql::tags_column(&e.event.tags).map_or(0, |tags| tags.len());
+                e.line.len() + tags + OTHER_COLUMNS > packet
+            })
+            .map(|e| e.event.id)
+            .collect();
+        if too_long.is_empty() {
+            return Ok(());
+        }
+        Err(AppendError::Rejected {
+            events: too_long,
+            reason: format!(
+                "its row does not fit in one packet of this MySQL server (max_allowed_packet is {packet} bytes): raise \
+                 max_allowed_packet on the server, or lower the auditor's max_event_bytes"
+            ),
+        })
     }
 
     /// What an append that failed with `error` tells the writer. If the database itself

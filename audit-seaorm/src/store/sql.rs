@@ -244,15 +244,16 @@ impl Sql {
     }
 }
 
-/// A text value as PostgreSQL's `text` columns hold it: with each U+0000 as U+FFFD.
+/// A text value as PostgreSQL's `text` columns hold it: with each U+0000 as U+0001.
 ///
 /// PostgreSQL cannot store U+0000 in text and refuses the whole statement that tries, so an
 /// event with U+0000 in an indexed field (an actor id taken from a login form, say) would fail
 /// every append and hold up the chain behind it. Its line keeps the exact value: the column
 /// check compares a column with the line's value mapped the same way, and queries, which bind
 /// their values through [`Sql::bind`] too, check each event again against the exact filter.
+/// U+0001 keeps the value's length (the index entries' size limits hold as without U+0000).
 pub(crate) fn postgres_text(text: &str) -> Cow<'_, str> {
-    if text.contains('\0') { Cow::Owned(text.replace('\0', "\u{FFFD}")) } else { Cow::Borrowed(text) }
+    if text.contains('\0') { Cow::Owned(text.replace('\0', "\u{1}")) } else { Cow::Borrowed(text) }
 }
 
 /// `seq` as the BIGINT it is stored as.

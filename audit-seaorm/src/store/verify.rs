@@ -497,7 +497,7 @@ type StoredExpected = (Option<String>, Option<String>);
 
 /// `(stored, expected)` when text column `column` of `row` does not hold the string that
 /// `expected` spells (a JSON string of the line with its quotes; `None`: the field is absent),
-/// as the backend stores it (on PostgreSQL, U+0000 as U+FFFD: [`sql::postgres_text`]).
+/// as the backend stores it (on PostgreSQL, U+0000 as U+0001: [`sql::postgres_text`]).
 fn string_differs(
     dialect: Dialect,
     row: &Stored<'_>,

@@ -74,9 +74,12 @@ fn outbox_error(what: &str, e: impl std::fmt::Display) -> DbErr {
 /// Creates the table if missing.
 pub(crate) async fn migrate(conn: &impl ConnectionTrait, table: &str) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
-    let payload = if backend == DbBackend::MySql { "MEDIUMTEXT" } else { "TEXT" };
+    // On MySQL utf8mb4 whatever the database's default (latin1 could not hold the events of
+    // writes of text it cannot hold, and refused their commits).
+    let (payload, options) =
+        if backend == DbBackend::MySql { ("MEDIUMTEXT", " DEFAULT CHARSET=utf8mb4") } else { ("TEXT", "") };
     let sql = format!(
-        "CREATE TABLE IF NOT EXISTS {} (id VARCHAR(36) NOT NULL PRIMARY KEY, ts_us BIGINT NOT NULL, payload {payload} NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS {} (id VARCHAR(36) NOT NULL PRIMARY KEY, ts_us BIGINT NOT NULL, payload {payload} NOT NULL){options}",
         quote(backend, table)
     );
     conn.execute_unprepared(&sql).await.map(|_| ())

@@ -1,6 +1,6 @@
 //! [`SqlCheckpointSink`]: signed checkpoints (SPEC §5) kept in a table of a second database.
 
-use super::schema::{exec, postgres_refusing_function, postgres_trigger};
+use super::schema::{self, exec, postgres_refusing_function, postgres_trigger};
 use super::sql::{self, Dialect, Sql};
 use super::{SqlStoreError, connect_error};
 use audit_core::checkpoint::Checkpoint;
@@ -94,13 +94,21 @@ impl SqlCheckpointSink {
     }
 
     async fn create(&self, conn: &impl ConnectionTrait) -> Result<(), SqlStoreError> {
-        let (origin, note, at) = match self.dialect {
-            Dialect::Postgres => ("TEXT COLLATE \"C\"", "TEXT", "TIMESTAMPTZ NOT NULL DEFAULT now()"),
-            Dialect::Sqlite => ("TEXT", "TEXT", "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"),
+        // On MySQL origins compare exactly ('a' and 'a ' are two logs), as chains do.
+        let exact = match self.dialect {
+            Dialect::MySql => schema::mysql_exact_collation(conn).await?,
+            Dialect::Postgres | Dialect::Sqlite => String::new(),
+        };
+        let (origin, note, at, options) = match self.dialect {
+            Dialect::Postgres => ("TEXT COLLATE \"C\"".to_string(), "TEXT", "TIMESTAMPTZ NOT NULL DEFAULT now()", ""),
+            Dialect::Sqlite => {
+                ("TEXT".to_string(), "TEXT", "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", "")
+            }
             Dialect::MySql => (
-                "VARCHAR(512) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+                format!("VARCHAR(512) CHARACTER SET utf8mb4 COLLATE {exact}"),
                 "MEDIUMTEXT",
                 "DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)",
+                " DEFAULT CHARSET=utf8mb4",
             ),
         };
         let table = format!(
@@ -110,7 +118,7 @@ impl SqlCheckpointSink {
     note         {note} NOT NULL,
     published_at {at},
     PRIMARY KEY (origin, size)
-)"
+){options}"
         );
         exec(conn, &table, &format!("create table {CHECKPOINTS}")).await?;
         match self.dialect {

@@ -434,9 +434,10 @@ async fn upgrade_mysql_report_keys(conn: &DatabaseTransaction) -> Result<(), Sql
     exec(conn, &alter, "replace the notable column with the report columns").await
 }
 
-async fn migrate_mysql(conn: &DatabaseTransaction) -> Result<(), SqlStoreError> {
-    // A binary, NO PAD collation when the server has one: comparisons and ordering are then
-    // exact, byte for byte, and 'a' and 'a ' are two chains (utf8mb4_bin pads with spaces).
+/// MySQL: a binary, NO PAD utf8mb4 collation when the server has one (comparisons and ordering
+/// are then exact, byte for byte, and 'a' and 'a ' are two values; `utf8mb4_bin` pads with
+/// spaces), else `utf8mb4_bin`.
+pub(crate) async fn mysql_exact_collation(conn: &impl ConnectionTrait) -> Result<String, SqlStoreError> {
     let row = conn
         .query_one_raw(Statement::from_string(
             Dialect::MySql.backend(),
@@ -445,10 +446,14 @@ async fn migrate_mysql(conn: &DatabaseTransaction) -> Result<(), SqlStoreError> 
         ))
         .await
         .map_err(SqlStoreError::db("migrate: look up collations"))?;
-    let collation = match row {
-        Some(row) => row.try_get_by_index::<String>(0).map_err(SqlStoreError::db("migrate: look up collations"))?,
-        None => "utf8mb4_bin".to_string(),
-    };
+    match row {
+        Some(row) => row.try_get_by_index::<String>(0).map_err(SqlStoreError::db("migrate: look up collations")),
+        None => Ok("utf8mb4_bin".to_string()),
+    }
+}
+
+async fn migrate_mysql(conn: &DatabaseTransaction) -> Result<(), SqlStoreError> {
+    let collation = mysql_exact_collation(conn).await?;
     let generated = mysql_report_columns().join(",\n    ");
     let report_keys = MYSQL_REPORT_KEYS.join(",\n    ");
     let events = format!(

@@ -151,7 +151,9 @@
 //! `months_ahead` months later, plus `audit_events_default` for anything outside them. Call
 //! [`SqlStore::ensure_partitions`] (as the owner) at least once a month to keep creating them
 //! ahead of time: a month's partition cannot be created once the default partition holds rows of
-//! that month. Old months can then be detached and archived as whole tables.
+//! that month, so such a month (an event dated beyond the partitions made, by a device's clock,
+//! say) keeps its events in the default partition and gets none. Old months can then be
+//! detached and archived as whole tables.
 //!
 //! PostgreSQL requires every unique constraint of a partitioned table to include the partition
 //! key, so a partitioned `audit_events` has primary key `(chain, seq, ts)` and unique `(id, ts)`.

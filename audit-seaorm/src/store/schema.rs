@@ -228,19 +228,25 @@ pub(crate) fn month_ranges(now: DateTime<Utc>, months_ahead: u32) -> Vec<(String
 /// Creates the monthly partitions of the current month and the next `months_ahead`, and the
 /// default partition, each with the TRUNCATE-refusing trigger (statement triggers are not
 /// inherited by partitions; row triggers are).
+///
+/// A month of which the default partition already holds events (dated beyond the partitions
+/// made ahead, e.g. a device's clock, or stored before the month's partition was made) keeps
+/// them there, and gets no partition: PostgreSQL cannot make one while the default partition
+/// holds rows of its range, and moving them would mean deleting from an append-only table.
 pub(crate) async fn ensure_partitions(
     conn: &impl ConnectionTrait,
     months_ahead: u32,
     now: DateTime<Utc>,
 ) -> Result<(), SqlStoreError> {
+    let default = format!("{EVENTS}_default");
     for (name, from, to) in month_ranges(now, months_ahead) {
+        if default_holds(conn, &default, &name, &format!("{from} 00:00:00+00"), &format!("{to} 00:00:00+00")).await? {
+            continue;
+        }
         let sql = format!(
             "CREATE TABLE IF NOT EXISTS {name} PARTITION OF {EVENTS} FOR VALUES FROM ('{from} 00:00:00+00') TO ('{to} 00:00:00+00')"
         );
-        conn.execute_unprepared(&sql).await.map_err(SqlStoreError::db(format!(
-            "create partition {name}; if the default partition already holds events of that month, partitions \
-             were not created ahead of time: call SqlStore::ensure_partitions at least monthly"
-        )))?;
+        conn.execute_unprepared(&sql).await.map_err(SqlStoreError::db(format!("create partition {name}")))?;
         let trigger = postgres_trigger(
             &name,
             &format!("{name}_no_truncate"),
@@ -250,7 +256,6 @@ pub(crate) async fn ensure_partitions(
         );
         exec(conn, &trigger, &format!("create the TRUNCATE trigger of {name}")).await?;
     }
-    let default = format!("{EVENTS}_default");
     exec(
         conn,
         &format!("CREATE TABLE IF NOT EXISTS {default} PARTITION OF {EVENTS} DEFAULT"),
@@ -265,6 +270,28 @@ pub(crate) async fn ensure_partitions(
         "audit_events_append_only",
     );
     exec(conn, &trigger, &format!("create the TRUNCATE trigger of {default}")).await
+}
+
+/// True when partition `name` does not exist yet and the default partition (if it exists)
+/// holds events of its range `[from, to)`.
+async fn default_holds(
+    conn: &impl ConnectionTrait,
+    default: &str,
+    name: &str,
+    from: &str,
+    to: &str,
+) -> Result<bool, SqlStoreError> {
+    let what = || format!("create partition {name}: look for its events in {default}");
+    let ask = |sql: String| async move {
+        let row = conn.query_one_raw(Statement::from_string(Dialect::Postgres.backend(), sql)).await?;
+        row.map_or(Ok(false), |row| row.try_get_by_index::<bool>(0))
+    };
+    let missing = format!("SELECT to_regclass('{default}') IS NOT NULL AND to_regclass('{name}') IS NULL");
+    if !ask(missing).await.map_err(SqlStoreError::db(what()))? {
+        return Ok(false);
+    }
+    let held = format!("SELECT EXISTS (SELECT 1 FROM {default} WHERE ts >= '{from}' AND ts < '{to}')");
+    ask(held).await.map_err(SqlStoreError::db(what()))
 }
 
 /// The secondary indexes: `(name, CREATE INDEX …)` (MySQL declares them in CREATE TABLE).

@@ -308,6 +308,53 @@ pub(crate) fn sqlite_file(url: &str) -> Option<PathBuf> {
     (scheme.eq_ignore_ascii_case("sqlite") && !path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
+/// Refuses a SQLite URL with `immutable=1` (or `true`) when the database has a non-empty
+/// `-wal` file: SQLite then reads the database file alone, and committed transactions wait in
+/// the `-wal` file until a checkpoint, so the newest events would be left out without a word.
+fn refuse_an_ignored_wal(url: &str, shown: &str) -> Result<(), Failure> {
+    let Some(path) = sqlite_file(url) else { return Ok(()) };
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let immutable = url::form_urlencoded::parse(query.as_bytes())
+        .any(|(name, value)| name == "immutable" && matches!(&*value, "1" | "true"));
+    if !immutable {
+        return Ok(());
+    }
+    let mut wal = percent_decoded(&path.to_string_lossy()).into_bytes();
+    wal.extend_from_slice(b"-wal");
+    let wal = PathBuf::from(String::from_utf8_lossy(&wal).into_owned());
+    match std::fs::metadata(&wal) {
+        Ok(metadata) if metadata.len() > 0 => Err(Failure::new(format!(
+            "{shown} is opened with immutable=1, which reads no -wal file, but {} holds {} bytes of changes \
+             (committed events among them, until the application checkpoints it): drop immutable=1, or read a \
+             copy of the database file and its -wal file",
+            wal.display(),
+            metadata.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `text` with `%XX` escapes decoded (as SQLite URLs' paths are read); invalid ones kept.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(high), Some(low)) =
+                (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
+        {
+            out.push(u8::try_from(high * 16 + low).unwrap_or(b'%'));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Opens the audit store at `url` for reading only (see `SqlStore::connect_read_only`): never
 /// creates a database, a table or a row (SQLite, like any reader of a database in WAL mode, may
 /// create its `-wal` and `-shm` side files), and says what to do when the URL, the server or
@@ -315,6 +362,7 @@ pub(crate) fn sqlite_file(url: &str) -> Option<PathBuf> {
 pub(crate) async fn open_db(url: &str) -> Result<SqlStore, Failure> {
     let target = DbUrl::parse(url)?;
     target.probe()?;
+    refuse_an_ignored_wal(url, &target.shown)?;
     let store = SqlStore::connect_read_only(url).await.map_err(|e| target.connect_failure(&e))?;
     store.check_schema().await.map_err(|e| match e {
         SqlStoreError::Database { context, source } => read_failure(&target.shown, &context, &source),
@@ -350,8 +398,8 @@ fn read_advice(text: &str) -> &'static str {
          audit_chain_heads, audit_merkle_nodes TO <user> (on PostgreSQL also USAGE on their schema)"
     } else if lower.contains("attempt to write a readonly database") {
         "SQLite could not set up the -shm or -wal file of this WAL database for reading (the directory or the \
-         files are not writable by this user): read a copy of the database file and its -wal file, or add \
-         ?immutable=1 to the URL if no process writes to the database"
+         files are not writable by this user): read a copy of the database file and its -wal file, or, if no \
+         process writes to the database and it has no -wal file (or an empty one), add ?immutable=1 to the URL"
     } else if lower.contains("no database selected") {
         "the URL names no database: put its name in the path, mysql://USER@HOST:PORT/DATABASE"
     } else if lower.contains("file is not a database") {

@@ -326,11 +326,16 @@ fn csv_error(e: csv::Error) -> WriteError {
     }
 }
 
-/// `text` with control characters (C0, DEL, C1) and bidirectional formatting characters
-/// escaped, so that it shows as it is and cannot drive the terminal.
+/// `text` with control characters (C0, DEL, C1), bidirectional formatting characters (U+061C,
+/// U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) and the line and paragraph separators
+/// escaped, so that it shows as it is and cannot drive the terminal or reorder what it shows.
 pub(crate) fn for_terminal(text: &str) -> String {
     let risky = |c: char| {
-        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        c.is_control()
+            || matches!(
+                c,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}'
+            )
     };
     if !text.chars().any(risky) {
         return text.to_string();

@@ -92,8 +92,9 @@ fn anchored(checkpoint: &Checkpoint, roots: &[(u64, Digest)]) -> Result<(), Anch
 fn read_proof(path: &std::path::Path) -> Result<Proof, Failure> {
     let shown = path.display();
     let text = read_limited_text(path, "proof", MAX_NOTE_FILE)?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Failure::new(format!("{shown} is not JSON: {e}")))?;
+    // A member named twice is refused: a reader keeping the other one would check another proof.
+    let value = audit_core::canonical::parse_unique(&text)
+        .map_err(|e| Failure::new(format!("{shown} is not JSON with each member named once: {e}")))?;
     let parsed = if value.get("seq").is_some() {
         serde_json::from_value(value).map(Proof::Inclusion)
     } else if value.get("size1").is_some() {

@@ -1,0 +1,109 @@
+//! Hostile or edge input through the `audit-trail` binary, run as a user runs it.
+
+mod common;
+use common::*;
+
+use audit_core::{Actor, EventDraft, Outcome};
+
+/// `query --format table` shows U+061C ARABIC LETTER MARK escaped, as the other bidirectional
+/// controls: a login name `evil<U+061C>gpj.exe` reached the auditor's terminal raw.
+#[test]
+fn query_table_escapes_the_arabic_letter_mark() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "cli_alm") else { return };
+    db.record(
+        "default",
+        vec![EventDraft::new("login_failed").actor(Actor::user("evil\u{61c}gpj.exe")).outcome(Outcome::Denied)],
+    );
+    let output = run(&["query", "--db", db.url(), "--format", "table"]);
+    assert_exit(&output, 0);
+    let shown = stdout(&output);
+    assert!(shown.contains("evil"), "{shown}");
+    assert!(!shown.contains('\u{61c}'), "U+061C reaches the terminal raw:\n{shown}");
+}
+
+/// `verify-proof` refuses a proof that names a member twice (exit 2): it kept the last of each,
+/// so `{"seq":1,"leaf":"000…",…,"seq":2,"leaf":"<real>"}` was `valid` while a reader keeping the
+/// first members (or a person reading the file) sees a proof for seq 1.
+#[test]
+fn verify_proof_refuses_a_proof_with_repeated_members() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trail = trail(dir.path(), 3);
+    let key = dir.path().join("log.key");
+    let keygen = run(&["keygen", "--name", "example.com/log", "--out", s(&key)]);
+    assert_exit(&keygen, 0);
+    let verifier = stdout(&keygen).lines().next().expect("verifier key").trim().to_string();
+    let checkpoint = run(&["checkpoint", "--jsonl", s(&trail), "--origin", "example.com/log", "--key", s(&key)]);
+    assert_exit(&checkpoint, 0);
+    let checkpoint_file = dir.path().join("checkpoint.txt");
+    std::fs::write(&checkpoint_file, &checkpoint.stdout).expect("write checkpoint");
+    let proof = run(&["prove", "--jsonl", s(&trail), "--seq", "2"]);
+    assert_exit(&proof, 0);
+    let text = stdout(&proof);
+    let doubled = format!("{{\"seq\":1,\"leaf\":\"{}\",{}", "0".repeat(64), &text.trim()[1..]);
+    let proof_file = dir.path().join("proof.json");
+    std::fs::write(&proof_file, &doubled).expect("write proof");
+    let output =
+        run(&["verify-proof", "--proof", s(&proof_file), "--checkpoint", s(&checkpoint_file), "--key", &verifier]);
+    assert!(
+        !stdout(&output).starts_with("valid"),
+        "a proof with two \"seq\" and two \"leaf\" members is called valid:\n{doubled}\n{}",
+        stdout(&output)
+    );
+    assert_exit(&output, 2);
+}
+
+/// MySQL/MariaDB: `query --actor alice --since 1960-01-01` finds alice's events (it found none,
+/// exit 0: the bound was sent as a TIMESTAMP, NULL before 1970; see
+/// audit-seaorm/tests/mysql_times.rs).
+#[test]
+fn mysql_query_by_actor_since_1960_finds_todays_events() {
+    let Some(db) = TestDb::open(Backend::MySql, "cli_since") else { return };
+    db.record_plain("default", 3);
+    let all = run(&["query", "--db", db.url(), "--format", "json"]);
+    assert_exit(&all, 0);
+    assert_eq!(seqs(&stdout(&all)), [1, 2, 3]);
+    let since = run(&["query", "--db", db.url(), "--format", "json", "--actor", "alice", "--since", "1960-01-01"]);
+    let until = run(&["query", "--db", db.url(), "--format", "json", "--actor", "alice", "--until", "2050-01-01"]);
+    assert_exit(&since, 0);
+    assert_exit(&until, 0);
+    assert_eq!(
+        (seqs(&stdout(&since)), seqs(&stdout(&until))),
+        (vec![1, 2, 3], vec![1, 2, 3]),
+        "--since 1960-01-01 and --until 2050-01-01 must find today's events"
+    );
+}
+
+/// With `?immutable=1` SQLite reads no `-wal` file, where an idle or killed application leaves
+/// its newest committed events: `verify` said `valid: 2 events` for a trail of 5, without a
+/// word. It now refuses such a URL while the `-wal` file is not empty (exit 2, naming it).
+#[test]
+fn sqlite_immutable_does_not_silently_skip_committed_events_in_the_wal() {
+    use audit_seaorm::SqlStore;
+    use std::sync::Arc;
+    let Some(db) = TestDb::open(Backend::Sqlite, "cli_immutable") else { return };
+    db.record_plain("default", 2);
+    // The application, still running (idle): three more events, committed, in the -wal file.
+    let store = db.block_on(async {
+        let store = Arc::new(SqlStore::new(db.connect_async().await).expect("sqlite"));
+        let auditor = audit_core::Auditor::builder(store.clone()).build();
+        for i in 0..3 {
+            let draft = EventDraft::new("delete").actor(Actor::user("mallory")).resource("doc", i.to_string());
+            auditor.record(draft).await.expect("record");
+        }
+        auditor.shutdown().await;
+        store
+    });
+    let plain = run(&["verify", "--db", db.url()]);
+    let immutable_url = format!("{}?immutable=1", db.url());
+    let immutable = run(&["verify", "--db", &immutable_url]);
+    drop(store);
+    assert_exit(&plain, 0);
+    assert_eq!(stdout(&plain), "valid: 5 events\n");
+    assert_exit(&immutable, 2);
+    assert!(stdout(&immutable).is_empty(), "{}", stdout(&immutable));
+    assert!(
+        stderr(&immutable).contains("-wal") && stderr(&immutable).contains("immutable=1"),
+        "{}",
+        stderr(&immutable)
+    );
+}

@@ -5,7 +5,7 @@
 //! valid: 1200 events
 //! $ audit-trail export --db sqlite:///var/lib/app/audit.db --out audit.jsonl
 //! exported 1200 events of chain "default" (seq 1..=1200) to audit.jsonl
-//! $ audit-trail query --db sqlite:///var/lib/app/audit.db --actor alice --since 2026-11-01 --format csv
+//! $ audit-trail query --db sqlite:///var/lib/app/audit.db --actor alice --since 2026-11-01 --format csv   # every chain
 //! $ audit-trail report failures --db mysql://auditor@db/app --min 5
 //! $ audit-trail verify --jsonl audit.jsonl
 //! valid: 1200 events
@@ -14,7 +14,7 @@
 //! $ audit-trail keygen --name audit.example.com/default --out log.key
 //! audit.example.com/default+1a2b3c4d+AWx…
 //! $ audit-trail checkpoint --jsonl audit.jsonl --origin audit.example.com/default --key log.key > cp-1200
-//! $ audit-trail verify --jsonl audit.jsonl --checkpoint cp-1200 --key audit.example.com/default+1a2b3c4d+AWx…
+//! $ audit-trail verify --db sqlite:///var/lib/app/audit.db --checkpoint cp-1200 --key audit.example.com/default+1a2b3c4d+AWx…
 //! valid: 1250 events
 //! $ audit-trail prove --jsonl audit.jsonl --seq 7 --size 1200
 //! {"chain":"default","seq":7,"size":1200,"leaf":"…","root":"…","path":["…",…]}

@@ -80,7 +80,7 @@ fn failures_report_counts_failed_and_denied_events_per_actor(db: &TestDb) {
     assert_eq!(
         rows,
         [serde_json::json!({
-            "actor_id": "bob", "actor_kind": "user", "failures": 4,
+            "actor_id": "bob", "actor_kinds": ["user"], "failures": 4,
             "first": "2026-01-01T10:00:00.000002Z", "last": "2026-03-01T10:00:00.000013Z"
         })]
     );

@@ -189,8 +189,8 @@ async fn reports(db: &TestDb) {
     let failures = store.repeated_failures(3, &all).await.expect("failures");
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(
-        (failures[0].actor_id.as_str(), failures[0].actor_kind, failures[0].failures),
-        ("bob", ActorKind::User, 4)
+        (failures[0].actor_id.as_str(), failures[0].actor_kinds.as_slice(), failures[0].failures),
+        ("bob", &[ActorKind::User][..], 4)
     );
     let bob = store.query(&Query::new().actor("bob").limit(10)).await.expect("query");
     assert_eq!(failures[0].first, bob.events[0].event.ts);

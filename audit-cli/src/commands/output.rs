@@ -164,11 +164,11 @@ impl Record for SealedEvent {
 
 impl Record for FailureSummary {
     const TABLE_HEADER: &'static [&'static str] = &["actor", "failures", "first", "last"];
-    const CSV_HEADER: &'static [&'static str] = &["actor_id", "actor_kind", "failures", "first", "last"];
+    const CSV_HEADER: &'static [&'static str] = &["actor_id", "actor_kinds", "failures", "first", "last"];
 
     fn table_row(&self) -> Vec<String> {
         vec![
-            format!("{} ({})", self.actor_id, self.actor_kind),
+            format!("{} ({})", self.actor_id, kinds(self, ", ")),
             self.failures.to_string(),
             self.first.to_string(),
             self.last.to_string(),
@@ -178,7 +178,7 @@ impl Record for FailureSummary {
     fn csv_row(&self) -> Vec<String> {
         vec![
             self.actor_id.clone(),
-            self.actor_kind.to_string(),
+            kinds(self, " "),
             self.failures.to_string(),
             self.first.to_string(),
             self.last.to_string(),
@@ -186,15 +186,21 @@ impl Record for FailureSummary {
     }
 
     fn json_line(&self) -> String {
+        let kinds: Vec<&str> = self.actor_kinds.iter().map(|kind| kind.as_str()).collect();
         let value = serde_json::json!({
             "actor_id": self.actor_id,
-            "actor_kind": self.actor_kind.as_str(),
+            "actor_kinds": kinds,
             "failures": self.failures,
             "first": self.first.to_string(),
             "last": self.last.to_string(),
         });
         canonical::to_string(&value)
     }
+}
+
+/// The kinds of a [`FailureSummary`]'s actor, joined by `separator`.
+fn kinds(summary: &FailureSummary, separator: &str) -> String {
+    summary.actor_kinds.iter().map(|kind| kind.as_str()).collect::<Vec<_>>().join(separator)
 }
 
 /// Writes records to stdout in a format: JSON lines and CSV as they come (page by page), a

@@ -131,8 +131,9 @@ impl DataSubject {
 pub struct FailureSummary {
     /// The actor.
     pub actor_id: String,
-    /// Its kind.
-    pub actor_kind: ActorKind,
+    /// The kinds its failed events name it as, sorted (one, unless the application named the
+    /// same id as, say, a `user` at login and an `admin` later).
+    pub actor_kinds: Vec<ActorKind>,
     /// How many `failure` or `denied` events.
     pub failures: u64,
     /// The first one.
@@ -365,7 +366,8 @@ impl SqlStore {
 
     /// Repeated failures (PCI DSS 8.3.4): actors with at least `min_failures` events whose
     /// outcome is `failure` or `denied` (or those of `filter.outcomes`, if given) in the
-    /// filter's period, most failures first. Counted from the indexed columns (which
+    /// filter's period, most failures first. An actor is its id: failures recorded under
+    /// several kinds count together. Counted from the indexed columns (which
     /// [`SqlStore::verify_chain`] checks against the lines); `after` and `limit` are ignored.
     pub async fn repeated_failures(
         &self,
@@ -376,31 +378,41 @@ impl SqlStore {
         if events.outcomes.is_empty() {
             events.outcomes = vec![Outcome::Failure, Outcome::Denied];
         }
+        // Grouped by (id, kind), as the failed-events index holds them; an id's groups are
+        // kept together when their total reaches the threshold, and merged below.
         let mut sql = Sql::new(self.dialect);
-        sql.push(&format!("SELECT actor_id, actor_kind, COUNT(*), MIN(ts), MAX(ts) FROM {EVENTS} WHERE 1 = 1"));
+        sql.push(&format!(
+            "SELECT actor_id, actor_kind, n, first_ts, last_ts FROM (SELECT actor_id, actor_kind, COUNT(*) AS n, \
+             MIN(ts) AS first_ts, MAX(ts) AS last_ts, SUM(COUNT(*)) OVER (PARTITION BY actor_id) AS total \
+             FROM {EVENTS} WHERE 1 = 1"
+        ));
         events.push_sql(self.dialect, &mut sql);
-        sql.push(" GROUP BY actor_id, actor_kind HAVING COUNT(*) >= ")
+        sql.push(" GROUP BY actor_id, actor_kind) AS per_kind WHERE total >= ")
             .bind(i64::try_from(min_failures.max(1)).unwrap_or(i64::MAX))
-            .push(" ORDER BY COUNT(*) DESC, actor_id, actor_kind");
+            .push(" ORDER BY total DESC, actor_id, actor_kind");
         let what = "repeated failures report";
         let rows = self.db.query_all_raw(sql.build()).await.map_err(SqlStoreError::db(what))?;
-        rows.iter()
-            .map(|row| {
-                let actor_id: String = row.try_get_by_index(0).map_err(SqlStoreError::db(what))?;
-                let kind: String = row.try_get_by_index(1).map_err(SqlStoreError::db(what))?;
-                let failures: i64 = row.try_get_by_index(2).map_err(SqlStoreError::db(what))?;
-                let actor_kind = ActorKind::parse(&kind).ok_or_else(|| {
-                    SqlStoreError::Corrupt(format!("actor {actor_id:?} has actor_kind {kind:?}, not a SPEC actor kind"))
-                })?;
-                Ok(FailureSummary {
-                    actor_id,
-                    actor_kind,
-                    failures: u64::try_from(failures).unwrap_or(0),
-                    first: self.dialect.ts_at(row, 3)?,
-                    last: self.dialect.ts_at(row, 4)?,
-                })
-            })
-            .collect()
+        let mut summaries: Vec<FailureSummary> = Vec::new();
+        for row in &rows {
+            let actor_id: String = row.try_get_by_index(0).map_err(SqlStoreError::db(what))?;
+            let kind: String = row.try_get_by_index(1).map_err(SqlStoreError::db(what))?;
+            let failures: i64 = row.try_get_by_index(2).map_err(SqlStoreError::db(what))?;
+            let actor_kind = ActorKind::parse(&kind).ok_or_else(|| {
+                SqlStoreError::Corrupt(format!("actor {actor_id:?} has actor_kind {kind:?}, not a SPEC actor kind"))
+            })?;
+            let failures = u64::try_from(failures).unwrap_or(0);
+            let (first, last) = (self.dialect.ts_at(row, 3)?, self.dialect.ts_at(row, 4)?);
+            match summaries.last_mut() {
+                Some(summary) if summary.actor_id == actor_id => {
+                    summary.actor_kinds.push(actor_kind);
+                    summary.failures += failures;
+                    summary.first = summary.first.min(first);
+                    summary.last = summary.last.max(last);
+                }
+                _ => summaries.push(FailureSummary { actor_id, actor_kinds: vec![actor_kind], failures, first, last }),
+            }
+        }
+        Ok(summaries)
     }
 
     /// The last change of record `(resource_type, resource_id)`: the most recent event on it

@@ -1,0 +1,48 @@
+//! `repeated_failures` counts an actor by its id: failures the application recorded under two
+//! kinds (a `user` at a failed login, an `admin` on a denied action, as the quickstart does)
+//! count together. Grouped by `(id, kind)`, three and three failures were two rows under a
+//! threshold of five, and the account did not show.
+
+mod common;
+
+use audit_core::{Actor, ActorKind, Auditor, EventDraft, Outcome, Timestamp};
+use audit_seaorm::ReportFilter;
+use std::sync::Arc;
+
+async fn failures_under_two_kinds_count_together(db: &common::TestDb) {
+    let store = Arc::new(db.migrated_store().await);
+    let auditor = Auditor::builder(store.clone()).build();
+    let at = |n: u32| {
+        Timestamp::from_datetime(chrono::DateTime::from_timestamp(1_790_000_000 + i64::from(n), 0).expect("time"))
+    };
+    let mut n = 0;
+    for (actor, outcome, times) in [
+        (Actor::user("root"), Outcome::Failure, 3),
+        (Actor::admin("root"), Outcome::Denied, 3),
+        (Actor::user("bob"), Outcome::Failure, 4),
+        (Actor::user("bob"), Outcome::Success, 2),
+    ] {
+        for _ in 0..times {
+            n += 1;
+            let draft = EventDraft::new("login").actor(actor.clone()).outcome(outcome).with_ts(at(n));
+            auditor.record(draft).await.expect("record");
+        }
+    }
+    auditor.shutdown().await;
+    let failures = store.repeated_failures(5, &ReportFilter::new()).await.expect("report");
+    let everyone = store.repeated_failures(1, &ReportFilter::new()).await.expect("report");
+    let rows = |failures: &[audit_seaorm::FailureSummary]| {
+        failures.iter().map(|f| (f.actor_id.clone(), f.actor_kinds.clone(), f.failures)).collect::<Vec<_>>()
+    };
+    assert_eq!(rows(&failures), [("root".to_string(), vec![ActorKind::Admin, ActorKind::User], 6)]);
+    assert_eq!(failures[0].first, at(1));
+    assert_eq!(failures[0].last, at(6));
+    assert_eq!(
+        rows(&everyone),
+        [
+            ("root".to_string(), vec![ActorKind::Admin, ActorKind::User], 6),
+            ("bob".to_string(), vec![ActorKind::User], 4)
+        ]
+    );
+}
+on_all_backends!(failures_under_two_kinds_count_together);

@@ -107,3 +107,47 @@ fn sqlite_immutable_does_not_silently_skip_committed_events_in_the_wal() {
         stderr(&immutable)
     );
 }
+
+/// The same through a symbolic link to the database file (`/srv/app/audit.db` ->
+/// `/data/audit.db`): SQLite names the -wal file after the link's target, and the check looked
+/// for `<link>-wal`, found nothing, and let `?immutable=1` leave out the newest events.
+#[test]
+fn sqlite_immutable_through_a_symlink_does_not_silently_skip_the_wal() {
+    use audit_seaorm::SqlStore;
+    use std::sync::Arc;
+    let Some(db) = TestDb::open(Backend::Sqlite, "cli_immutable_link") else { return };
+    db.record_plain("default", 2);
+    let store = db.block_on(async {
+        let store = Arc::new(SqlStore::new(db.connect_async().await).expect("sqlite"));
+        let auditor = audit_core::Auditor::builder(store.clone()).build();
+        for i in 0..3 {
+            let draft = EventDraft::new("delete").actor(Actor::user("mallory")).resource("doc", i.to_string());
+            auditor.record(draft).await.expect("record");
+        }
+        auditor.shutdown().await;
+        store
+    });
+    let file = db
+        .url()
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .expect("a path")
+        .to_string();
+    let links = tempfile::tempdir().expect("tempdir");
+    let link = links.path().join("audit-link.db");
+    std::os::unix::fs::symlink(&file, &link).expect("symlink");
+    let url = format!("sqlite://{}?immutable=1", link.display());
+    let immutable = run(&["verify", "--db", &url]);
+    let wal = std::fs::metadata(format!("{file}-wal")).map(|m| m.len()).unwrap_or(0);
+    drop(store);
+    assert!(wal > 0, "the -wal file should hold the three newest events");
+    assert!(
+        stdout(&immutable) != "valid: 2 events\n",
+        "verify through a symlink with immutable=1 left out the 3 events in {file}-wal:\nstdout: {}stderr: {}",
+        stdout(&immutable),
+        stderr(&immutable)
+    );
+    assert_exit(&immutable, 2);
+}

@@ -3,7 +3,8 @@
 //! append as a database error, which the writer retries: one such event held up its chain for
 //! good, and every event behind it. Now the PostgreSQL columns hold it as U+0001; the line
 //! keeps the exact value, the column check maps it the same way (and still finds an edited
-//! column), and queries stay exact.
+//! column), queries and the `repeated_failures` report stay exact, and a chain name with U+0000
+//! (refused there) names no other chain when read.
 
 mod common;
 
@@ -91,4 +92,47 @@ async fn a_chain_name_with_nul_is_rejected_on_postgres() {
     let result = store.append("a\0b", Head::EMPTY, &memory.events("a\0b")).await;
     db.cleanup().await;
     assert!(matches!(result, Err(AppendError::Rejected { .. })), "{result:?}");
+}
+
+/// Ids that differ only in U+0000 and U+0001 share a PostgreSQL column value; the
+/// `repeated_failures` report, which counts by column, counts them apart again from the lines:
+/// three failures each are two actors under a threshold of five, not one actor with six.
+async fn failures_of_ids_differing_in_nul_are_counted_apart(db: &TestDb) {
+    let store = Arc::new(db.migrated_store().await);
+    let auditor = Auditor::builder(store.clone()).build();
+    for _ in 0..3 {
+        for actor in ["mallory\0", "mallory\u{1}"] {
+            let draft = EventDraft::new("login").actor(Actor::user(actor)).outcome(audit_core::Outcome::Failure);
+            auditor.record(draft).await.expect("record");
+        }
+    }
+    auditor.shutdown().await;
+    let five = store.repeated_failures(5, &audit_seaorm::ReportFilter::new()).await.expect("report");
+    let all = store.repeated_failures(1, &audit_seaorm::ReportFilter::new()).await.expect("report");
+    assert!(five.is_empty(), "{five:?}");
+    let actors: Vec<(String, u64)> = all.into_iter().map(|s| (s.actor_id, s.failures)).collect();
+    assert_eq!(actors, [("mallory\0".to_string(), 3), ("mallory\u{1}".to_string(), 3)]);
+}
+on_all_backends!(failures_of_ids_differing_in_nul_are_counted_apart);
+
+/// A chain name with U+0000 names no chain on PostgreSQL (none can be stored): reads of it
+/// answer for no other chain. They bound it like other text, as U+0001, and `head("a\0b")`
+/// returned the head of chain `a\u{1}b`, `verify_chain` vouched for its events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_reads_of_a_chain_name_with_nul_answer_for_no_other_chain() {
+    let Some(db) = TestDb::open(Backend::Postgres, "nul_chain_read").await else { return };
+    let store = db.migrated_store().await;
+    let memory = Arc::new(MemoryStore::new());
+    let auditor = Auditor::builder(memory.clone()).chain("a\u{1}b").build();
+    auditor.record(EventDraft::new("x")).await.expect("record");
+    auditor.record(EventDraft::new("y")).await.expect("record");
+    auditor.shutdown().await;
+    store.append("a\u{1}b", Head::EMPTY, &memory.events("a\u{1}b")).await.expect("append");
+    let head = store.head("a\0b").await.expect("head");
+    let report = store.verify_chain("a\0b").await.expect("verify");
+    let page = store.query(&Query::new().chain("a\0b")).await.expect("query");
+    db.cleanup().await;
+    assert_eq!(head, Head::EMPTY);
+    assert_eq!(report.lines.verified, 0, "{report:?}");
+    assert!(page.events.is_empty());
 }

@@ -319,9 +319,12 @@ fn refuse_an_ignored_wal(url: &str, shown: &str) -> Result<(), Failure> {
     if !immutable {
         return Ok(());
     }
-    let mut wal = percent_decoded(&path.to_string_lossy()).into_bytes();
-    wal.extend_from_slice(b"-wal");
-    let wal = PathBuf::from(String::from_utf8_lossy(&wal).into_owned());
+    // SQLite names the -wal file after the file a symbolic link points to.
+    let named = PathBuf::from(percent_decoded(&path.to_string_lossy()));
+    let file = std::fs::canonicalize(&named).unwrap_or(named);
+    let mut wal = file.into_os_string();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
     match std::fs::metadata(&wal) {
         Ok(metadata) if metadata.len() > 0 => Err(Failure::new(format!(
             "{shown} is opened with immutable=1, which reads no -wal file, but {} holds {} bytes of changes \

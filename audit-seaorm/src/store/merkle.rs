@@ -236,7 +236,7 @@ impl SqlStore {
                     sql.push(" UNION ALL ");
                 }
                 sql.push(&format!("SELECT level, idx, hash FROM {NODES} WHERE chain = "))
-                    .bind(chain)
+                    .bind_chain(chain)
                     .push(" AND level = ")
                     .bind(i32::try_from(level).unwrap_or(i32::MAX))
                     .push(" AND idx = ")
@@ -341,7 +341,7 @@ impl SqlStore {
     async fn backfill_chain(&self, txn: &impl ConnectionTrait, chain: &str, size: u64) -> Result<(), SqlStoreError> {
         let expected: u64 = (STORED_LEVEL..64).map(|level| size >> level).sum();
         let mut sql = Sql::new(self.dialect);
-        sql.push(&format!("SELECT COUNT(*) FROM {NODES} WHERE chain = ")).bind(chain);
+        sql.push(&format!("SELECT COUNT(*) FROM {NODES} WHERE chain = ")).bind_chain(chain);
         let what = format!("chain {chain:?}: count its Merkle subtree hashes");
         let row = txn.query_one_raw(sql.build()).await.map_err(SqlStoreError::db(what.clone()))?;
         let stored: i64 = match row {

@@ -422,7 +422,7 @@ impl SqlStore {
         lock: bool,
     ) -> Result<Option<Head>, SqlStoreError> {
         let mut sql = Sql::new(self.dialect);
-        sql.push(&format!("SELECT seq, hash FROM {HEADS} WHERE chain = ")).bind(chain);
+        sql.push(&format!("SELECT seq, hash FROM {HEADS} WHERE chain = ")).bind_chain(chain);
         if lock {
             sql.push(" FOR UPDATE");
         }
@@ -522,7 +522,7 @@ impl SqlStore {
             // Inside the immediate transaction: nobody else can insert it meanwhile.
             Dialect::Sqlite => sql.push(&format!("INSERT INTO {HEADS} (chain, seq, hash) VALUES (")),
         };
-        sql.bind(chain).push(", 0, ").bind(zeros).push(")");
+        sql.bind_chain(chain).push(", 0, ").bind(zeros).push(")");
         if self.dialect == Dialect::Postgres {
             sql.push(" ON CONFLICT (chain) DO NOTHING");
         }
@@ -797,7 +797,7 @@ impl SqlStore {
             Dialect::MySql => "INSERT IGNORE INTO ",
         })
         .push(&format!("{HEADS} (chain, seq, hash) VALUES ("))
-        .bind(chain)
+        .bind_chain(chain)
         .push(", ")
         .bind(sql::seq_value(new.seq)?)
         .push(", ")
@@ -819,7 +819,13 @@ impl SqlStore {
         expected: Head,
         batch: &[SealedEvent],
     ) -> Result<(), SqlStoreError> {
-        for range in insert_chunks(batch) {
+        // On MySQL the statement must fit the server's packet (read by `check_packet_size`),
+        // less room for the statement's text.
+        let packet = match self.dialect {
+            Dialect::MySql => self.mysql_packet.get().map(|packet| packet.saturating_sub(64 << 10)),
+            Dialect::Postgres | Dialect::Sqlite => None,
+        };
+        for range in insert_chunks(batch, packet) {
             let rows = &batch[range];
             let mut sql = Sql::new(self.dialect);
             sql.push(&format!("INSERT INTO {EVENTS} ({}) VALUES ", sql::COLUMNS.join(", ")));
@@ -852,7 +858,7 @@ impl SqlStore {
     ) -> Result<Vec<(u64, String)>, SqlStoreError> {
         let mut sql = Sql::new(self.dialect);
         sql.push(&format!("SELECT chain, seq, line FROM {EVENTS} WHERE chain = "))
-            .bind(chain)
+            .bind_chain(chain)
             .push(" AND seq >= ")
             .bind(sql::seq_bound(from))
             .push(" AND seq <= ")
@@ -994,7 +1000,7 @@ fn push_move_head(sql: &mut Sql, chain: &str, expected: Head, new: Head) -> Resu
         .push(", hash = ")
         .bind(new.hash.to_string())
         .push(" WHERE chain = ")
-        .bind(chain)
+        .bind_chain(chain)
         .push(" AND seq = ")
         .bind(sql::seq_value(expected.seq)?)
         .push(" AND hash = ")
@@ -1015,11 +1021,17 @@ fn page_limit(rows: usize) -> i64 {
 /// Batches of up to this many rows are inserted by one statement of their own size.
 const EXACT_INSERT_ROWS: usize = 64;
 
-/// Splits a batch into multi-row INSERTs of at most [`MAX_INSERT_BYTES`] of lines: a batch of
+/// Splits a batch into multi-row INSERTs of at most [`MAX_INSERT_BYTES`] of lines (on MySQL,
+/// `packet`: also at most that many bytes of rows, each counted as its line twice — the tags
+/// column repeats the tags — and 8 KiB for the other columns), a batch of
 /// up to [`EXACT_INSERT_ROWS`] events in one statement (each round trip is on the append's
 /// critical path, and the 64 shapes are prepared once per connection), a larger one in
 /// statements of 1024, 512, … 1 rows (few shapes, so prepared statements are reused).
-fn insert_chunks(batch: &[SealedEvent]) -> Vec<Range<usize>> {
+fn insert_chunks(batch: &[SealedEvent], packet: Option<usize>) -> Vec<Range<usize>> {
+    let too_big = |rows: &[SealedEvent]| {
+        let lines: usize = rows.iter().map(|e| e.line.len()).sum();
+        lines > MAX_INSERT_BYTES || packet.is_some_and(|packet| 2 * lines + 8192 * rows.len() > packet)
+    };
     let mut chunks = Vec::new();
     let mut start = 0;
     while start < batch.len() {
@@ -1029,7 +1041,7 @@ fn insert_chunks(batch: &[SealedEvent]) -> Vec<Range<usize>> {
         } else {
             1usize << (usize::BITS - 1 - remaining.leading_zeros())
         };
-        while size > 1 && batch[start..start + size].iter().map(|e| e.line.len()).sum::<usize>() > MAX_INSERT_BYTES {
+        while size > 1 && too_big(&batch[start..start + size]) {
             size /= 2;
         }
         chunks.push(start..start + size);
@@ -1144,7 +1156,7 @@ mod tests {
             let line = String::from("{}");
             (0..n).map(|_| SealedEvent { event: sample_event(), line: line.clone() }).collect()
         };
-        let sizes = |n: usize| insert_chunks(&auditor_events(n)).iter().map(|r| r.len()).collect::<Vec<_>>();
+        let sizes = |n: usize| insert_chunks(&auditor_events(n), None).iter().map(|r| r.len()).collect::<Vec<_>>();
         assert_eq!(sizes(0), Vec::<usize>::new());
         assert_eq!(sizes(1), [1]);
         assert_eq!(sizes(27), [27]);

@@ -11,6 +11,7 @@ use super::{SqlStore, page_limit};
 use audit_core::store::{Cursor, Query, QueryPage};
 use audit_core::{ActorKind, Change, Event, Outcome, SealedEvent, Timestamp};
 use sea_orm::ConnectionTrait;
+use std::collections::BTreeMap;
 
 /// Rows fetched per query while filling a page.
 const MAX_FETCH: usize = 10_000;
@@ -412,7 +413,62 @@ impl SqlStore {
                 _ => summaries.push(FailureSummary { actor_id, actor_kinds: vec![actor_kind], failures, first, last }),
             }
         }
+        if self.dialect == Dialect::Postgres && summaries.iter().any(|s| s.actor_id.contains('\u{1}')) {
+            summaries = self.recount_mapped_actors(summaries, &events, min_failures).await?;
+        }
         Ok(summaries)
+    }
+
+    /// PostgreSQL keeps U+0000 of an actor id as U+0001 in the column (`sql::postgres_text`),
+    /// so ids that differ only there share a group. The groups whose id has U+0001 are counted
+    /// again from their events' lines, by exact id (merging only adds failures up, so no actor
+    /// at the threshold is missed), and the summaries sorted again.
+    async fn recount_mapped_actors(
+        &self,
+        summaries: Vec<FailureSummary>,
+        events: &EventFilter,
+        min_failures: u64,
+    ) -> Result<Vec<FailureSummary>, SqlStoreError> {
+        let what = "repeated failures report: count actor ids with U+0000 or U+0001";
+        let mut out = Vec::with_capacity(summaries.len());
+        for summary in summaries {
+            if !summary.actor_id.contains('\u{1}') {
+                out.push(summary);
+                continue;
+            }
+            let mut sql = Sql::new(self.dialect);
+            sql.push(&format!("SELECT chain, seq, line FROM {EVENTS} WHERE 1 = 1"));
+            events.push_sql(self.dialect, &mut sql);
+            sql.push(" AND actor_id = ").bind(summary.actor_id.as_str());
+            let rows = self.db.query_all_raw(sql.build()).await.map_err(SqlStoreError::db(what))?;
+            let mut exact: BTreeMap<String, FailureSummary> = BTreeMap::new();
+            for row in &rows {
+                let (chain, seq, line) = sql::line_from_row(row)?;
+                let event = sql::sealed_from_line(&chain, seq, line)?.event;
+                if !events.matches(&event) {
+                    continue;
+                }
+                let entry = exact.entry(event.actor.id.clone()).or_insert_with(|| FailureSummary {
+                    actor_id: event.actor.id.clone(),
+                    actor_kinds: Vec::new(),
+                    failures: 0,
+                    first: event.ts,
+                    last: event.ts,
+                });
+                if !entry.actor_kinds.contains(&event.actor.kind) {
+                    entry.actor_kinds.push(event.actor.kind);
+                }
+                entry.failures += 1;
+                entry.first = entry.first.min(event.ts);
+                entry.last = entry.last.max(event.ts);
+            }
+            out.extend(exact.into_values().filter(|s| s.failures >= min_failures.max(1)).map(|mut s| {
+                s.actor_kinds.sort_by_key(|kind| kind.as_str());
+                s
+            }));
+        }
+        out.sort_by(|a, b| b.failures.cmp(&a.failures).then_with(|| a.actor_id.cmp(&b.actor_id)));
+        Ok(out)
     }
 
     /// The last change of record `(resource_type, resource_id)`: the most recent event on it
@@ -434,7 +490,7 @@ impl SqlStore {
                 .push(" AND resource_type = ")
                 .bind(resource_type);
             if let Some(chain) = chain {
-                sql.push(" AND chain = ").bind(chain);
+                sql.push(" AND chain = ").bind_chain(chain);
             }
             if let Some((ts, c, seq)) = &cursor {
                 let ts = self.dialect.ts_value(*ts);

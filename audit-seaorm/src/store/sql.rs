@@ -226,6 +226,16 @@ impl Sql {
         self
     }
 
+    /// Appends a placeholder bound to the chain name `chain`. On PostgreSQL a name with U+0000
+    /// is bound as NULL, which equals no chain: no such chain can be stored there (appends
+    /// refuse it), and mapped as other text it would name the chain spelled with U+0001.
+    pub(crate) fn bind_chain(&mut self, chain: &str) -> &mut Sql {
+        if self.dialect == Dialect::Postgres && chain.contains('\0') {
+            return self.bind(Value::String(None));
+        }
+        self.bind(chain)
+    }
+
     /// Appends `(?, ?, …)` bound to `values`.
     pub(crate) fn bind_list(&mut self, values: impl IntoIterator<Item = Value>) -> &mut Sql {
         self.text.push('(');

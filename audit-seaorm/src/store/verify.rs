@@ -239,7 +239,7 @@ impl SqlStore {
 
     async fn last_seq(&self, chain: &str) -> Result<u64, SqlStoreError> {
         let mut sql = Sql::new(self.dialect);
-        sql.push(&format!("SELECT MAX(seq) FROM {EVENTS} WHERE chain = ")).bind(chain);
+        sql.push(&format!("SELECT MAX(seq) FROM {EVENTS} WHERE chain = ")).bind_chain(chain);
         let what = format!("verify chain {chain:?}: find its last seq");
         let row = self.db.query_one_raw(sql.build()).await.map_err(SqlStoreError::db(what.clone()))?;
         let max: Option<i64> = match row {
@@ -258,7 +258,7 @@ impl SqlStore {
             Dialect::Postgres | Dialect::MySql => COLUMNS.join(", "),
         };
         sql.push(&format!("SELECT {columns} FROM {EVENTS} WHERE chain = "))
-            .bind(chain)
+            .bind_chain(chain)
             .push(" AND seq >= ")
             .bind(sql::seq_bound(from))
             .push(" AND seq <= ")

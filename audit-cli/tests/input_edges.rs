@@ -78,21 +78,8 @@ fn mysql_query_by_actor_since_1960_finds_todays_events() {
 /// word. It now refuses such a URL while the `-wal` file is not empty (exit 2, naming it).
 #[test]
 fn sqlite_immutable_does_not_silently_skip_committed_events_in_the_wal() {
-    use audit_seaorm::SqlStore;
-    use std::sync::Arc;
     let Some(db) = TestDb::open(Backend::Sqlite, "cli_immutable") else { return };
-    db.record_plain("default", 2);
-    // The application, still running (idle): three more events, committed, in the -wal file.
-    let store = db.block_on(async {
-        let store = Arc::new(SqlStore::new(db.connect_async().await).expect("sqlite"));
-        let auditor = audit_core::Auditor::builder(store.clone()).build();
-        for i in 0..3 {
-            let draft = EventDraft::new("delete").actor(Actor::user("mallory")).resource("doc", i.to_string());
-            auditor.record(draft).await.expect("record");
-        }
-        auditor.shutdown().await;
-        store
-    });
+    let store = trail_with_three_events_in_the_wal(&db);
     let plain = run(&["verify", "--db", db.url()]);
     let immutable_url = format!("{}?immutable=1", db.url());
     let immutable = run(&["verify", "--db", &immutable_url]);
@@ -113,20 +100,8 @@ fn sqlite_immutable_does_not_silently_skip_committed_events_in_the_wal() {
 /// for `<link>-wal`, found nothing, and let `?immutable=1` leave out the newest events.
 #[test]
 fn sqlite_immutable_through_a_symlink_does_not_silently_skip_the_wal() {
-    use audit_seaorm::SqlStore;
-    use std::sync::Arc;
     let Some(db) = TestDb::open(Backend::Sqlite, "cli_immutable_link") else { return };
-    db.record_plain("default", 2);
-    let store = db.block_on(async {
-        let store = Arc::new(SqlStore::new(db.connect_async().await).expect("sqlite"));
-        let auditor = audit_core::Auditor::builder(store.clone()).build();
-        for i in 0..3 {
-            let draft = EventDraft::new("delete").actor(Actor::user("mallory")).resource("doc", i.to_string());
-            auditor.record(draft).await.expect("record");
-        }
-        auditor.shutdown().await;
-        store
-    });
+    let store = trail_with_three_events_in_the_wal(&db);
     let file = db
         .url()
         .trim_start_matches("sqlite://")
@@ -150,4 +125,20 @@ fn sqlite_immutable_through_a_symlink_does_not_silently_skip_the_wal() {
         stderr(&immutable)
     );
     assert_exit(&immutable, 2);
+}
+
+/// Two events, then three more written by an application that is still running (idle): they
+/// are committed, and stay in the `-wal` file while the returned store (its pool) lives.
+fn trail_with_three_events_in_the_wal(db: &TestDb) -> std::sync::Arc<audit_seaorm::SqlStore> {
+    db.record_plain("default", 2);
+    db.block_on(async {
+        let store = std::sync::Arc::new(audit_seaorm::SqlStore::new(db.connect_async().await).expect("sqlite"));
+        let auditor = audit_core::Auditor::builder(store.clone()).build();
+        for i in 0..3 {
+            let draft = EventDraft::new("delete").actor(Actor::user("mallory")).resource("doc", i.to_string());
+            auditor.record(draft).await.expect("record");
+        }
+        auditor.shutdown().await;
+        store
+    })
 }

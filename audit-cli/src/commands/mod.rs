@@ -319,8 +319,9 @@ fn refuse_an_ignored_wal(url: &str, shown: &str) -> Result<(), Failure> {
     if !immutable {
         return Ok(());
     }
-    // SQLite names the -wal file after the file a symbolic link points to.
-    let named = PathBuf::from(percent_decoded(&path.to_string_lossy()));
+    // The path decoded as sqlx decodes the one it opens; SQLite names the -wal file after the
+    // file a symbolic link points to.
+    let named = PathBuf::from(&*percent_encoding::percent_decode_str(&path.to_string_lossy()).decode_utf8_lossy());
     let file = std::fs::canonicalize(&named).unwrap_or(named);
     let mut wal = file.into_os_string();
     wal.push("-wal");
@@ -335,27 +336,6 @@ fn refuse_an_ignored_wal(url: &str, shown: &str) -> Result<(), Failure> {
         ))),
         _ => Ok(()),
     }
-}
-
-/// `text` with `%XX` escapes decoded (as SQLite URLs' paths are read); invalid ones kept.
-fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(high), Some(low)) =
-                (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
-        {
-            out.push(u8::try_from(high * 16 + low).unwrap_or(b'%'));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Opens the audit store at `url` for reading only (see `SqlStore::connect_read_only`): never

@@ -28,6 +28,16 @@
 //! - **Store errors**: the batch is retried, in order, with exponential backoff, for as long
 //!   as it takes. Before a retry the writer reads the store's head: if the failed append was
 //!   in fact written, it is recognised there and not written again.
+//! - **Values a store cannot take**: a store that refuses an append for good
+//!   ([`crate::store::AppendError::Rejected`]: a repeated id;
+//!   [`crate::store::AppendError::RefusedValue`]: a database's data error about some value)
+//!   costs only the events at fault: the writer narrows the refusal down to them
+//!   (halving the batch when the store cannot say which), answers their tickets with
+//!   [`RecordError::Rejected`], counts them in [`WriterStats::rejected`], and appends the rest
+//!   in order. Such an event does not hold up its chain. An event is refused for a value only
+//!   once the store has written another event beside it: while a store refuses every event
+//!   (a column altered under it), they are all held, in order, and appended again with
+//!   backoff, as on store errors ([`Auditor::is_healthy`] is false meanwhile).
 //! - **Other writers**: if another process moved the chain's head, the batch is re-chained on
 //!   top of it ([`WriterStats::conflicts`]).
 //! - **Shutdown**: [`Auditor::shutdown`] stops new records and returns once everything queued
@@ -617,8 +627,9 @@ struct Writer {
 
 /// Whether any earlier attempt of a batch reached the store after all.
 enum Resolution {
-    /// This attempt was written; the head is now the first field.
-    Written(Head, Vec<SealedEvent>),
+    /// An attempt was written; the head is now the first field. `None`: the one just made;
+    /// otherwise the earlier attempt that was.
+    Written(Head, Option<Vec<SealedEvent>>),
     /// None was (so far); chain again on this head.
     NotWritten(Head),
 }
@@ -626,7 +637,13 @@ enum Resolution {
 impl Writer {
     async fn run(mut self, mut receiver: mpsc::Receiver<Queued>) {
         let mut batch = Vec::with_capacity(self.max_batch);
+        // Events set aside by `write` (refused alone while the store wrote nothing else),
+        // tried again first with the next events, or after a wait.
+        let mut held: Vec<Held> = Vec::new();
+        let mut held_delay = self.retry.initial;
+        let mut drained = false;
         loop {
+            let room = self.max_batch.saturating_sub(held.len());
             tokio::select! {
                 biased;
                 () = self.shared.stop.notified() => {
@@ -635,29 +652,44 @@ impl Writer {
                     receiver.close();
                     continue;
                 }
-                received = receiver.recv_many(&mut batch, self.max_batch) => {
+                received = receiver.recv_many(&mut batch, room), if room > 0 && !drained => {
                     if received == 0 {
-                        return; // closed and drained
+                        drained = true; // closed and drained
+                    }
+                }
+                () = tokio::time::sleep(held_delay), if !held.is_empty() => {
+                    held_delay = (held_delay * 2).min(self.retry.max);
+                    if room == 0 && let Ok(queued) = receiver.try_recv() {
+                        // A full batch held: one more event at a time, to tell whether the
+                        // store writes anything.
+                        batch.push(queued);
                     }
                 }
             }
-            if batch.len() < self.max_batch {
+            if drained && batch.is_empty() && held.is_empty() {
+                return;
+            }
+            if !drained && !batch.is_empty() && batch.len() < room {
                 // Under load, let the tasks that are about to record run first: one larger
                 // batch costs far less than many wake-ups. Idle, this returns at once.
                 tokio::task::yield_now().await;
-                while batch.len() < self.max_batch {
+                while batch.len() < room {
                     match receiver.try_recv() {
                         Ok(queued) => batch.push(queued),
                         Err(_) => break,
                     }
                 }
             }
-            self.write(&mut batch).await;
+            held = self.write(std::mem::take(&mut held), &mut batch).await;
             batch.clear();
+            if held.is_empty() {
+                held_delay = self.retry.initial;
+            }
         }
     }
 
-    /// Appends `batch` durably, however many tries it takes, then acknowledges it.
+    /// Appends `held` and then `batch` durably, however many tries it takes, then
+    /// acknowledges them; returns the events it set aside (below).
     ///
     /// An append that fails with a store error may have been written anyway (the commit
     /// succeeded but its answer was lost), or may still be written later (a commit the
@@ -665,14 +697,29 @@ impl Writer {
     /// until the batch is done: the writer appends again only once the store has said that
     /// none of them is written, and when a later append finds the head moved it first looks
     /// whether the mover was one of them. So a batch is never written twice.
-    async fn write(&mut self, batch: &mut Vec<Queued>) {
+    ///
+    /// A refusal for good of some value ([`AppendError::RefusedValue`]: a database's data
+    /// error, which does not say of which event) is narrowed down: the writer appends the first
+    /// half of what it tried, and so on, until a refusal is of one event alone; after each
+    /// success it tries twice as many again. An event refused alone is refused for good once
+    /// the store has written another event in this call, before it or after it: then the
+    /// refusal is of its value. Until then it is set aside, and returned if the store writes
+    /// nothing at all (it may be refusing every event, e.g. a column altered under it): such
+    /// events are held, in order, and appended again, not refused.
+    async fn write(&mut self, held: Vec<Held>, batch: &mut Vec<Queued>) -> Vec<Held> {
         let shared = Arc::clone(&self.shared);
         let counters = &shared.counters;
         let mut delay = self.retry.initial;
-        let (events, mut acks): (Vec<PreparedEvent>, Vec<Option<Ack>>) =
+        let (mut sealed, mut acks): (Vec<SealedEvent>, Vec<Option<Ack>>) = held.into_iter().unzip();
+        let was_held = !sealed.is_empty();
+        let (events, new_acks): (Vec<PreparedEvent>, Vec<Option<Ack>>) =
             batch.drain(..).map(|queued| (queued.event, queued.ack)).unzip();
         let mut sealed_on = self.current_head(&mut delay).await;
-        let mut sealed = seal(events, sealed_on);
+        sealed.extend(seal(events, sealed_on));
+        acks.extend(new_acks);
+        if was_held {
+            reseal(&mut sealed, sealed_on);
+        }
         // Answered once the batch is durable: by then the event with the id is in the store
         // (an outbox sealing twice at once looks it up when refused).
         let mut repeats = Vec::new();
@@ -686,16 +733,23 @@ impl Writer {
             );
             reseal(&mut sealed, sealed_on);
         }
+        // Attempts in doubt are always a first part of `sealed`: events leave it from the
+        // front when written, and from elsewhere only once nothing is in doubt.
         let mut in_doubt: Vec<Vec<SealedEvent>> = Vec::new();
-        loop {
+        // How many of `sealed`, from the first, this attempt appends.
+        let mut take = sealed.len();
+        // Events refused alone before the store wrote anything, with the store's reason.
+        let mut set_aside: Vec<(SealedEvent, Option<Ack>, String)> = Vec::new();
+        let mut wrote_any = false;
+        while !sealed.is_empty() {
             let head = self.current_head(&mut delay).await;
             if head != sealed_on {
                 reseal(&mut sealed, head);
                 sealed_on = head;
             }
-            let appended = unpanicking(self.store.append(&self.chain, head, &sealed)).await;
+            let appended = unpanicking(self.store.append(&self.chain, head, &sealed[..take])).await;
             let resolution = match appended.unwrap_or_else(|panicked| Err(AppendError::Store(panicked))) {
-                Ok(new_head) => Resolution::Written(new_head, std::mem::take(&mut sealed)),
+                Ok(new_head) => Resolution::Written(new_head, None),
                 Err(AppendError::Conflict { actual, .. }) => {
                     counters.conflicts.fetch_add(1, Ordering::Relaxed);
                     if in_doubt.is_empty() {
@@ -704,7 +758,7 @@ impl Writer {
                         self.resolve(&mut in_doubt, &mut delay).await
                     }
                 }
-                Err(AppendError::Rejected { events: refused, reason }) => {
+                Err(refusal @ (AppendError::Rejected { .. } | AppendError::RefusedValue { .. })) => {
                     // One of our earlier attempts may be what the store now holds.
                     let earlier =
                         if in_doubt.is_empty() { None } else { Some(self.resolve(&mut in_doubt, &mut delay).await) };
@@ -714,17 +768,31 @@ impl Writer {
                             // The store refused this attempt with the head in place, so no
                             // earlier one can land any more.
                             in_doubt.clear();
-                            // A refusal that names none of the batch's events is of them all.
-                            let all = !sealed.iter().any(|event| refused.contains(&event.event.id));
-                            let refusals = self.refuse(
-                                &mut sealed,
-                                &mut acks,
-                                |event| all || refused.contains(&event.event.id),
-                                || reason.clone(),
-                            );
-                            answer(refusals);
-                            if sealed.is_empty() {
-                                break;
+                            match refusal {
+                                AppendError::RefusedValue { .. } if take > 1 => take /= 2,
+                                AppendError::RefusedValue { reason } if !wrote_any => {
+                                    // Its value, or every event? Aside until another is written.
+                                    set_aside.push((sealed.remove(0), acks.remove(0), reason));
+                                    take = take.min(sealed.len());
+                                }
+                                refusal => {
+                                    // Those named, else every event of this attempt (or the one).
+                                    let (named, reason) = match refusal {
+                                        AppendError::Rejected { events, reason } => (events, reason),
+                                        AppendError::RefusedValue { reason } => (Vec::new(), reason),
+                                        other => (Vec::new(), other.to_string()),
+                                    };
+                                    let all = !sealed[..take].iter().any(|event| named.contains(&event.event.id));
+                                    let mut index = 0;
+                                    let in_attempt = |event: &SealedEvent| {
+                                        index += 1;
+                                        index <= take && (all || named.contains(&event.event.id))
+                                    };
+                                    let before = sealed.len();
+                                    let refusals = self.refuse(&mut sealed, &mut acks, in_attempt, || reason.clone());
+                                    answer(refusals);
+                                    take = take.saturating_sub(before - sealed.len()).max(1).min(sealed.len());
+                                }
                             }
                             reseal(&mut sealed, head);
                             Resolution::NotWritten(head)
@@ -733,8 +801,8 @@ impl Writer {
                 }
                 Err(AppendError::Store(_)) => {
                     counters.retries.fetch_add(1, Ordering::Relaxed);
-                    if in_doubt.last() != Some(&sealed) {
-                        in_doubt.push(sealed.clone());
+                    if in_doubt.last().map(Vec::as_slice) != Some(&sealed[..take]) {
+                        in_doubt.push(sealed[..take].to_vec());
                     }
                     self.back_off(&mut delay).await;
                     self.resolve(&mut in_doubt, &mut delay).await
@@ -742,20 +810,42 @@ impl Writer {
             };
             match resolution {
                 Resolution::NotWritten(actual) => self.head = Some(actual),
-                Resolution::Written(new_head, sealed) => {
+                Resolution::Written(new_head, attempt) => {
                     self.head = Some(new_head);
                     counters.unhealthy.store(false, Ordering::Relaxed);
-                    if let (Some(appended), Some(first)) = (&self.appended, sealed.first()) {
-                        let hashes = sealed.iter().map(SealedEvent::hash).collect();
+                    // What the store holds: this attempt, or an earlier one (of these same
+                    // first events, perhaps chained on another head or fewer of them).
+                    let written = match attempt {
+                        Some(attempt) => {
+                            sealed.drain(..attempt.len());
+                            attempt
+                        }
+                        None if take == sealed.len() => std::mem::take(&mut sealed),
+                        None => sealed.drain(..take).collect(),
+                    };
+                    in_doubt.clear();
+                    wrote_any = true;
+                    // The store takes events: those it refused alone, it refused for a value.
+                    for (event, ack, reason) in set_aside.drain(..) {
+                        answer(self.refusal(&event, ack, &reason).into_iter().collect());
+                    }
+                    if let (Some(appended), Some(first)) = (&self.appended, written.first()) {
+                        let hashes = written.iter().map(SealedEvent::hash).collect();
                         // Durable now; the publisher may have stopped only if its task died.
                         let _ = appended.send(Appended { first_seq: first.seq(), prev: first.event.prev, hashes });
                     }
-                    self.acknowledge(acks, sealed);
-                    break;
+                    let rest = acks.split_off(written.len());
+                    take = (written.len() * 2).min(sealed.len());
+                    self.acknowledge(std::mem::replace(&mut acks, rest), written);
                 }
             }
         }
         answer(repeats);
+        if !set_aside.is_empty() {
+            // The store wrote none of them: treated as failing, they are held and tried again.
+            counters.unhealthy.store(true, Ordering::Relaxed);
+        }
+        set_aside.into_iter().map(|(event, ack, _)| (event, ack)).collect()
     }
 
     /// The chain's head as last seen, or read from the store (retrying until it answers).
@@ -783,7 +873,7 @@ impl Writer {
             match self.find_written(in_doubt).await {
                 Ok((head, Some(attempt))) => {
                     self.shared.counters.recovered_writes.fetch_add(1, Ordering::Relaxed);
-                    return Resolution::Written(head, in_doubt.swap_remove(attempt));
+                    return Resolution::Written(head, Some(in_doubt.swap_remove(attempt)));
                 }
                 Ok((head, None)) => return Resolution::NotWritten(head),
                 Err(_) => self.back_off(delay).await,
@@ -834,10 +924,7 @@ impl Writer {
         let mut refusals = Vec::new();
         for (event, ack) in sealed.drain(..).zip(acks.drain(..)) {
             if is_refused(&event) {
-                self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
-                if let Some(ack) = ack {
-                    refusals.push((ack, RecordError::Rejected(format!("event {}: {}", event.event.id, reason()))));
-                }
+                refusals.extend(self.refusal(&event, ack, &reason()));
             } else {
                 kept.0.push(event);
                 kept.1.push(ack);
@@ -845,6 +932,12 @@ impl Writer {
         }
         (*sealed, *acks) = kept;
         refusals
+    }
+
+    /// Counts `event` as refused for good; its ticket's answer, if it has one.
+    fn refusal(&self, event: &SealedEvent, ack: Option<Ack>, reason: &str) -> Option<(Ack, RecordError)> {
+        self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        ack.map(|ack| (ack, RecordError::Rejected(format!("event {}: {reason}", event.event.id))))
     }
 
     fn acknowledge(&self, acks: Vec<Option<Ack>>, sealed: Vec<SealedEvent>) {
@@ -866,6 +959,9 @@ impl Writer {
 
 /// The answer to a ticket.
 type Ack = oneshot::Sender<Result<Receipt, RecordError>>;
+
+/// An event the writer holds, to append again (see [`Writer::write`]).
+type Held = (SealedEvent, Option<Ack>);
 
 /// Sends refusals to their tickets (a caller that stopped waiting is fine).
 fn answer(refusals: Vec<(Ack, RecordError)>) {

@@ -217,8 +217,10 @@ async fn a_recovery_inside_a_scope_keeps_the_recovered_events_as_they_were() {
     h.finish().await;
 }
 
-/// A store that refuses every batch for good, as a store of another chain would.
-struct RefusingStore(audit_core::store::MemoryStore);
+/// A memory store that refuses for good every batch holding an event whose line contains
+/// `needle`, as a database's data error about a value, or every batch (as a store of another
+/// chain would) if there is no needle.
+struct RefusingStore(audit_core::store::MemoryStore, Option<&'static str>);
 
 #[async_trait::async_trait]
 impl audit_core::store::AuditStore for RefusingStore {
@@ -227,11 +229,20 @@ impl audit_core::store::AuditStore for RefusingStore {
     }
     async fn append(
         &self,
-        _chain: &str,
-        _expected: audit_core::store::Head,
-        _batch: &[audit_core::SealedEvent],
+        chain: &str,
+        expected: audit_core::store::Head,
+        batch: &[audit_core::SealedEvent],
     ) -> Result<audit_core::store::Head, audit_core::store::AppendError> {
-        Err(audit_core::store::AppendError::Rejected { events: Vec::new(), reason: "not this store's chain".into() })
+        match self.1 {
+            None => Err(audit_core::store::AppendError::Rejected {
+                events: Vec::new(),
+                reason: "not this store's chain".into(),
+            }),
+            Some(needle) if batch.iter().any(|event| event.line.contains(needle)) => {
+                Err(audit_core::store::AppendError::RefusedValue { reason: "a value out of range".into() })
+            }
+            Some(_) => self.0.append(chain, expected, batch).await,
+        }
     }
     fn read(&self, chain: &str, from: u64, to: Option<u64>) -> audit_core::store::LineStream<'_> {
         self.0.read(chain, from, to)
@@ -244,22 +255,24 @@ impl audit_core::store::AuditStore for RefusingStore {
     }
 }
 
-/// A store's refusal concerns the store, not a row: the recovery stops with an error that says
-/// so, deletes no outbox row, and a later recovery to a store that takes the events seals each
-/// of them once.
-async fn a_store_that_refuses_ends_the_recovery_and_keeps_the_rows(testdb: TestDb) {
+/// Rows whose events the store refuses are reported and kept, each with the store's reason
+/// (here every row: a store of another chain), and a later recovery to a store that takes the
+/// events seals each of them once.
+async fn rows_the_store_refuses_are_reported_and_kept(testdb: TestDb) {
     let h = Harness::new(testdb).await;
     h.db.simulate_crash(Some(CrashPoint::AfterCommit));
     write_three(&h.db, "r").await;
     assert_eq!(outbox_payloads(&h.conn).await.len(), 3);
     h.auditor.shutdown().await;
 
-    let refusing = std::sync::Arc::new(RefusingStore(audit_core::store::MemoryStore::new()));
+    let refusing = std::sync::Arc::new(RefusingStore(audit_core::store::MemoryStore::new(), None));
     let auditor = Auditor::builder(refusing.clone()).build();
     let db = AuditedDb::builder(h.conn.clone(), auditor.clone(), refusing).build();
-    let error = db.recover_outbox().await.expect_err("the store refuses every event");
-    let message = error.to_string();
-    assert!(message.contains("cannot seal") && message.contains("not this store's chain"), "{message}");
+    let report = db.recover_outbox().await.expect("a refusal is about rows, not the recovery");
+    assert_eq!((report.sealed, report.already_sealed, report.unsealable.len()), (0, 0, 3), "{report:?}");
+    for row in &report.unsealable {
+        assert!(row.reason.contains("not this store's chain"), "{row:?}");
+    }
     assert_eq!(outbox_payloads(&h.conn).await.len(), 3, "every row is kept for a later recovery");
     auditor.shutdown().await;
 
@@ -273,4 +286,29 @@ async fn a_store_that_refuses_ends_the_recovery_and_keeps_the_rows(testdb: TestD
     auditor.shutdown().await;
     h.finish().await;
 }
-on_all_backends!(a_store_that_refuses_ends_the_recovery_and_keeps_the_rows);
+on_all_backends!(rows_the_store_refuses_are_reported_and_kept);
+
+/// A row whose event the store refuses for a value in it is reported and kept; the rows
+/// beside it are recovered.
+async fn a_row_the_store_refuses_is_kept_and_the_others_are_recovered(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    h.db.simulate_crash(Some(CrashPoint::AfterCommit));
+    write_three(&h.db, "v").await;
+    h.auditor.shutdown().await;
+
+    let refusing = std::sync::Arc::new(RefusingStore(audit_core::store::MemoryStore::new(), Some("v1@example.com")));
+    let auditor = Auditor::builder(refusing.clone()).build();
+    let db = AuditedDb::builder(h.conn.clone(), auditor.clone(), refusing.clone()).build();
+    let report = db.recover_outbox().await.expect("recover");
+    assert_eq!((report.sealed, report.unsealable.len()), (2, 1), "{report:?}");
+    assert!(report.unsealable[0].reason.contains("a value out of range"), "{report:?}");
+    auditor.shutdown().await;
+    let payloads = outbox_payloads(&h.conn).await;
+    assert_eq!(payloads.len(), 1, "the refused row is kept");
+    assert!(payloads[0].contains("v1@example.com"));
+    let sealed = refusing.0.events("default");
+    assert_eq!(sealed.len(), 2);
+    assert!(sealed.iter().all(|event| !event.line.contains("v1@example.com")));
+    h.finish().await;
+}
+on_all_backends!(a_row_the_store_refuses_is_kept_and_the_others_are_recovered);

@@ -35,10 +35,12 @@ pub struct Recovery {
     pub sealed: u64,
     /// Outbox rows whose event the store already had (sealed before a crash), not sealed again.
     pub already_sealed: u64,
-    /// Outbox rows that cannot be sealed (not an event, or an event the auditor refuses: e.g.
-    /// over the size limit of an auditor configured lower than when the row was written). They are left in place, as evidence of a committed change whose event is not
-    /// in the chain, and reported by every recovery until someone deals with them; the rows
-    /// after them are recovered all the same.
+    /// Outbox rows that cannot be sealed (not an event, an event the auditor refuses, e.g.
+    /// over the size limit of an auditor configured lower than when the row was written, or
+    /// one the store refuses, e.g. a value its database cannot take). They are left in place,
+    /// as evidence of a committed change whose event is not in the chain, and reported by
+    /// every recovery until someone deals with them; the rows after them are recovered all
+    /// the same.
     pub unsealable: Vec<Unsealable>,
 }
 
@@ -212,10 +214,11 @@ async fn is_stored(store: &dyn AuditStore, auditor: &Auditor, id: uuid::Uuid) ->
 }
 
 /// Seals every row older than `age`, in id (time) order, skipping events the store already
-/// has, and deletes the rows. A row that cannot be sealed is left in place and reported
-/// ([`Recovery::unsealable`]); the rows after it are recovered all the same. Errors that are
-/// not about one row (the database, the store, its refusal of an event, an auditor shut
-/// down) end the recovery.
+/// has, and deletes the rows. A row that cannot be sealed (not an event, an event the auditor
+/// or the store refuses) is left in place and reported ([`Recovery::unsealable`]); the rows
+/// after it are recovered all the same (a store that refuses every event, e.g. a JSONL store
+/// of another chain, has every row reported). Errors that are not about one row (the
+/// database, the store failing, an auditor shut down) end the recovery.
 pub(crate) async fn recover(
     conn: &impl ConnectionTrait,
     table: &str,
@@ -275,9 +278,12 @@ pub(crate) async fn recover(
             match sealed(ticket, event_id, auditor, store).await {
                 Ok(Sealed::Now) => report.sealed += 1,
                 Ok(Sealed::Before) => report.already_sealed += 1,
-                // A refusal of the store (not an id it holds: that is `Sealed::Before`) is
-                // the store's, not the row's (e.g. a JSONL store of another chain refuses
-                // every batch): recovery stops and says so.
+                // The store refused this event for good (not for an id it holds: that is
+                // `Sealed::Before`), e.g. a value its database cannot take: the row stays.
+                Err(e @ RecordError::Rejected(_)) => {
+                    report.unsealable.push(Unsealable { id, reason: e.to_string() });
+                    continue;
+                }
                 Err(e) => return Err(outbox_error("cannot seal", e)),
             }
             done.push(id);

@@ -630,17 +630,25 @@ impl SqlStore {
     /// What an append that failed with `error` tells the writer. If the database itself
     /// refused the statement (so nothing of it was written) and the table already has some of
     /// the batch's ids, the refusal is for good ([`AppendError::Rejected`] of those events: a
-    /// unique index refused them, or on SQLite the trigger that forbids replacing an event);
-    /// otherwise the error, to be retried.
+    /// unique index refused them, or on SQLite the trigger that forbids replacing an event).
+    /// If it refused a value ([`refuses_a_value`]), [`AppendError::RefusedValue`]: the writer
+    /// narrows it down to the events at fault. Otherwise the error, to be retried.
     async fn refusal_or(&self, error: SqlStoreError, batch: &[SealedEvent]) -> AppendError {
-        let refused_by_database = matches!(&error, SqlStoreError::Database {
-            source: DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)), ..
-        } if matches!(**e, sea_orm::sqlx::Error::Database(_)));
-        if refused_by_database
-            && let Ok(taken) = self.stored_ids(batch).await
+        let SqlStoreError::Database {
+            source: DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)),
+            ..
+        } = &error
+        else {
+            return AppendError::Store(error.into());
+        };
+        let sea_orm::sqlx::Error::Database(refusal) = &**e else { return AppendError::Store(error.into()) };
+        if let Ok(taken) = self.stored_ids(batch).await
             && !taken.is_empty()
         {
             return AppendError::Rejected { events: taken, reason: "an event with this id is already stored".into() };
+        }
+        if refuses_a_value(self.dialect, refusal.as_ref()) {
+            return AppendError::RefusedValue { reason: error.to_string() };
         }
         AppendError::Store(error.into())
     }
@@ -1006,6 +1014,33 @@ fn push_move_head(sql: &mut Sql, chain: &str, expected: Head, new: Head) -> Resu
         .push(" AND hash = ")
         .bind(expected.hash.to_string());
     Ok(())
+}
+
+/// Whether the database refused a statement for a value in it, so that the same values can
+/// never be stored whatever the retries: PostgreSQL's data exceptions (SQLSTATE class 22: a
+/// character or number it cannot take, a value too long) and program limits (class 54: an
+/// index entry too large); MySQL's data errors (class 22, and an incorrect string value,
+/// 1366, or a row too large, 1118, in strict mode); SQLite's "string or blob too big" (18)
+/// and datatype mismatch (20); and on all three a NOT NULL or CHECK constraint. Not a busy or
+/// unreachable server, a full disk, a deadlock or a unique index (another writer, or a
+/// repeated id, which [`SqlStore::stored_ids`] names).
+fn refuses_a_value(dialect: Dialect, refusal: &dyn sea_orm::sqlx::error::DatabaseError) -> bool {
+    use sea_orm::sqlx::error::ErrorKind;
+    if matches!(refusal.kind(), ErrorKind::NotNullViolation | ErrorKind::CheckViolation) {
+        return true;
+    }
+    let code = refusal.code();
+    let code = code.as_deref().unwrap_or("");
+    match dialect {
+        Dialect::Postgres => code.starts_with("22") || code.starts_with("54"),
+        Dialect::MySql => {
+            code.starts_with("22")
+                || refusal
+                    .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|mysql| matches!(mysql.number(), 1366 | 1118))
+        }
+        Dialect::Sqlite => matches!(code, "18" | "20"),
+    }
 }
 
 /// Rolls back, ignoring errors (the connection discards the transaction anyway).

@@ -23,7 +23,8 @@ pub(crate) struct CheckpointArgs {
     /// The log's origin line, unique to the deployment and chain, e.g. audit.example.com/default.
     #[arg(long)]
     origin: String,
-    /// The private key file written by `audit-trail keygen`.
+    /// The private key file written by `audit-trail keygen` (readable by its owner only; a
+    /// file others may read is used with a warning).
     #[arg(long, value_name = "KEYFILE")]
     key: PathBuf,
 }

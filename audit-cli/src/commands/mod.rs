@@ -490,8 +490,21 @@ fn without_bom(text: &str) -> &str {
 }
 
 /// The private key in `path` (Go note form, as `audit-trail keygen` writes it).
+/// Warns (on stderr) when others than its owner may read or write the file: anyone who can
+/// read it can sign checkpoints in the log's name. A warning, not a refusal: secrets mounted
+/// by orchestrators are often `0644` inside a private container.
 pub(crate) fn signer_key(path: &Path) -> Result<NoteSigner, Failure> {
     let shown = path.display();
+    #[cfg(unix)]
+    if let Ok(metadata) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "warning: the private key file {shown} is open to others than its owner (mode {mode:03o}): anyone who                  can read it can sign checkpoints in this log's name; run `chmod 600 {shown}`"
+            );
+        }
+    }
     let text = read_limited_text(path, "key file", MAX_KEY_FILE)?;
     without_bom(&text).trim().parse().map_err(|e| {
         Failure::new(format!(

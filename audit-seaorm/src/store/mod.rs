@@ -161,12 +161,15 @@
 //! head row under lock and writes exactly the seqs after it, and verification reports any
 //! repeated or missing seq. Partitioning is chosen when the table is first created.
 //!
-//! **Limit:** for the same reason a partitioned table does not refuse an event whose id is
-//! stored already with another `ts` (an application that records a draft again with
-//! [`EventDraft::with_id`](audit_core::EventDraft::with_id) and a new time): the second copy
-//! is written, and verification then reports the chain broken (duplicate id) at it. The
-//! writer's own retries and the outbox's recovery keep an event's `ts`, so they are refused
-//! as on an unpartitioned table.
+//! For the same reason the table itself refuses an event whose id is stored already only if
+//! it has the same `ts`, so the store looks up, under the chain's head lock, the ids of a
+//! batch that the writer did not pick (given with
+//! [`EventDraft::with_id`](audit_core::EventDraft::with_id), as an idempotency key on a
+//! client's retry with a new time) and refuses those stored already, as on an unpartitioned
+//! table. An id the writer picks is a new UUIDv7 of its event's millisecond and is not looked
+//! up, nor is a given UUIDv7 whose millisecond is the event's own (so one given id recorded
+//! twice within that very millisecond is not caught). Two chains appending one given id at
+//! the same moment could both store it (each chain still verifies).
 //!
 //! # Concurrency
 //!
@@ -260,6 +263,9 @@ pub struct SqlStore {
     partial_blocks: Arc<Mutex<HashMap<String, merkle::PartialBlock>>>,
     /// MySQL: the server's `max_allowed_packet`, read at the first append.
     mysql_packet: Arc<OnceLock<usize>>,
+    /// PostgreSQL: whether `audit_events` is partitioned, read at the first append of an
+    /// event with an id of its own (see [`SqlStore::ids_to_look_up`]).
+    postgres_partitioned: Arc<OnceLock<bool>>,
 }
 
 impl SqlStore {
@@ -282,6 +288,7 @@ impl SqlStore {
             page_size: DEFAULT_READ_PAGE,
             partial_blocks: Arc::default(),
             mysql_packet: Arc::default(),
+            postgres_partitioned: Arc::default(),
         })
     }
 
@@ -545,7 +552,12 @@ impl SqlStore {
             let actual = self.select_head(&self.db, chain, false).await.map_err(store_error)?.unwrap_or(Head::EMPTY);
             return if actual == expected { Ok(head) } else { Err(AppendError::Conflict { expected, actual }) };
         }
-        if self.dialect == Dialect::Postgres && expected != Head::EMPTY && batch.len() <= EXACT_INSERT_ROWS {
+        let look_up = self.ids_to_look_up(batch).await.map_err(store_error)?;
+        if self.dialect == Dialect::Postgres
+            && look_up.is_empty()
+            && expected != Head::EMPTY
+            && batch.len() <= EXACT_INSERT_ROWS
+        {
             return match self.append_in_one_statement(chain, expected, head, batch).await {
                 Ok(Ok(head)) => Ok(head),
                 Ok(Err(actual)) => Err(AppendError::Conflict { expected, actual }),
@@ -556,6 +568,23 @@ impl SqlStore {
             Ok(txn) => txn,
             Err(actual) => return Err(AppendError::Conflict { expected, actual }),
         };
+        if !look_up.is_empty() {
+            // Under the head row's lock: no other append of this chain can store them now.
+            match self.stored_ids(&txn, look_up.into_iter()).await {
+                Ok(taken) if taken.is_empty() => {}
+                Ok(taken) => {
+                    rollback(txn).await;
+                    return Err(AppendError::Rejected {
+                        events: taken,
+                        reason: "an event with this id is already stored".into(),
+                    });
+                }
+                Err(e) => {
+                    rollback(txn).await;
+                    return Err(store_error(e));
+                }
+            }
+        }
         if let Err(e) = self.insert_batch(&txn, chain, expected, batch).await {
             rollback(txn).await;
             return Err(self.refusal_or(e, batch).await);
@@ -642,7 +671,7 @@ impl SqlStore {
             return AppendError::Store(error.into());
         };
         let sea_orm::sqlx::Error::Database(refusal) = &**e else { return AppendError::Store(error.into()) };
-        if let Ok(taken) = self.stored_ids(batch).await
+        if let Ok(taken) = self.stored_ids(&self.db, batch.iter()).await
             && !taken.is_empty()
         {
             return AppendError::Rejected { events: taken, reason: "an event with this id is already stored".into() };
@@ -653,15 +682,45 @@ impl SqlStore {
         AppendError::Store(error.into())
     }
 
-    /// Which of `batch`'s event ids the events table has (in any chain: ids are unique).
-    async fn stored_ids(&self, batch: &[SealedEvent]) -> Result<Vec<uuid::Uuid>, SqlStoreError> {
+    /// PostgreSQL with a partitioned events table: the events of `batch` whose id may be
+    /// stored already with another `ts`, which the table's unique `(id, ts)` cannot refuse.
+    /// Those are ids given with the draft ([`audit_core::EventDraft::with_id`]): an id the
+    /// writer picks is a new UUIDv7 of the millisecond of the event's `ts`, so such ids (a
+    /// given one of the event's own millisecond too) need no look-up. Empty elsewhere.
+    async fn ids_to_look_up<'a>(&self, batch: &'a [SealedEvent]) -> Result<Vec<&'a SealedEvent>, SqlStoreError> {
+        if self.dialect != Dialect::Postgres {
+            return Ok(Vec::new());
+        }
+        let given: Vec<&SealedEvent> = batch.iter().filter(|event| !id_of_its_own_time(&event.event)).collect();
+        if given.is_empty() {
+            return Ok(given);
+        }
+        let partitioned = match self.postgres_partitioned.get() {
+            Some(partitioned) => *partitioned,
+            None => match schema::postgres_layout(&self.db).await? {
+                schema::PgLayout::Partitioned => *self.postgres_partitioned.get_or_init(|| true),
+                schema::PgLayout::Plain => *self.postgres_partitioned.get_or_init(|| false),
+                // The append will say what is missing.
+                schema::PgLayout::Missing => false,
+            },
+        };
+        Ok(if partitioned { given } else { Vec::new() })
+    }
+
+    /// Which of the events' ids the events table has (in any chain: ids are unique).
+    async fn stored_ids<'a>(
+        &self,
+        conn: &impl ConnectionTrait,
+        events: impl Iterator<Item = &'a SealedEvent>,
+    ) -> Result<Vec<uuid::Uuid>, SqlStoreError> {
         let column = if self.dialect == Dialect::Postgres { "id::text" } else { "id" };
+        let events: Vec<&SealedEvent> = events.collect();
         let mut taken = Vec::new();
-        for chunk in batch.chunks(500) {
+        for chunk in events.chunks(500) {
             let mut sql = Sql::new(self.dialect);
             sql.push(&format!("SELECT {column} FROM {EVENTS} WHERE id IN "))
                 .bind_list(chunk.iter().map(|event| sql::id_value(self.dialect, event.event.id)));
-            let rows = self.db.query_all_raw(sql.build()).await.map_err(SqlStoreError::db("look up stored ids"))?;
+            let rows = conn.query_all_raw(sql.build()).await.map_err(SqlStoreError::db("look up stored ids"))?;
             for row in rows {
                 let id: String = row.try_get_by_index(0).map_err(SqlStoreError::db("look up stored ids"))?;
                 if let Ok(id) = uuid::Uuid::parse_str(&id) {
@@ -1014,6 +1073,18 @@ fn push_move_head(sql: &mut Sql, chain: &str, expected: Head, new: Head) -> Resu
         .push(" AND hash = ")
         .bind(expected.hash.to_string());
     Ok(())
+}
+
+/// Whether `event`'s id is a UUIDv7 of the millisecond of its `ts`, as the writer picks it.
+fn id_of_its_own_time(event: &audit_core::Event) -> bool {
+    event.id.get_version_num() == 7
+        && event.id.get_timestamp().is_some_and(|time| {
+            let (seconds, nanos) = time.to_unix();
+            i64::try_from(seconds).is_ok_and(|seconds| {
+                seconds.checked_mul(1000).map(|ms| ms + i64::from(nanos / 1_000_000))
+                    == Some(event.ts.unix_micros().div_euclid(1000))
+            })
+        })
 }
 
 /// Whether the database refused a statement for a value in it, so that the same values can

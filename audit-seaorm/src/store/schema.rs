@@ -47,13 +47,13 @@ pub(crate) async fn migrate(
 
 /// How the events table is laid out on PostgreSQL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum PgLayout {
+pub(crate) enum PgLayout {
     Missing,
     Plain,
     Partitioned,
 }
 
-async fn postgres_layout(conn: &impl ConnectionTrait) -> Result<PgLayout, SqlStoreError> {
+pub(crate) async fn postgres_layout(conn: &impl ConnectionTrait) -> Result<PgLayout, SqlStoreError> {
     let sql = format!("SELECT c.relkind::text FROM pg_class c WHERE c.oid = to_regclass('{EVENTS}')");
     let row = conn
         .query_one_raw(Statement::from_string(Dialect::Postgres.backend(), sql))

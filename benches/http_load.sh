@@ -10,13 +10,18 @@
 # jsonl, sqlite, postgres); HTTP_LOAD_PRELOAD=/path/to/libjemalloc.so.2 runs the server with
 # that allocator preloaded (the bare baseline too). HTTP_LOAD_DELAY_MS=1 makes every connection
 # wait that long after each response (a load below saturation: latency without queueing for
-# CPU); HTTP_LOAD_PIN=1 runs the server on core 0 and wrk on core 1 (taskset).
+# CPU); HTTP_LOAD_PIN=1 runs the server on core 0 and wrk on core 1 (taskset);
+# HTTP_LOAD_SERVER=PATH runs that server binary (one built at another commit, for an A/B).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build -q --release --example http_load_server
-server=target/release/examples/http_load_server
+if [ -n "${HTTP_LOAD_SERVER:-}" ]; then
+  server=$HTTP_LOAD_SERVER
+else
+  cargo build -q --release --example http_load_server
+  server=target/release/examples/http_load_server
+fi
 clk_tck=$(getconf CLK_TCK)
 lua=$(mktemp --suffix=.lua)
 trap 'rm -f "$lua"' EXIT

@@ -34,10 +34,18 @@
 //!   costs only the events at fault: the writer narrows the refusal down to them
 //!   (halving the batch when the store cannot say which), answers their tickets with
 //!   [`RecordError::Rejected`], counts them in [`WriterStats::rejected`], and appends the rest
-//!   in order. Such an event does not hold up its chain. An event is refused for a value only
-//!   once the store has written another event beside it: while a store refuses every event
-//!   (a column altered under it), they are all held, in order, and appended again with
-//!   backoff, as on store errors ([`Auditor::is_healthy`] is false meanwhile).
+//!   in order. Such an event does not hold up its chain.
+//! - **A value, or the whole store?** A data error about one event alone may mean that the
+//!   store refuses *every* event (a column altered under it). So before refusing an event for
+//!   its value, the writer appends a note of its own in its place, a [`REFUSAL_ACTION`] event
+//!   naming only the refused event's id (the trail itself then shows that the store refused an
+//!   event), and appends the event alone once more right after it. It is refused only if the
+//!   store takes the note and refuses the event again. If the store refuses the note too, the
+//!   event and those after it are held, in order, and probed again with backoff
+//!   ([`Auditor::is_healthy`] is false meanwhile), and at once whenever the store writes new
+//!   events; nothing is refused while the store refuses all. Not decided: a store that begins
+//!   to refuse everything in the moment between the note and the event's second try refuses
+//!   that one event.
 //! - **Other writers**: if another process moved the chain's head, the batch is re-chained on
 //!   top of it ([`WriterStats::conflicts`]).
 //! - **Shutdown**: [`Auditor::shutdown`] stops new records and returns once everything queued
@@ -173,6 +181,9 @@ pub struct WriterStats {
     pub conflicts: u64,
     /// Events the store refused for good ([`RecordError::Rejected`]), not written.
     pub rejected: u64,
+    /// Notes the writer appended itself ([`REFUSAL_ACTION`]), each when the store refused an
+    /// event alone; not counted in `written`.
+    pub refusal_notes: u64,
     /// Batch sizes: bucket `i` counts batches of `2^i ..= 2^(i+1)-1` events.
     pub batch_size_buckets: [u64; 12],
     /// False while the store is failing.
@@ -193,6 +204,7 @@ struct Counters {
     recovered_writes: AtomicU64,
     conflicts: AtomicU64,
     rejected: AtomicU64,
+    refusal_notes: AtomicU64,
     buckets: [AtomicU64; 12],
     unhealthy: AtomicBool,
 }
@@ -354,6 +366,57 @@ struct Shared {
     publish: Arc<PublishState>,
     /// Set when the checkpoint publisher has ended (from the start if there is none).
     publisher_done: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Turns a draft into an event ready to queue: actor and context from the current scope,
+    /// id and time assigned, secrets redacted, canonical form written.
+    fn prepare(&self, mut draft: EventDraft) -> Result<PreparedEvent, RecordError> {
+        crate::event::check_depth(&draft.changes, &draft.details, crate::event::MAX_DRAFT_DEPTH)?;
+        let scope = AuditScope::current().map(|scope| scope.snapshot());
+        let actor = match (draft.actor.take(), &scope) {
+            (Some(actor), _) => actor,
+            (None, Some(scope)) => scope.actor.clone().unwrap_or_else(Actor::anonymous),
+            (None, None) => Actor::anonymous(),
+        };
+        if let Some(scope) = &scope {
+            draft.context.fill_from(&scope.context);
+        }
+        self.redaction.apply(&mut draft);
+        let id = draft.id.unwrap_or_else(Uuid::now_v7);
+        let event = Event {
+            v: FORMAT_VERSION,
+            chain: self.chain.clone(),
+            seq: 0,
+            id,
+            ts: draft.ts.unwrap_or_else(Timestamp::now),
+            actor,
+            action: draft.action,
+            resource: draft.resource,
+            outcome: draft.outcome,
+            reason: draft.reason,
+            context: draft.context,
+            changes: draft.changes,
+            details: draft.details,
+            justification: draft.justification,
+            tags: draft.tags,
+            prev: EventHash::ZERO,
+            hash: EventHash::ZERO,
+        };
+        Ok(PreparedEvent::new(event, self.max_event_bytes)?)
+    }
+
+    /// The writer's note that the store refused `event` alone ([`REFUSAL_ACTION`]).
+    fn refusal_note(&self, event: &SealedEvent) -> Result<PreparedEvent, RecordError> {
+        // Nothing of the refused event but its id, a UUID: the value at fault must not be
+        // copied into the note, or the note would be refused for it too.
+        let draft = EventDraft::new(REFUSAL_ACTION)
+            .actor(Actor::system(REFUSAL_ACTOR))
+            .resource(REFUSAL_RESOURCE, event.event.id.to_string())
+            .outcome(crate::event::Outcome::Failure)
+            .reason("the audit store refused this event alone");
+        self.prepare(draft)
+    }
 }
 
 struct Queued {
@@ -527,41 +590,8 @@ impl Auditor {
         }
     }
 
-    /// Turns a draft into an event ready to queue: actor and context from the current scope,
-    /// id and time assigned, secrets redacted, canonical form written.
-    fn prepare(&self, mut draft: EventDraft) -> Result<PreparedEvent, RecordError> {
-        crate::event::check_depth(&draft.changes, &draft.details, crate::event::MAX_DRAFT_DEPTH)?;
-        let scope = AuditScope::current().map(|scope| scope.snapshot());
-        let actor = match (draft.actor.take(), &scope) {
-            (Some(actor), _) => actor,
-            (None, Some(scope)) => scope.actor.clone().unwrap_or_else(Actor::anonymous),
-            (None, None) => Actor::anonymous(),
-        };
-        if let Some(scope) = &scope {
-            draft.context.fill_from(&scope.context);
-        }
-        self.shared.redaction.apply(&mut draft);
-        let id = draft.id.unwrap_or_else(Uuid::now_v7);
-        let event = Event {
-            v: FORMAT_VERSION,
-            chain: self.shared.chain.clone(),
-            seq: 0,
-            id,
-            ts: draft.ts.unwrap_or_else(Timestamp::now),
-            actor,
-            action: draft.action,
-            resource: draft.resource,
-            outcome: draft.outcome,
-            reason: draft.reason,
-            context: draft.context,
-            changes: draft.changes,
-            details: draft.details,
-            justification: draft.justification,
-            tags: draft.tags,
-            prev: EventHash::ZERO,
-            hash: EventHash::ZERO,
-        };
-        Ok(PreparedEvent::new(event, self.shared.max_event_bytes)?)
+    fn prepare(&self, draft: EventDraft) -> Result<PreparedEvent, RecordError> {
+        self.shared.prepare(draft)
     }
 
     /// A snapshot of the counters.
@@ -580,6 +610,7 @@ impl Auditor {
             recovered_writes: c.recovered_writes.load(Ordering::Relaxed),
             conflicts: c.conflicts.load(Ordering::Relaxed),
             rejected: c.rejected.load(Ordering::Relaxed),
+            refusal_notes: c.refusal_notes.load(Ordering::Relaxed),
             batch_size_buckets: buckets,
             healthy: !c.unhealthy.load(Ordering::Relaxed),
             checkpoints_published: self.shared.publish.published.load(Ordering::Relaxed),
@@ -637,12 +668,18 @@ enum Resolution {
 impl Writer {
     async fn run(mut self, mut receiver: mpsc::Receiver<Queued>) {
         let mut batch = Vec::with_capacity(self.max_batch);
-        // Events set aside by `write` (refused alone while the store wrote nothing else),
-        // tried again first with the next events, or after a wait.
+        // Events the store refused alone while it refused even the writer's own note of it
+        // (see `write`): tried again, before any newer event, after a wait or with the next
+        // events that arrive.
         let mut held: Vec<Held> = Vec::new();
         let mut held_delay = self.retry.initial;
         let mut drained = false;
         loop {
+            if drained && held.is_empty() {
+                return;
+            }
+            // Held events count against the batch: a store that refuses everything stops
+            // taking events from the queue, and callers wait (backpressure).
             let room = self.max_batch.saturating_sub(held.len());
             tokio::select! {
                 biased;
@@ -655,21 +692,14 @@ impl Writer {
                 received = receiver.recv_many(&mut batch, room), if room > 0 && !drained => {
                     if received == 0 {
                         drained = true; // closed and drained
+                        continue;
                     }
                 }
                 () = tokio::time::sleep(held_delay), if !held.is_empty() => {
                     held_delay = (held_delay * 2).min(self.retry.max);
-                    if room == 0 && let Ok(queued) = receiver.try_recv() {
-                        // A full batch held: one more event at a time, to tell whether the
-                        // store writes anything.
-                        batch.push(queued);
-                    }
                 }
             }
-            if drained && batch.is_empty() && held.is_empty() {
-                return;
-            }
-            if !drained && !batch.is_empty() && batch.len() < room {
+            if !batch.is_empty() && batch.len() < room {
                 // Under load, let the tasks that are about to record run first: one larger
                 // batch costs far less than many wake-ups. Idle, this returns at once.
                 tokio::task::yield_now().await;
@@ -689,7 +719,8 @@ impl Writer {
     }
 
     /// Appends `held` and then `batch` durably, however many tries it takes, then
-    /// acknowledges them; returns the events it set aside (below).
+    /// acknowledges them; returns the events it holds (below). The first held event is tried
+    /// alone: while the store refuses all, a try costs two appends, not one per event.
     ///
     /// An append that fails with a store error may have been written anyway (the commit
     /// succeeded but its answer was lost), or may still be written later (a commit the
@@ -701,11 +732,12 @@ impl Writer {
     /// A refusal for good of some value ([`AppendError::RefusedValue`]: a database's data
     /// error, which does not say of which event) is narrowed down: the writer appends the first
     /// half of what it tried, and so on, until a refusal is of one event alone; after each
-    /// success it tries twice as many again. An event refused alone is refused for good once
-    /// the store has written another event in this call, before it or after it: then the
-    /// refusal is of its value. Until then it is set aside, and returned if the store writes
-    /// nothing at all (it may be refusing every event, e.g. a column altered under it): such
-    /// events are held, in order, and appended again, not refused.
+    /// success it tries twice as many again. Refused alone, the event's value is at fault, or
+    /// the store refuses every event (a column altered under it). To tell, the writer appends
+    /// a note of its own in its place: an [`REFUSAL_ACTION`] event naming it. If the store
+    /// writes the note, the event is appended alone once more, right after it: refused again,
+    /// it is refused for good. If the store refuses the note too, that event and all the rest
+    /// are held, in order, and returned: nothing is refused while the store refuses all.
     async fn write(&mut self, held: Vec<Held>, batch: &mut Vec<Queued>) -> Vec<Held> {
         let shared = Arc::clone(&self.shared);
         let counters = &shared.counters;
@@ -720,27 +752,38 @@ impl Writer {
         if was_held {
             reseal(&mut sealed, sealed_on);
         }
-        // Answered once the batch is durable: by then the event with the id is in the store
-        // (an outbox sealing twice at once looks it up when refused).
-        let mut repeats = Vec::new();
+        // An event whose id an earlier one of the batch has waits for that one: refused once
+        // it is written or refused (then the event with the id is in the store, or was refused
+        // too: an outbox sealing twice at once looks it up), held with it if it is held.
+        let mut repeats: Vec<Held> = Vec::new();
         if has_repeated_ids(&sealed) {
             let mut seen = std::collections::HashSet::new();
-            repeats = self.refuse(
-                &mut sealed,
-                &mut acks,
-                |event| !seen.insert(event.event.id),
-                || "an earlier event of the same batch has its id".to_string(),
-            );
+            let kept: (Vec<SealedEvent>, Vec<Option<Ack>>) = sealed
+                .drain(..)
+                .zip(acks.drain(..))
+                .filter_map(|(event, ack)| {
+                    if seen.insert(event.event.id) {
+                        Some((event, ack))
+                    } else {
+                        repeats.push((event, ack));
+                        None
+                    }
+                })
+                .unzip();
+            (sealed, acks) = kept;
             reseal(&mut sealed, sealed_on);
         }
         // Attempts in doubt are always a first part of `sealed`: events leave it from the
         // front when written, and from elsewhere only once nothing is in doubt.
         let mut in_doubt: Vec<Vec<SealedEvent>> = Vec::new();
-        // How many of `sealed`, from the first, this attempt appends.
-        let mut take = sealed.len();
-        // Events refused alone before the store wrote anything, with the store's reason.
-        let mut set_aside: Vec<(SealedEvent, Option<Ack>, String)> = Vec::new();
-        let mut wrote_any = false;
+        // How many of `sealed`, from the first, this attempt appends: held events are probed
+        // with the first alone (a store still refusing all costs one append, not one each).
+        let mut take = if was_held { 1 } else { sealed.len() };
+        // While the writer's note about a refused event is `sealed[0]`: that event.
+        let mut probing: Option<Probe> = None;
+        // An event appended again right after the store wrote the note about it.
+        let mut noted: Option<Uuid> = None;
+        let mut holding: Vec<Held> = Vec::new();
         while !sealed.is_empty() {
             let head = self.current_head(&mut delay).await;
             if head != sealed_on {
@@ -768,14 +811,33 @@ impl Writer {
                             // The store refused this attempt with the head in place, so no
                             // earlier one can land any more.
                             in_doubt.clear();
-                            match refusal {
-                                AppendError::RefusedValue { .. } if take > 1 => take /= 2,
-                                AppendError::RefusedValue { reason } if !wrote_any => {
-                                    // Its value, or every event? Aside until another is written.
-                                    set_aside.push((sealed.remove(0), acks.remove(0), reason));
-                                    take = take.min(sealed.len());
+                            match (refusal, probing.take()) {
+                                (_, Some(probe)) => {
+                                    // Even the writer's note: the store refuses every event now.
+                                    sealed.remove(0);
+                                    acks.remove(0);
+                                    holding.push((probe.event, probe.ack));
+                                    holding.extend(sealed.drain(..).zip(acks.drain(..)));
+                                    counters.unhealthy.store(true, Ordering::Relaxed);
                                 }
-                                refusal => {
+                                (AppendError::RefusedValue { .. }, None) if take > 1 => take /= 2,
+                                (AppendError::RefusedValue { .. }, None) if noted != Some(sealed[0].event.id) => {
+                                    // Alone: its value, or every event? The note tells.
+                                    match self.shared.refusal_note(&sealed[0]) {
+                                        Ok(note) => {
+                                            probing = Some(Probe { event: sealed.remove(0), ack: acks.remove(0) });
+                                            sealed.insert(0, note.seal(head.seq + 1, head.hash));
+                                            acks.insert(0, None);
+                                        }
+                                        Err(_) => {
+                                            // No note to tell with (the chain's name does not
+                                            // make a valid event): hold, as if it were refused.
+                                            holding.extend(sealed.drain(..).zip(acks.drain(..)));
+                                            counters.unhealthy.store(true, Ordering::Relaxed);
+                                        }
+                                    }
+                                }
+                                (refusal, None) => {
                                     // Those named, else every event of this attempt (or the one).
                                     let (named, reason) = match refusal {
                                         AppendError::Rejected { events, reason } => (events, reason),
@@ -791,9 +853,10 @@ impl Writer {
                                     let before = sealed.len();
                                     let refusals = self.refuse(&mut sealed, &mut acks, in_attempt, || reason.clone());
                                     answer(refusals);
-                                    take = take.saturating_sub(before - sealed.len()).max(1).min(sealed.len());
+                                    take = take.saturating_sub(before - sealed.len()).max(1);
                                 }
                             }
+                            take = take.min(sealed.len());
                             reseal(&mut sealed, head);
                             Resolution::NotWritten(head)
                         }
@@ -824,11 +887,6 @@ impl Writer {
                         None => sealed.drain(..take).collect(),
                     };
                     in_doubt.clear();
-                    wrote_any = true;
-                    // The store takes events: those it refused alone, it refused for a value.
-                    for (event, ack, reason) in set_aside.drain(..) {
-                        answer(self.refusal(&event, ack, &reason).into_iter().collect());
-                    }
                     if let (Some(appended), Some(first)) = (&self.appended, written.first()) {
                         let hashes = written.iter().map(SealedEvent::hash).collect();
                         // Durable now; the publisher may have stopped only if its task died.
@@ -837,15 +895,30 @@ impl Writer {
                     let rest = acks.split_off(written.len());
                     take = (written.len() * 2).min(sealed.len());
                     self.acknowledge(std::mem::replace(&mut acks, rest), written);
+                    if let Some(probe) = probing.take() {
+                        // The note is written (it is always appended alone): the store takes
+                        // events. The refused one once more, alone, right after it.
+                        counters.written.fetch_sub(1, Ordering::Relaxed);
+                        counters.refusal_notes.fetch_add(1, Ordering::Relaxed);
+                        noted = Some(probe.event.event.id);
+                        sealed.insert(0, probe.event);
+                        acks.insert(0, probe.ack);
+                        take = 1;
+                    }
                 }
             }
         }
-        answer(repeats);
-        if !set_aside.is_empty() {
-            // The store wrote none of them: treated as failing, they are held and tried again.
-            counters.unhealthy.store(true, Ordering::Relaxed);
+        // The store wrote or refused each one's first (or holds it).
+        for (event, ack) in repeats {
+            if holding.iter().any(|(held, _)| held.event.id == event.event.id) {
+                holding.push((event, ack));
+            } else {
+                answer(
+                    self.refusal(&event, ack, "an earlier event of the same batch has its id").into_iter().collect(),
+                );
+            }
         }
-        set_aside.into_iter().map(|(event, ack, _)| (event, ack)).collect()
+        holding
     }
 
     /// The chain's head as last seen, or read from the store (retrying until it answers).
@@ -962,6 +1035,23 @@ type Ack = oneshot::Sender<Result<Receipt, RecordError>>;
 
 /// An event the writer holds, to append again (see [`Writer::write`]).
 type Held = (SealedEvent, Option<Ack>);
+
+/// The action of the note the writer appends when the store refuses an event alone (see
+/// the module docs): its resource is `audit_event` with the refused event's id, its actor the
+/// system actor `audit-writer`, its outcome `failure`.
+pub const REFUSAL_ACTION: &str = "audit_event_refused";
+
+/// The actor of a [`REFUSAL_ACTION`] note (of kind `system`).
+pub const REFUSAL_ACTOR: &str = "audit-writer";
+
+/// The resource type of a [`REFUSAL_ACTION`] note; its id is the refused event's.
+pub const REFUSAL_RESOURCE: &str = "audit_event";
+
+/// An event refused alone, while the writer's note about it is tried.
+struct Probe {
+    event: SealedEvent,
+    ack: Option<Ack>,
+}
 
 /// Sends refusals to their tickets (a caller that stopped waiting is fine).
 fn answer(refusals: Vec<(Ack, RecordError)>) {

@@ -307,8 +307,38 @@ async fn a_row_the_store_refuses_is_kept_and_the_others_are_recovered(testdb: Te
     assert_eq!(payloads.len(), 1, "the refused row is kept");
     assert!(payloads[0].contains("v1@example.com"));
     let sealed = refusing.0.events("default");
-    assert_eq!(sealed.len(), 2);
-    assert!(sealed.iter().all(|event| !event.line.contains("v1@example.com")));
+    let (notes, events): (Vec<_>, Vec<_>) =
+        sealed.iter().partition(|event| event.event.action == audit_core::REFUSAL_ACTION);
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|event| !event.line.contains("v1@example.com")));
+    assert_eq!(notes.len(), 1, "the trail says that the store refused an event");
+    assert_eq!(notes[0].event.resource.id, report.unsealable[0].id);
     h.finish().await;
 }
 on_all_backends!(a_row_the_store_refuses_is_kept_and_the_others_are_recovered);
+
+/// A lone row whose event the store refuses, with no other row to write beside it, does not
+/// hold recovery up (the writer's note tells a bad value from a store refusing all).
+async fn a_lone_row_the_store_refuses_does_not_hold_up_recovery(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    h.db.simulate_crash(Some(CrashPoint::AfterCommit));
+    let txn = h.db.begin().await.expect("begin");
+    user("lone@example.com").insert(&txn).await.expect("insert");
+    assert!(txn.commit().await.is_err(), "the simulated crash is reported");
+    h.auditor.shutdown().await;
+
+    let refusing = std::sync::Arc::new(RefusingStore(audit_core::store::MemoryStore::new(), Some("lone@example.com")));
+    let auditor = Auditor::builder(refusing.clone()).build();
+    let db = AuditedDb::builder(h.conn.clone(), auditor.clone(), refusing.clone()).build();
+    // A guard against a hang, not a measure of speed.
+    let recovery = tokio::time::timeout(std::time::Duration::from_secs(120), db.recover_outbox()).await;
+    let report = recovery.expect("recovery returns").expect("recover");
+    assert_eq!((report.sealed, report.unsealable.len()), (0, 1), "{report:?}");
+    auditor.shutdown().await;
+    assert_eq!(outbox_payloads(&h.conn).await.len(), 1, "the refused row is kept");
+    let sealed = refusing.0.events("default");
+    assert_eq!(sealed.len(), 1, "only the note");
+    assert_eq!(sealed[0].event.action, audit_core::REFUSAL_ACTION);
+    h.finish().await;
+}
+on_all_backends!(a_lone_row_the_store_refuses_does_not_hold_up_recovery);

@@ -167,10 +167,11 @@ pub enum AppendError {
     /// The store refused the batch for good because of a value in it, without saying in which
     /// event (a database's data error: a character, number or length a column cannot take):
     /// nothing was written. The writer appends the first half of the batch, and so on, until
-    /// such a refusal is of one event alone; that event is refused
-    /// ([`crate::RecordError::Rejected`]) once the store has written another one beside it.
-    /// Until then it may be the store that refuses every event (a column altered under it):
-    /// the events are held and appended again, as after [`AppendError::Store`].
+    /// such a refusal is of one event alone; then it appends a note of its own in its place
+    /// ([`crate::REFUSAL_ACTION`]) and the event alone again: refused again, it is refused
+    /// for good ([`crate::RecordError::Rejected`]). If the note is refused too, the store
+    /// refuses every event (a column altered under it): the events are held and appended
+    /// again, as after [`AppendError::Store`].
     #[error("the store refused a value of the batch: {reason}")]
     RefusedValue {
         /// Why, for people (the database's message).

@@ -1094,7 +1094,10 @@ fn id_of_its_own_time(event: &audit_core::Event) -> bool {
 /// 1366, or a row too large, 1118, in strict mode); SQLite's "string or blob too big" (18)
 /// and datatype mismatch (20); and on all three a NOT NULL or CHECK constraint. Not a busy or
 /// unreachable server, a full disk, a deadlock or a unique index (another writer, or a
-/// repeated id, which [`SqlStore::stored_ids`] names).
+/// repeated id, which [`SqlStore::stored_ids`] names). A refusal of *every* write that
+/// carries such a code (PostgreSQL near transaction-id wraparound answers 54000; a column
+/// altered so that no event fits) is told apart by the writer: its note about the refused
+/// event is refused too, and the events wait (see `audit_core::writer`).
 fn refuses_a_value(dialect: Dialect, refusal: &dyn sea_orm::sqlx::error::DatabaseError) -> bool {
     use sea_orm::sqlx::error::ErrorKind;
     if matches!(refusal.kind(), ErrorKind::NotNullViolation | ErrorKind::CheckViolation) {

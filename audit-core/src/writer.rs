@@ -41,11 +41,13 @@
 //!   naming only the refused event's id (the trail itself then shows that the store refused an
 //!   event), and appends the event alone once more right after it. It is refused only if the
 //!   store takes the note and refuses the event again. If the store refuses the note too, the
-//!   event and those after it are held, in order, and probed again with backoff
-//!   ([`Auditor::is_healthy`] is false meanwhile), and at once whenever the store writes new
-//!   events; nothing is refused while the store refuses all. Not decided: a store that begins
-//!   to refuse everything in the moment between the note and the event's second try refuses
-//!   that one event.
+//!   event and those after it are held, in order, and tried again, before any newer event,
+//!   after a wait that doubles up to [`RetryPolicy::max`] and whenever new events arrive
+//!   (each try appends the first held event alone: two appends while the store still refuses
+//!   all). [`Auditor::is_healthy`] is false meanwhile; nothing is refused while the store
+//!   refuses all, and once [`AuditorBuilder::max_batch`] events are held the writer takes no more
+//!   from the queue, and callers wait when it is full (backpressure). Not decided: a store that begins to refuse everything in
+//!   the moment between the note and the event's second try refuses that one event.
 //! - **Other writers**: if another process moved the chain's head, the batch is re-chained on
 //!   top of it ([`WriterStats::conflicts`]).
 //! - **Shutdown**: [`Auditor::shutdown`] stops new records and returns once everything queued

@@ -293,6 +293,7 @@ impl AuditorBuilder {
             writer_done: watch::Sender::new(false),
             publish: Arc::default(),
             publisher_done: watch::Sender::new(self.checkpoints.is_none()),
+            health: Arc::default(),
         });
         let appended = self.checkpoints.map(|policy| {
             let (sender, receiver) = mpsc::unbounded_channel();
@@ -368,9 +369,19 @@ struct Shared {
     publish: Arc<PublishState>,
     /// Set when the checkpoint publisher has ended (from the start if there is none).
     publisher_done: watch::Sender<bool>,
+    /// Wakes [`Auditor::until_unhealthy`] when the store is found failing.
+    health: Arc<Notify>,
 }
 
 impl Shared {
+    /// The store was found failing: [`Auditor::is_healthy`] says so from now, and those
+    /// waiting in [`Auditor::until_unhealthy`] are woken (once per change).
+    fn set_unhealthy(&self) {
+        if !self.counters.unhealthy.swap(true, Ordering::SeqCst) {
+            self.health.notify_waiters();
+        }
+    }
+
     /// Turns a draft into an event ready to queue: actor and context from the current scope,
     /// id and time assigned, secrets redacted, canonical form written.
     fn prepare(&self, mut draft: EventDraft) -> Result<PreparedEvent, RecordError> {
@@ -627,7 +638,27 @@ impl Auditor {
 
     /// False while appends to the store are failing (events wait in the queue meanwhile).
     pub fn is_healthy(&self) -> bool {
-        !self.shared.counters.unhealthy.load(Ordering::Relaxed)
+        !self.shared.counters.unhealthy.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the store is found failing: at once if [`Auditor::is_healthy`] is false
+    /// now, otherwise when the writer next finds an append or a read of the store failing
+    /// (or the store refusing every event). It stays pending while the store works, however
+    /// slowly. For a caller that waits for durability only while the store is healthy, e.g.
+    /// a response under a fail-open policy, with no timer to check the health again and
+    /// again.
+    pub fn until_unhealthy(&self) -> impl Future<Output = ()> + Send + 'static {
+        let shared = Arc::clone(&self.shared);
+        async move {
+            let notified = Arc::clone(&shared.health).notified_owned();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the flag is read: a change after the read wakes it.
+            notified.as_mut().enable();
+            if shared.counters.unhealthy.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Stops accepting events and waits until every queued event is durable (and, with
@@ -820,7 +851,7 @@ impl Writer {
                                     acks.remove(0);
                                     holding.push((probe.event, probe.ack));
                                     holding.extend(sealed.drain(..).zip(acks.drain(..)));
-                                    counters.unhealthy.store(true, Ordering::Relaxed);
+                                    shared.set_unhealthy();
                                 }
                                 (AppendError::RefusedValue { .. }, None) if take > 1 => take /= 2,
                                 (AppendError::RefusedValue { .. }, None) if noted != Some(sealed[0].event.id) => {
@@ -835,7 +866,7 @@ impl Writer {
                                             // No note to tell with (the chain's name does not
                                             // make a valid event): hold, as if it were refused.
                                             holding.extend(sealed.drain(..).zip(acks.drain(..)));
-                                            counters.unhealthy.store(true, Ordering::Relaxed);
+                                            shared.set_unhealthy();
                                         }
                                     }
                                 }
@@ -877,7 +908,7 @@ impl Writer {
                 Resolution::NotWritten(actual) => self.head = Some(actual),
                 Resolution::Written(new_head, attempt) => {
                     self.head = Some(new_head);
-                    counters.unhealthy.store(false, Ordering::Relaxed);
+                    counters.unhealthy.store(false, Ordering::SeqCst);
                     // What the store holds: this attempt, or an earlier one (of these same
                     // first events, perhaps chained on another head or fewer of them).
                     let written = match attempt {
@@ -937,7 +968,7 @@ impl Writer {
     }
 
     async fn back_off(&self, delay: &mut Duration) {
-        self.shared.counters.unhealthy.store(true, Ordering::Relaxed);
+        self.shared.set_unhealthy();
         tokio::time::sleep(*delay).await;
         *delay = (*delay * 2).min(self.retry.max);
     }

@@ -470,6 +470,43 @@ async fn buffered_tickets_resolve_once_durable_and_health_follows_the_store() {
     assert_exact_chain(&store.inner, 1);
 }
 
+#[tokio::test]
+async fn until_unhealthy_wakes_its_waiters_when_an_append_fails_and_not_while_the_store_works() {
+    use futures_util::FutureExt;
+    let store = gated(true);
+    let auditor = Auditor::builder(store.clone()).retry(fast_retry()).build();
+    // Waiting from before anything was recorded, and while an append hangs in the store.
+    let mut early = std::pin::pin!(auditor.until_unhealthy());
+    let ticket = auditor.record_buffered(EventDraft::new("e")).await.expect("queued");
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(auditor.is_healthy(), "an append in flight is not a failure");
+    assert!(early.as_mut().now_or_never().is_none(), "pending while the store has not failed");
+    store.gate.add_permits(1); // that append fails
+    tokio::time::timeout(Duration::from_secs(20), early).await.expect("woken when the append failed");
+    assert!(!auditor.is_healthy());
+    assert!(auditor.until_unhealthy().now_or_never().is_some(), "ready at once while unhealthy");
+
+    store.failing.store(false, Ordering::SeqCst);
+    store.gate.add_permits(1000);
+    ticket.await.expect("durable after the store recovered");
+    assert!(auditor.is_healthy());
+    let mut late = std::pin::pin!(auditor.until_unhealthy());
+    for i in 0..5 {
+        auditor.record(EventDraft::new(format!("ok {i}"))).await.expect("durable");
+    }
+    assert!(late.as_mut().now_or_never().is_none(), "pending again once healthy: appends that work wake nothing");
+
+    // A second outage wakes a waiter of the healthy time.
+    store.failing.store(true, Ordering::SeqCst);
+    let _queued = auditor.record_buffered(EventDraft::new("during the second outage")).await.expect("queued");
+    tokio::time::timeout(Duration::from_secs(20), late).await.expect("woken by the second outage");
+    store.failing.store(false, Ordering::SeqCst);
+    auditor.shutdown().await;
+    assert_exact_chain(&store.inner, 7);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_under_load_loses_nothing_that_was_accepted() {
     let store = Arc::new(FlakyStore::new(11, false));

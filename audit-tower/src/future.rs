@@ -1,6 +1,5 @@
 //! [`ResponseFuture`]: the inner service's future, then the recording of the request's events.
 
-use crate::FAIL_OPEN_CHECK_INTERVAL;
 use crate::layer::{Config, Counters, UnhealthyPolicy};
 use crate::request::{Started, X_REQUEST_ID, record_detached_with};
 use audit_core::scope::ScopedFuture;
@@ -13,7 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 
 pin_project! {
     /// The response future of [`Audit`](crate::Audit).
@@ -22,9 +21,8 @@ pin_project! {
     /// [`audit_core::AuditScope`], then hands the request's events to the writer and, under
     /// acknowledged delivery, waits until they are durable before yielding the response
     /// (with its `x-request-id` header); under [`UnhealthyPolicy::FailOpen`], only until the
-    /// store is found failing or the ack timeout passes (checked every
-    /// [`FAIL_OPEN_CHECK_INTERVAL`](crate::FAIL_OPEN_CHECK_INTERVAL) by a timer: poll it
-    /// inside a tokio runtime with timers enabled, as the auditor's writer needs too).
+    /// auditor finds the store failing or the ack timeout passes (a timer: poll it inside a
+    /// tokio runtime with timers enabled, as the auditor's writer needs too).
     ///
     /// Dropped before the inner future answered (the client went away, a timeout, a panic),
     /// it records the request as a `failure` with reason `aborted` (or `panic` while
@@ -146,13 +144,10 @@ where
     }
 }
 
-/// The next health check: one interval from `now`, or the deadline if it comes first.
-fn next_check(now: Instant, deadline: Option<Instant>) -> Instant {
-    let tick = now + FAIL_OPEN_CHECK_INTERVAL;
-    deadline.map_or(tick, |deadline| deadline.min(tick))
-}
-
 type Queuing = Pin<Box<dyn Future<Output = Result<Ticket, RecordError>> + Send>>;
+
+/// [`Auditor::until_unhealthy`], boxed.
+type UntilUnhealthy = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Hands a request's events to the writer, in order, and (acknowledged) waits for them.
 ///
@@ -170,9 +165,9 @@ type Queuing = Pin<Box<dyn Future<Output = Result<Ticket, RecordError>> + Send>>
 /// Under [`UnhealthyPolicy::FailOpen`], waiting for durability stops once the store is found
 /// failing (or the [`AuditLayer::with_ack_timeout`](crate::AuditLayer::with_ack_timeout) has
 /// passed): the events are queued, the writer writes them when the store recovers. The
-/// writer signals nothing when its health changes, so a timer checks
-/// [`Auditor::is_healthy`] every [`FAIL_OPEN_CHECK_INTERVAL`]; it is allocated and armed only
-/// once a ticket is still pending after the events were queued.
+/// writer wakes the response when it finds the store failing
+/// ([`Auditor::until_unhealthy`]); that wait (and the timeout's timer, if one is set) is
+/// allocated only once a ticket is still pending after the events were queued.
 pub(crate) struct Recording {
     auditor: Auditor,
     counters: Arc<Counters>,
@@ -192,10 +187,11 @@ pub(crate) struct Recording {
     /// Fail open: pending tickets are given up once the store is unhealthy.
     fail_open: bool,
     ack_timeout: Option<Duration>,
-    /// When the tickets are given up even if the store looks healthy (from `ack_timeout`).
-    deadline: Option<Instant>,
-    /// The next health check (fail open, tickets pending).
-    check: Option<Pin<Box<Sleep>>>,
+    /// Fail open, tickets pending: woken when the auditor finds the store failing.
+    unhealthy: Option<UntilUnhealthy>,
+    /// Fail open, tickets pending: when they are given up even if the store looks healthy
+    /// (from `ack_timeout`).
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl Recording {
@@ -213,8 +209,8 @@ impl Recording {
             failed: false,
             fail_open: config.unhealthy == UnhealthyPolicy::FailOpen,
             ack_timeout: config.ack_timeout,
+            unhealthy: None,
             deadline: None,
-            check: None,
         }
     }
 
@@ -337,30 +333,22 @@ impl Recording {
         Poll::Ready(())
     }
 
-    /// Fail open, tickets pending: `Ready` once the auditor reports the store unhealthy or the
-    /// ack timeout has passed; meanwhile a timer wakes this every
-    /// [`FAIL_OPEN_CHECK_INTERVAL`] (or at the deadline, if sooner) to check again.
+    /// Fail open, tickets pending: `Ready` once the auditor finds the store failing or the ack
+    /// timeout (counted from the first call) has passed.
     fn poll_give_up(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            let now = Instant::now();
-            if !self.auditor.is_healthy() || self.deadline.is_some_and(|deadline| now >= deadline) {
-                return Poll::Ready(());
-            }
-            if self.check.is_none() {
-                // The first time tickets are still pending once every event is queued.
-                self.deadline = self.ack_timeout.and_then(|timeout| now.checked_add(timeout));
-            }
-            let next = next_check(now, self.deadline);
-            let check = match self.check.as_mut() {
-                Some(check) => {
-                    if check.is_elapsed() {
-                        check.as_mut().reset(next);
-                    }
-                    check
-                }
-                None => self.check.insert(Box::pin(tokio::time::sleep_until(next))),
-            };
-            ready!(check.as_mut().poll(cx));
+        let auditor = &self.auditor;
+        let unhealthy = self.unhealthy.get_or_insert_with(|| Box::pin(auditor.until_unhealthy()));
+        if unhealthy.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        if self.deadline.is_none()
+            && let Some(timeout) = self.ack_timeout
+        {
+            self.deadline = Some(Box::pin(tokio::time::sleep(timeout)));
+        }
+        match self.deadline.as_mut() {
+            Some(deadline) => deadline.as_mut().poll(cx),
+            None => Poll::Pending,
         }
     }
 

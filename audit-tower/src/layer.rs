@@ -35,8 +35,8 @@ pub enum UnhealthyPolicy {
     /// wait for room. The default.
     ///
     /// Responses already waiting for durability when the store starts failing are released
-    /// too, within [`FAIL_OPEN_CHECK_INTERVAL`](crate::FAIL_OPEN_CHECK_INTERVAL) of the
-    /// auditor reporting it unhealthy. The auditor learns of an outage only when a store call
+    /// too, as soon as the auditor finds it failing
+    /// ([`Auditor::until_unhealthy`](audit_core::Auditor::until_unhealthy)). The auditor learns of an outage only when a store call
     /// *fails*: a call that hangs (a database that stopped answering, a TCP connection that
     /// waits for its timeout) leaves it healthy, and acknowledged responses waiting meanwhile.
     /// Give the store's database connection a statement timeout (PostgreSQL

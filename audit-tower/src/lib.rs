@@ -203,7 +203,7 @@
 //! [`WriterStats::rejected`](audit_core::WriterStats::rejected). While the store is
 //! failing, [`UnhealthyPolicy::FailOpen`] (the default) serves requests and releases
 //! responses once their events are queued, including responses that were already waiting for
-//! durability when the store started failing (checked every [`FAIL_OPEN_CHECK_INTERVAL`]);
+//! durability when the store started failing (as soon as the auditor finds it failing);
 //! [`UnhealthyPolicy::FailClosed`] refuses audited
 //! requests with `503` before the handler runs (so does it once the auditor is shut down),
 //! and queues that refusal as a failure event without waiting and without spawning: if the
@@ -261,8 +261,6 @@ pub use handle::{AuditHandle, MissingAuditHandle};
 pub use layer::{AuditLayer, Delivery, LayerStats, UnhealthyPolicy};
 pub use service::Audit;
 
-use std::time::Duration;
-
 /// The longest `context.user_agent` recorded, in bytes (longer values are cut).
 pub const MAX_USER_AGENT_LEN: usize = 512;
 
@@ -277,12 +275,6 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 /// one is cut and marked with a hash of its whole value (see
 /// [Resource ids](crate#resource-ids)).
 pub const MAX_PATH_PARAM_LEN: usize = 256;
-
-/// How often a response waiting for its events to become durable, under
-/// [`UnhealthyPolicy::FailOpen`], checks whether the store has started failing (the auditor
-/// does not signal it) or its [`AuditLayer::with_ack_timeout`] has passed; once it has, the
-/// response is released with its events still queued.
-pub const FAIL_OPEN_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The most tasks a layer keeps waiting for room in a full audit queue on behalf of requests
 /// that could not wait themselves (their response future was dropped, or an event was added

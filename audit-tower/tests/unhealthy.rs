@@ -168,6 +168,42 @@ async fn fail_open_with_an_ack_timeout_releases_responses_a_hanging_store_holds(
     common::verify_chain(&store.inner);
 }
 
+#[tokio::test(start_paused = true)]
+async fn fail_open_releases_a_waiting_response_the_moment_the_store_is_found_failing() {
+    let store = TestStore::new();
+    let auditor = store.auditor();
+    let layer = AuditLayer::new(auditor.clone()); // FailOpen and Acknowledged are the defaults
+    let handled = Arc::new(AtomicUsize::new(0));
+    let app = app(layer.clone(), handled.clone());
+
+    store.close_gate();
+    let request = tokio::spawn(app.oneshot(post_request("/items/1")));
+    store.append_started.notified().await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!request.is_finished(), "acknowledged: held while the append is in flight");
+
+    // The clock is paused: it moves only when every task waits for a timer. A response
+    // released by a periodic health check would show the check's period here; released by
+    // the writer's signal, it is out at the very instant the append failed.
+    let failed_at = tokio::time::Instant::now();
+    store.set_failing(true);
+    store.open_gate();
+    let response = request.await.expect("request task").expect("infallible");
+    assert_eq!(tokio::time::Instant::now(), failed_at, "released without waiting for a timer");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert!(!auditor.is_healthy());
+    assert!(common::events(&store.inner).is_empty(), "released before the store recovered");
+
+    store.set_failing(false);
+    auditor.shutdown().await;
+    let events = common::events(&store.inner);
+    assert_eq!(events.len(), 1, "written exactly once after recovery");
+    assert_eq!(layer.stats().unrecorded, 0);
+    common::verify_chain(&store.inner);
+}
+
 fn post_request(path: &str) -> http::Request<axum::body::Body> {
     http::Request::post(path).body(axum::body::Body::empty()).expect("request")
 }

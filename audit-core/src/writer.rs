@@ -47,11 +47,12 @@
 //!   all). [`Auditor::is_healthy`] is false meanwhile; nothing is refused while the store
 //!   refuses all, and once [`AuditorBuilder::max_batch`] events are held the writer takes no more
 //!   from the queue, and callers wait when it is full (backpressure). Not decided: a store that begins to refuse everything in
-//!   the moment between the note and the event's second try refuses that one event.
+//!   the moment between the note and the event's second try refuses that one event (if that
+//!   try meets a store error, the writer asks again with another note).
 //! - **Other writers**: if another process moved the chain's head, the batch is re-chained on
 //!   top of it ([`WriterStats::conflicts`]).
 //! - **Shutdown**: [`Auditor::shutdown`] stops new records and returns once everything queued
-//!   is durable.
+//!   is durable (held events are tried again at once, not after their wait).
 //! - **Checkpoints** ([`AuditorBuilder::checkpoints`]): signed only for durable states, from a
 //!   task of their own; a failing sink is retried and never holds up or loses an event.
 //!
@@ -384,7 +385,12 @@ impl Shared {
 
     /// Turns a draft into an event ready to queue: actor and context from the current scope,
     /// id and time assigned, secrets redacted, canonical form written.
-    fn prepare(&self, mut draft: EventDraft) -> Result<PreparedEvent, RecordError> {
+    fn prepare(&self, draft: EventDraft) -> Result<PreparedEvent, RecordError> {
+        self.prepare_within(draft, self.max_event_bytes)
+    }
+
+    /// [`Shared::prepare`], with `max_bytes` for the largest canonical form.
+    fn prepare_within(&self, mut draft: EventDraft, max_bytes: usize) -> Result<PreparedEvent, RecordError> {
         crate::event::check_depth(&draft.changes, &draft.details, crate::event::MAX_DRAFT_DEPTH)?;
         let scope = AuditScope::current().map(|scope| scope.snapshot());
         let actor = match (draft.actor.take(), &scope) {
@@ -416,7 +422,7 @@ impl Shared {
             prev: EventHash::ZERO,
             hash: EventHash::ZERO,
         };
-        Ok(PreparedEvent::new(event, self.max_event_bytes)?)
+        Ok(PreparedEvent::new(event, max_bytes)?)
     }
 
     /// The writer's note that the store refused `event` alone ([`REFUSAL_ACTION`]).
@@ -428,7 +434,10 @@ impl Shared {
             .resource(REFUSAL_RESOURCE, event.event.id.to_string())
             .outcome(crate::event::Outcome::Failure)
             .reason("the audit store refused this event alone");
-        self.prepare(draft)
+        // The note is the writer's own and of a bounded size (the chain's name is its largest
+        // part): the limit set for the application's events is not its own, or a small
+        // `max_event_bytes` would leave the writer no note to tell with.
+        self.prepare_within(draft, crate::verify::MAX_LINE_BYTES)
     }
 }
 
@@ -718,14 +727,19 @@ impl Writer {
                 biased;
                 () = self.shared.stop.notified() => {
                     // No new events; the loop drains what is queued, then recv_many returns 0
-                    // (once every place kept in the queue is used or given back).
+                    // (once every place kept in the queue is used or given back). Held events
+                    // are tried at once: a shutdown does not wait for their timer.
                     receiver.close();
-                    continue;
+                    if held.is_empty() {
+                        continue;
+                    }
                 }
                 received = receiver.recv_many(&mut batch, room), if room > 0 && !drained => {
                     if received == 0 {
                         drained = true; // closed and drained
-                        continue;
+                        if held.is_empty() {
+                            continue;
+                        }
                     }
                 }
                 () = tokio::time::sleep(held_delay), if !held.is_empty() => {
@@ -863,8 +877,10 @@ impl Writer {
                                             acks.insert(0, None);
                                         }
                                         Err(_) => {
-                                            // No note to tell with (the chain's name does not
-                                            // make a valid event): hold, as if it were refused.
+                                            // No note to tell with (not seen: the note has no
+                                            // size limit but a line's, and a chain name that
+                                            // makes no valid event makes no event at all):
+                                            // hold, as if the note were refused.
                                             holding.extend(sealed.drain(..).zip(acks.drain(..)));
                                             shared.set_unhealthy();
                                         }
@@ -897,6 +913,9 @@ impl Writer {
                 }
                 Err(AppendError::Store(_)) => {
                     counters.retries.fetch_add(1, Ordering::Relaxed);
+                    // The store failed since the note was written: what it refuses after this
+                    // is asked anew (another note), not taken as the value's fault.
+                    noted = None;
                     if in_doubt.last().map(Vec::as_slice) != Some(&sealed[..take]) {
                         in_doubt.push(sealed[..take].to_vec());
                     }
@@ -940,6 +959,11 @@ impl Writer {
                     }
                 }
             }
+        }
+        if holding.is_empty() {
+            // Every event is written or refused for good: the store answers (a batch that
+            // ends with a refusal wrote nothing that would have said so).
+            counters.unhealthy.store(false, Ordering::SeqCst);
         }
         // The store wrote or refused each one's first (or holds it).
         for (event, ack) in repeats {

@@ -65,6 +65,13 @@ pub trait AuditStore: Send + Sync + 'static {
     /// Appends `batch` (consecutive events of `chain`, the first at `expected.seq + 1` with
     /// `prev == expected.hash`) if and only if `expected` is still the head. Returns the new
     /// head.
+    ///
+    /// An append that answers [`AppendError::Rejected`] or [`AppendError::RefusedValue`]
+    /// must have found `expected` still the head after every earlier append to the chain
+    /// ended: the writer then takes it that none of its earlier attempts, whose answers were
+    /// lost, can still commit. (The SQL store takes the chain's head row under lock before it
+    /// inserts, so an earlier commit still in flight makes it wait, and then answer
+    /// [`AppendError::Conflict`].)
     async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError>;
 
     /// The canonical lines of `chain` with `from <= seq <= to` (`to: None` = to the end).

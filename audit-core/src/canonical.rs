@@ -107,6 +107,15 @@ pub fn write_f64(f: f64, out: &mut Vec<u8>) {
     out.extend_from_slice(buffer.format_finite(f).as_bytes());
 }
 
+/// Appends an integer in decimal, as RFC 8785 writes it (exact up to ±2^53; the caller bounds
+/// it).
+pub fn write_i64(n: i64, out: &mut Vec<u8>) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    write_u64(n.unsigned_abs(), out);
+}
+
 /// Appends an unsigned integer in decimal.
 pub fn write_u64(mut n: u64, out: &mut Vec<u8>) {
     let mut digits = [0u8; 20];

@@ -20,7 +20,7 @@
 //! the writer's hot path ([`PreparedEvent::seal`]) and by [`Event::compute_hash`] alike. A
 //! property test checks it byte for byte against a general RFC 8785 implementation.
 
-use crate::canonical::{self, MAX_SAFE_INTEGER, cmp_utf16, write_str, write_u64, write_value};
+use crate::canonical::{self, MAX_SAFE_INTEGER, cmp_utf16, write_i64, write_str, write_u64, write_value};
 use crate::hash::EventHash;
 use crate::line::{self, FormatError};
 use crate::redact::RedactionPolicy;
@@ -238,12 +238,12 @@ pub struct Context {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// The HTTP status code of the response (SPEC §1 says only "integer": a line from another
-    /// writer may hold any integer a verifier accepts, so this is not an `u16`).
+    /// writer may hold any integer a verifier accepts, negative too, so this is not an `u16`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u64>,
-    /// How long the request took, in microseconds.
+    pub status: Option<i64>,
+    /// How long the request took, in microseconds (an integer, as `status`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_us: Option<u64>,
+    pub duration_us: Option<i64>,
 }
 
 impl Context {
@@ -281,7 +281,7 @@ impl Context {
         };
         if let Some(v) = self.duration_us {
             key(out, "duration_us");
-            write_u64(v, out);
+            write_i64(v, out);
         }
         let strings = [
             ("ip", &self.ip),
@@ -298,7 +298,7 @@ impl Context {
         }
         if let Some(v) = self.status {
             key(out, "status");
-            write_u64(v, out);
+            write_i64(v, out);
         }
         if let Some(v) = &self.user_agent {
             key(out, "user_agent");
@@ -798,13 +798,13 @@ pub enum DraftError {
         /// The limit ([`MAX_VALUE_DEPTH`]).
         limit: usize,
     },
-    /// An integer field of the context is beyond 2^53 (RFC 8785 numbers are doubles).
-    #[error("{field} is {value}, beyond 2^53: no verifier reads such an integer (RFC 8785 numbers are doubles)")]
+    /// An integer field of the context is beyond ±2^53 (RFC 8785 numbers are doubles).
+    #[error("{field} is {value}, beyond ±2^53: no verifier reads such an integer (RFC 8785 numbers are doubles)")]
     IntegerTooLarge {
         /// `context.status` or `context.duration_us`.
         field: &'static str,
         /// The value.
-        value: u64,
+        value: i64,
     },
     /// The event's time is a leap second (`23:59:60`), which SQL stores' time columns cannot
     /// keep (PostgreSQL moves it to the next minute, MySQL to zero).
@@ -916,7 +916,8 @@ impl PreparedEvent {
         }
         check_depth(&event.changes, &event.details, MAX_VALUE_DEPTH)?;
         let integers = [("context.status", event.context.status), ("context.duration_us", event.context.duration_us)];
-        if let Some((field, Some(value))) = integers.into_iter().find(|(_, v)| v.is_some_and(|v| v > MAX_SAFE_INTEGER))
+        if let Some((field, Some(value))) =
+            integers.into_iter().find(|(_, v)| v.is_some_and(|v| v.unsigned_abs() > MAX_SAFE_INTEGER))
         {
             return Err(DraftError::IntegerTooLarge { field, value });
         }

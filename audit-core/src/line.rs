@@ -659,9 +659,9 @@ fn check_context<E: Failure>(s: &mut Scanner<'_, E>, fields: &mut FieldSpans) ->
     let mut members = s.members(&CONTEXT_KEYS)?;
     while let Some(member) = s.next_member(&mut members)? {
         match member {
-            Member::Spec(0) => drop(s.integer_value("context.duration_us")?),
+            Member::Spec(0) => s.integer_value("context.duration_us")?,
             Member::Spec(4) => fields.request_id = Some(s.string_span("a context field")?),
-            Member::Spec(6) => drop(s.integer_value("context.status")?),
+            Member::Spec(6) => s.integer_value("context.status")?,
             Member::Spec(_) => {
                 s.string_span("a context field")?;
             }
@@ -695,9 +695,11 @@ fn check_changes<E: Failure>(s: &mut Scanner<'_, E>) -> Result<(), E> {
         }
         let field = field.ok_or_else(|| E::fail(|| "a change has no \"field\"".into()))?;
         if let Some(before) = previous.replace(field.clone())
-            && key_order(&s.b[before], &s.b[field]) != std::cmp::Ordering::Less
+            && key_order(&s.b[before], &s.b[field]) == std::cmp::Ordering::Greater
         {
-            return Err(E::fail(|| "\"changes\" must be sorted by field, each field once".into()));
+            // SPEC §1 says "sorted": in the order canonical JSON sorts keys (UTF-16 code
+            // units); a field twice is out of place but not out of order.
+            return Err(E::fail(|| "\"changes\" must be sorted by field (UTF-16 code units)".into()));
         }
         Ok(())
     })?;
@@ -711,9 +713,10 @@ fn check_tags<E: Failure>(s: &mut Scanner<'_, E>) -> Result<(), E> {
     s.array(|s| {
         let tag = s.string_span("tags[]")?;
         if let Some(before) = previous.replace(tag.clone())
-            && key_order(&s.b[before], &s.b[tag]) != std::cmp::Ordering::Less
+            && key_order(&s.b[before], &s.b[tag]) == std::cmp::Ordering::Greater
         {
-            return Err(E::fail(|| "\"tags\" must be sorted, each tag once".into()));
+            // SPEC §1 says "sorted" (as for `changes`): a tag twice is not out of order.
+            return Err(E::fail(|| "\"tags\" must be sorted (UTF-16 code units)".into()));
         }
         Ok(())
     })?;
@@ -837,18 +840,28 @@ impl<'a, E: Failure> Scanner<'a, E> {
         Some(parsed)
     }
 
-    /// A non-negative integer value up to 2^53.
-    fn integer_value(&mut self, name: &str) -> Result<u64, E> {
-        if let Some((value, len)) = plain_integer(self.b, self.i) {
+    /// An integer value (SPEC §1: the numbers of the fields it defines are integers), negative
+    /// too, in RFC 8785 form and within ±2^53 (beyond, a double is not exact: RFC 8785's
+    /// numbers are I-JSON's).
+    fn integer_value(&mut self, name: &str) -> Result<(), E> {
+        if let Some((_, len)) = plain_integer(self.b, self.i) {
             self.i += len;
-            return Ok(value);
+            return Ok(());
         }
         let start = self.i;
-        if !matches!(self.peek(), Some(b'0'..=b'9')) {
-            return Err(E::fail(|| format!("{name:?} must be a non-negative integer")));
+        if !matches!(self.peek(), Some(b'0'..=b'9' | b'-')) {
+            return Err(E::fail(|| format!("{name:?} must be an integer")));
         }
         self.number()?;
-        integer_field(self.b, start..self.i, name)
+        let raw = &self.b[start..self.i];
+        let digits = raw.strip_prefix(b"-").unwrap_or(raw);
+        let magnitude = digits.iter().try_fold(0u64, |acc, &c| {
+            if c.is_ascii_digit() { acc.checked_mul(10)?.checked_add(u64::from(c - b'0')) } else { None }
+        });
+        match magnitude {
+            Some(n) if n <= MAX_SAFE_INTEGER => Ok(()),
+            _ => Err(E::fail(|| format!("{name:?} must be an integer within ±2^53"))),
+        }
     }
 
     fn literal(&mut self, word: &[u8]) -> Result<(), E> {

@@ -38,7 +38,8 @@ fn actor() -> impl Strategy<Value = Actor> {
 
 fn context() -> impl Strategy<Value = Context> {
     let s = || proptest::option::of(any::<String>());
-    (s(), s(), s(), s(), s(), s(), proptest::option::of(0u64..1 << 53), proptest::option::of(0u64..1 << 53)).prop_map(
+    let n = || proptest::option::of(-(1i64 << 53)..=1 << 53);
+    (s(), s(), s(), s(), s(), s(), n(), n()).prop_map(
         |(ip, user_agent, request_id, method, route, path, status, duration_us)| Context {
             ip,
             user_agent,

@@ -56,14 +56,15 @@ fn what_spec_forbids_is_refused_with_a_reason() {
         (&["justification"], Some(json!(5)), "\"justification\" must be a string"),
         (&["context"], Some(json!({})), "\"context\" is {}"),
         (&["context", "status"], Some(json!(200.5)), "context.status"),
-        (&["context", "duration_us"], Some(json!(-1)), "context.duration_us"),
+        (&["context", "duration_us"], Some(json!(-9007199254740993i64)), "beyond 2^53"),
+        (&["context", "status"], Some(json!(1e21)), "context.status"),
         (&["context", "ip"], Some(Value::Null), "context field"),
         (&["changes"], Some(json!([])), "\"changes\" is []"),
         (&["changes"], Some(json!([{"field": "z"}, {"field": "a"}])), "sorted by field"),
         (&["changes"], Some(json!([{"old": 1}])), "no \"field\""),
         (&["tags"], Some(json!(["z", "a"])), "\"tags\" must be sorted"),
         (&["tags"], Some(json!([])), "\"tags\" is []"),
-        (&["tags"], Some(json!(["a", "a"])), "each tag once"),
+        (&["tags"], Some(json!(["\u{e000}", "\u{1F600}"])), "\"tags\" must be sorted"),
         (&["details"], Some(json!({})), "\"details\" is {}"),
         (&["details"], Some(json!([1])), "\"details\" must be an object"),
         (&["seq"], Some(json!(1.5)), "\"seq\""),
@@ -81,11 +82,43 @@ fn what_spec_forbids_is_refused_with_a_reason() {
         (&["action"], Some(json!(["update"])), "\"action\" must be a string"),
         (&["chain"], None, "missing field \"chain\""),
     ];
-    assert_eq!(cases.len(), 31);
+    assert_eq!(cases.len(), 32);
     for (path, value, expected) in cases {
         let text = with(path, value.clone());
         let error = Event::from_json(&text).expect_err(&format!("{path:?} = {value:?} must be refused"));
         assert!(error.message().contains(expected), "{path:?}: {error} (wanted {expected:?})");
+    }
+}
+
+/// SPEC §1 says only "integer" for `context.status` and `context.duration_us`, and "sorted" for
+/// `tags` and `changes`: negative integers, and a tag or a field twice, are valid events. (The
+/// verifier refused them: an outside writer's trail that the SPEC calls valid was "bad
+/// format" here.) They verify in a chain and keep their bytes.
+#[test]
+fn what_spec_allows_is_accepted_and_verifies() {
+    use audit_core::EventHash;
+    use audit_core::verify::{ChainVerifier, verify_reader};
+    let cases: Vec<(&[&str], Value)> = vec![
+        (&["context", "status"], json!(-1)),
+        (&["context", "duration_us"], json!(-15)),
+        (&["context", "status"], json!(9007199254740992u64)),
+        (&["context", "duration_us"], json!(-9007199254740992i64)),
+        (&["context", "status"], json!(0)),
+        (&["tags"], json!(["a", "a", "privileged"])),
+        (&["tags"], json!(["\u{1F600}", "\u{e000}"])), // UTF-16 order: a surrogate before U+E000
+        (&["changes"], json!([{"field": "email", "old": "a@x"}, {"field": "email", "new": "b@x"}])),
+    ];
+    for (path, value) in cases {
+        let mut event = Event::from_json(&with(path, Some(value.clone())))
+            .unwrap_or_else(|e| panic!("{path:?} = {value} is a valid event: {e}"));
+        event.seq = 1;
+        event.prev = EventHash::ZERO;
+        event.hash = event.compute_hash();
+        let line = event.to_canonical_line();
+        assert!(line.contains(&value.to_string()), "{path:?}: {value} kept as written in {line}");
+        let report = verify_reader(format!("{line}\n").as_bytes(), ChainVerifier::from_genesis()).expect("in memory");
+        assert!(report.is_valid(), "{path:?} = {value}: {report:?}");
+        assert_eq!(Event::from_canonical_line(&line).expect("parses").to_canonical_line(), line, "{path:?}");
     }
 }
 

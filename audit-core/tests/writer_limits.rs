@@ -20,12 +20,13 @@ fn integers_beyond_2_pow_53_and_leap_seconds_are_refused_and_nothing_is_written(
     runtime().block_on(async {
         let auditor = Auditor::builder(Arc::new(JsonlStore::open(&path).expect("open"))).build();
         let with = |context: Context| EventDraft::new("POST /users").actor(Actor::user("u")).context(context);
-        let at_limit = Context { status: Some(1 << 53), duration_us: Some(1 << 53), ..Context::default() };
-        auditor.record(with(at_limit)).await.expect("2^53 is the largest integer a verifier reads");
+        let at_limit = Context { status: Some(1 << 53), duration_us: Some(-(1 << 53)), ..Context::default() };
+        auditor.record(with(at_limit)).await.expect("±2^53 are the largest integers a verifier reads");
         for (context, field) in [
             (Context { status: Some((1 << 53) + 1), ..Context::default() }, "context.status"),
-            (Context { status: Some(u64::MAX), ..Context::default() }, "context.status"),
-            (Context { duration_us: Some((1 << 53) + 1), ..Context::default() }, "context.duration_us"),
+            (Context { status: Some(i64::MAX), ..Context::default() }, "context.status"),
+            (Context { status: Some(i64::MIN), ..Context::default() }, "context.status"),
+            (Context { duration_us: Some(-(1 << 53) - 1), ..Context::default() }, "context.duration_us"),
         ] {
             let error = auditor.record(with(context)).await.expect_err("beyond 2^53");
             assert!(

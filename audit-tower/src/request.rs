@@ -126,7 +126,7 @@ impl Started {
     ///
     /// Closes the handle: events the application adds later are recorded on their own.
     pub(crate) fn drafts(self, status: Option<StatusCode>, forced: Option<&'static str>) -> VecDeque<EventDraft> {
-        let elapsed = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let elapsed = i64::try_from(self.started.elapsed().as_micros()).unwrap_or(i64::MAX);
         // In the scope itself: an event a clone of the handle adds later gets them too.
         self.handle.scope().update_context(|context| {
             context.status = status.map(|s| s.as_u16().into());

@@ -42,7 +42,7 @@ async fn statuses_map_to_outcomes() {
     let events = common::events(&store);
     assert_eq!(events.len(), cases.len());
     for (event, (code, outcome, reason)) in events.iter().zip(cases) {
-        assert_eq!(event.context.status, Some(u64::from(code)));
+        assert_eq!(event.context.status, Some(i64::from(code)));
         assert_eq!(event.outcome, outcome, "status {code}");
         assert_eq!(event.reason.as_deref(), reason, "status {code}");
     }

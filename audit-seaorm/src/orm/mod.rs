@@ -149,6 +149,13 @@
 //! that transaction's events. Autocommit writes have no transaction to share, so they are
 //! recorded directly in both modes: use a transaction where a crash must not lose an event.
 //!
+//! While the audit store does not answer or fails, `commit()` waits for the events to be
+//! durable in it (the change itself is committed by then), in both modes. To bound that wait,
+//! put a timeout around `commit()`: a commit future dropped after `COMMIT` loses no event (they
+//! are queued, or queued by a task of their own, and written once the store answers), and with
+//! the outbox a later [`AuditedDb::recover_outbox`] finds their rows sealed and seals nothing
+//! twice.
+//!
 //! ## Writes that bypass the hooks
 //! `insert_many`, `update_many`, `delete_many`, `Entity::insert(..).exec`, `delete_by_id`
 //! and raw SQL run no hooks. The audited helpers of [`bulk`] do the same work and record a

@@ -545,6 +545,18 @@ impl SqlStore {
         self.check_chain_name(chain)
             .map_err(|e| AppendError::Rejected { events: Vec::new(), reason: e.to_string() })?;
         let head = check_batch(chain, expected, batch)?;
+        // A time in a leap second (`23:59:60`, which another writer's line may hold; this
+        // crate's writer refuses it) cannot be kept by the `ts` column (PostgreSQL moves it to
+        // the next second): the column would differ from the line, and the event be missed by
+        // queries of its period.
+        let leap: Vec<uuid::Uuid> =
+            batch.iter().filter(|event| event.event.ts.is_leap_second()).map(|event| event.event.id).collect();
+        if !leap.is_empty() {
+            return Err(AppendError::Rejected {
+                events: leap,
+                reason: "its time is in a leap second (23:59:60), which the SQL store's ts column cannot keep".into(),
+            });
+        }
         if self.dialect == Dialect::MySql {
             self.check_packet_size(batch).await?;
         }

@@ -186,6 +186,15 @@ impl EventFilter {
         !self.outcomes.is_empty() && !self.outcomes.contains(&Outcome::Success)
     }
 
+    /// True when a text condition holds U+0000 or U+0001, which PostgreSQL's columns keep alike
+    /// (`sql::postgres_text`): its SQL condition then matches both.
+    fn has_mapped_text(&self) -> bool {
+        [&self.chain, &self.actor, &self.action, &self.resource_type, &self.resource_id]
+            .into_iter()
+            .flatten()
+            .any(|text| text.contains(['\u{0}', '\u{1}']))
+    }
+
     /// Appends ` AND …` for every condition.
     fn push_sql(&self, dialect: Dialect, sql: &mut Sql) {
         let text = [
@@ -213,11 +222,18 @@ impl EventFilter {
                 sql.bind_list(many.iter().map(|o| o.as_str().into()));
             }
         }
-        if let Some(since) = self.since {
-            sql.push(" AND ts >= ").bind(dialect.ts_value(since));
-        }
-        if let Some(until) = self.until {
-            sql.push(" AND ts < ").bind(dialect.ts_value(until));
+        match column_period(self.since, self.until) {
+            Some((since, until)) => {
+                if let Some(since) = since {
+                    sql.push(" AND ts >= ").bind(dialect.ts_value(since));
+                }
+                if let Some(until) = until {
+                    sql.push(" AND ts < ").bind(dialect.ts_value(until));
+                }
+            }
+            None => {
+                sql.push(" AND 1 = 0");
+            }
         }
         // The predicates of the report indexes, spelled as the indexes spell them so that
         // PostgreSQL and SQLite may use those partial indexes (MySQL: the generated columns
@@ -413,8 +429,13 @@ impl SqlStore {
                 _ => summaries.push(FailureSummary { actor_id, actor_kinds: vec![actor_kind], failures, first, last }),
             }
         }
-        if self.dialect == Dialect::Postgres && summaries.iter().any(|s| s.actor_id.contains('\u{1}')) {
-            summaries = self.recount_mapped_actors(summaries, &events, min_failures).await?;
+        if self.dialect == Dialect::Postgres {
+            // A condition on U+0000 or U+0001 matched both in the columns: count every group
+            // again from the lines.
+            let all = events.has_mapped_text();
+            if all || summaries.iter().any(|s| s.actor_id.contains('\u{1}')) {
+                summaries = self.recount_mapped_actors(summaries, &events, min_failures, all).await?;
+            }
         }
         Ok(summaries)
     }
@@ -422,17 +443,19 @@ impl SqlStore {
     /// PostgreSQL keeps U+0000 of an actor id as U+0001 in the column (`sql::postgres_text`),
     /// so ids that differ only there share a group. The groups whose id has U+0001 are counted
     /// again from their events' lines, by exact id (merging only adds failures up, so no actor
-    /// at the threshold is missed), and the summaries sorted again.
+    /// at the threshold is missed), and the summaries sorted again. With `all`, every group is
+    /// (the filter's own text held U+0000 or U+0001, so its groups may hold other events).
     async fn recount_mapped_actors(
         &self,
         summaries: Vec<FailureSummary>,
         events: &EventFilter,
         min_failures: u64,
+        all: bool,
     ) -> Result<Vec<FailureSummary>, SqlStoreError> {
         let what = "repeated failures report: count actor ids with U+0000 or U+0001";
         let mut out = Vec::with_capacity(summaries.len());
         for summary in summaries {
-            if !summary.actor_id.contains('\u{1}') {
+            if !all && !summary.actor_id.contains('\u{1}') {
                 out.push(summary);
                 continue;
             }
@@ -544,3 +567,34 @@ impl SqlStore {
         self.page(&events, filter.after.clone(), filter.limit).await
     }
 }
+
+/// The period `since <= ts < until` as bounds every backend's `ts` column can compare (`None`:
+/// nothing can match). A stored event's time is within the years 0000–9999 and never in a leap
+/// second (the store refuses those), so a bound in a leap second (`23:59:60`) becomes the next
+/// second's start (no stored time lies between), and a bound beyond those years is dropped or
+/// matches nothing; bound as they were, SQLite compared `+10000-…` as text and MySQL's
+/// `DATETIME` could not hold them (a period to the year 10000 found nothing).
+fn column_period(since: Option<Timestamp>, until: Option<Timestamp>) -> Option<(Option<Timestamp>, Option<Timestamp>)> {
+    let (Some(first), Some(last)) =
+        (Timestamp::from_unix_micros(FIRST_SPEC_MICROS), Timestamp::from_unix_micros(LAST_SPEC_MICROS))
+    else {
+        return Some((since, until));
+    };
+    let whole_second = |ts: Timestamp| {
+        if ts.is_leap_second() {
+            Timestamp::from_unix_micros(ts.unix_micros().div_euclid(1_000_000) * 1_000_000).unwrap_or(ts)
+        } else {
+            ts
+        }
+    };
+    let since = since.map(whole_second);
+    let until = until.map(whole_second);
+    if since.is_some_and(|since| since > last) || until.is_some_and(|until| until <= first) {
+        return None;
+    }
+    Some((since.filter(|since| *since > first), until.filter(|until| *until <= last)))
+}
+
+/// 0000-01-01T00:00:00.000000Z and 9999-12-31T23:59:59.999999Z, in microseconds since 1970.
+const FIRST_SPEC_MICROS: i64 = -62_167_219_200_000_000;
+const LAST_SPEC_MICROS: i64 = 253_402_300_799_999_999;

@@ -580,14 +580,15 @@ fn string_field<'a, E: Failure>(line: &'a [u8], span: &Range<usize>, name: &str)
 }
 
 fn integer_field<E: Failure>(line: &[u8], span: Range<usize>, name: &str) -> Result<u64, E> {
-    let raw = &line[span];
-    let parsed = raw.iter().try_fold(0u64, |acc, &c| {
+    safe_integer(&line[span]).ok_or_else(|| E::fail(|| format!("{name:?} must be a non-negative integer up to 2^53")))
+}
+
+/// The value of `digits` when they are ASCII digits only and it is at most 2^53.
+fn safe_integer(digits: &[u8]) -> Option<u64> {
+    let value = digits.iter().try_fold(0u64, |acc, &c| {
         if c.is_ascii_digit() { acc.checked_mul(10)?.checked_add(u64::from(c - b'0')) } else { None }
-    });
-    match parsed {
-        Some(n) if n <= MAX_SAFE_INTEGER => Ok(n),
-        _ => Err(E::fail(|| format!("{name:?} must be a non-negative integer up to 2^53"))),
-    }
+    })?;
+    (value <= MAX_SAFE_INTEGER).then_some(value)
 }
 
 fn hash_field<E: Failure>(line: &[u8], span: Range<usize>, name: &str) -> Result<EventHash, E> {
@@ -854,13 +855,9 @@ impl<'a, E: Failure> Scanner<'a, E> {
         }
         self.number()?;
         let raw = &self.b[start..self.i];
-        let digits = raw.strip_prefix(b"-").unwrap_or(raw);
-        let magnitude = digits.iter().try_fold(0u64, |acc, &c| {
-            if c.is_ascii_digit() { acc.checked_mul(10)?.checked_add(u64::from(c - b'0')) } else { None }
-        });
-        match magnitude {
-            Some(n) if n <= MAX_SAFE_INTEGER => Ok(()),
-            _ => Err(E::fail(|| format!("{name:?} must be an integer within ±2^53"))),
+        match safe_integer(raw.strip_prefix(b"-").unwrap_or(raw)) {
+            Some(_) => Ok(()),
+            None => Err(E::fail(|| format!("{name:?} must be an integer within ±2^53"))),
         }
     }
 

@@ -2,11 +2,14 @@
 //! note, held events) when other things go wrong around it: lost answers, store errors,
 //! another writer, a small `max_event_bytes`, checkpoints, shutdown, health.
 
+mod refusal_common;
+
 use audit_core::checkpoint::{Checkpoint, NoteSigner};
 use audit_core::publish::{CallbackSink, CheckpointPolicy};
 use audit_core::store::{AppendError, AuditStore, Head, LineStream, MemoryStore, Query, QueryPage, StoreError};
-use audit_core::verify::{ChainVerifier, verify_reader, verify_store};
-use audit_core::{Actor, Auditor, EventDraft, REFUSAL_ACTION, RecordError, RetryPolicy, SealedEvent, Ticket};
+use audit_core::verify::verify_store;
+use audit_core::{Actor, Auditor, EventDraft, REFUSAL_ACTION, RecordError, SealedEvent, Ticket};
+use refusal_common::{Stored, append_log_line, retry_every, stored};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -62,14 +65,6 @@ impl Scripted {
     }
 }
 
-fn describe(batch: &[SealedEvent]) -> String {
-    batch
-        .iter()
-        .map(|e| format!("{}@{}", if e.event.action == REFUSAL_ACTION { "note" } else { &e.event.action }, e.seq()))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 #[async_trait::async_trait]
 impl AuditStore for Scripted {
     async fn head(&self, chain: &str) -> Result<Head, StoreError> {
@@ -95,14 +90,7 @@ impl AuditStore for Scripted {
                 }
             }
         };
-        let outcome = match &result {
-            Ok(h) => format!("ok -> {}", h.seq),
-            Err(AppendError::Conflict { actual, .. }) => format!("conflict (head {})", actual.seq),
-            Err(AppendError::Rejected { .. }) => "rejected".to_string(),
-            Err(AppendError::RefusedValue { .. }) => "refused value".to_string(),
-            Err(AppendError::Store(_)) => format!("store error ({fault:?})"),
-        };
-        self.log.lock().expect("lock").push(format!("#{n} on {} [{}]: {outcome}", expected.seq, describe(batch)));
+        self.log.lock().expect("lock").push(append_log_line(n, expected, batch, &result));
         result
     }
     fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
@@ -119,36 +107,6 @@ fn draft(i: usize) -> EventDraft {
 
 fn poison(i: usize) -> EventDraft {
     EventDraft::new("write").actor(Actor::user("poison")).detail("i", json!(i))
-}
-
-fn every(wait: Duration) -> RetryPolicy {
-    RetryPolicy { initial: wait, max: wait }
-}
-
-/// One event of the chain: a recorded one (its `i` detail) or a note naming a refused id.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Stored {
-    Event(u64),
-    Note(uuid::Uuid),
-}
-
-/// The chain verifies from genesis; its events in order.
-fn stored(store: &MemoryStore) -> Vec<Stored> {
-    let events = store.events(CHAIN);
-    let text: String = events.iter().map(|event| format!("{}\n", event.line)).collect();
-    let report = verify_reader(text.as_bytes(), ChainVerifier::from_genesis()).expect("in memory");
-    assert!(report.is_valid(), "{report:?}");
-    assert_eq!(report.verified, events.len() as u64);
-    events
-        .iter()
-        .map(|event| match event.event.details.get("i") {
-            Some(i) => Stored::Event(i.as_u64().expect("i")),
-            None => {
-                assert_eq!(event.event.action, REFUSAL_ACTION);
-                Stored::Note(event.event.resource.id.parse().expect("a UUID"))
-            }
-        })
-        .collect()
 }
 
 async fn settle<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
@@ -185,8 +143,10 @@ async fn a_refused_value_is_noted_and_refused_even_when_max_event_bytes_is_below
     probe.shutdown().await;
     assert!(event_size < note_size, "event {event_size} bytes, note {note_size} bytes");
     eprintln!("max_event_bytes {event_size}: the event fits, the note ({note_size} bytes) does not");
-    let auditor =
-        Auditor::builder(store.clone()).max_event_bytes(event_size).retry(every(Duration::from_millis(5))).build();
+    let auditor = Auditor::builder(store.clone())
+        .max_event_bytes(event_size)
+        .retry(retry_every(Duration::from_millis(5)))
+        .build();
     let bad = auditor.record_buffered(poison(0)).await.expect("a valid event of this auditor");
     let bad_id = bad.id();
     let answer = settle("the refused event's ticket", bad).await;
@@ -205,7 +165,7 @@ async fn a_refused_value_is_noted_and_refused_even_when_max_event_bytes_is_below
 #[tokio::test]
 async fn healthy_again_once_the_repaired_store_refuses_the_held_event_for_its_id() {
     let store = Scripted::new();
-    let auditor = Auditor::builder(store.clone()).retry(every(Duration::from_millis(5))).build();
+    let auditor = Auditor::builder(store.clone()).retry(retry_every(Duration::from_millis(5))).build();
     let taken = auditor.record(draft(0)).await.expect("written");
     store.refuse_all.store(true, Ordering::SeqCst);
     let again = auditor.record_buffered(draft(1).with_id(taken.id)).await.expect("queued");
@@ -223,12 +183,33 @@ async fn healthy_again_once_the_repaired_store_refuses_the_held_event_for_its_id
     assert_eq!(stored(&store.inner), vec![Stored::Event(0)]);
 }
 
+/// A store that refuses every event (its note too) makes the writer unhealthy: a caller
+/// already waiting in `Auditor::until_unhealthy` (a response under fail-open) is woken then,
+/// not only by a failed append.
+#[tokio::test]
+async fn a_store_refusing_every_event_wakes_those_waiting_until_unhealthy() {
+    let store = Scripted::new();
+    let auditor = Auditor::builder(store.clone()).retry(retry_every(Duration::from_secs(60))).build();
+    auditor.record(draft(0)).await.expect("written");
+    let waiting = tokio::spawn(auditor.until_unhealthy());
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished(), "the store takes events");
+    store.refuse_all.store(true, Ordering::SeqCst);
+    let held = auditor.record_buffered(draft(1)).await.expect("queued");
+    settle("the waiter", waiting).await.expect("the waiting task");
+    assert!(!auditor.is_healthy());
+    store.refuse_all.store(false, Ordering::SeqCst);
+    settle("shutdown", auditor.shutdown()).await;
+    assert_eq!(settle("the held event", held).await.expect("written").seq, 2);
+    assert_eq!(stored(&store.inner), vec![Stored::Event(0), Stored::Event(1)]);
+}
+
 /// The same with a plain store error: one transient error (nothing written), then the retry is
 /// refused for its id. Nothing waits and the store answers: healthy.
 #[tokio::test]
 async fn healthy_again_when_a_retry_after_a_store_error_is_refused() {
     let store = Scripted::new();
-    let auditor = Auditor::builder(store.clone()).retry(every(Duration::from_millis(5))).build();
+    let auditor = Auditor::builder(store.clone()).retry(retry_every(Duration::from_millis(5))).build();
     let taken = auditor.record(draft(0)).await.expect("written");
     *store.plan.lock().expect("lock") = Box::new(|n, _| if n == 1 { Fault::Error } else { Fault::Pass });
     let answer = settle("the repeated id", auditor.record(draft(1).with_id(taken.id))).await;
@@ -248,7 +229,7 @@ async fn healthy_again_when_a_retry_after_a_store_error_is_refused() {
 async fn shutdown_after_a_repair_writes_held_events_without_waiting_for_their_timer() {
     let store = Scripted::new();
     store.refuse_all.store(true, Ordering::SeqCst);
-    let auditor = Auditor::builder(store.clone()).retry(every(Duration::from_secs(60))).build();
+    let auditor = Auditor::builder(store.clone()).retry(retry_every(Duration::from_secs(60))).build();
     let tickets: Vec<Ticket> = (0..3).map(|i| auditor.try_record(draft(i)).expect("room")).collect();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(auditor.stats().written, 0);
@@ -271,7 +252,7 @@ async fn lost_answers_of_the_note_and_of_the_noted_event_are_recognised() {
         1 | 2 => Fault::Lost,
         _ => Fault::Pass,
     });
-    let auditor = Auditor::builder(store.clone()).retry(every(Duration::from_millis(2))).build();
+    let auditor = Auditor::builder(store.clone()).retry(retry_every(Duration::from_millis(2))).build();
     let t = auditor.try_record(draft(0)).expect("room");
     let id = t.id();
     let receipt = settle("the event", t).await.unwrap_or_else(|e| panic!("{e}\n{}", store.log()));
@@ -303,7 +284,7 @@ async fn another_writer_moving_the_head_between_note_and_retry_changes_nothing()
         Fault::Pass
     });
     let _ = other_store;
-    let auditor = Auditor::builder(store.clone()).retry(every(Duration::from_millis(2))).max_batch(8).build();
+    let auditor = Auditor::builder(store.clone()).retry(retry_every(Duration::from_millis(2))).max_batch(8).build();
     let tickets: Vec<Ticket> =
         (0..8).map(|i| auditor.try_record(if i == 5 { poison(i) } else { draft(i) }).expect("room")).collect();
     let bad = tickets[5].id();
@@ -334,8 +315,11 @@ async fn another_writer_moving_the_head_between_note_and_retry_changes_nothing()
 async fn held_events_apply_backpressure_with_max_batch_one_and_queue_one() {
     let store = Scripted::new();
     store.refuse_all.store(true, Ordering::SeqCst);
-    let auditor =
-        Auditor::builder(store.clone()).max_batch(1).queue_capacity(1).retry(every(Duration::from_millis(5))).build();
+    let auditor = Auditor::builder(store.clone())
+        .max_batch(1)
+        .queue_capacity(1)
+        .retry(retry_every(Duration::from_millis(5)))
+        .build();
     let a = auditor.try_record(draft(0)).expect("room");
     tokio::time::sleep(Duration::from_millis(30)).await;
     let b = auditor.try_record(draft(1)).expect("room in the queue");

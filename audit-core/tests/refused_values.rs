@@ -5,12 +5,15 @@
 //! one, it writes a note saying so, which tells a refused value from a store refusing every
 //! event: those are held, in order, and written once the store takes events again.
 
+mod refusal_common;
+
 use audit_core::store::{AppendError, AuditStore, Head, LineStream, MemoryStore, Query, QueryPage, StoreError};
-use audit_core::verify::{ChainVerifier, verify_reader};
-use audit_core::{Actor, Auditor, EventDraft, REFUSAL_ACTION, RecordError, SealedEvent, Ticket};
+use audit_core::{Actor, Auditor, EventDraft, RecordError, SealedEvent, Ticket};
+use refusal_common::{Stored, retry_every, stored};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// A memory store that refuses, like a database's data error, every batch holding an event
 /// of actor `poison` (naming none), and every batch of more than `max_rows` events.
@@ -62,38 +65,6 @@ fn queue_all(auditor: &Auditor, poisoned: &[bool]) -> Vec<Ticket> {
 
 /// One event of the store's chain: an event recorded by the test (its `i` detail) or the
 /// writer's note that it refused the event with the id given.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Stored {
-    Event(u64),
-    Note(uuid::Uuid),
-}
-
-/// The store's chain is valid from genesis; returns its events in chain order.
-fn stored(store: &MemoryStore) -> Vec<Stored> {
-    let events = store.events("default");
-    let text: String = events.iter().map(|event| format!("{}\n", event.line)).collect();
-    let report = verify_reader(text.as_bytes(), ChainVerifier::from_genesis()).expect("in memory");
-    assert!(report.is_valid(), "{report:?}");
-    assert_eq!(report.verified, events.len() as u64);
-    events
-        .iter()
-        .map(|event| match event.event.details.get("i") {
-            Some(i) => Stored::Event(i.as_u64().expect("i")),
-            None => {
-                assert_eq!(event.event.action, REFUSAL_ACTION);
-                assert_eq!(event.event.actor, Actor::system("audit-writer"));
-                let resource = &event.event.resource;
-                assert_eq!(resource.kind, "audit_event");
-                Stored::Note(resource.id.parse().expect("a UUID"))
-            }
-        })
-        .collect()
-}
-
-fn retry_every(wait: std::time::Duration) -> audit_core::RetryPolicy {
-    audit_core::RetryPolicy { initial: wait, max: wait }
-}
-
 #[tokio::test]
 async fn only_the_events_holding_a_refused_value_are_refused_and_the_rest_keep_their_order() {
     let store = RefusingStore::new(usize::MAX);
@@ -138,7 +109,7 @@ async fn only_the_events_holding_a_refused_value_are_refused_and_the_rest_keep_t
 async fn a_lone_refused_event_is_refused_at_once_with_a_note_and_shutdown_returns() {
     let store = RefusingStore::new(usize::MAX);
     // No other event will come to tell a bad value from a broken store: the note does.
-    let auditor = Auditor::builder(store.clone()).retry(retry_every(std::time::Duration::from_secs(3600))).build();
+    let auditor = Auditor::builder(store.clone()).retry(retry_every(Duration::from_secs(3600))).build();
     let refused = auditor.try_record(draft(0, true)).expect("room");
     let id = refused.id();
     let refused = refused.await;
@@ -217,8 +188,7 @@ impl AuditStore for BrokenStore {
 #[tokio::test]
 async fn events_a_store_refuses_all_alike_are_held_in_order_not_refused() {
     let store = BrokenStore::new();
-    let auditor =
-        Auditor::builder(store.clone()).max_batch(8).retry(retry_every(std::time::Duration::from_millis(5))).build();
+    let auditor = Auditor::builder(store.clone()).max_batch(8).retry(retry_every(Duration::from_millis(5))).build();
     let mut tickets = queue_all(&auditor, &[false; 5]);
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     // More arrive while the store refuses: held too, behind the first.
@@ -243,8 +213,7 @@ async fn events_a_store_refuses_all_alike_are_held_in_order_not_refused() {
 async fn events_held_through_an_outage_are_all_written_once_it_is_repaired_whatever_comes_first() {
     let store = BrokenStore::new();
     // No timer: only new events make the writer try the store again.
-    let auditor =
-        Auditor::builder(store.clone()).max_batch(200).retry(retry_every(std::time::Duration::from_secs(3600))).build();
+    let auditor = Auditor::builder(store.clone()).max_batch(200).retry(retry_every(Duration::from_secs(3600))).build();
     let mut tickets = Vec::new();
     for i in 0..100 {
         tickets.push(auditor.try_record(draft(i, false)).expect("room"));
@@ -273,7 +242,7 @@ async fn events_held_through_an_outage_are_all_written_once_it_is_repaired_whate
 #[tokio::test]
 async fn held_events_are_written_on_the_timer_after_a_repair_and_shutdown_waits_for_them() {
     let store = BrokenStore::new();
-    let auditor = Auditor::builder(store.clone()).retry(retry_every(std::time::Duration::from_millis(5))).build();
+    let auditor = Auditor::builder(store.clone()).retry(retry_every(Duration::from_millis(5))).build();
     let tickets = queue_all(&auditor, &[false; 10]);
     tokio::time::sleep(std::time::Duration::from_millis(30)).await;
     let stopping = tokio::spawn({
@@ -337,10 +306,8 @@ async fn a_store_repaired_at_any_moment_loses_no_event() {
     // while trying a note, while probing held events.
     for broken_for in 0..24 {
         let store = Arc::new(RepairedStore { inner: MemoryStore::new(), broken_for, appends: AtomicU64::new(0) });
-        let auditor = Auditor::builder(store.clone())
-            .max_batch(16)
-            .retry(retry_every(std::time::Duration::from_millis(1)))
-            .build();
+        let auditor =
+            Auditor::builder(store.clone()).max_batch(16).retry(retry_every(Duration::from_millis(1))).build();
         let tickets = queue_all(&auditor, &[false; 16]);
         let mut seqs = Vec::new();
         for (i, ticket) in tickets.into_iter().enumerate() {
@@ -365,7 +332,7 @@ async fn a_store_repaired_at_any_moment_loses_no_event() {
 #[tokio::test]
 async fn a_repeated_id_waits_for_the_held_event_with_that_id() {
     let store = BrokenStore::new();
-    let auditor = Auditor::builder(store.clone()).retry(retry_every(std::time::Duration::from_millis(2))).build();
+    let auditor = Auditor::builder(store.clone()).retry(retry_every(Duration::from_millis(2))).build();
     let id = uuid::Uuid::now_v7();
     let first = auditor.try_record(draft(0, false).with_id(id)).expect("room");
     let again = auditor.try_record(draft(0, false).with_id(id)).expect("room");

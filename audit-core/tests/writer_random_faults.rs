@@ -4,9 +4,12 @@
 //! `WRITER_FAULT_SEED_START=K` run other seeds; `WRITER_FAULT_LOG=1` prints a failing run's
 //! appends.
 
+mod refusal_common;
+
 use audit_core::store::{AppendError, AuditStore, Head, LineStream, MemoryStore, Query, QueryPage, StoreError};
 use audit_core::verify::{ChainVerifier, verify_reader};
 use audit_core::{Actor, Auditor, EventDraft, REFUSAL_ACTION, RecordError, RetryPolicy, SealedEvent, Ticket};
+use refusal_common::append_log_line;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -68,22 +71,7 @@ impl AuditStore for Chaos {
         } else {
             self.inner.append(chain, expected, batch).await
         };
-        let outcome = match &result {
-            Ok(h) => format!("ok -> {}", h.seq),
-            Err(AppendError::Conflict { actual, .. }) => format!("conflict (head {})", actual.seq),
-            Err(AppendError::Rejected { .. }) => "rejected".to_string(),
-            Err(AppendError::RefusedValue { .. }) => "refused value".to_string(),
-            Err(AppendError::Store(e)) => format!("store error: {e}"),
-        };
-        let what: Vec<String> = batch
-            .iter()
-            .map(|e| match e.event.details.get("i") {
-                Some(i) => format!("{}{i}@{}", if e.event.actor.id == "poison" { "P" } else { "e" }, e.seq()),
-                None if e.event.action == REFUSAL_ACTION => format!("note@{}", e.seq()),
-                None => format!("?@{}", e.seq()),
-            })
-            .collect();
-        self.log.lock().expect("lock").push(format!("#{n} on {} [{}]: {outcome}", expected.seq, what.join(",")));
+        self.log.lock().expect("lock").push(append_log_line(n, expected, batch, &result));
         result
     }
     fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {

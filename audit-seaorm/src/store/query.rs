@@ -10,6 +10,7 @@ use super::sql::{self, Dialect, EVENTS, Sql};
 use super::{SqlStore, page_limit};
 use audit_core::store::{Cursor, Query, QueryPage};
 use audit_core::{ActorKind, Change, Event, Outcome, SealedEvent, Timestamp};
+use chrono::Datelike;
 use sea_orm::ConnectionTrait;
 use std::collections::BTreeMap;
 
@@ -575,11 +576,6 @@ impl SqlStore {
 /// matches nothing; bound as they were, SQLite compared `+10000-…` as text and MySQL's
 /// `DATETIME` could not hold them (a period to the year 10000 found nothing).
 fn column_period(since: Option<Timestamp>, until: Option<Timestamp>) -> Option<(Option<Timestamp>, Option<Timestamp>)> {
-    let (Some(first), Some(last)) =
-        (Timestamp::from_unix_micros(FIRST_SPEC_MICROS), Timestamp::from_unix_micros(LAST_SPEC_MICROS))
-    else {
-        return Some((since, until));
-    };
     let whole_second = |ts: Timestamp| {
         if ts.is_leap_second() {
             Timestamp::from_unix_micros(ts.unix_micros().div_euclid(1_000_000) * 1_000_000).unwrap_or(ts)
@@ -587,14 +583,10 @@ fn column_period(since: Option<Timestamp>, until: Option<Timestamp>) -> Option<(
             ts
         }
     };
-    let since = since.map(whole_second);
-    let until = until.map(whole_second);
-    if since.is_some_and(|since| since > last) || until.is_some_and(|until| until <= first) {
+    let year = |ts: &Timestamp| ts.as_datetime().year();
+    let (since, until) = (since.map(whole_second), until.map(whole_second));
+    if since.is_some_and(|since| year(&since) > 9999) || until.is_some_and(|until| year(&until) < 0) {
         return None;
     }
-    Some((since.filter(|since| *since > first), until.filter(|until| *until <= last)))
+    Some((since.filter(|since| year(since) >= 0), until.filter(|until| year(until) <= 9999)))
 }
-
-/// 0000-01-01T00:00:00.000000Z and 9999-12-31T23:59:59.999999Z, in microseconds since 1970.
-const FIRST_SPEC_MICROS: i64 = -62_167_219_200_000_000;
-const LAST_SPEC_MICROS: i64 = 253_402_300_799_999_999;

@@ -20,7 +20,9 @@
 //! it on a bounded queue. One background task takes whatever is queued (up to
 //! [`AuditorBuilder::max_batch`]), gives each event its `seq`, `prev` and `hash`, and appends
 //! them as one batch (group commit). Receipts are sent once the store says the batch is
-//! durable.
+//! durable. When someone waits for an event of the batch (a [`Ticket`]), the batch is written
+//! at once; when no one does ([`Auditor::try_record_detached`]), the writer first lets the
+//! tasks that are ready to run record theirs, so that they share the append.
 //!
 //! # Promises
 //! - **Nothing dropped**: a full queue makes [`Auditor::record`] wait (backpressure);
@@ -746,9 +748,13 @@ impl Writer {
                     held_delay = (held_delay * 2).min(self.retry.max);
                 }
             }
-            if !batch.is_empty() && batch.len() < room {
-                // Under load, let the tasks that are about to record run first: one larger
-                // batch costs far less than many wake-ups. Idle, this returns at once.
+            if !batch.is_empty() && batch.len() < room && batch.iter().all(|queued| queued.ack.is_none()) {
+                // No one waits for these events (detached): under load, let the tasks that are
+                // about to record run first, since one larger batch costs far less than many
+                // appends. When someone waits for an event, it is written at once: on a
+                // multi-threaded runtime a yield also wakes an idle worker to take the writer
+                // over (a futex wake, and often a move of the writer to that thread), which the
+                // waiting caller pays for on every event.
                 tokio::task::yield_now().await;
                 while batch.len() < room {
                     match receiver.try_recv() {

@@ -26,8 +26,10 @@
 //! ```
 //!
 //! # When
-//! - [`CheckpointPolicy::every_events`]`(n)`: at every multiple of `n` events (when one
-//!   append passes several, the highest one only: it vouches for the others).
+//! - [`CheckpointPolicy::every_events`]`(n)`: at every multiple of `n` events. When the
+//!   publisher gets to several at once (one append passes several, or appends came while it
+//!   was publishing or had not yet read the chain at start), the highest one only: it vouches
+//!   for the others, and the publisher never falls further behind than one sink call.
 //! - [`CheckpointPolicy::every`]`(t)`: the current size, when `t` has passed since the last
 //!   checkpoint and events were appended since.
 //! - At [`crate::Auditor::shutdown`]: the final size, if no checkpoint has it yet.
@@ -168,7 +170,8 @@ impl CheckpointPolicy {
         })
     }
 
-    /// A checkpoint at every multiple of `n` events (`n` ≥ 1).
+    /// A checkpoint at every multiple of `n` events (`n` ≥ 1); of several multiples that the
+    /// publisher gets to at once, the highest only (see the [module docs](self)).
     pub fn every_events(mut self, n: u64) -> Self {
         self.every_events = Some(n.max(1));
         self

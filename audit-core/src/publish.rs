@@ -29,7 +29,7 @@
 //! - [`CheckpointPolicy::every_events`]`(n)`: at every multiple of `n` events. When the
 //!   publisher gets to several at once (one append passes several, or appends came while it
 //!   was publishing or had not yet read the chain at start), the highest one only: it vouches
-//!   for the others, and the publisher never falls further behind than one sink call.
+//!   for the others, and a slow sink cannot make the publisher fall ever further behind.
 //! - [`CheckpointPolicy::every`]`(t)`: the current size, when `t` has passed since the last
 //!   checkpoint and events were appended since.
 //! - At [`crate::Auditor::shutdown`]: the final size, if no checkpoint has it yet.

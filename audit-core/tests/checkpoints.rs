@@ -382,3 +382,48 @@ fn a_policy_refuses_an_origin_that_cannot_be_signed() {
     assert!(CheckpointPolicy::new("two\nlines", signer.clone(), sink.clone()).is_err());
     assert!(CheckpointPolicy::new("", signer, sink).is_err());
 }
+
+/// A sink whose first publication waits until the test releases it; records what it published.
+struct Busy {
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Semaphore,
+    sizes: Mutex<Vec<u64>>,
+}
+
+#[async_trait]
+impl CheckpointSink for Busy {
+    async fn publish(&self, checkpoint: &Checkpoint, _note: &str) -> Result<(), PublishError> {
+        if self.sizes.lock().expect("lock").is_empty() {
+            self.entered.notify_one();
+            let _ = self.release.acquire().await.expect("not closed");
+        }
+        self.sizes.lock().expect("lock").push(checkpoint.size);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiples_passed_while_the_sink_is_busy_give_the_highest_one_only() {
+    let store = Arc::new(MemoryStore::new());
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    let sink = Arc::new(Busy {
+        entered: tokio::sync::Notify::new(),
+        release: tokio::sync::Semaphore::new(0),
+        sizes: Mutex::default(),
+    });
+    let policy = CheckpointPolicy::new(ORIGIN, signer, sink.clone()).expect("origin").every_events(2);
+    let auditor = Auditor::builder(store.clone()).checkpoints(policy).build();
+    for i in 0..2 {
+        auditor.record(draft(i)).await.expect("recorded");
+    }
+    sink.entered.notified().await; // publishing size 2, held
+    for i in 2..10 {
+        auditor.record(draft(i)).await.expect("a busy sink does not hold events up");
+    }
+    assert_eq!(auditor.stats().written, 10);
+    sink.release.add_permits(1);
+    auditor.shutdown().await;
+    // 4, 6 and 8 came due while the sink was busy: 10 vouches for them.
+    assert_eq!(*sink.sizes.lock().expect("lock"), [2, 10]);
+    assert_every_event_once(&store, 10);
+}

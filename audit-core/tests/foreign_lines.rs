@@ -7,6 +7,7 @@ use audit_core::Event;
 use audit_core::canonical;
 use audit_core::line::{check_canonical, inspect};
 use audit_core::verify::{ChainVerifier, VerifyReport, verify_reader};
+use fastrand::Rng;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -92,24 +93,6 @@ fn from_json_refuses_duplicate_member_names() {
 // next to, inside and around SPEC's keys
 // ---------------------------------------------------------------------------------------------
 
-/// A deterministic xorshift generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
 /// Pieces of extra keys: SPEC names and their neighbours in UTF-16 order, characters that
 /// need escapes, and characters whose UTF-8 and UTF-16 orders differ.
 const PIECES: &[&str] = &[
@@ -174,25 +157,26 @@ const PIECES: &[&str] = &[
 ];
 
 fn extra_key(rng: &mut Rng, taken: &[&str]) -> Option<String> {
-    let key = format!("{}{}", rng.pick(PIECES), rng.pick(PIECES));
+    let key =
+        format!("{}{}", rng.choice(PIECES).expect("a non-empty list"), rng.choice(PIECES).expect("a non-empty list"));
     (!taken.contains(&key.as_str())).then_some(key)
 }
 
 fn extra_value(rng: &mut Rng) -> Value {
-    match rng.below(8) {
+    match rng.usize(..8) {
         0 => Value::Null,
-        1 => json!(rng.below(2) == 0),
-        2 => json!(rng.next() as i64 >> rng.below(64)),
-        3 => json!(f64::from_bits(rng.next()).clamp(-1e300, 1e300)),
-        4 => json!(rng.pick(PIECES).repeat(rng.below(3))),
-        5 => json!([rng.below(100), {"k": rng.pick(PIECES).to_string()}]),
+        1 => json!(rng.usize(..2) == 0),
+        2 => json!(rng.u64(..) as i64 >> rng.usize(..64)),
+        3 => json!(f64::from_bits(rng.u64(..)).clamp(-1e300, 1e300)),
+        4 => json!(rng.choice(PIECES).expect("a non-empty list").repeat(rng.usize(..3))),
+        5 => json!([rng.usize(..100), {"k": rng.choice(PIECES).expect("a non-empty list").to_string()}]),
         6 => json!({}),
-        _ => json!({ rng.pick(PIECES).to_string(): [], "x": {"y": rng.below(9)} }),
+        _ => json!({ rng.choice(PIECES).expect("a non-empty list").to_string(): [], "x": {"y": rng.usize(..9)} }),
     }
 }
 
 fn add_extras(rng: &mut Rng, object: &mut Value, taken: &[&str]) {
-    for _ in 0..rng.below(4) {
+    for _ in 0..rng.usize(..4) {
         if let Some(key) = extra_key(rng, taken) {
             let value = extra_value(rng);
             object.as_object_mut().expect("object").insert(key, value);
@@ -201,8 +185,8 @@ fn add_extras(rng: &mut Rng, object: &mut Value, taken: &[&str]) {
 }
 
 fn random_event(rng: &mut Rng) -> Value {
-    let mut value = event(1 + rng.below(1000) as u64, &hex(&Sha256::digest(rng.next().to_le_bytes())));
-    if rng.below(2) == 0 {
+    let mut value = event(1 + rng.usize(..1000) as u64, &hex(&Sha256::digest(rng.u64(..).to_le_bytes())));
+    if rng.usize(..2) == 0 {
         value["context"] = json!({"ip": "203.0.113.7", "status": 200});
         add_extras(
             rng,
@@ -210,13 +194,13 @@ fn random_event(rng: &mut Rng) -> Value {
             &["duration_us", "ip", "method", "path", "request_id", "route", "status", "user_agent"],
         );
     }
-    if rng.below(2) == 0 {
+    if rng.usize(..2) == 0 {
         value["changes"] = json!([{"field": "a", "new": 1}, {"field": "b", "old": null}]);
         for i in 0..2 {
             add_extras(rng, &mut value["changes"][i], &["field", "new", "old"]);
         }
     }
-    if rng.below(2) == 0 {
+    if rng.usize(..2) == 0 {
         value["tags"] = json!(["privileged"]);
         value["details"] = json!({"n": 1});
         add_extras(rng, &mut value["details"], &[]);
@@ -307,7 +291,7 @@ fn write(value: &Value, target: usize, spoil: Spoil, counter: &mut usize, out: &
 /// the parsed text changes it.
 #[test]
 fn members_added_at_every_level_agree_with_the_slow_path() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::with_seed(0x9e37_79b9_7f4a_7c15);
     let (mut accepted, mut refused) = (0, 0);
     for case in 0..20_000 {
         let mut value = random_event(&mut rng);
@@ -323,9 +307,12 @@ fn members_added_at_every_level_agree_with_the_slow_path() {
             write(&value, usize::MAX, Spoil::None, &mut n, &mut String::new());
             n
         };
-        let target = rng.below(objects);
-        let spoil =
-            if rng.below(2) == 0 { Spoil::Swap(rng.below(20), rng.below(20)) } else { Spoil::Repeat(rng.below(20)) };
+        let target = rng.usize(..objects);
+        let spoil = if rng.usize(..2) == 0 {
+            Spoil::Swap(rng.usize(..20), rng.usize(..20))
+        } else {
+            Spoil::Repeat(rng.usize(..20))
+        };
         let mut text = String::new();
         write(&value, target, spoil, &mut 0, &mut text);
         let reparsed: Value = serde_json::from_str(&text).expect("still JSON");

@@ -9,6 +9,7 @@ mod refusal_common;
 use audit_core::store::{AppendError, AuditStore, Head, LineStream, MemoryStore, Query, QueryPage, StoreError};
 use audit_core::verify::{ChainVerifier, verify_reader};
 use audit_core::{Actor, Auditor, EventDraft, REFUSAL_ACTION, RecordError, RetryPolicy, SealedEvent, Ticket};
+use fastrand::Rng;
 use refusal_common::append_log_line;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -17,23 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const CHAIN: &str = "default";
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 struct Chaos {
     inner: MemoryStore,
@@ -48,14 +32,14 @@ struct Chaos {
 #[async_trait::async_trait]
 impl AuditStore for Chaos {
     async fn head(&self, chain: &str) -> Result<Head, StoreError> {
-        if self.faults.load(Ordering::SeqCst) && self.rng.lock().expect("lock").chance(15) {
+        if self.faults.load(Ordering::SeqCst) && self.rng.lock().expect("lock").u64(..100) < 15 {
             return Err(StoreError::Corrupt("head: connection reset".into()));
         }
         self.inner.head(chain).await
     }
     async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
         let n = self.appends.fetch_add(1, Ordering::SeqCst);
-        let roll = self.rng.lock().expect("lock").below(100);
+        let roll = self.rng.lock().expect("lock").u64(..100);
         let faults = self.faults.load(Ordering::SeqCst);
         let result = if faults && roll < 12 {
             Err(AppendError::Store(StoreError::Corrupt("connection reset".into())))
@@ -75,7 +59,7 @@ impl AuditStore for Chaos {
         result
     }
     fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
-        if self.faults.load(Ordering::SeqCst) && self.rng.lock().expect("lock").chance(15) {
+        if self.faults.load(Ordering::SeqCst) && self.rng.lock().expect("lock").u64(..100) < 15 {
             return Box::pin(futures_util::stream::iter(vec![Err(StoreError::Corrupt("read: reset".into()))]));
         }
         self.inner.read(chain, from, to)
@@ -98,7 +82,7 @@ struct Recorded {
 async fn run(seed: u64) -> Result<(), String> {
     let store = Arc::new(Chaos {
         inner: MemoryStore::new(),
-        rng: Mutex::new(Rng(seed ^ 0xDEAD_BEEF | 1)),
+        rng: Mutex::new(Rng::with_seed(seed ^ 0xDEAD_BEEF | 1)),
         faults: AtomicBool::new(true),
         refuse_all: AtomicBool::new(false),
         appends: AtomicU64::new(0),
@@ -114,9 +98,9 @@ async fn run(seed: u64) -> Result<(), String> {
 }
 
 async fn run_on(seed: u64, store: Arc<Chaos>) -> Result<(), String> {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let max_batch = [1, 2, 3, 4, 8][rng.below(5) as usize];
-    let queue = [1, 2, 4, 64][rng.below(4) as usize];
+    let mut rng = Rng::with_seed(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let max_batch = [1, 2, 3, 4, 8][rng.u64(..5) as usize];
+    let queue = [1, 2, 4, 64][rng.u64(..4) as usize];
     let retry = RetryPolicy { initial: Duration::from_millis(1), max: Duration::from_millis(4) };
     let first = Auditor::builder(store.clone()).max_batch(max_batch).queue_capacity(queue).retry(retry).build();
     let second = Auditor::builder(store.clone()).max_batch(4).retry(retry).build();
@@ -125,17 +109,17 @@ async fn run_on(seed: u64, store: Arc<Chaos>) -> Result<(), String> {
     let events = 40;
     for i in 0..events {
         // Store state changes.
-        if rng.chance(8) {
+        if rng.u64(..100) < 8 {
             let now = store.refuse_all.load(Ordering::SeqCst);
             store.refuse_all.store(!now, Ordering::SeqCst);
         }
-        let by_second = rng.chance(15);
-        let poison = !by_second && rng.chance(10);
+        let by_second = rng.u64(..100) < 15;
+        let poison = !by_second && rng.u64(..100) < 10;
         let mut draft =
             EventDraft::new("write").actor(Actor::user(if poison { "poison" } else { "alice" })).detail("i", json!(i));
         let mut repeat = false;
-        if !by_second && !recorded.is_empty() && rng.chance(10) {
-            let earlier = &recorded[rng.below(recorded.len() as u64) as usize];
+        if !by_second && !recorded.is_empty() && rng.u64(..100) < 10 {
+            let earlier = &recorded[rng.u64(..recorded.len() as u64) as usize];
             if !earlier.by_second {
                 draft = draft.with_id(earlier.id);
                 repeat = true;
@@ -163,11 +147,11 @@ async fn run_on(seed: u64, store: Arc<Chaos>) -> Result<(), String> {
         };
         recorded.push(Recorded { i, id: ticket.id(), poison, repeat, by_second });
         tickets.push((recorded.len() - 1, ticket));
-        for _ in 0..rng.below(4) {
+        for _ in 0..rng.u64(..4) {
             tokio::task::yield_now().await;
         }
-        if rng.chance(20) {
-            tokio::time::sleep(Duration::from_millis(rng.below(4))).await;
+        if rng.u64(..100) < 20 {
+            tokio::time::sleep(Duration::from_millis(rng.u64(..4))).await;
         }
     }
     // Repair everything, then one last event from each.

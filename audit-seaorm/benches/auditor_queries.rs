@@ -19,6 +19,7 @@ use audit_core::proof::{consistency_proof, inclusion_proof, tree_head};
 use audit_core::store::{AuditStore, Query};
 use audit_core::{Actor, Auditor, Context, EventDraft, Outcome, Timestamp};
 use audit_seaorm::{DataSubject, ReportFilter, SqlStore};
+use fastrand::Rng;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::json;
 use std::future::Future;
@@ -35,53 +36,37 @@ fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
 }
 
-/// A small deterministic generator (SplitMix64), so every run builds the same trail.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Event `i` of `n`, at its time in the last 180 days.
 fn draft(rng: &mut Rng, i: u64, n: u64, start_us: i64) -> EventDraft {
     let ts =
         Timestamp::from_unix_micros(start_us + (180 * DAY_US) / n as i64 * i as i64).unwrap_or_else(Timestamp::now);
-    let admin = rng.below(100) < 2;
+    let admin = rng.u64(..100) < 2;
     let actor = if admin {
-        Actor::admin(format!("admin-{}", rng.below(ADMINS)))
+        Actor::admin(format!("admin-{}", rng.u64(..ADMINS)))
     } else {
-        Actor::user(format!("user-{}", rng.below(USERS)))
+        Actor::user(format!("user-{}", rng.u64(..USERS)))
     };
-    let kind = KINDS[rng.below(KINDS.len() as u64) as usize];
-    let record = rng.below(RECORDS).to_string();
+    let kind = KINDS[rng.u64(..KINDS.len() as u64) as usize];
+    let record = rng.u64(..RECORDS).to_string();
     let context = Context {
-        ip: Some(format!("203.0.113.{}", rng.below(250))),
+        ip: Some(format!("203.0.113.{}", rng.u64(..250))),
         request_id: Some(format!("req-{i}")),
         method: Some("PUT".into()),
         route: Some(format!("/{kind}/{{id}}")),
         status: Some(200),
         ..Context::default()
     };
-    let roll = rng.below(100);
+    let roll = rng.u64(..100);
     let draft = match roll {
         0..60 => EventDraft::new("update")
             .resource(kind, record)
-            .change("status", Some(json!("pending")), Some(json!(format!("state-{}", rng.below(9)))))
-            .change("amount", Some(json!(rng.below(10_000))), Some(json!(rng.below(10_000)))),
+            .change("status", Some(json!("pending")), Some(json!(format!("state-{}", rng.u64(..9)))))
+            .change("amount", Some(json!(rng.u64(..10_000))), Some(json!(rng.u64(..10_000)))),
         60..75 => EventDraft::new("create").resource(kind, record).change("status", None, Some(json!("pending"))),
         75..80 => EventDraft::new("delete").resource(kind, record).change("status", Some(json!("closed")), None),
         80..90 => EventDraft::new("GET /patients/{id}").resource("patients", record),
         90..96 => {
-            let failed = rng.below(10) < 3;
+            let failed = rng.u64(..10) < 3;
             EventDraft::new("login").resource("sessions", "").outcome(if failed {
                 Outcome::Failure
             } else {
@@ -89,7 +74,7 @@ fn draft(rng: &mut Rng, i: u64, n: u64, start_us: i64) -> EventDraft {
             })
         }
         96..99 => EventDraft::new("login").resource("sessions", "").outcome(Outcome::Denied).reason("bad password"),
-        _ => EventDraft::new("export").resource("users", rng.below(USERS).to_string()),
+        _ => EventDraft::new("export").resource("users", rng.u64(..USERS).to_string()),
     };
     let draft = draft.actor(actor).context(context).with_ts(ts);
     if admin { draft.tag("privileged") } else { draft }
@@ -136,7 +121,7 @@ async fn filled_store(backend: &str, n: u64) -> Option<SqlStore> {
     assert_eq!(have, 0, "{backend}: the bench trail holds {have} events, not {n}: set AUDIT_BENCH_REFILL=1");
     let start = Instant::now();
     let auditor = Auditor::builder(Arc::new(store.clone())).max_batch(1000).queue_capacity(20_000).build();
-    let mut rng = Rng(42);
+    let mut rng = Rng::with_seed(42);
     let start_us = Timestamp::now().unix_micros() - 180 * DAY_US;
     for i in 0..n {
         auditor.record_buffered(draft(&mut rng, i, n, start_us)).await.expect("record");

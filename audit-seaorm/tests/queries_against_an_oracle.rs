@@ -9,28 +9,10 @@ use audit_core::store::{AuditStore, Cursor, Head, MemoryStore, Query, QueryPage}
 use audit_core::{Actor, ActorKind, Auditor, EventDraft, Outcome, SealedEvent, Timestamp};
 use audit_seaorm::{DataSubject, FailureSummary, ReportFilter, SqlStore};
 use common::TestDb;
+use fastrand::Rng;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 pub(crate) const CHAINS: [&str; 6] = ["alpha", "alpha2", "Alpha", "bé", "z😀", "a%_"];
 
@@ -120,30 +102,36 @@ fn tag_sets() -> Vec<Vec<&'static str>> {
 /// stored events in `(chain, seq)` order.
 async fn build(store: &SqlStore, seed: u64, count: usize) -> Vec<SealedEvent> {
     let memory = Arc::new(MemoryStore::new());
-    let mut rng = Rng(seed);
+    let mut rng = Rng::with_seed(seed);
     let (actors, types, ids, times, tags) = (actor_ids(), resource_types(), resource_ids(), timestamps(), tag_sets());
     let kinds = ActorKind::ALL;
     let auditors: Vec<Auditor> =
         CHAINS.iter().map(|c| Auditor::builder(memory.clone()).chain(*c).queue_capacity(count + 10).build()).collect();
     for n in 0..count {
-        let auditor = rng.pick(&auditors);
-        let actor = Actor::new(rng.pick(&actors).clone(), *rng.pick(&kinds));
-        let mut draft = EventDraft::new(*rng.pick(&ACTIONS))
+        let auditor = rng.choice(&auditors).expect("a non-empty list");
+        let actor = Actor::new(
+            rng.choice(&actors).expect("a non-empty list").clone(),
+            *rng.choice(&kinds).expect("a non-empty list"),
+        );
+        let mut draft = EventDraft::new(*rng.choice(&ACTIONS).expect("a non-empty list"))
             .actor(actor)
-            .resource(rng.pick(&types).clone(), rng.pick(&ids).clone())
-            .outcome(*rng.pick(&Outcome::ALL))
-            .with_ts(*rng.pick(&times));
-        for tag in rng.pick(&tags) {
+            .resource(
+                rng.choice(&types).expect("a non-empty list").clone(),
+                rng.choice(&ids).expect("a non-empty list").clone(),
+            )
+            .outcome(*rng.choice(&Outcome::ALL).expect("a non-empty list"))
+            .with_ts(*rng.choice(&times).expect("a non-empty list"));
+        for tag in rng.choice(&tags).expect("a non-empty list") {
             draft = draft.tag(*tag);
         }
-        if rng.chance(30) {
+        if rng.u64(..100) < 30 {
             draft = draft.change("email", Some(json!(format!("old{n}"))), Some(json!(format!("new{n}"))));
         }
-        if rng.chance(10) {
+        if rng.u64(..100) < 10 {
             draft = draft.change("created", None, Some(json!(n)));
         }
-        if rng.chance(20) {
-            draft = draft.with_id(uuid::Uuid::from_u128(u128::from(rng.next()) << 64 | n as u128));
+        if rng.u64(..100) < 20 {
+            draft = draft.with_id(uuid::Uuid::from_u128(u128::from(rng.u64(..)) << 64 | n as u128));
         }
         auditor.record_buffered(draft).await.expect("record");
     }
@@ -188,11 +176,11 @@ fn report_matches(filter: &ReportFilter, e: &audit_core::Event) -> bool {
 }
 
 fn random_bound(rng: &mut Rng, times: &[Timestamp]) -> Option<Timestamp> {
-    if rng.chance(40) {
+    if rng.u64(..100) < 40 {
         return None;
     }
-    let t = *rng.pick(times);
-    let shift = [-1i64, 0, 0, 1][rng.below(4)];
+    let t = *rng.choice(times).expect("a non-empty list");
+    let shift = [-1i64, 0, 0, 1][rng.usize(..4)];
     // Within the years events can have (bounds beyond them: see period_bound_edges.rs).
     Timestamp::from_unix_micros(t.unix_micros() + shift).filter(|t| t.has_spec_year())
 }
@@ -200,14 +188,14 @@ fn random_bound(rng: &mut Rng, times: &[Timestamp]) -> Option<Timestamp> {
 fn random_report_filter(rng: &mut Rng) -> ReportFilter {
     let times = timestamps();
     let mut f = ReportFilter::new();
-    if rng.chance(30) {
-        f = f.chain(*rng.pick(&CHAINS));
+    if rng.u64(..100) < 30 {
+        f = f.chain(*rng.choice(&CHAINS).expect("a non-empty list"));
     }
-    if rng.chance(30) {
-        f = f.action(*rng.pick(&ACTIONS));
+    if rng.u64(..100) < 30 {
+        f = f.action(*rng.choice(&ACTIONS).expect("a non-empty list"));
     }
-    if rng.chance(40) {
-        let outcomes: Vec<Outcome> = Outcome::ALL.into_iter().filter(|_| rng.chance(50)).collect();
+    if rng.u64(..100) < 40 {
+        let outcomes: Vec<Outcome> = Outcome::ALL.into_iter().filter(|_| rng.u64(..100) < 50).collect();
         f = f.outcomes(outcomes);
     }
     let (a, b) = (random_bound(rng, &times), random_bound(rng, &times));
@@ -326,32 +314,32 @@ async fn every_query_and_report_agrees_with_a_brute_force_answer(db: &TestDb) {
     let store = Arc::new(db.migrated_store().await);
     let all = build(&store, 0x9E37_79B9_7F4A_7C15 ^ seed, 3000).await;
     let mut problems: Vec<String> = Vec::new();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::with_seed(seed);
     let (actors, types, ids, times) = (actor_ids(), resource_types(), resource_ids(), timestamps());
 
     // Queries.
     for round in 0..120 {
         let mut q = Query::new();
-        if rng.chance(30) {
-            q.chain = Some(rng.pick(&CHAINS).to_string());
+        if rng.u64(..100) < 30 {
+            q.chain = Some(rng.choice(&CHAINS).expect("a non-empty list").to_string());
         }
-        if rng.chance(35) {
-            q.actor = Some(rng.pick(&actors).clone());
+        if rng.u64(..100) < 35 {
+            q.actor = Some(rng.choice(&actors).expect("a non-empty list").clone());
         }
-        if rng.chance(35) {
-            q.action = Some(rng.pick(&ACTIONS).to_string());
+        if rng.u64(..100) < 35 {
+            q.action = Some(rng.choice(&ACTIONS).expect("a non-empty list").to_string());
         }
-        if rng.chance(35) {
-            q.resource_type = Some(rng.pick(&types).clone());
-            if rng.chance(60) {
-                q.resource_id = Some(rng.pick(&ids).clone());
+        if rng.u64(..100) < 35 {
+            q.resource_type = Some(rng.choice(&types).expect("a non-empty list").clone());
+            if rng.u64(..100) < 60 {
+                q.resource_id = Some(rng.choice(&ids).expect("a non-empty list").clone());
             }
         }
-        if rng.chance(30) {
-            q.outcome = Some(*rng.pick(&Outcome::ALL));
+        if rng.u64(..100) < 30 {
+            q.outcome = Some(*rng.choice(&Outcome::ALL).expect("a non-empty list"));
         }
-        if rng.chance(8) {
-            q.id = Some(rng.pick(&all).event.id);
+        if rng.u64(..100) < 8 {
+            q.id = Some(rng.choice(&all).expect("a non-empty list").event.id);
         }
         q.since = random_bound(&mut rng, &times);
         q.until = random_bound(&mut rng, &times);
@@ -379,7 +367,10 @@ async fn every_query_and_report_agrees_with_a_brute_force_answer(db: &TestDb) {
 
     // Access reports.
     for round in 0..60 {
-        let (kind, id) = (rng.pick(&types).clone(), rng.pick(&ids).clone());
+        let (kind, id) = (
+            rng.choice(&types).expect("a non-empty list").clone(),
+            rng.choice(&ids).expect("a non-empty list").clone(),
+        );
         let filter = random_report_filter(&mut rng);
         let expected: Vec<Key> = all
             .iter()
@@ -421,10 +412,14 @@ async fn every_query_and_report_agrees_with_a_brute_force_answer(db: &TestDb) {
 
     // Subject access.
     for round in 0..40 {
-        let id = if rng.chance(50) { rng.pick(&actors).clone() } else { rng.pick(&ids).clone() };
+        let id = if rng.u64(..100) < 50 {
+            rng.choice(&actors).expect("a non-empty list").clone()
+        } else {
+            rng.choice(&ids).expect("a non-empty list").clone()
+        };
         let mut subject = DataSubject::new(id.clone());
-        if rng.chance(50) {
-            let t: Vec<String> = types.iter().filter(|_| rng.chance(40)).cloned().collect();
+        if rng.u64(..100) < 50 {
+            let t: Vec<String> = types.iter().filter(|_| rng.u64(..100) < 40).cloned().collect();
             subject = subject.resource_types(t);
         }
         let filter = random_report_filter(&mut rng);
@@ -453,7 +448,7 @@ async fn every_query_and_report_agrees_with_a_brute_force_answer(db: &TestDb) {
     // Repeated failures.
     for round in 0..60 {
         let filter = random_report_filter(&mut rng);
-        let min = [1u64, 2, 5, 10, 30, 60][rng.below(6)];
+        let min = [1u64, 2, 5, 10, 30, 60][rng.usize(..6)];
         let expected = expected_failures(&all, min, &filter);
         let got = store.repeated_failures(min, &filter).await.expect("failures");
         if got != expected {

@@ -73,5 +73,5 @@ pub use scope::AuditScope;
 pub use timestamp::Timestamp;
 pub use writer::{
     Auditor, AuditorBuilder, NotQueued, REFUSAL_ACTION, REFUSAL_ACTOR, REFUSAL_RESOURCE, Receipt, RecordError,
-    Reserved, RetryPolicy, Ticket, TryRecordError, WriterStats,
+    Reserved, RetryPolicy, Ticket, TryRecordError, TryWriteHereError, WriterStats, WritingHere,
 };

@@ -24,6 +24,13 @@
 //! at once; when no one does ([`Auditor::try_record_detached`]), the writer first lets the
 //! tasks that are ready to run record theirs, so that they share the append.
 //!
+//! A caller that waits for its events anyway ([`Auditor::record`],
+//! [`Auditor::try_write_here`]) and finds the writer idle — nothing queued or held, no batch
+//! being written — appends them on its own task instead, with the same code and promises,
+//! sparing the hand-offs to the background task and back (each a wake-up of another task, and
+//! often of another thread). Meanwhile the background task waits to write what is queued
+//! after them; a caller that goes away mid-append leaves the rest to a task of its own.
+//!
 //! # Promises
 //! - **Nothing dropped**: a full queue makes [`Auditor::record`] wait (backpressure);
 //!   [`Auditor::try_record`] says [`TryRecordError::Full`] and hands the draft back.
@@ -76,8 +83,8 @@ use futures_util::{FutureExt, StreamExt};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -164,6 +171,70 @@ impl Future for Ticket {
         // The writer only drops a sender without answering if its task was aborted
         // (runtime shut down) before the event was written.
         Pin::new(&mut self.receiver).poll(cx).map(|result| result.unwrap_or(Err(RecordError::Closed)))
+    }
+}
+
+/// Why [`Auditor::try_write_here`] did not write the drafts.
+#[derive(Debug, thiserror::Error)]
+pub enum TryWriteHereError {
+    /// The writer is not idle (events queued, held or being written), or the drafts are more
+    /// than one batch: they are handed back untouched, to be queued.
+    #[error("the audit writer is busy: queue the events instead")]
+    Busy(Vec<EventDraft>),
+    /// Not accepted for another reason; nothing was written.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+/// Events being appended on the calling task ([`Auditor::try_write_here`]); resolves to their
+/// tickets, already answered, once the append is done. Dropped before that, the append is
+/// finished by a task of its own.
+#[must_use = "the events are written when this is awaited, or by a task of its own if it is dropped"]
+pub struct WritingHere {
+    tickets: Vec<Ticket>,
+    append: FinishOnDrop,
+}
+
+impl std::fmt::Debug for WritingHere {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WritingHere").field("tickets", &self.tickets).finish_non_exhaustive()
+    }
+}
+
+impl Future for WritingHere {
+    type Output = Vec<Ticket>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.append).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(std::mem::take(&mut self.tickets)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// A future that, dropped before it is done, is finished by a task of its own (if there is a
+/// runtime to run one): work that must not stop halfway because its caller went away.
+struct FinishOnDrop(Option<Pin<Box<dyn Future<Output = ()> + Send>>>);
+
+impl Future for FinishOnDrop {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        // Out while polled: one that panics is not finished by a task when dropped.
+        let Some(mut future) = self.0.take() else { return Poll::Ready(()) };
+        match future.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(()),
+            Poll::Pending => {
+                self.0 = Some(future);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        if let (Some(future), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(future);
+        }
     }
 }
 
@@ -288,6 +359,7 @@ impl AuditorBuilder {
         let (sender, receiver) = mpsc::channel(self.queue_capacity);
         let shared = Arc::new(Shared {
             chain: self.chain.clone(),
+            max_batch: self.max_batch,
             max_event_bytes: self.max_event_bytes,
             queue_capacity: self.queue_capacity,
             redaction: self.redaction,
@@ -297,6 +369,9 @@ impl AuditorBuilder {
             publish: Arc::default(),
             publisher_done: watch::Sender::new(self.checkpoints.is_none()),
             health: Arc::default(),
+            pending: AtomicUsize::new(0),
+            held_changed: Notify::new(),
+            held: AtomicUsize::new(0),
         });
         let appended = self.checkpoints.map(|policy| {
             let (sender, receiver) = mpsc::unbounded_channel();
@@ -317,18 +392,22 @@ impl AuditorBuilder {
         let writer = Writer {
             store: self.store,
             chain: self.chain,
-            max_batch: self.max_batch,
             retry: self.retry,
             shared: Arc::clone(&shared),
             head: None,
             appended,
+            held: Vec::new(),
+            closed: false,
         };
+        let writer = Arc::new(tokio::sync::Mutex::new(writer));
         let done = DoneOnDrop(Arc::clone(&shared), |shared| &shared.writer_done);
+        let background = Arc::clone(&writer);
+        let (task_shared, retry) = (Arc::clone(&shared), self.retry);
         tokio::spawn(async move {
             let _done = done;
-            writer.run(receiver).await;
+            Writer::run(background, task_shared, retry, receiver).await;
         });
-        Auditor { sender, shared }
+        Auditor { sender, shared, writer: Arc::downgrade(&writer) }
     }
 }
 
@@ -362,6 +441,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 struct Shared {
     chain: String,
+    max_batch: usize,
     max_event_bytes: usize,
     queue_capacity: usize,
     redaction: RedactionPolicy,
@@ -374,6 +454,15 @@ struct Shared {
     publisher_done: watch::Sender<bool>,
     /// Wakes [`Auditor::until_unhealthy`] when the store is found failing.
     health: Arc<Notify>,
+    /// Events sent to the queue and not yet through the background task's `write` (written,
+    /// refused or held): while any is, no caller writes on its own task
+    /// ([`Auditor::try_write_here`]), so that none overtakes an event queued before it.
+    pending: AtomicUsize,
+    /// Wakes the background task when a caller writing on its own task left events held.
+    held_changed: Notify,
+    /// How many events the writer holds (`Writer::held`), for the background task to read
+    /// without taking the writer; set with it.
+    held: AtomicUsize,
 }
 
 impl Shared {
@@ -468,6 +557,7 @@ impl Reserved {
     pub fn record(self, draft: EventDraft) -> Result<Ticket, RecordError> {
         let event = self.auditor.prepare(draft)?;
         let (ack, ticket) = Ticket::new(event.id());
+        self.auditor.shared.pending.fetch_add(1, Ordering::SeqCst);
         self.permit.send(Queued { event, ack: Some(ack) });
         self.auditor.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
         Ok(ticket)
@@ -479,6 +569,11 @@ impl Reserved {
 pub struct Auditor {
     sender: mpsc::Sender<Queued>,
     shared: Arc<Shared>,
+    /// The writer: taken by the background task for each batch from the queue, and by a
+    /// caller that writes on its own task while the background task is idle. The task owns
+    /// it: when the task ends, the writer and its store are dropped (a file store's lock
+    /// released), whatever handles remain.
+    writer: Weak<tokio::sync::Mutex<Writer>>,
 }
 
 impl std::fmt::Debug for Auditor {
@@ -507,9 +602,84 @@ impl Auditor {
         &self.shared.chain
     }
 
-    /// Records `draft` and returns once it is durable (acknowledged delivery).
+    /// Records `draft` and returns once it is durable (acknowledged delivery). When the
+    /// writer is idle the event is appended on the calling task ([`Auditor::try_write_here`]);
+    /// otherwise it is queued, waiting for room.
     pub async fn record(&self, draft: EventDraft) -> Result<Receipt, RecordError> {
-        self.record_buffered(draft).await?.await
+        match self.try_write_here(vec![draft]) {
+            Ok(writing) => match writing.await.pop() {
+                Some(ticket) => ticket.await,
+                None => Err(RecordError::Closed),
+            },
+            Err(TryWriteHereError::Busy(drafts)) => match drafts.into_iter().next() {
+                Some(draft) => self.record_buffered(draft).await?.await,
+                None => Err(RecordError::Closed),
+            },
+            Err(TryWriteHereError::Record(e)) => Err(e),
+        }
+    }
+
+    /// Appends `drafts`, in order and as one batch, on the calling task, if the writer is idle
+    /// now: nothing queued or held, no batch being written, at most
+    /// [`AuditorBuilder::max_batch`] drafts. Await the returned [`WritingHere`]: it resolves,
+    /// once the events are durable (or refused), to their tickets, already answered. Otherwise
+    /// the drafts come back untouched in [`TryWriteHereError::Busy`], to be queued
+    /// ([`Auditor::try_record`], [`Auditor::record_buffered`]).
+    ///
+    /// For a caller that waits for its events anyway (acknowledged delivery, the events of a
+    /// committed transaction): writing on its own task spares the hand-offs to the background
+    /// task and back, each a wake-up of another task and often of another thread. The append
+    /// is the background task's own code, with its promises: retried on store errors for as
+    /// long as it takes, never written twice, a refused value costing only its event. Dropping
+    /// the [`WritingHere`] before it resolves does not withdraw the events: the append is then
+    /// finished by a task of its own. While it runs, the background task waits to write what
+    /// was queued meanwhile, after it.
+    ///
+    /// The events before an invalid draft are not written either: a draft that is not a valid
+    /// event gives [`TryWriteHereError::Record`] and nothing is written.
+    pub fn try_write_here(&self, drafts: Vec<EventDraft>) -> Result<WritingHere, TryWriteHereError> {
+        if drafts.len() > self.shared.max_batch {
+            return Err(TryWriteHereError::Busy(drafts));
+        }
+        if self.is_closed() {
+            return Err(TryWriteHereError::Record(RecordError::Closed));
+        }
+        let Some(writer) = self.writer.upgrade() else {
+            return Err(TryWriteHereError::Record(RecordError::Closed)); // the task has ended
+        };
+        let Ok(mut writer) = writer.try_lock_owned() else {
+            return Err(TryWriteHereError::Busy(drafts));
+        };
+        if writer.closed {
+            return Err(TryWriteHereError::Record(RecordError::Closed));
+        }
+        // Read while holding the writer: the background task lowers it only while it holds
+        // the writer, so an event queued before this call (counted before it was sent) is
+        // seen here until it is written.
+        if !writer.held.is_empty() || self.shared.pending.load(Ordering::SeqCst) != 0 {
+            return Err(TryWriteHereError::Busy(drafts));
+        }
+        let mut batch = Vec::with_capacity(drafts.len());
+        let mut tickets = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let event = self.prepare(draft).map_err(TryWriteHereError::Record)?;
+            let (ack, ticket) = Ticket::new(event.id());
+            batch.push(Queued { event, ack: Some(ack) });
+            tickets.push(ticket);
+        }
+        self.shared.counters.queued.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let shared = Arc::clone(&self.shared);
+        let append = async move {
+            let held = writer.write(Vec::new(), &mut batch).await;
+            if !held.is_empty() {
+                // The store refuses every event now: the background task tries them again.
+                shared.held.store(held.len(), Ordering::SeqCst);
+                writer.held = held;
+                drop(writer);
+                shared.held_changed.notify_one();
+            }
+        };
+        Ok(WritingHere { tickets, append: FinishOnDrop(Some(Box::pin(append))) })
     }
 
     /// Makes the checks that recording `draft` would make (its indexed fields' lengths, its
@@ -542,7 +712,9 @@ impl Auditor {
     pub async fn record_buffered(&self, draft: EventDraft) -> Result<Ticket, RecordError> {
         let event = self.prepare(draft)?;
         let (ack, ticket) = Ticket::new(event.id());
-        self.sender.send(Queued { event, ack: Some(ack) }).await.map_err(|_| RecordError::Closed)?;
+        let permit = self.sender.reserve().await.map_err(|_| RecordError::Closed)?;
+        self.shared.pending.fetch_add(1, Ordering::SeqCst);
+        permit.send(Queued { event, ack: Some(ack) });
         self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
         Ok(ticket)
     }
@@ -552,6 +724,7 @@ impl Auditor {
         let (draft, permit) = self.try_reserve(draft)?;
         let event = self.prepare(draft)?;
         let (ack, ticket) = Ticket::new(event.id());
+        self.shared.pending.fetch_add(1, Ordering::SeqCst);
         permit.send(Queued { event, ack: Some(ack) });
         self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
         Ok(ticket)
@@ -564,6 +737,7 @@ impl Auditor {
         let (draft, permit) = self.try_reserve(draft)?;
         let event = self.prepare(draft)?;
         let id = event.id();
+        self.shared.pending.fetch_add(1, Ordering::SeqCst);
         permit.send(Queued { event, ack: None });
         self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
         Ok(id)
@@ -688,16 +862,22 @@ impl Auditor {
     }
 }
 
-/// The background task.
+/// The writer: chains batches and appends them. The background task takes it for each batch
+/// from the queue; a caller takes it to write on its own task ([`Auditor::try_write_here`]).
 struct Writer {
     store: Arc<dyn AuditStore>,
     chain: String,
-    max_batch: usize,
     retry: RetryPolicy,
     shared: Arc<Shared>,
     head: Option<Head>,
     /// Acknowledged events, for the checkpoint publisher.
     appended: Option<mpsc::UnboundedSender<Appended>>,
+    /// Events the store refused alone while it refused even the writer's own note of it
+    /// (see `write`): tried again, before any newer event, after a wait or with the next
+    /// events that arrive.
+    held: Vec<Held>,
+    /// Set by the background task when it ends: no caller writes any more.
+    closed: bool,
 }
 
 /// Whether any earlier attempt of a batch reached the store after all.
@@ -710,42 +890,63 @@ enum Resolution {
 }
 
 impl Writer {
-    async fn run(mut self, mut receiver: mpsc::Receiver<Queued>) {
-        let mut batch = Vec::with_capacity(self.max_batch);
-        // Events the store refused alone while it refused even the writer's own note of it
-        // (see `write`): tried again, before any newer event, after a wait or with the next
-        // events that arrive.
-        let mut held: Vec<Held> = Vec::new();
-        let mut held_delay = self.retry.initial;
+    /// The background task: writes what is queued, batch by batch, taking the writer for
+    /// each; ends once the queue is closed and drained and nothing is held.
+    async fn run(
+        writer: Arc<tokio::sync::Mutex<Writer>>,
+        shared: Arc<Shared>,
+        retry: RetryPolicy,
+        mut receiver: mpsc::Receiver<Queued>,
+    ) {
+        let max_batch = shared.max_batch;
+        let mut batch = Vec::with_capacity(max_batch);
+        let mut held_delay = retry.initial;
         let mut drained = false;
         loop {
-            if drained && held.is_empty() {
-                return;
+            if drained && shared.held.load(Ordering::SeqCst) == 0 {
+                // Taken here, so no caller is writing on its own task (it would hold the
+                // writer), and none will: the auditor is done.
+                let mut writer = writer.lock().await;
+                if writer.held.is_empty() {
+                    writer.closed = true;
+                    // The publisher ends once this sender is gone (it outlives the task in
+                    // the auditor's handles).
+                    writer.appended = None;
+                    return;
+                }
             }
+            // Read without taking the writer, which a caller may hold while it writes on its
+            // own task: the queue is still received meanwhile (and a shutdown seen).
+            let held = shared.held.load(Ordering::SeqCst);
             // Held events count against the batch: a store that refuses everything stops
             // taking events from the queue, and callers wait (backpressure).
-            let room = self.max_batch.saturating_sub(held.len());
+            let room = max_batch.saturating_sub(held);
             tokio::select! {
                 biased;
-                () = self.shared.stop.notified() => {
+                () = shared.stop.notified() => {
                     // No new events; the loop drains what is queued, then recv_many returns 0
                     // (once every place kept in the queue is used or given back). Held events
                     // are tried at once: a shutdown does not wait for their timer.
                     receiver.close();
-                    if held.is_empty() {
+                    if held == 0 {
                         continue;
                     }
+                }
+                () = shared.held_changed.notified() => {
+                    // A caller writing on its own task left events held: wait for them as for
+                    // our own.
+                    continue;
                 }
                 received = receiver.recv_many(&mut batch, room), if room > 0 && !drained => {
                     if received == 0 {
                         drained = true; // closed and drained
-                        if held.is_empty() {
+                        if held == 0 {
                             continue;
                         }
                     }
                 }
-                () = tokio::time::sleep(held_delay), if !held.is_empty() => {
-                    held_delay = (held_delay * 2).min(self.retry.max);
+                () = tokio::time::sleep(held_delay), if held > 0 => {
+                    held_delay = (held_delay * 2).min(retry.max);
                 }
             }
             if !batch.is_empty() && batch.len() < room && batch.iter().all(|queued| queued.ack.is_none()) {
@@ -763,10 +964,17 @@ impl Writer {
                     }
                 }
             }
-            held = self.write(std::mem::take(&mut held), &mut batch).await;
+            let received = batch.len();
+            let mut writer = writer.lock().await;
+            let held = std::mem::take(&mut writer.held);
+            writer.held = writer.write(held, &mut batch).await;
+            shared.held.store(writer.held.len(), Ordering::SeqCst);
+            // Written, refused or held now (held ones keep callers from writing on their own
+            // task until they are written).
+            shared.pending.fetch_sub(received, Ordering::SeqCst);
             batch.clear();
-            if held.is_empty() {
-                held_delay = self.retry.initial;
+            if writer.held.is_empty() {
+                held_delay = retry.initial;
             }
         }
     }

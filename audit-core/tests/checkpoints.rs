@@ -49,6 +49,15 @@ impl Collected {
     }
 }
 
+/// Records `draft` through the queue and waits until it is durable: the test's task hands
+/// each event to the writer task and waits for it, so the publisher runs between events and
+/// sees each multiple as it passes. (`Auditor::record` on an idle writer appends on the
+/// calling task, which here never yields: the publisher then gets to many multiples at once
+/// and publishes the highest, as `events_written_on_the_callers_task_are_checkpointed` shows.)
+async fn record_queued(auditor: &Auditor, draft: EventDraft) {
+    auditor.record_buffered(draft).await.expect("queued").await.expect("recorded");
+}
+
 fn sizes(checkpoints: &[Checkpoint]) -> Vec<u64> {
     checkpoints.iter().map(|c| c.size).collect()
 }
@@ -72,7 +81,7 @@ async fn checkpoints_are_published_at_every_multiple_and_at_shutdown() {
     let policy = CheckpointPolicy::new(ORIGIN, signer.clone(), collected.sink()).expect("origin").every_events(10);
     let auditor = Auditor::builder(store.clone()).checkpoints(policy).build();
     for i in 0..25 {
-        auditor.record(draft(i)).await.expect("recorded");
+        record_queued(&auditor, draft(i)).await;
     }
     auditor.shutdown().await;
     let checkpoints = collected.checkpoints(&signer.verifier());
@@ -81,6 +90,26 @@ async fn checkpoints_are_published_at_every_multiple_and_at_shutdown() {
     let stats = auditor.stats();
     assert_eq!((stats.checkpoints_published, stats.checkpoint_failures), (3, 0));
     assert_eq!(auditor.last_checkpoint_error(), None);
+}
+
+/// Events appended on the recording task (an idle writer, `Auditor::record`), here without
+/// the task ever yielding: the publisher runs only once they are all written, and publishes
+/// the highest multiple they passed and the final state at shutdown, each verifying.
+#[tokio::test]
+async fn events_written_on_the_callers_task_are_checkpointed() {
+    let store = Arc::new(MemoryStore::new());
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    let collected = Arc::new(Collected::default());
+    let policy = CheckpointPolicy::new(ORIGIN, signer.clone(), collected.sink()).expect("origin").every_events(10);
+    let auditor = Auditor::builder(store.clone()).checkpoints(policy).build();
+    for i in 0..25 {
+        auditor.record(draft(i)).await.expect("recorded");
+    }
+    assert_eq!(auditor.stats().batches, 25, "one append per event, each on this task");
+    auditor.shutdown().await;
+    let checkpoints = collected.checkpoints(&signer.verifier());
+    assert_eq!(sizes(&checkpoints), [20, 25], "the highest multiple passed, and the final state at shutdown");
+    assert_all_verify(&*store, &checkpoints, 25).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -177,7 +206,7 @@ async fn a_failing_sink_loses_no_events_and_is_tried_again() {
     let policy = CheckpointPolicy::new(ORIGIN, signer.clone(), sink.clone()).expect("origin").every_events(5);
     let auditor = Auditor::builder(store.clone()).retry(fast_retry()).checkpoints(policy).build();
     for i in 0..12 {
-        auditor.record(draft(i)).await.expect("recorded");
+        record_queued(&auditor, draft(i)).await;
     }
     // The failed checkpoint is retried after the backoff, without new events.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -188,7 +217,7 @@ async fn a_failing_sink_loses_no_events_and_is_tried_again() {
     let early = sizes(&collected.checkpoints(&signer.verifier()));
     assert_eq!(early.last(), Some(&10), "the newest due checkpoint: {early:?}");
     for i in 12..23 {
-        auditor.record(draft(i)).await.expect("recorded");
+        record_queued(&auditor, draft(i)).await;
     }
     auditor.shutdown().await;
     assert_every_event_once(&store, 23);
@@ -349,7 +378,7 @@ async fn slow_start_run(
     let policy = CheckpointPolicy::new(ORIGIN, signer.clone(), collected.sink()).expect("origin").every_events(2);
     let auditor = Auditor::builder(store.clone()).retry(fast_retry()).checkpoints(policy).build();
     for i in first..first + count {
-        auditor.record(draft(i)).await.expect("recorded");
+        record_queued(&auditor, draft(i)).await;
     }
     tokio::time::sleep(Duration::from_millis(400)).await;
     auditor.shutdown().await;

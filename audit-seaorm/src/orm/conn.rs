@@ -10,7 +10,7 @@ use super::outbox;
 use super::sql;
 use super::tracker::{DeferredRead, Ended, Inserted, Plan, Ran, StandIn, Token, Tracker};
 use audit_core::store::AuditStore;
-use audit_core::{AuditScope, Auditor, RecordError, RedactionPolicy, Ticket, TryRecordError};
+use audit_core::{AuditScope, Auditor, RecordError, RedactionPolicy, Ticket, TryRecordError, TryWriteHereError};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult, IsolationLevel,
     QueryResult, RuntimeErr, SqliteTransactionMode, Statement, TransactionError, TransactionOptions,
@@ -626,28 +626,41 @@ impl DbShared {
         }
     }
 
-    /// Queues the events of a committed change in order and returns their tickets.
+    /// Hands the events of a committed change to the auditor in order and returns their
+    /// tickets.
     ///
-    /// The change is in the database already, so its events must reach the writer even if
-    /// the caller's future is dropped (a cancelled request, a timeout) while it waits for room
-    /// in a full queue: what cannot be queued at once is queued by a task of its own, which
-    /// finishes whatever happens to the caller. (Dropping a ticket does not withdraw its
-    /// event.) When there is room, nothing is spawned.
+    /// When the writer is idle they are appended here, on the caller's task
+    /// ([`audit_core::Auditor::try_write_here`]), sparing the hand-offs to the writer's task and
+    /// back; the tickets are then answered already. Otherwise they are queued. The change is
+    /// in the database already, so its events must reach the writer even if the caller's
+    /// future is dropped (a cancelled request, a timeout): an append begun here is finished
+    /// by a task of its own, and what cannot be queued at once is queued by a task of its
+    /// own, which finishes whatever happens to the caller. (Dropping a ticket does not
+    /// withdraw its event.) When there is room, nothing is spawned.
     async fn hand_off(&self, events: &[OrmEvent]) -> Result<Vec<Ticket>, DbErr> {
-        let mut tickets = Vec::with_capacity(events.len());
-        let queued = without_scope(|| {
-            for event in events {
-                match self.auditor.try_record(self.draft_of(event)) {
+        let writing =
+            without_scope(|| self.auditor.try_write_here(events.iter().map(|event| self.draft_of(event)).collect()));
+        let drafts = match writing {
+            Ok(writing) => return Ok(writing.await),
+            Err(TryWriteHereError::Record(e)) => return Err(record_error(e)),
+            Err(TryWriteHereError::Busy(drafts)) => drafts,
+        };
+        let mut tickets = Vec::with_capacity(drafts.len());
+        let mut drafts = drafts.into_iter();
+        let rest = without_scope(|| {
+            while let Some(draft) = drafts.next() {
+                match self.auditor.try_record(draft) {
                     Ok(ticket) => tickets.push(ticket),
                     Err(TryRecordError::Record(e)) => return Err(record_error(e)),
-                    Err(TryRecordError::Full { .. }) => break,
+                    Err(TryRecordError::Full { draft, .. }) => {
+                        return Ok(std::iter::once(*draft).chain(drafts.by_ref()).collect::<Vec<_>>());
+                    }
                 }
             }
-            Ok(tickets.len())
+            Ok(Vec::new())
         })?;
-        if queued < events.len() {
+        if !rest.is_empty() {
             let auditor = self.auditor.clone();
-            let rest: Vec<_> = events[queued..].iter().map(|event| self.draft_of(event)).collect();
             let queueing = tokio::spawn(async move {
                 let mut tickets = Vec::with_capacity(rest.len());
                 for draft in rest {

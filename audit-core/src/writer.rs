@@ -61,7 +61,8 @@
 //! - **Other writers**: if another process moved the chain's head, the batch is re-chained on
 //!   top of it ([`WriterStats::conflicts`]).
 //! - **Shutdown**: [`Auditor::shutdown`] stops new records and returns once everything queued
-//!   is durable (held events are tried again at once, not after their wait).
+//!   is durable (held events are tried again at once, not after their wait), and once an
+//!   append a caller began on its own task ([`Auditor::try_write_here`]) is done.
 //! - **Checkpoints** ([`AuditorBuilder::checkpoints`]): signed only for durable states, from a
 //!   task of their own; a failing sink is retried and never holds up or loses an event.
 //!
@@ -638,6 +639,9 @@ impl Auditor {
     /// The events before an invalid draft are not written either: a draft that is not a valid
     /// event gives [`TryWriteHereError::Record`] and nothing is written.
     pub fn try_write_here(&self, drafts: Vec<EventDraft>) -> Result<WritingHere, TryWriteHereError> {
+        if drafts.is_empty() {
+            return Ok(WritingHere { tickets: Vec::new(), append: FinishOnDrop(None) });
+        }
         if drafts.len() > self.shared.max_batch {
             return Err(TryWriteHereError::Busy(drafts));
         }

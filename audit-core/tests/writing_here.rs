@@ -149,8 +149,11 @@ async fn an_invalid_draft_writes_none_of_its_batch() {
         other => panic!("an invalid draft is refused, got {other:?}"),
     }
     auditor.record(draft("next")).await.expect("recorded");
+    let none = auditor.try_write_here(Vec::new()).expect("nothing to write").await;
+    assert!(none.is_empty());
     auditor.shutdown().await;
     assert_eq!(store.actions().await, ["next"]);
+    assert_eq!(store.appends().len(), 1, "no append for an empty batch");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,6 +72,6 @@ pub use redact::RedactionPolicy;
 pub use scope::AuditScope;
 pub use timestamp::Timestamp;
 pub use writer::{
-    Auditor, AuditorBuilder, NotQueued, REFUSAL_ACTION, REFUSAL_ACTOR, REFUSAL_RESOURCE, Receipt, RecordError,
-    Reserved, RetryPolicy, Ticket, TryRecordError, TryWriteHereError, WriterStats, WritingHere,
+    Auditor, AuditorBuilder, FinishOnDrop, NotQueued, REFUSAL_ACTION, REFUSAL_ACTOR, REFUSAL_RESOURCE, Receipt,
+    RecordError, Reserved, RetryPolicy, Ticket, TryRecordError, TryWriteHereError, WriterStats, WritingHere,
 };

@@ -86,7 +86,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context as TaskContext, Poll};
+use std::task::{Context as TaskContext, Poll, ready};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use uuid::Uuid;
@@ -193,7 +193,8 @@ pub enum TryWriteHereError {
 #[must_use = "the events are written when this is awaited, or by a task of its own if it is dropped"]
 pub struct WritingHere {
     tickets: Vec<Ticket>,
-    append: FinishOnDrop,
+    /// `None` when there is nothing to write.
+    append: Option<FinishOnDrop<()>>,
 }
 
 impl std::fmt::Debug for WritingHere {
@@ -205,24 +206,54 @@ impl std::fmt::Debug for WritingHere {
 impl Future for WritingHere {
     type Output = Vec<Ticket>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        match Pin::new(&mut self.append).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(std::mem::take(&mut self.tickets)),
-            Poll::Pending => Poll::Pending,
+        if let Some(append) = self.append.as_mut() {
+            ready!(Pin::new(append).poll(cx));
+            self.append = None;
         }
+        Poll::Ready(std::mem::take(&mut self.tickets))
     }
 }
 
 /// A future that, dropped before it is done, is finished by a task of its own (if there is a
-/// runtime to run one): work that must not stop halfway because its caller went away.
-struct FinishOnDrop(Option<Pin<Box<dyn Future<Output = ()> + Send>>>);
+/// tokio runtime to run one): for work that must not stop halfway because its caller went
+/// away, such as writing the audit events of a change already committed. Costs one boxed
+/// future; a task only if it is dropped unfinished.
+///
+/// ```
+/// use audit_core::FinishOnDrop;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let (done, finished) = tokio::sync::oneshot::channel();
+/// let work = FinishOnDrop::new(async move {
+///     tokio::task::yield_now().await;
+///     let _ = done.send("finished");
+/// });
+/// drop(work); // the caller goes away: a task finishes the work
+/// assert_eq!(finished.await, Ok("finished"));
+/// # });
+/// ```
+#[must_use = "the work runs when this is awaited, or in a task of its own once this is dropped"]
+pub struct FinishOnDrop<T: Send + 'static>(Option<Pin<Box<dyn Future<Output = T> + Send>>>);
 
-impl Future for FinishOnDrop {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+impl<T: Send + 'static> FinishOnDrop<T> {
+    /// Wraps `future`.
+    pub fn new(future: impl Future<Output = T> + Send + 'static) -> FinishOnDrop<T> {
+        FinishOnDrop(Some(Box::pin(future)))
+    }
+}
+
+impl<T: Send + 'static> std::fmt::Debug for FinishOnDrop<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FinishOnDrop").field("done", &self.0.is_none()).finish()
+    }
+}
+
+impl<T: Send + 'static> Future for FinishOnDrop<T> {
+    type Output = T;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<T> {
         // Out while polled: one that panics is not finished by a task when dropped.
-        let Some(mut future) = self.0.take() else { return Poll::Ready(()) };
+        let Some(mut future) = self.0.take() else { return Poll::Pending };
         match future.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(()),
+            Poll::Ready(output) => Poll::Ready(output),
             Poll::Pending => {
                 self.0 = Some(future);
                 Poll::Pending
@@ -231,7 +262,7 @@ impl Future for FinishOnDrop {
     }
 }
 
-impl Drop for FinishOnDrop {
+impl<T: Send + 'static> Drop for FinishOnDrop<T> {
     fn drop(&mut self) {
         if let (Some(future), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
             runtime.spawn(future);
@@ -640,7 +671,7 @@ impl Auditor {
     /// event gives [`TryWriteHereError::Record`] and nothing is written.
     pub fn try_write_here(&self, drafts: Vec<EventDraft>) -> Result<WritingHere, TryWriteHereError> {
         if drafts.is_empty() {
-            return Ok(WritingHere { tickets: Vec::new(), append: FinishOnDrop(None) });
+            return Ok(WritingHere { tickets: Vec::new(), append: None });
         }
         if drafts.len() > self.shared.max_batch {
             return Err(TryWriteHereError::Busy(drafts));
@@ -683,7 +714,7 @@ impl Auditor {
                 shared.held_changed.notify_one();
             }
         };
-        Ok(WritingHere { tickets, append: FinishOnDrop(Some(Box::pin(append))) })
+        Ok(WritingHere { tickets, append: Some(FinishOnDrop::new(append)) })
     }
 
     /// Makes the checks that recording `draft` would make (its indexed fields' lengths, its

@@ -10,7 +10,9 @@ use super::outbox;
 use super::sql;
 use super::tracker::{DeferredRead, Ended, Inserted, Plan, Ran, StandIn, Token, Tracker};
 use audit_core::store::AuditStore;
-use audit_core::{AuditScope, Auditor, RecordError, RedactionPolicy, Ticket, TryRecordError, TryWriteHereError};
+use audit_core::{
+    AuditScope, Auditor, FinishOnDrop, RecordError, RedactionPolicy, Ticket, TryRecordError, TryWriteHereError,
+};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult, IsolationLevel,
     QueryResult, RuntimeErr, SqliteTransactionMode, Statement, TransactionError, TransactionOptions,
@@ -95,34 +97,6 @@ pub(crate) struct DbShared {
     /// [`AuditedDb::flush`] waits for; `commit_done` wakes it as each ends.
     commits_in_flight: AtomicUsize,
     commit_done: tokio::sync::Notify,
-}
-
-/// A future that, dropped before it is done, is finished by a task of its own (if there is
-/// still a runtime to run it), so that what it began is not abandoned halfway.
-struct FinishOnDrop<T: Send + 'static>(Option<Pin<Box<dyn Future<Output = T> + Send>>>);
-
-impl<T: Send + 'static> Future for FinishOnDrop<T> {
-    type Output = T;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<T> {
-        // Out while polled: one that panics is not finished by a task when dropped.
-        let Some(mut future) = self.0.take() else { return std::task::Poll::Pending };
-        match future.as_mut().poll(cx) {
-            std::task::Poll::Ready(output) => std::task::Poll::Ready(output),
-            std::task::Poll::Pending => {
-                self.0 = Some(future);
-                std::task::Poll::Pending
-            }
-        }
-    }
-}
-
-impl<T: Send + 'static> Drop for FinishOnDrop<T> {
-    fn drop(&mut self) {
-        if let (Some(future), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
-            runtime.spawn(future);
-        }
-    }
 }
 
 /// Counts a commit running (in its caller, or finished by a task of its own when the caller
@@ -1386,7 +1360,7 @@ impl AuditedTransaction {
                 guard.finished = true;
                 Ok(())
             };
-            return FinishOnDrop(Some(Box::pin(release))).await;
+            return FinishOnDrop::new(release).await;
         }
         let (events, aborted) = {
             let mut state = lock(&guard.state);
@@ -1443,7 +1417,7 @@ impl AuditedTransaction {
             guard.finished = true;
             shared.seal(events).await
         };
-        FinishOnDrop(Some(Box::pin(finish))).await
+        FinishOnDrop::new(finish).await
     }
 
     /// Rolls back (the savepoint, if nested) and drops the events it buffered.

@@ -3,9 +3,7 @@
 use crate::layer::{Config, Counters, UnhealthyPolicy};
 use crate::request::{Started, X_REQUEST_ID, record_detached_with};
 use audit_core::scope::ScopedFuture;
-use audit_core::{
-    Auditor, EventDraft, Outcome, RecordError, Reserved, Ticket, TryRecordError, TryWriteHereError, WritingHere,
-};
+use audit_core::{Auditor, EventDraft, Outcome, RecordError, Reserved, Ticket, TryRecordError};
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 use std::collections::VecDeque;
@@ -155,10 +153,7 @@ type UntilUnhealthy = Pin<Box<dyn Future<Output = ()> + Send>>;
 ///
 /// Each draft is offered with [`Auditor::try_record`], which costs no allocation or task; only
 /// when the queue is full is a boxed [`Auditor::record_buffered`] awaited (backpressure), with
-/// a copy of the draft kept in case this is dropped meanwhile. Acknowledged, a request's only
-/// event is first offered to [`Auditor::try_write_here`]: if the writer is idle, it is
-/// appended here, on the request's task, sparing the hand-offs to the writer task and back
-/// (dropped meanwhile, or given up under fail-open, the append is finished by a task).
+/// a copy of the draft kept in case this is dropped meanwhile.
 ///
 /// Acknowledged, when the handler added events, the request's own event is queued only once
 /// theirs are durable (one more append for such requests): the store can refuse an event
@@ -179,8 +174,6 @@ pub(crate) struct Recording {
     queue: VecDeque<EventDraft>,
     /// Waiting for room in the queue, and the draft being queued.
     waiting: Option<(Queuing, EventDraft)>,
-    /// The request's only event, being appended on this task ([`Auditor::try_write_here`]).
-    writing: Option<WritingHere>,
     tickets: Vec<Ticket>,
     acknowledged: bool,
     /// Acknowledged, and the handler added events: the request's own event (last in `queue`)
@@ -211,7 +204,6 @@ impl Recording {
             own_place: None,
             queue: drafts,
             waiting: None,
-            writing: None,
             tickets: Vec::new(),
             acknowledged,
             failed: false,
@@ -262,21 +254,6 @@ impl Recording {
                     Err(error) => self.refused(&error),
                 }
             }
-            if let Some(writing) = self.writing.as_mut() {
-                match Pin::new(writing).poll(cx) {
-                    Poll::Ready(tickets) => {
-                        self.writing = None;
-                        // Answered already: settled by `poll_tickets` below.
-                        self.tickets.extend(tickets);
-                    }
-                    Poll::Pending if self.fail_open => {
-                        ready!(self.poll_give_up(cx));
-                        // Given up: dropped, the append is finished by a task of its own.
-                        self.writing = None;
-                    }
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
             if self.own_waits && self.queue.len() == 1 {
                 // Only the request's own event is left: first wait for the added events (a
                 // store can refuse one after it was queued, e.g. an id the chain holds), in a
@@ -290,25 +267,7 @@ impl Recording {
                 }
                 self.own_waits = false;
             }
-            let Some(mut draft) = self.queue.pop_front() else { break };
-            if self.acknowledged && self.queue.is_empty() && self.tickets.is_empty() && self.own_place.is_none() {
-                // The request's only event (the own event after added ones goes to the place
-                // kept for it): on this task if the writer is idle.
-                match self.auditor.try_write_here(vec![draft]) {
-                    Ok(writing) => {
-                        self.writing = Some(writing);
-                        continue;
-                    }
-                    Err(TryWriteHereError::Record(error)) => {
-                        self.refused(&error);
-                        continue;
-                    }
-                    Err(TryWriteHereError::Busy(drafts)) => match drafts.into_iter().next() {
-                        Some(busy) => draft = busy,
-                        None => continue,
-                    },
-                }
-            }
+            let Some(draft) = self.queue.pop_front() else { break };
             if self.queue.is_empty()
                 && let Some(place) = self.own_place.take()
             {

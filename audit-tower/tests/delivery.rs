@@ -44,52 +44,6 @@ async fn acknowledged_delivery_holds_the_response_until_the_event_is_durable() {
     auditor.shutdown().await;
 }
 
-/// With the writer idle, the request's event is appended on the request's own task
-/// (`Auditor::try_write_here`), not handed to the writer task and waited for; under load, or
-/// with events queued, it is queued as before (`concurrency.rs`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_writer_appends_the_event_on_the_requests_task() {
-    let store = TestStore::new();
-    let auditor = store.auditor();
-    let app = app(AuditLayer::new(auditor.clone()));
-    let (task, response) = tokio::spawn(async move {
-        let request = http::Request::post("/items").body(axum::body::Body::empty()).expect("request");
-        let response = app.oneshot(request).await.expect("infallible");
-        (tokio::task::id(), response)
-    })
-    .await
-    .expect("request task");
-    assert_eq!(response.status(), StatusCode::CREATED);
-    assert_eq!(common::events(&store.inner).len(), 1, "durable when the response is out");
-    assert_eq!(store.append_tasks(), [Some(task)], "appended by the request's task");
-    auditor.shutdown().await;
-    common::verify_chain(&store.inner);
-}
-
-/// A request dropped (client gone, a timeout) while its event is being appended on its task:
-/// the append is finished by a task of its own, once, and the writer stays usable.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_dropped_while_its_event_is_appended_on_its_task_records_it_once() {
-    let store = TestStore::new();
-    let auditor = store.auditor();
-    let app = app(AuditLayer::new(auditor.clone()));
-    store.close_gate();
-    let request = http::Request::post("/items").body(axum::body::Body::empty()).expect("request");
-    let pending = tokio::spawn(app.clone().oneshot(request));
-    store.append_started.notified().await;
-    pending.abort();
-    assert!(pending.await.expect_err("aborted").is_cancelled());
-    store.open_gate();
-    let request = http::Request::post("/items").body(axum::body::Body::empty()).expect("request");
-    let response = app.oneshot(request).await.expect("infallible");
-    assert_eq!(response.status(), StatusCode::CREATED);
-    auditor.shutdown().await;
-    let events = common::events(&store.inner);
-    assert_eq!(events.len(), 2, "the dropped request's event once, then the next one: {events:?}");
-    assert_eq!(store.append_tasks().len(), 2);
-    common::verify_chain(&store.inner);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffered_delivery_releases_the_response_once_the_event_is_queued() {
     let store = TestStore::new();

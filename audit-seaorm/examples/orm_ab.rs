@@ -7,6 +7,10 @@
 //! `cargo run --release --example orm_ab -- [sqlite|postgres] [rounds] [--throughput N]`
 //! (`N` operations per task and pass; no throughput phase without the flag)
 //!
+//! The audit events go to a `MemoryStore` (what is measured is the ORM side), or with
+//! `ORM_AB_AUDIT_STORE=sql` to a `SqlStore` on the same database (its own pool), as an
+//! application keeping its trail beside its data would run.
+//!
 //! Everything runs in a task spawned on the runtime's workers, as a web application's
 //! handlers do (until 2026-12-02 the rounds ran on the main thread's `block_on`, where the
 //! audited path's hand-offs to the writer task cost more: see BENCHMARKS.md).
@@ -16,7 +20,8 @@
 mod orm_common;
 
 use audit_core::Auditor;
-use audit_core::store::MemoryStore;
+use audit_core::store::{AuditStore, MemoryStore};
+use audit_seaorm::SqlStore;
 use audit_seaorm::orm::AuditedDb;
 use orm_common::entities::{plain_users, users};
 use orm_common::{Backend, TestDb, create_tables, plain_user, user};
@@ -45,7 +50,13 @@ async fn run() {
     let testdb = TestDb::open(backend, "ab").await.expect("database");
     let conn = testdb.connect().await;
     create_tables(&conn).await;
-    let store = Arc::new(MemoryStore::new());
+    let store: Arc<dyn AuditStore> = if std::env::var("ORM_AB_AUDIT_STORE").as_deref() == Ok("sql") {
+        let store = SqlStore::new(testdb.connect().await).expect("a supported backend");
+        store.migrate().await.expect("migrate the audit store");
+        Arc::new(store)
+    } else {
+        Arc::new(MemoryStore::new())
+    };
     let auditor = Auditor::builder(store.clone()).build();
     let outbox = AuditedDb::builder(conn.clone(), auditor.clone(), store).build();
     outbox.migrate_outbox().await.expect("migrate");

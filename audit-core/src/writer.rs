@@ -273,7 +273,7 @@ impl<T: Send + 'static> Drop for FinishOnDrop<T> {
 /// Counters of the writer (all monotonic except `queue_depth` and `healthy`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriterStats {
-    /// Events accepted into the queue.
+    /// Events accepted: queued, or written on a caller's task ([`Auditor::try_write_here`]).
     pub queued: u64,
     /// Events durable in the store.
     pub written: u64,

@@ -8,7 +8,9 @@ mod refusal_common;
 
 use audit_core::store::{AppendError, AuditStore, Head, LineStream, MemoryStore, Query, QueryPage, StoreError};
 use audit_core::verify::{ChainVerifier, verify_reader};
-use audit_core::{Actor, Auditor, EventDraft, REFUSAL_ACTION, RecordError, RetryPolicy, SealedEvent, Ticket};
+use audit_core::{
+    Actor, Auditor, EventDraft, REFUSAL_ACTION, RecordError, RetryPolicy, SealedEvent, Ticket, TryWriteHereError,
+};
 use fastrand::Rng;
 use refusal_common::append_log_line;
 use serde_json::json;
@@ -126,23 +128,44 @@ async fn run_on(seed: u64, store: Arc<Chaos>) -> Result<(), String> {
             }
         }
         let auditor = if by_second { &second } else { &first };
-        // Backpressure while the store refuses all: after a while, the store is repaired.
-        let mut tries = 0;
-        let ticket = loop {
-            match auditor.try_record(draft) {
-                Ok(t) => break t,
-                Err(audit_core::TryRecordError::Full { draft: back, .. }) => {
-                    draft = *back;
-                    tries += 1;
-                    if tries == 20 {
-                        store.refuse_all.store(false, Ordering::SeqCst);
-                    }
-                    if tries > 20_000 {
-                        return Err(format!("record {i}: queue never had room, though the store is repaired"));
-                    }
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
+        // Sometimes offered to be written on this task first (taken only while its writer is
+        // idle): the writer's code then runs here, under the same faults.
+        let mut draft = Some(draft);
+        let mut written_here = None;
+        if rng.u64(..100) < 30 {
+            let offered = draft.take().ok_or(format!("record {i}: no draft"))?;
+            match auditor.try_write_here(vec![offered]) {
+                Ok(writing) => match writing.await.pop() {
+                    Some(ticket) => written_here = Some(ticket),
+                    None => return Err(format!("record {i}: written here without a ticket")),
+                },
+                Err(TryWriteHereError::Busy(mut back)) => draft = back.pop(),
                 Err(e) => return Err(format!("record {i}: {e}")),
+            }
+        }
+        let ticket = match written_here {
+            Some(ticket) => ticket,
+            None => {
+                let mut draft = draft.ok_or(format!("record {i}: the draft was not handed back"))?;
+                // Backpressure while the store refuses all: after a while, the store is repaired.
+                let mut tries = 0;
+                loop {
+                    match auditor.try_record(draft) {
+                        Ok(t) => break t,
+                        Err(audit_core::TryRecordError::Full { draft: back, .. }) => {
+                            draft = *back;
+                            tries += 1;
+                            if tries == 20 {
+                                store.refuse_all.store(false, Ordering::SeqCst);
+                            }
+                            if tries > 20_000 {
+                                return Err(format!("record {i}: queue never had room, though the store is repaired"));
+                            }
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        Err(e) => return Err(format!("record {i}: {e}")),
+                    }
+                }
             }
         };
         recorded.push(Recorded { i, id: ticket.id(), poison, repeat, by_second });

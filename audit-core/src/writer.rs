@@ -498,6 +498,14 @@ struct Shared {
 }
 
 impl Shared {
+    /// Counts an event about to be sent to the queue: accepted, and pending until the
+    /// background task has written it (see `pending`). Called before the send, so that a
+    /// caller looking for an idle writer never misses it.
+    fn sending_one(&self) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The store was found failing: [`Auditor::is_healthy`] says so from now, and those
     /// waiting in [`Auditor::until_unhealthy`] are woken (once per change).
     fn set_unhealthy(&self) {
@@ -589,9 +597,8 @@ impl Reserved {
     pub fn record(self, draft: EventDraft) -> Result<Ticket, RecordError> {
         let event = self.auditor.prepare(draft)?;
         let (ack, ticket) = Ticket::new(event.id());
-        self.auditor.shared.pending.fetch_add(1, Ordering::SeqCst);
+        self.auditor.shared.sending_one();
         self.permit.send(Queued { event, ack: Some(ack) });
-        self.auditor.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
         Ok(ticket)
     }
 }
@@ -748,9 +755,8 @@ impl Auditor {
         let event = self.prepare(draft)?;
         let (ack, ticket) = Ticket::new(event.id());
         let permit = self.sender.reserve().await.map_err(|_| RecordError::Closed)?;
-        self.shared.pending.fetch_add(1, Ordering::SeqCst);
+        self.shared.sending_one();
         permit.send(Queued { event, ack: Some(ack) });
-        self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
         Ok(ticket)
     }
 
@@ -759,9 +765,8 @@ impl Auditor {
         let (draft, permit) = self.try_reserve(draft)?;
         let event = self.prepare(draft)?;
         let (ack, ticket) = Ticket::new(event.id());
-        self.shared.pending.fetch_add(1, Ordering::SeqCst);
+        self.shared.sending_one();
         permit.send(Queued { event, ack: Some(ack) });
-        self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
         Ok(ticket)
     }
 
@@ -772,9 +777,8 @@ impl Auditor {
         let (draft, permit) = self.try_reserve(draft)?;
         let event = self.prepare(draft)?;
         let id = event.id();
-        self.shared.pending.fetch_add(1, Ordering::SeqCst);
+        self.shared.sending_one();
         permit.send(Queued { event, ack: None });
-        self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
         Ok(id)
     }
 
@@ -944,9 +948,6 @@ impl Writer {
                 let mut writer = writer.lock().await;
                 if writer.held.is_empty() {
                     writer.closed = true;
-                    // The publisher ends once this sender is gone (it outlives the task in
-                    // the auditor's handles).
-                    writer.appended = None;
                     return;
                 }
             }

@@ -246,6 +246,11 @@ async fn kill_and_check(testdb: TestDb) {
 
     // A last start seals what the last kill left; then a graceful stop (Ctrl-C).
     let mut app = start(&url, &log);
+    // Served once, it polls its Ctrl-C handler, which it installs only then.
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let health = Request::get(format!("http://{}/health", app.addr)).body(Full::new(Bytes::new())).expect("request");
+    let health = client.request(health).await.expect("GET /health");
+    assert_eq!(health.status(), StatusCode::OK);
     let stopped = Command::new("kill").args(["-INT", &app.child.id().to_string()]).status().expect("run kill");
     assert!(stopped.success(), "kill -INT");
     let status = app.child.wait().expect("wait for the quickstart");

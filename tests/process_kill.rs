@@ -3,10 +3,11 @@
 //!
 //! Writers change users' names through `PUT /users/{id}` (each name used once) while the
 //! process is killed at a random moment, several times over; each start seals what the outbox
-//! kept (`AuditedDb::recover_outbox`); the kills go on until one has left in the outbox an
+//! kept (`AuditedDb::recover_outbox`), and every other start or so is killed too, within
+//! 400 ms, while it creates its tables, seals or seeds; the kills go on until one has left in the outbox an
 //! event the trail lacked (committed, not yet sealed), which most do. At the end, from the
 //! database alone:
-//! - the chain verifies;
+//! - the audit tables refuse `UPDATE` and `DELETE` (and `TRUNCATE`), and the chain verifies;
 //! - no event is stored twice;
 //! - each user's `update` events, linked old name → new name, form one path from the name it
 //!   was created with to the name the table holds now, using every event once: a committed
@@ -97,13 +98,7 @@ impl Drop for App {
 /// Starts the quickstart on `url` and waits for it to serve (after its outbox recovery); its
 /// stderr goes to `log`.
 fn start(url: &str, log: &Path) -> App {
-    let log_file = std::fs::File::options().create(true).append(true).open(log).expect("the log file");
-    let mut child = Command::new(quickstart_binary())
-        .args(["--db", url, "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(log_file)
-        .spawn()
-        .expect("start the quickstart");
+    let mut child = spawn(url, log);
     let mut stdout = BufReader::new(child.stdout.take().expect("its stdout"));
     let mut first = String::new();
     let _ = stdout.read_line(&mut first);
@@ -115,6 +110,26 @@ fn start(url: &str, log: &Path) -> App {
         panic!("the quickstart did not start: {first:?}\n{}", std::fs::read_to_string(log).unwrap_or_default());
     };
     App { child, addr, _stdout: stdout }
+}
+
+/// The quickstart on `url`, its stderr appended to `log`.
+fn spawn(url: &str, log: &Path) -> Child {
+    let log_file = std::fs::File::options().create(true).append(true).open(log).expect("the log file");
+    Command::new(quickstart_binary())
+        .args(["--db", url, "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .expect("start the quickstart")
+}
+
+/// Starts the quickstart and kills it `after` that, while it creates its tables (the first
+/// time), seals what the last kill left in the outbox, or seeds (or, if it was quick, serves).
+async fn kill_while_starting(url: &str, log: &Path, after: Duration) {
+    let mut child = spawn(url, log);
+    tokio::time::sleep(after).await;
+    child.kill().expect("SIGKILL the quickstart");
+    child.wait().expect("reap it");
 }
 
 /// What a writer's request got.
@@ -211,6 +226,9 @@ async fn kill_and_check(testdb: TestDb) {
 
     let mut round = 0;
     while round < KILLS || (unsealed_in_outbox == 0 && round < MAX_KILLS) {
+        if rng.bool() {
+            kill_while_starting(&url, &log, Duration::from_millis(rng.u64(0..400))).await;
+        }
         let mut app = start(&url, &log);
         let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
         if round == 0 {
@@ -263,6 +281,15 @@ async fn kill_and_check(testdb: TestDb) {
     let conn = testdb.connect().await;
     let current: HashMap<String, String> =
         column_values(&conn, "SELECT id, name FROM users").await.into_iter().collect();
+    // The store's tables were created by a process that may have been killed half-way: still
+    // append-only.
+    let mut edits = vec!["UPDATE audit_events SET action = 'edited'", "DELETE FROM audit_events"];
+    if testdb.backend == Backend::Postgres {
+        edits.push("TRUNCATE audit_events");
+    }
+    for edit in edits {
+        assert!(conn.execute_unprepared(edit).await.is_err(), "{edit} was not refused");
+    }
     let store = SqlStore::new(conn).expect("a supported backend");
     let report = store.verify_chain("default").await.expect("verify");
     assert!(report.is_valid(), "{report}");

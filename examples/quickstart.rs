@@ -31,6 +31,7 @@ use axum::{Extension, Json, Router};
 use clap::Parser;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, Database, EntityTrait, Schema, TransactionTrait};
 use serde_json::{Value, json};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -409,7 +410,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Started { router, auditor, db, .. } = start(&args.db, args.trusted_proxies).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let base = format!("http://{}", listener.local_addr()?);
-    println!(
+    // Not `println!`, which panics when stdout is closed (`quickstart | head -1`).
+    let _ = writeln!(
+        std::io::stdout(),
         "quickstart: serving {base}, audit trail in {db}\n\
          \n  try:\n\
          \x20   curl -i -X POST {base}/login -H 'content-type: application/json' -d '{{\"user\":\"alice\",\"password\":\"nope\"}}'\n\

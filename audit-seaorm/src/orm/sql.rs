@@ -11,6 +11,8 @@
 //! Statements nested in statements (`COPY (…)`, `EXPLAIN ANALYZE …`) are read to a bounded
 //! depth.
 
+use std::borrow::Cow;
+
 /// The kinds of row write the connection wrapper watches for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -86,12 +88,12 @@ pub struct Write {
 #[derive(Clone, Debug, PartialEq)]
 enum Token<'a> {
     Word(&'a str),
-    /// A quoted identifier, unquoted.
-    Ident(String),
+    /// A quoted identifier, unquoted (borrowed from the statement unless it held an escape).
+    Ident(Cow<'a, str>),
     /// `"…"`, unquoted, where the server may read a string value: MySQL by default, and
     /// SQLite when no column has that name. An identifier to the reader; in a shape, a `?`
     /// unless it stands where only a name can ([`shape`]).
-    MaybeString(String),
+    MaybeString(Cow<'a, str>),
     Literal,
     Punct(char),
     Param(&'a str),
@@ -282,23 +284,19 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Vec<Vec<Token<'a>>> {
                 let close = if c == b'[' { b']' } else { c };
                 let backslash = c == b'"' && dialect.backslash_in_double_quotes;
                 i += 1;
-                let mut ident = String::new();
-                while i < bytes.len() {
-                    if backslash && bytes[i] == b'\\' && i + 1 < bytes.len() {
-                        i += 1;
-                    } else if bytes[i] == close {
-                        if close != b']' && bytes.get(i + 1) == Some(&close) {
-                            ident.push(close as char);
-                            i += 2;
-                            continue;
-                        }
-                        break;
+                let ident = match quoted_plainly(bytes, i, close, backslash) {
+                    // No escape inside: the text between the quotes, borrowed.
+                    Some(end) => {
+                        let ident = Cow::Borrowed(&sql[i..end]);
+                        i = end + 1;
+                        ident
                     }
-                    let len = utf8_len(bytes[i]);
-                    ident.push_str(sql.get(i..(i + len).min(bytes.len())).unwrap_or(""));
-                    i += len;
-                }
-                i += 1;
+                    None => {
+                        let (ident, end) = quoted_with_escapes(sql, i, close, backslash);
+                        i = end;
+                        Cow::Owned(ident)
+                    }
+                };
                 let token = if c == b'"' && dialect.double_quoted_strings {
                     Token::MaybeString(ident)
                 } else {
@@ -389,6 +387,40 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Vec<Vec<Token<'a>>> {
     }
     statements.retain(|s| !s.is_empty());
     statements
+}
+
+/// The end (the closing quote's index) of a quoted identifier whose text starts at `start`,
+/// if it ends there with no escape inside: no doubled closing quote (except after `[`), no
+/// backslash where backslashes escape. `None` for one with an escape, or with no end.
+fn quoted_plainly(bytes: &[u8], start: usize, close: u8, backslash: bool) -> Option<usize> {
+    let end = start + bytes[start..].iter().position(|&b| b == close || (backslash && b == b'\\'))?;
+    let doubled = close != b']' && bytes.get(end + 1) == Some(&close);
+    (bytes[end] == close && !doubled).then_some(end)
+}
+
+/// A quoted identifier whose text starts at `start`, with its escapes undone (a doubled
+/// closing quote, except after `[`; a backslash where backslashes escape), and the index after
+/// its closing quote (past the end for one with none).
+fn quoted_with_escapes(sql: &str, start: usize, close: u8, backslash: bool) -> (String, usize) {
+    let bytes = sql.as_bytes();
+    let mut ident = String::new();
+    let mut i = start;
+    while i < bytes.len() {
+        if backslash && bytes[i] == b'\\' && i + 1 < bytes.len() {
+            i += 1;
+        } else if bytes[i] == close {
+            if close != b']' && bytes.get(i + 1) == Some(&close) {
+                ident.push(close as char);
+                i += 2;
+                continue;
+            }
+            break;
+        }
+        let len = utf8_len(bytes[i]);
+        ident.push_str(sql.get(i..(i + len).min(bytes.len())).unwrap_or(""));
+        i += len;
+    }
+    (ident, i + 1)
 }
 
 /// Whether PostgreSQL continues a string constant across `between` (the text from the end of
@@ -876,7 +908,7 @@ fn top_level_word(rest: &[Token<'_>], from: usize, words: &[&str]) -> Option<usi
 fn word_text(token: &Token<'_>) -> String {
     match token {
         Token::Word(w) => (*w).to_string(),
-        Token::Ident(w) | Token::MaybeString(w) => w.clone(),
+        Token::Ident(w) | Token::MaybeString(w) => w.to_string(),
         _ => String::new(),
     }
 }
@@ -1002,7 +1034,10 @@ fn name_at(rest: &[Token<'_>], mut i: usize) -> (String, usize) {
     while i < rest.len() {
         match &rest[i] {
             Token::Word(w) => name = (*w).to_string(),
-            Token::Ident(w) | Token::MaybeString(w) => name.clone_from(w),
+            Token::Ident(w) | Token::MaybeString(w) => {
+                name.clear();
+                name.push_str(w);
+            }
             _ => break,
         }
         if matches!(rest.get(i + 1), Some(Token::Punct('.'))) {
@@ -1077,7 +1112,7 @@ pub(crate) fn insert_doing_nothing_on_duplicate_key(sql: &str) -> Option<String>
         let [column, Token::Punct('='), value] = assignment else { return None };
         let name = match column {
             Token::Word(w) => (*w).to_string(),
-            Token::Ident(w) | Token::MaybeString(w) => w.clone(),
+            Token::Ident(w) | Token::MaybeString(w) => w.to_string(),
             _ => return None,
         };
         if value != column {
@@ -1760,6 +1795,26 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A quoted identifier borrowed from the statement is what undoing its escapes gives.
+        #[test]
+        fn a_plain_quoted_identifier_reads_as_with_escapes_undone(sql in sql_like()) {
+            let bytes = sql.as_bytes();
+            for (start, &open) in bytes.iter().enumerate() {
+                let close = match open {
+                    b'"' | b'`' => open,
+                    b'[' => b']',
+                    _ => continue,
+                };
+                for backslash in [false, true] {
+                    if let Some(end) = quoted_plainly(bytes, start + 1, close, backslash) {
+                        let (ident, after) = quoted_with_escapes(&sql, start + 1, close, backslash);
+                        proptest::prop_assert_eq!(&sql[start + 1..end], ident.as_str());
+                        proptest::prop_assert_eq!(end + 1, after);
+                    }
+                }
+            }
+        }
+
         #[test]
         fn any_text_is_read_without_panicking(sql in sql_like()) {
             for dialect in DIALECTS.into_iter().chain([LENIENT]) {

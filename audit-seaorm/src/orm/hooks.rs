@@ -86,14 +86,16 @@ pub(crate) fn key_condition<E: EntityTrait>(key: &[Value]) -> Condition {
     condition
 }
 
-async fn send<C: ConnectionTrait>(db: &C, message: &Message) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    db.execute_raw(marker::statement(backend, message)?).await.map(|_| ())
+async fn send<C: ConnectionTrait>(db: &C, message: Message) -> Result<(), DbErr> {
+    let (statement, parked) = marker::statement(db.get_database_backend(), message);
+    let sent = db.execute_raw(statement).await.map(|_| ());
+    drop(parked); // taken by an audited connection; else removed here
+    sent
 }
 
 /// Fails unless `db` is an audited connection, with a message that says what to do.
 async fn probe<C: ConnectionTrait>(db: &C, table: &str) -> Result<(), DbErr> {
-    send(db, &Message::Probe).await.map_err(|e| {
+    send(db, Message::Probe).await.map_err(|e| {
         DbErr::Custom(format!(
             "audit_seaorm: `{table}` is an audited entity, so it must be written through AuditedDb or an \
              AuditedTransaction, not a plain connection; nothing was written. (The audit probe failed: {e})"
@@ -190,7 +192,7 @@ where
             old_read: None,
             key_source,
         };
-        send(db, &begin).await?;
+        send(db, begin).await?;
         return Ok(am);
     }
     let Some(key) = key_values_of_active(&am) else {
@@ -217,7 +219,7 @@ where
         old_read,
         key_source: None,
     };
-    send(db, &begin).await?;
+    send(db, begin).await?;
     Ok(am)
 }
 
@@ -236,7 +238,7 @@ where
         row: Some(row_of(&model, A::IGNORE)),
         redact: redacted_columns::<A>()?,
     };
-    send(db, &message).await?;
+    send(db, message).await?;
     Ok(model)
 }
 
@@ -267,7 +269,7 @@ where
         old_read: None,
         key_source: None,
     };
-    send(db, &begin).await?;
+    send(db, begin).await?;
     Ok(am)
 }
 
@@ -289,6 +291,6 @@ where
         row: None,
         redact: redacted_columns::<A>()?,
     };
-    send(db, &message).await?;
+    send(db, message).await?;
     Ok(am)
 }

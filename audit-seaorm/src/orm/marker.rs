@@ -1,17 +1,21 @@
 //! The marker statements hooks use to talk to the connection wrapper through
 //! `ConnectionTrait` (hooks are generic over the connection and cannot downcast it).
 //!
-//! A marker is `SELECT audit_seaorm_requires_AuditedDb, <param>` with one JSON parameter.
-//! [`crate::orm::AuditedDb`] and [`crate::orm::AuditedTransaction`] recognise it and never
-//! send it to the database. On any other connection it reaches the database and fails on
+//! A marker is `SELECT audit_seaorm_requires_AuditedDb, <param>` whose one parameter is a
+//! number: the hook parks its [`Message`] in this process under that number, and the
+//! connection wrapper takes it from there, so the message (rows of values) is moved, not
+//! serialized and parsed again. [`crate::orm::AuditedDb`] and
+//! [`crate::orm::AuditedTransaction`] recognise the marker and never send it to the database. On any other connection it reaches the database and fails on
 //! all three backends with an error that names the problem ("no such column:
 //! audit_seaorm_requires_AuditedDb"), before the hook lets the write happen.
 
 use super::event::Row;
 use super::sql::Verb;
 use sea_orm::{DbBackend, DbErr, ExecResult, Statement, Value};
-use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// The start of every marker statement.
 pub const MARKER_PREFIX: &str = "SELECT audit_seaorm_requires_AuditedDb, ";
@@ -37,8 +41,7 @@ pub(crate) fn is_marker(sql: &str) -> bool {
 }
 
 /// What a hook tells the wrapper.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[derive(Debug)]
 pub(crate) enum Message {
     /// "Am I on an audited connection?" Fails on any other connection.
     Probe,
@@ -53,24 +56,19 @@ pub(crate) enum Message {
         key_columns: Vec<String>,
         old: Option<Row>,
         redact: Vec<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         values: Option<usize>,
         /// An update with nothing to write: SeaORM sends no statement (the hook's `after_save`
         /// may still come, and records nothing).
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         no_statement: bool,
         /// For an insert: the columns the model sets (for its stand-in). `key` is then the
         /// key the model sets, if it sets all of it (inserts are not matched by key).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         new: Option<Row>,
         /// For an update on PostgreSQL or SQLite: `old` is left to the connection, which reads it with
         /// the statement (the number [`super::old_row::register`] gave the entity's read).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         old_read: Option<usize>,
         /// For an insert on MySQL: where SeaORM takes the inserted row's key from (the
         /// connection tells by the driver's last insert id whether an `ON DUPLICATE KEY UPDATE`
         /// insert found its row there already, see [`super::conn`]).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         key_source: Option<KeySource>,
     },
     /// "The write of `key` is done; here is the row after (none for a delete)."
@@ -85,8 +83,7 @@ pub(crate) enum Message {
 }
 
 /// Where SeaORM takes an inserted row's key from, on a backend without `RETURNING`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum KeySource {
     /// The model sets all of the key, which is not auto-increment.
     Model,
@@ -95,8 +92,7 @@ pub(crate) enum KeySource {
 }
 
 /// The three writes hooks perform.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WriteVerb {
     Insert,
     Update,
@@ -121,19 +117,42 @@ impl WriteVerb {
     }
 }
 
-/// The marker statement carrying `message`.
-pub(crate) fn statement(backend: DbBackend, message: &Message) -> Result<Statement, DbErr> {
-    let json = serde_json::to_value(message).map_err(|e| DbErr::Custom(format!("audit_seaorm: marker: {e}")))?;
-    Ok(Statement::from_sql_and_values(backend, marker_sql(backend), [Value::Json(Some(Box::new(json)))]))
+/// Messages parked by hooks until the wrapper takes them, by number.
+static PARKED: Mutex<BTreeMap<i64, Message>> = Mutex::new(BTreeMap::new());
+static NEXT: AtomicI64 = AtomicI64::new(1);
+
+fn parked() -> std::sync::MutexGuard<'static, BTreeMap<i64, Message>> {
+    // A panic while holding the lock leaves the map as it was between two whole operations.
+    PARKED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The message a marker statement carries.
+/// A parked message's place: dropped, it removes the message if the wrapper has not taken it
+/// (the statement failed on a plain connection, or the hook's future was dropped).
+pub(crate) struct Parked(i64);
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        parked().remove(&self.0);
+    }
+}
+
+/// The marker statement carrying `message`, parked until [`decode`] takes it; keep the
+/// [`Parked`] until the statement has run.
+pub(crate) fn statement(backend: DbBackend, message: Message) -> (Statement, Parked) {
+    let number = NEXT.fetch_add(1, Ordering::Relaxed);
+    parked().insert(number, message);
+    let statement = Statement::from_sql_and_values(backend, marker_sql(backend), [Value::BigInt(Some(number))]);
+    (statement, Parked(number))
+}
+
+/// The message a marker statement carries, taken from where its hook parked it.
 pub(crate) fn decode(stmt: Statement) -> Result<Message, DbErr> {
-    let json = stmt.values.and_then(|values| values.0.into_iter().next());
-    match json {
-        Some(Value::Json(Some(json))) => serde_json::from_value(*json)
-            .map_err(|e| DbErr::Custom(format!("audit_seaorm: malformed marker statement: {e}"))),
-        _ => Err(DbErr::Custom("audit_seaorm: marker statement without its JSON parameter".into())),
+    let number = stmt.values.and_then(|values| values.0.into_iter().next());
+    match number {
+        Some(Value::BigInt(Some(number))) => parked().remove(&number).ok_or_else(|| {
+            DbErr::Custom(format!("audit_seaorm: marker statement {number} has no message (sent twice?)"))
+        }),
+        _ => Err(DbErr::Custom("audit_seaorm: marker statement without its number".into())),
     }
 }
 
@@ -143,5 +162,27 @@ pub(crate) fn fake_result(backend: DbBackend) -> ExecResult {
         DbBackend::Postgres => ExecResult::from(sea_orm::sqlx::postgres::PgQueryResult::default()),
         DbBackend::MySql => ExecResult::from(sea_orm::sqlx::mysql::MySqlQueryResult::default()),
         _ => ExecResult::from(sea_orm::sqlx::sqlite::SqliteQueryResult::default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parked_message_is_taken_once() {
+        let (statement, parked) = super::statement(DbBackend::Sqlite, Message::Probe);
+        let again = statement.clone();
+        assert!(matches!(decode(statement), Ok(Message::Probe)));
+        assert!(decode(again).is_err(), "taken twice");
+        drop(parked);
+    }
+
+    #[test]
+    fn a_message_not_taken_goes_with_its_place() {
+        let (statement, parked) = super::statement(DbBackend::Postgres, Message::Probe);
+        drop(parked); // the statement failed, say, on a plain connection
+        let Err(e) = decode(statement) else { panic!("the message outlived its place") };
+        assert!(e.to_string().contains("has no message"), "{e}");
     }
 }

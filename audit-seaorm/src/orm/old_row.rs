@@ -41,7 +41,7 @@ use sea_orm::{
 };
 use std::any::TypeId;
 use std::collections::HashMap;
-use std::sync::{LazyLock, RwLock};
+use std::sync::{LazyLock, Mutex, RwLock};
 
 /// The PostgreSQL subquery's alias, quoted; the read's columns are named `audit_seaorm_old.<column>`.
 const ALIAS: &str = r#""audit_seaorm_old""#;
@@ -63,7 +63,16 @@ pub(crate) struct OldRowRead {
     key_tests: Vec<String>,
     /// The entity's model from the prefixed columns, as the hooks' row.
     decode: fn(&QueryResult) -> Result<Row, DbErr>,
+    /// [`OldRowRead::fused_sql`]'s answers, by UPDATE text and first key parameter: an
+    /// entity's updates come in a few shapes, and reading each again costs more than a lookup.
+    fused: Mutex<HashMap<String, Vec<(usize, Fused)>>>,
 }
+
+/// The fused statement's SQL and how it is fused, or `None` for an UPDATE of another shape.
+type Fused = Option<(String, Fusion)>;
+
+/// How many UPDATE texts [`OldRowRead::fused`] keeps per entity before it starts again.
+const FUSED_KEPT: usize = 256;
 
 impl std::fmt::Debug for OldRowRead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -116,6 +125,7 @@ pub(crate) fn register<A: AuditedModel>(backend: DbBackend) -> Option<usize> {
             })
             .collect(),
         decode: decode::<A>,
+        fused: Mutex::default(),
     };
     let mut reads = READS.write().unwrap_or_else(|e| e.into_inner());
     let Reads { numbers, list } = &mut *reads;
@@ -180,28 +190,52 @@ impl OldRowRead {
     pub(crate) fn fuse(&self, update: &mut Statement) -> Option<Fusion> {
         let bound = update.values.as_ref().map_or(0, |v| v.0.len());
         let first = bound.checked_sub(self.key_tests.len())? + 1;
-        let (where_at, returning_at) = super::sql::update_clauses(&update.sql)?;
+        let (sql, fusion) = self.fused_sql_kept(&update.sql, first)?;
+        if fusion == Fusion::Prepended {
+            // The key's values once more, in front, for the read that goes first.
+            let values = &mut update.values.as_mut()?.0;
+            let key: Vec<Value> = values[first - 1..].to_vec();
+            values.splice(0..0, key);
+        }
+        update.sql = sql;
+        Some(fusion)
+    }
+
+    /// [`OldRowRead::fused_sql`], from [`OldRowRead::fused`] when this UPDATE text came before.
+    fn fused_sql_kept(&self, update: &str, first: usize) -> Fused {
+        let lock = || self.fused.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(kept) = lock().get(update).and_then(|kept| kept.iter().find(|(f, _)| *f == first)) {
+            return kept.1.clone();
+        }
+        let fused = self.fused_sql(update, first);
+        let mut kept = lock();
+        if kept.len() >= FUSED_KEPT {
+            kept.clear();
+        }
+        kept.entry(update.to_string()).or_default().push((first, fused.clone()));
+        fused
+    }
+
+    /// The SQL of `update` (an `UPDATE … WHERE … RETURNING …` whose key values are bound from
+    /// parameter `first` on) with the read added, and how; `None` if it does not have that shape.
+    fn fused_sql(&self, update: &str, first: usize) -> Fused {
+        let (where_at, returning_at) = super::sql::update_clauses(update)?;
         returning_at?;
         if self.backend == DbBackend::Sqlite {
             // The values bound in front shift positional parameters only: SeaORM's are plain
             // `?`; one with a number or a name (`?2`, `:a`, `@a`, `$a`) keeps its own read.
-            let bytes = update.sql.as_bytes();
+            let bytes = update.as_bytes();
             let numbered = bytes.windows(2).any(|w| w[0] == b'?' && w[1].is_ascii_digit());
-            if numbered || update.sql.contains([':', '@', '$']) {
+            if numbered || update.contains([':', '@', '$']) {
                 return None;
             }
-            let values = &mut update.values.as_mut()?.0;
-            let key: Vec<Value> = values[first - 1..].to_vec();
-            values.splice(0..0, key);
-            update.sql = format!("{}; {}", self.sql(1, false), update.sql);
-            return Some(Fusion::Prepended);
+            return Some((format!("{}; {}", self.sql(1, false), update), Fusion::Prepended));
         }
         let subquery = self.sql(first, true);
         let alias = ALIAS;
-        let sql = &update.sql;
-        update.sql =
-            format!("{}FROM ({subquery}) AS {alias} {}, {alias}.*", &sql[..where_at], sql[where_at..].trim_end());
-        Some(Fusion::Subquery)
+        let sql =
+            format!("{}FROM ({subquery}) AS {alias} {}, {alias}.*", &update[..where_at], update[where_at..].trim_end());
+        Some((sql, Fusion::Subquery))
     }
 
     /// The read as a statement of its own, binding `key` (the write's last values); locked
@@ -237,6 +271,7 @@ mod tests {
             select: r#"SELECT "users"."id" AS "audit_seaorm_old.id" FROM "users""#.into(),
             key_tests: vec![format!(r#""id" = {KEY_VALUE}"#)],
             decode: |_| Ok(Row::new()),
+            fused: Mutex::default(),
         }
     }
 
@@ -249,6 +284,30 @@ mod tests {
         let mut stmt = statement(update, values);
         read.fuse(&mut stmt)?;
         Some((stmt.sql, stmt.values.map(|v| v.0).unwrap_or_default()))
+    }
+
+    #[test]
+    fn a_kept_fusion_is_the_one_made_anew() {
+        let postgres = r#"UPDATE "users" SET "score" = $1 WHERE "users"."id" = $2 RETURNING "id""#;
+        let sqlite = r#"UPDATE "users" SET "score" = ? WHERE "users"."id" = ? RETURNING "id""#;
+        let other = r#"UPDATE "users" SET "score" = $1 WHERE "users"."id" = $2"#; // no RETURNING
+        for (read, update) in
+            [(users_read(), postgres), (OldRowRead { backend: DbBackend::Sqlite, ..users_read() }, sqlite)]
+        {
+            for values in [2, 3, 2] {
+                let anew = read.fused_sql(update, values);
+                assert!(anew.is_some(), "{update}");
+                assert_eq!(read.fused_sql_kept(update, values), anew, "{update} binding {values}");
+                assert_eq!(read.fused_sql_kept(update, values), anew, "{update} binding {values}, kept");
+                // The statement made from the kept SQL: the SQLite read's key bound in front.
+                let (sql, bound) = fused(&read, update, values).expect("fused");
+                assert_eq!(Some(sql), anew.map(|(sql, _)| sql));
+                let expected = if read.backend == DbBackend::Sqlite { values + 1 } else { values };
+                assert_eq!(bound.len(), expected);
+            }
+            assert_eq!(fused(&read, other, 2), None);
+            assert_eq!(fused(&read, other, 2), None, "kept as not fusable");
+        }
     }
 
     #[test]

@@ -41,7 +41,7 @@ use sea_orm::{
 };
 use std::any::TypeId;
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, RwLock};
+use std::sync::{LazyLock, RwLock};
 
 /// The PostgreSQL subquery's alias, quoted; the read's columns are named `audit_seaorm_old.<column>`.
 const ALIAS: &str = r#""audit_seaorm_old""#;
@@ -65,7 +65,9 @@ pub(crate) struct OldRowRead {
     decode: fn(&QueryResult) -> Result<Row, DbErr>,
     /// [`OldRowRead::fused_sql`]'s answers, by UPDATE text and first key parameter: an
     /// entity's updates come in a few shapes, and reading each again costs more than a lookup.
-    fused: Mutex<HashMap<String, Vec<(usize, Fused)>>>,
+    /// Looked up under a read lock, so that concurrent updates of an entity do not wait on
+    /// each other.
+    fused: RwLock<HashMap<String, Vec<(usize, Fused)>>>,
 }
 
 /// The fused statement's SQL and how it is fused, or `None` for an UPDATE of another shape.
@@ -125,7 +127,7 @@ pub(crate) fn register<A: AuditedModel>(backend: DbBackend) -> Option<usize> {
             })
             .collect(),
         decode: decode::<A>,
-        fused: Mutex::default(),
+        fused: RwLock::default(),
     };
     let mut reads = READS.write().unwrap_or_else(|e| e.into_inner());
     let Reads { numbers, list } = &mut *reads;
@@ -203,12 +205,13 @@ impl OldRowRead {
 
     /// [`OldRowRead::fused_sql`], from [`OldRowRead::fused`] when this UPDATE text came before.
     fn fused_sql_kept(&self, update: &str, first: usize) -> Fused {
-        let lock = || self.fused.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(kept) = lock().get(update).and_then(|kept| kept.iter().find(|(f, _)| *f == first)) {
-            return kept.1.clone();
+        let kept = self.fused.read().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, fused)) = kept.get(update).and_then(|kept| kept.iter().find(|(f, _)| *f == first)) {
+            return fused.clone();
         }
+        drop(kept);
         let fused = self.fused_sql(update, first);
-        let mut kept = lock();
+        let mut kept = self.fused.write().unwrap_or_else(|e| e.into_inner());
         if kept.len() >= FUSED_KEPT {
             kept.clear();
         }
@@ -271,7 +274,7 @@ mod tests {
             select: r#"SELECT "users"."id" AS "audit_seaorm_old.id" FROM "users""#.into(),
             key_tests: vec![format!(r#""id" = {KEY_VALUE}"#)],
             decode: |_| Ok(Row::new()),
-            fused: Mutex::default(),
+            fused: RwLock::default(),
         }
     }
 

@@ -703,7 +703,7 @@ impl DbShared {
         sql: &str,
         values: &[sea_orm::Value],
     ) -> Result<Plan, DbErr> {
-        let writes = sql::writes_on(sql, backend);
+        let writes = sql::writes_on_kept(sql, backend);
         if writes.is_empty() {
             return Ok(Plan::default());
         }

@@ -537,7 +537,7 @@ fn is_any_word(token: &Token<'_>, words: &[&str]) -> bool {
 fn plainly_read_only(sql: &str) -> bool {
     // The hooks' read of an old row (what follows the prefix is read like any statement).
     let trimmed = sql.strip_prefix(super::marker::OLD_ROW_READ).unwrap_or(sql).trim_start();
-    let word: String = trimmed.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let word = &trimmed[..trimmed.bytes().take_while(u8::is_ascii_alphabetic).count()];
     // `BEGIN NOT ATOMIC` is a MariaDB code block, not a transaction; `SET STATEMENT … FOR` runs
     // the statement after `FOR`.
     let next = trimmed[word.len()..].trim_start();
@@ -546,21 +546,21 @@ fn plainly_read_only(sql: &str) -> bool {
     {
         return false;
     }
-    matches!(
-        word.to_ascii_uppercase().as_str(),
-        "SELECT"
-            | "SHOW"
-            | "PRAGMA"
-            | "BEGIN"
-            | "COMMIT"
-            | "ROLLBACK"
-            | "SAVEPOINT"
-            | "RELEASE"
-            | "SET"
-            | "CREATE"
-            | "ALTER"
-            | "DROP"
-    ) && !trimmed[word.len()..].contains(';')
+    const READ_ONLY: [&str; 12] = [
+        "SELECT",
+        "SHOW",
+        "PRAGMA",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "RELEASE",
+        "SET",
+        "CREATE",
+        "ALTER",
+        "DROP",
+    ];
+    READ_ONLY.iter().any(|w| w.eq_ignore_ascii_case(word)) && !trimmed[word.len()..].contains(';')
 }
 
 /// The row writes in `sql` (usually none or one; `execute_unprepared` may hold several), for a
@@ -592,6 +592,49 @@ pub fn writes_on(sql: &str, backend: sea_orm::DbBackend) -> Vec<Write> {
     // The settings change only how backslashes are read.
     let readings = if sql.contains('\\') { readings } else { &readings[..1] };
     writes_read(sql, readings)
+}
+
+/// How many statement texts [`writes_on_kept`] keeps per backend and thread before it starts
+/// again: an application's writes come in a few dozen shapes.
+const KEPT: usize = 256;
+/// Longer texts are read every time (a multi-row insert, or values written into the text:
+/// rarely the same twice).
+const KEPT_LONGEST: usize = 4096;
+
+thread_local! {
+    /// [`writes_on`]'s answers by statement text, one map per backend.
+    static KEPT_WRITES: std::cell::RefCell<[std::collections::HashMap<Box<str>, Vec<Write>>; 3]> =
+        std::cell::RefCell::default();
+}
+
+/// [`writes_on`], kept by statement text on each thread: the connection wrapper reads every
+/// statement it is given, and an application sends the same few texts over and over (values
+/// are bound apart from them). The answer is a function of the text and the backend alone.
+pub(crate) fn writes_on_kept(sql: &str, backend: sea_orm::DbBackend) -> Vec<Write> {
+    let kept = match backend {
+        sea_orm::DbBackend::Postgres => 0,
+        sea_orm::DbBackend::MySql => 1,
+        sea_orm::DbBackend::Sqlite => 2,
+        _ => return writes_on(sql, backend),
+    };
+    if plainly_read_only(sql) {
+        return Vec::new();
+    }
+    if sql.len() > KEPT_LONGEST {
+        return writes_on(sql, backend);
+    }
+    KEPT_WRITES.with(|maps| {
+        if let Some(writes) = maps.borrow()[kept].get(sql) {
+            return writes.clone();
+        }
+        let writes = writes_on(sql, backend);
+        let map = &mut maps.borrow_mut()[kept];
+        if map.len() >= KEPT {
+            map.clear();
+        }
+        map.insert(sql.into(), writes.clone());
+        writes
+    })
 }
 
 /// The writes of every reading of `sql`, each (verb, table) once, in the order found. A write
@@ -1273,6 +1316,36 @@ fn column_list(rest: &[Token<'_>]) -> Option<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_reading_is_the_one_made_anew() {
+        use sea_orm::DatabaseBackend::{MySql, Postgres, Sqlite};
+        // Texts each backend reads its own way (dollar quotes, backslashes, `#` comments),
+        // a read, and one too long to keep.
+        let long = format!("INSERT INTO t (a) VALUES {}", vec!["(1)"; 1000].join(", "));
+        let texts = [
+            "DO $$ BEGIN DELETE FROM t; END $$",
+            r"UPDATE t SET a = 'x\'; DELETE FROM u; --' WHERE b = 1",
+            "# DELETE FROM t\nSELECT 1",
+            r#"UPDATE "users" SET "name" = $1 WHERE "users"."id" = $2 RETURNING "id""#,
+            "SELECT * FROM t",
+            long.as_str(),
+        ];
+        // Twice over, and again after more texts than are kept have cleared the maps.
+        let filler: Vec<String> = (0..=KEPT).map(|i| format!("DELETE FROM t{i}")).collect();
+        for round in 0..3 {
+            for sql in texts.iter().copied().chain(filler.iter().map(String::as_str)) {
+                for backend in [Postgres, MySql, Sqlite] {
+                    assert_eq!(
+                        writes_on_kept(sql, backend),
+                        writes_on(sql, backend),
+                        "{sql} on {backend:?}, round {round}"
+                    );
+                }
+            }
+        }
+        assert_ne!(writes_on(texts[0], Postgres), writes_on(texts[0], MySql), "the backends must read a text apart");
+    }
 
     fn one(sql: &str) -> Option<(Verb, String)> {
         let found = writes(sql);

@@ -39,7 +39,7 @@ impl DbShared {
         I: ConnectionTrait + StreamTrait,
     {
         let backend = ConnectionTrait::get_database_backend(inner);
-        if marker::is_marker(&stmt.sql) || !sql::writes_on(&stmt.sql, backend).is_empty() {
+        if marker::is_marker(&stmt.sql) || !sql::writes_on_kept(&stmt.sql, backend).is_empty() {
             if sql::returns_no_rows(&stmt.sql) {
                 self.intercept(target, inner, stmt, |s| inner.execute_raw(s)).await?;
                 return Ok(from_memory(Vec::new()));

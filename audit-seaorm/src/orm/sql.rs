@@ -623,18 +623,21 @@ pub(crate) fn writes_on_kept(sql: &str, backend: sea_orm::DbBackend) -> Vec<Writ
     if sql.len() > KEPT_LONGEST {
         return writes_on(sql, backend);
     }
-    KEPT_WRITES.with(|maps| {
-        if let Some(writes) = maps.borrow()[kept].get(sql) {
-            return writes.clone();
-        }
-        let writes = writes_on(sql, backend);
-        let map = &mut maps.borrow_mut()[kept];
-        if map.len() >= KEPT {
-            map.clear();
-        }
-        map.insert(sql.into(), writes.clone());
-        writes
-    })
+    // `try_with`: a statement sent while the thread's locals are being torn down is read anew.
+    KEPT_WRITES
+        .try_with(|maps| {
+            if let Some(writes) = maps.borrow()[kept].get(sql) {
+                return writes.clone();
+            }
+            let writes = writes_on(sql, backend);
+            let map = &mut maps.borrow_mut()[kept];
+            if map.len() >= KEPT {
+                map.clear();
+            }
+            map.insert(sql.into(), writes.clone());
+            writes
+        })
+        .unwrap_or_else(|_| writes_on(sql, backend))
 }
 
 /// The writes of every reading of `sql`, each (verb, table) once, in the order found. A write

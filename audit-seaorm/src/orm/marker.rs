@@ -2,13 +2,13 @@
 //! `ConnectionTrait` (hooks are generic over the connection and cannot downcast it).
 //!
 //! A marker is `SELECT audit_seaorm_requires_AuditedDb, <param>` whose one parameter is a
-//! number: the hook parks its [`Message`] in this process under that number, and the
+//! number: the hook parks its `Message` in this process under that number, and the
 //! connection wrapper takes it from there, so the message (rows of values) is moved, not
 //! serialized and parsed again. [`crate::orm::AuditedDb`] and
 //! [`crate::orm::AuditedTransaction`] recognise the marker and never send it to the database.
 //! On any other connection it reaches the database and fails on all three backends with an
 //! error that names the problem ("no such column: audit_seaorm_requires_AuditedDb"), before
-//! the hook lets the write happen (the message is then removed with its [`Parked`] place).
+//! the hook lets the write happen (the message is then removed with its `Parked` place).
 
 use super::event::Row;
 use super::sql::Verb;

@@ -28,6 +28,7 @@ fn a_key_file_others_can_read_signs_with_a_warning() {
     let warning = stderr(&open);
     assert!(warning.contains("warning") && warning.contains("mode 644"), "{warning}");
     assert!(warning.contains(&format!("chmod 600 {}", key.display())), "{warning}");
+    assert!(warning.contains("anyone who can read it can sign checkpoints in this log's name"), "{warning}");
     // The same checkpoint, signed all the same (its signature line differs only if the time
     // does: the body names the same tree).
     let body = |text: String| text.lines().take(3).map(str::to_owned).collect::<Vec<_>>();

@@ -501,7 +501,8 @@ pub(crate) fn signer_key(path: &Path) -> Result<NoteSigner, Failure> {
         let mode = metadata.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             eprintln!(
-                "warning: the private key file {shown} is open to others than its owner (mode {mode:03o}): anyone who                  can read it can sign checkpoints in this log's name; run `chmod 600 {shown}`"
+                "warning: the private key file {shown} is open to others than its owner (mode {mode:03o}): anyone who \
+                 can read it can sign checkpoints in this log's name; run `chmod 600 {shown}`"
             );
         }
     }

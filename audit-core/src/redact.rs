@@ -21,10 +21,11 @@
 
 use crate::canonical;
 use crate::event::EventDraft;
+use foldhash::HashSet;
+use foldhash::HashSetExt;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
-use std::collections::HashSet;
 use std::fmt;
 
 /// The keys redacted by default.

@@ -34,13 +34,13 @@
 
 use super::event::Row;
 use super::hooks::{AuditedModel, row_of};
+use foldhash::HashMap;
 use sea_orm::sea_query::{Expr, ExprTrait, PostgresQueryBuilder, Query, SqliteQueryBuilder};
 use sea_orm::{
     ColumnTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterable, PrimaryKeyToColumn, QueryResult,
     QuerySelect, QueryTrait, Statement, Value,
 };
 use std::any::TypeId;
-use std::collections::HashMap;
 use std::sync::{LazyLock, RwLock};
 
 /// The PostgreSQL subquery's alias, quoted; the read's columns are named `audit_seaorm_old.<column>`.

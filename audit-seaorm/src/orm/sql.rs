@@ -603,7 +603,7 @@ const KEPT_LONGEST: usize = 4096;
 
 thread_local! {
     /// [`writes_on`]'s answers by statement text, one map per backend.
-    static KEPT_WRITES: std::cell::RefCell<[std::collections::HashMap<Box<str>, Vec<Write>>; 3]> =
+    static KEPT_WRITES: std::cell::RefCell<[foldhash::HashMap<Box<str>, Vec<Write>>; 3]> =
         std::cell::RefCell::default();
 }
 

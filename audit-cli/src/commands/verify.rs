@@ -2,8 +2,8 @@
 //! VERIFIER_KEY] [--json]`.
 
 use super::{
-    DEFAULT_CHAIN, JsonlFile, Source, Trail, Verdict, block_on, db_failure, open_db, open_jsonl, progress_bar,
-    require_chain, require_jsonl_chain, require_whole_chain, trusted_checkpoint, verifier_key,
+    DEFAULT_CHAIN, JsonlFile, Source, Trail, Verdict, block_on, db_failure, first_event, open_db, open_jsonl,
+    progress_bar, require_chain, require_jsonl_chain, require_whole_chain, trusted_checkpoint, verifier_key,
 };
 use crate::Failure;
 use audit_core::checkpoint::Checkpoint;
@@ -38,15 +38,42 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<u8, Failure> {
         (Some(path), Some(key)) => Some(trusted_checkpoint(path, &verifier_key(key)?)?),
         _ => None,
     };
-    let verdict = match args.source.trail()? {
-        Trail::Jsonl(trail) => verify_jsonl(&trail, args.chain.as_deref(), checkpoint.as_ref())?,
+    let (mut verdict, chain) = match args.source.trail()? {
+        Trail::Jsonl(trail) => {
+            let verdict = verify_jsonl(&trail, args.chain.as_deref(), checkpoint.as_ref())?;
+            let chain = args.chain.clone().or_else(|| first_event(&trail).ok().flatten().map(|(_, chain)| chain));
+            (verdict, chain)
+        }
         Trail::Db(url) => {
             let chain = args.chain.as_deref().unwrap_or(DEFAULT_CHAIN);
-            block_on(verify_db(url, chain, checkpoint.as_ref()))??
+            (block_on(verify_db(url, chain, checkpoint.as_ref()))??, Some(chain.to_string()))
         }
     };
+    if let (Some(checkpoint), Some(chain)) = (&checkpoint, &chain) {
+        verdict.notes.extend(another_chains_checkpoint(&verdict, checkpoint, chain));
+    }
     verdict.print(args.json)?;
     Ok(verdict.exit_code())
+}
+
+/// A note for a break against a checkpoint that may be another chain's: its origin ends in
+/// `/NAME` (as SPEC §5's example `audit.example.com/default` names its chain) and NAME is not
+/// the chain verified. The verdict stands (SPEC §6 gives `verify` no origin to compare, and an
+/// origin's form is the deployment's choice); the note says what else the break may mean, so
+/// that a checkpoint picked from the wrong chain's folder does not read as tampering alone.
+fn another_chains_checkpoint(verdict: &Verdict, checkpoint: &Checkpoint, chain: &str) -> Option<String> {
+    let broken = verdict.broken.as_ref()?;
+    let against_it =
+        broken.reason == "checkpoint mismatch" || (broken.reason == "truncated" && broken.seq <= checkpoint.size);
+    let (_, named) = checkpoint.origin.rsplit_once('/')?;
+    (against_it && named != chain).then(|| {
+        format!(
+            "note: checkpoint {origin} names chain {named:?} by the end of its origin, and this is chain {chain:?}: \
+             if it is another chain's checkpoint, this break says nothing about chain {chain:?}; verify against \
+             one of its own checkpoints",
+            origin = checkpoint.origin
+        )
+    })
 }
 
 /// Verifies a JSON Lines file (a whole chain, or a part of one without a checkpoint).

@@ -1,11 +1,13 @@
 //! A fixed workload for instruction counts: N requests through an axum router, with
-//! `AuditLayer` (buffered, to a store that keeps only the chain's head) or without it, on one
-//! thread. Under callgrind the difference between the two, divided by N, is what the layer and
-//! the writer cost per audited request in instructions, free of timing noise:
+//! `AuditLayer` (buffered, to a store that keeps only the chain's head), with the layer on a
+//! route it skips (`skipped`: what it costs on requests it does not audit), or without it
+//! (`bare`), on one thread. Under callgrind the difference from `bare`, divided by N, is what
+//! the layer (and the writer) cost per request in instructions, free of timing noise:
 //!
 //! ```sh
 //! cargo build --release -p audit-tower --example layer_callgrind
 //! valgrind --tool=callgrind target/release/examples/layer_callgrind 4000 audited
+//! valgrind --tool=callgrind target/release/examples/layer_callgrind 4000 skipped
 //! valgrind --tool=callgrind target/release/examples/layer_callgrind 4000 bare
 //! ```
 //!
@@ -28,13 +30,18 @@ use tower::ServiceExt;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let requests: usize = args.next().map_or(Ok(10_000), |n| n.parse())?;
-    let audited = args.next().as_deref() != Some("bare");
+    let mode = args.next().unwrap_or_else(|| "audited".to_string());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let routes = Router::new().route("/items", post(|| async { "ok" }));
     let auditor = runtime.block_on(async { Auditor::builder(Arc::new(HeadOnlyStore::default())).build() });
-    let app = match audited {
-        true => routes.layer(AuditLayer::new(auditor.clone()).with_delivery(Delivery::Buffered)),
-        false => routes,
+    let layer = AuditLayer::new(auditor.clone()).with_delivery(Delivery::Buffered);
+    let app = match mode.as_str() {
+        "audited" => routes.layer(layer),
+        "skipped" => routes.layer(layer.with_skipped_routes(["/items"])),
+        // A layer that does nothing but wrap: what any layer costs through `Router::layer`.
+        "noop" => routes.layer(tower::util::MapRequestLayer::new(|request: Request<Body>| request)),
+        "bare" => routes,
+        other => return Err(format!("unknown mode {other:?}: audited, skipped, noop or bare").into()),
     };
     runtime.block_on(async {
         for _ in 0..requests {

@@ -8,7 +8,7 @@ use super::{
 use crate::Failure;
 use audit_core::checkpoint::Checkpoint;
 use audit_core::store::AuditStore;
-use audit_core::verify::{ChainVerifier, verify_reader};
+use audit_core::verify::{BreakReason, ChainVerifier, verify_reader};
 use clap::Args;
 
 #[derive(Args)]
@@ -38,20 +38,25 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<u8, Failure> {
         (Some(path), Some(key)) => Some(trusted_checkpoint(path, &verifier_key(key)?)?),
         _ => None,
     };
-    let (mut verdict, chain) = match args.source.trail()? {
+    let verdict = match args.source.trail()? {
         Trail::Jsonl(trail) => {
-            let verdict = verify_jsonl(&trail, args.chain.as_deref(), checkpoint.as_ref())?;
-            let chain = args.chain.clone().or_else(|| first_event(&trail).ok().flatten().map(|(_, chain)| chain));
-            (verdict, chain)
+            let mut verdict = verify_jsonl(&trail, args.chain.as_deref(), checkpoint.as_ref())?;
+            // The file's chain (its first event's) is read again only for a break to explain.
+            if let Some(checkpoint) = checkpoint.as_ref().filter(|_| !verdict.is_valid()) {
+                let chain = args.chain.clone().or_else(|| first_event(&trail).ok().flatten().map(|(_, chain)| chain));
+                verdict.notes.extend(chain.and_then(|chain| another_chains_checkpoint(&verdict, checkpoint, &chain)));
+            }
+            verdict
         }
         Trail::Db(url) => {
             let chain = args.chain.as_deref().unwrap_or(DEFAULT_CHAIN);
-            (block_on(verify_db(url, chain, checkpoint.as_ref()))??, Some(chain.to_string()))
+            let mut verdict = block_on(verify_db(url, chain, checkpoint.as_ref()))??;
+            if let Some(checkpoint) = &checkpoint {
+                verdict.notes.extend(another_chains_checkpoint(&verdict, checkpoint, chain));
+            }
+            verdict
         }
     };
-    if let (Some(checkpoint), Some(chain)) = (&checkpoint, &chain) {
-        verdict.notes.extend(another_chains_checkpoint(&verdict, checkpoint, chain));
-    }
     verdict.print(args.json)?;
     Ok(verdict.exit_code())
 }
@@ -63,8 +68,8 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<u8, Failure> {
 /// that a checkpoint picked from the wrong chain's folder does not read as tampering alone.
 fn another_chains_checkpoint(verdict: &Verdict, checkpoint: &Checkpoint, chain: &str) -> Option<String> {
     let broken = verdict.broken.as_ref()?;
-    let against_it =
-        broken.reason == "checkpoint mismatch" || (broken.reason == "truncated" && broken.seq <= checkpoint.size);
+    let against_it = broken.reason == BreakReason::CheckpointMismatch.as_str()
+        || (broken.reason == BreakReason::Truncated.as_str() && broken.seq <= checkpoint.size);
     let (_, named) = checkpoint.origin.rsplit_once('/')?;
     (against_it && named != chain).then(|| {
         format!(

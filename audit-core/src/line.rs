@@ -418,7 +418,7 @@ impl TopLevel {
         let mut members = s.members(&top::KEYS)?;
         while let Some(member) = s.next_member(&mut members)? {
             let Member::Spec(key) = member else {
-                s.value(1)?; // a field another implementation added: hashed, not checked
+                s.added_value(1, "a field another implementation added")?;
                 continue;
             };
             let start = s.i;
@@ -626,7 +626,7 @@ fn check_actor<E: Failure>(s: &mut Scanner<'_, E>, fields: &mut FieldSpans) -> R
             Member::Spec(_) => {
                 s.string_span("actor.session")?;
             }
-            Member::Other => s.value(2)?,
+            Member::Other => s.added_value(2, "an added member of actor")?,
         }
     }
     if id && kind { Ok(()) } else { Err(E::fail(|| "\"actor\" needs \"id\" and \"kind\"".into())) }
@@ -647,7 +647,7 @@ fn check_resource<E: Failure>(s: &mut Scanner<'_, E>, fields: &mut FieldSpans) -
                 kind = true;
                 fields.resource_type = s.string_span("resource.type")?;
             }
-            Member::Other => s.value(2)?,
+            Member::Other => s.added_value(2, "an added member of resource")?,
         }
     }
     if id && kind { Ok(()) } else { Err(E::fail(|| "\"resource\" needs \"type\" and \"id\"".into())) }
@@ -666,7 +666,7 @@ fn check_context<E: Failure>(s: &mut Scanner<'_, E>, fields: &mut FieldSpans) ->
             Member::Spec(_) => {
                 s.string_span("a context field")?;
             }
-            Member::Other => s.value(2)?,
+            Member::Other => s.added_value(2, "an added member of context")?,
         }
     }
     if s.i - start == 2 { Err(E::fail(|| "\"context\" is {}: leave it out instead".into())) } else { Ok(()) }
@@ -813,6 +813,40 @@ impl<'a, E: Failure> Scanner<'a, E> {
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
             _ => Err(self.error("expected a JSON value")),
+        }
+    }
+
+    /// The value of a member SPEC §1 does not define (a field another implementation added,
+    /// or an extra member of `actor`, `resource` or `context`): any JSON value, hashed and not
+    /// otherwise checked, except that its numbers must be integers ("floats may appear only
+    /// inside `details` and `changes`").
+    fn added_value(&mut self, depth: usize, name: &str) -> Result<(), E> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("nested too deep"));
+        }
+        match self.peek() {
+            Some(b'{') => {
+                let mut members = self.members(&[])?;
+                while self.next_member(&mut members)?.is_some() {
+                    self.added_value(depth + 1, name)?;
+                }
+                Ok(())
+            }
+            Some(b'[') => self.array(|s| s.added_value(depth + 1, name)),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.i;
+                self.number()?;
+                if number_has_fraction(&self.b[start..self.i]) {
+                    Err(E::fail(|| {
+                        format!(
+                            "{name} holds a number that is not an integer: floats may appear only inside \"details\" and \"changes\""
+                        )
+                    }))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => self.value(depth),
         }
     }
 
@@ -1066,6 +1100,17 @@ fn plain_integer(b: &[u8], i: usize) -> Option<(u64, usize)> {
         && (rest[0] != b'0' || len == 1)
         && !matches!(rest.get(len), Some(b'.' | b'e' | b'E' | b'+' | b'-'));
     plain.then_some((value, len))
+}
+
+/// True when a number in canonical (ES6) form has a fractional part: ES6 writes an integral
+/// double as its digits below 10^21 and as `d.ddde+NN` from there, and any other double with a
+/// `.` before 10^21 or with `e-` below 10^-6.
+fn number_has_fraction(token: &[u8]) -> bool {
+    let exponent = token.iter().position(|&c| c == b'e');
+    match exponent {
+        Some(e) => token.get(e + 1) == Some(&b'-'),
+        None => token.contains(&b'.'),
+    }
 }
 
 /// True when `token` is exactly what ES6 prints for the double it denotes.

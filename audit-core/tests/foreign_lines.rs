@@ -162,12 +162,25 @@ fn extra_key(rng: &mut Rng, taken: &[&str]) -> Option<String> {
     (!taken.contains(&key.as_str())).then_some(key)
 }
 
-fn extra_value(rng: &mut Rng) -> Value {
+/// Where an added member is: inside `details` or `changes`, where SPEC §1 allows floats, or
+/// anywhere else, where its numbers must be integers.
+#[derive(Clone, Copy, PartialEq)]
+enum Place {
+    FloatsAllowed,
+    IntegersOnly,
+}
+
+fn extra_value(rng: &mut Rng, place: Place) -> Value {
     match rng.usize(..8) {
         0 => Value::Null,
         1 => json!(rng.usize(..2) == 0),
         2 => json!(rng.u64(..) as i64 >> rng.usize(..64)),
-        3 => json!(f64::from_bits(rng.u64(..)).clamp(-1e300, 1e300)),
+        // Any double inside details and changes; elsewhere an integral one, which ES6 writes
+        // as digits below 10^21 and as `d.ddde+NN` from there.
+        3 => {
+            let double = f64::from_bits(rng.u64(..)).clamp(-1e300, 1e300);
+            json!(if place == Place::FloatsAllowed { double } else { double.trunc() })
+        }
         4 => json!(rng.choice(PIECES).expect("a non-empty list").repeat(rng.usize(..3))),
         5 => json!([rng.usize(..100), {"k": rng.choice(PIECES).expect("a non-empty list").to_string()}]),
         6 => json!({}),
@@ -175,10 +188,10 @@ fn extra_value(rng: &mut Rng) -> Value {
     }
 }
 
-fn add_extras(rng: &mut Rng, object: &mut Value, taken: &[&str]) {
+fn add_extras(rng: &mut Rng, object: &mut Value, taken: &[&str], place: Place) {
     for _ in 0..rng.usize(..4) {
         if let Some(key) = extra_key(rng, taken) {
-            let value = extra_value(rng);
+            let value = extra_value(rng, place);
             object.as_object_mut().expect("object").insert(key, value);
         }
     }
@@ -192,21 +205,22 @@ fn random_event(rng: &mut Rng) -> Value {
             rng,
             &mut value["context"],
             &["duration_us", "ip", "method", "path", "request_id", "route", "status", "user_agent"],
+            Place::IntegersOnly,
         );
     }
     if rng.usize(..2) == 0 {
         value["changes"] = json!([{"field": "a", "new": 1}, {"field": "b", "old": null}]);
         for i in 0..2 {
-            add_extras(rng, &mut value["changes"][i], &["field", "new", "old"]);
+            add_extras(rng, &mut value["changes"][i], &["field", "new", "old"], Place::FloatsAllowed);
         }
     }
     if rng.usize(..2) == 0 {
         value["tags"] = json!(["privileged"]);
         value["details"] = json!({"n": 1});
-        add_extras(rng, &mut value["details"], &[]);
+        add_extras(rng, &mut value["details"], &[], Place::FloatsAllowed);
     }
-    add_extras(rng, &mut value["actor"], &["auth", "id", "kind", "session"]);
-    add_extras(rng, &mut value["resource"], &["id", "type"]);
+    add_extras(rng, &mut value["actor"], &["auth", "id", "kind", "session"], Place::IntegersOnly);
+    add_extras(rng, &mut value["resource"], &["id", "type"], Place::IntegersOnly);
     let top = [
         "action",
         "actor",
@@ -226,7 +240,7 @@ fn random_event(rng: &mut Rng) -> Value {
         "ts",
         "v",
     ];
-    add_extras(rng, &mut value, &top);
+    add_extras(rng, &mut value, &top, Place::IntegersOnly);
     value
 }
 
@@ -325,4 +339,48 @@ fn members_added_at_every_level_agree_with_the_slow_path() {
         }
     }
     assert!(accepted == 20_000 && refused > 15_000, "{accepted} accepted, {refused} spoilt and refused");
+}
+
+/// SPEC §1: "Numbers in fields defined here are integers. Floats may appear only inside
+/// `details` and `changes`": a member another implementation added, at the top or inside
+/// `actor`, `resource` or `context`, may hold any JSON value but a number with a fraction
+/// (however deep), while an integral double written in exponent form is an integer.
+#[test]
+fn floats_are_refused_outside_details_and_changes() {
+    let places: [&[&str]; 4] = [&[], &["actor"], &["resource"], &["context"]];
+    for place in places {
+        for (number, integral) in [
+            (json!(0.5), false),
+            (json!(1e-7), false),
+            (json!(-12.25), false),
+            (json!(1.5e21), true),
+            (json!(1e300), true),
+            (json!(-7), true),
+            (json!(9007199254740993u64), true),
+        ] {
+            for added in [number.clone(), json!([1, {"deep": [number.clone()]}])] {
+                let mut value = event(1, ZERO);
+                value["context"] = json!({"status": 200});
+                let mut object = &mut value;
+                for key in place {
+                    object = &mut object[*key];
+                }
+                object["x_added"] = added.clone();
+                let (line, _) = seal(value);
+                let result = inspect(line.as_bytes());
+                assert_eq!(result.is_ok(), integral, "{place:?} x_added = {added}: {result:?}");
+                if let Err(error) = result {
+                    assert!(error.message().contains("floats may appear only inside"), "{error}");
+                }
+                let report = verify(std::slice::from_ref(&line), ChainVerifier::from_genesis());
+                assert_eq!(report.is_valid(), integral, "{place:?} x_added = {added}: {report:?}");
+            }
+        }
+    }
+    // Inside details and changes, members added there included, a float is a float.
+    let mut value = event(1, ZERO);
+    value["details"] = json!({"ratio": 0.5, "x": [{"y": 1e-7}]});
+    value["changes"] = json!([{"field": "price", "old": 1.25, "new": 2.5, "x_added": 0.75}]);
+    let (line, _) = seal(value);
+    assert!(inspect(line.as_bytes()).is_ok(), "{line}");
 }

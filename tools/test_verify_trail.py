@@ -36,6 +36,7 @@ import io
 import json
 import math
 import os
+import random
 import struct
 import subprocess
 import sys
@@ -438,6 +439,11 @@ def build_cases() -> list[tuple[str, str, list[str], tuple]]:
          broken(3, "bad format", 2))
     case("invalid UTF-8", jsonl(L[:2] + [b'{"\xff":1}'] + L[3:]), broken(3, "bad format", 2))
     case("not a JSON object", jsonl([b"[1,2]"] + L[1:]), broken(1, "bad format", 0))
+    # The first line of a partial export, not valid: at the seq it says it has, if readable.
+    case("first line not canonical, its seq readable", jsonl([b"{ " + L[2][1:]] + L[3:]),
+         broken(3, "bad format", 0))
+    case("first line cut short, its seq unreadable", jsonl([L[2][:-1]] + L[3:]), broken(1, "bad format", 0))
+    case("first line with seq twice", jsonl([L[2][:-1] + b',"seq":3}'] + L[3:]), broken(1, "bad format", 0))
     case("event of another chain", jsonl(link(BASE[:2] + [dict(BASE[2], chain="tenant-b")] + BASE[3:])),
          broken(3, "bad format", 2))
     # bad format: §1 fields (each relinked, so only the field is wrong).
@@ -498,6 +504,8 @@ def build_cases() -> list[tuple[str, str, list[str], tuple]]:
     case("checkpoint: chain broken after its size", jsonl(L[:6] + [edited(6, action="x")] + L[7:]),
          broken(7, "hash mismatch", 6), ["--checkpoint", cp[5]] + key)
     case("checkpoint: partial export", jsonl(L[2:]), USAGE, ["--checkpoint", cp[8]] + key)
+    case("checkpoint: partial export, its first line not canonical", jsonl([b"{ " + L[2][1:]] + L[3:]),
+         broken(1, "bad format", 0), ["--checkpoint", cp[8]] + key)
     case("checkpoint: another key", jsonl(L), USAGE, ["--checkpoint", cp[8], "--key", OTHER_KEY])
     with open(cp[8], "rb") as f:
         tampered = f.read().replace(b"\n8\n", b"\n7\n", 1)
@@ -530,6 +538,78 @@ def build_divergences() -> list[tuple[str, str, list[str], tuple, tuple]]:
          write("deep.jsonl", jsonl(link([event(1, details={"deep": deep})]))), [], valid(1),
          broken(1, "bad format", 0)),
     ]
+
+
+# ---------------------------------------------------------------------------
+# Random tamperings, for comparing the two tools on inputs nobody wrote by hand
+# ---------------------------------------------------------------------------
+
+_BYTES = b'{}[]",:0123456789.eE+-\\ntfalsuex\xc3\xa9\xff\n\r \t'
+
+
+def mutated_bytes(rng: random.Random, data: bytes) -> bytes:
+    """`data` with one to three random edits: a byte replaced, removed, inserted
+    or with one bit flipped, two lines swapped, or a digit changed."""
+    b = bytearray(data)
+    for _ in range(rng.choice([1, 1, 1, 2, 3])):
+        kind, i = rng.randrange(6), rng.randrange(len(b)) if b else 0
+        if kind == 0 and b:
+            b[i] = rng.choice(_BYTES)
+        elif kind == 1 and b:
+            del b[i]
+        elif kind == 2:
+            b[i:i] = bytes([rng.choice(_BYTES)])
+        elif kind == 3 and b:
+            b[i] ^= 1 << rng.randrange(8)
+        elif kind == 4:
+            lines = bytes(b).split(b"\n")
+            j, k = rng.randrange(len(lines)), rng.randrange(len(lines))
+            lines[j], lines[k] = lines[k], lines[j]
+            b = bytearray(b"\n".join(lines))
+        elif kind == 5:
+            digits = [p for p, c in enumerate(b) if 48 <= c <= 57]
+            if digits:
+                b[rng.choice(digits)] = rng.choice(b"0123456789")
+    return bytes(b)
+
+
+_VALUES = [None, True, False, 0, -1, 1, 2, 0.5, 1e21, 1.5e21, -0.0, 2 ** 53, 2 ** 53 + 2, "", "x", "user",
+           "success", "denied", "default", [], {}, [1], {"a": 1}, {"id": "a", "kind": "user"},
+           {"type": "t", "id": "1"}, ["b", "a"], ["a", "b"], ["a", "a"], "0" * 64, "A" * 64,
+           "2026-11-23T10:15:30.123456Z", "2026-11-23T10:15:30.123Z", "0190a5b2-7c3d-7e4f-8a1b-000000000003",
+           {"status": 200}, {"status": 1.5}, {"status": -3}, {"ip": 1}, [{"field": "a", "new": 1}],
+           [{"field": "b"}, {"field": "a"}], [{"new": 1}], [{"field": "a", "old": 0.1, "x": 0.2}],
+           {"x": [0.5]}, "\u2028", 1e-7, 123456789012345680000.0]
+_PLACES = ["v", "chain", "seq", "id", "ts", "actor", "action", "resource", "outcome", "reason", "context",
+           "changes", "details", "justification", "tags", "prev", "hash", "x_added", "actor.kind", "actor.id",
+           "actor.x", "actor.auth", "resource.id", "resource.type", "context.status", "context.x", "context.ip"]
+
+
+def mutated_fields(rng: random.Random, events: list[dict]) -> bytes:
+    """The trail with one event's fields set to odd values or removed, then
+    (in two cases of three) its hash recomputed, and (in one of three) every
+    later event relinked and resealed, so that the field checks are reached."""
+    events = json.loads(json.dumps(events))
+    i = rng.randrange(len(events))
+    for _ in range(rng.choice([1, 1, 2])):
+        place = rng.choice(_PLACES)
+        outer, _, inner = place.partition(".")
+        target, key = (events[i].get(outer), inner) if inner else (events[i], outer)
+        if isinstance(target, dict):
+            if rng.random() < 0.2:
+                target.pop(key, None)
+            else:
+                target[key] = json.loads(json.dumps(rng.choice(_VALUES)))
+    mode = rng.randrange(3)
+    for j in range(i, len(events) if mode == 2 else i + 1 if mode == 1 else i):
+        if j > i:
+            events[j]["prev"] = events[j - 1].get("hash")
+        try:
+            events[j]["hash"] = hashlib.sha256(ref_canonical({k: v for k, v in events[j].items()
+                                                              if k != "hash"})).hexdigest()
+        except (ValueError, TypeError):
+            pass
+    return b"".join(ref_canonical(e) + b"\n" for e in events)
 
 
 CASES: list = []
@@ -804,6 +884,20 @@ class TestAgainstRust(unittest.TestCase):
             with self.subTest(case=name):
                 self.assertEqual(script_verdict(path, extra), script_expected)
                 self.assertEqual(rust_verdict(path, extra), rust_expected)
+
+    def test_same_verdicts_on_random_tamperings(self) -> None:
+        # Seeded, so a failure is the same on every run; the differing input is
+        # kept in the message.
+        rng = random.Random(20261203)
+        leaves = leaves_of(BASE)
+        checkpoints = {n: write(f"random-cp{n}", checkpoint(n, mth(leaves[:n]))) for n in (5, 8)}
+        for n in range(400):
+            data = mutated_bytes(rng, jsonl(LINES)) if n % 2 else mutated_fields(rng, BASE)
+            # One in four against a checkpoint (pure-Python Ed25519 is the slow part).
+            extra = [] if n % 4 else ["--checkpoint", checkpoints[8 if n % 8 else 5], "--key", TEST_KEY]
+            path = write("random.jsonl", data)
+            with self.subTest(case=n):
+                self.assertEqual(rust_verdict(path, extra), script_verdict(path, extra), (extra, data))
 
     def test_rust_accepts_the_checkpoints_signed_here(self) -> None:
         # An independent check of this file's signing: the Rust tool verifies it.

@@ -990,8 +990,9 @@ class TrailVerifier:
       5. seq: the previous + 1                           -> seq gap / seq out of order
       6. prev: the previous event's hash (zeros at seq 1)-> prev mismatch
       7. the id, unseen before                           -> duplicate id
-    A break is reported at the seq where the next event belongs (the line's
-    own seq for the first line of the file, or 1 if it has none)."""
+    A break is reported at the seq where the next event belongs (for the
+    first line of the file, its own seq, or 1 if it has none or a checkpoint
+    asks for a trail from seq 1)."""
 
     def __init__(self, chain: Optional[str] = None, from_seq_1: Optional[str] = None,
                  on_event: Optional[Callable[["TrailVerifier"], None]] = None) -> None:
@@ -1016,7 +1017,8 @@ class TrailVerifier:
         try:
             event, hashed = parse_line(line, has_newline)
         except FormatError as exc:
-            raise _Broken(expected, BAD_FORMAT, str(exc)) from None
+            at = claimed_seq(line) if first and not self.from_seq_1 else expected
+            raise _Broken(at, BAD_FORMAT, str(exc)) from None
         seq = int(event["seq"])
         at = seq if first else expected
         if first and seq != 1 and self.from_seq_1:
@@ -1061,6 +1063,28 @@ class TrailVerifier:
         self.tree.append(bytes.fromhex(event["hash"]))
         if self.on_event is not None:
             self.on_event(self)
+
+
+def claimed_seq(line: bytes) -> int:
+    """Where the first line of a file breaks when it is not a valid event (and
+    no checkpoint asks for a trail from seq 1, which then breaks at 1): the
+    seq it says it has, when it is still a JSON object with one "seq" member
+    holding an integer from 1 to 2^53, else 1.  (SPEC is silent; this is what
+    the Rust tool reports, so that both name the same seq.)"""
+    def members(pairs: list[tuple[str, Any]]) -> dict:
+        obj = dict(pairs)
+        if sum(1 for key, _ in pairs if key == "seq") > 1:
+            obj["seq"] = None  # a repeated "seq" says nothing
+        return obj
+    try:
+        value = json.loads(line.decode("utf-8"), object_pairs_hook=members,
+                           parse_float=_parse_number, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return 1
+    seq = value.get("seq") if isinstance(value, dict) else None
+    if isinstance(seq, int) and not isinstance(seq, bool) and 1 <= seq <= MAX_SAFE_INT:
+        return seq
+    return 1
 
 
 def verify_stream(stream: BinaryIO, chain: Optional[str] = None,

@@ -612,6 +612,41 @@ def mutated_fields(rng: random.Random, events: list[dict]) -> bytes:
     return b"".join(ref_canonical(e) + b"\n" for e in events)
 
 
+_PROOF_VALUES = [0, 1, 2, 7, 8, 9, -1, 1.5, "1", None, True, [], {}, "default", "", "A" * 64, "0" * 64,
+                 "g" * 64, "ab", 2 ** 53, 2 ** 64]
+
+
+def mutated_proof(rng: random.Random, proof: dict) -> dict:
+    """`proof` with one or two random edits: a member set to an odd value or
+    removed, a path hash changed by one character, a hash added to or removed
+    from the path, two path hashes swapped, hex in capitals, a member added."""
+    p = json.loads(json.dumps(proof))
+    for _ in range(rng.choice([1, 1, 2])):
+        kind, path = rng.randrange(7), p.get("path")
+        if kind == 0:
+            p[rng.choice(list(p))] = rng.choice(_PROOF_VALUES)
+        elif kind == 1:
+            p.pop(rng.choice(list(p)), None)
+        elif kind == 2 and isinstance(path, list) and path and isinstance(path[0], str) and path[0]:
+            j = rng.randrange(len(path[0]))
+            path[0] = path[0][:j] + rng.choice("0123456789abcdefABCDEF ") + path[0][j + 1:]
+        elif kind == 3 and isinstance(path, list):
+            if path and rng.random() < 0.5:
+                path.pop(rng.randrange(len(path)))
+            else:
+                path.insert(rng.randrange(len(path) + 1), "%064x" % rng.getrandbits(256))
+        elif kind == 4:
+            p["x_added"] = rng.choice(_PROOF_VALUES)
+        elif kind == 5:
+            for name in ("root", "leaf", "root1", "root2"):
+                if isinstance(p.get(name), str):
+                    p[name] = p[name].upper()
+        elif kind == 6 and isinstance(path, list) and len(path) > 1:
+            i, j = rng.randrange(len(path)), rng.randrange(len(path))
+            path[i], path[j] = path[j], path[i]
+    return p
+
+
 CASES: list = []
 DIVERGENCES: list = []
 
@@ -898,6 +933,19 @@ class TestAgainstRust(unittest.TestCase):
             path = write("random.jsonl", data)
             with self.subTest(case=n):
                 self.assertEqual(rust_verdict(path, extra), script_verdict(path, extra), (extra, data))
+
+    def test_same_answers_on_random_proof_edits(self) -> None:
+        # `proof` here and `audit-trail verify-proof`: the same exit code (0 valid,
+        # 1 does not verify, 2 not a well-formed proof) on 300 seeded edits.
+        rng = random.Random(20261204)
+        proofs = [inclusion_proof(BASE, seq, size) for size in range(1, 9) for seq in range(1, size + 1)]
+        proofs += [consistency_proof(BASE, m, n) for n in range(1, 9) for m in range(1, n + 1)]
+        for n in range(300):
+            text = json.dumps(mutated_proof(rng, rng.choice(proofs)))
+            path = write("random-proof.json", text.encode())
+            rust = subprocess.run([RUST_BIN, "verify-proof", "--proof", path], capture_output=True, timeout=60)
+            with self.subTest(case=n):
+                self.assertEqual(rust.returncode, run_script("proof", path)[0], text)
 
     def test_rust_accepts_the_checkpoints_signed_here(self) -> None:
         # An independent check of this file's signing: the Rust tool verifies it.

@@ -1205,8 +1205,8 @@ def check_proof(proof: Any, trail: Optional[str]) -> tuple[bool, str]:
         raise UsageError("a proof is a JSON object")
     if ("seq" in proof) == ("size1" in proof):
         raise UsageError('a proof has either "seq" (inclusion) or "size1" (consistency)')
-    if "chain" in proof and not isinstance(proof["chain"], str):
-        raise UsageError('"chain" must be a string')
+    if not isinstance(proof.get("chain"), str):
+        raise UsageError('a proof names its chain: "chain" must be a string (SPEC §4)')
     path_value = proof.get("path")
     if not isinstance(path_value, list):
         raise UsageError('"path" must be an array of hashes')
@@ -1242,7 +1242,7 @@ def check_proof(proof: Any, trail: Optional[str]) -> tuple[bool, str]:
     chain, roots, leaf_hex, verdict = trail_roots(trail, sizes, want)
     if not verdict.valid:
         return False, f"the trail is broken at seq {verdict.broken_at}: {verdict.reason}"
-    if "chain" in proof and verdict.verified and proof["chain"] != chain:
+    if verdict.verified and proof["chain"] != chain:
         return False, f'the proof is for chain "{proof["chain"]}", the trail holds chain "{chain}"'
     missing = [n for n in sorted(sizes) if n not in roots]
     if missing:

@@ -518,6 +518,13 @@ def build_cases() -> list[tuple[str, str, list[str], tuple]]:
     case("checkpoint: key given in a file", jsonl(L), valid(8),
          ["--checkpoint", cp[8], "--key", write("key.pub", TEST_KEY.encode() + b"\n")])
     case("checkpoint: --checkpoint without --key", jsonl(L), USAGE, ["--checkpoint", cp[8]])
+    for name, char in (("a tab", "\t"), ("a carriage return", "\r"), ("DEL", "\x7f")):
+        # Signed by the right key, but not a note: no character below U+0020 but \n
+        # (as Go's golang.org/x/mod/sumdb/note checks; DEL passes there too).
+        odd = checkpoint(8, mth(leaves), origin=ORIGIN + char)
+        expected = valid(8) if char == "\x7f" else USAGE
+        case(f"checkpoint: {name} in a validly signed note", jsonl(L), expected,
+             ["--checkpoint", write(f"cp8-{ord(char)}", odd)] + key)
 
     return [(name, write(f"case{i}.jsonl", data), extra, expected)
             for i, (name, data, extra, expected) in enumerate(cases)]
@@ -946,6 +953,43 @@ class TestAgainstRust(unittest.TestCase):
             rust = subprocess.run([RUST_BIN, "verify-proof", "--proof", path], capture_output=True, timeout=60)
             with self.subTest(case=n):
                 self.assertEqual(rust.returncode, run_script("proof", path)[0], text)
+
+    def test_same_verdicts_on_random_checkpoint_edits(self) -> None:
+        # A valid trail against 200 seeded edits of its checkpoints (a byte
+        # replaced, inserted, removed or bit-flipped, a line repeated or removed):
+        # every other one in the note's text, signed again with the log's key, so
+        # that what each tool makes of an odd but validly signed checkpoint is
+        # compared, not only the refused signature.
+        rng = random.Random(20261205)
+        leaves = leaves_of(BASE)
+        texts = [checkpoint(n, mth(leaves[:n])) for n in (0, 3, 5, 8)]
+        texts = [note[:note.index(b"\n\n") + 1] for note in texts]
+        trail = write("random-cp-trail.jsonl", jsonl(LINES))
+        for n in range(200):
+            text = rng.choice(texts)
+            signed_again = n % 2 == 0
+            data = bytearray(text if signed_again else text + b"\n" + signature_line(text, ORIGIN, TEST_SEED))
+            for _ in range(rng.choice([1, 1, 2])):
+                kind, i = rng.randrange(6), rng.randrange(len(data))
+                lines = bytes(data).split(b"\n")
+                if kind == 0:
+                    data[i] = rng.choice(b"\n \t\xe2\x80\x94+/=ABCxyz0189-\r\x00\xff.")
+                elif kind == 5:  # an odd byte: control characters, DEL, a space, not UTF-8
+                    data[i:i] = bytes([rng.choice(b"\t\r\x00\x1f\x7f \xff")])
+                elif kind == 1:
+                    del data[i]
+                elif kind == 2:
+                    data[i] ^= 1 << rng.randrange(8)
+                elif kind == 3:
+                    lines.insert(rng.randrange(len(lines)), rng.choice(lines))
+                    data = bytearray(b"\n".join(lines))
+                else:
+                    del lines[rng.randrange(len(lines))]
+                    data = bytearray(b"\n".join(lines))
+            note = bytes(data) + b"\n" + signature_line(bytes(data), ORIGIN, TEST_SEED) if signed_again else bytes(data)
+            extra = ["--checkpoint", write("random-cp", note), "--key", TEST_KEY]
+            with self.subTest(case=n):
+                self.assertEqual(rust_verdict(trail, extra), script_verdict(trail, extra), note)
 
     def test_rust_accepts_the_checkpoints_signed_here(self) -> None:
         # An independent check of this file's signing: the Rust tool verifies it.

@@ -20,8 +20,9 @@ use audit_core::{Actor, Context, Event, EventDraft, Outcome, canonical};
 use common::{Backend, TestDb, assert_exit, run, s, stderr, stdout};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 const ORIGIN: &str = "audit.example.com/default";
 
@@ -29,14 +30,19 @@ fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// `tools/verify_trail.py` with `args`, to run.
+fn python_command(args: &[&str]) -> Command {
+    let interpreter = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let mut command = Command::new(interpreter);
+    command.arg(repository().join("tools/verify_trail.py")).args(args);
+    command
+}
+
 /// Runs `tools/verify_trail.py` with `args`.
 fn python(args: &[&str]) -> Output {
-    let interpreter = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
-    Command::new(&interpreter)
-        .arg(repository().join("tools/verify_trail.py"))
-        .args(args)
+    python_command(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {interpreter} (set PYTHON to a Python 3 interpreter): {e}"))
+        .unwrap_or_else(|e| panic!("cannot run python3 (set PYTHON to a Python 3 interpreter): {e}"))
 }
 
 /// Each verifier's verdict on a trail: exit code and its `--json` object.
@@ -392,4 +398,71 @@ fn the_independent_verifiers_own_tests_pass_against_audit_trail() {
     // unittest reports on stderr: make sure the comparison with audit-trail ran.
     let report = stderr(&output);
     assert!(report.contains("OK") && !report.contains("skipped"), "{report}");
+}
+
+/// The database's own command-line client, printing the chain's stored lines in seq order (as
+/// the README shows), for a test database's `--db` URL.
+fn client_printing_lines(backend: Backend, url: &str) -> Command {
+    const QUERY: &str = "SELECT line FROM audit_events WHERE chain = 'default' ORDER BY seq";
+    match backend {
+        Backend::Sqlite => {
+            let mut command = Command::new("sqlite3");
+            command.args([url.strip_prefix("sqlite://").expect("a sqlite URL"), QUERY]);
+            command
+        }
+        // libpq takes the same URL, `options=-c search_path=…` included.
+        Backend::Postgres => {
+            let mut command = Command::new("psql");
+            command.args(["-At", url, "-c", QUERY]);
+            command
+        }
+        Backend::MySql => {
+            let rest = url.strip_prefix("mysql://").expect("a mysql URL");
+            let (user, rest) = rest.split_once('@').expect("user@host");
+            let (server, database) = rest.split_once('/').expect("host/database");
+            let (host, port) = server.split_once(':').unwrap_or((server, "3306"));
+            let mut command = Command::new("mariadb");
+            // Its default character set here is utf8mb3: characters beyond U+FFFF come out as `?`.
+            command.args(["--default-character-set=utf8mb4", "-N", "-r", "-B", "-h", host, "-P", port, "-u", user]);
+            command.args([database, "-e", QUERY]);
+            command
+        }
+    }
+}
+
+/// README: the independent verifier reads a database through its own client (`sqlite3`,
+/// `psql -At`, `mariadb --default-character-set=utf8mb4 -N -r -B`) piped to `verify -`: valid
+/// for every backend on a trail whose lines hold backslashes, quotes, escapes and characters
+/// beyond U+FFFF, and broken where a superuser edited a line.
+#[test]
+fn each_database_read_through_its_own_client_is_valid_to_the_independent_verifier() {
+    for (backend, name) in
+        [(Backend::Sqlite, "indep_cli_sqlite"), (Backend::Postgres, "indep_cli_pg"), (Backend::MySql, "indep_cli_my")]
+    {
+        let Some(db) = TestDb::open(backend, name) else { continue };
+        db.record("default", trail_drafts(9));
+        // The client's output, piped to `verify -`.
+        let verify = || {
+            let lines = client_printing_lines(backend, db.url())
+                .output()
+                .unwrap_or_else(|e| panic!("{backend:?}: cannot run the database's client (install it): {e}"));
+            assert!(lines.status.success(), "{backend:?}: {}", stderr(&lines));
+            assert!(lines.stdout.contains(&b'\\'), "{backend:?}: the lines hold escapes");
+            let mut verifier = python_command(&["verify", "-"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("run the verifier");
+            verifier.stdin.take().expect("stdin").write_all(&lines.stdout).expect("pipe the lines");
+            let output = verifier.wait_with_output().expect("the verifier's answer");
+            (stdout(&output), output.status.code())
+        };
+        assert_eq!(verify(), ("valid: 9 events\n".to_string(), Some(0)), "{backend:?}");
+
+        db.as_superuser(vec![db.statement(
+            "UPDATE audit_events SET line = REPLACE(line, ?, ?) WHERE chain = ? AND seq = ?",
+            vec!["login_failed".into(), "login_passed".into(), "default".into(), 4i64.into()],
+        )]);
+        assert_eq!(verify(), ("BROKEN at seq 4: hash mismatch\n".to_string(), Some(1)), "{backend:?}");
+    }
 }

@@ -444,6 +444,8 @@ def build_cases() -> list[tuple[str, str, list[str], tuple]]:
          broken(3, "bad format", 0))
     case("first line cut short, its seq unreadable", jsonl([L[2][:-1]] + L[3:]), broken(1, "bad format", 0))
     case("first line with seq twice", jsonl([L[2][:-1] + b',"seq":3}'] + L[3:]), broken(1, "bad format", 0))
+    case("first line not UTF-8, its seq otherwise readable", jsonl([L[2].replace(b'"prev":"', b'"prev":"\xff', 1)]
+                                                                   + L[3:]), broken(1, "bad format", 0))
     case("event of another chain", jsonl(link(BASE[:2] + [dict(BASE[2], chain="tenant-b")] + BASE[3:])),
          broken(3, "bad format", 2))
     # bad format: §1 fields (each relinked, so only the field is wrong).

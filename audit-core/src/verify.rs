@@ -414,7 +414,8 @@ impl ChainVerifier {
 
     /// Where a line that is not a valid event breaks the chain: the seq expected next, or,
     /// before the first event of a part of a chain (no seq expected), the seq the line says it
-    /// has when that can still be read.
+    /// has when it is still JSON (UTF-8 text: serde_json does not check the bytes of strings
+    /// it skips) holding an object with one `seq`.
     fn break_seq(&self, line: &[u8]) -> u64 {
         #[derive(serde::Deserialize)]
         struct Claimed {
@@ -423,8 +424,9 @@ impl ChainVerifier {
         match self.after {
             Some(head) => head.seq + 1,
             // A seq a valid event could have; otherwise the first one.
-            None => serde_json::from_slice::<Claimed>(line)
+            None => std::str::from_utf8(line)
                 .ok()
+                .and_then(|text| serde_json::from_str::<Claimed>(text).ok())
                 .map(|claimed| claimed.seq)
                 .filter(|seq| (1..=crate::canonical::MAX_SAFE_INTEGER).contains(seq))
                 .unwrap_or(1),

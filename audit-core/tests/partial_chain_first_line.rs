@@ -1,6 +1,7 @@
 //! Where a part of a chain (`ChainVerifier::new`, as `audit-trail verify --jsonl` runs it
 //! without a checkpoint) is reported broken when its first line is not a valid event: at the
-//! seq the line claims when that is a seq a valid event could have (1 to 2^53), else at 1.
+//! seq the line claims when it is still JSON and that is a seq a valid event could have (1 to
+//! 2^53), else at 1.
 
 use audit_core::canonical;
 use audit_core::verify::{BreakReason, ChainVerifier, VerifyReport, verify_reader};
@@ -58,4 +59,25 @@ fn a_first_line_claiming_a_seq_beyond_2_pow_53_is_not_reported_there() {
     let broken = report.broken.expect("bad format");
     assert_eq!(broken.reason, BreakReason::BadFormat, "{}", broken.detail);
     assert!(broken.seq <= 1 << 53, "reported at seq {} ({})", broken.seq, broken.detail);
+}
+
+/// A first line with a byte that is not UTF-8 inside a string is not JSON at all (RFC 8259 §8.1),
+/// so its `"seq":7` names nothing: reported at 1, as the independent verifier
+/// (`tools/verify_trail.py`) reports it. serde_json skips the bytes of strings it ignores
+/// without checking them, so this needs its own check.
+#[test]
+fn a_first_line_that_is_not_utf8_is_reported_at_seq_1() {
+    let line = seal(event(json!(7), ZERO));
+    let mut bytes = line.into_bytes();
+    let at = bytes.windows(7).position(|w| w == b"\"alice\"").expect("the actor id") + 2;
+    bytes[at] = 0xff;
+    bytes.push(b'\n');
+    let report = verify_reader(&bytes[..], ChainVerifier::new()).expect("in memory");
+    let broken = report.broken.expect("not UTF-8 is bad format");
+    assert_eq!((broken.seq, broken.reason), (1, BreakReason::BadFormat), "{}", broken.detail);
+
+    // The same line in UTF-8, still not canonical: at the seq it claims.
+    let spaced = seal(event(json!(7), ZERO)).replacen(',', ", ", 1);
+    let broken = verify_part(&spaced).broken.expect("not canonical is bad format");
+    assert_eq!((broken.seq, broken.reason), (7, BreakReason::BadFormat), "{}", broken.detail);
 }

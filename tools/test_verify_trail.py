@@ -850,6 +850,18 @@ class TestTrails(unittest.TestCase):
         rc, out, _ = run_script("verify", path, "--json")
         self.assertEqual(out, '{"broken_at":4,"reason":"seq gap","status":"broken","verified":3}\n')
 
+    def test_the_longest_line(self) -> None:
+        # 64 MiB and its newline are read whole; one byte more is cut short (and so
+        # `bad format`), as the Rust tool draws the line (audit-core/tests/line_limit.rs).
+        limit = 64 * 1024 * 1024
+        for length, whole in ((limit, True), (limit + 1, False)):
+            with self.subTest(length=length):
+                stream = io.BytesIO(b"{}\n" + b"x" * length + b"\n")
+                lines = vt.read_lines(stream)
+                self.assertEqual(next(lines), (b"{}", True))
+                line, has_newline = next(lines)
+                self.assertEqual((len(line), has_newline), (length if whole else limit + 1, whole))
+
     def test_streaming_tree_matches(self) -> None:
         tree = vt.CompactRange()
         leaves = leaves_of(BASE)

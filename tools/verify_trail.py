@@ -395,10 +395,10 @@ def canonical_with_and_without_hash(event: dict) -> tuple[bytes, bytes]:
 # §3. The JSON Lines file: one canonical event per line
 # ---------------------------------------------------------------------------
 
-# The longest line read, newline included.  SPEC §3 sets no limit; this bounds
-# memory, and is the Rust tool's limit too (it refuses a line with no newline
-# in its first 65 MiB as `bad format`).
-MAX_LINE_BYTES = 65 * 1024 * 1024
+# The longest line read, newline included: 64 MiB and its newline.  SPEC §3
+# sets no limit; this bounds memory, and is the Rust tool's limit too (it
+# refuses a line longer than 64 MiB, its newline not counted, as `bad format`).
+MAX_LINE_BYTES = 64 * 1024 * 1024 + 1
 
 
 def read_lines(stream: BinaryIO) -> Iterator[tuple[bytes, bool]]:

@@ -617,9 +617,10 @@ pub fn feed_reader(reader: impl Read + Send, mut verifier: ChainVerifier) -> std
 /// Bytes read at a time: a batch holds the whole lines among them (more when a line is longer).
 const BATCH_BYTES: usize = 1 << 20;
 
-/// The longest line a verifier reads (64 MiB): a longer one is [`BreakReason::BadFormat`] and
-/// ends the verification, so that a file without newlines cannot exhaust memory. The writer
-/// never seals a longer event ([`crate::AuditorBuilder::max_event_bytes`] is capped at it).
+/// The longest line a verifier reads (64 MiB, its `\n` not counted), wherever it starts in the
+/// input: a longer one is [`BreakReason::BadFormat`] and ends the verification, so that a file
+/// without newlines cannot exhaust memory. The writer never seals a longer event
+/// ([`crate::AuditorBuilder::max_event_bytes`] is capped at it).
 pub const MAX_LINE_BYTES: usize = 64 << 20;
 
 /// Lines of a JSON Lines input on their way from the reader thread, through a checking thread,
@@ -659,6 +660,17 @@ fn read_batches(mut reader: impl Read, filled: &SyncSender<Numbered>, empties: &
                 Ok(0) => break None,
                 Ok(_) => {
                     if let Some(at) = memchr::memrchr(b'\n', &batch.bytes[start..]) {
+                        // The line begun in an earlier read (no newline before `start`) may have
+                        // passed the limit before its newline came.
+                        if batch.bytes.len() > MAX_LINE_BYTES {
+                            let first_newline = start + memchr::memchr(b'\n', &batch.bytes[start..]).unwrap_or(at);
+                            if first_newline > MAX_LINE_BYTES {
+                                batch.bytes.truncate(first_newline);
+                                batch.overlong = true;
+                                let _ = filled.send((number, Ok(batch)));
+                                return;
+                            }
+                        }
                         break Some(start + at);
                     }
                     if batch.bytes.len() > MAX_LINE_BYTES {

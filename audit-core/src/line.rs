@@ -794,7 +794,22 @@ impl<'a, E: Failure> Scanner<'a, E> {
         if self.peek() == Some(c) { Ok(()) } else { Err(E::fail(|| what.into())) }
     }
 
+    /// Any JSON value.
     fn value(&mut self, depth: usize) -> Result<(), E> {
+        self.value_of::<false>(depth, "")
+    }
+
+    /// The value of a member SPEC §1 does not define (a field another implementation added,
+    /// or an extra member of `actor`, `resource` or `context`, named by `name`): any JSON value,
+    /// hashed and not otherwise checked, except that its numbers must be integers ("floats may
+    /// appear only inside `details` and `changes`").
+    fn added_value(&mut self, depth: usize, name: &str) -> Result<(), E> {
+        self.value_of::<true>(depth, name)
+    }
+
+    /// Any JSON value; with `INTEGERS_ONLY`, one whose numbers (however deep) have no fraction,
+    /// else naming `name`.
+    fn value_of<const INTEGERS_ONLY: bool>(&mut self, depth: usize, name: &str) -> Result<(), E> {
         if depth > MAX_DEPTH {
             return Err(self.error("nested too deep"));
         }
@@ -803,37 +818,12 @@ impl<'a, E: Failure> Scanner<'a, E> {
             Some(b'{') => {
                 let mut members = self.members(&[])?;
                 while self.next_member(&mut members)?.is_some() {
-                    self.value(depth + 1)?;
+                    self.value_of::<INTEGERS_ONLY>(depth + 1, name)?;
                 }
                 Ok(())
             }
-            Some(b'[') => self.array(|s| s.value(depth + 1)),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(b't') => self.literal(b"true"),
-            Some(b'f') => self.literal(b"false"),
-            Some(b'n') => self.literal(b"null"),
-            _ => Err(self.error("expected a JSON value")),
-        }
-    }
-
-    /// The value of a member SPEC §1 does not define (a field another implementation added,
-    /// or an extra member of `actor`, `resource` or `context`): any JSON value, hashed and not
-    /// otherwise checked, except that its numbers must be integers ("floats may appear only
-    /// inside `details` and `changes`").
-    fn added_value(&mut self, depth: usize, name: &str) -> Result<(), E> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("nested too deep"));
-        }
-        match self.peek() {
-            Some(b'{') => {
-                let mut members = self.members(&[])?;
-                while self.next_member(&mut members)?.is_some() {
-                    self.added_value(depth + 1, name)?;
-                }
-                Ok(())
-            }
-            Some(b'[') => self.array(|s| s.added_value(depth + 1, name)),
-            Some(b'-' | b'0'..=b'9') => {
+            Some(b'[') => self.array(|s| s.value_of::<INTEGERS_ONLY>(depth + 1, name)),
+            Some(b'-' | b'0'..=b'9') if INTEGERS_ONLY => {
                 let start = self.i;
                 self.number()?;
                 if number_has_fraction(&self.b[start..self.i]) {
@@ -846,7 +836,11 @@ impl<'a, E: Failure> Scanner<'a, E> {
                     Ok(())
                 }
             }
-            _ => self.value(depth),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            _ => Err(self.error("expected a JSON value")),
         }
     }
 

@@ -659,25 +659,23 @@ fn read_batches(mut reader: impl Read, filled: &SyncSender<Numbered>, empties: &
             match (&mut reader).take(BATCH_BYTES as u64).read_to_end(&mut batch.bytes) {
                 Ok(0) => break None,
                 Ok(_) => {
-                    if let Some(at) = memchr::memrchr(b'\n', &batch.bytes[start..]) {
-                        // The line begun in an earlier read (no newline before `start`) may have
-                        // passed the limit before its newline came.
-                        if batch.bytes.len() > MAX_LINE_BYTES {
-                            let first_newline = start + memchr::memchr(b'\n', &batch.bytes[start..]).unwrap_or(at);
-                            if first_newline > MAX_LINE_BYTES {
-                                batch.bytes.truncate(first_newline);
-                                batch.overlong = true;
-                                let _ = filled.send((number, Ok(batch)));
-                                return;
-                            }
-                        }
-                        break Some(start + at);
-                    }
-                    if batch.bytes.len() > MAX_LINE_BYTES {
+                    // The bytes before `start` are one line begun in an earlier read (they hold
+                    // no newline): it ends at this read's first newline, or goes on. Only a
+                    // batch already past the limit can hold a line that is.
+                    let first_line_end = if batch.bytes.len() > MAX_LINE_BYTES {
+                        memchr::memchr(b'\n', &batch.bytes[start..]).map_or(batch.bytes.len(), |at| start + at)
+                    } else {
+                        0
+                    };
+                    if first_line_end > MAX_LINE_BYTES {
                         // One line, too long to be an event: reported, and reading stops.
+                        batch.bytes.truncate(first_line_end);
                         batch.overlong = true;
                         let _ = filled.send((number, Ok(batch)));
                         return;
+                    }
+                    if let Some(at) = memchr::memrchr(b'\n', &batch.bytes[start..]) {
+                        break Some(start + at);
                     }
                 }
                 Err(e) => {

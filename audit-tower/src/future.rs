@@ -192,6 +192,10 @@ pub(crate) struct Recording {
     /// Fail open, tickets pending: when they are given up even if the store looks healthy
     /// (from `ack_timeout`).
     deadline: Option<Pin<Box<Sleep>>>,
+    /// Fail open: waiting was given up once (the store was found failing, or the ack timeout
+    /// passed), so later tickets (the own event's, after the added events') are not waited
+    /// for either, and the finished `unhealthy` future is not polled again.
+    gave_up: bool,
 }
 
 impl Recording {
@@ -211,6 +215,7 @@ impl Recording {
             ack_timeout: config.ack_timeout,
             unhealthy: None,
             deadline: None,
+            gave_up: false,
         }
     }
 
@@ -335,21 +340,26 @@ impl Recording {
 
     /// Fail open, tickets pending: `Ready` once the auditor finds the store failing or the ack
     /// timeout (counted from the first call) has passed.
+    /// Once `Ready`, always `Ready` at once (an `async` block polled after it finished
+    /// panics).
     fn poll_give_up(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let auditor = &self.auditor;
-        let unhealthy = self.unhealthy.get_or_insert_with(|| Box::pin(auditor.until_unhealthy()));
-        if unhealthy.as_mut().poll(cx).is_ready() {
+        if self.gave_up {
             return Poll::Ready(());
         }
-        if self.deadline.is_none()
-            && let Some(timeout) = self.ack_timeout
-        {
-            self.deadline = Some(Box::pin(tokio::time::sleep(timeout)));
+        let auditor = &self.auditor;
+        let unhealthy = self.unhealthy.get_or_insert_with(|| Box::pin(auditor.until_unhealthy()));
+        if unhealthy.as_mut().poll(cx).is_pending() {
+            if self.deadline.is_none()
+                && let Some(timeout) = self.ack_timeout
+            {
+                self.deadline = Some(Box::pin(tokio::time::sleep(timeout)));
+            }
+            ready!(self.deadline.as_mut().map_or(Poll::Pending, |deadline| deadline.as_mut().poll(cx)));
         }
-        match self.deadline.as_mut() {
-            Some(deadline) => deadline.as_mut().poll(cx),
-            None => Poll::Pending,
-        }
+        self.gave_up = true;
+        self.unhealthy = None;
+        self.deadline = None;
+        Poll::Ready(())
     }
 
     /// Dropped before done: queue what was not queued yet (the draft waiting for room was

@@ -325,3 +325,41 @@ async fn fail_open_with_an_ack_timeout_releases_a_request_with_added_events() {
     assert_eq!(layer.stats().unrecorded, 0);
     common::verify_chain(&store.inner);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_open_releases_a_request_with_added_events_when_the_store_fails_during_its_wait() {
+    // The defaults (acknowledged, fail open, no ack timeout). The store starts failing while
+    // the handler's added event is being appended: the wait for it is given up, the own event
+    // is queued and not waited for (the store is known to be failing), and the response is
+    // released. (The wait for the store's failure was once polled again after it had
+    // finished, which panicked the request's task.)
+    let store = TestStore::new();
+    let auditor = store.auditor();
+    let layer = AuditLayer::new(auditor.clone());
+    let app = Router::new()
+        .route(
+            "/items/{id}",
+            post(|audit: audit_tower::AuditHandle| async move {
+                audit.add_event(EventDraft::new("item_created"));
+                StatusCode::CREATED
+            }),
+        )
+        .layer(layer.clone());
+
+    store.close_gate();
+    let request = tokio::spawn(app.oneshot(post_request("/items/1")));
+    store.append_started.notified().await;
+    store.set_failing(true);
+    store.open_gate();
+    common::wait_until("the failing store releases the response", || request.is_finished()).await;
+    let response = request.await.expect("the request's task did not panic").expect("infallible");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert!(common::events(&store.inner).is_empty(), "released while the store fails");
+
+    store.set_failing(false);
+    auditor.shutdown().await;
+    let actions: Vec<String> = common::events(&store.inner).into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["item_created", "POST /items/{id}"], "both written, in order, once the store recovers");
+    assert_eq!(layer.stats().unrecorded, 0);
+    common::verify_chain(&store.inner);
+}

@@ -26,7 +26,8 @@ pin_project! {
     ///
     /// Dropped before the inner future answered (the client went away, a timeout, a panic),
     /// it records the request as a `failure` with reason `aborted` (or `panic` while
-    /// unwinding). `Drop` cannot wait, so the events are queued with
+    /// unwinding, or after a panic unwound out of the inner future's poll and was caught
+    /// outside). `Drop` cannot wait, so the events are queued with
     /// [`Auditor::try_record_detached`]; if the queue is full, one task is spawned that waits
     /// for room (only on this path: the normal path spawns nothing), unless
     /// [`MAX_DETACHED_WAITERS`](crate::MAX_DETACHED_WAITERS) such tasks already wait: then the
@@ -42,6 +43,10 @@ pin_project! {
         started: Option<Box<Started>>,
         recording: Option<Box<Recording>>,
         output: Option<F::Output>,
+        // True while the inner future is polled: still true at `drop` if a panic unwound
+        // out of that poll, even when a `catch_unwind` outside (tower-http's
+        // `CatchPanicLayer`) stopped the unwinding before this future was dropped.
+        polling_inner: bool,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F>
@@ -51,7 +56,7 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(started) = this.started.take() {
-                let reason = if std::thread::panicking() { "panic" } else { "aborted" };
+                let reason = if std::thread::panicking() || *this.polling_inner { "panic" } else { "aborted" };
                 started.abort(reason);
             }
             if let Some(recording) = this.recording.take() {
@@ -75,18 +80,36 @@ pin_project! {
 
 impl<F: Future> ResponseFuture<F> {
     pub(crate) fn passthrough(future: F) -> Self {
-        ResponseFuture { state: State::Passthrough { future }, started: None, recording: None, output: None }
+        ResponseFuture {
+            state: State::Passthrough { future },
+            started: None,
+            recording: None,
+            output: None,
+            polling_inner: false,
+        }
     }
 
     pub(crate) fn audited(future: ScopedFuture<F>, started: Option<Box<Started>>) -> Self {
-        ResponseFuture { state: State::Audited { future }, started, recording: None, output: None }
+        ResponseFuture {
+            state: State::Audited { future },
+            started,
+            recording: None,
+            output: None,
+            polling_inner: false,
+        }
     }
 
     pub(crate) fn ready<B, E>(response: Response<B>) -> Self
     where
         F: Future<Output = Result<Response<B>, E>>,
     {
-        ResponseFuture { state: State::Done, started: None, recording: None, output: Some(Ok(response)) }
+        ResponseFuture {
+            state: State::Done,
+            started: None,
+            recording: None,
+            output: Some(Ok(response)),
+            polling_inner: false,
+        }
     }
 }
 
@@ -103,7 +126,10 @@ where
             match this.state.as_mut().project() {
                 StateProj::Passthrough { future } => return future.poll(cx),
                 StateProj::Audited { future } => {
-                    let output = ready!(future.poll(cx));
+                    *this.polling_inner = true;
+                    let output = future.poll(cx);
+                    *this.polling_inner = false;
+                    let output = ready!(output);
                     this.state.set(State::Done);
                     let Some(mut started) = this.started.take() else {
                         return Poll::Ready(output);

@@ -228,7 +228,9 @@
 //! clients give up must not grow tasks without bound). A loss that cannot be avoided (the
 //! auditor is shut down, that many tasks already wait, or no tokio runtime is left) is
 //! counted in [`LayerStats::unrecorded`] ([`AuditLayer::stats`]). A panic that tower-http's
-//! `CatchPanicLayer` (inside this layer) turns into a `500` is a `failure` like any `500`.
+//! `CatchPanicLayer` (inside this layer) turns into a `500` is a `failure` like any `500`;
+//! with `CatchPanicLayer` outside this layer, the panic unwinds through it and is recorded
+//! with reason `panic` and no status (the client gets the `500` from outside).
 //!
 //! The event is recorded when the response *head* is ready: a body that fails while
 //! streaming is not seen.

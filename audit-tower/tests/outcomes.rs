@@ -75,6 +75,36 @@ async fn a_panic_caught_inside_the_layer_is_a_failure() {
 }
 
 #[tokio::test]
+async fn a_panic_caught_outside_the_layer_is_recorded_as_a_panic() {
+    // CatchPanicLayer outside: the panic unwinds through the layer's future, which is dropped
+    // only later, once the panic is caught (no longer while unwinding).
+    let (auditor, store) = common::auditor();
+    let app = Router::new()
+        .route(
+            "/explode",
+            post(|| async {
+                if true {
+                    panic!("handler bug");
+                }
+                StatusCode::OK
+            }),
+        )
+        .layer(AuditLayer::new(auditor.clone()))
+        .layer(CatchPanicLayer::new());
+    let addr = common::serve(app).await;
+    let reply = common::send(&common::client(), addr, "POST", "/explode", &[]).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    // Queued when the layer's future was dropped, not waited for by the response.
+    auditor.shutdown().await;
+    let events = common::events(&store);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].action, "POST /explode");
+    assert_eq!(events[0].outcome, Outcome::Failure);
+    assert_eq!(events[0].reason.as_deref(), Some("panic"), "not `aborted`: the client got a 500");
+    assert_eq!(events[0].context.status, None, "the 500 is made outside the layer");
+}
+
+#[tokio::test]
 async fn an_added_event_that_cannot_be_recorded_makes_the_request_a_recorded_500() {
     // The handler adds a business event whose actor id (from the request body) is longer
     // than any indexed field may be: it cannot be recorded, so the client gets a 500, and the

@@ -53,9 +53,15 @@ impl Cidr {
     /// The network of `addr` with a `prefix`-bit mask; bits of `addr` past the prefix are
     /// cleared. Fails if `prefix` is longer than the address (32 for IPv4, 128 for IPv6).
     pub fn new(addr: IpAddr, prefix: u8) -> Result<Cidr, CidrError> {
-        // An IPv4-mapped network (`::ffff:10.0.0.0/104`) is the IPv4 network it maps.
+        // An IPv4-mapped network (`::ffff:10.0.0.0/104`) is the IPv4 network it maps. With a
+        // shorter prefix it would be an IPv6 network around the mapped range (`::ffff:10.0.0.0/8`
+        // is `::/8`, which holds `::1` and not one IPv4 peer, since those are compared as IPv4):
+        // surely not what was meant.
         let (addr, prefix) = match addr {
-            IpAddr::V6(v6) if (96..=128).contains(&prefix) && v6.to_ipv4_mapped().is_some() => {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() && prefix <= 128 => {
+                if prefix < 96 {
+                    return Err(CidrError::MappedPrefixTooShort { prefix });
+                }
                 (addr.to_canonical(), prefix - 96)
             }
             other => (other, prefix),
@@ -148,6 +154,12 @@ pub enum CidrError {
         /// The longest allowed (32 or 128).
         max: u8,
     },
+    /// An IPv4-mapped address (`::ffff:a.b.c.d`) with a prefix shorter than 96, i.e. not
+    /// within the mapped range.
+    MappedPrefixTooShort {
+        /// The prefix given.
+        prefix: u8,
+    },
 }
 
 impl fmt::Display for CidrError {
@@ -157,6 +169,11 @@ impl fmt::Display for CidrError {
                 write!(f, "{s:?} is not a CIDR network: write e.g. 10.0.0.0/8, fd00::/8 or 192.0.2.1")
             }
             CidrError::PrefixTooLong { prefix, max } => write!(f, "prefix /{prefix} is longer than /{max}"),
+            CidrError::MappedPrefixTooShort { prefix } => write!(
+                f,
+                "prefix /{prefix} on an IPv4-mapped address reaches beyond the mapped range: \
+                 write the IPv4 network (10.0.0.0/8), or ::ffff:10.0.0.0/104 (96 + the IPv4 prefix)"
+            ),
         }
     }
 }
@@ -450,6 +467,14 @@ mod tests {
         assert!(matches!("10.0.0.0/x".parse::<Cidr>(), Err(CidrError::Syntax(_))));
         assert!(matches!("localhost".parse::<Cidr>(), Err(CidrError::Syntax(_))));
         assert!(matches!("".parse::<Cidr>(), Err(CidrError::Syntax(_))));
+        // An IPv4-mapped address with a prefix shorter than the mapped range's /96 would be an
+        // IPv6 network holding `::1` and no IPv4 peer.
+        for short in ["::ffff:10.0.0.0/8", "::ffff:192.0.2.1/64", "::ffff:0.0.0.0/95"] {
+            let error = short.parse::<Cidr>().expect_err(short);
+            assert!(matches!(error, CidrError::MappedPrefixTooShort { .. }), "{short}: {error:?}");
+            assert!(error.to_string().contains("write the IPv4 network"), "{error}");
+        }
+        assert!(matches!("::ffff:0.0.0.0/129".parse::<Cidr>(), Err(CidrError::PrefixTooLong { .. })));
     }
 
     #[test]
@@ -458,6 +483,9 @@ mod tests {
         assert!(net.contains(ip("::ffff:127.0.0.1")));
         let mapped: Cidr = "::ffff:10.0.0.0/104".parse().expect("valid");
         assert!(mapped.contains(ip("10.9.9.9")));
+        assert!(!mapped.contains(ip("::1")));
+        let all_mapped: Cidr = "::ffff:0.0.0.0/96".parse().expect("valid");
+        assert_eq!(all_mapped.to_string(), "0.0.0.0/0");
         // The peer is returned in canonical form.
         let got = client_ip(Some(ip("::ffff:198.51.100.1")), &HeaderMap::new(), &[], ForwardedHeader::XForwardedFor);
         assert_eq!(got, Some(ip("198.51.100.1")));

@@ -54,7 +54,7 @@ async fn strict_run(name: &str, sql: &str) {
     let after = count(&h.conn).await;
     let events = h.events();
     assert!(
-        result.is_err() || !events.is_empty() || after == 3,
+        !events.is_empty() || after == 3,
         "strict mode let a write through silently\n  result: {:?}\n  rows: 3 -> {after}\n  events: {}",
         result.map(|r| r.rows_affected()),
         events.len()

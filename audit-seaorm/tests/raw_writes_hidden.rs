@@ -30,13 +30,14 @@ async fn count(conn: &DatabaseConnection, sql: &str) -> i64 {
 }
 
 /// Sends `sql` through the strict audited connection (autocommit) and checks the promise:
-/// refused (rows unchanged) or recorded.
+/// refused (rows unchanged) or recorded. An error alone proves nothing: a text of several
+/// statements can fail after a write in it ran.
 async fn assert_not_silent(h: &Harness, sql: &str, check: &str, before: i64) {
     let result = h.db.execute_unprepared(sql).await;
     let after = count(&h.conn, check).await;
     let events = h.events();
     assert!(
-        result.is_err() || !events.is_empty() || after == before,
+        !events.is_empty() || after == before,
         "strict mode let a write through silently: {sql:?}\n  result: {:?}\n  `{check}`: {before} -> {after}\n  events: {}",
         result.map(|r| r.rows_affected()),
         events.len()
@@ -95,6 +96,11 @@ async fn postgres_cte_cycle_clause_hides_the_main_update() {
 async fn mariadb_set_statement_for_delete_is_not_seen() {
     let Some(h) = strict(Backend::MySql, "rv_set_statement").await else { return };
     assert_not_silent(&h, "SET STATEMENT max_statement_time = 0 FOR DELETE FROM users", ROWS, 3).await;
+    // Comments are white space to MariaDB, between `SET` and `STATEMENT` too.
+    assert_not_silent(&h, "SET /* x */ STATEMENT max_statement_time = 0 FOR DELETE FROM users", ROWS, 3).await;
+    assert_not_silent(&h, "SET/**/STATEMENT max_statement_time = 0 FOR DELETE FROM users", ROWS, 3).await;
+    assert_not_silent(&h, "SET\n-- a comment\nSTATEMENT max_statement_time = 0 FOR DELETE FROM users", ROWS, 3).await;
+    assert_not_silent(&h, "SET # a comment\nSTATEMENT max_statement_time = 0 FOR DELETE FROM users", ROWS, 3).await;
     h.finish().await;
 }
 
@@ -127,7 +133,7 @@ async fn mariadb_no_backslash_escapes_hides_a_delete() {
     let after = count(&h.conn, ROWS).await;
     let events = h.events();
     assert!(
-        result.is_err() || !events.is_empty() || after == 3,
+        !events.is_empty() || after == 3,
         "strict mode let a write through silently: {sql:?}\n  result: {:?}, commit: {committed:?}\n  rows: 3 -> {after}\n  events: {}",
         result.map(|r| r.rows_affected()),
         events.len()
@@ -153,7 +159,7 @@ async fn postgres_without_standard_conforming_strings_hides_a_delete() {
     let after = count(&h.conn, ROWS).await;
     let events = h.events();
     assert!(
-        result.is_err() || !events.is_empty() || after == 3,
+        !events.is_empty() || after == 3,
         "strict mode let a write through silently: {sql:?}\n  result: {:?}, commit: {committed:?}\n  rows: 3 -> {after}\n  events: {}",
         result.map(|r| r.rows_affected()),
         events.len()

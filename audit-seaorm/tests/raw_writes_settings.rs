@@ -73,7 +73,7 @@ async fn mariadb_ansi_quotes_hides_a_delete_from_strict_mode() {
     let after = count(&h.conn, "SELECT COUNT(*) FROM users").await;
     let events = h.events();
     assert!(
-        result.is_err() || !events.is_empty() || after == 3,
+        !events.is_empty() || after == 3,
         "strict mode let a write through silently\n  result: {:?}, commit: {committed:?}\n  rows: 3 -> {after}\n  events: {}",
         result.map(|r| r.rows_affected()),
         events.len()
@@ -154,7 +154,7 @@ async fn postgres_continued_escape_string_hides_a_delete_from_strict_mode() {
     let after = count(&h.conn, "SELECT COUNT(*) FROM users").await;
     let events = h.events();
     assert!(
-        result.is_err() || !events.is_empty() || after == 3,
+        !events.is_empty() || after == 3,
         "strict mode let a write through silently\n  result: {:?}\n  rows: 3 -> {after}\n  events: {}",
         result.map(|r| r.rows_affected()),
         events.len()
@@ -185,7 +185,7 @@ async fn sqlite_tcl_parameter_hides_a_delete_from_strict_mode() {
     let after = count(&h.conn, "SELECT COUNT(*) FROM users").await;
     let events = h.events();
     assert!(
-        result.is_err() || !events.is_empty() || after == 3,
+        !events.is_empty() || after == 3,
         "strict mode let a write through silently\n  result: {:?}\n  rows: 3 -> {after}\n  events: {}",
         result.map(|r| r.rows_affected()),
         events.len()

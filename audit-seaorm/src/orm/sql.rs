@@ -539,8 +539,12 @@ fn plainly_read_only(sql: &str) -> bool {
     let trimmed = sql.strip_prefix(super::marker::OLD_ROW_READ).unwrap_or(sql).trim_start();
     let word = &trimmed[..trimmed.bytes().take_while(u8::is_ascii_alphabetic).count()];
     // `BEGIN NOT ATOMIC` is a MariaDB code block, not a transaction; `SET STATEMENT … FOR` runs
-    // the statement after `FOR`.
+    // the statement after `FOR`. A comment may stand between the words (the servers read it as
+    // white space): read such a text in full.
     let next = trimmed[word.len()..].trim_start();
+    if next.starts_with("/*") || next.starts_with("--") || next.starts_with('#') {
+        return false;
+    }
     if (word.eq_ignore_ascii_case("BEGIN") && next.get(..3).is_some_and(|w| w.eq_ignore_ascii_case("NOT")))
         || (word.eq_ignore_ascii_case("SET") && next.get(..9).is_some_and(|w| w.eq_ignore_ascii_case("STATEMENT")))
     {
@@ -1629,6 +1633,9 @@ mod tests {
         assert_eq!(tables("SELECT $é$ ' $é$; DELETE FROM t; -- '", Postgres), ["t"]);
         // MariaDB's SET STATEMENT … FOR runs its statement; PostgreSQL's DO takes E'' and U&''.
         assert_eq!(tables("SET STATEMENT max_statement_time = 0 FOR DELETE FROM t", MySql), ["t"]);
+        assert_eq!(tables("SET /* x */ STATEMENT max_statement_time = 0 FOR DELETE FROM t", MySql), ["t"]);
+        assert_eq!(tables("SET -- x\nSTATEMENT max_statement_time = 0 FOR DELETE FROM t", MySql), ["t"]);
+        assert_eq!(tables("BEGIN /* x */ NOT ATOMIC DELETE FROM t; END", MySql).len(), 1);
         assert_eq!(writes_on("DO E'BEGIN DELETE FROM t; END'", Postgres)[0].verb, Verb::Do);
         assert_eq!(writes_on("DO U&'BEGIN DELETE FROM t; END'", Postgres)[0].verb, Verb::Do);
     }

@@ -1058,9 +1058,9 @@ fn table_after(verb: Verb, rest: &[Token<'_>]) -> String {
     while i < rest.len() {
         match &rest[i] {
             Token::Word(w) if SKIP.iter().any(|s| w.eq_ignore_ascii_case(s)) => i += 1,
-            // SQLite `INSERT OR REPLACE/IGNORE/ABORT ...`
+            // SQLite `INSERT OR REPLACE/IGNORE/ABORT ...`, `UPDATE OR REPLACE ...`
             Token::Word(w)
-                if verb == Verb::Insert
+                if matches!(verb, Verb::Insert | Verb::Update)
                     && i > 0
                     && is_word(&rest[i - 1], "OR")
                     && ["REPLACE", "ABORT", "FAIL", "ROLLBACK"].iter().any(|s| w.eq_ignore_ascii_case(s)) =>
@@ -1371,6 +1371,10 @@ mod tests {
         assert_eq!(one("DELETE QUICK IGNORE FROM t"), Some((Verb::Delete, "t".into())));
         assert_eq!(one("REPLACE INTO t VALUES (1)"), Some((Verb::Replace, "t".into())));
         assert_eq!(one("INSERT OR REPLACE INTO t VALUES (1)"), Some((Verb::Insert, "t".into())));
+        for conflict in ["REPLACE", "ABORT", "FAIL", "ROLLBACK", "IGNORE"] {
+            let sql = format!("UPDATE OR {conflict} t SET a = 1 WHERE id = 2");
+            assert_eq!(one(&sql), Some((Verb::Update, "t".into())), "{sql}");
+        }
         assert_eq!(one("TRUNCATE TABLE ONLY t"), Some((Verb::Truncate, "t".into())));
         assert_eq!(one("MERGE INTO t USING s ON t.id = s.id"), Some((Verb::Merge, "t".into())));
         assert_eq!(one("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d"), Some((Verb::Delete, "t".into())));

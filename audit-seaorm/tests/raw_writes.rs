@@ -59,6 +59,45 @@ async fn raw_writes_record_bulk_events(testdb: TestDb) {
 }
 on_all_backends!(raw_writes_record_bulk_events);
 
+/// Two statements of one call that write the same table are two `bulk` events, each showing
+/// its own statement: one event for both showed only the first (hiding what the second set).
+async fn two_statements_on_one_table_are_two_events(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    user("a@x").insert(&h.db).await.expect("insert");
+    user("b@x").insert(&h.db).await.expect("insert");
+    h.db.execute_unprepared(
+        "UPDATE users SET score = 1 WHERE email = 'a@x'; UPDATE users SET name = 'z' WHERE email = 'b@x'",
+    )
+    .await
+    .expect("two updates");
+    let stored: Vec<(String, i32, String)> = users::Entity::find()
+        .all(&h.conn)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|u| (u.email, u.score, u.name))
+        .collect();
+    assert!(stored.iter().any(|(e, score, _)| e == "a@x" && *score == 1), "{stored:?}");
+    assert!(stored.iter().any(|(e, _, name)| e == "b@x" && name == "z"), "{stored:?}");
+    let events = h.events();
+    let bulk: Vec<_> = events.iter().filter(|e| e.action == "bulk").collect();
+    let statements: Vec<_> = bulk.iter().map(|e| e.details.get("statement").cloned()).collect();
+    assert_eq!(
+        statements,
+        [
+            Some(json!("UPDATE users SET score = ? WHERE email = ?")),
+            Some(json!("UPDATE users SET name = ? WHERE email = ?"))
+        ]
+    );
+    for event in bulk {
+        assert_eq!(event.resource.kind, "users");
+        assert!(event.details.get("rows_affected").is_none(), "one count for both: {event:?}");
+        assert!(event.details.contains_key("rows_affected_by_batch"), "{event:?}");
+    }
+    h.finish().await;
+}
+on_all_backends!(two_statements_on_one_table_are_two_events);
+
 async fn strict_mode_refuses_unaudited_writes(testdb: TestDb) {
     let h = Harness::with(testdb, |b| b.strict()).await;
     let row = user("a@x").insert(&h.db).await.expect("hooked insert is fine in strict mode");

@@ -644,18 +644,19 @@ pub(crate) fn writes_on_kept(sql: &str, backend: sea_orm::DbBackend) -> Vec<Writ
         .unwrap_or_else(|_| writes_on(sql, backend))
 }
 
-/// The writes of every reading of `sql`, each (verb, table) once, in the order found. A write
-/// only a later reading finds (another quoting rule) gets a shape without the statement: in
-/// that reading the text of a string the first reading sees may be read as SQL, and a shape
-/// writes SQL words out.
+/// The writes of the first reading of `sql`, every one (two statements writing one table are
+/// two writes, each with its statement), then those of the later readings whose (verb, table)
+/// no earlier reading found, each once. Such a write (another quoting rule) gets a shape
+/// without the statement: in that reading the text of a string the first reading sees may be
+/// read as SQL, and a shape writes SQL words out.
 fn writes_read<'d>(sql: &str, readings: impl IntoIterator<Item = &'d Dialect>) -> Vec<Write> {
     let mut found: Vec<Write> = Vec::new();
     for (reading, &dialect) in readings.into_iter().enumerate() {
         for mut write in writes_in(&tokens(sql, dialect)) {
-            if !found.iter().any(|w| w.verb == write.verb && w.table == write.table) {
-                if reading > 0 {
-                    write.shape = format!("{} {} {OTHER_READING}", write.verb.as_str(), write.table);
-                }
+            if reading == 0 {
+                found.push(write);
+            } else if !found.iter().any(|w| w.verb == write.verb && w.table == write.table) {
+                write.shape = format!("{} {} {OTHER_READING}", write.verb.as_str(), write.table);
                 found.push(write);
             }
         }

@@ -98,6 +98,73 @@ async fn two_statements_on_one_table_are_two_events(testdb: TestDb) {
 }
 on_all_backends!(two_statements_on_one_table_are_two_events);
 
+/// A call of several statements that fails after a write in it ran: MySQL and SQLite run the
+/// statements one by one, so the write stands (in autocommit, committed) though the call
+/// returns an error. It is recorded as a `failure` that says the write may have run; with
+/// rows that may or may not have changed, the event is there either way. PostgreSQL runs the
+/// call as one transaction: nothing stands, nothing is recorded.
+async fn a_call_that_fails_after_a_write_still_records_it(testdb: TestDb) {
+    let postgres = testdb.backend == orm_common::Backend::Postgres;
+    let h = Harness::new(testdb).await;
+    for email in ["a@x", "b@x", "c@x"] {
+        user(email).insert(&h.db).await.expect("insert");
+    }
+    let created = h.events().len();
+    let emails = |conn: sea_orm::DatabaseConnection| async move {
+        let mut emails: Vec<String> =
+            users::Entity::find().all(&conn).await.expect("read").into_iter().map(|u| u.email).collect();
+        emails.sort();
+        emails
+    };
+
+    // A single failing statement wrote nothing: nothing to record.
+    h.db.execute_unprepared("DELETE FROM no_such_table").await.expect_err("no such table");
+    assert_eq!(h.events().len(), created);
+
+    // Autocommit.
+    h.db.execute_unprepared("DELETE FROM users WHERE email = 'a@x'; SELECT * FROM no_such_table")
+        .await
+        .expect_err("the second statement fails");
+    // In a transaction that goes on and commits (not on PostgreSQL: the failure aborted it).
+    if !postgres {
+        let txn = h.db.begin().await.expect("begin");
+        txn.execute_unprepared("UPDATE users SET score = 7 WHERE email = 'b@x'; SELECT * FROM no_such_table")
+            .await
+            .expect_err("the second statement fails");
+        txn.commit().await.expect("commit");
+        // And one rolled back: its event goes with it.
+        let txn = h.db.begin().await.expect("begin");
+        txn.execute_unprepared("DELETE FROM users WHERE email = 'c@x'; SELECT * FROM no_such_table")
+            .await
+            .expect_err("the second statement fails");
+        txn.rollback().await.expect("rollback");
+    }
+
+    let left = emails(h.conn.clone()).await;
+    let scores: Vec<i32> =
+        users::Entity::find().all(&h.conn).await.expect("read").into_iter().map(|u| u.score).collect();
+    let events = h.events();
+    let failed: Vec<_> = events[created..].iter().collect();
+    if postgres {
+        assert_eq!(left, ["a@x", "b@x", "c@x"], "PostgreSQL ran the call as one transaction");
+        assert!(failed.is_empty(), "{failed:?}");
+    } else {
+        assert_eq!(left, ["b@x", "c@x"], "the DELETE before the failing statement stands");
+        assert!(scores.contains(&7), "the committed UPDATE stands: {scores:?}");
+        let verbs: Vec<_> = failed.iter().map(|e| e.details.get("verb").cloned()).collect();
+        assert_eq!(verbs, [Some(json!("DELETE")), Some(json!("UPDATE"))], "{failed:?}");
+        for event in failed {
+            assert_eq!((event.action.as_str(), event.resource.kind.as_str()), ("bulk", "users"));
+            assert_eq!(event.outcome, audit_core::Outcome::Failure);
+            let reason = event.reason.as_deref().unwrap_or_default();
+            assert!(reason.contains("may have run"), "{reason}");
+            assert!(!event.details.contains_key("rows_affected"), "no count is known: {event:?}");
+        }
+    }
+    h.finish().await;
+}
+on_all_backends!(a_call_that_fails_after_a_write_still_records_it);
+
 async fn strict_mode_refuses_unaudited_writes(testdb: TestDb) {
     let h = Harness::with(testdb, |b| b.strict()).await;
     let row = user("a@x").insert(&h.db).await.expect("hooked insert is fine in strict mode");

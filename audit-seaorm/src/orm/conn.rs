@@ -467,6 +467,19 @@ fn sqlstate(error: &DbErr) -> Option<String> {
     }
 }
 
+/// The reason of a `bulk` event recorded for a call that failed ([`failed_partway`]).
+pub(super) const FAILED_PARTWAY: &str =
+    "the call of several statements failed; this write may have run before the statement that failed";
+
+/// Whether a call that failed may still have written rows: MySQL and SQLite run the
+/// statements of a call one by one, each in effect once it has run (in autocommit, committed),
+/// so the writes before a failing one stand. (PostgreSQL runs a call's statements as one
+/// transaction; transaction control that would end it early is refused.) Read only after a
+/// failure.
+fn failed_partway(backend: DbBackend, sql: &str, plan: &Plan) -> bool {
+    backend != DbBackend::Postgres && !plan.bulk.is_empty() && sql::several_statements(sql, backend)
+}
+
 /// On MySQL and SQLite, a transaction the database rolled back (a deadlock; `SQLITE_FULL`,
 /// `RAISE(ROLLBACK)`…) is over: a statement sent through it would run and commit on its own
 /// (autocommit), outside what `commit()` or `rollback()` decides.
@@ -731,8 +744,16 @@ impl DbShared {
     }
 
     /// After a statement: settle hooked writes (with stand-ins for those that ran), record
-    /// bulk ones.
-    async fn finish(&self, target: Target<'_>, plan: Plan, outcome: Option<Option<u64>>) -> Result<(), DbErr> {
+    /// bulk ones: those that ran (`outcome`: `Some(rows affected, if known)`), or, for a call
+    /// that failed (`None`), those that may have run before the failing statement of a call of
+    /// several (`partway`, see [`failed_partway`]), as `failure`s saying so.
+    async fn finish(
+        &self,
+        target: Target<'_>,
+        plan: Plan,
+        outcome: Option<Option<u64>>,
+        partway: bool,
+    ) -> Result<(), DbErr> {
         match target {
             Target::Tx(state, _) => {
                 let mut state = lock(state);
@@ -756,7 +777,11 @@ impl DbShared {
                 self.record_stand_ins(expired);
             }
         }
-        let Some(affected) = outcome else { return Ok(()) };
+        let affected = match outcome {
+            Some(affected) => affected,
+            None if partway => None,
+            None => return Ok(()),
+        };
         if plan.bulk.is_empty() {
             return Ok(());
         }
@@ -771,6 +796,9 @@ impl DbShared {
                 if let Some(rows) = affected {
                     let key = if several { "rows_affected_by_batch" } else { "rows_affected" };
                     event.details.insert(key.into(), json!(rows));
+                }
+                if partway {
+                    event.reason = Some(FAILED_PARTWAY.into());
                 }
                 event.redact(&self.redaction, &[], &self.auditor);
                 event
@@ -902,6 +930,8 @@ impl DbShared {
         let plan = self.plan(target, backend, &stmt.sql, values)?;
         let mut guard = self.guard_stand_ins(target, &stmt.sql, values);
         let found_if = self.duplicate_key_check(&mut stmt, &plan, backend, T::ROWS);
+        // Kept for [`failed_partway`] only where it can apply (a bulk write, not PostgreSQL).
+        let text = (backend != DbBackend::Postgres && !plan.bulk.is_empty()).then(|| stmt.sql.clone());
         let result = match self.read_old_rows(target, inner, &mut stmt, &plan, T::ROWS).await {
             Ok(None) => run(stmt).await,
             // The old row's columns come with the row the UPDATE returns.
@@ -926,6 +956,7 @@ impl DbShared {
         if plan.is_empty() {
             return result;
         }
+        let partway = result.is_err() && text.is_some_and(|sql| failed_partway(backend, &sql, &plan));
         let mut outcome = result.as_ref().ok().map(T::affected);
         if let Some(found) = found_if
             && result.as_ref().is_ok_and(|r| r.last_insert_id() == Some(found))
@@ -936,7 +967,7 @@ impl DbShared {
                 self.with_tracker(target, |tracker| tracker.insert_found(&plan.hooked[0]));
             }
         }
-        self.finish(target, plan, outcome).await?;
+        self.finish(target, plan, outcome, partway).await?;
         result
     }
 
@@ -1028,8 +1059,9 @@ impl DbShared {
         if plan.is_empty() {
             return result;
         }
+        let partway = result.is_err() && failed_partway(backend, sql, &plan);
         let outcome = result.as_ref().ok().map(|r| Some(r.rows_affected()));
-        self.finish(target, plan, outcome).await?;
+        self.finish(target, plan, outcome, partway).await?;
         result
     }
 

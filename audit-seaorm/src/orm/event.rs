@@ -3,7 +3,7 @@
 
 use audit_core::event::MAX_VALUE_DEPTH;
 use audit_core::redact::RedactionPolicy;
-use audit_core::{Actor, AuditScope, Auditor, Change, Context, EventDraft, Timestamp};
+use audit_core::{Actor, AuditScope, Auditor, Change, Context, EventDraft, Outcome, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
@@ -29,6 +29,10 @@ pub(crate) struct OrmEvent {
     pub(crate) changes: Vec<Change>,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub(crate) details: Map<String, Json>,
+    /// Set for an event of a write that may not have happened (its call failed): the event
+    /// is a `failure` with this reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
     /// A stand-in (see `Pending::stand_in`) whose write turned out to change nothing: left
     /// in place (savepoints remember buffer positions) and dropped at commit.
     #[serde(skip)]
@@ -59,6 +63,7 @@ impl OrmEvent {
             context,
             changes: Vec::new(),
             details: Map::new(),
+            reason: None,
             void: false,
             redacted_by: None,
         }
@@ -75,6 +80,9 @@ impl OrmEvent {
             .changes(self.changes.iter().cloned());
         for (key, value) in &self.details {
             draft = draft.detail(key.clone(), value.clone());
+        }
+        if let Some(reason) = &self.reason {
+            draft = draft.outcome(Outcome::Failure).reason(reason.clone());
         }
         draft
     }

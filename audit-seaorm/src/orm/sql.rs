@@ -598,6 +598,18 @@ pub fn writes_on(sql: &str, backend: sea_orm::DbBackend) -> Vec<Write> {
     writes_read(sql, readings)
 }
 
+/// Whether `sql` holds more than one statement in any of the readings [`writes_on`] makes of
+/// it for `backend`.
+pub(crate) fn several_statements(sql: &str, backend: sea_orm::DbBackend) -> bool {
+    let readings: &[Dialect] = match backend {
+        sea_orm::DbBackend::Postgres => &[POSTGRES, POSTGRES_BACKSLASH_ESCAPES],
+        sea_orm::DbBackend::MySql => &[MYSQL, MYSQL_NO_BACKSLASH_ESCAPES, MYSQL_ANSI_QUOTES],
+        sea_orm::DbBackend::Sqlite => &[SQLITE],
+        _ => &DIALECTS,
+    };
+    readings.iter().any(|&dialect| tokens(sql, dialect).iter().filter(|statement| !statement.is_empty()).count() > 1)
+}
+
 /// How many statement texts [`writes_on_kept`] keeps per backend and thread before it starts
 /// again: an application's writes come in a few dozen shapes.
 const KEPT: usize = 256;

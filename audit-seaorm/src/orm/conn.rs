@@ -720,6 +720,15 @@ impl DbShared {
         if writes.is_empty() {
             return Ok(Plan::default());
         }
+        if let Some(control) = writes.iter().find(|write| write.verb == sql::Verb::Transaction) {
+            return Err(DbErr::Custom(format!(
+                "audit_seaorm: refused transaction control sent as SQL ({}): it would end or split the \
+                 transaction whose audit events are kept until it commits, so that the trail and the \
+                 database disagree. Use begin(), commit() and rollback() of AuditedDb and AuditedTransaction \
+                 (begin() on a transaction opens a savepoint), or AuditedDb::unaudited() for a deliberate exception",
+                control.shape
+            )));
+        }
         let task = tokio::task::try_id();
         let plan = self.with_tracker(target, |tracker| tracker.plan(task, writes, values));
         if self.bulk == BulkPolicy::Reject

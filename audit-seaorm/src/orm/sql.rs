@@ -37,6 +37,11 @@ pub enum Verb {
     Do,
     /// `EXECUTE` of a prepared statement (or MariaDB's `EXECUTE IMMEDIATE`), like [`Verb::Call`].
     Execute,
+    /// Transaction control sent as SQL (`BEGIN`, `START TRANSACTION`, `COMMIT`, `END`,
+    /// `ROLLBACK`, `SAVEPOINT`, `RELEASE`, PostgreSQL's `ABORT` and `PREPARE TRANSACTION`,
+    /// MySQL's `XA`): no row write, but it would end or split the transaction whose events
+    /// the connection wrapper buffers, so the wrapper refuses it (with an empty table).
+    Transaction,
 }
 
 impl Verb {
@@ -52,6 +57,7 @@ impl Verb {
             Verb::Call => "CALL",
             Verb::Do => "DO",
             Verb::Execute => "EXECUTE",
+            Verb::Transaction => "TRANSACTION",
         }
     }
 
@@ -550,20 +556,8 @@ fn plainly_read_only(sql: &str) -> bool {
     {
         return false;
     }
-    const READ_ONLY: [&str; 12] = [
-        "SELECT",
-        "SHOW",
-        "PRAGMA",
-        "BEGIN",
-        "COMMIT",
-        "ROLLBACK",
-        "SAVEPOINT",
-        "RELEASE",
-        "SET",
-        "CREATE",
-        "ALTER",
-        "DROP",
-    ];
+    // (Transaction control is read in full: see `Verb::Transaction`.)
+    const READ_ONLY: [&str; 7] = ["SELECT", "SHOW", "PRAGMA", "SET", "CREATE", "ALTER", "DROP"];
     READ_ONLY.iter().any(|w| w.eq_ignore_ascii_case(word)) && !trimmed[word.len()..].contains(';')
 }
 
@@ -682,8 +676,14 @@ pub(crate) const OTHER_READING: &str = "(a write only if the session reads quote
 
 fn writes_in(statements: &[Vec<Token<'_>>]) -> Vec<Write> {
     let mut found = Vec::new();
-    for statement in statements {
-        let writes = statement_writes(statement);
+    let mut first = true;
+    for statement in statements.iter().filter(|statement| !statement.is_empty()) {
+        let writes = if controls_transaction(statement, first) {
+            vec![(Verb::Transaction, String::new())]
+        } else {
+            statement_writes(statement)
+        };
+        first = false;
         if writes.is_empty() {
             continue;
         }
@@ -691,6 +691,29 @@ fn writes_in(statements: &[Vec<Token<'_>>]) -> Vec<Write> {
         found.extend(writes.into_iter().map(|(verb, table)| Write { verb, table, shape: shape.clone() }));
     }
     found
+}
+
+/// Whether `statement` controls the transaction ([`Verb::Transaction`]). `END` counts only as
+/// the first statement of its text: after a MariaDB compound statement or the body of an
+/// SQLite trigger, which this reader splits at their `;`s, an `END` closes those.
+fn controls_transaction(statement: &[Token<'_>], first_in_text: bool) -> bool {
+    let leading = |t: &Token<'_>| matches!(t, Token::Punct(c) if *c != '-' && *c != '#');
+    let words = &statement[statement.iter().position(|t| !leading(t)).unwrap_or(statement.len())..];
+    match words {
+        [begin, rest @ ..] if is_word(begin, "BEGIN") => {
+            // Not MariaDB's `BEGIN NOT ATOMIC` block; PostgreSQL's `BEGIN NOT DEFERRABLE` is.
+            const MODES: [&str; 8] =
+                ["TRANSACTION", "WORK", "DEFERRED", "IMMEDIATE", "EXCLUSIVE", "ISOLATION", "READ", "NOT"];
+            !starts_compound(words) && rest.first().is_none_or(|next| is_any_word(next, &MODES))
+        }
+        [start, next, ..] if is_word(start, "START") => is_word(next, "TRANSACTION"),
+        [prepare, next, ..] if is_word(prepare, "PREPARE") => is_word(next, "TRANSACTION"),
+        [end, rest @ ..] if is_word(end, "END") => {
+            first_in_text && rest.first().is_none_or(|next| is_any_word(next, &["TRANSACTION", "WORK"]))
+        }
+        [first, ..] => is_any_word(first, &["COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "ABORT", "XA"]),
+        [] => false,
+    }
 }
 
 /// The writes of one statement, as (verb, table). Its kind is decided by its first word:
@@ -1374,6 +1397,52 @@ mod tests {
     }
 
     #[test]
+    fn finds_transaction_control() {
+        let control = |sql: &str| writes(sql).iter().any(|w| w.verb == Verb::Transaction);
+        for sql in [
+            "BEGIN",
+            "begin;",
+            "BEGIN IMMEDIATE",
+            "BEGIN TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            "BEGIN NOT DEFERRABLE",
+            "START TRANSACTION READ ONLY",
+            "COMMIT",
+            "COMMIT PREPARED 'x'",
+            "END",
+            "END TRANSACTION",
+            "ROLLBACK",
+            "ROLLBACK TO SAVEPOINT a",
+            "SAVEPOINT a",
+            "RELEASE SAVEPOINT a",
+            "RELEASE a",
+            "ABORT",
+            "PREPARE TRANSACTION 'x'",
+            "XA START 'x'",
+            "/* x */ COMMIT",
+            "SELECT 1; COMMIT",
+            "DELETE FROM t; ROLLBACK",
+        ] {
+            assert!(control(sql), "{sql}: {:?}", writes(sql));
+            for backend in [sea_orm::DbBackend::Postgres, sea_orm::DbBackend::MySql, sea_orm::DbBackend::Sqlite] {
+                assert!(writes_on(sql, backend).iter().any(|w| w.verb == Verb::Transaction), "{sql} on {backend:?}");
+            }
+        }
+        for sql in [
+            "BEGIN NOT ATOMIC UPDATE t SET a = 1; END",
+            "IF 1 THEN DELETE FROM t; END IF",
+            "CREATE TRIGGER g AFTER INSERT ON t BEGIN UPDATE u SET a = 1; END",
+            "CREATE PROCEDURE p() BEGIN UPDATE t SET a = 1; END",
+            "PREPARE s AS SELECT 1",
+            "SELECT release_lock('x')",
+            "UPDATE OR ROLLBACK t SET a = 1",
+            "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            "SELECT 'COMMIT'",
+        ] {
+            assert!(!control(sql), "{sql}: {:?}", writes(sql));
+        }
+    }
+
+    #[test]
     fn finds_writes_and_tables() {
         assert_eq!(
             one(r#"INSERT INTO "public"."users" ("a") VALUES ($1) RETURNING "id""#),
@@ -1749,8 +1818,8 @@ mod tests {
         ] {
             assert!(writes(sql).iter().any(|w| w.verb == Verb::Do), "{sql}: {:?}", writes(sql));
         }
-        // A transaction's BEGIN, MySQL's `DO expression`: no code block.
-        for sql in ["BEGIN", "BEGIN IMMEDIATE", "BEGIN; SELECT 1", "DO SLEEP(1)", "DO RELEASE_LOCK('x')"] {
+        // MySQL's `DO expression`: no code block.
+        for sql in ["DO SLEEP(1)", "DO RELEASE_LOCK('x')"] {
             assert_eq!(writes(sql), [], "{sql}");
         }
         assert_eq!(one("/* audit_seaorm: old row */ SELECT a FROM t WHERE id = $1 LIMIT $2 FOR UPDATE"), None);

@@ -58,7 +58,8 @@
 //!
 //! SeaORM hooks that record per-column old/new diffs of your own entities, buffered per
 //! transaction and written only after a successful commit (with an outbox so a crash right
-//! after `COMMIT` loses nothing): see [`orm`].
+//! after a transaction's `COMMIT` loses nothing; writes outside a transaction are recorded
+//! right after their statement, without that guarantee): see [`orm`].
 //!
 //! ## Cargo features
 //! None is on by default. Each makes [`value_to_json`] (the per-column diffs) write the values

@@ -171,6 +171,21 @@
 //! through them fail in their hooks.
 //!
 //! ## Limits
+//! - Transaction control sent as SQL (`SAVEPOINT`, `ROLLBACK TO SAVEPOINT`, `COMMIT`, `BEGIN`,
+//!   …, through `execute_unprepared` or a raw statement) is refused before it runs: it would
+//!   end or split the transaction whose events are buffered. Use `begin()` (a savepoint inside
+//!   a transaction), `commit()` and `rollback()`. Not seen: statements that MySQL/MariaDB
+//!   commit implicitly (schema statements, `LOCK TABLES`, `SET autocommit = 1`) inside an
+//!   audited transaction end it early on the server; run them outside transactions.
+//! - A call of several statements (`execute_unprepared("…; …")`) that fails: MySQL and SQLite
+//!   ran the statements before the failing one, so each write in the call is recorded as a
+//!   `bulk` event with outcome `failure` and a reason saying it may have run (PostgreSQL runs
+//!   such a call as one transaction: nothing is recorded).
+//! - A hooked write is matched to its statement by the key values exactly as bound: where the
+//!   database takes another spelling for the same key (a case-insensitive collation, as
+//!   MySQL's default, `citext`, a `char(n)` key padded), an update or delete by that other
+//!   spelling is recorded by its `bulk` stand-in and an event that does not know the old
+//!   values, and the resource id is the spelling the model gave.
 //! - Writes the statement's text does not show are not seen: a function that writes, called
 //!   from a `SELECT`; a trigger's own writes (they belong to the write that fired it, which is
 //!   recorded). Where such code matters, record what it does with an explicit event.

@@ -181,11 +181,12 @@
 //!   ran the statements before the failing one, so each write in the call is recorded as a
 //!   `bulk` event with outcome `failure` and a reason saying it may have run (PostgreSQL runs
 //!   such a call as one transaction: nothing is recorded).
-//! - A hooked write is matched to its statement by the key values exactly as bound: where the
-//!   database takes another spelling for the same key (a case-insensitive collation, as
-//!   MySQL's default, `citext`, a `char(n)` key padded), an update or delete by that other
-//!   spelling is recorded by its `bulk` stand-in and an event that does not know the old
-//!   values, and the resource id is the spelling the model gave.
+//! - A hooked write is matched to its statement and to the row SeaORM reads back by the key
+//!   values exactly as bound. Where the database takes another spelling for the same key (a
+//!   case-insensitive collation, as MySQL's default, `citext`, a padded `char(n)` key), an
+//!   update or delete by that other spelling is not matched: expect a `bulk` stand-in and an
+//!   event without old values rather than one clean diff, under the spelling the model gave
+//!   (found by reading the code, not yet covered by a test). Use the key as stored.
 //! - Writes the statement's text does not show are not seen: a function that writes, called
 //!   from a `SELECT`; a trigger's own writes (they belong to the write that fired it, which is
 //!   recorded). Where such code matters, record what it does with an explicit event.

@@ -47,16 +47,10 @@ fn python(args: &[&str]) -> Output {
 
 /// Each verifier's verdict on a trail: exit code and its `--json` object.
 fn verdicts(trail: &Path, checkpoint: Option<(&Path, &str)>) -> ((Option<i32>, Value), (Option<i32>, Value)) {
-    let mut args = vec!["verify", "--jsonl", s(trail), "--json"];
-    if let Some((note, key)) = checkpoint {
-        args.extend(["--checkpoint", s(note), "--key", key]);
-    }
-    let ours = run(&args);
-    let mut theirs_args = vec!["verify", s(trail), "--json"];
-    if let Some((note, key)) = checkpoint {
-        theirs_args.extend(["--checkpoint", s(note), "--key", key]);
-    }
-    let theirs = python(&theirs_args);
+    let against: Vec<&str> =
+        checkpoint.map_or_else(Vec::new, |(note, key)| vec!["--checkpoint", s(note), "--key", key]);
+    let ours = run(&[&["verify", "--jsonl", s(trail), "--json"][..], &against].concat());
+    let theirs = python(&[&["verify", s(trail), "--json"][..], &against].concat());
     (verdict("audit-trail", &ours), verdict("verify_trail.py", &theirs))
 }
 

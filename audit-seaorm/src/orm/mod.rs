@@ -184,9 +184,11 @@
 //! - A hooked write is matched to its statement and to the row SeaORM reads back by the key
 //!   values exactly as bound. Where the database takes another spelling for the same key (a
 //!   case-insensitive collation, as MySQL's default, `citext`, a padded `char(n)` key), an
-//!   update or delete by that other spelling is not matched: expect a `bulk` stand-in and an
-//!   event without old values rather than one clean diff, under the spelling the model gave
-//!   (found by reading the code, not yet covered by a test). Use the key as stored.
+//!   update or delete by that other spelling is not matched. Seen on MariaDB (default
+//!   collation) for an update by `"ACME"` of the row keyed `"acme"`: two events, the `bulk`
+//!   stand-in under the model's spelling with the old values, and an `update` under the
+//!   stored spelling with the new values and `old_unknown`, rather than one diff. Nothing is
+//!   lost, but use the key as stored.
 //! - Writes the statement's text does not show are not seen: a function that writes, called
 //!   from a `SELECT`; a trigger's own writes (they belong to the write that fired it, which is
 //!   recorded). Where such code matters, record what it does with an explicit event.

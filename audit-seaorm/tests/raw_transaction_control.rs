@@ -47,3 +47,15 @@ async fn transaction_control_sent_as_sql_is_refused(testdb: TestDb) {
     h.finish().await;
 }
 on_all_backends!(transaction_control_sent_as_sql_is_refused);
+
+/// In strict mode too, with the same error (not strict mode's "bypasses the audit hooks").
+async fn transaction_control_is_refused_in_strict_mode_too(testdb: TestDb) {
+    let h = Harness::with(testdb, |b| b.strict()).await;
+    let txn = h.db.begin().await.expect("begin");
+    assert_refused(txn.execute_unprepared("SAVEPOINT a").await, "SAVEPOINT a");
+    txn.rollback().await.expect("rollback");
+    assert_refused(h.db.execute_unprepared("COMMIT").await, "COMMIT");
+    assert!(h.events().is_empty());
+    h.finish().await;
+}
+on_all_backends!(transaction_control_is_refused_in_strict_mode_too);

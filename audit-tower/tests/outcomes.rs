@@ -48,21 +48,23 @@ async fn statuses_map_to_outcomes() {
     }
 }
 
+/// `POST /explode`, whose handler panics.
+fn exploding() -> Router {
+    Router::new().route(
+        "/explode",
+        post(|| async {
+            if true {
+                panic!("handler bug");
+            }
+            StatusCode::OK
+        }),
+    )
+}
+
 #[tokio::test]
 async fn a_panic_caught_inside_the_layer_is_a_failure() {
     let (auditor, store) = common::auditor();
-    let app = Router::new()
-        .route(
-            "/explode",
-            post(|| async {
-                if true {
-                    panic!("handler bug");
-                }
-                StatusCode::OK
-            }),
-        )
-        .layer(CatchPanicLayer::new())
-        .layer(AuditLayer::new(auditor));
+    let app = exploding().layer(CatchPanicLayer::new()).layer(AuditLayer::new(auditor));
     let addr = common::serve(app).await;
     let reply = common::send(&common::client(), addr, "POST", "/explode", &[]).await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -79,18 +81,7 @@ async fn a_panic_caught_outside_the_layer_is_recorded_as_a_panic() {
     // CatchPanicLayer outside: the panic unwinds through the layer's future, which is dropped
     // only later, once the panic is caught (no longer while unwinding).
     let (auditor, store) = common::auditor();
-    let app = Router::new()
-        .route(
-            "/explode",
-            post(|| async {
-                if true {
-                    panic!("handler bug");
-                }
-                StatusCode::OK
-            }),
-        )
-        .layer(AuditLayer::new(auditor.clone()))
-        .layer(CatchPanicLayer::new());
+    let app = exploding().layer(AuditLayer::new(auditor.clone())).layer(CatchPanicLayer::new());
     let addr = common::serve(app).await;
     let reply = common::send(&common::client(), addr, "POST", "/explode", &[]).await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);

@@ -293,14 +293,9 @@ async fn fail_closed_refuses_requests_once_the_auditor_is_shut_down() {
     assert_eq!(layer.stats().unrecorded, 1, "the refusal's event is counted as lost");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fail_open_with_an_ack_timeout_releases_a_request_with_added_events() {
-    // The request's own event waits for the handler's added events before it is queued; the
-    // ack timeout that gives up on theirs releases the response without a second wait.
-    let store = TestStore::new();
-    let auditor = store.auditor();
-    let layer = AuditLayer::new(auditor.clone()).with_ack_timeout(Duration::from_millis(50));
-    let app = Router::new()
+/// `POST /items/{id}`, whose handler adds an `item_created` event, behind `layer`.
+fn adding_an_event(layer: AuditLayer) -> Router {
+    Router::new()
         .route(
             "/items/{id}",
             post(|audit: audit_tower::AuditHandle| async move {
@@ -308,7 +303,17 @@ async fn fail_open_with_an_ack_timeout_releases_a_request_with_added_events() {
                 StatusCode::CREATED
             }),
         )
-        .layer(layer.clone());
+        .layer(layer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_open_with_an_ack_timeout_releases_a_request_with_added_events() {
+    // The request's own event waits for the handler's added events before it is queued; the
+    // ack timeout that gives up on theirs releases the response without a second wait.
+    let store = TestStore::new();
+    let auditor = store.auditor();
+    let layer = AuditLayer::new(auditor.clone()).with_ack_timeout(Duration::from_millis(50));
+    let app = adding_an_event(layer.clone());
 
     store.close_gate();
     let request = tokio::spawn(app.oneshot(post_request("/items/1")));
@@ -336,15 +341,7 @@ async fn fail_open_releases_a_request_with_added_events_when_the_store_fails_dur
     let store = TestStore::new();
     let auditor = store.auditor();
     let layer = AuditLayer::new(auditor.clone());
-    let app = Router::new()
-        .route(
-            "/items/{id}",
-            post(|audit: audit_tower::AuditHandle| async move {
-                audit.add_event(EventDraft::new("item_created"));
-                StatusCode::CREATED
-            }),
-        )
-        .layer(layer.clone());
+    let app = adding_an_event(layer.clone());
 
     store.close_gate();
     let request = tokio::spawn(app.oneshot(post_request("/items/1")));

@@ -467,17 +467,17 @@ fn sqlstate(error: &DbErr) -> Option<String> {
     }
 }
 
-/// The reason of a `bulk` event recorded for a call that failed ([`failed_partway`]).
-pub(super) const FAILED_PARTWAY: &str =
+/// The reason of a `bulk` event recorded for a call that failed ([`may_fail_partway`]).
+const FAILED_PARTWAY: &str =
     "the call of several statements failed; this write may have run before the statement that failed";
 
-/// Whether a call that failed may still have written rows: MySQL and SQLite run the
-/// statements of a call one by one, each in effect once it has run (in autocommit, committed),
-/// so the writes before a failing one stand. (PostgreSQL runs a call's statements as one
-/// transaction; transaction control that would end it early is refused.) Read only after a
-/// failure.
-fn failed_partway(backend: DbBackend, sql: &str, plan: &Plan) -> bool {
-    backend != DbBackend::Postgres && !plan.bulk.is_empty() && sql::several_statements(sql, backend)
+/// Whether a call of `plan` that fails may still have written rows, if its text holds several
+/// statements ([`sql::several_statements`], read only after a failure): MySQL and SQLite run
+/// the statements of a call one by one, each in effect once it has run (in autocommit,
+/// committed), so the bulk writes before a failing one stand. (PostgreSQL runs a call's
+/// statements as one transaction; transaction control that would end it early is refused.)
+fn may_fail_partway(backend: DbBackend, plan: &Plan) -> bool {
+    backend != DbBackend::Postgres && !plan.bulk.is_empty()
 }
 
 /// On MySQL and SQLite, a transaction the database rolled back (a deadlock; `SQLITE_FULL`,
@@ -755,7 +755,7 @@ impl DbShared {
     /// After a statement: settle hooked writes (with stand-ins for those that ran), record
     /// bulk ones: those that ran (`outcome`: `Some(rows affected, if known)`), or, for a call
     /// that failed (`None`), those that may have run before the failing statement of a call of
-    /// several (`partway`, see [`failed_partway`]), as `failure`s saying so.
+    /// several (`partway`, see [`may_fail_partway`]), as `failure`s saying so.
     async fn finish(
         &self,
         target: Target<'_>,
@@ -939,8 +939,8 @@ impl DbShared {
         let plan = self.plan(target, backend, &stmt.sql, values)?;
         let mut guard = self.guard_stand_ins(target, &stmt.sql, values);
         let found_if = self.duplicate_key_check(&mut stmt, &plan, backend, T::ROWS);
-        // Kept for [`failed_partway`] only where it can apply (a bulk write, not PostgreSQL).
-        let text = (backend != DbBackend::Postgres && !plan.bulk.is_empty()).then(|| stmt.sql.clone());
+        // Kept, where it can matter, to read after a failure ([`may_fail_partway`]).
+        let text = may_fail_partway(backend, &plan).then(|| stmt.sql.clone());
         let result = match self.read_old_rows(target, inner, &mut stmt, &plan, T::ROWS).await {
             Ok(None) => run(stmt).await,
             // The old row's columns come with the row the UPDATE returns.
@@ -965,7 +965,7 @@ impl DbShared {
         if plan.is_empty() {
             return result;
         }
-        let partway = result.is_err() && text.is_some_and(|sql| failed_partway(backend, &sql, &plan));
+        let partway = result.is_err() && text.is_some_and(|sql| sql::several_statements(&sql, backend));
         let mut outcome = result.as_ref().ok().map(T::affected);
         if let Some(found) = found_if
             && result.as_ref().is_ok_and(|r| r.last_insert_id() == Some(found))
@@ -1068,7 +1068,7 @@ impl DbShared {
         if plan.is_empty() {
             return result;
         }
-        let partway = result.is_err() && failed_partway(backend, sql, &plan);
+        let partway = result.is_err() && may_fail_partway(backend, &plan) && sql::several_statements(sql, backend);
         let outcome = result.as_ref().ok().map(|r| Some(r.rows_affected()));
         self.finish(target, plan, outcome, partway).await?;
         result

@@ -578,12 +578,7 @@ pub fn writes(sql: &str) -> Vec<Write> {
 /// `ANSI_QUOTES`, PostgreSQL's `standard_conforming_strings = off`). For another backend,
 /// [`writes`].
 pub fn writes_on(sql: &str, backend: sea_orm::DbBackend) -> Vec<Write> {
-    let readings: &[Dialect] = match backend {
-        sea_orm::DbBackend::Postgres => &[POSTGRES, POSTGRES_BACKSLASH_ESCAPES],
-        sea_orm::DbBackend::MySql => &[MYSQL, MYSQL_NO_BACKSLASH_ESCAPES, MYSQL_ANSI_QUOTES],
-        sea_orm::DbBackend::Sqlite => &[SQLITE],
-        _ => return writes(sql),
-    };
+    let Some(readings) = readings_of(backend) else { return writes(sql) };
     if plainly_read_only(sql) {
         return Vec::new();
     }
@@ -592,16 +587,24 @@ pub fn writes_on(sql: &str, backend: sea_orm::DbBackend) -> Vec<Write> {
     writes_read(sql, readings)
 }
 
-/// Whether `sql` holds more than one statement in any of the readings [`writes_on`] makes of
-/// it for `backend`.
+/// How `backend` reads SQL: as configured by default first, then with each session setting
+/// that changes how strings are read. `None` for another backend.
+fn readings_of(backend: sea_orm::DbBackend) -> Option<&'static [Dialect]> {
+    match backend {
+        sea_orm::DbBackend::Postgres => Some(&[POSTGRES, POSTGRES_BACKSLASH_ESCAPES]),
+        sea_orm::DbBackend::MySql => Some(&[MYSQL, MYSQL_NO_BACKSLASH_ESCAPES, MYSQL_ANSI_QUOTES]),
+        sea_orm::DbBackend::Sqlite => Some(&[SQLITE]),
+        _ => None,
+    }
+}
+
+/// Whether `sql` holds more than one statement in any reading of `backend` (of every dialect,
+/// for another backend).
 pub(crate) fn several_statements(sql: &str, backend: sea_orm::DbBackend) -> bool {
-    let readings: &[Dialect] = match backend {
-        sea_orm::DbBackend::Postgres => &[POSTGRES, POSTGRES_BACKSLASH_ESCAPES],
-        sea_orm::DbBackend::MySql => &[MYSQL, MYSQL_NO_BACKSLASH_ESCAPES, MYSQL_ANSI_QUOTES],
-        sea_orm::DbBackend::Sqlite => &[SQLITE],
-        _ => &DIALECTS,
-    };
-    readings.iter().any(|&dialect| tokens(sql, dialect).iter().filter(|statement| !statement.is_empty()).count() > 1)
+    readings_of(backend)
+        .unwrap_or(&DIALECTS)
+        .iter()
+        .any(|&dialect| tokens(sql, dialect).iter().filter(|statement| !statement.is_empty()).count() > 1)
 }
 
 /// How many statement texts [`writes_on_kept`] keeps per backend and thread before it starts
@@ -697,8 +700,7 @@ fn writes_in(statements: &[Vec<Token<'_>>]) -> Vec<Write> {
 /// the first statement of its text: after a MariaDB compound statement or the body of an
 /// SQLite trigger, which this reader splits at their `;`s, an `END` closes those.
 fn controls_transaction(statement: &[Token<'_>], first_in_text: bool) -> bool {
-    let leading = |t: &Token<'_>| matches!(t, Token::Punct(c) if *c != '-' && *c != '#');
-    let words = &statement[statement.iter().position(|t| !leading(t)).unwrap_or(statement.len())..];
+    let words = without_leading_punctuation(statement);
     match words {
         [begin, rest @ ..] if is_word(begin, "BEGIN") => {
             // Not MariaDB's `BEGIN NOT ATOMIC` block; PostgreSQL's `BEGIN NOT DEFERRABLE` is.
@@ -714,6 +716,13 @@ fn controls_transaction(statement: &[Token<'_>], first_in_text: bool) -> bool {
         [first, ..] => is_any_word(first, &["COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "ABORT", "XA"]),
         [] => false,
     }
+}
+
+/// `statement` from its first token that is not punctuation, but for `-` and `#` (see
+/// [`statement_writes`]).
+fn without_leading_punctuation<'s, 'a>(statement: &'s [Token<'a>]) -> &'s [Token<'a>] {
+    let leading = |t: &Token<'_>| matches!(t, Token::Punct(c) if *c != '-' && *c != '#');
+    &statement[statement.iter().position(|t| !leading(t)).unwrap_or(statement.len())..]
 }
 
 /// The writes of one statement, as (verb, table). Its kind is decided by its first word:
@@ -734,10 +743,8 @@ fn nested_writes(statement: &[Token<'_>], depth: usize) -> Vec<(Verb, String)> {
     if depth > MAX_NESTING {
         return vec![(Verb::Do, String::new())];
     }
-    let leading = |t: &Token<'_>| matches!(t, Token::Punct(c) if *c != '-' && *c != '#');
-    let Some(start) = statement.iter().position(|t| !leading(t)) else { return Vec::new() };
-    let Token::Word(first) = &statement[start] else { return Vec::new() };
-    let rest = &statement[start + 1..];
+    let statement = without_leading_punctuation(statement);
+    let [Token::Word(first), rest @ ..] = statement else { return Vec::new() };
     if let Some(verb) = Verb::parse(first) {
         return tables_written(verb, rest).into_iter().map(|table| (verb, table)).collect();
     }
@@ -770,7 +777,7 @@ fn nested_writes(statement: &[Token<'_>], depth: usize) -> Vec<(Verb, String)> {
             vec![(Verb::Do, String::new())]
         }
         "EXECUTE" => vec![(Verb::Execute, String::new())],
-        _ if starts_compound(statement.get(start..).unwrap_or_default()) => vec![(Verb::Do, String::new())],
+        _ if starts_compound(statement) => vec![(Verb::Do, String::new())],
         _ => Vec::new(),
     }
 }

@@ -716,6 +716,18 @@ impl DbShared {
         sql: &str,
         values: &[sea_orm::Value],
     ) -> Result<Plan, DbErr> {
+        if backend == DbBackend::MySql
+            && matches!(target, Target::Tx(..))
+            && let Some(statement) = sql::implicit_commit_on_mysql(sql)
+        {
+            return Err(DbErr::Custom(format!(
+                "audit_seaorm: refused a statement that MySQL and MariaDB precede with an implicit COMMIT \
+                 ({statement}) inside an audited transaction: it would make the transaction's changes durable \
+                 while their audit events wait for its commit, and a later rollback would drop the events of \
+                 committed changes. Run it outside the transaction (on AuditedDb, where each statement commits \
+                 on its own), or through AuditedDb::unaudited() for a deliberate exception"
+            )));
+        }
         let writes = sql::writes_on_kept(sql, backend);
         if writes.is_empty() {
             return Ok(Plan::default());

@@ -174,9 +174,11 @@
 //! - Transaction control sent as SQL (`SAVEPOINT`, `ROLLBACK TO SAVEPOINT`, `COMMIT`, `BEGIN`,
 //!   …, through `execute_unprepared` or a raw statement) is refused before it runs: it would
 //!   end or split the transaction whose events are buffered. Use `begin()` (a savepoint inside
-//!   a transaction), `commit()` and `rollback()`. Not seen: statements that MySQL/MariaDB
-//!   commit implicitly (schema statements, `LOCK TABLES`, `SET autocommit = 1`) inside an
-//!   audited transaction end it early on the server; run them outside transactions.
+//!   a transaction), `commit()` and `rollback()`. So are, inside an audited transaction on
+//!   MySQL/MariaDB, the statements those servers precede with an implicit `COMMIT` (schema
+//!   statements but for temporary tables, `TRUNCATE`, `LOCK TABLES`, `SET autocommit`, `GRANT`,
+//!   table maintenance, …): run them on [`AuditedDb`] outside a transaction. Not seen: such a
+//!   statement run as code (in a procedure, a prepared statement, a MariaDB `IF` or loop).
 //! - A call of several statements (`execute_unprepared("…; …")`) that fails: MySQL and SQLite
 //!   ran the statements before the failing one, so each write in the call is recorded as a
 //!   `bulk` event with outcome `failure` and a reason saying it may have run (PostgreSQL runs

@@ -718,6 +718,98 @@ fn controls_transaction(statement: &[Token<'_>], first_in_text: bool) -> bool {
     }
 }
 
+/// First words of the MySQL/MariaDB statements that commit the transaction they are sent in
+/// ([`implicit_commit_on_mysql`]), before the statement's later words are looked at.
+const IMPLICITLY_COMMITTING: [&str; 26] = [
+    "ALTER",
+    "ANALYZE",
+    "BEGIN",
+    "CACHE",
+    "CHANGE",
+    "CHECK",
+    "CREATE",
+    "DROP",
+    "FLUSH",
+    "GRANT",
+    "IMPORT",
+    "INSTALL",
+    "LOAD",
+    "LOCK",
+    "OPTIMIZE",
+    "RENAME",
+    "REPAIR",
+    "RESET",
+    "REVOKE",
+    "SET",
+    "SHUTDOWN",
+    "START",
+    "STOP",
+    "TRUNCATE",
+    "UNINSTALL",
+    "UNLOCK",
+];
+
+/// The shape of the first statement of `sql` that a MySQL or MariaDB server would precede
+/// with an implicit `COMMIT` if it were sent inside a transaction (their "statements that
+/// cause an implicit commit"), in any of the ways such a server may read the text; `None` if
+/// there is none. They are data definition (`CREATE`, `ALTER`, `DROP`, `RENAME`,
+/// `TRUNCATE`) but for `CREATE`/`DROP TEMPORARY TABLE`, accounts and privileges (`GRANT`,
+/// `REVOKE`, `SET PASSWORD`), `LOCK TABLES` and `UNLOCK TABLES`, table maintenance (`ANALYZE`,
+/// `CHECK`, `OPTIMIZE`, `REPAIR TABLE`, `CACHE INDEX`, `LOAD INDEX`), `FLUSH`, `RESET`,
+/// replication control (`START`/`STOP REPLICA`, `CHANGE MASTER`), plugins, `SHUTDOWN`, and
+/// `SET autocommit` (a commit when it turns autocommit on). PostgreSQL and SQLite run data
+/// definition inside the transaction. Statements run as code (a procedure's, a prepared
+/// statement's, those inside a MariaDB `IF` or loop) are not looked into.
+pub(crate) fn implicit_commit_on_mysql(sql: &str) -> Option<String> {
+    let trimmed = sql.trim_start();
+    let word = &trimmed[..trimmed.bytes().take_while(u8::is_ascii_alphabetic).count()];
+    // The hot path: a text of one statement that starts with another word commits nothing.
+    if !word.is_empty() && !sql.contains(';') && !is_any_word(&Token::Word(word), &IMPLICITLY_COMMITTING) {
+        return None;
+    }
+    let readings = readings_of(sea_orm::DbBackend::MySql).unwrap_or(&[MYSQL]);
+    let readings = if sql.contains('\\') { readings } else { &readings[..1] };
+    readings.iter().find_map(|&dialect| {
+        tokens(sql, dialect).iter().find(|statement| commits_implicitly(statement, 0)).map(|statement| shape(statement))
+    })
+}
+
+/// Whether MySQL/MariaDB commits implicitly before `statement` ([`implicit_commit_on_mysql`]),
+/// itself read `depth` deep in another (`SET STATEMENT … FOR statement`, a block's first).
+fn commits_implicitly(statement: &[Token<'_>], depth: usize) -> bool {
+    if depth > MAX_NESTING {
+        return true;
+    }
+    let words = without_leading_punctuation(statement);
+    let [Token::Word(first), rest @ ..] = words else { return false };
+    let next_is = |words: &[&str]| rest.first().is_some_and(|next| is_any_word(next, words));
+    match first.to_ascii_uppercase().as_str() {
+        "CREATE" => {
+            let after_or_replace = match rest {
+                [or, replace, more @ ..] if is_word(or, "OR") && is_word(replace, "REPLACE") => more,
+                _ => rest,
+            };
+            !after_or_replace.first().is_some_and(|next| is_word(next, "TEMPORARY"))
+        }
+        "DROP" => !next_is(&["TEMPORARY"]),
+        // `ANALYZE TABLE`, not MariaDB's `ANALYZE SELECT …` (a statement's analysis).
+        "ANALYZE" | "CHECK" => next_is(&["TABLE", "TABLES", "VIEW", "NO_WRITE_TO_BINLOG", "LOCAL"]),
+        "LOAD" => next_is(&["INDEX"]),
+        "SET" if next_is(&["STATEMENT"]) => match rest.iter().position(|t| is_word(t, "FOR")) {
+            Some(at) => commits_implicitly(&rest[at + 1..], depth + 1),
+            None => false,
+        },
+        "SET" => next_is(&["PASSWORD"]) || rest.iter().any(|t| is_word(t, "AUTOCOMMIT")),
+        // `BEGIN NOT ATOMIC` and its first statement (the reader splits a block at its `;`s, so
+        // the later ones are statements of their own); a plain `BEGIN` is transaction control,
+        // refused as such.
+        "BEGIN" => starts_compound(words) && commits_implicitly(&rest[2..], depth + 1),
+        // `START TRANSACTION` is transaction control too.
+        "START" | "STOP" => !next_is(&["TRANSACTION"]),
+        _ => is_any_word(&words[0], &IMPLICITLY_COMMITTING),
+    }
+}
+
 /// `statement` from its first token that is not punctuation, but for `-` and `#` (see
 /// [`statement_writes`]).
 fn without_leading_punctuation<'s, 'a>(statement: &'s [Token<'a>]) -> &'s [Token<'a>] {
@@ -1401,6 +1493,63 @@ mod tests {
         let found = writes(sql);
         assert!(found.len() <= 1, "{found:?}");
         found.into_iter().next().map(|w| (w.verb, w.table))
+    }
+
+    #[test]
+    fn finds_mysql_implicit_commits() {
+        for (sql, shape) in [
+            ("CREATE TABLE t (a INT)", "CREATE TABLE t (a INT)"),
+            ("create index i on t (a)", "create index i on t (a)"),
+            ("CREATE OR REPLACE VIEW v AS SELECT 1", "CREATE OR REPLACE VIEW v AS SELECT ?"),
+            ("ALTER TABLE t ADD b INT", "ALTER TABLE t ADD b INT"),
+            ("DROP TABLE t", "DROP TABLE t"),
+            ("RENAME TABLE t TO u", "RENAME TABLE t TO u"),
+            ("TRUNCATE t", "TRUNCATE t"),
+            ("GRANT SELECT ON t TO u", "GRANT SELECT ON t TO u"),
+            ("LOCK TABLES t WRITE", "LOCK TABLES t WRITE"),
+            ("UNLOCK TABLES", "UNLOCK TABLES"),
+            ("ANALYZE TABLE t", "ANALYZE TABLE t"),
+            ("OPTIMIZE TABLE t", "OPTIMIZE TABLE t"),
+            ("LOAD INDEX INTO CACHE t", "LOAD INDEX INTO CACHE t"),
+            ("FLUSH TABLES", "FLUSH TABLES"),
+            ("STOP REPLICA", "STOP REPLICA"),
+            ("SET autocommit = 1", "SET autocommit = ?"),
+            ("SET @@session.autocommit = ON", "SET @ @ session.autocommit = ON"),
+            ("SET sql_mode = '', AUTOCOMMIT = 1", "SET sql_mode = ?, AUTOCOMMIT = ?"),
+            ("SET PASSWORD = PASSWORD('x')", "SET PASSWORD = PASSWORD (?)"),
+            ("SET STATEMENT max_statement_time = 1 FOR CREATE TABLE t (a INT)", ""),
+            ("BEGIN NOT ATOMIC CREATE TABLE t (a INT); END", ""),
+            ("/* why */ CREATE TABLE t (a INT)", "CREATE TABLE t (a INT)"),
+            ("/*!40000 ALTER TABLE t DISABLE KEYS */", ""),
+            ("SELECT 1; DROP TABLE t", "DROP TABLE t"),
+            ("INSERT INTO t VALUES ('\\'; DROP TABLE u; --')", ""),
+        ] {
+            let found = implicit_commit_on_mysql(sql);
+            assert!(found.is_some(), "{sql}");
+            if !shape.is_empty() {
+                assert_eq!(found.as_deref(), Some(shape), "{sql}");
+            }
+        }
+        for sql in [
+            "SELECT 1",
+            "INSERT INTO t VALUES (1)",
+            "UPDATE t SET a = 1",
+            "DELETE FROM t",
+            "CREATE TEMPORARY TABLE t (a INT)",
+            "CREATE OR REPLACE TEMPORARY TABLE t (a INT)",
+            "DROP TEMPORARY TABLE t",
+            "ANALYZE SELECT 1",
+            "LOAD DATA INFILE 'f' INTO TABLE t",
+            "SET NAMES utf8mb4",
+            "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            "SET @x = 'autocommit'",
+            "BEGIN",
+            "START TRANSACTION",
+            "SELECT 'CREATE TABLE t'; SELECT 2",
+            "INSERT INTO t VALUES ('; DROP TABLE u')",
+        ] {
+            assert_eq!(implicit_commit_on_mysql(sql), None, "{sql}");
+        }
     }
 
     #[test]

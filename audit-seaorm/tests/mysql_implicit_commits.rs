@@ -1,0 +1,80 @@
+//! MySQL and MariaDB commit the open transaction before data definition and a few other
+//! statements (`CREATE TABLE`, `TRUNCATE`, `LOCK TABLES`, `SET autocommit = 1`, …). Sent through
+//! an audited transaction, such a statement would make the transaction's changes durable
+//! while their events wait for its commit, and a later rollback would drop the events of
+//! committed changes. So it is refused there before it runs; on the audited connection outside
+//! a transaction it runs (each statement commits on its own anyway). PostgreSQL and SQLite run
+//! data definition inside the transaction: it runs, and rolls back with it.
+
+mod orm_common;
+
+use orm_common::{Backend, Harness, TestDb, user};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, TransactionTrait};
+
+const CREATE: &str = "CREATE TABLE scratch (a INT)";
+
+/// Statements MySQL and MariaDB precede with an implicit `COMMIT`.
+const COMMITTING: [&str; 7] = [
+    CREATE,
+    "TRUNCATE TABLE plain_users",
+    "LOCK TABLES users WRITE",
+    "SET autocommit = 1",
+    "/* why */ DROP TABLE labels",
+    "SELECT 1; ALTER TABLE labels ADD COLUMN b INT",
+    "SET STATEMENT max_statement_time = 10 FOR CREATE INDEX scratch_i ON labels (id)",
+];
+
+async fn data_definition_in_a_transaction(testdb: TestDb) {
+    let backend = testdb.backend;
+    let h = Harness::new(testdb).await;
+
+    let txn = h.db.begin().await.expect("begin");
+    user("a@x").insert(&txn).await.expect("insert");
+    let mut results = Vec::new();
+    if backend == Backend::MySql {
+        for sql in COMMITTING {
+            results.push((sql, txn.execute_unprepared(sql).await));
+        }
+        // A temporary table belongs to the session: no commit, so it runs.
+        txn.execute_unprepared("CREATE TEMPORARY TABLE scratch_tmp (a INT)").await.expect("a temporary table");
+        txn.execute_unprepared("DROP TEMPORARY TABLE scratch_tmp").await.expect("drop a temporary table");
+    } else {
+        txn.execute_unprepared(CREATE).await.expect("data definition is part of the transaction");
+    }
+    txn.rollback().await.expect("rollback");
+
+    // The trail agrees with the table: nothing was committed, nothing recorded.
+    assert_eq!(h.committed_emails().await, (vec![], vec![]), "rows and events after the rollback");
+    assert!(h.events().is_empty(), "{:?}", h.events());
+    for (sql, result) in results {
+        let error = result.expect_err(sql).to_string();
+        assert!(error.contains("implicit COMMIT"), "{sql}: {error}");
+        assert!(error.contains("outside the transaction"), "says what to do instead: {error}");
+    }
+
+    // Outside a transaction data definition runs (on MySQL the refused CREATE never ran; on the
+    // others it was rolled back), and it is no row write: no event.
+    h.db.execute_unprepared(CREATE).await.expect("CREATE TABLE on the audited connection");
+    h.db.execute_unprepared("DROP TABLE scratch").await.expect("DROP TABLE on the audited connection");
+    assert!(h.events().is_empty(), "{:?}", h.events());
+    h.finish().await;
+}
+on_all_backends!(data_definition_in_a_transaction);
+
+/// In strict mode the refusal is the same (not strict mode's "bypasses the audit hooks"), and a
+/// savepoint is a transaction too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_in_strict_mode_and_in_a_savepoint() {
+    let Some(testdb) = TestDb::open(Backend::MySql, "implicit_commit_strict").await else { return };
+    let h = Harness::with(testdb, |b| b.strict()).await;
+    let txn = h.db.begin().await.expect("begin");
+    let savepoint = txn.begin().await.expect("savepoint");
+    user("a@x").insert(&savepoint).await.expect("insert");
+    let truncate = savepoint.execute_unprepared("TRUNCATE TABLE users").await;
+    savepoint.commit().await.expect("release");
+    txn.rollback().await.expect("rollback");
+    assert_eq!(h.committed_emails().await, (vec![], vec![]), "rows and events after the rollback");
+    let error = truncate.expect_err("TRUNCATE in a savepoint").to_string();
+    assert!(error.contains("implicit COMMIT"), "{error}");
+    h.finish().await;
+}

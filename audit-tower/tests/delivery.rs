@@ -33,6 +33,13 @@ async fn acknowledged_delivery_holds_the_response_until_the_event_is_durable() {
         reply = &mut request => panic!("the response was released before its event was durable: {reply:?}"),
         () = store.append_started.notified() => {}
     }
+    // The writer may reach the gate before such a layer's response arrives: so the response
+    // must also stay held while the append is. (A correct layer cannot answer before the gate
+    // opens, so the wait cannot fail it; a layer that does not wait answers within it.)
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), &mut request).await.is_err(),
+        "the response was released while its event's append was held at the gate"
+    );
     assert!(common::events(&store.inner).is_empty());
     store.open_gate();
     let reply = request.await.expect("request task");

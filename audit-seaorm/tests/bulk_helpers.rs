@@ -86,3 +86,30 @@ async fn bulk_helpers_record_per_row_diffs(testdb: TestDb) {
     h.finish().await;
 }
 on_all_backends!(bulk_helpers_record_per_row_diffs);
+
+/// `update_many` matches the rows after the update to those before by key, and each event
+/// names its row by key: an update that sets a key column would move rows whose events could
+/// name neither key (before the refusal, `id = id + 1000` changed every row and recorded
+/// nothing). Refused before anything runs.
+async fn update_many_refuses_to_change_keys(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    let rows = bulk::insert_many(&h.db, vec![user("a@x", 1), user("b@x", 2)]).await.expect("insert");
+    let ids: Vec<i32> = rows.iter().map(|row| row.id).collect();
+
+    let result = bulk::update_many::<users::Entity, _>(&h.db, Condition::all(), |u| {
+        u.col_expr(users::Column::Score, Expr::col(users::Column::Score).add(1))
+            .col_expr(users::Column::Id, Expr::col(users::Column::Id).add(1000))
+    })
+    .await;
+
+    let mut stored: Vec<(i32, i32)> =
+        users::Entity::find().all(&h.conn).await.expect("rows").into_iter().map(|u| (u.id, u.score)).collect();
+    stored.sort();
+    assert_eq!(stored, [(ids[0], 1), (ids[1], 2)], "the rows are as they were");
+    assert_eq!(h.events().len(), 2, "only the inserts are recorded");
+    let error = result.expect_err("an update of the key").to_string();
+    assert!(error.contains("primary-key column `id`"), "{error}");
+    assert!(error.contains("Nothing was written"), "{error}");
+    h.finish().await;
+}
+on_all_backends!(update_many_refuses_to_change_keys);

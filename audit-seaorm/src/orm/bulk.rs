@@ -40,8 +40,8 @@ use super::conn::AuditedTransaction;
 use super::event::{self, OrmEvent, resource_id};
 use super::hooks::{AuditedModel, key_condition, key_json, key_values_of, redacted_columns, row_of, table_of};
 use sea_orm::{
-    Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, TransactionTrait,
-    UpdateMany, Value,
+    Condition, ConnectionTrait, DbErr, EntityTrait, IdenStatic, IntoActiveModel, Iterable, PrimaryKeyToColumn,
+    QueryFilter, QuerySelect, QueryTrait, TransactionTrait, UpdateMany, Value,
 };
 use std::collections::HashMap;
 
@@ -96,7 +96,10 @@ where
 
 /// `UPDATE … WHERE filter` with what `set` adds to the `UpdateMany` (`col_expr`, `set`),
 /// recording an `update` event per changed row (changed columns, old and new). Returns the
-/// rows after the update. `set` must not change primary keys.
+/// rows after the update. An update whose `set` assigns a primary-key column is refused
+/// before anything runs (each event names its row by key, and the rows after the update
+/// are matched to those before by key): delete the rows and insert them under their new
+/// keys ([`delete_many`] and [`insert_many`] record both).
 pub async fn update_many<E, D>(
     db: &D,
     filter: Condition,
@@ -107,6 +110,14 @@ where
     E::ActiveModel: AuditedModel,
     D: TransactionTrait<Transaction = AuditedTransaction>,
 {
+    if let Some(column) = key_column_set(&set(E::update_many())) {
+        return Err(DbErr::Custom(format!(
+            "audit_seaorm bulk::update_many: refused an update that sets the primary-key column `{column}` of `{}`: \
+             its events could not name the rows it moves. Nothing was written. Delete the rows and insert them \
+             under their new keys (bulk::delete_many and bulk::insert_many record both)",
+            table_of::<E>()
+        )));
+    }
     let redact = redacted_columns::<E::ActiveModel>()?;
     let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
     let txn = db.begin().await?;
@@ -145,6 +156,18 @@ where
     txn.push_events(events);
     txn.commit().await?;
     Ok(rows)
+}
+
+/// The primary-key column that `update` assigns, if any.
+fn key_column_set<E: EntityTrait>(update: &UpdateMany<E>) -> Option<String> {
+    let keys: Vec<&str> = <E::PrimaryKey as Iterable>::iter().map(|pk| pk.into_column().as_str()).collect();
+    update
+        .as_query()
+        .get_values()
+        .iter()
+        .map(|(column, _)| column.inner())
+        .find(|column| keys.contains(&column.as_ref()))
+        .map(String::from)
 }
 
 /// `DELETE … WHERE filter`, recording a `delete` event per row (every column as `old`).

@@ -849,6 +849,7 @@ impl DbShared {
                 table,
                 verb,
                 key,
+                stored_key,
                 key_columns,
                 old,
                 redact,
@@ -858,9 +859,11 @@ impl DbShared {
                 old_read,
                 key_source,
             } => {
+                // The statement is matched by the key it binds; the row is named as stored.
                 let mut key_values = key.unwrap_or_default();
-                let mut key = (!key_values.is_empty()).then(|| resource_id(&key_values));
-                let shown_key = key.as_ref().map(|_| self.shown_id(&key_columns, &key_values, &redact));
+                let named = stored_key.as_ref().unwrap_or(&key_values);
+                let mut key = (!named.is_empty()).then(|| resource_id(named));
+                let shown_key = key.as_ref().map(|_| self.shown_id(&key_columns, named, &redact));
                 let mut inserted = None;
                 if verb == WriteVerb::Insert {
                     // Inserts are matched by their statements' values, not by key: the key

@@ -107,13 +107,18 @@ async fn probe<C: ConnectionTrait>(db: &C, table: &str) -> Result<(), DbErr> {
 /// PostgreSQL/MySQL; SQLite has no row locks: its writer lock serializes writers, and a
 /// transaction whose snapshot is stale fails with `SQLITE_BUSY` instead of writing). On the
 /// autocommit connection the connection drops the `FOR UPDATE` (see [`marker::OLD_ROW_READ`]).
-async fn read_locked<A: AuditedModel, C: ConnectionTrait>(db: &C, key: &[Value]) -> Result<Option<Row>, DbErr> {
+/// With the row, its key as stored: the database may have found it under another spelling of
+/// `key` (a case-insensitive collation, MySQL's default, finds `"acme"` for `"ACME"`).
+async fn read_locked<A: AuditedModel, C: ConnectionTrait>(
+    db: &C,
+    key: &[Value],
+) -> Result<Option<(Row, Vec<Json>)>, DbErr> {
     let find = <A::Entity as EntityTrait>::find().filter(key_condition::<A::Entity>(key));
     let mut stmt = find.limit(1).lock_exclusive().build(db.get_database_backend());
     // Tells the connection that this is the old row's read (see marker::OLD_ROW_READ).
     stmt.sql.insert_str(0, marker::OLD_ROW_READ);
     let model = <A::Entity as EntityTrait>::find().from_raw_sql(stmt).one(db).await?;
-    Ok(model.map(|m| row_of(&m, A::IGNORE)))
+    Ok(model.map(|m| (row_of(&m, A::IGNORE), key_json(&key_values_of(&m)))))
 }
 
 /// The columns `A::REDACT` names, by their names in the table. An entry names every column
@@ -183,6 +188,7 @@ where
             table,
             verb: WriteVerb::Insert,
             key,
+            stored_key: None,
             key_columns: key_columns_of::<A::Entity>(),
             old: None,
             redact: redacted_columns::<A>()?,
@@ -205,11 +211,19 @@ where
         .any(|column| matches!(am.get(column), ActiveValue::Set(_)));
     // On PostgreSQL and SQLite the connection reads the old row with the UPDATE (see old_row).
     let old_read = if sends { old_row::register::<A>(db.get_database_backend()) } else { None };
-    let old = if sends && old_read.is_none() { read_locked::<A, C>(db, &key).await? } else { None };
+    let read = if sends && old_read.is_none() { read_locked::<A, C>(db, &key).await? } else { None };
+    let key = key_json(&key);
+    // SeaORM reads the updated row back by the model's key, and hands `after_save` the row as
+    // stored: its key is the one the write's events name.
+    let (old, stored_key) = match read {
+        Some((row, stored)) => (Some(row), (stored != key).then_some(stored)),
+        None => (None, None),
+    };
     let begin = Message::Begin {
         table,
         verb: WriteVerb::Update,
-        key: Some(key_json(&key)),
+        key: Some(key),
+        stored_key,
         key_columns: key_columns_of::<A::Entity>(),
         old,
         redact: redacted_columns::<A>()?,
@@ -254,12 +268,14 @@ where
     let Some(key) = key_values_of_active(&am) else {
         return Ok(am);
     };
-    let old = read_locked::<A, C>(db, &key).await?;
+    // (`after_delete` is handed the model as deleted, with its own spelling of the key.)
+    let old = read_locked::<A, C>(db, &key).await?.map(|(row, _)| row);
     let redact = redacted_columns::<A>()?;
     let begin = Message::Begin {
         table,
         verb: WriteVerb::Delete,
         key: Some(key_json(&key)),
+        stored_key: None,
         key_columns: key_columns_of::<A::Entity>(),
         old,
         redact,

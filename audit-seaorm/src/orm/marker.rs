@@ -53,6 +53,11 @@ pub(crate) enum Message {
         table: String,
         verb: WriteVerb,
         key: Option<Vec<Json>>,
+        /// For an update whose old row the hook read: the row's key as stored, where the
+        /// database found the row under another spelling of `key` (a case-insensitive
+        /// collation). `key` is what the statement binds; this is what the write's `after_save`
+        /// and events carry.
+        stored_key: Option<Vec<Json>>,
         /// The names of the key columns, in the order of `key`'s values.
         key_columns: Vec<String>,
         old: Option<Row>,

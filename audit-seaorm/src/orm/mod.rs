@@ -183,14 +183,16 @@
 //!   ran the statements before the failing one, so each write in the call is recorded as a
 //!   `bulk` event with outcome `failure` and a reason saying it may have run (PostgreSQL runs
 //!   such a call as one transaction: nothing is recorded).
-//! - A hooked write is matched to its statement and to the row SeaORM reads back by the key
-//!   values exactly as bound. Where the database takes another spelling for the same key (a
-//!   case-insensitive collation, as MySQL's default, `citext`, a padded `char(n)` key), an
-//!   update or delete by that other spelling is not matched. Seen on MariaDB (default
-//!   collation) for an update by `"ACME"` of the row keyed `"acme"`: two events, the `bulk`
-//!   stand-in under the model's spelling with the old values, and an `update` under the
-//!   stored spelling with the new values and `old_unknown`, rather than one diff. Nothing is
-//!   lost, but use the key as stored.
+//! - A hooked write is matched to its statement by the key values exactly as bound. Where the
+//!   database takes another spelling for the same key (a case-insensitive collation, as
+//!   MySQL's default, `citext`, SQLite's `COLLATE NOCASE`, a padded `char(n)` key): on
+//!   MySQL/MariaDB an update by `"ACME"` of the row keyed `"acme"` is one `update` diff named
+//!   by the key as stored (the hooks read the old row first, and see its key; tested), and a
+//!   delete is named by the model's spelling, its old values showing the stored one. On
+//!   PostgreSQL and SQLite, where the old row is read by the UPDATE itself, such an update is
+//!   not matched to its row (found by reading, not tested): two events, the `bulk` stand-in
+//!   under the model's spelling with the old values and an `update` under the stored one
+//!   with `old_unknown`. Nothing is lost, but use the key as stored.
 //! - Writes the statement's text does not show are not seen: a function that writes, called
 //!   from a `SELECT`; a trigger's own writes (they belong to the write that fired it, which is
 //!   recorded). Where such code matters, record what it does with an explicit event.

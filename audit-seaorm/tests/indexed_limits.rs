@@ -99,3 +99,29 @@ async fn mysql_an_event_over_the_servers_packet_is_rejected_and_the_rest_stored(
     assert!(report.is_valid(), "{report:?}");
     assert_eq!(report.lines.verified, 2);
 }
+
+/// The row holds the request id again, in its own column: an event whose line fits in a
+/// packet but whose row does not (a request id of 9 MiB on a server with 16 MiB packets) is
+/// refused for good too, not retried for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_an_event_whose_request_id_overflows_the_packet_is_rejected() {
+    let Some(db) = TestDb::open(Backend::MySql, "my_packet_request_id").await else { return };
+    let store = Arc::new(db.migrated_store().await);
+    let mut big = EventDraft::new("upload").actor(Actor::user("alice"));
+    big.context_mut().request_id = Some("r".repeat(9 << 20));
+    let events = sealed("default", 32 << 20, vec![EventDraft::new("x"), big, EventDraft::new("x")]).await;
+    let result = store.append("default", Head::EMPTY, &events).await;
+    let head = store.head("default").await.expect("head");
+    db.cleanup().await;
+    match &result {
+        Err(AppendError::Rejected { events: refused, reason }) => {
+            assert_eq!(refused, &[events[1].event.id]);
+            assert!(reason.contains("max_allowed_packet"), "{reason}");
+        }
+        other => panic!(
+            "expected Rejected of the big event: {:?}",
+            format!("{other:?}").chars().take(400).collect::<String>()
+        ),
+    }
+    assert_eq!(head, Head::EMPTY, "nothing written");
+}

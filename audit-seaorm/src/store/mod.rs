@@ -618,8 +618,8 @@ impl SqlStore {
     /// (`max_allowed_packet`, 16 MiB by default on MariaDB, 64 MiB on MySQL 8): the server
     /// refuses such a statement, or drops the connection, whatever the retries.
     async fn check_packet_size(&self, batch: &[SealedEvent]) -> Result<(), AppendError> {
-        // The row holds the line, the tags again (at most as long), and the other columns
-        // (each at most MAX_INDEXED_FIELD_BYTES, or short).
+        // The row holds the line, the tags and the request id again (each at most as long),
+        // and the other columns (each at most MAX_INDEXED_FIELD_BYTES, or short).
         const OTHER_COLUMNS: usize = 16 << 10;
         let Some(longest) = batch.iter().map(|e| e.line.len()).max() else { return Ok(()) };
         let packet = match self.mysql_packet.get() {
@@ -652,7 +652,8 @@ impl SqlStore {
             .iter()
             .filter(|e| {
                 let tags = sql::tags_column(&e.event.tags).map_or(0, |tags| tags.len());
-                e.line.len() + tags + OTHER_COLUMNS > packet
+                let request_id = e.event.context.request_id.as_ref().map_or(0, String::len);
+                e.line.len() + tags + request_id + OTHER_COLUMNS > packet
             })
             .map(|e| e.event.id)
             .collect();

@@ -409,3 +409,26 @@ fn messages_name_what_was_given() {
     assert!(stderr(&output).contains("empty log (size 0)"), "{}", stderr(&output));
     assert!(!stderr(&output).contains("1..=0"), "{}", stderr(&output));
 }
+
+/// A file spliced from two chains (each line valid, seqs in order, hashes intact, but the
+/// `prev` link broken where they meet): `prove` refuses it as `verify` does (it built a proof
+/// from it before).
+#[test]
+fn prove_refuses_a_chain_whose_links_verify_calls_broken() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir(&a).expect("mkdir");
+    std::fs::create_dir(&b).expect("mkdir");
+    let (first, second) = (lines(&trail(&a, 10)), lines(&trail(&b, 10)));
+    let spliced = dir.path().join("spliced.jsonl");
+    write_lines(&spliced, &first[..5].iter().chain(&second[5..]).cloned().collect::<Vec<_>>());
+    let verified = run(&["verify", "--jsonl", s(&spliced)]);
+    assert_exit(&verified, 1);
+    assert_eq!(stdout(&verified), "BROKEN at seq 6: prev mismatch\n");
+    for proof in [&["--seq", "3"][..], &["--from", "2", "--to", "9"]] {
+        let output = run(&[&["prove", "--jsonl", s(&spliced)][..], proof].concat());
+        assert_exit(&output, 1);
+        assert_eq!(stdout(&output), stdout(&verified), "{proof:?}: prove and verify agree");
+        assert!(stderr(&output).contains("refusing to prove from a broken chain"), "{proof:?}: {}", stderr(&output));
+    }
+}

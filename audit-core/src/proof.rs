@@ -28,10 +28,10 @@
 //! or a SQL store that persists the [`crate::merkle::Subtree`]s of each append) answers in
 //! O(log n); an inclusion proof also reads the one event it is about. A store that does not
 //! ([`crate::store::JsonlStore`]) makes this module read the chain's events from seq 1 up to
-//! the size asked for and hash them: O(n) time, O(log n) memory. Reading them, it refuses
-//! events that are malformed, out of sequence or do not match their hash
-//! ([`StoreProofError::Broken`]); it does not check the `prev` links (that is
-//! [`crate::verify`]'s job).
+//! the size asked for and hash them: O(n) time, O(log n) memory (and the verifier's window of
+//! recent ids). Reading them, it checks them as [`crate::verify::ChainVerifier`] does (format,
+//! sequence, hashes, `prev` links, one chain, no repeated id) and refuses a broken chain
+//! ([`StoreProofError::Broken`]): a proof over events spliced from two chains proves nothing.
 //!
 //! # Trust
 //! Proofs are only as good as the root they are checked against: the recipient compares the
@@ -56,7 +56,7 @@ use crate::merkle::{
     node_hash, root_from_subtrees,
 };
 use crate::store::{AuditStore, Head, StoreError};
-use crate::verify::{BreakReason, ChainBreak};
+use crate::verify::{BreakReason, ChainBreak, ChainVerifier};
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
@@ -103,8 +103,8 @@ pub enum StoreProofError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// An event read to build the tree is malformed, out of sequence or does not match its
-    /// hash.
+    /// An event read to build the tree is malformed, out of sequence, does not match its hash
+    /// or does not follow the one before (as [`crate::verify::ChainVerifier`] finds).
     #[error(
         "chain {chain:?} is broken at seq {}: {} ({}); a proof over a broken chain proves \
          nothing: run `audit-trail verify` and investigate first",
@@ -452,6 +452,8 @@ where
 /// The tree being built from events read in order.
 struct Scan {
     chain: String,
+    /// Checks the events as `verify` does.
+    verifier: ChainVerifier,
     range: CompactRange,
     wanted: HashSet<NodeId>,
     found: HashMap<NodeId, Digest>,
@@ -463,6 +465,7 @@ impl Scan {
     fn new(chain: &str, wanted: Vec<NodeId>, leaf_seq: Option<u64>) -> Scan {
         Scan {
             chain: chain.to_string(),
+            verifier: ChainVerifier::from_genesis(),
             range: CompactRange::new(),
             found: HashMap::with_capacity(wanted.len()),
             wanted: wanted.into_iter().collect(),
@@ -472,9 +475,17 @@ impl Scan {
     }
 
     fn push_lines(&mut self, lines: &[String]) -> Result<(), StoreProofError> {
-        for line in lines {
+        let refs: Vec<&[u8]> = lines.iter().map(|line| line.as_bytes()).collect();
+        let hashes = self
+            .verifier
+            .push_lines_with(&refs, |_, _, inspected| inspected.as_ref().ok().map(|(info, _)| info.declared));
+        if let Some(chain_break) = self.verifier.chain_break() {
+            return Err(StoreProofError::Broken { chain: self.chain.clone(), chain_break: chain_break.clone() });
+        }
+        for hash in hashes {
             let seq = self.range.size() + 1;
-            let hash = self.check(line.as_bytes(), seq)?;
+            // (Every line of an unbroken chain was read.)
+            let hash = hash.ok_or_else(|| inconsistent(&self.chain, format!("event {seq} could not be read")))?;
             if self.leaf_seq == Some(seq) {
                 self.leaf = Some(hash);
             }

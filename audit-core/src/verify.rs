@@ -342,6 +342,12 @@ impl ChainVerifier {
         self.broken.is_some()
     }
 
+    /// The break found so far, if any (the same as [`VerifyReport::broken`] will hold, but for
+    /// a missing end that only [`ChainVerifier::finish`] can tell).
+    pub fn chain_break(&self) -> Option<&ChainBreak> {
+        self.broken.as_ref()
+    }
+
     /// Checks the next lines (each without its `\n`). Returns false once the chain broke.
     pub fn push_lines(&mut self, lines: &[&[u8]]) -> bool {
         if self.broken.is_some() {

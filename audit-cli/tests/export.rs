@@ -282,6 +282,14 @@ fn a_since_export_whose_events_were_all_deleted_exits_1(db: &TestDb) {
     let output = run(&["export", "--db", db.url(), "--since", "2026-02-15", "--out", s(&out)]);
     assert_exit(&output, 1);
     assert_eq!(stdout(&output), "BROKEN at seq 13: truncated\n");
+    // With the chain-head row deleted too, nothing vouches for the end: still broken (it read
+    // as valid before), at seq 1 as `verify --db` reports a missing head row.
+    db.as_superuser(vec![db.statement("DELETE FROM audit_chain_heads WHERE chain = ?", vec!["default".into()])]);
+    let output = run(&["export", "--db", db.url(), "--since", "2026-03-01", "--out", s(&out)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 1: head mismatch\n");
+    assert!(stderr(&output).contains("no chain-head row"), "{}", stderr(&output));
+    assert_eq!(stdout(&run(&["verify", "--db", db.url()])), "BROKEN at seq 1: head mismatch\n");
     // An untouched chain with no event since: valid (its head event is there, and older).
     let output = run(&["export", "--db", db.url(), "--chain", "tenant-b", "--since", "2027-01-01", "--out", s(&out)]);
     assert_exit(&output, 0);
@@ -415,3 +423,27 @@ fn since_checks_take_lines_with_added_members(db: &TestDb) {
     assert!(stderr(&output).contains("no events at or after"), "{}", stderr(&output));
 }
 on_all_backends!(since_checks_take_lines_with_added_members);
+
+/// `--out` naming the file standard error goes to (`--out /dev/stderr 2>FILE`, or `--out
+/// /dev/stdout >FILE 2>&1`): the messages would be lines of the export, which `verify` then
+/// calls broken. Refused before anything is written (exit 2), the file left as it was.
+#[test]
+fn out_on_the_file_standard_error_goes_to_is_refused() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "out_on_standard_error") else { return };
+    db.record_plain("default", 3);
+    let log = db.dir().join("log.txt");
+    for (out, both) in [("/dev/stderr", false), ("/dev/stdout", true)] {
+        std::fs::write(&log, "").expect("write");
+        let file = || std::fs::OpenOptions::new().append(true).open(&log).expect("open");
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_audit-trail"));
+        command.args(["export", "--db", db.url(), "--out", out]).stderr(file());
+        if both {
+            command.stdout(file());
+        }
+        let output = command.output().expect("run");
+        assert_eq!(output.status.code(), Some(2), "{out}");
+        let written = std::fs::read_to_string(&log).expect("read");
+        assert!(written.contains("standard error is written to"), "{out}: {written}");
+        assert!(!written.contains("\"seq\":"), "{out}: no event was written: {written}");
+    }
+}

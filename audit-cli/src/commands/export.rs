@@ -36,9 +36,10 @@ pub(crate) struct ExportArgs {
     /// when complete, so a failed export never leaves a partial file under this name (an
     /// existing file is replaced; a symbolic link is followed and the file it points to is
     /// replaced). A FIFO or a device (e.g. /dev/stdout) is written to directly; so is the file
-    /// standard output or error is redirected to (`--out /dev/stdout >> FILE` appends) and a
-    /// regular file named through /dev/fd/N or /proc/self/fd/N (appended to). The SQLite
-    /// database being exported (and its -wal, -shm and -journal files) is refused.
+    /// standard output is redirected to (`--out /dev/stdout >> FILE` appends) and a regular
+    /// file named through /dev/fd/N or /proc/self/fd/N (appended to). Refused: the file
+    /// standard error is redirected to (the messages go there), and the SQLite database being
+    /// exported (and its -wal, -shm and -journal files).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
 }
@@ -154,6 +155,16 @@ async fn export(args: &ExportArgs) -> Result<(u64, VerifyReport, Head, Option<(B
     file.commit()?;
     let since_break = match (args.since, from) {
         (Some(since), _) if count == 0 && head.seq > 0 => check_head_before(&store, chain, head, since).await?,
+        // The chain has events (`require_chain` above) but no chain-head row to vouch that none
+        // is at or after `since`: it was deleted behind the store's back, maybe with them.
+        (Some(since), _) if count == 0 => Some((
+            Break { seq: 1, reason: "head mismatch".to_string() },
+            format!(
+                "  no event of chain {chain:?} at or after {since}, but the chain has events and no chain-head row \
+                 (deleted behind the store's back): nothing vouches that its newest events are all there \
+                 (`audit-trail verify --db` checks the whole chain)"
+            ),
+        )),
         (Some(since), Some(first)) if count > 0 && first > 1 => check_event_before(&store, chain, first, since).await?,
         _ => None,
     };
@@ -322,11 +333,14 @@ impl StdStream {
         Ok(std::fs::File::from(fd))
     }
 
+    /// Whether the stream is open on the file of `metadata`.
+    fn is_on(self, metadata: &std::fs::Metadata) -> bool {
+        self.file().and_then(|f| f.metadata()).is_ok_and(|m| same_inode(&m, metadata))
+    }
+
     /// The stream open on the file of `metadata`, if one is.
     fn open_on(metadata: &std::fs::Metadata) -> Option<StdStream> {
-        [StdStream::Stdout, StdStream::Stderr]
-            .into_iter()
-            .find(|stream| stream.file().and_then(|f| f.metadata()).is_ok_and(|m| same_inode(&m, metadata)))
+        [StdStream::Stdout, StdStream::Stderr].into_iter().find(|stream| stream.is_on(metadata))
     }
 }
 
@@ -392,6 +406,15 @@ fn resolve_out(out: &Path, db_url: &str) -> Result<Target, Failure> {
     }
     Ok(match metadata {
         Some(meta) if !meta.is_file() => Target::Direct(resolved),
+        // The messages (and a verdict) go to standard error: in the export's file, they would
+        // be lines of it (SPEC §3: nothing else in the file).
+        Some(meta) if StdStream::Stderr.is_on(&meta) => {
+            return Err(Failure::new(format!(
+                "--out {shown} is the file standard error is written to, where the export's messages go: they \
+                 would end up in the export. Send standard error elsewhere (2>/dev/null, 2>FILE), or write the \
+                 export to another file"
+            )));
+        }
         Some(meta) => match StdStream::open_on(&meta) {
             Some(stream) => Target::Inherited(resolved, stream),
             None if through_descriptor(out) => Target::Direct(resolved),

@@ -142,3 +142,23 @@ fn trail_with_three_events_in_the_wal(db: &TestDb) -> std::sync::Arc<audit_seaor
         store
     })
 }
+
+/// A SQLite URL's path is percent-decoded, as the driver decodes the file it opens: a file
+/// named `audit trail#1.db` is `sqlite://…/audit%20trail%231.db` (it was looked for undecoded,
+/// "no SQLite database at …/audit%20trail%231.db"). `mode=memory` names no file.
+#[test]
+fn sqlite_url_paths_are_percent_decoded() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "cli_percent_path") else { return };
+    db.record_plain("default", 3);
+    let stored = db.url().trim_start_matches("sqlite://").split('?').next().expect("path").to_string();
+    let renamed = db.dir().join("audit trail#1.db");
+    std::fs::copy(&stored, &renamed).expect("copy the database");
+    let url = format!("sqlite://{}", renamed.display()).replace(' ', "%20").replace('#', "%23");
+    let output = run(&["verify", "--db", &url]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "valid: 3 events\n");
+
+    let output = run(&["verify", "--db", &format!("sqlite://{stored}?mode=memory")]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("names no SQLite file"), "{}", stderr(&output));
+}

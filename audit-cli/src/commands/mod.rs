@@ -205,17 +205,17 @@ impl DbUrl {
         };
         match scheme.to_ascii_lowercase().as_str() {
             "sqlite" => {
-                let path = sqlite_url_path(rest);
-                if path.is_empty() || path == ":memory:" {
+                let Some(path) = sqlite_url_file(rest) else {
                     return Err(Failure::new(format!(
                         "--db {url:?} names no SQLite file (an in-memory database holds no audit trail): give \
                          sqlite://PATH"
                     )));
-                }
-                if !Path::new(path).is_file() {
+                };
+                if !path.is_file() {
                     return Err(Failure::new(format!(
-                        "no SQLite database at {path}: check the path (audit-trail only reads, it never creates a \
-                         database)"
+                        "no SQLite database at {}: check the path (audit-trail only reads, it never creates a \
+                         database; in the URL, write `%` as %25, `?` as %3F and `#` as %23)",
+                        path.display()
                     )));
                 }
                 Ok(DbUrl { shown: url.to_string(), server: None })
@@ -295,17 +295,25 @@ impl DbUrl {
 
 /// The file path of a `sqlite:` URL's `rest` (what follows `sqlite:`): without `//` and the
 /// query string.
-fn sqlite_url_path(rest: &str) -> &str {
+/// The file a `sqlite:` URL (after its `sqlite:`) names, read as the driver reads it: the
+/// path percent-decoded (`%20`, and `%3F`, `%23` for a `?` or `#` in a file name); `None` for
+/// no path or an in-memory database (`:memory:`, `mode=memory`).
+fn sqlite_url_file(rest: &str) -> Option<PathBuf> {
     let path = rest.strip_prefix("//").unwrap_or(rest);
-    path.split_once('?').map_or(path, |(path, _)| path)
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let in_memory =
+        url::form_urlencoded::parse(query.as_bytes()).any(|(name, value)| name == "mode" && value == "memory");
+    if path.is_empty() || path == ":memory:" || in_memory {
+        return None;
+    }
+    Some(PathBuf::from(&*percent_encoding::percent_decode_str(path).decode_utf8_lossy()))
 }
 
 /// The SQLite database file `url` names, if it is a `sqlite:` URL naming a file (not
 /// checked to exist).
 pub(crate) fn sqlite_file(url: &str) -> Option<PathBuf> {
     let (scheme, rest) = url.split_once(':')?;
-    let path = sqlite_url_path(rest);
-    (scheme.eq_ignore_ascii_case("sqlite") && !path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+    scheme.eq_ignore_ascii_case("sqlite").then(|| sqlite_url_file(rest)).flatten()
 }
 
 /// Refuses a SQLite URL with `immutable=1` (or `true`) when the database has a non-empty
@@ -319,10 +327,8 @@ fn refuse_an_ignored_wal(url: &str, shown: &str) -> Result<(), Failure> {
     if !immutable {
         return Ok(());
     }
-    // The path decoded as sqlx decodes the one it opens; SQLite names the -wal file after the
-    // file a symbolic link points to.
-    let named = PathBuf::from(&*percent_encoding::percent_decode_str(&path.to_string_lossy()).decode_utf8_lossy());
-    let file = std::fs::canonicalize(&named).unwrap_or(named);
+    // SQLite names the -wal file after the file a symbolic link points to.
+    let file = std::fs::canonicalize(&path).unwrap_or(path);
     let mut wal = file.into_os_string();
     wal.push("-wal");
     let wal = PathBuf::from(wal);

@@ -56,12 +56,7 @@ pub fn write_value(value: &Value, out: &mut Vec<u8>) {
 }
 
 fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>) {
-    // serde_json's map is ordered by UTF-8 bytes (= code points). That equals UTF-16 order
-    // unless a key holds characters above U+FFFF next to ones in U+E000..=U+FFFF.
-    let mut members: Vec<(&String, &Value)> = map.iter().collect();
-    if !members.iter().all(|(k, _)| k.is_ascii()) {
-        members.sort_by(|a, b| cmp_utf16(a.0, b.0));
-    }
+    let members = in_canonical_order(map.iter().collect());
     out.push(b'{');
     for (i, (key, value)) in members.into_iter().enumerate() {
         if i > 0 {
@@ -72,6 +67,18 @@ fn write_object(map: &Map<String, Value>, out: &mut Vec<u8>) {
         write_value(value, out);
     }
     out.push(b'}');
+}
+
+/// `members` sorted by their keys' UTF-16 code units (RFC 8785 §3.2.3). serde_json's map is
+/// usually ordered by UTF-8 bytes already, which is UTF-16 order but for keys with characters
+/// above U+FFFF next to ones in U+E000..=U+FFFF; with serde_json's `preserve_order` feature
+/// (which any crate of an application's build can switch on) it is in insertion order. So the
+/// order is checked, and the members sorted when it is not canonical.
+fn in_canonical_order<'m>(mut members: Vec<(&'m String, &'m Value)>) -> Vec<(&'m String, &'m Value)> {
+    if !members.is_sorted_by(|a, b| cmp_utf16(a.0, b.0).is_le()) {
+        members.sort_by(|a, b| cmp_utf16(a.0, b.0));
+    }
+    members
 }
 
 /// Orders two strings by their UTF-16 code units, as RFC 8785 §3.2.3 sorts object keys.
@@ -256,6 +263,18 @@ pub fn parse_unique(json: &str) -> Result<Value, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Members in any order come out in canonical order (serde_json's `preserve_order` feature
+    /// keeps insertion order, and the writer sorted only maps with non-ASCII keys).
+    #[test]
+    fn members_in_insertion_order_are_sorted() {
+        let (a, b, c) = ("a".to_string(), "b".to_string(), "\u{e000}".to_string());
+        let (one, two) = (Value::from(1), Value::from(2));
+        let keys = |members: Vec<(&String, &Value)>| members.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>();
+        assert_eq!(keys(in_canonical_order(vec![(&b, &one), (&a, &two)])), ["a", "b"]);
+        assert_eq!(keys(in_canonical_order(vec![(&c, &one), (&b, &two), (&a, &one)])), ["a", "b", "\u{e000}"]);
+        assert_eq!(keys(in_canonical_order(vec![(&a, &one), (&b, &two)])), ["a", "b"]);
+    }
     use serde_json::json;
 
     #[test]

@@ -13,11 +13,15 @@
 //! assert_eq!(draft.changes_ref()[0].new, Some(json!("[REDACTED]")));
 //! ```
 //!
-//! Keys match case-insensitively at any depth of `details` and of `changes[].old/new`, and a
-//! change whose `field` matches has both values replaced. With [`RedactionPolicy::tokenize`]
+//! Keys match at any depth of `details` and of `changes[].old/new` by their letters and digits,
+//! whatever their case and whatever stands between the words (`_`, `-`, `.`, spaces): `api_key`
+//! hides `apiKey`, `API-KEY` and `"api key "` too. A change whose `field` matches has both
+//! values replaced. With [`RedactionPolicy::tokenize`]
 //! values become `hmac-sha256:<64 hex>` under a secret key instead: equal inputs give equal
 //! tokens (so an auditor can still see "the same card was used twice") without revealing
-//! them. Strings are MACed as their UTF-8 bytes, other values as their canonical JSON.
+//! them. Strings are MACed as their UTF-8 bytes, other values as their canonical JSON (an integer
+//! beyond ±2^53 as the decimal string the event keeps it as, so that two such integers never
+//! share a token).
 
 use crate::canonical;
 use crate::event::EventDraft;
@@ -45,6 +49,16 @@ pub const DEFAULT_KEYS: [&str; 13] = [
     "cvv",
 ];
 
+/// What a key is matched by: its letters and digits, lowercased (and `ſ`, which lowercases to
+/// itself, as the `s` it folds to).
+fn key_form(key: &str) -> String {
+    key.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == '\u{17f}' { 's' } else { c })
+        .filter(|c| c.is_alphanumeric())
+        .collect()
+}
+
 /// The marker SPEC §1 gives redacted values.
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -70,7 +84,7 @@ impl Eq for RedactionPolicy {}
 impl Default for RedactionPolicy {
     /// [`DEFAULT_KEYS`], redacted.
     fn default() -> Self {
-        RedactionPolicy { keys: DEFAULT_KEYS.iter().map(|k| k.to_string()).collect(), hmac_key: None, fingerprint: 0 }
+        RedactionPolicy { keys: DEFAULT_KEYS.iter().map(|k| key_form(k)).collect(), hmac_key: None, fingerprint: 0 }
             .fingerprinted()
     }
 }
@@ -121,9 +135,10 @@ impl RedactionPolicy {
         self
     }
 
-    /// Also hides `key` (case-insensitive).
+    /// Also hides `key` (matched by its letters and digits, whatever their case: see the
+    /// module docs).
     pub fn with_key(mut self, key: impl AsRef<str>) -> RedactionPolicy {
-        self.keys.insert(key.as_ref().to_lowercase());
+        self.keys.insert(key_form(key.as_ref()));
         self.fingerprinted()
     }
 
@@ -139,10 +154,10 @@ impl RedactionPolicy {
         if self.keys.is_empty() {
             return false;
         }
-        if key.bytes().any(|b| b.is_ascii_uppercase()) || !key.is_ascii() {
-            self.keys.contains(&key.to_lowercase())
-        } else {
+        if key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
             self.keys.contains(key)
+        } else {
+            self.keys.contains(&key_form(key))
         }
     }
 
@@ -155,7 +170,11 @@ impl RedactionPolicy {
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
             return Value::String(REDACTED.to_string());
         };
-        match value {
+        // As the event keeps it: an integer beyond ±2^53 as its decimal string, not the double
+        // canonical JSON would round it to (two such integers would share a token).
+        let mut kept = value.clone();
+        canonical::normalize_value(&mut kept);
+        match &kept {
             Value::String(s) => mac.update(s.as_bytes()),
             other => mac.update(canonical::to_string(other).as_bytes()),
         }
@@ -264,6 +283,33 @@ mod tests {
         assert_eq!(policy.fingerprint(), policy.clone().fingerprint());
         assert_ne!(policy.fingerprint(), RedactionPolicy::default().fingerprint());
         assert_eq!(RedactionPolicy::none().with_key("a"), RedactionPolicy::none().with_key("A"));
+    }
+
+    /// Keys are matched by their letters and digits: the usual JSON spellings of the default
+    /// keys (and `ſ`, which case folding makes an `s` but lowercasing does not) were stored in
+    /// clear.
+    #[test]
+    fn keys_match_whatever_their_case_and_word_separators() {
+        let policy = RedactionPolicy::default().with_key("session_id");
+        for key in ["apiKey", "API-KEY", "api key ", "accessToken", "cardNumber", "ſecret", "Session.Id", "password"] {
+            assert!(policy.matches(key), "{key}");
+        }
+        for key in ["password_hint", "keep", "api", "tokens"] {
+            assert!(!policy.matches(key), "{key}");
+        }
+        assert_eq!(RedactionPolicy::none().with_key("api_key"), RedactionPolicy::none().with_key("ApiKey"));
+    }
+
+    /// Integers beyond ±2^53 are MACed as the event keeps them (a decimal string), not as the
+    /// double canonical JSON would round them to: 2^53 and 2^53 + 1 shared a token.
+    #[test]
+    fn large_integers_get_tokens_of_their_own() {
+        let policy = RedactionPolicy::default().tokenize(b"k".to_vec());
+        let (a, b) = (json!(9_007_199_254_740_992u64), json!(9_007_199_254_740_993u64));
+        assert_ne!(policy.hide(&a), policy.hide(&b));
+        assert_ne!(policy.hide(&json!({"n": a})), policy.hide(&json!({"n": b})));
+        assert_eq!(policy.hide(&b), policy.hide(&json!("9007199254740993")), "as the event keeps it");
+        assert_eq!(policy.hide(&json!(12)), policy.hide(&json!(12)));
     }
 
     #[test]

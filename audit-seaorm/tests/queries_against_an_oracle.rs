@@ -481,6 +481,7 @@ async fn every_query_and_report_agrees_with_a_brute_force_answer(db: &TestDb) {
                         &e.event.resource.kind == kind
                             && &e.event.resource.id == id
                             && chain.is_none_or(|c| c == e.event.chain)
+                            && e.event.outcome == Outcome::Success
                             && !e.event.changes.is_empty()
                     })
                     .max_by(|a, b| {

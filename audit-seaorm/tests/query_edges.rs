@@ -136,3 +136,28 @@ async fn a_chain_name_mysql_refuses_is_rejected_not_retried() {
         "a refusal for good must be Rejected (the writer retries Store errors forever): {result:?}"
     );
 }
+
+/// `last_change` answers "when was this record last modified, and what was it before": an
+/// attempt that was denied (or failed) modified nothing, even if its event says what it tried.
+/// It returned such an attempt.
+async fn last_change_passes_over_attempts_that_did_not_succeed(db: &TestDb) {
+    use audit_core::Outcome;
+    use serde_json::json;
+    let store = Arc::new(db.migrated_store().await);
+    let auditor = Auditor::builder(store.clone()).build();
+    let change = |outcome: Outcome, old: &str, new: &str| {
+        EventDraft::new("update").actor(Actor::user("alice")).resource("users", "42").outcome(outcome).change(
+            "role",
+            Some(json!(old)),
+            Some(json!(new)),
+        )
+    };
+    auditor.record(change(Outcome::Success, "user", "admin")).await.expect("record");
+    auditor.record(change(Outcome::Denied, "admin", "owner")).await.expect("record");
+    auditor.record(change(Outcome::Failure, "admin", "root")).await.expect("record");
+    auditor.shutdown().await;
+    let last = store.last_change("users", "42", None).await.expect("last change").expect("users/42 changed");
+    assert_eq!(last.event.seq(), 1, "{last:?}");
+    assert_eq!(last.fields[0].new, Some(json!("admin")));
+}
+on_all_backends!(last_change_passes_over_attempts_that_did_not_succeed);

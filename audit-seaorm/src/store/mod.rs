@@ -54,9 +54,10 @@
 //!
 //! PostgreSQL's `text` cannot hold U+0000, so there a column holds each U+0000 of its value as
 //! U+0001 (the line keeps the exact value, and the column check maps it the same way). Queries
-//! stay exact, since they check every event against their filters; the `repeated_failures`
-//! report, which counts by column, shows such an actor id with U+0001 and counts it together
-//! with an id spelled with U+0001 in that place. A chain name with U+0000 is refused there.
+//! stay exact, since they check every event against their filters, and so does the
+//! `repeated_failures` report, which counts by column and then recounts from the lines the
+//! groups where a column held U+0001 (an id with U+0000 and one spelled with U+0001 in that
+//! place are counted apart). A chain name with U+0000 is refused there.
 //!
 //! Indexes, chosen to answer the auditors' questions with few and narrow indexes:
 //!

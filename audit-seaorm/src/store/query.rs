@@ -147,7 +147,7 @@ pub struct FailureSummary {
 /// The last change of a record ([`SqlStore::last_change`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LastChange {
-    /// The most recent event on the record that has `changes`.
+    /// The most recent successful event on the record that has `changes`.
     pub event: SealedEvent,
     /// For each changed field, sorted by name: `old` is the previous value (absent when the
     /// change created the record), `new` the value it was given (absent on delete).
@@ -495,10 +495,11 @@ impl SqlStore {
         Ok(out)
     }
 
-    /// The last change of record `(resource_type, resource_id)`: the most recent event on it
-    /// that has `changes` (latest `ts`; of events at the same time, the last in `(chain, seq)`
-    /// order), with each changed field's previous value. `None` if no event on the record has
-    /// changes.
+    /// The last change of record `(resource_type, resource_id)`: the most recent successful
+    /// event on it that has `changes` (latest `ts`; of events at the same time, the last in
+    /// `(chain, seq)` order), with each changed field's previous value. `None` if no such event
+    /// is stored. An attempt that was denied or failed changed nothing, though its event may
+    /// say what it tried: it is passed over.
     pub async fn last_change(
         &self,
         resource_type: &str,
@@ -545,7 +546,7 @@ impl SqlStore {
                 let on_record = e.resource.kind == resource_type
                     && e.resource.id == resource_id
                     && chain.is_none_or(|c| c == e.chain);
-                if on_record && !e.changes.is_empty() {
+                if on_record && e.outcome == audit_core::Outcome::Success && !e.changes.is_empty() {
                     let fields = e.changes.clone();
                     return Ok(Some(LastChange { event: sealed, fields }));
                 }

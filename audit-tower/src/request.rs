@@ -498,12 +498,23 @@ fn valid_request_id(value: &HeaderValue) -> Option<String> {
 }
 
 /// Characters that are invisible or change how the text around them is displayed: control
-/// characters (C0, DEL, C1) and the bidirectional formatting characters (the marks U+200E,
-/// U+200F and U+061C, the embeddings and overrides U+202A–U+202E, the isolates
-/// U+2066–U+2069).
+/// characters (C0, DEL, C1), the line and paragraph separators U+2028 and U+2029 (a line
+/// break to many viewers and to JavaScript), the zero-width characters U+200B–U+200D, U+2060
+/// and U+FEFF, and the bidirectional formatting characters (the marks U+200E, U+200F and
+/// U+061C, the embeddings and overrides U+202A–U+202E, the isolates U+2066–U+2069).
 fn is_hidden(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{2028}'
+                | '\u{2029}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2060}'
+                | '\u{feff}'
+                | '\u{061c}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// `input` without [hidden](is_hidden) characters, cut at a character boundary to at most
@@ -637,7 +648,9 @@ mod tests {
         assert_eq!(id(b"4\n2"), r"4\u{a}2");
         assert_eq!(id(b"\x00\x7f\t"), r"\u{0}\u{7f}\u{9}");
         assert_eq!(id("a\u{85}b".as_bytes()), r"a\u{85}b");
-        for bidi in ['\u{200e}', '\u{200f}', '\u{061c}', '\u{202a}', '\u{202e}', '\u{2066}', '\u{2069}'] {
+        for bidi in
+            ['\u{200e}', '\u{200f}', '\u{061c}', '\u{202a}', '\u{202e}', '\u{2066}', '\u{2069}', '\u{2028}', '\u{2029}']
+        {
             assert_eq!(id(format!("a{bidi}b").as_bytes()), format!(r"a\u{{{:x}}}b", u32::from(bidi)));
         }
         // A backslash is escaped, so an escape cannot be forged by sending its text.
@@ -749,6 +762,9 @@ mod tests {
         assert_eq!(clean("a\u{0}b\u{7f}c\u{85}d", 100), "abcd");
         assert_eq!(clean("abc\u{202e}def", 100), "abcdef");
         assert_eq!(clean("a\u{200e}b\u{200f}c\u{61c}d\u{2066}e", 100), "abcde");
+        // Line and paragraph separators (a forged line break in a viewer), zero-width ones.
+        assert_eq!(clean("curl/8\u{2028}admin logged in\u{2029}", 100), "curl/8admin logged in");
+        assert_eq!(clean("a\u{200b}b\u{2060}c\u{feff}d", 100), "abcd");
         assert_eq!(clean("abcdef", 3), "abc");
         // "é" is two bytes: a cut in its middle drops it whole.
         assert_eq!(clean("aé", 2), "a");

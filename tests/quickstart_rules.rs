@@ -6,6 +6,7 @@ mod common;
 
 use audit_core::Outcome;
 use http::StatusCode;
+use serde_json::json;
 
 async fn run() -> common::Running {
     common::run(&[]).await
@@ -86,5 +87,65 @@ async fn an_update_cannot_set_a_role_create_refuses() {
     assert_eq!(created.status, StatusCode::UNPROCESSABLE_ENTITY, "create refuses the role: {created:?}");
     let updated = app.send("PUT", "/users/alice", &[admin, JSON], r#"{"role":"root"}"#).await;
     assert_eq!(updated.status, StatusCode::UNPROCESSABLE_ENTITY, "update should refuse it too: {updated:?}");
+    app.auditor.shutdown().await;
+}
+
+/// An id is what a bearer token carries: visible ASCII. `josé` or `" carol "` were created
+/// (201) and could then never log in (a header cannot carry `é`; `bearer` trims the spaces).
+#[tokio::test]
+async fn ids_a_bearer_token_cannot_carry_are_refused() {
+    let app = run().await;
+    let admin = ("authorization", "Bearer admin");
+    for id in ["jos\u{e9}", " carol ", "a b"] {
+        let body = json!({"id": id, "name": "N", "email": "n@example.com", "role": "user"}).to_string();
+        let reply = app.send("POST", "/users", &[admin, JSON], &body).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{id:?}: {reply:?}");
+    }
+    let body = json!({"id": "dave", "name": "D", "email": "d@example.com", "role": "user"}).to_string();
+    assert_eq!(app.send("POST", "/users", &[admin, JSON], &body).await.status, StatusCode::CREATED);
+    assert_eq!(app.send("POST", "/users", &[admin, JSON], &body).await.status, StatusCode::CONFLICT, "a duplicate");
+    app.auditor.shutdown().await;
+}
+
+/// A login name is checked as sent: one longer than 64 characters is no one's (it was cut to
+/// 64 characters first, so the id of 64 and anything after it logged in). A successful admin
+/// login is recorded with an admin actor, as the admin's other requests are.
+#[tokio::test]
+async fn login_checks_the_whole_name_and_records_admins_as_admins() {
+    let app = run().await;
+    let admin = ("authorization", "Bearer admin");
+    let long = "l".repeat(64);
+    let body = json!({"id": long, "name": "L", "email": "l@example.com", "role": "user"}).to_string();
+    assert_eq!(app.send("POST", "/users", &[admin, JSON], &body).await.status, StatusCode::CREATED);
+    let login = |user: String| json!({"user": user, "password": "demo"}).to_string();
+    assert_eq!(app.send("POST", "/login", &[JSON], &login(long.clone())).await.status, StatusCode::OK);
+    let reply = app.send("POST", "/login", &[JSON], &login(format!("{long}junk"))).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{reply:?}");
+
+    let reply = app.send("POST", "/login", &[JSON], &login("admin".into())).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let events = app.events_of_request(reply.request_id.as_deref().expect("x-request-id")).await;
+    let kinds: Vec<_> = events.iter().map(|e| (e.actor.id.as_str(), e.actor.kind)).collect();
+    assert_eq!(kinds, [("admin", audit_core::ActorKind::Admin)]);
+    app.auditor.shutdown().await;
+}
+
+/// `PUT /users/{id}` takes an object of `name`, `email`, `role` as strings: anything else is
+/// a 422 that changes nothing (it was a 200 that changed nothing). A user may not change their
+/// own role, whatever they send for it.
+#[tokio::test]
+async fn an_update_refuses_what_it_cannot_apply() {
+    let app = run().await;
+    let alice = ("authorization", "Bearer alice");
+    for body in [r#"{"name":42}"#, r#"{"email":null}"#, r#"{"id":"x"}"#, "[]", r#""str""#] {
+        let reply = app.send("PUT", "/users/alice", &[alice, JSON], body).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {reply:?}");
+    }
+    for body in [r#"{"role":"admin"}"#, r#"{"role":"user"}"#] {
+        let reply = app.send("PUT", "/users/alice", &[alice, JSON], body).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{body}: {reply:?}");
+    }
+    let reply = app.send("PUT", "/users/alice", &[alice, JSON], r#"{"name":"Alice B"}"#).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     app.auditor.shutdown().await;
 }

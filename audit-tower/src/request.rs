@@ -60,9 +60,11 @@ impl Started {
                     params.iter().find(|(key, _)| *key == name).map(|(_, value)| Cow::Borrowed(value.as_bytes()))
                 }),
                 // A parameter is not UTF-8 once percent-decoded, and axum then keeps none of
-                // them: read the values from the raw path.
+                // them: read the values from the raw path, the whole one the client sent (the
+                // template is whole too; a nested router's own path lacks its prefix, and
+                // with a catch-all it can fit the template at another place).
                 Some(Err(RawPathParamsRejection::InvalidUtf8InPathParam(_))) => {
-                    let path = parts.uri.path();
+                    let path = original_path(parts);
                     resource_from_route(template, policy, |name| raw_path_param(template, path, name).map(Cow::Owned))
                 }
                 _ => resource_from_route(template, policy, |_| None),

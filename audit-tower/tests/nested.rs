@@ -77,3 +77,22 @@ async fn a_nested_router_compares_unmatched_paths_whole() {
         "/api/v1/metrics is not the skipped /metrics; /api/v1/ping is skipped; /api/v1/secret is sensitive"
     );
 }
+
+/// A catch-all under a nested prefix, with a value that is not UTF-8 once decoded (axum then
+/// hands over no parameter, and the layer reads them from the raw path). Read from the path
+/// the router stripped, `/t/files/files/%FF` fitted the whole template at once (`{tenant}` =
+/// `files`) and gave the id `\xff`, the id of `/t/files/%FF` too: it is read from the whole
+/// path the client sent.
+#[tokio::test]
+async fn a_nested_catch_all_reads_its_raw_value_from_the_whole_path() {
+    let (auditor, store) = common::auditor();
+    let inner = Router::new().route("/files/{*path}", post(|| async {})).layer(AuditLayer::new(auditor.clone()));
+    let app = Router::new().nest("/{tenant}", inner);
+    for path in ["/t/files/files/%FF", "/t/files/%FF"] {
+        let response = app.clone().oneshot(post_request(path)).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    let events = common::events(&store);
+    let ids: Vec<(&str, &str)> = events.iter().map(|e| (e.resource.kind.as_str(), e.resource.id.as_str())).collect();
+    assert_eq!(ids, [("files", "files/\\xff"), ("files", "\\xff")]);
+}

@@ -263,6 +263,7 @@ pub fn parse_unique(json: &str) -> Result<Value, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// Members in any order come out in canonical order (serde_json's `preserve_order` feature
     /// keeps insertion order, and the writer sorted only maps with non-ASCII keys).
@@ -275,7 +276,6 @@ mod tests {
         assert_eq!(keys(in_canonical_order(vec![(&c, &one), (&b, &two), (&a, &one)])), ["a", "b", "\u{e000}"]);
         assert_eq!(keys(in_canonical_order(vec![(&a, &one), (&b, &two)])), ["a", "b"]);
     }
-    use serde_json::json;
 
     #[test]
     fn parse_unique_refuses_a_repeated_member_at_any_depth() {

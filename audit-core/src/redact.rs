@@ -49,6 +49,9 @@ pub const DEFAULT_KEYS: [&str; 13] = [
     "cvv",
 ];
 
+/// The longest ASCII key [`RedactionPolicy::matches`] brings to its form without allocating.
+const ASCII_FORM_MAX: usize = 64;
+
 /// What a key is matched by: its letters and digits, lowercased (and `ſ`, which lowercases to
 /// itself, as the `s` it folds to).
 fn key_form(key: &str) -> String {
@@ -154,11 +157,18 @@ impl RedactionPolicy {
         if self.keys.is_empty() {
             return false;
         }
-        if key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
-            self.keys.contains(key)
-        } else {
-            self.keys.contains(&key_form(key))
+        // An ASCII key (nearly every one) is brought to its form on the stack: this runs for
+        // every detail and changed field of every event.
+        if key.is_ascii() && key.len() <= ASCII_FORM_MAX {
+            let mut form = [0u8; ASCII_FORM_MAX];
+            let mut len = 0;
+            for byte in key.bytes().filter(u8::is_ascii_alphanumeric) {
+                form[len] = byte.to_ascii_lowercase();
+                len += 1;
+            }
+            return std::str::from_utf8(&form[..len]).is_ok_and(|form| self.keys.contains(form));
         }
+        self.keys.contains(&key_form(key))
     }
 
     /// What a hidden value becomes.
@@ -298,6 +308,11 @@ mod tests {
             assert!(!policy.matches(key), "{key}");
         }
         assert_eq!(RedactionPolicy::none().with_key("api_key"), RedactionPolicy::none().with_key("ApiKey"));
+        // A key longer than the stack form is matched the same way.
+        let long = "k".repeat(ASCII_FORM_MAX + 6);
+        let policy = RedactionPolicy::none().with_key(&long);
+        assert!(policy.matches(&long.to_uppercase()) && policy.matches(&format!("_{long}_")));
+        assert!(!policy.matches(&long[1..]));
     }
 
     /// Integers beyond ±2^53 are MACed as the event keeps them (a decimal string), not as the

@@ -65,6 +65,21 @@ async fn postgres_failed_events_of_long_actors_on_the_longest_chains_are_stored(
     assert!(matches!(refused, Err(AppendError::Rejected { .. })), "a 1501-byte chain name: {}", shown(&refused));
 }
 
+/// `result` refused the event `big` alone, for good, naming the server's packet limit.
+#[track_caller]
+fn assert_refused_for_the_packet(result: &Result<Head, AppendError>, big: uuid::Uuid) {
+    match result {
+        Err(AppendError::Rejected { events: refused, reason }) => {
+            assert_eq!(refused, &[big]);
+            assert!(reason.contains("max_allowed_packet"), "{reason}");
+        }
+        other => panic!(
+            "expected Rejected of the big event: {:?}",
+            format!("{other:?}").chars().take(400).collect::<String>()
+        ),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_an_event_over_the_servers_packet_is_rejected_and_the_rest_stored() {
     let Some(db) = TestDb::open(Backend::MySql, "my_packet").await else { return };
@@ -75,16 +90,7 @@ async fn mysql_an_event_over_the_servers_packet_is_rejected_and_the_rest_stored(
     // Straight to the store: the big event is named, nothing is written.
     let events = sealed("default", 32 << 20, vec![small(), big(), small()]).await;
     let result = store.append("default", Head::EMPTY, &events).await;
-    match &result {
-        Err(AppendError::Rejected { events: refused, reason }) => {
-            assert_eq!(refused, &[events[1].event.id]);
-            assert!(reason.contains("max_allowed_packet"), "{reason}");
-        }
-        other => panic!(
-            "expected Rejected of the big event: {:?}",
-            format!("{other:?}").chars().take(400).collect::<String>()
-        ),
-    }
+    assert_refused_for_the_packet(&result, events[1].event.id);
     assert_eq!(store.head("default").await.expect("head"), Head::EMPTY);
 
     // Through the writer: the big event's caller is told, the others are stored.
@@ -113,15 +119,6 @@ async fn mysql_an_event_whose_request_id_overflows_the_packet_is_rejected() {
     let result = store.append("default", Head::EMPTY, &events).await;
     let head = store.head("default").await.expect("head");
     db.cleanup().await;
-    match &result {
-        Err(AppendError::Rejected { events: refused, reason }) => {
-            assert_eq!(refused, &[events[1].event.id]);
-            assert!(reason.contains("max_allowed_packet"), "{reason}");
-        }
-        other => panic!(
-            "expected Rejected of the big event: {:?}",
-            format!("{other:?}").chars().take(400).collect::<String>()
-        ),
-    }
+    assert_refused_for_the_packet(&result, events[1].event.id);
     assert_eq!(head, Head::EMPTY, "nothing written");
 }

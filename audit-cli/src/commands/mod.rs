@@ -293,8 +293,6 @@ impl DbUrl {
     }
 }
 
-/// The file path of a `sqlite:` URL's `rest` (what follows `sqlite:`): without `//` and the
-/// query string.
 /// The file a `sqlite:` URL (after its `sqlite:`) names, read as the driver reads it: the
 /// path percent-decoded (`%20`, and `%3F`, `%23` for a `?` or `#` in a file name); `None` for
 /// no path or an in-memory database (`:memory:`, `mode=memory`).

@@ -107,18 +107,14 @@ async fn probe<C: ConnectionTrait>(db: &C, table: &str) -> Result<(), DbErr> {
 /// PostgreSQL/MySQL; SQLite has no row locks: its writer lock serializes writers, and a
 /// transaction whose snapshot is stale fails with `SQLITE_BUSY` instead of writing). On the
 /// autocommit connection the connection drops the `FOR UPDATE` (see [`marker::OLD_ROW_READ`]).
-/// With the row, its key as stored: the database may have found it under another spelling of
-/// `key` (a case-insensitive collation, MySQL's default, finds `"acme"` for `"ACME"`).
-async fn read_locked<A: AuditedModel, C: ConnectionTrait>(
-    db: &C,
-    key: &[Value],
-) -> Result<Option<(Row, Vec<Json>)>, DbErr> {
+/// The model read, not only its row: the database may have found it under another spelling
+/// of `key` (a case-insensitive collation, MySQL's default, finds `"acme"` for `"ACME"`).
+async fn read_locked<A: AuditedModel, C: ConnectionTrait>(db: &C, key: &[Value]) -> Result<Option<ModelOf<A>>, DbErr> {
     let find = <A::Entity as EntityTrait>::find().filter(key_condition::<A::Entity>(key));
     let mut stmt = find.limit(1).lock_exclusive().build(db.get_database_backend());
     // Tells the connection that this is the old row's read (see marker::OLD_ROW_READ).
     stmt.sql.insert_str(0, marker::OLD_ROW_READ);
-    let model = <A::Entity as EntityTrait>::find().from_raw_sql(stmt).one(db).await?;
-    Ok(model.map(|m| (row_of(&m, A::IGNORE), key_json(&key_values_of(&m)))))
+    <A::Entity as EntityTrait>::find().from_raw_sql(stmt).one(db).await
 }
 
 /// The columns `A::REDACT` names, by their names in the table. An entry names every column
@@ -215,10 +211,8 @@ where
     let key = key_json(&key);
     // SeaORM reads the updated row back by the model's key, and hands `after_save` the row as
     // stored: its key is the one the write's events name.
-    let (old, stored_key) = match read {
-        Some((row, stored)) => (Some(row), (stored != key).then_some(stored)),
-        None => (None, None),
-    };
+    let old = read.as_ref().map(|model| row_of(model, A::IGNORE));
+    let stored_key = read.map(|model| key_json(&key_values_of(&model))).filter(|stored| *stored != key);
     let begin = Message::Begin {
         table,
         verb: WriteVerb::Update,
@@ -269,7 +263,7 @@ where
         return Ok(am);
     };
     // (`after_delete` is handed the model as deleted, with its own spelling of the key.)
-    let old = read_locked::<A, C>(db, &key).await?.map(|(row, _)| row);
+    let old = read_locked::<A, C>(db, &key).await?.map(|model| row_of(&model, A::IGNORE));
     let redact = redacted_columns::<A>()?;
     let begin = Message::Begin {
         table,

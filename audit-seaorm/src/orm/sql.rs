@@ -543,7 +543,7 @@ fn is_any_word(token: &Token<'_>, words: &[&str]) -> bool {
 fn plainly_read_only(sql: &str) -> bool {
     // The hooks' read of an old row (what follows the prefix is read like any statement).
     let trimmed = sql.strip_prefix(super::marker::OLD_ROW_READ).unwrap_or(sql).trim_start();
-    let word = &trimmed[..trimmed.bytes().take_while(u8::is_ascii_alphabetic).count()];
+    let word = leading_word(trimmed);
     // `BEGIN NOT ATOMIC` is a MariaDB code block, not a transaction; `SET STATEMENT … FOR` runs
     // the statement after `FOR`. A comment may stand between the words (the servers read it as
     // white space): read such a text in full.
@@ -582,17 +582,29 @@ pub fn writes_on(sql: &str, backend: sea_orm::DbBackend) -> Vec<Write> {
     if plainly_read_only(sql) {
         return Vec::new();
     }
-    // The settings change only how backslashes are read.
-    let readings = if sql.contains('\\') { readings } else { &readings[..1] };
-    writes_read(sql, readings)
+    writes_read(sql, needed_readings(sql, readings))
 }
+
+/// The letters `text` starts with (its first word, if it starts with one).
+fn leading_word(text: &str) -> &str {
+    &text[..text.bytes().take_while(u8::is_ascii_alphabetic).count()]
+}
+
+/// Of a server's `readings` (see [`readings_of`]), those that can read `sql` differently: the
+/// session settings change only how backslashes are read, so without one the first.
+fn needed_readings<'r>(sql: &str, readings: &'r [Dialect]) -> &'r [Dialect] {
+    if sql.contains('\\') { readings } else { &readings[..1] }
+}
+
+/// How MySQL and MariaDB read SQL ([`readings_of`]).
+const MYSQL_READINGS: [Dialect; 3] = [MYSQL, MYSQL_NO_BACKSLASH_ESCAPES, MYSQL_ANSI_QUOTES];
 
 /// How `backend` reads SQL: as configured by default first, then with each session setting
 /// that changes how strings are read. `None` for another backend.
 fn readings_of(backend: sea_orm::DbBackend) -> Option<&'static [Dialect]> {
     match backend {
         sea_orm::DbBackend::Postgres => Some(&[POSTGRES, POSTGRES_BACKSLASH_ESCAPES]),
-        sea_orm::DbBackend::MySql => Some(&[MYSQL, MYSQL_NO_BACKSLASH_ESCAPES, MYSQL_ANSI_QUOTES]),
+        sea_orm::DbBackend::MySql => Some(&MYSQL_READINGS),
         sea_orm::DbBackend::Sqlite => Some(&[SQLITE]),
         _ => None,
     }
@@ -761,15 +773,12 @@ const IMPLICITLY_COMMITTING: [&str; 26] = [
 /// definition inside the transaction. Statements run as code (a procedure's, a prepared
 /// statement's, those inside a MariaDB `IF` or loop) are not looked into.
 pub(crate) fn implicit_commit_on_mysql(sql: &str) -> Option<String> {
-    let trimmed = sql.trim_start();
-    let word = &trimmed[..trimmed.bytes().take_while(u8::is_ascii_alphabetic).count()];
+    let word = leading_word(sql.trim_start());
     // The hot path: a text of one statement that starts with another word commits nothing.
-    if !word.is_empty() && !sql.contains(';') && !is_any_word(&Token::Word(word), &IMPLICITLY_COMMITTING) {
+    if !word.is_empty() && !is_any_word(&Token::Word(word), &IMPLICITLY_COMMITTING) && !sql.contains(';') {
         return None;
     }
-    let readings = readings_of(sea_orm::DbBackend::MySql).unwrap_or(&[MYSQL]);
-    let readings = if sql.contains('\\') { readings } else { &readings[..1] };
-    readings.iter().find_map(|&dialect| {
+    needed_readings(sql, &MYSQL_READINGS).iter().find_map(|&dialect| {
         tokens(sql, dialect).iter().find(|statement| commits_implicitly(statement, 0)).map(|statement| shape(statement))
     })
 }

@@ -182,7 +182,10 @@
 //! untrusted: it is kept, cleaned and bounded, as `details.client_request_id`, and not used
 //! as the id unless [`AuditLayer::with_trusted_request_id`] says that header comes from a
 //! trusted edge; even then, only a single `x-request-id` line sent by a peer in
-//! [`AuditLayer::with_trusted_proxies`] is used (without trusted proxies, none is).
+//! [`AuditLayer::with_trusted_proxies`] is used (without trusted proxies, none is). The
+//! inner service sees the request with that id as its only `x-request-id` header, so a
+//! handler or a logging layer inside the audit layer that reads the header logs the id the
+//! events carry, never one the client chose.
 //!
 //! ## Delivery, and an unhealthy store
 //!

@@ -111,6 +111,16 @@ impl Started {
             status: None,
             duration_us: None,
         };
+        // The inner service (a handler, a logging layer that reads `x-request-id`) sees the
+        // id the events carry, not a value the client chose: every line is replaced.
+        match &header {
+            Some(value) => {
+                parts.headers.insert(X_REQUEST_ID, value.clone());
+            }
+            None => {
+                parts.headers.remove(X_REQUEST_ID);
+            }
+        }
         let scope = AuditScope::new();
         scope.update_context(|c| *c = context);
         let handle = AuditHandle::new(scope, request_id, Arc::clone(&config));

@@ -219,6 +219,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_inner_service_sees_the_recorded_request_id_not_the_clients() {
+        let (auditor, store) = auditor();
+        // What a handler, or a logging layer inside the audit layer, reads from the header.
+        let seen = |request: Request<Body>| async move {
+            let lines: Vec<String> = request
+                .headers()
+                .get_all("x-request-id")
+                .iter()
+                .map(|v| v.to_str().expect("ascii").to_owned())
+                .collect();
+            Ok::<_, Infallible>(Response::new(Body::from(lines.join(","))))
+        };
+        let app = AuditLayer::new(auditor).layer(service_fn(seen));
+        let response = app
+            .oneshot(
+                request("POST", "/jobs")
+                    .header("x-request-id", "client-chosen")
+                    .header("x-request-id", "second-line")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+        let header = response.headers()["x-request-id"].to_str().expect("ascii").to_owned();
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.expect("body");
+        assert_eq!(std::str::from_utf8(&body).expect("utf-8"), header, "one line, the generated id");
+        let events = events(&store);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].context.request_id.as_deref(), Some(header.as_str()));
+        assert_eq!(events[0].details.get("client_request_id"), Some(&json!("client-chosen")));
+    }
+
+    #[tokio::test]
     async fn resource_ids_are_escaped_never_altered_or_merged() {
         let (auditor, store) = auditor();
         let app = Router::new()

@@ -62,9 +62,12 @@
 //! right after their statement, without that guarantee): see [`orm`].
 //!
 //! ## Cargo features
-//! None is on by default. Each makes [`value_to_json`] (the per-column diffs) write the values
-//! of a sea-orm feature as plain JSON instead of Rust debug text; enable those named like the
-//! sea-orm features your application enables:
+//! - `stream` (on by default): sea-orm's `StreamTrait` for [`AuditedDb`] and
+//!   [`AuditedTransaction`], so `Entity::find().stream(&db)` works on the audited connection.
+//!
+//! The others are off by default. Each makes [`value_to_json`] (the per-column diffs) write the
+//! values of a sea-orm feature as plain JSON instead of Rust debug text; enable those named
+//! like the sea-orm features your application enables:
 //! - `with-time`: `time` crate dates and times, as the same text as the chrono ones
 //!   (`"2026-11-23T10:15:30.123456"`, `"2026-11-23T10:15:30Z"`). sea-orm enables its
 //!   `with-time` by default.

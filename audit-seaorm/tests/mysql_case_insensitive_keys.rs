@@ -42,3 +42,25 @@ async fn an_update_by_another_spelling_of_the_key_is_one_diff_on_mysql() {
     }
     h.testdb.cleanup().await;
 }
+
+/// A delete through another spelling of the key is named by the model's spelling, its old
+/// values showing the key as stored (the crate docs' Limits say so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_by_another_spelling_of_the_key_keeps_the_stored_values_on_mysql() {
+    let Some(testdb) = TestDb::open(Backend::MySql, "case_insensitive_delete").await else { return };
+    let h = Harness::new(testdb).await;
+    membership("acme", "member").insert(&h.db).await.expect("insert");
+    let txn = h.db.begin().await.expect("begin");
+    let deleted = membership("ACME", "member").delete(&txn).await.expect("delete by ACME");
+    assert_eq!(deleted.rows_affected, 1);
+    txn.commit().await.expect("commit");
+    h.db.flush().await.expect("flush");
+    h.auditor.shutdown().await;
+
+    let events = h.events();
+    let recorded: Vec<(&str, &str)> = events.iter().map(|e| (e.action.as_str(), e.resource.id.as_str())).collect();
+    assert_eq!(recorded, [("create", r#"[1,"acme"]"#), ("delete", r#"[1,"ACME"]"#)], "{events:#?}");
+    assert_eq!(change(&events[1], "org"), Some((Some(json!("acme")), None)), "{:#?}", events[1]);
+    assert_eq!(change(&events[1], "role"), Some((Some(json!("member")), None)));
+    h.testdb.cleanup().await;
+}

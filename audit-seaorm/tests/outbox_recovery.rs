@@ -342,3 +342,33 @@ async fn a_lone_row_the_store_refuses_does_not_hold_up_recovery(testdb: TestDb) 
     h.finish().await;
 }
 on_all_backends!(a_lone_row_the_store_refuses_does_not_hold_up_recovery);
+
+/// Once 1,000 sealed rows wait, the commit that brought them there deletes them after sealing.
+/// If that delete fails, the commit still succeeded and its events are durable: `commit()`
+/// says so, and the rows wait for a later delete (here `flush_outbox`).
+#[tokio::test]
+async fn a_failed_delete_of_sealed_rows_is_not_a_failed_commit() {
+    let Some(testdb) = TestDb::open(orm_common::Backend::Sqlite, "failed_outbox_delete").await else { return };
+    let h = Harness::new(testdb).await;
+    h.conn
+        .execute_unprepared(
+            "CREATE TRIGGER refuse_outbox_delete BEFORE DELETE ON audit_seaorm_outbox \
+             BEGIN SELECT RAISE(ABORT, 'outbox deletes refused'); END",
+        )
+        .await
+        .expect("create the trigger");
+    let txn = h.db.begin().await.expect("begin");
+    for n in 0..1000 {
+        user(&format!("many{n}@example.com")).insert(&txn).await.expect("insert");
+    }
+    txn.commit().await.expect("the commit succeeded, whatever the delete after it did");
+    assert_eq!(users::Entity::find().count(&h.conn).await.expect("count"), 1000);
+    assert_eq!(h.events().len(), 1000, "every event sealed");
+    assert_eq!(outbox_payloads(&h.conn).await.len(), 1000, "the delete was refused");
+
+    h.conn.execute_unprepared("DROP TRIGGER refuse_outbox_delete").await.expect("drop the trigger");
+    h.db.flush_outbox().await.expect("flush");
+    assert!(outbox_payloads(&h.conn).await.is_empty(), "the rows waited for the next delete");
+    assert_eq!(h.events().len(), 1000, "and nothing was sealed twice");
+    h.finish().await;
+}

@@ -1145,8 +1145,13 @@ impl DbShared {
                 if sealed.len() >= SEALED_BACKLOG { std::mem::take(&mut *sealed) } else { Vec::new() }
             };
             if !overflow.is_empty() {
-                // No writing transaction came along to take them: delete them now.
-                outbox::delete(&self.conn, table, &overflow).await?;
+                // No writing transaction came along to take them: delete them now. The commit
+                // and its events are done whatever happens here: a failed delete leaves the
+                // rows for a later one (a recovery finds their events sealed), and is no error
+                // of this commit's.
+                if outbox::delete(&self.conn, table, &overflow).await.is_err() {
+                    lock(&self.sealed).extend(overflow);
+                }
             }
         }
         Ok(())

@@ -142,9 +142,13 @@
 //! ## Delivery: outbox (default) or direct
 //! [`Delivery::Outbox`] is the default because an audit trail must not miss a committed
 //! change: the events are inserted into an outbox table inside the transaction, so they
-//! commit or vanish with the data; after the commit they are sealed into the chain and the
-//! rows deleted, and [`AuditedDb::recover_outbox`] seals, exactly once, what a crash left.
-//! It costs one multi-row INSERT inside each writing transaction and one DELETE after it.
+//! commit or vanish with the data; after the commit they are sealed into the chain, and
+//! [`AuditedDb::recover_outbox`] seals, exactly once, what a crash left. It costs one
+//! multi-row INSERT inside each writing transaction; the rows of sealed events are deleted by
+//! the next writing transaction (in the same statement on PostgreSQL and SQLite), by
+//! [`AuditedDb::flush`] or [`AuditedDb::flush_outbox`], or once 1,000 wait, right after the
+//! commit that brought them there (a failure of that delete is not the commit's: the rows
+//! wait for the next one, and recovery never seals them twice).
 //! [`Delivery::Direct`] skips the outbox: a crash between `COMMIT` and the audit append loses
 //! that transaction's events. Autocommit writes have no transaction to share, so they are
 //! recorded directly in both modes: use a transaction where a crash must not lose an event.
@@ -187,10 +191,11 @@
 //!   database takes another spelling for the same key (a case-insensitive collation, as
 //!   MySQL's default, `citext`, SQLite's `COLLATE NOCASE`, a padded `char(n)` key): on
 //!   MySQL/MariaDB an update by `"ACME"` of the row keyed `"acme"` is one `update` diff named
-//!   by the key as stored (the hooks read the old row first, and see its key; tested), and a
-//!   delete is named by the model's spelling, its old values showing the stored one. On
-//!   PostgreSQL and SQLite, where the old row is read by the UPDATE itself, such an update is
-//!   not matched to its row (found by reading, not tested): two events, the `bulk` stand-in
+//!   by the key as stored (the hooks read the old row first, and see its key), and a delete
+//!   is named by the model's spelling, its old values showing the stored one (both tested in
+//!   `mysql_case_insensitive_keys.rs`). On PostgreSQL and SQLite, where the old row is read by
+//!   the UPDATE itself, such an update is not matched to its row (tested in
+//!   `case_insensitive_keys.rs`): two events, the `bulk` stand-in
 //!   under the model's spelling with the old values and an `update` under the stored one
 //!   with `old_unknown`. Nothing is lost, but use the key as stored.
 //! - Writes the statement's text does not show are not seen: a function that writes, called

@@ -64,7 +64,7 @@
 //! | index | columns | serves |
 //! |---|---|---|
 //! | primary key | `(chain, seq)` | reading and verifying a chain; keyset paging |
-//! | `audit_events_id` | `(id)` unique | ids are unique (SPEC §2) |
+//! | `audit_events_id` (SQLite, MySQL); the constraint `audit_events_id_key` on PostgreSQL, `(id, ts)` when partitioned | `(id)` unique | ids are unique (SPEC §2) |
 //! | `audit_events_actor` | `(actor_id, ts)` | all actions by actor X in a period; GDPR subject access (as actor) |
 //! | `audit_events_resource` | `(resource_id, resource_type, ts)` | who touched record Y in the last 90 days; the last change of a record; subject access (as resource), e.g. all exports for subject Z |
 //! | `audit_events_privileged` | `(chain, seq, ts, outcome)` where `actor_kind IN ('admin','system') OR tags LIKE '%"privileged"%'` | privileged actions in a period; failed logins of privileged accounts |

@@ -83,3 +83,36 @@ async fn recovery_on_a_sql_store_seals_what_a_crash_left(testdb: TestDb) {
     testdb.cleanup().await;
 }
 on_all_backends!(recovery_on_a_sql_store_seals_what_a_crash_left);
+
+/// Two instances share the application's database and its outbox, each writing a chain of
+/// its own. Instance A sealed its event and "died" before deleting the outbox row; instance
+/// B's recovery finds the event stored (in A's chain) and neither seals it again nor reports
+/// it as unsealable.
+async fn a_row_sealed_in_another_instances_chain_is_already_sealed(testdb: TestDb) {
+    let conn = testdb.connect().await;
+    create_tables(&conn).await;
+    let store = Arc::new(testdb.migrated_store().await);
+    let auditor_a = Auditor::builder(store.clone()).chain("instance-a").build();
+    let db_a = AuditedDb::builder(conn.clone(), auditor_a.clone(), store.clone()).build();
+    db_a.migrate_outbox().await.expect("migrate the outbox");
+    db_a.simulate_crash(Some(CrashPoint::AfterSeal));
+    let txn = db_a.begin().await.expect("begin");
+    user("a@example.com").insert(&txn).await.expect("insert");
+    assert!(txn.commit().await.is_err(), "the simulated crash is reported");
+    auditor_a.shutdown().await;
+    assert_eq!(outbox_rows(&conn).await, 1, "sealed, the row not deleted");
+
+    let auditor_b = Auditor::builder(store.clone()).chain("instance-b").build();
+    let db_b = AuditedDb::builder(conn.clone(), auditor_b.clone(), store.clone()).build();
+    let report = db_b.recover_outbox().await.expect("recover");
+    auditor_b.shutdown().await;
+
+    assert_eq!(report, recovered(0, 1), "found in instance A's chain");
+    assert_eq!(outbox_rows(&conn).await, 0, "and its row deleted");
+    let in_b: Vec<String> = store.read("instance-b", 1, None).map(|line| line.expect("a line")).collect().await;
+    assert!(in_b.is_empty(), "nothing sealed twice: {in_b:?}");
+    let in_a: Vec<String> = store.read("instance-a", 1, None).map(|line| line.expect("a line")).collect().await;
+    assert_eq!(in_a.len(), 1);
+    testdb.cleanup().await;
+}
+on_all_backends!(a_row_sealed_in_another_instances_chain_is_already_sealed);

@@ -1128,7 +1128,7 @@ impl DbShared {
             match &self.delivery {
                 // A recovery may have sealed the outbox row meanwhile: that is sealed too.
                 Delivery::Outbox { store, .. } => {
-                    outbox::sealed(ticket, event.id, &self.auditor, &**store).await.map_err(record_error)?;
+                    outbox::sealed(ticket, event.id, &**store).await.map_err(record_error)?;
                 }
                 Delivery::Direct => {
                     ticket.await.map_err(record_error)?;

@@ -191,15 +191,10 @@ pub(crate) enum Sealed {
 /// Awaits the ticket of outbox event `id`. A refusal is "sealed before" if the store has the
 /// event: the outbox row was sealed twice at once (a recovery racing the commit that wrote
 /// it, or two recoveries) and the other one won.
-pub(crate) async fn sealed(
-    ticket: Ticket,
-    id: uuid::Uuid,
-    auditor: &Auditor,
-    store: &dyn AuditStore,
-) -> Result<Sealed, RecordError> {
+pub(crate) async fn sealed(ticket: Ticket, id: uuid::Uuid, store: &dyn AuditStore) -> Result<Sealed, RecordError> {
     match ticket.await {
         Ok(_) => Ok(Sealed::Now),
-        Err(RecordError::Rejected(reason)) => match is_stored(store, auditor, id).await {
+        Err(RecordError::Rejected(reason)) => match is_stored(store, id).await {
             Ok(true) => Ok(Sealed::Before),
             _ => Err(RecordError::Rejected(reason)),
         },
@@ -207,9 +202,11 @@ pub(crate) async fn sealed(
     }
 }
 
-/// Whether the chain `auditor` writes already holds event `id`.
-async fn is_stored(store: &dyn AuditStore, auditor: &Auditor, id: uuid::Uuid) -> Result<bool, StoreError> {
-    let page = store.query(&Query::new().chain(auditor.chain()).id(id).limit(1)).await?;
+/// Whether the store already holds event `id`, in any chain: instances that share the
+/// application's database (and so its outbox) may each write a chain of their own, and a row
+/// one of them sealed before it died is found in its chain (ids are unique across chains).
+async fn is_stored(store: &dyn AuditStore, id: uuid::Uuid) -> Result<bool, StoreError> {
+    let page = store.query(&Query::new().id(id).limit(1)).await?;
     Ok(!page.events.is_empty())
 }
 
@@ -257,7 +254,7 @@ pub(crate) async fn recover(
                     continue;
                 }
             };
-            let stored = is_stored(store, auditor, event.id)
+            let stored = is_stored(store, event.id)
                 .await
                 .map_err(|e| outbox_error("cannot look the event up in the audit store", e))?;
             if stored {
@@ -275,7 +272,7 @@ pub(crate) async fn recover(
             }
         }
         for (ticket, event_id, id) in waiting {
-            match sealed(ticket, event_id, auditor, store).await {
+            match sealed(ticket, event_id, store).await {
                 Ok(Sealed::Now) => report.sealed += 1,
                 Ok(Sealed::Before) => report.already_sealed += 1,
                 // The store refused this event for good (not for an id it holds: that is

@@ -38,7 +38,9 @@
 
 use super::conn::AuditedTransaction;
 use super::event::{self, OrmEvent, resource_id};
-use super::hooks::{AuditedModel, key_condition, key_json, key_values_of, redacted_columns, row_of, table_of};
+use super::hooks::{
+    AuditedModel, ignored_columns, key_condition, key_json, key_values_of, redacted_columns, row_of, table_of,
+};
 use sea_orm::{
     Condition, ConnectionTrait, DbErr, EntityTrait, IdenStatic, IntoActiveModel, Iterable, PrimaryKeyToColumn,
     QueryFilter, QuerySelect, QueryTrait, TransactionTrait, UpdateMany, Value,
@@ -67,6 +69,7 @@ where
     let models: Vec<A> = models.into_iter().collect();
     let redact = redacted_columns::<A>()?;
     let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
+    let ignore = ignored_columns::<A>()?;
     let txn = db.begin().await?;
     let raw = txn.raw();
     let inserted = if raw.support_returning() {
@@ -84,7 +87,7 @@ where
         .iter()
         .map(|model| {
             let mut event = OrmEvent::new("create", &table, txn.shown_id::<A::Entity>(&key_values_of(model), &redact));
-            event.changes = event::created(row_of(model, A::IGNORE));
+            event.changes = event::created(row_of(model, &ignore));
             txn.redact(&mut event, &redact);
             event
         })
@@ -120,6 +123,7 @@ where
     }
     let redact = redacted_columns::<E::ActiveModel>()?;
     let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
+    let ignore = ignored_columns::<E::ActiveModel>()?;
     let txn = db.begin().await?;
     let raw = txn.raw();
     let old = txn.raw_result(E::find().filter(filter.clone()).lock_exclusive().all(raw).await).await?;
@@ -138,13 +142,12 @@ where
         }
     }
     let table = table_of::<E>();
-    let ignore = <E::ActiveModel as AuditedModel>::IGNORE;
     let mut events = Vec::new();
     let mut rows = Vec::with_capacity(old.len());
     for (before, key) in old.iter().zip(&keys) {
         let id = resource_id(&key_json(key));
         let Some(model) = after.remove(&id) else { continue };
-        let changes = event::updated(row_of(before, ignore), row_of(&model, ignore));
+        let changes = event::updated(row_of(before, &ignore), row_of(&model, &ignore));
         if !changes.is_empty() {
             let mut event = OrmEvent::new("update", &table, txn.shown_id::<E>(key, &redact));
             event.changes = changes;
@@ -180,6 +183,7 @@ where
 {
     let redact = redacted_columns::<E::ActiveModel>()?;
     let redact: Vec<&str> = redact.iter().map(String::as_str).collect();
+    let ignore = ignored_columns::<E::ActiveModel>()?;
     let txn = db.begin().await?;
     let raw = txn.raw();
     // The rows as they were when deleted: returned by the DELETE itself, or read (locked)
@@ -199,12 +203,11 @@ where
         (old, deleted)
     };
     let table = table_of::<E>();
-    let ignore = <E::ActiveModel as AuditedModel>::IGNORE;
     let events = old
         .iter()
         .map(|before| {
             let mut event = OrmEvent::new("delete", &table, txn.shown_id::<E>(&key_values_of(before), &redact));
-            event.changes = event::deleted(row_of(before, ignore));
+            event.changes = event::deleted(row_of(before, &ignore));
             txn.redact(&mut event, &redact);
             event
         })

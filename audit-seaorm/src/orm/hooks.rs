@@ -16,7 +16,8 @@ use serde_json::Value as Json;
 /// implements it; implement it by hand when writing `ActiveModelBehavior` yourself.
 pub trait AuditedModel: ActiveModelTrait + 'static {
     /// Columns left out of every diff (e.g. `updated_at`); an update that changes only these
-    /// records nothing.
+    /// records nothing. Named as in [`AuditedModel::REDACT`]: by column or by field name; an
+    /// entry that names no column refuses the write.
     const IGNORE: &'static [&'static str] = &[];
     /// Columns whose values are hidden (`[REDACTED]`, or a keyed token when the redaction
     /// policy tokenizes), on top of the connection's [`audit_core::RedactionPolicy`]. A change
@@ -117,23 +118,22 @@ async fn read_locked<A: AuditedModel, C: ConnectionTrait>(db: &C, key: &[Value])
     <A::Entity as EntityTrait>::find().from_raw_sql(stmt).one(db).await
 }
 
-/// The columns `A::REDACT` names, by their names in the table. An entry names every column
-/// it can name: the column of that name (in any case) and the column of the model's field of
-/// that name (`taxpayer_id` for a column renamed `taxpayerId`); where these differ, both are
-/// hidden. An entry that names no column is an error, not a column left in clear: the write
-/// is refused, so that a misspelled secret is found at the first write.
-pub(crate) fn redacted_columns<A: AuditedModel>() -> Result<Vec<String>, DbErr> {
+/// The columns `entries` name, by their names in the table. An entry names every column it
+/// can name: the column of that name (in any case) and the column of the model's field of
+/// that name (`taxpayer_id` for a column renamed `taxpayerId`); where these differ, both. The
+/// first entry that names no column is the error.
+fn columns_named<A: AuditedModel>(entries: &[&str]) -> Result<Vec<&'static str>, String> {
     type Column<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Column;
-    let mut names = Vec::with_capacity(A::REDACT.len());
-    for entry in A::REDACT {
+    let mut names = Vec::with_capacity(entries.len());
+    for entry in entries {
         let by_field = entry.parse::<Column<A>>().ok().map(|column| sea_orm::IdenStatic::as_str(&column));
         let mut found = false;
         for column in <Column<A> as Iterable>::iter() {
             let name = sea_orm::IdenStatic::as_str(&column);
             if name.eq_ignore_ascii_case(entry) || by_field == Some(name) {
                 found = true;
-                if !names.iter().any(|n: &String| n == name) {
-                    names.push(name.to_string());
+                if !names.contains(&name) {
+                    names.push(name);
                 }
             }
         }
@@ -141,15 +141,41 @@ pub(crate) fn redacted_columns<A: AuditedModel>() -> Result<Vec<String>, DbErr> 
             let table = table_of::<A::Entity>();
             let columns: Vec<&str> =
                 <Column<A> as Iterable>::iter().map(|column| sea_orm::IdenStatic::as_str(&column)).collect();
-            return Err(DbErr::Custom(format!(
-                "audit_seaorm: the entity of table {table} redacts {entry:?}, which is not one of its columns \
-                 ({}): nothing was written; name the column in `redact` (a value named wrongly would be \
-                 recorded in clear)",
+            return Err(format!(
+                "the entity of table {table} names {entry:?}, which is not one of its columns ({})",
                 columns.join(", ")
-            )));
+            ));
         }
     }
     Ok(names)
+}
+
+/// The columns `A::REDACT` names ([`columns_named`]). An entry that names no column is an
+/// error, not a column left in clear: the write is refused, so that a misspelled secret is
+/// found at the first write.
+pub(crate) fn redacted_columns<A: AuditedModel>() -> Result<Vec<String>, DbErr> {
+    match columns_named::<A>(A::REDACT) {
+        Ok(names) => Ok(names.into_iter().map(str::to_string).collect()),
+        Err(why) => Err(DbErr::Custom(format!(
+            "audit_seaorm: {why} in `redact`: nothing was written; name the column or its field in `redact` (a \
+             value named wrongly would be recorded in clear)"
+        ))),
+    }
+}
+
+/// The columns `A::IGNORE` names ([`columns_named`]). An entry that names no column refuses
+/// the write, as in `redact`: a column meant to stay out of the trail would be recorded in
+/// every event.
+pub(crate) fn ignored_columns<A: AuditedModel>() -> Result<Vec<&'static str>, DbErr> {
+    if A::IGNORE.is_empty() {
+        return Ok(Vec::new());
+    }
+    columns_named::<A>(A::IGNORE).map_err(|why| {
+        DbErr::Custom(format!(
+            "audit_seaorm: {why} in `ignore`: nothing was written; name the column or its field in `ignore` (a \
+             column named wrongly would be recorded in every event)"
+        ))
+    })
 }
 
 /// `ActiveModelBehavior::before_save`: refuses a non-audited connection before anything is
@@ -190,7 +216,7 @@ where
             redact: redacted_columns::<A>()?,
             values: Some(values),
             no_statement: false,
-            new: Some(row_of_active(&am, A::IGNORE)),
+            new: Some(row_of_active(&am, &ignored_columns::<A>()?)),
             old_read: None,
             key_source,
         };
@@ -211,7 +237,8 @@ where
     let key = key_json(&key);
     // SeaORM reads the updated row back by the model's key, and hands `after_save` the row as
     // stored: its key is the one the write's events name.
-    let old = read.as_ref().map(|model| row_of(model, A::IGNORE));
+    let ignore = ignored_columns::<A>()?;
+    let old = read.as_ref().map(|model| row_of(model, &ignore));
     let stored_key = read.map(|model| key_json(&key_values_of(&model))).filter(|stored| *stored != key);
     let begin = Message::Begin {
         table,
@@ -243,7 +270,7 @@ where
         verb: if insert { WriteVerb::Insert } else { WriteVerb::Update },
         key: key_json(&key_values_of(&model)),
         key_columns: key_columns_of::<A::Entity>(),
-        row: Some(row_of(&model, A::IGNORE)),
+        row: Some(row_of(&model, &ignored_columns::<A>()?)),
         redact: redacted_columns::<A>()?,
     };
     send(db, message).await?;
@@ -263,7 +290,8 @@ where
         return Ok(am);
     };
     // (`after_delete` is handed the model as deleted, with its own spelling of the key.)
-    let old = read_locked::<A, C>(db, &key).await?.map(|model| row_of(&model, A::IGNORE));
+    let ignore = ignored_columns::<A>()?;
+    let old = read_locked::<A, C>(db, &key).await?.map(|model| row_of(&model, &ignore));
     let redact = redacted_columns::<A>()?;
     let begin = Message::Begin {
         table,

@@ -33,7 +33,7 @@
 //! which returns no rows) gets the read just before it, as a statement of its own.
 
 use super::event::Row;
-use super::hooks::{AuditedModel, row_of};
+use super::hooks::{AuditedModel, ignored_columns, row_of};
 use foldhash::HashMap;
 use sea_orm::sea_query::{Expr, ExprTrait, PostgresQueryBuilder, Query, SqliteQueryBuilder};
 use sea_orm::{
@@ -94,7 +94,7 @@ static READS: LazyLock<RwLock<Reads>> = LazyLock::new(Default::default);
 
 fn decode<A: AuditedModel>(row: &QueryResult) -> Result<Row, DbErr> {
     let model = <<A::Entity as EntityTrait>::Model as FromQueryResult>::from_query_result(row, PREFIX)?;
-    Ok(row_of(&model, A::IGNORE))
+    Ok(row_of(&model, &ignored_columns::<A>()?))
 }
 
 /// The number under which the connection knows how to read `A`'s old row on `backend`, or

@@ -495,6 +495,10 @@ def build_cases() -> list[tuple[str, str, list[str], tuple]]:
     case("checkpoint: valid, size 8", jsonl(L), valid(8), ["--checkpoint", cp[8]] + key)
     case("checkpoint: valid, size 5 of 8", jsonl(L), valid(8), ["--checkpoint", cp[5]] + key)
     case("checkpoint: size 0", jsonl(L), valid(8), ["--checkpoint", cp[0]] + key)
+    # Signed, but of size 0 with a root that is not the empty tree's: a malformed checkpoint,
+    # which says nothing about the events.
+    cp0_bad = write("cp0-bad", checkpoint(0, b"\x07" * 32))
+    case("checkpoint: size 0 with another root", jsonl(L), USAGE, ["--checkpoint", cp0_bad] + key)
     case("checkpoint: history rewritten and relinked", jsonl(rewritten),
          broken(8, "checkpoint mismatch", 0), ["--checkpoint", cp[8]] + key)
     case("checkpoint: rewritten before size 5", jsonl(rewritten),

@@ -45,6 +45,7 @@ import os
 import re
 import struct
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Optional
 
@@ -746,8 +747,10 @@ def b64decode_strict(text: str) -> bytes:
 
 
 def is_valid_key_name(name: str) -> bool:
-    """A key name is non-empty and has no white space and no '+'."""
-    return bool(name) and "+" not in name and not any(ch.isspace() for ch in name)
+    """A key name is non-empty and has no white space, no '+' and no control character
+    (no note could carry it)."""
+    return bool(name) and "+" not in name and not any(
+        ch.isspace() or unicodedata.category(ch) == "Cc" for ch in name)
 
 
 def key_id(name: str, public_key: bytes) -> bytes:
@@ -914,6 +917,8 @@ def read_checkpoint(path: str, key: VerifierKey) -> Checkpoint:
         raise UsageError(f"the checkpoint {path}: {exc}") from None
     if len(checkpoint.root) != 32:
         raise UsageError(f"the checkpoint {path}: its root is not 32 bytes")
+    if checkpoint.size == 0 and checkpoint.root != EMPTY_ROOT:
+        raise UsageError(f"the checkpoint {path}: a checkpoint of size 0 must have the root of the empty tree")
     return checkpoint
 
 
@@ -1133,9 +1138,6 @@ def verify_stream(stream: BinaryIO, chain: Optional[str] = None,
 
     note = origin_note(checkpoint, verifier.chain)
     verdict.notes += [note] if note else []
-    if checkpoint.size == 0 and checkpoint.root != EMPTY_ROOT:
-        return Verdict(verifier.count, 0, CHECKPOINT_MISMATCH,
-                       "a checkpoint of size 0 must have the root of the empty tree", verdict.notes)
     if verifier.count < checkpoint.size:
         return Verdict(verifier.count, verifier.count + 1, TRUNCATED,
                        f"the checkpoint vouches for {checkpoint.size} events; the trail ends after "

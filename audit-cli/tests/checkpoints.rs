@@ -339,6 +339,31 @@ fn prove_refuses_a_file_that_verify_calls_broken_at_its_end() {
 }
 
 #[test]
+fn prove_refuses_a_file_that_verify_calls_broken_where_the_store_cannot_read_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trail = trail(dir.path(), 10);
+    let good = std::fs::read(&trail).expect("read");
+    let starts: Vec<usize> =
+        std::iter::once(0).chain(good.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1)).collect();
+    // A byte that is not UTF-8 inside a string of the fifth line.
+    let mut not_utf8 = good.clone();
+    let fifth = &good[starts[4]..starts[5]];
+    let at = starts[4] + fifth.windows(10).position(|w| w == b"\"action\":\"").expect("an action") + 10;
+    not_utf8[at] = 0xff;
+    // A first line in a spelling canonical JSON refuses (it fixes the numbering of the rest).
+    let malformed_first = [&b"{ "[..], &good[1..]].concat();
+    for (what, bytes) in [("a byte that is not UTF-8", not_utf8), ("a malformed first line", malformed_first)] {
+        std::fs::write(&trail, &bytes).expect("write");
+        let verified = run(&["verify", "--jsonl", s(&trail)]);
+        assert_exit(&verified, 1);
+        let output = run(&["prove", "--jsonl", s(&trail), "--seq", "3"]);
+        assert_exit(&output, 1);
+        assert_eq!(stdout(&output), stdout(&verified), "{what}: prove and verify agree");
+        assert!(stderr(&output).contains("refusing to prove from a broken chain"), "{what}: {}", stderr(&output));
+    }
+}
+
+#[test]
 fn a_part_of_a_chain_cannot_be_checkpointed_proved_or_checked_against_a_checkpoint() {
     let dir = tempfile::tempdir().expect("tempdir");
     let trail = trail(dir.path(), 10);
@@ -408,6 +433,15 @@ fn messages_name_what_was_given() {
     assert_exit(&output, 0);
     assert!(stderr(&output).contains("empty log (size 0)"), "{}", stderr(&output));
     assert!(!stderr(&output).contains("1..=0"), "{}", stderr(&output));
+
+    // One of size 0 with another root is malformed, though validly signed: refused as bad
+    // input, not taken for tampering with a chain it says nothing about.
+    let bad = Checkpoint::new(ORIGIN, 0, [7u8; 32]).sign(&signer).expect("sign");
+    std::fs::write(&cp0, bad).expect("write");
+    let output = run(&["verify", "--jsonl", s(&trail), "--checkpoint", s(&cp0), "--key", &verifier]);
+    assert_exit(&output, 2);
+    assert!(output.stdout.is_empty(), "no verdict: {}", stdout(&output));
+    assert!(stderr(&output).contains("size 0 with a root that is not the empty tree's"), "{}", stderr(&output));
 }
 
 /// A file spliced from two chains (each line valid, seqs in order, hashes intact, but the

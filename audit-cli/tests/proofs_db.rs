@@ -124,6 +124,38 @@ fn a_broken_chain_is_neither_signed_nor_proved(db: &TestDb) {
 }
 on_all_backends!(a_broken_chain_is_neither_signed_nor_proved);
 
+/// A proof over stored subtree hashes reads some blocks of events only; on a broken chain,
+/// `prove` names the first break all the same, as `verify` does.
+fn prove_names_the_first_break_as_verify_does(db: &TestDb) {
+    // 1000 events: subtrees of 64 leaves and more are stored; a proof of seq 1000 reads only
+    // events 961..=1000.
+    db.record_plain("default", 1000);
+    let edit = |seq: i64| {
+        db.statement(
+            "UPDATE audit_events SET line = replace(line, '\"id\":\"alice\"', '\"id\":\"mallory\"') WHERE chain = ? AND seq = ?",
+            vec!["default".into(), seq.into()],
+        )
+    };
+    db.as_superuser(vec![edit(3), edit(999)]);
+    let verified = run(&["verify", "--db", db.url()]);
+    assert_exit(&verified, 1);
+    assert_eq!(stdout(&verified), "BROKEN at seq 3: hash mismatch\n");
+    for args in [
+        ["--seq", "1000"],
+        ["--seq", "999"],
+        ["--from", "990"],
+        ["--from", "960"],
+        ["--from", "1000"],
+        ["--seq", "998"],
+    ] {
+        let output = run(&["prove", "--db", db.url(), args[0], args[1]]);
+        assert_exit(&output, 1);
+        assert_eq!(stdout(&output), stdout(&verified), "{args:?}: prove and verify name the same break");
+        assert!(stderr(&output).contains("refusing to prove from a broken chain"), "{}", stderr(&output));
+    }
+}
+on_all_backends!(prove_names_the_first_break_as_verify_does);
+
 fn a_proof_from_a_corrupt_stored_subtree_hash_is_not_printed(db: &TestDb) {
     // 200 events: subtrees of 64 leaves and more are stored in audit_merkle_nodes.
     db.record_plain("default", 200);

@@ -61,9 +61,11 @@ const PRIVATE_PREFIX: &str = "PRIVATE+KEY+";
 // ---------------------------------------------------------------------------
 
 /// Checks a key name as Go's note package does: non-empty, no `+`, no
-/// Unicode white space.
+/// Unicode white space; and no control character (no note could carry it).
 pub fn validate_key_name(name: &str) -> Result<(), KeyError> {
-    if name.is_empty() || name.contains('+') || name.chars().any(char::is_whitespace) {
+    // A control character is refused too: the name is written in the signature lines of
+    // every note the key signs, and a note with one cannot be opened (SPEC §5).
+    if name.is_empty() || name.contains('+') || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(KeyError::InvalidName { name: name.to_owned() });
     }
     Ok(())
@@ -299,7 +301,7 @@ pub enum KeyError {
     /// The key name breaks the note rules.
     #[error(
         "key name {name:?} is not valid: a key name must be non-empty and contain \
-         no '+' and no white space (e.g. audit.example.com/default)"
+         no '+', no white space and no control character (e.g. audit.example.com/default)"
     )]
     InvalidName {
         /// The refused name.
@@ -905,8 +907,8 @@ mod tests {
         assert_eq!(alg2.parse::<NoteVerifier>(), Err(KeyError::UnknownAlgorithm { alg: 2 }));
         let short = format!("x+00000000+{}", BASE64.encode([1u8; 20]));
         assert_eq!(short.parse::<NoteVerifier>(), Err(KeyError::KeyLength { len: 19 }));
-        for name in ["", "a+b", "a b", "a\tb", "a\u{00a0}b"] {
-            assert!(matches!(NoteSigner::generate(name), Err(KeyError::InvalidName { .. })));
+        for name in ["", "a+b", "a b", "a\tb", "a\u{00a0}b", "log\u{1}", "a\u{7f}b", "a\u{85}b"] {
+            assert!(matches!(NoteSigner::generate(name), Err(KeyError::InvalidName { .. })), "{name:?}");
         }
     }
 

@@ -522,12 +522,22 @@ pub(crate) fn signer_key(path: &Path) -> Result<NoteSigner, Failure> {
 pub(crate) fn trusted_checkpoint(path: &Path, key: &NoteVerifier) -> Result<Checkpoint, Failure> {
     let shown = path.display();
     let note = read_limited(path, "checkpoint", MAX_NOTE_FILE)?;
-    Checkpoint::verify(&note, key).map_err(|e| {
+    let checkpoint = Checkpoint::verify(&note, key).map_err(|e| {
         Failure::new(format!(
             "checkpoint {shown} refused, nothing was verified: {e} (the verifier key given is {})",
             key
         ))
-    })
+    })?;
+    // It vouches for no event, and says something false of none: not a finding about the
+    // chain, a checkpoint no signer of this log's writes.
+    if checkpoint.size == 0 && checkpoint.root != audit_core::merkle::empty_root() {
+        return Err(Failure::new(format!(
+            "checkpoint {shown} refused, nothing was verified: it is of size 0 with a root that is not the empty \
+             tree's (SHA-256 of nothing, SPEC §4), so it is malformed though signed by the key given; use a \
+             checkpoint `audit-trail checkpoint` made"
+        )));
+    }
+    Ok(checkpoint)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -61,7 +61,17 @@ pub(crate) fn run(args: &ProveArgs) -> Result<u8, Failure> {
             let chain = store
                 .chain()
                 .ok_or_else(|| Failure::new(format!("{shown} holds no events: there is nothing to prove")))?;
-            (block_on(prove(&store, &chain, args))?, shown)
+            let proved = match block_on(prove(&store, &chain, args))? {
+                // A line the store cannot hand over (not UTF-8; a malformed first line, which
+                // fixes the numbering) or fewer lines than its head says: `verify` calls such
+                // a file broken, and names where.
+                Err(Problem::Proof(e @ (StoreProofError::Store(_) | StoreProofError::Inconsistent { .. }))) => {
+                    let verdict = jsonl_verdict(&trail)?;
+                    Err(if verdict.is_valid() { Problem::Proof(e) } else { Problem::Broken(verdict) })
+                }
+                proved => proved,
+            };
+            (proved, shown)
         }
         Trail::Db(url) => {
             let chain = args.chain.as_deref().unwrap_or(DEFAULT_CHAIN);

@@ -27,6 +27,12 @@ pub const DEFAULT_TABLE: &str = "audit_seaorm_outbox";
 /// Rows per INSERT/DELETE statement.
 const CHUNK: usize = 200;
 
+/// Bytes of payload per INSERT, at most (a larger event alone is an INSERT of its own): MySQL
+/// refuses a statement larger than its `max_allowed_packet` (4 MiB by default on MySQL 5.7,
+/// 16 MiB on MariaDB), and refused, the transaction could never commit. An event is at most
+/// the auditor's limit, 1 MiB by default.
+const CHUNK_BYTES: usize = 1 << 20;
+
 /// What [`crate::orm::AuditedDb::recover_outbox`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -87,12 +93,12 @@ pub(crate) async fn migrate(conn: &impl ConnectionTrait, table: &str) -> Result<
     conn.execute_unprepared(&sql).await.map(|_| ())
 }
 
-/// Inserts `events` (inside the caller's transaction).
-pub(crate) async fn insert(conn: &impl ConnectionTrait, table: &str, events: &[OrmEvent]) -> Result<(), DbErr> {
+/// Inserts `rows` (inside the caller's transaction).
+async fn insert_rows(conn: &impl ConnectionTrait, table: &str, rows: &[OutboxRow]) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
-    for chunk in events.chunks(CHUNK) {
+    for chunk in chunks(rows) {
         let mut values = Vec::with_capacity(chunk.len() * 3);
-        let sql = insert_sql(backend, table, chunk, &mut values)?;
+        let sql = insert_sql(backend, table, chunk, &mut values);
         conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     }
     Ok(())
@@ -110,14 +116,15 @@ pub(crate) async fn replace(
     events: &[OrmEvent],
 ) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
+    let rows = rows_of(events)?;
     let one_call = matches!(backend, DbBackend::Postgres | DbBackend::Sqlite);
-    if !one_call || sealed.is_empty() || sealed.len() > CHUNK || events.len() > CHUNK {
+    if !one_call || sealed.is_empty() || sealed.len() > CHUNK || chunks(&rows).len() > 1 {
         delete(conn, table, sealed).await?;
-        return insert(conn, table, events).await;
+        return insert_rows(conn, table, &rows).await;
     }
     let mut values: Vec<Value> = sealed.iter().map(|id| Value::String(Some(id.clone()))).collect();
     let list: Vec<String> = (1..=sealed.len()).map(|n| placeholder(backend, n)).collect();
-    let insert = insert_sql(backend, table, events, &mut values)?;
+    let insert = insert_sql(backend, table, &rows, &mut values);
     let (table, list) = (quote(backend, table), list.join(", "));
     let sql = match backend {
         DbBackend::Postgres => format!("WITH sealed AS (DELETE FROM {table} WHERE id IN ({list})) {insert}"),
@@ -127,14 +134,48 @@ pub(crate) async fn replace(
     Ok(())
 }
 
-/// `INSERT INTO table … VALUES …` for `events`, their values appended to `values` (numbered
+/// An event as its outbox row holds it.
+struct OutboxRow {
+    id: String,
+    payload: String,
+}
+
+fn rows_of(events: &[OrmEvent]) -> Result<Vec<OutboxRow>, DbErr> {
+    events
+        .iter()
+        .map(|event| {
+            let payload = serde_json::to_string(event).map_err(|e| outbox_error("cannot serialize an event", e))?;
+            Ok(OutboxRow { id: event.id.to_string(), payload })
+        })
+        .collect()
+}
+
+/// `rows` cut into the INSERTs that write them: at most [`CHUNK`] rows and [`CHUNK_BYTES`]
+/// of payload each (a row larger than that alone is an INSERT of its own).
+fn chunks(rows: &[OutboxRow]) -> Vec<&[OutboxRow]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, row) in rows.iter().enumerate() {
+        if i > start && (i - start == CHUNK || bytes + row.payload.len() > CHUNK_BYTES) {
+            chunks.push(&rows[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += row.payload.len();
+    }
+    if start < rows.len() {
+        chunks.push(&rows[start..]);
+    }
+    chunks
+}
+
+/// `INSERT INTO table … VALUES …` for `rows`, their values appended to `values` (numbered
 /// after those already there).
-fn insert_sql(backend: DbBackend, table: &str, events: &[OrmEvent], values: &mut Vec<Value>) -> Result<String, DbErr> {
+fn insert_sql(backend: DbBackend, table: &str, rows: &[OutboxRow], values: &mut Vec<Value>) -> String {
     let mut sql = format!("INSERT INTO {} (id, ts_us, payload) VALUES ", quote(backend, table));
     // Not the events' own time (when the changes were intercepted, maybe long before): a
     // recovery that spares rows younger than an age must spare a transaction committing now.
     let written_at = audit_core::Timestamp::now().unix_micros();
-    for (i, event) in events.iter().enumerate() {
+    for (i, row) in rows.iter().enumerate() {
         if i > 0 {
             sql.push_str(", ");
         }
@@ -145,12 +186,11 @@ fn insert_sql(backend: DbBackend, table: &str, events: &[OrmEvent], values: &mut
             placeholder(backend, n + 2),
             placeholder(backend, n + 3)
         ));
-        let payload = serde_json::to_string(event).map_err(|e| outbox_error("cannot serialize an event", e))?;
-        values.push(Value::String(Some(event.id.to_string())));
+        values.push(Value::String(Some(row.id.clone())));
         values.push(Value::BigInt(Some(written_at)));
-        values.push(Value::String(Some(payload)));
+        values.push(Value::String(Some(row.payload.clone())));
     }
-    Ok(sql)
+    sql
 }
 
 /// Deletes the rows of `ids` (after their events are durable).
@@ -286,5 +326,30 @@ pub(crate) async fn recover(
             done.push(id);
         }
         delete(conn, table, &done).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CHUNK, CHUNK_BYTES, OutboxRow, chunks};
+
+    fn rows(sizes: &[usize]) -> Vec<OutboxRow> {
+        sizes.iter().map(|&n| OutboxRow { id: String::new(), payload: "x".repeat(n) }).collect()
+    }
+
+    fn lengths(rows: &[OutboxRow]) -> Vec<usize> {
+        chunks(rows).iter().map(|chunk| chunk.len()).collect()
+    }
+
+    #[test]
+    fn inserts_are_cut_by_rows_and_by_bytes() {
+        assert_eq!(lengths(&rows(&[])), Vec::<usize>::new());
+        assert_eq!(lengths(&rows(&[10; 450])), [CHUNK, CHUNK, 50]);
+        let third = CHUNK_BYTES / 3;
+        assert_eq!(lengths(&rows(&[third; 7])), [3, 3, 1], "at most CHUNK_BYTES of payload each");
+        // A row larger than the budget alone is an INSERT of its own; nothing is dropped.
+        assert_eq!(lengths(&rows(&[10, CHUNK_BYTES + 1, 10])), [1, 1, 1]);
+        let all = rows(&[third, CHUNK_BYTES * 2, 5, 5]);
+        assert_eq!(chunks(&all).iter().map(|c| c.len()).sum::<usize>(), all.len());
     }
 }

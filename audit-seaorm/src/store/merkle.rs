@@ -383,7 +383,7 @@ impl SqlStore {
         from: u64,
         to: u64,
     ) -> Result<Vec<(u64, String)>, SqlStoreError> {
-        self.line_page_on(conn, chain, from, to).await
+        self.line_page_on(conn, chain, from, to, self.page_size).await
     }
 }
 

@@ -925,8 +925,14 @@ impl SqlStore {
     }
 
     /// One page of `(seq, line)` of `chain` with `from <= seq <= to`.
-    async fn line_page(&self, chain: &str, from: u64, to: u64) -> Result<Vec<(u64, String)>, SqlStoreError> {
-        self.line_page_on(&self.db, chain, from, to).await
+    async fn line_page(
+        &self,
+        chain: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, SqlStoreError> {
+        self.line_page_on(&self.db, chain, from, to, limit).await
     }
 
     /// [`SqlStore::line_page`] through `conn` (a transaction, say).
@@ -936,6 +942,7 @@ impl SqlStore {
         chain: &str,
         from: u64,
         to: u64,
+        limit: usize,
     ) -> Result<Vec<(u64, String)>, SqlStoreError> {
         let mut sql = Sql::new(self.dialect);
         sql.push(&format!("SELECT chain, seq, line FROM {EVENTS} WHERE chain = "))
@@ -945,7 +952,7 @@ impl SqlStore {
             .push(" AND seq <= ")
             .bind(sql::seq_bound(to))
             .push(" ORDER BY seq LIMIT ")
-            .bind(page_limit(self.page_size));
+            .bind(page_limit(limit));
         let rows = conn
             .query_all_raw(sql.build())
             .await
@@ -963,6 +970,7 @@ impl SqlStore {
             page: Vec::new().into_iter(),
             next: None,
             fetched: None,
+            overlap: None,
         };
         if from <= last {
             lines.next = Some(lines.fetch(from));
@@ -986,12 +994,25 @@ struct Lines<'a> {
     next: Option<PageQuery<'a>>,
     /// The next page, arrived before this one was consumed.
     fetched: Option<Result<Vec<(u64, String)>, SqlStoreError>>,
+    /// The last seq of the page before, where the page being fetched starts again: on
+    /// PostgreSQL with monthly partitions the key is `(chain, seq, ts)`, so a second row may
+    /// stand at a seq, and one at the end of a page must be read too (the page's LIMIT may
+    /// have cut it off). The first row at that seq, read already, is passed over.
+    overlap: Option<u64>,
 }
 
 impl<'a> Lines<'a> {
+    /// Fetches a page from `from`; one row longer after a page that ended at `from` (the
+    /// row read already, see `overlap`).
     fn fetch(&self, from: u64) -> PageQuery<'a> {
         let (store, chain, last) = (self.store, self.chain.clone(), self.last);
-        Box::pin(async move { store.line_page(&chain, from, last).await })
+        let limit = self.limit();
+        Box::pin(async move { store.line_page(&chain, from, last, limit).await })
+    }
+
+    /// The rows the page being fetched asks for.
+    fn limit(&self) -> usize {
+        self.store.page_size.saturating_add(usize::from(self.overlap.is_some()))
     }
 
     /// Polls the query for the next page, keeping the page if it arrived.
@@ -1016,13 +1037,22 @@ impl Stream for Lines<'_> {
                 return Poll::Ready(Some(Ok(line)));
             }
             match this.fetched.take() {
-                Some(Ok(rows)) => {
-                    // A full page may have more after it: ask for the next one right away.
-                    if rows.len() >= this.store.page_size
+                Some(Ok(mut rows)) => {
+                    let full = rows.len() >= this.limit();
+                    let seen = this.overlap.take();
+                    if seen.is_some() && rows.first().map(|&(seq, _)| seq) == seen {
+                        rows.remove(0);
+                    }
+                    // A full page may have more after it: ask for the next one right away
+                    // (unless every row was at the seq it started from: repeated rows, handed
+                    // on, which make no progress).
+                    if full
                         && let Some(&(seq, _)) = rows.last()
-                        && seq < this.last
+                        && seq <= this.last
+                        && seen.is_none_or(|seen| seq > seen)
                     {
-                        this.next = Some(this.fetch(seq + 1));
+                        this.overlap = Some(seq);
+                        this.next = Some(this.fetch(seq));
                         this.poll_next_page(cx);
                     }
                     this.page = rows.into_iter();

@@ -150,10 +150,27 @@ impl SqlStore {
         let mut columns = Columns::default();
         let mut read = 0u64;
         let mut from = 1u64;
-        let mut page =
-            if from <= stored_head.seq { Some(self.full_rows(chain, from, stored_head.seq).await?) } else { None };
-        while let Some(rows) = page.take() {
+        // The last seq of the page before: the next page starts at it again. On PostgreSQL with
+        // monthly partitions the key is `(chain, seq, ts)`, so a second row may stand at a seq,
+        // and one at the end of a page must be read too (the page's LIMIT may have cut it off);
+        // the first row at that seq, read already, is passed over.
+        // Such a page asks for one row more than a page: the one read already.
+        let mut overlap: Option<u64> = None;
+        let mut limit = self.page_size;
+        let mut page = if from <= stored_head.seq {
+            Some(self.full_rows(chain, from, stored_head.seq, limit).await?)
+        } else {
+            None
+        };
+        while let Some(mut rows) = page.take() {
             let what = || format!("verify chain {chain:?}: read events from seq {from}");
+            let full = rows.len() >= limit;
+            if let Some(seen) = overlap
+                && let Some(first) = rows.first()
+                && seq_at(first).map_err(|e| with_context(e, &what()))? == seen
+            {
+                rows.remove(0);
+            }
             let count = rows.len();
             let last_seq = match rows.last() {
                 Some(row) => Some(seq_at(row).map_err(|e| with_context(e, &what()))?),
@@ -165,11 +182,16 @@ impl SqlStore {
                 let found = check_page(dialect, &mut verifier, &rows);
                 (verifier, found)
             });
+            // A page of rows all at the seq it started from (repeated rows, handed to the
+            // verifier, which reports them) makes no progress: no next page then.
             if let Some(last) = last_seq
-                && count >= self.page_size
-                && last < stored_head.seq
+                && full
+                && last <= stored_head.seq
+                && overlap.is_none_or(|seen| last > seen)
             {
-                page = Some(self.full_rows(chain, last + 1, stored_head.seq).await?);
+                limit = self.page_size.saturating_add(1);
+                page = Some(self.full_rows(chain, last, stored_head.seq, limit).await?);
+                overlap = Some(last);
             }
             let (checked, found) = checking.await.map_err(|e| SqlStoreError::Database {
                 context: what(),
@@ -249,9 +271,15 @@ impl SqlStore {
         Ok(max.and_then(|m| u64::try_from(m).ok()).unwrap_or(0))
     }
 
-    /// Up to a page of rows of `chain` with `from <= seq <= to`, every column, as the database
+    /// Up to `limit` rows of `chain` with `from <= seq <= to`, every column, as the database
     /// returned them (read where they are checked, by [`check_page`]).
-    async fn full_rows(&self, chain: &str, from: u64, to: u64) -> Result<Vec<QueryResult>, SqlStoreError> {
+    async fn full_rows(
+        &self,
+        chain: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<QueryResult>, SqlStoreError> {
         let mut sql = Sql::new(self.dialect);
         let columns = match self.dialect {
             Dialect::Sqlite => sqlite_packed_columns(),
@@ -264,7 +292,7 @@ impl SqlStore {
             .push(" AND seq <= ")
             .bind(sql::seq_bound(to))
             .push(" ORDER BY seq LIMIT ")
-            .bind(page_limit(self.page_size));
+            .bind(page_limit(limit));
         let what = format!("verify chain {chain:?}: read events from seq {from}");
         self.db.query_all_raw(sql.build()).await.map_err(SqlStoreError::db(what))
     }

@@ -64,6 +64,14 @@ async fn events_are_append_only(db: &TestDb) {
                 append_only,
             )
             .await;
+            // The tables have rowids: a new row given event 4's rowid replaces (deletes) it,
+            // with no DELETE trigger fired and no (chain, seq) or id in conflict.
+            let by_rowid = "SELECT (SELECT rowid FROM audit_events WHERE seq = 4), chain, 99, 'forged-id', ts, \
+                            actor_id, actor_kind, action, resource_type, resource_id, outcome, request_id, tags, line \
+                            FROM audit_events WHERE seq = 3";
+            for verb in ["INSERT OR REPLACE", "REPLACE"] {
+                refused(&conn, &format!("{verb} INTO audit_events (rowid, {COLUMNS}) {by_rowid}"), append_only).await;
+            }
         }
         Backend::MySql => {
             refused(&conn, &format!("REPLACE INTO audit_events ({COLUMNS}) {replacing}"), append_only).await;
@@ -91,6 +99,15 @@ async fn events_are_append_only(db: &TestDb) {
             refused(
                 &conn,
                 &format!("INSERT OR REPLACE INTO audit_chain_heads VALUES ('default', 0, '{zeros}')"),
+                forward,
+            )
+            .await;
+            refused(
+                &conn,
+                &format!(
+                    "INSERT OR REPLACE INTO audit_chain_heads (rowid, chain, seq, hash) \
+                     SELECT rowid, 'other', 0, '{zeros}' FROM audit_chain_heads WHERE chain = 'default'"
+                ),
                 forward,
             )
             .await;

@@ -10,7 +10,7 @@ use audit_core::publish::{CheckpointPolicy, CheckpointSink};
 use audit_core::store::MemoryStore;
 use audit_core::{Auditor, EventDraft};
 use audit_seaorm::SqlCheckpointSink;
-use common::TestDb;
+use common::{Backend, TestDb};
 use sea_orm::ConnectionTrait;
 use std::sync::Arc;
 
@@ -54,6 +54,28 @@ async fn checkpoints_are_published_and_kept(db: &TestDb) {
     for sql in ["UPDATE audit_checkpoints SET note = 'x'", "DELETE FROM audit_checkpoints"] {
         let error = conn.execute_unprepared(sql).await.expect_err(sql);
         assert!(error.to_string().contains("append-only"), "{sql}: {error}");
+    }
+    // Replacing inserts, which delete the row they replace without firing DELETE triggers:
+    // by key (SQLite, MySQL) and, on SQLite, by rowid.
+    let replacing: &[&str] = match db.backend {
+        Backend::Sqlite => &[
+            "INSERT OR REPLACE INTO audit_checkpoints (origin, size, note) VALUES ('audit.example.com/default', 12, 'x')",
+            "REPLACE INTO audit_checkpoints (origin, size, note) VALUES ('audit.example.com/default', 5, 'x')",
+            "INSERT OR REPLACE INTO audit_checkpoints (rowid, origin, size, note) \
+             SELECT rowid, 'other', 1, 'x' FROM audit_checkpoints WHERE size = 10",
+        ],
+        Backend::MySql => {
+            &["REPLACE INTO audit_checkpoints (origin, size, note) VALUES ('audit.example.com/default', 12, 'x')"]
+        }
+        Backend::Postgres => &[],
+    };
+    for sql in replacing {
+        let error = conn.execute_unprepared(sql).await.expect_err(sql);
+        assert!(error.to_string().contains("append-only"), "{sql}: {error}");
+    }
+    for size in [5, 10, 12] {
+        let note = sink.note(ORIGIN, size).await.expect("read").expect("still there");
+        assert_eq!(Checkpoint::verify(&note, &verifier).expect("still the signed note").size, size);
     }
 }
 on_all_backends!(checkpoints_are_published_and_kept);

@@ -229,3 +229,50 @@ async fn migrate_replaces_the_earlier_notable_index(db: &TestDb) {
     assert_eq!(schema_objects(db, &conn).await, after, "nothing more the second time");
 }
 on_all_backends!(migrate_replaces_the_earlier_notable_index);
+
+/// A SQLite database migrated by an earlier version has the triggers that refused replacing
+/// inserts by key and id only: `migrate` puts the ones that refuse a replace by rowid too in
+/// their place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_an_earlier_versions_replace_triggers_are_upgraded() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "earlier_replace_triggers").await else { return };
+    let store = Arc::new(db.store().await);
+    store.migrate().await.expect("migrate");
+    let conn = db.connect().await;
+    // The earlier version's triggers, as it created them.
+    for sql in [
+        "DROP TRIGGER audit_events_no_replacing_insert",
+        "DROP TRIGGER audit_chain_heads_no_replacing_insert",
+        "CREATE TRIGGER audit_events_no_replace BEFORE INSERT ON audit_events WHEN EXISTS (SELECT 1 FROM audit_events \
+         WHERE chain = NEW.chain AND seq = NEW.seq) OR EXISTS (SELECT 1 FROM audit_events WHERE id = NEW.id) \
+         BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+        "CREATE TRIGGER audit_chain_heads_no_replace BEFORE INSERT ON audit_chain_heads WHEN EXISTS (SELECT 1 FROM \
+         audit_chain_heads WHERE chain = NEW.chain) BEGIN SELECT RAISE(ABORT, 'may only move forward'); END",
+    ] {
+        conn.execute_unprepared(sql).await.expect(sql);
+    }
+    let auditor = Auditor::builder(store.clone()).build();
+    for _ in 0..3 {
+        auditor.record(EventDraft::new("update")).await.expect("record");
+    }
+    auditor.shutdown().await;
+
+    store.migrate().await.expect("migrate the earlier version's database");
+    let names = conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%replac%' ORDER BY name",
+        ))
+        .await
+        .expect("list the triggers");
+    let names: Vec<String> = names.iter().map(|row| row.try_get_by_index(0).expect("a name")).collect();
+    assert_eq!(names, ["audit_chain_heads_no_replacing_insert", "audit_events_no_replacing_insert"]);
+    let by_rowid = "INSERT OR REPLACE INTO audit_events (rowid, chain, seq, id, ts, actor_id, actor_kind, action, \
+                    resource_type, resource_id, outcome, request_id, tags, line) SELECT (SELECT rowid FROM \
+                    audit_events WHERE seq = 2), chain, 99, 'forged-id', ts, actor_id, actor_kind, action, \
+                    resource_type, resource_id, outcome, request_id, tags, line FROM audit_events WHERE seq = 1";
+    let refused = conn.execute_unprepared(by_rowid).await.expect_err("a replace by rowid");
+    assert!(refused.to_string().contains("append-only"), "{refused}");
+    assert!(store.verify_chain("default").await.expect("verify").is_valid());
+    db.cleanup().await;
+}

@@ -134,12 +134,21 @@ impl SqlCheckpointSink {
                 }
             }
             Dialect::Sqlite => {
-                for (name, when) in
-                    [("audit_checkpoints_no_update", "UPDATE"), ("audit_checkpoints_no_delete", "DELETE")]
-                {
-                    let trigger = format!(
-                        "CREATE TRIGGER IF NOT EXISTS {name} BEFORE {when} ON {CHECKPOINTS} BEGIN SELECT RAISE(ABORT, '{KEPT}'); END"
-                    );
+                // INSERT OR REPLACE deletes the row it replaces without firing DELETE triggers:
+                // refused by rowid, and by key unless the note is the one kept (publishing the
+                // same note again is a no-op, `ON CONFLICT DO NOTHING`).
+                let replacing = format!(
+                    "BEFORE INSERT ON {CHECKPOINTS} WHEN EXISTS (SELECT 1 FROM {CHECKPOINTS} WHERE origin = NEW.origin \
+                     AND size = NEW.size AND note IS NOT NEW.note) \
+                     OR EXISTS (SELECT 1 FROM {CHECKPOINTS} WHERE rowid = NEW.rowid)"
+                );
+                for (name, when) in [
+                    ("audit_checkpoints_no_update", format!("BEFORE UPDATE ON {CHECKPOINTS}")),
+                    ("audit_checkpoints_no_delete", format!("BEFORE DELETE ON {CHECKPOINTS}")),
+                    ("audit_checkpoints_no_replacing_insert", replacing),
+                ] {
+                    let trigger =
+                        format!("CREATE TRIGGER IF NOT EXISTS {name} {when} BEGIN SELECT RAISE(ABORT, '{KEPT}'); END");
                     exec(conn, &trigger, &format!("create trigger {name}")).await?;
                 }
             }
@@ -204,17 +213,18 @@ impl SqlCheckpointSink {
             Dialect::MySql => &mut sql,
         };
         let what = format!("publish the checkpoint of {origin:?} at size {size} into {CHECKPOINTS}");
-        self.db.execute_raw(sql.build()).await.map_err(|e| other(SqlStoreError::db(what)(e)))?;
-        // Published now, or before (a retry, a restart): the same note is fine, another is not.
+        let inserted = self.db.execute_raw(sql.build()).await.map_err(|e| other(SqlStoreError::db(what)(e)));
+        // Published now, or before (a retry, a restart): the same note is fine, another is not
+        // (on SQLite, the trigger that refuses replacing inserts refuses that one already).
+        if let Err(refused) = inserted {
+            return match self.note(origin, size).await {
+                Ok(Some(kept)) if kept != note => Err(different(origin, size)),
+                _ => Err(refused),
+            };
+        }
         match self.note(origin, size).await.map_err(other)? {
             Some(kept) if kept == note => Ok(()),
-            Some(_) => Err(PublishError::Other(
-                format!(
-                    "{CHECKPOINTS} already holds a different checkpoint of {origin:?} at size {size}: the chain was \
-                     rewritten or forked, or two logs publish under one origin; nothing was overwritten"
-                )
-                .into(),
-            )),
+            Some(_) => Err(different(origin, size)),
             None => Err(PublishError::Other(
                 format!(
                     "the checkpoint of {origin:?} at size {size} was written to {CHECKPOINTS} but cannot be read back"
@@ -223,6 +233,17 @@ impl SqlCheckpointSink {
             )),
         }
     }
+}
+
+/// Another note than the one being published is kept at its size.
+fn different(origin: &str, size: u64) -> PublishError {
+    PublishError::Other(
+        format!(
+            "{CHECKPOINTS} already holds a different checkpoint of {origin:?} at size {size}: the chain was rewritten \
+             or forked, or two logs publish under one origin; nothing was overwritten"
+        )
+        .into(),
+    )
 }
 
 #[async_trait::async_trait]

@@ -339,6 +339,9 @@ fn index_statements(dialect: Dialect) -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// Triggers of earlier versions on SQLite, dropped by `migrate`.
+const SQLITE_EARLIER_TRIGGERS: [&str; 2] = ["audit_events_no_replace", "audit_chain_heads_no_replace"];
+
 async fn migrate_sqlite(conn: &DatabaseTransaction) -> Result<(), SqlStoreError> {
     let events = format!(
         "CREATE TABLE IF NOT EXISTS {EVENTS} (
@@ -388,12 +391,15 @@ async fn migrate_sqlite(conn: &DatabaseTransaction) -> Result<(), SqlStoreError>
         ("audit_events_no_update", format!("BEFORE UPDATE ON {EVENTS}"), raise(APPEND_ONLY)),
         ("audit_events_no_delete", format!("BEFORE DELETE ON {EVENTS}"), raise(APPEND_ONLY)),
         // INSERT OR REPLACE deletes the old row without firing DELETE triggers (unless
-        // recursive_triggers is on): refuse any insert that would replace an event.
+        // recursive_triggers is on): refuse any insert that would replace an event, by its
+        // key, its id or its rowid (the tables have rowids; an insert given an event's rowid
+        // replaces that event).
         (
-            "audit_events_no_replace",
+            "audit_events_no_replacing_insert",
             format!(
                 "BEFORE INSERT ON {EVENTS} WHEN EXISTS (SELECT 1 FROM {EVENTS} WHERE chain = NEW.chain AND seq = NEW.seq) \
-                 OR EXISTS (SELECT 1 FROM {EVENTS} WHERE id = NEW.id)"
+                 OR EXISTS (SELECT 1 FROM {EVENTS} WHERE id = NEW.id) \
+                 OR EXISTS (SELECT 1 FROM {EVENTS} WHERE rowid = NEW.rowid)"
             ),
             raise(APPEND_ONLY),
         ),
@@ -407,14 +413,22 @@ async fn migrate_sqlite(conn: &DatabaseTransaction) -> Result<(), SqlStoreError>
         ),
         ("audit_chain_heads_no_delete", format!("BEFORE DELETE ON {HEADS}"), raise(FORWARD_ONLY)),
         (
-            "audit_chain_heads_no_replace",
-            format!("BEFORE INSERT ON {HEADS} WHEN EXISTS (SELECT 1 FROM {HEADS} WHERE chain = NEW.chain)"),
+            "audit_chain_heads_no_replacing_insert",
+            format!(
+                "BEFORE INSERT ON {HEADS} WHEN EXISTS (SELECT 1 FROM {HEADS} WHERE chain = NEW.chain) \
+                 OR EXISTS (SELECT 1 FROM {HEADS} WHERE rowid = NEW.rowid)"
+            ),
             raise(FORWARD_ONLY),
         ),
     ];
     for (name, when, body) in triggers {
         exec(conn, &format!("CREATE TRIGGER IF NOT EXISTS {name} {when} {body}"), &format!("create trigger {name}"))
             .await?;
+    }
+    // Replaced, in the same transaction, by the `no_replacing_insert` ones above (which also
+    // refuse a replace by rowid).
+    for old in SQLITE_EARLIER_TRIGGERS {
+        exec(conn, &format!("DROP TRIGGER IF EXISTS {old}"), &format!("drop trigger {old}")).await?;
     }
     Ok(())
 }

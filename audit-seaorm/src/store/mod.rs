@@ -153,14 +153,19 @@
 //! [`SqlStore::ensure_partitions`] (as the owner) at least once a month to keep creating them
 //! ahead of time: a month's partition cannot be created once the default partition holds rows of
 //! that month, so such a month (an event dated beyond the partitions made, by a device's clock,
-//! say) keeps its events in the default partition and gets none. Old months can then be
-//! detached and archived as whole tables.
+//! say) keeps its events in the default partition and gets none. Old months could be detached
+//! and archived as whole tables, but know what that does: a detached table keeps none of the
+//! append-only triggers, and `verify_chain`, `read` and the CLI start a chain at seq 1, so the
+//! chain no longer verifies in the database (it reports the first missing seq). Before
+//! detaching, verify the chain, export it (`audit-trail export`) and keep a signed checkpoint
+//! of its size then, where the archive is kept.
 //!
 //! PostgreSQL requires every unique constraint of a partitioned table to include the partition
 //! key, so a partitioned `audit_events` has primary key `(chain, seq, ts)` and unique `(id, ts)`.
 //! The store still never writes two events at one `(chain, seq)`: every append takes the chain's
-//! head row under lock and writes exactly the seqs after it, and verification reports any
-//! repeated or missing seq. Partitioning is chosen when the table is first created.
+//! head row under lock and writes exactly the seqs after it, and verification (and `read`,
+//! which exports hand on) reads every row, so it reports any repeated or missing seq (a second
+//! row written at a seq by a role that may insert, for one). Partitioning is chosen when the table is first created.
 //!
 //! For the same reason the table itself refuses an event whose id is stored already only if
 //! it has the same `ts`, so the store looks up, under the chain's head lock, the ids of a

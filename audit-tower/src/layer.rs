@@ -116,13 +116,14 @@ pub(crate) struct Config {
 
 impl Config {
     /// Whether a request is audited: never if its route is skipped; yes if its method is
-    /// audited; for `GET`/`HEAD`, yes if its route is sensitive. `route` is the matched
-    /// template or, without one, the whole path the client sent (compared exactly).
+    /// audited (`HEAD` is whenever `GET` is: axum runs the `GET` handler for it); for
+    /// `GET`/`HEAD`, yes if its route is sensitive. `route` is the matched template or, without
+    /// one, the whole path the client sent (compared exactly).
     pub(crate) fn audits(&self, method: &Method, route: &str) -> bool {
         if self.skipped_routes.iter().any(|r| **r == *route) {
             return false;
         }
-        if self.methods.iter().any(|m| m == method) {
+        if self.methods.iter().any(|m| m == method || (*m == Method::GET && method == Method::HEAD)) {
             return true;
         }
         (method == Method::GET || method == Method::HEAD) && self.sensitive_routes.iter().any(|r| **r == *route)
@@ -193,7 +194,8 @@ impl AuditLayer {
     }
 
     /// The methods audited on every route (replacing the default `POST`, `PUT`, `PATCH`,
-    /// `DELETE`). Add `GET` to audit every read.
+    /// `DELETE`). Add `GET` to audit every read (`HEAD` too, which axum answers with the `GET`
+    /// handler).
     pub fn with_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
         self.config_mut().methods = methods.into_iter().collect();
         self

@@ -273,14 +273,35 @@ pub(crate) fn record_detached_with(
         return;
     };
     let auditor = auditor.clone();
+    let mut pending = Pending { drafts: waiting.into_iter(), offered: 0, waiter };
     runtime.spawn(async move {
-        for draft in waiting {
-            if auditor.record_buffered(draft).await.is_err() {
-                Counters::add(&waiter.counters.unrecorded, 1);
+        for draft in pending.drafts.by_ref() {
+            pending.offered = 1;
+            let queued = auditor.record_buffered(draft).await;
+            pending.offered = 0;
+            if queued.is_err() {
+                Counters::add(&pending.waiter.counters.unrecorded, 1);
             }
         }
-        drop(waiter);
     });
+}
+
+/// The drafts a waiting task has still to queue. Dropped before they are all queued (the
+/// runtime shut down, which drops its tasks, run or not), the rest are counted as lost.
+struct Pending<I: ExactSizeIterator<Item = EventDraft>> {
+    drafts: I,
+    /// 1 while a draft is being offered (it goes with the task if that is dropped).
+    offered: usize,
+    waiter: Waiter,
+}
+
+impl<I: ExactSizeIterator<Item = EventDraft>> Drop for Pending<I> {
+    fn drop(&mut self) {
+        let lost = self.drafts.len() + self.offered;
+        if lost > 0 {
+            Counters::add(&self.waiter.counters.unrecorded, lost as u64);
+        }
+    }
 }
 
 /// One of the at most [`MAX_DETACHED_WAITERS`] tasks of a layer waiting for room in the

@@ -219,6 +219,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn head_is_audited_wherever_get_is() {
+        let (auditor, store) = auditor();
+        // axum answers HEAD with the GET handler: it reads the record as GET does.
+        let app = Router::new()
+            .route("/users/{id}", get(|| async { "alice" }))
+            .layer(AuditLayer::new(auditor).with_methods([axum::http::Method::GET]));
+        let response =
+            app.oneshot(request("HEAD", "/users/7").body(Body::empty()).expect("request")).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers().contains_key("x-request-id"), "audited");
+        let events = events(&store);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].action, "HEAD /users/{id}");
+        assert_eq!((events[0].resource.kind.as_str(), events[0].resource.id.as_str()), ("users", "7"));
+    }
+
+    #[tokio::test]
     async fn the_inner_service_sees_the_recorded_request_id_not_the_clients() {
         let (auditor, store) = auditor();
         // What a handler, or a logging layer inside the audit layer, reads from the header.

@@ -360,3 +360,28 @@ async fn fail_open_releases_a_request_with_added_events_when_the_store_fails_dur
     assert_eq!(layer.stats().unrecorded, 0);
     common::verify_chain(&store.inner);
 }
+
+/// Tasks waiting for room in the queue when the runtime shuts down are dropped with it: the
+/// events they held are counted as unrecorded, as every other loss is.
+#[test]
+fn events_waiting_for_room_when_the_runtime_shuts_down_are_counted_as_lost() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let (layer, store) = runtime.block_on(async {
+        let store = TestStore::new();
+        let auditor = store.auditor_with_queue(1);
+        let layer = AuditLayer::new(auditor.clone()); // fail open
+        let app = Router::new().route("/items/{id}", post(std::future::pending::<()>)).layer(layer.clone());
+        // Held by the failing store, the probe leaves room for one event in the queue.
+        let _probe = break_store(&store, &auditor).await;
+        for i in 0..4 {
+            let pending = app.clone().oneshot(post_request(&format!("/items/{i}"))).now_or_never();
+            assert!(pending.is_none(), "the handler does not answer");
+        }
+        (layer, store)
+    });
+    let stats = layer.stats();
+    assert_eq!((stats.aborted, stats.unrecorded), (4, 0), "one event queued, three wait for room");
+    drop(runtime);
+    assert_eq!(layer.stats().unrecorded, 3, "the three waiting tasks were dropped with the runtime");
+    drop(store);
+}

@@ -456,6 +456,38 @@ impl TxState {
     }
 }
 
+/// MySQL's "Lock wait timeout exceeded" (SQLSTATE HY000).
+const MYSQL_LOCK_WAIT_TIMEOUT: u16 = 1205;
+
+/// The MySQL error number of an error the database returned.
+fn mysql_error_number(error: &DbErr) -> Option<u16> {
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match &**e {
+            sea_orm::sqlx::Error::Database(e) => {
+                e.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>().map(|e| e.number())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether the MySQL server rolls a whole transaction back on a lock wait timeout
+/// (`innodb_rollback_on_timeout`). If it cannot be told, yes: the transaction is then refused
+/// its commit (the application retries it) rather than risk recording rolled-back writes.
+async fn mysql_rolls_back_on_timeout(conn: &impl ConnectionTrait) -> bool {
+    let asked =
+        conn.query_one_raw(Statement::from_string(DbBackend::MySql, "SELECT @@innodb_rollback_on_timeout")).await;
+    match asked {
+        Ok(Some(row)) => row
+            .try_get_by_index::<i64>(0)
+            .map(|on| on != 0)
+            .or_else(|_| row.try_get_by_index::<bool>(0))
+            .unwrap_or(true),
+        _ => true,
+    }
+}
+
 /// The SQLSTATE of an error the database returned.
 fn sqlstate(error: &DbErr) -> Option<String> {
     match error {
@@ -493,7 +525,11 @@ pub(super) fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> R
         return Err(DbErr::Custom(why.into()));
     }
     if backend != DbBackend::Postgres && aborted {
-        let why = if backend == DbBackend::MySql { "MySQL (deadlock)" } else { "SQLite (after a failed statement)" };
+        let why = if backend == DbBackend::MySql {
+            "MySQL (a deadlock, or a lock wait timeout under innodb_rollback_on_timeout)"
+        } else {
+            "SQLite (after a failed statement)"
+        };
         return Err(DbErr::Custom(format!(
             "audit_seaorm: {why} rolled this transaction back; roll it back and retry the whole transaction"
         )));
@@ -1108,6 +1144,14 @@ impl DbShared {
         let level = failure_level(state, level);
         let from = match backend {
             DbBackend::Sqlite if inner.execute_unprepared(&reopen_sql(level)).await.is_ok() => 0,
+            // A lock wait timeout rolls back the statement, or the whole transaction when the
+            // server runs with `innodb_rollback_on_timeout` (read-only while it runs).
+            DbBackend::MySql if mysql_error_number(error) == Some(MYSQL_LOCK_WAIT_TIMEOUT) => {
+                if !mysql_rolls_back_on_timeout(inner).await {
+                    return;
+                }
+                0
+            }
             _ => match aborted_from(backend, level, error) {
                 Some(from) => from,
                 None => return,
@@ -1436,7 +1480,7 @@ impl AuditedTransaction {
             inner.rollback().await?;
             return Err(DbErr::Custom(
                 "audit_seaorm: the transaction was aborted by an earlier failed statement (PostgreSQL) or rolled \
-                 back by the database (a MySQL deadlock, an SQLite error such as SQLITE_FULL or RAISE(ROLLBACK)): \
+                 back by the database (a MySQL deadlock or lock wait timeout under innodb_rollback_on_timeout, an SQLite error such as SQLITE_FULL or RAISE(ROLLBACK)): \
                  it was rolled back, nothing was committed and nothing was recorded"
                     .into(),
             ));

@@ -116,7 +116,9 @@
 //! outermost commit, in the order the writes happened; `commit()` returns once they are
 //! durable. Rollback, an error, or dropping the transaction records nothing; so does a
 //! transaction the database itself rolled back (PostgreSQL after a failed statement, MySQL
-//! after a deadlock, SQLite after errors such as `SQLITE_FULL` or `RAISE(ROLLBACK)`; the
+//! after a deadlock, or a lock wait timeout on a server run with `innodb_rollback_on_timeout`
+//! (asked after such a timeout; that case is not tested here, the option being read-only while
+//! the server runs), SQLite after errors such as `SQLITE_FULL` or `RAISE(ROLLBACK)`; the
 //! last two then refuse further statements through it), even if `commit()` is called; the
 //! same holds for statements of the bulk helpers below. Nested transactions are savepoints:
 //! rolling one back (or dropping it) drops only its events. They end innermost first, as the
@@ -198,6 +200,8 @@
 //!   `case_insensitive_keys.rs`): two events, the `bulk` stand-in
 //!   under the model's spelling with the old values and an `update` under the stored one
 //!   with `old_unknown`. Nothing is lost, but use the key as stored.
+//! - A floating-point column changed from `0` to `-0` (or back) records nothing, and a `-0`
+//!   is recorded as `0`: canonical JSON (SPEC §1, RFC 8785) writes both as `0`.
 //! - Writes the statement's text does not show are not seen: a function that writes, called
 //!   from a `SELECT`; a trigger's own writes (they belong to the write that fired it, which is
 //!   recorded). Where such code matters, record what it does with an explicit event.

@@ -567,8 +567,10 @@ impl Shared {
             .reason("the audit store refused this event alone");
         // The note is the writer's own and of a bounded size (the chain's name is its largest
         // part): the limit set for the application's events is not its own, or a small
-        // `max_event_bytes` would leave the writer no note to tell with.
-        self.prepare_within(draft, crate::verify::MAX_LINE_BYTES)
+        // `max_event_bytes` would leave the writer no note to tell with. Its own in scope too:
+        // written on a caller's task, it must take nothing of that task's scope (the request's
+        // context may hold the very value refused).
+        AuditScope::new().run_sync(|| self.prepare_within(draft, crate::verify::MAX_LINE_BYTES))
     }
 }
 

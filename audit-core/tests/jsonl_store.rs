@@ -152,8 +152,10 @@ async fn opening_cuts_nothing_unless_the_tail_is_a_torn_event_after_a_valid_line
     assert!(matches!(JsonlStore::open(&path), Err(StoreError::Corrupt(_))));
     assert_eq!(std::fs::read(&path).expect("read"), document);
 
-    // A crash can leave NUL bytes after the last line, or the first bytes of a line: cut.
-    for tail in [&[0u8; 300][..], b"{\"act"] {
+    // A crash can leave NUL bytes after the last line, the first bytes of a line, or both
+    // (the line's start persisted, the rest of its page not): cut.
+    let short_start_then_nuls = [&b"{\"act"[..], &[0u8; 300][..]].concat();
+    for tail in [&[0u8; 300][..], b"{\"act", short_start_then_nuls.as_slice()] {
         std::fs::write(&path, [good.as_slice(), tail].concat()).expect("write");
         let store = JsonlStore::open(&path).expect("a torn tail is recovered");
         assert_eq!(store.torn_tail().map(|t| t.bytes.as_slice()), Some(tail));

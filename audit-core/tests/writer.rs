@@ -731,6 +731,28 @@ async fn an_auditor_on_a_jsonl_file_of_another_chain_refuses_instead_of_hanging(
     other.shutdown().await; // returns: nothing is stuck
 }
 
+/// A store opened read-only refuses appends for good: the writer refuses the events instead
+/// of retrying them (and holding its shutdown) for ever.
+#[tokio::test]
+async fn an_auditor_on_a_read_only_jsonl_store_refuses_instead_of_hanging() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trail.jsonl");
+    let first = Auditor::builder(Arc::new(audit_core::store::JsonlStore::open(&path).expect("open"))).build();
+    first.record(EventDraft::new("a")).await.expect("recorded");
+    first.shutdown().await;
+
+    let store = Arc::new(audit_core::store::JsonlStore::open_read_only(&path).expect("open read-only"));
+    let auditor = Auditor::builder(store).retry(fast_retry()).build();
+    // A guard against a hang, not a measure of speed.
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(60), auditor.record(EventDraft::new("b")))
+        .await
+        .expect("answered, not retried for ever");
+    assert!(matches!(&refused, Err(RecordError::Rejected(reason)) if reason.contains("read-only")), "{refused:?}");
+    auditor.shutdown().await; // returns: nothing is stuck
+    let lines = std::fs::read_to_string(&path).expect("read");
+    assert_eq!(lines.lines().count(), 1, "nothing appended");
+}
+
 /// A place kept in the queue (`Auditor::try_reserve_place`) before a shutdown is written by
 /// it, in queue order; a place asked for after the shutdown is refused.
 #[tokio::test]

@@ -60,8 +60,9 @@ impl JsonlStore {
     /// Opens (creating if needed) and locks the trail at `path`, recovering a torn tail.
     ///
     /// A new file's directory entry is made durable too. Bytes after the last `\n` are cut
-    /// only if they can be the start of an event line (or are all NUL, as a crash can leave
-    /// them) and the last complete line is a valid event; otherwise opening fails and the
+    /// only if they can be the start of an event line (or are NUL, or such a start followed
+    /// by NUL, as a crash can leave them) and the last complete line is a valid event;
+    /// otherwise opening fails and the
     /// file is left as it is.
     pub fn open(path: impl AsRef<Path>) -> Result<JsonlStore, StoreError> {
         let path = path.as_ref().to_path_buf();
@@ -235,9 +236,11 @@ fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
 const LINE_START: &[u8] = b"{\"action\":\"";
 
 /// Whether bytes after the last `\n` can be a line this store began to write: the start of
-/// an event, or NUL bytes (a crash can leave the file's new length with no data).
+/// an event, or NUL bytes, or the first bytes of an event followed by NUL bytes (a crash can
+/// leave the file's new length with no data, or some of it).
 fn is_torn_line(bytes: &[u8]) -> bool {
-    bytes.starts_with(LINE_START) || LINE_START.starts_with(bytes) || bytes.iter().all(|&b| b == 0)
+    let written = bytes.iter().rposition(|&b| b != 0).map_or(&bytes[..0], |last| &bytes[..=last]);
+    bytes.starts_with(LINE_START) || LINE_START.starts_with(written)
 }
 
 /// The head and chain of a file whose complete lines end at `len`, from its last line.
@@ -398,9 +401,14 @@ impl AuditStore for JsonlStore {
 
     async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
         if self.read_only {
-            let refused = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "opened read-only");
-            let context = format!("cannot append to {}: open it with JsonlStore::open to write", self.path.display());
-            return Err(StoreError::io(context, refused).into());
+            // For good, as a file of another chain: retried, the append would never succeed,
+            // and the writer would hold every event (and its shutdown) for ever.
+            let reason = format!(
+                "{} was opened read-only (JsonlStore::open_read_only): nothing can be appended; open it with \
+                 JsonlStore::open to write",
+                self.path.display()
+            );
+            return Err(AppendError::Rejected { events: Vec::new(), reason });
         }
         let after = check_batch(chain, expected, batch)?;
         let mut bytes = Vec::with_capacity(batch.iter().map(|e| e.line.len() + 1).sum());

@@ -95,3 +95,66 @@ fn csv_holds_every_field() {
         .collect();
     assert!(lost.is_empty(), "the CSV lost the field values {lost:?} of the event:\n{csv}");
 }
+
+/// A period with no time in it (`--since` at or after `--until`) is a usage error, not "no
+/// matching events", which an auditor would read as an answer.
+#[test]
+fn an_empty_period_is_refused() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "empty_period") else { return };
+    known_trail(&db);
+    for (since, until) in [("2026-12-01", "2026-11-01"), ("2026-01-01T10:00:00Z", "2026-01-01T11:00:00+01:00")] {
+        for args in [
+            vec!["query", "--db", db.url(), "--since", since, "--until", until],
+            vec!["report", "failures", "--db", db.url(), "--since", since, "--until", until],
+            vec![
+                "report",
+                "access",
+                "--db",
+                db.url(),
+                "--resource-type",
+                "doc",
+                "--resource-id",
+                "x",
+                "--since",
+                since,
+                "--until",
+                until,
+            ],
+            vec!["report", "privileged", "--db", db.url(), "--since", since, "--until", until],
+        ] {
+            let output = run(&args);
+            assert_exit(&output, 2);
+            assert!(stderr(&output).contains("is not before --until"), "{args:?}: {}", stderr(&output));
+            assert!(output.stdout.is_empty(), "{args:?}");
+        }
+    }
+}
+
+/// `--format csv` and `--format json` on a terminal show control and bidirectional characters
+/// escaped, as the table does: a recorded `ESC [` sequence or a C1 control (U+009B, CSI)
+/// reached the auditor's terminal raw. Piped, the output stays exact. (Run under a pseudo
+/// terminal by util-linux `script`.)
+#[test]
+fn csv_and_json_on_a_terminal_escape_control_characters() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "terminal_escapes") else { return };
+    let context = Context { user_agent: Some("evil\u{1b}[2Jagent".into()), ..Context::default() };
+    db.record("default", vec![EventDraft::new("update").resource("doc", "x\u{9b}31my").context(context)]);
+    let on_terminal = |format: &str| {
+        let command = format!("'{}' query --db '{}' --format {format}", env!("CARGO_BIN_EXE_audit-trail"), db.url());
+        let output = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .output()
+            .expect("run util-linux script");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let (csv, json) = (on_terminal("csv"), on_terminal("json"));
+    let piped = stdout(&query(&db, &["--format", "csv"]));
+    drop(db);
+    for (format, shown) in [("csv", &csv), ("json", &json)] {
+        assert!(!shown.contains(['\u{1b}', '\u{9b}']), "{format} on a terminal: {shown:?}");
+        assert!(shown.contains("\\u{9b}31my"), "{format}: the value is shown, escaped: {shown:?}");
+    }
+    assert!(csv.contains("evil\\u{1b}[2Jagent"), "{csv:?}");
+    assert!(piped.contains("evil\u{1b}[2Jagent") && piped.contains("x\u{9b}31my"), "piped: exact: {piped:?}");
+}

@@ -669,12 +669,26 @@ pub(crate) fn parse_time(text: &str) -> Result<Timestamp, String> {
 /// `--since` / `--until` of queries and reports.
 #[derive(Args)]
 pub(crate) struct Period {
-    /// Only events at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z, or a date).
+    /// Only events at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z, or a date:
+    /// midnight UTC).
     #[arg(long, value_name = "TS", value_parser = parse_time)]
     pub(crate) since: Option<Timestamp>,
-    /// Only events before this time (exclusive).
+    /// Only events before this time (exclusive: --until 2026-11-30 leaves 30 November out).
     #[arg(long, value_name = "TS", value_parser = parse_time)]
     pub(crate) until: Option<Timestamp>,
+}
+
+impl Period {
+    /// Refuses a period with no time in it: "nothing found" would read as an answer.
+    pub(crate) fn check(&self) -> Result<(), Failure> {
+        match (self.since, self.until) {
+            (Some(since), Some(until)) if since >= until => Err(Failure::new(format!(
+                "--since {since} is not before --until {until}: no time is in that period (--until is exclusive); \
+                 swap them, or widen the period"
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `--outcome`.

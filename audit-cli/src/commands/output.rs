@@ -13,7 +13,10 @@
 //!   altered, so a note on stderr counts them and says to import the columns as text.
 //!
 //! Without `--format`, a terminal gets a table and a pipe or file gets JSON lines (the exact
-//! evidence, ready for `verify --jsonl` or `jq`).
+//! evidence, ready for `verify --jsonl` or `jq`). JSON and CSV asked for on a terminal show
+//! control and bidirectional characters escaped as a table does (canonical JSON escapes only
+//! those below U+0020, and CSV none: a recorded `ESC [` sequence would reach the terminal);
+//! redirected or piped, they are exact.
 
 use crate::{EXIT_VALID, Failure};
 use audit_core::store::{Cursor, QueryPage};
@@ -212,6 +215,9 @@ pub(crate) struct Output<R: Record> {
     header: bool,
     /// CSV fields written that a spreadsheet may take for a formula.
     formula_like: u64,
+    /// JSON and CSV go to a terminal: control and bidirectional characters are shown escaped,
+    /// as in a table (see the module docs).
+    on_terminal: bool,
     _record: std::marker::PhantomData<fn(&R)>,
 }
 
@@ -253,7 +259,8 @@ impl<R: Record> Output<R> {
                 Sink::Table(Box::new(table))
             }
         };
-        Output { sink, rows: 0, header: false, formula_like: 0, _record: std::marker::PhantomData }
+        let on_terminal = std::io::stdout().is_terminal();
+        Output { sink, rows: 0, header: false, formula_like: 0, on_terminal, _record: std::marker::PhantomData }
     }
 
     /// How many records were written.
@@ -266,7 +273,9 @@ impl<R: Record> Output<R> {
         match &mut self.sink {
             Sink::Json(out) => {
                 for record in records {
-                    out.write_all(record.json_line().as_bytes())?;
+                    let line = record.json_line();
+                    let line = if self.on_terminal { for_terminal(&line) } else { line };
+                    out.write_all(line.as_bytes())?;
                     out.write_all(b"\n")?;
                 }
             }
@@ -276,8 +285,11 @@ impl<R: Record> Output<R> {
                     self.header = true;
                 }
                 for record in records {
-                    let row = record.csv_row();
+                    let mut row = record.csv_row();
                     self.formula_like += row.iter().filter(|field| looks_like_a_formula(field)).count() as u64;
+                    if self.on_terminal {
+                        row = row.iter().map(|field| for_terminal(field)).collect();
+                    }
                     csv.write_record(row).map_err(csv_error)?;
                 }
             }
@@ -370,7 +382,8 @@ pub(crate) struct OutputArgs {
     pub(crate) limit: Option<u64>,
     /// table (for people; the default on a terminal), json (the stored canonical lines, one a
     /// line; the default in a pipe) or csv (with a header row; values exact, so a recorded
-    /// value starting with = + - @ may run as a formula in a spreadsheet: import as text).
+    /// value starting with = + - @ may run as a formula in a spreadsheet: import as text). On a
+    /// terminal every format shows control characters escaped; piped, json and csv are exact.
     #[arg(long, value_enum)]
     pub(crate) format: Option<Format>,
 }

@@ -39,6 +39,7 @@ pub(crate) struct QueryArgs {
 
 /// Prints the events matching the filters, page by page.
 pub(crate) fn run(args: &QueryArgs) -> Result<u8, Failure> {
+    args.period.check()?;
     block_on(async {
         let store = open_db(&args.db).await?;
         if let Some(chain) = &args.chain {

@@ -107,6 +107,7 @@ impl Report {
 
 /// Prints the report asked for.
 pub(crate) fn run(args: &ReportArgs) -> Result<u8, Failure> {
+    args.report.common().period.check()?;
     block_on(async {
         let common = args.report.common();
         let store = open_db(&common.db).await?;

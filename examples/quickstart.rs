@@ -238,6 +238,7 @@ async fn login(State(app): State<App>, audit: AuditHandle, Json(login): Json<Log
         false => None,
     };
     let claimed: String = login.user.chars().take(64).collect();
+    let privileged = known.as_ref().is_some_and(|user| user.role == "admin");
     match known {
         Some(user) if login.password == "demo" => {
             let actor = if user.role == "admin" { Actor::admin(&user.id) } else { Actor::user(&user.id) };
@@ -248,13 +249,17 @@ async fn login(State(app): State<App>, audit: AuditHandle, Json(login): Json<Log
             // A business event beside the HTTP one: what PCI DSS asks about failed logins. (An
             // empty name names no one: an actor needs an id.)
             let actor = if claimed.is_empty() { Actor::anonymous() } else { Actor::user(claimed.clone()) };
-            audit.add_event(
-                EventDraft::new("login_failed")
-                    .actor(actor.with_auth("password"))
-                    .resource("users", claimed)
-                    .outcome(Outcome::Denied)
-                    .reason("bad user or password"),
-            );
+            let mut failed = EventDraft::new("login_failed")
+                .actor(actor.with_auth("password"))
+                .resource("users", claimed)
+                .outcome(Outcome::Denied)
+                .reason("bad user or password");
+            // On a privileged account (the claimant is not authenticated, so the actor stays a
+            // user): tagged, for `audit-trail report privileged --action login_failed`.
+            if privileged {
+                failed = failed.tag("privileged");
+            }
+            audit.add_event(failed);
             audit.set_reason("bad user or password");
             (StatusCode::UNAUTHORIZED, Json(json!({"error": "bad user or password"}))).into_response()
         }

@@ -149,3 +149,21 @@ async fn an_update_refuses_what_it_cannot_apply() {
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     app.auditor.shutdown().await;
 }
+
+/// A failed login on a privileged account is what PCI DSS and SOC 2 ask about: the
+/// `login_failed` event of a wrong password for `admin` is tagged `privileged`, so `report
+/// privileged --action login_failed` (the README's recipe) finds it; one for `alice` is not.
+#[tokio::test]
+async fn a_failed_login_on_a_privileged_account_is_in_the_privileged_report() {
+    let app = run().await;
+    for user in ["admin", "alice"] {
+        let body = json!({"user": user, "password": "wrong"}).to_string();
+        assert_eq!(app.send("POST", "/login", &[JSON], &body).await.status, StatusCode::UNAUTHORIZED);
+    }
+    app.auditor.shutdown().await;
+    let filter = audit_seaorm::ReportFilter::new().action("login_failed");
+    let page = app.store.privileged_actions(&filter).await.expect("report");
+    let found: Vec<(&str, &str)> =
+        page.events.iter().map(|e| (e.event.action.as_str(), e.event.resource.id.as_str())).collect();
+    assert_eq!(found, [("login_failed", "admin")]);
+}

@@ -200,6 +200,16 @@
 //!   `case_insensitive_keys.rs`): two events, the `bulk` stand-in
 //!   under the model's spelling with the old values and an `update` under the stored one
 //!   with `old_unknown`. Nothing is lost, but use the key as stored.
+//! - MySQL/MariaDB tables that are not transactional (MyISAM, Aria, MEMORY) keep what a
+//!   rolled-back transaction or a statement failing partway wrote, while the events of those
+//!   writes are dropped with the rollback or the failure: audit InnoDB tables only.
+//! - MariaDB with `sql_mode=ORACLE` runs anonymous blocks (`BEGIN DELETE …; END`, `DECLARE …
+//!   BEGIN … END`), which this reader takes for transaction control or misses: not supported.
+//! - A raw write read through `query_one`/`query_all`/`stream` is a `bulk` event whose
+//!   `rows_affected` is the number of rows the statement returned, not of rows it wrote.
+//! - The body of a stored procedure, function or trigger created through the connection is
+//!   read statement by statement: its writes show as `bulk` events (refused in strict mode)
+//!   though creating it writes no row.
 //! - A floating-point column changed from `0` to `-0` (or back) records nothing, and a `-0`
 //!   is recorded as `0`: canonical JSON (SPEC §1, RFC 8785) writes both as `0`.
 //! - Writes the statement's text does not show are not seen: a function that writes, called

@@ -133,6 +133,9 @@ struct Dialect {
     dash_comment_needs_space: bool,
     /// `[name]` is a quoted identifier (SQLite); elsewhere `[` is punctuation.
     brackets: bool,
+    /// `` `name` `` is a quoted identifier (MySQL, SQLite); in PostgreSQL `` ` `` is an
+    /// operator character, and what follows it is SQL.
+    backticks: bool,
     /// `$` may continue a word (identifiers of PostgreSQL, MySQL and SQLite).
     dollar_in_words: bool,
     /// `$tag$ … $tag$` is a string (PostgreSQL); elsewhere `$a$` is an identifier.
@@ -154,6 +157,7 @@ const LENIENT: Dialect = Dialect {
     hash_comments: true,
     dash_comment_needs_space: false,
     brackets: true,
+    backticks: true,
     dollar_in_words: false,
     dollar_quotes: true,
     executable_comments: true,
@@ -169,6 +173,7 @@ const MYSQL: Dialect = Dialect {
     hash_comments: true,
     dash_comment_needs_space: true,
     brackets: false,
+    backticks: true,
     dollar_in_words: true,
     dollar_quotes: false,
     executable_comments: true,
@@ -192,6 +197,7 @@ const POSTGRES: Dialect = Dialect {
     hash_comments: false,
     dash_comment_needs_space: false,
     brackets: false,
+    backticks: false,
     dollar_in_words: true,
     dollar_quotes: true,
     executable_comments: false,
@@ -210,6 +216,7 @@ const SQLITE: Dialect = Dialect {
     hash_comments: false,
     dash_comment_needs_space: false,
     brackets: true,
+    backticks: true,
     dollar_in_words: true,
     dollar_quotes: false,
     executable_comments: false,
@@ -241,7 +248,9 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Vec<Vec<Token<'a>>> {
             }
         };
         match c {
-            b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => i += 1,
+            // `\v` too: MySQL, MariaDB and SQLite read it as white space (and PostgreSQL from
+            // version 16), so `SET\vSTATEMENT … FOR DELETE …` is two words.
+            b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c' => i += 1,
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
                 let glued = bytes.get(i + 2).is_some_and(|&next| next > b' ');
                 if glued && dialect.dash_comment_needs_space {
@@ -286,7 +295,7 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Vec<Vec<Token<'a>>> {
                 e_string_end = (backslash && dialect.backslash == Backslash::EStrings).then_some(i);
                 push(&mut statements, Token::Literal);
             }
-            b'"' | b'`' | b'[' if c != b'[' || dialect.brackets => {
+            b'"' | b'`' | b'[' if (c != b'[' || dialect.brackets) && (c != b'`' || dialect.backticks) => {
                 let close = if c == b'[' { b']' } else { c };
                 let backslash = c == b'"' && dialect.backslash_in_double_quotes;
                 i += 1;
@@ -557,7 +566,8 @@ fn plainly_read_only(sql: &str) -> bool {
         return false;
     }
     // (Transaction control is read in full: see `Verb::Transaction`.)
-    const READ_ONLY: [&str; 7] = ["SELECT", "SHOW", "PRAGMA", "SET", "CREATE", "ALTER", "DROP"];
+    // (Not `CREATE`: `CREATE TABLE … AS WITH d AS (DELETE …) …` writes another table.)
+    const READ_ONLY: [&str; 6] = ["SELECT", "SHOW", "PRAGMA", "SET", "ALTER", "DROP"];
     READ_ONLY.iter().any(|w| w.eq_ignore_ascii_case(word)) && !trimmed[word.len()..].contains(';')
 }
 
@@ -854,6 +864,12 @@ fn nested_writes(statement: &[Token<'_>], depth: usize) -> Vec<(Verb, String)> {
         "EXPLAIN" | "DESCRIBE" | "DESC" => explained_writes(false, rest, depth),
         "ANALYZE" | "ANALYSE" => explained_writes(true, rest, depth),
         "COPY" => copy_writes(rest, depth),
+        // PostgreSQL `CREATE TABLE … AS query` (and `CREATE TABLE … AS EXECUTE p`): the query
+        // may hold data-modifying `WITH` parts, which write tables other than the new one.
+        "CREATE" => match as_at_depth_zero(rest) {
+            Some(at) => nested_writes(&rest[at + 1..], depth + 1),
+            None => Vec::new(),
+        },
         // MariaDB `SET STATEMENT var = value [, …] FOR statement`: the statement's writes.
         "SET" if rest.first().is_some_and(|t| is_word(t, "STATEMENT")) => {
             match rest.iter().position(|t| is_word(t, "FOR")) {
@@ -881,6 +897,21 @@ fn nested_writes(statement: &[Token<'_>], depth: usize) -> Vec<(Verb, String)> {
         _ if starts_compound(statement) => vec![(Verb::Do, String::new())],
         _ => Vec::new(),
     }
+}
+
+/// Where the first `AS` outside parentheses stands (`CREATE TABLE c AS query`; not the `AS`
+/// of a generated column's definition).
+fn as_at_depth_zero(tokens: &[Token<'_>]) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, token) in tokens.iter().enumerate() {
+        match token {
+            Token::Punct('(') => depth += 1,
+            Token::Punct(')') => depth = depth.saturating_sub(1),
+            _ if depth == 0 && is_word(token, "AS") => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A MariaDB compound statement run outside a stored program, which may hold any statement:
@@ -930,17 +961,23 @@ fn cte_writes(rest: &[Token<'_>]) -> Vec<(Verb, String)> {
 /// `ANALYZE statement`). `ANALYZE [TABLE] t` (statistics) and plain `EXPLAIN` write nothing.
 fn explained_writes(mut analyzed: bool, rest: &[Token<'_>], nesting: usize) -> Vec<(Verb, String)> {
     let mut depth = 0usize;
+    let is_analyze = |word: &str| word.eq_ignore_ascii_case("ANALYZE") || word.eq_ignore_ascii_case("ANALYSE");
     for (i, token) in rest.iter().enumerate() {
         match token {
+            // After the options, a statement in parentheses (`EXPLAIN ANALYZE (WITH … DELETE
+            // …)`): the options' own parentheses come first.
+            Token::Punct('(') if depth == 0 && i > 0 => {
+                return if analyzed { nested_writes(&rest[i..], nesting + 1) } else { Vec::new() };
+            }
             Token::Punct('(') => depth += 1,
             Token::Punct(')') => depth = depth.saturating_sub(1),
-            Token::Word(word) if word.eq_ignore_ascii_case("ANALYZE") || word.eq_ignore_ascii_case("ANALYSE") => {
-                analyzed = true;
-            }
+            // An option name may be quoted (`EXPLAIN ("analyze") …`).
+            Token::Word(word) if is_analyze(word) => analyzed = true,
+            Token::Ident(word) if is_analyze(word) => analyzed = true,
             Token::Word(word)
                 if depth == 0
                     && (Verb::parse(word).is_some()
-                        || is_any_word(token, &["WITH", "SELECT", "VALUES", "TABLE", "EXECUTE"])) =>
+                        || is_any_word(token, &["WITH", "SELECT", "VALUES", "TABLE", "EXECUTE", "CREATE"])) =>
             {
                 // The explained statement starts here.
                 return if analyzed { nested_writes(&rest[i..], nesting + 1) } else { Vec::new() };
@@ -1498,6 +1535,73 @@ mod tests {
         assert_ne!(writes_on(texts[0], Postgres), writes_on(texts[0], MySql), "the backends must read a text apart");
     }
 
+    /// A vertical tab is white space to MySQL, MariaDB and SQLite (and PostgreSQL 16+): read
+    /// as punctuation, it hid the word after it (MariaDB ran each of these; none was seen).
+    #[test]
+    fn a_vertical_tab_is_white_space() {
+        use sea_orm::DatabaseBackend::{MySql, Sqlite};
+        let verbs = |sql: &str, backend| -> Vec<(Verb, String)> {
+            writes_on(sql, backend).into_iter().map(|w| (w.verb, w.table)).collect()
+        };
+        assert_eq!(
+            verbs("SET\x0bSTATEMENT max_statement_time=0 FOR DELETE FROM t WHERE a=1", MySql),
+            [(Verb::Delete, "t".to_string())]
+        );
+        assert_eq!(verbs("BEGIN\x0bNOT ATOMIC DELETE FROM t WHERE a=2; END", MySql)[0].0, Verb::Do);
+        assert_eq!(verbs("LOAD\x0bDATA LOCAL INFILE 'f' INTO TABLE t", MySql), [(Verb::Insert, "t".to_string())]);
+        assert_eq!(verbs("BEGIN\x0b", MySql), [(Verb::Transaction, String::new())], "transaction control");
+        assert_eq!(verbs("DELETE\x0bFROM t", Sqlite), [(Verb::Delete, "t".to_string())]);
+    }
+
+    /// PostgreSQL has no backtick identifiers: `` ` `` is an operator character there, and the
+    /// SQL between two of them is SQL (it was read as a quoted name, hiding the DELETE).
+    #[test]
+    fn a_backtick_quotes_nothing_on_postgres() {
+        use sea_orm::DatabaseBackend::{MySql, Postgres};
+        let sql =
+            "DROP OPERATOR IF EXISTS ` (int4, int4); DELETE FROM t WHERE a = 1; DROP OPERATOR IF EXISTS ` (int4, int4)";
+        let found: Vec<(Verb, String)> = writes_on(sql, Postgres).into_iter().map(|w| (w.verb, w.table)).collect();
+        assert_eq!(found, [(Verb::Delete, "t".to_string())]);
+        // MySQL quotes names with it.
+        let found: Vec<(Verb, String)> =
+            writes_on("UPDATE `my table` SET a = 1", MySql).into_iter().map(|w| (w.verb, w.table)).collect();
+        assert_eq!(found, [(Verb::Update, "my table".to_string())]);
+    }
+
+    /// PostgreSQL runs the statement `EXPLAIN` analyzes also with a quoted option name and
+    /// with the statement in parentheses; `CREATE TABLE … AS` runs the data-modifying `WITH`
+    /// parts of its query (each ran on PostgreSQL 15; none was seen).
+    #[test]
+    fn explained_and_create_as_statements_that_write() {
+        use sea_orm::DatabaseBackend::Postgres;
+        let verbs = |sql: &str| -> Vec<(Verb, String)> {
+            writes_on(sql, Postgres).into_iter().map(|w| (w.verb, w.table)).collect()
+        };
+        let delete_t = [(Verb::Delete, "t".to_string())];
+        for sql in [
+            r#"EXPLAIN ("analyze") DELETE FROM t WHERE a=1"#,
+            "EXPLAIN ANALYZE (WITH d AS (DELETE FROM t WHERE a=1 RETURNING *) SELECT * FROM d)",
+            "EXPLAIN (ANALYZE) (WITH d AS (DELETE FROM t WHERE a=1 RETURNING *) SELECT * FROM d)",
+            "CREATE TABLE c AS WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+            "CREATE TABLE c AS (WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d)",
+            "EXPLAIN ANALYZE CREATE TABLE c AS WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+        ] {
+            assert_eq!(verbs(sql), delete_t, "{sql}");
+        }
+        assert_eq!(verbs("CREATE TABLE c AS EXECUTE p"), [(Verb::Execute, String::new())]);
+        // Explained without ANALYZE, or a query that writes nothing: no write.
+        for sql in [
+            "EXPLAIN (WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d)",
+            "EXPLAIN (costs) DELETE FROM t",
+            "CREATE TABLE c AS SELECT * FROM t",
+            "CREATE TABLE g (a int, b int GENERATED ALWAYS AS (a * 2) STORED)",
+            "CREATE VIEW v AS SELECT 1",
+            "CREATE INDEX i ON t (a)",
+        ] {
+            assert_eq!(verbs(sql), [], "{sql}");
+        }
+    }
+
     fn one(sql: &str) -> Option<(Verb, String)> {
         let found = writes(sql);
         assert!(found.len() <= 1, "{found:?}");
@@ -1613,7 +1717,13 @@ mod tests {
             one(r#"INSERT INTO "public"."users" ("a") VALUES ($1) RETURNING "id""#),
             Some((Verb::Insert, "users".into()))
         );
-        assert_eq!(one("  /* x */ update `users` set a = ? where id = ?"), Some((Verb::Update, "users".into())));
+        // (Backtick names are MySQL's and SQLite's: read as MySQL reads them.)
+        let on_mysql =
+            |sql: &str| writes_on(sql, sea_orm::DatabaseBackend::MySql).into_iter().map(|w| (w.verb, w.table));
+        assert_eq!(
+            on_mysql("  /* x */ update `users` set a = ? where id = ?").collect::<Vec<_>>(),
+            [(Verb::Update, "users".into())]
+        );
         assert_eq!(one("DELETE FROM users WHERE id = 1"), Some((Verb::Delete, "users".into())));
         assert_eq!(one("DELETE QUICK IGNORE FROM t"), Some((Verb::Delete, "t".into())));
         assert_eq!(one("REPLACE INTO t VALUES (1)"), Some((Verb::Replace, "t".into())));
@@ -1928,7 +2038,10 @@ mod tests {
             one("LOAD DATA LOW_PRIORITY LOCAL INFILE 'f' REPLACE INTO TABLE db.t FIELDS TERMINATED BY ','"),
             Some(w(Verb::Replace, "t"))
         );
-        assert_eq!(one("load data concurrent infile 'f' ignore into table `t` (a, b)"), Some(w(Verb::Insert, "t")));
+        let on_mysql = |sql: &str| {
+            writes_on(sql, sea_orm::DatabaseBackend::MySql).into_iter().map(|w| (w.verb, w.table)).collect::<Vec<_>>()
+        };
+        assert_eq!(on_mysql("load data concurrent infile 'f' ignore into table `t` (a, b)"), [w(Verb::Insert, "t")]);
         assert_eq!(
             one("LOAD XML LOCAL INFILE 'f.xml' INTO TABLE t ROWS IDENTIFIED BY '<row>'"),
             Some(w(Verb::Insert, "t"))

@@ -59,7 +59,7 @@ pub struct TornTail {
 impl JsonlStore {
     /// Opens (creating if needed) and locks the trail at `path`, recovering a torn tail.
     ///
-    /// A new file's directory entry is made durable too. Bytes after the last `\n` are cut
+    /// The directory entry is made durable too (at every open). Bytes after the last `\n` are cut
     /// only if they can be the start of an event line (or are NUL, or such a start followed
     /// by NUL, as a crash can leave them) and the last complete line is a valid event;
     /// otherwise opening fails and the
@@ -67,16 +67,15 @@ impl JsonlStore {
     pub fn open(path: impl AsRef<Path>) -> Result<JsonlStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let shown = path.display().to_string();
-        let (mut file, created) =
-            open_or_create(&path).map_err(|e| StoreError::io(format!("cannot open {shown}"), e))?;
+        let mut file = open_or_create(&path).map_err(|e| StoreError::io(format!("cannot open {shown}"), e))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Err(StoreError::Locked { path }),
             Err(TryLockError::Error(e)) => return Err(StoreError::io(format!("cannot lock {shown}"), e)),
         }
-        if created {
-            sync_parent_dir(&path).map_err(|e| StoreError::io(format!("cannot sync the directory of {shown}"), e))?;
-        }
+        // Every time, not only when this open created the file: an open that created it and
+        // then failed to sync leaves a file the next open finds, whose entry may not be durable.
+        sync_parent_dir(&path).map_err(|e| StoreError::io(format!("cannot sync the directory of {shown}"), e))?;
         let len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
         let complete =
             end_of_last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
@@ -212,17 +211,11 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 /// Opens `path` for reading and appending, creating it if missing; says whether it did.
-fn open_or_create(path: &Path) -> std::io::Result<(File, bool)> {
-    let mut options = OpenOptions::new();
-    options.read(true).append(true);
-    match options.clone().create_new(true).open(path) {
-        Ok(file) => Ok((file, true)),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((options.open(path)?, false)),
-        Err(e) => Err(e),
-    }
+fn open_or_create(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().read(true).append(true).create(true).open(path)
 }
 
-/// Makes a new file's directory entry durable (else a power loss can lose the file with the
+/// Makes the file's directory entry durable (else a power loss can lose the file with the
 /// events acknowledged in it).
 fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
     let dir = match path.parent() {

@@ -113,6 +113,23 @@ async fn instances_taking_turns_store_the_same_subtrees(db: &TestDb) {
 }
 on_all_backends!(instances_taking_turns_store_the_same_subtrees);
 
+/// The same with a read page smaller than a block (`with_read_page_size`, a memory knob):
+/// reading a block's older leaves back was cut at the page, and every node from there on was
+/// left out (proofs then read the whole chain).
+async fn a_small_read_page_leaves_no_subtree_out(db: &TestDb) {
+    let stores = [db.migrated_store().await.with_read_page_size(2), db.store().await.with_read_page_size(2)];
+    let (reference, events) = reference().await;
+    let mut head = audit_core::store::Head::EMPTY;
+    let mut at = 0;
+    for (turn, size) in BATCHES.into_iter().enumerate() {
+        head = stores[turn % 2].append("default", head, &events[at..at + size]).await.expect("append");
+        at += size;
+        assert_eq!(count_nodes(&stores[0]).await, stored_count(at as u64), "after {at} events");
+    }
+    assert_nodes_match(&stores[1], &reference, EVENTS as u64).await;
+}
+on_all_backends!(a_small_read_page_leaves_no_subtree_out);
+
 async fn migrate_rebuilds_missing_subtrees(db: &TestDb) {
     let store = db.migrated_store().await;
     let (reference, events) = reference().await;

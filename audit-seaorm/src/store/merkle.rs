@@ -375,7 +375,9 @@ impl SqlStore {
         self.insert_nodes(txn, chain, pending.into_iter()).await
     }
 
-    /// `(seq, line)` of `chain` with `from <= seq <= to`, read through `conn`, at most one page.
+    /// `(seq, line)` of `chain` with `from <= seq <= to` (at most a block), read through
+    /// `conn`: a whole block whatever the read page size (a page smaller than a block cut the
+    /// read short, and every node of such a block, and of the blocks after it, was left out).
     async fn line_range(
         &self,
         conn: &impl ConnectionTrait,
@@ -383,7 +385,8 @@ impl SqlStore {
         from: u64,
         to: u64,
     ) -> Result<Vec<(u64, String)>, SqlStoreError> {
-        self.line_page_on(conn, chain, from, to, self.page_size).await
+        let block = usize::try_from(BLOCK).unwrap_or(usize::MAX);
+        self.line_page_on(conn, chain, from, to, self.page_size.max(block)).await
     }
 }
 

@@ -276,3 +276,49 @@ async fn sqlite_an_earlier_versions_replace_triggers_are_upgraded() {
     assert!(store.verify_chain("default").await.expect("verify").is_valid());
     db.cleanup().await;
 }
+
+/// `ensure_partitions` (a monthly job, maybe on several instances) takes the lock `migrate`
+/// takes: run while another holds it, it waits for it instead of racing on `CREATE … IF NOT
+/// EXISTS` (the loser failed with "already exists"). Seen in `pg_locks`, not timed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_ensure_partitions_waits_for_the_migration_lock() {
+    use futures_util::FutureExt;
+    let Some(db) = TestDb::open(Backend::Postgres, "partitions_lock").await else { return };
+    let result = std::panic::AssertUnwindSafe(ensure_partitions_waits(&db)).catch_unwind().await;
+    db.cleanup().await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn ensure_partitions_waits(db: &TestDb) {
+    use sea_orm::TransactionTrait;
+    let store = Arc::new(db.store().await.with_monthly_partitions(1));
+    store.migrate().await.expect("migrate");
+    // Another process's migration, holding the lock.
+    let conn = db.connect().await;
+    let holder = conn.begin().await.expect("begin");
+    holder
+        .execute_unprepared("SELECT pg_advisory_xact_lock(hashtext('audit-trail migrate ' || current_schema()))")
+        .await
+        .expect("take the lock");
+    let job = tokio::spawn({
+        let store = store.clone();
+        async move { store.ensure_partitions(6).await }
+    });
+    // Waiting for this schema's migration lock (its key's low 32 bits are the lock's objid).
+    let waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+                   AND objid::bigint = (hashtext('audit-trail migrate ' || current_schema())::bigint & 4294967295)";
+    // A guard against a hang, not a measure of speed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        assert!(!job.is_finished(), "ensure_partitions ran while a migration held the lock");
+        if count(&conn, DbBackend::Postgres, waiting).await > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "ensure_partitions neither ran nor waited");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    holder.commit().await.expect("release the lock");
+    job.await.expect("the job").expect("partitions created once the lock is free");
+}

@@ -388,7 +388,11 @@ impl SqlStore {
             return Ok(());
         }
         let txn = self.db.begin().await.map_err(SqlStoreError::db("create partitions: begin a transaction"))?;
-        match schema::ensure_partitions(&txn, months_ahead, chrono::Utc::now()).await {
+        let created = async {
+            schema::take_migration_lock(&txn).await?;
+            schema::ensure_partitions(&txn, months_ahead, chrono::Utc::now()).await
+        };
+        match created.await {
             Ok(()) => txn.commit().await.map_err(SqlStoreError::db("create partitions: commit")),
             Err(e) => {
                 rollback(txn).await;

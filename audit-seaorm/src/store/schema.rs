@@ -82,12 +82,7 @@ async fn migrate_postgres(
     now: DateTime<Utc>,
 ) -> Result<(), SqlStoreError> {
     // Two processes migrating at once would race on CREATE … IF NOT EXISTS.
-    exec(
-        conn,
-        "SELECT pg_advisory_xact_lock(hashtext('audit-trail migrate ' || current_schema()))",
-        "take the migration lock",
-    )
-    .await?;
+    take_migration_lock(conn).await?;
     let layout = postgres_layout(conn).await?;
     let partitioned = match (layout, partitions) {
         (PgLayout::Missing, ahead) => ahead.is_some(),
@@ -223,6 +218,18 @@ pub(crate) fn month_ranges(now: DateTime<Utc>, months_ahead: u32) -> Vec<(String
         (year, month) = (next_year, next_month);
     }
     out
+}
+
+/// PostgreSQL: the lock that `migrate` and `ensure_partitions` take for their transaction, one
+/// per schema: two of them at once would race on `CREATE … IF NOT EXISTS` (the second fails
+/// with "already exists" once the first commits).
+pub(crate) async fn take_migration_lock(conn: &impl ConnectionTrait) -> Result<(), SqlStoreError> {
+    exec(
+        conn,
+        "SELECT pg_advisory_xact_lock(hashtext('audit-trail migrate ' || current_schema()))",
+        "take the migration lock",
+    )
+    .await
 }
 
 /// Creates the monthly partitions of the current month and the next `months_ahead`, and the

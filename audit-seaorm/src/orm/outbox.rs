@@ -93,12 +93,18 @@ pub(crate) async fn migrate(conn: &impl ConnectionTrait, table: &str) -> Result<
     conn.execute_unprepared(&sql).await.map(|_| ())
 }
 
-/// Inserts `rows` (inside the caller's transaction).
-async fn insert_rows(conn: &impl ConnectionTrait, table: &str, rows: &[OutboxRow]) -> Result<(), DbErr> {
+/// Inserts `rows` (inside the caller's transaction), in INSERTs of `lens` rows ([`chunk_lens`]).
+async fn insert_rows(
+    conn: &impl ConnectionTrait,
+    table: &str,
+    rows: Vec<OutboxRow>,
+    lens: &[usize],
+) -> Result<(), DbErr> {
     let backend = conn.get_database_backend();
-    for chunk in chunks(rows) {
-        let mut values = Vec::with_capacity(chunk.len() * 3);
-        let sql = insert_sql(backend, table, chunk, &mut values);
+    let mut rows = rows.into_iter();
+    for &len in lens {
+        let mut values = Vec::with_capacity(len * 3);
+        let sql = insert_sql(backend, table, rows.by_ref().take(len), &mut values);
         conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     }
     Ok(())
@@ -118,13 +124,14 @@ pub(crate) async fn replace(
     let backend = conn.get_database_backend();
     let rows = rows_of(events)?;
     let one_call = matches!(backend, DbBackend::Postgres | DbBackend::Sqlite);
-    if !one_call || sealed.is_empty() || sealed.len() > CHUNK || chunks(&rows).len() > 1 {
+    let lens = chunk_lens(&rows);
+    if !one_call || sealed.is_empty() || sealed.len() > CHUNK || lens.len() > 1 {
         delete(conn, table, sealed).await?;
-        return insert_rows(conn, table, &rows).await;
+        return insert_rows(conn, table, rows, &lens).await;
     }
     let mut values: Vec<Value> = sealed.iter().map(|id| Value::String(Some(id.clone()))).collect();
     let list: Vec<String> = (1..=sealed.len()).map(|n| placeholder(backend, n)).collect();
-    let insert = insert_sql(backend, table, &rows, &mut values);
+    let insert = insert_sql(backend, table, rows, &mut values);
     let (table, list) = (quote(backend, table), list.join(", "));
     let sql = match backend {
         DbBackend::Postgres => format!("WITH sealed AS (DELETE FROM {table} WHERE id IN ({list})) {insert}"),
@@ -150,32 +157,38 @@ fn rows_of(events: &[OrmEvent]) -> Result<Vec<OutboxRow>, DbErr> {
         .collect()
 }
 
-/// `rows` cut into the INSERTs that write them: at most [`CHUNK`] rows and [`CHUNK_BYTES`]
-/// of payload each (a row larger than that alone is an INSERT of its own).
-fn chunks(rows: &[OutboxRow]) -> Vec<&[OutboxRow]> {
-    let mut chunks = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, row) in rows.iter().enumerate() {
-        if i > start && (i - start == CHUNK || bytes + row.payload.len() > CHUNK_BYTES) {
-            chunks.push(&rows[start..i]);
-            (start, bytes) = (i, 0);
+/// How many of `rows`, in order, each INSERT that writes them takes: at most [`CHUNK`] rows
+/// and [`CHUNK_BYTES`] of payload each (a row larger than that alone is an INSERT of its own).
+fn chunk_lens(rows: &[OutboxRow]) -> Vec<usize> {
+    let mut lens = Vec::new();
+    let (mut len, mut bytes) = (0, 0);
+    for row in rows {
+        if len > 0 && (len == CHUNK || bytes + row.payload.len() > CHUNK_BYTES) {
+            lens.push(len);
+            (len, bytes) = (0, 0);
         }
+        len += 1;
         bytes += row.payload.len();
     }
-    if start < rows.len() {
-        chunks.push(&rows[start..]);
+    if len > 0 {
+        lens.push(len);
     }
-    chunks
+    lens
 }
 
 /// `INSERT INTO table … VALUES …` for `rows`, their values appended to `values` (numbered
 /// after those already there).
-fn insert_sql(backend: DbBackend, table: &str, rows: &[OutboxRow], values: &mut Vec<Value>) -> String {
+fn insert_sql(
+    backend: DbBackend,
+    table: &str,
+    rows: impl IntoIterator<Item = OutboxRow>,
+    values: &mut Vec<Value>,
+) -> String {
     let mut sql = format!("INSERT INTO {} (id, ts_us, payload) VALUES ", quote(backend, table));
     // Not the events' own time (when the changes were intercepted, maybe long before): a
     // recovery that spares rows younger than an age must spare a transaction committing now.
     let written_at = audit_core::Timestamp::now().unix_micros();
-    for (i, row) in rows.iter().enumerate() {
+    for (i, row) in rows.into_iter().enumerate() {
         if i > 0 {
             sql.push_str(", ");
         }
@@ -186,9 +199,9 @@ fn insert_sql(backend: DbBackend, table: &str, rows: &[OutboxRow], values: &mut 
             placeholder(backend, n + 2),
             placeholder(backend, n + 3)
         ));
-        values.push(Value::String(Some(row.id.clone())));
+        values.push(Value::String(Some(row.id)));
         values.push(Value::BigInt(Some(written_at)));
-        values.push(Value::String(Some(row.payload.clone())));
+        values.push(Value::String(Some(row.payload)));
     }
     sql
 }
@@ -331,14 +344,14 @@ pub(crate) async fn recover(
 
 #[cfg(test)]
 mod tests {
-    use super::{CHUNK, CHUNK_BYTES, OutboxRow, chunks};
+    use super::{CHUNK, CHUNK_BYTES, OutboxRow, chunk_lens};
 
     fn rows(sizes: &[usize]) -> Vec<OutboxRow> {
         sizes.iter().map(|&n| OutboxRow { id: String::new(), payload: "x".repeat(n) }).collect()
     }
 
     fn lengths(rows: &[OutboxRow]) -> Vec<usize> {
-        chunks(rows).iter().map(|chunk| chunk.len()).collect()
+        chunk_lens(rows)
     }
 
     #[test]
@@ -350,6 +363,6 @@ mod tests {
         // A row larger than the budget alone is an INSERT of its own; nothing is dropped.
         assert_eq!(lengths(&rows(&[10, CHUNK_BYTES + 1, 10])), [1, 1, 1]);
         let all = rows(&[third, CHUNK_BYTES * 2, 5, 5]);
-        assert_eq!(chunks(&all).iter().map(|c| c.len()).sum::<usize>(), all.len());
+        assert_eq!(chunk_lens(&all).iter().sum::<usize>(), all.len());
     }
 }

@@ -979,12 +979,54 @@ impl SqlStore {
             page: Vec::new().into_iter(),
             next: None,
             fetched: None,
-            overlap: None,
+            paging: SeqPages::new(self.page_size),
         };
         if from <= last {
             lines.next = Some(lines.fetch(from));
         }
         Box::pin(lines)
+    }
+}
+
+/// Paging through a chain by seq so that every row is read (`read` and `verify_chain`). On
+/// PostgreSQL with monthly partitions the key is `(chain, seq, ts)`, so a second row may stand
+/// at a seq; one at the end of a page could be cut off by the page's `LIMIT`. So each page
+/// starts again at the last seq of the page before, asking for one row more, and passes over
+/// its first row if it is at that seq (read already); a repeated row is read, and the chain
+/// found broken there.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SeqPages {
+    page_size: usize,
+    /// The last seq of the page before, where the page being fetched starts.
+    overlap: Option<u64>,
+}
+
+impl SeqPages {
+    pub(crate) fn new(page_size: usize) -> SeqPages {
+        SeqPages { page_size, overlap: None }
+    }
+
+    /// The rows the page being fetched asks for.
+    pub(crate) fn limit(&self) -> usize {
+        self.page_size.saturating_add(usize::from(self.overlap.is_some()))
+    }
+
+    /// A page of `len` rows arrived, from seq `first` to `last`, of a chain read up to seq `to`:
+    /// whether to pass its first row over, and the seq the next page starts at, if there is
+    /// one (none after a page that is not full, or whose rows were all at the seq it started
+    /// from: repeated rows, handed on, which make no progress).
+    pub(crate) fn arrived(
+        &mut self,
+        len: usize,
+        first: Option<u64>,
+        last: Option<u64>,
+        to: u64,
+    ) -> (bool, Option<u64>) {
+        let full = len >= self.limit();
+        let seen = self.overlap.take();
+        let pass_over = seen.is_some() && first == seen;
+        self.overlap = last.filter(|&last| full && last <= to && seen.is_none_or(|seen| last > seen));
+        (pass_over, self.overlap)
     }
 }
 
@@ -1003,25 +1045,13 @@ struct Lines<'a> {
     next: Option<PageQuery<'a>>,
     /// The next page, arrived before this one was consumed.
     fetched: Option<Result<Vec<(u64, String)>, SqlStoreError>>,
-    /// The last seq of the page before, where the page being fetched starts again: on
-    /// PostgreSQL with monthly partitions the key is `(chain, seq, ts)`, so a second row may
-    /// stand at a seq, and one at the end of a page must be read too (the page's LIMIT may
-    /// have cut it off). The first row at that seq, read already, is passed over.
-    overlap: Option<u64>,
+    paging: SeqPages,
 }
 
 impl<'a> Lines<'a> {
-    /// Fetches a page from `from`; one row longer after a page that ended at `from` (the
-    /// row read already, see `overlap`).
     fn fetch(&self, from: u64) -> PageQuery<'a> {
-        let (store, chain, last) = (self.store, self.chain.clone(), self.last);
-        let limit = self.limit();
+        let (store, chain, last, limit) = (self.store, self.chain.clone(), self.last, self.paging.limit());
         Box::pin(async move { store.line_page(&chain, from, last, limit).await })
-    }
-
-    /// The rows the page being fetched asks for.
-    fn limit(&self) -> usize {
-        self.store.page_size.saturating_add(usize::from(self.overlap.is_some()))
     }
 
     /// Polls the query for the next page, keeping the page if it arrived.
@@ -1047,21 +1077,14 @@ impl Stream for Lines<'_> {
             }
             match this.fetched.take() {
                 Some(Ok(mut rows)) => {
-                    let full = rows.len() >= this.limit();
-                    let seen = this.overlap.take();
-                    if seen.is_some() && rows.first().map(|&(seq, _)| seq) == seen {
+                    let (first, last) = (rows.first().map(|&(seq, _)| seq), rows.last().map(|&(seq, _)| seq));
+                    let (pass_over, next) = this.paging.arrived(rows.len(), first, last, this.last);
+                    if pass_over {
                         rows.remove(0);
                     }
-                    // A full page may have more after it: ask for the next one right away
-                    // (unless every row was at the seq it started from: repeated rows, handed
-                    // on, which make no progress).
-                    if full
-                        && let Some(&(seq, _)) = rows.last()
-                        && seq <= this.last
-                        && seen.is_none_or(|seen| seq > seen)
-                    {
-                        this.overlap = Some(seq);
-                        this.next = Some(this.fetch(seq));
+                    // A full page may have more after it: ask for the next one right away.
+                    if let Some(from) = next {
+                        this.next = Some(this.fetch(from));
                         this.poll_next_page(cx);
                     }
                     this.page = rows.into_iter();
@@ -1310,6 +1333,29 @@ pub(crate) fn connect_error(doing: &str, url: &str) -> impl FnOnce(DbErr) -> Sql
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn seq_pages_read_every_row_and_end() {
+        let mut paging = SeqPages::new(3);
+        assert_eq!(paging.limit(), 3);
+        // Rows 1..=3: full; the next page starts at 3 again, one row longer.
+        assert_eq!(paging.arrived(3, Some(1), Some(3), 10), (false, Some(3)));
+        assert_eq!(paging.limit(), 4);
+        // 3 (read already), 4, 5, 6: the first passed over.
+        assert_eq!(paging.arrived(4, Some(3), Some(6), 10), (true, Some(6)));
+        // 6, then a second row at 6 and 7, 8: only the first 6 passed over (the second is read).
+        assert_eq!(paging.arrived(4, Some(6), Some(8), 10), (true, Some(8)));
+        // A page not full: the end.
+        assert_eq!(paging.arrived(2, Some(8), Some(9), 10), (true, None));
+        // Every row at the seq the page started from: handed on, and no next page.
+        let mut paging = SeqPages::new(3);
+        assert_eq!(paging.arrived(3, Some(1), Some(3), 10), (false, Some(3)));
+        assert_eq!(paging.arrived(4, Some(3), Some(3), 10), (true, None));
+        // At the last seq wanted, a full page asks once more (a second row may be there).
+        let mut paging = SeqPages::new(2);
+        assert_eq!(paging.arrived(2, Some(1), Some(2), 2), (false, Some(2)));
+        assert_eq!(paging.arrived(1, Some(2), Some(2), 2), (true, None));
+    }
+
     use super::*;
 
     #[test]

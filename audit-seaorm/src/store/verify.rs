@@ -5,7 +5,7 @@
 use super::error::SqlStoreError;
 use super::sql::Dialect;
 use super::sql::{self, COLUMNS, EVENTS, Sql};
-use super::{SqlStore, page_limit};
+use super::{SeqPages, SqlStore, page_limit};
 use audit_core::Event;
 use audit_core::line::{FieldSpans, LineInfo, json_string, json_string_is};
 use audit_core::proof::TreeHead;
@@ -150,48 +150,30 @@ impl SqlStore {
         let mut columns = Columns::default();
         let mut read = 0u64;
         let mut from = 1u64;
-        // The last seq of the page before: the next page starts at it again. On PostgreSQL with
-        // monthly partitions the key is `(chain, seq, ts)`, so a second row may stand at a seq,
-        // and one at the end of a page must be read too (the page's LIMIT may have cut it off);
-        // the first row at that seq, read already, is passed over.
-        // Such a page asks for one row more than a page: the one read already.
-        let mut overlap: Option<u64> = None;
-        let mut limit = self.page_size;
+        // Every row, repeated ones too (see `SeqPages`).
+        let mut paging = SeqPages::new(self.page_size);
         let mut page = if from <= stored_head.seq {
-            Some(self.full_rows(chain, from, stored_head.seq, limit).await?)
+            Some(self.full_rows(chain, from, stored_head.seq, paging.limit()).await?)
         } else {
             None
         };
         while let Some(mut rows) = page.take() {
             let what = || format!("verify chain {chain:?}: read events from seq {from}");
-            let full = rows.len() >= limit;
-            if let Some(seen) = overlap
-                && let Some(first) = rows.first()
-                && seq_at(first).map_err(|e| with_context(e, &what()))? == seen
-            {
+            let seq_of = |row: Option<&QueryResult>| row.map(seq_at).transpose().map_err(|e| with_context(e, &what()));
+            let (first, last) = (seq_of(rows.first())?, seq_of(rows.last())?);
+            let (pass_over, next) = paging.arrived(rows.len(), first, last, stored_head.seq);
+            if pass_over {
                 rows.remove(0);
             }
             let count = rows.len();
-            let last_seq = match rows.last() {
-                Some(row) => Some(seq_at(row).map_err(|e| with_context(e, &what()))?),
-                None => None,
-            };
             // Check this page on the blocking pool while the next one is fetched.
             let dialect = self.dialect;
             let checking = tokio::task::spawn_blocking(move || {
                 let found = check_page(dialect, &mut verifier, &rows);
                 (verifier, found)
             });
-            // A page of rows all at the seq it started from (repeated rows, handed to the
-            // verifier, which reports them) makes no progress: no next page then.
-            if let Some(last) = last_seq
-                && full
-                && last <= stored_head.seq
-                && overlap.is_none_or(|seen| last > seen)
-            {
-                limit = self.page_size.saturating_add(1);
-                page = Some(self.full_rows(chain, last, stored_head.seq, limit).await?);
-                overlap = Some(last);
+            if let Some(next) = next {
+                page = Some(self.full_rows(chain, next, stored_head.seq, paging.limit()).await?);
             }
             let (checked, found) = checking.await.map_err(|e| SqlStoreError::Database {
                 context: what(),
@@ -201,7 +183,7 @@ impl SqlStore {
             columns.add(found.map_err(|e| with_context(e, &what()))?);
             read += count as u64;
             progress(read);
-            from = last_seq.map_or(from, |last| last + 1);
+            from = last.map_or(from, |last| last + 1);
         }
         let tree = verifier.tree().map(|range| TreeHead { size: range.size(), root: range.root() });
         let mut report = StoreVerifyReport {

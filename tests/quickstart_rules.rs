@@ -167,3 +167,31 @@ async fn a_failed_login_on_a_privileged_account_is_in_the_privileged_report() {
         page.events.iter().map(|e| (e.event.action.as_str(), e.event.resource.id.as_str())).collect();
     assert_eq!(found, [("login_failed", "admin")]);
 }
+
+/// Methods a `/users` route does not have get the 405 that axum gives them, and
+/// without a bearer token the 401 of "every `/users` route": the authentication layer runs for
+/// them too, and once required an audit handle those unaudited requests have not (500). The
+/// layer records none of them (GET of a route not marked sensitive, OPTIONS, TRACE).
+#[tokio::test]
+async fn methods_a_route_does_not_have_are_405_or_401_and_not_recorded() {
+    let app = run().await;
+    let bob = ("authorization", "Bearer bob");
+    let before = app.events().await.len();
+    let mut seen = Vec::new();
+    for (method, path, headers, expected) in [
+        ("GET", "/users", vec![bob], StatusCode::METHOD_NOT_ALLOWED),
+        ("HEAD", "/users", vec![bob], StatusCode::METHOD_NOT_ALLOWED),
+        ("OPTIONS", "/users/alice", vec![bob], StatusCode::METHOD_NOT_ALLOWED),
+        ("TRACE", "/users", vec![bob], StatusCode::METHOD_NOT_ALLOWED),
+        ("GET", "/users", vec![], StatusCode::UNAUTHORIZED),
+        ("OPTIONS", "/users/alice", vec![], StatusCode::UNAUTHORIZED),
+    ] {
+        let reply = app.send(method, path, &headers, "").await;
+        seen.push((method, path, headers.len(), reply.status, expected, reply.body));
+    }
+    for (method, path, token, status, expected, body) in &seen {
+        assert_eq!(status, expected, "{method} {path} with {token} token(s): {body:?}; all {seen:?}");
+    }
+    assert_eq!(app.events().await.len(), before, "none of these requests is audited");
+    app.auditor.shutdown().await;
+}

@@ -36,7 +36,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
-/// The most forwarded hops walked before giving up (the client is then unknown).
+/// The most forwarded entries walked (trusted hops and the client's entry) before giving up
+/// (the client is then unknown).
 pub const MAX_FORWARDED_HOPS: usize = 32;
 
 /// An IP network in CIDR notation (`10.0.0.0/8`, `fd00::/8`), or a single address.
@@ -211,7 +212,8 @@ impl ForwardedHeader {
 ///   hop is trusted, the leftmost is the client (see below); with no header, the peer itself.
 /// - A malformed entry met on the walk (not an IP address, `unknown`, an obfuscated
 ///   identifier, an empty entry, bytes that are not ASCII, a `Forwarded` element whose
-///   quoted string is left open, more than [`MAX_FORWARDED_HOPS`] trusted hops): `None`,
+///   quoted string is left open, a walk of more than [`MAX_FORWARDED_HOPS`] entries, the
+///   client's own entry included): `None`,
 ///   never a guess further left.
 ///
 /// Only the entries the walk reaches are decoded. Each line is split from its right end

@@ -118,7 +118,8 @@ impl Config {
     /// Whether a request is audited: never if its route is skipped; yes if its method is
     /// audited (`HEAD` is whenever `GET` is: axum runs the `GET` handler for it); for
     /// `GET`/`HEAD`, yes if its route is sensitive. `route` is the matched template or, without
-    /// one, the whole path the client sent (compared exactly).
+    /// one, the whole path the client sent (compared exactly with skipped routes, by its end
+    /// with sensitive ones: [`is_or_ends_in`]).
     pub(crate) fn audits(&self, method: &Method, route: &str) -> bool {
         if self.skipped_routes.iter().any(|r| **r == *route) {
             return false;
@@ -126,7 +127,8 @@ impl Config {
         if self.methods.iter().any(|m| m == method || (*m == Method::GET && method == Method::HEAD)) {
             return true;
         }
-        (method == Method::GET || method == Method::HEAD) && self.sensitive_routes.iter().any(|r| **r == *route)
+        (method == Method::GET || method == Method::HEAD)
+            && self.sensitive_routes.iter().any(|r| is_or_ends_in(route, r))
     }
 
     /// Whether the response must wait for durability right now.
@@ -136,6 +138,13 @@ impl Config {
             Delivery::Acknowledged => self.unhealthy == UnhealthyPolicy::FailClosed || self.auditor.is_healthy(),
         }
     }
+}
+
+/// Whether `route` is `template`, or ends in it after a nesting router's prefix: `template`
+/// starts with `/` and `route` is some prefix followed by it (`/api/v1/patients/{id}` ends in
+/// `/patients/{id}`, not `/xpatients/{id}`).
+fn is_or_ends_in(route: &str, template: &str) -> bool {
+    route == template || (template.starts_with('/') && route.ends_with(template))
 }
 
 /// Records audited HTTP requests as audit events: a [`tower_layer::Layer`] for
@@ -202,10 +211,14 @@ impl AuditLayer {
     }
 
     /// Route templates whose reads (`GET`, `HEAD`) are audited too: records whose viewing
-    /// must be accounted for (HIPAA, GDPR), e.g. `"/patients/{id}"`. Templates are compared
-    /// exactly with axum's `MatchedPath`; for a request without one (a service outside a
-    /// `Router`, a router's fallback), with the whole path the client sent, without its query
-    /// (a nesting router's prefix included).
+    /// must be accounted for (HIPAA, GDPR), e.g. `"/patients/{id}"`. A template matches axum's
+    /// `MatchedPath` when it is equal to it or is its end after a prefix: `MatchedPath` holds
+    /// the whole template, a nesting router's prefix included (`/api/patients/{id}` for a
+    /// router nested at `/api`), and the template as the nested router names it must not stop
+    /// matching when someone nests it. (So `"/patients/{id}"` also matches the same route
+    /// nested anywhere else: a read audited more, never one less.) For a request without a
+    /// `MatchedPath` (a service outside a `Router`, a router's fallback), templates are
+    /// compared the same way with the whole path the client sent, without its query.
     pub fn with_sensitive_routes<I>(mut self, routes: I) -> Self
     where
         I: IntoIterator,
@@ -216,7 +229,9 @@ impl AuditLayer {
     }
 
     /// Route templates never audited, whatever the method (health checks, metrics), e.g.
-    /// `"/health"`. Compared like [`with_sensitive_routes`](Self::with_sensitive_routes).
+    /// `"/health"`. Compared exactly with axum's `MatchedPath` (the whole template, a nesting
+    /// router's prefix included) or, without one, with the whole path the client sent: a
+    /// skipped `/metrics` does not hide `/api/metrics`.
     pub fn with_skipped_routes<I>(mut self, routes: I) -> Self
     where
         I: IntoIterator,

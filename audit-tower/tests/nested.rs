@@ -96,3 +96,42 @@ async fn a_nested_catch_all_reads_its_raw_value_from_the_whole_path() {
     let ids: Vec<(&str, &str)> = events.iter().map(|e| (e.resource.kind.as_str(), e.resource.id.as_str())).collect();
     assert_eq!(ids, [("files", "files/\\xff"), ("files", "\\xff")]);
 }
+
+/// A sensitive route named as the nested router names it is audited once nested: axum's
+/// `MatchedPath` is then `/api/patients/{id}`, and exact comparison let every read of it pass
+/// unrecorded ("who viewed this record" failing open). Skipped routes stay exact.
+#[tokio::test]
+async fn a_sensitive_route_is_audited_under_a_nesting_prefix() {
+    let (auditor, store) = common::auditor();
+    let layer = AuditLayer::new(auditor.clone())
+        .with_sensitive_routes(["/patients/{id}"])
+        .with_skipped_routes(["/patients/{id}/ping"]);
+    let inner = Router::new()
+        .route("/patients/{id}", axum::routing::get(|| async {}))
+        .route("/xpatients/{id}", axum::routing::get(|| async {}))
+        .route("/patients/{id}/ping", post(|| async {}))
+        .layer(layer);
+    let app = Router::new().nest("/api", inner.clone()).merge(inner);
+    for (method, path) in [
+        ("GET", "/api/patients/7"),
+        ("HEAD", "/patients/8"),
+        ("GET", "/api/xpatients/9"),
+        ("POST", "/api/patients/7/ping"),
+        ("POST", "/patients/7/ping"),
+    ] {
+        let request = http::Request::builder().method(method).uri(path).body(axum::body::Body::empty());
+        let response = app.clone().oneshot(request.expect("request")).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK, "{method} {path}");
+    }
+    let recorded: Vec<(String, Option<String>)> =
+        common::events(&store).into_iter().map(|e| (e.action, e.context.path)).collect();
+    assert_eq!(
+        recorded,
+        [
+            ("GET /api/patients/{id}".to_string(), Some("/api/patients/7".to_string())),
+            ("HEAD /patients/{id}".to_string(), Some("/patients/8".to_string())),
+            ("POST /api/patients/{id}/ping".to_string(), Some("/api/patients/7/ping".to_string())),
+        ],
+        "the nested sensitive read is audited, /xpatients is not /patients, a skipped route is skipped only as named"
+    );
+}

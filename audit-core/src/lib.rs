@@ -59,6 +59,7 @@ pub mod publish;
 pub mod redact;
 pub mod scope;
 pub mod store;
+pub mod text;
 pub mod timestamp;
 pub mod verify;
 pub mod writer;

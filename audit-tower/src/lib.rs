@@ -111,7 +111,7 @@
 //! | `resource` | from the route: the last `{param}` segment that follows a literal segment gives type = the literal, id = the parameter's value (`/users/{id}` → `users`/`42`; `/orgs/{org}/members/{user}` → `members`/`<user>`; `/users/{id}/activate` → `users`/`<id>`); else type = the last literal segment and id `""` (`POST /users` → `users`/`""`). The id is the percent-decoded value, escaped (see [Resource ids](#resource-ids)). A parameter the redaction policy names is hidden. [`AuditHandle::set_resource`] overrides it |
 //! | `outcome` | `2xx`/`3xx` success; `401`/`403` denied; anything else (and no response at all) failure |
 //! | `reason` | [`AuditHandle::set_reason`], else the status's reason phrase when not a success; `aborted`, `panic`, `service error` or `audit store unavailable` when the layer knows better |
-//! | `context` | `ip`, `user_agent` (control and bidirectional formatting characters stripped, at most [`MAX_USER_AGENT_LEN`] bytes), `request_id`, `method`, `route`, `path` (the raw path the client sent, without the query, cleaned, at most [`MAX_PATH_LEN`] bytes; axum's `OriginalUri`'s path when a router set it, so a router nested under a prefix records the prefix too; secret parameters hidden, see [Resource ids](#resource-ids)), `status`, `duration_us` (from the layer's `call` to the response head) |
+//! | `context` | `ip`, `user_agent` ([hidden](audit_core::text::is_hidden) characters stripped, at most [`MAX_USER_AGENT_LEN`] bytes), `request_id`, `method`, `route`, `path` (the raw path the client sent, without the query, cleaned, at most [`MAX_PATH_LEN`] bytes; axum's `OriginalUri`'s path when a router set it, so a router nested under a prefix records the prefix too; secret parameters hidden, see [Resource ids](#resource-ids)), `status`, `duration_us` (from the layer's `call` to the response head) |
 //! | `details` | [`AuditHandle::add_detail`]; `client_request_id` when the client sent an untrusted `x-request-id` |
 //! | `justification`, `tags` | [`AuditHandle::set_justification`], [`AuditHandle::add_tag`] |
 //!
@@ -125,10 +125,12 @@
 //! 128-bit hashes). Its percent-decoded value is written as it is, except:
 //!
 //! - a backslash is written `\\`;
-//! - control characters (C0, DEL, C1), the bidirectional formatting characters (U+200E,
-//!   U+200F, U+061C, U+202A–U+202E, U+2066–U+2069, which make text display as something
-//!   else) and `…` (U+2026, the cut mark) are written `\u{X}`, `X` the code point in
-//!   lowercase hex without leading zeros: `PUT /users/4%0A2` is `users`/`4\u{a}2`;
+//! - characters that are invisible or make text display as something else
+//!   ([`audit_core::text::is_hidden`]: control characters, the bidirectional formatting
+//!   characters, zero-width and other default-ignorable characters such as the soft hyphen,
+//!   the line and paragraph separators, the other format characters) and `…` (U+2026, the cut
+//!   mark) are written `\u{X}`, `X` the code point in lowercase hex without leading zeros:
+//!   `PUT /users/4%0A2` is `users`/`4\u{a}2`, `PUT /users/al%C2%ADice` is `users`/`al\u{ad}ice`;
 //! - a byte that is not part of valid UTF-8 is written `\xHH`, two lowercase hex digits:
 //!   `PUT /users/%FF` is `users`/`\xff` (a client's literal `\xff` is `\\xff`);
 //! - an id longer than [`MAX_PATH_PARAM_LEN`] bytes so written is cut after a whole

@@ -5,6 +5,7 @@ use crate::handle::AuditHandle;
 use crate::layer::{Config, Counters};
 use crate::{MAX_DETACHED_WAITERS, MAX_PATH_LEN, MAX_PATH_PARAM_LEN, MAX_REQUEST_ID_LEN, MAX_USER_AGENT_LEN};
 use audit_core::merkle::{leaf_hash, to_hex};
+use audit_core::text::is_hidden;
 use audit_core::{Actor, AuditScope, Auditor, Context, EventDraft, Outcome, RedactionPolicy, Resource};
 use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
 use axum::extract::rejection::RawPathParamsRejection;
@@ -530,26 +531,6 @@ fn valid_request_id(value: &HeaderValue) -> Option<String> {
     ok.then(|| String::from_utf8_lossy(bytes).into_owned())
 }
 
-/// Characters that are invisible or change how the text around them is displayed: control
-/// characters (C0, DEL, C1), the line and paragraph separators U+2028 and U+2029 (a line
-/// break to many viewers and to JavaScript), the zero-width characters U+200B–U+200D, U+2060
-/// and U+FEFF, and the bidirectional formatting characters (the marks U+200E, U+200F and
-/// U+061C, the embeddings and overrides U+202A–U+202E, the isolates U+2066–U+2069).
-fn is_hidden(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{2028}'
-                | '\u{2029}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{2060}'
-                | '\u{feff}'
-                | '\u{061c}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2066}'..='\u{2069}'
-        )
-}
-
 /// `input` without [hidden](is_hidden) characters, cut at a character boundary to at most
 /// `max` bytes: for context that describes a request (user agent, raw path, a client's request
 /// id), not for values that identify a record (see [`escape_id`]).
@@ -681,9 +662,23 @@ mod tests {
         assert_eq!(id(b"4\n2"), r"4\u{a}2");
         assert_eq!(id(b"\x00\x7f\t"), r"\u{0}\u{7f}\u{9}");
         assert_eq!(id("a\u{85}b".as_bytes()), r"a\u{85}b");
-        for bidi in
-            ['\u{200e}', '\u{200f}', '\u{061c}', '\u{202a}', '\u{202e}', '\u{2066}', '\u{2069}', '\u{2028}', '\u{2029}']
-        {
+        for bidi in [
+            '\u{200e}',
+            '\u{200f}',
+            '\u{061c}',
+            '\u{202a}',
+            '\u{202e}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{2028}',
+            '\u{2029}',
+            // Invisible: `al\u{ad}ice` displayed as `alice` and was not found by that id.
+            '\u{ad}',
+            '\u{200b}',
+            '\u{e0041}',
+            '\u{fe0f}',
+            '\u{3164}',
+        ] {
             assert_eq!(id(format!("a{bidi}b").as_bytes()), format!(r"a\u{{{:x}}}b", u32::from(bidi)));
         }
         // A backslash is escaped, so an escape cannot be forged by sending its text.
@@ -798,6 +793,8 @@ mod tests {
         // Line and paragraph separators (a forged line break in a viewer), zero-width ones.
         assert_eq!(clean("curl/8\u{2028}admin logged in\u{2029}", 100), "curl/8admin logged in");
         assert_eq!(clean("a\u{200b}b\u{2060}c\u{feff}d", 100), "abcd");
+        // The soft hyphen, tag characters (hidden text), a variation selector.
+        assert_eq!(clean("al\u{ad}ice curl\u{e0041}\u{e0042}/8\u{fe0f}", 100), "alice curl/8");
         assert_eq!(clean("abcdef", 3), "abc");
         // "é" is two bytes: a cut in its middle drops it whole.
         assert_eq!(clean("aé", 2), "a");

@@ -344,23 +344,18 @@ fn csv_error(e: csv::Error) -> WriteError {
     }
 }
 
-/// `text` with control characters (C0, DEL, C1), bidirectional formatting characters (U+061C,
-/// U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) and the line and paragraph separators
-/// escaped, so that it shows as it is and cannot drive the terminal or reorder what it shows.
+/// `text` with the characters that are invisible or change how text displays
+/// ([`audit_core::text::is_hidden`]: control characters, bidirectional formatting, zero-width
+/// and other default-ignorable characters, …) escaped as `\u{X}`, so that it shows as it is,
+/// cannot drive the terminal or reorder what it shows, and `alice` and `al\u{ad}ice` look apart.
 pub(crate) fn for_terminal(text: &str) -> String {
-    let risky = |c: char| {
-        c.is_control()
-            || matches!(
-                c,
-                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}'
-            )
-    };
-    if !text.chars().any(risky) {
+    let hidden = audit_core::text::is_hidden;
+    if !text.chars().any(hidden) {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if risky(c) {
+        if hidden(c) {
             out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
         } else {
             out.push(c);
@@ -462,5 +457,6 @@ mod tests {
         assert_eq!(for_terminal("x\u{202e}gpj.exe"), "x\\u{202e}gpj.exe");
         assert_eq!(for_terminal("tab\there\u{85}"), "tab\\u{9}here\\u{85}");
         assert_eq!(for_terminal("naïve ✓"), "naïve ✓");
+        assert_eq!(for_terminal("al\u{ad}ice\u{e0041}"), "al\\u{ad}ice\\u{e0041}");
     }
 }

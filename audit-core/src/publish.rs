@@ -206,6 +206,10 @@ impl CheckpointPolicy {
 #[derive(Debug, Clone)]
 pub struct DirectorySink {
     dir: PathBuf,
+    /// Held while a note is written: a retry after a call that timed out waits for that call
+    /// (still running on its blocking thread) to finish, instead of finding its half-written
+    /// or not yet synced file.
+    writing: Arc<std::sync::Mutex<()>>,
 }
 
 impl DirectorySink {
@@ -214,7 +218,7 @@ impl DirectorySink {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir)
             .map_err(|source| PublishError::Io { context: format!("cannot create {}", dir.display()), source })?;
-        Ok(DirectorySink { dir })
+        Ok(DirectorySink { dir, writing: Arc::default() })
     }
 
     /// The file name of the checkpoint of `size` events: the size in 20 digits (so that
@@ -234,11 +238,18 @@ impl DirectorySink {
             let context = format!("cannot {what} {}", path.display());
             move |source| PublishError::Io { context, source }
         };
+        let _one_at_a_time = self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let existing = std::fs::read(&path).map_err(io("read", &path))?;
-                return if existing == note.as_bytes() { Ok(()) } else { Err(PublishError::Conflict { path, size }) };
+                if existing != note.as_bytes() {
+                    return Err(PublishError::Conflict { path, size });
+                }
+                // The same note, maybe left by an earlier call that failed after writing it
+                // (its directory sync): made durable as a new one is.
+                std::fs::File::open(&path).and_then(|file| file.sync_all()).map_err(io("sync", &path))?;
+                return self.sync_dir();
             }
             Err(e) => return Err(io("create", &path)(e)),
         };
@@ -247,9 +258,15 @@ impl DirectorySink {
             let _ = std::fs::remove_file(&path);
             return Err(io("write", &path)(e));
         }
-        // Make the new directory entry durable too.
+        self.sync_dir()
+    }
+
+    /// Makes the directory's entries durable.
+    fn sync_dir(&self) -> Result<(), PublishError> {
         #[cfg(unix)]
-        std::fs::File::open(&self.dir).and_then(|dir| dir.sync_all()).map_err(io("sync", &self.dir))?;
+        std::fs::File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|source| PublishError::Io { context: format!("cannot sync {}", self.dir.display()), source })?;
         Ok(())
     }
 }
@@ -421,7 +438,7 @@ impl Publisher {
             .policy
             .every
             .filter(|_| unpublished && self.pending.is_none())
-            .map(|every| self.last_published_at + every);
+            .and_then(|every| self.last_published_at.checked_add(every));
         match (retry, timed) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -434,7 +451,7 @@ impl Publisher {
             return true;
         }
         let store = Arc::clone(&self.store);
-        match self.checked_frontier(&*store).await {
+        match unpanicking(self.checked_frontier(&*store)).await {
             Ok(frontier) => {
                 self.frontier = Some(frontier);
                 true
@@ -515,7 +532,8 @@ impl Publisher {
                     // Replacing a frontier the events no longer follow.
                     self.give_up_frontier();
                 }
-                match self.checked_frontier(&AsOf { store: Arc::clone(&self.store), head: before }).await {
+                let as_of = AsOf { store: Arc::clone(&self.store), head: before };
+                match unpanicking(self.checked_frontier(&as_of)).await {
                     Ok(frontier) => self.frontier = Some(frontier),
                     Err(e) => {
                         self.give_up_frontier();
@@ -531,7 +549,7 @@ impl Publisher {
             if appended.first_seq <= size + 1 {
                 break;
             }
-            match self.catch_up(appended.first_seq - 1).await {
+            match unpanicking(self.catch_up(appended.first_seq - 1)).await {
                 Ok(()) if self.tip == before.hash => break,
                 // The events read do not end where these follow: built again from the store.
                 Ok(()) if !fresh => fresh = true,
@@ -595,7 +613,7 @@ impl Publisher {
     /// Marks the current size due if the interval has passed.
     fn time_due(&mut self) {
         let Some(every) = self.policy.every else { return };
-        if Instant::now() >= self.last_published_at + every {
+        if self.last_published_at.checked_add(every).is_some_and(|at| Instant::now() >= at) {
             self.mark_current();
         }
     }
@@ -626,9 +644,14 @@ impl Publisher {
             Err(e) => Err(PublishError::Sign(e.to_string())),
             Ok(note) => {
                 let timeout = self.policy.publish_timeout;
-                tokio::time::timeout(timeout, self.policy.sink.publish(&checkpoint, &note))
-                    .await
-                    .unwrap_or(Err(PublishError::Timeout(timeout)))
+                // A sink that panics (a callback's `unwrap`) fails this publication, not the
+                // publisher: its task ending would stop every checkpoint after it, unseen.
+                let publish = crate::writer::caught(self.policy.sink.publish(&checkpoint, &note));
+                match tokio::time::timeout(timeout, publish).await {
+                    Ok(Ok(published)) => published,
+                    Ok(Err(panic)) => Err(PublishError::Other(format!("the checkpoint sink panicked: {panic}").into())),
+                    Err(_) => Err(PublishError::Timeout(timeout)),
+                }
             }
         };
         match result {
@@ -674,6 +697,15 @@ impl AuditStore for AsOf {
     async fn merkle_nodes(&self, chain: &str, nodes: &[(u32, u64)]) -> Result<Option<Vec<Digest>>, StoreError> {
         self.store.merkle_nodes(chain, nodes).await
     }
+}
+
+/// Runs a store call of the publisher, turning a panic in it into a store error (retried
+/// after the backoff), as the writer does: a panic would end the publisher's task, and with
+/// it every checkpoint after, unseen.
+async fn unpanicking<T>(call: impl Future<Output = Result<T, StoreProofError>>) -> Result<T, StoreProofError> {
+    crate::writer::caught(call).await.unwrap_or_else(|panic| {
+        Err(StoreError::Backend { context: "the store panicked".to_string(), source: panic.into() }.into())
+    })
 }
 
 async fn sleep_until(at: Option<Instant>) {

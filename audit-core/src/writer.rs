@@ -232,12 +232,17 @@ impl Future for WritingHere {
 /// # });
 /// ```
 #[must_use = "the work runs when this is awaited, or in a task of its own once this is dropped"]
-pub struct FinishOnDrop<T: Send + 'static>(Option<Pin<Box<dyn Future<Output = T> + Send>>>);
+pub struct FinishOnDrop<T: Send + 'static>(
+    Option<Pin<Box<dyn Future<Output = T> + Send>>>,
+    Option<tokio::runtime::Handle>,
+);
 
 impl<T: Send + 'static> FinishOnDrop<T> {
-    /// Wraps `future`.
+    /// Wraps `future`. Made on a tokio runtime, it is finished on that runtime when dropped,
+    /// even where none runs (a plain thread); made elsewhere, on the runtime it is dropped on
+    /// (dropped where none runs either, it is dropped unfinished).
     pub fn new(future: impl Future<Output = T> + Send + 'static) -> FinishOnDrop<T> {
-        FinishOnDrop(Some(Box::pin(future)))
+        FinishOnDrop(Some(Box::pin(future)), tokio::runtime::Handle::try_current().ok())
     }
 }
 
@@ -264,7 +269,8 @@ impl<T: Send + 'static> Future for FinishOnDrop<T> {
 
 impl<T: Send + 'static> Drop for FinishOnDrop<T> {
     fn drop(&mut self) {
-        if let (Some(future), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+        let runtime = tokio::runtime::Handle::try_current().ok().or_else(|| self.1.take());
+        if let (Some(future), Some(runtime)) = (self.0.take(), runtime) {
             runtime.spawn(future);
         }
     }
@@ -317,6 +323,17 @@ struct Counters {
     unhealthy: AtomicBool,
 }
 
+/// The most events [`AuditorBuilder::queue_capacity`] takes (a larger value is this one):
+/// tokio's channel cannot count more.
+pub const MAX_QUEUE_CAPACITY: usize = usize::MAX >> 4;
+
+/// The largest batch [`AuditorBuilder::max_batch`] takes (a larger value is this one).
+pub const MAX_BATCH: usize = 1 << 20;
+
+/// The longest wait of a [`RetryPolicy`] given to [`AuditorBuilder::retry`] (a longer one is
+/// this one): a day.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Retry timing after store errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -350,14 +367,15 @@ impl AuditorBuilder {
         self.chain = chain.into();
         self
     }
-    /// How many events may wait (default 16 384). Callers wait when it is full.
+    /// How many events may wait (default 16 384, at most [`MAX_QUEUE_CAPACITY`]). Callers
+    /// wait when it is full.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.max(1);
+        self.queue_capacity = capacity.clamp(1, MAX_QUEUE_CAPACITY);
         self
     }
-    /// The largest batch (default 1 000).
+    /// The largest batch (default 1 000, at most [`MAX_BATCH`]).
     pub fn max_batch(mut self, max_batch: usize) -> Self {
-        self.max_batch = max_batch.max(1);
+        self.max_batch = max_batch.clamp(1, MAX_BATCH);
         self
     }
     /// The largest canonical event accepted (default 1 MiB; at most
@@ -371,9 +389,11 @@ impl AuditorBuilder {
         self.redaction = policy;
         self
     }
-    /// Backoff after store errors (and after failed checkpoint publications).
+    /// Backoff after store errors (and after failed checkpoint publications). Waits are at
+    /// most [`MAX_RETRY_WAIT`], and the first at most the longest.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        let max = retry.max.min(MAX_RETRY_WAIT);
+        self.retry = RetryPolicy { initial: retry.initial.min(max), max };
         self
     }
     /// Signs and publishes checkpoints of the chain (SPEC §5) as `policy` says, from a task
@@ -447,13 +467,19 @@ impl AuditorBuilder {
 /// a faulty store, or the events it holds would be lost with it. The call is then retried
 /// like any failed one (an append that panicked is in doubt until the store says otherwise).
 async fn unpanicking<T>(call: impl Future<Output = T>) -> Result<T, StoreError> {
+    caught(call)
+        .await
+        .map_err(|message| StoreError::Backend { context: "the store panicked".to_string(), source: message.into() })
+}
+
+/// Runs `call`, turning a panic in it into its message.
+pub(crate) async fn caught<T>(call: impl Future<Output = T>) -> Result<T, String> {
     AssertUnwindSafe(call).catch_unwind().await.map_err(|panic| {
-        let message = panic
+        panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic without a message".to_string());
-        StoreError::Backend { context: "the store panicked".to_string(), source: message.into() }
+            .unwrap_or_else(|| "a panic without a message".to_string())
     })
 }
 
@@ -673,8 +699,11 @@ impl Auditor {
     /// is the background task's own code, with its promises: retried on store errors for as
     /// long as it takes, never written twice, a refused value costing only its event. Dropping
     /// the [`WritingHere`] before it resolves does not withdraw the events: the append is then
-    /// finished by a task of its own. While it runs, the background task waits to write what
-    /// was queued meanwhile, after it.
+    /// finished by a task of its own (on the runtime this was called on, wherever it is
+    /// dropped). While it runs, the background task waits to write what was queued meanwhile,
+    /// after it: the [`WritingHere`] holds the writer from this call on, so await it (or drop
+    /// it) before anything that waits for the writer, such as [`Auditor::record`] or
+    /// [`Auditor::shutdown`] on the same task, which would otherwise wait for ever.
     ///
     /// The events before an invalid draft are not written either: a draft that is not a valid
     /// event gives [`TryWriteHereError::Record`] and nothing is written.
@@ -940,7 +969,7 @@ impl Writer {
         mut receiver: mpsc::Receiver<Queued>,
     ) {
         let max_batch = shared.max_batch;
-        let mut batch = Vec::with_capacity(max_batch);
+        let mut batch = Vec::with_capacity(max_batch.min(4096));
         let mut held_delay = retry.initial;
         let mut drained = false;
         loop {

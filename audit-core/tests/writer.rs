@@ -778,3 +778,21 @@ async fn a_place_kept_before_shutdown_is_written_by_it() {
     assert_eq!(actions, ["first", "kept"]);
     assert_exact_chain(&store, 2);
 }
+
+/// Sizes too large to be meant ("no limit") are taken as the largest the writer can handle:
+/// `queue_capacity(usize::MAX)` made `build` panic (tokio's semaphore), `max_batch(usize::MAX)`
+/// the writer's task (a batch buffer of that capacity), every record answering "shut down".
+#[tokio::test]
+async fn unbounded_sizes_are_taken_as_the_largest() {
+    for (queue, batch) in [(usize::MAX, 1_000), (16, usize::MAX), (usize::MAX, usize::MAX)] {
+        let store = Arc::new(MemoryStore::new());
+        let auditor =
+            Auditor::builder(store.clone()).queue_capacity(queue).max_batch(batch).retry(fast_retry()).build();
+        for i in 0..3 {
+            auditor.record_buffered(EventDraft::new("write").detail("i", json!(i))).await.expect("queued");
+        }
+        auditor.record(EventDraft::new("write").detail("i", json!(3))).await.expect("recorded");
+        auditor.shutdown().await;
+        assert_exact_chain(&store, 4);
+    }
+}

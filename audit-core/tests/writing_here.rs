@@ -174,6 +174,21 @@ async fn a_dropped_append_is_finished_by_a_task_of_its_own() {
     assert_chain_valid(&store, 2).await;
 }
 
+/// Dropped on a thread where no runtime runs (a plain thread the caller handed it to), the
+/// append is still finished, on the runtime it was made on: it was dropped unfinished, its
+/// events lost without a word, while the docs promised that dropping never withdraws them.
+#[tokio::test]
+async fn an_append_dropped_on_a_plain_thread_is_finished_on_its_runtime() {
+    let store = Store::new();
+    let auditor = Auditor::builder(store.clone()).build();
+    let writing = auditor.try_write_here(vec![draft("dropped elsewhere")]).expect("idle");
+    std::thread::spawn(move || drop(writing)).join().expect("the thread drops it");
+    auditor.record(draft("after")).await.expect("recorded");
+    auditor.shutdown().await;
+    assert_eq!(store.actions().await, ["dropped elsewhere", "after"], "each once, in order");
+    assert_chain_valid(&store, 2).await;
+}
+
 #[tokio::test]
 async fn a_lost_answer_on_the_recording_task_is_not_written_twice() {
     let store = Store::new();

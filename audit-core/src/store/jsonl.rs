@@ -210,7 +210,7 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Opens `path` for reading and appending, creating it if missing; says whether it did.
+/// Opens `path` for reading and appending, creating it if missing.
 fn open_or_create(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().read(true).append(true).create(true).open(path)
 }

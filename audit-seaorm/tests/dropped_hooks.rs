@@ -186,6 +186,47 @@ async fn flush_records_an_autocommit_update_without_returning(testdb: TestDb) {
 }
 on_all_backends!(flush_records_an_autocommit_update_without_returning);
 
+/// `flush` queues those stand-ins before it returns, waiting for room in a full queue: it
+/// handed them to a task of its own and returned at once, and the `shutdown` that follows it
+/// (as documented) refused them, the committed update's event lost without a word.
+async fn flush_returns_once_the_stand_ins_are_queued(testdb: TestDb) {
+    let conn = testdb.connect().await;
+    orm_common::create_tables(&conn).await;
+    let store = std::sync::Arc::new(orm_common::GatedStore::closed());
+    let auditor = audit_core::Auditor::builder(store.clone()).queue_capacity(1).build();
+    let db = audit_seaorm::orm::AuditedDb::builder(conn.clone(), auditor.clone(), store.clone()).build();
+    db.migrate_outbox().await.expect("migrate the outbox");
+    conn.execute_unprepared("INSERT INTO users (email, name, score, updated_at) VALUES ('a@x', 'a', 0, 0)")
+        .await
+        .expect("a row, not audited");
+    let row = users::Entity::find().one(&conn).await.expect("read").expect("the row");
+    let mut am = row.into_active_model();
+    am.score = Set(3);
+    am.update_without_returning(&db).await.expect("update");
+
+    // The writer waits at the gate with one event; a second fills the queue's one place.
+    auditor.try_record_detached(audit_core::EventDraft::new("warm_up")).expect("queued");
+    while !store.entered.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    auditor.try_record_detached(audit_core::EventDraft::new("filler")).expect("queued");
+    let flushing = tokio::spawn({
+        let db = db.clone();
+        async move { db.flush().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await; // a wait, not a measurement
+    assert!(!flushing.is_finished(), "flush returned while the update's event waited for room in the queue");
+    store.gate.add_permits(1_000);
+    flushing.await.expect("the task").expect("flush");
+    auditor.shutdown().await;
+    let events = orm_common::verified_events(&store.inner);
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["warm_up", "filler", "bulk"], "{events:#?}");
+    assert_eq!(orm_common::change(&events[2], "score"), Some((Some(json!(0)), None)));
+    testdb.cleanup().await;
+}
+on_all_backends!(flush_returns_once_the_stand_ins_are_queued);
+
 /// Directly on `AuditedDb`, the stand-in of an `update_without_returning` (whose `after_save`
 /// never comes) is recorded once it has waited the expiry (60 s; shortened here) at the
 /// connection's next hooked write, without `flush`.

@@ -78,3 +78,31 @@ async fn refused_in_strict_mode_and_in_a_savepoint() {
     assert!(error.contains("implicit COMMIT"), "{error}");
     h.finish().await;
 }
+
+/// On the audited connection outside a transaction, `SET autocommit = 0` (or `completion_type`
+/// CHAIN) is refused: it ran, and the pooled connection's later writes, each recorded at once
+/// as committed, stayed in a transaction no one committed, lost when the connection closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setting_the_commit_mode_is_refused_outside_a_transaction() {
+    let Some(testdb) = TestDb::open(Backend::MySql, "set_autocommit").await else { return };
+    let h = Harness::new(testdb).await;
+    for sql in ["SET autocommit = 0", "SET SESSION completion_type = 'CHAIN'", "SET @@autocommit = OFF"] {
+        let error = h.db.execute_unprepared(sql).await.expect_err(sql).to_string();
+        assert!(error.contains("changes when MySQL and MariaDB commit"), "{sql}: {error}");
+    }
+    user("a@x").insert(&h.db).await.expect("insert");
+    // Seen from another session: committed, as its event says.
+    let other = h.testdb.connect().await;
+    let row = other
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::MySql,
+            "SELECT COUNT(*) FROM users WHERE email = 'a@x'".to_string(),
+        ))
+        .await
+        .expect("count")
+        .expect("a row");
+    assert_eq!(row.try_get_by_index::<i64>(0).expect("count"), 1, "the audited insert is committed");
+    assert_eq!(h.events().len(), 1, "{:?}", h.events());
+    other.close().await.expect("close");
+    h.finish().await;
+}

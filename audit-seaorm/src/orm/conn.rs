@@ -342,8 +342,10 @@ impl AuditedDb {
     /// `COMMIT` and hand-off go on in a task, see [`AuditedTransaction::commit`]),
     /// records the writes directly on this connection whose `after_*` hook never came (an
     /// `update_without_returning`; see the module's limits), which would otherwise wait up to
-    /// a minute, and deletes the outbox rows of sealed events ([`AuditedDb::flush_outbox`]).
-    /// Then shut the auditor down.
+    /// a minute (queued before this returns, waiting for room in the auditor's queue if need
+    /// be), and deletes the outbox rows of sealed events ([`AuditedDb::flush_outbox`]). Then
+    /// shut the auditor down. An error if the auditor refuses those events (it was shut down
+    /// first).
     pub async fn flush(&self) -> Result<(), DbErr> {
         loop {
             // Created before the count is read: an end between the two still wakes it.
@@ -354,7 +356,7 @@ impl AuditedDb {
             done.await;
         }
         let held = lock(&self.shared.auto).take_all_held();
-        self.shared.record_stand_ins(held);
+        self.shared.queue_stand_ins(held).await.map_err(record_error)?;
         self.flush_outbox().await
     }
 
@@ -762,6 +764,17 @@ impl DbShared {
                  while their audit events wait for its commit, and a later rollback would drop the events of \
                  committed changes. Run it outside the transaction (on AuditedDb, where each statement commits \
                  on its own), or through AuditedDb::unaudited() for a deliberate exception"
+            )));
+        }
+        if backend == DbBackend::MySql
+            && let Some(statement) = sql::sets_commit_mode_on_mysql(sql)
+        {
+            return Err(DbErr::Custom(format!(
+                "audit_seaorm: refused a statement that changes when MySQL and MariaDB commit ({statement}): \
+                 with autocommit off, or completion_type CHAIN, the pooled connection's later statements stay in \
+                 a transaction no one commits, so that writes recorded as committed are lost when it closes. \
+                 Leave autocommit and completion_type at their defaults on an audited connection and use \
+                 begin() and commit(), or AuditedDb::unaudited() for a deliberate exception"
             )));
         }
         let writes = sql::writes_on_kept(sql, backend);

@@ -793,6 +793,36 @@ pub(crate) fn implicit_commit_on_mysql(sql: &str) -> Option<String> {
     })
 }
 
+/// The first statement of `sql` that sets MySQL/MariaDB's `autocommit` or `completion_type`
+/// (as it reads with each `sql_mode` that changes how it reads), as its shape: on a pooled
+/// connection either makes later statements stay in a transaction that no one commits (with
+/// `autocommit = 0`, or `completion_type = CHAIN` after a commit), so that writes recorded
+/// as done are lost when the connection closes. `SET STATEMENT … FOR` included.
+pub(crate) fn sets_commit_mode_on_mysql(sql: &str) -> Option<String> {
+    // The hot path, as for `implicit_commit_on_mysql`: one statement that does not start with
+    // `SET` sets nothing (a compound statement has `;`s).
+    if !leading_word(sql.trim_start()).eq_ignore_ascii_case("SET") && !sql.contains(';') {
+        return None;
+    }
+    needed_readings(sql, &MYSQL_READINGS).iter().find_map(|&dialect| {
+        tokens(sql, dialect).iter().find(|statement| sets_commit_mode(statement, 0)).map(|statement| shape(statement))
+    })
+}
+
+/// Whether `statement` sets `autocommit` or `completion_type` ([`sets_commit_mode_on_mysql`]),
+/// itself read `depth` deep in a compound statement.
+fn sets_commit_mode(statement: &[Token<'_>], depth: usize) -> bool {
+    if depth > MAX_NESTING {
+        return true;
+    }
+    let words = without_leading_punctuation(statement);
+    let [first, rest @ ..] = words else { return false };
+    if is_word(first, "SET") {
+        return rest.iter().any(|t| is_any_word(t, &["AUTOCOMMIT", "COMPLETION_TYPE"]));
+    }
+    is_word(first, "BEGIN") && starts_compound(words) && sets_commit_mode(&rest[2..], depth + 1)
+}
+
 /// Whether MySQL/MariaDB commits implicitly before `statement` ([`implicit_commit_on_mysql`]),
 /// itself read `depth` deep in another (`SET STATEMENT … FOR statement`, a block's first).
 fn commits_implicitly(statement: &[Token<'_>], depth: usize) -> bool {
@@ -1662,6 +1692,34 @@ mod tests {
             "INSERT INTO t VALUES ('; DROP TABLE u')",
         ] {
             assert_eq!(implicit_commit_on_mysql(sql), None, "{sql}");
+        }
+    }
+
+    #[test]
+    fn finds_what_sets_the_commit_mode_on_mysql() {
+        for sql in [
+            "SET autocommit = 0",
+            "set AutoCommit=0",
+            "SET @@session.autocommit = OFF",
+            "SET SESSION completion_type = 1",
+            "SET completion_type = 'CHAIN'",
+            "SET sql_mode = '', autocommit = 0",
+            "SET STATEMENT autocommit = 0 FOR INSERT INTO t VALUES (1)",
+            "SELECT 1; SET autocommit = 0",
+            "BEGIN NOT ATOMIC SET autocommit = 0; END",
+        ] {
+            assert!(sets_commit_mode_on_mysql(sql).is_some(), "{sql}");
+        }
+        for sql in [
+            "SELECT 1",
+            "SET NAMES utf8mb4",
+            "SET @x = 'autocommit'",
+            "SET STATEMENT max_statement_time = 1 FOR SELECT 1",
+            "INSERT INTO t (autocommit) VALUES (0)",
+            "SELECT @@autocommit",
+            "UPDATE t SET completion_type = 1",
+        ] {
+            assert_eq!(sets_commit_mode_on_mysql(sql), None, "{sql}");
         }
     }
 

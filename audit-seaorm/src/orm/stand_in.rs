@@ -129,6 +129,28 @@ impl DbShared {
     }
 }
 
+impl DbShared {
+    /// Queues held stand-ins taken out of the autocommit tracker, in order, each once there
+    /// is room, before returning: for [`crate::orm::AuditedDb::flush`], after which the
+    /// auditor is shut down (events still waiting for room in a task of their own would be
+    /// refused by then, and lost without a word).
+    pub(super) async fn queue_stand_ins(&self, events: Vec<OrmEvent>) -> Result<(), audit_core::RecordError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.auto_ran.fetch_sub(events.len(), Ordering::Relaxed);
+        // Outside the caller's scope, as `without_scope` does for the calls that do not wait.
+        audit_core::AuditScope::new()
+            .run(async {
+                for event in &events {
+                    drop(self.auditor.record_buffered(self.draft_of(event)).await?);
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
 /// Queues `drafts` in order, each once there is room, without holding up the caller: on a
 /// task of the current tokio runtime, or, called outside one (a future dropped by another
 /// executor or on a plain thread), on a thread of its own. Stops if the auditor is shut down.

@@ -126,8 +126,12 @@ pub(crate) async fn replace(
     let one_call = matches!(backend, DbBackend::Postgres | DbBackend::Sqlite);
     let lens = chunk_lens(&rows);
     if !one_call || sealed.is_empty() || sealed.len() > CHUNK || lens.len() > 1 {
-        delete(conn, table, sealed).await?;
-        return insert_rows(conn, table, rows, &lens).await;
+        // The inserts first. On MySQL a DELETE of an id that is gone already (a recovery
+        // deleted the row of an event it found sealed) locks the gap up to the next id, in a
+        // small outbox the end of the index, where every new UUIDv7 id goes: two transactions
+        // that each took such a gap lock before inserting deadlocked (MariaDB 10.11).
+        insert_rows(conn, table, rows, &lens).await?;
+        return delete(conn, table, sealed).await;
     }
     let mut values: Vec<Value> = sealed.iter().map(|id| Value::String(Some(id.clone()))).collect();
     let list: Vec<String> = (1..=sealed.len()).map(|n| placeholder(backend, n)).collect();

@@ -41,7 +41,11 @@ fn unreachable_server(backend: Backend, url: &str, error: &DbErr) {
     if in_ci() {
         panic!("CI=true: {backend:?} at {url} is unreachable, so this test cannot run: {error}");
     }
-    eprintln!(
+    // Straight to stderr, not `eprintln!`: the test harness keeps a passing test's
+    // `eprintln!` to itself, and this skip must be seen.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
         "\n################################################################################\n\
          # SKIPPED: {backend:?} at {url} is unreachable ({error}).\n\
          # This test did NOT run. Start the server or set AUDIT_TEST_*_URL; CI=true makes this a failure.\n\

@@ -172,10 +172,21 @@ fn other_valid_cases() {
     assert_eq!(inclusion.len() + consistency.len(), 2);
 }
 
+/// The vectors' policy notes hold for this code: every consistency proof from size 0 is
+/// refused (also 0 to 0 with an empty proof, and 0 to n whatever the roots), and a leaf hash or
+/// root that is not 32 bytes fails.
 #[test]
 fn policy_notes_are_the_ones_this_code_follows() {
     let doc = load();
     let notes: Vec<&str> = cases(&doc, "policy_notes").iter().map(|n| n.as_str().expect("note")).collect();
-    assert!(notes.iter().any(|n| n.contains("size1 == 0")));
-    assert!(notes.iter().any(|n| n.contains("exactly 32 bytes")));
+    assert!(notes.iter().any(|n| n.contains("size1 == 0")) && notes.iter().any(|n| n.contains("exactly 32 bytes")));
+    let (tree, _) = reference_tree(&doc);
+    let (empty, none): (_, &[Vec<u8>]) = (empty_root(), &[]);
+    let root = tree.root_at(8).expect("root of 8");
+    assert!(verify_consistency(0, 0, none, &empty, &empty).is_err(), "0 to 0");
+    assert!(verify_consistency(0, 8, none, &empty, &root).is_err(), "0 to 8");
+    let leaf = leaf_hash(b"x");
+    assert!(verify_inclusion(0, 1, &leaf, none, &leaf).is_ok(), "a one-leaf tree, as a control");
+    assert!(verify_inclusion(0, 1, &[], none, &[]).is_err(), "an empty leaf hash and root");
+    assert!(verify_inclusion(0, 1, &leaf[..31], none, &leaf[..31]).is_err(), "31 bytes");
 }

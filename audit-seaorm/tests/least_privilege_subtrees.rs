@@ -99,6 +99,26 @@ async fn mysql_application_user_appends_a_batch_that_completes_a_subtree() {
     let app = SqlStore::new(Database::connect(options).await.expect("connect as the application user"))
         .expect("supported backend");
     let result = append_as_application(&app).await;
+    // What the grants leave out: MySQL has no TRUNCATE trigger, so only the missing `DROP`
+    // privilege keeps the application from emptying the tables; nor may it rewrite subtree
+    // hashes or delete a chain's head.
+    let mut let_through = Vec::new();
+    for sql in [
+        "TRUNCATE TABLE audit_events",
+        "TRUNCATE TABLE audit_merkle_nodes",
+        "TRUNCATE TABLE audit_chain_heads",
+        "DROP TABLE audit_events",
+        "UPDATE audit_merkle_nodes SET hash = REVERSE(hash)",
+        "DELETE FROM audit_merkle_nodes",
+        "DELETE FROM audit_chain_heads",
+        "UPDATE audit_events SET actor_id = 'someone else'",
+        "DELETE FROM audit_events",
+    ] {
+        if app.connection().execute_unprepared(sql).await.is_ok() {
+            let_through.push(sql);
+        }
+    }
+    let intact = owner.verify_chain("default").await.map(|report| (report.is_valid(), report.lines.verified));
     app.connection().clone().close().await.ok();
     owner.connection().clone().close().await.ok();
 
@@ -107,4 +127,6 @@ async fn mysql_application_user_appends_a_batch_that_completes_a_subtree() {
         eprintln!("warning: drop user {user}: {e}");
     }
     result.expect("append as the least-privilege user");
+    assert!(let_through.is_empty(), "the application user's grants let these through: {let_through:?}");
+    assert_eq!(intact.expect("verify"), (true, 100), "the chain is whole");
 }

@@ -35,9 +35,9 @@ fn tables(h: &Harness) -> Vec<String> {
     h.events().iter().map(|e| e.resource.kind.clone()).collect()
 }
 
-/// `TRUNCATE a, b` empties both tables; the event names the first only.
+/// `TRUNCATE a, b` empties both tables; the second is named too (once only the first was).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_truncate_of_two_tables_names_one() {
+async fn postgres_truncate_of_two_tables_names_the_second_too() {
     let Some(h) = harness(Backend::Postgres, "rv_truncate_two").await else { return };
     h.db.execute_unprepared("TRUNCATE plain_users, users").await.expect("truncate");
     assert_eq!(count(&h, "SELECT COUNT(*) FROM users").await, 0, "users emptied");
@@ -46,10 +46,10 @@ async fn postgres_truncate_of_two_tables_names_one() {
     h.finish().await;
 }
 
-/// MySQL/MariaDB multi-table UPDATE: the table written is the one the `SET` names; the event
-/// names the first table of the join.
+/// MySQL/MariaDB multi-table UPDATE: the table written is the one the `SET` names, and the
+/// event names it (it once named the first table of the join).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mariadb_multi_table_update_names_the_wrong_table() {
+async fn mariadb_multi_table_update_names_the_table_written() {
     let Some(h) = harness(Backend::MySql, "rv_multi_update").await else { return };
     h.db.execute_unprepared("UPDATE plain_users p JOIN users u ON u.email = p.email SET u.score = 7")
         .await
@@ -61,9 +61,10 @@ async fn mariadb_multi_table_update_names_the_wrong_table() {
     h.finish().await;
 }
 
-/// MySQL/MariaDB multi-table DELETE names its targets by alias: the event names the alias.
+/// MySQL/MariaDB multi-table DELETE names its targets by alias: the event names the table
+/// (it once named the alias).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mariadb_delete_by_alias_names_the_alias() {
+async fn mariadb_delete_by_alias_names_the_table() {
     let Some(h) = harness(Backend::MySql, "rv_delete_alias").await else { return };
     h.db.execute_unprepared("DELETE u FROM users AS u WHERE u.score = 0").await.expect("delete");
     assert_eq!(count(&h, "SELECT COUNT(*) FROM users").await, 0, "users emptied");
@@ -72,9 +73,9 @@ async fn mariadb_delete_by_alias_names_the_alias() {
     h.finish().await;
 }
 
-/// `DELETE t1, t2 FROM …` deletes from both; the event names the first.
+/// `DELETE t1, t2 FROM …` deletes from both; the second is named too (once only the first was).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mariadb_delete_from_two_tables_names_one() {
+async fn mariadb_delete_from_two_tables_names_the_second_too() {
     let Some(h) = harness(Backend::MySql, "rv_delete_two").await else { return };
     h.db.execute_unprepared("DELETE plain_users, users FROM plain_users JOIN users ON users.email = plain_users.email")
         .await

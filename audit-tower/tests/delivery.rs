@@ -162,3 +162,26 @@ async fn a_queue_of_one_does_not_hold_a_request_that_added_events() {
     assert_eq!(actions, ["item_created", "POST /items/{id}"]);
     assert_eq!(layer.stats().unrecorded, 0);
 }
+
+/// Under fail closed the response waits for durability whatever the ack timeout (which is
+/// fail open's): released after the timeout, a client would see success for a change whose
+/// event the store may never take.
+#[tokio::test]
+async fn fail_closed_responses_wait_for_durability_past_the_ack_timeout() {
+    let store = TestStore::new();
+    let auditor = store.auditor();
+    let layer = AuditLayer::new(auditor.clone())
+        .with_unhealthy_policy(UnhealthyPolicy::FailClosed)
+        .with_ack_timeout(Duration::from_millis(10));
+    store.close_gate();
+    let request = tokio::spawn(app_adding_an_event(layer.clone()).oneshot(post_item()));
+    store.append_started.notified().await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // far past the ack timeout: a wait, not a measurement
+    assert!(!request.is_finished(), "the response was released before its events were durable");
+    store.open_gate();
+    let response = request.await.expect("task").expect("infallible");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let actions: Vec<String> = common::events(&store.inner).into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["item_created", "POST /items/{id}"]);
+    auditor.shutdown().await;
+}

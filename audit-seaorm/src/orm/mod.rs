@@ -152,7 +152,10 @@
 //! commit that brought them there (a failure of that delete is not the commit's: the rows
 //! wait for the next one, and recovery never seals them twice).
 //! [`Delivery::Direct`] skips the outbox: a crash between `COMMIT` and the audit append loses
-//! that transaction's events. Autocommit writes have no transaction to share, so they are
+//! that transaction's events, and so does a `COMMIT` whose answer is lost (the connection
+//! breaks after the server committed): `commit()` then returns the driver's error and records
+//! nothing, not knowing whether the change was committed (with the outbox, the events' rows
+//! committed with it, and recovery seals them). Autocommit writes have no transaction to share, so they are
 //! recorded directly in both modes: use a transaction where a crash must not lose an event.
 //!
 //! While the audit store does not answer or fails, `commit()` waits for the events to be

@@ -50,7 +50,8 @@
 //! It is text, never JSON/JSONB, so the stored bytes are exactly the hashed ones.
 //! [`SqlStore::verify_chain`] checks the hashes and links of the lines and that every column
 //! equals the value inside its line. Queries and reports read the events from `line`, and
-//! check their filters against it again.
+//! check their filters against it again; two reports lean on columns beyond that (see
+//! below).
 //!
 //! PostgreSQL's `text` cannot hold U+0000, so there a column holds each U+0000 of its value as
 //! U+0001 (the line keeps the exact value, and the column check maps it the same way). Queries
@@ -114,7 +115,11 @@
 //! Results come in `(chain, seq)` order, a page at a time ([`QueryPage::next`] continues).
 //! Each event is read from its line and checked against the filter again, so an edited column
 //! can hide an event from a query (which verification then reports) but never make a query
-//! return a wrong one.
+//! return a wrong one. Two reports answer from columns beyond their filters: `repeated_failures`
+//! counts by the `actor_id` and `outcome` columns, and `last_change` takes the latest change by
+//! the `ts` column. An edited column can change their answer (count failures an actor did not
+//! have, or pass over the last change for an earlier one); [`SqlStore::verify_chain`] reports
+//! every such edit, so verify the chain before relying on a report as evidence.
 //!
 //! # Append-only, enforced by the database
 //!

@@ -499,7 +499,9 @@ impl SqlStore {
     /// event on it that has `changes` (latest `ts`; of events at the same time, the last in
     /// `(chain, seq)` order), with each changed field's previous value. `None` if no such event
     /// is stored. An attempt that was denied or failed changed nothing, though its event may
-    /// say what it tried: it is passed over.
+    /// say what it tried: it is passed over. Latest by the `ts` column (which
+    /// [`SqlStore::verify_chain`] checks against the lines): an edited `ts` can pass over the
+    /// last change.
     pub async fn last_change(
         &self,
         resource_type: &str,

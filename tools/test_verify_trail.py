@@ -459,6 +459,8 @@ def build_cases() -> list[tuple[str, str, list[str], tuple]]:
         ("ts with 3 fractional digits", 2, {"ts": "2026-11-23T10:15:03.123Z"}),
         ("ts with an offset", 2, {"ts": "2026-11-23T10:15:03.123456+00:00"}),
         ("ts on February 30", 2, {"ts": "2026-02-30T10:15:03.123456Z"}),
+        ("ts with fullwidth digits", 2, {"ts": "\uff12\uff10\uff12\uff16-11-23T10:15:03.123456Z"}),
+        ("ts with Arabic-Indic digits", 2, {"ts": "2026-11-23T10:15:0\u0663.123456Z"}),
         ("unknown actor kind", 2, {"actor": {"id": "x", "kind": "robot"}}),
         ("actor without id", 2, {"actor": {"kind": "user"}}),
         ("unknown outcome", 2, {"outcome": "ok"}),
@@ -829,6 +831,12 @@ class TestEd25519(unittest.TestCase):
         for bad in (f"{name}+{'0' * 8}+{b64}", f"{name}+{kid}", f"bad name+{kid}+{b64}", f"{name}+{kid}+{b64[:-4]}"):
             with self.assertRaises(ValueError):
                 vt.parse_verifier_key(bad)
+        # A key file with a byte-order mark (as some editors save it) is read, as audit-trail reads it.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "key.pub")
+            with open(path, "w", encoding="utf-8-sig") as f:
+                f.write(TEST_KEY + "\n")
+            self.assertEqual(vt.load_verifier_key(path).text(), TEST_KEY)
 
 
 class TestTrails(unittest.TestCase):

@@ -85,7 +85,7 @@ OPTIONAL = ("reason", "context", "changes", "details", "justification", "tags")
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
-_TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.\d{6}Z\Z")
+_TS = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})\.[0-9]{6}Z\Z")
 _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -930,7 +930,7 @@ def load_verifier_key(arg: str) -> VerifierKey:
         problem = str(exc)
     if os.path.isfile(arg):
         try:
-            with open(arg, encoding="utf-8") as f:
+            with open(arg, encoding="utf-8-sig") as f:  # a byte-order mark, as audit-trail reads it
                 text = f.read().strip()
         except (OSError, UnicodeDecodeError) as err:
             raise UsageError(f"cannot read the key file {arg}: {err}") from None

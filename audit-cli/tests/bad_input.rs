@@ -430,3 +430,21 @@ fn a_proof_about_the_empty_tree_is_refused_with_advice_that_can_be_followed() {
     assert_exit(&output, 2);
     assert!(stderr(&output).contains("give --to from 1 to 10"), "{}", stderr(&output));
 }
+
+/// A key file that cannot be written whole (here the file size limit: `EFBIG`, under `prlimit`
+/// with `SIGXFSZ` ignored) is removed again: left empty or cut, it made the next `keygen` to
+/// that path refuse to overwrite "a key".
+#[test]
+fn a_key_file_that_cannot_be_written_is_not_left_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("log.key");
+    let output = std::process::Command::new("bash")
+        .args(["-c", "trap '' XFSZ; exec prlimit --fsize=16 -- \"$0\" keygen --name example.com/log --out \"$1\""])
+        .arg(env!("CARGO_BIN_EXE_audit-trail"))
+        .arg(&key)
+        .output()
+        .expect("run bash (and prlimit, from util-linux)");
+    assert_error(&output, &["cannot write", "removed again"]);
+    assert!(!key.exists(), "no partial key file is left");
+    assert_exit(&run(&["keygen", "--name", "example.com/log", "--out", s(&key)]), 0);
+}

@@ -323,3 +323,35 @@ fn an_edited_prev_field_is_reported_as_the_event_altered() {
     assert_exit(&output, 1);
     assert_eq!(stdout(&output), "BROKEN at seq 7: hash mismatch\n");
 }
+
+/// `-` (standard input) for both the trail and the checkpoint is a usage error: the checkpoint
+/// was read first and took all of it, the trail read nothing, and an intact trail was reported
+/// as every event removed (exit 1). The same for `verify-proof --proof - --checkpoint -`.
+#[test]
+fn standard_input_for_two_inputs_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = trail(dir.path(), 5);
+    let key = dir.path().join("log.key");
+    let verifier = stdout(&run(&["keygen", "--name", "example.com/log", "--out", s(&key)])).trim().to_string();
+    let output = run(&["checkpoint", "--jsonl", s(&path), "--origin", "example.com/log", "--key", s(&key)]);
+    assert_exit(&output, 0);
+    let note = output.stdout;
+    for args in [
+        vec!["verify", "--jsonl", "-", "--checkpoint", "-", "--key", &verifier],
+        vec!["verify-proof", "--proof", "-", "--checkpoint", "-", "--key", &verifier],
+    ] {
+        let output = run_piped(&args, note.clone());
+        assert_exit(&output, 2);
+        let message = stderr(&output);
+        assert!(message.contains("can be read only once") && message.contains("--checkpoint"), "{args:?}: {message}");
+        assert!(output.stdout.is_empty(), "{}", stdout(&output));
+    }
+    // One of them from standard input is fine.
+    let checkpoint = dir.path().join("cp");
+    std::fs::write(&checkpoint, &note).expect("write the checkpoint");
+    let output = run_piped(
+        &["verify", "--jsonl", "-", "--checkpoint", s(&checkpoint), "--key", &verifier],
+        std::fs::read(&path).expect("read"),
+    );
+    assert_exit(&output, 0);
+}

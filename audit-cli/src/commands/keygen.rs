@@ -35,9 +35,11 @@ pub(crate) fn run(args: &KeygenArgs) -> Result<u8, Failure> {
         }
     })?;
     let private = signer.to_private_key_string();
-    file.write_all(format!("{private}\n").as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Failure::new(format!("cannot write {shown}: {e}")))?;
+    if let Err(e) = file.write_all(format!("{private}\n").as_bytes()).and_then(|()| file.sync_all()) {
+        // An empty or partial key file would make the next keygen refuse to overwrite "a key".
+        let _ = std::fs::remove_file(&args.out);
+        return Err(Failure::new(format!("cannot write {shown} (removed again): {e}")));
+    }
     if let Err(failure) = super::println_out(signer.verifier()) {
         // Without its verifier key nobody could check what this key signs: take the key back.
         let _ = std::fs::remove_file(&args.out);

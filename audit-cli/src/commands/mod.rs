@@ -62,6 +62,11 @@ pub(crate) enum Trail<'a> {
 }
 
 impl Source {
+    /// The `--jsonl` given, if any.
+    pub(crate) fn jsonl(&self) -> Option<&Path> {
+        self.jsonl.as_deref()
+    }
+
     /// The one source given (clap makes sure there is exactly one). A `--jsonl` that is not a
     /// regular file (a pipe, `-` for standard input) is read once here, into a temporary file.
     pub(crate) fn trail(&self) -> Result<Trail<'_>, Failure> {
@@ -463,6 +468,21 @@ pub(crate) fn read_limited(path: &Path, what: &str, limit: u64) -> Result<Vec<u8
 pub(crate) fn read_limited_text(path: &Path, what: &str, limit: u64) -> Result<String, Failure> {
     String::from_utf8(read_limited(path, what, limit)?)
         .map_err(|e| Failure::new(format!("the {what} {} is not UTF-8 text ({e})", path.display())))
+}
+
+/// Refuses standard input (`-`) for more than one of `inputs` (each a flag and its value): the
+/// first read would take all of it and the others would find nothing (a checkpoint read from
+/// it left an empty trail, reported as every event removed).
+pub(crate) fn stdin_at_most_once(inputs: &[(&str, Option<&Path>)]) -> Result<(), Failure> {
+    let from_stdin: Vec<&str> =
+        inputs.iter().filter(|(_, path)| path.is_some_and(|p| p.as_os_str() == "-")).map(|(flag, _)| *flag).collect();
+    if from_stdin.len() > 1 {
+        return Err(Failure::new(format!(
+            "{} all say `-` (standard input), which can be read only once: give all but one as files",
+            from_stdin.join(" and ")
+        )));
+    }
+    Ok(())
 }
 
 /// A verifier key given as the key itself (`<name>+<8 hex>+<base64>`) or as a file holding it.

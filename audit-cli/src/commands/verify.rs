@@ -3,7 +3,8 @@
 
 use super::{
     DEFAULT_CHAIN, JsonlFile, Source, Trail, Verdict, block_on, db_failure, first_event, open_db, open_jsonl,
-    progress_bar, require_chain, require_jsonl_chain, require_whole_chain, trusted_checkpoint, verifier_key,
+    progress_bar, require_chain, require_jsonl_chain, require_whole_chain, stdin_at_most_once, trusted_checkpoint,
+    verifier_key,
 };
 use crate::Failure;
 use audit_core::checkpoint::Checkpoint;
@@ -33,6 +34,7 @@ pub(crate) struct VerifyArgs {
 
 /// Verifies, prints the verdict, and returns its exit code (0 valid, 1 broken).
 pub(crate) fn run(args: &VerifyArgs) -> Result<u8, Failure> {
+    stdin_at_most_once(&[("--jsonl", args.source.jsonl()), ("--checkpoint", args.checkpoint.as_deref())])?;
     // Check the checkpoint before reading the trail: a refused one verifies nothing.
     let checkpoint = match (&args.checkpoint, &args.key) {
         (Some(path), Some(key)) => Some(trusted_checkpoint(path, &verifier_key(key)?)?),

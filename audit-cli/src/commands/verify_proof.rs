@@ -1,6 +1,6 @@
 //! `audit-trail verify-proof --proof FILE [--checkpoint FILE --key VERIFIER_KEY]`.
 
-use super::{MAX_NOTE_FILE, println_out, read_limited_text, trusted_checkpoint, verifier_key};
+use super::{MAX_NOTE_FILE, println_out, read_limited_text, stdin_at_most_once, trusted_checkpoint, verifier_key};
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::checkpoint::Checkpoint;
 use audit_core::merkle::{ConsistencyProof, Digest, InclusionProof, to_hex};
@@ -27,6 +27,7 @@ enum Proof {
 
 /// Checks the proof's hashes (RFC 9162) and, with a checkpoint, that its root is the signed one.
 pub(crate) fn run(args: &VerifyProofArgs) -> Result<u8, Failure> {
+    stdin_at_most_once(&[("--proof", Some(&args.proof)), ("--checkpoint", args.checkpoint.as_deref())])?;
     let checkpoint = match (&args.checkpoint, &args.key) {
         (Some(path), Some(key)) => Some(trusted_checkpoint(path, &verifier_key(key)?)?),
         _ => None,

@@ -89,6 +89,77 @@ fn a_head_row_moved_off_its_event_is_a_head_mismatch(db: &TestDb) {
 }
 on_all_backends!(a_head_row_moved_off_its_event_is_a_head_mismatch);
 
+/// A head row edited into a hash no writer stores (uppercase hex here) is tampering (exit 1,
+/// `head mismatch`), not a database error (it was exit 2 with "database error", and `--json`
+/// printed nothing).
+fn a_malformed_head_row_is_a_head_mismatch(db: &TestDb) {
+    db.record_plain("default", 4);
+    let upper = "AB".repeat(32);
+    db.as_superuser(vec![
+        db.statement("UPDATE audit_chain_heads SET hash = ? WHERE chain = ?", vec![upper.into(), "default".into()]),
+    ]);
+    let output = verify(db, &[]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 4: head mismatch\n");
+    assert!(stderr(&output).contains("head row is malformed"), "{}", stderr(&output));
+    let output = verify(db, &["--json"]);
+    assert_exit(&output, 1);
+    assert_eq!(json_of(&output), json!({"status": "broken", "verified": 3, "broken_at": 4, "reason": "head mismatch"}));
+}
+on_all_backends!(a_malformed_head_row_is_a_head_mismatch);
+
+/// The head row moved back over events that are still there, verified against a checkpoint
+/// they are in: `head mismatch` where the head left them, not `truncated` (the events were
+/// read only up to the head, and the checkpoint's were reported removed).
+fn a_head_moved_back_under_a_checkpoint_is_a_head_mismatch(db: &TestDb) {
+    db.record_plain("default", 5);
+    let key = db.dir().join("log.key");
+    let verifier = stdout(&run(&["keygen", "--name", "example.com/log", "--out", s(&key)])).trim().to_string();
+    let output = run(&["checkpoint", "--db", db.url(), "--origin", "example.com/log", "--key", s(&key)]);
+    assert_exit(&output, 0);
+    let checkpoint = db.dir().join("cp5");
+    std::fs::write(&checkpoint, &output.stdout).expect("write the checkpoint");
+    db.record_plain("default", 1);
+    let line_3 = db.stored_lines("default").into_iter().find(|(seq, _)| *seq == 3).expect("seq 3").1;
+    let hash_3 =
+        serde_json::from_str::<serde_json::Value>(&line_3).expect("json")["hash"].as_str().expect("hash").to_string();
+    db.as_superuser(vec![db.statement(
+        "UPDATE audit_chain_heads SET seq = ?, hash = ? WHERE chain = ?",
+        vec![3i64.into(), hash_3.into(), "default".into()],
+    )]);
+    let output = verify(db, &["--checkpoint", s(&checkpoint), "--key", &verifier]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 4: head mismatch\n", "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("events up to seq 6 are stored but the chain head is at seq 3"),
+        "{}",
+        stderr(&output)
+    );
+}
+on_all_backends!(a_head_moved_back_under_a_checkpoint_is_a_head_mismatch);
+
+/// SQLite: a line edited into bytes that are not UTF-8, or into a blob, is `bad format` at its
+/// seq (exit 1); read as text it was a database error (exit 2).
+#[test]
+fn sqlite_a_line_that_is_not_text_is_bad_format() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "sqlite_line_not_text") else { return };
+    db.record_plain("default", 5);
+    db.as_superuser(vec![
+        db.statement(
+            "UPDATE audit_events SET line = CAST(X'7BFF7D' AS TEXT) WHERE chain = ? AND seq = ?",
+            vec!["default".into(), 3i64.into()],
+        ),
+        db.statement(
+            "UPDATE audit_events SET line = CAST(line AS BLOB) WHERE chain = ? AND seq = ?",
+            vec!["default".into(), 4i64.into()],
+        ),
+    ]);
+    let output = verify(&db, &[]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 3: bad format\n");
+    assert!(!stderr(&output).contains("database error"), "{}", stderr(&output));
+}
+
 fn a_deleted_head_row_is_a_head_mismatch_at_seq_1_and_its_events_stay_visible(db: &TestDb) {
     db.record_plain("default", 4);
     db.as_superuser(vec![db.statement("DELETE FROM audit_chain_heads WHERE chain = ?", vec!["default".into()])]);

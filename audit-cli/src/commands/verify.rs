@@ -109,8 +109,11 @@ fn verify_jsonl(trail: &JsonlFile, chain: Option<&str>, checkpoint: Option<&Chec
 /// given), every indexed column against its line, and the chain-head row.
 async fn verify_db(url: &str, chain: &str, checkpoint: Option<&Checkpoint>) -> Result<Verdict, Failure> {
     let store = open_db(url).await?;
-    let head = store.head(chain).await.map_err(db_failure)?;
-    let bar = progress_bar(head.seq, "events");
+    // Only the progress bar's length: a head row edited into something malformed is the
+    // verification's finding (`head mismatch`, exit 1), not a reason to stop here (exit 2);
+    // a database that fails fails the verification just after.
+    let events = store.head(chain).await.map_or(0, |head| head.seq);
+    let bar = progress_bar(events, "events");
     bar.set_message(format!("verifying chain {chain}"));
     let verifier = checkpoint.map_or_else(ChainVerifier::from_genesis, ChainVerifier::against_checkpoint);
     let report = store.verify_chain_with_progress(chain, verifier, |read| bar.set_position(read)).await;

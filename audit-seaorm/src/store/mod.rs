@@ -355,7 +355,8 @@ impl SqlStore {
     /// Creates the tables, indexes and triggers that are missing (and, with monthly
     /// partitions, the partitions due), and stores the Merkle subtree hashes of events that
     /// lack them (a store made by an earlier version: this reads each such chain once, under
-    /// its head lock); safe to run at every start and from several processes at once. Needs the rights to create tables and triggers (the schema owner, not the
+    /// its head lock; a chain whose head row is malformed, edited behind the store's back, is
+    /// passed over and left to [`SqlStore::verify_chain`] to report); safe to run at every start and from several processes at once. Needs the rights to create tables and triggers (the schema owner, not the
     /// least-privilege application role).
     pub async fn migrate(&self) -> Result<(), SqlStoreError> {
         let txn = match self.dialect {
@@ -423,6 +424,18 @@ impl SqlStore {
                 Ok((chain, head))
             })
             .collect()
+    }
+
+    /// The names of the chains that have a head row, in order, without reading the heads
+    /// (one edited into something malformed does not hide the others).
+    pub(crate) async fn chain_names(&self) -> Result<Vec<String>, SqlStoreError> {
+        let sql = format!("SELECT chain FROM {HEADS} ORDER BY chain");
+        let rows = self
+            .db
+            .query_all_raw(sea_orm::Statement::from_string(self.backend(), sql))
+            .await
+            .map_err(SqlStoreError::db(format!("list chains ({HEADS})")))?;
+        rows.iter().map(|row| row.try_get_by_index(0).map_err(SqlStoreError::db("list chains"))).collect()
     }
 
     async fn begin_immediate(&self, what: &str) -> Result<DatabaseTransaction, SqlStoreError> {

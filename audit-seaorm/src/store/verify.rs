@@ -59,7 +59,8 @@ pub struct StoreVerifyReport {
     pub chain: String,
     /// The hash chain of the stored lines, from seq 1 to the head (SPEC §2).
     pub lines: VerifyReport,
-    /// The chain's head row when verification started.
+    /// The chain's head row when verification started (when that row is malformed: the last
+    /// seq stored, with the zero hash, and `head_problem` says so).
     pub stored_head: Head,
     /// Columns that differ from their line (the first 1000).
     pub column_mismatches: Vec<ColumnMismatch>,
@@ -146,22 +147,32 @@ impl SqlStore {
         mut verifier: ChainVerifier,
         mut progress: impl FnMut(u64) + Send,
     ) -> Result<StoreVerifyReport, SqlStoreError> {
-        let stored_head = self.select_head(&self.db, chain, false).await?.unwrap_or(Head::EMPTY);
+        // The last seq stored, then the head: appends move both in one transaction, so in a
+        // consistent store the head read after is at least there. A head behind it (moved back,
+        // deleted) is reported, and every stored event is verified all the same: against a
+        // checkpoint, events that are there must not read as removed.
+        let last_seq = self.last_seq(chain).await?;
+        // A head row edited into something no writer stores (a hash that is not 64 lowercase hex
+        // digits, a negative seq) is a finding, not an error: the events are verified up to the
+        // last one stored, and the head reported.
+        let (stored_head, malformed_head) = match self.select_head(&self.db, chain, false).await {
+            Ok(head) => (head.unwrap_or(Head::EMPTY), None),
+            Err(SqlStoreError::Corrupt(problem)) => (Head { seq: last_seq, hash: Head::EMPTY.hash }, Some(problem)),
+            Err(e) => return Err(e),
+        };
+        let read_to = stored_head.seq.max(last_seq);
         let mut columns = Columns::default();
         let mut read = 0u64;
         let mut from = 1u64;
         // Every row, repeated ones too (see `SeqPages`).
         let mut paging = SeqPages::new(self.page_size);
-        let mut page = if from <= stored_head.seq {
-            Some(self.full_rows(chain, from, stored_head.seq, paging.limit()).await?)
-        } else {
-            None
-        };
+        let mut page =
+            if from <= read_to { Some(self.full_rows(chain, from, read_to, paging.limit()).await?) } else { None };
         while let Some(mut rows) = page.take() {
             let what = || format!("verify chain {chain:?}: read events from seq {from}");
             let seq_of = |row: Option<&QueryResult>| row.map(seq_at).transpose().map_err(|e| with_context(e, &what()));
             let (first, last) = (seq_of(rows.first())?, seq_of(rows.last())?);
-            let (pass_over, next) = paging.arrived(rows.len(), first, last, stored_head.seq);
+            let (pass_over, next) = paging.arrived(rows.len(), first, last, read_to);
             if pass_over {
                 rows.remove(0);
             }
@@ -173,7 +184,7 @@ impl SqlStore {
                 (verifier, found)
             });
             if let Some(next) = next {
-                page = Some(self.full_rows(chain, next, stored_head.seq, paging.limit()).await?);
+                page = Some(self.full_rows(chain, next, read_to, paging.limit()).await?);
             }
             let (checked, found) = checking.await.map_err(|e| SqlStoreError::Database {
                 context: what(),
@@ -195,7 +206,17 @@ impl SqlStore {
             column_mismatch_count: columns.count,
             head_problem: None,
         };
-        if report.lines.is_valid() && report.lines.head != stored_head {
+        if let Some(problem) = malformed_head {
+            report.head_problem = Some(format!("the chain head row is malformed: {problem}"));
+            return Ok(report);
+        }
+        if last_seq > stored_head.seq {
+            report.head_problem = Some(format!(
+                "events up to seq {last_seq} are stored but the chain head is at seq {}: the head was moved back or \
+                 deleted, or they were not appended through it (inserted behind the store's back)",
+                stored_head.seq
+            ));
+        } else if report.lines.is_valid() && report.lines.head != stored_head {
             report.head_problem = Some(if report.lines.head.seq < stored_head.seq {
                 format!(
                     "the chain head is at seq {} but the events end at seq {}: events {}..={} are missing",
@@ -208,8 +229,7 @@ impl SqlStore {
                 format!("the chain head's hash does not match the event at seq {}", stored_head.seq)
             });
         }
-        // Rows beyond the head: read the last seq first, then the head again (appends move both
-        // in one transaction, so a consistent store never shows a last seq above a later head).
+        // Rows beyond the head inserted while verifying: the last seq again, then the head.
         let last_seq = self.last_seq(chain).await?;
         let head_now = self.select_head(&self.db, chain, false).await?.unwrap_or(Head::EMPTY);
         if last_seq > head_now.seq && report.head_problem.is_none() {
@@ -224,7 +244,7 @@ impl SqlStore {
 
     /// Verifies every chain (those with a head row and those with events), by name.
     pub async fn verify_all(&self) -> Result<Vec<StoreVerifyReport>, SqlStoreError> {
-        let mut chains: BTreeSet<String> = self.chains().await?.into_iter().map(|(chain, _)| chain).collect();
+        let mut chains: BTreeSet<String> = self.chain_names().await?.into_iter().collect();
         let sql = format!("SELECT DISTINCT chain FROM {EVENTS}");
         let rows = self
             .db
@@ -291,13 +311,23 @@ fn seq_at(row: &QueryResult) -> Result<u64, SqlStoreError> {
 }
 
 /// The `line` column of a row, borrowed from it: on PostgreSQL its bytes as they are (that they
-/// are UTF-8 is checked by the verifier, in full only for a line that is not ASCII), elsewhere
+/// are UTF-8 is checked by the verifier, in full only for a line that is not ASCII), on SQLite
+/// as the bytes it holds (`CAST(line AS BLOB)`: a line edited into bytes that are not UTF-8, or
+/// stored as a blob, is then the verifier's "bad format" at its seq, not a read error), on MySQL
 /// as text.
 fn line_at(dialect: Dialect, row: &QueryResult) -> Result<Cow<'_, [u8]>, SqlStoreError> {
     if let Some(Ok(line)) = sql::pg_value::<Option<&[u8]>>(row, 12) {
         return Ok(Cow::Borrowed(line.unwrap_or_default()));
     }
-    Ok(match line_text(dialect, row)?.unwrap_or_default() {
+    if dialect == Dialect::Sqlite {
+        use sea_orm::sqlx::Row as _;
+        let row = row.try_as_sqlite_row().ok_or_else(|| SqlStoreError::Corrupt("not a SQLite row".into()))?;
+        let line: Option<&[u8]> = row
+            .try_get(SQLITE_LINE_INDEX)
+            .map_err(|e| SqlStoreError::Corrupt(format!("read column line as bytes: {e}")))?;
+        return Ok(Cow::Borrowed(line.unwrap_or_default()));
+    }
+    Ok(match text(row, 12)?.unwrap_or_default() {
         Cow::Borrowed(line) => Cow::Borrowed(line.as_bytes()),
         Cow::Owned(line) => Cow::Owned(line.into_bytes()),
     })
@@ -320,18 +350,9 @@ fn text(row: &QueryResult, column: usize) -> Result<Option<Cow<'_, str>>, SqlSto
     sql::text_at(row, column).map_err(|e| SqlStoreError::db(format!("read column {}", COLUMNS[column]))(e))
 }
 
-/// The `line` column of a row read by [`SqlStore::full_rows`], as text.
-fn line_text(dialect: Dialect, row: &QueryResult) -> Result<Option<Cow<'_, str>>, SqlStoreError> {
-    let index = match dialect {
-        Dialect::Sqlite => SQLITE_LINE_INDEX,
-        Dialect::Postgres | Dialect::MySql => 12,
-    };
-    sql::text_at(row, index).map_err(SqlStoreError::db("read column line"))
-}
-
 /// The text columns other than `line`, with their index in [`COLUMNS`], as SQLite packs them.
 const SQLITE_PACKED: [usize; 11] = [0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-/// Where `line` is in a row read on SQLite: `packed, seq, line`.
+/// Where `line` is in a row read on SQLite: `packed, seq, line` (as bytes).
 const SQLITE_LINE_INDEX: usize = 2;
 
 /// On SQLite, [`SqlStore::full_rows`] reads the 11 text columns besides `line` as one blob, each
@@ -346,7 +367,7 @@ fn sqlite_packed_columns() -> String {
             format!("CASE WHEN {c} IS NULL THEN '-' ELSE length(CAST({c} AS BLOB)) || ':' || CAST({c} AS BLOB) END")
         })
         .collect();
-    format!("CAST({} AS BLOB), seq, line", parts.join(" || "))
+    format!("CAST({} AS BLOB), seq, CAST(line AS BLOB)", parts.join(" || "))
 }
 
 /// The stored values of a row's compared columns, by their index in [`COLUMNS`].
@@ -439,9 +460,8 @@ fn check_page(
         match inspected {
             Ok((info, fields)) => compare(dialect, &stored, seqs[i], line, info, fields),
             // Not a canonical event (the verifier reports it): compared as any JSON, as far as
-            // it parses. Read as text, a line that is not UTF-8 is an error, as for any other
-            // column.
-            Err(_) => compare_parsed(dialect, &stored, seqs[i], &line_text(dialect, &rows[i])?.unwrap_or_default()),
+            // it parses (bytes that are not UTF-8 replaced).
+            Err(_) => compare_parsed(dialect, &stored, seqs[i], &String::from_utf8_lossy(line)),
         }
     });
     let mut mismatches = Vec::new();

@@ -668,6 +668,14 @@ pub(crate) fn parse_time(text: &str) -> Result<Timestamp, String> {
         // Events are timed to the microsecond: a bound between two microseconds is the next
         // one, exactly ("at or after" and "before" both keep their meaning).
         let time = time.to_utc();
+        if chrono::Timelike::nanosecond(&time) >= 1_000_000_000 {
+            // In a leap second (`23:59:60.5`), which no event is in: the next second's start,
+            // exactly (chrono's microseconds would put it half a second into that second).
+            let next = time.timestamp().checked_add(1).and_then(|s| s.checked_mul(1_000_000));
+            if let Some(ts) = next.and_then(Timestamp::from_unix_micros) {
+                return Ok(ts);
+            }
+        }
         let below = i64::from(chrono::Timelike::nanosecond(&time) % 1000);
         let time = match below {
             0 => time,
@@ -931,6 +939,23 @@ fn checkpoint_note(checkpoint: &Checkpoint) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A bound in a leap second is the next second's start (no event is in a leap second):
+    /// `23:59:60.5` was read as half a second into the next day, and `--since` then passed over
+    /// the events of that half second.
+    #[test]
+    fn a_time_in_a_leap_second_is_the_next_seconds_start() {
+        let midnight = parse_time("2017-01-01T00:00:00Z").expect("a time");
+        for leap in ["2016-12-31T23:59:60Z", "2016-12-31T23:59:60.5Z", "2016-12-31T23:59:60.999999999Z"] {
+            assert_eq!(parse_time(leap), Ok(midnight), "{leap}");
+        }
+        assert_eq!(parse_time("2017-01-01T05:29:60.5+05:30"), Ok(midnight));
+        assert_eq!(parse_time("2016-12-31T23:59:59.9999999Z"), Ok(midnight), "rounded up to the microsecond");
+        assert_eq!(
+            parse_time("2017-01-01T00:00:00.4Z").map(|ts| ts.unix_micros() - midnight.unix_micros()),
+            Ok(400_000)
+        );
+    }
 
     /// The SQLite causes get the same advice whether connecting or the schema probe meets them
     /// (which one does depends on the features sea-orm is built with).

@@ -831,6 +831,17 @@ class TestEd25519(unittest.TestCase):
         for bad in (f"{name}+{'0' * 8}+{b64}", f"{name}+{kid}", f"bad name+{kid}+{b64}", f"{name}+{kid}+{b64[:-4]}"):
             with self.assertRaises(ValueError):
                 vt.parse_verifier_key(bad)
+        # An unknown cosigner's signature is ignored whatever its key name, if a note may carry it
+        # (DEL and C1 controls included; white space and '+' not).
+        note = checkpoint(3, bytes(32))
+        for name, opens in (("wit\x7fness", True), ("wit\x85ness", False), ("wit\x9fness", True),
+                            ("wit ness", False), ("wit+ness", False)):
+            cosigned = note + "\u2014 ".encode() + name.encode() + b" " + base64.b64encode(bytes(68)) + b"\n"
+            if opens:
+                self.assertEqual(vt.open_note(cosigned, [key]).text, note[:note.index(b"\n\n") + 1], name)
+            else:
+                with self.assertRaises(vt.MalformedNote, msg=name):
+                    vt.open_note(cosigned, [key])
         # A key file with a byte-order mark (as some editors save it) is read, as audit-trail reads it.
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "key.pub")

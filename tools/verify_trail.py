@@ -753,6 +753,12 @@ def is_valid_key_name(name: str) -> bool:
         ch.isspace() or unicodedata.category(ch) == "Cc" for ch in name)
 
 
+def is_note_key_name(name: str) -> bool:
+    """A signature line's key name as C2SP signed notes allow it: non-empty, no '+', no white
+    space (a cosigner's key named with DEL or a C1 control is an unknown key, ignored)."""
+    return bool(name) and "+" not in name and not any(ch.isspace() for ch in name)
+
+
 def key_id(name: str, public_key: bytes) -> bytes:
     """First 4 bytes of SHA-256(key name || \\n || 0x01 || 32-byte key)."""
     return hashlib.sha256(name.encode("utf-8") + b"\n\x01" + public_key).digest()[:4]
@@ -847,7 +853,7 @@ def open_note(message: bytes, keys: Iterable[VerifierKey]) -> OpenedNote:
             sig = b64decode_strict(b64) if b64 else b""
         except ValueError:
             sig = b""
-        if not is_valid_key_name(name) or len(sig) < 5:
+        if not is_note_key_name(name) or len(sig) < 5:
             raise MalformedNote("malformed note: bad signature line")
         count += 1
         if count > MAX_SIGNATURES:

@@ -71,8 +71,12 @@ pub fn validate_key_name(name: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
-fn is_valid_name(name: &str) -> bool {
-    validate_key_name(name).is_ok()
+/// Whether a signature line's key name is one C2SP signed notes allow: non-empty, no `+`, no
+/// Unicode white space. Laxer than [`validate_key_name`] (keys this crate makes or takes): a
+/// cosigner's key named with DEL or a C1 control character is still an unknown key, whose
+/// signature is ignored, not a reason to refuse the note.
+fn is_note_key_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('+') && !name.chars().any(char::is_whitespace)
 }
 
 /// Key id of an Ed25519 note key: the first 4 bytes of
@@ -518,7 +522,7 @@ fn parse_signature_line(number: usize, line: &str) -> Result<SignatureLine<'_>, 
     let bad = |reason| MalformedNote::BadSignatureLine { number, reason };
     let rest = line.strip_prefix(SIG_PREFIX).ok_or(bad("it does not start with an em dash (U+2014) and a space"))?;
     let (name, base64) = rest.split_once(' ').unwrap_or((rest, ""));
-    if !is_valid_name(name) {
+    if !is_note_key_name(name) {
         return Err(bad("the key name is empty or has a '+' or white space"));
     }
     if base64.is_empty() {

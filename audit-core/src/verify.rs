@@ -394,11 +394,13 @@ impl ChainVerifier {
         true
     }
 
-    /// Reports a line that is cut short (no final `\n`) at the next position.
+    /// Reports a line that is cut short (no final `\n`) at the next position (as the first line
+    /// of a partial trail: at the seq it says it has, when that can be read, as for any other
+    /// malformed first line).
     pub fn push_torn(&mut self, bytes: &[u8]) {
         if self.broken.is_none() {
             let detail = format!("the last line ({} bytes) has no newline: a torn write?", bytes.len());
-            self.broken = Some(ChainBreak { seq: self.expected_seq(), reason: BreakReason::BadFormat, detail });
+            self.broken = Some(ChainBreak { seq: self.break_seq(bytes), reason: BreakReason::BadFormat, detail });
         }
     }
 

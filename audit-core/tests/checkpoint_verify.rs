@@ -192,6 +192,27 @@ fn only_a_checkpoint_signed_by_the_given_key_is_trusted() {
     assert!(matches!(err, NoteError::InvalidSignature { .. }), "{err}");
 }
 
+/// A cosignature by an unknown key is ignored (C2SP signed note) whatever its key name, as
+/// long as the name is one a note may carry (non-empty, no `+`, no white space): a name with
+/// DEL or a C1 control character made the whole note malformed.
+#[test]
+fn an_unknown_cosigners_odd_key_name_does_not_refuse_the_note() {
+    let lines = chain(3);
+    let log = NoteSigner::generate(ORIGIN).expect("key");
+    let note = checkpoint_of(&lines, 3).sign(&log).expect("signs");
+    // Any 4-byte key id and 64 bytes of signature (an unknown key's is not checked).
+    let signature = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    for name in ["witness", "wit\u{7f}ness", "wit\u{80}ness", "wit\u{9f}ness", "wit\u{e9}ness"] {
+        let cosigned = format!("{note}\u{2014} {name} {signature}\n");
+        let opened = Checkpoint::verify(&cosigned, &log.verifier()).unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        assert_eq!(opened.size, 3);
+    }
+    for name in ["wit ness", "wit\u{a0}ness", "wit+ness"] {
+        let cosigned = format!("{note}\u{2014} {name} {signature}\n");
+        assert!(Checkpoint::verify(&cosigned, &log.verifier()).is_err(), "{name:?}");
+    }
+}
+
 #[test]
 fn with_tree_gives_the_root_of_the_verified_chain() {
     let lines = chain(77);

@@ -215,6 +215,11 @@ fn a_torn_last_line_is_bad_format_at_its_seq() {
     // A complete last line without its newline is not a SPEC §3 file either.
     let report = verify_reader(lines.join("\n").as_bytes(), ChainVerifier::from_genesis()).expect("in memory");
     assert_broken(&report, 10, BreakReason::BadFormat);
+
+    // The only line of a partial export (seq 10), without its newline: at the seq it says it
+    // has, as any other malformed first line (it was seq 1, a seq the file does not hold).
+    let report = verify_reader(lines[9].as_bytes(), ChainVerifier::new()).expect("in memory");
+    assert_break(&report, 10, BreakReason::BadFormat);
 }
 
 #[test]

@@ -60,3 +60,69 @@ async fn second_row_found(db: &TestDb) {
     let exported = verify_reader(export.as_bytes(), ChainVerifier::from_genesis()).expect("read");
     assert_eq!(exported.broken.as_ref().map(|b| b.seq), Some(6), "{exported:?}");
 }
+
+/// Queries and reports page by `(chain, seq)` too: a page whose `LIMIT` fell between two rows at
+/// one seq (the genuine event and a forged one, another actor's) ended after the first, and the
+/// next page began after that seq: the other row was in no page. Every page size now gives
+/// every row once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_second_row_at_a_seq_is_in_the_query_pages() {
+    use futures_util::FutureExt;
+    let Some(db) = TestDb::open(Backend::Postgres, "pg_part_dup_query").await else { return };
+    let result = std::panic::AssertUnwindSafe(second_row_queried(&db)).catch_unwind().await;
+    db.cleanup().await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn second_row_queried(db: &TestDb) {
+    use audit_core::store::Query;
+    let store = Arc::new(db.store().await.with_monthly_partitions(2));
+    store.migrate().await.expect("migrate");
+    let auditor = Auditor::builder(store.clone()).build();
+    for n in 0..12 {
+        let draft = EventDraft::new("update").actor(audit_core::Actor::user("alice")).resource("doc", n.to_string());
+        auditor.record(draft).await.expect("record");
+    }
+    auditor.shutdown().await;
+
+    // A forged event at seq 5 (mallory's, hashed as an event), a microsecond later.
+    let line: Vec<String> = store.read("default", 5, Some(5)).map(|line| line.expect("a line")).collect().await;
+    let mut forged = audit_core::Event::from_canonical_line(&line[0]).expect("an event");
+    forged.actor = audit_core::Actor::user("mallory");
+    forged.hash = forged.compute_hash();
+    let conn = db.connect().await;
+    conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "INSERT INTO audit_events SELECT chain, seq, id, ts + interval '1 microsecond', 'mallory', actor_kind, \
+         action, resource_type, resource_id, outcome, request_id, tags, $1 FROM audit_events \
+         WHERE chain = 'default' AND seq = 5",
+        [forged.to_canonical_line().into()],
+    ))
+    .await
+    .expect("insert a forged row");
+
+    for limit in 1..=14 {
+        let mut seen = Vec::new();
+        let mut query = Query::new().limit(limit);
+        loop {
+            let page = store.query(&query).await.expect("query");
+            seen.extend(page.events.iter().map(|e| (e.seq(), e.event.actor.id.clone())));
+            match page.next {
+                Some(next) => query = query.after(Some(next)),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 13, "pages of {limit}: {seen:?}");
+        assert!(seen.contains(&(5, "alice".to_string())) && seen.contains(&(5, "mallory".to_string())), "{seen:?}");
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 13, "no row twice, pages of {limit}: {seen:?}");
+    }
+    let mallory = store.query(&Query::new().actor("mallory")).await.expect("query").events;
+    assert_eq!(mallory.len(), 1);
+    let alice = store.query(&Query::new().actor("alice").limit(5)).await.expect("query");
+    assert_eq!(alice.events.len(), 5);
+}

@@ -303,6 +303,12 @@ impl SqlStore {
     }
 
     /// Fills one page of events matching `filter` after `after`, in `(chain, seq)` order.
+    ///
+    /// Every row is read once, also where two rows stand at one `(chain, seq)` (a partitioned
+    /// PostgreSQL table's key is `(chain, seq, ts)`, so a forged row can): a fetch continues at
+    /// the last seq it read, passing over the rows read there already, and a page never ends
+    /// between rows of one seq (it holds more than `limit` events then), since the next page
+    /// starts after that seq. Otherwise a `LIMIT` cut between such rows hid the rest.
     async fn page(
         &self,
         filter: &EventFilter,
@@ -310,23 +316,30 @@ impl SqlStore {
         limit: usize,
     ) -> Result<QueryPage, SqlStoreError> {
         let limit = limit.max(1);
-        let fetch = limit.saturating_add(1).min(MAX_FETCH);
-        let mut cursor = after;
-        // Each event with its row's position (which the next page continues from).
-        let mut events: Vec<(Cursor, SealedEvent)> = Vec::new();
-        loop {
+        let mut fetch = limit.saturating_add(1).min(MAX_FETCH);
+        // The position last read, and the hashes of its rows read so far: a fetch continues at
+        // that position (`seq >=`), passing those rows over; the first starts after `after`.
+        let mut seen: Option<(Cursor, Vec<audit_core::EventHash>)> = None;
+        let mut events: Vec<SealedEvent> = Vec::new();
+        // Once the page holds `limit` events: the position of the last (the page takes the rest
+        // of its rows, and ends before the next match elsewhere).
+        let mut full_at: Option<Cursor> = None;
+        let mut more = false;
+        'fetching: loop {
             let mut sql = Sql::new(self.dialect);
             sql.push(&format!("SELECT chain, seq, line FROM {EVENTS} WHERE 1 = 1"));
             filter.push_sql(self.dialect, &mut sql);
-            if let Some(c) = &cursor {
+            let from = seen.as_ref().map(|(at, _)| at).or(after.as_ref());
+            if let Some(c) = from {
+                let after_seq = if seen.is_some() { " AND seq >= " } else { " AND seq > " };
                 if filter.chain.as_deref() == Some(c.chain.as_str()) {
-                    sql.push(" AND seq > ").bind(sql::seq_bound(c.seq));
+                    sql.push(after_seq).bind(sql::seq_bound(c.seq));
                 } else {
                     sql.push(" AND (chain > ")
                         .bind(c.chain.as_str())
                         .push(" OR (chain = ")
                         .bind(c.chain.as_str())
-                        .push(" AND seq > ")
+                        .push(after_seq)
                         .bind(sql::seq_bound(c.seq))
                         .push("))");
                 }
@@ -335,26 +348,50 @@ impl SqlStore {
             let rows =
                 self.db.query_all_raw(sql.build()).await.map_err(SqlStoreError::db(format!("query {EVENTS}")))?;
             let fetched = rows.len();
+            let mut new_rows = 0;
             for row in &rows {
                 let (chain, seq, line) = sql::line_from_row(row)?;
                 let sealed = sql::sealed_from_line(&chain, seq, line)?;
-                let position = Cursor { chain, seq };
-                cursor = Some(position.clone());
-                if filter.matches(&sealed.event) {
-                    events.push((position, sealed));
-                    if events.len() > limit {
-                        break;
+                let hash = sealed.event.hash;
+                match &mut seen {
+                    Some((at, hashes)) if at.seq == seq && at.chain == chain => {
+                        if hashes.contains(&hash) {
+                            continue;
+                        }
+                        hashes.push(hash);
                     }
+                    Some((at, hashes)) => {
+                        (at.seq, at.chain) = (seq, chain);
+                        hashes.clear();
+                        hashes.push(hash);
+                    }
+                    None => seen = Some((Cursor { chain, seq }, vec![hash])),
+                }
+                new_rows += 1;
+                if !filter.matches(&sealed.event) {
+                    continue;
+                }
+                let position = seen.as_ref().map(|(at, _)| at);
+                if full_at.is_some() && full_at.as_ref() != position {
+                    more = true;
+                    break 'fetching;
+                }
+                events.push(sealed);
+                if events.len() == limit {
+                    full_at = position.cloned();
                 }
             }
-            if events.len() > limit || fetched < fetch {
+            if fetched < fetch {
                 break;
             }
+            if new_rows == 0 {
+                // Every row of a full fetch was at the last position and read already: more rows
+                // stand there than a fetch takes.
+                fetch = fetch.saturating_mul(2);
+            }
         }
-        let more = events.len() > limit;
-        events.truncate(limit);
-        let next = if more { events.last().map(|(position, _)| position.clone()) } else { None };
-        Ok(QueryPage { events: events.into_iter().map(|(_, event)| event).collect(), next })
+        let next = if more { full_at } else { None };
+        Ok(QueryPage { events, next })
     }
 
     /// Access report (HIPAA access logs, GDPR): every event on resource `(resource_type,

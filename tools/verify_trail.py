@@ -746,17 +746,16 @@ def b64decode_strict(text: str) -> bytes:
     return data
 
 
-def is_valid_key_name(name: str) -> bool:
-    """A key name is non-empty and has no white space, no '+' and no control character
-    (no note could carry it)."""
-    return bool(name) and "+" not in name and not any(
-        ch.isspace() or unicodedata.category(ch) == "Cc" for ch in name)
-
-
 def is_note_key_name(name: str) -> bool:
     """A signature line's key name as C2SP signed notes allow it: non-empty, no '+', no white
     space (a cosigner's key named with DEL or a C1 control is an unknown key, ignored)."""
     return bool(name) and "+" not in name and not any(ch.isspace() for ch in name)
+
+
+def is_valid_key_name(name: str) -> bool:
+    """A key name is a note key name with no control character either (no note could carry
+    it)."""
+    return is_note_key_name(name) and not any(unicodedata.category(ch) == "Cc" for ch in name)
 
 
 def key_id(name: str, public_key: bytes) -> bytes:

@@ -65,7 +65,7 @@ const PRIVATE_PREFIX: &str = "PRIVATE+KEY+";
 pub fn validate_key_name(name: &str) -> Result<(), KeyError> {
     // A control character is refused too: the name is written in the signature lines of
     // every note the key signs, and a note with one cannot be opened (SPEC §5).
-    if name.is_empty() || name.contains('+') || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if !is_note_key_name(name) || name.chars().any(char::is_control) {
         return Err(KeyError::InvalidName { name: name.to_owned() });
     }
     Ok(())

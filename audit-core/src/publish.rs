@@ -703,9 +703,7 @@ impl AuditStore for AsOf {
 /// after the backoff), as the writer does: a panic would end the publisher's task, and with
 /// it every checkpoint after, unseen.
 async fn unpanicking<T>(call: impl Future<Output = Result<T, StoreProofError>>) -> Result<T, StoreProofError> {
-    crate::writer::caught(call).await.unwrap_or_else(|panic| {
-        Err(StoreError::Backend { context: "the store panicked".to_string(), source: panic.into() }.into())
-    })
+    crate::writer::unpanicking(call).await?
 }
 
 async fn sleep_until(at: Option<Instant>) {

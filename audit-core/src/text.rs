@@ -17,6 +17,10 @@
 /// characters (general category `Cf`: the prepended number signs, the interlinear annotation
 /// characters, the Egyptian hieroglyph format controls), as of Unicode 15.1.
 pub fn is_hidden(c: char) -> bool {
+    if c.is_ascii() {
+        // The common case, on the request path: one comparison instead of the table below.
+        return c.is_ascii_control();
+    }
     c.is_control()
         || matches!(
             c,

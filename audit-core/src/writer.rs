@@ -466,7 +466,7 @@ impl AuditorBuilder {
 /// Runs a store call, turning a panic in it into a store error: the writer task must outlive
 /// a faulty store, or the events it holds would be lost with it. The call is then retried
 /// like any failed one (an append that panicked is in doubt until the store says otherwise).
-async fn unpanicking<T>(call: impl Future<Output = T>) -> Result<T, StoreError> {
+pub(crate) async fn unpanicking<T>(call: impl Future<Output = T>) -> Result<T, StoreError> {
     caught(call)
         .await
         .map_err(|message| StoreError::Backend { context: "the store panicked".to_string(), source: message.into() })

@@ -783,13 +783,20 @@ const IMPLICITLY_COMMITTING: [&str; 26] = [
 /// definition inside the transaction. Statements run as code (a procedure's, a prepared
 /// statement's, those inside a MariaDB `IF` or loop) are not looked into.
 pub(crate) fn implicit_commit_on_mysql(sql: &str) -> Option<String> {
+    first_on_mysql(sql, &IMPLICITLY_COMMITTING, commits_implicitly)
+}
+
+/// The shape of the first statement of `sql` for which `found` holds (read from depth 0), as
+/// MySQL/MariaDB read it with each `sql_mode` that changes how it reads. The hot path: a text
+/// of one statement whose first word is another than `first_words` has none (a text that
+/// starts with a comment or punctuation, or holds several statements, is read in full).
+fn first_on_mysql(sql: &str, first_words: &[&str], found: fn(&[Token<'_>], usize) -> bool) -> Option<String> {
     let word = leading_word(sql.trim_start());
-    // The hot path: a text of one statement that starts with another word commits nothing.
-    if !word.is_empty() && !is_any_word(&Token::Word(word), &IMPLICITLY_COMMITTING) && !sql.contains(';') {
+    if !word.is_empty() && !is_any_word(&Token::Word(word), first_words) && !sql.contains(';') {
         return None;
     }
     needed_readings(sql, &MYSQL_READINGS).iter().find_map(|&dialect| {
-        tokens(sql, dialect).iter().find(|statement| commits_implicitly(statement, 0)).map(|statement| shape(statement))
+        tokens(sql, dialect).iter().find(|statement| found(statement, 0)).map(|statement| shape(statement))
     })
 }
 
@@ -799,14 +806,7 @@ pub(crate) fn implicit_commit_on_mysql(sql: &str) -> Option<String> {
 /// `autocommit = 0`, or `completion_type = CHAIN` after a commit), so that writes recorded
 /// as done are lost when the connection closes. `SET STATEMENT … FOR` included.
 pub(crate) fn sets_commit_mode_on_mysql(sql: &str) -> Option<String> {
-    // The hot path, as for `implicit_commit_on_mysql`: one statement that does not start with
-    // `SET` sets nothing (a compound statement has `;`s).
-    if !leading_word(sql.trim_start()).eq_ignore_ascii_case("SET") && !sql.contains(';') {
-        return None;
-    }
-    needed_readings(sql, &MYSQL_READINGS).iter().find_map(|&dialect| {
-        tokens(sql, dialect).iter().find(|statement| sets_commit_mode(statement, 0)).map(|statement| shape(statement))
-    })
+    first_on_mysql(sql, &["SET", "BEGIN"], sets_commit_mode)
 }
 
 /// Whether `statement` sets `autocommit` or `completion_type` ([`sets_commit_mode_on_mysql`]),
@@ -1699,6 +1699,7 @@ mod tests {
     fn finds_what_sets_the_commit_mode_on_mysql() {
         for sql in [
             "SET autocommit = 0",
+            "/* why */ SET autocommit = 0",
             "set AutoCommit=0",
             "SET @@session.autocommit = OFF",
             "SET SESSION completion_type = 1",

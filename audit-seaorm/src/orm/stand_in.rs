@@ -127,9 +127,7 @@ impl DbShared {
             queue_in_background(self.auditor.clone(), rest);
         }
     }
-}
 
-impl DbShared {
     /// Queues held stand-ins taken out of the autocommit tracker, in order, each once there
     /// is room, before returning: for [`crate::orm::AuditedDb::flush`], after which the
     /// auditor is shut down (events still waiting for room in a task of their own would be

@@ -210,12 +210,15 @@ impl SqlStore {
             report.head_problem = Some(format!("the chain head row is malformed: {problem}"));
             return Ok(report);
         }
-        if last_seq > stored_head.seq {
-            report.head_problem = Some(format!(
+        let beyond_head = |last_seq: u64, head: Head| {
+            format!(
                 "events up to seq {last_seq} are stored but the chain head is at seq {}: the head was moved back or \
                  deleted, or they were not appended through it (inserted behind the store's back)",
-                stored_head.seq
-            ));
+                head.seq
+            )
+        };
+        if last_seq > stored_head.seq {
+            report.head_problem = Some(beyond_head(last_seq, stored_head));
         } else if report.lines.is_valid() && report.lines.head != stored_head {
             report.head_problem = Some(if report.lines.head.seq < stored_head.seq {
                 format!(
@@ -233,11 +236,7 @@ impl SqlStore {
         let last_seq = self.last_seq(chain).await?;
         let head_now = self.select_head(&self.db, chain, false).await?.unwrap_or(Head::EMPTY);
         if last_seq > head_now.seq && report.head_problem.is_none() {
-            report.head_problem = Some(format!(
-                "events up to seq {last_seq} are stored but the chain head is at seq {}: they were not appended \
-                 through the head (inserted behind the store's back)",
-                head_now.seq
-            ));
+            report.head_problem = Some(beyond_head(last_seq, head_now));
         }
         Ok(report)
     }

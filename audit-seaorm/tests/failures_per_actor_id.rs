@@ -46,3 +46,29 @@ async fn failures_under_two_kinds_count_together(db: &common::TestDb) {
     );
 }
 on_all_backends!(failures_under_two_kinds_count_together);
+
+/// An `actor_kind` column edited to a value that is no SPEC kind (`root` here: the line still
+/// says `user`) is reported as corrupt, naming the actor and the value, not passed over.
+async fn an_actor_kind_that_is_no_spec_kind_is_reported(db: &common::TestDb) {
+    use sea_orm::ConnectionTrait;
+    let store = Arc::new(db.migrated_store().await);
+    let auditor = Auditor::builder(store.clone()).build();
+    for _ in 0..3 {
+        let draft = EventDraft::new("login").actor(Actor::user("mallory")).outcome(Outcome::Denied);
+        auditor.record(draft).await.expect("record");
+    }
+    auditor.shutdown().await;
+    assert_eq!(store.repeated_failures(3, &ReportFilter::new()).await.expect("report")[0].failures, 3);
+
+    let conn = db.connect().await;
+    common::append_only_off(db, &conn).await;
+    let edited = conn.execute_unprepared("UPDATE audit_events SET actor_kind = 'root' WHERE seq = 2").await;
+    assert_eq!(edited.expect("edit the column").rows_affected(), 1);
+    common::append_only_on(db, &store, &conn).await;
+
+    let error = store.repeated_failures(3, &ReportFilter::new()).await.expect_err("an unknown kind");
+    assert!(matches!(error, audit_seaorm::SqlStoreError::Corrupt(_)), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("\"mallory\"") && message.contains("\"root\""), "{message}");
+}
+on_all_backends!(an_actor_kind_that_is_no_spec_kind_is_reported);

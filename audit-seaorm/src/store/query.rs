@@ -433,39 +433,47 @@ impl SqlStore {
         if events.outcomes.is_empty() {
             events.outcomes = vec![Outcome::Failure, Outcome::Denied];
         }
-        // Grouped by (id, kind), as the failed-events index holds them; an id's groups are
-        // kept together when their total reaches the threshold, and merged below.
+        // One group per actor id, counted in one pass (a window over (id, kind) groups cost as
+        // much again): the id's events of each SPEC kind are counted beside, and any other
+        // kind in the column comes back, to be reported.
         let mut sql = Sql::new(self.dialect);
-        sql.push(&format!(
-            "SELECT actor_id, actor_kind, n, first_ts, last_ts FROM (SELECT actor_id, actor_kind, COUNT(*) AS n, \
-             MIN(ts) AS first_ts, MAX(ts) AS last_ts, SUM(COUNT(*)) OVER (PARTITION BY actor_id) AS total \
-             FROM {EVENTS} WHERE 1 = 1"
+        let kinds = ActorKind::ALL.map(|kind| kind.as_str());
+        let mut columns = String::from("actor_id, COUNT(*) AS n, MIN(ts), MAX(ts)");
+        for kind in kinds {
+            columns.push_str(&format!(", COUNT(CASE WHEN actor_kind = '{kind}' THEN 1 END)"));
+        }
+        columns.push_str(&format!(
+            ", MIN(CASE WHEN actor_kind IN ('{}') THEN NULL ELSE actor_kind END)",
+            kinds.join("', '")
         ));
+        sql.push(&format!("SELECT {columns} FROM {EVENTS} WHERE 1 = 1"));
         events.push_sql(self.dialect, &mut sql);
-        sql.push(" GROUP BY actor_id, actor_kind) AS per_kind WHERE total >= ")
+        sql.push(" GROUP BY actor_id HAVING COUNT(*) >= ")
             .bind(i64::try_from(min_failures.max(1)).unwrap_or(i64::MAX))
-            .push(" ORDER BY total DESC, actor_id, actor_kind");
+            .push(" ORDER BY n DESC, actor_id");
         let what = "repeated failures report";
         let rows = self.db.query_all_raw(sql.build()).await.map_err(SqlStoreError::db(what))?;
-        let mut summaries: Vec<FailureSummary> = Vec::new();
+        let mut summaries: Vec<FailureSummary> = Vec::with_capacity(rows.len());
         for row in &rows {
             let actor_id: String = row.try_get_by_index(0).map_err(SqlStoreError::db(what))?;
-            let kind: String = row.try_get_by_index(1).map_err(SqlStoreError::db(what))?;
-            let failures: i64 = row.try_get_by_index(2).map_err(SqlStoreError::db(what))?;
-            let actor_kind = ActorKind::parse(&kind).ok_or_else(|| {
-                SqlStoreError::Corrupt(format!("actor {actor_id:?} has actor_kind {kind:?}, not a SPEC actor kind"))
-            })?;
-            let failures = u64::try_from(failures).unwrap_or(0);
-            let (first, last) = (self.dialect.ts_at(row, 3)?, self.dialect.ts_at(row, 4)?);
-            match summaries.last_mut() {
-                Some(summary) if summary.actor_id == actor_id => {
-                    summary.actor_kinds.push(actor_kind);
-                    summary.failures += failures;
-                    summary.first = summary.first.min(first);
-                    summary.last = summary.last.max(last);
-                }
-                _ => summaries.push(FailureSummary { actor_id, actor_kinds: vec![actor_kind], failures, first, last }),
+            let failures: i64 = row.try_get_by_index(1).map_err(SqlStoreError::db(what))?;
+            let (first, last) = (self.dialect.ts_at(row, 2)?, self.dialect.ts_at(row, 3)?);
+            let other: Option<String> = row.try_get_by_index(4 + kinds.len()).map_err(SqlStoreError::db(what))?;
+            if let Some(kind) = other {
+                return Err(SqlStoreError::Corrupt(format!(
+                    "actor {actor_id:?} has actor_kind {kind:?}, not a SPEC actor kind"
+                )));
             }
+            let mut actor_kinds = Vec::new();
+            for (i, kind) in ActorKind::ALL.into_iter().enumerate() {
+                let named: i64 = row.try_get_by_index(4 + i).map_err(SqlStoreError::db(what))?;
+                if named != 0 {
+                    actor_kinds.push(kind);
+                }
+            }
+            actor_kinds.sort_by_key(|kind| kind.as_str());
+            let failures = u64::try_from(failures).unwrap_or(0);
+            summaries.push(FailureSummary { actor_id, actor_kinds, failures, first, last });
         }
         if self.dialect == Dialect::Postgres {
             // A condition on U+0000 or U+0001 matched both in the columns: count every group

@@ -2,14 +2,18 @@
 //! server runs with `innodb_rollback_on_timeout`, which rolls back the whole transaction.
 //! The audited connection asks the server which after such a timeout: here (the default, off)
 //! the transaction goes on, and its commit records the writes that are committed, no more.
-//! (With the option on, the transaction's commit is refused, as after a deadlock; the option
-//! is read-only while the server runs, so that case is not run here.)
+//! (With the option on, the transaction's commit is refused, as after a deadlock: the option is
+//! read-only while the server runs, so `mysql_rollback_on_timeout.rs` runs that case on a
+//! server of its own.)
 
 mod orm_common;
 
+use futures_util::TryStreamExt;
 use orm_common::entities::users;
 use orm_common::{Backend, Harness, TestDb, change, user};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, Set, Statement, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, Set, Statement, StreamTrait, TransactionTrait,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_a_lock_wait_timeout_rolls_back_the_statement_only() {
@@ -52,5 +56,41 @@ async fn mysql_a_lock_wait_timeout_rolls_back_the_statement_only() {
     assert!(recorded.iter().all(|e| change(e, "name") != Some((Some("n".into()), Some("changed".into())))));
     let stored = users::Entity::find_by_id(locked.id).one(&h.conn).await.expect("read").expect("the row");
     assert_eq!(stored.name, "n", "the update did not run");
+    h.testdb.cleanup().await;
+}
+
+/// The same with the locking read streamed (the error comes as an item of the stream): the
+/// transaction goes on, and its commit records what it wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_a_streamed_locking_read_that_times_out_rolls_back_the_read_only() {
+    let Some(testdb) = TestDb::open(Backend::MySql, "lock_wait_timeout_stream").await else { return };
+    let h = Harness::new(testdb).await;
+    let locked = user("locked@example.com").insert(&h.db).await.expect("insert");
+    let holder = h.conn.begin().await.expect("begin");
+    holder
+        .execute_unprepared(&format!("SELECT id FROM users WHERE id = {} FOR UPDATE", locked.id))
+        .await
+        .expect("lock the row");
+
+    let txn = h.db.begin().await.expect("begin");
+    txn.execute_unprepared("SET SESSION innodb_lock_wait_timeout = 1").await.expect("a short wait");
+    user("before@example.com").insert(&txn).await.expect("insert before");
+    let stmt =
+        Statement::from_string(DbBackend::MySql, format!("SELECT id FROM users WHERE id = {} FOR UPDATE", locked.id));
+    let read: Result<Vec<_>, DbErr> = match txn.stream_raw(stmt).await {
+        Ok(stream) => stream.try_collect().await,
+        Err(error) => Err(error),
+    };
+    let error = read.expect_err("the row is locked");
+    assert!(error.to_string().contains("1205") || error.to_string().contains("Lock wait timeout"), "{error}");
+    user("after@example.com").insert(&txn).await.expect("insert after: the transaction goes on");
+    txn.commit().await.expect("commit");
+    holder.rollback().await.expect("release the lock");
+    h.db.flush().await.expect("flush");
+    h.auditor.shutdown().await;
+
+    let (rows, events) = h.committed_emails().await;
+    assert_eq!(rows, events, "every committed row has its event, no event for a row not committed");
+    assert_eq!(rows.len(), 3);
     h.testdb.cleanup().await;
 }

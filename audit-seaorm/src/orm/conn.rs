@@ -22,7 +22,7 @@ use serde_json::{Value as Json, json};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// Where buffered events go at commit.
 #[derive(Clone)]
@@ -97,6 +97,8 @@ pub(crate) struct DbShared {
     /// [`AuditedDb::flush`] waits for; `commit_done` wakes it as each ends.
     commits_in_flight: AtomicUsize,
     commit_done: tokio::sync::Notify,
+    /// MySQL's `innodb_rollback_on_timeout`, once read ([`DbShared::mysql_rolls_back_on_timeout`]).
+    rolls_back_on_timeout: OnceLock<bool>,
 }
 
 /// Counts a commit running (in its caller, or finished by a task of its own when the caller
@@ -208,6 +210,7 @@ impl AuditedDbBuilder {
                 sealed: Mutex::new(Vec::new()),
                 commits_in_flight: AtomicUsize::new(0),
                 commit_done: tokio::sync::Notify::new(),
+                rolls_back_on_timeout: OnceLock::new(),
             }),
         }
     }
@@ -474,20 +477,18 @@ fn mysql_error_number(error: &DbErr) -> Option<u16> {
     }
 }
 
-/// Whether the MySQL server rolls a whole transaction back on a lock wait timeout
-/// (`innodb_rollback_on_timeout`). If it cannot be told, yes: the transaction is then refused
-/// its commit (the application retries it) rather than risk recording rolled-back writes.
-async fn mysql_rolls_back_on_timeout(conn: &impl ConnectionTrait) -> bool {
-    let asked =
-        conn.query_one_raw(Statement::from_string(DbBackend::MySql, "SELECT @@innodb_rollback_on_timeout")).await;
-    match asked {
-        Ok(Some(row)) => row
-            .try_get_by_index::<i64>(0)
-            .map(|on| on != 0)
-            .or_else(|_| row.try_get_by_index::<bool>(0))
-            .unwrap_or(true),
-        _ => true,
-    }
+/// Whether `error` is MySQL's lock wait timeout.
+fn is_lock_wait_timeout(error: &DbErr) -> bool {
+    mysql_error_number(error) == Some(MYSQL_LOCK_WAIT_TIMEOUT)
+}
+
+/// The MySQL server's `innodb_rollback_on_timeout`, if it can be read through `conn`.
+async fn read_rollback_on_timeout(conn: &impl ConnectionTrait) -> Option<bool> {
+    let row = conn
+        .query_one_raw(Statement::from_string(DbBackend::MySql, "SELECT @@innodb_rollback_on_timeout"))
+        .await
+        .ok()??;
+    row.try_get_by_index::<i64>(0).map(|on| on != 0).or_else(|_| row.try_get_by_index::<bool>(0)).ok()
 }
 
 /// The SQLSTATE of an error the database returned.
@@ -552,10 +553,13 @@ const ENDED_OUT_OF_ORDER: &str = "audit_seaorm: a savepoint (or the transaction)
 
 /// After a failed statement at nesting `level` of a PostgreSQL or MySQL transaction: from which
 /// level the server rolled the transaction back (see `DbShared::note_failure`), if it did.
-pub(super) fn aborted_from(backend: DbBackend, level: u32, error: &DbErr) -> Option<u32> {
+/// `rolls_back_on_timeout`: the MySQL server's `innodb_rollback_on_timeout`
+/// ([`DbShared::mysql_rolls_back_on_timeout`]).
+pub(super) fn aborted_from(backend: DbBackend, level: u32, error: &DbErr, rolls_back_on_timeout: bool) -> Option<u32> {
     match backend {
         DbBackend::Postgres => Some(level),
         DbBackend::MySql if sqlstate(error).as_deref() == Some("40001") => Some(0),
+        DbBackend::MySql if rolls_back_on_timeout && is_lock_wait_timeout(error) => Some(0),
         _ => None,
     }
 }
@@ -1157,20 +1161,34 @@ impl DbShared {
         let level = failure_level(state, level);
         let from = match backend {
             DbBackend::Sqlite if inner.execute_unprepared(&reopen_sql(level)).await.is_ok() => 0,
-            // A lock wait timeout rolls back the statement, or the whole transaction when the
-            // server runs with `innodb_rollback_on_timeout` (read-only while it runs).
-            DbBackend::MySql if mysql_error_number(error) == Some(MYSQL_LOCK_WAIT_TIMEOUT) => {
-                if !mysql_rolls_back_on_timeout(inner).await {
-                    return;
+            _ => {
+                // A lock wait timeout rolls back the statement, or the whole transaction when
+                // the server runs with `innodb_rollback_on_timeout`.
+                let rolls_back = backend == DbBackend::MySql
+                    && is_lock_wait_timeout(error)
+                    && self.mysql_rolls_back_on_timeout(inner).await;
+                match aborted_from(backend, level, error, rolls_back) {
+                    Some(from) => from,
+                    None => return,
                 }
-                0
             }
-            _ => match aborted_from(backend, level, error) {
-                Some(from) => from,
-                None => return,
-            },
         };
         mark_aborted(state, from);
+    }
+
+    /// Whether the MySQL server rolls a whole transaction back on a lock wait timeout
+    /// (`innodb_rollback_on_timeout`), read through `conn` once per audited connection (the
+    /// setting is read-only while the server runs). If it cannot be told, yes (and it is asked
+    /// again next time): the transaction is then refused its commit (the application retries
+    /// it) rather than risk recording rolled-back writes.
+    pub(super) async fn mysql_rolls_back_on_timeout(&self, conn: &impl ConnectionTrait) -> bool {
+        if let Some(&known) = self.rolls_back_on_timeout.get() {
+            return known;
+        }
+        match read_rollback_on_timeout(conn).await {
+            Some(on) => *self.rolls_back_on_timeout.get_or_init(|| on),
+            None => true,
+        }
     }
 
     /// Hands a committed transaction's events to the auditor, in order, and returns once they

@@ -6,7 +6,9 @@
 //! - A read streams from the connection as it would without the wrapper. Inside a
 //!   transaction on PostgreSQL and MySQL, an error the stream yields is noted as a failed
 //!   statement is (PostgreSQL then refuses the rest of the transaction, MySQL rolled it back
-//!   on a deadlock): the commit records nothing the server rolled back. On SQLite, which may
+//!   on a deadlock, or on a lock wait timeout when the server runs with
+//!   `innodb_rollback_on_timeout`, which is read before the stream begins): the commit records
+//!   nothing the server rolled back. On SQLite, which may
 //!   roll a transaction back on a failed statement without saying so (only a statement of its
 //!   own tells, and the stream holds the connection), a read inside a transaction is read in
 //!   full first, as `query_all` reads it.
@@ -53,8 +55,10 @@ impl DbShared {
             }
             Target::Tx(state, level) => {
                 refuse_after_rollback(target, backend)?;
+                // Asked before the stream holds the connection (once per audited connection).
+                let rolls_back = backend == DbBackend::MySql && self.mysql_rolls_back_on_timeout(inner).await;
                 let note = move |error: &DbErr| {
-                    if let Some(from) = aborted_from(backend, failure_level(state, level), error) {
+                    if let Some(from) = aborted_from(backend, failure_level(state, level), error, rolls_back) {
                         mark_aborted(state, from);
                     }
                 };

@@ -66,6 +66,8 @@ pub struct TestDb {
     pub backend: Backend,
     /// The schema (PostgreSQL) or database (MySQL) name; the file path for SQLite.
     pub namespace: String,
+    /// The server's URL (PostgreSQL, MySQL); empty for SQLite.
+    server: String,
     admin: Option<DatabaseConnection>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -74,15 +76,26 @@ impl TestDb {
     /// A fresh namespace, or `None` (after the loud message) when the server is unreachable
     /// outside CI.
     pub async fn open(backend: Backend, test: &str) -> Option<TestDb> {
+        let server = match backend {
+            Backend::Postgres => postgres_url(),
+            Backend::MySql => mysql_url(),
+            Backend::Sqlite => String::new(),
+        };
+        TestDb::open_on(backend, &server, test).await
+    }
+
+    /// A fresh namespace on the server at `server` (ignored for SQLite), or `None` as
+    /// [`TestDb::open`] says.
+    pub async fn open_on(backend: Backend, server: &str, test: &str) -> Option<TestDb> {
         let name = unique_name(test);
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary directory");
                 let path = dir.path().join(format!("{name}.db")).display().to_string();
-                Some(TestDb { backend, namespace: path, admin: None, _dir: Some(dir) })
+                Some(TestDb { backend, namespace: path, server: String::new(), admin: None, _dir: Some(dir) })
             }
             Backend::Postgres | Backend::MySql => {
-                let url = if backend == Backend::Postgres { postgres_url() } else { mysql_url() };
+                let url = server.to_string();
                 let mut options = ConnectOptions::new(url.clone());
                 options.max_connections(2).connect_timeout(Duration::from_secs(5)).sqlx_logging(false);
                 let admin = match Database::connect(options).await {
@@ -98,7 +111,7 @@ impl TestDb {
                     format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
                 };
                 admin.execute_unprepared(&create).await.expect("create the test namespace");
-                Some(TestDb { backend, namespace: name, admin: Some(admin), _dir: None })
+                Some(TestDb { backend, namespace: name, server: url, admin: Some(admin), _dir: None })
             }
         }
     }
@@ -121,7 +134,7 @@ impl TestDb {
                 options
             }
             Backend::Postgres => {
-                let mut options = ConnectOptions::new(postgres_url());
+                let mut options = ConnectOptions::new(self.server.clone());
                 options.set_schema_search_path(self.namespace.clone()).max_connections(8);
                 if let Some(user) = user {
                     let user = user.to_string();
@@ -130,7 +143,7 @@ impl TestDb {
                 options
             }
             Backend::MySql => {
-                let mut options = ConnectOptions::new(mysql_url());
+                let mut options = ConnectOptions::new(self.server.clone());
                 let database = self.namespace.clone();
                 options.map_sqlx_mysql_opts(move |o| o.database(&database)).max_connections(8);
                 options
@@ -146,9 +159,9 @@ impl TestDb {
     pub fn url(&self) -> String {
         match self.backend {
             Backend::Sqlite => format!("sqlite://{}", self.namespace),
-            Backend::Postgres => format!("{}?options=-c%20search_path%3D{}", postgres_url(), self.namespace),
+            Backend::Postgres => format!("{}?options=-c%20search_path%3D{}", self.server, self.namespace),
             Backend::MySql => {
-                let url = mysql_url();
+                let url = &self.server;
                 let server = url.rsplit_once('/').map_or(url.as_str(), |(server, _)| server);
                 format!("{server}/{}", self.namespace)
             }

@@ -1,0 +1,108 @@
+//! MySQL/MariaDB with `innodb_rollback_on_timeout` on: a lock wait timeout (error 1205) rolls
+//! the whole transaction back, as a deadlock does. Whether the statement that timed out was an
+//! ORM write or a streamed locking read, the audited transaction then refuses its commit and
+//! records nothing: the writes before the timeout were rolled back with it.
+//!
+//! The option is read-only while a server runs, so these tests start a MariaDB server of their
+//! own with it (`common/private_mariadb.rs`); `mysql_lock_wait_timeout.rs` covers the default.
+
+mod orm_common;
+#[path = "common/private_mariadb.rs"]
+mod private_mariadb;
+
+use futures_util::TryStreamExt;
+use orm_common::entities::users;
+use orm_common::{Backend, Harness, TestDb, user};
+use private_mariadb::PrivateMariaDb;
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, Set, Statement, StreamTrait,
+    TransactionTrait,
+};
+
+/// A private server with the option on (kept alive as long as the first value), and an audited
+/// connection on a fresh database of it; or `None` when skipped (outside CI).
+async fn rolling_back_server(test: &str) -> Option<(PrivateMariaDb, Harness)> {
+    let server = PrivateMariaDb::start(&["--innodb-rollback-on-timeout=ON"]).await?;
+    let testdb = TestDb::open_on(Backend::MySql, &server.url, test).await?;
+    let h = Harness::new(testdb).await;
+    let row = h
+        .conn
+        .query_one_raw(Statement::from_string(DbBackend::MySql, "SELECT @@innodb_rollback_on_timeout"))
+        .await
+        .expect("ask")
+        .expect("a row");
+    assert_eq!(row.try_get_by_index::<i64>(0).expect("a number"), 1, "the option is on");
+    Some((server, h))
+}
+
+/// Another transaction (on the plain pool) holding the lock of row `id` of `users`.
+async fn hold_lock(h: &Harness, id: i32) -> DatabaseTransaction {
+    let holder = h.conn.begin().await.expect("begin");
+    holder.execute_unprepared(&format!("SELECT id FROM users WHERE id = {id} FOR UPDATE")).await.expect("lock the row");
+    holder
+}
+
+fn is_lock_wait_timeout(error: &DbErr) -> bool {
+    let text = error.to_string();
+    text.contains("1205") || text.contains("Lock wait timeout")
+}
+
+/// What the rest of the transaction and its commit do after the timeout, and what is stored
+/// and recorded in the end: the row locked, with its insert event, and nothing else.
+async fn after_the_timeout(h: Harness, txn: audit_seaorm::orm::AuditedTransaction, holder: DatabaseTransaction) {
+    let after = user("after@example.com").insert(&txn).await;
+    let refused = after.expect_err("a statement after the rollback would run in autocommit");
+    assert!(refused.to_string().contains("rolled this transaction back"), "{refused}");
+    let commit = txn.commit().await.expect_err("the server rolled the transaction back");
+    assert!(commit.to_string().contains("nothing was recorded"), "{commit}");
+    holder.rollback().await.expect("release the lock");
+    h.db.flush().await.expect("flush");
+    h.auditor.shutdown().await;
+
+    let (rows, events) = h.committed_emails().await;
+    assert_eq!(rows, ["locked@example.com"], "the insert before the timeout was rolled back");
+    assert_eq!(events, rows, "and it was not recorded");
+    let stored = users::Entity::find().all(&h.conn).await.expect("read");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].name, "n", "the locked row is unchanged");
+    assert!(h.events().iter().all(|e| e.action == "create"), "no update recorded");
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orm_update_that_times_out_rolls_back_and_records_nothing() {
+    let Some((_server, h)) = rolling_back_server("rollback_on_timeout_orm").await else { return };
+    let locked = user("locked@example.com").insert(&h.db).await.expect("insert");
+    let holder = hold_lock(&h, locked.id).await;
+
+    let txn = h.db.begin().await.expect("begin");
+    txn.execute_unprepared("SET SESSION innodb_lock_wait_timeout = 1").await.expect("a short wait");
+    user("before@example.com").insert(&txn).await.expect("insert before");
+    let waited =
+        users::ActiveModel { id: Set(locked.id), name: Set("changed".into()), ..Default::default() }.update(&txn).await;
+    let error = waited.expect_err("the row is locked");
+    assert!(is_lock_wait_timeout(&error), "{error}");
+    after_the_timeout(h, txn, holder).await;
+}
+
+/// The timeout arrives as an item of the stream, when the server's answer comes: the option
+/// must have been read before the stream took the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_locking_read_that_times_out_rolls_back_and_records_nothing() {
+    let Some((_server, h)) = rolling_back_server("rollback_on_timeout_stream").await else { return };
+    let locked = user("locked@example.com").insert(&h.db).await.expect("insert");
+    let holder = hold_lock(&h, locked.id).await;
+
+    let txn = h.db.begin().await.expect("begin");
+    txn.execute_unprepared("SET SESSION innodb_lock_wait_timeout = 1").await.expect("a short wait");
+    user("before@example.com").insert(&txn).await.expect("insert before");
+    let stmt =
+        Statement::from_string(DbBackend::MySql, format!("SELECT id FROM users WHERE id = {} FOR UPDATE", locked.id));
+    let read: Result<Vec<_>, DbErr> = match txn.stream_raw(stmt).await {
+        Ok(stream) => stream.try_collect().await,
+        Err(error) => Err(error),
+    };
+    let error = read.expect_err("the row is locked");
+    assert!(is_lock_wait_timeout(&error), "{error}");
+    after_the_timeout(h, txn, holder).await;
+}

@@ -389,6 +389,10 @@ impl SqlStore {
     /// On PostgreSQL with a partitioned events table: creates the monthly partitions from the
     /// current month to `months_ahead` months later that are missing (see the module docs).
     /// Does nothing on an unpartitioned table or another database. Run it as the owner.
+    ///
+    /// Appends wait while it runs (it locks the events table against writes, reads go on),
+    /// and it waits for appends in flight: an event stored meanwhile into a month it makes
+    /// would otherwise make the creation fail. `migrate` does the same on a partitioned table.
     pub async fn ensure_partitions(&self, months_ahead: u32) -> Result<(), SqlStoreError> {
         if self.dialect != Dialect::Postgres || !schema::postgres_is_partitioned(&self.db).await? {
             return Ok(());

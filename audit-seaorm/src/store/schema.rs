@@ -240,12 +240,19 @@ pub(crate) async fn take_migration_lock(conn: &impl ConnectionTrait) -> Result<(
 /// made ahead, e.g. a device's clock, or stored before the month's partition was made) keeps
 /// them there, and gets no partition: PostgreSQL cannot make one while the default partition
 /// holds rows of its range, and moving them would mean deleting from an append-only table.
+///
+/// Run in a transaction: it first locks the events table against writes (`SHARE ROW
+/// EXCLUSIVE`, which waits for appends in flight and holds new ones until the transaction
+/// ends; reads go on), so that no event lands in the default partition between the look for
+/// a month's events there and the creation of its partition, which would then fail.
 pub(crate) async fn ensure_partitions(
     conn: &impl ConnectionTrait,
     months_ahead: u32,
     now: DateTime<Utc>,
 ) -> Result<(), SqlStoreError> {
     let default = format!("{EVENTS}_default");
+    exec(conn, &format!("LOCK TABLE {EVENTS} IN SHARE ROW EXCLUSIVE MODE"), "lock the events table against writes")
+        .await?;
     for (name, from, to) in month_ranges(now, months_ahead) {
         if default_holds(conn, &default, &name, &format!("{from} 00:00:00+00"), &format!("{to} 00:00:00+00")).await? {
             continue;

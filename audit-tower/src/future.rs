@@ -186,7 +186,8 @@ type UntilUnhealthy = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// after it was queued, and the own event then records the `500` the client gets. A place in
 /// the queue is kept for it meanwhile ([`Auditor::try_reserve_place`], once the added events
 /// are queued), so that a shutdown of the auditor still writes it; when the queue has no room
-/// for that, it does not wait.
+/// for that, it waits all the same, and is then queued as any event is (a shutdown meanwhile
+/// refuses it: the response becomes a `500`, the event is counted unrecorded).
 ///
 /// Under [`UnhealthyPolicy::FailOpen`], waiting for durability stops once the store is found
 /// failing (or the [`AuditLayer::with_ack_timeout`](crate::AuditLayer::with_ack_timeout) has
@@ -207,7 +208,7 @@ pub(crate) struct Recording {
     own_waits: bool,
     /// The place kept in the queue for the own event while it waits: taken once the added
     /// events are all queued (so that none of them waits for room behind it; without room,
-    /// the own event does not wait), so that a shutdown meanwhile still writes it.
+    /// the own event waits without a place), so that a shutdown meanwhile still writes it.
     own_place: Option<Reserved>,
     failed: bool,
     /// Fail open: pending tickets are given up once the store is unhealthy.
@@ -288,14 +289,12 @@ impl Recording {
             if self.own_waits && self.queue.len() == 1 {
                 // Only the request's own event is left: first wait for the added events (a
                 // store can refuse one after it was queued, e.g. an id the chain holds), in a
-                // place kept for it. The added events are queued already, so the writer
-                // needs nothing from this place to write them.
+                // place kept for it if the queue has room for one. The added events are
+                // queued already, so the writer needs nothing from this place to write them.
                 if self.own_place.is_none() {
                     self.own_place = self.auditor.try_reserve_place();
                 }
-                if self.own_place.is_some() {
-                    ready!(self.poll_tickets(cx));
-                }
+                ready!(self.poll_tickets(cx));
                 self.own_waits = false;
             }
             let Some(draft) = self.queue.pop_front() else { break };

@@ -144,7 +144,8 @@ async fn a_request_dropped_while_its_own_event_waits_records_it_once() {
 }
 
 /// With a queue of one place, the added event takes it and the own event finds no room to
-/// keep: it is queued without waiting, rather than holding a place the added event needs.
+/// keep: it waits for the added event without a place, rather than holding one the added
+/// event needs, and is then queued.
 #[tokio::test]
 async fn a_queue_of_one_does_not_hold_a_request_that_added_events() {
     let store = std::sync::Arc::new(audit_core::store::MemoryStore::new());

@@ -177,10 +177,24 @@ async fn an_added_event_that_cannot_be_recorded_after_waiting_for_room_makes_a_r
 
 #[tokio::test]
 async fn an_added_event_the_store_refuses_makes_a_recorded_500() {
+    let (auditor, store) = common::auditor();
+    added_event_refused_by_the_store(auditor, &store).await;
+}
+
+/// The same with a queue of one place: the added event takes it, so no place can be kept for
+/// the own event while it waits. It waited all the same (before, it was queued at once, with
+/// the handler's status, while the client got a 500).
+#[tokio::test]
+async fn an_added_event_the_store_refuses_makes_a_recorded_500_with_a_queue_of_one() {
+    let store = std::sync::Arc::new(audit_core::store::MemoryStore::new());
+    let auditor = audit_core::Auditor::builder(store.clone()).queue_capacity(1).build();
+    added_event_refused_by_the_store(auditor, &store).await;
+}
+
+async fn added_event_refused_by_the_store(auditor: audit_core::Auditor, store: &audit_core::store::MemoryStore) {
     // Acknowledged delivery: the handler adds an event whose id (an idempotency key) the
     // chain already holds. The store refuses it only once it is queued; the request's own
     // event, queued once the added events are settled, records the 500 the client gets.
-    let (auditor, store) = common::auditor();
     let id = uuid::Uuid::now_v7();
     auditor.record(audit_core::EventDraft::new("payment").with_id(id)).await.expect("the first payment event");
     let app = Router::new()
@@ -198,7 +212,7 @@ async fn an_added_event_the_store_refuses_makes_a_recorded_500() {
 
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(response.headers().contains_key("x-request-id"));
-    let events = common::events(&store);
+    let events = common::events(store);
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["payment", "POST /payments/{id}"], "the refused event is not written");
     let own = &events[1];

@@ -186,3 +186,34 @@ async fn fail_closed_responses_wait_for_durability_past_the_ack_timeout() {
     assert_eq!(actions, ["item_created", "POST /items/{id}"]);
     auditor.shutdown().await;
 }
+
+/// The response future dropped (client gone) after the handler answered, while the request's
+/// own event waits for room in a full queue: the event is queued once there is room (by a task
+/// of its own), once, and nothing is counted lost.
+#[tokio::test]
+async fn a_request_dropped_while_its_event_waits_for_room_records_it_once() {
+    use futures_util::FutureExt;
+    let store = TestStore::new();
+    let auditor = store.auditor_with_queue(1);
+    let layer = AuditLayer::new(auditor.clone());
+    store.close_gate();
+    // The writer holds one event at the gate; a second fills the queue.
+    let held = auditor.try_record(EventDraft::new("held")).expect("queued");
+    store.append_started.notified().await;
+    let filler = auditor.try_record(EventDraft::new("filler")).expect("queued");
+    let request = http::Request::post("/items").body(axum::body::Body::empty()).expect("request");
+    let pending = app(layer.clone()).oneshot(request).now_or_never();
+    assert!(pending.is_none(), "the response waits for room for its event");
+    assert_eq!(layer.stats().unrecorded, 0);
+    store.open_gate();
+    held.await.expect("held event written");
+    filler.await.expect("filler written");
+    common::wait_until("the dropped request's event is written", || common::events(&store.inner).len() == 3).await;
+    auditor.shutdown().await;
+    let events = common::events(&store.inner);
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["held", "filler", "POST /items"], "the request's event, once");
+    assert_eq!(events[2].context.status, Some(201), "the handler answered before the drop");
+    assert_eq!(layer.stats().unrecorded, 0);
+    common::verify_chain(&store.inner);
+}

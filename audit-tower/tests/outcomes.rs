@@ -221,3 +221,33 @@ async fn added_event_refused_by_the_store(auditor: audit_core::Auditor, store: &
     let reason = own.reason.as_deref().unwrap_or_default();
     assert!(reason.contains("could not be recorded") && reason.contains("refused"), "{reason}");
 }
+
+/// Buffered delivery does not wait for the store, so a refusal after queuing (an id the chain
+/// holds) is not seen by the layer: as documented, the response and the request's own event
+/// keep the handler's status, and the writer counts the refused event.
+#[tokio::test]
+async fn under_buffered_delivery_a_late_refusal_keeps_the_status_and_is_counted() {
+    let (auditor, store) = common::auditor();
+    let id = uuid::Uuid::now_v7();
+    auditor.record(audit_core::EventDraft::new("payment").with_id(id)).await.expect("the first payment event");
+    let app = Router::new()
+        .route(
+            "/payments/{id}",
+            post(move |audit: audit_tower::AuditHandle| async move {
+                audit.add_event(audit_core::EventDraft::new("payment").with_id(id));
+                StatusCode::OK
+            }),
+        )
+        .layer(AuditLayer::new(auditor.clone()).with_delivery(audit_tower::Delivery::Buffered));
+    let request = http::Request::post("/payments/p1").body(axum::body::Body::empty()).expect("request");
+    let response = tower::ServiceExt::oneshot(app, request).await.expect("infallible");
+    auditor.shutdown().await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let events = common::events(&store);
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["payment", "POST /payments/{id}"], "the refused event is not written");
+    assert_eq!(events[1].context.status, Some(200));
+    assert_eq!(events[1].outcome, Outcome::Success);
+    assert_eq!(auditor.stats().rejected, 1, "the refusal is counted");
+}

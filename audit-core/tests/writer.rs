@@ -685,6 +685,52 @@ async fn a_store_that_panics_loses_and_repeats_nothing() {
     assert_eq!(auditor.stats().recovered_writes, 1, "the batch written before the panic was recognised");
 }
 
+/// A store whose 4th append writes and then fails, and whose 2nd `head` panics: the one that
+/// asks whether that append was written (the 1st is the writer's start).
+struct PanickingHeadStore {
+    inner: MemoryStore,
+    appends: AtomicU64,
+    heads: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl AuditStore for PanickingHeadStore {
+    async fn head(&self, chain: &str) -> Result<Head, StoreError> {
+        let n = self.heads.fetch_add(1, Ordering::SeqCst) + 1;
+        assert_ne!(n, 2, "a store bug in head");
+        self.inner.head(chain).await
+    }
+    async fn append(&self, chain: &str, expected: Head, batch: &[SealedEvent]) -> Result<Head, AppendError> {
+        let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
+        let head = self.inner.append(chain, expected, batch).await?;
+        if n == 4 {
+            return Err(FlakyStore::injected().into());
+        }
+        Ok(head)
+    }
+    fn read(&self, chain: &str, from: u64, to: Option<u64>) -> LineStream<'_> {
+        self.inner.read(chain, from, to)
+    }
+    async fn query(&self, query: &Query) -> Result<QueryPage, StoreError> {
+        self.inner.query(query).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_panics_while_asked_about_a_failed_append_loses_and_repeats_nothing() {
+    let store = Arc::new(PanickingHeadStore {
+        inner: MemoryStore::new(),
+        appends: AtomicU64::new(0),
+        heads: AtomicU64::new(0),
+    });
+    let auditor = Auditor::builder(store.clone()).max_batch(8).retry(fast_retry()).build();
+    record_concurrently(&auditor, 4, 50).await;
+    auditor.shutdown().await;
+    assert_exact_chain(&store.inner, 200);
+    assert!(store.heads.load(Ordering::SeqCst) >= 3, "the head was asked again after the panic");
+    assert_eq!(auditor.stats().recovered_writes, 1, "the batch written before the failure was recognised");
+}
+
 #[tokio::test]
 async fn an_id_the_chain_already_has_is_refused_and_the_rest_of_its_batch_written() {
     // Before: the store's refusal was retried forever and every later event waited behind it.

@@ -842,3 +842,41 @@ async fn unbounded_sizes_are_taken_as_the_largest() {
         assert_exact_chain(&store, 4);
     }
 }
+
+/// The writer's task dropped with its runtime (an application that ends without
+/// `Auditor::shutdown`): the events it held answer `Closed`, not written, the auditor says it
+/// is closed, and later calls fail at once instead of waiting for a writer that is gone.
+#[test]
+fn a_writer_dropped_with_its_runtime_answers_closed() {
+    let store = gated(false);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let (auditor, held, queued) = runtime.block_on(async {
+        let auditor = Auditor::builder(store.clone()).max_batch(1).build();
+        let held = auditor.try_record(EventDraft::new("held")).expect("queued");
+        // The writer takes the first event to the gate (given the time to); the second waits
+        // in the queue. Either way both are held when the runtime goes.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let queued = auditor.try_record(EventDraft::new("queued")).expect("queued");
+        (auditor, held, queued)
+    });
+    drop(runtime);
+    let other = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    // The timeouts guard against a hang; they measure nothing.
+    let guard = |future| tokio::time::timeout(Duration::from_secs(60), future);
+    other.block_on(async {
+        let held = guard(held).await.expect("the first event answers");
+        assert!(matches!(held, Err(RecordError::Closed)), "{held:?}");
+        let queued = guard(queued).await.expect("the second event answers");
+        assert!(matches!(queued, Err(RecordError::Closed)), "{queued:?}");
+        assert!(auditor.is_closed());
+        let later = tokio::time::timeout(Duration::from_secs(60), auditor.record(EventDraft::new("later")))
+            .await
+            .expect("a later record answers");
+        assert!(matches!(later, Err(RecordError::Closed)), "{later:?}");
+        assert!(matches!(
+            auditor.try_record(EventDraft::new("later")),
+            Err(TryRecordError::Record(RecordError::Closed))
+        ));
+    });
+    assert!(store.inner.events("default").is_empty(), "nothing was written");
+}

@@ -201,8 +201,9 @@ impl CheckpointPolicy {
 /// overwritten: suitable for WORM storage or a directory another system collects.
 ///
 /// Publishing a checkpoint whose file already holds the same note succeeds (notes are
-/// deterministic); a different note of the same size is [`PublishError::Conflict`]. Use one
-/// directory per origin.
+/// deterministic), and so does one whose file holds the start of it (a write a crash cut
+/// off: the rest is appended); a different note of the same size is
+/// [`PublishError::Conflict`]. Use one directory per origin.
 #[derive(Debug, Clone)]
 pub struct DirectorySink {
     dir: PathBuf,
@@ -243,6 +244,16 @@ impl DirectorySink {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let existing = std::fs::read(&path).map_err(io("read", &path))?;
+                if existing.len() < note.len() && note.as_bytes().starts_with(&existing) {
+                    // The start of this very note: a write cut off by a crash (or by a full
+                    // disk whose removal failed). Completed, not rewritten: only the missing
+                    // bytes are appended.
+                    let mut file = std::fs::OpenOptions::new().append(true).open(&path).map_err(io("open", &path))?;
+                    file.write_all(&note.as_bytes()[existing.len()..])
+                        .and_then(|()| file.sync_all())
+                        .map_err(io("complete", &path))?;
+                    return self.sync_dir();
+                }
                 if existing != note.as_bytes() {
                     return Err(PublishError::Conflict { path, size });
                 }

@@ -277,6 +277,32 @@ async fn the_directory_sink_keeps_one_file_per_checkpoint_and_never_overwrites()
     assert_eq!(std::fs::read_to_string(&path).expect("file"), note, "untouched");
 }
 
+/// A note whose write a crash cut off (its file holds the start of it, or nothing) is
+/// completed when the same checkpoint is published again, instead of blocking that size with
+/// a conflict for ever; the start of another note is still a conflict.
+#[tokio::test]
+async fn the_directory_sink_completes_a_note_a_crash_cut_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = DirectorySink::new(dir.path().join("checkpoints")).expect("dir");
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    for (size, cut) in [(1000, 40), (2000, 0)] {
+        let checkpoint = Checkpoint::new(ORIGIN, size, [3; 32]);
+        let note = checkpoint.sign(&signer).expect("signs");
+        let path = sink.dir().join(DirectorySink::file_name(size));
+        std::fs::write(&path, &note.as_bytes()[..cut]).expect("a torn note");
+        sink.publish(&checkpoint, &note).await.expect("completed");
+        assert_eq!(std::fs::read_to_string(&path).expect("file"), note);
+    }
+    let checkpoint = Checkpoint::new(ORIGIN, 3000, [3; 32]);
+    let other = Checkpoint::new(ORIGIN, 3000, [4; 32]).sign(&signer).expect("signs");
+    let path = sink.dir().join(DirectorySink::file_name(3000));
+    let torn = &other.as_bytes()[..other.len() - 10];
+    std::fs::write(&path, torn).expect("the start of another note");
+    let err = sink.publish(&checkpoint, &checkpoint.sign(&signer).expect("signs")).await.expect_err("conflict");
+    assert!(matches!(err, PublishError::Conflict { size: 3000, .. }), "{err}");
+    assert_eq!(std::fs::read(&path).expect("file"), torn, "untouched");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_writer_continues_the_tree_from_a_jsonl_trail() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -110,6 +110,32 @@ async fn a_read_only_open_refuses_bytes_after_the_last_line_and_cuts_nothing() {
     }
 }
 
+/// While a writer holds the file, bytes after its last line are the write in progress: a
+/// read-only open reads the complete lines before them and says how many bytes it left. Once
+/// the writer is gone, the same bytes are a torn write, refused.
+#[tokio::test]
+async fn a_read_only_open_beside_a_writer_reads_the_lines_before_its_write_in_progress() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("trail.jsonl");
+    write_events(&path, &["a", "b"]).await;
+    let writer = JsonlStore::open(&path).expect("the writer holds the file");
+    let in_progress = br#"{"action":"c","actor":{"id":"alice","ki"#;
+    std::fs::OpenOptions::new().append(true).open(&path).expect("open").write_all(in_progress).expect("write");
+
+    let reader = JsonlStore::open_read_only(&path).expect("opens beside a writer");
+    assert_eq!(reader.unfinished_write(), Some(in_progress.len() as u64));
+    assert_eq!(reader.head("default").await.expect("head").seq, 2);
+    let lines: Vec<String> = reader.read("default", 1, None).map(|line| line.expect("a line")).collect().await;
+    assert_eq!(lines.len(), 2, "the complete lines only");
+    let mut verifier = ChainVerifier::from_genesis();
+    verifier.push_lines(&lines.iter().map(|line| line.as_bytes()).collect::<Vec<_>>());
+    assert!(verifier.finish().is_valid());
+
+    drop(writer);
+    let error = JsonlStore::open_read_only(&path).expect_err("no writer: a torn write");
+    assert!(error.to_string().contains("after its last complete line"), "{error}");
+}
+
 #[tokio::test]
 async fn a_corrupt_last_line_refuses_to_open() {
     let dir = tempfile::tempdir().expect("tempdir");

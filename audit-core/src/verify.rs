@@ -922,6 +922,34 @@ mod tests {
         }
     }
 
+    /// A store checks every row's columns through the visit: lines after a break, in the
+    /// same call and in later ones, are still inspected and visited, though no longer linked.
+    #[test]
+    fn push_lines_with_visits_every_line_after_a_break() {
+        let mut text = chain_text(6, 10);
+        let pattern = b"{\"id\":\"2\",\"type\":\"doc\"}";
+        let at = memchr::memmem::find(&text, pattern).map(|i| i + pattern.len() - 4).expect("event 2");
+        text[at] = b'i'; // "doc" -> "dic" in event 2
+        let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').filter(|line| !line.is_empty()).collect();
+        let mut verifier = ChainVerifier::from_genesis().threads(2);
+        let visit = |i: usize, line: &[u8], inspected: &Result<(LineInfo, FieldSpans), FormatError>| {
+            (i, line.len(), inspected.as_ref().map(|(info, _)| info.seq).ok())
+        };
+        let first = verifier.push_lines_with(&lines[..4], visit);
+        assert!(verifier.is_broken());
+        let rest = verifier.push_lines_with(&lines[4..], visit);
+        let seqs: Vec<Option<u64>> = first.iter().chain(&rest).map(|&(_, _, seq)| seq).collect();
+        assert_eq!(seqs, (1..=6).map(Some).collect::<Vec<_>>(), "every line inspected and visited, in order");
+        assert_eq!(first.iter().map(|&(i, _, _)| i).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(
+            rest.iter().map(|&(i, len, _)| (i, len)).collect::<Vec<_>>(),
+            [(0, lines[4].len()), (1, lines[5].len())]
+        );
+        let report = verifier.finish();
+        let broken = report.broken.expect("broken");
+        assert_eq!((broken.seq, broken.reason, report.verified), (2, BreakReason::HashMismatch, 1));
+    }
+
     #[test]
     fn a_break_in_a_late_batch_is_found_at_its_seq() {
         let mut text = chain_text(5000, 600);

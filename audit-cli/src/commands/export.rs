@@ -7,7 +7,7 @@ use super::{
 };
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::Timestamp;
-use audit_core::store::{AuditStore, Head, Query};
+use audit_core::store::{AuditStore, Head, Query, StoreError};
 use audit_core::verify::{ChainVerifier, VerifyReport};
 use audit_seaorm::SqlStore;
 use clap::Args;
@@ -47,7 +47,7 @@ pub(crate) struct ExportArgs {
 /// Writes the export, checking the chain as it goes: exit 0 when written and intact, 1 when
 /// written but the chain is broken (the file is what the database holds: evidence).
 pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
-    let (count, report, stored_head, since_break) = block_on(export(args))??;
+    let Exported { count, report, stored_head, malformed_head, since_break } = block_on(export(args))??;
     let shown = args.out.display();
     let chain = &args.chain;
     match (report.first_seq, report.is_valid()) {
@@ -60,6 +60,13 @@ pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
         eprintln!("note: seq {first} is the chain's first event at or after {since}");
     }
     let mut verdict = Verdict::of_lines(&report, None);
+    if let (true, Some(problem)) = (verdict.is_valid(), &malformed_head) {
+        // A head row edited into something no writer stores: every event was exported.
+        let (seq, reason) = head_break(report.head, stored_head);
+        verdict.broken = Some(Break { seq, reason: reason.to_string() });
+        verdict.notes =
+            vec![format!("  the chain-head row is malformed: {problem} (after {} valid events)", report.verified)];
+    }
     // A --since export that found no event at or after its time has nothing to compare; a
     // whole-chain export with no event while the head row counts some lost them all.
     if verdict.is_valid() && (count > 0 || args.since.is_none()) && report.head != stored_head {
@@ -72,6 +79,12 @@ pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
                 "  the events of chain {chain:?} end at seq {} but it has no chain-head row (deleted behind the \
                  store's back)",
                 report.head.seq
+            )
+        } else if report.head.seq > stored_head.seq {
+            format!(
+                "  events up to seq {} are stored but the chain-head row is at seq {}: the head was moved back or \
+                 deleted, or they were inserted behind the store's back (all are exported)",
+                report.head.seq, stored_head.seq
             )
         } else if count == 0 {
             format!(
@@ -111,22 +124,44 @@ pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
     Ok(EXIT_BROKEN)
 }
 
-/// Writes the export; returns how many lines it has, the verification of its chain, the
-/// chain-head row it was read up to, and for a `--since` export that found no event, the break
-/// found at the head row's event (see [`check_head_before`]).
-async fn export(args: &ExportArgs) -> Result<(u64, VerifyReport, Head, Option<(Break, String)>), Failure> {
+/// What [`export`] wrote and found.
+struct Exported {
+    /// Lines written.
+    count: u64,
+    /// The verification of their chain.
+    report: VerifyReport,
+    /// The chain-head row (for a malformed one: seq of the last stored event, hash zero).
+    stored_head: Head,
+    /// Why the chain-head row could not be read (edited into something no writer stores).
+    malformed_head: Option<String>,
+    /// For a `--since` export that found no event, the break found at the head row's event
+    /// (see [`check_head_before`]); for one that did, at the event before (see
+    /// [`check_event_before`]).
+    since_break: Option<(Break, String)>,
+}
+
+/// Writes the export.
+async fn export(args: &ExportArgs) -> Result<Exported, Failure> {
     // Before connecting: a refused --out is a usage error, whatever the database holds.
     let target = resolve_out(&args.out, &args.db)?;
     let store = open_db(&args.db).await?;
     let chain = args.chain.as_str();
-    let head = store.head(chain).await.map_err(db_failure)?;
+    // The last seq stored, then the head row: appends move both in one transaction, so in a
+    // consistent store the head read after is at least there (as `verify --db` reads them).
+    let last_stored = store.last_stored_seq(chain).await.map_err(db_failure)?;
+    let (head, malformed_head) = match store.head(chain).await {
+        Ok(head) => (head, None),
+        Err(StoreError::Corrupt(problem)) => (Head { seq: last_stored, hash: Head::EMPTY.hash }, Some(problem)),
+        Err(e) => return Err(db_failure(e)),
+    };
     if head.seq == 0 {
         require_chain(&store, chain).await?;
     }
-    // Up to the head read above: a consistent end even while the application appends. With
-    // no head row but events (the row deleted behind the store's back), every event: the
-    // comparison with the head row then reports the break.
-    let end = (head.seq > 0).then_some(head.seq);
+    // Up to the head read above: a consistent end even while the application appends; and
+    // beyond it to the last event stored before it was read, if the head is behind that (moved
+    // back: the comparison with the head row then reports the break). With no head row but
+    // events (the row deleted behind the store's back), every event.
+    let end = (head.seq > 0).then_some(head.seq.max(last_stored));
     let from = match args.since {
         None => Some(1),
         Some(since) => first_seq_since(&store, chain, since, end.unwrap_or(u64::MAX)).await?,
@@ -168,7 +203,7 @@ async fn export(args: &ExportArgs) -> Result<(u64, VerifyReport, Head, Option<(B
         (Some(since), Some(first)) if count > 0 && first > 1 => check_event_before(&store, chain, first, since).await?,
         _ => None,
     };
-    Ok((count, verifier.finish(), head, since_break))
+    Ok(Exported { count, report: verifier.finish(), stored_head: head, malformed_head, since_break })
 }
 
 /// For a `--since` export that found no event at or after `since`: the chain-head row `head`

@@ -396,14 +396,21 @@ where
     let mut after = None;
     let mut more = false;
     loop {
-        let remaining = if limit == 0 { u64::MAX } else { limit - out.rows() };
+        let remaining = if limit == 0 { u64::MAX } else { limit.saturating_sub(out.rows()) };
         if remaining == 0 {
             more = after.is_some();
             break;
         }
         let fetched = page(after.clone(), usize::try_from(remaining).unwrap_or(PAGE).min(PAGE)).await?;
-        if let Some(code) = written(out.write(&fetched.events))? {
+        // A page may hold more than asked when forged rows share a seq (see `SqlStore::page`):
+        // --limit still holds.
+        let take = fetched.events.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        if let Some(code) = written(out.write(&fetched.events[..take]))? {
             return Ok(code);
+        }
+        if take < fetched.events.len() {
+            more = true;
+            break;
         }
         match fetched.next {
             Some(next) => after = Some(next),

@@ -118,7 +118,21 @@ fn jsonl_verdict(trail: &JsonlFile) -> Result<Verdict, Failure> {
 /// The proof `args` ask for, over `chain` in the database at `url`, as JSON.
 async fn prove_db(url: &str, chain: &str, args: &ProveArgs) -> Result<String, Problem> {
     let store = open_db(url).await?;
-    if store.head(chain).await?.seq == 0 {
+    let head = match store.head(chain).await {
+        Ok(head) => head,
+        // A head row edited into something no writer stores: tampering, which the
+        // verification reports (with every other finding).
+        Err(audit_core::store::StoreError::Corrupt(_)) => {
+            let verdict = Verdict::of_store(&store.verify_chain(chain).await.map_err(db_failure)?, None);
+            return Err(if verdict.is_valid() {
+                Failure::new(format!("chain {chain:?}: its chain-head row cannot be read")).into()
+            } else {
+                Problem::Broken(verdict)
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if head.seq == 0 {
         require_chain(&store, chain).await?;
         // Events but no head row: broken (verify says where).
         let verdict = Verdict::of_store(&store.verify_chain(chain).await.map_err(db_failure)?, None);

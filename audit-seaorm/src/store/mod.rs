@@ -431,8 +431,9 @@ impl SqlStore {
     }
 
     /// The names of the chains that have a head row, in order, without reading the heads
-    /// (one edited into something malformed does not hide the others).
-    pub(crate) async fn chain_names(&self) -> Result<Vec<String>, SqlStoreError> {
+    /// (one edited into something malformed does not hide the others, as it fails
+    /// [`SqlStore::chains`]).
+    pub async fn chain_names(&self) -> Result<Vec<String>, SqlStoreError> {
         let sql = format!("SELECT chain FROM {HEADS} ORDER BY chain");
         let rows = self
             .db

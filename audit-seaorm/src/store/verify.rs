@@ -151,7 +151,7 @@ impl SqlStore {
         // consistent store the head read after is at least there. A head behind it (moved back,
         // deleted) is reported, and every stored event is verified all the same: against a
         // checkpoint, events that are there must not read as removed.
-        let last_seq = self.last_seq(chain).await?;
+        let last_seq = self.last_stored_seq(chain).await?;
         // A head row edited into something no writer stores (a hash that is not 64 lowercase hex
         // digits, a negative seq) is a finding, not an error: the events are verified up to the
         // last one stored, and the head reported.
@@ -233,7 +233,7 @@ impl SqlStore {
             });
         }
         // Rows beyond the head inserted while verifying: the last seq again, then the head.
-        let last_seq = self.last_seq(chain).await?;
+        let last_seq = self.last_stored_seq(chain).await?;
         let head_now = self.select_head(&self.db, chain, false).await?.unwrap_or(Head::EMPTY);
         if last_seq > head_now.seq && report.head_problem.is_none() {
             report.head_problem = Some(beyond_head(last_seq, head_now));
@@ -260,7 +260,10 @@ impl SqlStore {
         Ok(reports)
     }
 
-    async fn last_seq(&self, chain: &str) -> Result<u64, SqlStoreError> {
+    /// The highest seq stored for `chain` (0 when it has no event), whatever its head row
+    /// says: read it before the head, as appends move both in one transaction, and a head
+    /// behind it was moved back or deleted, or events were inserted behind the store's back.
+    pub async fn last_stored_seq(&self, chain: &str) -> Result<u64, SqlStoreError> {
         let mut sql = Sql::new(self.dialect);
         sql.push(&format!("SELECT MAX(seq) FROM {EVENTS} WHERE chain = ")).bind_chain(chain);
         let what = format!("verify chain {chain:?}: find its last seq");

@@ -97,6 +97,22 @@ fn a_failed_export_leaves_no_file(db: &TestDb) {
     assert!(stderr(&output).contains("cannot create a file in"), "{}", stderr(&output));
     assert!(!missing.exists());
     assert_eq!(leftovers(), 0);
+
+    // A write that fails part way (the file size limit, `EFBIG`, under `prlimit` with
+    // `SIGXFSZ` ignored; above the 32 KiB of SQLite's shared-memory file, below the export):
+    // the earlier export stays, and the partial one is removed.
+    db.record_plain("default", 400);
+    let output = std::process::Command::new("bash")
+        .args(["-c", "trap '' XFSZ; exec prlimit --fsize=65536 -- \"$0\" export --db \"$1\" --out \"$2\""])
+        .arg(env!("CARGO_BIN_EXE_audit-trail"))
+        .arg(db.url())
+        .arg(&out)
+        .output()
+        .expect("run bash (and prlimit, from util-linux)");
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("File too large"), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&out).expect("read"), "an earlier export\n", "untouched");
+    assert_eq!(leftovers(), 0, "the partial export is removed");
 }
 on_all_backends!(a_failed_export_leaves_no_file);
 

@@ -389,6 +389,58 @@ fn a_since_export_checks_the_event_before_its_first(db: &TestDb) {
 }
 on_all_backends!(a_since_export_checks_the_event_before_its_first);
 
+/// The event before a `--since` export's first is there but replaced (its line edited, so its
+/// hash no longer matches): the first does not link to it.
+fn a_since_export_whose_event_before_was_replaced_exits_1(db: &TestDb) {
+    known_trail(db);
+    db.as_superuser(vec![db.statement(
+        "UPDATE audit_events SET line = replace(line, '\"id\":\"42\"', '\"id\":\"43\"') WHERE chain = ? AND seq = ?",
+        vec!["default".into(), 10i64.into()],
+    )]);
+    let out = db.dir().join("march.jsonl");
+    let output = run(&["export", "--db", db.url(), "--since", "2026-03-01", "--out", s(&out)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 11: prev mismatch\n", "{}", stderr(&output));
+    assert!(stderr(&output).contains("does not link to the stored event 10"), "{}", stderr(&output));
+    assert_eq!(seqs(&std::fs::read_to_string(&out).expect("kept")), [11, 12, 13]);
+}
+on_all_backends!(a_since_export_whose_event_before_was_replaced_exits_1);
+
+/// Every event at or after the time hidden from the query by an edited ts column: the export
+/// finds none, and the head row's event, which happened at or after the time, says so.
+fn a_since_export_whose_events_were_all_hidden_exits_1(db: &TestDb) {
+    known_trail(db);
+    let january = match db.backend {
+        Backend::Sqlite => "2026-01-15T00:00:00.000000Z",
+        Backend::Postgres | Backend::MySql => "2026-01-15 00:00:00",
+    };
+    db.as_superuser(vec![db.statement(
+        &format!("UPDATE audit_events SET ts = '{january}' WHERE chain = ? AND seq > ?"),
+        vec!["default".into(), 10i64.into()],
+    )]);
+    let out = db.dir().join("march.jsonl");
+    let output = run(&["export", "--db", db.url(), "--since", "2026-03-01", "--out", s(&out)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 13: column mismatch\n", "{}", stderr(&output));
+    assert!(stderr(&output).contains("yet the query by time did not find it"), "{}", stderr(&output));
+}
+on_all_backends!(a_since_export_whose_events_were_all_hidden_exits_1);
+
+/// A `--since` export that finds no event, whose head row's event is not a valid line.
+fn a_since_export_whose_head_event_is_not_an_event_exits_1(db: &TestDb) {
+    known_trail(db);
+    db.as_superuser(vec![db.statement(
+        "UPDATE audit_events SET line = ? WHERE chain = ? AND seq = ?",
+        vec!["not an event".into(), "default".into(), 13i64.into()],
+    )]);
+    let out = db.dir().join("none.jsonl");
+    let output = run(&["export", "--db", db.url(), "--since", "2027-01-01", "--out", s(&out)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 13: hash mismatch\n", "{}", stderr(&output));
+    assert!(stderr(&output).contains("event 13 of chain \"default\" is not a valid event"), "{}", stderr(&output));
+}
+on_all_backends!(a_since_export_whose_head_event_is_not_an_event_exits_1);
+
 /// Lines another writer wrote, with a member SPEC does not name (SPEC §1 lets it: it is hashed
 /// like any other): the `--since` checks of the event before the first, and of the head when
 /// nothing is at or after the time, read the line as stored, not the typed event (which would

@@ -326,7 +326,8 @@ fn an_edited_prev_field_is_reported_as_the_event_altered() {
 
 /// `-` (standard input) for both the trail and the checkpoint is a usage error: the checkpoint
 /// was read first and took all of it, the trail read nothing, and an intact trail was reported
-/// as every event removed (exit 1). The same for `verify-proof --proof - --checkpoint -`.
+/// as every event removed (exit 1). The same for `verify-proof --proof - --checkpoint -` and
+/// `checkpoint --jsonl - --key -`.
 #[test]
 fn standard_input_for_two_inputs_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -346,6 +347,11 @@ fn standard_input_for_two_inputs_is_refused() {
         assert!(message.contains("can be read only once") && message.contains("--checkpoint"), "{args:?}: {message}");
         assert!(output.stdout.is_empty(), "{}", stdout(&output));
     }
+    // `checkpoint --jsonl - --key -`: the key read first took it all (the error named a key).
+    let output = run_piped(&["checkpoint", "--jsonl", "-", "--origin", "example.com/log", "--key", "-"], note.clone());
+    assert_exit(&output, 2);
+    let message = stderr(&output);
+    assert!(message.contains("can be read only once") && message.contains("--key"), "{message}");
     // One of them from standard input is fine.
     let checkpoint = dir.path().join("cp");
     std::fs::write(&checkpoint, &note).expect("write the checkpoint");

@@ -3,6 +3,7 @@
 use super::{
     DEFAULT_CHAIN, JsonlFile, Source, Trail, Verdict, block_on, db_failure, open_db, open_jsonl, print_out,
     progress_bar, require_chain, require_events, require_jsonl_chain, require_whole_chain, signer_key,
+    stdin_at_most_once,
 };
 use crate::{EXIT_BROKEN, EXIT_VALID, Failure};
 use audit_core::checkpoint::Checkpoint;
@@ -32,6 +33,7 @@ pub(crate) struct CheckpointArgs {
 /// Verifies the whole chain (a broken chain is not signed: exit 1) and prints the signed
 /// checkpoint of exactly the events verified.
 pub(crate) fn run(args: &CheckpointArgs) -> Result<u8, Failure> {
+    stdin_at_most_once(&[("--jsonl", args.source.jsonl()), ("--key", Some(&args.key))])?;
     let signer = signer_key(&args.key)?;
     // Refuse a bad origin before reading the whole trail.
     Checkpoint::new(args.origin.as_str(), 0, [0; 32]).to_body().map_err(|e| Failure::new(format!("--origin: {e}")))?;

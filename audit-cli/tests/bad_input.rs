@@ -331,6 +331,23 @@ fn run_to_full_disk(args: &[&str]) -> std::process::Output {
         .expect("run audit-trail")
 }
 
+/// The same for the database commands: query and report in each format, and an export to
+/// standard output.
+#[test]
+fn a_failing_standard_output_of_the_database_commands_is_an_error_not_a_panic() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "full_stdout_db") else { return };
+    db.record("default", vec![audit_core::EventDraft::new("delete").actor(audit_core::Actor::admin("root"))]);
+    db.record_plain("default", 3);
+    for format in ["json", "csv", "table"] {
+        for command in [&["query"][..], &["report", "privileged"][..]] {
+            let mut args = command.to_vec();
+            args.extend_from_slice(&["--db", db.url(), "--format", format]);
+            assert_error(&run_to_full_disk(&args), &["cannot write"]);
+        }
+    }
+    assert_error(&run_to_full_disk(&["export", "--db", db.url(), "--out", "/dev/stdout"]), &["cannot write"]);
+}
+
 #[test]
 fn a_failing_standard_output_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -447,4 +464,29 @@ fn a_key_file_that_cannot_be_written_is_not_left_behind() {
     assert_error(&output, &["cannot write", "removed again"]);
     assert!(!key.exists(), "no partial key file is left");
     assert_exit(&run(&["keygen", "--name", "example.com/log", "--out", s(&key)]), 0);
+}
+
+/// A reader that goes away (`audit-trail query … | head -1`) stops the command quietly, exit 0:
+/// no error, no panic (Rust ignores SIGPIPE, so the write fails with `EPIPE`).
+#[test]
+fn a_closed_pipe_stops_quietly() {
+    use std::io::{BufRead, BufReader};
+    let Some(db) = TestDb::open(Backend::Sqlite, "closed_pipe") else { return };
+    db.record_plain("default", 600); // well beyond a pipe's 64 KiB buffer
+    for format in ["json", "csv"] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_audit-trail"))
+            .args(["query", "--db", db.url(), "--format", format])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run audit-trail");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("a first line");
+        assert!(!first.is_empty());
+        // The reader is dropped here: the pipe is closed with most of the output unread.
+        let output = child.wait_with_output().expect("wait");
+        assert_exit(&output, 0);
+        let message = stderr(&output);
+        assert!(!message.contains("error") && !message.contains("panicked"), "{format}: {message}");
+    }
 }

@@ -106,3 +106,32 @@ async fn setting_the_commit_mode_is_refused_outside_a_transaction() {
     other.close().await.expect("close");
     h.finish().await;
 }
+
+/// Streams `sql` on `conn` to the end.
+async fn stream<C: sea_orm::StreamTrait>(conn: &C, sql: &str) -> Result<(), sea_orm::DbErr> {
+    use futures_util::TryStreamExt;
+    let statement = sea_orm::Statement::from_string(sea_orm::DbBackend::MySql, sql.to_string());
+    conn.stream_raw(statement).await?.try_collect::<Vec<_>>().await.map(drop)
+}
+
+/// The same refusals when the statement is streamed (`StreamTrait::stream_raw`, as
+/// `Entity::find().stream()` sends its SQL): such a statement writes no row, so it went to the
+/// server unchecked; a `CREATE TABLE` committed the transaction's insert, whose event the
+/// rollback then dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_statements_are_refused_the_same() {
+    let Some(testdb) = TestDb::open(Backend::MySql, "implicit_commit_stream").await else { return };
+    let h = Harness::new(testdb).await;
+
+    let txn = h.db.begin().await.expect("begin");
+    user("a@x").insert(&txn).await.expect("insert");
+    let create = stream(&txn, CREATE).await;
+    txn.rollback().await.expect("rollback");
+    assert_eq!(h.committed_emails().await, (vec![], vec![]), "rows and events after the rollback");
+    let error = create.expect_err("CREATE TABLE streamed in a transaction").to_string();
+    assert!(error.contains("implicit COMMIT"), "{error}");
+
+    let error = stream(&h.db, "SET autocommit = 0").await.expect_err("SET autocommit streamed").to_string();
+    assert!(error.contains("changes when MySQL and MariaDB commit"), "{error}");
+    h.finish().await;
+}

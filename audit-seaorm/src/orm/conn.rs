@@ -515,6 +515,36 @@ fn may_fail_partway(backend: DbBackend, plan: &Plan) -> bool {
     backend != DbBackend::Postgres && !plan.bulk.is_empty()
 }
 
+/// MySQL and MariaDB statements an audited connection refuses, however they are sent (`execute`,
+/// `query_*`, `stream_raw`): one the server precedes with an implicit COMMIT, inside an audited
+/// transaction; one that changes when the server commits, anywhere.
+pub(super) fn refuse_on_mysql(target: Target<'_>, backend: DbBackend, sql: &str) -> Result<(), DbErr> {
+    if backend == DbBackend::MySql
+        && matches!(target, Target::Tx(..))
+        && let Some(statement) = sql::implicit_commit_on_mysql(sql)
+    {
+        return Err(DbErr::Custom(format!(
+            "audit_seaorm: refused a statement that MySQL and MariaDB precede with an implicit COMMIT \
+             ({statement}) inside an audited transaction: it would make the transaction's changes durable \
+             while their audit events wait for its commit, and a later rollback would drop the events of \
+             committed changes. Run it outside the transaction (on AuditedDb, where each statement commits \
+             on its own), or through AuditedDb::unaudited() for a deliberate exception"
+        )));
+    }
+    if backend == DbBackend::MySql
+        && let Some(statement) = sql::sets_commit_mode_on_mysql(sql)
+    {
+        return Err(DbErr::Custom(format!(
+            "audit_seaorm: refused a statement that changes when MySQL and MariaDB commit ({statement}): \
+             with autocommit off, or completion_type CHAIN, the pooled connection's later statements stay in \
+             a transaction no one commits, so that writes recorded as committed are lost when it closes. \
+             Leave autocommit and completion_type at their defaults on an audited connection and use \
+             begin() and commit(), or AuditedDb::unaudited() for a deliberate exception"
+        )));
+    }
+    Ok(())
+}
+
 /// On MySQL and SQLite, a transaction the database rolled back (a deadlock; `SQLITE_FULL`,
 /// `RAISE(ROLLBACK)`…) is over: a statement sent through it would run and commit on its own
 /// (autocommit), outside what `commit()` or `rollback()` decides.
@@ -758,29 +788,7 @@ impl DbShared {
         sql: &str,
         values: &[sea_orm::Value],
     ) -> Result<Plan, DbErr> {
-        if backend == DbBackend::MySql
-            && matches!(target, Target::Tx(..))
-            && let Some(statement) = sql::implicit_commit_on_mysql(sql)
-        {
-            return Err(DbErr::Custom(format!(
-                "audit_seaorm: refused a statement that MySQL and MariaDB precede with an implicit COMMIT \
-                 ({statement}) inside an audited transaction: it would make the transaction's changes durable \
-                 while their audit events wait for its commit, and a later rollback would drop the events of \
-                 committed changes. Run it outside the transaction (on AuditedDb, where each statement commits \
-                 on its own), or through AuditedDb::unaudited() for a deliberate exception"
-            )));
-        }
-        if backend == DbBackend::MySql
-            && let Some(statement) = sql::sets_commit_mode_on_mysql(sql)
-        {
-            return Err(DbErr::Custom(format!(
-                "audit_seaorm: refused a statement that changes when MySQL and MariaDB commit ({statement}): \
-                 with autocommit off, or completion_type CHAIN, the pooled connection's later statements stay in \
-                 a transaction no one commits, so that writes recorded as committed are lost when it closes. \
-                 Leave autocommit and completion_type at their defaults on an audited connection and use \
-                 begin() and commit(), or AuditedDb::unaudited() for a deliberate exception"
-            )));
-        }
+        refuse_on_mysql(target, backend, sql)?;
         let writes = sql::writes_on_kept(sql, backend);
         if writes.is_empty() {
             return Ok(Plan::default());

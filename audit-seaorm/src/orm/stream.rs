@@ -16,7 +16,9 @@
 //!   as when sent with `query_all` or `execute` (or refused in strict mode): its rows are read
 //!   in full before the stream yields them, since its event needs the statement's outcome.
 
-use super::conn::{DbShared, Target, aborted_from, failure_level, mark_aborted, refuse_after_rollback};
+use super::conn::{
+    DbShared, Target, aborted_from, failure_level, mark_aborted, refuse_after_rollback, refuse_on_mysql,
+};
 use super::{marker, sql};
 use futures_util::TryStreamExt;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, StreamTrait};
@@ -41,6 +43,9 @@ impl DbShared {
         I: ConnectionTrait + StreamTrait,
     {
         let backend = ConnectionTrait::get_database_backend(inner);
+        // A statement that writes no row may still commit (MySQL's implicit COMMIT before DDL)
+        // or change when the server commits: refused here as on every other path.
+        refuse_on_mysql(target, backend, &stmt.sql)?;
         if marker::is_marker(&stmt.sql) || !sql::writes_on_kept(&stmt.sql, backend).is_empty() {
             if sql::returns_no_rows(&stmt.sql) {
                 self.intercept(target, inner, stmt, |s| inner.execute_raw(s)).await?;

@@ -464,6 +464,11 @@ impl TxState {
 /// MySQL's "Lock wait timeout exceeded" (SQLSTATE HY000).
 const MYSQL_LOCK_WAIT_TIMEOUT: u16 = 1205;
 
+/// MySQL's "The total number of locks exceeds the lock table size" (SQLSTATE HY000): InnoDB
+/// rolls the whole transaction back, as after a deadlock (`convert_error_code_to_mysql` marks
+/// the transaction for rollback on `DB_LOCK_TABLE_FULL`).
+const MYSQL_LOCK_TABLE_FULL: u16 = 1206;
+
 /// The MySQL error number of an error the database returned.
 fn mysql_error_number(error: &DbErr) -> Option<u16> {
     match error {
@@ -559,7 +564,7 @@ pub(super) fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> R
     }
     if backend != DbBackend::Postgres && aborted {
         let why = if backend == DbBackend::MySql {
-            "MySQL (a deadlock, or a lock wait timeout under innodb_rollback_on_timeout)"
+            "MySQL (a deadlock, a full lock table, or a lock wait timeout under innodb_rollback_on_timeout)"
         } else {
             "SQLite (after a failed statement)"
         };
@@ -590,6 +595,7 @@ pub(super) fn aborted_from(backend: DbBackend, level: u32, error: &DbErr, rolls_
         DbBackend::Postgres => Some(level),
         DbBackend::MySql if sqlstate(error).as_deref() == Some("40001") => Some(0),
         DbBackend::MySql if rolls_back_on_timeout && is_lock_wait_timeout(error) => Some(0),
+        DbBackend::MySql if mysql_error_number(error) == Some(MYSQL_LOCK_TABLE_FULL) => Some(0),
         _ => None,
     }
 }
@@ -1151,7 +1157,7 @@ impl DbShared {
     }
 
     /// PostgreSQL aborts a transaction at its first failed statement; MySQL rolls the whole
-    /// transaction back on a deadlock (SQLSTATE 40001), savepoints included; SQLite rolls it
+    /// transaction back on a deadlock (SQLSTATE 40001) or a full lock table (1206), savepoints included; SQLite rolls it
     /// back on some errors (`SQLITE_FULL`, `SQLITE_IOERR`, `SQLITE_NOMEM`, `RAISE(ROLLBACK)` in a
     /// trigger…), which the error alone does not tell: after a failed statement, `reopen`
     /// sends `BEGIN` through `inner`, which succeeds only if no transaction was open any more. (The transaction
@@ -1519,7 +1525,7 @@ impl AuditedTransaction {
             inner.rollback().await?;
             return Err(DbErr::Custom(
                 "audit_seaorm: the transaction was aborted by an earlier failed statement (PostgreSQL) or rolled \
-                 back by the database (a MySQL deadlock or lock wait timeout under innodb_rollback_on_timeout, an SQLite error such as SQLITE_FULL or RAISE(ROLLBACK)): \
+                 back by the database (a MySQL deadlock, full lock table or lock wait timeout under innodb_rollback_on_timeout, an SQLite error such as SQLITE_FULL or RAISE(ROLLBACK)): \
                  it was rolled back, nothing was committed and nothing was recorded"
                     .into(),
             ));

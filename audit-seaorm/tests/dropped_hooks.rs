@@ -167,6 +167,44 @@ async fn a_cancelled_sibling_statement_does_not_record_a_write_twice_mysql() {
     a_cancelled_sibling_statement_does_not_record_a_write_twice(Backend::MySql, "SELECT SLEEP(5)").await;
 }
 
+/// An insert's stand-in is armed by any statement of its task that names its table (its key
+/// may be generated, so the read-back cannot be told by it): a sibling read of that table,
+/// cancelled, records it. The insert's `after_save` that still comes then records nothing
+/// more: the write is in the trail once, as its stand-in with the values its model set
+/// (before, it was recorded twice, `bulk` and `create`).
+async fn a_cancelled_sibling_read_of_the_table_does_not_record_an_insert_twice(backend: Backend, sleep: &str) {
+    use audit_seaorm::orm::{after_save, before_save};
+    let Some(testdb) = TestDb::open(backend, "cancelled_sibling_insert").await else { return };
+    let h = Harness::new(testdb).await;
+    let am = before_save(user("a@x"), &h.db, true).await.expect("before_save");
+    let inserted = users::Entity::insert(am).exec_with_returning(&h.db).await.expect("the INSERT");
+    let sibling = tokio::time::timeout(Duration::from_millis(200), h.db.execute_unprepared(sleep)).await;
+    assert!(sibling.is_err(), "the sibling statement was cancelled");
+    after_save::<users::ActiveModel, _>(inserted, &h.db, true).await.expect("after_save");
+
+    h.auditor.shutdown().await;
+    let events = h.events();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["bulk"], "once: {events:#?}");
+    assert_eq!(orm_common::change(&events[0], "email"), Some((None, Some(json!("a@x")))));
+    h.testdb.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_sibling_read_of_the_table_does_not_record_an_insert_twice_postgres() {
+    a_cancelled_sibling_read_of_the_table_does_not_record_an_insert_twice(
+        Backend::Postgres,
+        "SELECT pg_sleep(5) FROM users LIMIT 1",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_sibling_read_of_the_table_does_not_record_an_insert_twice_mysql() {
+    a_cancelled_sibling_read_of_the_table_does_not_record_an_insert_twice(Backend::MySql, "SELECT SLEEP(5) FROM users")
+        .await;
+}
+
 /// Directly on `AuditedDb`, an `update_without_returning` (whose `after_save` never comes) is
 /// recorded by `flush` at shutdown rather than lost with the process.
 async fn flush_records_an_autocommit_update_without_returning(testdb: TestDb) {
@@ -248,3 +286,29 @@ async fn an_autocommit_update_without_returning_is_recorded_after_the_expiry(tes
     h.testdb.cleanup().await;
 }
 on_all_backends!(an_autocommit_update_without_returning_is_recorded_after_the_expiry);
+
+/// A hook that comes after its stand-in was recorded at the expiry (its statement stalled for
+/// longer, behind a lock say) records nothing more: the write is in the trail once, as its
+/// stand-in (before: `bulk` and then `update`).
+async fn a_hook_that_comes_after_the_expiry_does_not_record_the_write_twice(testdb: TestDb) {
+    use audit_seaorm::orm::{after_save, before_save};
+    let h = Harness::with(testdb, |b| b.held_stand_in_expiry(Duration::from_millis(50))).await;
+    let row = user("a@x").insert(&h.db).await.expect("insert");
+    let mut am = row.clone().into_active_model();
+    am.score = Set(3);
+    let am = before_save(am, &h.db, false).await.expect("before_save");
+    let updated = users::Entity::update(am).exec(&h.db).await.expect("the UPDATE");
+    // Longer than the expiry (a wait, not a measurement); the next hooked write records the
+    // stand-in.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    user("b@x").insert(&h.db).await.expect("the next hooked write");
+    after_save::<users::ActiveModel, _>(updated, &h.db, false).await.expect("the late after_save");
+
+    h.auditor.shutdown().await;
+    let events = h.events();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["create", "bulk", "create"], "{events:#?}");
+    assert_eq!(orm_common::change(&events[1], "score"), Some((Some(json!(0)), None)));
+    h.testdb.cleanup().await;
+}
+on_all_backends!(a_hook_that_comes_after_the_expiry_does_not_record_the_write_twice);

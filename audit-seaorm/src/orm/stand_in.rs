@@ -53,7 +53,8 @@ impl DbShared {
         old_known: bool,
     ) -> Option<OrmEvent> {
         let (state, id) = match (target, stand_in) {
-            (_, Some(StandIn::Nothing)) => return None,
+            // Nothing written, or the write recorded already by its stand-in.
+            (_, Some(StandIn::Nothing | StandIn::Recorded)) => return None,
             (Target::Tx(state, _), Some(StandIn::Buffered(id))) => (state, id),
             (Target::Auto, Some(StandIn::Held(held))) => {
                 self.auto_ran.fetch_sub(1, Ordering::Relaxed);
@@ -85,7 +86,7 @@ impl DbShared {
                     self.auto_ran.fetch_sub(1, Ordering::Relaxed);
                     None
                 }
-                StandIn::Nothing => None,
+                StandIn::Nothing | StandIn::Recorded => None,
             })
             .collect();
         if let (Target::Tx(state, _), false) = (target, buffered.is_empty()) {

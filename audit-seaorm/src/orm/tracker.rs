@@ -127,6 +127,18 @@ impl Ran {
         Ran { token: token.clone(), stand_in, since: Instant::now(), claimable: true, short: None }
     }
 
+    /// Its held stand-in, to record now, leaving [`StandIn::Recorded`] in its place.
+    fn take_held(&mut self) -> Option<OrmEvent> {
+        if !matches!(self.stand_in, StandIn::Held(_)) {
+            return None;
+        }
+        self.since = Instant::now(); // kept one more expiry period, for a hook that still comes
+        match std::mem::replace(&mut self.stand_in, StandIn::Recorded) {
+            StandIn::Held(event) => Some(*event),
+            _ => None,
+        }
+    }
+
     /// For an insert whose model set its key: that key's resource id.
     fn inserted_key(&self) -> Option<&str> {
         self.token.inserted.as_ref().and_then(|inserted| inserted.key.as_deref())
@@ -155,6 +167,11 @@ pub(crate) enum StandIn {
     /// None: the write wrote nothing although its hook will come (see
     /// [`Tracker::insert_found`]). The hook that takes it records nothing.
     Nothing,
+    /// On the autocommit connection: its stand-in was recorded already, its hook thought not
+    /// to come (the task's read-back was dropped, a minute passed, `flush`). A hook that comes
+    /// all the same records nothing: the write is in the trail once, as its stand-in. Kept
+    /// for one more expiry period, then dropped.
+    Recorded,
 }
 
 /// Tokens, old rows and writes that ran, of one transaction (or of the autocommit connection).
@@ -359,28 +376,25 @@ impl Tracker {
     pub(crate) fn expire(&mut self) -> Vec<OrmEvent> {
         let after = self.held_expiry.unwrap_or(STALE_AFTER);
         let mut expired = Vec::new();
-        while self.ran.first().is_some_and(|r| r.since.elapsed() >= after) {
-            if let StandIn::Held(event) = self.ran.remove(0).stand_in {
-                expired.push(*event);
+        self.ran.retain_mut(|r| {
+            if r.since.elapsed() < after {
+                return true;
             }
-        }
+            match std::mem::replace(&mut r.stand_in, StandIn::Recorded) {
+                StandIn::Held(event) => {
+                    expired.push(*event);
+                    r.since = Instant::now(); // a hook that still comes finds it recorded
+                    true
+                }
+                _ => false,
+            }
+        });
         expired
     }
 
     /// Takes every held stand-in (at shutdown).
     pub(crate) fn take_all_held(&mut self) -> Vec<OrmEvent> {
-        let mut taken = Vec::new();
-        self.ran.retain_mut(|r| match std::mem::replace(&mut r.stand_in, StandIn::Buffered(uuid::Uuid::nil())) {
-            StandIn::Held(event) => {
-                taken.push(*event);
-                false
-            }
-            buffered => {
-                r.stand_in = buffered;
-                true
-            }
-        });
-        taken
+        self.ran.iter_mut().filter_map(Ran::take_held).collect()
     }
 
     /// The held stand-ins of `task` that a statement (`sql` binding `values`) may be the
@@ -399,7 +413,7 @@ impl Tracker {
             })
             .filter_map(|r| match &r.stand_in {
                 StandIn::Held(event) => Some(event.id),
-                StandIn::Buffered(_) | StandIn::Nothing => None,
+                StandIn::Buffered(_) | StandIn::Nothing | StandIn::Recorded => None,
             })
             .collect()
     }
@@ -407,17 +421,11 @@ impl Tracker {
     /// Takes the held stand-ins `ids` (their task's future was dropped before their hooks
     /// came).
     pub(crate) fn take_held(&mut self, ids: &[uuid::Uuid]) -> Vec<OrmEvent> {
-        let mut taken = Vec::new();
-        self.ran.retain_mut(|r| match &r.stand_in {
-            StandIn::Held(event) if ids.contains(&event.id) => {
-                if let StandIn::Held(event) = std::mem::replace(&mut r.stand_in, StandIn::Buffered(uuid::Uuid::nil())) {
-                    taken.push(*event);
-                }
-                false
-            }
-            _ => true,
-        });
-        taken
+        self.ran
+            .iter_mut()
+            .filter(|r| matches!(&r.stand_in, StandIn::Held(event) if ids.contains(&event.id)))
+            .filter_map(Ran::take_held)
+            .collect()
     }
 
     /// Registers a `before_*` announcement. Returns the held stand-ins whose hook has not come
@@ -750,7 +758,16 @@ mod tests {
             .push(Ran::new(&token(2, Instant::now()), StandIn::Held(Box::new(OrmEvent::new("bulk", "t", "2".into())))));
         let expired = tracker.begin(token(3, Instant::now()), None, Vec::new(), false);
         assert_eq!(expired.iter().map(|e| e.id).collect::<Vec<_>>(), [id], "only the old one");
-        assert_eq!(tracker.ran.len(), 1);
+        // Its place is kept, marked recorded, for a hook that still comes: it records nothing.
+        assert_eq!(tracker.ran.len(), 2);
+        let ended = tracker.end(None, Verb::Update, "t", "1");
+        assert!(matches!(ended.stand_in, Some(StandIn::Recorded)), "{:?}", ended.stand_in);
+        // A mark whose hook never came goes at the next expiry; the held one is recorded.
+        tracker.held_expiry = Some(Duration::ZERO);
+        tracker.ran.push(Ran::new(&token(4, Instant::now()), StandIn::Recorded));
+        assert_eq!(tracker.expire().len(), 1, "the held one");
+        assert_eq!(tracker.expire().len(), 0);
+        assert!(tracker.ran.is_empty(), "{:?}", tracker.ran);
     }
 
     #[test]

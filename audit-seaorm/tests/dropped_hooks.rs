@@ -312,3 +312,21 @@ async fn a_hook_that_comes_after_the_expiry_does_not_record_the_write_twice(test
     h.testdb.cleanup().await;
 }
 on_all_backends!(a_hook_that_comes_after_the_expiry_does_not_record_the_write_twice);
+
+/// `flush` after the auditor was shut down (the wrong order at shutdown) says so: the stand-in
+/// of an `update_without_returning` it would have recorded is refused, an error, not lost
+/// without a word.
+async fn flush_after_shutdown_is_an_error(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    let row = user("a@x").insert(&h.db).await.expect("insert");
+    let mut am = row.clone().into_active_model();
+    am.score = Set(3);
+    am.update_without_returning(&h.db).await.expect("update");
+    h.auditor.shutdown().await;
+    let error = h.db.flush().await.expect_err("flush after shutdown").to_string();
+    assert!(error.contains("the audit event was not accepted"), "{error}");
+    let actions: Vec<String> = h.events().into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["create"], "the update's stand-in was not recorded");
+    h.testdb.cleanup().await;
+}
+on_all_backends!(flush_after_shutdown_is_an_error);

@@ -372,3 +372,43 @@ async fn a_failed_delete_of_sealed_rows_is_not_a_failed_commit() {
     assert_eq!(h.events().len(), 1000, "and nothing was sealed twice");
     h.finish().await;
 }
+
+/// An outbox named with `outbox_table`: the rows of a crash go to that table (none to the
+/// default one, which is never created), and a restarted instance configured the same seals
+/// them once.
+async fn a_named_outbox_is_used_and_recovered(testdb: TestDb) {
+    const NAMED: &str = "app_audit_outbox";
+    let h = Harness::with(testdb, |b| b.outbox_table(NAMED)).await;
+    let count = |conn: DatabaseConnection, table: &'static str| async move {
+        let backend = conn.get_database_backend();
+        let row = conn
+            .query_one_raw(Statement::from_string(backend, format!("SELECT COUNT(*) FROM {table}")))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get_by_index::<i64>(0).expect("count")
+    };
+    h.db.simulate_crash(Some(CrashPoint::AfterCommit));
+    write_three(&h.db, "a").await;
+    assert_eq!(count(h.conn.clone(), NAMED).await, 3, "the events wait in the named outbox");
+    let default_table = h
+        .conn
+        .query_one_raw(Statement::from_string(
+            h.conn.get_database_backend(),
+            "SELECT COUNT(*) FROM audit_seaorm_outbox",
+        ))
+        .await;
+    assert!(default_table.is_err(), "the default outbox was never created");
+
+    h.auditor.shutdown().await;
+    let auditor = Auditor::builder(h.store.clone()).build();
+    let db = AuditedDb::builder(h.conn.clone(), auditor.clone(), h.store.clone()).outbox_table(NAMED).build();
+    db.migrate_outbox().await.expect("migrate");
+    assert_eq!(db.recover_outbox().await.expect("recover"), recovered(3, 0));
+    assert_eq!(db.recover_outbox().await.expect("recover again"), Recovery::default());
+    assert_eq!(count(h.conn.clone(), NAMED).await, 0);
+    assert_eq!(verified_events(&h.store).len(), 3, "each once");
+    auditor.shutdown().await;
+    h.finish().await;
+}
+on_all_backends!(a_named_outbox_is_used_and_recovered);

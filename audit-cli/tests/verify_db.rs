@@ -120,13 +120,7 @@ fn a_head_moved_back_under_a_checkpoint_is_a_head_mismatch(db: &TestDb) {
     let checkpoint = db.dir().join("cp5");
     std::fs::write(&checkpoint, &output.stdout).expect("write the checkpoint");
     db.record_plain("default", 1);
-    let line_3 = db.stored_lines("default").into_iter().find(|(seq, _)| *seq == 3).expect("seq 3").1;
-    let hash_3 =
-        serde_json::from_str::<serde_json::Value>(&line_3).expect("json")["hash"].as_str().expect("hash").to_string();
-    db.as_superuser(vec![db.statement(
-        "UPDATE audit_chain_heads SET seq = ?, hash = ? WHERE chain = ?",
-        vec![3i64.into(), hash_3.into(), "default".into()],
-    )]);
+    db.move_head_back("default", 3);
     let output = verify(db, &["--checkpoint", s(&checkpoint), "--key", &verifier]);
     assert_exit(&output, 1);
     assert_eq!(stdout(&output), "BROKEN at seq 4: head mismatch\n", "{}", stderr(&output));

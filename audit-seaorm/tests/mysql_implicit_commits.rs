@@ -109,9 +109,7 @@ async fn setting_the_commit_mode_is_refused_outside_a_transaction() {
 
 /// Streams `sql` on `conn` to the end.
 async fn stream<C: sea_orm::StreamTrait>(conn: &C, sql: &str) -> Result<(), sea_orm::DbErr> {
-    use futures_util::TryStreamExt;
-    let statement = sea_orm::Statement::from_string(sea_orm::DbBackend::MySql, sql.to_string());
-    conn.stream_raw(statement).await?.try_collect::<Vec<_>>().await.map(drop)
+    orm_common::stream_all(conn, sea_orm::Statement::from_string(sea_orm::DbBackend::MySql, sql)).await.map(drop)
 }
 
 /// The same refusals when the statement is streamed (`StreamTrait::stream_raw`, as

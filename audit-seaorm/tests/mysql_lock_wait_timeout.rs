@@ -8,32 +8,19 @@
 
 mod orm_common;
 
-use futures_util::TryStreamExt;
 use orm_common::entities::users;
-use orm_common::{Backend, Harness, TestDb, change, user};
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, Set, Statement, StreamTrait, TransactionTrait,
+use orm_common::{
+    Backend, Harness, TestDb, change, hold_lock, is_lock_wait_timeout, rollback_on_timeout, stream_locking_read, user,
 };
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set, TransactionTrait};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_a_lock_wait_timeout_rolls_back_the_statement_only() {
     let Some(testdb) = TestDb::open(Backend::MySql, "lock_wait_timeout").await else { return };
     let h = Harness::new(testdb).await;
-    let row = h
-        .conn
-        .query_one_raw(Statement::from_string(DbBackend::MySql, "SELECT @@innodb_rollback_on_timeout"))
-        .await
-        .expect("ask")
-        .expect("a row");
-    assert_eq!(row.try_get_by_index::<i64>(0).expect("a number"), 0, "the server's default");
+    assert_eq!(rollback_on_timeout(&h).await, 0, "the server's default");
     let locked = user("locked@example.com").insert(&h.db).await.expect("insert");
-
-    // Another transaction holds the row's lock.
-    let holder = h.conn.begin().await.expect("begin");
-    holder
-        .execute_unprepared(&format!("SELECT id FROM users WHERE id = {} FOR UPDATE", locked.id))
-        .await
-        .expect("lock the row");
+    let holder = hold_lock(&h, locked.id).await; // another transaction holds the row's lock
 
     let txn = h.db.begin().await.expect("begin");
     txn.execute_unprepared("SET SESSION innodb_lock_wait_timeout = 1").await.expect("a short wait");
@@ -41,7 +28,7 @@ async fn mysql_a_lock_wait_timeout_rolls_back_the_statement_only() {
     let waited =
         users::ActiveModel { id: Set(locked.id), name: Set("changed".into()), ..Default::default() }.update(&txn).await;
     let error = waited.expect_err("the row is locked");
-    assert!(error.to_string().contains("1205") || error.to_string().contains("Lock wait timeout"), "{error}");
+    assert!(is_lock_wait_timeout(&error), "{error}");
     user("after@example.com").insert(&txn).await.expect("insert after: the transaction goes on");
     txn.commit().await.expect("commit");
     holder.rollback().await.expect("release the lock");
@@ -66,23 +53,13 @@ async fn mysql_a_streamed_locking_read_that_times_out_rolls_back_the_read_only()
     let Some(testdb) = TestDb::open(Backend::MySql, "lock_wait_timeout_stream").await else { return };
     let h = Harness::new(testdb).await;
     let locked = user("locked@example.com").insert(&h.db).await.expect("insert");
-    let holder = h.conn.begin().await.expect("begin");
-    holder
-        .execute_unprepared(&format!("SELECT id FROM users WHERE id = {} FOR UPDATE", locked.id))
-        .await
-        .expect("lock the row");
+    let holder = hold_lock(&h, locked.id).await;
 
     let txn = h.db.begin().await.expect("begin");
     txn.execute_unprepared("SET SESSION innodb_lock_wait_timeout = 1").await.expect("a short wait");
     user("before@example.com").insert(&txn).await.expect("insert before");
-    let stmt =
-        Statement::from_string(DbBackend::MySql, format!("SELECT id FROM users WHERE id = {} FOR UPDATE", locked.id));
-    let read: Result<Vec<_>, DbErr> = match txn.stream_raw(stmt).await {
-        Ok(stream) => stream.try_collect().await,
-        Err(error) => Err(error),
-    };
-    let error = read.expect_err("the row is locked");
-    assert!(error.to_string().contains("1205") || error.to_string().contains("Lock wait timeout"), "{error}");
+    let error = stream_locking_read(&txn, locked.id).await.expect_err("the row is locked");
+    assert!(is_lock_wait_timeout(&error), "{error}");
     user("after@example.com").insert(&txn).await.expect("insert after: the transaction goes on");
     txn.commit().await.expect("commit");
     holder.rollback().await.expect("release the lock");

@@ -10,14 +10,12 @@ mod orm_common;
 #[path = "common/private_mariadb.rs"]
 mod private_mariadb;
 
-use futures_util::TryStreamExt;
 use orm_common::entities::users;
-use orm_common::{Backend, Harness, TestDb, user};
-use private_mariadb::PrivateMariaDb;
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, Set, Statement, StreamTrait,
-    TransactionTrait,
+use orm_common::{
+    Backend, Harness, TestDb, hold_lock, is_lock_wait_timeout, rollback_on_timeout, stream_locking_read, user,
 };
+use private_mariadb::PrivateMariaDb;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, Set, TransactionTrait};
 
 /// A private server with the option on (kept alive as long as the first value), and an audited
 /// connection on a fresh database of it; or `None` when skipped (outside CI).
@@ -25,26 +23,8 @@ async fn rolling_back_server(test: &str) -> Option<(PrivateMariaDb, Harness)> {
     let server = PrivateMariaDb::start(&["--innodb-rollback-on-timeout=ON"]).await?;
     let testdb = TestDb::open_on(Backend::MySql, &server.url, test).await?;
     let h = Harness::new(testdb).await;
-    let row = h
-        .conn
-        .query_one_raw(Statement::from_string(DbBackend::MySql, "SELECT @@innodb_rollback_on_timeout"))
-        .await
-        .expect("ask")
-        .expect("a row");
-    assert_eq!(row.try_get_by_index::<i64>(0).expect("a number"), 1, "the option is on");
+    assert_eq!(rollback_on_timeout(&h).await, 1, "the option is on");
     Some((server, h))
-}
-
-/// Another transaction (on the plain pool) holding the lock of row `id` of `users`.
-async fn hold_lock(h: &Harness, id: i32) -> DatabaseTransaction {
-    let holder = h.conn.begin().await.expect("begin");
-    holder.execute_unprepared(&format!("SELECT id FROM users WHERE id = {id} FOR UPDATE")).await.expect("lock the row");
-    holder
-}
-
-fn is_lock_wait_timeout(error: &DbErr) -> bool {
-    let text = error.to_string();
-    text.contains("1205") || text.contains("Lock wait timeout")
 }
 
 /// What the rest of the transaction and its commit do after the timeout, and what is stored
@@ -96,13 +76,7 @@ async fn a_streamed_locking_read_that_times_out_rolls_back_and_records_nothing()
     let txn = h.db.begin().await.expect("begin");
     txn.execute_unprepared("SET SESSION innodb_lock_wait_timeout = 1").await.expect("a short wait");
     user("before@example.com").insert(&txn).await.expect("insert before");
-    let stmt =
-        Statement::from_string(DbBackend::MySql, format!("SELECT id FROM users WHERE id = {} FOR UPDATE", locked.id));
-    let read: Result<Vec<_>, DbErr> = match txn.stream_raw(stmt).await {
-        Ok(stream) => stream.try_collect().await,
-        Err(error) => Err(error),
-    };
-    let error = read.expect_err("the row is locked");
+    let error = stream_locking_read(&txn, locked.id).await.expect_err("the row is locked");
     assert!(is_lock_wait_timeout(&error), "{error}");
     after_the_timeout(h, txn, holder).await;
 }

@@ -14,6 +14,17 @@ use common::{Backend, TestDb};
 use sea_orm::ConnectionTrait;
 use std::sync::Arc;
 
+/// How many partitions `audit_events` has (the default one included).
+async fn partition_count(conn: &sea_orm::DatabaseConnection) -> i64 {
+    let sql = "SELECT count(*) FROM pg_inherits WHERE inhparent = 'audit_events'::regclass";
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql))
+        .await
+        .expect("count partitions")
+        .expect("a row");
+    row.try_get_by_index::<i64>(0).expect("count")
+}
+
 /// An event dated five months ahead on a store made with three months of partitions ahead;
 /// then `ensure_partitions(6)`, as a later month's maintenance runs it, and `migrate`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,16 +45,7 @@ async fn postgres_a_future_dated_event_does_not_break_partition_maintenance() {
     auditor.shutdown().await;
     let report = store.verify_chain("default").await.expect("verify");
     let conn = db.connect().await;
-    let partitions = conn
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'audit_events'::regclass",
-        ))
-        .await
-        .expect("count partitions")
-        .expect("a row")
-        .try_get_by_index::<i64>(0)
-        .expect("count");
+    let partitions = partition_count(&conn).await;
     db.cleanup().await;
     assert_eq!((maintenance, migrate), (Ok(()), Ok(())));
     assert!(report.is_valid() && report.lines.verified == 3, "{report:?}");
@@ -112,16 +114,7 @@ async fn event_stored_while_partitions_are_made(db: &TestDb) {
     }
     writer.commit().await.expect("commit the row");
     job.await.expect("the job").expect("partitions made, the row's month left to the default partition");
-    let partitions = conn
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'audit_events'::regclass",
-        ))
-        .await
-        .expect("count partitions")
-        .expect("a row")
-        .try_get_by_index::<i64>(0)
-        .expect("count");
+    let partitions = partition_count(&conn).await;
     // This month and the next 4 but the row's, and the default partition.
     assert_eq!(partitions, 5, "months made but the one the default partition holds a row of");
 }

@@ -107,12 +107,6 @@ async fn a_failed_streamed_read_in_a_transaction_leaves_no_phantom_event(testdb:
 }
 on_all_backends!(a_failed_streamed_read_in_a_transaction_leaves_no_phantom_event);
 
-/// Streams `SELECT … FOR UPDATE` of row `id` of `users` through `txn` to its end.
-async fn lock_by_stream(txn: &audit_seaorm::orm::AuditedTransaction, id: i32) -> Result<(), sea_orm::DbErr> {
-    let stmt = Statement::from_string(DbBackend::MySql, format!("SELECT id FROM users WHERE id = {id} FOR UPDATE"));
-    txn.stream_raw(stmt).await?.try_collect::<Vec<_>>().await.map(drop)
-}
-
 /// MySQL rolls a deadlock victim's whole transaction back. When the statement that lost is a
 /// streamed read (the error comes as an item of the stream), the victim's buffered events are
 /// still not sealed, and its commit says so.
@@ -125,19 +119,21 @@ async fn a_mysql_deadlock_lost_by_a_streamed_read_records_nothing() {
     // t1 writes and holds a, t2 holds b; then each streams a locking read of the other's row.
     let t1 = h.db.begin().await.expect("begin t1");
     user("c@x").insert(&t1).await.expect("t1 inserts c");
-    lock_by_stream(&t1, a.id).await.expect("t1 locks a");
+    orm_common::stream_locking_read(&t1, a.id).await.expect("t1 locks a");
     let t2 = h.db.begin().await.expect("begin t2");
     user("d@x").insert(&t2).await.expect("t2 inserts d");
-    lock_by_stream(&t2, b.id).await.expect("t2 locks b");
+    orm_common::stream_locking_read(&t2, b.id).await.expect("t2 locks b");
     let first = tokio::spawn(async move {
-        let result = lock_by_stream(&t1, b.id).await;
+        let result = orm_common::stream_locking_read(&t1, b.id).await;
         (t1, result)
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await; // t1 is waiting for b
-    let second = lock_by_stream(&t2, a.id).await;
+    let second = orm_common::stream_locking_read(&t2, a.id).await;
     let (t1, first) = first.await.expect("task");
 
-    let deadlocked = |r: &Result<(), sea_orm::DbErr>| r.as_ref().is_err_and(|e| e.to_string().contains("Deadlock"));
+    let deadlocked = |r: &Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr>| {
+        r.as_ref().is_err_and(|e| e.to_string().contains("Deadlock"))
+    };
     let (victim, survivor) = match (deadlocked(&first), deadlocked(&second)) {
         (true, false) => (t1, t2),
         (false, true) => (t2, t1),

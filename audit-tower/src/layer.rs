@@ -300,8 +300,8 @@ impl AuditLayer {
     ///
     /// A response released this way was sent before its event was durable, as with
     /// [`Delivery::Buffered`]: choose a timeout well above the store's usual commit time.
-    /// Ignored under [`UnhealthyPolicy::FailClosed`], whose acknowledged responses always wait for
-    /// durability, and under [`Delivery::Buffered`], whose responses never do.
+    /// Ignored under [`UnhealthyPolicy::FailClosed`], whose acknowledged responses always wait
+    /// for durability, and under [`Delivery::Buffered`], whose responses never do.
     pub fn with_ack_timeout(mut self, timeout: Duration) -> Self {
         self.config_mut().ack_timeout = Some(timeout);
         self

@@ -191,10 +191,11 @@ async fn an_added_event_the_store_refuses_makes_a_recorded_500_with_a_queue_of_o
     added_event_refused_by_the_store(auditor, &store).await;
 }
 
-async fn added_event_refused_by_the_store(auditor: audit_core::Auditor, store: &audit_core::store::MemoryStore) {
-    // Acknowledged delivery: the handler adds an event whose id (an idempotency key) the
-    // chain already holds. The store refuses it only once it is queued; the request's own
-    // event, queued once the added events are settled, records the 500 the client gets.
+/// Records a `payment` event with an id, then sends `POST /payments/p1` through `layer` to a
+/// handler that adds a `payment` event with that same id (an idempotency key on a client's
+/// retry), which the store refuses once it is queued; shuts the auditor down and returns the
+/// response.
+async fn pay_twice(auditor: &audit_core::Auditor, layer: AuditLayer) -> http::Response<axum::body::Body> {
     let id = uuid::Uuid::now_v7();
     auditor.record(audit_core::EventDraft::new("payment").with_id(id)).await.expect("the first payment event");
     let app = Router::new()
@@ -205,10 +206,18 @@ async fn added_event_refused_by_the_store(auditor: audit_core::Auditor, store: &
                 StatusCode::OK
             }),
         )
-        .layer(AuditLayer::new(auditor.clone()));
+        .layer(layer);
     let request = http::Request::post("/payments/p1").body(axum::body::Body::empty()).expect("request");
     let response = tower::ServiceExt::oneshot(app, request).await.expect("infallible");
     auditor.shutdown().await;
+    response
+}
+
+async fn added_event_refused_by_the_store(auditor: audit_core::Auditor, store: &audit_core::store::MemoryStore) {
+    // Acknowledged delivery: the handler adds an event whose id (an idempotency key) the
+    // chain already holds. The store refuses it only once it is queued; the request's own
+    // event, queued once the added events are settled, records the 500 the client gets.
+    let response = pay_twice(&auditor, AuditLayer::new(auditor.clone())).await;
 
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(response.headers().contains_key("x-request-id"));
@@ -228,20 +237,8 @@ async fn added_event_refused_by_the_store(auditor: audit_core::Auditor, store: &
 #[tokio::test]
 async fn under_buffered_delivery_a_late_refusal_keeps_the_status_and_is_counted() {
     let (auditor, store) = common::auditor();
-    let id = uuid::Uuid::now_v7();
-    auditor.record(audit_core::EventDraft::new("payment").with_id(id)).await.expect("the first payment event");
-    let app = Router::new()
-        .route(
-            "/payments/{id}",
-            post(move |audit: audit_tower::AuditHandle| async move {
-                audit.add_event(audit_core::EventDraft::new("payment").with_id(id));
-                StatusCode::OK
-            }),
-        )
-        .layer(AuditLayer::new(auditor.clone()).with_delivery(audit_tower::Delivery::Buffered));
-    let request = http::Request::post("/payments/p1").body(axum::body::Body::empty()).expect("request");
-    let response = tower::ServiceExt::oneshot(app, request).await.expect("infallible");
-    auditor.shutdown().await;
+    let layer = AuditLayer::new(auditor.clone()).with_delivery(audit_tower::Delivery::Buffered);
+    let response = pay_twice(&auditor, layer).await;
 
     assert_eq!(response.status(), StatusCode::OK);
     let events = common::events(&store);

@@ -188,7 +188,8 @@ async fn export(args: &ExportArgs) -> Result<Exported, Failure> {
         eprintln!("note: chain {chain:?} has no events at or after {since}");
     }
     file.commit()?;
-    let since_break = match (args.since, from) {
+    // (A malformed head row is the finding already; the checks below read the head's event.)
+    let since_break = match (args.since.filter(|_| malformed_head.is_none()), from) {
         (Some(since), _) if count == 0 && head.seq > 0 => check_head_before(&store, chain, head, since).await?,
         // The chain has events (`require_chain` above) but no chain-head row to vouch that none
         // is at or after `since`: it was deleted behind the store's back, maybe with them.

@@ -346,17 +346,30 @@ impl TestDb {
     /// A superuser deletes the events of `chain` after `keep` and moves its head row back to
     /// the last one kept, so that the chain alone stays valid.
     pub fn truncate(&self, chain: &str, keep: u64) {
-        let rows = self.stored_lines(chain);
-        let (_, last) = rows.iter().find(|(seq, _)| *seq == keep).expect("the last event kept");
-        let hash = Event::from_canonical_line(last).expect("a valid event").hash;
+        let move_head = self.head_at(chain, keep);
         let keep = i64::try_from(keep).expect("seq");
         self.as_superuser(vec![
             self.statement("DELETE FROM audit_events WHERE chain = ? AND seq > ?", vec![chain.into(), keep.into()]),
-            self.statement(
-                "UPDATE audit_chain_heads SET seq = ?, hash = ? WHERE chain = ?",
-                vec![keep.into(), hash.to_string().into(), chain.into()],
-            ),
+            move_head,
         ]);
+    }
+
+    /// A superuser moves the head row of `chain` back to its event `seq`, leaving the events
+    /// after it in place.
+    pub fn move_head_back(&self, chain: &str, seq: u64) {
+        self.as_superuser(vec![self.head_at(chain, seq)]);
+    }
+
+    /// The statement that sets the head row of `chain` to its stored event `seq`.
+    fn head_at(&self, chain: &str, seq: u64) -> Statement {
+        let rows = self.stored_lines(chain);
+        let (_, line) = rows.iter().find(|(s, _)| *s == seq).expect("the event the head moves to");
+        let hash = Event::from_canonical_line(line).expect("a valid event").hash;
+        let seq = i64::try_from(seq).expect("seq");
+        self.statement(
+            "UPDATE audit_chain_heads SET seq = ?, hash = ? WHERE chain = ?",
+            vec![seq.into(), hash.to_string().into(), chain.into()],
+        )
     }
 }
 

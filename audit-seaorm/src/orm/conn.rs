@@ -1157,8 +1157,8 @@ impl DbShared {
     }
 
     /// PostgreSQL aborts a transaction at its first failed statement; MySQL rolls the whole
-    /// transaction back on a deadlock (SQLSTATE 40001) or a full lock table (1206), savepoints included; SQLite rolls it
-    /// back on some errors (`SQLITE_FULL`, `SQLITE_IOERR`, `SQLITE_NOMEM`, `RAISE(ROLLBACK)` in a
+    /// transaction back on a deadlock (SQLSTATE 40001) or a full lock table (1206), savepoints
+    /// included; SQLite rolls it back on some errors (`SQLITE_FULL`, `SQLITE_IOERR`, `SQLITE_NOMEM`, `RAISE(ROLLBACK)` in a
     /// trigger…), which the error alone does not tell: after a failed statement, `reopen`
     /// sends `BEGIN` through `inner`, which succeeds only if no transaction was open any more. (The transaction
     /// it opens, and the savepoints [`reopen_sql`] opens in it, stand in for the lost ones, so

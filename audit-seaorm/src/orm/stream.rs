@@ -43,9 +43,6 @@ impl DbShared {
         I: ConnectionTrait + StreamTrait,
     {
         let backend = ConnectionTrait::get_database_backend(inner);
-        // A statement that writes no row may still commit (MySQL's implicit COMMIT before DDL)
-        // or change when the server commits: refused here as on every other path.
-        refuse_on_mysql(target, backend, &stmt.sql)?;
         if marker::is_marker(&stmt.sql) || !sql::writes_on_kept(&stmt.sql, backend).is_empty() {
             if sql::returns_no_rows(&stmt.sql) {
                 self.intercept(target, inner, stmt, |s| inner.execute_raw(s)).await?;
@@ -53,6 +50,9 @@ impl DbShared {
             }
             return Ok(from_memory(self.intercept(target, inner, stmt, |s| inner.query_all_raw(s)).await?));
         }
+        // A statement that writes no row may still commit (MySQL's implicit COMMIT before DDL)
+        // or change when the server commits: refused as `intercept` refuses it on the paths above.
+        refuse_on_mysql(target, backend, &stmt.sql)?;
         match target {
             Target::Auto => Ok(Box::pin(inner.stream_raw(stmt).await?)),
             Target::Tx(..) if backend == DbBackend::Sqlite => {

@@ -129,13 +129,15 @@ impl Ran {
 
     /// Its held stand-in, to record now, leaving [`StandIn::Recorded`] in its place.
     fn take_held(&mut self) -> Option<OrmEvent> {
-        if !matches!(self.stand_in, StandIn::Held(_)) {
-            return None;
-        }
-        self.since = Instant::now(); // kept one more expiry period, for a hook that still comes
         match std::mem::replace(&mut self.stand_in, StandIn::Recorded) {
-            StandIn::Held(event) => Some(*event),
-            _ => None,
+            StandIn::Held(event) => {
+                self.since = Instant::now(); // kept one more expiry period, for a hook that still comes
+                Some(*event)
+            }
+            other => {
+                self.stand_in = other;
+                None
+            }
         }
     }
 
@@ -380,14 +382,8 @@ impl Tracker {
             if r.since.elapsed() < after {
                 return true;
             }
-            match std::mem::replace(&mut r.stand_in, StandIn::Recorded) {
-                StandIn::Held(event) => {
-                    expired.push(*event);
-                    r.since = Instant::now(); // a hook that still comes finds it recorded
-                    true
-                }
-                _ => false,
-            }
+            // A held stand-in is recorded and its mark kept; anything else old goes.
+            r.take_held().map(|event| expired.push(event)).is_some()
         });
         expired
     }

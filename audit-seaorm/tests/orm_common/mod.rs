@@ -109,6 +109,46 @@ pub fn verified_events(store: &MemoryStore) -> Vec<Event> {
     sealed.into_iter().map(|e| e.event).collect()
 }
 
+/// Streams `stmt` on `conn` (`StreamTrait::stream_raw`) and reads the stream to its end: the
+/// error the statement or any item of the stream brings.
+pub async fn stream_all<C: sea_orm::StreamTrait>(
+    conn: &C,
+    stmt: sea_orm::Statement,
+) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+    use futures_util::TryStreamExt;
+    conn.stream_raw(stmt).await?.try_collect().await
+}
+
+/// MySQL: another transaction (on the plain pool) holding the lock of row `id` of `users`.
+pub async fn hold_lock(h: &Harness, id: i32) -> sea_orm::DatabaseTransaction {
+    use sea_orm::TransactionTrait;
+    let holder = h.conn.begin().await.expect("begin");
+    holder.execute_unprepared(&format!("SELECT id FROM users WHERE id = {id} FOR UPDATE")).await.expect("lock the row");
+    holder
+}
+
+/// MySQL: a locking read of row `id` of `users`, streamed through `txn` to its end.
+pub async fn stream_locking_read<C: sea_orm::StreamTrait>(
+    txn: &C,
+    id: i32,
+) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+    let sql = format!("SELECT id FROM users WHERE id = {id} FOR UPDATE");
+    stream_all(txn, sea_orm::Statement::from_string(DbBackend::MySql, sql)).await
+}
+
+/// Whether `error` is MySQL's lock wait timeout (1205).
+pub fn is_lock_wait_timeout(error: &sea_orm::DbErr) -> bool {
+    let text = error.to_string();
+    text.contains("1205") || text.contains("Lock wait timeout")
+}
+
+/// The MySQL server's `innodb_rollback_on_timeout` (0 or 1).
+pub async fn rollback_on_timeout(h: &Harness) -> i64 {
+    let stmt = sea_orm::Statement::from_string(DbBackend::MySql, "SELECT @@innodb_rollback_on_timeout");
+    let row = h.conn.query_one_raw(stmt).await.expect("ask").expect("a row");
+    row.try_get_by_index::<i64>(0).expect("a number")
+}
+
 /// A `MemoryStore` whose appends wait for permits of `gate` (closed at first): holds the
 /// writer while a test lines events up. `entered` tells that an append is waiting.
 pub struct GatedStore {

@@ -31,8 +31,14 @@ pub(crate) struct Running {
 pub(crate) async fn run(trusted: &[&str]) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("quickstart.db").display());
+    run_on(&url, trusted, dir).await
+}
+
+/// Starts the quickstart app on the database at `url` (any of its `--db` URLs), served as
+/// [`run`] says; `dir` is kept as long as the app runs.
+pub(crate) async fn run_on(url: &str, trusted: &[&str], dir: tempfile::TempDir) -> Running {
     let trusted = trusted.iter().map(|c| c.parse().expect("cidr")).collect();
-    let started = quickstart::start(&url, trusted).await.expect("quickstart starts");
+    let started = quickstart::start(url, trusted).await.expect("quickstart starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let router = started.router;

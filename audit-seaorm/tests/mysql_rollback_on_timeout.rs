@@ -80,3 +80,41 @@ async fn a_streamed_locking_read_that_times_out_rolls_back_and_records_nothing()
     assert!(is_lock_wait_timeout(&error), "{error}");
     after_the_timeout(h, txn, holder).await;
 }
+
+/// The server is restarted with the option on while the application runs, after the hooks
+/// met a timeout with it off: the setting is asked again, not remembered, so the timeout after
+/// the restart still ends the transaction and records nothing (taken for off, the writes the
+/// server rolled back would have been recorded, and the statements after it run in
+/// autocommit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_option_turned_on_by_a_restart_is_asked_again() {
+    let Some(mut server) = PrivateMariaDb::start(&[]).await else { return };
+    let Some(testdb) = TestDb::open_on(Backend::MySql, &server.url, "rollback_on_timeout_restart").await else {
+        return;
+    };
+    let h = Harness::new(testdb).await;
+    assert_eq!(rollback_on_timeout(&h).await, 0, "the option is off");
+    let locked = user("locked@example.com").insert(&h.db).await.expect("insert");
+
+    // A timeout with the option off: the statement alone fails; the transaction goes on.
+    let holder = hold_lock(&h, locked.id).await;
+    let txn = h.db.begin().await.expect("begin");
+    txn.execute_unprepared("SET SESSION innodb_lock_wait_timeout = 1").await.expect("a short wait");
+    let waited =
+        users::ActiveModel { id: Set(locked.id), name: Set("changed".into()), ..Default::default() }.update(&txn).await;
+    assert!(is_lock_wait_timeout(&waited.expect_err("the row is locked")));
+    txn.rollback().await.expect("the transaction was still open");
+    holder.rollback().await.expect("release the lock");
+
+    server.restart(&["--innodb-rollback-on-timeout=ON"]).await.expect("restart the server with the option on");
+    assert_eq!(rollback_on_timeout(&h).await, 1, "the option is on after the restart");
+
+    let holder = hold_lock(&h, locked.id).await;
+    let txn = h.db.begin().await.expect("begin after the restart");
+    txn.execute_unprepared("SET SESSION innodb_lock_wait_timeout = 1").await.expect("a short wait");
+    user("before@example.com").insert(&txn).await.expect("insert before");
+    let waited =
+        users::ActiveModel { id: Set(locked.id), name: Set("changed".into()), ..Default::default() }.update(&txn).await;
+    assert!(is_lock_wait_timeout(&waited.expect_err("the row is locked")));
+    after_the_timeout(h, txn, holder).await;
+}

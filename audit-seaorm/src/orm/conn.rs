@@ -22,7 +22,7 @@ use serde_json::{Value as Json, json};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Where buffered events go at commit.
 #[derive(Clone)]
@@ -97,8 +97,6 @@ pub(crate) struct DbShared {
     /// [`AuditedDb::flush`] waits for; `commit_done` wakes it as each ends.
     commits_in_flight: AtomicUsize,
     commit_done: tokio::sync::Notify,
-    /// MySQL's `innodb_rollback_on_timeout`, once read ([`DbShared::mysql_rolls_back_on_timeout`]).
-    rolls_back_on_timeout: OnceLock<bool>,
 }
 
 /// Counts a commit running (in its caller, or finished by a task of its own when the caller
@@ -210,7 +208,6 @@ impl AuditedDbBuilder {
                 sealed: Mutex::new(Vec::new()),
                 commits_in_flight: AtomicUsize::new(0),
                 commit_done: tokio::sync::Notify::new(),
-                rolls_back_on_timeout: OnceLock::new(),
             }),
         }
     }
@@ -1191,18 +1188,14 @@ impl DbShared {
     }
 
     /// Whether the MySQL server rolls a whole transaction back on a lock wait timeout
-    /// (`innodb_rollback_on_timeout`), read through `conn` once per audited connection (the
-    /// setting is read-only while the server runs). If it cannot be told, yes (and it is asked
-    /// again next time): the transaction is then refused its commit (the application retries
-    /// it) rather than risk recording rolled-back writes.
+    /// (`innodb_rollback_on_timeout`), read through `conn` each time it is needed: after a
+    /// timeout, and before a streamed read in a transaction. Not kept: the setting is read-only
+    /// while a server runs, but the server may be restarted with another one while the
+    /// application runs, and a setting turned on taken for off would record writes the
+    /// server rolled back. If it cannot be told, yes: the transaction is then refused its
+    /// commit (the application retries it) rather than risk recording rolled-back writes.
     pub(super) async fn mysql_rolls_back_on_timeout(&self, conn: &impl ConnectionTrait) -> bool {
-        if let Some(&known) = self.rolls_back_on_timeout.get() {
-            return known;
-        }
-        match read_rollback_on_timeout(conn).await {
-            Some(on) => *self.rolls_back_on_timeout.get_or_init(|| on),
-            None => true,
-        }
+        read_rollback_on_timeout(conn).await.unwrap_or(true)
     }
 
     /// Hands a committed transaction's events to the auditor, in order, and returns once they

@@ -60,7 +60,7 @@ impl DbShared {
             }
             Target::Tx(state, level) => {
                 refuse_after_rollback(target, backend)?;
-                // Asked before the stream holds the connection (once per audited connection).
+                // Asked before the stream holds the connection.
                 let rolls_back = backend == DbBackend::MySql && self.mysql_rolls_back_on_timeout(inner).await;
                 let note = move |error: &DbErr| {
                     if let Some(from) = aborted_from(backend, failure_level(state, level), error, rolls_back) {

@@ -22,6 +22,7 @@ pub struct PrivateMariaDb {
     /// `mysql://root@127.0.0.1:PORT/test`.
     pub url: String,
     server: Child,
+    port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -51,15 +52,11 @@ impl PrivateMariaDb {
     async fn try_start(options: &[&str]) -> Result<PrivateMariaDb, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
         let data = dir.path().join("data");
-        // mariadbd refuses to run as root unless told to.
-        let as_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-        let user: &[&str] = if as_root { &["--user=root"] } else { &[] };
-
         let installed = Command::new(INSTALL_DB)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
-            .args(user)
+            .args(root_user())
             .output()
             .map_err(|e| format!("{INSTALL_DB}: {e}"))?;
         if !installed.status.success() {
@@ -74,31 +71,29 @@ impl PrivateMariaDb {
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("a free port: {e}"))?
             .port();
-        let server = Command::new(SERVER)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--socket={}", dir.path().join("mariadb.sock").display()))
-            .arg(format!("--pid-file={}", dir.path().join("mariadb.pid").display()))
-            .arg(format!("--port={port}"))
-            .args([
-                "--bind-address=127.0.0.1",
-                "--skip-name-resolve",
-                "--skip-log-bin",
-                "--innodb-buffer-pool-size=32M",
-            ])
-            .args(user)
-            .args(options)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("{SERVER}: {e}"))?;
+        let server = launch(dir.path(), port, options)?;
         // From here on, dropping `started` kills the server.
-        let mut started = PrivateMariaDb { url: format!("mysql://root@127.0.0.1:{port}/test"), server, _dir: dir };
+        let mut started =
+            PrivateMariaDb { url: format!("mysql://root@127.0.0.1:{port}/test"), server, port, _dir: dir };
+        started.wait_until_it_answers().await?;
+        Ok(started)
+    }
 
+    /// Kills the server and starts it again on the same data and port with `options` instead
+    /// (as an operator restarts a server with another setting while applications run).
+    pub async fn restart(&mut self, options: &[&str]) -> Result<(), String> {
+        self.stop();
+        self.server = launch(self._dir.path(), self.port, options)?;
+        self.wait_until_it_answers().await
+    }
+
+    /// Waits until the server answers, and creates the database `test` if missing.
+    async fn wait_until_it_answers(&mut self) -> Result<(), String> {
+        let port = self.port;
         let server_url = format!("mysql://root@127.0.0.1:{port}");
         let mut last_error = String::from("no answer");
         for _ in 0..120 {
-            if let Ok(Some(status)) = started.server.try_wait() {
+            if let Ok(Some(status)) = self.server.try_wait() {
                 return Err(format!("{SERVER} exited ({status}) before it answered"));
             }
             let mut connect = ConnectOptions::new(server_url.clone());
@@ -109,13 +104,13 @@ impl PrivateMariaDb {
                         .await
                         .map_err(|e| format!("create the database test: {e}"))?;
                     conn.close().await.map_err(|e| format!("close: {e}"))?;
-                    return Ok(started);
+                    return Ok(());
                 }
                 Err(e) => last_error = e.to_string(),
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        started.stop();
+        self.stop();
         Err(format!("{SERVER} did not answer on port {port} within 30 s: {last_error}"))
     }
 
@@ -123,6 +118,29 @@ impl PrivateMariaDb {
         let _ = self.server.kill();
         let _ = self.server.wait();
     }
+}
+
+/// `--user=root` when running as root (mariadbd refuses to run as root unless told to).
+fn root_user() -> &'static [&'static str] {
+    let as_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if as_root { &["--user=root"] } else { &[] }
+}
+
+/// Starts `mariadbd` on the data directory in `dir`, on `port` of 127.0.0.1, with `options`.
+fn launch(dir: &std::path::Path, port: u16, options: &[&str]) -> Result<Child, String> {
+    Command::new(SERVER)
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(format!("--socket={}", dir.join("mariadb.sock").display()))
+        .arg(format!("--pid-file={}", dir.join("mariadb.pid").display()))
+        .arg(format!("--port={port}"))
+        .args(["--bind-address=127.0.0.1", "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=32M"])
+        .args(root_user())
+        .args(options)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{SERVER}: {e}"))
 }
 
 impl Drop for PrivateMariaDb {

@@ -52,10 +52,15 @@ impl PrivateMariaDb {
     async fn try_start(options: &[&str]) -> Result<PrivateMariaDb, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
         let data = dir.path().join("data");
+        // A temporary directory of its own: installs running side by side in the shared /tmp
+        // failed on each other's temporary tables.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
         let installed = Command::new(INSTALL_DB)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args(root_user())
             .output()
             .map_err(|e| format!("{INSTALL_DB}: {e}"))?;
@@ -134,6 +139,7 @@ fn launch(dir: &std::path::Path, port: u16, options: &[&str]) -> Result<Child, S
         .arg(format!("--socket={}", dir.join("mariadb.sock").display()))
         .arg(format!("--pid-file={}", dir.join("mariadb.pid").display()))
         .arg(format!("--port={port}"))
+        .arg(format!("--tmpdir={}", dir.join("tmp").display()))
         .args(["--bind-address=127.0.0.1", "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=32M"])
         .args(root_user())
         .args(options)

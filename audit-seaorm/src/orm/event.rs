@@ -9,7 +9,25 @@ use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
 /// A row image: column name → value (see [`crate::orm::value_to_json`]).
+///
+/// A JSON column holding the JSON value `null` is `null`, as SQL `NULL` is; so that an update
+/// from one to the other is still seen as a change, such a column also has an entry of its
+/// own, [`json_null_field`], which no column name can be (it starts with U+0000) and which
+/// [`created`], [`deleted`] and [`updated`] compare but never record.
 pub(crate) type Row = Map<String, Json>;
+
+/// The start of a [`Row`]'s entry marking a JSON `null` (not SQL `NULL`).
+const JSON_NULL: &str = "\u{0}json null:";
+
+/// The [`Row`] entry that says column `name` holds the JSON value `null`, not SQL `NULL`.
+pub(crate) fn json_null_field(name: &str) -> String {
+    format!("{JSON_NULL}{name}")
+}
+
+/// Whether `field` is a [`json_null_field`] entry, not a column.
+fn is_json_null_field(field: &str) -> bool {
+    field.starts_with(JSON_NULL)
+}
 
 /// An event intercepted by the connection wrapper, before it is handed to the
 /// [`audit_core::Auditor`]. Everything the event will say is fixed here, when the change is
@@ -304,30 +322,48 @@ pub(crate) fn shown_id(
 
 /// Every column as `new` (create).
 pub(crate) fn created(row: Row) -> Vec<Change> {
-    row.into_iter().map(|(field, new)| Change { field, old: None, new: Some(new) }).collect()
+    row.into_iter()
+        .filter(|(field, _)| !is_json_null_field(field))
+        .map(|(field, new)| Change { field, old: None, new: Some(new) })
+        .collect()
 }
 
 /// Every column as `old` (delete).
 pub(crate) fn deleted(row: Row) -> Vec<Change> {
-    row.into_iter().map(|(field, old)| Change { field, old: Some(old), new: None }).collect()
+    row.into_iter()
+        .filter(|(field, _)| !is_json_null_field(field))
+        .map(|(field, old)| Change { field, old: Some(old), new: None })
+        .collect()
 }
 
 /// The columns whose value differs, with old and new (update). A column missing on one
-/// side counts as `null` there.
-pub(crate) fn updated(mut old: Row, new: Row) -> Vec<Change> {
+/// side counts as `null` there. A JSON column that went from SQL `NULL` to JSON `null` or
+/// back differs (its [`json_null_field`] entry does), and is recorded as `null` → `null`.
+pub(crate) fn updated(mut old: Row, mut new: Row) -> Vec<Change> {
+    let flips = |old: &Row, new: &Row, field: &str| {
+        let marker = json_null_field(field);
+        old.contains_key(&marker) != new.contains_key(&marker)
+    };
     let mut changes = Vec::new();
+    let (old_markers, new_markers) = (strip_json_nulls(&mut old), strip_json_nulls(&mut new));
     for (field, new_value) in new {
         let old_value = old.remove(&field).unwrap_or(Json::Null);
-        if old_value != new_value {
+        if old_value != new_value || flips(&old_markers, &new_markers, &field) {
             changes.push(Change { field, old: Some(old_value), new: Some(new_value) });
         }
     }
     for (field, old_value) in old {
-        if !old_value.is_null() {
+        if !old_value.is_null() || flips(&old_markers, &new_markers, &field) {
             changes.push(Change { field, old: Some(old_value), new: Some(Json::Null) });
         }
     }
     changes
+}
+
+/// Takes the [`json_null_field`] entries out of `row`, and returns them.
+fn strip_json_nulls(row: &mut Row) -> Row {
+    let markers: Vec<String> = row.keys().filter(|field| is_json_null_field(field)).cloned().collect();
+    markers.into_iter().filter_map(|field| row.remove_entry(&field)).collect()
 }
 
 #[cfg(test)]
@@ -468,6 +504,22 @@ mod tests {
         assert_eq!(changes.len(), 2);
         assert_eq!(changes[0], Change { field: "b".into(), old: Some(json!("x")), new: Some(json!("y")) });
         assert_eq!(changes[1], Change { field: "c".into(), old: Some(Json::Null), new: Some(json!(2)) });
+    }
+
+    #[test]
+    fn json_null_and_sql_null_differ_but_are_not_recorded_as_fields() {
+        let mut sql_null: Row = json!({"a": null, "b": 1}).as_object().cloned().unwrap_or_default();
+        let mut json_null = sql_null.clone();
+        json_null.insert(json_null_field("a"), Json::Bool(true));
+        let changes = updated(sql_null.clone(), json_null.clone());
+        assert_eq!(changes, [Change { field: "a".into(), old: Some(Json::Null), new: Some(Json::Null) }]);
+        assert_eq!(updated(json_null.clone(), sql_null.clone()).len(), 1);
+        assert_eq!(updated(json_null.clone(), json_null.clone()), []);
+        let fields = |changes: Vec<Change>| changes.into_iter().map(|c| c.field).collect::<Vec<_>>();
+        assert_eq!(fields(created(json_null.clone())), ["a", "b"]);
+        assert_eq!(fields(deleted(json_null)), ["a", "b"]);
+        sql_null.remove("b");
+        assert_eq!(updated(sql_null, Row::new()), [], "missing counts as SQL NULL");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! logic of their own call them from their own `ActiveModelBehavior` impl (and implement
 //! [`AuditedModel`]).
 
-use super::event::Row;
+use super::event::{Row, json_null_field};
 use super::marker::{self, KeySource, Message, WriteVerb};
 use super::old_row;
 use super::value::value_to_json;
@@ -51,6 +51,9 @@ fn columns_as_json<E: EntityTrait>(ignore: &[&str], value: impl Fn(E::Column) ->
         if !ignore.iter().any(|i| i.eq_ignore_ascii_case(name))
             && let Some(value) = value(column)
         {
+            if matches!(&value, Value::Json(Some(json)) if json.is_null()) {
+                row.insert(json_null_field(name), Json::Bool(true));
+            }
             row.insert(name.to_string(), value_to_json(&value));
         }
     }

@@ -72,9 +72,9 @@
 //! its values), `outcome` `success`, and `changes`: every column as `new` on create, only the
 //! changed columns with `old` and `new` on update (an update that changes nothing records
 //! nothing), every column as `old` on delete. Values are converted without loss by
-//! [`value_to_json`], with one exception: in a JSON column, SQL `NULL` and the JSON value
-//! `null` are both `null`, so an update that changes only one into the other is taken for no
-//! change and records nothing. Columns an entity ignores are left out; columns it redacts and keys of
+//! [`value_to_json`]; in a JSON column, SQL `NULL` and the JSON value `null` are both `null`,
+//! but an update that turns one into the other is a change all the same, recorded as `null` →
+//! `null`. Columns an entity ignores are left out; columns it redacts and keys of
 //! the [`audit_core::RedactionPolicy`] (by default the auditor's own,
 //! [`AuditedDbBuilder::redaction`]) are hidden before the event is buffered, also where such
 //! a column is (part of) the primary key: the resource id then holds the hidden value. A

@@ -81,17 +81,36 @@ async fn a_streamed_locking_read_that_times_out_rolls_back_and_records_nothing()
     after_the_timeout(h, txn, holder).await;
 }
 
+/// How a test's statement meets the locked row.
+#[derive(Clone, Copy)]
+enum Waiting {
+    /// An ORM update of it.
+    OrmUpdate,
+    /// A streamed locking read of it.
+    StreamedRead,
+}
+
+/// `how` meets row `id`, locked by another transaction, in `txn`: a lock wait timeout.
+async fn times_out(txn: &audit_seaorm::orm::AuditedTransaction, id: i32, how: Waiting) {
+    let error = match how {
+        Waiting::OrmUpdate => users::ActiveModel { id: Set(id), name: Set("changed".into()), ..Default::default() }
+            .update(txn)
+            .await
+            .map(|_| ()),
+        Waiting::StreamedRead => stream_locking_read(txn, id).await.map(|_| ()),
+    };
+    let error = error.expect_err("the row is locked");
+    assert!(is_lock_wait_timeout(&error), "{error}");
+}
+
 /// The server is restarted with the option on while the application runs, after the hooks
 /// met a timeout with it off: the setting is asked again, not remembered, so the timeout after
 /// the restart still ends the transaction and records nothing (taken for off, the writes the
 /// server rolled back would have been recorded, and the statements after it run in
 /// autocommit).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_option_turned_on_by_a_restart_is_asked_again() {
+async fn the_option_turned_on_by_a_restart_is_asked_again(test: &str, how: Waiting) {
     let Some(mut server) = PrivateMariaDb::start(&[]).await else { return };
-    let Some(testdb) = TestDb::open_on(Backend::MySql, &server.url, "rollback_on_timeout_restart").await else {
-        return;
-    };
+    let Some(testdb) = TestDb::open_on(Backend::MySql, &server.url, test).await else { return };
     let h = Harness::new(testdb).await;
     assert_eq!(rollback_on_timeout(&h).await, 0, "the option is off");
     let locked = user("locked@example.com").insert(&h.db).await.expect("insert");
@@ -100,9 +119,7 @@ async fn the_option_turned_on_by_a_restart_is_asked_again() {
     let holder = hold_lock(&h, locked.id).await;
     let txn = h.db.begin().await.expect("begin");
     txn.execute_unprepared("SET SESSION innodb_lock_wait_timeout = 1").await.expect("a short wait");
-    let waited =
-        users::ActiveModel { id: Set(locked.id), name: Set("changed".into()), ..Default::default() }.update(&txn).await;
-    assert!(is_lock_wait_timeout(&waited.expect_err("the row is locked")));
+    times_out(&txn, locked.id, how).await;
     txn.rollback().await.expect("the transaction was still open");
     holder.rollback().await.expect("release the lock");
 
@@ -113,8 +130,16 @@ async fn the_option_turned_on_by_a_restart_is_asked_again() {
     let txn = h.db.begin().await.expect("begin after the restart");
     txn.execute_unprepared("SET SESSION innodb_lock_wait_timeout = 1").await.expect("a short wait");
     user("before@example.com").insert(&txn).await.expect("insert before");
-    let waited =
-        users::ActiveModel { id: Set(locked.id), name: Set("changed".into()), ..Default::default() }.update(&txn).await;
-    assert!(is_lock_wait_timeout(&waited.expect_err("the row is locked")));
+    times_out(&txn, locked.id, how).await;
     after_the_timeout(h, txn, holder).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_option_turned_on_by_a_restart_is_asked_again_for_an_orm_update() {
+    the_option_turned_on_by_a_restart_is_asked_again("rollback_on_timeout_restart", Waiting::OrmUpdate).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_option_turned_on_by_a_restart_is_asked_again_for_a_streamed_read() {
+    the_option_turned_on_by_a_restart_is_asked_again("rollback_on_timeout_restart_stream", Waiting::StreamedRead).await;
 }

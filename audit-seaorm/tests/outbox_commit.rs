@@ -6,10 +6,10 @@
 mod orm_common;
 
 use orm_common::entities::{plain_users, users};
-use orm_common::{Backend, Harness, TestDb, change, plain_user, user};
+use orm_common::{Backend, Harness, TestDb, change, outbox_rows, plain_user, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, Set, Statement, TransactionTrait,
+    PaginatorTrait, QueryFilter, Set, TransactionTrait,
 };
 
 /// Text that breaks a literal written carelessly: quotes, backslashes (alone, doubled, at the
@@ -26,17 +26,6 @@ const HOSTILE: [&str; 10] = [
     "\\\\\\'\\''",
     "ends with a backslash \\",
 ];
-
-async fn outbox_count(h: &Harness) -> i64 {
-    let backend = h.conn.get_database_backend();
-    let row = h
-        .conn
-        .query_one_raw(Statement::from_string(backend, "SELECT COUNT(*) AS n FROM audit_seaorm_outbox".to_string()))
-        .await
-        .expect("count the outbox")
-        .expect("a row");
-    row.try_get("", "n").expect("n")
-}
 
 /// Every hostile text, inserted and then updated in audited transactions (the outbox, the
 /// default delivery), is in the table and in the sealed events exactly as written.
@@ -62,7 +51,7 @@ async fn hostile_text_round_trips(backend: Backend) {
         .collect();
     let inserts = events.iter().filter(|e| e.action == "create").count();
     // The last transaction's outbox row waits for the next transaction to delete it.
-    let left = outbox_count(&h).await;
+    let left = outbox_rows(&h.conn, "audit_seaorm_outbox").await;
     h.finish().await;
     assert_eq!(names, HOSTILE, "the table holds the texts as written");
     assert_eq!(written, HOSTILE, "the events hold the texts as written");
@@ -123,7 +112,7 @@ async fn postgres_connection_is_outside_a_transaction_after_the_commit() {
     let fresh_after_second = runs_in_autocommit(&conn, &h.conn, "probe2@example.com").await;
 
     let (rows, events) = h.committed_emails().await;
-    let left = outbox_count(&h).await;
+    let left = outbox_rows(&h.conn, "audit_seaorm_outbox").await;
     h.finish().await;
     assert!(fresh_after_first && fresh_after_second, "a statement after the commit ran in a transaction left open");
     assert_eq!(seen_elsewhere, 1, "the first commit is visible to other connections");
@@ -155,7 +144,7 @@ async fn postgres_refused_commit_records_nothing() {
     txn.commit().await.expect("commit after the refusal");
 
     let (rows, events) = h.committed_emails().await;
-    let left = outbox_count(&h).await;
+    let left = outbox_rows(&h.conn, "audit_seaorm_outbox").await;
     h.finish().await;
     let error = committed.expect_err("the COMMIT is refused");
     assert!(error.contains("users_email_once"), "the error names the constraint: {error}");

@@ -9,7 +9,7 @@ use audit_core::Auditor;
 use audit_seaorm::orm::{AuditedDb, CrashPoint, Recovery};
 use orm_common::entities::users;
 use orm_common::recovered;
-use orm_common::{GatedStore, Harness, TestDb, verified_events};
+use orm_common::{GatedStore, Harness, TestDb, outbox_rows, verified_events};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Set, Statement,
     TransactionTrait,
@@ -379,18 +379,9 @@ async fn a_failed_delete_of_sealed_rows_is_not_a_failed_commit() {
 async fn a_named_outbox_is_used_and_recovered(testdb: TestDb) {
     const NAMED: &str = "app_audit_outbox";
     let h = Harness::with(testdb, |b| b.outbox_table(NAMED)).await;
-    let count = |conn: DatabaseConnection, table: &'static str| async move {
-        let backend = conn.get_database_backend();
-        let row = conn
-            .query_one_raw(Statement::from_string(backend, format!("SELECT COUNT(*) FROM {table}")))
-            .await
-            .expect("count")
-            .expect("a row");
-        row.try_get_by_index::<i64>(0).expect("count")
-    };
     h.db.simulate_crash(Some(CrashPoint::AfterCommit));
     write_three(&h.db, "a").await;
-    assert_eq!(count(h.conn.clone(), NAMED).await, 3, "the events wait in the named outbox");
+    assert_eq!(outbox_rows(&h.conn, NAMED).await, 3, "the events wait in the named outbox");
     let default_table = h
         .conn
         .query_one_raw(Statement::from_string(
@@ -406,7 +397,7 @@ async fn a_named_outbox_is_used_and_recovered(testdb: TestDb) {
     db.migrate_outbox().await.expect("migrate");
     assert_eq!(db.recover_outbox().await.expect("recover"), recovered(3, 0));
     assert_eq!(db.recover_outbox().await.expect("recover again"), Recovery::default());
-    assert_eq!(count(h.conn.clone(), NAMED).await, 0);
+    assert_eq!(outbox_rows(&h.conn, NAMED).await, 0);
     assert_eq!(verified_events(&h.store).len(), 3, "each once");
     auditor.shutdown().await;
     h.finish().await;

@@ -10,23 +10,14 @@ use audit_core::{Auditor, Event};
 use audit_seaorm::SqlStore;
 use audit_seaorm::orm::{AuditedDb, CrashPoint};
 use futures_util::StreamExt;
-use orm_common::{TestDb, create_tables, recovered, user};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Statement, TransactionTrait};
+use orm_common::{TestDb, create_tables, outbox_rows, recovered, user};
+use sea_orm::{ActiveModelTrait, TransactionTrait};
 use std::sync::Arc;
 
 async fn chain_events(store: &SqlStore) -> Vec<Event> {
     let lines: Vec<String> =
         store.read("default", 1, None).map(|line| line.expect("read a line")).collect::<Vec<_>>().await;
     lines.iter().map(|line| Event::from_canonical_line(line).expect("an event")).collect()
-}
-
-async fn outbox_rows(conn: &sea_orm::DatabaseConnection) -> usize {
-    let backend = conn.get_database_backend();
-    let rows = conn
-        .query_all_raw(Statement::from_string(backend, "SELECT id FROM audit_seaorm_outbox"))
-        .await
-        .expect("read the outbox");
-    rows.len()
 }
 
 async fn recovery_on_a_sql_store_seals_what_a_crash_left(testdb: TestDb) {
@@ -49,7 +40,7 @@ async fn recovery_on_a_sql_store_seals_what_a_crash_left(testdb: TestDb) {
     let txn = db.begin().await.expect("begin");
     user("second@example.com").insert(&txn).await.expect("insert");
     assert!(txn.commit().await.is_err(), "the simulated crash is reported");
-    assert_eq!(outbox_rows(&conn).await, 1, "the committed change's event waits in the outbox");
+    assert_eq!(outbox_rows(&conn, "audit_seaorm_outbox").await, 1, "the committed change's event waits in the outbox");
     auditor.shutdown().await;
 
     // Restart: a new auditor and audited connection on the same databases.
@@ -78,7 +69,7 @@ async fn recovery_on_a_sql_store_seals_what_a_crash_left(testdb: TestDb) {
         "the crashed transaction's event is sealed by recovery, not taken for already sealed"
     );
     assert_eq!(emails, ["first@example.com", "second@example.com"], "every committed change has its event");
-    assert_eq!(outbox_rows(&conn).await, 0);
+    assert_eq!(outbox_rows(&conn, "audit_seaorm_outbox").await, 0);
     assert!(returned.is_empty(), "a query by the absent id {absent} returned {returned:?}");
     testdb.cleanup().await;
 }
@@ -100,7 +91,7 @@ async fn a_row_sealed_in_another_instances_chain_is_already_sealed(testdb: TestD
     user("a@example.com").insert(&txn).await.expect("insert");
     assert!(txn.commit().await.is_err(), "the simulated crash is reported");
     auditor_a.shutdown().await;
-    assert_eq!(outbox_rows(&conn).await, 1, "sealed, the row not deleted");
+    assert_eq!(outbox_rows(&conn, "audit_seaorm_outbox").await, 1, "sealed, the row not deleted");
 
     let auditor_b = Auditor::builder(store.clone()).chain("instance-b").build();
     let db_b = AuditedDb::builder(conn.clone(), auditor_b.clone(), store.clone()).build();
@@ -108,7 +99,7 @@ async fn a_row_sealed_in_another_instances_chain_is_already_sealed(testdb: TestD
     auditor_b.shutdown().await;
 
     assert_eq!(report, recovered(0, 1), "found in instance A's chain");
-    assert_eq!(outbox_rows(&conn).await, 0, "and its row deleted");
+    assert_eq!(outbox_rows(&conn, "audit_seaorm_outbox").await, 0, "and its row deleted");
     let in_b: Vec<String> = store.read("instance-b", 1, None).map(|line| line.expect("a line")).collect().await;
     assert!(in_b.is_empty(), "nothing sealed twice: {in_b:?}");
     let in_a: Vec<String> = store.read("instance-a", 1, None).map(|line| line.expect("a line")).collect().await;

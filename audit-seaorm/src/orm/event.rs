@@ -6,6 +6,7 @@ use audit_core::redact::RedactionPolicy;
 use audit_core::{Actor, AuditScope, Auditor, Change, Context, EventDraft, Outcome, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
+use std::collections::BTreeSet;
 use uuid::Uuid;
 
 /// A row image: column name → value (see [`crate::orm::value_to_json`]).
@@ -340,30 +341,33 @@ pub(crate) fn deleted(row: Row) -> Vec<Change> {
 /// side counts as `null` there. A JSON column that went from SQL `NULL` to JSON `null` or
 /// back differs (its [`json_null_field`] entry does), and is recorded as `null` → `null`.
 pub(crate) fn updated(mut old: Row, mut new: Row) -> Vec<Change> {
-    let flips = |old: &Row, new: &Row, field: &str| {
-        let marker = json_null_field(field);
-        old.contains_key(&marker) != new.contains_key(&marker)
-    };
+    let (old_json_nulls, new_json_nulls) = (take_json_nulls(&mut old), take_json_nulls(&mut new));
+    let null_kind_changed = |field: &str| old_json_nulls.contains(field) != new_json_nulls.contains(field);
     let mut changes = Vec::new();
-    let (old_markers, new_markers) = (strip_json_nulls(&mut old), strip_json_nulls(&mut new));
     for (field, new_value) in new {
         let old_value = old.remove(&field).unwrap_or(Json::Null);
-        if old_value != new_value || flips(&old_markers, &new_markers, &field) {
+        if old_value != new_value || null_kind_changed(&field) {
             changes.push(Change { field, old: Some(old_value), new: Some(new_value) });
         }
     }
     for (field, old_value) in old {
-        if !old_value.is_null() || flips(&old_markers, &new_markers, &field) {
+        if !old_value.is_null() || null_kind_changed(&field) {
             changes.push(Change { field, old: Some(old_value), new: Some(Json::Null) });
         }
     }
     changes
 }
 
-/// Takes the [`json_null_field`] entries out of `row`, and returns them.
-fn strip_json_nulls(row: &mut Row) -> Row {
+/// Takes the [`json_null_field`] entries out of `row`: the columns that hold JSON `null`.
+fn take_json_nulls(row: &mut Row) -> BTreeSet<String> {
     let markers: Vec<String> = row.keys().filter(|field| is_json_null_field(field)).cloned().collect();
-    markers.into_iter().filter_map(|field| row.remove_entry(&field)).collect()
+    markers
+        .into_iter()
+        .map(|marker| {
+            row.remove(&marker);
+            marker[JSON_NULL.len()..].to_string()
+        })
+        .collect()
 }
 
 #[cfg(test)]

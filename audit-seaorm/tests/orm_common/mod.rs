@@ -87,6 +87,18 @@ impl Harness {
     }
 }
 
+/// The rows of outbox `table` (the default one is `audit_seaorm_outbox`).
+pub async fn outbox_rows(conn: &DatabaseConnection, table: &str) -> i64 {
+    let backend = conn.get_database_backend();
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(backend, sql))
+        .await
+        .expect("count the outbox")
+        .expect("a row");
+    row.try_get_by_index::<i64>(0).expect("a count")
+}
+
 /// A recovery report of `sealed` and `already_sealed` rows and no unsealable one.
 pub fn recovered(sealed: u64, already_sealed: u64) -> audit_seaorm::orm::Recovery {
     let mut report = audit_seaorm::orm::Recovery::default();

@@ -464,7 +464,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          \n  then inspect the trail (Ctrl-C here first to flush, or in another terminal):\n\
          \x20   cargo run -q -p audit-cli -- verify --db '{db}'\n\
          \x20   cargo run -q -p audit-cli -- query --db '{db}' --resource-type users --resource-id carol\n\
-         \x20   cargo run -q -p audit-cli -- report access --db '{db}' --resource-type users --resource-id carol\n",
+         \x20   cargo run -q -p audit-cli -- report access --db '{db}' --resource-type users --resource-id carol\n\
+         \x20   cargo run -q -p audit-cli -- report last-change --db '{db}' --resource-type users --resource-id carol\n",
         db = args.db
     );
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())

@@ -7,6 +7,7 @@
 //! exported 1200 events of chain "default" (seq 1..=1200) to audit.jsonl
 //! $ audit-trail query --db sqlite:///var/lib/app/audit.db --actor alice --since 2026-11-01 --format csv   # every chain
 //! $ audit-trail report failures --db mysql://auditor@db/app --min 5
+//! $ audit-trail report last-change --db mysql://auditor@db/app --resource-type users --resource-id 42
 //! $ audit-trail verify --jsonl audit.jsonl
 //! valid: 1200 events
 //! $ audit-trail verify --jsonl tampered.jsonl --json
@@ -48,7 +49,8 @@ enum Command {
     Export(commands::export::ExportArgs),
     /// The auditors' questions: events by actor, action, resource, outcome and period.
     Query(commands::query::QueryArgs),
-    /// Compliance reports: access to a record, privileged actions, repeated failures.
+    /// Compliance reports: access to a record, privileged actions, repeated failures, a data
+    /// subject's events, a record's last change.
     Report(commands::report::ReportArgs),
     /// Make an Ed25519 key for signing checkpoints; prints the verifier key to publish.
     Keygen(commands::keygen::KeygenArgs),

@@ -20,8 +20,8 @@
 
 use crate::{EXIT_VALID, Failure};
 use audit_core::store::{Cursor, QueryPage};
-use audit_core::{SealedEvent, canonical};
-use audit_seaorm::FailureSummary;
+use audit_core::{Change, SealedEvent, canonical};
+use audit_seaorm::{FailureSummary, LastChange};
 use clap::{Args, ValueEnum};
 use comfy_table::{ContentArrangement, Table, presets};
 use std::future::Future;
@@ -198,6 +198,83 @@ impl Record for FailureSummary {
             "last": self.last.to_string(),
         });
         canonical::to_string(&value)
+    }
+}
+
+/// One changed field of a record's last change (`report last-change`): its value before and
+/// after, with who changed it, when and from where.
+pub(crate) struct ChangedField<'e> {
+    event: &'e SealedEvent,
+    change: &'e Change,
+}
+
+impl ChangedField<'_> {
+    /// A value as canonical JSON (`null` is a value); empty when absent (before a creation,
+    /// after a deletion).
+    fn value(value: Option<&serde_json::Value>) -> String {
+        value.map(canonical::to_string).unwrap_or_default()
+    }
+}
+
+impl Record for ChangedField<'_> {
+    const TABLE_HEADER: &'static [&'static str] =
+        &["field", "old", "new", "ts", "actor", "action", "ip", "request id", "chain", "seq"];
+    const CSV_HEADER: &'static [&'static str] = &[
+        "field",
+        "old",
+        "new",
+        "ts",
+        "actor_id",
+        "actor_kind",
+        "action",
+        "ip",
+        "request_id",
+        "justification",
+        "chain",
+        "seq",
+        "id",
+    ];
+
+    fn table_row(&self) -> Vec<String> {
+        let (e, change) = (&self.event.event, self.change);
+        let shown = |value: Option<&serde_json::Value>| {
+            if value.is_some() { ChangedField::value(value) } else { "(absent)".to_string() }
+        };
+        vec![
+            change.field.clone(),
+            shown(change.old.as_ref()),
+            shown(change.new.as_ref()),
+            e.ts.to_string(),
+            format!("{} ({})", e.actor.id, e.actor.kind),
+            e.action.clone(),
+            e.context.ip.clone().unwrap_or_default(),
+            e.context.request_id.clone().unwrap_or_default(),
+            e.chain.clone(),
+            e.seq.to_string(),
+        ]
+    }
+
+    fn csv_row(&self) -> Vec<String> {
+        let (e, change) = (&self.event.event, self.change);
+        vec![
+            change.field.clone(),
+            ChangedField::value(change.old.as_ref()),
+            ChangedField::value(change.new.as_ref()),
+            e.ts.to_string(),
+            e.actor.id.clone(),
+            e.actor.kind.to_string(),
+            e.action.clone(),
+            e.context.ip.clone().unwrap_or_default(),
+            e.context.request_id.clone().unwrap_or_default(),
+            e.justification.clone().unwrap_or_default(),
+            e.chain.clone(),
+            e.seq.to_string(),
+            e.id.hyphenated().to_string(),
+        ]
+    }
+
+    fn json_line(&self) -> String {
+        self.event.line.clone()
     }
 }
 
@@ -439,13 +516,32 @@ pub(crate) fn written(result: Result<(), WriteError>) -> Result<Option<u8>, Fail
     }
 }
 
+/// Prints a record's last change: in JSON the event's stored line, once; as a table or CSV one
+/// row per changed field. When there is none, an empty table or a CSV header, and a note on
+/// stderr naming the record.
+pub(crate) fn print_last_change(
+    format: Option<Format>,
+    (kind, id): (&str, &str),
+    found: Option<&LastChange>,
+) -> Result<u8, Failure> {
+    let format = Format::or_default(format);
+    let code = if format == Format::Json {
+        write_all(format, found.map(|last| std::slice::from_ref(&last.event)).unwrap_or_default())?
+    } else {
+        let rows: Vec<ChangedField<'_>> = found
+            .map(|last| last.fields.iter().map(|change| ChangedField { event: &last.event, change }).collect())
+            .unwrap_or_default();
+        write_all(format, &rows)?
+    };
+    if code.is_none() && found.is_none() {
+        eprintln!("no change of {kind}/{id} is stored (no successful event on it with changes)");
+    }
+    Ok(code.unwrap_or(EXIT_VALID))
+}
+
 /// Prints `records` (all of them: a summary, not pages).
 pub(crate) fn print_all<R: Record>(format: Option<Format>, records: &[R]) -> Result<u8, Failure> {
-    let mut out: Output<R> = Output::new(Format::or_default(format));
-    if let Some(code) = written(out.write(records))? {
-        return Ok(code);
-    }
-    if let Some(code) = written(out.finish())? {
+    if let Some(code) = write_all(Format::or_default(format), records)? {
         return Ok(code);
     }
     if records.is_empty() {
@@ -453,6 +549,16 @@ pub(crate) fn print_all<R: Record>(format: Option<Format>, records: &[R]) -> Res
     }
     Ok(EXIT_VALID)
 }
+
+/// Writes `records` in `format`; `Some(code)` when the reader went away.
+fn write_all<R: Record>(format: Format, records: &[R]) -> Result<Option<u8>, Failure> {
+    let mut out: Output<R> = Output::new(format);
+    if let Some(code) = written(out.write(records))? {
+        return Ok(Some(code));
+    }
+    written(out.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

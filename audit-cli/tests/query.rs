@@ -78,6 +78,34 @@ fn filters_return_exactly_the_matching_events(db: &TestDb) {
 }
 on_all_backends!(filters_return_exactly_the_matching_events);
 
+fn request_id_finds_the_events_of_one_request(db: &TestDb) {
+    known_trail(db);
+    let in_request = |action: &str, request_id: Option<&str>| {
+        let context = audit_core::Context { request_id: request_id.map(String::from), ..Default::default() };
+        audit_core::EventDraft::new(action).actor(audit_core::Actor::user("alice")).context(context)
+    };
+    db.record(
+        "requests",
+        vec![
+            in_request("PUT /users/{id}", Some("r-1")),
+            in_request("update", Some("r-1")),
+            // Other requests: the same letters in capitals (ids compare exactly), one that starts
+            // with it; and an event without a request id.
+            in_request("update", Some("R-1")),
+            in_request("update", Some("r-10")),
+            in_request("update", None),
+        ],
+    );
+    let at = |chain: &str, seq: u64| (chain.to_string(), seq);
+    assert_eq!(found_in(db, &["--request-id", "r-1"]), [at("requests", 1), at("requests", 2)]);
+    assert_eq!(found_in(db, &["--request-id", "R-1"]), [at("requests", 3)]);
+    assert_eq!(found_in(db, &["--request-id", "r-1", "--action", "update"]), [at("requests", 2)]);
+    assert_eq!(found_in(db, &["--request-id", "req-1"]), [at("default", 1)], "the known trail's");
+    assert_eq!(found(db, &["--request-id", "r-1"]), Vec::<u64>::new(), "not in chain default");
+    assert_eq!(found_in(db, &["--request-id", "r-"]), Vec::<(String, u64)>::new());
+}
+on_all_backends!(request_id_finds_the_events_of_one_request);
+
 fn json_lines_are_the_stored_canonical_lines(db: &TestDb) {
     known_trail(db);
     let output = query(db, &["--chain", "default", "--limit", "0", "--format", "json"]);

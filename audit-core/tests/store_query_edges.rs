@@ -65,3 +65,31 @@ async fn jsonl_store_after_the_largest_seq_is_empty_not_a_panic() {
     let page = jsonl.query(&Query::new().after(after)).await.expect("query");
     assert!(page.events.is_empty());
 }
+
+/// `Query::request_id` finds the events of one request, exactly (not another id that contains
+/// it or differs in case, nor events without one), in MemoryStore and JsonlStore alike.
+#[tokio::test]
+async fn request_id_finds_exactly_the_events_of_one_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jsonl: Arc<dyn AuditStore> = Arc::new(JsonlStore::open(dir.path().join("t.jsonl")).expect("open"));
+    let memory: Arc<dyn AuditStore> = Arc::new(MemoryStore::new());
+    for store in [jsonl, memory] {
+        let auditor = Auditor::builder(store.clone()).build();
+        for (action, request_id) in [
+            ("POST /users", Some("r-1")),
+            ("create", Some("r-1")),
+            ("other", Some("R-1")),
+            ("none", None),
+            ("longer", Some("r-10")),
+        ] {
+            let context = audit_core::Context { request_id: request_id.map(String::from), ..Default::default() };
+            auditor.record(EventDraft::new(action).context(context)).await.expect("record");
+        }
+        auditor.shutdown().await;
+        let seqs = |page: audit_core::store::QueryPage| page.events.iter().map(|e| e.event.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(store.query(&Query::new().request_id("r-1")).await.expect("query")), [1, 2]);
+        assert_eq!(seqs(store.query(&Query::new().request_id("R-1")).await.expect("query")), [3]);
+        assert_eq!(seqs(store.query(&Query::new().request_id("r-1").action("create")).await.expect("query")), [2]);
+        assert_eq!(seqs(store.query(&Query::new().request_id("r-")).await.expect("query")), Vec::<u64>::new());
+    }
+}

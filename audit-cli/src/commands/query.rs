@@ -1,5 +1,9 @@
 //! `audit-trail query --db URL [--chain] [--actor] [--action] [--resource-type] [--resource-id]
-//! [--outcome] [--since TS] [--until TS] [--limit N] [--format table|json|csv]`.
+//! [--outcome] [--request-id] [--since TS] [--until TS] [--limit N] [--format table|json|csv]`.
+//!
+//! `--request-id` is an addition to SPEC §6's filters: every event of one HTTP request (its own
+//! event, the row changes its handler made, the business events it added) carries the
+//! request's id in `context.request_id`.
 
 use super::output::{OutputArgs, print_pages};
 use super::{OutcomeArg, Period, block_on, db_failure, open_db, require_chain};
@@ -31,6 +35,10 @@ pub(crate) struct QueryArgs {
     /// Only this outcome.
     #[arg(long, value_enum)]
     outcome: Option<OutcomeArg>,
+    /// Only the events of the request with this id (the `x-request-id` the server returned, or
+    /// the request id column of a table): the request's own event and the row changes it made.
+    #[arg(long, value_name = "ID")]
+    request_id: Option<String>,
     #[command(flatten)]
     period: Period,
     #[command(flatten)]
@@ -52,6 +60,7 @@ pub(crate) fn run(args: &QueryArgs) -> Result<u8, Failure> {
             resource_type: args.resource_type.clone(),
             resource_id: args.resource_id.clone(),
             outcome: args.outcome.map(Outcome::from),
+            request_id: args.request_id.clone(),
             since: args.period.since,
             until: args.period.until,
             ..Query::new()

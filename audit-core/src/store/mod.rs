@@ -222,6 +222,9 @@ pub struct Query {
     pub resource_id: Option<String>,
     /// Only this outcome.
     pub outcome: Option<Outcome>,
+    /// Only events of the request with this id (`context.request_id`): an HTTP request's own
+    /// event and the row changes it made share it.
+    pub request_id: Option<String>,
     /// Only events at or after this time.
     pub since: Option<Timestamp>,
     /// Only events before this time.
@@ -267,6 +270,7 @@ impl Query {
             resource_type: None,
             resource_id: None,
             outcome: None,
+            request_id: None,
             since: None,
             until: None,
             after: None,
@@ -304,6 +308,11 @@ impl Query {
         self.outcome = Some(outcome);
         self
     }
+    /// Only the events of request `id` (`context.request_id`).
+    pub fn request_id(mut self, id: impl Into<String>) -> Query {
+        self.request_id = Some(id.into());
+        self
+    }
     /// Only `since <= ts < until`.
     pub fn between(mut self, since: Option<Timestamp>, until: Option<Timestamp>) -> Query {
         self.since = since;
@@ -331,6 +340,7 @@ impl Query {
             && eq(&self.resource_type, &event.resource.kind)
             && eq(&self.resource_id, &event.resource.id)
             && self.outcome.is_none_or(|o| o == event.outcome)
+            && self.request_id.as_ref().is_none_or(|r| event.context.request_id.as_ref() == Some(r))
             && self.since.is_none_or(|t| event.ts >= t)
             && self.until.is_none_or(|t| event.ts < t)
             && self.after.as_ref().is_none_or(|c| (event.chain.as_str(), event.seq) > (c.chain.as_str(), c.seq))

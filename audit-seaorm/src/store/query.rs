@@ -163,6 +163,7 @@ struct EventFilter {
     action: Option<String>,
     resource_type: Option<String>,
     resource_id: Option<String>,
+    request_id: Option<String>,
     outcomes: Vec<Outcome>,
     since: Option<Timestamp>,
     until: Option<Timestamp>,
@@ -190,7 +191,7 @@ impl EventFilter {
     /// True when a text condition holds U+0000 or U+0001, which PostgreSQL's columns keep alike
     /// (`sql::postgres_text`): its SQL condition then matches both.
     fn has_mapped_text(&self) -> bool {
-        [&self.chain, &self.actor, &self.action, &self.resource_type, &self.resource_id]
+        [&self.chain, &self.actor, &self.action, &self.resource_type, &self.resource_id, &self.request_id]
             .into_iter()
             .flatten()
             .any(|text| text.contains(['\u{0}', '\u{1}']))
@@ -204,6 +205,7 @@ impl EventFilter {
             ("action", &self.action),
             ("resource_type", &self.resource_type),
             ("resource_id", &self.resource_id),
+            ("request_id", &self.request_id),
         ];
         for (column, value) in text {
             if let Some(value) = value {
@@ -273,6 +275,7 @@ impl EventFilter {
             && eq(&self.action, &e.action)
             && eq(&self.resource_type, &e.resource.kind)
             && eq(&self.resource_id, &e.resource.id)
+            && self.request_id.as_ref().is_none_or(|r| e.context.request_id.as_ref() == Some(r))
             && (self.outcomes.is_empty() || self.outcomes.contains(&e.outcome))
             && self.since.is_none_or(|t| e.ts >= t)
             && self.until.is_none_or(|t| e.ts < t)
@@ -294,6 +297,7 @@ impl SqlStore {
             action: query.action.clone(),
             resource_type: query.resource_type.clone(),
             resource_id: query.resource_id.clone(),
+            request_id: query.request_id.clone(),
             outcomes: query.outcome.into_iter().collect(),
             since: query.since,
             until: query.until,

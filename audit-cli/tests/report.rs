@@ -160,6 +160,10 @@ fn subject_report_finds_the_person_as_actor_and_as_resource(db: &TestDb) {
     let output = report(db, &["subject", "--resource-type", "users"]);
     assert_exit(&output, 2);
     assert!(stderr(&output).contains("--subject-id"), "a subject needs its id: {}", stderr(&output));
+    // An empty id names no one (the known trail's sessions have one): refused, not every login.
+    let output = report(db, &["subject", "--subject-id", "", "--format", "json"]);
+    assert_exit(&output, 2);
+    assert!(output.stdout.is_empty());
 }
 on_all_backends!(subject_report_finds_the_person_as_actor_and_as_resource);
 

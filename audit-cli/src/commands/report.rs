@@ -122,8 +122,9 @@ struct SubjectArgs {
     #[command(flatten)]
     common: Common,
     /// The person's identifier, as the application records it in `actor.id` (what they did)
-    /// and `resource.id` (what was done to their records), e.g. 42.
-    #[arg(long, value_name = "ID")]
+    /// and `resource.id` (what was done to their records), e.g. 42. Not empty: an empty id
+    /// names no one (records without an id, such as sessions, have it).
+    #[arg(long, value_name = "ID", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     subject_id: String,
     /// Count the id as a resource only in records of this type, e.g. users (repeat the option
     /// for several; default: any type). Events with the person as actor are found whatever

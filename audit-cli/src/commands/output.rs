@@ -123,8 +123,6 @@ impl Record for SealedEvent {
 
     fn csv_row(&self) -> Vec<String> {
         let e = &self.event;
-        let json_or_empty =
-            |value: Option<serde_json::Value>| value.map(|v| canonical::to_string(&v)).unwrap_or_default();
         let tags = (!e.tags.is_empty()).then(|| serde_json::json!(e.tags));
         let changes = (!e.changes.is_empty()).then(|| serde_json::to_value(&e.changes).ok()).flatten();
         let details = (!e.details.is_empty()).then(|| serde_json::Value::Object(e.details.clone()));
@@ -151,9 +149,9 @@ impl Record for SealedEvent {
             e.context.status.map(|s| s.to_string()).unwrap_or_default(),
             e.context.duration_us.map(|d| d.to_string()).unwrap_or_default(),
             e.justification.clone().unwrap_or_default(),
-            json_or_empty(tags),
-            json_or_empty(changes),
-            json_or_empty(details),
+            json_or_empty(tags.as_ref()),
+            json_or_empty(changes.as_ref()),
+            json_or_empty(details.as_ref()),
             e.prev.to_string(),
             e.hash.to_string(),
             e.v.to_string(),
@@ -208,14 +206,6 @@ pub(crate) struct ChangedField<'e> {
     change: &'e Change,
 }
 
-impl ChangedField<'_> {
-    /// A value as canonical JSON (`null` is a value); empty when absent (before a creation,
-    /// after a deletion).
-    fn value(value: Option<&serde_json::Value>) -> String {
-        value.map(canonical::to_string).unwrap_or_default()
-    }
-}
-
 impl Record for ChangedField<'_> {
     const TABLE_HEADER: &'static [&'static str] =
         &["field", "old", "new", "ts", "actor", "action", "ip", "request id", "chain", "seq"];
@@ -237,9 +227,7 @@ impl Record for ChangedField<'_> {
 
     fn table_row(&self) -> Vec<String> {
         let (e, change) = (&self.event.event, self.change);
-        let shown = |value: Option<&serde_json::Value>| {
-            if value.is_some() { ChangedField::value(value) } else { "(absent)".to_string() }
-        };
+        let shown = |value: Option<&serde_json::Value>| value.map_or_else(|| "(absent)".into(), canonical::to_string);
         vec![
             change.field.clone(),
             shown(change.old.as_ref()),
@@ -258,8 +246,8 @@ impl Record for ChangedField<'_> {
         let (e, change) = (&self.event.event, self.change);
         vec![
             change.field.clone(),
-            ChangedField::value(change.old.as_ref()),
-            ChangedField::value(change.new.as_ref()),
+            json_or_empty(change.old.as_ref()),
+            json_or_empty(change.new.as_ref()),
             e.ts.to_string(),
             e.actor.id.clone(),
             e.actor.kind.to_string(),
@@ -276,6 +264,12 @@ impl Record for ChangedField<'_> {
     fn json_line(&self) -> String {
         self.event.line.clone()
     }
+}
+
+/// A CSV field: `value` as canonical JSON (`null` is a value), empty when absent (no tags; no
+/// value before a creation or after a deletion).
+fn json_or_empty(value: Option<&serde_json::Value>) -> String {
+    value.map(canonical::to_string).unwrap_or_default()
 }
 
 /// The kinds of a [`FailureSummary`]'s actor, joined by `separator`.

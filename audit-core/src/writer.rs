@@ -269,7 +269,9 @@ impl<T: Send + 'static> Future for FinishOnDrop<T> {
 
 impl<T: Send + 'static> Drop for FinishOnDrop<T> {
     fn drop(&mut self) {
-        let runtime = tokio::runtime::Handle::try_current().ok().or_else(|| self.1.take());
+        // The runtime it was made on first: dropped inside another (a `block_on` of a runtime
+        // that is dropped next), it would be cancelled with that one.
+        let runtime = self.1.take().or_else(|| tokio::runtime::Handle::try_current().ok());
         if let (Some(future), Some(runtime)) = (self.0.take(), runtime) {
             runtime.spawn(future);
         }

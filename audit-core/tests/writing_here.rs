@@ -189,6 +189,29 @@ async fn an_append_dropped_on_a_plain_thread_is_finished_on_its_runtime() {
     assert_chain_valid(&store, 2).await;
 }
 
+/// Dropped inside another runtime (a `block_on` of a second runtime, which is then dropped),
+/// the append is finished on the runtime it was made on, as the docs say: it was spawned on
+/// the runtime current at the drop, and dropping that runtime cancelled it, the events lost.
+#[test]
+fn an_append_dropped_inside_another_runtime_is_finished_on_its_own() {
+    let own = tokio::runtime::Runtime::new().expect("runtime");
+    let store = Store::new();
+    let auditor = own.block_on(async { Auditor::builder(store.clone()).build() });
+    let writing = {
+        let _on_own = own.enter();
+        auditor.try_write_here(vec![draft("dropped elsewhere")]).expect("idle")
+    };
+    let other = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    other.block_on(async move { drop(writing) });
+    drop(other);
+    own.block_on(async {
+        auditor.record(draft("after")).await.expect("recorded");
+        auditor.shutdown().await;
+        assert_eq!(store.actions().await, ["dropped elsewhere", "after"], "each once, in order");
+        assert_chain_valid(&store, 2).await;
+    });
+}
+
 #[tokio::test]
 async fn a_lost_answer_on_the_recording_task_is_not_written_twice() {
     let store = Store::new();

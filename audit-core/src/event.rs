@@ -741,6 +741,10 @@ impl EventDraft {
     pub fn actor_ref(&self) -> Option<&Actor> {
         self.actor.as_ref()
     }
+    /// The resource set so far (empty type and id when none was).
+    pub fn resource_ref(&self) -> &Resource {
+        &self.resource
+    }
     /// The context set so far.
     pub fn context_mut(&mut self) -> &mut Context {
         &mut self.context

@@ -1,7 +1,7 @@
 //! [`AuditHandle`]: the audited request's shared handle, and its axum extractor.
 
 use crate::layer::Config;
-use crate::request::{cut_marked, record_detached};
+use crate::request::{cut_marked, fit_actor, fit_added, record_detached};
 use audit_core::scope::ScopeState;
 use audit_core::{Actor, AuditScope, EventDraft, Resource};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
@@ -102,8 +102,18 @@ impl AuditHandle {
     /// later in the request without an actor (ORM hooks, [`audit_core::Auditor::record`])
     /// get it. Replaces an actor set earlier or derived by
     /// [`AuditLayer::on_actor`](crate::AuditLayer::on_actor).
+    ///
+    /// An actor taken from the request is fitted so that the request is still recorded: an
+    /// empty id names no one (`anonymous`); an id, `auth` or `session` over
+    /// [`MAX_INDEXED_FIELD_BYTES`](audit_core::event::MAX_INDEXED_FIELD_BYTES) is cut and
+    /// marked with a hash of its whole value, as [`set_resource`](Self::set_resource) does.
+    /// Once the request is recorded, it has no effect (the events a clone adds later keep the
+    /// request's actor).
     pub fn set_actor(&self, actor: Actor) {
-        self.inner.scope.set_actor(actor);
+        let state = self.state();
+        if !state.closed {
+            self.inner.scope.set_actor(fit_actor(actor));
+        }
     }
 
     /// The actor named so far, if any.
@@ -147,7 +157,9 @@ impl AuditHandle {
     /// Adds an event of the application's own (`login_failed`, `export`, …), recorded
     /// before the request's event, with the same delivery. Without an actor it gets the
     /// request's; its unset context fields come from the request (status and duration
-    /// included).
+    /// included). Its actor and resource are fitted as [`set_actor`](Self::set_actor) and
+    /// [`set_resource`](Self::set_resource) fit the request's (a user name from a login form
+    /// may be empty or huge).
     ///
     /// If the request has already been recorded (the handle outlived it, e.g. in a spawned
     /// task), the event is queued on its own at once, with the request's actor and context
@@ -161,7 +173,7 @@ impl AuditHandle {
         }
         drop(state);
         let snapshot = self.inner.scope.snapshot();
-        let mut event = event;
+        let mut event = fit_added(event);
         if event.actor_ref().is_none() {
             event = event.actor(snapshot.actor.unwrap_or_else(Actor::anonymous));
         }

@@ -4,9 +4,10 @@ use crate::client_ip::client_ip;
 use crate::handle::AuditHandle;
 use crate::layer::{Config, Counters};
 use crate::{MAX_DETACHED_WAITERS, MAX_PATH_LEN, MAX_PATH_PARAM_LEN, MAX_REQUEST_ID_LEN, MAX_USER_AGENT_LEN};
+use audit_core::event::MAX_INDEXED_FIELD_BYTES;
 use audit_core::merkle::{leaf_hash, to_hex};
 use audit_core::text::is_hidden;
-use audit_core::{Actor, AuditScope, Auditor, Context, EventDraft, Outcome, RedactionPolicy, Resource};
+use audit_core::{Actor, ActorKind, AuditScope, Auditor, Context, EventDraft, Outcome, RedactionPolicy, Resource};
 use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, RawPathParams};
@@ -150,7 +151,8 @@ impl Started {
         let context = scope.context;
 
         let mut drafts = VecDeque::with_capacity(extra.events.len() + 1);
-        for mut event in extra.events {
+        for event in extra.events {
+            let mut event = fit_added(event);
             if event.actor_ref().is_none() {
                 event = event.actor(actor.clone());
             }
@@ -584,6 +586,47 @@ pub(crate) fn cut_marked(value: String, max: usize) -> String {
     out.push(CUT_MARK);
     out.push_str(&to_hex(&leaf_hash(value.as_bytes())[..CUT_HASH_BYTES]));
     out
+}
+
+/// `actor` as an event can hold it, so that the events naming it are still recorded when it
+/// comes from the request (a header, a form): an empty id names no one and is `anonymous`; an
+/// id, `auth` or `session` over [`MAX_INDEXED_FIELD_BYTES`] is cut and marked with a hash of
+/// its whole value, as a long path parameter is. The auditor refuses an event with an empty or
+/// longer actor id, and the request's own event would be lost with it.
+pub(crate) fn fit_actor(mut actor: Actor) -> Actor {
+    if actor.id.is_empty() {
+        actor.id = Actor::anonymous().id;
+        actor.kind = ActorKind::Anonymous;
+    }
+    actor.id = cut_marked(actor.id, MAX_INDEXED_FIELD_BYTES);
+    actor.auth = actor.auth.map(|auth| cut_marked(auth, MAX_INDEXED_FIELD_BYTES));
+    actor.session = actor.session.map(|session| cut_marked(session, MAX_INDEXED_FIELD_BYTES));
+    actor
+}
+
+/// An event the application added through the handle, fitted as [`AuditHandle::set_resource`]
+/// and [`fit_actor`] fit the request's own: its actor, and a resource type or id over
+/// [`MAX_INDEXED_FIELD_BYTES`] cut and marked (say, the user name of a `login_failed` event,
+/// taken from the request).
+pub(crate) fn fit_added(mut event: EventDraft) -> EventDraft {
+    if let Some(actor) = event.actor_ref().filter(|actor| !fits(actor)).cloned() {
+        event = event.actor(fit_actor(actor));
+    }
+    let resource = event.resource_ref();
+    if resource.kind.len() > MAX_INDEXED_FIELD_BYTES || resource.id.len() > MAX_INDEXED_FIELD_BYTES {
+        let (kind, id) = (resource.kind.clone(), resource.id.clone());
+        event = event.resource(cut_marked(kind, MAX_INDEXED_FIELD_BYTES), cut_marked(id, MAX_INDEXED_FIELD_BYTES));
+    }
+    event
+}
+
+/// Whether [`fit_actor`] leaves `actor` as it is.
+fn fits(actor: &Actor) -> bool {
+    let short = |value: &str| value.len() <= MAX_INDEXED_FIELD_BYTES;
+    !actor.id.is_empty()
+        && short(&actor.id)
+        && actor.auth.as_deref().is_none_or(short)
+        && actor.session.as_deref().is_none_or(short)
 }
 
 pub(crate) fn escape_id(value: &[u8], max: usize) -> String {

@@ -477,11 +477,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_invalid_actor_is_not_released_as_recorded() {
+    async fn an_invalid_event_is_not_released_as_recorded() {
         let (auditor, store) = auditor();
         let layer = AuditLayer::new(auditor);
+        // Nested deeper than an event may be: the auditor refuses the request's event.
+        let deep = (0..=audit_core::event::MAX_VALUE_DEPTH).fold(json!(1), |v, _| json!([v]));
         let app = Router::new()
-            .route("/x", post(|audit: AuditHandle| async move { audit.set_actor(Actor::user("")) }))
+            .route("/x", post(move |audit: AuditHandle| async move { audit.add_detail("deep", deep) }))
             .layer(layer.clone());
         let response = app.oneshot(request("POST", "/x").body(Body::empty()).expect("request")).await.expect("ok");
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);

@@ -140,3 +140,59 @@ async fn authentication_outside_the_layer_is_read_by_on_actor() {
     let actors: Vec<Actor> = common::events(&store).into_iter().map(|e| e.actor).collect();
     assert_eq!(actors, [Actor::user("erin"), Actor::anonymous(), Actor::admin("erin")]);
 }
+
+/// An actor taken from the request as it came (`on_actor` reading a header, a login form's
+/// user name) may be empty or longer than an event's actor id may be: the request is still
+/// recorded, with the empty actor as `anonymous` and the long one cut and marked with a hash of
+/// its whole value (the auditor refused such an event, and the request left no trace: a forged
+/// 2 KB API key hid even the `401`).
+#[tokio::test]
+async fn an_empty_or_huge_actor_from_the_request_is_fitted_and_recorded() {
+    let (auditor, store) = common::auditor();
+    let layer = AuditLayer::new(auditor).on_actor(|parts| {
+        parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(|key| Actor::service(key).with_auth(key))
+    });
+    let app = Router::new()
+        .route("/keys", post(|| async { StatusCode::UNAUTHORIZED }))
+        .route(
+            "/login",
+            post(|audit: AuditHandle, user: String| async move {
+                audit.add_event(EventDraft::new("login_failed").actor(Actor::user(&user)).resource("users", &user));
+                StatusCode::UNAUTHORIZED
+            }),
+        )
+        .layer(layer);
+    let addr = common::serve(app).await;
+    let client = common::client();
+    let huge = "k".repeat(2000);
+    let refused = common::send(&client, addr, "POST", "/keys", &[("x-api-key", &huge)]).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "the handler's answer, not a 500 for a lost event");
+    let empty = common::send(&client, addr, "POST", "/keys", &[("x-api-key", "")]).await;
+    assert_eq!(empty.status, StatusCode::UNAUTHORIZED);
+    let request = http::Request::post(format!("http://{addr}/login"))
+        .body(http_body_util::Full::new(axum::body::Bytes::from("u".repeat(3000))))
+        .expect("request");
+    assert_eq!(client.request(request).await.expect("response").status(), StatusCode::UNAUTHORIZED);
+
+    let events = common::events(&store);
+    let max = audit_core::event::MAX_INDEXED_FIELD_BYTES;
+    let summary: Vec<(&str, Outcome)> = events.iter().map(|e| (e.action.as_str(), e.outcome)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("POST /keys", Outcome::Denied),
+            ("POST /keys", Outcome::Denied),
+            ("login_failed", Outcome::Success),
+            ("POST /login", Outcome::Denied),
+        ]
+    );
+    let cut = &events[0].actor;
+    assert!(cut.id.starts_with("kkkk") && cut.id.len() <= max && cut.id.contains('\u{2026}'), "{}", cut.id);
+    assert_eq!(cut.auth.as_deref(), Some(cut.id.as_str()), "auth cut the same way");
+    assert_eq!(events[1].actor, Actor::anonymous().with_auth(""), "an empty id names no one");
+    let login = &events[2];
+    assert!(login.actor.id.starts_with("uuuu") && login.actor.id.len() <= max, "{}", login.actor.id);
+    assert_eq!(login.resource.id, login.actor.id, "the resource id cut the same way");
+    assert_ne!(cut.id, login.actor.id);
+    assert_eq!(common::verify_chain(&store), 4);
+}

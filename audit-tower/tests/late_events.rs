@@ -83,3 +83,38 @@ async fn a_long_resource_the_handler_names_is_cut_and_recorded() {
     assert!(id.len() <= audit_core::event::MAX_INDEXED_FIELD_BYTES, "{}", id.len());
     assert!(long.starts_with(id.split('…').next().unwrap_or_default()) && id.contains('…'), "{id}");
 }
+
+/// `AuditHandle::set_actor` on a handle that outlived its request "has no effect": an event it
+/// adds later keeps the request's actor (a late `set_actor` once renamed the actor of every
+/// later event of that request id).
+#[tokio::test]
+async fn a_late_set_actor_does_not_rename_the_requests_actor() {
+    let (auditor, store) = common::auditor();
+    let (tx, rx) = oneshot::channel::<AuditHandle>();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    let app = Router::new()
+        .route(
+            "/exports/{id}",
+            post(move |audit: AuditHandle| async move {
+                audit.set_actor(Actor::user("erin"));
+                if let Some(tx) = tx.lock().expect("lock").take() {
+                    let _ = tx.send(audit);
+                }
+                StatusCode::ACCEPTED
+            }),
+        )
+        .layer(AuditLayer::new(auditor.clone()));
+    let request = http::Request::post("/exports/9").body(axum::body::Body::empty()).expect("request");
+    assert_eq!(app.oneshot(request).await.expect("infallible").status(), StatusCode::ACCEPTED);
+    let handle = rx.await.expect("handle");
+    handle.set_actor(Actor::admin("mallory"));
+    assert_eq!(handle.actor(), Some(Actor::user("erin")));
+    handle.add_event(EventDraft::new("export_finished"));
+    auditor.shutdown().await;
+
+    let actors: Vec<(String, Actor)> = common::events(&store).into_iter().map(|e| (e.action, e.actor)).collect();
+    assert_eq!(
+        actors,
+        [("POST /exports/{id}".to_string(), Actor::user("erin")), ("export_finished".to_string(), Actor::user("erin"))]
+    );
+}

@@ -95,27 +95,31 @@ async fn a_panic_caught_outside_the_layer_is_recorded_as_a_panic() {
     assert_eq!(events[0].context.status, None, "the 500 is made outside the layer");
 }
 
+/// A JSON document nested one level deeper than an event's values may be.
+fn too_deep() -> String {
+    let depth = audit_core::event::MAX_VALUE_DEPTH + 1;
+    format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
 #[tokio::test]
 async fn an_added_event_that_cannot_be_recorded_makes_the_request_a_recorded_500() {
-    // The handler adds a business event whose actor id (from the request body) is longer
-    // than any indexed field may be: it cannot be recorded, so the client gets a 500, and the
-    // request's own event says 500 too instead of the handler's 401.
+    // The handler adds a business event with a detail (the JSON document of the request's
+    // body) nested deeper than an event may be: it cannot be recorded, so the client gets a
+    // 500, and the request's own event says 500 too instead of the handler's 401.
     let (auditor, store) = common::auditor();
     let app = Router::new()
         .route(
             "/login",
-            post(|audit: audit_tower::AuditHandle, user: String| async move {
+            post(|audit: audit_tower::AuditHandle, body: String| async move {
+                let document = serde_json::from_str(&body).unwrap_or_default();
                 audit.add_event(
-                    audit_core::EventDraft::new("login_failed")
-                        .actor(audit_core::Actor::user(user))
-                        .outcome(Outcome::Denied),
+                    audit_core::EventDraft::new("login_failed").detail("document", document).outcome(Outcome::Denied),
                 );
                 StatusCode::UNAUTHORIZED
             }),
         )
         .layer(AuditLayer::new(auditor));
-    let long_user = "u".repeat(audit_core::MAX_INDEXED_FIELD_BYTES + 1);
-    let request = http::Request::post("/login").body(axum::body::Body::from(long_user)).expect("request");
+    let request = http::Request::post("/login").body(axum::body::Body::from(too_deep())).expect("request");
     let response = tower::ServiceExt::oneshot(app, request).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let events = common::events(&store);
@@ -136,11 +140,10 @@ async fn an_added_event_that_cannot_be_recorded_after_waiting_for_room_makes_a_r
     let app = Router::new()
         .route(
             "/login",
-            post(|audit: audit_tower::AuditHandle, user: String| async move {
+            post(|audit: audit_tower::AuditHandle, body: String| async move {
+                let document = serde_json::from_str(&body).unwrap_or_default();
                 audit.add_event(
-                    audit_core::EventDraft::new("login_failed")
-                        .actor(audit_core::Actor::user(user))
-                        .outcome(Outcome::Denied),
+                    audit_core::EventDraft::new("login_failed").detail("document", document).outcome(Outcome::Denied),
                 );
                 StatusCode::UNAUTHORIZED
             }),
@@ -154,8 +157,7 @@ async fn an_added_event_that_cannot_be_recorded_after_waiting_for_room_makes_a_r
     store.append_started.notified().await;
     let _filler = auditor.try_record(audit_core::EventDraft::new("filler")).expect("queued");
 
-    let long_user = "u".repeat(audit_core::MAX_INDEXED_FIELD_BYTES + 1);
-    let request = http::Request::post("/login").body(axum::body::Body::from(long_user)).expect("request");
+    let request = http::Request::post("/login").body(axum::body::Body::from(too_deep())).expect("request");
     let pending = tokio::spawn(tower::ServiceExt::oneshot(app, request));
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert!(!pending.is_finished(), "the request waits for room in the queue");

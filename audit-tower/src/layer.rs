@@ -66,7 +66,7 @@ pub struct LayerStats {
     /// Requests refused with 503 under [`UnhealthyPolicy::FailClosed`].
     pub refused: u64,
     /// Events that could not be handed to the writer at all, or that it did not write: the
-    /// auditor was shut down, the draft was invalid (e.g. an empty actor id, or larger than
+    /// auditor was shut down, the draft was invalid (e.g. values nested too deep, or larger than
     /// the auditor's limit), the store refused it while an acknowledged response waited, a
     /// refusal's event met a full queue ([`UnhealthyPolicy::FailClosed`] never waits), or a
     /// dropped request's event met a full queue while [`MAX_DETACHED_WAITERS`] tasks were

@@ -310,13 +310,13 @@ fn a_corrupt_jsonl_file_is_reported_not_a_crash() {
     // as verify does (exit 1), as checkpoint does.
     let output = run(&["prove", "--jsonl", s(&path), "--seq", "1"]);
     assert_exit(&output, 1);
-    assert_eq!(stdout(&output), "BROKEN at seq 1: bad format\n");
+    assert_eq!(refusal(&output), "BROKEN at seq 1: bad format\n");
     assert!(stderr(&output).contains("refusing to prove from a broken chain"), "{}", stderr(&output));
     // Also when the last line is complete but not an event.
     std::fs::write(&path, b"\x00\xff garbage\n{\"half\":1}\n").expect("write");
     let output = run(&["prove", "--jsonl", s(&path), "--seq", "1"]);
     assert_exit(&output, 1);
-    assert_eq!(stdout(&output), "BROKEN at seq 1: bad format\n");
+    assert_eq!(refusal(&output), "BROKEN at seq 1: bad format\n");
     let output = run(&["verify", "--jsonl", s(&dir.path().join("missing.jsonl"))]);
     assert_error(&output, &["cannot open"]);
 }

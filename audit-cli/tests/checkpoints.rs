@@ -220,7 +220,7 @@ fn checkpoint_refuses_a_broken_chain_and_a_verifier_key() {
     write_lines(&trail, &edited);
     let output = run(&["checkpoint", "--jsonl", s(&trail), "--origin", ORIGIN, "--key", s(&key)]);
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(stdout(&output), "BROKEN at seq 3: hash mismatch\n");
+    assert_eq!(refusal(&output), "BROKEN at seq 3: hash mismatch\n");
     assert!(stderr(&output).contains("refusing to sign"), "{}", stderr(&output));
 }
 
@@ -315,7 +315,7 @@ fn prove_refuses_what_cannot_be_proved() {
     write_lines(&trail, &edited);
     let output = run(&["prove", "--jsonl", s(&trail), "--seq", "7"]);
     assert_eq!(output.status.code(), Some(1), "tampering found");
-    assert_eq!(stdout(&output), "BROKEN at seq 5: hash mismatch\n");
+    assert_eq!(refusal(&output), "BROKEN at seq 5: hash mismatch\n");
 }
 
 #[test]
@@ -333,7 +333,7 @@ fn prove_refuses_a_file_that_verify_calls_broken_at_its_end() {
         assert_exit(&verified, 1);
         let output = run(&["prove", "--jsonl", s(&trail), "--seq", "3"]);
         assert_exit(&output, 1);
-        assert_eq!(stdout(&output), stdout(&verified), "{what}: prove and verify agree");
+        assert_eq!(refusal(&output), stdout(&verified), "{what}: prove and verify agree");
         assert!(stderr(&output).contains("refusing to prove from a broken chain"), "{what}: {}", stderr(&output));
     }
 }
@@ -358,7 +358,7 @@ fn prove_refuses_a_file_that_verify_calls_broken_where_the_store_cannot_read_it(
         assert_exit(&verified, 1);
         let output = run(&["prove", "--jsonl", s(&trail), "--seq", "3"]);
         assert_exit(&output, 1);
-        assert_eq!(stdout(&output), stdout(&verified), "{what}: prove and verify agree");
+        assert_eq!(refusal(&output), stdout(&verified), "{what}: prove and verify agree");
         assert!(stderr(&output).contains("refusing to prove from a broken chain"), "{what}: {}", stderr(&output));
     }
 }
@@ -462,7 +462,7 @@ fn prove_refuses_a_chain_whose_links_verify_calls_broken() {
     for proof in [&["--seq", "3"][..], &["--from", "2", "--to", "9"]] {
         let output = run(&[&["prove", "--jsonl", s(&spliced)][..], proof].concat());
         assert_exit(&output, 1);
-        assert_eq!(stdout(&output), stdout(&verified), "{proof:?}: prove and verify agree");
+        assert_eq!(refusal(&output), stdout(&verified), "{proof:?}: prove and verify agree");
         assert!(stderr(&output).contains("refusing to prove from a broken chain"), "{proof:?}: {}", stderr(&output));
     }
 }

@@ -31,14 +31,14 @@ fn a_malformed_head_row_is_tampering_for_export_checkpoint_and_prove(db: &TestDb
     assert_exit(&run(&["keygen", "--name", "example.com/log", "--out", s(&key)]), 0);
     let output = run(&["checkpoint", "--db", db.url(), "--origin", "example.com/log", "--key", s(&key)]);
     assert_exit(&output, 1);
-    assert_eq!(stdout(&output), "BROKEN at seq 4: head mismatch\n", "no checkpoint: {}", stderr(&output));
+    assert_eq!(refusal(&output), "BROKEN at seq 4: head mismatch\n", "no checkpoint: {}", stderr(&output));
 
     for proof in [&["--seq", "1"][..], &["--from", "1", "--to", "2"][..]] {
         let mut args = vec!["prove", "--db", db.url()];
         args.extend_from_slice(proof);
         let output = run(&args);
         assert_exit(&output, 1);
-        assert_eq!(stdout(&output), "BROKEN at seq 4: head mismatch\n", "no proof: {}", stderr(&output));
+        assert_eq!(refusal(&output), "BROKEN at seq 4: head mismatch\n", "no proof: {}", stderr(&output));
     }
 }
 on_all_backends!(a_malformed_head_row_is_tampering_for_export_checkpoint_and_prove);

@@ -132,6 +132,30 @@ fn a_head_moved_back_under_a_checkpoint_is_a_head_mismatch(db: &TestDb) {
 }
 on_all_backends!(a_head_moved_back_under_a_checkpoint_is_a_head_mismatch);
 
+/// The same head moved back, verified against a checkpoint that does not match the chain (here
+/// another chain's): the lines break at the checkpoint, and the head row's problem is still
+/// named where the head left the events, never `truncated` at seq 1 (the verifier's position
+/// after a checkpoint's mismatch is seq 0, and was taken for where the events end).
+fn a_head_moved_back_under_a_checkpoint_that_does_not_match_is_not_a_truncation(db: &TestDb) {
+    db.record_plain("default", 6);
+    db.record_plain("tenant-b", 6);
+    let key = db.dir().join("log.key");
+    let verifier = stdout(&run(&["keygen", "--name", "example.com/log", "--out", s(&key)])).trim().to_string();
+    let output =
+        run(&["checkpoint", "--db", db.url(), "--chain", "tenant-b", "--origin", "example.com/log", "--key", s(&key)]);
+    assert_exit(&output, 0);
+    let checkpoint = db.dir().join("cp-b");
+    std::fs::write(&checkpoint, &output.stdout).expect("write the checkpoint");
+    db.move_head_back("default", 3);
+    let output = verify(db, &["--checkpoint", s(&checkpoint), "--key", &verifier]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 4: head mismatch\n", "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("events up to seq 6 are stored but the chain head is at seq 3"), "{message}");
+    assert!(message.contains("also BROKEN at seq 6: checkpoint mismatch"), "{message}");
+}
+on_all_backends!(a_head_moved_back_under_a_checkpoint_that_does_not_match_is_not_a_truncation);
+
 /// SQLite: a line edited into bytes that are not UTF-8, or into a blob, is `bad format` at its
 /// seq (exit 1); read as text it was a database error (exit 2).
 #[test]
@@ -184,7 +208,7 @@ fn a_deleted_head_row_is_a_head_mismatch_at_seq_1_and_its_events_stay_visible(db
     // Nothing is proved from it.
     let output = run(&["prove", "--db", db.url(), "--seq", "1"]);
     assert_exit(&output, 1);
-    assert_eq!(stdout(&output), "BROKEN at seq 1: head mismatch\n", "{}", stderr(&output));
+    assert_eq!(refusal(&output), "BROKEN at seq 1: head mismatch\n", "{}", stderr(&output));
 
     // A chain that has neither is still unknown.
     let output = run(&["query", "--db", db.url(), "--chain", "nope"]);

@@ -30,8 +30,9 @@ pub(crate) struct CheckpointArgs {
     key: PathBuf,
 }
 
-/// Verifies the whole chain (a broken chain is not signed: exit 1) and prints the signed
-/// checkpoint of exactly the events verified.
+/// Verifies the whole chain (a broken chain is not signed: exit 1, its verdict on standard
+/// error, nothing on standard output) and prints the signed checkpoint of exactly the events
+/// verified.
 pub(crate) fn run(args: &CheckpointArgs) -> Result<u8, Failure> {
     stdin_at_most_once(&[("--jsonl", args.source.jsonl()), ("--key", Some(&args.key))])?;
     let signer = signer_key(&args.key)?;
@@ -42,7 +43,7 @@ pub(crate) fn run(args: &CheckpointArgs) -> Result<u8, Failure> {
         Trail::Db(url) => block_on(verify_db(url, args.chain.as_deref().unwrap_or(DEFAULT_CHAIN)))??,
     };
     if !verdict.is_valid() {
-        verdict.print(false)?;
+        verdict.print_refusal()?;
         eprintln!("refusing to sign a checkpoint of a broken chain: investigate with `audit-trail verify` first");
         return Ok(EXIT_BROKEN);
     }

@@ -850,7 +850,11 @@ impl Verdict {
             problems.push((first.seq, "column mismatch", detail));
         }
         if let Some(problem) = &report.head_problem {
-            let (seq, reason) = head_break(lines.head, report.stored_head);
+            // Where the lines broke, the verifier's head is where it stopped (back at seq 0
+            // after a checkpoint's mismatch), not where the events end: the head row's problem
+            // is then events stored beyond it (or the row malformed), not a truncation.
+            let events = if lines.broken.is_some() { report.stored_head } else { lines.head };
+            let (seq, reason) = head_break(events, report.stored_head);
             problems.push((seq, reason, problem.clone()));
         }
         let first = problems.iter().enumerate().min_by_key(|(i, (seq, ..))| (*seq, *i)).map(|(i, _)| i);
@@ -889,6 +893,12 @@ impl Verdict {
     /// Prints the verdict on stdout (the SPEC §6 line, or its JSON object) and the notes on stderr.
     pub(crate) fn print(&self, as_json: bool) -> Result<(), Failure> {
         self.print_to(as_json, &mut std::io::stdout().lock())
+    }
+
+    /// [`Verdict::print`] to standard error: for commands whose standard output carries
+    /// what they make (a checkpoint, a proof), so that a refusal is not saved in its place.
+    pub(crate) fn print_refusal(&self) -> Result<(), Failure> {
+        self.print_to(false, &mut std::io::stderr().lock())
     }
 
     /// [`Verdict::print`] to `out` (standard error where standard output carries data).

@@ -84,7 +84,7 @@ pub(crate) fn run(args: &ProveArgs) -> Result<u8, Failure> {
             Ok(EXIT_VALID)
         }
         Err(Problem::Proof(StoreProofError::Broken { chain_break, .. })) => {
-            println_out(&chain_break)?;
+            eprintln!("{chain_break}");
             eprintln!("  {}", chain_break.detail);
             eprintln!("refusing to prove from a broken chain: investigate with `audit-trail verify` first");
             Ok(EXIT_BROKEN)
@@ -101,7 +101,7 @@ pub(crate) fn run(args: &ProveArgs) -> Result<u8, Failure> {
 
 /// Prints the verdict on a broken chain and refuses to prove from it: exit 1.
 fn refuse_broken(verdict: &Verdict) -> Result<u8, Failure> {
-    verdict.print(false)?;
+    verdict.print_refusal()?;
     eprintln!("refusing to prove from a broken chain: investigate with `audit-trail verify` first");
     Ok(EXIT_BROKEN)
 }

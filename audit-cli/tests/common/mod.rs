@@ -50,6 +50,15 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The verdict line of a `checkpoint` or `prove` that refused a broken chain: the first line of
+/// its standard error. Its standard output must be empty, so that a refusal redirected to a
+/// file is not kept in place of a checkpoint or a proof.
+pub fn refusal(output: &Output) -> String {
+    assert!(output.stdout.is_empty(), "nothing on standard output: {}", stdout(output));
+    let errors = stderr(output);
+    errors.lines().next().map(|line| format!("{line}\n")).unwrap_or_default()
+}
+
 /// Its standard error.
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()

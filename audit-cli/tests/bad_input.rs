@@ -73,6 +73,29 @@ fn an_unreachable_server_is_named_with_its_host_and_port() {
     }
 }
 
+/// The reachability check before connecting reads the URL as the driver does: a port given as
+/// `?port=` (over the URL's), or the server's address as `?hostaddr=`, is where the driver
+/// connects, and a working URL is not refused (the check tried the URL's port, or resolved the
+/// host name, and failed before the driver was tried).
+#[test]
+fn a_postgres_url_is_probed_where_the_driver_connects() {
+    let Some(db) = TestDb::open(Backend::Postgres, "url_forms") else { return };
+    db.record_plain("default", 3);
+    let url = db.url();
+    assert!(url.contains("@127.0.0.1:5432/") && url.contains('?'), "{url}");
+    let port_in_query = format!("{}&port=5432", url.replacen("127.0.0.1:5432", "127.0.0.1:1", 1));
+    let address_in_query =
+        format!("{}&hostaddr=127.0.0.1", url.replacen("127.0.0.1:5432", "audit-test.invalid:5432", 1));
+    for url in [port_in_query, address_in_query] {
+        let output = run(&["verify", "--db", &url]);
+        assert_exit(&output, 0);
+        assert_eq!(stdout(&output), "valid: 3 events\n", "{url}: {}", stderr(&output));
+    }
+    // The driver's port is the one named when nothing listens there.
+    let output = run(&["verify", "--db", &format!("{url}&port=1")]);
+    assert_error(&output, &["cannot connect to", "127.0.0.1:1"]);
+}
+
 #[test]
 fn a_missing_sqlite_file_is_not_created() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -20,9 +20,12 @@ use audit_core::{Outcome, Timestamp};
 use audit_seaorm::{SqlStore, SqlStoreError, StoreVerifyReport};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sea_orm::sqlx::mysql::MySqlConnectOptions;
+use sea_orm::sqlx::postgres::PgConnectOptions;
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 /// The chain a command works on when `--chain` is not given.
 pub(crate) const DEFAULT_CHAIN: &str = "default";
@@ -226,19 +229,21 @@ impl DbUrl {
                 Ok(DbUrl { shown: url.to_string(), server: None })
             }
             "postgres" | "postgresql" | "mysql" => {
-                let parsed = url::Url::parse(url).map_err(|e| {
+                let invalid = |e: &dyn std::fmt::Display| {
                     Failure::new(format!("--db: {:?} is not a valid URL: {e}", audit_seaorm::redact_url(url)))
-                })?;
-                let host = match parsed.host() {
-                    Some(url::Host::Domain(name)) if !name.is_empty() => name.to_string(),
-                    Some(url::Host::Ipv4(ip)) => ip.to_string(),
-                    Some(url::Host::Ipv6(ip)) => ip.to_string(),
-                    _ => "localhost".to_string(),
                 };
-                let default_port = if scheme.eq_ignore_ascii_case("mysql") { 3306 } else { 5432 };
-                let port = parsed.port().unwrap_or(default_port);
-                // A Unix socket (?host=/path or ?socket=/path) has no host and port to name.
-                let socket = parsed.query_pairs().any(|(key, _)| key == "host" || key == "socket");
+                url::Url::parse(url).map_err(|e| invalid(&e))?;
+                // Where the driver will connect, as it reads the URL (`?port=`, `?hostaddr=`, a
+                // socket path as the host, `PGHOST`/`PGPORT`, …), so that the probe tries that.
+                let (host, port, socket) = if scheme.eq_ignore_ascii_case("mysql") {
+                    let options = MySqlConnectOptions::from_str(url).map_err(|e| invalid(&e))?;
+                    (options.get_host().to_string(), options.get_port(), options.get_socket().is_some())
+                } else {
+                    let options = PgConnectOptions::from_str(url).map_err(|e| invalid(&e))?;
+                    (options.get_host().to_string(), options.get_port(), options.get_socket().is_some())
+                };
+                // A Unix socket has no host and port to name.
+                let socket = socket || host.starts_with('/');
                 Ok(DbUrl { shown: audit_seaorm::redact_url(url), server: (!socket).then_some((host, port)) })
             }
             other => Err(Failure::new(format!(

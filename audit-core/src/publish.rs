@@ -68,7 +68,7 @@ use crate::proof::{self, StoreProofError};
 use crate::store::{AppendError, AuditStore, Head, LineStream, Query, QueryPage, StoreError};
 use crate::writer::RetryPolicy;
 use futures_util::StreamExt;
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -201,8 +201,9 @@ impl CheckpointPolicy {
 /// overwritten: suitable for WORM storage or a directory another system collects.
 ///
 /// Publishing a checkpoint whose file already holds the same note succeeds (notes are
-/// deterministic), and so does one whose file holds the start of it (a write a crash cut
-/// off: the rest is appended); a different note of the same size is
+/// deterministic), and so does one whose file holds the start of it, maybe followed by NUL
+/// bytes (a write a crash cut off: the rest is written after the start, over the NULs); a
+/// different note of the same size is
 /// [`PublishError::Conflict`]. Use one directory per origin.
 #[derive(Debug, Clone)]
 pub struct DirectorySink {
@@ -244,12 +245,19 @@ impl DirectorySink {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let existing = std::fs::read(&path).map_err(io("read", &path))?;
-                if existing.len() < note.len() && note.as_bytes().starts_with(&existing) {
+                // Up to the last byte that is not NUL: a crash can leave a file at its length
+                // with blocks that were never written, read as NUL (a note has none).
+                let written = existing.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1);
+                if existing.as_slice() != note.as_bytes()
+                    && existing.len() <= note.len()
+                    && note.as_bytes().starts_with(&existing[..written])
+                {
                     // The start of this very note: a write cut off by a crash (or by a full
                     // disk whose removal failed). Completed, not rewritten: only the missing
-                    // bytes are appended.
-                    let mut file = std::fs::OpenOptions::new().append(true).open(&path).map_err(io("open", &path))?;
-                    file.write_all(&note.as_bytes()[existing.len()..])
+                    // bytes are written, over the NULs if any.
+                    let mut file = std::fs::OpenOptions::new().write(true).open(&path).map_err(io("open", &path))?;
+                    file.seek(std::io::SeekFrom::Start(written as u64))
+                        .and_then(|_| file.write_all(&note.as_bytes()[written..]))
                         .and_then(|()| file.sync_all())
                         .map_err(io("complete", &path))?;
                     return self.sync_dir();

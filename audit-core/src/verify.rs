@@ -416,6 +416,16 @@ impl ChainVerifier {
         }
     }
 
+    /// Reports a line that could not be read at all (a store's
+    /// [`StoreError::UnreadableLine`]: not UTF-8, or too long) at the next position, as
+    /// `bad format`.
+    pub fn push_unreadable(&mut self, detail: impl Into<String>) {
+        if self.broken.is_none() {
+            let detail = detail.into();
+            self.broken = Some(ChainBreak { seq: self.expected_seq(), reason: BreakReason::BadFormat, detail });
+        }
+    }
+
     fn expected_seq(&self) -> u64 {
         self.after.map_or(1, |head| head.seq + 1)
     }
@@ -829,21 +839,35 @@ pub async fn feed_stream(lines: LineStream<'_>, verifier: ChainVerifier) -> Resu
     let mut checking = tokio::task::spawn_blocking(move || verifier);
     loop {
         let mut chunk: Vec<String> = Vec::with_capacity(CHUNK);
+        // A line the store could not hand over ends the stream: the chain breaks there.
+        let mut unreadable = None;
         while chunk.len() < CHUNK {
             match lines.next().await {
-                Some(line) => chunk.push(line?),
+                Some(Ok(line)) => chunk.push(line),
+                Some(Err(StoreError::UnreadableLine { detail, .. })) => {
+                    unreadable = Some(detail);
+                    break;
+                }
+                Some(Err(e)) => return Err(e),
                 None => break,
             }
         }
         let mut verifier = checking.await.map_err(lost)?;
-        if verifier.is_broken() || chunk.is_empty() {
+        if verifier.is_broken() || (chunk.is_empty() && unreadable.is_none()) {
             return Ok(verifier);
         }
+        let last = unreadable.is_some();
         checking = tokio::task::spawn_blocking(move || {
             let refs: Vec<&[u8]> = chunk.iter().map(|line| line.as_bytes()).collect();
             verifier.push_lines(&refs);
+            if let Some(detail) = unreadable {
+                verifier.push_unreadable(detail);
+            }
             verifier
         });
+        if last {
+            return checking.await.map_err(lost);
+        }
     }
 }
 

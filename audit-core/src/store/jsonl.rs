@@ -19,6 +19,7 @@
 use super::{AppendError, AuditStore, Head, LineStream, Query, QueryPage, StoreError, check_batch};
 use crate::event::SealedEvent;
 use crate::line;
+use crate::verify::MAX_LINE_BYTES;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -77,23 +78,31 @@ impl JsonlStore {
         // then failed to sync leaves a file the next open finds, whose entry may not be durable.
         sync_parent_dir(&path).map_err(|e| StoreError::io(format!("cannot sync the directory of {shown}"), e))?;
         let len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
-        let complete =
-            end_of_last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
+        let complete = end_of_last_line(&mut file, len)
+            .map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?
+            .ok_or_else(|| overlong_tail(&shown))?;
         // Check what stays before cutting anything.
         let (head, chain) = head_of(&mut file, complete, &shown)?;
         let mut torn_tail = None;
         if complete < len {
+            let not_torn = || {
+                StoreError::Corrupt(format!(
+                    "{shown} ends with {} bytes after its last line that are not the start of an event; \
+                     the file is left as it is: check that it is an audit trail, then run \
+                     `audit-trail verify --jsonl {shown}`",
+                    len - complete
+                ))
+            };
+            // No line is longer: not read into memory.
+            if len - complete > MAX_LINE_BYTES as u64 {
+                return Err(not_torn());
+            }
             let mut bytes = vec![0; usize::try_from(len - complete).unwrap_or(0)];
             file.seek(SeekFrom::Start(complete))
                 .and_then(|_| file.read_exact(&mut bytes))
                 .map_err(|e| StoreError::io(format!("cannot read the end of {shown}"), e))?;
             if !is_torn_line(&bytes) {
-                return Err(StoreError::Corrupt(format!(
-                    "{shown} ends with {} bytes after its last line that are not the start of an event; \
-                     the file is left as it is: check that it is an audit trail, then run \
-                     `audit-trail verify --jsonl {shown}`",
-                    bytes.len()
-                )));
+                return Err(not_torn());
             }
             file.set_len(complete)
                 .and_then(|_| file.sync_all())
@@ -119,8 +128,9 @@ impl JsonlStore {
         let shown = path.display().to_string();
         let mut file = File::open(&path).map_err(|e| StoreError::io(format!("cannot open {shown}"), e))?;
         let len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
-        let complete =
-            end_of_last_line(&mut file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
+        let complete = end_of_last_line(&mut file, len)
+            .map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?
+            .ok_or_else(|| overlong_tail(&shown))?;
         let in_progress = write_in_progress(&mut file, complete, len)
             .map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
         let unfinished = in_progress.then_some(len - complete);
@@ -155,9 +165,10 @@ impl JsonlStore {
     /// is left at its start.
     pub fn readable_length(file: &mut File) -> std::io::Result<(u64, Option<u64>)> {
         let len = file.metadata()?.len();
-        let complete = end_of_last_line(file, len)?;
-        let readable =
-            if write_in_progress(file, complete, len)? { (complete, Some(len - complete)) } else { (len, None) };
+        let readable = match end_of_last_line(file, len)? {
+            Some(complete) if write_in_progress(file, complete, len)? => (complete, Some(len - complete)),
+            _ => (len, None),
+        };
         file.seek(SeekFrom::Start(0))?;
         Ok(readable)
     }
@@ -241,7 +252,12 @@ fn head_of(file: &mut File, len: u64, shown: &str) -> Result<(Head, Option<Strin
     if len == 0 {
         return Ok((Head::EMPTY, None));
     }
-    let last = last_line(file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?;
+    let last = last_line(file, len).map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "the last line of {shown} is longer than {} MiB: not an event; run `audit-trail verify --jsonl {shown}`",
+            MAX_LINE_BYTES >> 20
+        ))
+    })?;
     let info = line::inspect(&last).map_err(|e| {
         StoreError::Corrupt(format!(
             "the last line of {shown} is not a valid event ({e}); run `audit-trail verify --jsonl {shown}`"
@@ -258,30 +274,46 @@ fn head_of(file: &mut File, len: u64, shown: &str) -> Result<(Head, Option<Strin
     Ok((Head { seq: info.seq, hash: info.declared }, Some(chain)))
 }
 
-/// Offset just after the last `\n` (0 if none), reading backwards.
-fn end_of_last_line(file: &mut File, len: u64) -> std::io::Result<u64> {
+/// Offset just after the last `\n` (0 if none), reading backwards; `None` when the last
+/// [`MAX_LINE_BYTES`] bytes and one hold none, so that what follows it is longer than any line
+/// (a file that is no trail is not read whole).
+fn end_of_last_line(file: &mut File, len: u64) -> std::io::Result<Option<u64>> {
     let mut end = len;
     let mut chunk = vec![0u8; 64 * 1024];
+    let window = len.saturating_sub(MAX_LINE_BYTES as u64 + 1);
     while end > 0 {
+        if end <= window {
+            return Ok(None);
+        }
         let start = end.saturating_sub(chunk.len() as u64);
         let part = &mut chunk[..(end - start) as usize];
         file.seek(SeekFrom::Start(start))?;
         file.read_exact(part)?;
         if let Some(i) = part.iter().rposition(|&b| b == b'\n') {
-            return Ok(start + i as u64 + 1);
+            return Ok(Some(start + i as u64 + 1));
         }
         end = start;
     }
-    Ok(0)
+    Ok(Some(0))
 }
 
-/// The last line (without `\n`) of a file of `len` bytes that ends with `\n`.
-fn last_line(file: &mut File, len: u64) -> std::io::Result<Vec<u8>> {
-    let start = end_of_last_line(file, len - 1)?;
+/// The error for a file whose last `\n` is more than [`MAX_LINE_BYTES`] from its end.
+fn overlong_tail(shown: &str) -> StoreError {
+    StoreError::Corrupt(format!(
+        "{shown} ends with more than {} MiB after its last line, longer than any event line: the file is left as \
+         it is; check that it is an audit trail, then run `audit-trail verify --jsonl {shown}`",
+        MAX_LINE_BYTES >> 20
+    ))
+}
+
+/// The last line (without `\n`) of a file of `len` bytes that ends with `\n`; `None` when it is
+/// longer than any event line ([`MAX_LINE_BYTES`]: not read into memory).
+fn last_line(file: &mut File, len: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let Some(start) = end_of_last_line(file, len - 1)? else { return Ok(None) };
     let mut bytes = vec![0u8; (len - 1 - start) as usize];
     file.seek(SeekFrom::Start(start))?;
     file.read_exact(&mut bytes)?;
-    Ok(bytes)
+    Ok(Some(bytes))
 }
 
 /// Writes `bytes` (the batch's lines) if the head is still `expected`, then moves it.
@@ -347,10 +379,12 @@ fn read_blocking(
         }
     };
     let mut reader = BufReader::with_capacity(1 << 20, file.take(len));
-    let mut seq = None;
+    let mut seq: Option<u64> = None;
     loop {
-        let mut text = String::new();
-        match reader.read_line(&mut text) {
+        // At most one byte more than a line may have: a file without newlines (a corrupt
+        // trail, the wrong file) is not read into memory whole.
+        let mut bytes = Vec::new();
+        match (&mut reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut bytes) {
             Ok(0) => return,
             Ok(_) => {}
             Err(e) => {
@@ -358,9 +392,29 @@ fn read_blocking(
                 return;
             }
         }
-        if text.ends_with('\n') {
-            text.pop();
+        let next = seq.map_or(1, |previous| previous + 1);
+        let unreadable = |detail: String| Err(StoreError::UnreadableLine { seq: next, detail });
+        if bytes.pop_if(|last| *last == b'\n').is_none() && bytes.len() > MAX_LINE_BYTES {
+            let detail = format!("a line of {shown} is longer than {} MiB: not an event", MAX_LINE_BYTES >> 20);
+            let _ = tx.blocking_send(unreadable(detail));
+            return;
         }
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            // Before the lines asked for, only counted; the first line fixes the numbering, so
+            // the file cannot be read past it.
+            Err(_) if seq.is_some() && next < from => {
+                seq = Some(next);
+                continue;
+            }
+            Err(e) => {
+                if to.is_none_or(|to| next <= to) {
+                    let detail = format!("a line of {shown} is not UTF-8 text ({})", e.utf8_error());
+                    let _ = tx.blocking_send(unreadable(detail));
+                }
+                return;
+            }
+        };
         // One chain per file, consecutive seq: the first line fixes the numbering.
         let current = match seq {
             Some(previous) => previous + 1,

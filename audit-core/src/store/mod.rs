@@ -121,6 +121,18 @@ pub enum StoreError {
     /// A line is not a SPEC event.
     #[error("stored event is malformed: {0}")]
     Format(#[from] FormatError),
+    /// A stored line cannot be handed over as text: its bytes are not UTF-8, or it is longer
+    /// than any event line ([`crate::verify::MAX_LINE_BYTES`]). The stream of
+    /// [`AuditStore::read`] ends with it; a verifier ([`crate::verify::verify_store`]) reports
+    /// the chain broken there (`bad format`), as it reports such a line in a file.
+    #[error("the stored line at seq {seq} cannot be read as an event line: {detail}")]
+    UnreadableLine {
+        /// The line's seq (where the store numbers its lines; as the verifier counts them, the
+        /// line after the last one it was handed).
+        seq: u64,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// The store holds another chain than the one asked for.
     #[error("this store holds chain {stored:?}, not {asked:?}: one JSONL file holds one chain")]
     WrongChain {

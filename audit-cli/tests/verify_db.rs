@@ -176,6 +176,33 @@ fn sqlite_a_line_that_is_not_text_is_bad_format() {
     assert_exit(&output, 1);
     assert_eq!(stdout(&output), "BROKEN at seq 3: bad format\n");
     assert!(!stderr(&output).contains("database error"), "{}", stderr(&output));
+
+    // The export keeps the events before it and says where it stopped, with the same verdict
+    // (it failed with exit 2, "database error", and kept nothing).
+    let out = db.dir().join("export.jsonl");
+    let output = run(&["export", "--db", db.url(), "--out", s(&out)]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 3: bad format\n");
+    assert!(
+        stderr(&output).contains("stops before seq 3") && stderr(&output).contains("not UTF-8"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(seqs(&std::fs::read_to_string(&out).expect("kept")), [1, 2]);
+
+    // Nothing is proved from it: a refusal with the verdict, not a database error.
+    for args in [&["--seq", "1"][..], &["--from", "1"]] {
+        let mut all = vec!["prove", "--db", db.url()];
+        all.extend_from_slice(args);
+        let output = run(&all);
+        assert_exit(&output, 1);
+        assert_eq!(refusal(&output), "BROKEN at seq 3: bad format\n", "{}", stderr(&output));
+    }
+
+    // Queries that meet it name the event and what to do.
+    let output = run(&["query", "--db", db.url(), "--format", "json"]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("seq 3") && stderr(&output).contains("audit-trail verify"), "{}", stderr(&output));
 }
 
 fn a_deleted_head_row_is_a_head_mismatch_at_seq_1_and_its_events_stay_visible(db: &TestDb) {

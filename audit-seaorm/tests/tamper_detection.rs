@@ -113,3 +113,41 @@ async fn removed_newest_event_disagrees_with_the_head(db: &TestDb) {
     assert!(!report.is_valid());
 }
 on_all_backends!(removed_newest_event_disagrees_with_the_head);
+
+/// SQLite keeps whatever bytes it is given, so a line can be edited into bytes that are not
+/// UTF-8. Reading the chain hands over the lines before it and ends with
+/// `StoreError::UnreadableLine` at its seq (the whole page failed with a driver error, the
+/// lines before it lost), verification says `bad format` there, and a query that meets it
+/// names the seq.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_line_that_is_not_utf8_ends_the_read_at_its_seq() {
+    use audit_core::store::StoreError;
+    use futures_util::StreamExt;
+    let db = TestDb::open(Backend::Sqlite, "line_not_utf8").await.expect("SQLite is embedded");
+    let store = Arc::new(db.migrated_store().await);
+    record(&store, "default", 5).await;
+    let conn = db.connect().await;
+    as_superuser(&db, &store, &conn, "UPDATE audit_events SET line = CAST(X'7BFF7D' AS TEXT) WHERE seq = 3").await;
+
+    let mut lines = store.read("default", 1, None);
+    for seq in [1, 2] {
+        let line = lines.next().await.expect("a line").expect("readable");
+        assert!(line.contains(&format!("\"seq\":{seq},")), "{line}");
+    }
+    match lines.next().await.expect("seq 3") {
+        Err(StoreError::UnreadableLine { seq: 3, detail }) => assert!(detail.contains("not UTF-8"), "{detail}"),
+        other => panic!("expected the unreadable line at seq 3: {other:?}"),
+    }
+    assert!(lines.next().await.is_none(), "the read ends there");
+    drop(lines);
+    let after: Vec<String> = store.read("default", 4, None).map(|line| line.expect("readable")).collect().await;
+    assert_eq!(after.len(), 2, "the lines after it are read from after it");
+
+    let report = store.verify_chain("default").await.expect("verify");
+    let broken = report.lines.broken.expect("broken");
+    assert_eq!((broken.seq, broken.reason), (3, BreakReason::BadFormat));
+
+    let error = store.query(&Query::new()).await.expect_err("seq 3 cannot be handed over");
+    assert!(error.to_string().contains("seq 3"), "{error}");
+    db.cleanup().await;
+}

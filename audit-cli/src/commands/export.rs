@@ -174,14 +174,32 @@ async fn export(args: &ExportArgs) -> Result<Exported, Failure> {
         bar.set_message(format!("exporting chain {chain}"));
         let mut lines = store.read(chain, from, end).ready_chunks(BATCH);
         while let Some(chunk) = lines.next().await {
-            let chunk: Vec<String> = chunk.into_iter().collect::<Result<_, _>>().map_err(db_failure)?;
-            for line in &chunk {
+            let mut read = Vec::with_capacity(chunk.len());
+            // A line that is not text ends the read: the export stops before it, and the
+            // verdict is the verifier's (`bad format` there).
+            let mut unreadable = None;
+            for line in chunk {
+                match line {
+                    Ok(line) => read.push(line),
+                    Err(StoreError::UnreadableLine { seq, detail }) => {
+                        unreadable = Some((seq, detail));
+                        break;
+                    }
+                    Err(e) => return Err(db_failure(e)),
+                }
+            }
+            for line in &read {
                 file.write_line(line)?;
             }
-            let refs: Vec<&[u8]> = chunk.iter().map(|line| line.as_bytes()).collect();
+            let refs: Vec<&[u8]> = read.iter().map(|line| line.as_bytes()).collect();
             verifier.push_lines(&refs);
-            count += chunk.len() as u64;
-            bar.inc(chunk.len() as u64);
+            count += read.len() as u64;
+            bar.inc(read.len() as u64);
+            if let Some((seq, detail)) = unreadable {
+                eprintln!("note: the export stops before seq {seq}: {detail}");
+                verifier.push_unreadable(detail);
+                break;
+            }
         }
         bar.finish_and_clear();
     } else if let Some(since) = args.since {

@@ -142,6 +142,11 @@ async fn prove_db(url: &str, chain: &str, args: &ProveArgs) -> Result<String, Pr
         return Err(Failure::new(format!("chain {chain:?} has no events: there is nothing to prove")).into());
     }
     match prove(&store, chain, args).await {
+        // An event the store cannot hand over (not UTF-8 text): the chain is broken there.
+        Err(Problem::Proof(StoreProofError::Store(e @ audit_core::store::StoreError::UnreadableLine { .. }))) => {
+            let verdict = Verdict::of_store(&store.verify_chain(chain).await.map_err(db_failure)?, None);
+            Err(if verdict.is_valid() { Problem::Proof(StoreProofError::Store(e)) } else { Problem::Broken(verdict) })
+        }
         Err(Problem::Proof(StoreProofError::Inconsistent { chain, detail })) => {
             // The stored subtree hashes disagree with the events: stale hashes, or events
             // deleted or edited behind the store's back. Tell them apart by verifying.

@@ -125,7 +125,10 @@ pub enum StoreError {
     /// than any event line ([`crate::verify::MAX_LINE_BYTES`]). The stream of
     /// [`AuditStore::read`] ends with it; a verifier ([`crate::verify::verify_store`]) reports
     /// the chain broken there (`bad format`), as it reports such a line in a file.
-    #[error("the stored line at seq {seq} cannot be read as an event line: {detail}")]
+    #[error(
+        "the stored line at seq {seq} cannot be read as an event line: {detail}; the trail was damaged or edited: \
+         verify it (audit-trail verify) to find where it breaks"
+    )]
     UnreadableLine {
         /// The line's seq (where the store numbers its lines; as the verifier counts them, the
         /// line after the last one it was handed).

@@ -28,6 +28,21 @@ pub enum SqlStoreError {
     /// A stored row is not a valid event (see [`crate::SqlStore::verify_chain`] to locate tampering).
     #[error("stored audit data is corrupt: {0}; run SqlStore::verify_chain (audit-trail verify) to locate the damage")]
     Corrupt(String),
+    /// A stored line is not UTF-8 text (edited behind the store's back: SQLite keeps whatever
+    /// bytes it is given). Reading the chain stops there; [`crate::SqlStore::verify_chain`]
+    /// reports it as `bad format` at its seq.
+    #[error(
+        "the event at chain {chain:?} seq {seq} cannot be read: {detail}; run SqlStore::verify_chain (audit-trail \
+         verify) to see what else was changed"
+    )]
+    UnreadableLine {
+        /// The event's chain.
+        chain: String,
+        /// The event's seq.
+        seq: u64,
+        /// What is wrong with its line.
+        detail: String,
+    },
     /// An argument cannot be stored or asked for.
     #[error("{0}")]
     InvalidInput(String),
@@ -76,6 +91,7 @@ impl From<SqlStoreError> for StoreError {
         match error {
             SqlStoreError::Database { context, source } => StoreError::Backend { context, source: Box::new(source) },
             SqlStoreError::Corrupt(message) => StoreError::Corrupt(message),
+            SqlStoreError::UnreadableLine { seq, detail, .. } => StoreError::UnreadableLine { seq, detail },
             other => StoreError::Backend { context: "SQL audit store".to_string(), source: Box::new(other) },
         }
     }

@@ -394,7 +394,7 @@ impl SqlStore {
         to: u64,
     ) -> Result<Vec<(u64, String)>, SqlStoreError> {
         let block = usize::try_from(BLOCK).unwrap_or(usize::MAX);
-        self.line_page_on(conn, chain, from, to, self.page_size.max(block)).await
+        self.line_page_on(conn, chain, from, to, self.page_size.max(block)).await?.all()
     }
 }
 

@@ -957,13 +957,7 @@ impl SqlStore {
     }
 
     /// One page of `(seq, line)` of `chain` with `from <= seq <= to`.
-    async fn line_page(
-        &self,
-        chain: &str,
-        from: u64,
-        to: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, String)>, SqlStoreError> {
+    async fn line_page(&self, chain: &str, from: u64, to: u64, limit: usize) -> Result<LinePage, SqlStoreError> {
         self.line_page_on(&self.db, chain, from, to, limit).await
     }
 
@@ -975,7 +969,7 @@ impl SqlStore {
         from: u64,
         to: u64,
         limit: usize,
-    ) -> Result<Vec<(u64, String)>, SqlStoreError> {
+    ) -> Result<LinePage, SqlStoreError> {
         let mut sql = Sql::new(self.dialect);
         sql.push(&format!("SELECT chain, seq, line FROM {EVENTS} WHERE chain = "))
             .bind_chain(chain)
@@ -989,7 +983,18 @@ impl SqlStore {
             .query_all_raw(sql.build())
             .await
             .map_err(SqlStoreError::db(format!("read chain {chain:?} from seq {from}")))?;
-        rows.iter().map(|row| sql::line_from_row(row).map(|(_, seq, line)| (seq, line))).collect()
+        let mut page = LinePage { lines: Vec::with_capacity(rows.len()), unreadable: None };
+        for row in &rows {
+            match sql::line_from_row(row) {
+                Ok((_, seq, line)) => page.lines.push((seq, line)),
+                Err(e @ SqlStoreError::UnreadableLine { .. }) => {
+                    page.unreadable = Some(e);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(page)
     }
 
     /// Streams the lines of `chain` with `from <= seq <= to`, one page per query (see [`Lines`]).
@@ -1000,6 +1005,7 @@ impl SqlStore {
             chain: chain.to_string(),
             last,
             page: Vec::new().into_iter(),
+            unreadable: None,
             next: None,
             fetched: None,
             paging: SeqPages::new(self.page_size),
@@ -1053,8 +1059,28 @@ impl SeqPages {
     }
 }
 
+/// A page of lines read by seq: the lines up to the first that could not be read, if any.
+#[derive(Debug)]
+pub(crate) struct LinePage {
+    /// `(seq, line)`, in seq order.
+    pub(crate) lines: Vec<(u64, String)>,
+    /// The [`SqlStoreError::UnreadableLine`] of the row after the last of `lines`: the page,
+    /// and a read of the chain, ends there.
+    pub(crate) unreadable: Option<SqlStoreError>,
+}
+
+impl LinePage {
+    /// The lines, or the error of an unreadable one among them (for reads that need them all).
+    pub(crate) fn all(self) -> Result<Vec<(u64, String)>, SqlStoreError> {
+        match self.unreadable {
+            Some(e) => Err(e),
+            None => Ok(self.lines),
+        }
+    }
+}
+
 /// A page of `(seq, line)` rows being fetched.
-type PageQuery<'a> = Pin<Box<dyn Future<Output = Result<Vec<(u64, String)>, SqlStoreError>> + Send + 'a>>;
+type PageQuery<'a> = Pin<Box<dyn Future<Output = Result<LinePage, SqlStoreError>> + Send + 'a>>;
 
 /// The lines of a chain, one page per query. The query for the next page is sent as soon as a
 /// page arrives and is polled whenever a line is asked for, so the database works on it while
@@ -1065,9 +1091,11 @@ struct Lines<'a> {
     /// The last seq wanted.
     last: u64,
     page: std::vec::IntoIter<(u64, String)>,
+    /// The unreadable line after `page`, handed on as the stream's last item.
+    unreadable: Option<SqlStoreError>,
     next: Option<PageQuery<'a>>,
     /// The next page, arrived before this one was consumed.
-    fetched: Option<Result<Vec<(u64, String)>, SqlStoreError>>,
+    fetched: Option<Result<LinePage, SqlStoreError>>,
     paging: SeqPages,
 }
 
@@ -1098,19 +1126,25 @@ impl Stream for Lines<'_> {
             if let Some((_, line)) = this.page.next() {
                 return Poll::Ready(Some(Ok(line)));
             }
+            if let Some(e) = this.unreadable.take() {
+                // The stream ends with it (no page is being fetched after it).
+                return Poll::Ready(Some(Err(e.into())));
+            }
             match this.fetched.take() {
-                Some(Ok(mut rows)) => {
+                Some(Ok(LinePage { lines: mut rows, unreadable })) => {
                     let (first, last) = (rows.first().map(|&(seq, _)| seq), rows.last().map(|&(seq, _)| seq));
                     let (pass_over, next) = this.paging.arrived(rows.len(), first, last, this.last);
                     if pass_over {
                         rows.remove(0);
                     }
-                    // A full page may have more after it: ask for the next one right away.
-                    if let Some(from) = next {
+                    // A full page may have more after it: ask for the next one right away
+                    // (unless a line of it could not be read: the read ends there).
+                    if let (Some(from), None) = (next, &unreadable) {
                         this.next = Some(this.fetch(from));
                         this.poll_next_page(cx);
                     }
                     this.page = rows.into_iter();
+                    this.unreadable = unreadable;
                 }
                 Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
                 // Woken when the query makes progress (it was just polled).

@@ -335,13 +335,26 @@ pub(crate) fn push_null_event_values(sql: &mut Sql) {
     sql.bind_list(typed.into_iter().chain(std::iter::repeat_n(Value::String(None), COLUMNS.len() - 4)));
 }
 
-/// Reads a `(chain, seq, line)` row.
+/// Reads a `(chain, seq, line)` row. A line that is not UTF-8 text (SQLite keeps any bytes,
+/// as text or as a blob) is [`SqlStoreError::UnreadableLine`]; one stored as a blob of UTF-8
+/// text is read as that text (as `verify_chain`, which reads every line's bytes, reads it).
 pub(crate) fn line_from_row(row: &QueryResult) -> Result<(String, u64, String), SqlStoreError> {
     let chain: String = row.try_get_by_index(0).map_err(SqlStoreError::db("read an event row"))?;
     let seq: i64 = row.try_get_by_index(1).map_err(SqlStoreError::db("read an event row"))?;
-    let line: String = row.try_get_by_index(2).map_err(SqlStoreError::db("read an event row"))?;
     let seq = u64::try_from(seq)
         .map_err(|_| SqlStoreError::Corrupt(format!("an event of chain {chain:?} has a negative seq {seq}")))?;
+    let line = match row.try_get_by_index::<String>(2) {
+        Ok(line) => line,
+        // Only SQLite hands a text column over as bytes; elsewhere the first error stands.
+        Err(error) => match row.try_get_by_index::<Vec<u8>>(2) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|e| SqlStoreError::UnreadableLine {
+                chain: chain.clone(),
+                seq,
+                detail: format!("its line is not UTF-8 text ({})", e.utf8_error()),
+            })?,
+            Err(_) => return Err(SqlStoreError::db("read an event row")(error)),
+        },
+    };
     Ok((chain, seq, line))
 }
 

@@ -96,6 +96,53 @@ fn csv_holds_every_field() {
     assert!(lost.is_empty(), "the CSV lost the field values {lost:?} of the event:\n{csv}");
 }
 
+/// An event another implementation wrote, with members SPEC §1 does not define (it lets them;
+/// they are hashed): the CSV's last column `added_fields` holds them, where they stand, as one
+/// JSON object (the CSV dropped them: an auditor's spreadsheet lacked recorded, hashed data).
+#[test]
+fn csv_keeps_the_members_another_implementation_added() {
+    use audit_core::store::{AuditStore, Head};
+    use audit_core::{EventHash, SealedEvent};
+    use audit_seaorm::SqlStore;
+    let Some(db) = TestDb::open(Backend::Sqlite, "csv_added_fields") else { return };
+    let mut event = serde_json::json!({
+        "v": 1, "chain": "default", "seq": 1, "id": "0192f0c1-7b6e-7cc0-8000-000000000001",
+        "ts": "2026-01-01T00:00:00.000000Z", "actor": {"id": "alice", "kind": "user", "team": "ops"},
+        "action": "update", "resource": {"type": "users", "id": "42"}, "outcome": "success",
+        "context": {"ip": "10.0.0.9", "geo": {"cc": "de"}},
+        "changes": [{"field": "weight", "old": 1, "new": 2, "unit": "kg"}],
+        "x_writer": "another implementation", "prev": EventHash::ZERO, "hash": EventHash::ZERO,
+    });
+    let unhashed = audit_core::canonical::to_string(&event);
+    event["hash"] = serde_json::json!(audit_core::line::inspect(unhashed.as_bytes()).expect("canonical").computed);
+    let line = audit_core::canonical::to_string(&event);
+    db.block_on(async {
+        let store = SqlStore::new(db.connect_async().await).expect("supported backend");
+        store.migrate().await.expect("schema");
+        let sealed = SealedEvent::from_line(line).expect("a stored line");
+        store.append("default", Head::EMPTY, &[sealed]).await.expect("appended");
+        store.connection().clone().close().await.expect("close");
+    });
+    let output = query(&db, &["--format", "csv"]);
+    drop(db);
+    assert_exit(&output, 0);
+    let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
+    let header = reader.headers().expect("a header").clone();
+    let column = header.iter().position(|name| name == "added_fields").expect("an added_fields column");
+    let rows: Vec<csv::StringRecord> = reader.records().map(|row| row.expect("a row")).collect();
+    assert_eq!(rows.len(), 1);
+    let added: serde_json::Value = serde_json::from_str(&rows[0][column]).expect("JSON");
+    assert_eq!(
+        added,
+        serde_json::json!({
+            "actor": {"team": "ops"},
+            "changes": [{"field": "weight", "unit": "kg"}],
+            "context": {"geo": {"cc": "de"}},
+            "x_writer": "another implementation",
+        })
+    );
+}
+
 /// A period with no time in it (`--since` at or after `--until`) is a usage error, not "no
 /// matching events", which an auditor would read as an answer.
 #[test]

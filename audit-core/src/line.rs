@@ -168,6 +168,64 @@ fn inspect_as<E: Failure>(line: &[u8]) -> Result<(LineInfo, FieldSpans), E> {
     top.finish(line)
 }
 
+/// The members of an event that SPEC §1 does not define ("Implementations may add fields":
+/// they are hashed, and [`crate::Event`] does not keep them), where they stand: an added
+/// top-level member as it is; members added inside `actor`, `resource` or `context` under that
+/// name, in an object of only them; members added to entries of `changes` under `changes`, as
+/// an array of `{"field": …, <added members>}` for the entries that have any. `None` when
+/// there are none. `event` is the parsed event line (`serde_json::from_str`).
+///
+/// ```
+/// use audit_core::line::added_fields;
+/// let event: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+///     r#"{"action":"a","actor":{"id":"u","kind":"user","team":"x"},"region":"eu","v":1}"#,
+/// ).unwrap();
+/// let added = serde_json::Value::Object(added_fields(&event).unwrap());
+/// assert_eq!(added, serde_json::json!({"actor": {"team": "x"}, "region": "eu"}));
+/// ```
+pub fn added_fields(
+    event: &serde_json::Map<String, serde_json::Value>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use serde_json::{Map, Value};
+    let defined = |keys: &[Key], name: &str| keys.iter().any(|key| key.name() == name.as_bytes());
+    let added_to = |value: &Value, keys: &[Key]| -> Option<Map<String, Value>> {
+        let added: Map<String, Value> = value
+            .as_object()?
+            .iter()
+            .filter(|(name, _)| !defined(keys, name))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        (!added.is_empty()).then_some(added)
+    };
+    let mut added = Map::new();
+    for (name, value) in event {
+        let nested = match name.as_str() {
+            "actor" => added_to(value, &ACTOR_KEYS).map(Value::Object),
+            "resource" => added_to(value, &RESOURCE_KEYS).map(Value::Object),
+            "context" => added_to(value, &CONTEXT_KEYS).map(Value::Object),
+            "changes" => {
+                let entries: Vec<Value> = value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|change| {
+                        let mut entry = added_to(change, &CHANGE_KEYS)?;
+                        entry.insert("field".to_string(), change.get("field").cloned().unwrap_or(Value::Null));
+                        Some(Value::Object(entry))
+                    })
+                    .collect();
+                (!entries.is_empty()).then_some(Value::Array(entries))
+            }
+            name if defined(&top::KEYS, name) => None,
+            _ => Some(value.clone()),
+        };
+        if let Some(nested) = nested {
+            added.insert(name.clone(), nested);
+        }
+    }
+    (!added.is_empty()).then_some(added)
+}
+
 /// Checks that `json` is one JSON value in RFC 8785 canonical form, whatever its shape.
 pub fn check_canonical(json: &[u8]) -> Result<(), FormatError> {
     let escapes = check_text(json)?;
@@ -281,6 +339,11 @@ impl Key {
             j += 1;
         }
         Key { text, len, words, masks }
+    }
+
+    /// The key's name (without quotes and colon).
+    fn name(&self) -> &[u8] {
+        &self.text[1..self.len - 2]
     }
 
     /// The key with its quotes (without the colon).
@@ -1153,6 +1216,27 @@ fn key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn added_fields_are_found_at_every_level_and_only_there() {
+        let event =
+            |json: &str| -> serde_json::Map<String, serde_json::Value> { serde_json::from_str(json).expect("json") };
+        let spec = r#"{"action":"a","actor":{"auth":"p","id":"u","kind":"user","session":"s"},"chain":"c","changes":[{"field":"f","new":1,"old":0}],"context":{"duration_us":1,"ip":"i","method":"m","path":"p","request_id":"r","route":"r","status":200,"user_agent":"u"},"details":{"x":1},"hash":"h","id":"i","justification":"j","outcome":"success","prev":"p","reason":"r","resource":{"id":"1","type":"t"},"seq":1,"tags":["t"],"ts":"t","v":1}"#;
+        assert_eq!(added_fields(&event(spec)), None, "every SPEC field, at every level");
+        let extended = r#"{"action":"a","actor":{"id":"u","kind":"user","team":7},"changes":[{"field":"f","new":1},{"field":"g","new":2,"unit":"kg"}],"context":{"geo":{"cc":"de"},"ip":"i"},"details":{"also":"free"},"resource":{"id":"1","tenant":"t1","type":"t"},"x-region":"eu"}"#;
+        let added = serde_json::Value::Object(added_fields(&event(extended)).expect("added"));
+        assert_eq!(
+            added,
+            serde_json::json!({
+                "actor": {"team": 7},
+                "changes": [{"field": "g", "unit": "kg"}],
+                "context": {"geo": {"cc": "de"}},
+                "resource": {"tenant": "t1"},
+                "x-region": "eu",
+            }),
+            "details is free-form: nothing in it is added"
+        );
+    }
 
     #[test]
     fn stop_mask_finds_the_first_stop_byte() {

@@ -7,7 +7,9 @@
 //!   line; the output is itself a (possibly partial) trail that `audit-trail verify --jsonl`
 //!   checks. For summaries (the failures report), one JSON object a line.
 //! - `csv` (the `csv` crate): a header row, then every field as text, values exact (nested
-//!   values as canonical JSON). Exact means that a recorded value starting with `=`, `+`, `-`,
+//!   values as canonical JSON); for events, a last column `added_fields` holds the members
+//!   another implementation added to an event (SPEC §1 allows them, and they are hashed), as
+//!   one canonical JSON object, empty when there are none. Exact means that a recorded value starting with `=`, `+`, `-`,
 //!   `@`, a tab or a carriage return is written as it is, and a spreadsheet opening the file
 //!   may take it for a formula (CSV injection, CWE-1236): the values are evidence and are not
 //!   altered, so a note on stderr counts them and says to import the columns as text.
@@ -95,6 +97,7 @@ impl Record for SealedEvent {
         "prev",
         "hash",
         "v",
+        "added_fields",
     ];
 
     fn table_row(&self) -> Vec<String> {
@@ -155,6 +158,7 @@ impl Record for SealedEvent {
             e.prev.to_string(),
             e.hash.to_string(),
             e.v.to_string(),
+            json_or_empty(added_fields(&self.line).as_ref()),
         ]
     }
 
@@ -264,6 +268,13 @@ impl Record for ChangedField<'_> {
     fn json_line(&self) -> String {
         self.event.line.clone()
     }
+}
+
+/// The members of a stored line that SPEC §1 does not define (another implementation's
+/// additions, hashed with the rest), as one object (see [`audit_core::line::added_fields`]).
+fn added_fields(line: &str) -> Option<serde_json::Value> {
+    let event: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).ok()?;
+    audit_core::line::added_fields(&event).map(serde_json::Value::Object)
 }
 
 /// A CSV field: `value` as canonical JSON (`null` is a value), empty when absent (no tags; no

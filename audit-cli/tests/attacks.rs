@@ -93,6 +93,38 @@ fn deleting_the_newest_events_is_truncation_against_the_checkpoint(db: &TestDb) 
 }
 on_all_backends!(deleting_the_newest_events_is_truncation_against_the_checkpoint);
 
+/// A chain with neither events nor a head row, checked against a checkpoint: it may be every
+/// event deleted with its head row (so the verdict stays "truncated", exit 1), or a mistyped
+/// `--chain`: a note names the chains the database holds (it said only "truncated at seq 1").
+fn a_chain_with_nothing_stored_against_a_checkpoint_is_truncated_and_the_chains_are_named(db: &TestDb) {
+    db.record_plain("default", 4);
+    let (key, verifier) = keygen(db.dir(), "log.key");
+    let cp = checkpoint(db, &key, "cp-4");
+
+    let output = run(&["verify", "--db", db.url(), "--chain", "defualt", "--checkpoint", s(&cp), "--key", &verifier]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 1: truncated\n");
+    let message = stderr(&output);
+    assert!(
+        message.contains("chain \"defualt\" has no events") && message.contains("\"default\" (4 events)"),
+        "{message}"
+    );
+
+    // Every event and the head row deleted: the same verdict; the note names what is left.
+    db.record_plain("other", 1);
+    db.as_superuser(vec![
+        db.statement("DELETE FROM audit_events WHERE chain = ?", vec!["default".into()]),
+        db.statement("DELETE FROM audit_chain_heads WHERE chain = ?", vec!["default".into()]),
+    ]);
+    let output = run(&["verify", "--db", db.url(), "--checkpoint", s(&cp), "--key", &verifier]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 1: truncated\n");
+    let message = stderr(&output);
+    assert!(message.contains("events 1..=4 were removed"), "{message}");
+    assert!(message.contains("its chains are \"other\" (1 events)"), "{message}");
+}
+on_all_backends!(a_chain_with_nothing_stored_against_a_checkpoint_is_truncated_and_the_chains_are_named);
+
 fn a_checkpoint_signed_by_another_key_is_refused(db: &TestDb) {
     db.record_plain("default", 5);
     let (_, verifier) = keygen(db.dir(), "log.key");

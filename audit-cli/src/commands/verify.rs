@@ -119,10 +119,15 @@ async fn verify_db(url: &str, chain: &str, checkpoint: Option<&Checkpoint>) -> R
     let report = store.verify_chain_with_progress(chain, verifier, |read| bar.set_position(read)).await;
     bar.finish_and_clear();
     let report = report.map_err(db_failure)?;
-    let verdict = Verdict::of_store(&report, checkpoint);
-    if verdict.is_valid() && verdict.verified == 0 {
-        // Nothing there: a mistyped --chain must not read as an empty, valid trail.
-        require_chain(&store, chain).await?;
+    let mut verdict = Verdict::of_store(&report, checkpoint);
+    if verdict.verified == 0 {
+        // Nothing there: a mistyped --chain must not read as an empty, valid trail. Against a
+        // checkpoint it is broken (truncated: every event may have been deleted with its head
+        // row), and stays so; a note names the chains there are, in case it was mistyped.
+        match require_chain(&store, chain).await {
+            Err(failure) if !verdict.is_valid() => verdict.notes.push(format!("note: {}", failure.0)),
+            result => result?,
+        }
     }
     Ok(verdict)
 }

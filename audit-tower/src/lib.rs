@@ -102,6 +102,11 @@
 //! Routes are named by their template (`/patients/{id}`); a request without a matched route
 //! is compared by its raw path.
 //!
+//! Layers may be stacked (one on the whole router, another on a nested router that audits
+//! more of its reads, say): a request is recorded once, by the outermost layer that audits
+//! it; a layer inside it passes the request through, and records the requests the outer one
+//! does not audit.
+//!
 //! ## The event (SPEC §1)
 //!
 //! | field | value |

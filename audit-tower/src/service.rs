@@ -1,5 +1,6 @@
 //! [`Audit`]: the service made by [`AuditLayer`](crate::AuditLayer).
 
+use crate::AuditHandle;
 use crate::future::ResponseFuture;
 use crate::layer::{AuditLayer, Config, Counters, UnhealthyPolicy};
 use crate::request::{CallGuard, Started, X_REQUEST_ID, try_record_only};
@@ -82,7 +83,9 @@ where
             Some(route) => route.as_str(),
             None => extensions.get::<OriginalUri>().map_or(request.uri().path(), |original| original.path()),
         };
-        if !self.config.audits(request.method(), route) {
+        // Not audited here, or audited already by an `AuditLayer` outside this one (one event a
+        // request: the outer layer's, whose handle authentication and handlers already see).
+        if !self.config.audits(request.method(), route) || extensions.get::<AuditHandle>().is_some() {
             return ResponseFuture::passthrough(self.inner.call(request));
         }
         let now = Instant::now();

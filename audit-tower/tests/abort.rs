@@ -26,6 +26,8 @@ async fn a_request_whose_client_disconnects_is_recorded_as_aborted() {
             "/reports/{id}",
             post(move |audit: AuditHandle| async move {
                 audit.set_actor(Actor::user("dana"));
+                // The layer's own reason takes precedence over the handler's.
+                audit.set_reason("still validating");
                 let Some((entered, dropped)) = channels.lock().expect("lock").take() else { return };
                 let _signal = DropSignal(dropped);
                 let _ = entered.send(audit.request_id().to_owned());

@@ -81,7 +81,20 @@ async fn a_panic_caught_outside_the_layer_is_recorded_as_a_panic() {
     // CatchPanicLayer outside: the panic unwinds through the layer's future, which is dropped
     // only later, once the panic is caught (no longer while unwinding).
     let (auditor, store) = common::auditor();
-    let app = exploding().layer(AuditLayer::new(auditor.clone())).layer(CatchPanicLayer::new());
+    // The handler gave a reason before it panicked: the layer's own (`panic`) takes precedence.
+    let app = Router::new()
+        .route(
+            "/explode",
+            post(|audit: audit_tower::AuditHandle| async move {
+                audit.set_reason("half done");
+                if true {
+                    panic!("handler bug");
+                }
+                StatusCode::OK
+            }),
+        )
+        .layer(AuditLayer::new(auditor.clone()))
+        .layer(CatchPanicLayer::new());
     let addr = common::serve(app).await;
     let reply = common::send(&common::client(), addr, "POST", "/explode", &[]).await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);

@@ -117,10 +117,11 @@ pub(crate) struct Config {
 impl Config {
     /// Whether a request is audited: never if its route is skipped; yes if its method is
     /// audited (`HEAD` is whenever `GET` is: axum runs the `GET` handler for it); for
-    /// `GET`/`HEAD`, yes if its route is sensitive. `route` is the matched template or, without
-    /// one, the whole path the client sent (compared exactly with skipped routes, by its end
-    /// with sensitive ones: [`is_or_ends_in`]).
-    pub(crate) fn audits(&self, method: &Method, route: &str) -> bool {
+    /// `GET`/`HEAD`, yes if its route is sensitive. `route` is the matched template
+    /// (`matched`) or, without one, the whole path the client sent: compared exactly with
+    /// skipped routes; with sensitive ones by its end, a template by [`is_or_ends_in`], a path
+    /// segment by segment by [`path_ends_in_template`].
+    pub(crate) fn audits(&self, method: &Method, route: &str, matched: bool) -> bool {
         if self.skipped_routes.iter().any(|r| **r == *route) {
             return false;
         }
@@ -128,7 +129,10 @@ impl Config {
             return true;
         }
         (method == Method::GET || method == Method::HEAD)
-            && self.sensitive_routes.iter().any(|r| is_or_ends_in(route, r))
+            && self.sensitive_routes.iter().any(|r| match matched {
+                true => is_or_ends_in(route, r),
+                false => path_ends_in_template(route, r),
+            })
     }
 
     /// Whether the response must wait for durability right now.
@@ -145,6 +149,53 @@ impl Config {
 /// `/patients/{id}`, not `/xpatients/{id}`).
 fn is_or_ends_in(route: &str, template: &str) -> bool {
     route == template || (template.starts_with('/') && route.ends_with(template))
+}
+
+/// Whether the raw `path` of a request without a matched route is what `template` matches, or
+/// ends in it after a prefix, segment by segment: a `{param}` segment of the template matches
+/// any segment, a last `{*rest}` any number of them; a literal one the segment percent-decoded
+/// (`%2D` is `-`). Empty and `.` segments of the path are passed over, as file servers resolve
+/// them (`/records//./a` reads `/records/a`). A path with a `..` segment, an encoded `/` or
+/// `\` cannot be resolved without decoding it whole: it matches every template (audited more,
+/// never less). Allocates nothing.
+fn path_ends_in_template(path: &str, template: &str) -> bool {
+    let kept = |segment: &&str| !segment.is_empty() && !decodes_to(segment, b".");
+    if path.split('/').any(|segment| decodes_to(segment, b"..")) || has_encoded_separator(path) {
+        return true;
+    }
+    let segments = || path.rsplit('/').filter(kept);
+    let last = template.rsplit('/').find(|segment| !segment.is_empty());
+    let wildcard = last.is_some_and(|segment| segment.starts_with("{*") && segment.ends_with('}'));
+    let fixed = || template.rsplit('/').filter(|segment| !segment.is_empty()).skip(usize::from(wildcard));
+    if last.is_none() {
+        // `/`: the root only.
+        return segments().next().is_none();
+    }
+    // Without a wildcard the template's last segment is the path's; with one, any number of
+    // the path's last segments are its.
+    let tails = if wildcard { segments().count() } else { 0 };
+    (0..=tails).any(|skip| {
+        let mut rest = segments().skip(skip);
+        fixed().all(|part| rest.next().is_some_and(|segment| segment_matches(part, segment)))
+    })
+}
+
+/// Whether one template segment matches one (raw) path segment.
+fn segment_matches(part: &str, segment: &str) -> bool {
+    (part.starts_with('{') && part.ends_with('}') && !part.starts_with("{{")) || decodes_to(segment, part.as_bytes())
+}
+
+/// Whether the raw segment `segment` percent-decodes to `expected`.
+fn decodes_to(segment: &str, expected: &[u8]) -> bool {
+    crate::request::percent_decoded(segment).eq(expected.iter().copied())
+}
+
+/// Whether `path` holds a percent-encoded `/` or `\`.
+fn has_encoded_separator(path: &str) -> bool {
+    path.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && (w[1] == b'2' && w[2].eq_ignore_ascii_case(&b'f') || w[1] == b'5' && w[2].eq_ignore_ascii_case(&b'c'))
+    })
 }
 
 /// Records audited HTTP requests as audit events: a [`tower_layer::Layer`] for
@@ -217,8 +268,12 @@ impl AuditLayer {
     /// router nested at `/api`), and the template as the nested router names it must not stop
     /// matching when someone nests it. (So `"/patients/{id}"` also matches the same route
     /// nested anywhere else: a read audited more, never one less.) For a request without a
-    /// `MatchedPath` (a service outside a `Router`, a router's fallback), templates are
-    /// compared the same way with the whole path the client sent, without its query.
+    /// `MatchedPath` (a service outside a `Router`, a `nest_service` such as `ServeDir`, a
+    /// router's fallback), the whole path the client sent, without its query, is matched the
+    /// same way segment by segment: a `{param}` segment matches any one, a last `{*rest}` any
+    /// number, a literal one the segment percent-decoded; empty and `.` segments are passed
+    /// over, and a path with a `..` segment or an encoded `/` or `\` is taken for sensitive
+    /// (as a file server resolves them, they might name a sensitive file).
     pub fn with_sensitive_routes<I>(mut self, routes: I) -> Self
     where
         I: IntoIterator,
@@ -341,5 +396,45 @@ impl<S> Layer<S> for AuditLayer {
 
     fn layer(&self, inner: S) -> Audit<S> {
         Audit::from_config(inner, Arc::clone(&self.config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_ends_in_template;
+
+    #[test]
+    fn a_raw_path_matches_a_template_segment_by_segment() {
+        let sensitive = |path: &str, template: &str| path_ends_in_template(path, template);
+        for path in [
+            "/patients/7",
+            "/api/v1/patients/7",
+            "/patients//7",
+            "/patients/./7",
+            "//patients/7/",
+            "/%70atients/7",
+            "/patients/%2E/7",
+        ] {
+            assert!(sensitive(path, "/patients/{id}"), "{path}");
+        }
+        for path in ["/patients", "/patients/7/notes", "/xpatients/7", "/", "/patient/7"] {
+            assert!(!sensitive(path, "/patients/{id}"), "{path}");
+        }
+        // Literal files, however the client spells them.
+        for path in ["/records/patient-7.pdf", "/records/patient%2D7.pdf", "/records//./patient-7.pdf"] {
+            assert!(sensitive(path, "/records/patient-7.pdf"), "{path}");
+        }
+        assert!(!sensitive("/records/patient-8.pdf", "/records/patient-7.pdf"));
+        // A last wildcard: any number of segments after the literal ones.
+        for path in ["/files", "/files/a", "/files/a/b/c.pdf", "/v2/files/a"] {
+            assert!(sensitive(path, "/files/{*rest}"), "{path}");
+        }
+        assert!(!sensitive("/filesx/a", "/files/{*rest}"));
+        // What cannot be resolved segment by segment is taken for sensitive.
+        for path in ["/public/../patients/7", "/public/%2e%2E/x", "/records%2Fpatient-7.pdf", "/a%5cb"] {
+            assert!(sensitive(path, "/patients/{id}"), "{path}");
+        }
+        // The root.
+        assert!(sensitive("/", "/") && sensitive("//", "/") && !sensitive("/a", "/"));
     }
 }

@@ -100,7 +100,9 @@
 //! - never the skipped routes ([`AuditLayer::with_skipped_routes`]).
 //!
 //! Routes are named by their template (`/patients/{id}`); a request without a matched route
-//! is compared by its raw path.
+//! (a `nest_service` such as `ServeDir`, a fallback, a service outside a `Router`) is matched
+//! by its raw path, segment by segment, percent-decoded (see
+//! [`AuditLayer::with_sensitive_routes`]).
 //!
 //! Layers may be stacked (one on the whole router, another on a nested router that audits
 //! more of its reads, say): a request is recorded once, by the outermost layer that audits

@@ -472,25 +472,30 @@ fn param_segment(segment: &str) -> Option<(&str, bool)> {
 
 /// `%XX` (two hex digits) as the byte it names; anything else as it is.
 fn percent_decode(input: &str) -> Vec<u8> {
+    percent_decoded(input).collect()
+}
+
+/// The bytes of `input` percent-decoded (`%` not followed by two hex digits is kept as it is),
+/// without allocating.
+pub(crate) fn percent_decoded(input: &str) -> impl Iterator<Item = u8> + '_ {
     fn hex(digit: u8) -> Option<u8> {
         char::from(digit).to_digit(16).and_then(|d| u8::try_from(d).ok())
     }
     let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while let Some(&byte) = bytes.get(i) {
+    std::iter::from_fn(move || {
+        let &byte = bytes.get(i)?;
         if byte == b'%'
             && let (Some(high), Some(low)) =
                 (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
         {
-            out.push(high << 4 | low);
             i += 3;
+            Some(high << 4 | low)
         } else {
-            out.push(byte);
             i += 1;
+            Some(byte)
         }
-    }
-    out
+    })
 }
 
 /// The resource named by a route template and its parameters.

@@ -79,13 +79,13 @@ where
         let extensions = request.extensions();
         // The matched route's template; without one, the whole path the client sent (a nested
         // router sees it with its prefix stripped), as `context.path` records it.
-        let route = match extensions.get::<MatchedPath>() {
-            Some(route) => route.as_str(),
-            None => extensions.get::<OriginalUri>().map_or(request.uri().path(), |original| original.path()),
+        let (route, matched) = match extensions.get::<MatchedPath>() {
+            Some(route) => (route.as_str(), true),
+            None => (extensions.get::<OriginalUri>().map_or(request.uri().path(), |original| original.path()), false),
         };
         // Not audited here, or audited already by an `AuditLayer` outside this one (one event a
         // request: the outer layer's, whose handle authentication and handlers already see).
-        if !self.config.audits(request.method(), route) || extensions.get::<AuditHandle>().is_some() {
+        if !self.config.audits(request.method(), route, matched) || extensions.get::<AuditHandle>().is_some() {
             return ResponseFuture::passthrough(self.inner.call(request));
         }
         let now = Instant::now();

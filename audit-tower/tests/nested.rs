@@ -135,3 +135,35 @@ async fn a_sensitive_route_is_audited_under_a_nesting_prefix() {
         "the nested sensitive read is audited, /xpatients is not /patients, a skipped route is skipped only as named"
     );
 }
+
+/// Reads served without a matched route (a `nest_service` file server, here one that resolves
+/// paths as `ServeDir` does: percent-decoded, empty and `.` segments passed over) are matched
+/// against sensitive templates segment by segment: every spelling of a sensitive file is
+/// audited (a template never matched a raw path, and `/records/patient%2D7.pdf` dodged the
+/// literal `/records/patient-7.pdf`).
+#[tokio::test]
+async fn reads_served_without_a_matched_route_match_sensitive_templates() {
+    let (auditor, store) = common::auditor();
+    let files = tower::service_fn(|_request: http::Request<axum::body::Body>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(axum::body::Body::from("file")))
+    });
+    let app = Router::new()
+        .nest_service("/records", files)
+        .fallback(|| async { "fallback" })
+        .layer(AuditLayer::new(auditor).with_sensitive_routes(["/records/patient-7.pdf", "/patients/{id}"]));
+    let get = |path: &str| http::Request::get(path).body(axum::body::Body::empty()).expect("request");
+    let audited = [
+        "/records/patient-7.pdf",
+        "/records/patient%2D7.pdf",
+        "/records//patient-7.pdf",
+        "/records/./patient-7.pdf",
+        "/records/x/../patient-7.pdf",
+        "/patients/7",
+    ];
+    for path in audited.into_iter().chain(["/records/patient-8.pdf", "/patients"]) {
+        let response = app.clone().oneshot(get(path)).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    let paths: Vec<String> = common::events(&store).into_iter().filter_map(|e| e.context.path).collect();
+    assert_eq!(paths, audited, "every spelling of a sensitive read, and only those");
+}

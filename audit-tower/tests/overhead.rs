@@ -31,9 +31,10 @@ fn unaudited_requests_do_not_allocate() {
         (Method::GET, "/items/1"),
         (Method::HEAD, "/items/1"),
         (Method::OPTIONS, "/items/1"),
-        (Method::GET, "/patients/1"), // a path, not the sensitive template
-        (Method::POST, "/health"),    // skipped
-        (Method::DELETE, "/health"),  // skipped
+        (Method::GET, "/patients"),  // not the sensitive template (no id)
+        (Method::GET, "/doctors/1"), // another route
+        (Method::POST, "/health"),   // skipped
+        (Method::DELETE, "/health"), // skipped
     ];
     for (method, path) in unaudited {
         let request = Request::builder().method(method.clone()).uri(path).body(()).expect("request");

@@ -224,6 +224,44 @@ async fn flush_records_an_autocommit_update_without_returning(testdb: TestDb) {
 }
 on_all_backends!(flush_records_an_autocommit_update_without_returning);
 
+/// The same task writes a row again after an `update_without_returning` of it: the update's
+/// `after_save` will not come, so its stand-in is recorded then, before the new write. It
+/// waited for the expiry or `flush`, and the trail read `create`, `delete`, then the update of
+/// the deleted row (a record's last change named an update after its deletion).
+async fn a_held_stand_in_is_recorded_before_the_same_tasks_next_write_of_its_row(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    let row = user("a@x").insert(&h.db).await.expect("insert");
+    let mut am = row.clone().into_active_model();
+    am.score = Set(3);
+    am.update_without_returning(&h.db).await.expect("update");
+    sea_orm::ModelTrait::delete(row.clone(), &h.db).await.expect("delete");
+    // Another row's write of the same task leaves nothing held behind either.
+    let other = user("b@x").insert(&h.db).await.expect("insert");
+    let mut am = other.into_active_model();
+    am.score = Set(4);
+    am.update_without_returning(&h.db).await.expect("update");
+    h.db.flush().await.expect("flush");
+
+    h.auditor.shutdown().await;
+    let events = h.events();
+    let actions: Vec<(&str, &str)> = events.iter().map(|e| (e.action.as_str(), e.resource.id.as_str())).collect();
+    let (a, b) = (row.id.to_string(), (row.id + 1).to_string());
+    assert_eq!(
+        actions,
+        [
+            ("create", a.as_str()),
+            ("bulk", a.as_str()),
+            ("delete", a.as_str()),
+            ("create", b.as_str()),
+            ("bulk", b.as_str())
+        ],
+        "{events:#?}"
+    );
+    assert_eq!(orm_common::change(&events[1], "score"), Some((Some(json!(0)), None)));
+    h.testdb.cleanup().await;
+}
+on_all_backends!(a_held_stand_in_is_recorded_before_the_same_tasks_next_write_of_its_row);
+
 /// `flush` queues those stand-ins before it returns, waiting for room in a full queue: it
 /// handed them to a task of its own and returned at once, and the `shutdown` that follows it
 /// (as documented) refused them, the committed update's event lost without a word.

@@ -239,10 +239,12 @@
 //!   transaction it is sealed at commit in the write's place (and dropped with a savepoint
 //!   rolled back); on the autocommit connection it is recorded when the task's read-back of
 //!   the row (a statement that names its table and binds its key) is dropped, and an
-//!   `update_without_returning` there after its hook has not come for 60 s, at the next
-//!   hooked write or statement, or at [`AuditedDb::flush`]. A hook that comes after its
-//!   stand-in was recorded so records nothing: the write is in the trail once, as its
-//!   stand-in.
+//!   `update_without_returning` there when the same task writes the row again (before that
+//!   write), or after its hook has not come for 60 s, at the next hooked write or statement,
+//!   or at [`AuditedDb::flush`]. A hook that comes after its stand-in was recorded so records
+//!   nothing: the write is in the trail once, as its stand-in. (The mark that says so is kept
+//!   for another 60 s: a hook later than that, two minutes after its statement, records its
+//!   event as well.)
 //! - Hooked writes are matched to their statement by task, verb and table, and by what the
 //!   statement binds: for updates and deletes the key values it ends with (`… WHERE pk =
 //!   $n`), for inserts one value per column the model sets (a multi-row INSERT takes the

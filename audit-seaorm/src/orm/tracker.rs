@@ -425,8 +425,9 @@ impl Tracker {
     }
 
     /// Registers a `before_*` announcement. Returns the held stand-ins whose hook has not come
-    /// for [`STALE_AFTER`] (an `update_without_returning` on the autocommit connection): they
-    /// are recorded now.
+    /// for [`STALE_AFTER`] (an `update_without_returning` on the autocommit connection), and
+    /// those of earlier writes of the same row by the same task (whose hooks will not come
+    /// now): they are recorded now, before this write.
     pub(crate) fn begin(
         &mut self,
         token: Token,
@@ -438,11 +439,18 @@ impl Tracker {
             self.tokens.retain(|t| t.since.elapsed() < STALE_AFTER);
             self.pending.retain(|_, p| p.since.elapsed() < STALE_AFTER);
         }
-        let expired = self.expire();
+        let mut expired = self.expire();
         if token.key.is_some() {
             for ran in &mut self.ran {
                 if ran.token.same_row(&token) {
                     ran.claimable = false;
+                }
+                // The same task writes the row again: the hook of its earlier write, which
+                // would have come before this, will not come. Its held stand-in is recorded now,
+                // before this write, not after it at the expiry (a record's last change would
+                // read as an update after its deletion).
+                if ran.token.task == token.task && ran.token.table == token.table && ran.token.key == token.key {
+                    expired.extend(ran.take_held());
                 }
             }
             // A new announcement for the row replaces one that sent no statement. (Inserts,

@@ -33,7 +33,11 @@ pub enum Delivery {
     /// [`AuditedDb::recover_outbox`] seals them (exactly once: each row carries its event id,
     /// and a row whose id the store already has is not sealed again; if a recovery and the
     /// commit that wrote the row seal it at the same moment, the store refuses the second
-    /// copy and both take the event as sealed).
+    /// copy and both take the event as sealed). The SQL store and `MemoryStore` refuse an id
+    /// they hold; audit-core's `JsonlStore` does not look ids up, so with it run the recovery
+    /// only where no commit of the outbox can be sealing (at start, before serving, as
+    /// [`AuditedDb::recover_outbox`] says) or with an age that covers the sealing
+    /// ([`AuditedDb::recover_outbox_older_than`]).
     Outbox {
         /// The audit store the auditor writes to (to recognise events already sealed).
         store: Arc<dyn AuditStore>,

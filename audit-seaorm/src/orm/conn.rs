@@ -97,27 +97,53 @@ pub(crate) struct DbShared {
     /// Outbox rows whose events are durable, waiting to be deleted inside the next writing
     /// transaction (saves a commit, and its fsync, per transaction).
     sealed: Mutex<Vec<String>>,
-    /// Outermost commits running in their own task ([`AuditedTransaction::commit`]), which
-    /// [`AuditedDb::flush`] waits for; `commit_done` wakes it as each ends.
-    commits_in_flight: AtomicUsize,
-    commit_done: tokio::sync::Notify,
+    /// Work that finishes whatever happens to its caller, which [`AuditedDb::flush`] waits for.
+    pub(super) in_flight: Arc<InFlight>,
 }
 
-/// Counts a commit running (in its caller, or finished by a task of its own when the caller
-/// dropped it) for as long as it lives (also when it panics).
-struct CommitInFlight(Arc<DbShared>);
+/// What [`AuditedDb::flush`] waits for: outermost commits ([`AuditedTransaction::commit`]) and
+/// hand-offs of events to the auditor queued by a task of their own (the autocommit hand-off
+/// that waits for room in a full queue, stand-ins recorded without waiting), which go on when
+/// their caller stops waiting; `done` wakes it as each ends.
+#[derive(Default)]
+pub(super) struct InFlight {
+    count: AtomicUsize,
+    done: tokio::sync::Notify,
+}
 
-impl CommitInFlight {
-    fn new(shared: &Arc<DbShared>) -> CommitInFlight {
-        shared.commits_in_flight.fetch_add(1, Ordering::AcqRel);
-        CommitInFlight(Arc::clone(shared))
+impl InFlight {
+    /// Counts one more until the returned guard is dropped.
+    pub(super) fn start(self: &Arc<InFlight>) -> InFlightGuard {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard(Arc::clone(self))
+    }
+
+    /// Whether none is counted now.
+    fn is_idle(&self) -> bool {
+        self.count.load(Ordering::Acquire) == 0
+    }
+
+    /// Returns once none is counted.
+    async fn none_left(&self) {
+        loop {
+            // Created before the count is read: an end between the two still wakes it.
+            let done = self.done.notified();
+            if self.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            done.await;
+        }
     }
 }
 
-impl Drop for CommitInFlight {
+/// Counts a commit or a hand-off running (in its caller, or finished by a task of its own when
+/// the caller dropped it) for as long as it lives (also when it panics).
+pub(super) struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        self.0.commits_in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.0.commit_done.notify_waiters();
+        self.0.count.fetch_sub(1, Ordering::AcqRel);
+        self.0.done.notify_waiters();
     }
 }
 
@@ -210,8 +236,7 @@ impl AuditedDbBuilder {
                 auto_ran: AtomicUsize::new(0),
                 crash: Mutex::new(None),
                 sealed: Mutex::new(Vec::new()),
-                commits_in_flight: AtomicUsize::new(0),
-                commit_done: tokio::sync::Notify::new(),
+                in_flight: Arc::default(),
             }),
         }
     }
@@ -341,9 +366,12 @@ impl AuditedDb {
         Ok(())
     }
 
-    /// At shutdown, once the application has stopped writing: waits for the commits still
-    /// whose callers stopped waiting (a request cancelled by a shutdown's deadline: their
-    /// `COMMIT` and hand-off go on in a task, see [`AuditedTransaction::commit`]),
+    /// At shutdown, once the application has stopped writing: waits for the commits and the
+    /// hand-offs of events whose callers stopped waiting (a request cancelled by a shutdown's
+    /// deadline: a commit's `COMMIT` and hand-off go on in a task, see
+    /// [`AuditedTransaction::commit`], and so does the hand-off of a write directly on this
+    /// connection that waits for room in the auditor's queue, or of stand-ins recorded without
+    /// waiting),
     /// records the writes directly on this connection whose `after_*` hook never came (an
     /// `update_without_returning`; see the module's limits), which would otherwise wait up to
     /// a minute (queued before this returns, waiting for room in the auditor's queue if need
@@ -351,14 +379,7 @@ impl AuditedDb {
     /// shut the auditor down. An error if the auditor refuses those events (it was shut down
     /// first).
     pub async fn flush(&self) -> Result<(), DbErr> {
-        loop {
-            // Created before the count is read: an end between the two still wakes it.
-            let done = self.shared.commit_done.notified();
-            if self.shared.commits_in_flight.load(Ordering::Acquire) == 0 {
-                break;
-            }
-            done.await;
-        }
+        self.shared.in_flight.none_left().await;
         let held = lock(&self.shared.auto).take_all_held();
         self.shared.queue_stand_ins(held).await.map_err(record_error)?;
         self.flush_outbox().await
@@ -375,7 +396,7 @@ impl AuditedDb {
 /// the order the writes happened; a rollback, an error or a drop discards them. A nested
 /// `begin` is a savepoint: rolling it back (or dropping it) drops only its own events.
 pub struct AuditedTransaction {
-    inner: DatabaseTransaction,
+    inner: DriverTxn,
     shared: Arc<DbShared>,
     guard: TxGuard,
     outermost: bool,
@@ -384,6 +405,71 @@ pub struct AuditedTransaction {
 impl std::fmt::Debug for AuditedTransaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditedTransaction").field("outermost", &self.outermost).finish_non_exhaustive()
+    }
+}
+
+/// The driver's transaction (or savepoint) under an [`AuditedTransaction`]. sea-orm's own drop
+/// of a `DatabaseTransaction` panics ("Fail to rollback transaction") and queues no rollback
+/// if the connection is locked then, as it is while a savepoint's `RELEASE` goes on in a task
+/// of its own (its `commit()` future was dropped in flight, see [`AuditedTransaction::commit`]).
+/// Dropped meanwhile, this one is rolled back by a task of its own once the connection is free;
+/// and sea-orm's `commit`, `rollback` and `begin`, which fail the same way when dropped while
+/// they wait for the connection, are called only once no such task is left.
+struct DriverTxn {
+    /// `None` once taken by [`DriverTxn::take`] (or the drop).
+    txn: Option<DatabaseTransaction>,
+    /// The tasks of this transaction that hold or wait for its connection: `RELEASE`s, and
+    /// rollbacks of levels dropped meanwhile (shared by every level).
+    busy: Arc<InFlight>,
+    /// The runtime the transaction began on, for a rollback by a task of its own.
+    runtime: Option<tokio::runtime::Handle>,
+    state: Arc<Mutex<TxState>>,
+    level: u32,
+}
+
+impl DriverTxn {
+    fn new(txn: DatabaseTransaction, busy: Arc<InFlight>, state: Arc<Mutex<TxState>>, level: u32) -> DriverTxn {
+        DriverTxn { txn: Some(txn), busy, runtime: tokio::runtime::Handle::try_current().ok(), state, level }
+    }
+
+    /// The transaction, for statements.
+    fn get(&self) -> &DatabaseTransaction {
+        self.txn.as_ref().expect("a DriverTxn is taken only by `take` (consuming it) and by its drop")
+    }
+
+    /// The transaction, once no task of it uses the connection: for sea-orm's `begin`.
+    async fn ready(&self) -> &DatabaseTransaction {
+        self.busy.none_left().await;
+        self.get()
+    }
+
+    /// The transaction, once no task of it uses the connection: for sea-orm's `commit` and
+    /// `rollback`.
+    async fn take(mut self) -> DatabaseTransaction {
+        self.busy.none_left().await;
+        self.txn.take().expect("a DriverTxn is taken only by `take` (consuming it) and by its drop")
+    }
+}
+
+impl Drop for DriverTxn {
+    fn drop(&mut self) {
+        let Some(txn) = self.txn.take() else { return };
+        if self.busy.is_idle() {
+            return; // sea-orm's own drop queues the rollback
+        }
+        let Some(runtime) = self.runtime.take().or_else(|| tokio::runtime::Handle::try_current().ok()) else {
+            return;
+        };
+        if self.level > 0 {
+            lock(&self.state).rolled_back_late = true;
+        }
+        let in_use = self.busy.start();
+        drop(runtime.spawn(async move {
+            let _in_use = in_use;
+            // Waits for the connection. A failure ends the transaction all the same (sea-orm's
+            // drop queues the rollback again, the connection being free by then).
+            let _ = txn.rollback().await;
+        }));
     }
 }
 
@@ -403,6 +489,12 @@ pub(crate) struct TxState {
     /// but a rollback of the whole transaction is sure to end it as the database sees it: every
     /// statement, savepoint and commit through it is refused.
     pub(crate) lost: bool,
+    /// A savepoint was dropped while a task of the transaction held its connection (the
+    /// `RELEASE` of a savepoint begun inside it, whose `commit()` future was dropped): its
+    /// rollback was left to a task, which waits for the connection and may come after
+    /// statements sent meanwhile through the enclosing levels. As for [`TxState::lost`],
+    /// every statement, savepoint and commit through it is refused.
+    rolled_back_late: bool,
     /// Which levels are open (index: level; 0 is the transaction itself). The driver ends
     /// savepoints by depth, not by name: savepoints must end innermost first.
     open: Vec<bool>,
@@ -420,6 +512,7 @@ impl Default for TxState {
             events: Vec::new(),
             aborted_at: None,
             lost: false,
+            rolled_back_late: false,
             open: vec![true],
             out_of_order_from: None,
         }
@@ -436,6 +529,8 @@ impl TxState {
     fn refusal(&self) -> Option<&'static str> {
         if self.lost {
             Some(SAVEPOINT_NOT_BEGUN)
+        } else if self.rolled_back_late {
+            Some(DROPPED_DURING_RELEASE)
         } else if self.out_of_order_from.is_some() {
             Some(ENDED_OUT_OF_ORDER)
         } else {
@@ -580,6 +675,13 @@ pub(super) fn refuse_after_rollback(target: Target<'_>, backend: DbBackend) -> R
 const SAVEPOINT_NOT_BEGUN: &str = "audit_seaorm: a savepoint of this transaction could not be begun, and the driver \
                                    rolled back part of the transaction or all of it as it gave up; roll the whole \
                                    transaction back and retry it";
+
+/// Why statements through a transaction are refused after one of its savepoints was dropped
+/// while a savepoint begun inside it was being released ([`TxState::rolled_back_late`]).
+const DROPPED_DURING_RELEASE: &str = "audit_seaorm: a savepoint of this transaction was dropped while a savepoint begun \
+                                      inside it was still being released (its commit() future was dropped), and \
+                                      its rollback waits for that release, after statements sent meanwhile: roll \
+                                      the whole transaction back and retry it";
 
 /// Why statements through a transaction whose savepoints ended out of order are refused.
 const ENDED_OUT_OF_ORDER: &str = "audit_seaorm: a savepoint (or the transaction) ended while a savepoint begun inside it \
@@ -727,7 +829,10 @@ impl DbShared {
         })?;
         if !rest.is_empty() {
             let auditor = self.auditor.clone();
+            // Counted until the task ends, for `flush`, after which the auditor is shut down.
+            let in_flight = self.in_flight.start();
             let queueing = tokio::spawn(async move {
+                let _in_flight = in_flight;
                 let mut tickets = Vec::with_capacity(rest.len());
                 for draft in rest {
                     tickets.push(auditor.record_buffered(draft).await?);
@@ -1319,39 +1424,44 @@ impl Outcome for Vec<QueryResult> {
     }
 }
 
-/// `ConnectionTrait` for a wrapper: every statement goes to the connection or transaction in
-/// field `$inner` through [`DbShared::intercept`], on behalf of the transaction (or autocommit)
-/// that `$target` names.
+/// `ConnectionTrait` for a wrapper: every statement goes to the connection or transaction that
+/// `$inner` names (with `$this` the wrapper) through [`DbShared::intercept`], on behalf of the
+/// transaction (or autocommit) that `$target` names.
 macro_rules! intercepting_connection {
-    ($wrapper:ty, $inner:ident, |$this:ident| $target:expr) => {
+    ($wrapper:ty, |$this:ident| $inner:expr, $target:expr) => {
         #[async_trait::async_trait]
         impl ConnectionTrait for $wrapper {
             fn get_database_backend(&self) -> DbBackend {
-                self.$inner.get_database_backend()
+                let $this = self;
+                ConnectionTrait::get_database_backend($inner)
             }
 
             async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
                 let $this = self;
-                self.shared.intercept($target, &self.$inner, stmt, |s| self.$inner.execute_raw(s)).await
+                let inner = $inner;
+                self.shared.intercept($target, inner, stmt, |s| inner.execute_raw(s)).await
             }
 
             async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
                 let $this = self;
-                self.shared.intercept_unprepared($target, &self.$inner, sql).await
+                self.shared.intercept_unprepared($target, $inner, sql).await
             }
 
             async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
                 let $this = self;
-                self.shared.intercept($target, &self.$inner, stmt, |s| self.$inner.query_one_raw(s)).await
+                let inner = $inner;
+                self.shared.intercept($target, inner, stmt, |s| inner.query_one_raw(s)).await
             }
 
             async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
                 let $this = self;
-                self.shared.intercept($target, &self.$inner, stmt, |s| self.$inner.query_all_raw(s)).await
+                let inner = $inner;
+                self.shared.intercept($target, inner, stmt, |s| inner.query_all_raw(s)).await
             }
 
             fn support_returning(&self) -> bool {
-                self.$inner.support_returning()
+                let $this = self;
+                ConnectionTrait::support_returning($inner)
             }
         }
 
@@ -1362,7 +1472,8 @@ macro_rules! intercepting_connection {
             type Stream<'a> = super::stream::RowStream<'a>;
 
             fn get_database_backend(&self) -> DbBackend {
-                ConnectionTrait::get_database_backend(&self.$inner)
+                let $this = self;
+                ConnectionTrait::get_database_backend($inner)
             }
 
             fn stream_raw<'a>(
@@ -1370,24 +1481,25 @@ macro_rules! intercepting_connection {
                 stmt: Statement,
             ) -> Pin<Box<dyn Future<Output = Result<Self::Stream<'a>, DbErr>> + Send + 'a>> {
                 let $this = self;
-                Box::pin(self.shared.stream($target, &self.$inner, stmt))
+                Box::pin(self.shared.stream($target, $inner, stmt))
             }
         }
     };
 }
 
-intercepting_connection!(AuditedDb, conn, |_db| Target::Auto);
-intercepting_connection!(AuditedTransaction, inner, |txn| txn.target());
+intercepting_connection!(AuditedDb, |db| &db.conn, Target::Auto);
+intercepting_connection!(AuditedTransaction, |txn| txn.inner.get(), txn.target());
 
 // ---------------------------------------------------------------------------------------
 // Transactions
 
 impl AuditedDb {
     fn wrap(&self, inner: DatabaseTransaction) -> AuditedTransaction {
+        let state = Arc::new(Mutex::new(TxState::default()));
         AuditedTransaction {
-            inner,
+            inner: DriverTxn::new(inner, Arc::default(), Arc::clone(&state), 0),
             shared: Arc::clone(&self.shared),
-            guard: TxGuard { state: Arc::new(Mutex::new(TxState::default())), mark: 0, level: 0, finished: false },
+            guard: TxGuard { state, mark: 0, level: 0, finished: false },
             outermost: true,
         }
     }
@@ -1430,10 +1542,11 @@ impl AuditedTransaction {
             state.open[level] = true;
             state.events.len()
         };
+        let level = self.guard.level + 1;
         AuditedTransaction {
-            inner,
+            inner: DriverTxn::new(inner, Arc::clone(&self.inner.busy), Arc::clone(&self.guard.state), level),
             shared: Arc::clone(&self.shared),
-            guard: TxGuard { state: Arc::clone(&self.guard.state), mark, level: self.guard.level + 1, finished: false },
+            guard: TxGuard { state: Arc::clone(&self.guard.state), mark, level, finished: false },
             outermost: false,
         }
     }
@@ -1444,12 +1557,12 @@ impl AuditedTransaction {
 
     /// The database backend (inherent, as on [`AuditedDb::get_database_backend`]).
     pub fn get_database_backend(&self) -> DbBackend {
-        ConnectionTrait::get_database_backend(&self.inner)
+        ConnectionTrait::get_database_backend(self.inner.get())
     }
 
     /// The plain transaction underneath (writes through it are neither seen nor audited).
     pub(crate) fn raw(&self) -> &DatabaseTransaction {
-        &self.inner
+        self.inner.get()
     }
 
     /// `result` of a statement an audited helper ran on [`AuditedTransaction::raw`]: a failure
@@ -1457,7 +1570,7 @@ impl AuditedTransaction {
     /// back), and statements are refused once the database ended the transaction.
     pub(crate) async fn raw_result<T>(&self, result: Result<T, DbErr>) -> Result<T, DbErr> {
         let backend = self.get_database_backend();
-        self.shared.note_failure(self.target(), backend, result.as_ref().err(), &self.inner).await;
+        self.shared.note_failure(self.target(), backend, result.as_ref().err(), self.inner.get()).await;
         result
     }
 
@@ -1482,10 +1595,15 @@ impl AuditedTransaction {
     /// events to the auditor and returns once they are durable. Once called, it finishes even
     /// if the caller stops waiting (the change may be committed, and then its events must
     /// follow): dropped, it goes on in a task of its own, which [`AuditedDb::flush`] waits
-    /// for. For a savepoint: releases it
-    /// (its events stay with the enclosing transaction).
+    /// for. For a savepoint: releases it (its events stay with the enclosing transaction);
+    /// dropped, the `RELEASE` goes on in a task of its own too. An enclosing level dropped
+    /// meanwhile (the handler holding both was dropped) is rolled back once it is done; a
+    /// savepoint dropped so leaves its enclosing transaction to be rolled back whole
+    /// (statements and commit refused), its rollback coming late.
     pub async fn commit(self) -> Result<(), DbErr> {
         let AuditedTransaction { inner, shared, mut guard, outermost } = self;
+        let busy = Arc::clone(&inner.busy);
+        let inner = inner.take().await;
         let refused = {
             let state = lock(&guard.state);
             // Committing with a savepoint still open inside would end them out of order.
@@ -1500,8 +1618,11 @@ impl AuditedTransaction {
         if !outermost {
             // `RELEASE` too finishes if the caller stops waiting: once sent, the server may have
             // released the savepoint into the enclosing transaction, whose commit would then
-            // commit its rows, and the savepoint's events must stay with it.
+            // commit its rows, and the savepoint's events must stay with it. Counted while it
+            // runs: an enclosing level dropped meanwhile is rolled back after it (`DriverTxn`).
+            let in_use = busy.start();
             let release = async move {
+                let _in_use = in_use;
                 let mut guard = guard;
                 inner.commit().await?;
                 guard.finished = true;
@@ -1542,7 +1663,7 @@ impl AuditedTransaction {
         // follow (direct delivery has no other copy of them; the outbox's would wait for the
         // next start). They run here, and in a task of their own only if this is dropped
         // before they are done.
-        let in_flight = CommitInFlight::new(&shared);
+        let in_flight = shared.in_flight.start();
         let finish = async move {
             let _in_flight = in_flight;
             let mut guard = guard; // the whole guard: it notes, when dropped, how the commit ended
@@ -1570,7 +1691,7 @@ impl AuditedTransaction {
     /// Rolls back (the savepoint, if nested) and drops the events it buffered.
     pub async fn rollback(self) -> Result<(), DbErr> {
         let AuditedTransaction { inner, guard, .. } = self;
-        let result = inner.rollback().await;
+        let result = inner.take().await.rollback().await;
         drop(guard); // not finished: truncates to its mark
         result
     }
@@ -1664,7 +1785,7 @@ impl TransactionTrait for AuditedTransaction {
 
     async fn begin(&self) -> Result<AuditedTransaction, DbErr> {
         self.may_nest()?;
-        self.nested(self.inner.begin().await)
+        self.nested(self.inner.ready().await.begin().await)
     }
 
     async fn begin_with_config(
@@ -1673,12 +1794,12 @@ impl TransactionTrait for AuditedTransaction {
         access_mode: Option<AccessMode>,
     ) -> Result<AuditedTransaction, DbErr> {
         self.may_nest()?;
-        self.nested(self.inner.begin_with_config(isolation_level, access_mode).await)
+        self.nested(self.inner.ready().await.begin_with_config(isolation_level, access_mode).await)
     }
 
     async fn begin_with_options(&self, options: TransactionOptions) -> Result<AuditedTransaction, DbErr> {
         self.may_nest()?;
-        self.nested(self.inner.begin_with_options(options).await)
+        self.nested(self.inner.ready().await.begin_with_options(options).await)
     }
 
     async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>

@@ -5,7 +5,7 @@
 //! task's read-back of the row was dropped ([`StandInGuard`]), a minute passed, or
 //! [`crate::orm::AuditedDb::flush`].
 
-use super::conn::{DbShared, Target, lock, without_scope};
+use super::conn::{DbShared, InFlightGuard, Target, lock, without_scope};
 use super::event::{self, OrmEvent};
 use super::tracker::{Pending, StandIn, Token};
 use audit_core::{Auditor, EventDraft};
@@ -125,7 +125,7 @@ impl DbShared {
             self.auditor.try_record_all_detached(events.iter().map(|event| self.draft_of(event))).rest
         });
         if !rest.is_empty() {
-            queue_in_background(self.auditor.clone(), rest);
+            queue_in_background(self.auditor.clone(), rest, self.in_flight.start());
         }
     }
 
@@ -153,8 +153,10 @@ impl DbShared {
 /// Queues `drafts` in order, each once there is room, without holding up the caller: on a
 /// task of the current tokio runtime, or, called outside one (a future dropped by another
 /// executor or on a plain thread), on a thread of its own. Stops if the auditor is shut down.
-fn queue_in_background(auditor: Auditor, drafts: Vec<EventDraft>) {
+/// `in_flight` is dropped when it ends (so that [`crate::orm::AuditedDb::flush`] waits for it).
+fn queue_in_background(auditor: Auditor, drafts: Vec<EventDraft>, in_flight: InFlightGuard) {
     let queue = async move {
+        let _in_flight = in_flight;
         for draft in drafts {
             if auditor.record_buffered(draft).await.is_err() {
                 break; // shut down: nothing more is accepted
@@ -191,6 +193,7 @@ impl Drop for StandInGuard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::orm::conn::InFlight;
     use audit_core::store::MemoryStore;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -203,7 +206,7 @@ mod tests {
         let handed = auditor.clone();
         std::thread::spawn(move || {
             assert!(tokio::runtime::Handle::try_current().is_err(), "no runtime on this thread");
-            queue_in_background(handed, drafts);
+            queue_in_background(handed, drafts, Arc::new(InFlight::default()).start());
         })
         .join()
         .expect("the plain thread");

@@ -15,7 +15,8 @@
 //!
 //! Keys match at any depth of `details` and of `changes[].old/new` by their letters and digits,
 //! whatever their case and whatever stands between the words (`_`, `-`, `.`, spaces): `api_key`
-//! hides `apiKey`, `API-KEY` and `"api key "` too. A change whose `field` matches has both
+//! hides `apiKey`, `API-KEY` and `"api key "` too, and `apı_key` (`API_KEY` lowercased in a
+//! Turkish locale); a key `κωδικός` hides `ΚΩΔΙΚΌΣ`. A change whose `field` matches has both
 //! values replaced. With [`RedactionPolicy::tokenize`]
 //! values become `hmac-sha256:<64 hex>` under a secret key instead: equal inputs give equal
 //! tokens (so an auditor can still see "the same card was used twice") without revealing
@@ -52,12 +53,16 @@ pub const DEFAULT_KEYS: [&str; 13] = [
 /// The longest ASCII key [`RedactionPolicy::matches`] brings to its form without allocating.
 const ASCII_FORM_MAX: usize = 64;
 
-/// What a key is matched by: its letters and digits, lowercased (and `ſ`, which lowercases to
-/// itself, as the `s` it folds to).
+/// What a key is matched by: its letters and digits, uppercased and then lowercased, so that
+/// every case of a letter gives one form. Lowercasing alone keeps apart the letters with two
+/// lowercase forms, or none of their capital's: `ſ` and `s`, final `ς` and `σ` (`ΚΩΔΙΚΌΣ`
+/// lowercases to `κωδικόσ`, not `κωδικός`), Turkish `ı` and `i` (`API_KEY` lowercased in a
+/// Turkish locale is `apı_key`), `µ` and `μ`.
 fn key_form(key: &str) -> String {
     key.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
         .flat_map(char::to_lowercase)
-        .map(|c| if c == '\u{17f}' { 's' } else { c })
         .filter(|c| c.is_alphanumeric())
         .collect()
 }

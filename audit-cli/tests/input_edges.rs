@@ -52,6 +52,31 @@ fn verify_proof_refuses_a_proof_with_repeated_members() {
     assert_exit(&output, 2);
 }
 
+/// `verify-proof` refuses one object holding both an inclusion proof (`seq`) and a consistency
+/// proof (`size1`) (exit 2, as the independent verifier `tools/verify_trail.py` does): it checked
+/// the inclusion members alone and said `valid`, exit 0, while the consistency members beside
+/// them (here a `root2` no tree has) were never looked at.
+#[test]
+fn verify_proof_refuses_an_inclusion_and_a_consistency_proof_in_one_object() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trail = trail(dir.path(), 3);
+    let proof = run(&["prove", "--jsonl", s(&trail), "--seq", "2"]);
+    assert_exit(&proof, 0);
+    let mut both: serde_json::Value = serde_json::from_slice(&proof.stdout).expect("JSON");
+    let root = both["root"].clone();
+    let members = both.as_object_mut().expect("an object");
+    members.insert("size1".into(), 3.into());
+    members.insert("size2".into(), 4.into());
+    members.insert("root1".into(), root);
+    members.insert("root2".into(), "0".repeat(64).into());
+    let proof_file = dir.path().join("proof.json");
+    std::fs::write(&proof_file, both.to_string()).expect("write proof");
+    let output = run(&["verify-proof", "--proof", s(&proof_file)]);
+    assert!(!stdout(&output).starts_with("valid"), "called valid:\n{both}\n{}", stdout(&output));
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("holds both an inclusion proof"), "{}", stderr(&output));
+}
+
 /// MySQL/MariaDB: `query --actor alice --since 1960-01-01` finds alice's events (it found none,
 /// exit 0: the bound was sent as a TIMESTAMP, NULL before 1970; see
 /// audit-seaorm/tests/mysql_times.rs).
@@ -161,4 +186,21 @@ fn sqlite_url_paths_are_percent_decoded() {
     let output = run(&["verify", "--db", &format!("sqlite://{stored}?mode=memory")]);
     assert_exit(&output, 2);
     assert!(stderr(&output).contains("names no SQLite file"), "{}", stderr(&output));
+}
+
+/// A URL's scheme is case-insensitive (RFC 3986 §3.1), and `--db` takes `SQLite://PATH` as it
+/// takes `Postgres://…`: it was found to name an existing file, then handed to the driver as
+/// it was, which strips only a lower-case `sqlite:` and opened the whole URL as a relative
+/// file name ("unable to open database file … check the path", exit 2, for a path that is
+/// right).
+#[test]
+fn a_sqlite_url_scheme_in_capitals_opens_the_file_it_names() {
+    let Some(db) = TestDb::open(Backend::Sqlite, "cli_scheme_case") else { return };
+    db.record_plain("default", 3);
+    let rest = db.url().strip_prefix("sqlite:").expect("a sqlite: URL");
+    for scheme in ["SQLite", "SQLITE"] {
+        let output = run(&["verify", "--db", &format!("{scheme}:{rest}")]);
+        assert_eq!(stdout(&output), "valid: 3 events\n", "{scheme}: {}", stderr(&output));
+        assert_exit(&output, 0);
+    }
 }

@@ -360,7 +360,8 @@ pub(crate) async fn open_db(url: &str) -> Result<SqlStore, Failure> {
     let target = DbUrl::parse(url)?;
     target.probe()?;
     refuse_an_ignored_wal(url, &target.shown)?;
-    let store = SqlStore::connect_read_only(url).await.map_err(|e| target.connect_failure(&e))?;
+    let store =
+        SqlStore::connect_read_only(&with_lowercase_scheme(url)).await.map_err(|e| target.connect_failure(&e))?;
     store.check_schema().await.map_err(|e| match e {
         SqlStoreError::Database { context, source } => read_failure(&target.shown, &context, &source),
         e => Failure::new(format!(
@@ -371,6 +372,17 @@ pub(crate) async fn open_db(url: &str) -> Result<SqlStore, Failure> {
         )),
     })?;
     Ok(store)
+}
+
+/// `url` with its scheme in lower case, as the drivers read it. Schemes are case-insensitive
+/// (RFC 3986 §3.1) and [`DbUrl::parse`] takes `SQLITE://PATH`, but the SQLite driver strips
+/// only a lower-case `sqlite:` and opened the whole URL as a relative file name: "unable to
+/// open database file … check the path" for a path that is right.
+fn with_lowercase_scheme(url: &str) -> String {
+    match url.split_once(':') {
+        Some((scheme, rest)) => format!("{}:{rest}", scheme.to_ascii_lowercase()),
+        None => url.to_string(),
+    }
 }
 
 /// The message for a failed read of the audit tables that is not a missing table, or for a

@@ -12,7 +12,9 @@ pub(crate) struct VerifyProofArgs {
     /// A proof as `audit-trail prove` prints it (SPEC §4 JSON), or `-` for standard input.
     #[arg(long, value_name = "FILE")]
     proof: PathBuf,
-    /// A signed checkpoint whose root the proof must lead to (at the checkpoint's size).
+    /// A signed checkpoint whose root the proof must lead to (at the checkpoint's size). For a
+    /// consistency proof, at its older or its newer size: at the older one, the checkpoint does
+    /// not vouch for the newer root (any tree that extends the signed one has such a proof).
     #[arg(long, value_name = "FILE", requires = "key")]
     checkpoint: Option<PathBuf>,
     /// The verifier key of the checkpoint's log, or a file holding it.
@@ -57,7 +59,27 @@ pub(crate) fn run(args: &VerifyProofArgs) -> Result<u8, Failure> {
             );
         }
         Some(checkpoint) => match anchored(checkpoint, &roots) {
-            Ok(()) => println_out(format_args!("valid: {what}, whose root checkpoint {} signed", checkpoint.origin))?,
+            Ok(()) => match &proof {
+                // Signed at the older tree's size: the checkpoint vouches for root1 only. Any
+                // tree that extends it (whatever events were added) has a valid proof, so the
+                // newer root must not read as signed.
+                Proof::Consistency(p) if p.size1 == checkpoint.size && p.size2 != p.size1 => {
+                    println_out(format_args!(
+                        "valid: the tree of {} events, whose root checkpoint {} signed, is a prefix of the tree of {}",
+                        p.size1, checkpoint.origin, p.size2
+                    ))?;
+                    eprintln!(
+                        "note: the root of the tree of {size2} events ({root2}) is not signed by checkpoint {origin} \
+                         (size {size1}): it is only as good as where it came from; compare it with a checkpoint of \
+                         size {size2} you trust",
+                        size1 = p.size1,
+                        size2 = p.size2,
+                        root2 = to_hex(&p.root2),
+                        origin = checkpoint.origin
+                    );
+                }
+                _ => println_out(format_args!("valid: {what}, whose root checkpoint {} signed", checkpoint.origin))?,
+            },
             Err(Anchor::Mismatch) => {
                 println_out(format_args!(
                     "INVALID proof: its root for size {} is not the one checkpoint {} signed",
@@ -96,14 +118,23 @@ fn read_proof(path: &std::path::Path) -> Result<Proof, Failure> {
     // A member named twice is refused: a reader keeping the other one would check another proof.
     let value = audit_core::canonical::parse_unique(&text)
         .map_err(|e| Failure::new(format!("{shown} is not JSON with each member named once: {e}")))?;
-    let parsed = if value.get("seq").is_some() {
-        serde_json::from_value(value).map(Proof::Inclusion)
-    } else if value.get("size1").is_some() {
-        serde_json::from_value(value).map(Proof::Consistency)
-    } else {
-        return Err(Failure::new(format!(
-            "{shown} is neither an inclusion proof (with \"seq\") nor a consistency proof (with \"size1\") of SPEC §4"
-        )));
+    // Both kinds in one object is refused: only one of them would be checked, while a reader
+    // (or another verifier) may take it for the other.
+    let parsed = match (value.get("seq").is_some(), value.get("size1").is_some()) {
+        (true, false) => serde_json::from_value(value).map(Proof::Inclusion),
+        (false, true) => serde_json::from_value(value).map(Proof::Consistency),
+        (true, true) => {
+            return Err(Failure::new(format!(
+                "{shown} holds both an inclusion proof (\"seq\") and a consistency proof (\"size1\"): a SPEC §4 \
+                 proof is one or the other; give each proof in a file of its own, as `audit-trail prove` prints it"
+            )));
+        }
+        (false, false) => {
+            return Err(Failure::new(format!(
+                "{shown} is neither an inclusion proof (with \"seq\") nor a consistency proof (with \"size1\") of \
+                 SPEC §4"
+            )));
+        }
     };
     parsed.map_err(|e| Failure::new(format!("{shown} is not a SPEC §4 proof: {e}")))
 }

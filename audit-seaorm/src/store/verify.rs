@@ -361,12 +361,21 @@ const SQLITE_LINE_INDEX: usize = 2;
 /// as `LENGTH:BYTES` (its length in bytes) or `-` for NULL: the driver copies every value of a
 /// row out of SQLite, and one value instead of eleven makes verification much cheaper. The
 /// bytes are the text's UTF-8 in a UTF-8 database (SQLite's default, the store's own).
+///
+/// A value SQLite holds as another type than text (a column edited into a blob, which may
+/// hold the very bytes of the text) is `!TLENGTH:BYTES`, `T` the first letter of its type
+/// (`b` for blob): SQLite never finds a blob equal to text, so such a column hides its event
+/// from queries whatever its bytes, and is a mismatch ([`Stored::other_type`]).
 fn sqlite_packed_columns() -> String {
     let parts: Vec<String> = SQLITE_PACKED
         .iter()
         .map(|&i| {
             let c = COLUMNS[i];
-            format!("CASE WHEN {c} IS NULL THEN '-' ELSE length(CAST({c} AS BLOB)) || ':' || CAST({c} AS BLOB) END")
+            let value = format!("length(CAST({c} AS BLOB)) || ':' || CAST({c} AS BLOB)");
+            format!(
+                "CASE WHEN {c} IS NULL THEN '-' WHEN typeof({c}) <> 'text' THEN '!' || substr(typeof({c}), 1, 1) || {value} \
+                 ELSE {value} END"
+            )
         })
         .collect();
     format!("CAST({} AS BLOB), seq, CAST(line AS BLOB)", parts.join(" || "))
@@ -376,8 +385,15 @@ fn sqlite_packed_columns() -> String {
 enum Stored<'r> {
     /// PostgreSQL and MySQL: the row's own columns.
     Row(&'r QueryResult),
-    /// SQLite: the text columns unpacked from [`sqlite_packed_columns`] (`seq` not among them).
-    Packed([Option<&'r [u8]>; 12]),
+    /// SQLite: the text columns unpacked from [`sqlite_packed_columns`] (`seq` not among them):
+    /// their bytes, and which of them SQLite holds as another type than text.
+    Packed {
+        /// The bytes of each column (`None`: NULL).
+        values: [Option<&'r [u8]>; 12],
+        /// For each column SQLite holds as another type than text, the first letter of that
+        /// type (`b` for blob, `i` integer, `r` real); 0 for text and NULL.
+        other: [u8; 12],
+    },
 }
 
 impl<'r> Stored<'r> {
@@ -393,10 +409,15 @@ impl<'r> Stored<'r> {
         };
         let mut rest = packed.ok_or_else(corrupt)?;
         let mut values = [None; 12];
+        let mut other = [0; 12];
         for &column in &SQLITE_PACKED {
             if let Some(after) = rest.strip_prefix(b"-") {
                 rest = after;
                 continue;
+            }
+            if let Some((&kind, after)) = rest.strip_prefix(b"!").and_then(<[u8]>::split_first) {
+                other[column] = kind;
+                rest = after;
             }
             let colon = rest.iter().position(|&b| b == b':').ok_or_else(corrupt)?;
             let len: usize =
@@ -408,14 +429,30 @@ impl<'r> Stored<'r> {
         if !rest.is_empty() {
             return Err(corrupt());
         }
-        Ok(Stored::Packed(values))
+        Ok(Stored::Packed { values, other })
+    }
+
+    /// On SQLite, column `column` as SQLite holds it when that is not as text: its type and
+    /// bytes, e.g. `blob X'616C696365'` (for a [`ColumnMismatch`]; queries compare such a value
+    /// with no text, whatever its bytes). `None` for text, NULL, and on other databases.
+    fn other_type(&self, column: usize) -> Option<String> {
+        let Stored::Packed { values, other } = self else { return None };
+        let kind = match other[column] {
+            0 => return None,
+            b'b' => "blob",
+            b'i' => "integer",
+            b'r' => "real",
+            _ => "non-text value",
+        };
+        let hex: String = values[column].unwrap_or_default().iter().map(|b| format!("{b:02X}")).collect();
+        Some(format!("{kind} X'{hex}'"))
     }
 
     /// The row, for values read with the backend's own decoders (PostgreSQL, MySQL).
     fn row(&self) -> Result<&'r QueryResult, SqlStoreError> {
         match self {
             Stored::Row(row) => Ok(row),
-            Stored::Packed(_) => Err(SqlStoreError::Corrupt("a packed SQLite row has no typed columns".into())),
+            Stored::Packed { .. } => Err(SqlStoreError::Corrupt("a packed SQLite row has no typed columns".into())),
         }
     }
 
@@ -424,7 +461,7 @@ impl<'r> Stored<'r> {
     fn bytes(&self, column: usize) -> Result<Option<Cow<'r, [u8]>>, SqlStoreError> {
         match self {
             Stored::Row(row) => text_bytes(row, column),
-            Stored::Packed(values) => Ok(values[column].map(Cow::Borrowed)),
+            Stored::Packed { values, .. } => Ok(values[column].map(Cow::Borrowed)),
         }
     }
 
@@ -432,7 +469,7 @@ impl<'r> Stored<'r> {
     fn text(&self, column: usize) -> Result<Option<Cow<'r, str>>, SqlStoreError> {
         match self {
             Stored::Row(row) => text(row, column),
-            Stored::Packed(values) => values[column]
+            Stored::Packed { values, .. } => values[column]
                 .map(|bytes| {
                     std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|e| {
                         SqlStoreError::Corrupt(format!("read column {}: not UTF-8 text ({e})", COLUMNS[column]))
@@ -517,8 +554,12 @@ fn compare(
         }
     }
     let tags = fields.tags.as_ref().map(raw);
-    if row.bytes(11)?.as_deref() != tags {
-        let stored = row.text(11)?.map(Cow::into_owned);
+    let held = row.other_type(11);
+    if held.is_some() || row.bytes(11)?.as_deref() != tags {
+        let stored = match held {
+            Some(held) => Some(held),
+            None => row.text(11)?.map(Cow::into_owned),
+        };
         differs(11, stored, tags.map(|tags| String::from_utf8_lossy(tags).into_owned()));
     }
     Ok(found)
@@ -536,6 +577,9 @@ fn string_differs(
     column: usize,
     expected: Option<&[u8]>,
 ) -> Result<Option<StoredExpected>, SqlStoreError> {
+    if let Some(held) = row.other_type(column) {
+        return Ok(Some((Some(held), expected.map(json_string))));
+    }
     let equal = match (row.bytes(column)?, expected) {
         (Some(stored), Some(expected)) => {
             json_string_is(expected, &stored)
@@ -561,6 +605,9 @@ fn id_differs(
     id: u128,
     expected: &[u8],
 ) -> Result<Option<String>, SqlStoreError> {
+    if let Some(held) = stored.other_type(2) {
+        return Ok(Some(held));
+    }
     match dialect {
         Dialect::Postgres => {
             let row = stored.row()?;
@@ -576,7 +623,7 @@ fn id_differs(
             // NULL: reading it as the id says what is wrong.
             None => match stored {
                 Stored::Row(row) => dialect.id_at(row, 2).map(Some),
-                Stored::Packed(_) => Err(SqlStoreError::Corrupt("an event's id column is NULL".into())),
+                Stored::Packed { .. } => Err(SqlStoreError::Corrupt("an event's id column is NULL".into())),
             },
         },
     }
@@ -587,6 +634,9 @@ fn id_differs(
 fn ts_differs(dialect: Dialect, row: &Stored<'_>, expected: &[u8]) -> Result<Option<Option<String>>, SqlStoreError> {
     match dialect {
         Dialect::Sqlite => {
+            if let Some(held) = row.other_type(3) {
+                return Ok(Some(Some(held)));
+            }
             let stored = row.text(3)?;
             Ok(match stored {
                 Some(stored) if json_string_is(expected, stored.as_bytes()) => None,
@@ -615,14 +665,17 @@ fn compare_parsed(
     line: &str,
 ) -> Result<Vec<ColumnMismatch>, SqlStoreError> {
     let Ok(e) = serde_json::from_str::<Event>(line) else { return Ok(Vec::new()) };
+    let owned = |column: usize| match row.other_type(column) {
+        Some(held) => Ok(Some(held)),
+        None => row.text(column).map(|value| value.map(Cow::into_owned)),
+    };
     let (id, ts) = match row {
-        Stored::Packed(_) => (row.text(2)?.map(Cow::into_owned), row.text(3)?.map(Cow::into_owned)),
+        Stored::Packed { .. } => (owned(2)?, owned(3)?),
         Stored::Row(row) => {
             let ts = dialect.ts_or_held(row, 3)?.map_or_else(|held| held, |ts| ts.to_string());
             (Some(dialect.id_at(row, 2)?), Some(ts))
         }
     };
-    let owned = |column: usize| row.text(column).map(|value| value.map(Cow::into_owned));
     let stored: [Option<String>; 12] = [
         owned(0)?,
         Some(seq.to_string()),
@@ -655,7 +708,7 @@ fn compare_parsed(
         .into_iter()
         .zip(expected)
         .enumerate()
-        .filter(|(_, (stored, expected))| stored != expected)
+        .filter(|(i, (stored, expected))| stored != expected || row.other_type(*i).is_some())
         .map(|(i, (stored, expected))| ColumnMismatch { seq, column: COLUMNS[i], stored, expected })
         .collect())
 }

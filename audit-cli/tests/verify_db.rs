@@ -205,6 +205,40 @@ fn sqlite_a_line_that_is_not_text_is_bad_format() {
     assert!(stderr(&output).contains("seq 3") && stderr(&output).contains("audit-trail verify"), "{}", stderr(&output));
 }
 
+/// MySQL/MariaDB: `ts` edited to a zero date (written in a session whose `sql_mode` allows it),
+/// which hides the event from queries with a start, is a column mismatch at its seq (exit 1);
+/// the driver cannot decode it, and it was a database error (exit 2).
+#[test]
+fn mysql_a_zero_date_ts_is_a_column_mismatch() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let Some(db) = TestDb::open(Backend::MySql, "mysql_zero_date_ts") else { return };
+    db.record_plain("default", 4);
+    db.block_on(async {
+        let conn = db.connect_async().await;
+        for trigger in ["audit_events_no_update", "audit_events_no_delete"] {
+            conn.execute_unprepared(&format!("DROP TRIGGER {trigger}")).await.expect("drop a trigger");
+        }
+        // One connection for both: the session's mode lets the zero date in.
+        let txn = conn.begin().await.expect("begin");
+        txn.execute_unprepared("SET SESSION sql_mode = ''").await.expect("sql_mode");
+        let changed = txn
+            .execute_unprepared("UPDATE audit_events SET ts = '0000-00-00 00:00:00' WHERE seq = 3")
+            .await
+            .expect("tamper");
+        assert_eq!(changed.rows_affected(), 1);
+        txn.commit().await.expect("commit");
+        audit_seaorm::SqlStore::new(conn.clone()).expect("MySQL").migrate().await.expect("triggers back");
+        conn.close().await.expect("close");
+    });
+    let output = run(&["query", "--db", db.url(), "--since", "2000-01-01T00:00:00Z", "--format", "json"]);
+    assert_exit(&output, 0);
+    assert_eq!(seqs(&stdout(&output)), [1, 2, 4], "the zero date hides seq 3 from the query");
+    let output = verify(&db, &[]);
+    assert_exit(&output, 1);
+    assert_eq!(stdout(&output), "BROKEN at seq 3: column mismatch\n");
+    assert!(stderr(&output).contains("0000-00-00 00:00:00"), "{}", stderr(&output));
+}
+
 fn a_deleted_head_row_is_a_head_mismatch_at_seq_1_and_its_events_stay_visible(db: &TestDb) {
     db.record_plain("default", 4);
     db.as_superuser(vec![db.statement("DELETE FROM audit_chain_heads WHERE chain = ?", vec!["default".into()])]);

@@ -77,7 +77,9 @@ impl Dialect {
 
     /// [`Dialect::ts_at`], except that a PostgreSQL `timestamptz` that no [`Timestamp`] can hold
     /// (`infinity`, `-infinity`, years past 262143) is `Ok(Err(what it holds))`: sqlx's own
-    /// decoding of such a value into chrono panics.
+    /// decoding of such a value into chrono panics. So is a MySQL `DATETIME` that is no time
+    /// (a zero date, a zero in a date, a day the month lacks: [`mysql_datetime_text`]), which
+    /// the driver refuses to decode.
     pub(crate) fn ts_or_held(
         self,
         row: &QueryResult,
@@ -86,7 +88,13 @@ impl Dialect {
         if let Some(micros) = pg_binary_timestamp(row, index)? {
             return Ok(pg_timestamp(micros));
         }
-        self.ts_decoded(row, index).map(Ok)
+        match self.ts_decoded(row, index) {
+            Ok(ts) => Ok(Ok(ts)),
+            Err(error) => match mysql_datetime_text(row, index) {
+                Some(held) => Ok(Err(held)),
+                None => Err(error),
+            },
+        }
     }
 
     /// A `ts` column decoded by the driver.
@@ -137,6 +145,36 @@ fn pg_binary_timestamp(row: &QueryResult, index: usize) -> Result<Option<i64>, S
     let bytes = value.as_bytes().ok().and_then(|bytes| <[u8; 8]>::try_from(bytes).ok());
     let bytes = bytes.ok_or_else(|| SqlStoreError::Corrupt("a ts column is not an 8-byte timestamp".into()))?;
     Ok(Some(i64::from_be_bytes(bytes)))
+}
+
+/// A MySQL `DATETIME` at `index` of `row` as MySQL writes it, e.g. `0000-00-00 00:00:00.000000`
+/// (`None`: not a MySQL row, or NULL). For a value the driver cannot decode into a time: a zero
+/// date, a zero in a date (`2026-03-00`), a day the month lacks (`2026-02-30`), which a session
+/// without `NO_ZERO_DATE`, `NO_ZERO_IN_DATE` or strict mode (or with `ALLOW_INVALID_DATES`)
+/// stores. A zero date sorts before every time: it hides its event from queries with a start.
+fn mysql_datetime_text(row: &QueryResult, index: usize) -> Option<String> {
+    use sea_orm::sqlx::Row;
+    // Not as an `Option`: the driver takes a zero date for NULL.
+    let bytes = row.try_as_mysql_row()?.try_get_unchecked::<&[u8], _>(index).ok()?;
+    match bytes.split_first() {
+        // Binary protocol: its length (0, 4, 7 or 11), then the year (2 bytes, little-endian),
+        // month, day, hour, minute, second and microseconds (4 bytes), as far as the length goes.
+        Some((&len, rest)) if matches!(len, 0 | 4 | 7 | 11) && rest.len() == usize::from(len) => {
+            let byte = |i: usize| rest.get(i).copied().unwrap_or(0);
+            let year = u16::from_le_bytes([byte(0), byte(1)]);
+            let micros = u32::from_le_bytes([byte(7), byte(8), byte(9), byte(10)]);
+            Some(format!(
+                "{year:04}-{:02}-{:02} {:02}:{:02}:{:02}.{micros:06}",
+                byte(2),
+                byte(3),
+                byte(4),
+                byte(5),
+                byte(6)
+            ))
+        }
+        // Text protocol: as it is.
+        _ => std::str::from_utf8(bytes).ok().map(str::to_string),
+    }
 }
 
 /// 2000-01-01T00:00:00Z, PostgreSQL's epoch for binary timestamps, in µs from the Unix epoch.

@@ -433,19 +433,15 @@ impl ChainVerifier {
     /// Where a line that is not a valid event breaks the chain: the seq expected next, or,
     /// before the first event of a part of a chain (no seq expected), the seq the line says it
     /// has when it is still JSON (UTF-8 text: serde_json does not check the bytes of strings
-    /// it skips) holding an object with one `seq`.
+    /// it skips) holding an object with one `seq` (see [`ClaimedSeq`]).
     fn break_seq(&self, line: &[u8]) -> u64 {
-        #[derive(serde::Deserialize)]
-        struct Claimed {
-            seq: u64,
-        }
         match self.after {
             Some(head) => head.seq + 1,
             // A seq a valid event could have; otherwise the first one.
             None => std::str::from_utf8(line)
                 .ok()
-                .and_then(|text| serde_json::from_str::<Claimed>(text).ok())
-                .map(|claimed| claimed.seq)
+                .and_then(|text| serde_json::from_str::<ClaimedSeq>(text).ok())
+                .map(|claimed| claimed.0)
                 .filter(|seq| (1..=crate::canonical::MAX_SAFE_INTEGER).contains(seq))
                 .unwrap_or(1),
         }
@@ -566,6 +562,69 @@ impl ChainVerifier {
             trusted_prev: self.trusted_prev,
             broken: self.broken,
         }
+    }
+}
+
+/// The `seq` a line that is not a valid event claims ([`ChainVerifier::break_seq`]): the value
+/// of the one `seq` member of a JSON object.
+///
+/// Read as a map only: a struct derived with serde also takes a JSON array as its fields in
+/// order, and `[7]` names no member. Member names are read as bytes, so that one with an
+/// unpaired surrogate escape (`"\ud800"`: JSON text by RFC 8259's grammar, though serde_json
+/// hands out no such string) does not hide the object's `seq`. A `seq` twice claims nothing.
+struct ClaimedSeq(u64);
+
+impl<'de> serde::Deserialize<'de> for ClaimedSeq {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ClaimedSeq, D::Error> {
+        use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
+
+        /// Whether a member name is `seq`.
+        struct IsSeq(bool);
+
+        impl<'de> serde::Deserialize<'de> for IsSeq {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<IsSeq, D::Error> {
+                deserializer.deserialize_bytes(Name)
+            }
+        }
+
+        /// Reads a member name as the bytes it stands for.
+        struct Name;
+
+        impl Visitor<'_> for Name {
+            type Value = IsSeq;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_bytes<E>(self, name: &[u8]) -> Result<IsSeq, E> {
+                Ok(IsSeq(name == b"seq"))
+            }
+            fn visit_str<E>(self, name: &str) -> Result<IsSeq, E> {
+                Ok(IsSeq(name == "seq"))
+            }
+        }
+
+        /// Walks the object's members, skipping all but `seq`.
+        struct Members;
+
+        impl<'de> Visitor<'de> for Members {
+            type Value = ClaimedSeq;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<ClaimedSeq, A::Error> {
+                let mut seq = None;
+                while let Some(IsSeq(is_seq)) = members.next_key()? {
+                    if !is_seq {
+                        members.next_value::<IgnoredAny>()?;
+                    } else if seq.replace(members.next_value::<u64>()?).is_some() {
+                        return Err(A::Error::duplicate_field("seq"));
+                    }
+                }
+                seq.map(ClaimedSeq).ok_or_else(|| A::Error::missing_field("seq"))
+            }
+        }
+
+        deserializer.deserialize_map(Members)
     }
 }
 

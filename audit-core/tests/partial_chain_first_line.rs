@@ -81,3 +81,34 @@ fn a_first_line_that_is_not_utf8_is_reported_at_seq_1() {
     let broken = verify_part(&spaced).broken.expect("not canonical is bad format");
     assert_eq!((broken.seq, broken.reason), (7, BreakReason::BadFormat), "{}", broken.detail);
 }
+
+/// A first line that is a JSON array is no object and claims no seq: reported at 1, as the
+/// independent verifier (`tools/verify_trail.py`) reports it. (serde's derived structs also
+/// read an array as their fields in order, so `[7]` was reported at seq 7.)
+#[test]
+fn a_first_line_that_is_an_array_claims_no_seq() {
+    for line in ["[7]", " [7]", "[7,\"default\"]"] {
+        let broken = verify_part(line).broken.expect("an array is bad format");
+        assert_eq!((broken.seq, broken.reason), (1, BreakReason::BadFormat), "{line}: {}", broken.detail);
+    }
+    // An object claiming seq 7, white space before it included: at 7.
+    for line in [r#"{"seq":7}"#, r#" {"seq": 7, "x": [7]}"#] {
+        let broken = verify_part(line).broken.expect("not an event");
+        assert_eq!((broken.seq, broken.reason), (7, BreakReason::BadFormat), "{line}: {}", broken.detail);
+    }
+    // "seq" twice claims nothing.
+    let broken = verify_part(r#"{"seq":7,"seq":7}"#).broken.expect("not an event");
+    assert_eq!(broken.seq, 1, "{}", broken.detail);
+}
+
+/// A member name with an unpaired surrogate escape (`"\ud800"`) is still JSON text (RFC 8259
+/// §8.2: its grammar allows it, only its meaning is unpredictable), so the object's `"seq":7`
+/// is claimed, as the independent verifier reads it; serde_json refuses such a name as a
+/// string, which made the whole line claim nothing.
+#[test]
+fn a_member_name_with_an_unpaired_surrogate_escape_keeps_the_claimed_seq() {
+    for line in [r#"{"\ud800":1,"seq":7}"#, r#"{"a\udc00b":{"\ud83d":[]},"seq":7}"#, r#"{"s\u0065q":7}"#] {
+        let broken = verify_part(line).broken.expect("not an event");
+        assert_eq!((broken.seq, broken.reason), (7, BreakReason::BadFormat), "{line}: {}", broken.detail);
+    }
+}

@@ -191,8 +191,8 @@ async fn authenticate(
 ) -> Response {
     let token = bearer(request.headers());
     let user = match &token {
-        Some(id) => users::Entity::find_by_id(id.as_str()).one(&app.db).await,
-        None => Ok(None),
+        Some(id) if valid_id(id) => users::Entity::find_by_id(id.as_str()).one(&app.db).await,
+        _ => Ok(None), // no token, or one no user id can be
     };
     match user {
         Ok(Some(user)) => {
@@ -213,10 +213,13 @@ async fn authenticate(
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case, as HTTP
+/// has it), trimmed.
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ")?.trim();
-    (!token.is_empty() && token.len() <= 64).then(|| token.to_string())
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
 }
 
 fn server_error(e: impl std::fmt::Display) -> Response {

@@ -195,3 +195,28 @@ async fn methods_a_route_does_not_have_are_405_or_401_and_not_recorded() {
     assert_eq!(app.events().await.len(), before, "none of these requests is audited");
     app.auditor.shutdown().await;
 }
+
+/// "`Authorization: Bearer <user id>`": the scheme is case-insensitive (RFC 9110 §11.1), so
+/// `bearer alice` is alice (it was a 401 recorded as "no bearer token"). A token sent that no
+/// user id can be (over 64 characters) is an unknown one, not a missing one.
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_and_a_sent_token_is_never_missing() {
+    let app = run().await;
+    let mut seen = Vec::new();
+    for header in ["Bearer alice", "bearer alice", "BEARER alice", "Bearer  alice "] {
+        let reply = app.send("GET", "/users/alice", &[("authorization", header)], "").await;
+        let events = app.events_of_request(reply.request_id.as_deref().expect("x-request-id")).await;
+        seen.push((header, reply.status, events.first().map(|e| e.actor.id.clone())));
+    }
+    for (header, status, actor) in &seen {
+        assert_eq!((*status, actor.as_deref()), (StatusCode::OK, Some("alice")), "{header:?}: all {seen:?}");
+    }
+    let long = format!("Bearer {}", "x".repeat(65));
+    for (header, reason) in [(long.as_str(), "unknown bearer token"), ("Basic YWxpY2U6ZGVtbw==", "no bearer token")] {
+        let reply = app.send("GET", "/users/alice", &[("authorization", header)], "").await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{header:?}: {reply:?}");
+        let events = app.events_of_request(reply.request_id.as_deref().expect("x-request-id")).await;
+        assert_eq!(events.first().and_then(|e| e.reason.as_deref()), Some(reason), "{header:?}");
+    }
+    app.auditor.shutdown().await;
+}

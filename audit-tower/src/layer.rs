@@ -135,6 +135,13 @@ impl Config {
             })
     }
 
+    /// Whether audited requests are refused right now: under [`UnhealthyPolicy::FailClosed`],
+    /// while the store is failing and once the auditor is shut down (its store may be
+    /// healthy, but no event of the request could be recorded).
+    pub(crate) fn refuses_now(&self) -> bool {
+        self.unhealthy == UnhealthyPolicy::FailClosed && (!self.auditor.is_healthy() || self.auditor.is_closed())
+    }
+
     /// Whether the response must wait for durability right now.
     pub(crate) fn acknowledged_now(&self) -> bool {
         match self.delivery {

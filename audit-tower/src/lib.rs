@@ -107,7 +107,11 @@
 //! Layers may be stacked (one on the whole router, another on a nested router that audits
 //! more of its reads, say): a request is recorded once, by the outermost layer that audits
 //! it; a layer inside it passes the request through, and records the requests the outer one
-//! does not audit.
+//! does not audit. An inner layer that fails closed ([`UnhealthyPolicy::FailClosed`]) still
+//! refuses the requests it audits while its store is failing: the outer layer records the
+//! `503`, with reason `audit store unavailable`. The event goes to the outer layer's auditor,
+//! with its delivery: stacked layers are meant to share one auditor (a request recorded in
+//! two chains would need a layer each outside the other's reach, e.g. on separate routers).
 //!
 //! ## The event (SPEC §1)
 //!

@@ -2,7 +2,7 @@
 
 use crate::AuditHandle;
 use crate::future::ResponseFuture;
-use crate::layer::{AuditLayer, Config, Counters, UnhealthyPolicy};
+use crate::layer::{AuditLayer, Config, Counters};
 use crate::request::{CallGuard, Started, X_REQUEST_ID, try_record_only};
 use audit_core::Auditor;
 use axum::extract::{MatchedPath, OriginalUri};
@@ -12,7 +12,8 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 use tower_service::Service;
 
-/// The reason recorded for a request refused under [`UnhealthyPolicy::FailClosed`].
+/// The reason recorded for a request refused under
+/// [`UnhealthyPolicy::FailClosed`](crate::UnhealthyPolicy::FailClosed).
 pub(crate) const REFUSED_REASON: &str = "audit store unavailable";
 
 /// Middleware that records audited requests; made by [`AuditLayer`].
@@ -83,9 +84,19 @@ where
             Some(route) => (route.as_str(), true),
             None => (extensions.get::<OriginalUri>().map_or(request.uri().path(), |original| original.path()), false),
         };
-        // Not audited here, or audited already by an `AuditLayer` outside this one (one event a
-        // request: the outer layer's, whose handle authentication and handlers already see).
-        if !self.config.audits(request.method(), route, matched) || extensions.get::<AuditHandle>().is_some() {
+        if !self.config.audits(request.method(), route, matched) {
+            return ResponseFuture::passthrough(self.inner.call(request));
+        }
+        // Audited already by an `AuditLayer` outside this one: one event a request, the outer
+        // layer's, whose handle authentication and handlers already see. This layer's fail
+        // closed policy still holds: the request is refused here, and the outer layer records
+        // the `503` with this layer's reason.
+        if let Some(outer) = extensions.get::<AuditHandle>() {
+            if self.config.refuses_now() {
+                Counters::add(&self.config.counters.refused, 1);
+                outer.set_reason(REFUSED_REASON);
+                return ResponseFuture::ready(service_unavailable());
+            }
             return ResponseFuture::passthrough(self.inner.call(request));
         }
         let now = Instant::now();
@@ -100,14 +111,10 @@ where
             handle.set_actor(actor);
         }
 
-        // Fail closed: refused while the store is failing, and once the auditor is shut down
-        // (its store may be healthy, but no event of this request could be recorded).
-        if self.config.unhealthy == UnhealthyPolicy::FailClosed
-            && (!self.config.auditor.is_healthy() || self.config.auditor.is_closed())
-        {
+        // Fail closed: refused while the store is failing, and once the auditor is shut down.
+        if self.config.refuses_now() {
             Counters::add(&self.config.counters.refused, 1);
-            let mut response = Response::new(ResBody::default());
-            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            let mut response = service_unavailable();
             if let Some(mut started) = guard.into_inner() {
                 if let Some(id) = started.take_header() {
                     response.headers_mut().insert(X_REQUEST_ID, id);
@@ -125,6 +132,13 @@ where
         let future = scope.clone().run_sync(|| self.inner.call(request));
         ResponseFuture::audited(scope.wrap(future), guard.into_inner())
     }
+}
+
+/// The empty `503` of a refused request.
+fn service_unavailable<B: Default>() -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response
 }
 
 #[cfg(test)]

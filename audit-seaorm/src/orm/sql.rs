@@ -147,8 +147,9 @@ struct Dialect {
     sqlite_variables: bool,
 }
 
-/// [`writes`]'s first reading (and [`returns_no_rows`]'s): lenient, a mix of the dialects
-/// (backslash escapes, `#` comments, `--` comments, brackets and dollar quotes all recognized).
+/// [`writes`]'s first reading (and one of [`returns_no_rows`]'s, for a server not known):
+/// lenient, a mix of the dialects (backslash escapes, `#` comments, `--` comments, brackets
+/// and dollar quotes all recognized).
 const LENIENT: Dialect = Dialect {
     backslash: Backslash::Always,
     backslash_in_double_quotes: false,
@@ -1407,13 +1408,22 @@ fn group_end(statement: &[Token<'_>], i: usize) -> Option<usize> {
 
 /// Whether `sql` is one plain `INSERT`/`UPDATE`/`DELETE`/`REPLACE` without `RETURNING` (read
 /// as a keyword, not inside a literal or a quoted name): a write that returns no rows, run for
-/// its row count. `false` for anything else, which may return rows.
+/// its row count. `false` for anything else, which may return rows. Read as a `backend` server
+/// reads SQL, in each of its readings (every reading, lenient included, for a server not known):
+/// a `RETURNING` that one reading takes for part of a comment or a string (a PostgreSQL `#`
+/// operator, a backslash in an SQLite string) is a `RETURNING` if another sees it.
 #[cfg_attr(not(feature = "stream"), allow(dead_code))]
-pub(crate) fn returns_no_rows(sql: &str) -> bool {
-    let statements = tokens(sql, LENIENT);
-    let [statement] = &statements[..] else { return false };
-    statement.first().is_some_and(|t| is_any_word(t, &["INSERT", "UPDATE", "DELETE", "REPLACE"]))
-        && !statement.iter().any(|t| is_word(t, "RETURNING"))
+pub(crate) fn returns_no_rows(sql: &str, backend: sea_orm::DbBackend) -> bool {
+    let plain = |dialect: &Dialect| {
+        let statements = tokens(sql, *dialect);
+        let [statement] = &statements[..] else { return false };
+        statement.first().is_some_and(|t| is_any_word(t, &["INSERT", "UPDATE", "DELETE", "REPLACE"]))
+            && !statement.iter().any(|t| is_word(t, "RETURNING"))
+    };
+    match readings_of(backend) {
+        Some(readings) => needed_readings(sql, readings).iter().all(plain),
+        None => [LENIENT].iter().chain(&DIALECTS).all(plain),
+    }
 }
 
 /// The statement with literals as `?`, one space between tokens, at most 2 000 bytes.
@@ -2202,15 +2212,27 @@ mod tests {
 
     #[test]
     fn a_write_returns_no_rows_only_when_plain_and_without_returning() {
-        assert!(returns_no_rows("INSERT INTO t (a) VALUES ('returning'), ($1)"));
-        assert!(returns_no_rows(r#"UPDATE "is_returning" SET "returning" = 1"#));
-        assert!(returns_no_rows("DELETE FROM t WHERE a = ?"));
-        assert!(!returns_no_rows("INSERT INTO t (a) VALUES (1) RETURNING id"));
-        assert!(!returns_no_rows("WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x"));
-        assert!(!returns_no_rows("WITH x AS (DELETE FROM t) SELECT 1"));
-        assert!(!returns_no_rows("CALL p()"));
-        assert!(!returns_no_rows("EXPLAIN ANALYZE DELETE FROM t"));
-        assert!(!returns_no_rows("DELETE FROM t; SELECT 1"));
+        use sea_orm::DatabaseBackend::{MySql, Postgres, Sqlite};
+        for backend in [Postgres, MySql, Sqlite] {
+            let returns_no_rows = |sql: &str| returns_no_rows(sql, backend);
+            assert!(returns_no_rows("INSERT INTO t (a) VALUES ('returning'), ($1)"));
+            assert!(returns_no_rows(r#"UPDATE "is_returning" SET "returning" = 1"#));
+            assert!(returns_no_rows("DELETE FROM t WHERE a = ?"));
+            assert!(!returns_no_rows("INSERT INTO t (a) VALUES (1) RETURNING id"));
+            assert!(!returns_no_rows("WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x"));
+            assert!(!returns_no_rows("WITH x AS (DELETE FROM t) SELECT 1"));
+            assert!(!returns_no_rows("CALL p()"));
+            assert!(!returns_no_rows("EXPLAIN ANALYZE DELETE FROM t"));
+            assert!(!returns_no_rows("DELETE FROM t; SELECT 1"));
+        }
+        // A `RETURNING` that another server's reading takes for part of a comment or a string.
+        assert!(!returns_no_rows("UPDATE t SET a = a # 1 RETURNING id", Postgres));
+        assert!(!returns_no_rows(r"UPDATE t SET a = 'C:\' RETURNING id", Sqlite));
+        assert!(!returns_no_rows(r#"DELETE FROM t WHERE a <> "a\"b" RETURNING id"#, MySql));
+        assert!(
+            !returns_no_rows(r"UPDATE t SET a = 'C:\' RETURNING id", Postgres),
+            "standard_conforming_strings on, the default"
+        );
     }
 
     #[test]
@@ -2330,7 +2352,9 @@ mod tests {
                 proptest::prop_assert!(write.shape.len() <= 2100, "{}", write.shape.len());
             }
             insert_doing_nothing_on_duplicate_key(&sql);
-            returns_no_rows(&sql);
+            for backend in [sea_orm::DbBackend::Postgres, sea_orm::DbBackend::MySql, sea_orm::DbBackend::Sqlite] {
+                returns_no_rows(&sql, backend);
+            }
             // The offsets point at the clauses' keywords.
             if let Some((where_at, returning_at)) = update_clauses(&sql) {
                 proptest::prop_assert!(sql.get(where_at..where_at + 5).is_some_and(|w| w.eq_ignore_ascii_case("WHERE")));

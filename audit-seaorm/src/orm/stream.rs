@@ -44,7 +44,7 @@ impl DbShared {
     {
         let backend = ConnectionTrait::get_database_backend(inner);
         if marker::is_marker(&stmt.sql) || !sql::writes_on_kept(&stmt.sql, backend).is_empty() {
-            if sql::returns_no_rows(&stmt.sql) {
+            if sql::returns_no_rows(&stmt.sql, backend) {
                 self.intercept(target, inner, stmt, |s| inner.execute_raw(s)).await?;
                 return Ok(from_memory(Vec::new()));
             }

@@ -272,3 +272,27 @@ async fn strict_mode_refuses_code_that_may_write(testdb: TestDb) {
     h.finish().await;
 }
 on_all_backends!(strict_mode_refuses_code_that_may_write);
+
+/// PostgreSQL folds unquoted names to lower case: `UPDATE Users …` writes table `users`, and
+/// its `bulk` event names `users`, the resource type of the table's row events, so that a
+/// question about that table finds it (it named `Users`).
+async fn postgresql_names_the_table_a_capitalized_name_writes(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    user("a@x").insert(&h.db).await.expect("insert");
+    h.db.execute_unprepared("UPDATE Users SET score = 5 WHERE email = 'a@x'").await.expect("raw update");
+    let events = h.events();
+    let bulk: Vec<(&str, &str)> = events[1..].iter().map(|e| (e.action.as_str(), e.resource.kind.as_str())).collect();
+    assert_eq!(bulk, [("bulk", "users")], "{events:?}");
+    assert_eq!(events[1].details.get("statement"), Some(&json!("UPDATE Users SET score = ? WHERE email = ?")));
+    h.finish().await;
+}
+mod postgresql_names_the_table_a_capitalized_name_writes {
+    use super::orm_common::{Backend, TestDb};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(db) = TestDb::open(Backend::Postgres, "capitalized_table_name").await {
+            super::postgresql_names_the_table_a_capitalized_name_writes(db).await;
+        }
+    }
+}

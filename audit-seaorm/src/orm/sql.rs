@@ -85,7 +85,8 @@ impl Verb {
 pub struct Write {
     /// What it does.
     pub verb: Verb,
-    /// The table written (unquoted, without schema); empty if it could not be read.
+    /// The table written (unquoted, without schema; on PostgreSQL a name never quoted in the
+    /// statement in lower case, as the server folds it); empty if it could not be read.
     pub table: String,
     /// The statement with literal values replaced by `?` and white space collapsed.
     pub shape: String,
@@ -145,6 +146,9 @@ struct Dialect {
     /// `$name`, `@name`, `:name` and `#name` are parameters, `$name` with Tcl's `::` and a
     /// `(…)` suffix, which may hold quotes (SQLite).
     sqlite_variables: bool,
+    /// Unquoted names are folded to lower case (PostgreSQL: `DELETE FROM Users` writes table
+    /// `users`); elsewhere a name is kept as written.
+    folds_unquoted_names: bool,
 }
 
 /// [`writes`]'s first reading (and one of [`returns_no_rows`]'s, for a server not known):
@@ -163,6 +167,7 @@ const LENIENT: Dialect = Dialect {
     dollar_quotes: true,
     executable_comments: true,
     sqlite_variables: false,
+    folds_unquoted_names: false,
 };
 
 /// MySQL / MariaDB as configured by default.
@@ -179,6 +184,7 @@ const MYSQL: Dialect = Dialect {
     dollar_quotes: false,
     executable_comments: true,
     sqlite_variables: false,
+    folds_unquoted_names: false,
 };
 
 /// MySQL / MariaDB with `NO_BACKSLASH_ESCAPES` in `sql_mode`.
@@ -203,6 +209,7 @@ const POSTGRES: Dialect = Dialect {
     dollar_quotes: true,
     executable_comments: false,
     sqlite_variables: false,
+    folds_unquoted_names: true,
 };
 
 /// PostgreSQL with `standard_conforming_strings = off` (backslash escapes in every string).
@@ -222,6 +229,7 @@ const SQLITE: Dialect = Dialect {
     dollar_quotes: false,
     executable_comments: false,
     sqlite_variables: true,
+    folds_unquoted_names: false,
 };
 
 /// The readings of each server ([`writes`] reads with all of them): each server as configured
@@ -684,16 +692,39 @@ pub(crate) fn writes_on_kept(sql: &str, backend: sea_orm::DbBackend) -> Vec<Writ
 fn writes_read<'d>(sql: &str, readings: impl IntoIterator<Item = &'d Dialect>) -> Vec<Write> {
     let mut found: Vec<Write> = Vec::new();
     for (reading, &dialect) in readings.into_iter().enumerate() {
-        for mut write in writes_in(&tokens(sql, dialect)) {
+        let statements = tokens(sql, dialect);
+        for mut write in writes_in(&statements) {
+            if dialect.folds_unquoted_names {
+                fold_unquoted(&mut write.table, &statements);
+            }
             if reading == 0 {
                 found.push(write);
-            } else if !found.iter().any(|w| w.verb == write.verb && w.table == write.table) {
+            } else if !found.iter().any(|w| w.verb == write.verb && w.table.eq_ignore_ascii_case(&write.table)) {
+                // (A name in another case: one reading folds unquoted names, another does not.)
                 write.shape = format!("{} {} {OTHER_READING}", write.verb.as_str(), write.table);
                 found.push(write);
             }
         }
     }
     found
+}
+
+/// `table`, read from `statements`, in lower case if it has capitals and is never quoted there:
+/// the name of the table written by a server that folds unquoted names (PostgreSQL: `DELETE
+/// FROM Users` writes `users`, the name its row events carry). Kept as it is when it is also
+/// quoted in the statement (`"Users"` is another table than `Users`, and which one is written
+/// is not read here).
+fn fold_unquoted(table: &mut str, statements: &[Vec<Token<'_>>]) {
+    if !table.bytes().any(|b| b.is_ascii_uppercase()) {
+        return;
+    }
+    let quoted = statements
+        .iter()
+        .flatten()
+        .any(|token| matches!(token, Token::Ident(name) | Token::MaybeString(name) if **name == *table));
+    if !quoted {
+        table.make_ascii_lowercase();
+    }
 }
 
 /// The shape of a write found only by reading a statement with another server's (or another
@@ -1812,6 +1843,25 @@ mod tests {
             Some((Verb::Insert, "t".into()))
         );
         assert_eq!(one("CREATE TABLE t (a int)"), None);
+    }
+
+    #[test]
+    fn postgresql_folds_unquoted_table_names() {
+        use sea_orm::DatabaseBackend::{MySql, Postgres, Sqlite};
+        let tables = |sql: &str, backend| writes_on(sql, backend).into_iter().map(|w| w.table).collect::<Vec<_>>();
+        assert_eq!(tables("DELETE FROM Users WHERE id = 1", Postgres), ["users"]);
+        assert_eq!(tables("UPDATE public.USERS SET a = 1", Postgres), ["users"]);
+        assert_eq!(tables(r#"DELETE FROM "Users" WHERE id = 1"#, Postgres), ["Users"], "a quoted name keeps its case");
+        // Quoted too in the statement: which one is written is not read, so kept as written.
+        assert_eq!(tables(r#"UPDATE Users SET a = 1 FROM "Users" u"#, Postgres), ["Users"]);
+        // MySQL (on Linux) and SQLite keep the name as written; so does a reading for a server
+        // not known, once (not again in PostgreSQL's case).
+        assert_eq!(tables("DELETE FROM Users WHERE id = 1", MySql), ["Users"]);
+        assert_eq!(tables("DELETE FROM Users WHERE id = 1", Sqlite), ["Users"]);
+        assert_eq!(
+            writes("DELETE FROM Users WHERE id = 1").iter().map(|w| w.table.as_str()).collect::<Vec<_>>(),
+            ["Users"]
+        );
     }
 
     #[test]

@@ -13,19 +13,9 @@ use audit_seaorm::orm::AuditedDb;
 use futures_util::FutureExt as _;
 use orm_common::entities::users;
 use orm_common::{Harness, TestDb, user};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectOptions, Database, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
 use std::future::Future;
 use std::task::Poll;
-
-/// A pool of one connection into `testdb`'s namespace.
-async fn one_connection(testdb: &TestDb) -> DatabaseConnection {
-    let mut options = ConnectOptions::new(testdb.url());
-    options.max_connections(1).sqlx_logging(false);
-    Database::connect(options).await.expect("connect")
-}
 
 /// Polls `fut` exactly once, then drops it: its output if it was done.
 async fn poll_once_then_drop<F: Future>(fut: F) -> Option<F::Output> {
@@ -48,7 +38,7 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 
 async fn a_handler_dropped_during_a_savepoint_commit_rolls_back(testdb: TestDb) {
     let h = Harness::new(testdb).await;
-    let conn = one_connection(&h.testdb).await;
+    let conn = h.testdb.connect_one().await;
     let db = AuditedDb::builder(conn.clone(), h.auditor.clone(), h.store.clone()).build();
 
     // Retried until the savepoint's commit is caught in flight (Pending on its first poll).
@@ -109,7 +99,7 @@ on_all_backends!(a_handler_dropped_during_a_savepoint_commit_rolls_back);
 /// the database and the trail agree.
 async fn a_savepoint_dropped_during_a_release_inside_it(testdb: TestDb) {
     let h = Harness::new(testdb).await;
-    let conn = one_connection(&h.testdb).await;
+    let conn = h.testdb.connect_one().await;
     let db = AuditedDb::builder(conn.clone(), h.auditor.clone(), h.store.clone()).build();
 
     let mut caught = 0;

@@ -11,19 +11,11 @@ use audit_seaorm::orm::AuditedDb;
 use orm_common::entities::users;
 use orm_common::{GatedStore, TestDb, user, verified_events};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
 };
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-/// A pool of one connection into `testdb`'s namespace.
-async fn one_connection(testdb: &TestDb) -> DatabaseConnection {
-    let mut options = ConnectOptions::new(testdb.url());
-    options.max_connections(1).sqlx_logging(false);
-    Database::connect(options).await.expect("connect")
-}
 
 async fn row_exists(conn: &DatabaseConnection, email: &str) -> bool {
     users::Entity::find().filter(users::Column::Email.eq(email)).count(conn).await.expect("count") == 1
@@ -32,7 +24,7 @@ async fn row_exists(conn: &DatabaseConnection, email: &str) -> bool {
 async fn flush_waits_for_a_dropped_autocommit_hand_off(testdb: TestDb) {
     let admin = testdb.connect().await;
     orm_common::create_tables(&admin).await;
-    let conn = one_connection(&testdb).await;
+    let conn = testdb.connect_one().await;
     let store = Arc::new(GatedStore::closed());
     let auditor = Auditor::builder(store.clone()).queue_capacity(1).build();
     let db = AuditedDb::builder(conn.clone(), auditor.clone(), store.clone()).direct().build();

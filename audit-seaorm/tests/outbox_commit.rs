@@ -8,8 +8,8 @@ mod orm_common;
 use orm_common::entities::{plain_users, users};
 use orm_common::{Backend, Harness, TestDb, change, outbox_rows, plain_user, user};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    TransactionTrait,
 };
 
 /// Text that breaks a literal written carelessly: quotes, backslashes (alone, doubled, at the
@@ -74,13 +74,6 @@ async fn hostile_text_round_trips_sqlite() {
     hostile_text_round_trips(Backend::Sqlite).await;
 }
 
-/// A pool of one connection into `testdb`'s schema.
-async fn one_connection(testdb: &TestDb) -> DatabaseConnection {
-    let mut options = ConnectOptions::new(testdb.url());
-    options.max_connections(1).sqlx_logging(false);
-    Database::connect(options).await.expect("connect")
-}
-
 /// Whether a write on `conn` (plain, not audited) commits by itself, as in autocommit, and not
 /// into a transaction left open: it is seen at once from `elsewhere`, another pool.
 async fn runs_in_autocommit(conn: &DatabaseConnection, elsewhere: &DatabaseConnection, email: &str) -> bool {
@@ -95,7 +88,7 @@ async fn runs_in_autocommit(conn: &DatabaseConnection, elsewhere: &DatabaseConne
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connection_is_outside_a_transaction_after_the_commit() {
     let Some(testdb) = TestDb::open(Backend::Postgres, "outbox_after_commit").await else { return };
-    let conn = one_connection(&testdb).await;
+    let conn = testdb.connect_one().await;
     let h = Harness::with(testdb, |b| b).await;
     let store = h.store.clone();
     let db = audit_seaorm::orm::AuditedDb::builder(conn.clone(), h.auditor.clone(), store).build();
@@ -127,7 +120,7 @@ async fn postgres_connection_is_outside_a_transaction_after_the_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_refused_commit_records_nothing() {
     let Some(testdb) = TestDb::open(Backend::Postgres, "outbox_refused_commit").await else { return };
-    let conn = one_connection(&testdb).await;
+    let conn = testdb.connect_one().await;
     let h = Harness::with(testdb, |b| b).await;
     let deferred = "ALTER TABLE users ADD CONSTRAINT users_email_once UNIQUE (email) DEFERRABLE INITIALLY DEFERRED";
     h.conn.execute_unprepared(deferred).await.expect("add the deferred constraint");

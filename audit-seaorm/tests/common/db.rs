@@ -121,6 +121,14 @@ impl TestDb {
         self.connect_as(None).await
     }
 
+    /// A new pool of one connection into this test's namespace: the connection every
+    /// statement on it shares, handed out in turn.
+    pub async fn connect_one(&self) -> DatabaseConnection {
+        let mut options = ConnectOptions::new(self.url());
+        options.max_connections(1).sqlx_logging(false);
+        Database::connect(options).await.expect("connect")
+    }
+
     /// A new pool into this test's namespace, as `user` (PostgreSQL) if given.
     pub async fn connect_as(&self, user: Option<&str>) -> DatabaseConnection {
         let options = match self.backend {

@@ -18,7 +18,10 @@
 use super::event::OrmEvent;
 use audit_core::store::{AuditStore, Query, StoreError};
 use audit_core::{Auditor, RecordError, RedactionPolicy, Ticket};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use sea_orm::{
+    AccessMode, ConnectionTrait, DbBackend, DbErr, IsolationLevel, QueryResult, Statement, TransactionSession,
+    TransactionTrait, Value,
+};
 use std::time::Duration;
 
 /// The outbox table's default name.
@@ -267,6 +270,26 @@ async fn is_stored(store: &dyn AuditStore, id: uuid::Uuid) -> Result<bool, Store
     Ok(!page.events.is_empty())
 }
 
+/// The rows `stmt` reads, committed ones only. On MySQL/MariaDB in a read-only transaction of
+/// its own at `READ COMMITTED`: a pool whose sessions default to `READ UNCOMMITTED` (a
+/// server's `transaction_isolation`, a pool's own setting) would otherwise read the outbox rows
+/// of a transaction still in flight in another process, and seal the events of a change that
+/// may yet roll back. (PostgreSQL reads `READ UNCOMMITTED` as `READ COMMITTED`; SQLite reads
+/// uncommitted rows only in shared-cache mode with `read_uncommitted`, which its driver does
+/// not turn on.)
+async fn committed_rows(
+    conn: &(impl ConnectionTrait + TransactionTrait),
+    stmt: Statement,
+) -> Result<Vec<QueryResult>, DbErr> {
+    if conn.get_database_backend() != DbBackend::MySql {
+        return conn.query_all_raw(stmt).await;
+    }
+    let txn = conn.begin_with_config(Some(IsolationLevel::ReadCommitted), Some(AccessMode::ReadOnly)).await?;
+    let rows = txn.query_all_raw(stmt).await?;
+    txn.commit().await?;
+    Ok(rows)
+}
+
 /// Seals every row older than `age`, in id (time) order, skipping events the store already
 /// has, and deletes the rows. A row that cannot be sealed (not an event, an event the auditor
 /// or the store refuses) is left in place and reported ([`Recovery::unsealable`]); the rows
@@ -274,7 +297,7 @@ async fn is_stored(store: &dyn AuditStore, id: uuid::Uuid) -> Result<bool, Store
 /// of another chain, has every row reported). Errors that are not about one row (the
 /// database, the store failing, an auditor shut down) end the recovery.
 pub(crate) async fn recover(
-    conn: &impl ConnectionTrait,
+    conn: &(impl ConnectionTrait + TransactionTrait),
     table: &str,
     auditor: &Auditor,
     policy: &RedactionPolicy,
@@ -294,7 +317,7 @@ pub(crate) async fn recover(
             placeholder(backend, 2)
         );
         let values = [Value::BigInt(Some(cutoff)), Value::String(Some(after.clone()))];
-        let rows = conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+        let rows = committed_rows(conn, Statement::from_sql_and_values(backend, sql, values)).await?;
         if rows.is_empty() {
             return Ok(report);
         }

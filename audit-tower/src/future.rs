@@ -1,7 +1,7 @@
 //! [`ResponseFuture`]: the inner service's future, then the recording of the request's events.
 
 use crate::layer::{Config, Counters, UnhealthyPolicy};
-use crate::request::{Started, X_REQUEST_ID, record_detached_with};
+use crate::request::{Started, X_REQUEST_ID, outside_scope, record_detached_with};
 use audit_core::scope::ScopedFuture;
 use audit_core::{Auditor, EventDraft, Outcome, RecordError, Reserved, Ticket, TryRecordError};
 use http::{Response, StatusCode};
@@ -275,8 +275,14 @@ impl Recording {
     }
 
     /// `Ready(true)` once every event is queued (buffered) or durable (acknowledged);
-    /// `Ready(false)` if any could not be recorded.
+    /// `Ready(false)` if any could not be recorded. Outside any scope the caller polls it in
+    /// (its drafts carry the request's actor and context whole, see [`outside_scope`]).
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        outside_scope(|| self.poll_queue(cx))
+    }
+
+    /// [`Recording::poll`], in the scope it makes.
+    fn poll_queue(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         loop {
             if let Some((queuing, _)) = self.waiting.as_mut() {
                 let result = ready!(queuing.as_mut().poll(cx));
@@ -401,7 +407,7 @@ impl Recording {
             // even if the auditor is shutting down. (With added events still to queue, the
             // place is given back and all go in order below.)
             if let Some(own) = rest.pop()
-                && place.record(own).is_err()
+                && outside_scope(|| place.record(own)).is_err()
             {
                 Counters::add(&self.counters.unrecorded, 1);
             }

@@ -238,13 +238,23 @@ pub(crate) fn outcome_for_status(status: StatusCode) -> Outcome {
     }
 }
 
+/// Runs `f` outside the caller's [`AuditScope`], for the calls that hand a request's drafts to
+/// the auditor: their actor and context are the request's, set by the layer, and the auditor
+/// must not fill what the request lacks (an unknown client IP, no user agent) from the scope
+/// of whoever hands them over (another request adding an event through a handle that outlived
+/// its own, a request served in-process from within another one's handler). Allocates only
+/// when a scope is current. (A spawned task has no scope.)
+pub(crate) fn outside_scope<R>(f: impl FnOnce() -> R) -> R {
+    if AuditScope::current().is_some() { AuditScope::new().run_sync(f) } else { f() }
+}
+
 /// Queues `drafts` without waiting and without spawning anything, for a refusal (the
 /// response does not wait for its event). Each draft is offered with
 /// [`Auditor::try_record_detached`]; from the first that meets a full queue on, the rest are
 /// counted in [`crate::LayerStats::unrecorded`] (not offered, so the order is kept), as are
 /// drafts the auditor refuses.
 pub(crate) fn try_record_only(config: &Config, drafts: impl IntoIterator<Item = EventDraft>) {
-    let not_queued = config.auditor.try_record_all_detached(drafts);
+    let not_queued = outside_scope(|| config.auditor.try_record_all_detached(drafts));
     Counters::add(&config.counters.unrecorded, (not_queued.refused + not_queued.rest.len()) as u64);
 }
 
@@ -265,7 +275,7 @@ pub(crate) fn record_detached_with(
     counters: &Arc<Counters>,
     drafts: impl IntoIterator<Item = EventDraft>,
 ) {
-    let not_queued = auditor.try_record_all_detached(drafts);
+    let not_queued = outside_scope(|| auditor.try_record_all_detached(drafts));
     Counters::add(&counters.unrecorded, not_queued.refused as u64);
     let waiting = not_queued.rest;
     if waiting.is_empty() {

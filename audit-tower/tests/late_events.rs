@@ -118,3 +118,62 @@ async fn a_late_set_actor_does_not_rename_the_requests_actor() {
         [("POST /exports/{id}".to_string(), Actor::user("erin")), ("export_finished".to_string(), Actor::user("erin"))]
     );
 }
+
+/// An event added through a handle that outlived its request, from code running in another
+/// audited request (a job's completion reported by a worker's call, say), carries the first
+/// request's context only: where that request had no client IP (unknown, as a malformed
+/// forwarded chain leaves it) or no user agent, the event has none either, never those of the
+/// request that happens to add it (they were filled in from its scope).
+#[tokio::test]
+async fn a_late_event_added_from_another_request_keeps_its_own_requests_context() {
+    let (auditor, store) = common::auditor();
+    let stored = Arc::new(Mutex::new(None::<AuditHandle>));
+    let (keep, take) = (stored.clone(), stored);
+    let app = Router::new()
+        .route(
+            "/exports/{id}",
+            post(move |audit: AuditHandle| async move {
+                audit.set_actor(Actor::user("erin"));
+                *keep.lock().expect("lock") = Some(audit);
+                StatusCode::ACCEPTED
+            }),
+        )
+        .route(
+            "/exports/{id}/done",
+            post(move |audit: AuditHandle| async move {
+                audit.set_actor(Actor::service("export-worker"));
+                let Some(export) = take.lock().expect("lock").take() else { return StatusCode::NOT_FOUND };
+                export.add_event(EventDraft::new("export_finished"));
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .layer(AuditLayer::new(auditor.clone()));
+
+    // The export's request: no connect info (its IP unknown), no user agent.
+    let request = http::Request::post("/exports/9").body(axum::body::Body::empty()).expect("request");
+    assert_eq!(app.clone().oneshot(request).await.expect("infallible").status(), StatusCode::ACCEPTED);
+    // The worker's call, from another address and with a user agent of its own.
+    let worker = std::net::SocketAddr::from(([203, 0, 113, 9], 40_000));
+    let request = http::Request::post("/exports/9/done")
+        .header("user-agent", "export-worker/1")
+        .extension(axum::extract::connect_info::MockConnectInfo(worker))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    assert_eq!(app.oneshot(request).await.expect("infallible").status(), StatusCode::NO_CONTENT);
+    auditor.shutdown().await;
+
+    let events = common::events(&store);
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["POST /exports/{id}", "export_finished", "POST /exports/{id}/done"]);
+    let (export, late, done) = (&events[0], &events[1], &events[2]);
+    assert_eq!(done.context.ip.as_deref(), Some("203.0.113.9"));
+    assert_eq!(late.actor, Actor::user("erin"));
+    assert_eq!(late.context.request_id, export.context.request_id);
+    assert_eq!(
+        (late.context.ip.as_deref(), late.context.user_agent.as_deref()),
+        (None, None),
+        "the export request's IP and user agent (unknown), not the worker's: {:?}",
+        late.context
+    );
+    assert_eq!(late.context, export.context, "the export request's context, whole");
+}

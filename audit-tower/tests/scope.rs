@@ -1,5 +1,6 @@
 //! The request's audit scope is current inside the handler: events the handler records
-//! through the `Auditor` without an actor get the request's actor, request id and context.
+//! through the `Auditor` without an actor get the request's actor, request id and context; the
+//! events of another audited request served inside that handler take nothing of it.
 
 mod common;
 
@@ -9,7 +10,7 @@ use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use http::StatusCode;
 use serde_json::json;
 
@@ -68,4 +69,48 @@ async fn events_recorded_in_the_handler_get_the_request_actor_and_id() {
     assert_eq!(events.len(), 3);
     assert_eq!(events[2].actor, Actor::anonymous());
     assert_eq!(events[2].context.request_id, None);
+}
+
+/// A request served in-process from inside another request's handler (a batch endpoint
+/// dispatching its parts to an audited service) is recorded with its own context: the scope
+/// current where its events are handed to the auditor is the outer request's, and its gaps
+/// (no client IP, no user agent, no matched route) were filled in from it, so the inner
+/// event claimed the outer client's address and the route `/batch` beside the action
+/// `POST <unmatched>`.
+#[tokio::test]
+async fn a_request_served_inside_another_ones_handler_keeps_its_own_context() {
+    use tower::ServiceExt;
+
+    let (auditor, store) = common::auditor();
+    let inner =
+        Router::new().route("/jobs", post(|| async { StatusCode::CREATED })).layer(AuditLayer::new(auditor.clone()));
+    let outer = Router::new()
+        .route(
+            "/batch",
+            post(move || async move {
+                let part = http::Request::post("/nowhere").body(axum::body::Body::empty()).expect("request");
+                inner.oneshot(part).await.map(|response| response.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }),
+        )
+        .layer(AuditLayer::new(auditor.clone()));
+    let client = std::net::SocketAddr::from(([198, 51, 100, 4], 50_000));
+    let request = http::Request::post("/batch")
+        .header("user-agent", "batch-client/1")
+        .extension(axum::extract::connect_info::MockConnectInfo(client))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    assert_eq!(outer.oneshot(request).await.expect("infallible").status(), StatusCode::NOT_FOUND);
+    auditor.shutdown().await;
+
+    let events = common::events(&store);
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["POST <unmatched>", "POST /batch"]);
+    let (part, batch) = (&events[0].context, &events[1].context);
+    assert_eq!(batch.ip.as_deref(), Some("198.51.100.4"));
+    assert_ne!(part.request_id, batch.request_id);
+    assert_eq!(
+        (part.ip.as_deref(), part.user_agent.as_deref(), part.route.as_deref()),
+        (None, None, None),
+        "the part's own context, nothing of the batch's: {part:?}"
+    );
 }

@@ -337,16 +337,17 @@ pub(crate) fn deleted(row: Row) -> Vec<Change> {
         .collect()
 }
 
-/// The columns whose value differs, with old and new (update). A column missing on one
-/// side counts as `null` there. A JSON column that went from SQL `NULL` to JSON `null` or
-/// back differs (its [`json_null_field`] entry does), and is recorded as `null` → `null`.
+/// The columns whose value differs ([`same_value`]), with old and new (update). A column
+/// missing on one side counts as `null` there. A JSON column that went from SQL `NULL` to JSON
+/// `null` or back differs (its [`json_null_field`] entry does), and is recorded as `null` →
+/// `null`.
 pub(crate) fn updated(mut old: Row, mut new: Row) -> Vec<Change> {
     let (old_json_nulls, new_json_nulls) = (take_json_nulls(&mut old), take_json_nulls(&mut new));
     let null_kind_changed = |field: &str| old_json_nulls.contains(field) != new_json_nulls.contains(field);
     let mut changes = Vec::new();
     for (field, new_value) in new {
         let old_value = old.remove(&field).unwrap_or(Json::Null);
-        if old_value != new_value || null_kind_changed(&field) {
+        if !same_value(&old_value, &new_value) || null_kind_changed(&field) {
             changes.push(Change { field, old: Some(old_value), new: Some(new_value) });
         }
     }
@@ -356,6 +357,31 @@ pub(crate) fn updated(mut old: Row, mut new: Row) -> Vec<Change> {
         }
     }
     changes
+}
+
+/// Whether `a` and `b` are the same value as the trail records values: numbers compare as
+/// the IEEE doubles RFC 8785 writes (`10.0` and `1e1` are `10`, `-0` is `0`), at any depth of
+/// a JSON column, except integers beyond ±2^53, which the trail keeps exactly (as their
+/// digits) and which compare exactly. A JSON document written again with its numbers spelled
+/// otherwise is no change: recorded, its old and new values would read the same.
+fn same_value(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => {
+            x == y || (!beyond_doubles(x) && !beyond_doubles(y) && x.as_f64().is_some() && x.as_f64() == y.as_f64())
+        }
+        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_value(a, b)),
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(key, a)| y.get(key).is_some_and(|b| same_value(a, b)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Whether `n` is an integer beyond ±2^53, which the trail keeps as its digits (see
+/// [`audit_core::canonical::normalize_value`]).
+fn beyond_doubles(n: &serde_json::Number) -> bool {
+    let max = audit_core::canonical::MAX_SAFE_INTEGER;
+    n.as_u64().map(|u| u > max).or_else(|| n.as_i64().map(|i| i.unsigned_abs() > max)).unwrap_or(false)
 }
 
 /// Takes the [`json_null_field`] entries out of `row`: the columns that hold JSON `null`.
@@ -508,6 +534,19 @@ mod tests {
         assert_eq!(changes.len(), 2);
         assert_eq!(changes[0], Change { field: "b".into(), old: Some(json!("x")), new: Some(json!("y")) });
         assert_eq!(changes[1], Change { field: "c".into(), old: Some(Json::Null), new: Some(json!(2)) });
+    }
+
+    #[test]
+    fn numbers_spelled_otherwise_are_no_change() {
+        let row = |value: Json| -> Row { json!({ "a": value }).as_object().cloned().unwrap_or_default() };
+        let float: Json = serde_json::from_str(r#"{"x": [1e1, 2.0]}"#).unwrap_or_default();
+        assert_eq!(updated(row(json!({"x": [10, 2]})), row(float)), []);
+        assert_eq!(updated(row(json!(-0.0)), row(json!(0))), []);
+        let beyond = json!(9_007_199_254_740_993u64);
+        assert_eq!(updated(row(beyond.clone()), row(json!(9_007_199_254_740_992.0))).len(), 1);
+        assert_eq!(updated(row(json!({"x": 1})), row(json!({"x": 1, "y": 1}))).len(), 1);
+        assert_eq!(updated(row(json!([1])), row(json!(["1"]))).len(), 1);
+        assert_eq!(updated(row(beyond.clone()), row(beyond)), []);
     }
 
     #[test]

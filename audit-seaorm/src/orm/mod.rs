@@ -216,7 +216,9 @@
 //!   read statement by statement: its writes show as `bulk` events (refused in strict mode)
 //!   though creating it writes no row.
 //! - A floating-point column changed from `0` to `-0` (or back) records nothing, and a `-0`
-//!   is recorded as `0`: canonical JSON (SPEC §1, RFC 8785) writes both as `0`.
+//!   is recorded as `0`: canonical JSON (SPEC §1, RFC 8785) writes both as `0`. So does a JSON
+//!   column written again with the same numbers spelled otherwise (`10.0` for `10`, at any
+//!   depth; integers beyond ±2^53, which the trail keeps exactly, compare exactly).
 //! - Writes the statement's text does not show are not seen: a function that writes, called
 //!   from a `SELECT`; a trigger's own writes (they belong to the write that fired it, which is
 //!   recorded). Where such code matters, record what it does with an explicit event.

@@ -6,7 +6,8 @@
 //! read the same text differently (backslashes in strings, nested comments, `#`, dollar
 //! quotes, executable comments `/*! ... */`, ...): [`writes_on`], which the connection wrapper
 //! uses, reads a statement as the server it goes to reads it, both with that server's default
-//! settings and with the session setting that changes how its strings are read; [`writes`],
+//! settings and with the session setting that changes how its strings are read (and, on
+//! MySQL/MariaDB, both at and before the version of an executable comment); [`writes`],
 //! for a server not known, reads the text every way and reports the writes of every reading.
 //! Statements nested in statements (`COPY (…)`, `EXPLAIN ANALYZE …`) are read to a bounded
 //! depth.
@@ -132,6 +133,11 @@ struct Dialect {
     hash_comments: bool,
     /// `--` starts a comment only when white space or a control character follows (MySQL).
     dash_comment_needs_space: bool,
+    /// A `--` comment ends at a carriage return too (PostgreSQL); elsewhere only at a newline.
+    carriage_return_ends_comments: bool,
+    /// A UTF-8 byte order mark (U+FEFF) where a token may start is white space (SQLite);
+    /// elsewhere it is a character of a name.
+    byte_order_mark_is_space: bool,
     /// `[name]` is a quoted identifier (SQLite); elsewhere `[` is punctuation.
     brackets: bool,
     /// `` `name` `` is a quoted identifier (MySQL, SQLite); in PostgreSQL `` ` `` is an
@@ -143,6 +149,11 @@ struct Dialect {
     dollar_quotes: bool,
     /// The content of `/*! … */` is SQL (MySQL, MariaDB); elsewhere it is a comment.
     executable_comments: bool,
+    /// With `executable_comments`: the content of a versioned one (`/*!50700 … */`, MariaDB's
+    /// `/*M! … */`) is SQL too, as on a server of that version or later. Otherwise it is a
+    /// comment, in which one comment may nest, as on an older server (and on MySQL for
+    /// `/*M!`).
+    versioned_comments_run: bool,
     /// `$name`, `@name`, `:name` and `#name` are parameters, `$name` with Tcl's `::` and a
     /// `(…)` suffix, which may hold quotes (SQLite).
     sqlite_variables: bool,
@@ -161,11 +172,14 @@ const LENIENT: Dialect = Dialect {
     nested_comments: false,
     hash_comments: true,
     dash_comment_needs_space: false,
+    carriage_return_ends_comments: true,
+    byte_order_mark_is_space: true,
     brackets: true,
     backticks: true,
     dollar_in_words: false,
     dollar_quotes: true,
     executable_comments: true,
+    versioned_comments_run: true,
     sqlite_variables: false,
     folds_unquoted_names: false,
 };
@@ -178,11 +192,14 @@ const MYSQL: Dialect = Dialect {
     nested_comments: false,
     hash_comments: true,
     dash_comment_needs_space: true,
+    carriage_return_ends_comments: false,
+    byte_order_mark_is_space: false,
     brackets: false,
     backticks: true,
     dollar_in_words: true,
     dollar_quotes: false,
     executable_comments: true,
+    versioned_comments_run: true,
     sqlite_variables: false,
     folds_unquoted_names: false,
 };
@@ -195,6 +212,10 @@ const MYSQL_NO_BACKSLASH_ESCAPES: Dialect =
 /// no escape. (With `NO_BACKSLASH_ESCAPES` too, it reads as [`MYSQL_NO_BACKSLASH_ESCAPES`].)
 const MYSQL_ANSI_QUOTES: Dialect = Dialect { backslash_in_double_quotes: false, double_quoted_strings: false, ..MYSQL };
 
+/// MySQL / MariaDB older than the version of an executable comment (`/*!999999 … */`): its
+/// content is a comment. (MySQL reads MariaDB's `/*M! … */` so at any version.)
+const MYSQL_OLDER: Dialect = Dialect { versioned_comments_run: false, ..MYSQL };
+
 /// PostgreSQL as configured by default (`standard_conforming_strings = on`).
 const POSTGRES: Dialect = Dialect {
     backslash: Backslash::EStrings,
@@ -203,11 +224,14 @@ const POSTGRES: Dialect = Dialect {
     nested_comments: true,
     hash_comments: false,
     dash_comment_needs_space: false,
+    carriage_return_ends_comments: true,
+    byte_order_mark_is_space: false,
     brackets: false,
     backticks: false,
     dollar_in_words: true,
     dollar_quotes: true,
     executable_comments: false,
+    versioned_comments_run: false,
     sqlite_variables: false,
     folds_unquoted_names: true,
 };
@@ -223,11 +247,14 @@ const SQLITE: Dialect = Dialect {
     nested_comments: false,
     hash_comments: false,
     dash_comment_needs_space: false,
+    carriage_return_ends_comments: false,
+    byte_order_mark_is_space: true,
     brackets: true,
     backticks: true,
     dollar_in_words: true,
     dollar_quotes: false,
     executable_comments: false,
+    versioned_comments_run: false,
     sqlite_variables: true,
     folds_unquoted_names: false,
 };
@@ -235,12 +262,13 @@ const SQLITE: Dialect = Dialect {
 /// The readings of each server ([`writes`] reads with all of them): each server as configured
 /// by default, and with the settings a session may change that change how strings are read
 /// (MySQL's `NO_BACKSLASH_ESCAPES` and `ANSI_QUOTES`, PostgreSQL's
-/// `standard_conforming_strings = off`).
-const DIALECTS: [Dialect; 6] =
-    [MYSQL, MYSQL_NO_BACKSLASH_ESCAPES, MYSQL_ANSI_QUOTES, POSTGRES, POSTGRES_BACKSLASH_ESCAPES, SQLITE];
+/// `standard_conforming_strings = off`), and MySQL older than a versioned executable comment.
+const DIALECTS: [Dialect; 7] =
+    [MYSQL, MYSQL_NO_BACKSLASH_ESCAPES, MYSQL_ANSI_QUOTES, MYSQL_OLDER, POSTGRES, POSTGRES_BACKSLASH_ESCAPES, SQLITE];
 
 /// Reads tokens the way `dialect` does; `;` ends a statement. The content of MySQL/MariaDB
-/// executable comments (`/*! ... */`, `/*!50001 ... */`, `/*M! ... */`) is read as SQL.
+/// executable comments (`/*! ... */`, `/*!50001 ... */`, `/*M! ... */`) is read as SQL (that
+/// of a versioned one as a comment where `dialect` is of an older server).
 fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Vec<Vec<Token<'a>>> {
     let bytes = sql.as_bytes();
     let mut statements = vec![Vec::new()];
@@ -260,6 +288,10 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Vec<Vec<Token<'a>>> {
             // `\v` too: MySQL, MariaDB and SQLite read it as white space (and PostgreSQL from
             // version 16), so `SET\vSTATEMENT … FOR DELETE …` is two words.
             b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c' => i += 1,
+            // SQLite skips a byte order mark where a token may start (`\u{feff}DELETE …`).
+            0xef if dialect.byte_order_mark_is_space && bytes[i..].starts_with(BYTE_ORDER_MARK) => {
+                i += BYTE_ORDER_MARK.len();
+            }
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
                 let glued = bytes.get(i + 2).is_some_and(|&next| next > b' ');
                 if glued && dialect.dash_comment_needs_space {
@@ -267,18 +299,21 @@ fn tokens<'a>(sql: &'a str, dialect: Dialect) -> Vec<Vec<Token<'a>>> {
                     i += 1;
                     push(&mut statements, Token::Punct('-'));
                 } else {
-                    i = line_end(bytes, i);
+                    i = line_end(bytes, i, dialect.carriage_return_ends_comments);
                 }
             }
             b'#' if dialect.hash_comments => {
-                i = line_end(bytes, i);
+                i = line_end(bytes, i, false);
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                if let Some(len) = executable_opener(&bytes[i..]).filter(|_| dialect.executable_comments) {
-                    executable = true;
-                    i += len;
-                } else {
-                    i = comment_end(bytes, i, dialect.nested_comments);
+                match executable_opener(&bytes[i..]).filter(|_| dialect.executable_comments) {
+                    Some((len, versioned)) if !versioned || dialect.versioned_comments_run => {
+                        executable = true;
+                        i += len;
+                    }
+                    // Skipped as a server older than its version skips it, one comment nested.
+                    Some(_) => i = comment_end(bytes, i, 2),
+                    None => i = comment_end(bytes, i, if dialect.nested_comments { usize::MAX } else { 1 }),
                 }
             }
             b'*' if executable && bytes.get(i + 1) == Some(&b'/') => {
@@ -475,14 +510,20 @@ fn is_word_byte(b: u8, dialect: Dialect) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80 || (b == b'$' && dialect.dollar_in_words)
 }
 
-/// The end of a `--` or `#` comment (its newline is white space).
-fn line_end(bytes: &[u8], start: usize) -> usize {
-    bytes[start..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |end| start + end)
+/// The UTF-8 byte order mark (U+FEFF).
+const BYTE_ORDER_MARK: &[u8] = "\u{feff}".as_bytes();
+
+/// The end of a `--` or `#` comment (its newline is white space), or at a carriage return too
+/// if `carriage_return` (PostgreSQL's `--` comments).
+fn line_end(bytes: &[u8], start: usize, carriage_return: bool) -> usize {
+    let ends = |b: u8| b == b'\n' || (carriage_return && b == b'\r');
+    bytes[start..].iter().position(|&b| ends(b)).map_or(bytes.len(), |end| start + end)
 }
 
 /// The length of a MySQL/MariaDB executable comment's opener (`/*!`, `/*M!`, with the version
-/// digits), if `rest` starts with one.
-fn executable_opener(rest: &[u8]) -> Option<usize> {
+/// digits), if `rest` starts with one, and whether the comment is versioned (a server older
+/// than its version, and MySQL for `/*M!`, read it as a comment).
+fn executable_opener(rest: &[u8]) -> Option<(usize, bool)> {
     let len = if rest.starts_with(b"/*!") {
         3
     } else if rest.starts_with(b"/*M!") {
@@ -490,12 +531,19 @@ fn executable_opener(rest: &[u8]) -> Option<usize> {
     } else {
         return None;
     };
-    Some(len + rest[len..].iter().take_while(|b| b.is_ascii_digit()).count())
+    let digits = rest[len..].iter().take_while(|b| b.is_ascii_digit()).count();
+    Some((len + digits, len == 4 || digits > 0))
 }
 
-/// The end of the comment opened at `start` (`/*`). PostgreSQL nests comments, MySQL and
-/// SQLite end them at the first `*/`.
-fn comment_end(bytes: &[u8], start: usize, nested: bool) -> usize {
+/// Whether `sql` holds a versioned executable comment ([`executable_opener`]).
+fn has_versioned_comment(sql: &str) -> bool {
+    sql.match_indices("/*").any(|(at, _)| executable_opener(&sql.as_bytes()[at..]).is_some_and(|(_, v)| v))
+}
+
+/// The end of the comment opened at `start` (`/*`), in which comments nest up to `levels` deep
+/// (counting it): PostgreSQL nests comments without limit, MySQL and SQLite end them at the
+/// first `*/` (1), but for MySQL's skipped executable comment, in which one comment nests (2).
+fn comment_end(bytes: &[u8], start: usize, levels: usize) -> usize {
     let mut depth = 1;
     let mut i = start + 2;
     while i < bytes.len() {
@@ -506,7 +554,7 @@ fn comment_end(bytes: &[u8], start: usize, nested: bool) -> usize {
                 return i;
             }
         } else if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
-            if nested {
+            if depth < levels {
                 depth += 1;
                 i += 2;
             } else {
@@ -601,7 +649,7 @@ pub fn writes_on(sql: &str, backend: sea_orm::DbBackend) -> Vec<Write> {
     if plainly_read_only(sql) {
         return Vec::new();
     }
-    writes_read(sql, needed_readings(sql, readings))
+    writes_read(sql, needed_readings(sql, readings).iter())
 }
 
 /// The letters `text` starts with (its first word, if it starts with one).
@@ -610,9 +658,16 @@ fn leading_word(text: &str) -> &str {
 }
 
 /// Of a server's `readings` (see [`readings_of`]), those that can read `sql` differently: the
-/// session settings change only how backslashes are read, so without one the first.
-fn needed_readings<'r>(sql: &str, readings: &'r [Dialect]) -> &'r [Dialect] {
-    if sql.contains('\\') { readings } else { &readings[..1] }
+/// session settings change only how backslashes are read, so without one the first. With a
+/// versioned executable comment (MySQL, MariaDB), each of those also as a server older than
+/// its version reads it.
+fn needed_readings(sql: &str, readings: &'static [Dialect]) -> Cow<'static, [Dialect]> {
+    let needed = if sql.contains('\\') { readings } else { &readings[..1] };
+    if !needed.iter().any(|d| d.versioned_comments_run) || !has_versioned_comment(sql) {
+        return Cow::Borrowed(needed);
+    }
+    let older = needed.iter().map(|&d| Dialect { versioned_comments_run: false, ..d });
+    Cow::Owned(needed.iter().copied().chain(older).collect())
 }
 
 /// How MySQL and MariaDB read SQL ([`readings_of`]).
@@ -633,7 +688,7 @@ fn readings_of(backend: sea_orm::DbBackend) -> Option<&'static [Dialect]> {
 /// for another backend).
 pub(crate) fn several_statements(sql: &str, backend: sea_orm::DbBackend) -> bool {
     readings_of(backend)
-        .unwrap_or(&DIALECTS)
+        .map_or(Cow::Borrowed(&DIALECTS[..]), |readings| needed_readings(sql, readings))
         .iter()
         .any(|&dialect| tokens(sql, dialect).iter().filter(|statement| !statement.is_empty()).count() > 1)
 }
@@ -1622,6 +1677,40 @@ mod tests {
         assert_eq!(verbs("LOAD\x0bDATA LOCAL INFILE 'f' INTO TABLE t", MySql), [(Verb::Insert, "t".to_string())]);
         assert_eq!(verbs("BEGIN\x0b", MySql), [(Verb::Transaction, String::new())], "transaction control");
         assert_eq!(verbs("DELETE\x0bFROM t", Sqlite), [(Verb::Delete, "t".to_string())]);
+    }
+
+    /// Text each server reads as SQL where the reader read none (each wrote on its server, and
+    /// was neither recorded nor refused in strict mode): PostgreSQL ends a `--` comment at a
+    /// carriage return; MySQL/MariaDB older than an executable comment's version skip it (one
+    /// comment nested in it), as MySQL does MariaDB's `/*M! … */`; SQLite skips a byte order
+    /// mark where a token may start.
+    #[test]
+    fn comments_and_marks_hide_no_write_from_their_server() {
+        use sea_orm::DatabaseBackend::{MySql, Postgres, Sqlite};
+        let tables =
+            |sql: &str, backend| -> Vec<String> { writes_on(sql, backend).into_iter().map(|w| w.table).collect() };
+        assert_eq!(tables("-- note\rDELETE FROM t", Postgres), ["t"]);
+        assert_eq!(tables("SELECT 1 -- note\r; DELETE FROM t", Postgres), ["t"]);
+        assert!(!returns_no_rows("UPDATE t SET a = 1 -- note\rRETURNING *", Postgres), "RETURNING");
+        // MySQL and SQLite end it at a newline only.
+        assert!(
+            tables("-- note\rDELETE FROM t", MySql).is_empty() && tables("-- note\rDELETE FROM t", Sqlite).is_empty()
+        );
+        for sql in [
+            "/*!999999 SELECT 1 */ DELETE FROM t",
+            "/*M!999999 SELECT 1 */ DELETE FROM t",
+            "/*M! SELECT 1 */ DELETE FROM t",
+            "/*!999999 /* nested */ SELECT 1 */ DELETE FROM t",
+            r"/*!999999 SELECT 1 */ SELECT '\'; /*!999999 SELECT 1 */ DELETE FROM t; -- '",
+        ] {
+            assert_eq!(tables(sql, MySql), ["t"], "{sql}");
+            assert!(implicit_commit_on_mysql(&sql.replace("DELETE FROM t", "DROP TABLE t")).is_some(), "{sql}");
+        }
+        // A server at the version or later runs the content.
+        assert_eq!(tables("/*!50000 DELETE FROM t */", MySql), ["t"]);
+        assert_eq!(tables("\u{feff}DELETE FROM t", Sqlite), ["t"]);
+        assert_eq!(tables("SELECT 1; \u{feff}DELETE FROM t", Sqlite), ["t"]);
+        assert_eq!(writes("\u{feff}DELETE FROM t").len(), 1);
     }
 
     /// PostgreSQL has no backtick identifiers: `` ` `` is an operator character there, and the

@@ -135,6 +135,7 @@ where
                         return Poll::Ready(output);
                     };
                     let config = Arc::clone(&started.config);
+                    let responded = output.is_ok();
                     let (output, drafts) = match output {
                         Ok(mut response) => {
                             if let Some(id) = started.take_header() {
@@ -146,7 +147,7 @@ where
                         Err(error) => (Err(error), started.drafts(None, Some("service error"))),
                     };
                     *this.output = Some(output);
-                    *this.recording = Some(Box::new(Recording::new(&config, drafts)));
+                    *this.recording = Some(Box::new(Recording::new(&config, drafts, responded)));
                 }
                 StateProj::Done => {
                     if let Some(recording) = this.recording.as_mut() {
@@ -210,6 +211,10 @@ pub(crate) struct Recording {
     /// events are all queued (so that none of them waits for room behind it; without room,
     /// the own event waits without a place), so that a shutdown meanwhile still writes it.
     own_place: Option<Reserved>,
+    /// The inner service answered with a response, which a failure replaces with a `500`:
+    /// the own event is amended to say so. Without one (a service error), the client gets the
+    /// error, and the own event keeps saying that (no status, `service error`).
+    responded: bool,
     failed: bool,
     /// Fail open: pending tickets are given up once the store is unhealthy.
     fail_open: bool,
@@ -226,13 +231,14 @@ pub(crate) struct Recording {
 }
 
 impl Recording {
-    fn new(config: &Config, drafts: VecDeque<EventDraft>) -> Recording {
+    fn new(config: &Config, drafts: VecDeque<EventDraft>, responded: bool) -> Recording {
         let acknowledged = config.acknowledged_now();
         Recording {
             auditor: config.auditor.clone(),
             counters: Arc::clone(&config.counters),
             own_waits: acknowledged && drafts.len() > 1,
             own_place: None,
+            responded,
             queue: drafts,
             waiting: None,
             tickets: Vec::new(),
@@ -265,8 +271,12 @@ impl Recording {
 
     /// An event the handler added could not be recorded, so the response becomes a 500: the
     /// request's own event, if still to be queued (last in `queue`), says so, so that the
-    /// trail and the client agree.
+    /// trail and the client agree. Not when there is no response to replace (a service
+    /// error reaches the client as it is, as the own event says).
     fn amend_own(&mut self, error: &RecordError) {
+        if !self.responded {
+            return;
+        }
         if let Some(mut own) = self.queue.pop_back() {
             own.context_mut().status = Some(StatusCode::INTERNAL_SERVER_ERROR.as_u16().into());
             let reason = format!("audit: an event the handler added could not be recorded ({error})");

@@ -263,3 +263,65 @@ async fn under_buffered_delivery_a_late_refusal_keeps_the_status_and_is_counted(
     assert_eq!(events[1].outcome, Outcome::Success);
     assert_eq!(auditor.stats().rejected, 1, "the refusal is counted");
 }
+
+/// A service (no axum handler: its error type is not `Infallible`) whose request adds `event`
+/// through the handle and then fails with an error, not a response.
+fn failing_after_adding(
+    event: audit_core::EventDraft,
+) -> impl tower::Service<
+    http::Request<axum::body::Body>,
+    Response = http::Response<axum::body::Body>,
+    Error = std::io::Error,
+    Future = impl Future<Output = Result<http::Response<axum::body::Body>, std::io::Error>>,
+> + Clone {
+    tower::service_fn(move |request: http::Request<axum::body::Body>| {
+        let event = event.clone();
+        async move {
+            let audit = audit_tower::AuditHandle::from_extensions(request.extensions()).expect("audited");
+            audit.add_event(event);
+            Err::<http::Response<axum::body::Body>, _>(std::io::Error::other("backend down"))
+        }
+    })
+}
+
+/// The service error reaches the client (no `500` is made of it): the request's own event says
+/// what the client got (no status, `service error`), even when an event the handler added could
+/// not be recorded (it was amended to a `500` the client never got).
+async fn assert_a_service_error_is_recorded_as_one(
+    auditor: audit_core::Auditor,
+    store: &audit_core::store::MemoryStore,
+    event: audit_core::EventDraft,
+    written_before: usize,
+) {
+    let layer = AuditLayer::new(auditor.clone());
+    let service = tower::Layer::layer(&layer, failing_after_adding(event));
+    let request = http::Request::put("/things/1").body(axum::body::Body::empty()).expect("request");
+    let result = tower::ServiceExt::oneshot(service, request).await;
+    assert!(result.is_err(), "the client gets the service's error, not a response");
+    auditor.shutdown().await;
+    let events = common::events(store);
+    assert_eq!(events.len(), written_before + 1, "the request's own event, not the refused one: {events:?}");
+    let own = &events[written_before];
+    assert_eq!(own.action, "PUT <unmatched>");
+    assert_eq!(own.outcome, Outcome::Failure);
+    assert_eq!(own.context.status, None, "no response, no status: the client got no 500");
+    assert_eq!(own.reason.as_deref(), Some("service error"));
+    assert_eq!(layer.stats().unrecorded, 1, "the added event is counted as lost");
+}
+
+#[tokio::test]
+async fn a_service_error_after_an_invalid_added_event_is_recorded_without_a_status() {
+    let (auditor, store) = common::auditor();
+    let deep = serde_json::from_str::<serde_json::Value>(&too_deep()).expect("json");
+    let event = audit_core::EventDraft::new("export").detail("document", deep);
+    assert_a_service_error_is_recorded_as_one(auditor, &store, event, 0).await;
+}
+
+#[tokio::test]
+async fn a_service_error_after_an_added_event_the_store_refuses_is_recorded_without_a_status() {
+    let (auditor, store) = common::auditor();
+    let id = uuid::Uuid::now_v7();
+    auditor.record(audit_core::EventDraft::new("payment").with_id(id)).await.expect("the first payment event");
+    let event = audit_core::EventDraft::new("payment").with_id(id);
+    assert_a_service_error_is_recorded_as_one(auditor, &store, event, 1).await;
+}

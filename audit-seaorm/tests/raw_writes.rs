@@ -296,3 +296,33 @@ mod postgresql_names_the_table_a_capitalized_name_writes {
         }
     }
 }
+
+/// MariaDB's `DELETE HISTORY FROM t` deletes the history rows of a system-versioned table:
+/// its `bulk` event names `t` (it named a table `HISTORY`, which no question about `t` finds).
+async fn mariadb_delete_history_names_its_table(testdb: TestDb) {
+    let h = Harness::new(testdb).await;
+    h.conn
+        .execute_unprepared("CREATE TABLE versioned (id INT PRIMARY KEY, a INT) WITH SYSTEM VERSIONING")
+        .await
+        .expect("a system-versioned table (MariaDB)");
+    h.conn.execute_unprepared("INSERT INTO versioned VALUES (1, 1)").await.expect("insert");
+    h.conn.execute_unprepared("UPDATE versioned SET a = 2").await.expect("update, keeping a history row");
+    let deleted = h.db.execute_unprepared("DELETE HISTORY FROM versioned").await.expect("delete history");
+    assert_eq!(deleted.rows_affected(), 1, "the history row of the update");
+    let events = h.events();
+    let bulk: Vec<(&str, &str)> = events.iter().map(|e| (e.action.as_str(), e.resource.kind.as_str())).collect();
+    assert_eq!(bulk, [("bulk", "versioned")], "{events:?}");
+    assert_eq!(events[0].details.get("verb"), Some(&json!("DELETE")));
+    assert_eq!(events[0].details.get("rows_affected"), Some(&json!(1)));
+    h.finish().await;
+}
+mod mariadb_delete_history_names_its_table {
+    use super::orm_common::{Backend, TestDb};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mysql() {
+        if let Some(db) = TestDb::open(Backend::MySql, "delete_history").await {
+            super::mariadb_delete_history_names_its_table(db).await;
+        }
+    }
+}

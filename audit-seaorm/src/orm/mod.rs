@@ -221,7 +221,9 @@
 //!   depth; integers beyond ±2^53, which the trail keeps exactly, compare exactly).
 //! - Writes the statement's text does not show are not seen: a function that writes, called
 //!   from a `SELECT`; a trigger's own writes (they belong to the write that fired it, which is
-//!   recorded). Where such code matters, record what it does with an explicit event.
+//!   recorded); the body of a MySQL/MariaDB scheduled event (`CREATE EVENT … DO DELETE …`
+//!   writes nothing itself: the server's scheduler runs the body later, on no connection of
+//!   the application). Where such code matters, record what it does with an explicit event.
 //! - Schema statements are not row writes to the wrapper, even those that change rows:
 //!   `ALTER TABLE … ALTER COLUMN … TYPE … USING expression` rewrites every row, `SELECT … INTO
 //!   new_table` and `CREATE TABLE … AS` fill a new table. Run migrations through the plain

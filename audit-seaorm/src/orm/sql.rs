@@ -34,7 +34,8 @@ pub enum Verb {
     /// cannot see; recorded with an empty table.
     Call,
     /// `DO`: a PostgreSQL anonymous code block, or a MariaDB compound statement run outside
-    /// a stored program (`BEGIN NOT ATOMIC … END`, `IF`, `WHILE`, …), like [`Verb::Call`].
+    /// a stored program (`BEGIN NOT ATOMIC … END`, `IF`, `WHILE`, …), or MySQL/MariaDB
+    /// `BINLOG 'events'` (replayed row events), like [`Verb::Call`].
     Do,
     /// `EXECUTE` of a prepared statement (or MariaDB's `EXECUTE IMMEDIATE`), like [`Verb::Call`].
     Execute,
@@ -1011,6 +1012,9 @@ fn nested_writes(statement: &[Token<'_>], depth: usize) -> Vec<(Verb, String)> {
             vec![(Verb::Do, String::new())]
         }
         "EXECUTE" => vec![(Verb::Execute, String::new())],
+        // MySQL/MariaDB `BINLOG 'events'` replays logged row events (as `mysqlbinlog` output
+        // does): rows of any table, which this reader cannot see.
+        "BINLOG" => vec![(Verb::Do, String::new())],
         _ if starts_compound(statement) => vec![(Verb::Do, String::new())],
         _ => Vec::new(),
     }
@@ -1105,13 +1109,16 @@ fn explained_writes(mut analyzed: bool, rest: &[Token<'_>], nesting: usize) -> V
     Vec::new()
 }
 
-/// PostgreSQL `COPY t [(columns)] FROM ...` inserts rows; `COPY t TO ...` reads, and
+/// PostgreSQL `COPY [BINARY] t [(columns)] FROM ...` inserts rows; `COPY t TO ...` reads, and
 /// `COPY (query) TO ...` writes what its query writes (`DELETE ... RETURNING`, say).
 fn copy_writes(rest: &[Token<'_>], depth: usize) -> Vec<(Verb, String)> {
     if matches!(rest.first(), Some(Token::Punct('('))) {
         return nested_writes(rest, depth + 1);
     }
-    let (table, mut i) = name_at(rest, 0);
+    // The old `COPY BINARY t …` (PostgreSQL still reads it; `binary` is a keyword there, so
+    // an unquoted table cannot have that name).
+    let start = usize::from(rest.first().is_some_and(|t| is_word(t, "BINARY")));
+    let (table, mut i) = name_at(rest, start);
     if table.is_empty() {
         return Vec::new();
     }
@@ -1210,6 +1217,11 @@ fn tables_written(verb: Verb, rest: &[Token<'_>]) -> Vec<String> {
                 }
             }
             resolve(&qualifiers, &refs)
+        }
+        // MariaDB `DELETE HISTORY FROM t [BEFORE SYSTEM_TIME …]` (only right after `DELETE`:
+        // with a modifier before it, `history` is a table of a multi-table delete).
+        Verb::Delete if matches!(rest, [history, from, ..] if is_word(history, "HISTORY") && is_word(from, "FROM")) => {
+            vec![table_after(verb, &rest[1..])]
         }
         Verb::Delete => {
             let start =
@@ -1932,6 +1944,27 @@ mod tests {
             Some((Verb::Insert, "t".into()))
         );
         assert_eq!(one("CREATE TABLE t (a int)"), None);
+    }
+
+    #[test]
+    fn older_and_vendor_forms_of_writes() {
+        // PostgreSQL's old `COPY BINARY t`: `binary` is a keyword, not the table.
+        assert_eq!(one("COPY BINARY users FROM STDIN"), Some(w(Verb::Insert, "users")));
+        assert_eq!(one("copy binary s.users (a, b) from '/tmp/f'"), Some(w(Verb::Insert, "users")));
+        assert_eq!(one("COPY BINARY users TO STDOUT"), None);
+        assert_eq!(one(r#"COPY "binary" FROM STDIN"#), Some(w(Verb::Insert, "binary")), "a table so named, quoted");
+        // MariaDB's `DELETE HISTORY FROM t` deletes rows of `t` (its history); with a modifier
+        // before it, `history` is a table of a multi-table delete.
+        assert_eq!(one("DELETE HISTORY FROM t BEFORE SYSTEM_TIME NOW()"), Some(w(Verb::Delete, "t")));
+        assert_eq!(one("delete history from test.t"), Some(w(Verb::Delete, "t")));
+        assert_eq!(
+            one("DELETE QUICK history FROM history JOIN u ON history.id = u.id"),
+            Some(w(Verb::Delete, "history"))
+        );
+        // MySQL/MariaDB `BINLOG` replays row events of any table.
+        assert_eq!(one("BINLOG 'AMUdYw8BAAAA…'"), Some(w(Verb::Do, "")));
+        let on_mysql = writes_on("binlog 'x'", sea_orm::DatabaseBackend::MySql);
+        assert_eq!(on_mysql.iter().map(|w| w.verb).collect::<Vec<_>>(), [Verb::Do]);
     }
 
     #[test]

@@ -21,7 +21,7 @@
 use audit_core::{Actor, Auditor, EventDraft, Outcome, scope};
 use audit_seaorm::{AuditedDb, SqlStore};
 use audit_tower::{AuditHandle, AuditLayer, Cidr};
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -214,9 +214,10 @@ async fn authenticate(
 }
 
 /// The token of an `Authorization: Bearer <token>` header (the scheme in any case, as HTTP
-/// has it), trimmed.
+/// has it), trimmed. A token with bytes that are not visible ASCII was still sent: it is
+/// returned (lossily decoded) for `valid_id` to refuse as no one's, not taken for a missing one.
 fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = String::from_utf8_lossy(headers.get(header::AUTHORIZATION)?.as_bytes());
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
@@ -361,17 +362,24 @@ async fn get_user(State(app): State<App>, Path(id): Path<String>) -> Response {
 }
 
 /// `PUT /users/{id}` with any of `name`, `email`, `role`: admins, or the user themself (who
-/// may not change their own role).
+/// may not change their own role). Who may comes first, then what was sent: an id that is
+/// not UTF-8 (`/users/%FF`) is no one's, so a non-admin is refused it (`denied`), and only an
+/// admin gets the path's `400`.
 async fn update_user(
     State(app): State<App>,
     Extension(me): Extension<CurrentUser>,
     audit: AuditHandle,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    if !me.is_admin() && me.0.id != id {
+    let themself = matches!(&path, Ok(Path(id)) if *id == me.0.id);
+    if !me.is_admin() && !themself {
         return forbidden(&audit, "users may only change themselves");
     }
+    let id = match path {
+        Ok(Path(id)) => id,
+        Err(rejection) => return rejection.into_response(),
+    };
     let changes = match body {
         Ok(Json(changes)) => changes,
         Err(rejection) => return rejection.into_response(),
@@ -414,16 +422,20 @@ async fn update_user(
     }
 }
 
-/// `DELETE /users/{id}`: admins only → 204.
+/// `DELETE /users/{id}`: admins only → 204. Who may comes first, then the id in the path.
 async fn delete_user(
     State(app): State<App>,
     Extension(me): Extension<CurrentUser>,
     audit: AuditHandle,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Response {
     if !me.is_admin() {
         return forbidden(&audit, "only admins delete users");
     }
+    let id = match path {
+        Ok(Path(id)) => id,
+        Err(rejection) => return rejection.into_response(),
+    };
     let result = async {
         let txn = app.db.begin().await?;
         let Some(user) = users::Entity::find_by_id(id).one(&txn).await? else {

@@ -1,6 +1,6 @@
 //! The quickstart's rules hold for odd requests: an empty login name is a failed login with
-//! its `login_failed` event; who may act is checked before the body is read (a refusal is
-//! `denied`); ids and roles are checked on create and update alike.
+//! its `login_failed` event; who may act is checked before the body or the id in the path is
+//! read (a refusal is `denied`); ids and roles are checked on create and update alike.
 
 mod common;
 
@@ -217,6 +217,56 @@ async fn the_bearer_scheme_is_case_insensitive_and_a_sent_token_is_never_missing
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{header:?}: {reply:?}");
         let events = app.events_of_request(reply.request_id.as_deref().expect("x-request-id")).await;
         assert_eq!(events.first().and_then(|e| e.reason.as_deref()), Some(reason), "{header:?}");
+    }
+    app.auditor.shutdown().await;
+}
+
+/// "`PUT /users/{id}` admin or the user themself (else 403); `DELETE /users/{id}` admin only":
+/// who may act is checked before the id in the path is read, as `POST /users` checks it before
+/// the body. An id that is not UTF-8 once percent-decoded (`/users/%FF`) can be no one, so a
+/// non-admin's attempt on it is a `403`, recorded as `denied` (axum's `Path` rejected it first
+/// with a `400`, a mere `failure`, so the refused attempt was missing from the denied ones).
+#[tokio::test]
+async fn a_non_admin_write_to_an_id_that_is_not_utf8_is_forbidden_and_denied() {
+    let app = run().await;
+    let mut seen = Vec::new();
+    for (method, user, body) in [("DELETE", "bob", ""), ("PUT", "alice", r#"{"name":"X"}"#)] {
+        let token = format!("Bearer {user}");
+        let reply = app.send(method, "/users/%FF", &[("authorization", &token), JSON], body).await;
+        let events = app.events_of_request(reply.request_id.as_deref().expect("x-request-id")).await;
+        seen.push((method, user, reply.status, events.last().map(|e| e.outcome)));
+    }
+    for (method, user, status, outcome) in &seen {
+        assert_eq!(
+            (*status, *outcome),
+            (StatusCode::FORBIDDEN, Some(Outcome::Denied)),
+            "{user}'s {method} /users/%FF: all {seen:?}"
+        );
+    }
+    // An admin may act on any id: theirs is refused for the path itself, not forbidden.
+    let reply = app.send("DELETE", "/users/%FF", &[("authorization", "Bearer admin")], "").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{reply:?}");
+    app.auditor.shutdown().await;
+}
+
+/// A bearer token that is not visible ASCII (`Bearer josé`, sent as the UTF-8 bytes a client
+/// writes) was sent: it is an unknown token, recorded as `unknown bearer token`, not as a
+/// missing one (`to_str` failed on it, and the refusal read `no bearer token`).
+#[tokio::test]
+async fn a_bearer_token_that_is_not_ascii_is_unknown_not_missing() {
+    let app = run().await;
+    let mut seen = Vec::new();
+    for header in ["Bearer jos\u{e9}", "Bearer \u{1f600}"] {
+        let reply = app.send("GET", "/users/alice", &[("authorization", header)], "").await;
+        let events = app.events_of_request(reply.request_id.as_deref().expect("x-request-id")).await;
+        seen.push((header, reply.status, events.first().and_then(|e| e.reason.clone())));
+    }
+    for (header, status, reason) in &seen {
+        assert_eq!(
+            (*status, reason.as_deref()),
+            (StatusCode::UNAUTHORIZED, Some("unknown bearer token")),
+            "{header:?}: all {seen:?}"
+        );
     }
     app.auditor.shutdown().await;
 }

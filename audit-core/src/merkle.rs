@@ -900,8 +900,10 @@ pub struct InclusionProof {
     /// The chain (log) the event belongs to.
     pub chain: String,
     /// The event's seq (leaf index + 1).
+    #[serde(deserialize_with = "json_integer::deserialize")]
     pub seq: u64,
     /// Tree size the proof is for.
+    #[serde(deserialize_with = "json_integer::deserialize")]
     pub size: u64,
     /// The event's `hash`.
     #[serde(with = "hex_digest")]
@@ -952,8 +954,10 @@ pub struct ConsistencyProof {
     /// The chain (log).
     pub chain: String,
     /// Older tree size (at least 1).
+    #[serde(deserialize_with = "json_integer::deserialize")]
     pub size1: u64,
     /// Newer tree size.
+    #[serde(deserialize_with = "json_integer::deserialize")]
     pub size2: u64,
     /// Root of the older tree.
     #[serde(with = "hex_digest")]
@@ -987,6 +991,47 @@ impl ConsistencyProof {
     /// Checks the proof (see [`verify_consistency`]).
     pub fn verify(&self) -> Result<(), ProofError> {
         verify_consistency(self.size1, self.size2, &self.path, &self.root1, &self.root2)
+    }
+}
+
+/// Reads a seq or a tree size of a proof document from any JSON spelling of a whole number.
+///
+/// JSON has one kind of number (RFC 8785 reads each as a double): `3`, `3.0` and `3e0` are the
+/// same number, and a proof another tool wrote with `3.0` is the same proof. A plain integer
+/// keeps the whole `u64` range; any other spelling must be a whole number that a double holds
+/// exactly (at most 2^53), else it names no position and is refused.
+mod json_integer {
+    use crate::canonical::MAX_SAFE_INTEGER;
+    use serde::Deserializer;
+    use serde::de::{Error, Unexpected, Visitor};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        d.deserialize_any(WholeNumber)
+    }
+
+    struct WholeNumber;
+
+    impl Visitor<'_> for WholeNumber {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a non-negative whole number (at most 2^53 when written with a fraction or an exponent)")
+        }
+
+        fn visit_u64<E: Error>(self, value: u64) -> Result<u64, E> {
+            Ok(value)
+        }
+
+        fn visit_i64<E: Error>(self, value: i64) -> Result<u64, E> {
+            u64::try_from(value).map_err(|_| E::invalid_value(Unexpected::Signed(value), &self))
+        }
+
+        fn visit_f64<E: Error>(self, value: f64) -> Result<u64, E> {
+            // Exact: a whole double in 0..=2^53 (`-0.0` is 0, as RFC 8785 writes it) converts
+            // to u64 without rounding.
+            let whole = value.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER as f64).contains(&value);
+            if whole { Ok(value as u64) } else { Err(E::invalid_value(Unexpected::Float(value), &self)) }
+        }
     }
 }
 

@@ -61,12 +61,12 @@ async fn migrate_is_idempotent(db: &TestDb) {
         // indexes: 3 primary keys (events, heads, Merkle nodes) + unique id + actor + resource
         // + privileged + failed
         Backend::Postgres => (4, 8),
-        // triggers: events update, delete, replace; heads forward, delete, replace;
+        // triggers: events update, delete, replace; heads forward, same row, delete, replace;
         // indexes: 3 primary-key autoindexes + id + actor + resource + privileged + failed
-        Backend::Sqlite => (6, 8),
-        // triggers: events update, delete; heads forward, delete;
+        Backend::Sqlite => (7, 8),
+        // triggers: events update, delete; heads forward, not null, delete;
         // indexes: 3 primary keys + id + actor + resource + privileged + failed
-        Backend::MySql => (4, 8),
+        Backend::MySql => (5, 8),
     };
     assert_eq!(objects, expected, "(triggers, indexes) after the first migrate");
 

@@ -127,9 +127,12 @@
 //! on PostgreSQL (on each partition too). On SQLite an `INSERT` that would replace an event (by
 //! `INSERT OR REPLACE`, which fires no delete trigger) is refused as well. A chain head may only
 //! move forward: a trigger refuses lowering its `seq`, changing its hash in place, and deleting
-//! it. A database superuser can still disable triggers and rewrite rows: such edits are found by
-//! [`SqlStore::verify_chain`] (edited lines break the hash chain, edited columns are named with
-//! their `seq`), and signed checkpoints kept elsewhere catch a rewrite of the whole chain.
+//! it; on SQLite also giving its row another rowid (`UPDATE OR REPLACE` would delete the head
+//! row holding that rowid) or a `seq` that is not an integer, and on MySQL setting a column to
+//! NULL (which a session without strict mode would store as `0` or `''`). A database superuser
+//! can still disable triggers and rewrite rows: such edits are found by [`SqlStore::verify_chain`]
+//! (edited lines break the hash chain, edited columns are named with their `seq`), and signed
+//! checkpoints kept elsewhere catch a rewrite of the whole chain.
 //! On PostgreSQL run the application as a role that may only insert and select (see
 //! [`postgres_least_privilege_sql`]); on MySQL grant it `SELECT, INSERT` on `audit_events` and
 //! `SELECT, INSERT, UPDATE` on `audit_chain_heads`, `SELECT, INSERT` on `audit_merkle_nodes`,

@@ -425,6 +425,15 @@ async fn migrate_sqlite(conn: &DatabaseTransaction) -> Result<(), SqlStoreError>
             ),
             raise(FORWARD_ONLY),
         ),
+        // An update that keeps chain, seq and hash passes the trigger above, yet may give the
+        // row another rowid (by `UPDATE OR REPLACE`, that of another chain's head row, which is
+        // then deleted without firing a DELETE trigger) or a seq that is no integer (text and
+        // blobs sort after every number: the CHECK passes, and no append can move on from it).
+        (
+            "audit_chain_heads_same_row",
+            format!("BEFORE UPDATE ON {HEADS} WHEN NEW.rowid <> OLD.rowid OR typeof(NEW.seq) <> 'integer'"),
+            raise(FORWARD_ONLY),
+        ),
         ("audit_chain_heads_no_delete", format!("BEFORE DELETE ON {HEADS}"), raise(FORWARD_ONLY)),
         (
             "audit_chain_heads_no_replacing_insert",
@@ -567,6 +576,17 @@ async fn migrate_mysql(conn: &DatabaseTransaction) -> Result<(), SqlStoreError> 
                 "BEFORE UPDATE ON {HEADS} FOR EACH ROW BEGIN \
                  IF NEW.chain <> OLD.chain OR NEW.seq < OLD.seq OR (NEW.seq = OLD.seq AND NEW.hash <> OLD.hash) THEN {}; \
                  END IF; END",
+                signal(FORWARD_ONLY)
+            ),
+        ),
+        // Without strict mode (which any session may turn off for itself) a NOT NULL column
+        // set to NULL takes its implicit default (seq 0, hash '', chain '') after the trigger
+        // above compared the NULL as neither smaller nor different: refuse NULL here.
+        (
+            "audit_chain_heads_not_null",
+            format!(
+                "BEFORE UPDATE ON {HEADS} FOR EACH ROW BEGIN \
+                 IF NEW.chain IS NULL OR NEW.seq IS NULL OR NEW.hash IS NULL THEN {}; END IF; END",
                 signal(FORWARD_ONLY)
             ),
         ),

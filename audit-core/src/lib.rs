@@ -73,7 +73,7 @@ pub use redact::RedactionPolicy;
 pub use scope::AuditScope;
 pub use timestamp::Timestamp;
 pub use writer::{
-    Auditor, AuditorBuilder, FinishOnDrop, MAX_BATCH, MAX_QUEUE_CAPACITY, MAX_RETRY_WAIT, NotQueued, REFUSAL_ACTION,
-    REFUSAL_ACTOR, REFUSAL_RESOURCE, Receipt, RecordError, Reserved, RetryPolicy, Ticket, TryRecordError,
-    TryWriteHereError, WriterStats, WritingHere,
+    Auditor, AuditorBuilder, FinishOnDrop, MAX_BATCH, MAX_QUEUE_CAPACITY, MAX_RETRY_WAIT, MIN_RETRY_WAIT, NotQueued,
+    REFUSAL_ACTION, REFUSAL_ACTOR, REFUSAL_RESOURCE, Receipt, RecordError, Reserved, RetryPolicy, Ticket,
+    TryRecordError, TryWriteHereError, WriterStats, WritingHere,
 };

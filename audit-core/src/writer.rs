@@ -332,6 +332,11 @@ pub const MAX_QUEUE_CAPACITY: usize = usize::MAX >> 4;
 /// The largest batch [`AuditorBuilder::max_batch`] takes (a larger value is this one).
 pub const MAX_BATCH: usize = 1 << 20;
 
+/// The shortest wait of a [`RetryPolicy`] given to [`AuditorBuilder::retry`] (a shorter one,
+/// zero included, is this one): a wait of zero doubles to zero, and the writer would retry a
+/// failing store without pause for as long as it fails.
+pub const MIN_RETRY_WAIT: Duration = Duration::from_millis(1);
+
 /// The longest wait of a [`RetryPolicy`] given to [`AuditorBuilder::retry`] (a longer one is
 /// this one): a day.
 pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -392,10 +397,11 @@ impl AuditorBuilder {
         self
     }
     /// Backoff after store errors (and after failed checkpoint publications). Waits are at
-    /// most [`MAX_RETRY_WAIT`], and the first at most the longest.
+    /// least [`MIN_RETRY_WAIT`] and at most [`MAX_RETRY_WAIT`], and the first at most the
+    /// longest.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        let max = retry.max.min(MAX_RETRY_WAIT);
-        self.retry = RetryPolicy { initial: retry.initial.min(max), max };
+        let max = retry.max.clamp(MIN_RETRY_WAIT, MAX_RETRY_WAIT);
+        self.retry = RetryPolicy { initial: retry.initial.clamp(MIN_RETRY_WAIT, max), max };
         self
     }
     /// Signs and publishes checkpoints of the chain (SPEC §5) as `policy` says, from a task

@@ -9,6 +9,8 @@
 //!   [`crate::EventDraft::with_id`] is written twice, and verification reports the second as
 //!   `duplicate id`. The writer refuses an id repeated within one batch; the in-memory and
 //!   SQL stores refuse any id their chain already has.
+//! - The trail is a regular file: a path that names anything else (a device such as
+//!   `/dev/null`, a directory) is refused on open, with an error that says so.
 //! - The file is locked exclusively while the store is open: a second process (or a second
 //!   store in this one) gets [`StoreError::Locked`].
 //! - On open, a torn last line (a crash mid-write leaves bytes after the last `\n`) is
@@ -65,9 +67,13 @@ impl JsonlStore {
     /// by NUL, as a crash can leave them) and the last complete line is a valid event;
     /// otherwise opening fails and the
     /// file is left as it is.
+    ///
+    /// A path that names no regular file (a device such as `/dev/null`, a directory, a FIFO) is
+    /// refused with [`StoreError::Io`] before it is opened: nothing could be made durable there.
     pub fn open(path: impl AsRef<Path>) -> Result<JsonlStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let shown = path.display().to_string();
+        refuse_what_is_not_a_file(&path, &shown)?;
         let mut file = open_or_create(&path).map_err(|e| StoreError::io(format!("cannot open {shown}"), e))?;
         match file.try_lock() {
             Ok(()) => {}
@@ -123,9 +129,11 @@ impl JsonlStore {
     /// bytes (a torn write, a last line without its newline, trailing garbage) are
     /// [`StoreError::Corrupt`]: verification calls such a file broken, so nothing is read from
     /// it. (Only [`JsonlStore::open`], the writer recovering from a crash, cuts a torn tail.)
+    /// A path that names no regular file is refused, as by [`JsonlStore::open`].
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<JsonlStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let shown = path.display().to_string();
+        refuse_what_is_not_a_file(&path, &shown)?;
         let mut file = File::open(&path).map_err(|e| StoreError::io(format!("cannot open {shown}"), e))?;
         let len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
         let complete = end_of_last_line(&mut file, len)
@@ -219,6 +227,52 @@ fn is_being_written(file: &File) -> bool {
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // Every mutation restores `len`/`head` consistency before returning, even on error.
     state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Refuses a `path` that names something other than a regular file (a device such as
+/// `/dev/null`, a directory, a FIFO), before opening it: a trail is kept in a file and made
+/// durable with `fsync`, which a device refuses, so every append would fail and be retried
+/// for ever (and opening a FIFO to read waits for a writer). A missing path passes: [`JsonlStore::open`]
+/// creates it, and [`JsonlStore::open_read_only`] reports it when it opens it.
+fn refuse_what_is_not_a_file(path: &Path, shown: &str) -> Result<(), StoreError> {
+    let file_type = match std::fs::metadata(path) {
+        Ok(metadata) => metadata.file_type(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::io(format!("cannot stat {shown}"), e)),
+    };
+    if file_type.is_file() {
+        return Ok(());
+    }
+    let kind = if file_type.is_dir() { "a directory" } else { special_file_kind(file_type) };
+    Err(StoreError::io(
+        format!("{shown} is {kind}, not a regular file"),
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a JSON Lines trail is kept in a regular file: give the path of a file (it is created if missing)",
+        ),
+    ))
+}
+
+/// What a file that is neither a regular file nor a directory is, for people.
+fn special_file_kind(file_type: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    let _ = file_type;
+    "a special file"
 }
 
 /// Opens `path` for reading and appending, creating it if missing.

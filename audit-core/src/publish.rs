@@ -197,14 +197,22 @@ impl CheckpointPolicy {
 }
 
 /// Publishes each checkpoint as a file of its own in a directory, named by size
-/// ([`DirectorySink::file_name`]), created with `create_new` so that nothing is ever
-/// overwritten: suitable for WORM storage or a directory another system collects.
+/// ([`DirectorySink::file_name`]), so that nothing is ever overwritten: suitable for WORM
+/// storage or a directory another system collects.
+///
+/// A note appears under its name whole or not at all: it is written and synced under a
+/// temporary name of its own (`.<file name>.<pid>-<n>.partial`, which no `*.checkpoint`
+/// pattern matches), then hard-linked to its name (a link never replaces a file) and the
+/// temporary name removed. A crash leaves at most such a temporary file, never a torn note
+/// that a collector would read, and that nothing would complete (after a restart the writer
+/// does not publish that size again). On a file system without hard links the note is
+/// written in place, in a file created with `create_new`.
 ///
 /// Publishing a checkpoint whose file already holds the same note succeeds (notes are
 /// deterministic), and so does one whose file holds the start of it, maybe followed by NUL
-/// bytes (a write a crash cut off: the rest is written after the start, over the NULs); a
-/// different note of the same size is
-/// [`PublishError::Conflict`]. Use one directory per origin.
+/// bytes (a write in place a crash cut off: the rest is written after the start, over the
+/// NULs); a different note of the same size is [`PublishError::Conflict`]. Use one directory
+/// per origin.
 #[derive(Debug, Clone)]
 pub struct DirectorySink {
     dir: PathBuf,
@@ -236,48 +244,109 @@ impl DirectorySink {
 
     fn write(&self, size: u64, note: &str) -> Result<(), PublishError> {
         let path = self.dir.join(Self::file_name(size));
+        let _one_at_a_time = self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(published) = self.published_before(&path, size, note) {
+            return published;
+        }
+        // Whole under a temporary name first, so that the checkpoint's name never holds a torn
+        // note (see the type's docs). Created new, never shared: another process publishing the
+        // same log (maybe with the same pid, in another container) or a crashed one left it.
+        static TEMPORARY: AtomicU64 = AtomicU64::new(0);
+        let mut attempts = 0;
+        let (temporary, mut file) = loop {
+            let n = TEMPORARY.fetch_add(1, Ordering::Relaxed);
+            let temporary = self.dir.join(format!(".{}.{}-{n}.partial", Self::file_name(size), std::process::id()));
+            attempts += 1;
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&temporary) {
+                Ok(file) => break (temporary, file),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 64 => continue,
+                Err(source) => {
+                    let context = format!("cannot create {}", temporary.display());
+                    return Err(PublishError::Io { context, source });
+                }
+            }
+        };
+        if let Err(source) = file.write_all(note.as_bytes()).and_then(|()| file.sync_all()) {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(PublishError::Io { context: format!("cannot write {}", temporary.display()), source });
+        }
+        drop(file);
+        let linked = std::fs::hard_link(&temporary, &path);
+        // If this fails the stray file is harmless: hidden, and named as no checkpoint is.
+        let _ = std::fs::remove_file(&temporary);
+        match linked {
+            Ok(()) => self.sync_dir(),
+            // Published meanwhile (another process publishing the same log): compared as any
+            // file found there.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                self.published_before(&path, size, note).unwrap_or_else(|| {
+                    Err(PublishError::Io { context: format!("cannot link {}", path.display()), source: e })
+                })
+            }
+            // A file system without hard links (or that refuses this one): written in place.
+            Err(_) => self.write_in_place(&path, size, note),
+        }
+    }
+
+    /// Writes the note of `size` directly into a new file at `path` (where no hard link can
+    /// be made): a crash can cut it off, which publishing it again completes.
+    fn write_in_place(&self, path: &Path, size: u64, note: &str) -> Result<(), PublishError> {
         let io = |what: &str, path: &Path| {
             let context = format!("cannot {what} {}", path.display());
             move |source| PublishError::Io { context, source }
         };
-        let _one_at_a_time = self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let existing = std::fs::read(&path).map_err(io("read", &path))?;
-                // Up to the last byte that is not NUL: a crash can leave a file at its length
-                // with blocks that were never written, read as NUL (a note has none).
-                let written = existing.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1);
-                if existing.as_slice() != note.as_bytes()
-                    && existing.len() <= note.len()
-                    && note.as_bytes().starts_with(&existing[..written])
-                {
-                    // The start of this very note: a write cut off by a crash (or by a full
-                    // disk whose removal failed). Completed, not rewritten: only the missing
-                    // bytes are written, over the NULs if any.
-                    let mut file = std::fs::OpenOptions::new().write(true).open(&path).map_err(io("open", &path))?;
-                    file.seek(std::io::SeekFrom::Start(written as u64))
-                        .and_then(|_| file.write_all(&note.as_bytes()[written..]))
-                        .and_then(|()| file.sync_all())
-                        .map_err(io("complete", &path))?;
-                    return self.sync_dir();
-                }
-                if existing != note.as_bytes() {
-                    return Err(PublishError::Conflict { path, size });
-                }
-                // The same note, maybe left by an earlier call that failed after writing it
-                // (its directory sync): made durable as a new one is.
-                std::fs::File::open(&path).and_then(|file| file.sync_all()).map_err(io("sync", &path))?;
-                return self.sync_dir();
+                return self.published_before(path, size, note).unwrap_or_else(|| Err(io("create", path)(e)));
             }
-            Err(e) => return Err(io("create", &path)(e)),
+            Err(e) => return Err(io("create", path)(e)),
         };
         if let Err(e) = file.write_all(note.as_bytes()).and_then(|()| file.sync_all()) {
             // Leave no partial note behind to block the retry (if the storage allows removal).
-            let _ = std::fs::remove_file(&path);
-            return Err(io("write", &path)(e));
+            let _ = std::fs::remove_file(path);
+            return Err(io("write", path)(e));
         }
         self.sync_dir()
+    }
+
+    /// What publishing `note` of `size` comes to when a file is at `path` already: done (the
+    /// same note, or the start of it completed), or [`PublishError::Conflict`]. `None` if
+    /// there is no file at `path`.
+    fn published_before(&self, path: &Path, size: u64, note: &str) -> Option<Result<(), PublishError>> {
+        let io = |what: &str, path: &Path| {
+            let context = format!("cannot {what} {}", path.display());
+            move |source| PublishError::Io { context, source }
+        };
+        let existing = match std::fs::read(path) {
+            Ok(existing) => existing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => return Some(Err(io("read", path)(e))),
+        };
+        // Up to the last byte that is not NUL: a crash can leave a file at its length with
+        // blocks that were never written, read as NUL (a note has none).
+        let written = existing.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1);
+        if existing.as_slice() != note.as_bytes()
+            && existing.len() <= note.len()
+            && note.as_bytes().starts_with(&existing[..written])
+        {
+            // The start of this very note: a write in place cut off by a crash (or by a full
+            // disk whose removal failed), or left by an earlier version of this sink. Completed,
+            // not rewritten: only the missing bytes are written, over the NULs if any.
+            let completed = std::fs::OpenOptions::new().write(true).open(path).and_then(|mut file| {
+                file.seek(std::io::SeekFrom::Start(written as u64))
+                    .and_then(|_| file.write_all(&note.as_bytes()[written..]))
+                    .and_then(|()| file.sync_all())
+            });
+            return Some(completed.map_err(io("complete", path)).and_then(|()| self.sync_dir()));
+        }
+        if existing != note.as_bytes() {
+            return Some(Err(PublishError::Conflict { path: path.to_path_buf(), size }));
+        }
+        // The same note, maybe left by an earlier call that failed after writing it (its
+        // directory sync): made durable as a new one is.
+        let synced = std::fs::File::open(path).and_then(|file| file.sync_all()).map_err(io("sync", path));
+        Some(synced.and_then(|()| self.sync_dir()))
     }
 
     /// Makes the directory's entries durable.

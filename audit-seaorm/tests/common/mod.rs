@@ -134,3 +134,37 @@ pub(crate) async fn append_only_on(db: &TestDb, store: &SqlStore, conn: &sea_orm
         Backend::MySql | Backend::Sqlite => store.migrate().await.expect("migrate restores the triggers"),
     }
 }
+
+/// Seals `drafts` (each with its chain) in the order given, as one auditor per chain would, in
+/// memory. Returns every event in `(chain, seq)` order, to append with [`append_sealed`] (to
+/// one store or to several) and to compute the expected answers from.
+pub(crate) async fn seal(drafts: Vec<(String, audit_core::EventDraft)>) -> Vec<SealedEvent> {
+    use std::collections::BTreeMap;
+    let memory = std::sync::Arc::new(audit_core::store::MemoryStore::new());
+    let mut auditors: BTreeMap<String, audit_core::Auditor> = BTreeMap::new();
+    let capacity = drafts.len() + 10;
+    for (chain, draft) in drafts {
+        let auditor = auditors.entry(chain.clone()).or_insert_with(|| {
+            audit_core::Auditor::builder(memory.clone()).chain(chain.clone()).queue_capacity(capacity).build()
+        });
+        auditor.record_buffered(draft).await.expect("record");
+    }
+    let mut all = Vec::new();
+    for (chain, auditor) in &auditors {
+        auditor.shutdown().await;
+        all.extend(memory.events(chain));
+    }
+    all
+}
+
+/// Appends `events` (sealed by [`seal`], in `(chain, seq)` order) to `store`, chain by chain in
+/// batches of 400.
+pub(crate) async fn append_sealed(store: &SqlStore, events: &[SealedEvent]) {
+    for chain_events in events.chunk_by(|a, b| a.event.chain == b.event.chain) {
+        for part in chain_events.chunks(400) {
+            let expected = Head { seq: part[0].seq() - 1, hash: part[0].event.prev };
+            let chain = &part[0].event.chain;
+            store.append(chain, expected, part).await.unwrap_or_else(|e| panic!("append to {chain}: {e}"));
+        }
+    }
+}

@@ -152,6 +152,28 @@ where
     build_frontier(store, chain, false).await.map(|(range, _)| range)
 }
 
+/// The Merkle frontier of the first `size` events of `chain` (`size` at most the chain's
+/// size): what [`crate::verify::ChainVerifier::after_checkpoint`] grows from, to verify only
+/// the events after a checkpoint.
+///
+/// O(log n) with a store that keeps subtree hashes (each checked one level down, see
+/// "Trust"); otherwise the events up to `size` are read and checked (O(n), and a broken
+/// chain is [`StoreProofError::Broken`]). Like any stored hash, it is to be checked against a
+/// signed root before it is believed, as `after_checkpoint` does.
+pub async fn frontier_at<S>(store: &S, chain: &str, size: u64) -> Result<CompactRange, StoreProofError>
+where
+    S: AuditStore + ?Sized,
+{
+    check_size(store, chain, size).await?;
+    if size == 0 {
+        return Ok(CompactRange::new());
+    }
+    let mut wanted = Recorder::default();
+    let _ = CompactRange::from_source(&mut wanted, size);
+    let (mut nodes, _) = fetch(store, chain, &wanted.nodes, None).await?;
+    CompactRange::from_source(&mut nodes, size).map_err(|e| inconsistent(chain, e.to_string()))
+}
+
 /// [`frontier`] from the events alone, one read of the chain (each line checked and hashed),
 /// whatever subtree hashes the store keeps: what a checkpoint may sign (see "Trust").
 pub async fn frontier_from_events<S>(store: &S, chain: &str) -> Result<CompactRange, StoreProofError>

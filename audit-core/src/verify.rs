@@ -191,6 +191,9 @@ pub struct ChainVerifier {
     /// The head the next event must follow (`None` before the first line, when accepting a
     /// part of a chain).
     after: Option<Head>,
+    /// The seq the first event must have, when verifying from a checkpoint's last event
+    /// ([`ChainVerifier::after_checkpoint`]); its `prev` is then vouched for by the checkpoint.
+    first_at: Option<u64>,
     first_seq: Option<u64>,
     trusted_prev: Option<EventHash>,
     chain: Option<Vec<u8>>,
@@ -252,6 +255,18 @@ fn check_root(checkpoint: &Checkpoint, root: &[u8; 32]) -> Result<(), ChainBreak
     })
 }
 
+/// [`ChainVerifier::after_checkpoint`] was given the frontier of another size than the events
+/// before the checkpoint's last one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the Merkle frontier before a checkpoint of size {} must hold {expected} events, not {given}: \
+         build it with audit_core::proof::frontier_at(store, chain, checkpoint.size - 1)", expected + 1)]
+pub struct WrongFrontier {
+    /// The size it must have (the checkpoint's size − 1).
+    pub expected: u64,
+    /// The size it had.
+    pub given: u64,
+}
+
 impl Default for ChainVerifier {
     fn default() -> Self {
         ChainVerifier::new()
@@ -263,6 +278,7 @@ impl ChainVerifier {
     pub fn new() -> ChainVerifier {
         ChainVerifier {
             after: None,
+            first_at: None,
             first_seq: None,
             trusted_prev: None,
             chain: None,
@@ -305,6 +321,38 @@ impl ChainVerifier {
         ChainVerifier { tree: Some(Box::new(track)), ..ChainVerifier::from_genesis() }
     }
 
+    /// Verifies only the events from a trusted `checkpoint`'s last one on (whose signature the
+    /// caller has checked), not the whole chain again: `before` is the Merkle frontier of the
+    /// events before it (size `checkpoint.size - 1`), as a store gives it
+    /// ([`crate::proof::frontier_at`], O(log n) with stored subtree hashes).
+    ///
+    /// The frontier is not trusted: the first event must be at `checkpoint.size`, and its hash
+    /// pushed onto the frontier must give the checkpoint's root, or the chain is broken there
+    /// ([`BreakReason::CheckpointMismatch`]). When it does, the frontier and that event are
+    /// the ones the checkpoint signed (a different frontier or event with the same root would
+    /// be a SHA-256 collision), so the events up to the checkpoint are vouched for by its
+    /// signature, and each later event is verified by its hash and link, growing the tree from
+    /// that frontier: with [`ChainVerifier::with_tree`] its root at the end is the new tree's,
+    /// whose consistency with the checkpoint's holds by construction. No event at the
+    /// checkpoint's size is [`BreakReason::Truncated`].
+    ///
+    /// What this does not see, and a verification from seq 1 does: columns a store keeps
+    /// beside the events before the checkpoint, and an id repeated across the checkpoint (a
+    /// faulty writer, not tampering; see SPEC §2).
+    ///
+    /// A checkpoint of size 0 vouches for nothing: it is [`ChainVerifier::against_checkpoint`].
+    /// A frontier of another size than `checkpoint.size - 1` is refused.
+    pub fn after_checkpoint(checkpoint: &Checkpoint, before: CompactRange) -> Result<ChainVerifier, WrongFrontier> {
+        let Some(expected) = checkpoint.size.checked_sub(1) else {
+            return Ok(ChainVerifier::against_checkpoint(checkpoint));
+        };
+        if before.size() != expected {
+            return Err(WrongFrontier { expected, given: before.size() });
+        }
+        let track = TreeTrack { range: before, checkpoint: Some(checkpoint.clone()), keep_all: false, placed: true };
+        Ok(ChainVerifier { tree: Some(Box::new(track)), first_at: Some(checkpoint.size), ..ChainVerifier::new() })
+    }
+
     /// Also keeps the Merkle frontier of every verified event (SPEC §4), so that the root of
     /// the verified chain is known at the end ([`ChainVerifier::tree`]): for signing a
     /// checkpoint of a chain just verified. Only a chain from `seq` 1 has a tree.
@@ -320,7 +368,8 @@ impl ChainVerifier {
     }
 
     /// The Merkle frontier of the events verified so far (its root and size), if
-    /// [`ChainVerifier::with_tree`] asked for it and the events started at `seq` 1.
+    /// [`ChainVerifier::with_tree`] asked for it and the events started at `seq` 1 (or at a
+    /// checkpoint's last event, [`ChainVerifier::after_checkpoint`]).
     pub fn tree(&self) -> Option<&CompactRange> {
         self.tree.as_deref().filter(|track| track.keep_all && track.placed).map(|track| &track.range)
     }
@@ -427,7 +476,7 @@ impl ChainVerifier {
     }
 
     fn expected_seq(&self) -> u64 {
-        self.after.map_or(1, |head| head.seq + 1)
+        self.after.map_or(self.first_at.unwrap_or(1), |head| head.seq + 1)
     }
 
     /// Where a line that is not a valid event breaks the chain: the seq expected next, or,
@@ -437,6 +486,7 @@ impl ChainVerifier {
     fn break_seq(&self, line: &[u8]) -> u64 {
         match self.after {
             Some(head) => head.seq + 1,
+            None if self.first_at.is_some() => self.expected_seq(),
             // A seq a valid event could have; otherwise the first one.
             None => std::str::from_utf8(line)
                 .ok()
@@ -470,6 +520,13 @@ impl ChainVerifier {
             }
             Some(_) => {}
         }
+        if let (None, Some(first)) = (self.after, self.first_at)
+            && info.seq != first
+        {
+            let reason = if info.seq > first { BreakReason::SeqGap } else { BreakReason::SeqOutOfOrder };
+            let detail = format!("found seq {} where {first}, the checkpoint's last event, belongs", info.seq);
+            return Err(at(first, reason, detail));
+        }
         let seq = match self.after {
             None if info.seq == 1 => {
                 if info.prev != EventHash::ZERO {
@@ -477,6 +534,8 @@ impl ChainVerifier {
                 }
                 1
             }
+            // After a checkpoint, the first event's prev is vouched for by its root.
+            None if self.first_at.is_some() => info.seq,
             None => {
                 self.trusted_prev = Some(info.prev);
                 info.seq
@@ -534,7 +593,18 @@ impl ChainVerifier {
             return;
         }
         let last = self.after.map_or(0, |head| head.seq);
-        if checkpoint.size == 0 {
+        if self.after.is_none() && self.first_at.is_some() {
+            self.broken = Some(ChainBreak {
+                seq: checkpoint.size,
+                reason: BreakReason::Truncated,
+                detail: format!(
+                    "no event at seq {size}, the last that checkpoint {origin} vouches for: events up to it were \
+                     removed (or this is an older copy of the chain)",
+                    size = checkpoint.size,
+                    origin = checkpoint.origin
+                ),
+            });
+        } else if checkpoint.size == 0 {
             self.broken = check_root(checkpoint, &empty_root()).err();
         } else if last < checkpoint.size {
             self.broken = Some(ChainBreak {

@@ -881,7 +881,9 @@ impl Verdict {
         };
         let (seq, reason, detail) = problems.remove(first);
         let from_lines = lines.broken.as_ref().is_some_and(|b| b.seq == seq && b.reason.as_str() == reason);
-        let verified = if from_lines { lines.verified } else { lines.verified.min(seq.saturating_sub(1)) };
+        // (Events before `seq`, counted from the first read: after a checkpoint, not seq 1.)
+        let before = seq.saturating_sub(lines.first_seq.unwrap_or(1));
+        let verified = if from_lines { lines.verified } else { lines.verified.min(before) };
         let mut notes = vec![format!("  {detail} (after {verified} valid events)")];
         for (seq, reason, detail) in problems {
             notes.push(format!("also BROKEN at seq {seq}: {reason}\n  {detail}"));

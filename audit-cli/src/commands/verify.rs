@@ -1,5 +1,5 @@
 //! `audit-trail verify (--db URL | --jsonl FILE) [--chain NAME] [--checkpoint FILE --key
-//! VERIFIER_KEY] [--json]`.
+//! VERIFIER_KEY [--since-checkpoint]] [--json]`.
 
 use super::{
     DEFAULT_CHAIN, JsonlFile, Source, Trail, Verdict, block_on, db_failure, first_event, open_db, open_jsonl,
@@ -10,6 +10,7 @@ use crate::Failure;
 use audit_core::checkpoint::Checkpoint;
 use audit_core::store::AuditStore;
 use audit_core::verify::{BreakReason, ChainVerifier, verify_reader};
+use audit_seaorm::StoreVerifyReport;
 use clap::Args;
 
 #[derive(Args)]
@@ -27,6 +28,13 @@ pub(crate) struct VerifyArgs {
     /// The verifier key of the checkpoint's log (`<name>+<8 hex>+<base64>`), or a file holding it.
     #[arg(long, value_name = "VERIFIER_KEY", requires = "checkpoint")]
     key: Option<String>,
+    /// With --db and --checkpoint: check only the events from the checkpoint's last one on,
+    /// not the whole chain again. The store's Merkle subtree hashes and that event must give
+    /// the checkpoint's root (so the events up to it are the ones it signed); the later events
+    /// are checked as usual. Not checked: the indexed columns of the events before the
+    /// checkpoint (verify without this flag now and then for those).
+    #[arg(long, requires = "checkpoint", conflicts_with = "jsonl")]
+    since_checkpoint: bool,
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
@@ -52,7 +60,7 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<u8, Failure> {
         }
         Trail::Db(url) => {
             let chain = args.chain.as_deref().unwrap_or(DEFAULT_CHAIN);
-            let mut verdict = block_on(verify_db(url, chain, checkpoint.as_ref()))??;
+            let mut verdict = block_on(verify_db(url, chain, checkpoint.as_ref(), args.since_checkpoint))??;
             if let Some(checkpoint) = &checkpoint {
                 verdict.notes.extend(another_chains_checkpoint(&verdict, checkpoint, chain));
             }
@@ -61,6 +69,24 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<u8, Failure> {
     };
     verdict.print(args.json)?;
     Ok(verdict.exit_code())
+}
+
+/// What `--since-checkpoint` read: from the checkpoint's last event, or (where the stored
+/// subtree hashes could not give the frontier before it) the whole chain.
+fn since_checkpoint_note(report: &StoreVerifyReport, checkpoint: &Checkpoint) -> String {
+    match report.lines.first_seq {
+        Some(first) if first > 1 => format!(
+            "note: --since-checkpoint: events from seq {first} on were read; events 1..={before} are vouched for by \
+             checkpoint {origin} through the stored Merkle subtree hashes, which with event {first} give its root \
+             (their indexed columns were not checked: verify without --since-checkpoint for those)",
+            before = first - 1,
+            origin = checkpoint.origin,
+        ),
+        Some(_) => "note: --since-checkpoint: the whole chain was read from seq 1 (the checkpoint starts there, or \
+                    the stored Merkle subtree hashes could not give the tree before it)"
+            .to_string(),
+        None => "note: --since-checkpoint: no event was read".to_string(),
+    }
 }
 
 /// A note for a break against a checkpoint that may be another chain's: its origin ends in
@@ -106,8 +132,14 @@ fn verify_jsonl(trail: &JsonlFile, chain: Option<&str>, checkpoint: Option<&Chec
 }
 
 /// Verifies `chain` as the database stores it: its lines from seq 1 (against `checkpoint` if
-/// given), every indexed column against its line, and the chain-head row.
-async fn verify_db(url: &str, chain: &str, checkpoint: Option<&Checkpoint>) -> Result<Verdict, Failure> {
+/// given; `since_checkpoint`: from the checkpoint's last event on), every indexed column of
+/// the events read against its line, and the chain-head row.
+async fn verify_db(
+    url: &str,
+    chain: &str,
+    checkpoint: Option<&Checkpoint>,
+    since_checkpoint: bool,
+) -> Result<Verdict, Failure> {
     let store = open_db(url).await?;
     // Only the progress bar's length: a head row edited into something malformed is the
     // verification's finding (`head mismatch`, exit 1), not a reason to stop here (exit 2);
@@ -115,11 +147,22 @@ async fn verify_db(url: &str, chain: &str, checkpoint: Option<&Checkpoint>) -> R
     let events = store.head(chain).await.map_or(0, |head| head.seq);
     let bar = progress_bar(events, "events");
     bar.set_message(format!("verifying chain {chain}"));
-    let verifier = checkpoint.map_or_else(ChainVerifier::from_genesis, ChainVerifier::against_checkpoint);
-    let report = store.verify_chain_with_progress(chain, verifier, |read| bar.set_position(read)).await;
+    let report = match checkpoint.filter(|_| since_checkpoint) {
+        Some(checkpoint) => {
+            bar.set_length(events.saturating_sub(checkpoint.size).saturating_add(1));
+            store.verify_chain_after_checkpoint(chain, checkpoint, |read| bar.set_position(read)).await
+        }
+        None => {
+            let verifier = checkpoint.map_or_else(ChainVerifier::from_genesis, ChainVerifier::against_checkpoint);
+            store.verify_chain_with_progress(chain, verifier, |read| bar.set_position(read)).await
+        }
+    };
     bar.finish_and_clear();
     let report = report.map_err(db_failure)?;
     let mut verdict = Verdict::of_store(&report, checkpoint);
+    if let Some(checkpoint) = checkpoint.filter(|_| since_checkpoint) {
+        verdict.notes.push(since_checkpoint_note(&report, checkpoint));
+    }
     if verdict.verified == 0 {
         // Nothing there: a mistyped --chain must not read as an empty, valid trail. Against a
         // checkpoint it is broken (truncated: every event may have been deleted with its head

@@ -7,8 +7,9 @@ use super::sql::Dialect;
 use super::sql::{self, COLUMNS, EVENTS, Sql};
 use super::{SeqPages, SqlStore, page_limit};
 use audit_core::Event;
+use audit_core::checkpoint::Checkpoint;
 use audit_core::line::{FieldSpans, LineInfo, json_string, json_string_is};
-use audit_core::proof::TreeHead;
+use audit_core::proof::{StoreProofError, TreeHead, frontier_at};
 use audit_core::store::Head;
 use audit_core::verify::{ChainVerifier, VerifyReport};
 use sea_orm::prelude::Uuid;
@@ -144,6 +145,63 @@ impl SqlStore {
     pub async fn verify_chain_with_progress(
         &self,
         chain: &str,
+        verifier: ChainVerifier,
+        progress: impl FnMut(u64) + Send,
+    ) -> Result<StoreVerifyReport, SqlStoreError> {
+        self.verify_chain_from(chain, 1, verifier, progress).await
+    }
+
+    /// Verifies `chain` from a trusted `checkpoint` (whose signature the caller has checked)
+    /// without reading the events it vouches for again: the Merkle frontier before its last
+    /// event comes from the stored subtree hashes ([`audit_core::proof::frontier_at`],
+    /// O(log n)), and [`ChainVerifier::after_checkpoint`] checks that it and that event give
+    /// the checkpoint's root; then the events after it are verified as
+    /// [`SqlStore::verify_chain`] does (hashes, links, columns, head row), growing the tree to
+    /// the chain's root now ([`StoreVerifyReport::tree`]). The cost is that of the events
+    /// after the checkpoint, not of the whole chain.
+    ///
+    /// Not checked, as a verification from seq 1 does: the indexed columns of the events up
+    /// to the checkpoint (an edited column hides its event from queries without changing any
+    /// hash: verify from seq 1 now and then). Where the stored subtree hashes cannot give the
+    /// frontier (missing, or disagreeing with the events), or the chain is shorter than the
+    /// checkpoint, the chain is verified from seq 1 against the checkpoint instead
+    /// ([`VerifyReport::first_seq`] says from where it was read).
+    ///
+    /// [`VerifyReport::first_seq`]: audit_core::verify::VerifyReport::first_seq
+    pub async fn verify_chain_after_checkpoint(
+        &self,
+        chain: &str,
+        checkpoint: &Checkpoint,
+        progress: impl FnMut(u64) + Send,
+    ) -> Result<StoreVerifyReport, SqlStoreError> {
+        let whole = || ChainVerifier::against_checkpoint(checkpoint).with_tree();
+        let Some(before) = checkpoint.size.checked_sub(1) else {
+            return self.verify_chain_from(chain, 1, whole(), progress).await;
+        };
+        let frontier = match frontier_at(self, chain, before).await {
+            Ok(frontier) => frontier,
+            Err(StoreProofError::Store(e)) => {
+                return Err(SqlStoreError::Database {
+                    context: format!("verify chain {chain:?} after a checkpoint: read the Merkle frontier at {before}"),
+                    source: sea_orm::DbErr::Custom(e.to_string()),
+                });
+            }
+            // Too short, or subtree hashes that disagree with the events (or events that do
+            // not hold together): the verification from seq 1 says what is wrong, and where.
+            Err(_) => return self.verify_chain_from(chain, 1, whole(), progress).await,
+        };
+        match ChainVerifier::after_checkpoint(checkpoint, frontier) {
+            Ok(verifier) => self.verify_chain_from(chain, checkpoint.size, verifier.with_tree(), progress).await,
+            Err(wrong) => Err(SqlStoreError::Corrupt(format!("chain {chain:?}: {wrong}"))),
+        }
+    }
+
+    /// [`SqlStore::verify_chain_with_progress`] of the events from seq `first` on (1, or a
+    /// checkpoint's last event for a verifier made by [`ChainVerifier::after_checkpoint`]).
+    async fn verify_chain_from(
+        &self,
+        chain: &str,
+        first: u64,
         mut verifier: ChainVerifier,
         mut progress: impl FnMut(u64) + Send,
     ) -> Result<StoreVerifyReport, SqlStoreError> {
@@ -163,7 +221,7 @@ impl SqlStore {
         let read_to = stored_head.seq.max(last_seq);
         let mut columns = Columns::default();
         let mut read = 0u64;
-        let mut from = 1u64;
+        let mut from = first;
         // Every row, repeated ones too (see `SeqPages`).
         let mut paging = SeqPages::new(self.page_size);
         let mut page =

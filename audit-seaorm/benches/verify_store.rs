@@ -1,7 +1,9 @@
 //! Store verification and export throughput: `SqlStore::verify_chain` (hash chain, every
 //! indexed column against its line, the head row), `AuditStore::read` streaming every line
-//! (what `audit-trail export` writes), and `proof::frontier_from_events` (what the writer's
-//! checkpoint publisher reads once at start), on a chain of N reference events (829 canonical bytes,
+//! (what `audit-trail export` writes), `SqlStore::verify_chain_after_checkpoint` from a
+//! checkpoint 1,000 events before the end (`audit-trail verify --since-checkpoint`), and
+//! `proof::frontier_from_events` (what the writer's checkpoint publisher reads once at start),
+//! on a chain of N reference events (829 canonical bytes,
 //! audit-core's `benches/common.rs`).
 //!
 //! ```sh
@@ -191,6 +193,29 @@ async fn run(backend: Backend, n: u64, runs: usize) {
             "{backend:?}: read (export) {n} events: {seconds:.2} s, {:.0} events/s, {:.0} MB/s, client CPU {cpu:.2} s",
             n as f64 / seconds,
             bytes as f64 / seconds / 1e6
+        );
+
+        // From a checkpoint 1,000 events before the end (`verify --since-checkpoint`): the
+        // frontier before it from the stored subtree hashes, then the events after it.
+        let size = n.saturating_sub(999).max(1);
+        let root = audit_core::proof::frontier_at(&store, "default", size)
+            .await
+            .unwrap_or_else(|e| panic!("frontier at {size}: {e}"))
+            .root();
+        let checkpoint = audit_core::checkpoint::Checkpoint::new("bench/default", size, root);
+        let (start, cpu) = (Instant::now(), cpu_seconds());
+        let report = store
+            .verify_chain_after_checkpoint("default", &checkpoint, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("verify after a checkpoint: {e}"));
+        let (seconds, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+        assert!(report.is_valid() && report.lines.first_seq == Some(size), "{report}");
+        println!(
+            "{backend:?}: verify_chain_after_checkpoint (checkpoint at {size} of {n}, {} events read): {:.1} ms, client \
+             CPU {:.1} ms",
+            report.lines.verified,
+            seconds * 1e3,
+            cpu * 1e3
         );
 
         // What the writer's checkpoint publisher does once at start.

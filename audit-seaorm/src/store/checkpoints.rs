@@ -13,6 +13,10 @@ const CHECKPOINTS: &str = "audit_checkpoints";
 /// Message of the triggers that refuse changes to checkpoints.
 const KEPT: &str = "audit_checkpoints is append-only: a published checkpoint can never be changed or removed";
 
+/// The characters `audit_checkpoints.origin` holds on MySQL/MariaDB (`VARCHAR`, part of the
+/// primary key); a longer origin is refused.
+const MYSQL_ORIGIN_CHARS: usize = 512;
+
 /// A [`CheckpointSink`] writing each signed note as a row of `audit_checkpoints` in a
 /// database of its own (PostgreSQL, SQLite or MySQL/MariaDB).
 ///
@@ -105,7 +109,7 @@ impl SqlCheckpointSink {
                 ("TEXT".to_string(), "TEXT", "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))", "")
             }
             Dialect::MySql => (
-                format!("VARCHAR(512) CHARACTER SET utf8mb4 COLLATE {exact}"),
+                format!("VARCHAR({MYSQL_ORIGIN_CHARS}) CHARACTER SET utf8mb4 COLLATE {exact}"),
                 "MEDIUMTEXT",
                 "DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)",
                 " DEFAULT CHARSET=utf8mb4",
@@ -195,6 +199,15 @@ impl SqlCheckpointSink {
     async fn insert(&self, checkpoint: &Checkpoint, note: &str) -> Result<(), PublishError> {
         let (origin, size) = (checkpoint.origin.as_str(), checkpoint.size);
         let other = |e: SqlStoreError| PublishError::Other(Box::new(e));
+        // `INSERT IGNORE` would store a longer origin cut to the column's length (a row under
+        // another log's name) with a warning only.
+        if self.dialect == Dialect::MySql && origin.chars().count() > MYSQL_ORIGIN_CHARS {
+            return Err(other(SqlStoreError::InvalidInput(format!(
+                "the origin {origin:?} is longer than the {MYSQL_ORIGIN_CHARS} characters {CHECKPOINTS}.origin holds \
+                 on MySQL/MariaDB: nothing was published; use a shorter origin (SPEC §5: it names the log, e.g. \
+                 audit.example.com/default)"
+            ))));
+        }
         let mut sql = Sql::new(self.dialect);
         sql.push(match self.dialect {
             Dialect::Postgres | Dialect::Sqlite => "INSERT INTO ",

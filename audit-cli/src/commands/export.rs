@@ -39,7 +39,8 @@ pub(crate) struct ExportArgs {
     /// standard output is redirected to (`--out /dev/stdout >> FILE` appends) and a regular
     /// file named through /dev/fd/N or /proc/self/fd/N (appended to). Refused: the file
     /// standard error is redirected to (the messages go there), and the SQLite database being
-    /// exported (and its -wal, -shm and -journal files).
+    /// exported (and its -wal, -shm and -journal files). `-` is standard output (e.g.
+    /// `--out - | gzip > trail.jsonl.gz`); the messages and a verdict then go to standard error.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
 }
@@ -48,7 +49,8 @@ pub(crate) struct ExportArgs {
 /// written but the chain is broken (the file is what the database holds: evidence).
 pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
     let Exported { count, report, stored_head, malformed_head, since_break } = block_on(export(args))??;
-    let shown = args.out.display();
+    let to_stdout = is_stdout(&args.out);
+    let shown = if to_stdout { "standard output".to_string() } else { args.out.display().to_string() };
     let chain = &args.chain;
     match (report.first_seq, report.is_valid()) {
         (Some(first), true) => {
@@ -111,8 +113,8 @@ pub(crate) fn run(args: &ExportArgs) -> Result<u8, Failure> {
     }
     // The verdict goes to standard output, unless the export itself does: then it would be a
     // line of the export (SPEC §3: nothing else in the file), and goes to standard error.
-    let export_on_stdout =
-        std::fs::metadata(&args.out).ok().and_then(|meta| StdStream::open_on(&meta)) == Some(StdStream::Stdout);
+    let export_on_stdout = to_stdout
+        || std::fs::metadata(&args.out).ok().and_then(|meta| StdStream::open_on(&meta)) == Some(StdStream::Stdout);
     match export_on_stdout {
         true => verdict.print_to(false, &mut std::io::stderr().lock())?,
         false => verdict.print(false)?,
@@ -427,6 +429,9 @@ fn through_descriptor(out: &Path) -> bool {
 /// database being exported (`db_url`) and its `-wal`, `-shm` and `-journal` files, which the
 /// export would overwrite.
 fn resolve_out(out: &Path, db_url: &str) -> Result<Target, Failure> {
+    if is_stdout(out) {
+        return stdout_target(db_url);
+    }
     let shown = out.display();
     let (resolved, metadata) = match std::fs::symlink_metadata(out) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (out.to_path_buf(), None),
@@ -476,6 +481,37 @@ fn resolve_out(out: &Path, db_url: &str) -> Result<Target, Failure> {
         },
         None => Target::Replace(resolved),
     })
+}
+
+/// True when `--out` is `-`: standard output, as `-` is standard input for `--jsonl`.
+fn is_stdout(out: &Path) -> bool {
+    out.as_os_str() == "-"
+}
+
+/// `--out -`: standard output, written through its descriptor (so a shell's `>>` appends), as
+/// `--out /dev/stdout` is. Refused, as for any other name, when standard output is the regular
+/// file standard error goes to (the messages would end up in the export), or the SQLite
+/// database being exported or one of its side files (`--out - >> audit.db`).
+fn stdout_target(db_url: &str) -> Result<Target, Failure> {
+    let metadata = StdStream::Stdout
+        .file()
+        .and_then(|file| file.metadata())
+        .map_err(|e| Failure::new(format!("--out -: cannot write to standard output: {e}")))?;
+    if metadata.is_file() && StdStream::Stderr.is_on(&metadata) {
+        return Err(Failure::new(
+            "--out - (standard output) goes to the same file as standard error, where the export's messages go: \
+             they would end up in the export. Send standard error elsewhere (2>/dev/null, 2>FILE), or give --out \
+             FILE",
+        ));
+    }
+    #[cfg(unix)]
+    if let Some(db) = sqlite_file(db_url).and_then(|db| std::fs::canonicalize(db).ok()) {
+        // `/dev/stdout` leads to the file standard output is open on.
+        refuse_database(Path::new("-"), Path::new("/dev/stdout"), &db)?;
+    }
+    #[cfg(not(unix))]
+    let _ = db_url;
+    Ok(Target::Inherited(PathBuf::from("standard output"), StdStream::Stdout))
 }
 
 /// Fails when `resolved` (what `--out` `out` leads to) is the SQLite database file `db`

@@ -1,23 +1,30 @@
-//! `audit-trail query --db URL [--chain] [--actor] [--action] [--resource-type] [--resource-id]
-//! [--outcome] [--request-id] [--since TS] [--until TS] [--limit N] [--format table|json|csv]`.
+//! `audit-trail query (--db URL | --jsonl FILE) [--chain] [--actor] [--action] [--resource-type]
+//! [--resource-id] [--outcome] [--request-id] [--since TS] [--until TS] [--limit N]
+//! [--format table|json|csv]`.
 //!
 //! `--request-id` is an addition to SPEC §6's filters: every event of one HTTP request (its own
 //! event, the row changes its handler made, the business events it added) carries the
 //! request's id in `context.request_id`.
+//!
+//! `--jsonl FILE` asks the same questions of a JSON Lines export (SPEC §3, one chain), as
+//! issue 5 asks of every command; like a query of a database, it does not verify the chain
+//! (`audit-trail verify --jsonl FILE` does).
 
 use super::output::{OutputArgs, print_pages};
-use super::{OutcomeArg, Period, block_on, db_failure, open_db, require_chain};
+use super::{
+    OutcomeArg, Period, Source, Trail, block_on, db_failure, open_db, require_chain, require_jsonl_chain,
+    unfinished_write_note,
+};
 use crate::Failure;
 use audit_core::Outcome;
-use audit_core::store::{AuditStore, Query};
+use audit_core::store::{AuditStore, JsonlStore, Query};
 use clap::Args;
 
 #[derive(Args)]
 pub(crate) struct QueryArgs {
-    /// The application's audit database (see `verify --help`), opened read only.
-    #[arg(long, value_name = "URL")]
-    db: String,
-    /// Only this chain (default: every chain in the database).
+    #[command(flatten)]
+    source: Source,
+    /// Only this chain (default: every chain in the database; a JSON Lines export holds one).
     #[arg(long, value_name = "NAME")]
     chain: Option<String>,
     /// Only events by this actor id.
@@ -48,28 +55,53 @@ pub(crate) struct QueryArgs {
 /// Prints the events matching the filters, page by page.
 pub(crate) fn run(args: &QueryArgs) -> Result<u8, Failure> {
     args.period.check()?;
-    block_on(async {
-        let store = open_db(&args.db).await?;
-        if let Some(chain) = &args.chain {
-            require_chain(&store, chain).await?;
+    let query = Query {
+        chain: args.chain.clone(),
+        actor: args.actor.clone(),
+        action: args.action.clone(),
+        resource_type: args.resource_type.clone(),
+        resource_id: args.resource_id.clone(),
+        outcome: args.outcome.map(Outcome::from),
+        request_id: args.request_id.clone(),
+        since: args.period.since,
+        until: args.period.until,
+        ..Query::new()
+    };
+    match args.source.trail()? {
+        Trail::Db(url) => block_on(async {
+            let store = open_db(url).await?;
+            if let Some(chain) = &args.chain {
+                require_chain(&store, chain).await?;
+            }
+            print_matches(&store, &query, args, db_failure).await
+        })?,
+        Trail::Jsonl(trail) => {
+            // A mistyped --chain must not read as "no matching events".
+            require_jsonl_chain(&trail, args.chain.as_deref())?;
+            let shown = trail.shown();
+            let store = JsonlStore::open_read_only(trail.path())
+                .map_err(|e| Failure::new(format!("cannot read {shown}: {e}")))?;
+            if let Some(bytes) = store.unfinished_write() {
+                eprintln!("{}", unfinished_write_note(shown, bytes));
+            }
+            let failed =
+                |e| Failure::new(format!("cannot read {shown}: {e} (`audit-trail verify --jsonl` says where)"));
+            block_on(print_matches(&store, &query, args, failed))?
         }
-        let query = Query {
-            chain: args.chain.clone(),
-            actor: args.actor.clone(),
-            action: args.action.clone(),
-            resource_type: args.resource_type.clone(),
-            resource_id: args.resource_id.clone(),
-            outcome: args.outcome.map(Outcome::from),
-            request_id: args.request_id.clone(),
-            since: args.period.since,
-            until: args.period.until,
-            ..Query::new()
-        };
-        print_pages(&args.output, |after, limit| {
-            let query = Query { after, limit, ..query.clone() };
-            let store = &store;
-            async move { store.query(&query).await.map_err(db_failure) }
-        })
-        .await
-    })?
+    }
+}
+
+/// Prints the events of `store` matching `query`, page by page (`failed` says what a read
+/// error means).
+async fn print_matches<S: AuditStore>(
+    store: &S,
+    query: &Query,
+    args: &QueryArgs,
+    failed: impl Fn(audit_core::store::StoreError) -> Failure + Copy,
+) -> Result<u8, Failure> {
+    print_pages(&args.output, |after, limit| {
+        let query = Query { after, limit, ..query.clone() };
+        async move { store.query(&query).await.map_err(failed) }
+    })
+    .await
 }

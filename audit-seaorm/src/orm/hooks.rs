@@ -7,8 +7,9 @@ use super::marker::{self, KeySource, Message, WriteVerb};
 use super::old_row;
 use super::value::value_to_json;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, Iterable,
-    ModelTrait, PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QuerySelect, QueryTrait, Value,
+    ActiveModelTrait, ActiveValue, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, Iterable, ModelTrait, PrimaryKeyToColumn, PrimaryKeyTrait, QueryFilter, QuerySelect, QueryTrait,
+    Value,
 };
 use serde_json::Value as Json;
 
@@ -118,7 +119,31 @@ async fn read_locked<A: AuditedModel, C: ConnectionTrait>(db: &C, key: &[Value])
     let mut stmt = find.limit(1).lock_exclusive().build(db.get_database_backend());
     // Tells the connection that this is the old row's read (see marker::OLD_ROW_READ).
     stmt.sql.insert_str(0, marker::OLD_ROW_READ);
-    <A::Entity as EntityTrait>::find().from_raw_sql(stmt).one(db).await
+    let Some(row) = db.query_one_raw(stmt).await? else { return Ok(None) };
+    decode_old_row(table_of::<A::Entity>, || <ModelOf<A> as FromQueryResult>::from_query_result(&row, "")).map(Some)
+}
+
+/// Runs `decode` on a row of `table` read for its old values, with a panic of the driver's
+/// decoding turned into an error: sqlx panics on a value chrono cannot hold (a PostgreSQL
+/// `infinity` or `-infinity` date or timestamp), in a row that plain SeaORM deletes (or updates
+/// without `RETURNING`) without ever reading it. The write is refused: nothing was written yet.
+/// (`table` is named only then: the decoding of every audited update runs here.)
+pub(crate) fn decode_old_row<T>(
+    table: impl FnOnce() -> String,
+    decode: impl FnOnce() -> Result<T, DbErr>,
+) -> Result<T, DbErr> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|text| (*text).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        Err(DbErr::Type(format!(
+            "audit_seaorm: the old values of a row of `{}` cannot be read for its audit event (decoding them \
+             failed: {why}); nothing was written",
+            table()
+        )))
+    })
 }
 
 /// The columns `entries` name, by their names in the table. An entry names every column it

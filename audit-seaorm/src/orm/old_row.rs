@@ -33,7 +33,7 @@
 //! which returns no rows) gets the read just before it, as a statement of its own.
 
 use super::event::Row;
-use super::hooks::{AuditedModel, ignored_columns, row_of};
+use super::hooks::{AuditedModel, decode_old_row, ignored_columns, row_of, table_of};
 use foldhash::HashMap;
 use sea_orm::sea_query::{Expr, ExprTrait, PostgresQueryBuilder, Query, SqliteQueryBuilder};
 use sea_orm::{
@@ -93,7 +93,9 @@ struct Reads {
 static READS: LazyLock<RwLock<Reads>> = LazyLock::new(Default::default);
 
 fn decode<A: AuditedModel>(row: &QueryResult) -> Result<Row, DbErr> {
-    let model = <<A::Entity as EntityTrait>::Model as FromQueryResult>::from_query_result(row, PREFIX)?;
+    let model = decode_old_row(table_of::<A::Entity>, || {
+        <<A::Entity as EntityTrait>::Model as FromQueryResult>::from_query_result(row, PREFIX)
+    })?;
     Ok(row_of(&model, &ignored_columns::<A>()?))
 }
 

@@ -1,7 +1,8 @@
 //! `audit-trail query --jsonl FILE`: the auditors' questions asked of a JSON Lines export
 //! (SPEC §3), as issue 5 asks of every command ("against SQLite, PostgreSQL and MySQL URLs and
-//! JSONL files"), and as `query --db trail.jsonl` advises ("for a JSON Lines export use --jsonl
-//! FILE"). `query` used to take only `--db`, so following that advice was a usage error.
+//! JSONL files"), and as `query --db trail.jsonl` advises (it said "for a JSON Lines export use
+//! --jsonl FILE"). `query` used to take only `--db`, so following that advice was a usage error.
+//! (The advice now names the commands that take `--jsonl`; `report` and `export` do not.)
 
 mod common;
 use common::*;

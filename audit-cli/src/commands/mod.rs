@@ -207,7 +207,7 @@ impl DbUrl {
     fn parse(url: &str) -> Result<DbUrl, Failure> {
         let Some((scheme, rest)) = url.split_once(':') else {
             return Err(Failure::new(format!(
-                "--db {url:?} is not a database URL: give {}; for a JSON Lines export use --jsonl FILE",
+                "--db {url:?} is not a database URL: give {}; for a JSON Lines export, `verify`, `query`, `prove` and `checkpoint` take --jsonl FILE",
                 DbUrl::SCHEMES
             )));
         };

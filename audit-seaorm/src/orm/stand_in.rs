@@ -65,7 +65,10 @@ impl DbShared {
         let mut state = lock(state);
         let Some(slot) = state.events.iter_mut().rev().find(|e| e.id == id) else { return event };
         match event {
-            Some(event) => *slot = event,
+            // With the stand-in's id and time, fixed when the write's statement ran: writes of
+            // the transaction that came before the hook have later ones, so ids keep the order
+            // of the writes, in which outbox recovery seals (it reads the outbox by id).
+            Some(event) => *slot = OrmEvent { id: slot.id, ts: slot.ts, ..event },
             None if old_known => slot.void = true,
             None => {}
         }

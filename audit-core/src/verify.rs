@@ -330,15 +330,18 @@ impl ChainVerifier {
     /// pushed onto the frontier must give the checkpoint's root, or the chain is broken there
     /// ([`BreakReason::CheckpointMismatch`]). When it does, the frontier and that event are
     /// the ones the checkpoint signed (a different frontier or event with the same root would
-    /// be a SHA-256 collision), so the events up to the checkpoint are vouched for by its
-    /// signature, and each later event is verified by its hash and link, growing the tree from
+    /// be a SHA-256 collision), so the history up to the checkpoint, as the store's subtree
+    /// hashes record it, is the one it signed; each later event is verified by its hash and
+    /// link, growing the tree from
     /// that frontier: with [`ChainVerifier::with_tree`] its root at the end is the new tree's,
     /// whose consistency with the checkpoint's holds by construction. No event at the
     /// checkpoint's size is [`BreakReason::Truncated`].
     ///
-    /// What this does not see, and a verification from seq 1 does: columns a store keeps
-    /// beside the events before the checkpoint, and an id repeated across the checkpoint (a
-    /// faulty writer, not tampering; see SPEC §2).
+    /// What this does not see, and a verification from seq 1 does: the events before the
+    /// checkpoint as a store holds them now (a line edited or removed since it was signed,
+    /// columns a store keeps beside them; the checkpoint vouches for their hashes as it signed
+    /// them, not for the rows), and an id repeated across the checkpoint (a faulty writer, not
+    /// tampering; see SPEC §2).
     ///
     /// A checkpoint of size 0 vouches for nothing: it is [`ChainVerifier::against_checkpoint`].
     /// A frontier of another size than `checkpoint.size - 1` is refused.
@@ -503,8 +506,10 @@ impl ChainVerifier {
         let info =
             info.as_ref().map_err(|e| at(self.break_seq(line), BreakReason::BadFormat, e.message().to_string()))?;
         if info.computed != info.declared {
-            // The event itself was altered (SPEC §2), whatever its seq and prev now say.
-            let seq = self.after.map_or(info.seq, |head| head.seq + 1);
+            // The event itself was altered (SPEC §2), whatever its seq and prev now say: where
+            // it stands (after a checkpoint too), or, at the start of a part of a chain, at the
+            // seq it claims.
+            let seq = if self.after.is_some() || self.first_at.is_some() { self.expected_seq() } else { info.seq };
             return Err(at(seq, BreakReason::HashMismatch, format!("content hashes to {}", info.computed)));
         }
         let chain = &line[info.chain.clone()];

@@ -30,9 +30,10 @@ pub(crate) struct VerifyArgs {
     key: Option<String>,
     /// With --db and --checkpoint: check only the events from the checkpoint's last one on,
     /// not the whole chain again. The store's Merkle subtree hashes and that event must give
-    /// the checkpoint's root (so the events up to it are the ones it signed); the later events
-    /// are checked as usual. Not checked: the indexed columns of the events before the
-    /// checkpoint (verify without this flag now and then for those).
+    /// the checkpoint's root (so the hashes of the events up to it are the ones it signed); the
+    /// later events are checked as usual. Not checked: the rows of the events before the
+    /// checkpoint, which are not read (an edited line or column, a deleted row: verify without
+    /// this flag now and then for those).
     #[arg(long, requires = "checkpoint", conflicts_with = "jsonl")]
     since_checkpoint: bool,
     /// Print one JSON object instead of a sentence.
@@ -74,18 +75,25 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<u8, Failure> {
 /// What `--since-checkpoint` read: from the checkpoint's last event, or (where the stored
 /// subtree hashes could not give the frontier before it) the whole chain.
 fn since_checkpoint_note(report: &StoreVerifyReport, checkpoint: &Checkpoint) -> String {
+    let mismatch = report.lines.broken.as_ref().is_some_and(|b| b.reason == BreakReason::CheckpointMismatch);
     match report.lines.first_seq {
+        Some(first) if first > 1 && mismatch => format!(
+            "note: --since-checkpoint: events from seq {first} on were read; the stored Merkle subtree hashes of \
+             events 1..={before} and event {first} do not give its root",
+            before = first - 1,
+        ),
         Some(first) if first > 1 => format!(
-            "note: --since-checkpoint: events from seq {first} on were read; events 1..={before} are vouched for by \
-             checkpoint {origin} through the stored Merkle subtree hashes, which with event {first} give its root \
-             (their indexed columns were not checked: verify without --since-checkpoint for those)",
+            "note: --since-checkpoint: events from seq {first} on were read; the history of events 1..={before} is \
+             the one checkpoint {origin} signed, as the stored Merkle subtree hashes record it (with event {first} \
+             they give its root); their rows were not read (a line or an indexed column edited since, a row removed, is not seen: verify \
+             without --since-checkpoint for those)",
             before = first - 1,
             origin = checkpoint.origin,
         ),
         Some(_) => "note: --since-checkpoint: the whole chain was read from seq 1 (the checkpoint starts there, or \
                     the stored Merkle subtree hashes could not give the tree before it)"
             .to_string(),
-        None => "note: --since-checkpoint: no event was read".to_string(),
+        None => "note: --since-checkpoint: no event was verified".to_string(),
     }
 }
 

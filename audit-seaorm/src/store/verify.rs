@@ -10,7 +10,7 @@ use audit_core::Event;
 use audit_core::checkpoint::Checkpoint;
 use audit_core::line::{FieldSpans, LineInfo, json_string, json_string_is};
 use audit_core::proof::{StoreProofError, TreeHead, frontier_at};
-use audit_core::store::Head;
+use audit_core::store::{Head, StoreError};
 use audit_core::verify::{ChainVerifier, VerifyReport};
 use sea_orm::prelude::Uuid;
 use sea_orm::{ConnectionTrait, QueryResult};
@@ -160,11 +160,12 @@ impl SqlStore {
     /// the chain's root now ([`StoreVerifyReport::tree`]). The cost is that of the events
     /// after the checkpoint, not of the whole chain.
     ///
-    /// Not checked, as a verification from seq 1 does: the indexed columns of the events up
-    /// to the checkpoint (an edited column hides its event from queries without changing any
-    /// hash: verify from seq 1 now and then). Where the stored subtree hashes cannot give the
-    /// frontier (missing, or disagreeing with the events), or the chain is shorter than the
-    /// checkpoint, the chain is verified from seq 1 against the checkpoint instead
+    /// Not checked, as a verification from seq 1 does: the rows of the events before the
+    /// checkpoint, which are not read (a line edited or a row deleted since the checkpoint was
+    /// signed, an edited column that hides its event from queries: verify from seq 1 now and
+    /// then). Where the stored subtree hashes cannot give the frontier (missing, malformed, or
+    /// disagreeing with the events), the head row is malformed, or the chain is shorter than
+    /// the checkpoint, the chain is verified from seq 1 against the checkpoint instead
     /// ([`VerifyReport::first_seq`] says from where it was read).
     ///
     /// [`VerifyReport::first_seq`]: audit_core::verify::VerifyReport::first_seq
@@ -180,14 +181,15 @@ impl SqlStore {
         };
         let frontier = match frontier_at(self, chain, before).await {
             Ok(frontier) => frontier,
-            Err(StoreProofError::Store(e)) => {
+            Err(StoreProofError::Store(e @ (StoreError::Backend { .. } | StoreError::Io { .. }))) => {
                 return Err(SqlStoreError::Database {
                     context: format!("verify chain {chain:?} after a checkpoint: read the Merkle frontier at {before}"),
                     source: sea_orm::DbErr::Custom(e.to_string()),
                 });
             }
-            // Too short, or subtree hashes that disagree with the events (or events that do
-            // not hold together): the verification from seq 1 says what is wrong, and where.
+            // Too short, subtree hashes that disagree with the events, rows that are malformed
+            // (the head row, a subtree hash, a line), or events that do not hold together: the
+            // verification from seq 1 says what is wrong, and where.
             Err(_) => return self.verify_chain_from(chain, 1, whole(), progress).await,
         };
         match ChainVerifier::after_checkpoint(checkpoint, frontier) {

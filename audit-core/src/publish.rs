@@ -223,11 +223,18 @@ pub struct DirectorySink {
 }
 
 impl DirectorySink {
-    /// Publishes into `dir`, creating it if needed.
+    /// Publishes into `dir`, creating it if needed (and syncing the entry of each directory
+    /// it creates, so that a crash cannot lose a directory whose checkpoints were reported
+    /// published).
     pub fn new(dir: impl AsRef<Path>) -> Result<DirectorySink, PublishError> {
         let dir = dir.as_ref().to_path_buf();
+        let missing: Vec<&Path> = dir.ancestors().take_while(|at| !at.as_os_str().is_empty() && !at.exists()).collect();
         std::fs::create_dir_all(&dir)
             .map_err(|source| PublishError::Io { context: format!("cannot create {}", dir.display()), source })?;
+        for created in missing {
+            let parent = created.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            sync_directory(parent)?;
+        }
         Ok(DirectorySink { dir, writing: Arc::default() })
     }
 
@@ -351,12 +358,19 @@ impl DirectorySink {
 
     /// Makes the directory's entries durable.
     fn sync_dir(&self) -> Result<(), PublishError> {
-        #[cfg(unix)]
-        std::fs::File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|source| PublishError::Io { context: format!("cannot sync {}", self.dir.display()), source })?;
-        Ok(())
+        sync_directory(&self.dir)
     }
+}
+
+/// Makes the entries of directory `dir` durable (on Unix; elsewhere a no-op).
+fn sync_directory(dir: &Path) -> Result<(), PublishError> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| PublishError::Io { context: format!("cannot sync {}", dir.display()), source })?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 #[async_trait::async_trait]

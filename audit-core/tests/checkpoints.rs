@@ -277,6 +277,26 @@ async fn the_directory_sink_keeps_one_file_per_checkpoint_and_never_overwrites()
     assert_eq!(std::fs::read_to_string(&path).expect("file"), note, "untouched");
 }
 
+/// Directories the sink creates, several levels of them, are there and take notes (each
+/// directory's entry synced on the way); one that exists already is taken as it is.
+#[tokio::test]
+async fn the_directory_sink_creates_nested_directories() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nested = dir.path().join("a").join("b").join("checkpoints");
+    let sink = DirectorySink::new(&nested).expect("created");
+    assert!(nested.is_dir());
+    let signer = NoteSigner::generate(ORIGIN).expect("key");
+    let checkpoint = Checkpoint::new(ORIGIN, 7, [5; 32]);
+    let note = checkpoint.sign(&signer).expect("signs");
+    sink.publish(&checkpoint, &note).await.expect("published");
+    let again = DirectorySink::new(&nested).expect("exists");
+    let path = again.dir().join(DirectorySink::file_name(7));
+    assert_eq!(std::fs::read_to_string(path).expect("file"), note);
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    assert!(DirectorySink::new(file.join("checkpoints")).is_err(), "under a file: refused");
+}
+
 /// A note whose write a crash cut off (its file holds the start of it, or nothing, maybe
 /// followed by NUL bytes) is completed when the same checkpoint is published again, instead of blocking that size with
 /// a conflict for ever; the start of another note is still a conflict.

@@ -158,7 +158,14 @@ async fn verify_db(
     let report = match checkpoint.filter(|_| since_checkpoint) {
         Some(checkpoint) => {
             bar.set_length(events.saturating_sub(checkpoint.size).saturating_add(1));
-            store.verify_chain_after_checkpoint(chain, checkpoint, |read| bar.set_position(read)).await
+            let progress = |read: u64| {
+                // More read than there are after the checkpoint: the whole chain is read.
+                if bar.length().is_some_and(|length| read > length) {
+                    bar.set_length(events);
+                }
+                bar.set_position(read);
+            };
+            store.verify_chain_after_checkpoint(chain, checkpoint, progress).await
         }
         None => {
             let verifier = checkpoint.map_or_else(ChainVerifier::from_genesis, ChainVerifier::against_checkpoint);

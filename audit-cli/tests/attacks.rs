@@ -12,32 +12,13 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::path::{Path, PathBuf};
 
 const ORIGIN: &str = "audit.example.com/default";
 
-/// Makes a key with `keygen`; returns the private key file and the verifier key.
-fn keygen(dir: &Path, file: &str) -> (PathBuf, String) {
-    let key = dir.join(file);
-    let output = run(&["keygen", "--name", ORIGIN, "--out", s(&key)]);
-    assert_exit(&output, 0);
-    (key, stdout(&output).trim().to_string())
-}
-
-/// Signs a checkpoint of the stored chain as it is now and keeps it (as an auditor keeps it
-/// somewhere the application cannot write).
-fn checkpoint(db: &TestDb, key: &Path, name: &str) -> PathBuf {
-    let output = run(&["checkpoint", "--db", db.url(), "--origin", ORIGIN, "--key", s(key)]);
-    assert_exit(&output, 0);
-    let path = db.dir().join(name);
-    std::fs::write(&path, &output.stdout).expect("keep the checkpoint");
-    path
-}
-
 fn a_rewritten_history_passes_alone_but_not_against_an_earlier_checkpoint(db: &TestDb) {
     db.record_plain("default", 10);
-    let (key, verifier) = keygen(db.dir(), "log.key");
-    let cp = checkpoint(db, &key, "cp-10");
+    let (key, verifier) = keygen(db.dir(), "log.key", ORIGIN);
+    let cp = db.checkpoint(&key, ORIGIN, "cp-10");
     db.record_plain("default", 5); // the application goes on: seq 11..=15
 
     db.rewrite_history("default", 4, "mallory");
@@ -73,8 +54,8 @@ on_all_backends!(a_rewritten_history_passes_alone_but_not_against_an_earlier_che
 
 fn deleting_the_newest_events_is_truncation_against_the_checkpoint(db: &TestDb) {
     db.record_plain("default", 12);
-    let (key, verifier) = keygen(db.dir(), "log.key");
-    let cp = checkpoint(db, &key, "cp-12");
+    let (key, verifier) = keygen(db.dir(), "log.key", ORIGIN);
+    let cp = db.checkpoint(&key, ORIGIN, "cp-12");
     db.truncate("default", 9);
 
     let output = run(&["verify", "--db", db.url()]);
@@ -98,8 +79,8 @@ on_all_backends!(deleting_the_newest_events_is_truncation_against_the_checkpoint
 /// `--chain`: a note names the chains the database holds (it said only "truncated at seq 1").
 fn a_chain_with_nothing_stored_against_a_checkpoint_is_truncated_and_the_chains_are_named(db: &TestDb) {
     db.record_plain("default", 4);
-    let (key, verifier) = keygen(db.dir(), "log.key");
-    let cp = checkpoint(db, &key, "cp-4");
+    let (key, verifier) = keygen(db.dir(), "log.key", ORIGIN);
+    let cp = db.checkpoint(&key, ORIGIN, "cp-4");
 
     let output = run(&["verify", "--db", db.url(), "--chain", "defualt", "--checkpoint", s(&cp), "--key", &verifier]);
     assert_exit(&output, 1);
@@ -127,9 +108,9 @@ on_all_backends!(a_chain_with_nothing_stored_against_a_checkpoint_is_truncated_a
 
 fn a_checkpoint_signed_by_another_key_is_refused(db: &TestDb) {
     db.record_plain("default", 5);
-    let (_, verifier) = keygen(db.dir(), "log.key");
-    let (mallory_key, _) = keygen(db.dir(), "mallory.key");
-    let forged = checkpoint(db, &mallory_key, "forged");
+    let (_, verifier) = keygen(db.dir(), "log.key", ORIGIN);
+    let (mallory_key, _) = keygen(db.dir(), "mallory.key", ORIGIN);
+    let forged = db.checkpoint(&mallory_key, ORIGIN, "forged");
 
     let output = run(&["verify", "--db", db.url(), "--checkpoint", s(&forged), "--key", &verifier]);
     assert_exit(&output, 2);

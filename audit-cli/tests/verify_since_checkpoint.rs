@@ -9,24 +9,9 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const ORIGIN: &str = "audit.example.com/default";
-
-fn keygen(dir: &Path) -> (PathBuf, String) {
-    let key = dir.join("log.key");
-    let output = run(&["keygen", "--name", ORIGIN, "--out", s(&key)]);
-    assert_exit(&output, 0);
-    (key, stdout(&output).trim().to_string())
-}
-
-fn checkpoint(db: &TestDb, key: &Path, name: &str) -> PathBuf {
-    let output = run(&["checkpoint", "--db", db.url(), "--origin", ORIGIN, "--key", s(key)]);
-    assert_exit(&output, 0);
-    let path = db.dir().join(name);
-    std::fs::write(&path, &output.stdout).expect("keep the checkpoint");
-    path
-}
 
 fn verify_since(db: &TestDb, cp: &Path, verifier: &str, json: bool) -> std::process::Output {
     let mut args = vec!["verify", "--db", db.url(), "--checkpoint", s(cp), "--key", verifier, "--since-checkpoint"];
@@ -39,8 +24,8 @@ fn verify_since(db: &TestDb, cp: &Path, verifier: &str, json: bool) -> std::proc
 fn only_the_events_after_the_checkpoint_are_read(db: &TestDb) {
     // 150 events: two blocks of 64 have stored subtree hashes, the rest come from events.
     db.record_plain("default", 150);
-    let (key, verifier) = keygen(db.dir());
-    let cp = checkpoint(db, &key, "cp-150");
+    let (key, verifier) = keygen(db.dir(), "log.key", ORIGIN);
+    let cp = db.checkpoint(&key, ORIGIN, "cp-150");
     db.record_plain("default", 20); // seq 151..=170
 
     let output = verify_since(db, &cp, &verifier, false);
@@ -77,8 +62,8 @@ on_all_backends!(only_the_events_after_the_checkpoint_are_read);
 
 fn a_rewritten_history_is_caught_from_the_checkpoint(db: &TestDb) {
     db.record_plain("default", 10);
-    let (key, verifier) = keygen(db.dir());
-    let cp = checkpoint(db, &key, "cp-10");
+    let (key, verifier) = keygen(db.dir(), "log.key", ORIGIN);
+    let cp = db.checkpoint(&key, ORIGIN, "cp-10");
     db.record_plain("default", 5);
     // Lines, columns and head row all recomputed; below 64 events the subtree hashes come
     // from the (rewritten) events themselves, so they agree with the rewrite.
@@ -98,8 +83,8 @@ on_all_backends!(a_rewritten_history_is_caught_from_the_checkpoint);
 
 fn deleted_newest_events_are_truncation_from_the_checkpoint(db: &TestDb) {
     db.record_plain("default", 12);
-    let (key, verifier) = keygen(db.dir());
-    let cp = checkpoint(db, &key, "cp-12");
+    let (key, verifier) = keygen(db.dir(), "log.key", ORIGIN);
+    let cp = db.checkpoint(&key, ORIGIN, "cp-12");
 
     // The checkpoint's last event gone: the frontier before it is there, the event is not.
     db.truncate("default", 11);
@@ -119,8 +104,8 @@ on_all_backends!(deleted_newest_events_are_truncation_from_the_checkpoint);
 
 fn bad_stored_subtree_hashes_mean_reading_the_whole_chain(db: &TestDb) {
     db.record_plain("default", 100);
-    let (key, verifier) = keygen(db.dir());
-    let cp = checkpoint(db, &key, "cp-100");
+    let (key, verifier) = keygen(db.dir(), "log.key", ORIGIN);
+    let cp = db.checkpoint(&key, ORIGIN, "cp-100");
     db.record_plain("default", 3);
     db.set_node_hash(6, 0, &"00".repeat(32));
 

@@ -14,22 +14,12 @@ use std::path::{Path, PathBuf};
 
 const ORIGIN: &str = "audit.example.com/default";
 
-fn keygen(dir: &Path) -> (PathBuf, String) {
-    let key = dir.join("log.key");
-    let output = run(&["keygen", "--name", ORIGIN, "--out", s(&key)]);
-    assert_exit(&output, 0);
-    (key, stdout(&output).trim().to_string())
-}
-
 /// Records `n` plain events on chain "default", signs a checkpoint of them, then records
 /// `more`: the checkpoint's path and verifier key.
 fn checkpointed(db: &TestDb, n: usize, more: usize) -> (PathBuf, String) {
     db.record_plain("default", n);
-    let (key, verifier) = keygen(db.dir());
-    let output = run(&["checkpoint", "--db", db.url(), "--origin", ORIGIN, "--key", s(&key)]);
-    assert_exit(&output, 0);
-    let cp = db.dir().join("cp");
-    std::fs::write(&cp, &output.stdout).expect("keep the checkpoint");
+    let (key, verifier) = keygen(db.dir(), "log.key", ORIGIN);
+    let cp = db.checkpoint(&key, ORIGIN, "cp");
     if more > 0 {
         db.record_plain("default", more);
     }
@@ -242,11 +232,8 @@ fn postgres_a_second_row_at_the_checkpoints_seq_breaks_the_chain() {
         });
     };
     record(20);
-    let (key, verifier) = keygen(db.dir());
-    let output = run(&["checkpoint", "--db", db.url(), "--origin", ORIGIN, "--key", s(&key)]);
-    assert_exit(&output, 0);
-    let cp = db.dir().join("cp");
-    std::fs::write(&cp, &output.stdout).expect("keep the checkpoint");
+    let (key, verifier) = keygen(db.dir(), "log.key", ORIGIN);
+    let cp = db.checkpoint(&key, ORIGIN, "cp");
     record(3);
     let second_row = |seq: i64, line: Value| {
         db.statement(

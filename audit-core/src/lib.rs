@@ -50,6 +50,7 @@
 
 pub mod canonical;
 pub mod checkpoint;
+mod durable;
 pub mod event;
 pub mod hash;
 pub mod line;

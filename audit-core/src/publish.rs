@@ -232,8 +232,7 @@ impl DirectorySink {
         std::fs::create_dir_all(&dir)
             .map_err(|source| PublishError::Io { context: format!("cannot create {}", dir.display()), source })?;
         for created in missing {
-            let parent = created.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            sync_directory(parent)?;
+            crate::durable::sync_parent_dir(created).map_err(io_error("sync the directory holding", created))?;
         }
         Ok(DirectorySink { dir, writing: Arc::default() })
     }
@@ -267,15 +266,12 @@ impl DirectorySink {
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&temporary) {
                 Ok(file) => break (temporary, file),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 64 => continue,
-                Err(source) => {
-                    let context = format!("cannot create {}", temporary.display());
-                    return Err(PublishError::Io { context, source });
-                }
+                Err(e) => return Err(io_error("create", &temporary)(e)),
             }
         };
-        if let Err(source) = file.write_all(note.as_bytes()).and_then(|()| file.sync_all()) {
+        if let Err(e) = file.write_all(note.as_bytes()).and_then(|()| file.sync_all()) {
             let _ = std::fs::remove_file(&temporary);
-            return Err(PublishError::Io { context: format!("cannot write {}", temporary.display()), source });
+            return Err(io_error("write", &temporary)(e));
         }
         drop(file);
         let linked = std::fs::hard_link(&temporary, &path);
@@ -286,9 +282,7 @@ impl DirectorySink {
             // Published meanwhile (another process publishing the same log): compared as any
             // file found there.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                self.published_before(&path, size, note).unwrap_or_else(|| {
-                    Err(PublishError::Io { context: format!("cannot link {}", path.display()), source: e })
-                })
+                self.published_before(&path, size, note).unwrap_or_else(|| Err(io_error("link", &path)(e)))
             }
             // A file system without hard links (or that refuses this one): written in place.
             Err(_) => self.write_in_place(&path, size, note),
@@ -298,21 +292,17 @@ impl DirectorySink {
     /// Writes the note of `size` directly into a new file at `path` (where no hard link can
     /// be made): a crash can cut it off, which publishing it again completes.
     fn write_in_place(&self, path: &Path, size: u64, note: &str) -> Result<(), PublishError> {
-        let io = |what: &str, path: &Path| {
-            let context = format!("cannot {what} {}", path.display());
-            move |source| PublishError::Io { context, source }
-        };
         let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return self.published_before(path, size, note).unwrap_or_else(|| Err(io("create", path)(e)));
+                return self.published_before(path, size, note).unwrap_or_else(|| Err(io_error("create", path)(e)));
             }
-            Err(e) => return Err(io("create", path)(e)),
+            Err(e) => return Err(io_error("create", path)(e)),
         };
         if let Err(e) = file.write_all(note.as_bytes()).and_then(|()| file.sync_all()) {
             // Leave no partial note behind to block the retry (if the storage allows removal).
             let _ = std::fs::remove_file(path);
-            return Err(io("write", path)(e));
+            return Err(io_error("write", path)(e));
         }
         self.sync_dir()
     }
@@ -321,14 +311,10 @@ impl DirectorySink {
     /// same note, or the start of it completed), or [`PublishError::Conflict`]. `None` if
     /// there is no file at `path`.
     fn published_before(&self, path: &Path, size: u64, note: &str) -> Option<Result<(), PublishError>> {
-        let io = |what: &str, path: &Path| {
-            let context = format!("cannot {what} {}", path.display());
-            move |source| PublishError::Io { context, source }
-        };
         let existing = match std::fs::read(path) {
             Ok(existing) => existing,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => return Some(Err(io("read", path)(e))),
+            Err(e) => return Some(Err(io_error("read", path)(e))),
         };
         // Up to the last byte that is not NUL: a crash can leave a file at its length with
         // blocks that were never written, read as NUL (a note has none).
@@ -345,32 +331,27 @@ impl DirectorySink {
                     .and_then(|_| file.write_all(&note.as_bytes()[written..]))
                     .and_then(|()| file.sync_all())
             });
-            return Some(completed.map_err(io("complete", path)).and_then(|()| self.sync_dir()));
+            return Some(completed.map_err(io_error("complete", path)).and_then(|()| self.sync_dir()));
         }
         if existing != note.as_bytes() {
             return Some(Err(PublishError::Conflict { path: path.to_path_buf(), size }));
         }
         // The same note, maybe left by an earlier call that failed after writing it (its
         // directory sync): made durable as a new one is.
-        let synced = std::fs::File::open(path).and_then(|file| file.sync_all()).map_err(io("sync", path));
+        let synced = std::fs::File::open(path).and_then(|file| file.sync_all()).map_err(io_error("sync", path));
         Some(synced.and_then(|()| self.sync_dir()))
     }
 
     /// Makes the directory's entries durable.
     fn sync_dir(&self) -> Result<(), PublishError> {
-        sync_directory(&self.dir)
+        crate::durable::sync_dir(&self.dir).map_err(io_error("sync", &self.dir))
     }
 }
 
-/// Makes the entries of directory `dir` durable (on Unix; elsewhere a no-op).
-fn sync_directory(dir: &Path) -> Result<(), PublishError> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|source| PublishError::Io { context: format!("cannot sync {}", dir.display()), source })?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+/// The error of a failed file operation `what` ("read", "create", …) on `path`.
+fn io_error(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> PublishError {
+    let context = format!("cannot {what} {}", path.display());
+    move |source| PublishError::Io { context, source }
 }
 
 #[async_trait::async_trait]

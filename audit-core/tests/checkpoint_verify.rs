@@ -2,39 +2,14 @@
 //! cannot show (a rewrite that recomputes every later hash, removal of the newest events) is
 //! caught, from a JSON Lines file and from a store alike.
 
+mod trail_common;
+
 use audit_core::checkpoint::{Checkpoint, NoteError, NoteSigner};
-use audit_core::merkle::{MemoryTree, empty_root, leaf_hash};
+use audit_core::merkle::empty_root;
 use audit_core::store::{AuditStore, Head, MemoryStore};
 use audit_core::verify::{BreakReason, ChainVerifier, VerifyReport, feed_reader, verify_reader, verify_store};
-use audit_core::{Actor, Auditor, Event, EventDraft, EventHash, SealedEvent};
-use serde_json::json;
-use std::sync::Arc;
-
-const ORIGIN: &str = "audit.example.com/default";
-
-fn chain(n: usize) -> Vec<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        let store = Arc::new(MemoryStore::new());
-        let auditor = Auditor::builder(store.clone()).max_batch(7).build();
-        for i in 0..n {
-            let draft = EventDraft::new("update").actor(Actor::user(format!("user{}", i % 3))).detail("n", json!(i));
-            auditor.record_buffered(draft).await.expect("queued");
-        }
-        auditor.shutdown().await;
-        store.events("default").into_iter().map(|e| e.line).collect()
-    })
-}
-
-/// The checkpoint of the first `size` lines, as the log would sign it.
-fn checkpoint_of(lines: &[String], size: usize) -> Checkpoint {
-    let mut tree = MemoryTree::new();
-    for line in &lines[..size] {
-        let event = Event::from_canonical_line(line).expect("valid");
-        tree.push(leaf_hash(event.hash.as_bytes())).expect("not full");
-    }
-    Checkpoint::new(ORIGIN, size as u64, tree.root())
-}
+use audit_core::{Actor, Event, SealedEvent};
+use trail_common::{ORIGIN, chain, checkpoint_of, rehash_from};
 
 fn text(lines: &[String]) -> String {
     lines.iter().map(|l| format!("{l}\n")).collect()
@@ -63,18 +38,6 @@ fn verify_both(lines: &[String], checkpoint: &Checkpoint) -> VerifyReport {
     let from_file = verify_file(lines, checkpoint);
     assert_eq!(from_file, verify_in_store(lines, checkpoint), "file and store disagree");
     from_file
-}
-
-fn rehash_from(lines: &mut [String], from: usize) {
-    let mut prev =
-        if from == 0 { EventHash::ZERO } else { Event::from_canonical_line(&lines[from - 1]).expect("valid").hash };
-    for line in lines[from..].iter_mut() {
-        let mut event = Event::from_canonical_line(line).expect("valid");
-        event.prev = prev;
-        event.hash = event.compute_hash();
-        prev = event.hash;
-        *line = event.to_canonical_line();
-    }
 }
 
 #[test]

@@ -1,11 +1,13 @@
 //! `AuditorBuilder::retry` keeps the writer's backoff within bounds whatever it is given: a
 //! wait longer than `MAX_RETRY_WAIT` is that wait (`Duration::MAX` doubled would panic in the
-//! writer's task), and a first wait longer than the longest is the longest. On tokio's paused
+//! writer's task), a first wait longer than the longest is the longest, and a wait shorter
+//! than `MIN_RETRY_WAIT` is that wait (a first wait of zero doubled stays zero: the writer
+//! retried a failing store without any pause for the whole outage). On tokio's paused
 //! clock, which moves only when every task waits for a timer: the waits are counted in its
 //! time, not measured.
 
 use audit_core::store::{AppendError, AuditStore, Head, LineStream, MemoryStore, Query, QueryPage, StoreError};
-use audit_core::{Auditor, EventDraft, MAX_RETRY_WAIT, RetryPolicy, SealedEvent};
+use audit_core::{Auditor, EventDraft, MAX_RETRY_WAIT, MIN_RETRY_WAIT, RetryPolicy, SealedEvent};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -70,4 +72,22 @@ async fn a_first_wait_longer_than_the_longest_is_the_longest() {
     let retry = RetryPolicy { initial: Duration::from_secs(600), max: Duration::from_secs(1) };
     let took = record_through_failures(retry, 2).await;
     assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(3), "{took:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_wait_of_zero_still_doubles() {
+    // Ten failures: waits of 1, 2, 4, … 512 times the shortest wait (the longest is far off).
+    let retry = RetryPolicy { initial: Duration::ZERO, max: Duration::from_secs(3600) };
+    let took = record_through_failures(retry, 10).await;
+    let backoff = MIN_RETRY_WAIT * 1023;
+    // The paused clock may add a millisecond per timer.
+    assert!(took >= backoff && took <= backoff + Duration::from_millis(10), "{took:?}, not {backoff:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_longest_wait_of_zero_is_the_shortest_wait() {
+    let retry = RetryPolicy { initial: Duration::ZERO, max: Duration::ZERO };
+    let took = record_through_failures(retry, 10).await;
+    let backoff = MIN_RETRY_WAIT * 10;
+    assert!(took >= backoff && took <= backoff + Duration::from_millis(10), "{took:?}, not {backoff:?}");
 }

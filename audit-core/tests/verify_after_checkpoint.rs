@@ -5,54 +5,18 @@
 //! recomputed, the store's subtree hashes too), a forged frontier, and removed events are
 //! each reported.
 
+mod trail_common;
+
 use audit_core::checkpoint::Checkpoint;
-use audit_core::merkle::{CompactRange, MemoryTree, leaf_hash};
+use audit_core::merkle::CompactRange;
 use audit_core::proof::frontier_at;
 use audit_core::store::{AuditStore, Head, MemoryStore};
 use audit_core::verify::{BreakReason, ChainVerifier, VerifyReport, WrongFrontier, feed_reader};
-use audit_core::{Actor, Auditor, Event, EventDraft, EventHash, SealedEvent};
-use serde_json::json;
-use std::sync::Arc;
-
-const ORIGIN: &str = "audit.example.com/default";
+use audit_core::{Event, SealedEvent};
+use trail_common::{ORIGIN, chain, checkpoint_of, rehash_from};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
-}
-
-fn chain(n: usize) -> Vec<String> {
-    runtime().block_on(async {
-        let store = Arc::new(MemoryStore::new());
-        let auditor = Auditor::builder(store.clone()).max_batch(7).build();
-        for i in 0..n {
-            let draft = EventDraft::new("update").actor(Actor::user(format!("user{}", i % 3))).detail("n", json!(i));
-            auditor.record_buffered(draft).await.expect("queued");
-        }
-        auditor.shutdown().await;
-        store.events("default").into_iter().map(|e| e.line).collect()
-    })
-}
-
-/// The checkpoint of the first `size` lines, as the log signed it then.
-fn checkpoint_of(lines: &[String], size: usize) -> Checkpoint {
-    let mut tree = MemoryTree::new();
-    for line in &lines[..size] {
-        let event = Event::from_canonical_line(line).expect("valid");
-        tree.push(leaf_hash(event.hash.as_bytes())).expect("not full");
-    }
-    Checkpoint::new(ORIGIN, size as u64, tree.root())
-}
-
-fn rehash_from(lines: &mut [String], from: usize) {
-    let mut prev =
-        if from == 0 { EventHash::ZERO } else { Event::from_canonical_line(&lines[from - 1]).expect("valid").hash };
-    for line in lines[from..].iter_mut() {
-        let mut event = Event::from_canonical_line(line).expect("valid");
-        event.prev = prev;
-        event.hash = event.compute_hash();
-        prev = event.hash;
-        *line = event.to_canonical_line();
-    }
 }
 
 /// The frontier of the first `size` events of a store holding `lines` (as an attacker with

@@ -155,7 +155,8 @@ async fn verify_db(
     let events = store.head(chain).await.map_or(0, |head| head.seq);
     let bar = progress_bar(events, "events");
     bar.set_message(format!("verifying chain {chain}"));
-    let report = match checkpoint.filter(|_| since_checkpoint) {
+    let since = checkpoint.filter(|_| since_checkpoint);
+    let report = match since {
         Some(checkpoint) => {
             bar.set_length(events.saturating_sub(checkpoint.size).saturating_add(1));
             let progress = |read: u64| {
@@ -175,7 +176,7 @@ async fn verify_db(
     bar.finish_and_clear();
     let report = report.map_err(db_failure)?;
     let mut verdict = Verdict::of_store(&report, checkpoint);
-    if let Some(checkpoint) = checkpoint.filter(|_| since_checkpoint) {
+    if let Some(checkpoint) = since {
         verdict.notes.push(since_checkpoint_note(&report, checkpoint));
     }
     if verdict.verified == 0 {

@@ -23,6 +23,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
+/// Makes an Ed25519 key for the log `origin` with `audit-trail keygen` at `dir/file`: the
+/// private key file and the verifier key it prints.
+pub fn keygen(dir: &Path, file: &str, origin: &str) -> (PathBuf, String) {
+    let key = dir.join(file);
+    let output = run(&["keygen", "--name", origin, "--out", s(&key)]);
+    assert_exit(&output, 0);
+    (key, stdout(&output).trim().to_string())
+}
+
 /// Writes `n` events to `dir/trail.jsonl` and returns its path.
 pub fn trail(dir: &Path, n: usize) -> PathBuf {
     let path = dir.join("trail.jsonl");
@@ -105,6 +114,17 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// Signs a checkpoint of chain "default" as it is now with `audit-trail checkpoint` (log
+    /// `origin`, private key file `key`) and keeps it at `name` in the test's directory, as an
+    /// auditor keeps it somewhere the application cannot write.
+    pub fn checkpoint(&self, key: &Path, origin: &str, name: &str) -> PathBuf {
+        let output = run(&["checkpoint", "--db", self.url(), "--origin", origin, "--key", s(key)]);
+        assert_exit(&output, 0);
+        let path = self.dir().join(name);
+        std::fs::write(&path, &output.stdout).expect("keep the checkpoint");
+        path
+    }
+
     /// A fresh, empty namespace, or `None` (after the loud message) when the server is
     /// unreachable outside CI.
     pub fn open(backend: Backend, test: &str) -> Option<TestDb> {

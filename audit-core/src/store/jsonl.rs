@@ -80,9 +80,11 @@ impl JsonlStore {
             Err(TryLockError::WouldBlock) => return Err(StoreError::Locked { path }),
             Err(TryLockError::Error(e)) => return Err(StoreError::io(format!("cannot lock {shown}"), e)),
         }
-        // Every time, not only when this open created the file: an open that created it and
-        // then failed to sync leaves a file the next open finds, whose entry may not be durable.
-        sync_parent_dir(&path).map_err(|e| StoreError::io(format!("cannot sync the directory of {shown}"), e))?;
+        // Else a power loss can lose the file with the events acknowledged in it. Every time,
+        // not only when this open created the file: an open that created it and then failed to
+        // sync leaves a file the next open finds, whose entry may not be durable.
+        crate::durable::sync_parent_dir(&path)
+            .map_err(|e| StoreError::io(format!("cannot sync the directory of {shown}"), e))?;
         let len = file.metadata().map_err(|e| StoreError::io(format!("cannot stat {shown}"), e))?.len();
         let complete = end_of_last_line(&mut file, len)
             .map_err(|e| StoreError::io(format!("cannot read {shown}"), e))?
@@ -278,16 +280,6 @@ fn special_file_kind(file_type: std::fs::FileType) -> &'static str {
 /// Opens `path` for reading and appending, creating it if missing.
 fn open_or_create(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().read(true).append(true).create(true).open(path)
-}
-
-/// Makes the file's directory entry durable (else a power loss can lose the file with the
-/// events acknowledged in it).
-fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()
 }
 
 /// How every event line starts (canonical JSON sorts the keys; `action` is first).
